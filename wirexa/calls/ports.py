@@ -1,0 +1,206 @@
+"""The seams of a call: what the call session needs from SIP, TTS and HTTP, as Protocols.
+
+calls/ never imports sip/, store.db or aiohttp; runtime.py hands it objects that satisfy these
+Protocols (sip.bridge.SipBridge in production, tests/fakes/FakeSip in fast tests).
+
+Threading contract: every method here is called on the engine's event loop, and every SipEvent
+is delivered on the event loop (the SIP side hops threads with call_soon_threadsafe before it
+calls the sink). No asyncio object ever crosses into a SIP worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, NewType, Protocol, TypeAlias
+
+CallSid = NewType("CallSid", str)
+RecordingSid = NewType("RecordingSid", str)
+AccountSid = NewType("AccountSid", str)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Dialout:
+    """Place one outbound SIP call.
+
+    `to_uri` and `from_uri` are complete SIP URIs (number rewriting and the trunk/sandbox choice
+    are done by the caller of start_call: calls/ resolves them through SipPort.resolve()).
+    `timeout_s` is the ring timeout: on expiry the SIP side CANCELs and reports CallEnded with
+    reason "no-answer". `parent_call_sid` is set for <Dial> legs: the leg must be placed in the
+    same media worker as its parent so that bridge() can connect their audio.
+    """
+
+    call_sid: CallSid
+    to_uri: str
+    from_uri: str
+    timeout_s: float
+    headers: tuple[tuple[str, str], ...] = ()
+    parent_call_sid: CallSid | None = None
+
+
+# --- events (past-tense facts from the SIP side) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallInitiated:
+    """The INVITE left."""
+
+    call_sid: CallSid
+
+
+@dataclass(frozen=True, slots=True)
+class CallRinging:
+    """180/183 arrived (sent once per call)."""
+
+    call_sid: CallSid
+    sip_code: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    call_sid: CallSid
+    sip_code: int = 200
+
+
+EndReason: TypeAlias = Literal[
+    "completed",  # answered, then ended by either side
+    "busy",  # 486 / 600 / 603
+    "no-answer",  # ring timeout expired (we CANCELled) or 408/480/487 before answer
+    "failed",  # any other final response, unreachable, worker crashed before answer
+    "canceled",  # we hung up before answer at the API's request
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The call is gone on the SIP side; no further events for it follow.
+
+    `hangup_by` is "remote" when the far end ended it, "local" when we did (hangup(), ring
+    timeout, worker shutdown), "worker" when the worker process died or hung.
+    """
+
+    call_sid: CallSid
+    reason: EndReason
+    sip_code: int | None
+    hangup_by: Literal["remote", "local", "worker"] = "remote"
+
+
+@dataclass(frozen=True, slots=True)
+class DigitReceived:
+    """One DTMF digit from the far end (RFC 2833 or SIP INFO): 0-9 * # A-D."""
+
+    call_sid: CallSid
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackFinished:
+    """A play() ended: all loops done ("done"), or stop_play()/hangup ("stopped")."""
+
+    call_sid: CallSid
+    play_id: str
+    how: Literal["done", "stopped"] = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFinished:
+    """A start_recording() ended; `path` is a WAV (8 kHz 16-bit mono unless dual)."""
+
+    call_sid: CallSid
+    rec_id: str
+    path: str
+    duration_ms: int
+    how: Literal["silence", "max-length", "key", "hangup", "stopped"]
+    digit: str | None = None  # the finishOnKey digit when how == "key"
+
+
+@dataclass(frozen=True, slots=True)
+class DigitsSent:
+    """A send_dtmf() finished."""
+
+    call_sid: CallSid
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFrames:
+    """Analysis result hook for answering-machine detection (later issue): a classifier result
+    computed in the worker from the call's received audio."""
+
+    call_sid: CallSid
+    result: Mapping[str, str] = field(default_factory=dict)
+
+
+SipEvent: TypeAlias = (
+    CallInitiated
+    | CallRinging
+    | CallAnswered
+    | CallEnded
+    | DigitReceived
+    | PlaybackFinished
+    | RecordingFinished
+    | DigitsSent
+    | AudioFrames
+)
+
+
+class SipPort(Protocol):
+    """What the call session needs from the SIP engine. All methods run on the event loop.
+
+    Methods naming a call that is already gone are no-ops (the CallEnded event is what counts).
+    start_call raises errors.SipError when it cannot place the call at all; the caller marks the
+    call failed. Capacity is checked with can_start(): the dispatcher keeps calls queued while it
+    is False, so start_call is only invoked when a slot exists.
+    """
+
+    def set_event_sink(self, sink: Callable[[SipEvent], None]) -> None: ...
+
+    def resolve(self, number: str, caller_id: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        """Map a To number (E.164, or a sip: URI) and a caller id to (to_uri, from_uri, headers)
+        per the trunk settings (prefix, rewriting, P-Asserted-Identity) or the sandbox."""
+        ...
+
+    def can_start(self, legs: int = 1) -> bool: ...
+
+    async def start_call(self, dial: Dialout) -> None: ...
+
+    async def hangup(self, call_sid: CallSid) -> None:
+        """CANCEL before answer (CallEnded reason 'canceled'), BYE after."""
+        ...
+
+    async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1) -> None:
+        """Play a WAV (mono 16-bit, any rate pjsua2 reads) into the call; loop 0 = until stopped."""
+        ...
+
+    async def stop_play(self, call_sid: CallSid) -> None: ...
+
+    async def send_dtmf(self, call_sid: CallSid, digits: str) -> None:
+        """Send digits (0-9*#, 'w' = wait 0.5 s); DigitsSent when done."""
+        ...
+
+    async def start_recording(
+        self,
+        call_sid: CallSid,
+        rec_id: str,
+        path: str,
+        max_length_s: float,
+        silence_timeout_s: float,
+        finish_on_key: str,
+    ) -> None:
+        """Record what the far end says into `path` until silence, max length, a key in
+        finish_on_key, hangup or stop_recording(); RecordingFinished reports which."""
+        ...
+
+    async def stop_recording(self, call_sid: CallSid) -> None: ...
+
+    async def bridge(self, a: CallSid, b: CallSid) -> None:
+        """Connect the audio of two calls of the same worker both ways."""
+        ...
+
+    async def unbridge(self, a: CallSid, b: CallSid) -> None: ...
+
+    def health(self) -> dict[str, object]:
+        """JSON-able SIP state for /health: workers, live calls, trunk registration."""
+        ...

@@ -1,0 +1,109 @@
+"""The Wirexa exception tree; every error the engine raises on purpose is a WirexaError.
+
+    WirexaError
+    ├── ConfigError                 bad settings or config file (CLI: one red line)
+    ├── StoreError                  the database failed (peewee errors are mapped in store/)
+    ├── ApiError                    a REST request the customer got wrong; carries HTTP status
+    │   │                           and Twilio code, rendered by api/errors.py
+    │   ├── BadRequest (400)        ├── NotFound (404, 20404)
+    │   ├── Unauthorized (401)      ├── MethodNotAllowed (405, 20004)
+    │   ├── PaymentRequired (402)   ├── PayloadTooLarge (413)
+    │   └── TooManyRequests (429)   └── ServiceUnavailable (503)
+    ├── DocumentError               the customer's XML or URL is bad (Twilio call-flow codes
+    │                               11200, 12100 ...); reported as a notification, the call ends
+    │                               cleanly
+    ├── SipError                    pjsua2 or the worker pool failed (mapped in sip/)
+    └── TtsError                    no TTS provider could render the text
+
+"Customer errors" (ApiError, DocumentError) are reported to the customer with Twilio's code.
+Anything else that escapes is our bug: it is logged with its traceback and answered with 500.
+"""
+
+from __future__ import annotations
+
+
+class WirexaError(Exception):
+    """Root of every error Wirexa raises on purpose."""
+
+
+class ConfigError(WirexaError):
+    """A setting, a config file or a CLI argument is invalid."""
+
+
+class StoreError(WirexaError):
+    """The database could not do what was asked."""
+
+
+class ApiError(WirexaError):
+    """A REST request that cannot be served; rendered as Twilio's error JSON.
+
+    `status` is the HTTP status, `code` Twilio's error code (defaults to the HTTP status, which
+    is what twilio-python reports when the body has no code).
+    """
+
+    status = 400
+    default_code: int | None = None
+
+    def __init__(self, message: str, code: int | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.code = code if code is not None else (self.default_code or self.status)
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+    default_code = 20003
+
+
+class PaymentRequired(ApiError):
+    status = 402
+    default_code = 20005
+
+
+class NotFound(ApiError):
+    status = 404
+    default_code = 20404
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+    default_code = 20004
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    default_code = 413
+
+
+class TooManyRequests(ApiError):
+    status = 429
+    default_code = 20429
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+    default_code = 503
+
+
+class DocumentError(WirexaError):
+    """The customer's document or URL failed; `code` is Twilio's call-flow error code."""
+
+    def __init__(self, code: int, message: str, url: str | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.url = url
+
+
+class SipError(WirexaError):
+    """The SIP layer (pjsua2, a worker process, the trunk) failed."""
+
+
+class TtsError(WirexaError):
+    """No TTS provider could render the text."""

@@ -1,0 +1,163 @@
+"""Database connection, pragmas, migrations, and the Store: one writer thread plus readers.
+
+Theory of operation. SQLite allows one writer at a time; instead of letting every thread fight
+for the lock, all writes of this process go through one dedicated thread (a single-worker
+executor) that owns its own connection, and each write function runs inside one transaction.
+Reads run on a small executor pool, each thread with its own connection (peewee connections
+are thread-local), and see the last committed state (WAL). The event loop never touches the
+database directly: `await store.write(fn, *args)` / `await store.read(fn, *args)`. A cancelled
+awaiter does not cancel the write: it still commits, the result is dropped (as datasette does).
+CLI commands, which have no loop, call `store.write_sync`/`store.read_sync`.
+
+One Store per process: the peewee models are bound through a module-level proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ParamSpec, TypeVar
+
+import peewee as pw
+from playhouse.db_url import connect as url_connect
+
+from wirexa.errors import StoreError
+from wirexa.store.migrations import MIGRATIONS
+from wirexa.store.models import database_proxy
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+    "synchronous": "normal",
+}
+
+
+def open_database(url: str) -> Any:
+    """Open a peewee Database for a URL (sqlite:///path, postgresql://...). Raises StoreError."""
+    try:
+        if url.startswith("sqlite:///"):
+            path = Path(url[len("sqlite:///") :])
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True)
+            return pw.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
+        return url_connect(url)
+    except (pw.PeeweeException, OSError, RuntimeError) as exc:
+        raise StoreError(f"cannot open database {url}: {exc}") from exc
+
+
+def is_sqlite(db: Any) -> bool:
+    return isinstance(db, pw.SqliteDatabase)
+
+
+def schema_version(db: Any) -> int:
+    """The migrated schema version (0 for an empty database)."""
+    if is_sqlite(db):
+        return int(db.execute_sql("PRAGMA user_version").fetchone()[0])
+    db.execute_sql("CREATE TABLE IF NOT EXISTS wirexa_schema (version INTEGER NOT NULL)")
+    row = db.execute_sql("SELECT MAX(version) FROM wirexa_schema").fetchone()
+    return int(row[0] or 0)
+
+
+def _set_version(db: Any, version: int) -> None:
+    if is_sqlite(db):
+        db.execute_sql(f"PRAGMA user_version = {int(version)}")
+    else:
+        db.execute_sql("INSERT INTO wirexa_schema (version) VALUES (%s)", (version,))
+
+
+def migrate(db: Any, migrations: tuple[ModuleType, ...] = MIGRATIONS, target: int | None = None) -> int:
+    """Apply pending migrations in order, each in its own transaction; return the new version."""
+    pk = "INTEGER PRIMARY KEY AUTOINCREMENT" if is_sqlite(db) else "BIGSERIAL PRIMARY KEY"
+    try:
+        current = schema_version(db)
+        for mod in migrations:
+            version = int(mod.VERSION)
+            if version <= current or (target is not None and version > target):
+                continue
+            with db.atomic():
+                for statement in mod.STATEMENTS:
+                    db.execute_sql(statement.replace("{pk}", pk))
+                _set_version(db, version)
+            log.info("database migrated to schema version %d", version)
+            current = version
+        return current
+    except pw.PeeweeException as exc:
+        raise StoreError(f"migration failed: {exc}") from exc
+
+
+class Store:
+    """The process's database handle. See the module docstring for the threading contract."""
+
+    def __init__(self, url: str, readers: int = 4) -> None:
+        self.url = url
+        self.db = open_database(url)
+        database_proxy.initialize(self.db)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="store-reader")
+        self._write_lock = threading.Lock()  # serialises write_sync with the writer thread
+
+    def migrate(self) -> int:
+        with self._write_lock:
+            return migrate(self.db)
+
+    def version(self) -> int:
+        return schema_version(self.db)
+
+    def _run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._write_lock:
+            try:
+                if is_sqlite(self.db):
+                    with self.db.atomic(lock_type="IMMEDIATE"):
+                        return fn(*args)
+                with self.db.atomic():
+                    return fn(*args)
+            except pw.PeeweeException as exc:
+                raise StoreError(f"database write failed: {exc}") from exc
+
+    def _run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(*args)
+        except pw.PeeweeException as exc:
+            raise StoreError(f"database read failed: {exc}") from exc
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(*args) in one transaction on the writer thread; returns its result."""
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._writer, self._run_write, fn, *args)
+        return await asyncio.shield(fut)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(*args) on a reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._run_read, fn, *args)
+
+    def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """The same as write() for code without an event loop (the CLI)."""
+        return self._run_write(fn, *args)
+
+    def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        return self._run_read(fn, *args)
+
+    def ping(self) -> bool:
+        try:
+            self.db.execute_sql("SELECT 1").fetchone()
+            return True
+        except pw.PeeweeException:
+            return False
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        if not self.db.is_closed():
+            self.db.close()

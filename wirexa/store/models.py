@@ -1,0 +1,146 @@
+"""peewee models mirroring the migrated schema (the DDL in migrations/ is the source of truth)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import peewee as pw
+
+database_proxy: Any = pw.DatabaseProxy()
+
+
+class Base(pw.Model):
+    class Meta:
+        database = database_proxy
+
+
+class Project(Base):
+    sid = pw.CharField(primary_key=True)
+    auth_token = pw.CharField()
+    friendly_name = pw.CharField()
+    status = pw.CharField(default="active")
+    credits_s = pw.BigIntegerField(null=True)
+    cps = pw.FloatField(null=True)
+    max_concurrent = pw.IntegerField(null=True)
+    date_created = pw.DateTimeField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "projects"
+
+
+class Call(Base):
+    sid = pw.CharField(primary_key=True)
+    account_sid = pw.CharField()
+    parent_call_sid = pw.CharField(null=True)
+    to_number = pw.CharField()
+    from_number = pw.CharField()
+    status = pw.CharField()
+    direction = pw.CharField()
+    url = pw.TextField(null=True)
+    method = pw.CharField(default="POST")
+    twiml = pw.TextField(null=True)
+    fallback_url = pw.TextField(null=True)
+    fallback_method = pw.CharField(default="POST")
+    status_callback = pw.TextField(null=True)
+    status_callback_method = pw.CharField(default="POST")
+    status_callback_events = pw.CharField(default="")
+    send_digits = pw.CharField(null=True)
+    timeout_s = pw.IntegerField(default=60)
+    time_limit_s = pw.IntegerField(default=14400)
+    record = pw.BooleanField(default=False)
+    recording_channels = pw.CharField(default="mono")
+    recording_track = pw.CharField(default="both")
+    recording_status_callback = pw.TextField(null=True)
+    recording_status_callback_method = pw.CharField(default="POST")
+    recording_status_callback_events = pw.CharField(default="completed")
+    trim = pw.CharField(default="trim-silence")
+    machine_detection = pw.CharField(null=True)
+    machine_detection_timeout_s = pw.IntegerField(default=30)
+    machine_detection_speech_threshold_ms = pw.IntegerField(default=2400)
+    machine_detection_speech_end_threshold_ms = pw.IntegerField(default=1200)
+    machine_detection_silence_timeout_ms = pw.IntegerField(default=5000)
+    async_amd = pw.BooleanField(default=False)
+    async_amd_status_callback = pw.TextField(null=True)
+    async_amd_status_callback_method = pw.CharField(default="POST")
+    caller_id = pw.CharField(null=True)
+    answered_by = pw.CharField(null=True)
+    sip_response_code = pw.IntegerField(null=True)
+    start_time = pw.DateTimeField(null=True)
+    answer_time = pw.DateTimeField(null=True)
+    end_time = pw.DateTimeField(null=True)
+    duration_s = pw.IntegerField(null=True)
+    queue_time_ms = pw.IntegerField(null=True)
+    price = pw.CharField(null=True)
+    price_unit = pw.CharField(default="USD")
+    sequence_number = pw.IntegerField(default=0)
+    owner = pw.CharField(null=True)
+    date_created = pw.DateTimeField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "calls"
+
+
+class Recording(Base):
+    sid = pw.CharField(primary_key=True)
+    account_sid = pw.CharField()
+    call_sid = pw.CharField()
+    status = pw.CharField()
+    source = pw.CharField()
+    channels = pw.IntegerField(default=1)
+    track = pw.CharField(default="both")
+    duration_s = pw.IntegerField(null=True)
+    start_time = pw.DateTimeField(null=True)
+    error_code = pw.IntegerField(null=True)
+    wav_path = pw.TextField(null=True)
+    mp3_path = pw.TextField(null=True)
+    status_callback = pw.TextField(null=True)
+    status_callback_method = pw.CharField(default="POST")
+    status_callback_events = pw.CharField(default="completed")
+    trim = pw.CharField(default="do-not-trim")
+    date_created = pw.DateTimeField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "recordings"
+
+
+class Webhook(Base):
+    id = pw.AutoField()
+    account_sid = pw.CharField()
+    call_sid = pw.CharField(null=True)
+    kind = pw.CharField()
+    event = pw.CharField()
+    url = pw.TextField()
+    method = pw.CharField(default="POST")
+    params = pw.TextField()
+    sequence_number = pw.IntegerField(default=0)
+    status = pw.CharField(default="pending")
+    attempts = pw.IntegerField(default=0)
+    next_attempt_at = pw.DateTimeField()
+    claimed_by = pw.CharField(null=True)
+    claimed_until = pw.DateTimeField(null=True)
+    last_status_code = pw.IntegerField(null=True)
+    last_error = pw.TextField(null=True)
+    created_at = pw.DateTimeField()
+    updated_at = pw.DateTimeField()
+    delivered_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "webhooks"
+
+
+class Notification(Base):
+    sid = pw.CharField(primary_key=True)
+    account_sid = pw.CharField()
+    call_sid = pw.CharField(null=True)
+    error_code = pw.IntegerField()
+    log_level = pw.IntegerField(default=0)
+    message_text = pw.TextField()
+    request_url = pw.TextField(null=True)
+    request_method = pw.CharField(null=True)
+    date_created = pw.DateTimeField()
+
+    class Meta:
+        table_name = "notifications"

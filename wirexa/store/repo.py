@@ -1,0 +1,581 @@
+"""Repository functions: plain frozen dataclasses in and out, peewee stays behind this file.
+
+Every function here is synchronous and runs on a store thread: callers compose them into one
+write function and hand it to `Store.write`, so that (for example) a call-status change and the
+webhook rows it causes commit in one transaction (the transactional outbox).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import peewee as pw
+
+from wirexa.store.models import Call, Notification, Project, Recording, Webhook
+
+R = TypeVar("R")
+
+LIVE_STATUSES = ("queued", "initiated", "ringing", "in-progress")
+ENDED_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProjectRecord:
+    sid: str
+    auth_token: str
+    friendly_name: str
+    status: str
+    credits_s: int | None
+    cps: float | None
+    max_concurrent: int | None
+    date_created: dt.datetime
+    date_updated: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallRecord:
+    sid: str
+    account_sid: str
+    parent_call_sid: str | None
+    to_number: str
+    from_number: str
+    status: str
+    direction: str
+    url: str | None
+    method: str
+    twiml: str | None
+    fallback_url: str | None
+    fallback_method: str
+    status_callback: str | None
+    status_callback_method: str
+    status_callback_events: str
+    send_digits: str | None
+    timeout_s: int
+    time_limit_s: int
+    record: bool
+    recording_channels: str
+    recording_track: str
+    recording_status_callback: str | None
+    recording_status_callback_method: str
+    recording_status_callback_events: str
+    trim: str
+    machine_detection: str | None
+    machine_detection_timeout_s: int
+    machine_detection_speech_threshold_ms: int
+    machine_detection_speech_end_threshold_ms: int
+    machine_detection_silence_timeout_ms: int
+    async_amd: bool
+    async_amd_status_callback: str | None
+    async_amd_status_callback_method: str
+    caller_id: str | None
+    answered_by: str | None
+    sip_response_code: int | None
+    start_time: dt.datetime | None
+    answer_time: dt.datetime | None
+    end_time: dt.datetime | None
+    duration_s: int | None
+    queue_time_ms: int | None
+    price: str | None
+    price_unit: str
+    sequence_number: int
+    owner: str | None
+    date_created: dt.datetime
+    date_updated: dt.datetime
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        return tuple(self.status_callback_events.split())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecordingRecord:
+    sid: str
+    account_sid: str
+    call_sid: str
+    status: str
+    source: str
+    channels: int
+    track: str
+    duration_s: int | None
+    start_time: dt.datetime | None
+    error_code: int | None
+    wav_path: str | None
+    mp3_path: str | None
+    status_callback: str | None
+    status_callback_method: str
+    status_callback_events: str
+    trim: str
+    date_created: dt.datetime
+    date_updated: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    id: int
+    account_sid: str
+    call_sid: str | None
+    kind: str
+    event: str
+    url: str
+    method: str
+    params: tuple[tuple[str, str], ...]
+    sequence_number: int
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    claimed_by: str | None
+    claimed_until: dt.datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    delivered_at: dt.datetime | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    sid: str
+    account_sid: str
+    call_sid: str | None
+    error_code: int
+    log_level: int
+    message_text: str
+    request_url: str | None
+    request_method: str | None
+    date_created: dt.datetime
+
+
+def _record(cls: type[R], row: Any) -> R:
+    values = {f.name: getattr(row, f.name) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**values)
+
+
+def _webhook_record(row: Any) -> WebhookRecord:
+    values = {f.name: getattr(row, f.name) for f in dataclasses.fields(WebhookRecord)}
+    values["params"] = tuple((str(k), str(v)) for k, v in json.loads(row.params))
+    return WebhookRecord(**values)
+
+
+# --- projects --------------------------------------------------------------------------------
+
+
+def create_project(
+    friendly_name: str, sid: str | None = None, auth_token: str | None = None
+) -> ProjectRecord:
+    now = utcnow()
+    row = Project.create(
+        sid=sid or new_sid("AC"),
+        auth_token=auth_token or secrets.token_hex(16),
+        friendly_name=friendly_name,
+        date_created=now,
+        date_updated=now,
+    )
+    return _record(ProjectRecord, row)
+
+
+def get_project(sid: str) -> ProjectRecord | None:
+    row = Project.get_or_none(Project.sid == sid)
+    return _record(ProjectRecord, row) if row else None
+
+
+def list_projects() -> list[ProjectRecord]:
+    return [_record(ProjectRecord, r) for r in Project.select().order_by(Project.date_created, Project.sid)]
+
+
+def update_project(sid: str, **fields: Any) -> ProjectRecord | None:
+    fields["date_updated"] = utcnow()
+    Project.update(**fields).where(Project.sid == sid).execute()
+    return get_project(sid)
+
+
+def charge_credits(sid: str, seconds: int) -> None:
+    """Deduct call-seconds from a metered project (unlimited projects are untouched)."""
+    Project.update(credits_s=Project.credits_s - seconds).where(
+        (Project.sid == sid) & Project.credits_s.is_null(False)
+    ).execute()
+
+
+# --- calls -----------------------------------------------------------------------------------
+
+CALL_COLUMNS = frozenset(f.name for f in dataclasses.fields(CallRecord))
+
+
+def insert_call(**fields: Any) -> CallRecord:
+    now = fields.pop("now", None) or utcnow()
+    fields.setdefault("sid", new_sid("CA"))
+    fields.setdefault("date_created", now)
+    fields.setdefault("date_updated", now)
+    unknown = set(fields) - CALL_COLUMNS
+    if unknown:
+        raise TypeError(f"unknown call fields: {sorted(unknown)}")
+    row = Call.create(**fields)
+    return _record(CallRecord, row)
+
+
+def get_call(sid: str, account_sid: str | None = None) -> CallRecord | None:
+    q = Call.sid == sid
+    if account_sid is not None:
+        q &= Call.account_sid == account_sid
+    row = Call.get_or_none(q)
+    return _record(CallRecord, row) if row else None
+
+
+def update_call(sid: str, *, expect_status: Iterable[str] | None = None, **fields: Any) -> CallRecord | None:
+    """Update a call's columns; with expect_status only when its status is one of those.
+
+    Returns the updated record, or None when no row matched (unknown sid or status moved on).
+    """
+    unknown = set(fields) - CALL_COLUMNS
+    if unknown:
+        raise TypeError(f"unknown call fields: {sorted(unknown)}")
+    fields.setdefault("date_updated", utcnow())
+    q = Call.sid == sid
+    if expect_status is not None:
+        q &= Call.status.in_(list(expect_status))
+    if Call.update(**fields).where(q).execute() == 0:
+        return None
+    return get_call(sid)
+
+
+def next_sequence_number(sid: str) -> int:
+    """Return the call's next callback SequenceNumber (0, 1, 2 ...) and advance it."""
+    row = Call.get(Call.sid == sid)
+    seq = int(row.sequence_number)
+    Call.update(sequence_number=seq + 1).where(Call.sid == sid).execute()
+    return seq
+
+
+def delete_call(sid: str) -> None:
+    Call.delete().where(Call.sid == sid).execute()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallFilter:
+    account_sid: str
+    to_number: str | None = None
+    from_number: str | None = None
+    status: str | None = None
+    parent_call_sid: str | None = None
+    # (operator, value) with operator one of "=", "<", ">"; dates are compared on UTC days for
+    # "=" and as instants otherwise.
+    start_time: tuple[str, dt.datetime, bool] | None = None
+    end_time: tuple[str, dt.datetime, bool] | None = None
+
+
+def _time_clause(field: Any, spec: tuple[str, dt.datetime, bool]) -> Any:
+    op, when, date_only = spec
+    if op == "=":
+        if date_only:
+            day = dt.datetime(when.year, when.month, when.day)
+            return (field >= day) & (field < day + dt.timedelta(days=1))
+        return field == when
+    if op == "<":
+        return field < when
+    # Twilio: StartTime> means "on or after".
+    return field >= when
+
+
+def _call_where(f: CallFilter) -> Any:
+    q = Call.account_sid == f.account_sid
+    if f.to_number is not None:
+        q &= Call.to_number == f.to_number
+    if f.from_number is not None:
+        q &= Call.from_number == f.from_number
+    if f.status is not None:
+        q &= Call.status == f.status
+    if f.parent_call_sid is not None:
+        q &= Call.parent_call_sid == f.parent_call_sid
+    if f.start_time is not None:
+        q &= _time_clause(Call.start_time, f.start_time)
+    if f.end_time is not None:
+        q &= _time_clause(Call.end_time, f.end_time)
+    return q
+
+
+def _page(model: Any, where: Any, cls: type[R], page_size: int, page: int, after_sid: str | None) -> tuple[list[R], bool]:
+    """Newest-first page by (date_created, sid); keyset after `after_sid` when given."""
+    q = model.select().where(where)
+    if after_sid is not None:
+        anchor = model.get_or_none(model.sid == after_sid)
+        if anchor is not None:
+            q = q.where(
+                (model.date_created < anchor.date_created)
+                | ((model.date_created == anchor.date_created) & (model.sid < anchor.sid))
+            )
+    else:
+        q = q.offset(page * page_size)
+    rows = list(q.order_by(model.date_created.desc(), model.sid.desc()).limit(page_size + 1))
+    return [_record(cls, r) for r in rows[:page_size]], len(rows) > page_size
+
+
+def list_calls(f: CallFilter, page_size: int, page: int = 0, after_sid: str | None = None) -> tuple[list[CallRecord], bool]:
+    """One page of calls, newest first, and whether another page follows."""
+    return _page(Call, _call_where(f), CallRecord, page_size, page, after_sid)
+
+
+def count_live_calls(account_sid: str | None = None) -> int:
+    q = Call.status.in_(["initiated", "ringing", "in-progress"])
+    if account_sid is not None:
+        q &= Call.account_sid == account_sid
+    return int(Call.select().where(q).count())
+
+
+def queued_calls(limit: int) -> list[CallRecord]:
+    """Queued top-level calls, oldest first (the dispatcher's queue)."""
+    rows = (
+        Call.select()
+        .where((Call.status == "queued") & Call.parent_call_sid.is_null(True))
+        .order_by(Call.date_created, Call.sid)
+        .limit(limit)
+    )
+    return [_record(CallRecord, r) for r in rows]
+
+
+def calls_with_status(statuses: Sequence[str]) -> list[CallRecord]:
+    rows = Call.select().where(Call.status.in_(list(statuses))).order_by(Call.date_created)
+    return [_record(CallRecord, r) for r in rows]
+
+
+# --- recordings ------------------------------------------------------------------------------
+
+RECORDING_COLUMNS = frozenset(f.name for f in dataclasses.fields(RecordingRecord))
+
+
+def insert_recording(**fields: Any) -> RecordingRecord:
+    now = fields.pop("now", None) or utcnow()
+    fields.setdefault("sid", new_sid("RE"))
+    fields.setdefault("date_created", now)
+    fields.setdefault("date_updated", now)
+    unknown = set(fields) - RECORDING_COLUMNS
+    if unknown:
+        raise TypeError(f"unknown recording fields: {sorted(unknown)}")
+    return _record(RecordingRecord, Recording.create(**fields))
+
+
+def get_recording(sid: str, account_sid: str | None = None, call_sid: str | None = None) -> RecordingRecord | None:
+    q = Recording.sid == sid
+    if account_sid is not None:
+        q &= Recording.account_sid == account_sid
+    if call_sid is not None:
+        q &= Recording.call_sid == call_sid
+    row = Recording.get_or_none(q)
+    return _record(RecordingRecord, row) if row else None
+
+
+def update_recording(sid: str, **fields: Any) -> RecordingRecord | None:
+    fields.setdefault("date_updated", utcnow())
+    Recording.update(**fields).where(Recording.sid == sid).execute()
+    return get_recording(sid)
+
+
+def delete_recording(sid: str) -> None:
+    Recording.delete().where(Recording.sid == sid).execute()
+
+
+def list_recordings(
+    account_sid: str,
+    page_size: int,
+    page: int = 0,
+    after_sid: str | None = None,
+    call_sid: str | None = None,
+    date_created: tuple[str, dt.datetime, bool] | None = None,
+) -> tuple[list[RecordingRecord], bool]:
+    q = Recording.account_sid == account_sid
+    if call_sid is not None:
+        q &= Recording.call_sid == call_sid
+    if date_created is not None:
+        q &= _time_clause(Recording.date_created, date_created)
+    return _page(Recording, q, RecordingRecord, page_size, page, after_sid)
+
+
+def first_completed_recording(call_sid: str) -> RecordingRecord | None:
+    row = (
+        Recording.select()
+        .where((Recording.call_sid == call_sid) & (Recording.status == "completed"))
+        .order_by(Recording.date_created, Recording.sid)
+        .first()
+    )
+    return _record(RecordingRecord, row) if row else None
+
+
+# --- webhook outbox --------------------------------------------------------------------------
+
+
+def insert_webhook(
+    *,
+    account_sid: str,
+    call_sid: str | None,
+    kind: str,
+    event: str,
+    url: str,
+    method: str,
+    params: Sequence[tuple[str, str]] | Mapping[str, str],
+    sequence_number: int = 0,
+    due: dt.datetime | None = None,
+) -> WebhookRecord:
+    now = utcnow()
+    items = list(params.items()) if isinstance(params, Mapping) else list(params)
+    row = Webhook.create(
+        account_sid=account_sid,
+        call_sid=call_sid,
+        kind=kind,
+        event=event,
+        url=url,
+        method=method,
+        params=json.dumps(items),
+        sequence_number=sequence_number,
+        status="pending",
+        attempts=0,
+        next_attempt_at=due or now,
+        created_at=now,
+        updated_at=now,
+    )
+    return _webhook_record(row)
+
+
+def get_webhook(webhook_id: int) -> WebhookRecord | None:
+    row = Webhook.get_or_none(Webhook.id == webhook_id)
+    return _webhook_record(row) if row else None
+
+
+def list_webhooks(
+    *,
+    call_sid: str | None = None,
+    status: str | None = None,
+    since: dt.datetime | None = None,
+    after_id: int = 0,
+    limit: int = 1000,
+) -> list[WebhookRecord]:
+    """Outbox rows in id order (the order they were written), for tail-webhooks and tests."""
+    q = Webhook.id > after_id
+    if call_sid is not None:
+        q &= Webhook.call_sid == call_sid
+    if status is not None:
+        q &= Webhook.status == status
+    if since is not None:
+        q &= Webhook.created_at >= since
+    return [_webhook_record(r) for r in Webhook.select().where(q).order_by(Webhook.id).limit(limit)]
+
+
+def claim_webhooks(worker_id: str, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[WebhookRecord]:
+    """Claim up to `limit` due deliveries for `worker_id` (call inside a write transaction).
+
+    Due = pending with next_attempt_at <= now, or in-flight whose lease expired (its worker
+    died). Per-call ordering: a row is not claimable while an earlier row of the same call and
+    URL is still pending or in flight.
+    """
+    earlier = Webhook.alias()
+    blocker = earlier.select(earlier.id).where(
+        (earlier.call_sid == Webhook.call_sid)
+        & (earlier.url == Webhook.url)
+        & (earlier.id < Webhook.id)
+        & (earlier.status.in_(["pending", "in-flight"]))
+    )
+    due = (
+        ((Webhook.status == "pending") & (Webhook.next_attempt_at <= now))
+        | ((Webhook.status == "in-flight") & (Webhook.claimed_until < now))
+    ) & (Webhook.call_sid.is_null(True) | ~pw.fn.EXISTS(blocker))
+    ids = [r.id for r in Webhook.select(Webhook.id).where(due).order_by(Webhook.next_attempt_at, Webhook.id).limit(limit)]
+    if not ids:
+        return []
+    # Re-check the due condition in the UPDATE so that two engines racing on one database
+    # (PostgreSQL READ COMMITTED re-evaluates it on the locked row) never both win a row.
+    Webhook.update(status="in-flight", claimed_by=worker_id, claimed_until=lease_until, updated_at=now).where(
+        Webhook.id.in_(ids)
+        & (
+            (Webhook.status == "pending")
+            | ((Webhook.status == "in-flight") & (Webhook.claimed_until < now))
+        )
+    ).execute()
+    rows = Webhook.select().where(Webhook.id.in_(ids) & (Webhook.claimed_by == worker_id) & (Webhook.claimed_until == lease_until))
+    return [_webhook_record(r) for r in rows.order_by(Webhook.id)]
+
+
+def finish_webhook(
+    webhook_id: int,
+    worker_id: str,
+    *,
+    status: str,
+    attempts: int,
+    next_attempt_at: dt.datetime | None,
+    status_code: int | None,
+    error: str | None,
+    now: dt.datetime,
+) -> bool:
+    """Record an attempt's outcome for a row this worker holds; False if the claim was lost."""
+    fields: dict[str, Any] = {
+        "status": status,
+        "attempts": attempts,
+        "last_status_code": status_code,
+        "last_error": error,
+        "claimed_by": None,
+        "claimed_until": None,
+        "updated_at": now,
+    }
+    if next_attempt_at is not None:
+        fields["next_attempt_at"] = next_attempt_at
+    if status == "delivered":
+        fields["delivered_at"] = now
+    n = Webhook.update(**fields).where((Webhook.id == webhook_id) & (Webhook.claimed_by == worker_id)).execute()
+    return bool(n)
+
+
+def next_webhook_due() -> dt.datetime | None:
+    row = Webhook.select(pw.fn.MIN(Webhook.next_attempt_at).alias("due")).where(Webhook.status == "pending").first()
+    due = row.due if row else None
+    if isinstance(due, str):  # SQLite aggregate results come back untyped
+        due = dt.datetime.fromisoformat(due)
+    return due
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+
+def insert_notification(
+    *,
+    account_sid: str,
+    call_sid: str | None,
+    error_code: int,
+    message_text: str,
+    request_url: str | None = None,
+    request_method: str | None = None,
+    log_level: int = 0,
+) -> NotificationRecord:
+    row = Notification.create(
+        sid=new_sid("NO"),
+        account_sid=account_sid,
+        call_sid=call_sid,
+        error_code=error_code,
+        log_level=log_level,
+        message_text=message_text,
+        request_url=request_url,
+        request_method=request_method,
+        date_created=utcnow(),
+    )
+    return _record(NotificationRecord, row)
+
+
+def list_notifications(call_sid: str) -> list[NotificationRecord]:
+    rows = Notification.select().where(Notification.call_sid == call_sid).order_by(Notification.date_created)
+    return [_record(NotificationRecord, r) for r in rows]
