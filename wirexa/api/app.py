@@ -1,0 +1,22 @@
+"""make_app: the aiohttp application for the REST API (no module globals; state under AppKeys)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from wirexa.api.context import SERVICES, ApiServices
+from wirexa.api.errors import error_middleware
+from wirexa.api.routes import calls, health, recordings
+
+
+def make_app(services: ApiServices) -> web.Application:
+    """Build the API app around ready services (runtime.py owns their lifecycle)."""
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=int(services.settings.api_max_body_bytes),
+    )
+    app[SERVICES] = services
+    health.add_routes(app)
+    calls.add_routes(app)
+    recordings.add_routes(app)
+    return app

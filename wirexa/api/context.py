@@ -1,0 +1,182 @@
+"""Per-request context shared by the route modules: services, auth, prefixes, wire parsing."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from wirexa.api.auth import RateLimiter, check_token, parse_basic
+from wirexa.calls.ports import SipPort
+from wirexa.calls.service import CallService
+from wirexa.errors import BadRequest, NotFound, Unauthorized
+from wirexa.store import repo
+from wirexa.store.db import Store
+from wirexa.store.repo import ProjectRecord
+
+
+@dataclasses.dataclass(slots=True)
+class ApiServices:
+    """What the handlers need; built by runtime.py (or a test) and stored under SERVICES."""
+
+    store: Store
+    settings: Any
+    calls: CallService
+    limiter: RateLimiter
+    sip: SipPort | None = None
+    recordings: Any = None  # media conversion hook (wirexa.media.recording), optional
+
+
+SERVICES = web.AppKey("services", ApiServices)
+
+# Both prefixes SDKs use: twilio-python and signalwire 2.x call /2010-04-01, the product doc
+# documents /api/laml/2010-04-01.
+VERSION_PREFIXES = ("/2010-04-01", "/api/laml/2010-04-01")
+JSON_EXT = r"{ext:(\.json)?}"
+SID = r"{sid:[^/.]+}"
+
+
+def services(request: web.Request) -> ApiServices:
+    return request.app[SERVICES]
+
+
+def prefix(request: web.Request) -> str:
+    """'/2010-04-01/Accounts/AC..' or '/api/laml/2010-04-01/Accounts/AC..', as requested."""
+    path = request.path
+    version = "/api/laml/2010-04-01" if path.startswith("/api/laml/") else "/2010-04-01"
+    return f"{version}/Accounts/{request.match_info['account']}"
+
+
+async def authenticate(request: web.Request, *, optional: bool = False) -> ProjectRecord | None:
+    """Check Basic auth and the path's account; apply the project's rate limit.
+
+    With optional=True a request without credentials passes (returns None): public media.
+    """
+    svc = services(request)
+    creds = parse_basic(request.headers.get("Authorization"))
+    if creds is None:
+        if optional:
+            return None
+        raise Unauthorized("Authenticate", code=20003)
+    user, password = creds
+    project = check_token(await svc.store.read(repo.get_project, user), password)
+    account = request.match_info.get("account")
+    if account is not None and account != project.sid:
+        raise NotFound(f"The requested resource {request.path} was not found")
+    svc.limiter.check(project.sid)
+    return project
+
+
+async def require_project(request: web.Request) -> ProjectRecord:
+    project = await authenticate(request)
+    assert project is not None
+    return project
+
+
+# --- wire parsing ------------------------------------------------------------------------------
+
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+SIP_URI = re.compile(r"^sips?:[^\s@]+(@[^\s]+)?$", re.IGNORECASE)
+CLIENT_ID = re.compile(r"^client:[\w.@-]{1,256}$")
+
+
+def valid_address(value: str) -> bool:
+    return bool(E164.match(value) or SIP_URI.match(value) or CLIENT_ID.match(value))
+
+
+def valid_url(value: str) -> bool:
+    return bool(re.match(r"^https?://[^\s/?#]+[^\s]*$", value, re.IGNORECASE))
+
+
+def parse_bool(value: str | None, name: str, default: bool = False) -> bool:
+    """Case-insensitive true/false (signalwire 2.x sends 'True')."""
+    if value is None or value == "":
+        return default
+    text = value.strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise BadRequest(f"{name} must be true or false, got {value!r}", code=20001)
+
+
+def parse_method(value: str | None, name: str, default: str = "POST", code: int = 21209) -> str:
+    if value is None or value == "":
+        return default
+    method = value.strip().upper()
+    if method not in ("GET", "POST"):
+        raise BadRequest(f"{name} must be GET or POST, got {value!r}", code=code)
+    return method
+
+
+def parse_int(value: str | None, name: str, default: int, lo: int, hi: int, code: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, got {value!r}", code=code) from None
+    if not lo <= number <= hi:
+        raise BadRequest(f"{name} must be between {lo} and {hi}, got {number}", code=code)
+    return number
+
+
+def parse_list(form: MultiDictProxy[str], name: str) -> list[str]:
+    """Repeated keys (twilio SDKs) or one space/comma separated value (wirexaapi 1.0.1)."""
+    values: list[str] = []
+    for raw in form.getall(name, []):
+        values.extend(v for v in re.split(r"[\s,]+", raw) if v)
+    return values
+
+
+def parse_enum(value: str | None, name: str, allowed: Iterable[str], default: str, code: int = 20001) -> str:
+    if value is None or value == "":
+        return default
+    choices = tuple(allowed)
+    if value not in choices:
+        raise BadRequest(f"{name} must be one of {', '.join(choices)}, got {value!r}", code=code)
+    return value
+
+
+def parse_time_filter(query: MultiDictProxy[str], name: str) -> tuple[str, dt.datetime, bool] | None:
+    """StartTime / StartTime< / StartTime> as (operator, UTC datetime, date_only)."""
+    for op in ("<", ">", ""):
+        raw = query.get(name + op)
+        if raw is None:
+            continue
+        text = raw.strip()
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                return (op or "=", dt.datetime.fromisoformat(text), True)
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest(f"{name}{op} is not a date (YYYY-MM-DD) or time: {raw!r}", code=20001) from None
+        if when.tzinfo is not None:
+            when = when.astimezone(dt.UTC).replace(tzinfo=None)
+        return (op or "=", when, False)
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Paging:
+    page_size: int
+    page: int
+    after_sid: str | None
+
+
+def parse_paging(query: MultiDictProxy[str]) -> Paging:
+    page_size = parse_int(query.get("PageSize"), "PageSize", 50, 1, 1000, 20001)
+    page = parse_int(query.get("Page"), "Page", 0, 0, 10**9, 20001)
+    token = query.get("PageToken")
+    after = token[2:] if token and token.startswith("PA") and len(token) > 2 else None
+    return Paging(page_size, page, after)
+
+
+def filters_of(query: MultiDictProxy[str]) -> list[tuple[str, str]]:
+    """The request's query without paging keys, in order (repeated in page URIs)."""
+    return [(k, v) for k, v in query.items() if k not in ("PageSize", "Page", "PageToken")]

@@ -1,0 +1,200 @@
+"""Calls resource: create, list, fetch, update, delete (reference §6-§8)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from wirexa.api import context as ctx
+from wirexa.api.serializers import call_json, page_json
+from wirexa.calls.service import ALL_EVENTS, CallUpdate, NewCall
+from wirexa.errors import BadRequest
+from wirexa.store import repo
+
+CALL_STATUSES = ("queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled")
+RECORDING_EVENTS = ("in-progress", "completed", "absent")
+
+
+def _opt_url(form: MultiDictProxy[str], name: str, code: int = 21205) -> str | None:
+    value = (form.get(name) or "").strip()
+    if not value:
+        return None
+    if not ctx.valid_url(value):
+        raise BadRequest(f"{name} is not a valid URL: {value}", code=code)
+    return value
+
+
+def parse_new_call(form: MultiDictProxy[str]) -> NewCall:
+    """Validate a create request with Twilio's codes (reference §6)."""
+    to = (form.get("To") or "").strip()
+    if not to:
+        raise BadRequest("A 'To' phone number is required.", code=21201)
+    if not ctx.valid_address(to):
+        raise BadRequest(f"Invalid 'To' Phone Number: {to}", code=21211)
+    from_ = (form.get("From") or "").strip()
+    if not from_:
+        raise BadRequest("A 'From' phone number is required.", code=21213)
+    if not ctx.valid_address(from_):
+        raise BadRequest(f"Invalid 'From' Phone Number: {from_}", code=21212)
+    url = _opt_url(form, "Url")
+    twiml = form.get("Twiml") or None
+    if url is None and not twiml:
+        raise BadRequest("Either Url or Twiml is required.", code=21205)
+    if url is not None:
+        twiml = None  # Twilio: Twiml is ignored when Url is also given on create
+    elif twiml is not None and len(twiml) > 4000:
+        raise BadRequest("Twiml must be 4000 characters or fewer.", code=21205)
+    events = ctx.parse_list(form, "StatusCallbackEvent")
+    bad = [e for e in events if e not in ALL_EVENTS]
+    if bad:
+        raise BadRequest(f"Invalid StatusCallbackEvent: {bad[0]}", code=21626)
+    rec_events = ctx.parse_list(form, "RecordingStatusCallbackEvent") or ["completed"]
+    bad = [e for e in rec_events if e not in RECORDING_EVENTS]
+    if bad:
+        raise BadRequest(f"Invalid RecordingStatusCallbackEvent: {bad[0]}", code=21626)
+    send_digits = form.get("SendDigits") or None
+    if send_digits is not None and (len(send_digits) > 32 or not all(c in "0123456789ABCD#*wW" for c in send_digits)):
+        raise BadRequest(f"SendDigits is invalid: {send_digits}", code=21206)
+    machine_detection = form.get("MachineDetection") or None
+    if machine_detection is not None:
+        normalized = {"enable": "Enable", "detectmessageend": "DetectMessageEnd", "none": None}
+        key = machine_detection.strip().lower()
+        if key not in normalized:
+            raise BadRequest(f"MachineDetection must be Enable or DetectMessageEnd, got {machine_detection!r}", code=21207)
+        machine_detection = normalized[key]
+    return NewCall(
+        to_number=to,
+        from_number=from_,
+        url=url,
+        method=ctx.parse_method(form.get("Method"), "Method"),
+        twiml=twiml,
+        fallback_url=_opt_url(form, "FallbackUrl"),
+        fallback_method=ctx.parse_method(form.get("FallbackMethod"), "FallbackMethod"),
+        status_callback=_opt_url(form, "StatusCallback"),
+        status_callback_method=ctx.parse_method(form.get("StatusCallbackMethod"), "StatusCallbackMethod"),
+        status_callback_events=tuple(dict.fromkeys(events)),
+        send_digits=send_digits,
+        timeout_s=ctx.parse_int(form.get("Timeout"), "Timeout", 60, 1, 600, 21208),
+        time_limit_s=ctx.parse_int(form.get("TimeLimit"), "TimeLimit", 14400, 1, 86400, 21208),
+        record=ctx.parse_bool(form.get("Record"), "Record"),
+        recording_channels=ctx.parse_enum(form.get("RecordingChannels"), "RecordingChannels", ("mono", "dual"), "mono"),
+        recording_track=ctx.parse_enum(form.get("RecordingTrack"), "RecordingTrack", ("inbound", "outbound", "both"), "both"),
+        recording_status_callback=_opt_url(form, "RecordingStatusCallback"),
+        recording_status_callback_method=ctx.parse_method(
+            form.get("RecordingStatusCallbackMethod"), "RecordingStatusCallbackMethod"
+        ),
+        recording_status_callback_events=tuple(dict.fromkeys(rec_events)),
+        trim=ctx.parse_enum(form.get("Trim"), "Trim", ("trim-silence", "do-not-trim"), "trim-silence"),
+        machine_detection=machine_detection,
+        machine_detection_timeout_s=ctx.parse_int(
+            form.get("MachineDetectionTimeout"), "MachineDetectionTimeout", 30, 1, 120, 21207
+        ),
+        machine_detection_speech_threshold_ms=ctx.parse_int(
+            form.get("MachineDetectionSpeechThreshold"), "MachineDetectionSpeechThreshold", 2400, 1000, 6000, 21207
+        ),
+        machine_detection_speech_end_threshold_ms=ctx.parse_int(
+            form.get("MachineDetectionSpeechEndThreshold"), "MachineDetectionSpeechEndThreshold", 1200, 500, 5000, 21207
+        ),
+        machine_detection_silence_timeout_ms=ctx.parse_int(
+            form.get("MachineDetectionSilenceTimeout"), "MachineDetectionSilenceTimeout", 5000, 2000, 10000, 21207
+        ),
+        async_amd=ctx.parse_bool(form.get("AsyncAmd"), "AsyncAmd"),
+        async_amd_status_callback=_opt_url(form, "AsyncAmdStatusCallback"),
+        async_amd_status_callback_method=ctx.parse_method(
+            form.get("AsyncAmdStatusCallbackMethod"), "AsyncAmdStatusCallbackMethod"
+        ),
+        caller_id=form.get("CallerId") or None,
+    )
+
+
+def parse_update(form: MultiDictProxy[str]) -> CallUpdate:
+    status = form.get("Status") or None
+    if status is not None and status not in ("canceled", "completed"):
+        raise BadRequest(f"Status must be canceled or completed, got {status!r}", code=21220)
+    url = _opt_url(form, "Url")
+    twiml = form.get("Twiml") or None
+    if url is not None and twiml is not None:
+        raise BadRequest("Url and Twiml are mutually exclusive.", code=21205)
+    if twiml is not None and len(twiml) > 4000:
+        raise BadRequest("Twiml must be 4000 characters or fewer.", code=21205)
+    time_limit = form.get("TimeLimit")
+    return CallUpdate(
+        status=status,
+        url=url,
+        method=ctx.parse_method(form.get("Method"), "Method") if form.get("Method") else None,
+        twiml=twiml,
+        fallback_url=_opt_url(form, "FallbackUrl"),
+        fallback_method=ctx.parse_method(form.get("FallbackMethod"), "FallbackMethod") if form.get("FallbackMethod") else None,
+        status_callback=_opt_url(form, "StatusCallback"),
+        status_callback_method=ctx.parse_method(form.get("StatusCallbackMethod"), "StatusCallbackMethod")
+        if form.get("StatusCallbackMethod")
+        else None,
+        time_limit_s=ctx.parse_int(time_limit, "TimeLimit", 0, 1, 86400, 21208) if time_limit else None,
+    )
+
+
+async def create_call(request: web.Request) -> web.Response:
+    project = await ctx.require_project(request)
+    svc = ctx.services(request)
+    call = await svc.calls.create(project, parse_new_call(await request.post()))
+    return web.json_response(call_json(call, ctx.prefix(request)), status=201)
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    project = await ctx.require_project(request)
+    svc = ctx.services(request)
+    q = request.query
+    status = q.get("Status") or None
+    if status is not None and status not in CALL_STATUSES:
+        raise BadRequest(f"Status must be one of {', '.join(CALL_STATUSES)}, got {status!r}", code=20001)
+    paging = ctx.parse_paging(q)
+    flt = repo.CallFilter(
+        account_sid=project.sid,
+        to_number=q.get("To") or None,
+        from_number=q.get("From") or None,
+        status=status,
+        parent_call_sid=q.get("ParentCallSid") or None,
+        start_time=ctx.parse_time_filter(q, "StartTime"),
+        end_time=ctx.parse_time_filter(q, "EndTime"),
+    )
+    calls, more = await svc.store.read(repo.list_calls, flt, paging.page_size, paging.page, paging.after_sid)
+    pfx = ctx.prefix(request)
+    body = page_json(
+        "calls",
+        [call_json(c, pfx) for c in calls],
+        path=request.path,
+        query=ctx.filters_of(q),
+        page=paging.page,
+        page_size=paging.page_size,
+        next_token=("PA" + calls[-1].sid) if more and calls else None,
+    )
+    return web.json_response(body)
+
+
+async def fetch_call(request: web.Request) -> web.Response:
+    project = await ctx.require_project(request)
+    call = await ctx.services(request).calls.get(project, request.match_info["sid"], request.path)
+    return web.json_response(call_json(call, ctx.prefix(request)))
+
+
+async def update_call(request: web.Request) -> web.Response:
+    project = await ctx.require_project(request)
+    upd = parse_update(await request.post())
+    call = await ctx.services(request).calls.update(project, request.match_info["sid"], upd, request.path)
+    return web.json_response(call_json(call, ctx.prefix(request)))
+
+
+async def delete_call(request: web.Request) -> web.Response:
+    project = await ctx.require_project(request)
+    await ctx.services(request).calls.delete(project, request.match_info["sid"], request.path)
+    return web.Response(status=204)
+
+
+def add_routes(app: web.Application) -> None:
+    for version in ctx.VERSION_PREFIXES:
+        base = version + "/Accounts/{account}"
+        app.router.add_route("POST", f"{base}/Calls{ctx.JSON_EXT}", create_call)
+        app.router.add_route("GET", f"{base}/Calls{ctx.JSON_EXT}", list_calls)
+        app.router.add_route("GET", f"{base}/Calls/{ctx.SID}{ctx.JSON_EXT}", fetch_call)
+        app.router.add_route("POST", f"{base}/Calls/{ctx.SID}{ctx.JSON_EXT}", update_call)
+        app.router.add_route("DELETE", f"{base}/Calls/{ctx.SID}{ctx.JSON_EXT}", delete_call)

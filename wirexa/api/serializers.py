@@ -1,0 +1,200 @@
+"""PURE: store records -> Twilio-shaped JSON dicts (Twilio spellings live here and in laml/)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+API_VERSION = "2010-04-01"
+
+CALL_SUBRESOURCES = (
+    "feedback",
+    "notifications",
+    "recordings",
+    "streams",
+    "payments",
+    "siprec",
+    "events",
+    "transcriptions",
+    "user_defined_message_subscriptions",
+    "user_defined_messages",
+)
+
+
+def rfc2822(when: dt.datetime | None) -> str | None:
+    """UTC datetime -> 'Tue, 31 Aug 2010 20:36:28 +0000' (None stays None)."""
+    if when is None:
+        return None
+    return email.utils.format_datetime(when.replace(tzinfo=dt.UTC, microsecond=0)).replace(
+        "-0000", "+0000"
+    )
+
+
+def format_number(number: str) -> str:
+    """Display form: '(415) 867-5309' for NANP E.164, the input unchanged otherwise."""
+    if number.startswith("+1") and len(number) == 12 and number[1:].isdigit():
+        n = number[2:]
+        return f"({n[:3]}) {n[3:6]}-{n[6:]}"
+    return number
+
+
+class CallLike(Protocol):
+    sid: str
+    account_sid: str
+    parent_call_sid: str | None
+    to_number: str
+    from_number: str
+    status: str
+    direction: str
+    url: str | None
+    answered_by: str | None
+    start_time: dt.datetime | None
+    end_time: dt.datetime | None
+    duration_s: int | None
+    queue_time_ms: int | None
+    price: str | None
+    price_unit: str
+    date_created: dt.datetime
+    date_updated: dt.datetime
+
+
+class RecordingLike(Protocol):
+    sid: str
+    account_sid: str
+    call_sid: str
+    status: str
+    source: str
+    channels: int
+    track: str
+    duration_s: int | None
+    start_time: dt.datetime | None
+    error_code: int | None
+    date_created: dt.datetime
+    date_updated: dt.datetime
+
+
+def call_json(call: CallLike, prefix: str) -> dict[str, Any]:
+    """Twilio's Call resource; `prefix` is e.g. '/2010-04-01/Accounts/AC..' (the request's)."""
+    base = f"{prefix}/Calls/{call.sid}"
+    return {
+        "sid": call.sid,
+        "date_created": rfc2822(call.date_created),
+        "date_updated": rfc2822(call.date_updated),
+        "parent_call_sid": call.parent_call_sid,
+        "account_sid": call.account_sid,
+        "to": call.to_number,
+        "to_formatted": format_number(call.to_number),
+        "from": call.from_number,
+        "from_formatted": format_number(call.from_number),
+        "phone_number_sid": None,
+        "status": call.status,
+        "start_time": rfc2822(call.start_time),
+        "end_time": rfc2822(call.end_time),
+        "duration": None if call.duration_s is None else str(call.duration_s),
+        "price": call.price,
+        "price_unit": call.price_unit,
+        "direction": call.direction,
+        "answered_by": call.answered_by,
+        "annotation": None,
+        "api_version": API_VERSION,
+        "forwarded_from": None,
+        "group_sid": None,
+        "caller_name": None,
+        "queue_time": "0" if call.queue_time_ms is None else str(call.queue_time_ms),
+        "trunk_sid": None,
+        "url": call.url,
+        "uri": base + ".json",
+        "subresource_uris": {name: f"{base}/{_camel(name)}.json" for name in CALL_SUBRESOURCES},
+    }
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def recording_json(rec: RecordingLike, prefix: str, *, call_level: bool, media_base: str) -> dict[str, Any]:
+    """Twilio's Recording resource (account or call level), with every key signalwire 2.1.1's
+    strict Recording class reads. `media_base` is the absolute API base for media_url."""
+    if call_level:
+        uri = f"{prefix}/Calls/{rec.call_sid}/Recordings/{rec.sid}.json"
+    else:
+        uri = f"{prefix}/Recordings/{rec.sid}.json"
+    body: dict[str, Any] = {
+        "account_sid": rec.account_sid,
+        "api_version": API_VERSION,
+        "call_sid": rec.call_sid,
+        "conference_sid": None,
+        "date_created": rfc2822(rec.date_created),
+        "date_updated": rfc2822(rec.date_updated),
+        "start_time": rfc2822(rec.start_time or rec.date_created),
+        "duration": None if rec.duration_s is None else str(rec.duration_s),
+        "sid": rec.sid,
+        "price": None,
+        "price_unit": "USD",
+        "status": rec.status,
+        "channels": rec.channels,
+        "source": rec.source,
+        "error_code": rec.error_code,
+        "uri": uri,
+        "encryption_details": None,
+        "track": rec.track,
+    }
+    if not call_level:
+        base = f"{prefix}/Recordings/{rec.sid}"
+        body["subresource_uris"] = {
+            "add_on_results": f"{base}/AddOnResults.json",
+            "transcriptions": f"{base}/Transcriptions.json",
+        }
+        body["media_url"] = f"{media_base}{prefix}/Recordings/{rec.sid}"
+    return body
+
+
+def page_json(
+    key: str,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    path: str,
+    query: Sequence[tuple[str, str]],
+    page: int,
+    page_size: int,
+    next_token: str | None,
+    previous_token: str | None = None,
+) -> dict[str, Any]:
+    """Twilio's list envelope: exactly the META keys and one record key (reference §2, §7).
+
+    `query` holds the request's filters (without Page, PageSize, PageToken); URIs are
+    host-relative paths that repeat them, so SDKs can follow next_page_uri verbatim.
+    """
+
+    def uri(page_no: int, token: str | None) -> str:
+        params = list(query) + [("PageSize", str(page_size)), ("Page", str(page_no))]
+        if token:
+            params.append(("PageToken", token))
+        return f"{path}?{urlencode(params)}"
+
+    start = page * page_size
+    return {
+        key: list(records),
+        "end": start + len(records) - 1 if records else 0,
+        "first_page_uri": uri(0, None),
+        "next_page_uri": uri(page + 1, next_token) if next_token else None,
+        "page": page,
+        "page_size": page_size,
+        "previous_page_uri": uri(page - 1, previous_token) if page > 0 else None,
+        "start": start,
+        "uri": uri(page, None),
+    }
+
+
+def error_json(code: int, message: str, status: int) -> dict[str, Any]:
+    """Twilio's error body plus the product doc's `detail` (the same text)."""
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+        "detail": message,
+    }

@@ -1,0 +1,1 @@
+"""The Typer + rich command line: parses, builds Settings, calls runtime or a service, renders."""

@@ -1,0 +1,27 @@
+"""Console factory (tests pin the width) and the one-red-line error convention."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+
+def console(stderr: bool = False) -> Console:
+    width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
+    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=False)
+
+
+def fail(message: str) -> NoReturn:
+    """Print one red line to stderr and exit 1."""
+    console(stderr=True).print(f"[red]Error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(1)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, default=str) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,58 @@
+"""`wirexa init`: config file, database and a first project; safe to run again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from wirexa import config
+from wirexa.cli import options
+from wirexa.cli.console import console, fail, print_json
+from wirexa.errors import WirexaError
+from wirexa.runtime import ensure_project, open_store
+
+
+def urls(settings: Any) -> tuple[str, str]:
+    """(api_url, space_url) a client on this machine uses to reach the engine."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    api_url = settings.public_url.rstrip("/") if settings.public_url else f"http://{host}:{settings.port}"
+    space = api_url.split("://", 1)[1]
+    return api_url, space
+
+
+def init(
+    data_dir: options.DataDir = None,
+    config_file: options.ConfigFile = None,
+    json_out: options.Json = False,
+    port: Annotated[int | None, typer.Option("--port", help="API port written to a new config file.")] = None,
+) -> None:
+    """Create the config file, the database and a first project; print its credentials."""
+    s = options.settings(data_dir, config_file, port=port)
+    try:
+        s.data_path.mkdir(parents=True, exist_ok=True)
+        cfg = Path(config_file) if config_file else config.default_config_path(s.data_dir)
+        if not cfg.exists():
+            text = config.example_toml().replace(
+                f'data_dir = "{config.SETTINGS[0].default}"', f'data_dir = "{s.data_path}"'
+            )
+            if port is not None:
+                text = text.replace("port = 5000", f"port = {port}")
+            cfg.write_text(text, encoding="utf-8")
+        store = open_store(s)
+        project = ensure_project(store)
+        store.close()
+    except (OSError, WirexaError) as exc:
+        fail(f"init failed: {exc}")
+    api_url, space_url = urls(s)
+    if json_out:
+        print_json({"project_id": project.sid, "auth_token": project.auth_token, "api_url": api_url, "space_url": space_url})
+        return
+    out = console()
+    out.print(f"Config:      {cfg}")
+    out.print(f"Database:    {s.db_url}")
+    out.print(f"Project ID:  [bold]{project.sid}[/bold]")
+    out.print(f"Auth Token:  [bold]{project.auth_token}[/bold]")
+    out.print(f"API URL:     {api_url}")
+    out.print(f"Space URL:   {space_url}")

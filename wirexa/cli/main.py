@@ -1,0 +1,59 @@
+"""The `wirexa` command: registers every subcommand; main() is the console-script entry."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+import wirexa
+from wirexa.cli import calls, projects
+from wirexa.cli.call import call
+from wirexa.cli.init import init
+from wirexa.cli.serve import serve
+
+app = typer.Typer(
+    name="wirexa",
+    help="Wirexa: a self-hosted voice engine speaking Twilio's and SignalWire's API and XML.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"wirexa {wirexa.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)] = False,
+) -> None:
+    """Wirexa voice engine."""
+
+
+app.command(help="Create the config file, database and a first project.")(init)
+app.command(help="Run the engine (REST API, webhooks, SIP workers, sandbox carrier).")(serve)
+app.command(help="Place a call through the running engine's REST API.")(call)
+app.add_typer(projects.app, name="projects")
+app.add_typer(calls.app, name="calls")
+
+
+def _register_optional() -> None:
+    """Commands owned by other packages (webhooks, sandbox, worker entry points)."""
+    from wirexa.cli import tail_webhooks
+
+    app.command("tail-webhooks", help="Show webhook deliveries from the outbox, live.")(tail_webhooks.tail_webhooks)
+
+
+def main() -> None:
+    # The hidden worker entry points must not pay for Typer: the pool starts them often.
+    if len(sys.argv) > 1 and sys.argv[1] in ("_sip-worker", "_sandbox"):
+        from wirexa.sip import entry
+
+        sys.exit(entry.main(sys.argv[1], sys.argv[2:]))
+    _register_optional()
+    app()

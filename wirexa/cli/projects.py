@@ -1,0 +1,117 @@
+"""`wirexa projects ...`: list, create, show, rotate-token, credits."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from wirexa.cli import options
+from wirexa.cli.console import console, fail, print_json
+from wirexa.runtime import open_store
+from wirexa.store import repo
+from wirexa.store.db import Store
+
+app = typer.Typer(help="Manage projects (accounts): credentials, credits and limits.", no_args_is_help=True)
+
+ProjectArg = Annotated[str, typer.Argument(help="Project ID (AccountSid).")]
+
+
+def _store(data_dir: str | None, config_file: str | None) -> Store:
+    return open_store(options.settings(data_dir, config_file))
+
+
+def _get(store: Store, sid: str) -> repo.ProjectRecord:
+    project = store.read_sync(repo.get_project, sid)
+    if project is None:
+        fail(f"no project {sid}")
+    return project
+
+
+def _as_json(p: repo.ProjectRecord) -> dict[str, Any]:
+    d = dataclasses.asdict(p)
+    d["credits"] = "unlimited" if p.credits_s is None else p.credits_s
+    return d
+
+
+def _show(p: repo.ProjectRecord, json_out: bool) -> None:
+    if json_out:
+        print_json(_as_json(p))
+        return
+    out = console()
+    out.print(f"Project ID:  [bold]{p.sid}[/bold]")
+    out.print(f"Name:        {p.friendly_name}")
+    out.print(f"Auth Token:  {p.auth_token}")
+    out.print(f"Status:      {p.status}")
+    out.print(f"Credits:     {'unlimited' if p.credits_s is None else f'{p.credits_s} call-seconds'}")
+
+
+@app.command("list")
+def list_(data_dir: options.DataDir = None, config_file: options.ConfigFile = None, json_out: options.Json = False) -> None:
+    """List projects."""
+    store = _store(data_dir, config_file)
+    projects = store.read_sync(repo.list_projects)
+    if json_out:
+        for p in projects:
+            print_json(_as_json(p))
+        return
+    table = Table("Project ID", "Name", "Status", "Credits", "Created")
+    for p in projects:
+        table.add_row(p.sid, p.friendly_name, p.status, "unlimited" if p.credits_s is None else str(p.credits_s), str(p.date_created)[:19])
+    console().print(table)
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="Friendly name of the project.")] = "Project",
+    data_dir: options.DataDir = None,
+    config_file: options.ConfigFile = None,
+    json_out: options.Json = False,
+) -> None:
+    """Create a project and print its Project ID and Auth Token."""
+    store = _store(data_dir, config_file)
+    _show(store.write_sync(repo.create_project, name), json_out)
+
+
+@app.command()
+def show(project: ProjectArg, data_dir: options.DataDir = None, config_file: options.ConfigFile = None, json_out: options.Json = False) -> None:
+    """Show one project with its credentials."""
+    _show(_get(_store(data_dir, config_file), project), json_out)
+
+
+@app.command("rotate-token")
+def rotate_token(project: ProjectArg, data_dir: options.DataDir = None, config_file: options.ConfigFile = None, json_out: options.Json = False) -> None:
+    """Give a project a new Auth Token (the old one stops working at once)."""
+    store = _store(data_dir, config_file)
+    _get(store, project)
+    _show(store.write_sync(lambda: repo.update_project(project, auth_token=secrets.token_hex(16))), json_out)
+
+
+@app.command()
+def credits(
+    project: ProjectArg,
+    set_: Annotated[int | None, typer.Option("--set", help="Set the balance to N call-seconds.")] = None,
+    add: Annotated[int | None, typer.Option("--add", help="Add N call-seconds (negative to deduct).")] = None,
+    unlimited: Annotated[bool, typer.Option("--unlimited", help="Remove the balance: calls are never refused for credits.")] = False,
+    data_dir: options.DataDir = None,
+    config_file: options.ConfigFile = None,
+    json_out: options.Json = False,
+) -> None:
+    """Show or change a project's credit balance (call-seconds; unlimited by default)."""
+    if sum(x is not None and x is not False for x in (set_, add, unlimited or None)) > 1:
+        fail("give only one of --set, --add, --unlimited")
+    if set_ is not None and set_ < 0:
+        fail("--set needs a balance of 0 or more")
+    store = _store(data_dir, config_file)
+    current = _get(store, project)
+    if unlimited:
+        current = store.write_sync(lambda: repo.update_project(project, credits_s=None)) or current
+    elif set_ is not None:
+        current = store.write_sync(lambda: repo.update_project(project, credits_s=set_)) or current
+    elif add is not None:
+        new = (current.credits_s or 0) + add
+        current = store.write_sync(lambda: repo.update_project(project, credits_s=new)) or current
+    _show(current, json_out)

@@ -1,0 +1,210 @@
+"""The parsed form of a LaML/TwiML document: one frozen dataclass per verb, Twilio's defaults applied.
+
+parse.py builds these from XML; the interpreter only ever sees these. Field names are snake_case
+with units; the Twilio attribute each field comes from is named in the class docstring. Where the
+product doc and Twilio disagree, Twilio wins and the difference is noted here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeAlias
+
+
+class HttpMethod(StrEnum):
+    GET = "GET"
+    POST = "POST"
+
+
+class TargetKind(StrEnum):
+    """Which noun inside <Dial> named the target (a bare number text is NUMBER)."""
+
+    NUMBER = "number"
+    SIP = "sip"
+    CLIENT = "client"
+
+
+class RejectReason(StrEnum):
+    REJECTED = "rejected"
+    BUSY = "busy"
+
+
+class Trim(StrEnum):
+    TRIM_SILENCE = "trim-silence"
+    DO_NOT_TRIM = "do-not-trim"
+
+
+class DialRecord(StrEnum):
+    """<Dial record>; the legacy values "true"/"false" map to RECORD_FROM_ANSWER/DO_NOT_RECORD."""
+
+    DO_NOT_RECORD = "do-not-record"
+    RECORD_FROM_ANSWER = "record-from-answer"
+    RECORD_FROM_RINGING = "record-from-ringing"
+    RECORD_FROM_ANSWER_DUAL = "record-from-answer-dual"
+    RECORD_FROM_RINGING_DUAL = "record-from-ringing-dual"
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """<Say voice language loop>text</Say>.
+
+    `voice` defaults to Twilio's "man" (the product doc says "woman"; both mean "best available
+    provider", so only the default's name differs). `text` is the spoken text with any SSML tags
+    removed and whitespace collapsed. `loop` 0 means repeat until the call ends.
+    """
+
+    text: str
+    voice: str = "man"
+    language: str = "en-US"
+    loop: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    """<Play loop digits>url</Play>. Exactly one of `url` (possibly relative) and `digits` is set;
+    `digits` is a DTMF string where "w" waits 0.5 s. `loop` 0 means repeat until the call ends."""
+
+    url: str | None
+    loop: int = 1
+    digits: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """<Pause length>; `length_s` 0 is a no-op."""
+
+    length_s: int = 1
+
+
+Prompt: TypeAlias = Say | Play | Pause
+
+
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """<Gather input action method timeout finishOnKey numDigits actionOnEmptyResult bargeIn>.
+
+    `action` None means "the current document URL". `finish_on_key` "" means no finish key.
+    `num_digits` None means unlimited. `input` keeps the requested modes ("dtmf", "speech");
+    only DTMF is collected. `children` are the nested prompts, played in order.
+    """
+
+    input: tuple[str, ...] = ("dtmf",)
+    action: str | None = None
+    method: HttpMethod = HttpMethod.POST
+    timeout_s: int = 5
+    finish_on_key: str = "#"
+    num_digits: int | None = None
+    action_on_empty_result: bool = False
+    barge_in: bool = True
+    children: tuple[Prompt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """<Record action method timeout finishOnKey maxLength playBeep trim recordingStatusCallback*>.
+
+    `timeout_s` is the silence that ends the recording (0 = never on silence); the product doc's
+    `silence` attribute is accepted as its alias. `finish_on_key` is a set of keys ("" = none).
+    """
+
+    action: str | None = None
+    method: HttpMethod = HttpMethod.POST
+    timeout_s: int = 5
+    finish_on_key: str = "1234567890*#"
+    max_length_s: int = 3600
+    play_beep: bool = True
+    trim: Trim = Trim.TRIM_SILENCE
+    recording_status_callback: str | None = None
+    recording_status_callback_method: HttpMethod = HttpMethod.POST
+    recording_status_callback_event: tuple[str, ...] = ("completed",)
+
+
+@dataclass(frozen=True, slots=True)
+class DialTarget:
+    """One <Number>, <Sip> or <Client> inside <Dial> (or the bare number text).
+
+    `value` is the E.164 number, the SIP URI or the client identity. `url` is the whisper
+    document run on the callee before bridging.
+    """
+
+    kind: TargetKind
+    value: str
+    send_digits: str | None = None
+    url: str | None = None
+    method: HttpMethod = HttpMethod.POST
+    status_callback: str | None = None
+    status_callback_method: HttpMethod = HttpMethod.POST
+    status_callback_event: tuple[str, ...] = ("completed",)
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """<Dial action method timeout callerId timeLimit hangupOnStar record answerOnBridge ...>.
+
+    Also what the product doc's <Transfer> becomes. `targets` are rung at once, first answer wins;
+    it may be empty when every target was invalid (the dial then fails at once). `caller_id` None
+    means the session's default (the parent call's caller id).
+    """
+
+    targets: tuple[DialTarget, ...]
+    action: str | None = None
+    method: HttpMethod = HttpMethod.POST
+    timeout_s: int = 30
+    caller_id: str | None = None
+    time_limit_s: int = 14400
+    hangup_on_star: bool = False
+    record: DialRecord = DialRecord.DO_NOT_RECORD
+    answer_on_bridge: bool = False
+    recording_status_callback: str | None = None
+    recording_status_callback_method: HttpMethod = HttpMethod.POST
+    recording_status_callback_event: tuple[str, ...] = ("completed",)
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """<Redirect method>url</Redirect>; `url` may be relative."""
+
+    url: str
+    method: HttpMethod = HttpMethod.POST
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """<Hangup/>."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """<Reject reason/>."""
+
+    reason: RejectReason = RejectReason.REJECTED
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """A real TwiML verb Wirexa does not implement (<Conference>, <Enqueue>, <Connect> ...);
+    the interpreter reports it and moves on. `name` is the element name, e.g. "Conference"."""
+
+    name: str
+
+
+Verb: TypeAlias = Say | Play | Pause | Gather | Record | Dial | Redirect | Hangup | Reject | Unsupported
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentWarning:
+    """A problem Twilio reports as a warning: the verb or attribute was skipped or defaulted."""
+
+    code: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A parsed document: the verbs in order, plus the warnings met while parsing."""
+
+    verbs: tuple[Verb, ...]
+    warnings: tuple[DocumentWarning, ...] = ()

@@ -1,0 +1,1 @@
+"""Audio: pure PCM helpers, answering-machine detection, recordings and TTS providers."""

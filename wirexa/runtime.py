@@ -1,0 +1,117 @@
+"""Composition root: builds every service from Settings and owns the start/stop order.
+
+Start order: store (migrate) -> webhook delivery -> SIP (sandbox carrier, worker pool) ->
+call dispatcher -> REST API. Each long-lived part is an async context manager entered on one
+AsyncExitStack, so a startup failure unwinds only what started, and shutdown runs in reverse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from wirexa.api.app import make_app
+from wirexa.api.auth import RateLimiter
+from wirexa.api.context import ApiServices
+from wirexa.calls.service import CallController, CallService, NullController
+from wirexa.store import repo
+from wirexa.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+def open_store(settings: Any) -> Store:
+    """Open and migrate the settings' database (used by serve and the CLI)."""
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.db_url)
+    store.migrate()
+    return store
+
+
+def ensure_project(store: Store) -> repo.ProjectRecord:
+    """The first project, created if the database has none (init and serve on a fresh box)."""
+    projects = store.read_sync(repo.list_projects)
+    if projects:
+        return projects[0]
+    return store.write_sync(repo.create_project, "Default project")
+
+
+class Engine:
+    """The whole engine in one process tree; `async with Engine(settings) as engine:`.
+
+    `with_sip=False` runs the API, store and webhooks only (API tests, `serve --check`).
+    After entry, `engine.port` is the bound API port (useful with port 0).
+    """
+
+    def __init__(self, settings: Any, *, with_sip: bool = True, with_api: bool = True) -> None:
+        self.settings = settings
+        self.with_sip = with_sip
+        self.with_api = with_api
+        self.node_id = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.store: Store | None = None
+        self.services: ApiServices | None = None
+        self.port: int | None = None
+        self.sip: Any = None
+        self.delivery: Any = None
+        self.dispatcher: Any = None
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> Engine:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        s = self.settings
+        store = open_store(s)
+        self.store = store
+        self._stack.callback(store.close)
+        ensure_project(store)
+
+        from wirexa.webhooks.delivery import DeliveryWorker
+
+        self.delivery = await self._stack.enter_async_context(DeliveryWorker(store, s, worker_id=self.node_id))
+
+        controller: CallController = NullController(store)
+        if self.with_sip:
+            from wirexa.calls.dispatcher import Dispatcher
+            from wirexa.sip.bridge import SipBridge
+
+            self.sip = await self._stack.enter_async_context(SipBridge(s))
+            self.dispatcher = await self._stack.enter_async_context(
+                Dispatcher(store, s, self.sip, webhooks=self.delivery, node_id=self.node_id)
+            )
+            controller = self.dispatcher
+
+        allowed = frozenset(n.strip() for n in s.sip_trunk_allowed_caller_ids.split(",") if n.strip())
+        self.services = ApiServices(
+            store=store,
+            settings=s,
+            calls=CallService(store, controller, allowed if s.sip_trunk_host else frozenset()),
+            limiter=RateLimiter(s.api_rate_limit_per_s, s.api_rate_limit_burst),
+            sip=self.sip,
+        )
+        if self.with_api:
+            await self._start_api(make_app(self.services))
+
+    async def _start_api(self, app: web.Application) -> None:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
+        log.info("REST API listening on http://%s:%s", self.settings.host, self.port)
