@@ -10,8 +10,9 @@ calls the sink). No asyncio object ever crosses into a SIP worker.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, NewType, Protocol, TypeAlias
 
 CallSid = NewType("CallSid", str)
@@ -204,3 +205,33 @@ class SipPort(Protocol):
     def health(self) -> dict[str, object]:
         """JSON-able SIP state for /health: workers, live calls, trunk registration."""
         ...
+
+
+# --- other ports of a live call ----------------------------------------------------------------
+
+
+class FetchedDocument(Protocol):
+    status: int
+    content_type: str | None
+    body: bytes
+    url: str
+
+
+class Fetcher(Protocol):
+    """Fetch a document for a live call (http/documents.py). Raises errors.DocumentError."""
+
+    async def fetch(
+        self, url: str, method: str, params: Sequence[tuple[str, str]], auth_token: str
+    ) -> FetchedDocument: ...
+
+
+class TtsPort(Protocol):
+    """Render text to a playable WAV path (media/tts/chain.py). Raises errors.TtsError."""
+
+    async def render(self, text: str, voice: str, language: str) -> Path: ...
+
+
+class AudioSource(Protocol):
+    """Fetch and convert <Play> audio to a playable WAV path (http/audio.py). Raises DocumentError."""
+
+    async def get(self, url: str) -> Path: ...

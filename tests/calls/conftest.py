@@ -1,0 +1,137 @@
+"""Fast call-flow harness: real dispatcher, sessions, interpreter and fetcher, a real aiohttp
+backend serving the customer's XML, FakeSip for the network and FakeTts for speech."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.fakes.sip import FakeSip
+from tests.fakes.tts import FakeTts
+from wirexa import config
+from wirexa.calls.dispatcher import Dispatcher
+from wirexa.calls.service import CallService, NewCall
+from wirexa.calls.session import SessionDeps
+from wirexa.http.audio import AudioCache
+from wirexa.http.documents import DocumentFetcher
+from wirexa.media.audio import tone_pcm, wav_bytes
+from wirexa.runtime import ensure_project, open_store
+from wirexa.store import repo
+from wirexa.store.repo import CallRecord
+
+
+class Nudge:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def wake(self) -> None:
+        self.count += 1
+
+
+@dataclasses.dataclass
+class Backend:
+    """The customer's web app: path -> XML (str) or a handler; records every request."""
+
+    server: TestServer
+    docs: dict[str, Any]
+    requests: list[tuple[str, str, dict[str, str]]]
+
+    def url(self, path: str) -> str:
+        return str(self.server.make_url(path))
+
+    def requests_to(self, path: str) -> list[dict[str, str]]:
+        return [params for p, _, params in self.requests if p == path]
+
+
+@dataclasses.dataclass
+class Flow:
+    store: Any
+    sip: FakeSip
+    dispatcher: Dispatcher
+    calls: CallService
+    project: repo.ProjectRecord
+    backend: Backend
+    tts: FakeTts
+    callbacks: list[tuple[str, str, dict[str, str]]]
+
+    async def create(self, to: str = "+15005550006", **kw: Any) -> CallRecord:
+        return await self.calls.create(self.project, NewCall(to_number=to, from_number="+15005550100", **kw))
+
+    async def wait_status(self, sid: str, statuses: tuple[str, ...], timeout: float = 10.0) -> CallRecord:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            call = await self.store.read(repo.get_call, sid)
+            assert call is not None
+            if call.status in statuses:
+                return call
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"call {sid} is {call.status}, wanted {statuses}")
+            await asyncio.sleep(0.01)
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("condition not reached")
+            await asyncio.sleep(0.01)
+
+    def events_of(self, sid: str) -> list[str]:
+        return [e for s, e, _ in self.callbacks if s == sid]
+
+
+@pytest.fixture
+async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
+    settings = config.load(overrides={"data_dir": str(tmp_path), "calls_cps": 0.0}, env={})
+    store = open_store(settings)
+    project = ensure_project(store)
+    requests: list[tuple[str, str, dict[str, str]]] = []
+    docs: dict[str, Any] = {}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        params = dict(await request.post()) if request.method == "POST" else dict(request.query)
+        requests.append((request.path, request.method, {k: str(v) for k, v in params.items()}))
+        doc = docs.get(request.path)
+        if doc is None:
+            return web.Response(status=404, text="no such document")
+        if callable(doc):
+            return await doc(request)
+        if isinstance(doc, bytes):
+            return web.Response(body=doc, content_type="audio/wav")
+        return web.Response(text=doc, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    server = TestServer(app)
+    await server.start_server()
+    docs["/beep.wav"] = wav_bytes(tone_pcm(1000, 200))
+    callbacks: list[tuple[str, str, dict[str, str]]] = []
+
+    def status_callbacks(call: CallRecord, event: str, extra: Mapping[str, str]) -> None:
+        callbacks.append((call.sid, event, dict(extra)))
+
+    beep = tmp_path / "beep.wav"
+    beep.write_bytes(wav_bytes(tone_pcm(1000, 200)))
+    tts = FakeTts(tmp_path / "tts")
+    sip = FakeSip()
+    async with DocumentFetcher(lambda token, url, params: "sig", timeout_s=2.0) as fetcher, AudioCache(tmp_path / "audio") as audio:
+        deps = SessionDeps(
+            fetcher=fetcher,
+            tts=tts,
+            audio=audio,
+            recordings_dir=tmp_path / "recordings",
+            base_url="http://127.0.0.1:5000",
+            beep_wav=beep,
+            recording_callbacks=lambda rec, call, event: callbacks.append((call.sid, "recording-" + event, {"RecordingSid": rec.sid})),
+        )
+        dispatcher = Dispatcher(store, settings, sip, webhooks=Nudge(), status_callbacks=status_callbacks, node_id="test", deps=deps)
+        async with dispatcher:
+            yield Flow(store, sip, dispatcher, CallService(store, dispatcher), project, Backend(server, docs, requests), tts, callbacks)
+    await server.close()
+    store.close()

@@ -1,0 +1,182 @@
+"""Whole calls in one process: dispatcher + session + interpreter + fetcher over FakeSip."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from tests.calls.conftest import Flow
+from wirexa.calls.service import CallUpdate
+from wirexa.store import repo
+
+GATHER = """<Response>
+  <Gather numDigits="1" timeout="2" action="/gather">
+    <Say>Press 1 for sales, 2 for support.</Say>
+  </Gather>
+  <Say>We did not receive your selection. Goodbye.</Say>
+  <Hangup/>
+</Response>"""
+
+
+async def test_say_then_hangup_completes_with_all_status_events(flow: Flow) -> None:
+    call = await flow.create(twiml="<Response><Say>Hello there</Say></Response>")
+    done = await flow.wait_status(call.sid, ("completed",))
+    assert flow.events_of(call.sid) == ["initiated", "ringing", "answered", "completed"]
+    assert flow.tts.spoken == [("Hello there", "man", "en-US")]
+    assert done.start_time is not None and done.end_time is not None
+    assert done.duration_s is not None and done.sip_response_code == 200
+    assert len(flow.sip.calls[call.sid].plays) == 1
+
+
+async def test_url_fetch_sends_twilio_params(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = "<Response><Say>Hi</Say><Hangup/></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",))
+    [params] = flow.backend.requests_to("/xml")
+    assert params["CallSid"] == call.sid
+    assert params["CallStatus"] == "in-progress"
+    assert params["Direction"] == "outbound-api"
+    assert params["AccountSid"] == flow.project.sid
+    assert params["ApiVersion"] == "2010-04-01"
+    assert params["From"] == "+15005550100" and params["To"] == "+15005550006"
+
+
+async def test_final_statuses_of_failed_calls(flow: Flow) -> None:
+    cases = {"+15005550001": "busy", "+15005550003": "failed", "+15005550004": "busy"}
+    sids = {n: (await flow.create(to=n, twiml="<Response/>")).sid for n in cases}
+    for number, status in cases.items():
+        call = await flow.wait_status(sids[number], (status,))
+        assert call.duration_s is None
+        assert flow.events_of(call.sid)[-1] == "completed"
+        assert "answered" not in flow.events_of(call.sid)
+
+
+async def test_ring_timeout_gives_no_answer(flow: Flow) -> None:
+    call = await flow.create(to="+15005550002", twiml="<Response/>", timeout_s=1)
+    done = await flow.wait_status(call.sid, ("no-answer",), timeout=5)
+    assert done.sip_response_code == 487
+
+
+async def test_gather_digit_posts_action(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = GATHER
+    flow.backend.docs["/gather"] = "<Response><Say>You pressed it.</Say><Hangup/></Response>"
+    flow.sip.on_answer["+15005550006"] = lambda sid: asyncio.get_running_loop().call_later(0.05, flow.sip.press, sid, "1")
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",))
+    [params] = flow.backend.requests_to("/gather")
+    assert params["Digits"] == "1"
+    assert ("You pressed it.", "man", "en-US") in flow.tts.spoken
+
+
+async def test_gather_without_input_falls_through(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = GATHER.replace('timeout="2"', 'timeout="1"')
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",))
+    assert flow.backend.requests_to("/gather") == []
+    assert flow.tts.spoken[-1][0] == "We did not receive your selection. Goodbye."
+
+
+async def test_cancel_queued_call(flow: Flow) -> None:
+    flow.dispatcher.settings = flow.dispatcher.settings  # keep the dispatcher running
+    flow.sip.capacity = 0  # nothing can start: the call stays queued
+    call = await flow.create(twiml="<Response/>")
+    await asyncio.sleep(0.05)
+    assert (await flow.store.read(repo.get_call, call.sid)).status == "queued"
+    updated = await flow.calls.update(flow.project, call.sid, CallUpdate(status="canceled"), "/x")
+    assert updated.status == "canceled"
+    assert flow.events_of(call.sid) == ["completed"]
+
+
+async def test_live_redirect_replaces_current_verb(flow: Flow) -> None:
+    flow.sip.play_s = 5.0  # a long prompt that the redirect interrupts
+    flow.backend.docs["/xml"] = "<Response><Say>A long prompt</Say></Response>"
+    flow.backend.docs["/voicemail"] = "<Response><Say>Voicemail</Say><Hangup/></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_for(lambda: len(flow.tts.spoken) == 1)
+    flow.sip.play_s = 0.02
+    await flow.calls.update(flow.project, call.sid, CallUpdate(url=flow.backend.url("/voicemail"), method="POST"), "/x")
+    await flow.wait_status(call.sid, ("completed",))
+    assert [t for t, _, _ in flow.tts.spoken] == ["A long prompt", "Voicemail"]
+
+
+async def test_api_hangup_of_live_call(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = '<Response><Pause length="30"/></Response>'
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("in-progress",))
+    await flow.calls.update(flow.project, call.sid, CallUpdate(status="completed"), "/x")
+    done = await flow.wait_status(call.sid, ("completed",))
+    assert done.duration_s is not None
+
+
+async def test_record_posts_recording_to_action(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = '<Response><Record maxLength="10" action="/after"/></Response>'
+    flow.backend.docs["/after"] = "<Response><Hangup/></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",))
+    [params] = flow.backend.requests_to("/after")
+    assert params["RecordingSid"].startswith("RE")
+    assert params["RecordingUrl"].endswith("/recordings/" + params["RecordingSid"])
+    rec = await flow.store.read(repo.get_recording, params["RecordingSid"])
+    assert rec is not None and rec.status == "completed" and rec.source == "RecordVerb"
+    assert flow.sip.calls[call.sid].plays[0][0] == "beep"
+
+
+async def test_dial_bridges_child_and_reports_status(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = '<Response><Dial action="/dialed" timeout="5">+15005550007</Dial></Response>'
+    flow.backend.docs["/dialed"] = "<Response><Hangup/></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_for(lambda: any(c.dial.parent_call_sid == call.sid for c in flow.sip.calls.values()))
+    child_sid = next(s for s, c in flow.sip.calls.items() if c.dial.parent_call_sid == call.sid)
+    await flow.wait_for(lambda: flow.sip.calls[child_sid].bridged_to == call.sid)
+    flow.sip.remote_hangup(child_sid)
+    await flow.wait_status(call.sid, ("completed",))
+    [params] = flow.backend.requests_to("/dialed")
+    assert params["DialCallStatus"] == "completed"
+    assert params["DialCallSid"] == child_sid
+    child = await flow.store.read(repo.get_call, child_sid)
+    assert child.parent_call_sid == call.sid and child.direction == "outbound-dial"
+    assert child.status == "completed"
+
+
+async def test_dial_busy_without_action_continues(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = "<Response><Dial>+15005550001</Dial><Say>Busy, sorry</Say></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",))
+    assert flow.tts.spoken[-1][0] == "Busy, sorry"
+
+
+async def test_backend_500_gives_application_error_and_notification(flow: Flow) -> None:
+    async def boom(request: web.Request) -> web.Response:
+        return web.Response(status=500, text="oops")
+
+    flow.backend.docs["/xml"] = boom
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",))
+    notes = await flow.store.read(repo.list_notifications, call.sid)
+    assert [n.error_code for n in notes] == [11200]
+    assert "application error" in flow.tts.spoken[-1][0].lower()
+
+
+async def test_fallback_url_is_used_on_failure(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = "<Nope/>"
+    flow.backend.docs["/fallback"] = "<Response><Say>Fallback here</Say></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"), fallback_url=flow.backend.url("/fallback"))
+    await flow.wait_status(call.sid, ("completed",))
+    [params] = flow.backend.requests_to("/fallback")
+    assert params["ErrorCode"] == "12102"
+    assert flow.tts.spoken[-1][0] == "Fallback here"
+
+
+async def test_send_digits_after_answer(flow: Flow) -> None:
+    call = await flow.create(twiml="<Response><Say>ok</Say></Response>", send_digits="12w#")
+    await flow.wait_status(call.sid, ("completed",))
+    assert flow.sip.calls[call.sid].dtmf_sent == ["12w#"]
+
+
+async def test_play_fetches_and_converts_audio(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = f'<Response><Play loop="2">{flow.backend.url("/beep.wav")}</Play></Response>'
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",))
+    [(play_id, path, loop)] = flow.sip.calls[call.sid].plays
+    assert loop == 2 and path.endswith(".wav")

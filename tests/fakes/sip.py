@@ -1,0 +1,217 @@
+"""FakeSip: an in-memory SipPort with the sandbox carrier's default callees, for fast flow tests.
+
+Callee behaviour by number (like the sandbox): +15005550001 busy (486), +15005550002 rings
+until the ring timeout (no-answer), +15005550003 fails (503), +15005550004 declines (603),
+anything else answers after one "ring". Playback of a file lasts `play_s` per loop; a test
+presses keys with press(); recordings end after `record_s` with how="silence" unless a key in
+finish_on_key is pressed first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from wirexa.calls.ports import (
+    CallAnswered,
+    CallEnded,
+    CallInitiated,
+    CallRinging,
+    CallSid,
+    DigitReceived,
+    DigitsSent,
+    Dialout,
+    PlaybackFinished,
+    RecordingFinished,
+    SipEvent,
+)
+
+
+@dataclass
+class FakeCall:
+    dial: Dialout
+    answered: bool = False
+    ended: bool = False
+    plays: list[tuple[str, str, int]] = field(default_factory=list)
+    dtmf_sent: list[str] = field(default_factory=list)
+    play_task: asyncio.Task[None] | None = None
+    play_id: str | None = None
+    recording: tuple[str, str, float, float, str] | None = None
+    record_task: asyncio.Task[None] | None = None
+    bridged_to: str | None = None
+
+
+class FakeSip:
+    def __init__(self, *, ring_s: float = 0.01, play_s: float = 0.02, record_s: float = 0.6, capacity: int = 64) -> None:
+        self.ring_s = ring_s
+        self.play_s = play_s
+        self.record_s = record_s
+        self.capacity = capacity
+        self.calls: dict[str, FakeCall] = {}
+        self.events: list[SipEvent] = []
+        self.on_answer: dict[str, Callable[[str], None]] = {}
+        self._sink: Callable[[SipEvent], None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- SipPort ------------------------------------------------------------------------------
+
+    def set_event_sink(self, sink: Callable[[SipEvent], None]) -> None:
+        self._sink = sink
+
+    def resolve(self, number: str, caller_id: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        to = number if number.startswith("sip:") else f"sip:{number}@sandbox.invalid"
+        return to, f"sip:{caller_id}@wirexa.invalid", ()
+
+    def can_start(self, legs: int = 1) -> bool:
+        live = sum(1 for c in self.calls.values() if not c.ended)
+        return live + legs <= self.capacity
+
+    async def start_call(self, dial: Dialout) -> None:
+        call = FakeCall(dial)
+        self.calls[dial.call_sid] = call
+        self._spawn(self._progress(call))
+
+    async def hangup(self, call_sid: CallSid) -> None:
+        call = self.calls.get(call_sid)
+        if call is None or call.ended:
+            return
+        self._end(call, "completed" if call.answered else "canceled", 200 if call.answered else 487, "local")
+
+    async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1) -> None:
+        call = self.calls.get(call_sid)
+        if call is None or call.ended:
+            return
+        self._stop_play(call)
+        call.plays.append((play_id, path, loop))
+        call.play_id = play_id
+        call.play_task = self._spawn(self._playing(call, play_id, loop))
+
+    async def stop_play(self, call_sid: CallSid) -> None:
+        call = self.calls.get(call_sid)
+        if call is not None:
+            self._stop_play(call)
+
+    async def send_dtmf(self, call_sid: CallSid, digits: str) -> None:
+        call = self.calls.get(call_sid)
+        if call is None or call.ended:
+            return
+        call.dtmf_sent.append(digits)
+        self._spawn(self._later(0.01, DigitsSent(call_sid)))
+
+    async def start_recording(self, call_sid: CallSid, rec_id: str, path: str, max_length_s: float, silence_timeout_s: float, finish_on_key: str) -> None:
+        call = self.calls[call_sid]
+        call.recording = (rec_id, path, max_length_s, silence_timeout_s, finish_on_key)
+        call.record_task = self._spawn(self._recording(call, "silence", None, self.record_s))
+
+    async def stop_recording(self, call_sid: CallSid) -> None:
+        call = self.calls.get(call_sid)
+        if call is not None and call.recording is not None:
+            self._finish_recording(call, "stopped", None)
+
+    async def bridge(self, a: CallSid, b: CallSid) -> None:
+        self.calls[a].bridged_to = b
+        self.calls[b].bridged_to = a
+
+    async def unbridge(self, a: CallSid, b: CallSid) -> None:
+        for sid in (a, b):
+            if sid in self.calls:
+                self.calls[sid].bridged_to = None
+
+    def health(self) -> dict[str, object]:
+        return {"state": "fake", "live_calls": sum(1 for c in self.calls.values() if not c.ended)}
+
+    # --- test controls --------------------------------------------------------------------------
+
+    def press(self, call_sid: str, digits: str) -> None:
+        """The callee presses keys (one DigitReceived each; a recording's finish key ends it)."""
+        call = self.calls[call_sid]
+        for d in digits:
+            self._emit(DigitReceived(CallSid(call_sid), d))
+            if call.recording is not None and d in call.recording[4]:
+                self._finish_recording(call, "key", d)
+
+    def remote_hangup(self, call_sid: str) -> None:
+        call = self.calls[call_sid]
+        if not call.ended:
+            self._end(call, "completed" if call.answered else "canceled", 200, "remote")
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _spawn(self, coro: object) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _emit(self, event: SipEvent) -> None:
+        self.events.append(event)
+        assert self._sink is not None
+        self._sink(event)
+
+    async def _later(self, delay: float, event: SipEvent) -> None:
+        await asyncio.sleep(delay)
+        self._emit(event)
+
+    async def _progress(self, call: FakeCall) -> None:
+        sid = call.dial.call_sid
+        number = call.dial.to_uri.split(":", 1)[1].split("@", 1)[0]
+        self._emit(CallInitiated(sid))
+        await asyncio.sleep(self.ring_s)
+        if number == "+15005550003":
+            self._end(call, "failed", 503, "remote")
+            return
+        self._emit(CallRinging(sid, 180))
+        await asyncio.sleep(self.ring_s)
+        if number == "+15005550001":
+            self._end(call, "busy", 486, "remote")
+        elif number == "+15005550004":
+            self._end(call, "busy", 603, "remote")
+        elif number == "+15005550002":
+            await asyncio.sleep(call.dial.timeout_s)
+            if not call.ended:
+                self._end(call, "no-answer", 487, "local")
+        elif not call.ended:
+            call.answered = True
+            self._emit(CallAnswered(sid, 200))
+            hook = self.on_answer.get(number)
+            if hook is not None:
+                hook(sid)
+
+    async def _playing(self, call: FakeCall, play_id: str, loop: int) -> None:
+        loops = loop if loop > 0 else 10**6
+        for _ in range(loops):
+            await asyncio.sleep(self.play_s)
+        call.play_task = None
+        self._emit(PlaybackFinished(call.dial.call_sid, play_id, "done"))
+
+    def _stop_play(self, call: FakeCall) -> None:
+        if call.play_task is not None and not call.play_task.done():
+            call.play_task.cancel()
+            call.play_task = None
+            self._emit(PlaybackFinished(call.dial.call_sid, call.play_id or "", "stopped"))
+
+    async def _recording(self, call: FakeCall, how: str, digit: str | None, after: float) -> None:
+        await asyncio.sleep(after)
+        self._finish_recording(call, how, digit)
+
+    def _finish_recording(self, call: FakeCall, how: str, digit: str | None) -> None:
+        if call.recording is None:
+            return
+        rec_id, path, *_ = call.recording
+        call.recording = None
+        if call.record_task is not None and call.record_task is not asyncio.current_task():
+            call.record_task.cancel()
+        from wirexa.media.audio import tone_pcm, wav_bytes
+
+        duration_ms = int(self.record_s * 1000)
+        with open(path, "wb") as f:
+            f.write(wav_bytes(tone_pcm(440, duration_ms)))
+        self._emit(RecordingFinished(call.dial.call_sid, rec_id, path, duration_ms, how, digit))  # type: ignore[arg-type]
+
+    def _end(self, call: FakeCall, reason: str, code: int | None, by: str) -> None:
+        call.ended = True
+        self._stop_play(call)
+        if call.recording is not None:
+            self._finish_recording(call, "hangup", None)
+        self._emit(CallEnded(call.dial.call_sid, reason, code, by))  # type: ignore[arg-type]

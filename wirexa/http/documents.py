@@ -1,0 +1,109 @@
+"""Fetch a call's XML document from the customer's backend, with Twilio's limits and codes.
+
+Implements the session's Fetcher port. A fetch belongs to its call (timeout, FallbackUrl,
+11200-family errors reported as notifications); it is never an outbox job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import socket
+from collections.abc import Callable, Sequence
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import aiohttp
+
+import wirexa
+from wirexa.errors import DocumentError
+
+log = logging.getLogger(__name__)
+
+MAX_DOCUMENT_BYTES = 64 * 1024
+MAX_REDIRECTS = 5
+
+# (auth token, url, params) -> X-Twilio-Signature value
+Signer = Callable[[str, str, Sequence[tuple[str, str]]], str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fetched:
+    status: int
+    content_type: str | None
+    body: bytes
+    url: str
+
+
+def with_query(url: str, params: Sequence[tuple[str, str]]) -> str:
+    if not params:
+        return url
+    parts = urlsplit(url)
+    query = parts.query + ("&" if parts.query else "") + urlencode(list(params))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+class DocumentFetcher:
+    """Loop-only; owns one aiohttp ClientSession. Use as an async context manager."""
+
+    def __init__(self, signer: Signer, timeout_s: float = 15.0, connect_timeout_s: float = 5.0, max_bytes: int = MAX_DOCUMENT_BYTES) -> None:
+        self.signer = signer
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
+        self.max_bytes = max_bytes
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> DocumentFetcher:
+        self._session = aiohttp.ClientSession(
+            timeout=self.timeout,
+            headers={"User-Agent": f"Wirexa/{wirexa.__version__}"},
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def fetch(self, url: str, method: str, params: Sequence[tuple[str, str]], auth_token: str, max_bytes: int | None = None) -> Fetched:
+        """Request the document; raises DocumentError(11100/11200/11205/11210/11215/11750)."""
+        assert self._session is not None, "DocumentFetcher used outside its context"
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise DocumentError(11100, f"Invalid URL format: {url}", url)
+        method = method.upper()
+        if method == "GET":
+            target, data = with_query(url, params), None
+            signature = self.signer(auth_token, target, ())
+        else:
+            target, data = url, list(params)
+            signature = self.signer(auth_token, url, params)
+        headers = {
+            "X-Twilio-Signature": signature,
+            "X-SignalWire-Signature": signature,
+            "Accept": "text/xml, application/xml, text/html, text/plain, audio/*;q=0.5",
+        }
+        try:
+            async with self._session.request(
+                method, target, data=data, headers=headers, allow_redirects=True, max_redirects=MAX_REDIRECTS
+            ) as resp:
+                body = await resp.content.read(limit + 1)
+                if len(body) > limit:
+                    raise DocumentError(11750, f"Response body exceeds {limit} bytes", url)
+                if not 200 <= resp.status < 300:
+                    raise DocumentError(11200, f"HTTP retrieval failure: status {resp.status}", url)
+                return Fetched(resp.status, resp.headers.get("Content-Type"), body, str(resp.url))
+        except DocumentError:
+            raise
+        except aiohttp.TooManyRedirects as exc:
+            raise DocumentError(11215, "Too many HTTP redirects", url) from exc
+        except aiohttp.ClientConnectorDNSError as exc:
+            raise DocumentError(11210, f"HTTP bad host name: {parts.hostname}", url) from exc
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, socket.gaierror):
+                raise DocumentError(11210, f"HTTP bad host name: {parts.hostname}", url) from exc
+            raise DocumentError(11205, f"HTTP connection failure: {exc.os_error}", url) from exc
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            raise DocumentError(11200, "HTTP retrieval failure: timed out", url) from exc
+        except aiohttp.ClientError as exc:
+            raise DocumentError(11200, f"HTTP retrieval failure: {exc}", url) from exc

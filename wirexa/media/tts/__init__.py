@@ -1,0 +1,1 @@
+"""Text-to-speech providers behind one Protocol; REGISTRY lists them explicitly."""
