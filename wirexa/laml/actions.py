@@ -1,0 +1,210 @@
+"""Commands the interpreter gives the call session (imperative).
+
+Contract for the session: execute a feed()'s actions in list order and without waiting for media
+to finish; each action that has an `op_id` later answers with exactly one event carrying that
+op_id (see events.py), except a cancelled timer, which never fires. Actions without op_id
+produce no event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeAlias
+
+from wirexa.laml.verbs import DialRecord, DialTarget, HttpMethod, RejectReason, Trim
+
+
+class FetchReason(StrEnum):
+    """Why a document is fetched (for logs and for the session's fallback policy)."""
+
+    INITIAL = "initial"
+    REDIRECT = "redirect"
+    GATHER = "gather"
+    RECORD = "record"
+    DIAL = "dial"
+    LIVE_UPDATE = "live-update"
+
+
+class NotifyLevel(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Answer the inbound call now (sent once, before its first verb that needs media)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Speak `text`; `loop` times, 0 = until stopped. Answers with PlaybackFinished."""
+
+    op_id: int
+    text: str
+    voice: str
+    language: str
+    loop: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAudio:
+    """Play the audio at absolute `url`; `loop` times, 0 = until stopped. PlaybackFinished."""
+
+    op_id: int
+    url: str
+    loop: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlayDigits:
+    """Send DTMF `digits` ("w" = wait 0.5 s) to the caller. Answers with PlaybackFinished."""
+
+    op_id: int
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopPrompts:
+    """Stop whatever Say/PlayAudio/PlayDigits is playing (its PlaybackFinished may still come)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """Feed TimerFired(op_id) after `delay_s` seconds unless cancelled first."""
+
+    op_id: int
+    delay_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    op_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartGather:
+    """The interpreter is collecting DTMF (it runs the timeouts itself via StartTimer). For
+    logging and for turning on DTMF detection; digits arrive as DigitReceived. No event."""
+
+    num_digits: int | None
+    timeout_s: int
+    finish_on_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopGather:
+    """Digit collection is over."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartRecording:
+    """Beep (if `play_beep`) and record the caller until `silence_timeout_s` of silence (0 = not
+    on silence), `max_length_s`, a key in `finish_on_key`, StopRecording or hangup. Answers with
+    RecordingSaved or RecordingEmpty. Status callbacks (absolute URL) are the session's to send."""
+
+    op_id: int
+    max_length_s: int
+    silence_timeout_s: int
+    finish_on_key: str
+    play_beep: bool
+    trim: Trim
+    recording_status_callback: str | None = None
+    recording_status_callback_method: HttpMethod = HttpMethod.POST
+    recording_status_callback_event: tuple[str, ...] = ("completed",)
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecording:
+    """End the running recording now; its RecordingSaved/RecordingEmpty still follows."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """Ring `targets` at once (first answer wins, the rest are cancelled), bridge, and end the
+    leg after `time_limit_s`, when either side hangs up, or on StopDial. Target URLs are
+    absolute; `caller_id` None = the session's default (the parent call's caller id). Unless
+    `answer_on_bridge`, an inbound parent was already answered (Answer came first). The
+    interpreter handles `hangup_on_star` itself (StopDial on "*"), so while bridged the session
+    keeps feeding the caller's DigitReceived. Answers with DialEnded. Never emitted with no
+    targets (the interpreter treats that as an immediate failed dial)."""
+
+    op_id: int
+    targets: tuple[DialTarget, ...]
+    timeout_s: int
+    caller_id: str | None
+    time_limit_s: int
+    hangup_on_star: bool
+    record: DialRecord
+    answer_on_bridge: bool = False
+    recording_status_callback: str | None = None
+    recording_status_callback_method: HttpMethod = HttpMethod.POST
+    recording_status_callback_event: tuple[str, ...] = ("completed",)
+
+
+@dataclass(frozen=True, slots=True)
+class StopDial:
+    """Hang up the <Dial> leg (hangupOnStar, live redirect, caller gone); DialEnded follows."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchDocument:
+    """Request `url` (absolute) with `method`, sending `params` (form body for POST, query for
+    GET; call parameters first, then the verb's, in order). Answers with DocumentLoaded (after
+    parse_document) or FetchFailed."""
+
+    op_id: int
+    url: str
+    method: HttpMethod
+    params: tuple[tuple[str, str], ...]
+    reason: FetchReason
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """End the call (on an unanswered inbound call the session picks how to refuse it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Refuse the unanswered inbound call (busy -> 486, rejected -> 603)."""
+
+    reason: RejectReason
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Store a notification (debugger entry) for the customer. `url` is the document or request
+    the problem belongs to, when known."""
+
+    code: int
+    message: str
+    url: str | None = None
+    level: NotifyLevel = NotifyLevel.ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The interpreter is done; nothing it says follows. Always the last action it emits."""
+
+
+Action: TypeAlias = (
+    Answer
+    | Say
+    | PlayAudio
+    | PlayDigits
+    | StopPrompts
+    | StartTimer
+    | CancelTimer
+    | StartGather
+    | StopGather
+    | StartRecording
+    | StopRecording
+    | Dial
+    | StopDial
+    | FetchDocument
+    | Hangup
+    | Reject
+    | Notify
+    | Finished
+)

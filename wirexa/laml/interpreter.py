@@ -1,0 +1,667 @@
+"""The LaML interpreter: a sans-IO state machine that runs one call's documents, verb by verb.
+
+Theory of operation
+-------------------
+The call session owns all I/O. It creates one Interpreter per call, calls start() with the
+first URL (or an inline Document), executes the actions it gets back, and feeds every result
+and call fact in as an event with feed(). The interpreter never awaits, sleeps, reads a clock
+or fetches: waiting is a state, time is a StartTimer action answered by TimerFired, and every
+started operation carries an op_id so a late result of an abandoned operation (playback
+stopped by barge-in, fetch overtaken by a live redirect) is recognised and dropped.
+
+States (what the interpreter is waiting for):
+
+    IDLE              start() not called yet
+    FETCHING          DocumentLoaded / FetchFailed for the last FetchDocument
+    PLAYING           PlaybackFinished of a <Say>/<Play>
+    PAUSING           TimerFired of a <Pause>
+    GATHER_PROMPTING  the nested prompts of a <Gather> play; a digit barges in
+    GATHER_WAITING    a <Gather> waits `timeout` for the first/next digit
+    RECORDING         RecordingSaved / RecordingEmpty
+    DIALING           DialEnded; "*" hangs up the leg when hangupOnStar
+    APP_ERROR         the "application error" announcement plays, then hang up
+    DRAINING          the caller hung up during <Record>/<Dial>; the result is still due, and
+                      Twilio requests the action URL with it (the answer is ignored)
+    FINISHED          Finished was emitted; everything is ignored
+
+TRANSITIONS below is the whole table: for each state, the event types it reacts to and the
+handler that reacts. An event type not listed for the current state is ignored (Twilio drops
+DTMF outside <Gather>, for instance). Handlers pick the next state by running verbs: after a
+verb completes, _run_next() starts the following verb, whose kind gives the next state
+(Say/Play -> PLAYING, Pause -> PAUSING, Gather -> GATHER_*, Record -> RECORDING, Dial ->
+DIALING, Redirect and every action URL -> FETCHING, Hangup/Reject/end of document -> FINISHED).
+
+Decisions where Twilio is silent or Wirexa differs:
+- A fetch or parse failure reaches us as FetchFailed after the session has tried FallbackUrl;
+  we Notify, announce the application error, and hang up.
+- The redirect-loop guard counts consecutive fetches with no caller-facing verb (Say, Play,
+  Pause > 0, Gather, Record, Dial) in between; more than `max_fetches` -> 11215.
+- An inbound call is answered (Answer action) right before its first verb that needs media;
+  <Pause> first delays it, <Reject> before it refuses the call, afterwards <Reject> hangs up.
+- Unsupported verbs are reported (Notify 12200, warning) and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from enum import StrEnum
+from urllib.parse import urljoin, urlsplit
+
+from wirexa.laml import actions as act
+from wirexa.laml import verbs as v
+from wirexa.laml.events import (
+    CallHungUp,
+    CallRedirected,
+    DialCallStatus,
+    DialEnded,
+    DigitReceived,
+    DocumentLoaded,
+    Event,
+    FetchFailed,
+    PlaybackFinished,
+    RecordingEmpty,
+    RecordingSaved,
+    TimerFired,
+)
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ERROR_TEXT = "We are sorry, an application error has occurred. Goodbye."
+CODE_INVALID_URL = 11100
+CODE_TOO_MANY_FETCHES = 11215
+CODE_UNSUPPORTED_VERB = 12200
+
+
+class State(StrEnum):
+    IDLE = "idle"
+    FETCHING = "fetching"
+    PLAYING = "playing"
+    PAUSING = "pausing"
+    GATHER_PROMPTING = "gather-prompting"
+    GATHER_WAITING = "gather-waiting"
+    RECORDING = "recording"
+    DIALING = "dialing"
+    APP_ERROR = "app-error"
+    DRAINING = "draining"
+    FINISHED = "finished"
+
+
+_LIVE: dict[type[Event], str] = {CallRedirected: "_on_redirected", CallHungUp: "_on_hung_up"}
+
+TRANSITIONS: dict[State, dict[type[Event], str]] = {
+    State.IDLE: {},
+    State.FETCHING: {DocumentLoaded: "_on_document", FetchFailed: "_on_fetch_failed", **_LIVE},
+    State.PLAYING: {PlaybackFinished: "_on_verb_done", **_LIVE},
+    State.PAUSING: {TimerFired: "_on_verb_done", **_LIVE},
+    State.GATHER_PROMPTING: {
+        PlaybackFinished: "_on_prompt_done",
+        TimerFired: "_on_prompt_done",
+        DigitReceived: "_on_prompt_digit",
+        **_LIVE,
+    },
+    State.GATHER_WAITING: {
+        DigitReceived: "_on_waiting_digit",
+        TimerFired: "_on_gather_timeout",
+        **_LIVE,
+    },
+    State.RECORDING: {
+        RecordingSaved: "_on_recording_saved",
+        RecordingEmpty: "_on_verb_done",
+        CallRedirected: "_on_redirected",
+        CallHungUp: "_on_hung_up_draining",
+    },
+    State.DIALING: {
+        DialEnded: "_on_dial_ended",
+        DigitReceived: "_on_dial_digit",
+        CallRedirected: "_on_redirected",
+        CallHungUp: "_on_hung_up_draining",
+    },
+    State.APP_ERROR: {PlaybackFinished: "_on_app_error_said", **_LIVE},
+    State.DRAINING: {
+        RecordingSaved: "_on_drained_recording",
+        RecordingEmpty: "_on_drained",
+        DialEnded: "_on_drained_dial",
+    },
+    State.FINISHED: {},
+}
+
+_EVENT_TYPES = frozenset(
+    {
+        DocumentLoaded, FetchFailed, PlaybackFinished, TimerFired, DigitReceived,
+        RecordingSaved, RecordingEmpty, DialEnded, CallRedirected, CallHungUp,
+    }
+)  # fmt: skip
+
+
+class InterpreterStateError(RuntimeError):
+    """The interpreter was driven wrongly (a bug in the session, not the customer's fault)."""
+
+
+class Interpreter:
+    """Runs one call's LaML. Not thread-safe: one owner (the call session, on the event loop).
+
+    `call_params` are the Twilio request parameters sent with every fetch (CallSid, From, To,
+    Direction, CallStatus ...); CallStatus is kept current (in-progress once answered,
+    completed after hangup). `base_url` resolves relative URLs in inline documents and is
+    their "current document URL". `answered` None means: answered unless Direction is inbound.
+    """
+
+    def __init__(
+        self,
+        call_params: Mapping[str, str],
+        base_url: str | None,
+        max_fetches: int = 20,
+        *,
+        answered: bool | None = None,
+    ) -> None:
+        self._call_params = tuple(call_params.items())
+        self._base_url = base_url
+        self._max_fetches = max_fetches
+        self._log_id = call_params.get("CallSid", "-")
+        inbound = call_params.get("Direction", "") == "inbound"
+        self._needs_answer = (not answered) if answered is not None else inbound
+        self._state = State.IDLE
+        self._out: list[act.Action] = []
+        self._next_op = 0
+        self._op: int | None = None
+        self._document = v.Document(())
+        self._doc_url: str | None = None
+        self._index = 0
+        self._pending_url: str | None = None
+        self._fetches_since_progress = 0
+        self._hung_up = False
+        self._verb: v.Gather | v.Record | v.Dial | None = None
+        self._prompt: v.Prompt | None = None
+        self._prompt_index = 0
+        self._digits = ""
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def finished(self) -> bool:
+        return self._state is State.FINISHED
+
+    def start(
+        self, source: v.Document | str, method: v.HttpMethod = v.HttpMethod.POST
+    ) -> list[act.Action]:
+        """Begin the call: fetch `source` (a URL, relative ones resolve against base_url) or
+        run an inline Document. Callable once; raises InterpreterStateError otherwise."""
+        if self._state is not State.IDLE:
+            raise InterpreterStateError(f"start() in state {self._state}")
+        self._state = State.FETCHING
+        if isinstance(source, v.Document):
+            self._load(source, self._base_url)
+        else:
+            self._fetch(source, method, (), act.FetchReason.INITIAL)
+        return self._take()
+
+    def feed(self, event: Event) -> list[act.Action]:
+        """Apply one event; returns the actions to execute, in order (possibly none)."""
+        if type(event) not in _EVENT_TYPES:
+            raise TypeError(f"not an interpreter event: {event!r}")
+        if self._state is State.IDLE:
+            raise InterpreterStateError("feed() before start()")
+        handler = TRANSITIONS[self._state].get(type(event))
+        op_id = getattr(event, "op_id", None)
+        if handler is None or (op_id is not None and op_id != self._op):
+            log.debug("%s: ignoring %r in state %s", self._log_id, event, self._state)
+            return []
+        getattr(self, handler)(event)
+        return self._take()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _take(self) -> list[act.Action]:
+        out, self._out = self._out, []
+        return out
+
+    def _emit(self, action: act.Action) -> None:
+        self._out.append(action)
+
+    def _new_op(self) -> int:
+        self._next_op += 1
+        self._op = self._next_op
+        return self._op
+
+    def _finish(self) -> None:
+        self._state = State.FINISHED
+        self._op = None
+        self._emit(act.Finished())
+
+    def _answer(self) -> None:
+        if self._needs_answer:
+            self._needs_answer = False
+            self._emit(act.Answer())
+
+    def _resolve(self, url: str) -> str | None:
+        """An absolute http(s) URL for `url`, or None if it cannot be made one."""
+        base = self._doc_url or self._base_url
+        resolved = urljoin(base, url) if base else url
+        parts = urlsplit(resolved)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return None
+        return resolved
+
+    def _params(self, extra: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        names = {name for name, _ in extra}
+        status = "completed" if self._hung_up else None if self._needs_answer else "in-progress"
+        base = tuple(
+            (name, status if name == "CallStatus" and status else value)
+            for name, value in self._call_params
+            if name not in names
+        )
+        return base + extra
+
+    def _fetch(
+        self,
+        url: str | None,
+        method: v.HttpMethod,
+        extra: tuple[tuple[str, str], ...],
+        reason: act.FetchReason,
+    ) -> None:
+        """Request `url` (None = the current document URL, as for an action-less verb)."""
+        target = self._resolve(url) if url is not None else self._doc_url
+        if target is None:
+            self._app_error(CODE_INVALID_URL, f"cannot resolve URL {url!r}", self._doc_url)
+            return
+        self._fetches_since_progress += 1
+        if self._fetches_since_progress > self._max_fetches:
+            message = f"more than {self._max_fetches} fetches in a row with no verb run"
+            self._app_error(CODE_TOO_MANY_FETCHES, message, target)
+            return
+        self._state = State.FETCHING
+        self._pending_url = target
+        self._emit(act.FetchDocument(self._new_op(), target, method, self._params(extra), reason))
+
+    def _fetch_after_hangup(
+        self,
+        url: str | None,
+        method: v.HttpMethod,
+        extra: tuple[tuple[str, str], ...],
+        reason: act.FetchReason,
+    ) -> None:
+        """Twilio still reports a <Record>/<Dial> result to its action after the caller left;
+        the response is not run (Finished follows at once)."""
+        target = self._resolve(url) if url is not None else self._doc_url
+        if target is not None:
+            self._emit(
+                act.FetchDocument(self._new_op(), target, method, self._params(extra), reason)
+            )
+        self._finish()
+
+    def _app_error(
+        self, code: int, message: str, url: str | None, stopping: tuple[act.Action, ...] = ()
+    ) -> None:
+        """Report `code`, announce the application error, then (on PlaybackFinished) hang up.
+        `stopping` ends whatever the session is still doing (a gather)."""
+        self._out.extend(stopping)
+        self._emit(act.Notify(code, message, url, act.NotifyLevel.ERROR))
+        self._answer()
+        self._state = State.APP_ERROR
+        self._emit(act.Say(self._new_op(), APPLICATION_ERROR_TEXT, "woman", "en-US", 1))
+
+    def _load(self, document: v.Document, url: str | None) -> None:
+        self._document = document
+        self._doc_url = url
+        self._index = 0
+        for warning in document.warnings:
+            self._emit(act.Notify(warning.code, warning.message, url, act.NotifyLevel.WARNING))
+        self._run_next()
+
+    # --- running verbs ----------------------------------------------------------------------
+
+    def _run_next(self) -> None:
+        """Run verbs from the current position until one has to wait for an event."""
+        while self._index < len(self._document.verbs):
+            verb = self._document.verbs[self._index]
+            self._index += 1
+            if self._run_verb(verb):
+                return
+        self._emit(act.Hangup())
+        self._finish()
+
+    def _run_verb(self, verb: v.Verb) -> bool:
+        """Start `verb`; True if the interpreter now waits (or finished), False to go on."""
+        match verb:
+            case v.Say() | v.Play():
+                self._fetches_since_progress = 0
+                self._answer()
+                if self._play(verb):
+                    self._state = State.PLAYING
+                return True
+            case v.Pause(length_s=0):
+                return False
+            case v.Pause():
+                self._fetches_since_progress = 0
+                self._state = State.PAUSING
+                self._emit(act.StartTimer(self._new_op(), verb.length_s))
+                return True
+            case v.Gather():
+                self._start_gather(verb)
+                return True
+            case v.Record():
+                self._start_record(verb)
+                return True
+            case v.Dial():
+                self._start_dial(verb)
+                return True
+            case v.Redirect():
+                self._fetch(verb.url, verb.method, (), act.FetchReason.REDIRECT)
+                return True
+            case v.Hangup():
+                self._emit(act.Hangup())
+                self._finish()
+                return True
+            case v.Reject():
+                self._emit(act.Reject(verb.reason) if self._needs_answer else act.Hangup())
+                self._finish()
+                return True
+            case v.Unsupported():  # pragma: no branch (the match is exhaustive)
+                message = f"<{verb.name}> is not supported by Wirexa; skipped"
+                self._emit(
+                    act.Notify(
+                        CODE_UNSUPPORTED_VERB, message, self._doc_url, act.NotifyLevel.WARNING
+                    )
+                )
+                return False
+
+    def _play(self, prompt: v.Say | v.Play, stopping: tuple[act.Action, ...] = ()) -> bool:
+        """Emit the playback for a Say/Play; False if it could not (app error entered, after
+        the `stopping` actions)."""
+        if isinstance(prompt, v.Say):
+            self._emit(
+                act.Say(self._new_op(), prompt.text, prompt.voice, prompt.language, prompt.loop)
+            )
+            return True
+        if prompt.digits is not None:
+            self._emit(act.PlayDigits(self._new_op(), prompt.digits))
+            return True
+        assert prompt.url is not None  # parse.py guarantees url or digits
+        url = self._resolve(prompt.url)
+        if url is None:
+            message = f"cannot resolve <Play> URL {prompt.url!r}"
+            self._app_error(CODE_INVALID_URL, message, self._doc_url, stopping)
+            return False
+        self._emit(act.PlayAudio(self._new_op(), url, prompt.loop))
+        return True
+
+    def _start_gather(self, gather: v.Gather) -> None:
+        self._fetches_since_progress = 0
+        self._answer()
+        self._verb = gather
+        self._digits = ""
+        self._prompt_index = 0
+        self._emit(act.StartGather(gather.num_digits, gather.timeout_s, gather.finish_on_key))
+        self._next_prompt()
+
+    def _gather(self) -> v.Gather:
+        assert isinstance(self._verb, v.Gather)
+        return self._verb
+
+    def _next_prompt(self) -> None:
+        gather = self._gather()
+        while self._prompt_index < len(gather.children):
+            prompt = gather.children[self._prompt_index]
+            self._prompt_index += 1
+            self._prompt = prompt
+            if isinstance(prompt, v.Pause):
+                if prompt.length_s == 0:
+                    continue
+                self._state = State.GATHER_PROMPTING
+                self._emit(act.StartTimer(self._new_op(), prompt.length_s))
+                return
+            if self._play(prompt, stopping=(act.StopGather(),)):
+                self._state = State.GATHER_PROMPTING
+            return
+        self._wait_for_digit()
+
+    def _wait_for_digit(self) -> None:
+        self._prompt = None
+        self._state = State.GATHER_WAITING
+        self._emit(act.StartTimer(self._new_op(), self._gather().timeout_s))
+
+    def _stop_prompt(self) -> None:
+        if isinstance(self._prompt, v.Pause):
+            assert self._op is not None
+            self._emit(act.CancelTimer(self._op))
+        else:
+            self._emit(act.StopPrompts())
+
+    def _collect(self, digit: str) -> None:
+        gather = self._gather()
+        if gather.finish_on_key and digit == gather.finish_on_key:
+            if self._digits:
+                self._end_gather(digit)
+            else:
+                self._wait_for_digit()  # finishOnKey alone does not end a <Gather>
+            return
+        self._digits += digit
+        if gather.num_digits is not None and len(self._digits) >= gather.num_digits:
+            self._end_gather("")
+        else:
+            self._wait_for_digit()
+
+    def _end_gather(self, finished_on_key: str) -> None:
+        gather = self._gather()
+        self._emit(act.StopGather())
+        if self._digits or gather.action_on_empty_result:
+            extra = (("Digits", self._digits), ("FinishedOnKey", finished_on_key))
+            self._fetch(gather.action, gather.method, extra, act.FetchReason.GATHER)
+        else:
+            self._run_next()
+
+    def _start_record(self, record: v.Record) -> None:
+        self._fetches_since_progress = 0
+        self._answer()
+        self._verb = record
+        callback = (
+            self._resolve(record.recording_status_callback)
+            if record.recording_status_callback
+            else None
+        )
+        self._state = State.RECORDING
+        self._emit(
+            act.StartRecording(
+                op_id=self._new_op(),
+                max_length_s=record.max_length_s,
+                silence_timeout_s=record.timeout_s,
+                finish_on_key=record.finish_on_key,
+                play_beep=record.play_beep,
+                trim=record.trim,
+                recording_status_callback=callback,
+                recording_status_callback_method=record.recording_status_callback_method,
+                recording_status_callback_event=record.recording_status_callback_event,
+            )
+        )
+
+    def _start_dial(self, dial: v.Dial) -> None:
+        self._fetches_since_progress = 0
+        if not dial.answer_on_bridge:
+            self._answer()
+        self._verb = dial
+        if not dial.targets:
+            self._end_dial(DialEnded(0, DialCallStatus.FAILED))
+            return
+        targets = tuple(
+            v.DialTarget(
+                kind=t.kind,
+                value=t.value,
+                send_digits=t.send_digits,
+                url=self._resolve(t.url) if t.url else None,
+                method=t.method,
+                status_callback=self._resolve(t.status_callback) if t.status_callback else None,
+                status_callback_method=t.status_callback_method,
+                status_callback_event=t.status_callback_event,
+                username=t.username,
+                password=t.password,
+            )
+            for t in dial.targets
+        )
+        callback = (
+            self._resolve(dial.recording_status_callback)
+            if dial.recording_status_callback
+            else None
+        )
+        self._state = State.DIALING
+        self._emit(
+            act.Dial(
+                op_id=self._new_op(),
+                targets=targets,
+                timeout_s=dial.timeout_s,
+                caller_id=dial.caller_id,
+                time_limit_s=dial.time_limit_s,
+                hangup_on_star=dial.hangup_on_star,
+                record=dial.record,
+                answer_on_bridge=dial.answer_on_bridge,
+                recording_status_callback=callback,
+                recording_status_callback_method=dial.recording_status_callback_method,
+                recording_status_callback_event=dial.recording_status_callback_event,
+            )
+        )
+
+    @staticmethod
+    def _dial_params(event: DialEnded) -> tuple[tuple[str, str], ...]:
+        params = [("DialCallStatus", str(event.dial_call_status))]
+        if event.dial_call_sid is not None:
+            params.append(("DialCallSid", event.dial_call_sid))
+        if event.dial_call_duration_s is not None:
+            params.append(("DialCallDuration", str(event.dial_call_duration_s)))
+        params.append(("DialBridged", "true" if event.bridged else "false"))
+        if event.recording_url is not None:
+            params.append(("RecordingUrl", event.recording_url))
+        if event.recording_sid is not None:
+            params.append(("RecordingSid", event.recording_sid))
+        if event.recording_duration_s is not None:
+            params.append(("RecordingDuration", str(event.recording_duration_s)))
+        return tuple(params) + event.extra_params
+
+    def _end_dial(self, event: DialEnded) -> None:
+        dial = self._verb
+        assert isinstance(dial, v.Dial)
+        if dial.action is None:
+            self._run_next()
+        else:
+            self._fetch(dial.action, dial.method, self._dial_params(event), act.FetchReason.DIAL)
+
+    @staticmethod
+    def _recording_params(event: RecordingSaved, digits: str) -> tuple[tuple[str, str], ...]:
+        params = (
+            ("RecordingUrl", event.recording_url),
+            ("RecordingSid", event.recording_sid),
+            ("RecordingDuration", str(event.duration_s)),
+        )
+        return params + ((("Digits", digits),) if digits else ())
+
+    # --- handlers (named in TRANSITIONS) ----------------------------------------------------
+
+    def _on_document(self, event: DocumentLoaded) -> None:
+        self._load(event.document, event.url or self._pending_url)
+
+    def _on_fetch_failed(self, event: FetchFailed) -> None:
+        self._app_error(event.code, event.message, event.url or self._pending_url)
+
+    def _on_verb_done(self, event: PlaybackFinished | TimerFired | RecordingEmpty) -> None:
+        self._run_next()
+
+    def _on_prompt_done(self, event: PlaybackFinished | TimerFired) -> None:
+        self._next_prompt()
+
+    def _on_prompt_digit(self, event: DigitReceived) -> None:
+        if not self._gather().barge_in:
+            return
+        self._stop_prompt()
+        self._collect(event.digit)
+
+    def _on_waiting_digit(self, event: DigitReceived) -> None:
+        assert self._op is not None
+        self._emit(act.CancelTimer(self._op))
+        self._collect(event.digit)
+
+    def _on_gather_timeout(self, event: TimerFired) -> None:
+        self._end_gather("")
+
+    def _on_recording_saved(self, event: RecordingSaved) -> None:
+        record = self._verb
+        assert isinstance(record, v.Record)
+        params = self._recording_params(event, event.digits)
+        self._fetch(record.action, record.method, params, act.FetchReason.RECORD)
+
+    def _on_dial_ended(self, event: DialEnded) -> None:
+        self._end_dial(event)
+
+    def _on_dial_digit(self, event: DigitReceived) -> None:
+        dial = self._verb
+        assert isinstance(dial, v.Dial)
+        if dial.hangup_on_star and event.digit == "*":
+            self._emit(act.StopDial())
+
+    def _on_app_error_said(self, event: PlaybackFinished) -> None:
+        self._emit(act.Hangup())
+        self._finish()
+
+    def _stop_current(self) -> None:
+        """Stop what the current state started, before a live redirect replaces it."""
+        match self._state:
+            case State.PLAYING | State.APP_ERROR:
+                self._emit(act.StopPrompts())
+            case State.PAUSING | State.GATHER_WAITING:
+                assert self._op is not None
+                self._emit(act.CancelTimer(self._op))
+            case State.GATHER_PROMPTING:
+                self._stop_prompt()
+            case State.RECORDING:
+                self._emit(act.StopRecording())
+            case State.DIALING:
+                self._emit(act.StopDial())
+            case _:
+                pass  # FETCHING: the stale result is dropped by its op_id
+        if self._state in (State.GATHER_PROMPTING, State.GATHER_WAITING):
+            self._emit(act.StopGather())
+
+    def _on_redirected(self, event: CallRedirected) -> None:
+        if (event.url is None) == (event.document is None):
+            raise InterpreterStateError("CallRedirected needs exactly one of url and document")
+        self._stop_current()
+        self._fetches_since_progress = 0
+        self._op = None
+        if event.document is not None:
+            self._load(event.document, self._base_url)
+        else:
+            self._doc_url = None  # a live update's URL resolves against base_url only
+            self._fetch(event.url, event.method, (), act.FetchReason.LIVE_UPDATE)
+
+    def _on_hung_up(self, event: CallHungUp) -> None:
+        self._hung_up = True
+        waits_on_timer = self._state in (State.PAUSING, State.GATHER_WAITING) or (
+            self._state is State.GATHER_PROMPTING and isinstance(self._prompt, v.Pause)
+        )
+        if waits_on_timer:
+            assert self._op is not None
+            self._emit(act.CancelTimer(self._op))
+        self._finish()
+
+    def _on_hung_up_draining(self, event: CallHungUp) -> None:
+        self._hung_up = True
+        self._state = State.DRAINING
+        self._emit(act.StopRecording() if isinstance(self._verb, v.Record) else act.StopDial())
+
+    def _on_drained(self, event: RecordingEmpty) -> None:
+        self._finish()
+
+    def _on_drained_recording(self, event: RecordingSaved) -> None:
+        record = self._verb
+        assert isinstance(record, v.Record)
+        params = self._recording_params(event, "hangup")
+        self._fetch_after_hangup(record.action, record.method, params, act.FetchReason.RECORD)
+
+    def _on_drained_dial(self, event: DialEnded) -> None:
+        dial = self._verb
+        assert isinstance(dial, v.Dial)
+        if dial.action is None:
+            self._finish()
+        else:
+            params = self._dial_params(event)
+            self._fetch_after_hangup(dial.action, dial.method, params, act.FetchReason.DIAL)

@@ -1,0 +1,506 @@
+"""Turn a fetched LaML/TwiML response (body + Content-Type) into a verbs.Document, safely.
+
+Fatal problems raise errors.DocumentError with Twilio's call-flow code: body over 64 kB (11750),
+unparsable XML or a DTD/entity (12100), root not <Response> (12102), unusable Content-Type (12300).
+
+Everything else follows Twilio, which logs invalid attribute values as WARNINGS and carries on:
+the attribute falls back to its default, an unrunnable verb or unknown element is skipped, and a
+verbs.DocumentWarning records the code. Codes used (Twilio's where its dictionary has one; 12200,
+"schema validation warning", where it does not):
+
+    12200  unknown verb/attribute/child, speech-only <Gather>, <Play> with URL and digits,
+           bad trim / recordingStatusCallbackEvent / reason / bargeIn / statusCallbackEvent,
+           empty <Redirect>/<Play>, <Dial><Conference>/<Queue> (the <Dial> becomes Unsupported)
+    13210 Dial method   13212 Dial timeout   13213 hangupOnStar   13214 callerId
+    13216 timeLimit     13217 Dial record    13221 Number method  13222 sendDigits
+    13223 target number format
+    13310 Gather finishOnKey   13312 method   13313 timeout   13314 numDigits
+    13320 bad nested verb in Gather           13338 actionOnEmptyResult
+    13410 Play loop     13510 Say loop       13520 Say text (empty or over 4096 chars)
+    13610 Record method 13611 timeout        13612 maxLength  13613 finishOnKey  13616 playBeep
+    13710 Redirect method                    13910 Pause length
+
+Pure: no I/O; defusedxml refuses DTDs, entities and external references.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import TypeVar
+
+import defusedxml
+import defusedxml.ElementTree as DET
+
+from wirexa.errors import DocumentError
+from wirexa.laml.verbs import (
+    Dial,
+    DialRecord,
+    DialTarget,
+    Document,
+    DocumentWarning,
+    Gather,
+    Hangup,
+    HttpMethod,
+    Pause,
+    Play,
+    Prompt,
+    Record,
+    Redirect,
+    Reject,
+    RejectReason,
+    Say,
+    TargetKind,
+    Trim,
+    Unsupported,
+    Verb,
+)
+
+MAX_DOCUMENT_BYTES = 64 * 1024
+MAX_SAY_CHARS = 4096
+
+XML_CONTENT_TYPES = frozenset({"text/xml", "application/xml", "text/html"})
+
+# Real TwiML verbs (and SignalWire additions) that Wirexa knows but does not run.
+UNSUPPORTED_VERBS = frozenset(
+    {
+        "Conference", "Connect", "Echo", "Enqueue", "Leave", "Pay", "Prompt", "Queue",
+        "Refer", "Sms", "Start", "Stop", "Stream", "Siprec", "Transcription", "Denoise",
+        "Message",
+    }
+)  # fmt: skip
+
+_T = TypeVar("_T")
+_E = TypeVar("_E", bound=str)
+
+_DTMF_KEYS = "0123456789*#"
+_SEND_DIGITS = re.compile(r"^[0-9*#wW]+$")
+_NUMBER = re.compile(r"^\+?[0-9*#]+$")
+_NUMBER_FORMATTING = re.compile(r"[\s\-().]")
+_WS = re.compile(r"\s+")
+
+# SSML elements after which a word boundary must be kept when the tags are stripped.
+_SSML_BREAKS = frozenset({"break", "p", "s"})
+
+_DIAL_ATTRS = frozenset(
+    {
+        "action", "method", "timeout", "callerId", "timeLimit", "hangupOnStar", "record",
+        "answerOnBridge", "recordingStatusCallback", "recordingStatusCallbackMethod",
+        "recordingStatusCallbackEvent", "trim", "ringTone", "recordingTrack", "sequential",
+        "referUrl", "referMethod", "events", "callReason", "callerName", "recordingStorageUrl",
+    }
+)  # fmt: skip
+_TARGET_ATTRS = frozenset(
+    {
+        "sendDigits", "url", "method", "statusCallback", "statusCallbackMethod",
+        "statusCallbackEvent", "byoc", "machineDetection", "machineDetectionTimeout",
+        "machineDetectionSpeechThreshold", "machineDetectionSpeechEndThreshold",
+        "machineDetectionSilenceTimeout", "amdStatusCallback", "amdStatusCallbackMethod",
+        "username", "password", "codecs", "sessionTimeout",
+    }
+)  # fmt: skip
+_GATHER_ATTRS = frozenset(
+    {
+        "input", "action", "method", "timeout", "finishOnKey", "numDigits", "speechTimeout",
+        "maxSpeechTime", "partialResultCallback", "partialResultCallbackMethod", "language",
+        "hints", "profanityFilter", "bargeIn", "actionOnEmptyResult", "speechModel",
+        "enhanced", "debug",
+    }
+)  # fmt: skip
+_RECORD_ATTRS = frozenset(
+    {
+        "action", "method", "timeout", "silence", "finishOnKey", "maxLength", "playBeep",
+        "trim", "recordingStatusCallback", "recordingStatusCallbackMethod",
+        "recordingStatusCallbackEvent", "transcribe", "transcribeCallback", "storageUrl",
+    }
+)  # fmt: skip
+_CALLBACK_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+_RECORDING_EVENTS = frozenset({"in-progress", "completed", "absent"})
+
+
+def parse_document(body: bytes | str, content_type: str | None, url: str | None = None) -> Document:
+    """Parse one fetched response into a Document, or raise errors.DocumentError.
+
+    `content_type` is the raw header (parameters such as charset are ignored); None means
+    inline TwiML (treated as XML). text/plain becomes Say(text)+Hangup; audio/* becomes
+    Play(url)+Hangup, for which `url` (the URL the audio was fetched from) is required.
+    """
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise DocumentError(11750, f"response body is {len(raw)} bytes; the limit is 64 kB", url)
+    media_type = "text/xml" if content_type is None else content_type.split(";")[0].strip().lower()
+    if media_type in XML_CONTENT_TYPES:
+        return _Parser().document(raw, url)
+    if media_type == "text/plain":
+        text = _collapse(raw.decode("utf-8", errors="replace"))
+        return Document((Say(text), Hangup()) if text else (Hangup(),))
+    if media_type.startswith("audio/"):
+        if url is None:
+            raise ValueError("parse_document needs the fetched url for an audio/* response")
+        return Document((Play(url), Hangup()))
+    raise DocumentError(12300, f"invalid Content-Type {content_type!r}", url)
+
+
+def _collapse(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def _local(tag: str) -> str:
+    """Element name without a namespace."""
+    return tag.rpartition("}")[2]
+
+
+def _spoken_text(element: ET.Element) -> str:
+    """The text of a <Say>, SSML tags removed (<sub alias> speaks its alias)."""
+    parts = [element.text or ""]
+    for child in element:
+        name = _local(child.tag)
+        alias = child.get("alias")
+        if name == "sub" and alias is not None:
+            parts.append(alias)
+        else:
+            parts.append(_spoken_text(child))
+        if name in _SSML_BREAKS:
+            parts.append(" ")
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+class _Parser:
+    """One parse: walks the tree, collects warnings, builds verbs."""
+
+    def __init__(self) -> None:
+        self.warnings: list[DocumentWarning] = []
+        self._verbs: dict[str, Callable[[ET.Element], Verb | None]] = {
+            "Say": self._say,
+            "Play": self._play,
+            "Pause": self._pause,
+            "Gather": self._gather,
+            "Record": self._record,
+            "Dial": self._dial,
+            "Transfer": self._dial,
+            "Redirect": self._redirect,
+            "Hangup": self._hangup,
+            "Reject": self._reject,
+        }
+
+    def document(self, raw: bytes, url: str | None) -> Document:
+        try:
+            root = DET.fromstring(raw.lstrip(), forbid_dtd=True)
+        except (ET.ParseError, defusedxml.DefusedXmlException, ValueError) as exc:
+            raise DocumentError(12100, f"document parse failure: {exc}", url) from exc
+        if _local(root.tag) != "Response":
+            raise DocumentError(
+                12102, f"root element must be <Response>, not <{_local(root.tag)}>", url
+            )
+        verbs: list[Verb] = []
+        for element in root:
+            verb = self._verb(element)
+            if verb is not None:
+                verbs.append(verb)
+        return Document(tuple(verbs), tuple(self.warnings))
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def warn(self, code: int, message: str) -> None:
+        self.warnings.append(DocumentWarning(code, message))
+
+    def _verb(self, element: ET.Element) -> Verb | None:
+        name = _local(element.tag)
+        parse = self._verbs.get(name)
+        if parse is not None:
+            return parse(element)
+        if name in UNSUPPORTED_VERBS:
+            return Unsupported(name)
+        self.warn(12200, f"unknown verb <{name}> skipped")
+        return None
+
+    def _check_attrs(self, element: ET.Element, known: frozenset[str]) -> None:
+        for name in element.attrib:
+            if name not in known and not name.startswith("{"):
+                self.warn(12200, f"<{_local(element.tag)}>: unknown attribute {name!r} ignored")
+
+    def _no_children(self, element: ET.Element) -> None:
+        for child in element:
+            self.warn(12200, f"<{_local(element.tag)}>: nested <{_local(child.tag)}> ignored")
+
+    def _bad(self, element: ET.Element, attr: str, code: int, value: str, default: object) -> None:
+        self.warn(code, f"<{_local(element.tag)}>: invalid {attr} {value!r}; using {default!r}")
+
+    def _int(
+        self,
+        element: ET.Element,
+        attr: str,
+        default: _T,
+        code: int,
+        minimum: int = 0,
+        maximum: int | None = None,
+    ) -> int | _T:
+        value = element.get(attr)
+        if value is None:
+            return default
+        try:
+            number = int(value.strip())
+        except ValueError:
+            self._bad(element, attr, code, value, default)
+            return default
+        if number < minimum:
+            self._bad(element, attr, code, value, default)
+            return default
+        if maximum is not None and number > maximum:
+            self._bad(element, attr, code, value, maximum)
+            return maximum
+        return number
+
+    def _bool(self, element: ET.Element, attr: str, default: bool, code: int) -> bool:
+        value = element.get(attr)
+        if value is None:
+            return default
+        lowered = value.strip().lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        self._bad(element, attr, code, value, default)
+        return default
+
+    def _choice(self, element: ET.Element, attr: str, enum: type[_E], default: _E, code: int) -> _E:
+        value = element.get(attr)
+        if value is None:
+            return default
+        try:
+            return enum(value.strip().lower() if enum is not HttpMethod else value.strip().upper())
+        except ValueError:
+            self._bad(element, attr, code, value, str(default))
+            return default
+
+    def _method(self, element: ET.Element, attr: str, code: int) -> HttpMethod:
+        return self._choice(element, attr, HttpMethod, HttpMethod.POST, code)
+
+    def _events(self, element: ET.Element, attr: str, allowed: frozenset[str]) -> tuple[str, ...]:
+        value = element.get(attr)
+        if value is None:
+            return ("completed",)
+        events = tuple(value.replace(",", " ").split())
+        if not events or any(event not in allowed for event in events):
+            self._bad(element, attr, 12200, value, "completed")
+            return ("completed",)
+        return events
+
+    def _url(self, element: ET.Element, attr: str) -> str | None:
+        value = element.get(attr)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def _keys(self, element: ET.Element, attr: str, default: str, code: int, single: bool) -> str:
+        value = element.get(attr)
+        if value is None:
+            return default
+        value = value.strip()
+        if any(key not in _DTMF_KEYS for key in value) or (single and len(value) > 1):
+            self._bad(element, attr, code, value, default)
+            return default
+        return value
+
+    # --- verbs ------------------------------------------------------------------------------
+
+    def _say(self, element: ET.Element) -> Say | None:
+        self._check_attrs(element, frozenset({"voice", "language", "loop"}))
+        text = _collapse(_spoken_text(element))
+        if not text:
+            self.warn(13520, "<Say> has no text; skipped")
+            return None
+        if len(text) > MAX_SAY_CHARS:
+            self.warn(13520, f"<Say> text is {len(text)} characters; truncated to {MAX_SAY_CHARS}")
+            text = text[:MAX_SAY_CHARS]
+        return Say(
+            text=text,
+            voice=(element.get("voice") or "man").strip() or "man",
+            language=(element.get("language") or "en-US").strip() or "en-US",
+            loop=self._int(element, "loop", 1, 13510),
+        )
+
+    def _play(self, element: ET.Element) -> Play | None:
+        self._check_attrs(element, frozenset({"loop", "digits"}))
+        self._no_children(element)
+        url = (element.text or "").strip() or None
+        loop = self._int(element, "loop", 1, 13410)
+        digits_attr = element.get("digits")
+        digits = None
+        if digits_attr is not None:
+            if _SEND_DIGITS.match(digits_attr.strip()):
+                digits = digits_attr.strip()
+            else:
+                self._bad(element, "digits", 12200, digits_attr, None)
+        if digits is not None:
+            if url is not None:
+                self.warn(12200, "<Play> has both digits and a URL; the URL is ignored")
+            return Play(url=None, loop=loop, digits=digits)
+        if url is None:
+            self.warn(12200, "<Play> has neither a URL nor digits; skipped")
+            return None
+        return Play(url=url, loop=loop)
+
+    def _pause(self, element: ET.Element) -> Pause:
+        self._check_attrs(element, frozenset({"length"}))
+        self._no_children(element)
+        return Pause(self._int(element, "length", 1, 13910))
+
+    def _prompt(self, element: ET.Element) -> Prompt | None:
+        name = _local(element.tag)
+        if name == "Say":
+            return self._say(element)
+        if name == "Play":
+            return self._play(element)
+        if name == "Pause":
+            return self._pause(element)
+        self.warn(13320, f"<Gather> cannot nest <{name}>; skipped")
+        return None
+
+    def _gather(self, element: ET.Element) -> Gather:
+        self._check_attrs(element, _GATHER_ATTRS)
+        modes = tuple((element.get("input") or "dtmf").split())
+        if "dtmf" not in modes:
+            self.warn(12200, f"<Gather input={element.get('input')!r}>: only dtmf is collected")
+        children = tuple(p for p in (self._prompt(child) for child in element) if p is not None)
+        return Gather(
+            input=modes,
+            action=self._url(element, "action"),
+            method=self._method(element, "method", 13312),
+            timeout_s=self._int(element, "timeout", 5, 13313, minimum=1),
+            finish_on_key=self._keys(element, "finishOnKey", "#", 13310, single=True),
+            num_digits=self._int(element, "numDigits", None, 13314, minimum=1),
+            action_on_empty_result=self._bool(element, "actionOnEmptyResult", False, 13338),
+            barge_in=self._bool(element, "bargeIn", True, 12200),
+            children=children,
+        )
+
+    def _record(self, element: ET.Element) -> Record:
+        self._check_attrs(element, _RECORD_ATTRS)
+        self._no_children(element)
+        timeout_attr = "timeout" if "timeout" in element.attrib else "silence"
+        return Record(
+            action=self._url(element, "action"),
+            method=self._method(element, "method", 13610),
+            timeout_s=self._int(element, timeout_attr, 5, 13611),
+            finish_on_key=self._keys(element, "finishOnKey", "1234567890*#", 13613, single=False),
+            max_length_s=self._int(element, "maxLength", 3600, 13612, minimum=1, maximum=86400),
+            play_beep=self._bool(element, "playBeep", True, 13616),
+            trim=self._choice(element, "trim", Trim, Trim.TRIM_SILENCE, 12200),
+            recording_status_callback=self._url(element, "recordingStatusCallback"),
+            recording_status_callback_method=self._method(
+                element, "recordingStatusCallbackMethod", 13610
+            ),
+            recording_status_callback_event=self._events(
+                element, "recordingStatusCallbackEvent", _RECORDING_EVENTS
+            ),
+        )
+
+    def _dial_record(self, element: ET.Element) -> DialRecord:
+        value = (element.get("record") or "").strip().lower()
+        if value == "true":
+            return DialRecord.RECORD_FROM_ANSWER
+        if value == "false":
+            return DialRecord.DO_NOT_RECORD
+        return self._choice(element, "record", DialRecord, DialRecord.DO_NOT_RECORD, 13217)
+
+    def _number(self, text: str) -> str | None:
+        """The dialable form of a phone number (formatting removed), or None with a warning."""
+        number = _NUMBER_FORMATTING.sub("", text)
+        if _NUMBER.match(number):
+            return number
+        self.warn(13223, f"<Dial>: invalid phone number {text.strip()!r} skipped")
+        return None
+
+    def _target(self, element: ET.Element, kind: TargetKind) -> DialTarget | None:
+        self._check_attrs(element, _TARGET_ATTRS)
+        if kind is TargetKind.CLIENT:
+            identity = element.find("Identity")
+            text = (identity.text if identity is not None else element.text) or ""
+        else:
+            text = element.text or ""
+        value: str | None = text.strip()
+        if kind is TargetKind.NUMBER:
+            value = self._number(text)
+            if value is None:
+                return None
+        elif not value:
+            self.warn(13223, f"<{_local(element.tag)}> is empty; skipped")
+            return None
+        send_digits = element.get("sendDigits")
+        if send_digits is not None and not _SEND_DIGITS.match(send_digits.strip()):
+            self._bad(element, "sendDigits", 13222, send_digits, None)
+            send_digits = None
+        return DialTarget(
+            kind=kind,
+            value=value,
+            send_digits=send_digits.strip() if send_digits is not None else None,
+            url=self._url(element, "url"),
+            method=self._method(element, "method", 13221),
+            status_callback=self._url(element, "statusCallback"),
+            status_callback_method=self._method(element, "statusCallbackMethod", 13221),
+            status_callback_event=self._events(element, "statusCallbackEvent", _CALLBACK_EVENTS),
+            username=element.get("username"),
+            password=element.get("password"),
+        )
+
+    def _dial(self, element: ET.Element) -> Dial | Unsupported:
+        self._check_attrs(element, _DIAL_ATTRS)
+        kinds = {"Number": TargetKind.NUMBER, "Sip": TargetKind.SIP, "Client": TargetKind.CLIENT}
+        targets: list[DialTarget] = []
+        bare = (element.text or "").strip()
+        if bare:
+            number = self._number(bare)
+            if number is not None:
+                targets.append(DialTarget(TargetKind.NUMBER, number))
+        for child in element:
+            name = _local(child.tag)
+            if name in ("Conference", "Queue"):
+                return Unsupported(name)
+            kind = kinds.get(name)
+            if kind is None:
+                self.warn(13215, f"<Dial> cannot nest <{name}>; skipped")
+                continue
+            target = self._target(child, kind)
+            if target is not None:
+                targets.append(target)
+        caller_id = element.get("callerId")
+        if caller_id is not None and not caller_id.strip():
+            self._bad(element, "callerId", 13214, caller_id, None)
+            caller_id = None
+        return Dial(
+            targets=tuple(targets),
+            action=self._url(element, "action"),
+            method=self._method(element, "method", 13210),
+            timeout_s=self._int(element, "timeout", 30, 13212, minimum=1, maximum=600),
+            caller_id=caller_id.strip() if caller_id is not None else None,
+            time_limit_s=self._int(element, "timeLimit", 14400, 13216, minimum=1, maximum=86400),
+            hangup_on_star=self._bool(element, "hangupOnStar", False, 13213),
+            record=self._dial_record(element),
+            answer_on_bridge=self._bool(element, "answerOnBridge", False, 12200),
+            recording_status_callback=self._url(element, "recordingStatusCallback"),
+            recording_status_callback_method=self._method(
+                element, "recordingStatusCallbackMethod", 13210
+            ),
+            recording_status_callback_event=self._events(
+                element, "recordingStatusCallbackEvent", _RECORDING_EVENTS
+            ),
+        )
+
+    def _redirect(self, element: ET.Element) -> Redirect | None:
+        self._check_attrs(element, frozenset({"method"}))
+        self._no_children(element)
+        url = (element.text or "").strip()
+        if not url:
+            self.warn(12200, "<Redirect> has no URL; skipped")
+            return None
+        return Redirect(url, self._method(element, "method", 13710))
+
+    def _hangup(self, element: ET.Element) -> Hangup:
+        self._check_attrs(element, frozenset())
+        return Hangup()
+
+    def _reject(self, element: ET.Element) -> Reject:
+        self._check_attrs(element, frozenset({"reason"}))
+        self._no_children(element)
+        return Reject(self._choice(element, "reason", RejectReason, RejectReason.REJECTED, 12200))
