@@ -19,26 +19,19 @@ from wirexa.api.app import make_app
 from wirexa.api.auth import RateLimiter
 from wirexa.api.context import ApiServices
 from wirexa.calls.service import CallController, CallService, NullController
+from wirexa.calls.session import SessionDeps
+from wirexa.http.audio import AudioCache
+from wirexa.http.documents import DocumentFetcher
+from wirexa.media.audio import tone_pcm, wav_bytes
+from wirexa.media.tts.chain import TtsChain
+from wirexa.media.tts.espeak import EspeakTts
 from wirexa.store import repo
+from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.db import Store
+from wirexa.webhooks import outbox, signing
+from wirexa.webhooks.delivery import DeliveryWorker
 
 log = logging.getLogger(__name__)
-
-
-def open_store(settings: Any) -> Store:
-    """Open and migrate the settings' database (used by serve and the CLI)."""
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.db_url)
-    store.migrate()
-    return store
-
-
-def ensure_project(store: Store) -> repo.ProjectRecord:
-    """The first project, created if the database has none (init and serve on a fresh box)."""
-    projects = store.read_sync(repo.list_projects)
-    if projects:
-        return projects[0]
-    return store.write_sync(repo.create_project, "Default project")
 
 
 class Engine:
@@ -79,8 +72,6 @@ class Engine:
         self._stack.callback(store.close)
         ensure_project(store)
 
-        from wirexa.webhooks.delivery import DeliveryWorker
-
         self.delivery = await self._stack.enter_async_context(DeliveryWorker(store, s, worker_id=self.node_id))
 
         controller: CallController = NullController(store)
@@ -88,9 +79,18 @@ class Engine:
             from wirexa.calls.dispatcher import Dispatcher
             from wirexa.sip.bridge import SipBridge
 
+            deps = await self._session_deps()
             self.sip = await self._stack.enter_async_context(SipBridge(s))
             self.dispatcher = await self._stack.enter_async_context(
-                Dispatcher(store, s, self.sip, webhooks=self.delivery, node_id=self.node_id)
+                Dispatcher(
+                    store,
+                    s,
+                    self.sip,
+                    webhooks=self.delivery,
+                    status_callbacks=outbox.call_status_callbacks,
+                    node_id=self.node_id,
+                    deps=deps,
+                )
             )
             controller = self.dispatcher
 
@@ -104,6 +104,31 @@ class Engine:
         )
         if self.with_api:
             await self._start_api(make_app(self.services))
+
+    async def _session_deps(self) -> SessionDeps:
+        """The I/O of live calls: document fetcher, TTS chain, <Play> audio cache, beep."""
+        s = self.settings
+        cache = s.data_path / "cache"
+        fetcher = await self._stack.enter_async_context(
+            DocumentFetcher(signing.signature, timeout_s=s.calls_document_timeout_s)
+        )
+        audio = await self._stack.enter_async_context(AudioCache(cache / "audio"))
+        tts = TtsChain(cache / "tts", [EspeakTts(s.tts_espeak_binary)])
+        beep = cache / "beep-1000hz.wav"
+        if not beep.exists():
+            beep.parent.mkdir(parents=True, exist_ok=True)
+            beep.write_bytes(wav_bytes(tone_pcm(1000, 400)))
+        s.recordings_path.mkdir(parents=True, exist_ok=True)
+        return SessionDeps(
+            fetcher=fetcher,
+            tts=tts,
+            audio=audio,
+            recordings_dir=s.recordings_path,
+            base_url=s.base_url,
+            beep_wav=beep,
+            recording_callbacks=outbox.recording_status_callbacks,
+            max_fetches=s.calls_max_redirects,
+        )
 
     async def _start_api(self, app: web.Application) -> None:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -22,7 +22,7 @@ from wirexa.calls.session import SessionDeps
 from wirexa.http.audio import AudioCache
 from wirexa.http.documents import DocumentFetcher
 from wirexa.media.audio import tone_pcm, wav_bytes
-from wirexa.runtime import ensure_project, open_store
+from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store import repo
 from wirexa.store.repo import CallRecord
 

@@ -60,6 +60,24 @@ def test_text_plain_is_spoken_then_hangup() -> None:
     assert document == Document((Say("Hello there"), Hangup()))
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Hangup/></Response>',
+        b"\n  <Response><Hangup/></Response>",
+        b"\xef\xbb\xbf<Response><Hangup/></Response>",
+    ],
+)
+def test_text_plain_xml_document_is_twiml(body: bytes) -> None:
+    # The product doc's FastAPI backend serves its XML as text/plain (PlainTextResponse).
+    assert parse_document(body, "text/plain; charset=utf-8") == Document((Hangup(),))
+
+
+def test_text_plain_mentioning_markup_later_is_still_spoken() -> None:
+    document = parse_document("Say <Response> aloud", "text/plain")
+    assert document == Document((Say("Say <Response> aloud"), Hangup()))
+
+
 def test_empty_text_plain_just_hangs_up() -> None:
     assert parse_document(b"   ", "text/plain") == Document((Hangup(),))
 

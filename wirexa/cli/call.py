@@ -13,7 +13,7 @@ import typer
 from wirexa.cli import options
 from wirexa.cli.console import console, fail, print_json
 from wirexa.cli.init import urls
-from wirexa.runtime import ensure_project, open_store
+from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store import repo
 
 ENDED = ("completed", "busy", "failed", "no-answer", "canceled")

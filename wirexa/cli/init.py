@@ -11,7 +11,7 @@ from wirexa import config
 from wirexa.cli import options
 from wirexa.cli.console import console, fail, print_json
 from wirexa.errors import WirexaError
-from wirexa.runtime import ensure_project, open_store
+from wirexa.store.bootstrap import ensure_project, open_store
 
 
 def urls(settings: Any) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import wirexa
-from wirexa.cli import calls, projects
+from wirexa.cli import calls, projects, recordings
 from wirexa.cli.call import call
 from wirexa.cli.init import init
 from wirexa.cli.serve import serve
@@ -40,6 +40,7 @@ app.command(help="Run the engine (REST API, webhooks, SIP workers, sandbox carri
 app.command(help="Place a call through the running engine's REST API.")(call)
 app.add_typer(projects.app, name="projects")
 app.add_typer(calls.app, name="calls")
+app.add_typer(recordings.app, name="recordings")
 
 
 def _register_optional() -> None:

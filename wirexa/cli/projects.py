@@ -11,7 +11,7 @@ from rich.table import Table
 
 from wirexa.cli import options
 from wirexa.cli.console import console, fail, print_json
-from wirexa.runtime import open_store
+from wirexa.store.bootstrap import open_store
 from wirexa.store import repo
 from wirexa.store.db import Store
 

@@ -125,12 +125,16 @@ def parse_document(body: bytes | str, content_type: str | None, url: str | None 
     `content_type` is the raw header (parameters such as charset are ignored); None means
     inline TwiML (treated as XML). text/plain becomes Say(text)+Hangup; audio/* becomes
     Play(url)+Hangup, for which `url` (the URL the audio was fetched from) is required.
+
+    Wirexa extension: a text/plain body that is an XML document (starts with `<?xml` or
+    `<Response`) is parsed as TwiML. The product doc's FastAPI backend returns its XML with
+    PlainTextResponse, and the doc promises that backend works; Twilio would speak the markup.
     """
     raw = body.encode("utf-8") if isinstance(body, str) else body
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise DocumentError(11750, f"response body is {len(raw)} bytes; the limit is 64 kB", url)
     media_type = "text/xml" if content_type is None else content_type.split(";")[0].strip().lower()
-    if media_type in XML_CONTENT_TYPES:
+    if media_type in XML_CONTENT_TYPES or (media_type == "text/plain" and _looks_like_twiml(raw)):
         return _Parser().document(raw, url)
     if media_type == "text/plain":
         text = _collapse(raw.decode("utf-8", errors="replace"))
@@ -140,6 +144,11 @@ def parse_document(body: bytes | str, content_type: str | None, url: str | None 
             raise ValueError("parse_document needs the fetched url for an audio/* response")
         return Document((Play(url), Hangup()))
     raise DocumentError(12300, f"invalid Content-Type {content_type!r}", url)
+
+
+def _looks_like_twiml(raw: bytes) -> bool:
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:64]
+    return head.startswith((b"<?xml", b"<Response"))
 
 
 def _collapse(text: str) -> str:

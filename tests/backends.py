@@ -1,0 +1,59 @@
+"""Run the product doc's example backends (tests/data/backends) as real servers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+BACKENDS = Path(__file__).parent / "data" / "backends"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
+            return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"no answer from {url}")
+
+
+@contextlib.contextmanager
+def run_backend(kind: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start `flask` or `fastapi` backend; yields its base URL (http://127.0.0.1:PORT)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    environ = {**os.environ, "MY_PUBLIC_URL": base, **(env or {})}
+    if kind == "flask":
+        argv = [sys.executable, "-m", "flask", "--app", "flask_app", "run", "--port", str(port), "--host", "127.0.0.1"]
+    else:
+        argv = [sys.executable, "-m", "uvicorn", "fastapi_app:app", "--port", str(port), "--host", "127.0.0.1", "--log-level", "warning"]
+    proc = subprocess.Popen(argv, cwd=BACKENDS, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(base + "/", proc=proc)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
