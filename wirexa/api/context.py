@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDict, MultiMapping
 
 from wirexa.api.auth import RateLimiter, check_token, parse_basic
 from wirexa.calls.ports import SipPort
@@ -80,6 +80,12 @@ async def require_project(request: web.Request) -> ProjectRecord:
 
 # --- wire parsing ------------------------------------------------------------------------------
 
+
+async def form(request: web.Request) -> MultiDict[str]:
+    """The POST form as strings (file uploads are not part of this API and are dropped)."""
+    data = await request.post()
+    return MultiDict((k, v) for k, v in data.items() if isinstance(v, str))
+
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 SIP_URI = re.compile(r"^sips?:[^\s@]+(@[^\s]+)?$", re.IGNORECASE)
 CLIENT_ID = re.compile(r"^client:[\w.@-]{1,256}$")
@@ -126,7 +132,7 @@ def parse_int(value: str | None, name: str, default: int, lo: int, hi: int, code
     return number
 
 
-def parse_list(form: MultiDictProxy[str], name: str) -> list[str]:
+def parse_list(form: MultiMapping[str], name: str) -> list[str]:
     """Repeated keys (twilio SDKs) or one space/comma separated value (wirexaapi 1.0.1)."""
     values: list[str] = []
     for raw in form.getall(name, []):
@@ -143,7 +149,7 @@ def parse_enum(value: str | None, name: str, allowed: Iterable[str], default: st
     return value
 
 
-def parse_time_filter(query: MultiDictProxy[str], name: str) -> tuple[str, dt.datetime, bool] | None:
+def parse_time_filter(query: MultiMapping[str], name: str) -> tuple[str, dt.datetime, bool] | None:
     """StartTime / StartTime< / StartTime> as (operator, UTC datetime, date_only)."""
     for op in ("<", ">", ""):
         raw = query.get(name + op)
@@ -169,7 +175,7 @@ class Paging:
     after_sid: str | None
 
 
-def parse_paging(query: MultiDictProxy[str]) -> Paging:
+def parse_paging(query: MultiMapping[str]) -> Paging:
     page_size = parse_int(query.get("PageSize"), "PageSize", 50, 1, 1000, 20001)
     page = parse_int(query.get("Page"), "Page", 0, 0, 10**9, 20001)
     token = query.get("PageToken")
@@ -177,6 +183,6 @@ def parse_paging(query: MultiDictProxy[str]) -> Paging:
     return Paging(page_size, page, after)
 
 
-def filters_of(query: MultiDictProxy[str]) -> list[tuple[str, str]]:
+def filters_of(query: MultiMapping[str]) -> list[tuple[str, str]]:
     """The request's query without paging keys, in order (repeated in page URIs)."""
     return [(k, v) for k, v in query.items() if k not in ("PageSize", "Page", "PageToken")]

@@ -42,38 +42,94 @@ def format_number(number: str) -> str:
 
 
 class CallLike(Protocol):
-    sid: str
-    account_sid: str
-    parent_call_sid: str | None
-    to_number: str
-    from_number: str
-    status: str
-    direction: str
-    url: str | None
-    answered_by: str | None
-    start_time: dt.datetime | None
-    end_time: dt.datetime | None
-    duration_s: int | None
-    queue_time_ms: int | None
-    price: str | None
-    price_unit: str
-    date_created: dt.datetime
-    date_updated: dt.datetime
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def account_sid(self) -> str: ...
+
+    @property
+    def parent_call_sid(self) -> str | None: ...
+
+    @property
+    def to_number(self) -> str: ...
+
+    @property
+    def from_number(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def direction(self) -> str: ...
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def answered_by(self) -> str | None: ...
+
+    @property
+    def start_time(self) -> dt.datetime | None: ...
+
+    @property
+    def end_time(self) -> dt.datetime | None: ...
+
+    @property
+    def duration_s(self) -> int | None: ...
+
+    @property
+    def queue_time_ms(self) -> int | None: ...
+
+    @property
+    def price(self) -> str | None: ...
+
+    @property
+    def price_unit(self) -> str: ...
+
+    @property
+    def date_created(self) -> dt.datetime: ...
+
+    @property
+    def date_updated(self) -> dt.datetime: ...
 
 
 class RecordingLike(Protocol):
-    sid: str
-    account_sid: str
-    call_sid: str
-    status: str
-    source: str
-    channels: int
-    track: str
-    duration_s: int | None
-    start_time: dt.datetime | None
-    error_code: int | None
-    date_created: dt.datetime
-    date_updated: dt.datetime
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def account_sid(self) -> str: ...
+
+    @property
+    def call_sid(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def channels(self) -> int: ...
+
+    @property
+    def track(self) -> str: ...
+
+    @property
+    def duration_s(self) -> int | None: ...
+
+    @property
+    def start_time(self) -> dt.datetime | None: ...
+
+    @property
+    def error_code(self) -> int | None: ...
+
+    @property
+    def date_created(self) -> dt.datetime: ...
+
+    @property
+    def date_updated(self) -> dt.datetime: ...
 
 
 def call_json(call: CallLike, prefix: str) -> dict[str, Any]:

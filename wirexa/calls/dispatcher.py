@@ -263,10 +263,10 @@ class Dispatcher:
                 repo.charge_credits(updated.account_sid, updated.duration_s)
             return updated
 
-        updated = await self.store.write(tx)
-        if updated is not None:
+        result: CallRecord | None = await self.store.write(tx)
+        if result is not None:
             self.webhooks.wake()
-        return updated
+        return result
 
     async def finalize(self, call_sid: str, fact: state.Fact, *, expect: tuple[str, ...] | None = None, sip_code: int | None = None) -> CallRecord | None:
         """End a call with `fact`: end_time, duration (answered calls), callback."""

@@ -211,10 +211,17 @@ class SipPort(Protocol):
 
 
 class FetchedDocument(Protocol):
-    status: int
-    content_type: str | None
-    body: bytes
-    url: str
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def content_type(self) -> str | None: ...
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def url(self) -> str: ...
 
 
 class Fetcher(Protocol):

@@ -168,7 +168,8 @@ class CallService:
             # Not answered yet: the new instructions replace the ones used on answer.
             plain.update(url=upd.url, twiml=upd.twiml, method=upd.method or "POST")
         if plain:
-            call = await self.store.write(lambda: repo.update_call(sid, **plain)) or call
+            changed: CallRecord | None = await self.store.write(lambda: repo.update_call(sid, **plain))
+            call = changed or call
         if upd.status == "canceled":
             if call.status in ("queued", "initiated", "ringing"):
                 call = await self.controller.cancel(call, "canceled")

@@ -86,8 +86,8 @@ def show(project: ProjectArg, data_dir: options.DataDir = None, config_file: opt
 def rotate_token(project: ProjectArg, data_dir: options.DataDir = None, config_file: options.ConfigFile = None, json_out: options.Json = False) -> None:
     """Give a project a new Auth Token (the old one stops working at once)."""
     store = _store(data_dir, config_file)
-    _get(store, project)
-    _show(store.write_sync(lambda: repo.update_project(project, auth_token=secrets.token_hex(16))), json_out)
+    current = _get(store, project)
+    _show(store.write_sync(lambda: repo.update_project(project, auth_token=secrets.token_hex(16))) or current, json_out)
 
 
 @app.command()

@@ -64,10 +64,10 @@ class DocumentFetcher:
         if self._session is not None:
             await self._session.close()
 
-    async def fetch(self, url: str, method: str, params: Sequence[tuple[str, str]], auth_token: str, max_bytes: int | None = None) -> Fetched:
+    async def fetch(self, url: str, method: str, params: Sequence[tuple[str, str]], auth_token: str) -> Fetched:
         """Request the document; raises DocumentError(11100/11200/11205/11210/11215/11750)."""
         assert self._session is not None, "DocumentFetcher used outside its context"
-        limit = self.max_bytes if max_bytes is None else max_bytes
+        limit = self.max_bytes
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DocumentError(11100, f"Invalid URL format: {url}", url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiMapping
 
 from wirexa.api import context as ctx
 from wirexa.api.serializers import call_json, page_json
@@ -15,7 +15,7 @@ CALL_STATUSES = ("queued", "initiated", "ringing", "in-progress", "completed", "
 RECORDING_EVENTS = ("in-progress", "completed", "absent")
 
 
-def _opt_url(form: MultiDictProxy[str], name: str, code: int = 21205) -> str | None:
+def _opt_url(form: MultiMapping[str], name: str, code: int = 21205) -> str | None:
     value = (form.get(name) or "").strip()
     if not value:
         return None
@@ -24,7 +24,7 @@ def _opt_url(form: MultiDictProxy[str], name: str, code: int = 21205) -> str | N
     return value
 
 
-def parse_new_call(form: MultiDictProxy[str]) -> NewCall:
+def parse_new_call(form: MultiMapping[str]) -> NewCall:
     """Validate a create request with Twilio's codes (reference §6)."""
     to = (form.get("To") or "").strip()
     if not to:
@@ -107,7 +107,7 @@ def parse_new_call(form: MultiDictProxy[str]) -> NewCall:
     )
 
 
-def parse_update(form: MultiDictProxy[str]) -> CallUpdate:
+def parse_update(form: MultiMapping[str]) -> CallUpdate:
     status = form.get("Status") or None
     if status is not None and status not in ("canceled", "completed"):
         raise BadRequest(f"Status must be canceled or completed, got {status!r}", code=21220)
@@ -136,7 +136,7 @@ def parse_update(form: MultiDictProxy[str]) -> CallUpdate:
 async def create_call(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     svc = ctx.services(request)
-    call = await svc.calls.create(project, parse_new_call(await request.post()))
+    call = await svc.calls.create(project, parse_new_call(await ctx.form(request)))
     return web.json_response(call_json(call, ctx.prefix(request)), status=201)
 
 
@@ -179,7 +179,7 @@ async def fetch_call(request: web.Request) -> web.Response:
 
 async def update_call(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
-    upd = parse_update(await request.post())
+    upd = parse_update(await ctx.form(request))
     call = await ctx.services(request).calls.update(project, request.match_info["sid"], upd, request.path)
     return web.json_response(call_json(call, ctx.prefix(request)))
 

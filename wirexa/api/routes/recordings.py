@@ -132,7 +132,7 @@ async def create_call_recording(request: web.Request) -> web.Response:
     """Start recording a live call (StartCallRecordingAPI)."""
     project = await ctx.require_project(request)
     call = await _call_of(request, project)
-    form = await request.post()
+    form = await ctx.form(request)
     if call.status != "in-progress":
         raise BadRequest("Requested resource is not eligible for recording", code=21220)
     events = ctx.parse_list(form, "RecordingStatusCallbackEvent") or ["completed"]
@@ -173,7 +173,7 @@ async def update_call_recording(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     call = await _call_of(request, project)
     rec = await _get_rec(request, project, call.sid)
-    form = await request.post()
+    form = await ctx.form(request)
     status = ctx.parse_enum(form.get("Status"), "Status", ("paused", "in-progress", "stopped"), "", code=21220)
     if not status:
         raise BadRequest("Status is required", code=20001)
