@@ -126,7 +126,7 @@ class Engine:
             recordings_dir=s.recordings_path,
             base_url=s.base_url,
             beep_wav=beep,
-            recording_callbacks=outbox.recording_status_callbacks,
+            recording_callbacks=outbox.recording_callbacks(s.base_url),
             max_fetches=s.calls_max_redirects,
         )
 

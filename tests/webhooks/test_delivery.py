@@ -1,0 +1,305 @@
+"""The delivery worker against a real local aiohttp receiver (scaled-down schedule)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from twilio.request_validator import RequestValidator
+from typer.testing import CliRunner
+
+from wirexa import config
+from wirexa.store import repo
+from wirexa.store.bootstrap import ensure_project, open_store
+from wirexa.store.db import Store
+from wirexa.webhooks.delivery import DeliveryWorker
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@dataclasses.dataclass
+class Hit:
+    t: float
+    method: str
+    url: str
+    form: dict[str, str]
+    query: dict[str, str]
+    signature: str | None
+    sw_signature: str | None
+    user_agent: str | None
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.hits: list[Hit] = []
+        self.fail_first = 0
+        self.behaviour: dict[str, Any] = {}
+        self.app = web.Application()
+        self.app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.server = TestServer(self.app)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        form = {k: str(v) for k, v in (await request.post()).items()} if request.method == "POST" else {}
+        self.hits.append(
+            Hit(time.monotonic(), request.method, str(request.url), form, dict(request.query),
+                request.headers.get("X-Twilio-Signature"), request.headers.get("X-SignalWire-Signature"),
+                request.headers.get("User-Agent"))
+        )
+        special = self.behaviour.get(request.path)
+        if special is not None:
+            return await special(request)
+        if len(self.hits) <= self.fail_first:
+            return web.Response(status=500, text="try again")
+        return web.Response(text="OK")
+
+    def url(self, path: str = "/status") -> str:
+        return str(self.server.make_url(path))
+
+
+@dataclasses.dataclass
+class Env:
+    store: Store
+    settings: Any
+    project: repo.ProjectRecord
+    receiver: Receiver
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    settings = config.load(
+        overrides={
+            "data_dir": str(tmp_path),
+            "webhooks_schedule_s": "0,0.3,0.6,0.9",
+            "webhooks_poll_interval_s": 0.05,
+            "webhooks_total_timeout_s": 1.5,
+            "webhooks_connect_timeout_s": 0.5,
+            "webhooks_claim_ttl_s": 5.0,
+        },
+        env={},
+    )
+    store = open_store(settings)
+    project = ensure_project(store)
+    receiver = Receiver()
+    await receiver.server.start_server()
+    yield Env(store, settings, project, receiver)
+    await receiver.server.close()
+    store.close()
+
+
+def enqueue(env: Env, url: str, *, call_sid: str | None = "CA" + "1" * 32, method: str = "POST", params: list[tuple[str, str]] | None = None, event: str = "completed") -> int:
+    row = env.store.write_sync(
+        lambda: repo.insert_webhook(
+            account_sid=env.project.sid, call_sid=call_sid, kind="call-status", event=event, url=url, method=method,
+            params=params or [("CallSid", call_sid or ""), ("CallStatus", event), ("To", "+15005550006")],
+        )
+    )
+    return row.id
+
+
+async def wait_rows(env: Env, predicate: Any, timeout: float = 10.0) -> list[repo.WebhookRecord]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = env.store.read_sync(repo.list_webhooks)
+        if predicate(rows):
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(f"rows never matched: {[(r.id, r.status, r.attempts, r.last_error) for r in rows]}")
+        await asyncio.sleep(0.02)
+
+
+async def test_delivers_once_with_valid_signatures(env: Env) -> None:
+    enqueue(env, env.receiver.url("/status?leg=a"))
+    async with DeliveryWorker(env.store, env.settings, worker_id="w1") as worker:
+        worker.wake()
+        rows = await wait_rows(env, lambda rs: rs[0].status == "delivered")
+    assert rows[0].attempts == 1 and rows[0].last_status_code == 200
+    [hit] = env.receiver.hits
+    validator = RequestValidator(env.project.auth_token)
+    assert validator.validate(hit.url, hit.form, hit.signature)
+    assert hit.sw_signature == hit.signature
+    assert hit.user_agent is not None and hit.user_agent.startswith("Wirexa/")
+    assert not RequestValidator("wrong-token").validate(hit.url, hit.form, hit.signature)
+
+
+async def test_get_callback_signed_over_query(env: Env) -> None:
+    enqueue(env, env.receiver.url("/status"), method="GET")
+    async with DeliveryWorker(env.store, env.settings, worker_id="w1"):
+        await wait_rows(env, lambda rs: rs[0].status == "delivered")
+    [hit] = env.receiver.hits
+    assert hit.method == "GET" and hit.query["CallStatus"] == "completed"
+    assert RequestValidator(env.project.auth_token).validate(hit.url, {}, hit.signature)
+
+
+async def test_retries_on_schedule_then_fails(env: Env) -> None:
+    env.receiver.fail_first = 100
+    enqueue(env, env.receiver.url())
+    async with DeliveryWorker(env.store, env.settings, worker_id="w1"):
+        rows = await wait_rows(env, lambda rs: rs[0].status == "failed")
+    assert rows[0].attempts == 4 and rows[0].last_status_code == 500
+    times = [h.t for h in env.receiver.hits]
+    assert len(times) == 4
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    for gap, expected in zip(gaps, (0.3, 0.6, 0.9), strict=True):
+        assert expected - 0.05 <= gap <= expected + 0.5, gaps
+    await asyncio.sleep(1.2)
+    assert len(env.receiver.hits) == 4  # no more attempts after failed
+
+
+async def test_recovers_after_failures(env: Env) -> None:
+    env.receiver.fail_first = 2
+    enqueue(env, env.receiver.url())
+    async with DeliveryWorker(env.store, env.settings, worker_id="w1"):
+        rows = await wait_rows(env, lambda rs: rs[0].status == "delivered")
+    assert rows[0].attempts == 3
+    assert len(env.receiver.hits) == 3
+    assert all(h.form == env.receiver.hits[0].form for h in env.receiver.hits)
+
+
+async def test_later_event_waits_for_earlier_one_of_same_call(env: Env) -> None:
+    env.receiver.fail_first = 1
+    first = enqueue(env, env.receiver.url(), event="ringing", params=[("SequenceNumber", "0")])
+    second = enqueue(env, env.receiver.url(), event="completed", params=[("SequenceNumber", "1")])
+    async with DeliveryWorker(env.store, env.settings, worker_id="w1"):
+        await wait_rows(env, lambda rs: all(r.status == "delivered" for r in rs))
+    seqs = [h.form["SequenceNumber"] for h in env.receiver.hits]
+    assert seqs == ["0", "0", "1"]  # the retry of 0 went out before 1
+    assert first < second
+
+
+async def test_two_workers_never_deliver_a_row_twice(env: Env) -> None:
+    for i in range(60):
+        enqueue(env, env.receiver.url(f"/r{i}"), call_sid=f"CA{i:032d}")
+    async with DeliveryWorker(env.store, env.settings, worker_id="a"), DeliveryWorker(env.store, env.settings, worker_id="b"):
+        await wait_rows(env, lambda rs: all(r.status == "delivered" for r in rs))
+    paths = [h.url.rsplit("/", 1)[1] for h in env.receiver.hits]
+    assert sorted(paths) == sorted(f"r{i}" for i in range(60))
+
+
+async def test_pending_rows_survive_a_new_worker(env: Env) -> None:
+    """A row claimed by a worker that died (lease expired) is delivered by the next one."""
+    enqueue(env, env.receiver.url())
+    now = repo.utcnow()
+    claimed = env.store.write_sync(repo.claim_webhooks, "dead-worker", now, now, 10)
+    assert claimed[0].status == "in-flight"
+    async with DeliveryWorker(env.store, env.settings, worker_id="w2"):
+        rows = await wait_rows(env, lambda rs: rs[0].status == "delivered")
+    assert rows[0].attempts == 1
+
+
+async def slow(request: web.Request) -> web.StreamResponse:
+    await asyncio.sleep(5)
+    return web.Response(text="late")
+
+
+async def endless(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse()
+    await resp.prepare(request)
+    for _ in range(1000):
+        await resp.write(b"x" * 1024)
+        await asyncio.sleep(0.01)
+    return resp
+
+
+async def redirect(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/elsewhere")
+
+
+async def huge(request: web.Request) -> web.StreamResponse:
+    return web.Response(body=b"y" * (5 * 1024 * 1024))
+
+
+async def not_found(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=404)
+
+
+@pytest.mark.parametrize(
+    ("case", "expect"),
+    [
+        ("refused", "connect:"),
+        ("dns", "dns"),
+        ("tls", "tls"),
+        ("4xx", 404),
+        ("5xx", 500),
+        ("slow", "timeout"),
+        ("redirect", "redirect"),
+    ],
+)
+async def test_bad_destinations_end_cleanly_without_blocking_others(env: Env, case: str, expect: Any) -> None:
+    r = env.receiver
+    r.behaviour.update({"/slow": slow, "/endless": endless, "/redirect": redirect, "/404": not_found})
+    url = {
+        "refused": "http://127.0.0.1:9/status",
+        "dns": "http://no-such-host.invalid/status",
+        "tls": r.url("/status").replace("http://", "https://"),
+        "4xx": r.url("/404"),
+        "5xx": r.url("/500"),
+        "slow": r.url("/slow"),
+        "endless": r.url("/endless"),
+        "redirect": r.url("/redirect"),
+    }[case]
+    if case == "5xx":
+        r.fail_first = 100
+    bad = enqueue(env, url, call_sid="CA" + "2" * 32)
+    good = enqueue(env, r.url("/good"), call_sid="CA" + "3" * 32)
+    started = time.monotonic()
+    async with DeliveryWorker(env.store, env.settings, worker_id="w1"):
+        if case != "5xx":
+            await wait_rows(env, lambda rs: {x.id: x for x in rs}[good].status == "delivered", timeout=5)
+            assert time.monotonic() - started < 1.5  # the bad one did not hold it up
+        rows = await wait_rows(env, lambda rs: {x.id: x for x in rs}[bad].attempts >= 1, timeout=10)
+    row = {x.id: x for x in rows}[bad]
+    assert row.status in ("pending", "failed")
+    if isinstance(expect, int):
+        assert row.last_status_code == expect
+    else:
+        assert row.last_error is not None and expect in row.last_error, row.last_error
+
+
+async def test_endless_200_response_is_read_bounded_and_delivered(env: Env) -> None:
+    env.receiver.behaviour["/endless"] = endless
+    enqueue(env, env.receiver.url("/endless"))
+    started = time.monotonic()
+    async with DeliveryWorker(env.store, env.settings, worker_id="w1"):
+        rows = await wait_rows(env, lambda rs: rs[0].status == "delivered")
+    assert rows[0].last_status_code == 200
+    assert time.monotonic() - started < 5  # it did not wait for the 10 s body
+
+
+async def test_oversized_response_is_read_bounded_and_counts(env: Env) -> None:
+    env.receiver.behaviour["/huge"] = huge
+    enqueue(env, env.receiver.url("/huge"))
+    async with DeliveryWorker(env.store, env.settings, worker_id="w1"):
+        rows = await wait_rows(env, lambda rs: rs[0].status == "delivered")
+    assert rows[0].last_status_code == 200
+
+
+def test_tail_webhooks_json_no_follow(tmp_path: Path) -> None:
+    from wirexa.cli.main import _register_optional, app
+
+    settings = config.load(overrides={"data_dir": str(tmp_path)}, env={})
+    store = open_store(settings)
+    project = ensure_project(store)
+    for event in ("initiated", "completed"):
+        store.write_sync(
+            lambda event=event: repo.insert_webhook(
+                account_sid=project.sid, call_sid="CA" + "9" * 32, kind="call-status", event=event,
+                url="http://127.0.0.1:9/s", method="POST", params=[("CallStatus", event)],
+            )
+        )
+    store.close()
+    _register_optional()
+    result = CliRunner().invoke(app, ["tail-webhooks", "--json", "--no-follow", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(x["event"], x["status"], x["attempts"]) for x in lines] == [("initiated", "pending", 0), ("completed", "pending", 0)]
+    assert lines[0]["params"] == {"CallStatus": "initiated"} and lines[0]["call_sid"] == "CA" + "9" * 32
+    bad = CliRunner().invoke(app, ["tail-webhooks", "--status", "nope", "--no-follow", "--data-dir", str(tmp_path)])
+    assert bad.exit_code == 1 and "Traceback" not in bad.output

@@ -1,0 +1,1 @@
+"""Webhooks: the transactional outbox, Twilio signatures, retry schedule and the delivery worker."""

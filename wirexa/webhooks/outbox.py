@@ -1,0 +1,150 @@
+"""The transactional outbox: build Twilio's callback parameters and enqueue delivery rows.
+
+Every function that enqueues is synchronous and must run inside the caller's store write
+transaction (Store.write), next to the state change that causes the callback, so that a crash
+keeps both or neither. The DeliveryWorker (delivery.py) sends the rows later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from wirexa.api.serializers import rfc2822
+from wirexa.store import repo
+from wirexa.store.repo import CallRecord, RecordingRecord
+
+API_VERSION = "2010-04-01"
+ALL_CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
+
+
+def enqueue(
+    *,
+    account_sid: str,
+    call_sid: str | None,
+    kind: str,
+    event: str,
+    url: str,
+    method: str,
+    params: Sequence[tuple[str, str]],
+    sequence_number: int = 0,
+) -> repo.WebhookRecord:
+    """Write one delivery row (call inside the caller's transaction)."""
+    return repo.insert_webhook(
+        account_sid=account_sid,
+        call_sid=call_sid,
+        kind=kind,
+        event=event,
+        url=url,
+        method=method,
+        params=params,
+        sequence_number=sequence_number,
+    )
+
+
+def call_status_params(
+    call: CallRecord, sequence_number: int, now: dt.datetime, extra: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """Twilio's call-progress parameters (reference §10.1, §10.2) for the call as it stands."""
+    params = [
+        ("CallSid", call.sid),
+        ("AccountSid", call.account_sid),
+        ("From", call.from_number),
+        ("To", call.to_number),
+        ("CallStatus", call.status),
+        ("Direction", call.direction),
+        ("ApiVersion", API_VERSION),
+        ("Caller", call.from_number),
+        ("Called", call.to_number),
+        ("CallbackSource", "call-progress-events"),
+        ("SequenceNumber", str(sequence_number)),
+        ("Timestamp", rfc2822(now) or ""),
+    ]
+    if call.parent_call_sid:
+        params.append(("ParentCallSid", call.parent_call_sid))
+    if call.answered_by:
+        params.append(("AnsweredBy", call.answered_by))
+    if call.status in ("completed", "busy", "failed", "no-answer", "canceled"):
+        seconds = call.duration_s or 0
+        params += [("CallDuration", str(seconds)), ("Duration", str(math.ceil(seconds / 60)))]
+        if call.sip_response_code is not None and not (extra and "SipResponseCode" in extra):
+            params.append(("SipResponseCode", str(call.sip_response_code)))
+    for key, value in (extra or {}).items():
+        params.append((key, value))
+    return params
+
+
+def call_status_callbacks(call: CallRecord, event: str, extra: Mapping[str, str]) -> None:
+    """Enqueue the call's status callback for `event` if the customer subscribed to it.
+
+    Matches calls.dispatcher.StatusCallbacks; call inside the status change's transaction.
+    """
+    if not call.status_callback:
+        return
+    subscribed = call.events or ALL_CALL_EVENTS
+    if event not in subscribed:
+        return
+    seq = repo.next_sequence_number(call.sid)
+    enqueue(
+        account_sid=call.account_sid,
+        call_sid=call.sid,
+        kind="call-status",
+        event=event,
+        url=call.status_callback,
+        method=call.status_callback_method,
+        params=call_status_params(call, seq, repo.utcnow(), extra),
+        sequence_number=seq,
+    )
+
+
+def recording_status_params(rec: RecordingRecord, call: CallRecord, base_url: str) -> list[tuple[str, str]]:
+    """Twilio's recording status parameters (reference §10.4)."""
+    params = [
+        ("AccountSid", rec.account_sid),
+        ("CallSid", call.sid),
+        ("RecordingSid", rec.sid),
+        ("RecordingUrl", f"{base_url}/recordings/{rec.sid}"),
+        ("RecordingStatus", rec.status),
+        ("RecordingDuration", "" if rec.duration_s is None else str(rec.duration_s)),
+        ("RecordingChannels", str(rec.channels)),
+        ("RecordingStartTime", rfc2822(rec.start_time or rec.date_created) or ""),
+        ("RecordingSource", rec.source),
+        ("RecordingTrack", rec.track),
+    ]
+    if rec.error_code is not None:
+        params.append(("ErrorCode", str(rec.error_code)))
+    return params
+
+
+def recording_callbacks(base_url: str) -> Callable[[RecordingRecord, CallRecord, str], None]:
+    """A calls.session.RecordingCallbacks that enqueues the recording status callback."""
+
+    def enqueue_recording(rec: RecordingRecord, call: CallRecord, event: str) -> None:
+        if not rec.status_callback or event not in rec.status_callback_events.split():
+            return
+        enqueue(
+            account_sid=rec.account_sid,
+            call_sid=call.sid,
+            kind="recording-status",
+            event=event,
+            url=rec.status_callback,
+            method=rec.status_callback_method,
+            params=recording_status_params(rec, call, base_url),
+        )
+
+    return enqueue_recording
+
+
+def amd_params(call: CallRecord, answered_by: str, detection_ms: int, confidence: float | None = None) -> list[tuple[str, str]]:
+    """Async AMD result parameters (reference §10.3, plus the product doc's AmdConfidence)."""
+    params = [
+        ("AccountSid", call.account_sid),
+        ("CallSid", call.sid),
+        ("AnsweredBy", answered_by),
+        ("MachineDetectionDuration", str(detection_ms)),
+        ("AmdDetectionTimeMs", str(detection_ms)),
+    ]
+    if confidence is not None:
+        params.append(("AmdConfidence", f"{confidence:.2f}"))
+    return params
