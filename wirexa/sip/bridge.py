@@ -1,0 +1,180 @@
+"""SipBridge: calls.ports.SipPort over the worker pool, with trunk routing or the sandbox carrier.
+
+With `sip.trunk_host` set, numbers are rewritten per the trunk settings (prefix, leading +,
+From domain, P-Asserted-Identity) and sent to the trunk; the workers authenticate with the
+trunk's digest credentials (and REGISTER when asked). Without a trunk the built-in sandbox
+carrier runs on loopback and every call goes to it; calls are spread over its processes by
+their current load (each process answers 4 calls). A `sip:` To is dialed as given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from wirexa.calls.ports import CallEnded, CallSid, Dialout, SipEvent
+from wirexa.errors import SipError
+from wirexa.sip.pool import CALLS_PER_WORKER, WorkerPool
+from wirexa.sip.sandbox_carrier import SandboxCarrier
+
+log = logging.getLogger(__name__)
+
+SANDBOX_HOST = "sandbox.wirexa.invalid"
+
+
+class SipBridge:
+    """Async context manager; every method runs on the event loop."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.trunk = bool(settings.sip_trunk_host)
+        self._sink: Callable[[SipEvent], None] | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self.sandbox: SandboxCarrier | None = None
+        self.pool: WorkerPool | None = None
+        self._sandbox_of: dict[str, int] = {}
+
+    async def __aenter__(self) -> SipBridge:
+        try:
+            s = self.settings
+            if not self.trunk:
+                if not s.sandbox_enabled:
+                    raise SipError("no SIP trunk is configured and the sandbox carrier is disabled")
+                self.sandbox = await self._stack.enter_async_context(SandboxCarrier(s))
+            extra: list[str] = []
+            if self.trunk and s.sip_trunk_username:
+                extra += ["--username", s.sip_trunk_username]
+            if self.trunk and s.sip_trunk_register:
+                extra += ["--registrar", f"sip:{s.sip_trunk_host}{self._transport_param()}"]
+            self.pool = await self._stack.enter_async_context(WorkerPool(s, self._on_event, extra))
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    # --- SipPort ---------------------------------------------------------------------------------
+
+    def set_event_sink(self, sink: Callable[[SipEvent], None]) -> None:
+        self._sink = sink
+
+    def _on_event(self, event: SipEvent) -> None:
+        if isinstance(event, CallEnded):
+            self._sandbox_of.pop(event.call_sid, None)
+        if self._sink is not None:
+            self._sink(event)
+
+    def _transport_param(self) -> str:
+        t = self.settings.sip_trunk_transport.lower()
+        return "" if t == "udp" else f";transport={t}"
+
+    def resolve(self, number: str, caller_id: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        s = self.settings
+        if number.lower().startswith(("sip:", "sips:")):
+            to_uri = number
+        elif self.trunk:
+            digits = number[1:] if s.sip_trunk_strip_plus and number.startswith("+") else number
+            to_uri = f"sip:{s.sip_trunk_dial_prefix}{digits}@{s.sip_trunk_host}{self._transport_param()}"
+        else:
+            to_uri = f"sip:{number}@{SANDBOX_HOST}"
+        domain = s.sip_trunk_from_domain or (s.sip_trunk_host.split(":")[0] if self.trunk else s.sip_bind_host)
+        user = caller_id[4:].split("@")[0] if caller_id.lower().startswith("sip:") else caller_id
+        from_uri = f"sip:{user}@{domain}"
+        headers: tuple[tuple[str, str], ...] = ()
+        if self.trunk and s.sip_trunk_pai:
+            headers = (("P-Asserted-Identity", f"<{from_uri}>"),)
+        return to_uri, from_uri, headers
+
+    def can_start(self, legs: int = 1) -> bool:
+        if self.pool is None or self.pool.capacity_left() < 1:
+            return False
+        if self.sandbox is not None:
+            return len(self._sandbox_of) + legs <= self.sandbox.capacity
+        return True
+
+    async def start_call(self, dial: Dialout) -> None:
+        if self.pool is None:
+            raise SipError("the SIP engine is not running")
+        to_uri = dial.to_uri
+        if SANDBOX_HOST in to_uri:
+            assert self.sandbox is not None
+            index = self._pick_sandbox()
+            self._sandbox_of[dial.call_sid] = index
+            to_uri = to_uri.replace(SANDBOX_HOST, f"{self.settings.sip_bind_host}:{self.sandbox.port(index)}")
+        command = {
+            "op": "call",
+            "sid": dial.call_sid,
+            "to": to_uri,
+            "from": dial.from_uri,
+            "timeout": dial.timeout_s,
+            "headers": [list(h) for h in dial.headers],
+        }
+        try:
+            await self.pool.place(dial.call_sid, dial.parent_call_sid, command)
+        except SipError:
+            self._sandbox_of.pop(dial.call_sid, None)
+            raise
+
+    def _pick_sandbox(self) -> int:
+        assert self.sandbox is not None
+        load = dict.fromkeys(range(self.sandbox.processes), 0)
+        for index in self._sandbox_of.values():
+            load[index] = load.get(index, 0) + 1
+        index = min(load, key=lambda i: (load[i], i))
+        if load[index] >= CALLS_PER_WORKER:
+            raise SipError("the sandbox carrier is full")
+        return index
+
+    async def _send(self, call_sid: CallSid, command: dict[str, Any]) -> None:
+        if self.pool is not None:
+            await self.pool.send(call_sid, command)
+
+    async def hangup(self, call_sid: CallSid) -> None:
+        await self._send(call_sid, {"op": "hangup", "sid": call_sid})
+
+    async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1) -> None:
+        await self._send(call_sid, {"op": "play", "sid": call_sid, "play_id": play_id, "path": path, "loop": loop})
+
+    async def stop_play(self, call_sid: CallSid) -> None:
+        await self._send(call_sid, {"op": "stop_play", "sid": call_sid})
+
+    async def send_dtmf(self, call_sid: CallSid, digits: str) -> None:
+        await self._send(call_sid, {"op": "dtmf", "sid": call_sid, "digits": digits})
+
+    async def start_recording(
+        self, call_sid: CallSid, rec_id: str, path: str, max_length_s: float, silence_timeout_s: float, finish_on_key: str
+    ) -> None:
+        await self._send(
+            call_sid,
+            {
+                "op": "record", "sid": call_sid, "rec_id": rec_id, "path": path,
+                "max_s": max_length_s, "silence_s": silence_timeout_s, "keys": finish_on_key,
+            },
+        )
+
+    async def stop_recording(self, call_sid: CallSid) -> None:
+        await self._send(call_sid, {"op": "stop_record", "sid": call_sid})
+
+    async def bridge(self, a: CallSid, b: CallSid) -> None:
+        await self._send(a, {"op": "bridge", "a": a, "b": b})
+
+    async def unbridge(self, a: CallSid, b: CallSid) -> None:
+        await self._send(a, {"op": "unbridge", "a": a, "b": b})
+
+    def health(self) -> dict[str, object]:
+        body: dict[str, object] = {"state": "running" if self.pool is not None else "stopped"}
+        if self.pool is not None:
+            body.update(self.pool.health())
+        if self.trunk:
+            body["trunk"] = {
+                "host": self.settings.sip_trunk_host,
+                "transport": self.settings.sip_trunk_transport,
+                "register": self.settings.sip_trunk_register,
+            }
+        elif self.sandbox is not None:
+            body["sandbox"] = self.sandbox.health()
+        return body

@@ -1,0 +1,192 @@
+"""One pjsua2 Endpoint per process, owned by the thread that created it, plus the JSON-lines
+plumbing shared by the media worker and the sandbox carrier.
+
+Theory of operation (facts measured in ../shared/spikes/pjsua2/FINDINGS.md). The process's
+main thread calls libCreate/libInit, then loops: libHandleEvents(5 ms), run the commands a
+stdin-reader thread queued, run the owner's tick. With threadCnt = 0 and mainThreadOnly every
+pjsua2 callback (call state, media state, DTMF) runs on that same thread, so no pjsua2 object
+is ever touched elsewhere; the reader thread only parses JSON into a queue.Queue. Objects
+whose last reference would be dropped inside a pjsua2 callback go to a graveyard that the loop
+empties later. The null sound device clocks the conference bridge and never auto-closes
+(sndAutoCloseTime = -1), else ended calls' ports leak and new calls fail after ~1,000.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pjsua2 as pj
+
+from wirexa.errors import SipError
+from wirexa.sip.protocol import decode, encode
+
+log = logging.getLogger(__name__)
+
+_STDOUT_LOCK = threading.Lock()
+
+
+def emit(message: dict[str, Any]) -> None:
+    """Write one event line to stdout (the engine reads it)."""
+    data = encode(message)
+    with _STDOUT_LOCK:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+def silence_banner() -> None:
+    """Keep pjlib's start-up banner off stdout (stdout carries our protocol)."""
+    lib = ctypes.CDLL(pj._pjsua2.__file__)
+    lib.pj_log_set_level(0)
+
+
+def create_endpoint(
+    *,
+    port: int,
+    bind: str,
+    rtp_port: int,
+    log_file: str,
+    max_calls: int = 4,
+    tcp: bool = True,
+    user_agent: str = "Wirexa",
+) -> Any:
+    """libCreate + libInit + transports + null audio device + codecs + libStart."""
+    silence_banner()
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.uaConfig.maxCalls = max_calls
+    cfg.uaConfig.userAgent = user_agent
+    cfg.medConfig.clockRate = 8000
+    cfg.medConfig.sndClockRate = 8000
+    cfg.medConfig.threadCnt = 1
+    cfg.medConfig.noVad = True
+    cfg.medConfig.ecTailLen = 0
+    cfg.medConfig.sndAutoCloseTime = -1
+    cfg.logConfig.level = 3
+    cfg.logConfig.consoleLevel = 0
+    cfg.logConfig.filename = log_file
+    cfg.logConfig.decor = cfg.logConfig.decor & ~pj.PJ_LOG_HAS_COLOR
+    ep.libInit(cfg)
+    tc = pj.TransportConfig()
+    tc.port = port
+    tc.boundAddress = bind
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+    if tcp:
+        tc2 = pj.TransportConfig()
+        tc2.port = port
+        tc2.boundAddress = bind
+        ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tc2)
+    ep.audDevManager().setNullDev()
+    for ci in ep.codecEnum2():
+        ep.codecSetPriority(ci.codecId, 0)
+    for i, codec in enumerate(("PCMU/8000", "PCMA/8000")):
+        ep.codecSetPriority(codec, 255 - i)
+    ep.libStart()
+    return ep
+
+
+def account_config(uri: str, bind: str, rtp_port: int, rtp_range: int = 64) -> Any:
+    acfg = pj.AccountConfig()
+    acfg.idUri = uri
+    acfg.mediaConfig.transportConfig.boundAddress = bind
+    acfg.mediaConfig.transportConfig.port = rtp_port
+    acfg.mediaConfig.transportConfig.portRange = rtp_range
+    return acfg
+
+
+def audio_media_of(call: Any) -> Any:
+    """The first active audio AudioMedia of a call, or None."""
+    try:
+        info = call.getInfo()
+    except pj.Error:
+        return None
+    for i, mi in enumerate(info.media):
+        if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+            return call.getAudioMedia(i)
+    return None
+
+
+def sip_error(exc: Exception) -> SipError:
+    info = getattr(exc, "info", None)
+    return SipError(info() if callable(info) else str(exc))
+
+
+class CommandLoop:
+    """Runs the Endpoint's poll loop on the calling (main) thread; see the module docstring."""
+
+    def __init__(self, ep: Any, handle: Callable[[dict[str, Any]], None], tick: Callable[[float], None], poll_ms: int = 5) -> None:
+        self.ep = ep
+        self.handle = handle
+        self.tick = tick
+        self.poll_ms = poll_ms
+        self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.running = True
+        self.graveyard: list[tuple[float, Any]] = []
+        self._reader = threading.Thread(target=self._read_stdin, name="stdin-reader", daemon=True)
+
+    def bury(self, obj: Any) -> None:
+        """Drop a pjsua2 object later, on this thread, outside any callback."""
+        if obj is not None:
+            self.graveyard.append((time.monotonic() + 0.5, obj))
+
+    def _read_stdin(self) -> None:
+        for raw in sys.stdin.buffer:
+            if not raw.strip():
+                continue
+            try:
+                self.commands.put(decode(raw))
+            except (ValueError, json.JSONDecodeError) as exc:
+                emit({"ev": "error", "message": f"bad command: {exc}"})
+        self.commands.put(None)  # the engine went away: shut down
+
+    def run(self) -> None:
+        self._reader.start()
+        while self.running:
+            self.ep.libHandleEvents(self.poll_ms)
+            while True:
+                try:
+                    cmd = self.commands.get_nowait()
+                except queue.Empty:
+                    break
+                if cmd is None or cmd.get("op") == "shutdown":
+                    self.running = False
+                    break
+                try:
+                    self.handle(cmd)
+                except pj.Error as exc:
+                    emit({"ev": "error", "sid": cmd.get("sid"), "message": str(sip_error(exc))})
+                except Exception as exc:  # noqa: BLE001 - one bad command must not kill every call
+                    log.exception("command %s failed", cmd.get("op"))
+                    emit({"ev": "error", "sid": cmd.get("sid"), "message": f"{type(exc).__name__}: {exc}"})
+            now = time.monotonic()
+            try:
+                self.tick(now)
+            except Exception:  # noqa: BLE001
+                log.exception("tick failed")
+            if self.graveyard and self.graveyard[0][0] <= now:
+                self.graveyard = [(t, o) for t, o in self.graveyard if t > now]
+
+    def shutdown(self) -> None:
+        """Hang up everything, let the BYEs go out, destroy the library."""
+        try:
+            self.ep.hangupAllCalls()
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                self.ep.libHandleEvents(20)
+        except pj.Error:
+            pass
+        self.graveyard.clear()
+        import gc
+
+        gc.collect()
+        self.ep.libDestroy()

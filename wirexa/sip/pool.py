@@ -1,0 +1,285 @@
+"""The worker pool: spawns and supervises SIP worker processes and places calls on them.
+
+Theory of operation. The pjsua2 wheel holds 4 calls per process, so calls live in worker
+processes (worker.py), each with its own SIP and RTP ports. A worker takes at most 2 top-level
+calls, so each of them can always get a <Dial> leg in the same process (a leg must share its
+parent's conference bridge to be connected to it). The pool grows on demand up to
+`sip.workers_max` and stops idle workers beyond the first after `sip.worker_idle_s`.
+
+Each worker's stdout is read by one asyncio task that turns event lines into calls.ports
+events for the sink, on the loop. A worker that exits, or stops answering pings, takes only
+its own calls down: each gets CallEnded(hangup_by="worker") and the worker is replaced on
+demand. Everything here runs on the event loop; no pjsua2 object exists in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wirexa.calls.ports import CallAnswered, CallEnded, CallSid, SipEvent
+from wirexa.errors import SipError
+from wirexa.sip.protocol import decode, encode, to_sip_event
+
+log = logging.getLogger(__name__)
+
+CALLS_PER_WORKER = 4
+TOP_LEVEL_PER_WORKER = 2
+PING_EVERY_S = 2.0
+PING_DEADLINE_S = 10.0
+
+
+def worker_argv(kind: str, *args: str) -> list[str]:
+    """Command line that starts a hidden worker program (`_sip-worker`, `_sandbox`), frozen or not."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, kind, *args]
+    return [sys.executable, "-m", "wirexa.sip.entry", kind, *args]
+
+
+@dataclass
+class WorkerProc:
+    index: int
+    port: int
+    proc: asyncio.subprocess.Process
+    ready: asyncio.Future[None]
+    calls: dict[str, bool] = field(default_factory=dict)  # sid -> is a Dial leg
+    answered: set[str] = field(default_factory=set)
+    last_pong: float = field(default_factory=time.monotonic)
+    idle_since: float = field(default_factory=time.monotonic)
+    reader: asyncio.Task[None] | None = None
+    closing: bool = False
+
+    @property
+    def top_level(self) -> int:
+        return sum(1 for leg in self.calls.values() if not leg)
+
+    def has_room(self, legs: int) -> bool:
+        return self.top_level < TOP_LEVEL_PER_WORKER and len(self.calls) + legs <= CALLS_PER_WORKER
+
+
+class WorkerPool:
+    """Async context manager. `sink` receives calls.ports events on the loop."""
+
+    def __init__(self, settings: Any, sink: Callable[[SipEvent], None], extra_args: list[str] | None = None) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.extra_args = extra_args or []
+        self.workers: dict[int, WorkerProc] = {}
+        self.by_call: dict[str, WorkerProc] = {}
+        self.log_dir = Path(settings.data_path) / "logs"
+        self._spawning: dict[int, asyncio.Task[WorkerProc]] = {}
+        self._supervisor: asyncio.Task[None] | None = None
+        self._ping_n = 0
+        self.crashes = 0
+
+    async def __aenter__(self) -> WorkerPool:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        await self._spawn(0)
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="sip-pool")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+        await asyncio.gather(*(self._stop(w) for w in list(self.workers.values())), return_exceptions=True)
+
+    # --- capacity and placement --------------------------------------------------------------
+
+    def capacity_left(self) -> int:
+        """Top-level calls that can still be placed (existing room + workers not yet started)."""
+        room = sum(TOP_LEVEL_PER_WORKER - w.top_level for w in self.workers.values() if not w.closing)
+        return room + (self.settings.sip_workers_max - len(self.workers)) * TOP_LEVEL_PER_WORKER
+
+    async def place(self, sid: str, parent: str | None, command: dict[str, Any]) -> None:
+        """Send a call command to the right worker (the parent's for a leg). Raises SipError."""
+        if parent is not None:
+            worker = self.by_call.get(parent)
+            if worker is None or len(worker.calls) >= CALLS_PER_WORKER:
+                raise SipError(f"no room for a Dial leg next to {parent}")
+        else:
+            worker = await self._worker_with_room()
+        worker.calls[sid] = parent is not None
+        self.by_call[sid] = worker
+        await self._send(worker, command)
+
+    async def _worker_with_room(self) -> WorkerProc:
+        live = [w for w in self.workers.values() if not w.closing and w.ready.done() and not w.ready.exception()]
+        candidates = [w for w in live if w.has_room(1)]
+        if candidates:
+            return min(candidates, key=lambda w: (len(w.calls), w.index))
+        for task in list(self._spawning.values()):
+            worker = await task
+            if worker.has_room(1):
+                return worker
+        free = [i for i in range(self.settings.sip_workers_max) if i not in self.workers]
+        if not free:
+            raise SipError("all SIP workers are full")
+        return await self._spawn(free[0])
+
+    async def send(self, sid: str, command: dict[str, Any]) -> None:
+        worker = self.by_call.get(sid)
+        if worker is not None:
+            await self._send(worker, command)
+
+    async def _send(self, worker: WorkerProc, command: dict[str, Any]) -> None:
+        if worker.proc.stdin is None or worker.proc.stdin.is_closing():
+            raise SipError(f"worker {worker.index} is gone")
+        worker.proc.stdin.write(encode(command))
+        try:
+            await worker.proc.stdin.drain()
+        except (ConnectionError, BrokenPipeError) as exc:
+            raise SipError(f"worker {worker.index} is gone") from exc
+
+    # --- process lifecycle -------------------------------------------------------------------
+
+    async def _spawn(self, index: int) -> WorkerProc:
+        if index in self._spawning:
+            return await self._spawning[index]
+        task = asyncio.get_running_loop().create_task(self._start_worker(index))
+        self._spawning[index] = task
+        try:
+            return await task
+        finally:
+            self._spawning.pop(index, None)
+
+    async def _start_worker(self, index: int) -> WorkerProc:
+        s = self.settings
+        port = s.sip_port_base + index
+        args = [
+            "--port", str(port),
+            "--rtp-port", str(s.sip_rtp_port_base + index * 100),
+            "--bind", s.sip_bind_host,
+            "--log-file", str(self.log_dir / f"sip-worker-{index}.log"),
+            *self.extra_args,
+        ]
+        env = dict(os.environ)
+        if s.sip_trunk_password:
+            env["WIREXA_SIP_PASSWORD"] = str(s.sip_trunk_password)  # not on the command line
+        proc = await asyncio.create_subprocess_exec(
+            *worker_argv("_sip-worker", *args),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=open(self.log_dir / f"sip-worker-{index}.stderr", "ab"),  # noqa: SIM115
+            env=env,
+        )
+        worker = WorkerProc(index, port, proc, asyncio.get_running_loop().create_future())
+        self.workers[index] = worker
+        worker.reader = asyncio.get_running_loop().create_task(self._read(worker), name=f"sip-worker-{index}")
+        try:
+            await asyncio.wait_for(asyncio.shield(worker.ready), timeout=20)
+        except (TimeoutError, SipError) as exc:
+            await self._kill(worker)
+            raise SipError(f"SIP worker {index} did not start: {exc or 'timeout'}") from exc
+        log.info("SIP worker %d ready on port %d (pid %d)", index, port, proc.pid)
+        return worker
+
+    async def _read(self, worker: WorkerProc) -> None:
+        assert worker.proc.stdout is not None
+        try:
+            async for line in worker.proc.stdout:
+                try:
+                    msg = decode(line)
+                except ValueError:
+                    log.warning("worker %d: unparsable line %r", worker.index, line[:200])
+                    continue
+                self._on_message(worker, msg)
+        finally:
+            await worker.proc.wait()
+            self._on_exit(worker)
+
+    def _on_message(self, worker: WorkerProc, msg: dict[str, Any]) -> None:
+        ev = msg.get("ev")
+        if ev == "ready":
+            if not worker.ready.done():
+                worker.ready.set_result(None)
+            return
+        if ev == "pong":
+            worker.last_pong = time.monotonic()
+            return
+        if ev == "error":
+            log.warning("worker %d: %s (call %s)", worker.index, msg.get("message"), msg.get("sid"))
+            return
+        event = to_sip_event(msg)
+        if event is None:
+            return
+        if isinstance(event, CallAnswered):
+            worker.answered.add(event.call_sid)
+        if isinstance(event, CallEnded):
+            worker.calls.pop(event.call_sid, None)
+            worker.answered.discard(event.call_sid)
+            self.by_call.pop(event.call_sid, None)
+            if not worker.calls:
+                worker.idle_since = time.monotonic()
+        self.sink(event)
+
+    def _on_exit(self, worker: WorkerProc) -> None:
+        if self.workers.get(worker.index) is worker:
+            del self.workers[worker.index]
+        if not worker.ready.done():
+            worker.ready.set_exception(SipError(f"exited with {worker.proc.returncode}"))
+            worker.ready.exception()
+        if worker.closing and not worker.calls:
+            return
+        self.crashes += 1
+        log.error("SIP worker %d exited (code %s) with %d call(s)", worker.index, worker.proc.returncode, len(worker.calls))
+        for sid in list(worker.calls):
+            answered = sid in worker.answered
+            self.by_call.pop(sid, None)
+            self.sink(CallEnded(CallSid(sid), "completed" if answered else "failed", None, "worker"))
+        worker.calls.clear()
+
+    async def _kill(self, worker: WorkerProc) -> None:
+        worker.closing = True
+        with contextlib.suppress(ProcessLookupError):
+            worker.proc.kill()
+        await worker.proc.wait()
+
+    async def _stop(self, worker: WorkerProc) -> None:
+        worker.closing = True
+        with contextlib.suppress(SipError):
+            await self._send(worker, {"op": "shutdown"})
+        try:
+            await asyncio.wait_for(worker.proc.wait(), timeout=5)
+        except TimeoutError:
+            await self._kill(worker)
+        if worker.reader is not None:
+            await asyncio.gather(worker.reader, return_exceptions=True)
+
+    async def _supervise(self) -> None:
+        """Ping workers, kill hung ones, stop idle extras."""
+        while True:
+            await asyncio.sleep(PING_EVERY_S)
+            now = time.monotonic()
+            self._ping_n += 1
+            for worker in list(self.workers.values()):
+                if worker.closing or not worker.ready.done():
+                    continue
+                if now - worker.last_pong > PING_DEADLINE_S:
+                    log.error("SIP worker %d stopped answering: killing it", worker.index)
+                    worker.proc.kill()
+                    continue
+                try:
+                    await self._send(worker, {"op": "ping", "n": self._ping_n})
+                except SipError:
+                    continue
+                idle = not worker.calls and now - worker.idle_since > self.settings.sip_worker_idle_s
+                if idle and worker.index != min(self.workers):
+                    log.info("stopping idle SIP worker %d", worker.index)
+                    asyncio.get_running_loop().create_task(self._stop(worker))
+
+    def health(self) -> dict[str, object]:
+        return {
+            "workers": len(self.workers),
+            "workers_max": self.settings.sip_workers_max,
+            "live_calls": len(self.by_call),
+            "worker_crashes": self.crashes,
+        }

@@ -1,0 +1,358 @@
+"""The sandbox carrier program: a pjsua2 UAS on loopback that answers as the telephone network.
+
+Each process answers up to 4 calls. The dialed number (the Request-URI user) picks a callee
+behaviour from config/sandbox.toml (or the built-in defaults below): busy (486), decline
+(603), fail (503), ring (180, never answers), or an answering party — a person (one ring,
+"Hello?", then listens), an answering machine (a ~10 s greeting, a 1 kHz beep, silence),
+silence, or any WAV file. A party can press digits (after the caller's first prompt ends, or
+N seconds after answering) and hang up after N seconds. Everything the callee hears is
+recorded to <data>/sandbox/<CallSid>.wav, and its event log goes to <CallSid>.json (the
+engine names the call in an X-Wirexa-CallSid header). Threading as in endpoint.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pjsua2 as pj
+
+from wirexa.media.audio import tone_pcm, wav_bytes
+from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit
+
+log = logging.getLogger(__name__)
+
+MACHINE_GREETING = (
+    "Hi, you have reached the voicemail of Alex Morgan. I can not take your call right now. "
+    "Please leave your name, your number and a short message after the tone."
+)
+
+DEFAULT_BEHAVIOUR: dict[str, Any] = {
+    "answer": "human",  # human | machine | silence | busy | decline | fail | ring | a WAV path
+    "ring_s": 1.0,
+    "greeting": "Hello?",
+    "press": "",
+    "press_after": "prompt",  # "prompt" (after the caller's first prompt ends) or seconds after answer
+    "press_delay_s": 2.0,
+    "hangup_after_s": 0.0,  # 0 = the callee never hangs up
+}
+
+DEFAULT_NUMBERS: dict[str, dict[str, Any]] = {
+    "+15005550001": {"answer": "busy"},
+    "+15005550002": {"answer": "ring"},
+    "+15005550003": {"answer": "fail"},
+    "+15005550004": {"answer": "decline"},
+    "+15005550005": {"answer": "machine"},
+}
+
+FINAL_CODES = {"busy": 486, "decline": 603, "fail": 503}
+SOUND_LEVEL = 3
+PROMPT_MIN_SOUND_S = 0.3
+PROMPT_END_SILENCE_S = 0.8
+
+
+def load_config(path: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(default behaviour, per-number overrides) from a sandbox.toml; built-ins when path is ''."""
+    default = dict(DEFAULT_BEHAVIOUR)
+    numbers = {k: dict(v) for k, v in DEFAULT_NUMBERS.items()}
+    if path:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        default.update(doc.get("default", {}))
+        for number, overrides in doc.get("numbers", {}).items():
+            numbers.setdefault(number, {}).update(overrides)
+    return default, numbers
+
+
+def behaviour_for(number: str, default: dict[str, Any], numbers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    merged = dict(default)
+    merged.update(numbers.get(number, {}))
+    return merged
+
+
+@dataclass
+class Callee:
+    call: Any
+    sid: str
+    number: str
+    behaviour: dict[str, Any]
+    started: float
+    log_path: Path
+    wav_path: Path
+    answer_at: float | None = None
+    answered_at: float | None = None
+    media: Any = None
+    recorder: Any = None
+    player: Any = None
+    sound_s: float = 0.0
+    silence_since: float | None = None
+    prompt_ended: bool = False
+    press_at: float | None = None
+    hangup_at: float | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    ended: bool = False
+
+    def log(self, event: str, **extra: Any) -> None:
+        self.events.append({"t": round(time.monotonic() - self.started, 3), "event": event, **extra})
+        body = {
+            "call_sid": self.sid,
+            "number": self.number,
+            "behaviour": self.behaviour.get("answer"),
+            "wav": str(self.wav_path),
+            "events": self.events,
+        }
+        tmp = self.log_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(body, indent=1))
+        tmp.replace(self.log_path)
+
+
+class SandboxCall(pj.Call):  # type: ignore[misc]
+    def __init__(self, sandbox: Sandbox, account: Any, call_id: int) -> None:
+        super().__init__(account, call_id)
+        self.sandbox = sandbox
+        self.key = call_id
+
+    def onCallState(self, prm: Any) -> None:
+        self.sandbox.on_state(self.key)
+
+    def onCallMediaState(self, prm: Any) -> None:
+        self.sandbox.on_media(self.key)
+
+
+class SandboxAccount(pj.Account):  # type: ignore[misc]
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__()
+        self.sandbox = sandbox
+
+    def onIncomingCall(self, prm: Any) -> None:
+        self.sandbox.on_incoming(self, prm)
+
+
+class Sandbox:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.data_dir = Path(args.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.default, self.numbers = load_config(args.config)
+        self.voices = self.data_dir / "voices"
+        self.voices.mkdir(exist_ok=True)
+        self.ep = create_endpoint(
+            port=args.port, bind=args.bind, rtp_port=args.rtp_port, log_file=args.log_file, user_agent="Wirexa-Sandbox"
+        )
+        self.account = SandboxAccount(self)
+        self.account.create(account_config(f"sip:sandbox@{args.bind}:{args.port}", args.bind, args.rtp_port), True)
+        self.callees: dict[int, Callee] = {}
+        self.loop = CommandLoop(self.ep, self.handle, self.tick)
+
+    # --- audio assets ----------------------------------------------------------------------------
+
+    def speech(self, text: str, name: str) -> Path:
+        """A WAV (8 kHz mono) of `text` by espeak-ng, cached by name."""
+        path = self.voices / f"{name}.wav"
+        if path.exists():
+            return path
+        raw = path.with_suffix(f".{os.getpid()}.raw.wav")
+        subprocess.run([self.args.espeak, "-v", "en-us", "-s", "160", "-w", str(raw), "--", text], check=True, capture_output=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.wav")
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(raw), "-ar", "8000", "-ac", "1", "-sample_fmt", "s16", str(tmp)],
+            check=True, capture_output=True,
+        )
+        raw.unlink(missing_ok=True)
+        tmp.replace(path)
+        return path
+
+    def machine_greeting(self) -> Path:
+        path = self.voices / "machine-greeting-beep.wav"
+        if path.exists():
+            return path
+        import wave
+
+        spoken = self.speech(MACHINE_GREETING, "machine-greeting")
+        with wave.open(str(spoken)) as w:
+            pcm = w.readframes(w.getnframes())
+        pcm += tone_pcm(0, 300) + tone_pcm(1000, 500) + tone_pcm(0, 200)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.wav")
+        tmp.write_bytes(wav_bytes(pcm))
+        tmp.replace(path)
+        return path
+
+    def greeting_for(self, behaviour: dict[str, Any]) -> Path | None:
+        answer = str(behaviour["answer"])
+        if answer == "human":
+            text = str(behaviour.get("greeting") or "Hello?")
+            return self.speech(text, "human-" + re.sub(r"[^a-z0-9]+", "-", text.lower())[:40])
+        if answer == "machine":
+            return self.machine_greeting()
+        if answer == "silence":
+            return None
+        return Path(answer)  # a WAV file
+
+    # --- pjsua2 callbacks (main thread) ------------------------------------------------------
+
+    def on_incoming(self, account: Any, prm: Any) -> None:
+        msg = prm.rdata.wholeMsg
+        first = msg.split("\r\n", 1)[0] if "\r\n" in msg else msg.split("\n", 1)[0]
+        m = re.match(r"INVITE\s+sips?:([^@;>\s]+)@", first)
+        number = m.group(1) if m else "unknown"
+        m = re.search(r"^X-Wirexa-CallSid:\s*(\S+)", msg, re.MULTILINE | re.IGNORECASE)
+        sid = m.group(1) if m else f"sandbox-{prm.callId}-{int(time.time())}"
+        call = SandboxCall(self, account, prm.callId)
+        behaviour = behaviour_for(number, self.default, self.numbers)
+        now = time.monotonic()
+        callee = Callee(call, sid, number, behaviour, now, self.data_dir / f"{sid}.json", self.data_dir / f"{sid}.wav")
+        self.callees[prm.callId] = callee
+        callee.log("invite", number=number)
+        answer = str(behaviour["answer"])
+        op = pj.CallOpParam()
+        if answer in FINAL_CODES:
+            op.statusCode = FINAL_CODES[answer]
+            call.answer(op)
+            callee.log("rejected", code=op.statusCode)
+            return
+        op.statusCode = 180
+        call.answer(op)
+        callee.log("ringing")
+        if answer != "ring":
+            callee.answer_at = now + float(behaviour["ring_s"])
+
+    def on_state(self, key: int) -> None:
+        callee = self.callees.get(key)
+        if callee is None:
+            return
+        info = callee.call.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and callee.answered_at is None:
+            callee.answered_at = time.monotonic()
+            callee.log("answered")
+            b = callee.behaviour
+            if b.get("press") and b.get("press_after") != "prompt":
+                callee.press_at = callee.answered_at + float(b["press_after"])
+            if float(b.get("hangup_after_s") or 0) > 0:
+                callee.hangup_at = callee.answered_at + float(b["hangup_after_s"])
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            callee.ended = True
+            if callee.recorder is not None and callee.media is not None:
+                try:
+                    callee.media.stopTransmit(callee.recorder)
+                except pj.Error:
+                    pass
+            self.loop.bury(callee.recorder)
+            self.loop.bury(callee.player)
+            callee.recorder = callee.player = None
+            callee.log("hung up", code=info.lastStatusCode, by="callee" if callee.hangup_at and time.monotonic() >= callee.hangup_at else "caller")
+            del self.callees[key]
+            self.loop.bury(callee.call)
+
+    def on_media(self, key: int) -> None:
+        callee = self.callees.get(key)
+        if callee is None or callee.media is not None:
+            return
+        media = audio_media_of(callee.call)
+        if media is None:
+            return
+        callee.media = media
+        media.startTransmit(self.ep.audDevManager().getPlaybackDevMedia())
+        callee.recorder = pj.AudioMediaRecorder()
+        callee.recorder.createRecorder(str(callee.wav_path))
+        media.startTransmit(callee.recorder)
+        greeting = self.greeting_for(callee.behaviour)
+        if greeting is not None:
+            callee.player = pj.AudioMediaPlayer()
+            callee.player.createPlayer(str(greeting), pj.PJMEDIA_FILE_NO_LOOP)
+            callee.player.startTransmit(media)
+            callee.log("greeting", file=str(greeting))
+
+    # --- timers (main thread) ------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        for callee in list(self.callees.values()):
+            if callee.ended:
+                continue
+            if callee.answer_at is not None and now >= callee.answer_at:
+                callee.answer_at = None
+                op = pj.CallOpParam()
+                op.statusCode = 200
+                callee.call.answer(op)
+            b = callee.behaviour
+            if callee.media is not None and b.get("press") and b.get("press_after") == "prompt" and callee.press_at is None:
+                self._watch_prompt(callee, now)
+            if callee.press_at is not None and now >= callee.press_at:
+                callee.press_at = None
+                self._press(callee, str(b["press"]))
+            if callee.hangup_at is not None and now >= callee.hangup_at:
+                callee.hangup_at = now + 3600
+                callee.log("hanging up")
+                callee.call.hangup(pj.CallOpParam())
+
+    def _watch_prompt(self, callee: Callee, now: float) -> None:
+        """Detect the end of the caller's first prompt from the received level."""
+        level = callee.media.getRxLevel()
+        if level > SOUND_LEVEL:
+            callee.sound_s += self.loop.poll_ms / 1000.0
+            callee.silence_since = None
+        elif callee.sound_s >= PROMPT_MIN_SOUND_S:
+            if callee.silence_since is None:
+                callee.silence_since = now
+            elif now - callee.silence_since >= PROMPT_END_SILENCE_S:
+                callee.log("prompt ended")
+                callee.press_at = callee.silence_since + float(callee.behaviour["press_delay_s"])
+
+    def _press(self, callee: Callee, digits: str) -> None:
+        try:
+            callee.call.dialDtmf(digits)
+            method = "rfc2833"
+        except pj.Error:
+            prm = pj.CallSendDtmfParam()
+            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+            prm.digits = digits
+            callee.call.sendDtmf(prm)
+            method = "info"
+        callee.log("digits sent", digits=digits, method=method)
+
+    def handle(self, cmd: dict[str, Any]) -> None:
+        if cmd.get("op") == "ping":
+            emit({"ev": "pong", "n": cmd.get("n"), "calls": len(self.callees)})
+
+    def run(self) -> None:
+        # Render the voices before saying ready, so the first call does not wait for espeak.
+        self.greeting_for(self.default)
+        self.machine_greeting()
+        emit({"ev": "ready", "port": self.args.port, "pid": os.getpid()})
+        try:
+            self.loop.run()
+        finally:
+            self.loop.shutdown()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="wirexa _sandbox")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--rtp-port", type=int, required=True)
+    ap.add_argument("--bind", default="127.0.0.1")
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--config", default="")
+    ap.add_argument("--log-file", required=True)
+    ap.add_argument("--espeak", default="espeak-ng")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        filename=args.log_file + ".py.log", level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    Sandbox(args).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

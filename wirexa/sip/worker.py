@@ -1,0 +1,372 @@
+"""The media worker program: one pjsua2 Endpoint holding up to 4 calls, driven over stdin/stdout.
+
+Started by pool.py as `wirexa _sip-worker ...` (or `python -m wirexa.sip.worker ...`). All
+pjsua2 work happens on the main thread (endpoint.CommandLoop); the per-call timers (ring
+timeout, end of playback, recording silence and length, DTMF pacing) run in its tick, so no
+frame callback ever runs Python: recording silence is read from the conference bridge's
+receive level of the call's port every tick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import wave
+from dataclasses import dataclass, field
+from typing import Any
+
+import pjsua2 as pj
+
+from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit
+from wirexa.sip.protocol import dtmf_plan, end_reason
+
+log = logging.getLogger(__name__)
+
+SOUND_LEVEL = 3  # receive level (percent) above which a tick counts as sound for Record
+
+
+def wav_seconds(path: str) -> float:
+    with wave.open(path) as w:
+        return w.getnframes() / float(w.getframerate())
+
+
+@dataclass
+class Playback:
+    play_id: str
+    player: Any
+    ends_at: float | None  # None = loops until stopped
+
+
+@dataclass
+class Recording:
+    rec_id: str
+    path: str
+    recorder: Any
+    started: float
+    max_s: float
+    silence_s: float
+    keys: str
+    last_sound: float
+
+
+@dataclass
+class CallState:
+    sid: str
+    call: Any
+    ring_deadline: float
+    answered: bool = False
+    ringing_sent: bool = False
+    local_reason: str | None = None
+    media: Any = None
+    playback: Playback | None = None
+    pending_play: tuple[str, str, int] | None = None
+    recording: Recording | None = None
+    pending_record: dict[str, Any] | None = None
+    dtmf: list[tuple[float, str]] = field(default_factory=list)
+    dtmf_done_at: float | None = None
+    peers: set[str] = field(default_factory=set)
+
+
+class WorkerCall(pj.Call):  # type: ignore[misc]
+    def __init__(self, worker: Worker, account: Any, sid: str) -> None:
+        super().__init__(account)
+        self.worker = worker
+        self.sid = sid
+
+    def onCallState(self, prm: Any) -> None:
+        self.worker.on_state(self.sid)
+
+    def onCallMediaState(self, prm: Any) -> None:
+        self.worker.on_media(self.sid)
+
+    def onDtmfDigit(self, prm: Any) -> None:
+        self.worker.on_digit(self.sid, prm.digit)
+
+
+class Worker:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.ep = create_endpoint(
+            port=args.port, bind=args.bind, rtp_port=args.rtp_port, log_file=args.log_file, max_calls=args.max_calls
+        )
+        acfg = account_config(f"sip:wirexa@{args.bind}:{args.port}", args.bind, args.rtp_port)
+        if args.username:
+            acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", args.username, 0, args.password or ""))
+        if args.registrar:
+            acfg.regConfig.registrarUri = args.registrar
+            acfg.regConfig.registerOnAdd = True
+        else:
+            acfg.regConfig.registerOnAdd = False
+        self.account = pj.Account()
+        self.account.create(acfg, True)
+        self.calls: dict[str, CallState] = {}
+        self.loop = CommandLoop(self.ep, self.handle, self.tick)
+
+    # --- commands (main thread) ---------------------------------------------------------------
+
+    def handle(self, cmd: dict[str, Any]) -> None:
+        op = cmd["op"]
+        if op == "ping":
+            emit({"ev": "pong", "n": cmd.get("n"), "calls": len(self.calls)})
+            return
+        if op == "call":
+            self.make_call(cmd)
+            return
+        if op in ("bridge", "unbridge"):
+            self.bridge(cmd["a"], cmd["b"], op == "bridge")
+            return
+        st = self.calls.get(cmd["sid"])
+        if st is None:
+            return  # the call already ended; the engine has (or will get) its ended event
+        if op == "hangup":
+            self.hangup(st, "cancel")
+        elif op == "play":
+            self.play(st, cmd["play_id"], cmd["path"], int(cmd.get("loop", 1)))
+        elif op == "stop_play":
+            self.stop_play(st, "stopped")
+        elif op == "dtmf":
+            now = time.monotonic()
+            st.dtmf = dtmf_plan(cmd["digits"], now)
+            last_t, last_run = st.dtmf[-1] if st.dtmf else (now, "")
+            st.dtmf_done_at = last_t + 0.25 * len(last_run)
+        elif op == "record":
+            if st.media is None:
+                st.pending_record = cmd
+            else:
+                self.record(st, cmd)
+        elif op == "stop_record":
+            self.finish_recording(st, "stopped")
+
+    def make_call(self, cmd: dict[str, Any]) -> None:
+        sid = cmd["sid"]
+        call = WorkerCall(self, self.account, sid)
+        prm = pj.CallOpParam(True)
+        prm.txOption.localUri = cmd["from"]
+        for name, value in cmd.get("headers", []):
+            h = pj.SipHeader()
+            h.hName, h.hValue = name, value
+            prm.txOption.headers.append(h)
+        h = pj.SipHeader()
+        h.hName, h.hValue = "X-Wirexa-CallSid", sid
+        prm.txOption.headers.append(h)
+        st = CallState(sid, call, time.monotonic() + float(cmd.get("timeout", 60)))
+        self.calls[sid] = st
+        try:
+            call.makeCall(cmd["to"], prm)
+        except pj.Error as exc:
+            del self.calls[sid]
+            self.loop.bury(call)
+            emit({"ev": "ended", "sid": sid, "reason": "failed", "code": None, "by": "local", "message": exc.info()})
+            return
+        emit({"ev": "initiated", "sid": sid})
+
+    def hangup(self, st: CallState, why: str) -> None:
+        if st.local_reason is None:
+            st.local_reason = why
+        try:
+            st.call.hangup(pj.CallOpParam())
+        except pj.Error as exc:
+            log.warning("[%s] hangup failed: %s", st.sid, exc.info())
+
+    def play(self, st: CallState, play_id: str, path: str, loop: int) -> None:
+        self.stop_play(st, "stopped")
+        if st.media is None:
+            st.pending_play = (play_id, path, loop)
+            return
+        try:
+            seconds = wav_seconds(path)
+        except (OSError, wave.Error, EOFError) as exc:
+            log.error("[%s] cannot play %s: %s", st.sid, path, exc)
+            emit({"ev": "play_done", "sid": st.sid, "play_id": play_id, "how": "done"})
+            return
+        player = pj.AudioMediaPlayer()
+        player.createPlayer(path, 0)  # 0 = loop; we stop it after `loop` rounds
+        player.startTransmit(st.media)
+        ends = time.monotonic() + seconds * loop if loop > 0 else None
+        st.playback = Playback(play_id, player, ends)
+
+    def stop_play(self, st: CallState, how: str) -> None:
+        pb, st.playback = st.playback, None
+        st.pending_play = None
+        if pb is None:
+            return
+        try:
+            if st.media is not None:
+                pb.player.stopTransmit(st.media)
+        except pj.Error:
+            pass
+        self.loop.bury(pb.player)
+        emit({"ev": "play_done", "sid": st.sid, "play_id": pb.play_id, "how": how})
+
+    def record(self, st: CallState, cmd: dict[str, Any]) -> None:
+        self.finish_recording(st, "stopped")
+        path = cmd["path"]
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(path)
+        st.media.startTransmit(recorder)
+        now = time.monotonic()
+        st.recording = Recording(
+            cmd["rec_id"], path, recorder, now, float(cmd.get("max_s", 3600)), float(cmd.get("silence_s", 5)),
+            str(cmd.get("keys", "")), now,
+        )
+
+    def finish_recording(self, st: CallState, how: str, digit: str | None = None) -> None:
+        rec, st.recording = st.recording, None
+        st.pending_record = None
+        if rec is None:
+            return
+        try:
+            if st.media is not None:
+                st.media.stopTransmit(rec.recorder)
+        except pj.Error:
+            pass
+        ms = int((time.monotonic() - rec.started) * 1000)
+        # Destroying the recorder writes the WAV header; do it now (not from a callback's
+        # stack when we can avoid it) so the file is complete when the engine reads it.
+        del rec.recorder
+        emit({"ev": "record_done", "sid": st.sid, "rec_id": rec.rec_id, "path": rec.path, "ms": ms, "how": how, "digit": digit})
+
+    def bridge(self, a: str, b: str, on: bool) -> None:
+        sa, sb = self.calls.get(a), self.calls.get(b)
+        if sa is None or sb is None or sa.media is None or sb.media is None:
+            return
+        if on:
+            sa.media.startTransmit(sb.media)
+            sb.media.startTransmit(sa.media)
+            sa.peers.add(b)
+            sb.peers.add(a)
+        else:
+            for x, y in ((sa, sb), (sb, sa)):
+                try:
+                    x.media.stopTransmit(y.media)
+                except pj.Error:
+                    pass
+            sa.peers.discard(b)
+            sb.peers.discard(a)
+
+    # --- callbacks (main thread, inside libHandleEvents) -----------------------------------------
+
+    def on_state(self, sid: str) -> None:
+        st = self.calls.get(sid)
+        if st is None:
+            return
+        info = st.call.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_EARLY and not st.ringing_sent and info.lastStatusCode in (180, 183):
+            st.ringing_sent = True
+            emit({"ev": "ringing", "sid": sid, "code": info.lastStatusCode})
+        elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and not st.answered:
+            st.answered = True
+            emit({"ev": "answered", "sid": sid, "code": 200})
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.stop_play(st, "stopped")
+            self.finish_recording(st, "hangup")
+            for peer in list(st.peers):
+                self.bridge(sid, peer, False)
+            code = info.lastStatusCode or None
+            reason = end_reason(st.answered, code, st.local_reason)
+            by = "local" if st.local_reason else "remote"
+            del self.calls[sid]
+            self.loop.bury(st.call)
+            emit({"ev": "ended", "sid": sid, "reason": reason, "code": code, "by": by})
+
+    def on_media(self, sid: str) -> None:
+        st = self.calls.get(sid)
+        if st is None:
+            return
+        media = audio_media_of(st.call)
+        if media is None or st.media is not None:
+            return
+        st.media = media
+        # RFC 2833 digits only flow while the call's port is connected in the bridge: keep it
+        # connected to the (null) playback device.
+        media.startTransmit(self.ep.audDevManager().getPlaybackDevMedia())
+        if st.pending_play is not None:
+            play_id, path, loop = st.pending_play
+            st.pending_play = None
+            self.play(st, play_id, path, loop)
+        if st.pending_record is not None:
+            cmd, st.pending_record = st.pending_record, None
+            self.record(st, cmd)
+
+    def on_digit(self, sid: str, digit: str) -> None:
+        st = self.calls.get(sid)
+        if st is None:
+            return
+        emit({"ev": "digit", "sid": sid, "digit": digit})
+        if st.recording is not None and digit in st.recording.keys:
+            self.finish_recording(st, "key", digit)
+
+    # --- timers (main thread) -------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        for st in list(self.calls.values()):
+            if not st.answered and st.local_reason is None and now >= st.ring_deadline:
+                self.hangup(st, "timeout")
+            pb = st.playback
+            if pb is not None and pb.ends_at is not None and now >= pb.ends_at:
+                self.stop_play(st, "done")
+            rec = st.recording
+            if rec is not None:
+                level = st.media.getRxLevel() if st.media is not None else 0
+                if level > SOUND_LEVEL:
+                    rec.last_sound = now
+                if now - rec.started >= rec.max_s:
+                    self.finish_recording(st, "max-length")
+                elif rec.silence_s > 0 and now - rec.last_sound >= rec.silence_s:
+                    self.finish_recording(st, "silence")
+            while st.dtmf and st.dtmf[0][0] <= now:
+                _, run = st.dtmf.pop(0)
+                self.send_digits(st, run)
+            if st.dtmf_done_at is not None and not st.dtmf and now >= st.dtmf_done_at:
+                st.dtmf_done_at = None
+                emit({"ev": "dtmf_done", "sid": st.sid})
+
+    def send_digits(self, st: CallState, digits: str) -> None:
+        try:
+            st.call.dialDtmf(digits)
+        except pj.Error:
+            # No telephone-event in the remote SDP: fall back to SIP INFO.
+            prm = pj.CallSendDtmfParam()
+            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+            prm.digits = digits
+            try:
+                st.call.sendDtmf(prm)
+            except pj.Error as exc:
+                log.warning("[%s] DTMF %s failed: %s", st.sid, digits, exc.info())
+
+    def run(self) -> None:
+        emit({"ev": "ready", "port": self.args.port, "pid": os.getpid()})
+        try:
+            self.loop.run()
+        finally:
+            self.loop.shutdown()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="wirexa _sip-worker")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--rtp-port", type=int, required=True)
+    ap.add_argument("--bind", default="127.0.0.1")
+    ap.add_argument("--log-file", required=True)
+    ap.add_argument("--max-calls", type=int, default=4)
+    ap.add_argument("--username", default="")
+    ap.add_argument("--password", default=os.environ.get("WIREXA_SIP_PASSWORD", ""))
+    ap.add_argument("--registrar", default="")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        filename=args.log_file + ".py.log", level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    Worker(args).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
