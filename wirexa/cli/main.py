@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import wirexa
-from wirexa.cli import calls, projects, recordings
+from wirexa.cli import calls, projects, recordings, sandbox
 from wirexa.cli.call import call
 from wirexa.cli.init import init
 from wirexa.cli.serve import serve
@@ -41,6 +41,7 @@ app.command(help="Place a call through the running engine's REST API.")(call)
 app.add_typer(projects.app, name="projects")
 app.add_typer(calls.app, name="calls")
 app.add_typer(recordings.app, name="recordings")
+app.add_typer(sandbox.app, name="sandbox")
 
 
 def _register_optional() -> None:

@@ -36,3 +36,11 @@ def rms_dbfs(pcm: bytes) -> float:
     if mean_square == 0:
         return float("-inf")
     return 20 * math.log10(math.sqrt(mean_square) / 32768)
+
+
+def wav_header_complete(header: bytes, file_size: int) -> bool:
+    """True when a WAV's RIFF size agrees with the file size (the writer has closed it)."""
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return False
+    riff_size = struct.unpack("<I", header[4:8])[0]
+    return bool(riff_size + 8 == file_size)

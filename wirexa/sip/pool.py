@@ -97,7 +97,7 @@ class WorkerPool:
     def capacity_left(self) -> int:
         """Top-level calls that can still be placed (existing room + workers not yet started)."""
         room = sum(TOP_LEVEL_PER_WORKER - w.top_level for w in self.workers.values() if not w.closing)
-        return room + (self.settings.sip_workers_max - len(self.workers)) * TOP_LEVEL_PER_WORKER
+        return int(room + (self.settings.sip_workers_max - len(self.workers)) * TOP_LEVEL_PER_WORKER)
 
     async def place(self, sid: str, parent: str | None, command: dict[str, Any]) -> None:
         """Send a call command to the right worker (the parent's for a leg). Raises SipError."""
@@ -164,13 +164,15 @@ class WorkerPool:
         env = dict(os.environ)
         if s.sip_trunk_password:
             env["WIREXA_SIP_PASSWORD"] = str(s.sip_trunk_password)  # not on the command line
-        proc = await asyncio.create_subprocess_exec(
-            *worker_argv("_sip-worker", *args),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=open(self.log_dir / f"sip-worker-{index}.stderr", "ab"),  # noqa: SIM115
-            env=env,
-        )
+        # The child keeps its own copy of the descriptor; ours closes right after the spawn.
+        with open(self.log_dir / f"sip-worker-{index}.stderr", "ab") as stderr:
+            proc = await asyncio.create_subprocess_exec(
+                *worker_argv("_sip-worker", *args),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+                env=env,
+            )
         worker = WorkerProc(index, port, proc, asyncio.get_running_loop().create_future())
         self.workers[index] = worker
         worker.reader = asyncio.get_running_loop().create_task(self._read(worker), name=f"sip-worker-{index}")

@@ -28,6 +28,7 @@ from typing import Any
 import pjsua2 as pj
 
 from wirexa.media.audio import tone_pcm, wav_bytes
+from wirexa.sip.worker import file_complete
 from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class Callee:
     hangup_at: float | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     ended: bool = False
+    closing_deadline: float = 0.0
 
     def log(self, event: str, **extra: Any) -> None:
         self.events.append({"t": round(time.monotonic() - self.started, 3), "event": event, **extra})
@@ -127,6 +129,11 @@ class SandboxCall(pj.Call):  # type: ignore[misc]
     def onCallMediaState(self, prm: Any) -> None:
         self.sandbox.on_media(self.key)
 
+    def onDtmfDigit(self, prm: Any) -> None:
+        callee = self.sandbox.callees.get(self.key)
+        if callee is not None:
+            callee.log("digit received", digit=prm.digit)
+
 
 class SandboxAccount(pj.Account):  # type: ignore[misc]
     def __init__(self, sandbox: Sandbox) -> None:
@@ -151,6 +158,7 @@ class Sandbox:
         self.account = SandboxAccount(self)
         self.account.create(account_config(f"sip:sandbox@{args.bind}:{args.port}", args.bind, args.rtp_port), True)
         self.callees: dict[int, Callee] = {}
+        self.closing: list[Callee] = []
         self.loop = CommandLoop(self.ep, self.handle, self.tick)
 
     # --- audio assets ----------------------------------------------------------------------------
@@ -245,10 +253,12 @@ class Sandbox:
                     callee.media.stopTransmit(callee.recorder)
                 except pj.Error:
                     pass
-            self.loop.bury(callee.recorder)
             self.loop.bury(callee.player)
-            callee.recorder = callee.player = None
+            callee.player = None
             callee.log("hung up", code=info.lastStatusCode, by="callee" if callee.hangup_at and time.monotonic() >= callee.hangup_at else "caller")
+            # The recorder writes the WAV header when destroyed: do that in the next tick,
+            # outside this callback, then log that the file is complete.
+            self.closing.append(callee)
             del self.callees[key]
             self.loop.bury(callee.call)
 
@@ -274,6 +284,16 @@ class Sandbox:
     # --- timers (main thread) ------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
+        still = []
+        for callee in self.closing:
+            if callee.recorder is not None:
+                callee.recorder = None  # pjmedia closes the file on its clock thread soon
+                callee.closing_deadline = now + 2.0
+            if file_complete(str(callee.wav_path)) or now >= callee.closing_deadline:
+                callee.log("wav saved" if callee.wav_path.exists() else "no audio")
+            else:
+                still.append(callee)
+        self.closing = still
         for callee in list(self.callees.values()):
             if callee.ended:
                 continue

@@ -82,12 +82,14 @@ class SandboxCarrier:
             "--log-file", str(self.log_dir / f"sandbox-{index}.log"),
             "--espeak", s.tts_espeak_binary,
         ]
-        proc = await asyncio.create_subprocess_exec(
-            *worker_argv("_sandbox", *args),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=open(self.log_dir / f"sandbox-{index}.stderr", "ab"),  # noqa: SIM115
-        )
+        # The child keeps its own copy of the descriptor; ours closes right after the spawn.
+        with open(self.log_dir / f"sandbox-{index}.stderr", "ab") as stderr:
+            proc = await asyncio.create_subprocess_exec(
+                *worker_argv("_sandbox", *args),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+            )
         assert proc.stdout is not None
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pjsua2 as pj
 
+from wirexa.media.audio import wav_header_complete
 from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit
 from wirexa.sip.protocol import dtmf_plan, end_reason
 
@@ -28,9 +29,18 @@ log = logging.getLogger(__name__)
 SOUND_LEVEL = 3  # receive level (percent) above which a tick counts as sound for Record
 
 
+def file_complete(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            header = f.read(12)
+        return wav_header_complete(header, os.path.getsize(path))
+    except OSError:
+        return False
+
+
 def wav_seconds(path: str) -> float:
     with wave.open(path) as w:
-        return w.getnframes() / float(w.getframerate())
+        return float(w.getnframes()) / float(w.getframerate())
 
 
 @dataclass
@@ -44,7 +54,7 @@ class Playback:
 class Recording:
     rec_id: str
     path: str
-    recorder: Any
+    recorder: Any | None
     started: float
     max_s: float
     silence_s: float
@@ -103,6 +113,7 @@ class Worker:
         self.account = pj.Account()
         self.account.create(acfg, True)
         self.calls: dict[str, CallState] = {}
+        self.finishing: list[tuple[float, str, dict[str, Any]]] = []  # recordings being closed
         self.loop = CommandLoop(self.ep, self.handle, self.tick)
 
     # --- commands (main thread) ---------------------------------------------------------------
@@ -225,10 +236,13 @@ class Worker:
         except pj.Error:
             pass
         ms = int((time.monotonic() - rec.started) * 1000)
-        # Destroying the recorder writes the WAV header; do it now (not from a callback's
-        # stack when we can avoid it) so the file is complete when the engine reads it.
-        del rec.recorder
-        emit({"ev": "record_done", "sid": st.sid, "rec_id": rec.rec_id, "path": rec.path, "ms": ms, "how": how, "digit": digit})
+        # Dropping the recorder removes its port from the bridge; pjmedia does that on the
+        # clock thread a moment later and only then writes the final WAV header. Report the
+        # recording once the file is complete (tick checks), so the engine never reads half a file.
+        rec.recorder = None
+        self.finishing.append((time.monotonic() + 2.0, st.sid, {
+            "ev": "record_done", "sid": st.sid, "rec_id": rec.rec_id, "path": rec.path, "ms": ms, "how": how, "digit": digit,
+        }))
 
     def bridge(self, a: str, b: str, on: bool) -> None:
         sa, sb = self.calls.get(a), self.calls.get(b)
@@ -303,6 +317,14 @@ class Worker:
     # --- timers (main thread) -------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
+        if self.finishing:
+            pending = []
+            for deadline, sid, event in self.finishing:
+                if file_complete(event["path"]) or now >= deadline:
+                    emit(event)
+                else:
+                    pending.append((deadline, sid, event))
+            self.finishing = pending
         for st in list(self.calls.values()):
             if not st.answered and st.local_reason is None and now >= st.ring_deadline:
                 self.hangup(st, "timeout")

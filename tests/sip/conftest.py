@@ -1,0 +1,108 @@
+"""Real SIP fixtures: SipBridge with its worker pool and the sandbox carrier (or a SIPp trunk)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import subprocess
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wirexa import config
+from wirexa.calls.ports import CallEnded, CallSid, Dialout, SipEvent
+from wirexa.sip.bridge import SipBridge
+
+SIPP_DIR = Path(__file__).parent.parent / "data" / "sipp"
+_ports = itertools.count(0)
+
+
+def port_block() -> int:
+    """A port offset unique to this test (and to this pytest process)."""
+    return (os.getpid() % 50) * 400 + next(_ports) * 20
+
+
+@dataclass
+class SipHarness:
+    bridge: SipBridge
+    settings: Any
+    data_dir: Path
+    events: dict[str, list[SipEvent]] = field(default_factory=lambda: defaultdict(list))
+    waiters: list[tuple[Any, asyncio.Future[SipEvent]]] = field(default_factory=list)
+    _n: itertools.count[int] = field(default_factory=itertools.count)
+
+    def sink(self, event: SipEvent) -> None:
+        self.events[event.call_sid].append(event)
+        for pred, fut in list(self.waiters):
+            if not fut.done() and pred(event):
+                fut.set_result(event)
+
+    async def wait(self, sid: str, kind: type, timeout: float = 15.0, pred: Any = None) -> Any:
+        for e in self.events[sid]:
+            if isinstance(e, kind) and (pred is None or pred(e)):
+                return e
+        fut: asyncio.Future[SipEvent] = asyncio.get_running_loop().create_future()
+        entry = (lambda e: e.call_sid == sid and isinstance(e, kind) and (pred is None or pred(e)), fut)
+        self.waiters.append(entry)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self.waiters.remove(entry)
+
+    async def dial(self, number: str, timeout_s: float = 10.0, parent: str | None = None) -> str:
+        sid = CallSid(f"CA{os.getpid():08x}{next(self._n):024x}")
+        to_uri, from_uri, headers = self.bridge.resolve(number, "+15005550100")
+        await self.bridge.start_call(Dialout(sid, to_uri, from_uri, timeout_s, headers, parent_call_sid=CallSid(parent) if parent else None))
+        return sid
+
+    async def ended(self, sid: str, timeout: float = 20.0) -> CallEnded:
+        ev: CallEnded = await self.wait(sid, CallEnded, timeout)
+        return ev
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Any:
+    base = port_block()
+    values: dict[str, Any] = {
+        "data_dir": str(tmp_path),
+        "sip_port_base": 21000 + base,
+        "sip_rtp_port_base": 30000 + base * 5,
+        "sandbox_port_base": 21200 + base,
+        "sandbox_processes": 2,
+        "sip_workers_max": 8,
+    }
+    values.update(overrides)
+    return config.load(overrides=values, env={})
+
+
+@pytest.fixture
+async def sandbox_sip(tmp_path: Path) -> AsyncIterator[SipHarness]:
+    settings = make_settings(tmp_path)
+    async with SipBridge(settings) as bridge:
+        harness = SipHarness(bridge, settings, tmp_path)
+        bridge.set_event_sink(harness.sink)
+        yield harness
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Iterator[Any]:
+    """Start SIPp as a trunk: sipp(scenario, port, *extra) -> Popen; all are stopped at the end."""
+    assert shutil.which("sipp"), "SIPp is required (Debian package sip-tester)"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(scenario: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
+        argv = ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin", "-timeout", "30s", *extra]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()

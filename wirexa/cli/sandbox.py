@@ -1,0 +1,67 @@
+"""`wirexa sandbox show CALLSID`: what a sandbox callee heard (WAV path, duration, level) and its log."""
+
+from __future__ import annotations
+
+import json
+import math
+import wave
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from wirexa.cli import options
+from wirexa.cli.console import console, fail, print_json
+from wirexa.media.audio import rms_dbfs
+
+app = typer.Typer(help="Inspect the built-in sandbox carrier.", no_args_is_help=True)
+
+
+def wav_summary(path: Path) -> dict[str, Any]:
+    """Duration, RMS level and share of 20 ms frames with sound, of a 16-bit mono WAV."""
+    with wave.open(str(path)) as w:
+        rate = w.getframerate()
+        pcm = w.readframes(w.getnframes())
+    frame = rate // 50 * 2
+    frames = [pcm[i : i + frame] for i in range(0, len(pcm) - frame + 1, frame)]
+    active = sum(1 for f in frames if rms_dbfs(f) > -45.0)
+    level = rms_dbfs(pcm)
+    return {
+        "duration_s": round(len(pcm) / 2 / rate, 2),
+        "rms_dbfs": None if math.isinf(level) else round(level, 1),
+        "speech_fraction": round(active / len(frames), 2) if frames else 0.0,
+    }
+
+
+@app.command()
+def show(
+    call_sid: Annotated[str, typer.Argument(help="Call SID the sandbox answered.")],
+    data_dir: options.DataDir = None,
+    config_file: options.ConfigFile = None,
+    json_out: options.Json = False,
+) -> None:
+    """Print a sandbox call's event log and the WAV of what the callee heard."""
+    s = options.settings(data_dir, config_file)
+    folder = Path(s.data_path) / "sandbox"
+    log_path = folder / f"{Path(call_sid).name}.json"
+    if not log_path.is_file():
+        fail(f"the sandbox has no call {call_sid} (looked in {folder})")
+    body = json.loads(log_path.read_text())
+    wav = Path(body["wav"])
+    body["audio"] = wav_summary(wav) if wav.is_file() and wav.stat().st_size > 44 else None
+    if json_out:
+        print_json(body)
+        return
+    out = console()
+    out.print(f"Call {body['call_sid']} to {body['number']} ({body['behaviour']})")
+    table = Table("t (s)", "Event", "Details")
+    for e in body["events"]:
+        details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("t", "event"))
+        table.add_row(f"{e['t']:.2f}", e["event"], details)
+    out.print(table)
+    audio = body["audio"]
+    if audio is None:
+        out.print(f"WAV: {wav} (no audio)")
+    else:
+        out.print(f"WAV: {wav}  duration {audio['duration_s']} s, level {audio['rms_dbfs']} dBFS, speech in {int(audio['speech_fraction'] * 100)}% of frames")
