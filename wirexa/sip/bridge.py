@@ -9,6 +9,7 @@ their current load (each process answers 4 calls). A `sip:` To is dialed as give
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from wirexa.sip.sandbox_carrier import SandboxCarrier
 log = logging.getLogger(__name__)
 
 SANDBOX_HOST = "sandbox.wirexa.invalid"
+SLOT_GRACE_S = 0.5
 
 
 class SipBridge:
@@ -63,8 +65,10 @@ class SipBridge:
         self._sink = sink
 
     def _on_event(self, event: SipEvent) -> None:
-        if isinstance(event, CallEnded):
-            self._sandbox_of.pop(event.call_sid, None)
+        if isinstance(event, CallEnded) and event.call_sid in self._sandbox_of:
+            # The sandbox process frees its call slot a moment after our side sees the end;
+            # keep counting it briefly so a new INVITE does not meet the library's 486.
+            asyncio.get_running_loop().call_later(SLOT_GRACE_S, self._sandbox_of.pop, event.call_sid, None)
         if self._sink is not None:
             self._sink(event)
 

@@ -97,6 +97,7 @@ class Callee:
     sound_s: float = 0.0
     silence_since: float | None = None
     prompt_ended: bool = False
+    pressed: bool = False
     press_at: float | None = None
     hangup_at: float | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -303,10 +304,12 @@ class Sandbox:
                 op.statusCode = 200
                 callee.call.answer(op)
             b = callee.behaviour
-            if callee.media is not None and b.get("press") and b.get("press_after") == "prompt" and callee.press_at is None:
+            waiting = b.get("press") and not callee.pressed and callee.press_at is None
+            if callee.media is not None and waiting and b.get("press_after") == "prompt":
                 self._watch_prompt(callee, now)
             if callee.press_at is not None and now >= callee.press_at:
                 callee.press_at = None
+                callee.pressed = True  # a callee presses its digits once
                 self._press(callee, str(b["press"]))
             if callee.hangup_at is not None and now >= callee.hangup_at:
                 callee.hangup_at = now + 3600

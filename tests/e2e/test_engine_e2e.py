@@ -1,0 +1,234 @@
+"""End to end as a user: `wirexa init` + `wirexa serve`, twilio-python creating calls, real SIP to
+the sandbox carrier, the customer's web app receiving documents requests and status callbacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from tests.conftest import LiveServer, make_live_server
+from tests.e2e.webapp import WebApp
+
+pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
+
+SANDBOX = """
+[default]
+answer = "human"
+press_delay_s = 0.5
+
+[numbers."+15005550001"]
+answer = "busy"
+[numbers."+15005550002"]
+answer = "ring"
+[numbers."+15005550003"]
+answer = "fail"
+[numbers."+15005550004"]
+answer = "decline"
+[numbers."+15005550005"]
+answer = "machine"
+[numbers."+15005550010"]
+press = "1"
+[numbers."+15005550011"]
+press = "2"
+[numbers."+15005550019"]
+press = "9"
+[numbers."+15005550015"]
+press = "5"
+[numbers."+15005550012"]
+press = "1234#"
+[numbers."+15005550013"]
+press = "#"
+press_after = 3.0
+[numbers."+15005550030"]
+hangup_after_s = 2
+[numbers."+15005550031"]
+answer = "silence"
+[numbers."+13125550100"]
+hangup_after_s = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = make_live_server(tmp_path_factory.mktemp("engine"), sandbox_toml=SANDBOX)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[WebApp]:
+    app = WebApp()
+    yield app
+    app.close()
+
+
+def wait_final(client: Any, sid: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        call = client.calls(sid).fetch()
+        if call.status in ENDED:
+            return call
+        time.sleep(0.25)
+    raise AssertionError(f"call {sid} still {call.status}")
+
+
+def create(engine: LiveServer, **kw: Any) -> Any:
+    kw.setdefault("from_", "+15005550100")
+    return engine.client().calls.create(**kw)
+
+
+def test_done_when_say_to_a_person_completes_with_callbacks(engine: LiveServer, web: WebApp) -> None:
+    client = engine.client()
+    call = create(
+        engine, to="+15005550006", twiml="<Response><Say>Hello from Wirexa. This is a real call.</Say></Response>",
+        status_callback=web.url("/status"),
+    )
+    assert call.status == "queued"
+    done = wait_final(client, call.sid)
+    assert done.status == "completed" and int(done.duration) >= 1
+    hits = web.wait("/status", call.sid, count=4)
+    assert [h.form["CallStatus"] for h in hits] == ["initiated", "ringing", "in-progress", "completed"]
+    assert [int(h.form["SequenceNumber"]) for h in hits] == [0, 1, 2, 3]
+    final = hits[-1].form
+    assert final["CallDuration"] == done.duration and final["SipResponseCode"] == "200"
+    assert final["AccountSid"] == engine.project_id and final["Direction"] == "outbound-api"
+    validator = RequestValidator(engine.auth_token)
+    assert all(validator.validate(h.url, h.form, h.headers["X-Twilio-Signature"]) for h in hits)
+    out = subprocess.run(
+        [sys.executable, "-m", "wirexa", "sandbox", "show", call.sid, "--json", "--data-dir", str(engine.data_dir)],
+        capture_output=True, text=True, check=True, env=engine.env,
+    )
+    heard = json.loads(out.stdout)
+    assert heard["audio"]["speech_fraction"] > 0.3  # the callee heard the Say
+    assert heard["audio"]["duration_s"] >= 1.5
+
+
+@pytest.mark.parametrize(
+    ("number", "status", "timeout"),
+    [("+15005550001", "busy", None), ("+15005550002", "no-answer", 3), ("+15005550003", "failed", None),
+     ("+15005550004", "busy", None), ("+15005550005", "completed", None)],
+)
+def test_default_callees(engine: LiveServer, number: str, status: str, timeout: int | None) -> None:
+    kw: dict[str, Any] = {"timeout": timeout} if timeout else {}
+    call = create(engine, to=number, twiml="<Response><Pause length='1'/></Response>", **kw)
+    assert wait_final(engine.client(), call.sid).status == status
+
+
+def test_gather_num_digits_over_sip(engine: LiveServer, web: WebApp) -> None:
+    web.docs["/g1"] = '<Response><Gather numDigits="1" timeout="6" action="/g1-done"><Say>Press a key now.</Say></Gather><Say>Nothing.</Say></Response>'
+    web.docs["/g1-done"] = "<Response><Say>Thanks.</Say></Response>"
+    call = create(engine, to="+15005550010", url=web.url("/g1"))
+    [hit] = web.wait("/g1-done", call.sid)
+    assert hit.form["Digits"] == "1"
+    assert wait_final(engine.client(), call.sid).status == "completed"
+
+
+def test_gather_finish_on_key_over_sip(engine: LiveServer, web: WebApp) -> None:
+    web.docs["/g2"] = '<Response><Gather timeout="6" finishOnKey="#" action="/g2-done"><Say>Enter your pin.</Say></Gather></Response>'
+    web.docs["/g2-done"] = "<Response><Hangup/></Response>"
+    call = create(engine, to="+15005550012", url=web.url("/g2"))
+    [hit] = web.wait("/g2-done", call.sid)
+    assert hit.form["Digits"] == "1234"
+
+
+def test_gather_timeout_falls_through(engine: LiveServer, web: WebApp) -> None:
+    web.docs["/g3"] = '<Response><Gather timeout="2" action="/g3-done"><Say>Press nothing.</Say></Gather><Redirect>/g3-after</Redirect></Response>'
+    web.docs["/g3-after"] = "<Response><Hangup/></Response>"
+    call = create(engine, to="+15005550006", url=web.url("/g3"))
+    web.wait("/g3-after", call.sid)
+    assert web.to("/g3-done", call.sid) == []
+
+
+@pytest.mark.parametrize(
+    ("number", "record", "how"),
+    [("+15005550006", '<Record timeout="2" maxLength="30" playBeep="true" action="/rec-done"/>', "silence"),
+     ("+15005550031", '<Record timeout="0" maxLength="2" action="/rec-done"/>', "max-length"),
+     ("+15005550013", '<Record timeout="0" maxLength="30" finishOnKey="#" action="/rec-done"/>', "key")],
+)
+def test_record_over_sip(engine: LiveServer, web: WebApp, number: str, record: str, how: str) -> None:
+    web.docs["/rec"] = f"<Response><Say>Leave a message.</Say>{record}</Response>"
+    web.docs["/rec-done"] = "<Response><Hangup/></Response>"
+    call = create(engine, to=number, url=web.url("/rec"))
+    [hit] = web.wait("/rec-done", call.sid)
+    form = hit.form
+    assert form["RecordingSid"].startswith("RE") and form["RecordingUrl"].endswith(form["RecordingSid"])
+    duration = int(form["RecordingDuration"])
+    if how == "max-length":
+        assert 1 <= duration <= 3 and form.get("Digits", "") == ""
+    elif how == "key":
+        assert form["Digits"] == "#" and 2 <= duration <= 5
+    else:
+        assert form.get("Digits", "") == "" and duration >= 2
+    rec = engine.client().recordings(form["RecordingSid"]).fetch()
+    assert rec.call_sid == call.sid and rec.status == "completed"
+    import urllib.request
+
+    with urllib.request.urlopen(form["RecordingUrl"] + ".wav", timeout=5) as resp:  # noqa: S310
+        assert resp.headers["Content-Type"] == "audio/x-wav" and len(resp.read()) > 8000
+
+
+@pytest.mark.parametrize(
+    ("target", "attrs", "expected"),
+    [("+15005550030", "", "completed"), ("+15005550001", "", "busy"), ("+15005550002", ' timeout="3"', "no-answer")],
+)
+def test_dial_over_sip(engine: LiveServer, web: WebApp, target: str, attrs: str, expected: str) -> None:
+    web.docs["/dial"] = f'<Response><Dial action="/dial-done"{attrs}>{target}</Dial></Response>'
+    web.docs["/dial-done"] = "<Response><Hangup/></Response>"
+    call = create(engine, to="+15005550006", url=web.url("/dial"))
+    [hit] = web.wait("/dial-done", call.sid)
+    assert hit.form["DialCallStatus"] == expected
+    child = engine.client().calls(hit.form["DialCallSid"]).fetch()
+    assert child.parent_call_sid == call.sid and child.direction == "outbound-dial"
+    if expected == "completed":
+        assert int(hit.form["DialCallDuration"]) >= 1
+
+
+def test_twelve_concurrent_calls(engine: LiveServer) -> None:
+    client = engine.client()
+    sids = [create(engine, to="+15005550006", twiml="<Response><Say>Hi</Say><Pause length='2'/></Response>").sid for _ in range(12)]
+    assert {wait_final(client, s, timeout=90).status for s in sids} == {"completed"}
+
+
+def test_live_redirect_and_hangup_through_the_api(engine: LiveServer, web: WebApp) -> None:
+    client = engine.client()
+    web.docs["/long"] = '<Response><Pause length="30"/></Response>'
+    web.docs["/voicemail"] = "<Response><Say>Voicemail.</Say><Pause length='30'/></Response>"
+    call = create(engine, to="+15005550006", url=web.url("/long"))
+    deadline = time.monotonic() + 15
+    while client.calls(call.sid).fetch().status != "in-progress" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    client.calls(call.sid).update(url=web.url("/voicemail"), method="POST")
+    web.wait("/voicemail", call.sid)
+    client.calls(call.sid).update(status="completed")
+    assert wait_final(client, call.sid, timeout=15).status == "completed"
+
+
+def test_kill_dash_9_with_queued_and_live_calls(tmp_path: Path, web: WebApp) -> None:
+    server = make_live_server(tmp_path, {"WIREXA_CALLS_MAX_CONCURRENT": "1"})
+    try:
+        client = server.client()
+        web.docs["/hold"] = '<Response><Pause length="60"/></Response>'
+        live = create(server, to="+15005550006", url=web.url("/hold"), status_callback=web.url("/st"))
+        deadline = time.monotonic() + 15
+        while client.calls(live.sid).fetch().status != "in-progress" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        queued = [create(server, to="+15005550006", twiml="<Response><Say>Queued call.</Say></Response>").sid for _ in range(2)]
+        assert {client.calls(s).fetch().status for s in queued} == {"queued"}
+        server.kill_tree()
+        server.start()
+        client = server.client()
+        assert client.calls(live.sid).fetch().status == "completed"  # finalized at start
+        assert any(h.form["CallStatus"] == "completed" for h in web.wait("/st", live.sid, count=4))
+        assert {wait_final(client, s).status for s in queued} == {"completed"}
+    finally:
+        server.stop()
