@@ -37,12 +37,16 @@ answer = "decline"
 [numbers."+15005550005"]
 answer = "machine"
 [numbers."+15005550010"]
+press_after = 4.5
 press = "1"
 [numbers."+15005550011"]
+press_after = 4.5
 press = "2"
 [numbers."+15005550019"]
+press_after = 4.5
 press = "9"
 [numbers."+15005550015"]
+press_after = 4.5
 press = "5"
 [numbers."+15005550012"]
 press = "1234#"
@@ -232,3 +236,66 @@ def test_kill_dash_9_with_queued_and_live_calls(tmp_path: Path, web: WebApp) -> 
         assert {wait_final(client, s).status for s in queued} == {"completed"}
     finally:
         server.stop()
+
+
+# --- the product doc's backends, unchanged, over real SIP -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def fastapi_backend() -> Iterator[str]:
+    from tests.backends import run_backend
+
+    with run_backend("fastapi") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def flask_backend() -> Iterator[str]:
+    from tests.backends import run_backend
+
+    with run_backend("flask") as url:
+        yield url
+
+
+@pytest.mark.parametrize(
+    ("number", "outcome"),
+    [("+15005550010", "transfer"), ("+15005550011", "support"), ("+15005550019", "removed"),
+     ("+15005550015", "invalid"), ("+15005550006", "no key")],
+)
+def test_product_doc_fastapi_ivr_over_sip(engine: LiveServer, fastapi_backend: str, number: str, outcome: str) -> None:
+    client = engine.client()
+    call = create(engine, to=number, url=fastapi_backend + "/xml", status_callback=fastapi_backend + "/status")
+    done = wait_final(client, call.sid, timeout=90)
+    assert done.status == "completed"
+    children = client.calls.list(parent_call_sid=call.sid)
+    heard = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "wirexa", "sandbox", "show", call.sid, "--json", "--data-dir", str(engine.data_dir)],
+            capture_output=True, text=True, check=True, env=engine.env,
+        ).stdout
+    )
+    sent = [e["digits"] for e in heard["events"] if e["event"] == "digits sent"]
+    duration = int(done.duration)
+    if outcome == "transfer":
+        assert sent == ["1"]
+        assert len(children) == 1 and children[0].to == "+13125550100" and children[0].status == "completed"
+    else:
+        assert children == []
+    if outcome in ("support", "removed"):
+        assert len(sent) == 1 and duration < 12  # the key was taken: reply and goodbye at once
+    if outcome == "no key":
+        assert sent == [] and duration >= 12  # the 7 s Gather timeout ran, then the goodbye
+    if outcome == "invalid":
+        assert sent == ["5"] and duration >= 12  # the menu repeated and timed out
+
+
+@pytest.mark.parametrize(("number", "digit"), [("+15005550010", "1"), ("+15005550011", "2")])
+def test_product_doc_flask_backend_over_sip(engine: LiveServer, flask_backend: str, number: str, digit: str) -> None:
+    client = engine.client()
+    call = create(engine, to=number, url=flask_backend + "/xml", status_callback=flask_backend + "/status")
+    assert wait_final(client, call.sid, timeout=60).status == "completed"
+    notes = subprocess.run(
+        [sys.executable, "-m", "wirexa", "calls", "show", call.sid, "--json", "--data-dir", str(engine.data_dir)],
+        capture_output=True, text=True, check=True, env=engine.env,
+    )
+    assert json.loads(notes.stdout)["notifications"] == []
