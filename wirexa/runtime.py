@@ -13,9 +13,7 @@ import socket
 import uuid
 from typing import Any
 
-from aiohttp import web
-
-from wirexa.api.app import make_app
+from wirexa.api.app import make_app, start_server
 from wirexa.api.auth import RateLimiter
 from wirexa.api.context import ApiServices
 from wirexa.calls.service import CallController, CallService, NullController
@@ -130,13 +128,7 @@ class Engine:
             max_fetches=s.calls_max_redirects,
         )
 
-    async def _start_api(self, app: web.Application) -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
+    async def _start_api(self, app: Any) -> None:
+        runner, self.port = await start_server(app, self.settings.host, self.settings.port)
         self._stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
         log.info("REST API listening on http://%s:%s", self.settings.host, self.port)
