@@ -21,6 +21,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_udp_block(lo: int, hi: int, span: int, probes: tuple[int, ...] = (0,)) -> int:
+    """A random base in [lo, hi) whose UDP ports base+p (p in probes) are free right now."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(lo, hi - span, 10)
+        socks = []
+        try:
+            for p in probes:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", base + p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port block")
+
+
 def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import free_port
+from tests.backends import free_port, free_udp_block
 
 
 @pytest.fixture(autouse=True)
@@ -24,9 +24,6 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith(("WIREXA_", "TWILIO_", "SIGNALWIRE_")):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("COLUMNS", "120")
-
-
-_blocks = iter(range(1, 10_000))
 
 
 @dataclass
@@ -95,15 +92,16 @@ class LiveServer:
 
 
 def make_live_server(tmp: Path, extra_env: dict[str, str] | None = None, sandbox_toml: str = "") -> LiveServer:
-    block = (os.getpid() % 40) * 500 + next(_blocks) * 40
+    sip = free_udp_block(40000, 49000, 100, (0, 1, 2, 20, 21, 22, 23))
+    rtp = free_udp_block(20000, 29000, 8000, (0, 100, 5000, 5100, 5200, 5300))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREXA_")}
     env.update(
         {
             "WIREXA_PORT": str(port),
-            "WIREXA_SIP_PORT_BASE": str(40000 + block),
-            "WIREXA_SANDBOX_PORT_BASE": str(40020 + block),
-            "WIREXA_SIP_RTP_PORT_BASE": str(20000 + block * 4 % 20000),
+            "WIREXA_SIP_PORT_BASE": str(sip),
+            "WIREXA_SANDBOX_PORT_BASE": str(sip + 20),
+            "WIREXA_SIP_RTP_PORT_BASE": str(rtp),
             "WIREXA_SANDBOX_PROCESSES": "4",
             "WIREXA_WEBHOOKS_POLL_INTERVAL_S": "0.2",
             "WIREXA_LOG_LEVEL": "INFO",

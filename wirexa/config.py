@@ -219,7 +219,7 @@ def load(
         values[name] = _coerce(_BY_NAME[name], value, "--" + name.replace("_", "-"))
 
     settings = Settings(**values, config_file=str(path) if path else "")
-    settings.webhook_schedule  # validate early
+    parse_schedule(settings.webhooks_schedule_s)  # validate early
     return settings
 
 

@@ -23,7 +23,6 @@ from wirexa.http.documents import DocumentFetcher
 from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.media.tts.chain import TtsChain
 from wirexa.media.tts.espeak import EspeakTts
-from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.db import Store
 from wirexa.webhooks import outbox, signing

@@ -22,8 +22,8 @@ from wirexa.calls.session import SessionDeps
 from wirexa.http.audio import AudioCache
 from wirexa.http.documents import DocumentFetcher
 from wirexa.media.audio import tone_pcm, wav_bytes
-from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store import repo
+from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.repo import CallRecord
 
 

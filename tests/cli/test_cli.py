@@ -10,10 +10,10 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
+from wirexa import config
 from wirexa.cli.main import _register_optional, app
 from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
-from wirexa import config
 
 _register_optional()
 runner = CliRunner()

@@ -15,17 +15,12 @@ from typing import Any
 
 import pytest
 
+from tests.backends import free_udp_block
 from wirexa import config
 from wirexa.calls.ports import CallEnded, CallSid, Dialout, SipEvent
 from wirexa.sip.bridge import SipBridge
 
 SIPP_DIR = Path(__file__).parent.parent / "data" / "sipp"
-_ports = itertools.count(0)
-
-
-def port_block() -> int:
-    """A port offset unique to this test (and to this pytest process)."""
-    return (os.getpid() % 50) * 400 + next(_ports) * 20
 
 
 @dataclass
@@ -67,12 +62,14 @@ class SipHarness:
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Any:
-    base = port_block()
+    # Random blocks checked free now: tests may run beside other engines (benchmarks, CI).
+    sip = free_udp_block(21000, 29000, 400, (0, 1, 150, 200, 201, 202, 203))
+    rtp = free_udp_block(30000, 59000, 6000, (0, 100, 200, 5000, 5100, 5200, 5300))
     values: dict[str, Any] = {
         "data_dir": str(tmp_path),
-        "sip_port_base": 21000 + base,
-        "sip_rtp_port_base": 30000 + base * 5,
-        "sandbox_port_base": 21200 + base,
+        "sip_port_base": sip,
+        "sip_rtp_port_base": rtp,
+        "sandbox_port_base": sip + 200,
         "sandbox_processes": 2,
         "sip_workers_max": 8,
     }

@@ -13,8 +13,8 @@ import typer
 from wirexa.cli import options
 from wirexa.cli.console import console, fail, print_json
 from wirexa.cli.init import urls
-from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store import repo
+from wirexa.store.bootstrap import ensure_project, open_store
 
 ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
 
@@ -69,7 +69,7 @@ def call(
             while body.get("status") not in ENDED and time.monotonic() < deadline:
                 time.sleep(0.5)
                 _, body = asyncio.run(_request("GET", f"{base}/{sid}.json", auth))
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         fail(f"cannot reach the engine at {api_url}: {exc or type(exc).__name__} (is `wirexa serve` running?)")
     if json_out:
         print_json(body)

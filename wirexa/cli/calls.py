@@ -10,8 +10,8 @@ from rich.table import Table
 from wirexa.api.serializers import call_json
 from wirexa.cli import options
 from wirexa.cli.console import console, fail, print_json
-from wirexa.store.bootstrap import open_store
 from wirexa.store import repo
+from wirexa.store.bootstrap import open_store
 
 app = typer.Typer(help="Inspect calls in the store.", no_args_is_help=True)
 

@@ -12,8 +12,8 @@ from rich.table import Table
 
 from wirexa.cli import options
 from wirexa.cli.console import console, fail, print_json
-from wirexa.store.bootstrap import open_store
 from wirexa.store import repo
+from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
 
 app = typer.Typer(help="List and export recordings.", no_args_is_help=True)

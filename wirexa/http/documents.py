@@ -6,7 +6,6 @@ Implements the session's Fetcher port. A fetch belongs to its call (timeout, Fal
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import socket
@@ -103,7 +102,7 @@ class DocumentFetcher:
             if isinstance(exc.os_error, socket.gaierror):
                 raise DocumentError(11210, f"HTTP bad host name: {parts.hostname}", url) from exc
             raise DocumentError(11205, f"HTTP connection failure: {exc.os_error}", url) from exc
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             raise DocumentError(11200, "HTTP retrieval failure: timed out", url) from exc
         except aiohttp.ClientError as exc:
             raise DocumentError(11200, f"HTTP retrieval failure: {exc}", url) from exc

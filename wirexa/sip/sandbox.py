@@ -28,8 +28,8 @@ from typing import Any
 import pjsua2 as pj
 
 from wirexa.media.audio import tone_pcm, wav_bytes
-from wirexa.sip.worker import file_complete
 from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit
+from wirexa.sip.worker import file_complete
 
 log = logging.getLogger(__name__)
 
