@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # (call, StatusCallbackEvent, extra params) -> None; enqueues the customer's status callback
 # rows inside the caller's transaction (webhooks.outbox provides it; runtime wires it in).
+HANGUP_WAIT_S = 3.0
+
 StatusCallbacks = Callable[[CallRecord, str, Mapping[str, str]], None]
 
 
@@ -113,8 +115,7 @@ class Dispatcher:
     async def cancel(self, call: CallRecord, status: str) -> CallRecord:
         session = self.sessions.get(call.sid)
         if session is not None:
-            await session.hangup()
-            return call
+            return await self._hang_up_and_wait(session, call)
         if call.status == "queued":
             updated = await self.finalize(call.sid, state.Fact.ENDED_CANCELED, expect=("queued",))
             if updated is not None:
@@ -122,7 +123,16 @@ class Dispatcher:
         # It left the queue meanwhile: the session now owns it.
         session = self.sessions.get(call.sid)
         if session is not None:
-            await session.hangup()
+            return await self._hang_up_and_wait(session, call)
+        return await self.store.read(repo.get_call, call.sid) or call
+
+    async def _hang_up_and_wait(self, session: CallSession, call: CallRecord) -> CallRecord:
+        """Hang up and give SIP a moment to confirm, so the API answers with the final status."""
+        await session.hangup()
+        try:
+            await asyncio.wait_for(session.finished.wait(), timeout=HANGUP_WAIT_S)
+        except TimeoutError:
+            pass
         return await self.store.read(repo.get_call, call.sid) or call
 
     async def redirect(self, call: CallRecord, url: str | None, method: str, twiml: str | None) -> None:

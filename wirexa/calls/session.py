@@ -169,6 +169,7 @@ class CallSession:
         self._recording_action: A.StartRecording | None = None
         self._bg: set[asyncio.Task[Any]] = set()
         self._time_limit: asyncio.TimerHandle | None = None
+        self.finished = asyncio.Event()  # set once the call is finalized in the store
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"call-{self.sid}")
 
     # --- entry points (loop) -------------------------------------------------------------------
@@ -312,6 +313,7 @@ class CallSession:
             self.parent.post(
                 _ChildEnded(self, status, final.duration_s if final else None, bridged=self.answered)
             )
+        self.finished.set()
         self.dispatcher.session_ended(self.sid)
 
     # --- interpreter plumbing ----------------------------------------------------------------
