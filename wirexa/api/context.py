@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +31,9 @@ class ApiServices:
     limiter: RateLimiter
     sip: SipPort | None = None
     recordings: Any = None  # media conversion hook (wirexa.media.recording), optional
+    # Project rows looked up for auth, kept for a second: one store read less per request.
+    # A token rotated from the CLI (another process) takes effect within PROJECT_CACHE_S.
+    project_cache: dict[str, tuple[ProjectRecord | None, float]] = dataclasses.field(default_factory=dict)
 
 
 SERVICES = web.AppKey("services", ApiServices)
@@ -64,11 +68,26 @@ async def authenticate(request: web.Request, *, optional: bool = False) -> Proje
             return None
         raise Unauthorized("Authenticate", code=20003)
     user, password = creds
-    project = check_token(await svc.store.read(repo.get_project, user), password)
+    project = check_token(await cached_project(svc, user), password)
     account = request.match_info.get("account")
     if account is not None and account != project.sid:
         raise NotFound(f"The requested resource {request.path} was not found")
     svc.limiter.check(project.sid)
+    return project
+
+
+PROJECT_CACHE_S = 1.0
+
+
+async def cached_project(svc: ApiServices, sid: str) -> ProjectRecord | None:
+    now = time.monotonic()
+    hit = svc.project_cache.get(sid)
+    if hit is not None and now - hit[1] < PROJECT_CACHE_S:
+        return hit[0]
+    project = await svc.store.read(repo.get_project, sid)
+    if len(svc.project_cache) > 10_000:
+        svc.project_cache.clear()
+    svc.project_cache[sid] = (project, now)
     return project
 
 

@@ -118,7 +118,9 @@ class CallService:
         self.allowed_caller_ids = allowed_caller_ids
 
     async def create(self, project: ProjectRecord, req: NewCall) -> CallRecord:
-        if project.credits_s is not None and project.credits_s <= 0:
+        # The balance moves as calls end: check the stored one, not the auth-time copy.
+        current = await self.store.read(repo.get_project, project.sid) or project
+        if current.credits_s is not None and current.credits_s <= 0:
             raise PaymentRequired("No credits remaining for this project", code=20005, status=402)
         if self.allowed_caller_ids and req.from_number not in self.allowed_caller_ids:
             raise BadRequest(
