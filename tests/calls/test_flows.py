@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiohttp import web
 
 from tests.calls.conftest import Flow
@@ -180,3 +181,44 @@ async def test_play_fetches_and_converts_audio(flow: Flow) -> None:
     await flow.wait_status(call.sid, ("completed",))
     [(play_id, path, loop)] = flow.sip.calls[call.sid].plays
     assert loop == 2 and path.endswith(".wav")
+
+
+async def slow_doc(request: web.Request) -> web.Response:
+    await asyncio.sleep(3)  # the harness' fetcher times out after 2 s
+    return web.Response(text="<Response/>", content_type="text/xml")
+
+
+async def html_doc(request: web.Request) -> web.Response:
+    return web.Response(text="<html><body><h1>Welcome</h1></body></html>", content_type="text/html")
+
+
+async def huge_doc(request: web.Request) -> web.Response:
+    return web.Response(text="<Response>" + "<Pause/>" * 140_000 + "</Response>", content_type="text/xml")
+
+
+@pytest.mark.parametrize(("handler", "code"), [(slow_doc, 11200), (html_doc, 12102), (huge_doc, 11750)])
+async def test_bad_backends_give_application_error_and_notification(flow: Flow, handler: object, code: int) -> None:
+    flow.backend.docs["/xml"] = handler
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",), timeout=15)
+    notes = await flow.store.read(repo.list_notifications, call.sid)
+    assert [n.error_code for n in notes] == [code]
+    assert "an application error has occurred" in flow.tts.spoken[-1][0].lower()
+
+
+async def test_time_limit_ends_the_call(flow: Flow) -> None:
+    call = await flow.create(twiml='<Response><Pause length="30"/></Response>', time_limit_s=1)
+    done = await flow.wait_status(call.sid, ("completed",), timeout=5)
+    assert done.duration_s is not None and done.duration_s <= 2
+
+
+async def test_caller_id_must_be_on_the_trunk_list(flow: Flow) -> None:
+    from wirexa.calls.service import CallService, NewCall
+    from wirexa.errors import BadRequest
+
+    service = CallService(flow.store, flow.dispatcher, frozenset({"+18005550100"}))
+    with pytest.raises(BadRequest) as err:
+        await service.create(flow.project, NewCall(to_number="+15005550006", from_number="+15005550100", twiml="<Response/>"))
+    assert err.value.code == 21210
+    ok = await service.create(flow.project, NewCall(to_number="+15005550006", from_number="+18005550100", twiml="<Response/>"))
+    assert ok.status == "queued"

@@ -23,7 +23,7 @@ class Request:
 
 
 class WebApp:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.docs: dict[str, str | Callable[[Request], str]] = {}
         self.requests: list[Request] = []
         self.lock = threading.Lock()
@@ -57,10 +57,14 @@ class WebApp:
             do_GET = _handle
             do_POST = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    @classmethod
+    def on_port(cls, port: int) -> WebApp:
+        return cls(port)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
