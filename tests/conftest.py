@@ -91,7 +91,11 @@ class LiveServer:
         return client
 
 
-def make_live_server(tmp: Path, extra_env: dict[str, str] | None = None, sandbox_toml: str = "") -> LiveServer:
+def make_live_server(
+    tmp: Path, extra_env: dict[str, str] | None = None, sandbox_toml: str = "", config: dict[str, str] | None = None
+) -> LiveServer:
+    """Init and start a server. `config` maps setting keys of the generated wirexa.toml (as
+    written there, e.g. "trunk_host") to TOML values that replace their defaults."""
     sip = free_udp_block(40000, 49000, 100, (0, 1, 2, 20, 21, 22, 23))
     rtp = free_udp_block(20000, 29000, 8000, (0, 100, 5000, 5100, 5200, 5300))
     port = free_port()
@@ -116,6 +120,15 @@ def make_live_server(tmp: Path, extra_env: dict[str, str] | None = None, sandbox
         [sys.executable, "-m", "wirexa", "init", "--data-dir", str(tmp), "--json"], env=env, capture_output=True, check=True
     )
     info = json.loads(out.stdout)
+    if config:
+        import re
+
+        cfg = tmp / "wirexa.toml"
+        text = cfg.read_text()
+        for key, value in config.items():
+            text, n = re.subn(rf"^{re.escape(key)} = .*$", f"{key} = {value}", text, count=1, flags=re.MULTILINE)
+            assert n == 1, key
+        cfg.write_text(text)
     server = LiveServer(tmp, port, info["project_id"], info["auth_token"], env)
     server.start()
     return server

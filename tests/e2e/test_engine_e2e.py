@@ -299,3 +299,37 @@ def test_product_doc_flask_backend_over_sip(engine: LiveServer, flask_backend: s
         capture_output=True, text=True, check=True, env=engine.env,
     )
     assert json.loads(notes.stdout)["notifications"] == []
+
+
+def test_real_trunk_from_the_config_file(tmp_path: Path, web: WebApp) -> None:
+    """The same flow against a SIP trunk (SIPp) configured in wirexa.toml instead of the sandbox."""
+    from tests.backends import free_udp_block
+
+    port = free_udp_block(30000, 39000, 10)
+    sipp = subprocess.Popen(
+        ["sipp", "-sf", str(Path(__file__).parent.parent / "data" / "sipp" / "uas_answer.xml"), "-i", "127.0.0.1",
+         "-p", str(port), "-m", "1", "-nostdin", "-timeout", "60s", "-rtp_echo"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+    )
+    server = make_live_server(tmp_path, config={"trunk_host": f'"127.0.0.1:{port}"', "trunk_allowed_caller_ids": '"+18005550100"'})
+    try:
+        health = json.loads(__import__("urllib.request").request.urlopen(server.base_url + "/health").read())
+        assert health["sip"]["trunk"]["host"] == f"127.0.0.1:{port}" and "sandbox" not in health["sip"]
+        client = server.client()
+        from twilio.base.exceptions import TwilioRestException
+
+        with pytest.raises(TwilioRestException) as err:
+            client.calls.create(to="+13125551234", from_="+15005550100", twiml="<Response/>")
+        assert err.value.code == 21210
+        call = client.calls.create(
+            to="+13125551234", from_="+18005550100", twiml="<Response><Say>Hello trunk.</Say></Response>",
+            status_callback=web.url("/trunk-status"),
+        )
+        done = wait_final(client, call.sid)
+        assert done.status == "completed"
+        assert [h.form["CallStatus"] for h in web.wait("/trunk-status", call.sid, count=4)][-1] == "completed"
+        assert sipp.wait(timeout=20) == 0
+    finally:
+        server.stop()
+        if sipp.poll() is None:
+            sipp.kill()

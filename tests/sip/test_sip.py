@@ -302,3 +302,23 @@ async def test_sipp_trunk_407_digest_auth(tmp_path: Path, sipp: object) -> None:
     assert 'username="trunkuser"' in header and 'realm="wirexa.test"' in header
     assert digest_ok(header, "INVITE", "s3cret")
     assert not digest_ok(header, "INVITE", "wrong")
+
+
+async def test_trunk_rewrites_numbers_and_asserts_identity(tmp_path: Path, sipp: object) -> None:
+    h, sid = await trunk_call(
+        tmp_path, sipp, "uas_answer.xml", "-trace_msg",
+        sip_trunk_dial_prefix="9", sip_trunk_strip_plus=True, sip_trunk_from_domain="carrier.example", sip_trunk_pai=True,
+    )
+    try:
+        await h.wait(sid, CallAnswered)
+        await h.bridge.hangup(sid)
+        await h.ended(sid)
+        assert h.sipp_proc.wait(timeout=10) == 0  # type: ignore[attr-defined]
+    finally:
+        await h.bridge.__aexit__(None, None, None)
+    [log] = list(tmp_path.glob("uas_answer_*_messages.log"))
+    invite = log.read_text().split("INVITE sip:", 1)[1].split("\n\n", 1)[0]
+    assert invite.startswith("913125551234@127.0.0.1")  # prefix, no '+'
+    assert "From: <sip:+15005550100@carrier.example>" in invite or "From: sip:+15005550100@carrier.example" in invite
+    assert "P-Asserted-Identity: <sip:+15005550100@carrier.example>" in invite
+    assert f"X-Wirexa-CallSid: {sid}" in invite
