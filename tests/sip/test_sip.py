@@ -322,3 +322,21 @@ async def test_trunk_rewrites_numbers_and_asserts_identity(tmp_path: Path, sipp:
     assert "From: <sip:+15005550100@carrier.example>" in invite or "From: sip:+15005550100@carrier.example" in invite
     assert "P-Asserted-Identity: <sip:+15005550100@carrier.example>" in invite
     assert f"X-Wirexa-CallSid: {sid}" in invite
+
+
+async def test_trunk_registration(tmp_path: Path, sipp: object) -> None:
+    settings = make_settings(tmp_path)
+    port = settings.sip_port_base + 150
+    proc = sipp("uas_register.xml", port)  # type: ignore[operator]
+    await asyncio.sleep(0.3)
+    settings = make_settings(
+        tmp_path, sip_trunk_host=f"127.0.0.1:{port}", sip_trunk_register=True, sip_trunk_username="trunkuser",
+        sip_trunk_password="s3cret", sip_port_base=settings.sip_port_base,
+    )
+    async with SipBridge(settings) as bridge:
+        for _ in range(100):
+            if proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert proc.poll() == 0  # SIPp got a REGISTER for trunkuser and answered it
+        assert bridge.health()["trunk"]["register"] is True  # type: ignore[index]

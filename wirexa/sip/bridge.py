@@ -46,10 +46,16 @@ class SipBridge:
                     raise SipError("no SIP trunk is configured and the sandbox carrier is disabled")
                 self.sandbox = await self._stack.enter_async_context(SandboxCarrier(s))
             extra: list[str] = []
+            if self.trunk and s.sip_trunk_transport.lower() == "tls":
+                extra.append("--tls")
             if self.trunk and s.sip_trunk_username:
                 extra += ["--username", s.sip_trunk_username]
             if self.trunk and s.sip_trunk_register:
-                extra += ["--registrar", f"sip:{s.sip_trunk_host}{self._transport_param()}"]
+                domain = s.sip_trunk_from_domain or s.sip_trunk_host.split(":")[0]
+                extra += [
+                    "--registrar", f"sip:{s.sip_trunk_host}{self._transport_param()}",
+                    "--aor", f"sip:{s.sip_trunk_username or 'wirexa'}@{domain}",
+                ]
             self.pool = await self._stack.enter_async_context(WorkerPool(s, self._on_event, extra))
         except BaseException:
             await self._stack.aclose()

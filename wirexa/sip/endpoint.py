@@ -55,6 +55,7 @@ def create_endpoint(
     log_file: str,
     max_calls: int = 4,
     tcp: bool = True,
+    tls: bool = False,
     user_agent: str = "Wirexa",
 ) -> Any:
     """libCreate + libInit + transports + null audio device + codecs + libStart."""
@@ -86,6 +87,13 @@ def create_endpoint(
         tc2.port = port
         tc2.boundAddress = bind
         ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tc2)
+    if tls:
+        # Client-side TLS to a trunk (TLS 1.2 with this wheel's OpenSSL 1.0.2); any local port.
+        tc3 = pj.TransportConfig()
+        tc3.port = 0
+        tc3.boundAddress = bind
+        tc3.tlsConfig.verifyServer = False
+        ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tc3)
     ep.audDevManager().setNullDev()
     for ci in ep.codecEnum2():
         ep.codecSetPriority(ci.codecId, 0)

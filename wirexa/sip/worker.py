@@ -100,9 +100,12 @@ class Worker:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.ep = create_endpoint(
-            port=args.port, bind=args.bind, rtp_port=args.rtp_port, log_file=args.log_file, max_calls=args.max_calls
+            port=args.port, bind=args.bind, rtp_port=args.rtp_port, log_file=args.log_file, max_calls=args.max_calls,
+            tls=args.tls,
         )
-        acfg = account_config(f"sip:wirexa@{args.bind}:{args.port}", args.bind, args.rtp_port)
+        # Registering with a trunk: the address of record is the trunk user at the trunk.
+        uri = args.aor or f"sip:wirexa@{args.bind}:{args.port}"
+        acfg = account_config(uri, args.bind, args.rtp_port)
         if args.username:
             acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", args.username, 0, args.password or ""))
         if args.registrar:
@@ -378,6 +381,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--username", default="")
     ap.add_argument("--password", default=os.environ.get("WIREXA_SIP_PASSWORD", ""))
     ap.add_argument("--registrar", default="")
+    ap.add_argument("--aor", default="", help="address of record used when registering")
+    ap.add_argument("--tls", action="store_true", help="create a TLS transport for a sips/TLS trunk")
     return ap.parse_args(argv)
 
 
