@@ -222,3 +222,35 @@ async def test_caller_id_must_be_on_the_trunk_list(flow: Flow) -> None:
     assert err.value.code == 21210
     ok = await service.create(flow.project, NewCall(to_number="+15005550006", from_number="+18005550100", twiml="<Response/>"))
     assert ok.status == "queued"
+
+
+async def test_dial_number_send_digits_before_bridging(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = '<Response><Dial><Number sendDigits="wwww1928">+15005550007</Number></Dial></Response>'
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_for(lambda: any(c.dial.parent_call_sid == call.sid for c in flow.sip.calls.values()))
+    child_sid = next(s for s, c in flow.sip.calls.items() if c.dial.parent_call_sid == call.sid)
+    await flow.wait_for(lambda: flow.sip.calls[child_sid].bridged_to == call.sid)
+    assert flow.sip.calls[child_sid].dtmf_sent == ["wwww1928"]
+    flow.sip.remote_hangup(child_sid)
+    await flow.wait_status(call.sid, ("completed",))
+
+
+async def test_dial_record_reports_the_recording_to_action(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = '<Response><Dial action="/dialed" record="record-from-answer">+15005550007</Dial></Response>'
+    flow.backend.docs["/dialed"] = "<Response><Hangup/></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_for(lambda: any(c.dial.parent_call_sid == call.sid for c in flow.sip.calls.values()))
+    child_sid = next(s for s, c in flow.sip.calls.items() if c.dial.parent_call_sid == call.sid)
+    await flow.wait_for(lambda: flow.sip.calls[call.sid].recording is not None)
+    assert flow.sip.calls[call.sid].mix_with == child_sid
+    flow.sip.remote_hangup(child_sid)
+    params = await _first(flow, "/dialed")
+    assert params["DialCallStatus"] == "completed" and params["RecordingSid"].startswith("RE")
+    assert params["RecordingUrl"].endswith(params["RecordingSid"]) and int(params["RecordingDuration"]) >= 1
+    rec = await flow.store.read(repo.get_recording, params["RecordingSid"])
+    assert rec is not None and rec.source == "DialVerb" and rec.call_sid == call.sid
+
+
+async def _first(flow: Flow, path: str) -> dict[str, str]:
+    await flow.wait_for(lambda: bool(flow.backend.requests_to(path)))
+    return flow.backend.requests_to(path)[0]

@@ -333,3 +333,21 @@ def test_real_trunk_from_the_config_file(tmp_path: Path, web: WebApp) -> None:
         server.stop()
         if sipp.poll() is None:
             sipp.kill()
+
+
+def test_dial_record_over_sip(engine: LiveServer, web: WebApp) -> None:
+    web.docs["/dialrec"] = '<Response><Dial action="/dialrec-done" record="record-from-answer">+15005550030</Dial></Response>'
+    web.docs["/dialrec-done"] = "<Response><Hangup/></Response>"
+    call = create(engine, to="+15005550006", url=web.url("/dialrec"))
+    [hit] = web.wait("/dialrec-done", call.sid)
+    assert hit.form["DialCallStatus"] == "completed" and hit.form["RecordingSid"].startswith("RE")
+    import urllib.request
+    import wave
+    from io import BytesIO
+
+    from wirexa.media.audio import rms_dbfs
+
+    with urllib.request.urlopen(hit.form["RecordingUrl"] + ".wav", timeout=5) as resp:  # noqa: S310
+        with wave.open(BytesIO(resp.read())) as w:
+            pcm = w.readframes(w.getnframes())
+    assert len(pcm) >= 16000 and rms_dbfs(pcm) > -45.0  # both callees' "Hello?" is in the mix

@@ -40,6 +40,7 @@ class FakeCall:
     recording: tuple[str, str, float, float, str] | None = None
     record_task: asyncio.Task[None] | None = None
     bridged_to: str | None = None
+    mix_with: str | None = None
 
 
 class FakeSip:
@@ -99,10 +100,15 @@ class FakeSip:
         call.dtmf_sent.append(digits)
         self._spawn(self._later(0.01, DigitsSent(call_sid)))
 
-    async def start_recording(self, call_sid: CallSid, rec_id: str, path: str, max_length_s: float, silence_timeout_s: float, finish_on_key: str) -> None:
+    async def start_recording(
+        self, call_sid: CallSid, rec_id: str, path: str, max_length_s: float, silence_timeout_s: float,
+        finish_on_key: str, mix_with: CallSid | None = None,
+    ) -> None:
         call = self.calls[call_sid]
         call.recording = (rec_id, path, max_length_s, silence_timeout_s, finish_on_key)
-        call.record_task = self._spawn(self._recording(call, "silence", None, self.record_s))
+        call.mix_with = mix_with
+        if silence_timeout_s or max_length_s:  # a <Dial> recording runs until stopped
+            call.record_task = self._spawn(self._recording(call, "silence", None, self.record_s))
 
     async def stop_recording(self, call_sid: CallSid) -> None:
         call = self.calls.get(call_sid)

@@ -189,9 +189,12 @@ class SipPort(Protocol):
         max_length_s: float,
         silence_timeout_s: float,
         finish_on_key: str,
+        mix_with: CallSid | None = None,
     ) -> None:
         """Record what the far end says into `path` until silence, max length, a key in
-        finish_on_key, hangup or stop_recording(); RecordingFinished reports which."""
+        finish_on_key, hangup or stop_recording(); RecordingFinished reports which. With
+        `mix_with` (a call bridged to this one in the same worker) both parties are recorded,
+        mixed to mono (<Dial record>). 0 for max_length_s/silence_timeout_s means no limit."""
         ...
 
     async def stop_recording(self, call_sid: CallSid) -> None: ...

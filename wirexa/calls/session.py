@@ -46,7 +46,7 @@ from wirexa.laml import actions as A
 from wirexa.laml import events as E
 from wirexa.laml.interpreter import Interpreter
 from wirexa.laml.parse import parse_document
-from wirexa.laml.verbs import HttpMethod
+from wirexa.laml.verbs import DialRecord, HttpMethod
 from wirexa.store import repo
 from wirexa.store.repo import CallRecord, RecordingRecord
 
@@ -156,6 +156,9 @@ class CallSession:
         self.dial_op: int | None = None  # on a child: the parent's Dial op
         self.child: CallSession | None = None  # on a parent: the live <Dial> leg
         self.child_bridged = False
+        self._dial_action: A.Dial | None = None
+        self._dial_rec_sid: str | None = None  # the <Dial record> recording running on this call
+        self._dial_result: _ChildEnded | None = None  # waiting for that recording to close
         self.interp: Interpreter | None = None
         self.answered = False
         self.ended = False
@@ -230,7 +233,10 @@ class CallSession:
         elif isinstance(item, DigitsSent):
             if self._send_digits_pending:
                 self._send_digits_pending = False
-                await self._start_program()
+                if self.parent is not None:
+                    self.parent.post(_ChildAnswered(self))
+                else:
+                    await self._start_program()
             elif self._digits_op is not None:
                 op, self._digits_op = self._digits_op, None
                 await self._feed(E.PlaybackFinished(op))
@@ -261,7 +267,11 @@ class CallSession:
         loop = asyncio.get_running_loop()
         self._time_limit = loop.call_later(self.call.time_limit_s, self.post, _Hangup())
         if self.parent is not None:
-            self.parent.post(_ChildAnswered(self))
+            if self.call.send_digits:  # <Number sendDigits>: dial them before bridging
+                self._send_digits_pending = True
+                await self.sip.send_dtmf(CallSid(self.sid), self.call.send_digits)
+            else:
+                self.parent.post(_ChildAnswered(self))
             return
         project = await self.store.read(repo.get_project, self.account_sid)
         self.auth_token = project.auth_token if project else ""
@@ -465,6 +475,9 @@ class CallSession:
         )
 
     async def _on_recording(self, ev: RecordingFinished) -> None:
+        if ev.rec_id == self._dial_rec_sid:
+            await self._on_dial_recording(ev)
+            return
         op, action = self._recording_op, self._recording_action
         self._recording_op = self._recording_action = None
         if op is None or action is None:
@@ -505,6 +518,33 @@ class CallSession:
         digit = ev.digit if ev.how == "key" and ev.digit else ""
         await self._feed(E.RecordingSaved(op, rec.sid, url, duration_s, digit))
 
+    async def _on_dial_recording(self, ev: RecordingFinished) -> None:
+        self._dial_rec_sid = None
+        action, result = self._dial_action, self._dial_result
+        self._dial_result = None
+        rec: RecordingRecord | None = None
+        path = Path(ev.path)
+        if action is not None and ev.duration_ms >= MIN_RECORDING_MS and path.exists():
+            call = self.call
+            events = action.recording_status_callback_event
+
+            def tx() -> RecordingRecord:
+                r = repo.insert_recording(
+                    sid=ev.rec_id, account_sid=self.account_sid, call_sid=self.sid, status="completed", source="DialVerb",
+                    channels=1, track="both", duration_s=max(1, round(ev.duration_ms / 1000)), start_time=repo.utcnow(),
+                    wav_path=str(path), status_callback=action.recording_status_callback,
+                    status_callback_method=str(action.recording_status_callback_method),
+                    status_callback_events=" ".join(events),
+                )
+                if action.recording_status_callback and "completed" in events:
+                    self.deps.recording_callbacks(r, call, "completed")
+                return r
+
+            rec = await self.store.write(tx)
+            self.dispatcher.webhooks.wake()
+        if result is not None:
+            await self._dial_ended(result, rec)
+
     # --- dial --------------------------------------------------------------------------------
 
     async def _dial(self, action: A.Dial) -> None:
@@ -541,6 +581,7 @@ class CallSession:
         session.dial_op = action.op_id
         self.child = session
         self.child_bridged = False
+        self._dial_action = action
 
     async def _on_child_answered(self, child: CallSession) -> None:
         if child is not self.child or self.ended:
@@ -549,6 +590,16 @@ class CallSession:
         await self.sip.stop_play(CallSid(self.sid))
         await self.sip.bridge(CallSid(self.sid), CallSid(child.sid))
         self.child_bridged = True
+        action = self._dial_action
+        if action is not None and action.record != DialRecord.DO_NOT_RECORD:
+            # Every record-* value records from the bridge, both parties mixed to mono.
+            self._dial_rec_sid = repo.new_sid("RE")
+            folder = self.deps.recordings_dir / self.account_sid
+            folder.mkdir(parents=True, exist_ok=True)
+            await self.sip.start_recording(
+                CallSid(self.sid), self._dial_rec_sid, str(folder / f"{self._dial_rec_sid}.wav"), 0, 0, "",
+                mix_with=CallSid(child.sid),
+            )
 
     async def _on_child_ended(self, item: _ChildEnded) -> None:
         if item.child is not self.child:
@@ -556,6 +607,13 @@ class CallSession:
         self.child = None
         if self.child_bridged:
             await self.sip.unbridge(CallSid(self.sid), CallSid(item.child.sid))
+        if self._dial_rec_sid is not None and not self.ended:
+            self._dial_result = item  # DialEnded goes out once the recording is saved
+            await self.sip.stop_recording(CallSid(self.sid))
+            return
+        await self._dial_ended(item)
+
+    async def _dial_ended(self, item: _ChildEnded, rec: RecordingRecord | None = None) -> None:
         status = {
             "completed": E.DialCallStatus.COMPLETED,
             "busy": E.DialCallStatus.BUSY,
@@ -572,6 +630,9 @@ class CallSession:
                 dial_call_sid=item.child.sid,
                 dial_call_duration_s=item.duration_s if item.bridged else 0,
                 bridged=item.bridged,
+                recording_sid=rec.sid if rec else None,
+                recording_url=f"{self.deps.base_url}/recordings/{rec.sid}" if rec else None,
+                recording_duration_s=rec.duration_s if rec else None,
             )
         )
 

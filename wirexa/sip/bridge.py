@@ -156,13 +156,20 @@ class SipBridge:
         await self._send(call_sid, {"op": "dtmf", "sid": call_sid, "digits": digits})
 
     async def start_recording(
-        self, call_sid: CallSid, rec_id: str, path: str, max_length_s: float, silence_timeout_s: float, finish_on_key: str
+        self,
+        call_sid: CallSid,
+        rec_id: str,
+        path: str,
+        max_length_s: float,
+        silence_timeout_s: float,
+        finish_on_key: str,
+        mix_with: CallSid | None = None,
     ) -> None:
         await self._send(
             call_sid,
             {
-                "op": "record", "sid": call_sid, "rec_id": rec_id, "path": path,
-                "max_s": max_length_s, "silence_s": silence_timeout_s, "keys": finish_on_key,
+                "op": "record", "sid": call_sid, "rec_id": rec_id, "path": path, "max_s": max_length_s,
+                "silence_s": silence_timeout_s, "keys": finish_on_key, "mix_with": mix_with,
             },
         )
 

@@ -60,6 +60,7 @@ class Recording:
     silence_s: float
     keys: str
     last_sound: float
+    mixed: Any = None  # the other party's AudioMedia when recording a bridge
 
 
 @dataclass
@@ -222,10 +223,14 @@ class Worker:
         recorder = pj.AudioMediaRecorder()
         recorder.createRecorder(path)
         st.media.startTransmit(recorder)
+        other = self.calls.get(cmd.get("mix_with") or "")
+        if other is not None and other.media is not None:
+            other.media.startTransmit(recorder)  # the bridge mixes both parties into the file
         now = time.monotonic()
+        max_s = float(cmd.get("max_s", 3600)) or 86400.0
         st.recording = Recording(
-            cmd["rec_id"], path, recorder, now, float(cmd.get("max_s", 3600)), float(cmd.get("silence_s", 5)),
-            str(cmd.get("keys", "")), now,
+            cmd["rec_id"], path, recorder, now, max_s, float(cmd.get("silence_s", 5)),
+            str(cmd.get("keys", "")), now, other.media if other is not None else None,
         )
 
     def finish_recording(self, st: CallState, how: str, digit: str | None = None) -> None:
@@ -233,11 +238,12 @@ class Worker:
         st.pending_record = None
         if rec is None:
             return
-        try:
-            if st.media is not None:
-                st.media.stopTransmit(rec.recorder)
-        except pj.Error:
-            pass
+        for media in (st.media, rec.mixed):
+            try:
+                if media is not None:
+                    media.stopTransmit(rec.recorder)
+            except pj.Error:
+                pass
         ms = int((time.monotonic() - rec.started) * 1000)
         # Dropping the recorder removes its port from the bridge; pjmedia does that on the
         # clock thread a moment later and only then writes the final WAV header. Report the
