@@ -254,3 +254,27 @@ async def test_dial_record_reports_the_recording_to_action(flow: Flow) -> None:
 async def _first(flow: Flow, path: str) -> dict[str, str]:
     await flow.wait_for(lambda: bool(flow.backend.requests_to(path)))
     return flow.backend.requests_to(path)[0]
+
+
+async def test_dial_number_url_whispers_to_the_callee_before_bridging(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = '<Response><Dial><Number url="/whisper">+15005550007</Number></Dial></Response>'
+    flow.backend.docs["/whisper"] = "<Response><Say>You have a call from the website.</Say></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_for(lambda: any(c.dial.parent_call_sid == call.sid for c in flow.sip.calls.values()))
+    child_sid = next(s for s, c in flow.sip.calls.items() if c.dial.parent_call_sid == call.sid)
+    await flow.wait_for(lambda: flow.sip.calls[child_sid].bridged_to == call.sid)
+    [params] = flow.backend.requests_to("/whisper")
+    assert params["CallSid"] == child_sid and params["ParentCallSid"] == call.sid and params["Direction"] == "outbound-dial"
+    assert flow.sip.calls[child_sid].plays  # the callee heard the whisper
+    flow.sip.remote_hangup(child_sid)
+    await flow.wait_status(call.sid, ("completed",))
+
+
+async def test_dial_whisper_hangup_screens_the_call(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = '<Response><Dial action="/dialed"><Number url="/screen">+15005550007</Number></Dial></Response>'
+    flow.backend.docs["/screen"] = "<Response><Hangup/></Response>"
+    flow.backend.docs["/dialed"] = "<Response><Hangup/></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",))
+    [params] = flow.backend.requests_to("/dialed")
+    assert params["DialBridged"] == "false"

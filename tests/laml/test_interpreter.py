@@ -640,3 +640,15 @@ def test_recording_saved_after_live_redirect_is_ignored() -> None:
     interpreter.start(parse_document(doc("<Record/>"), None))
     interpreter.feed(CallRedirected(document=Document(())))
     assert interpreter.feed(RecordingSaved(1, "RE1", "u", 1)) == []
+
+
+def test_implicit_hangup_is_marked_end_of_document() -> None:
+    from wirexa.laml import actions as act
+    from wirexa.laml.interpreter import Interpreter
+    from wirexa.laml.parse import parse_document
+
+    for xml, implicit in (("<Response><Pause length='0'/></Response>", True), ("<Response><Hangup/></Response>", False)):
+        interp = Interpreter({"CallSid": "CA1", "Direction": "outbound-api"}, "http://h/x")
+        out = interp.start(parse_document(xml, "text/xml"))
+        [hangup] = [a for a in out if isinstance(a, act.Hangup)]
+        assert hangup.end_of_document is implicit

@@ -234,7 +234,7 @@ class CallSession:
             if self._send_digits_pending:
                 self._send_digits_pending = False
                 if self.parent is not None:
-                    self.parent.post(_ChildAnswered(self))
+                    await self._child_ready()
                 else:
                     await self._start_program()
             elif self._digits_op is not None:
@@ -266,20 +266,29 @@ class CallSession:
             self.call = updated
         loop = asyncio.get_running_loop()
         self._time_limit = loop.call_later(self.call.time_limit_s, self.post, _Hangup())
+        project = await self.store.read(repo.get_project, self.account_sid)
+        self.auth_token = project.auth_token if project else ""
         if self.parent is not None:
             if self.call.send_digits:  # <Number sendDigits>: dial them before bridging
                 self._send_digits_pending = True
                 await self.sip.send_dtmf(CallSid(self.sid), self.call.send_digits)
             else:
-                self.parent.post(_ChildAnswered(self))
+                await self._child_ready()
             return
-        project = await self.store.read(repo.get_project, self.account_sid)
-        self.auth_token = project.auth_token if project else ""
         if self.call.send_digits:
             self._send_digits_pending = True
             await self.sip.send_dtmf(CallSid(self.sid), self.call.send_digits)
             return
         await self._start_program()
+
+    async def _child_ready(self) -> None:
+        """A <Dial> leg answered: run its whisper document (<Number url>) first, if any; the
+        leg is bridged when that document finishes without hanging up."""
+        if self.call.url:
+            await self._start_program()
+        else:
+            assert self.parent is not None
+            self.parent.post(_ChildAnswered(self))
 
     async def _start_program(self) -> None:
         self.interp = Interpreter(
@@ -375,12 +384,16 @@ class CallSession:
                 await self.child.hangup()
         elif isinstance(action, A.FetchDocument):
             self._spawn(self._fetch_document(action))
+        elif isinstance(action, A.Hangup) and action.end_of_document and self.parent is not None:
+            return  # a whisper document ran out: Finished connects the parties
         elif isinstance(action, (A.Hangup, A.Reject)):
             await self.hangup()
         elif isinstance(action, A.Notify):
             await self._notify(action.code, action.message, action.url)
         elif isinstance(action, A.Finished):
-            if not self.ended:
+            if self.parent is not None and not self.ended and not self.hanging_up:
+                self.parent.post(_ChildAnswered(self))  # the whisper is over: connect the parties
+            elif not self.ended:
                 await self.hangup()
 
     def _timer_fired(self, op_id: int) -> None:
@@ -570,6 +583,8 @@ class CallSession:
                 status_callback=target.status_callback,
                 status_callback_method=str(target.status_callback_method),
                 status_callback_events=" ".join(target.status_callback_event or ("completed",)),
+                url=target.url,
+                method=str(target.method),
             )
         )
         try:
@@ -605,6 +620,9 @@ class CallSession:
         if item.child is not self.child:
             return
         self.child = None
+        # DialBridged and DialCallDuration describe the connection, not just the answer
+        # (a whisper document may hang the callee up before the parties are connected).
+        item = dataclasses.replace(item, bridged=self.child_bridged)
         if self.child_bridged:
             await self.sip.unbridge(CallSid(self.sid), CallSid(item.child.sid))
         if self._dial_rec_sid is not None and not self.ended:

@@ -8,7 +8,7 @@ produce no event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
@@ -162,7 +162,11 @@ class FetchDocument:
 
 @dataclass(frozen=True, slots=True)
 class Hangup:
-    """End the call (on an unanswered inbound call the session picks how to refuse it)."""
+    """End the call (on an unanswered inbound call the session picks how to refuse it).
+    `end_of_document` marks the implicit hangup after the last verb (a <Dial> leg's whisper
+    document ends by connecting the parties instead); it takes no part in equality."""
+
+    end_of_document: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

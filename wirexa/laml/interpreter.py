@@ -320,7 +320,7 @@ class Interpreter:
             self._index += 1
             if self._run_verb(verb):
                 return
-        self._emit(act.Hangup())
+        self._emit(act.Hangup(end_of_document=True))
         self._finish()
 
     def _run_verb(self, verb: v.Verb) -> bool:
