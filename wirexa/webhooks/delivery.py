@@ -81,6 +81,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._session: aiohttp.ClientSession | None = None
         self._tokens: dict[str, tuple[str, float]] = {}
         self.delivered = 0
@@ -100,9 +101,13 @@ class DeliveryWorker:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            # Python 3.11's wait_for can swallow a cancellation that races with its inner
+            # future finishing; the flag ends the loop then, and we cancel until it is done.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait([self._task], timeout=0.5)
         if self._inflight:
             # Give running attempts a moment; the rest stay in flight and are retried after
             # their lease by the next start (at-least-once).
@@ -120,7 +125,7 @@ class DeliveryWorker:
     # --- loop --------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 claimed = await self._claim()
             except asyncio.CancelledError:
