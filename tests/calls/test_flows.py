@@ -278,3 +278,21 @@ async def test_dial_whisper_hangup_screens_the_call(flow: Flow) -> None:
     await flow.wait_status(call.sid, ("completed",))
     [params] = flow.backend.requests_to("/dialed")
     assert params["DialBridged"] == "false"
+
+
+async def test_silent_recording_is_trimmed_away_and_the_call_moves_on(flow: Flow) -> None:
+    flow.sip.record_silent = True
+    flow.backend.docs["/xml"] = '<Response><Record action="/after"/><Say>Nothing recorded.</Say></Response>'
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",))
+    assert flow.backend.requests_to("/after") == []  # Twilio skips the action for an empty recording
+    assert flow.tts.spoken[-1][0] == "Nothing recorded."
+
+
+async def test_do_not_trim_keeps_silence(flow: Flow) -> None:
+    flow.sip.record_silent = True
+    flow.backend.docs["/xml"] = '<Response><Record trim="do-not-trim" action="/after"/></Response>'
+    flow.backend.docs["/after"] = "<Response><Hangup/></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",))
+    assert len(flow.backend.requests_to("/after")) == 1

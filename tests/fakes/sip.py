@@ -49,6 +49,7 @@ class FakeSip:
         self.play_s = play_s
         self.record_s = record_s
         self.capacity = capacity
+        self.record_silent = False  # recordings are silence instead of a tone
         self.calls: dict[str, FakeCall] = {}
         self.events: list[SipEvent] = []
         self.on_answer: dict[str, Callable[[str], None]] = {}
@@ -212,7 +213,7 @@ class FakeSip:
 
         duration_ms = int(self.record_s * 1000)
         with open(path, "wb") as f:
-            f.write(wav_bytes(tone_pcm(440, duration_ms)))
+            f.write(wav_bytes(bytes(duration_ms * 16) if self.record_silent else tone_pcm(440, duration_ms)))
         self._emit(RecordingFinished(call.dial.call_sid, rec_id, path, duration_ms, how, digit))  # type: ignore[arg-type]
 
     def _end(self, call: FakeCall, reason: str, code: int | None, by: str) -> None:

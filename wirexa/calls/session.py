@@ -46,7 +46,8 @@ from wirexa.laml import actions as A
 from wirexa.laml import events as E
 from wirexa.laml.interpreter import Interpreter
 from wirexa.laml.parse import parse_document
-from wirexa.laml.verbs import DialRecord, HttpMethod
+from wirexa.laml.verbs import DialRecord, HttpMethod, Trim
+from wirexa.media.recording import trim_silence
 from wirexa.store import repo
 from wirexa.store.repo import CallRecord, RecordingRecord
 
@@ -500,7 +501,16 @@ class CallSession:
             path.unlink(missing_ok=True)
             await self._feed(E.RecordingEmpty(op))
             return
-        duration_s = max(1, round(ev.duration_ms / 1000))
+        duration_ms = ev.duration_ms
+        if action.trim == Trim.TRIM_SILENCE:
+            trimmed = await trim_silence(path)
+            if trimmed is not None:
+                duration_ms = int(trimmed * 1000)
+                if duration_ms < MIN_RECORDING_MS:  # nothing but silence: Twilio moves on
+                    path.unlink(missing_ok=True)
+                    await self._feed(E.RecordingEmpty(op))
+                    return
+        duration_s = max(1, round(duration_ms / 1000))
         call = self.call
         events = action.recording_status_callback_event
 

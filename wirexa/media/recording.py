@@ -62,3 +62,36 @@ class Mp3Converter:
         tmp.replace(mp3)
         self._tasks.pop(mp3, None)
         return True
+
+
+# Leading silence, then (reversed) trailing silence. Peak detection: the default RMS detector
+# drops a whole recording that starts with sound at its first sample.
+_CUT = "silenceremove=start_periods=1:start_threshold=-45dB:detection=peak"
+TRIM_FILTER = f"{_CUT},areverse,{_CUT},areverse"
+
+
+async def trim_silence(wav: Path, ffmpeg: str = "ffmpeg") -> float | None:
+    """Cut leading and trailing silence from a WAV in place (Twilio's trim-silence).
+
+    Returns the new duration in seconds, or None when ffmpeg failed (the file is untouched).
+    """
+    import wave
+
+    tmp = wav.with_suffix(".trim.wav")
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            shutil.which(ffmpeg) or ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(wav),
+            "-af", TRIM_FILTER, "-ar", "8000", "-ac", "1", "-sample_fmt", "s16", str(tmp),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await proc.communicate()
+    except OSError as exc:
+        log.error("trim of %s could not start: %s", wav, exc)
+        return None
+    if proc.returncode != 0:
+        log.error("trim of %s failed: %s", wav, err.decode(errors="replace").strip())
+        tmp.unlink(missing_ok=True)
+        return None
+    tmp.replace(wav)
+    with wave.open(str(wav)) as w:
+        return float(w.getnframes()) / float(w.getframerate())

@@ -23,7 +23,7 @@ from wirexa.sip.sandbox_carrier import SandboxCarrier
 log = logging.getLogger(__name__)
 
 SANDBOX_HOST = "sandbox.wirexa.invalid"
-SLOT_GRACE_S = 0.5
+SLOT_GRACE_S = 1.5
 
 
 class SipBridge:

@@ -249,11 +249,8 @@ class Sandbox:
                 callee.hangup_at = callee.answered_at + float(b["hangup_after_s"])
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             callee.ended = True
-            if callee.recorder is not None and callee.media is not None:
-                try:
-                    callee.media.stopTransmit(callee.recorder)
-                except pj.Error:
-                    pass
+            # The call's conference port is already gone: drop, never stopTransmit, its media.
+            callee.media = None
             self.loop.bury(callee.player)
             callee.player = None
             callee.log("hung up", code=info.lastStatusCode, by="callee" if callee.hangup_at and time.monotonic() >= callee.hangup_at else "caller")
@@ -298,23 +295,31 @@ class Sandbox:
         for callee in list(self.callees.values()):
             if callee.ended:
                 continue
-            if callee.answer_at is not None and now >= callee.answer_at:
-                callee.answer_at = None
-                op = pj.CallOpParam()
-                op.statusCode = 200
-                callee.call.answer(op)
-            b = callee.behaviour
-            waiting = b.get("press") and not callee.pressed and callee.press_at is None
-            if callee.media is not None and waiting and b.get("press_after") == "prompt":
-                self._watch_prompt(callee, now)
-            if callee.press_at is not None and now >= callee.press_at:
-                callee.press_at = None
-                callee.pressed = True  # a callee presses its digits once
-                self._press(callee, str(b["press"]))
-            if callee.hangup_at is not None and now >= callee.hangup_at:
-                callee.hangup_at = now + 3600
-                callee.log("hanging up")
-                callee.call.hangup(pj.CallOpParam())
+            try:
+                self.tick_callee(callee, now)
+            except pj.Error as exc:
+                # Typically "INVITE session already terminated": the caller gave up first.
+                log.info("[%s] %s", callee.sid, exc.info())
+                callee.answer_at = callee.press_at = callee.hangup_at = None
+
+    def tick_callee(self, callee: Callee, now: float) -> None:
+        if callee.answer_at is not None and now >= callee.answer_at:
+            callee.answer_at = None
+            op = pj.CallOpParam()
+            op.statusCode = 200
+            callee.call.answer(op)
+        b = callee.behaviour
+        waiting = b.get("press") and not callee.pressed and callee.press_at is None
+        if callee.media is not None and waiting and b.get("press_after") == "prompt":
+            self._watch_prompt(callee, now)
+        if callee.press_at is not None and now >= callee.press_at:
+            callee.press_at = None
+            callee.pressed = True  # a callee presses its digits once
+            self._press(callee, str(b["press"]))
+        if callee.hangup_at is not None and now >= callee.hangup_at:
+            callee.hangup_at = now + 3600
+            callee.log("hanging up")
+            callee.call.hangup(pj.CallOpParam())
 
     def _watch_prompt(self, callee: Callee, now: float) -> None:
         """Detect the end of the caller's first prompt from the received level."""

@@ -79,6 +79,7 @@ class CallState:
     dtmf: list[tuple[float, str]] = field(default_factory=list)
     dtmf_done_at: float | None = None
     peers: set[str] = field(default_factory=set)
+    disconnected: bool = False  # the call's conference port is gone: never touch st.media again
 
 
 class WorkerCall(pj.Call):  # type: ignore[misc]
@@ -209,7 +210,7 @@ class Worker:
         if pb is None:
             return
         try:
-            if st.media is not None:
+            if st.media is not None and not st.disconnected:
                 pb.player.stopTransmit(st.media)
         except pj.Error:
             pass
@@ -240,7 +241,7 @@ class Worker:
             return
         for media in (st.media, rec.mixed):
             try:
-                if media is not None:
+                if media is not None and not st.disconnected:
                     media.stopTransmit(rec.recorder)
             except pj.Error:
                 pass
@@ -256,6 +257,11 @@ class Worker:
     def bridge(self, a: str, b: str, on: bool) -> None:
         sa, sb = self.calls.get(a), self.calls.get(b)
         if sa is None or sb is None or sa.media is None or sb.media is None:
+            return
+        if sa.disconnected or sb.disconnected:
+            # pjsua disconnects a dead call's port itself; touching it asserts in pjmedia.
+            sa.peers.discard(b)
+            sb.peers.discard(a)
             return
         if on:
             sa.media.startTransmit(sb.media)
@@ -285,6 +291,7 @@ class Worker:
             st.answered = True
             emit({"ev": "answered", "sid": sid, "code": 200})
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            st.disconnected = True
             self.stop_play(st, "stopped")
             self.finish_recording(st, "hangup")
             for peer in list(st.peers):
@@ -335,26 +342,32 @@ class Worker:
                     pending.append((deadline, sid, event))
             self.finishing = pending
         for st in list(self.calls.values()):
-            if not st.answered and st.local_reason is None and now >= st.ring_deadline:
-                self.hangup(st, "timeout")
-            pb = st.playback
-            if pb is not None and pb.ends_at is not None and now >= pb.ends_at:
-                self.stop_play(st, "done")
-            rec = st.recording
-            if rec is not None:
-                level = st.media.getRxLevel() if st.media is not None else 0
-                if level > SOUND_LEVEL:
-                    rec.last_sound = now
-                if now - rec.started >= rec.max_s:
-                    self.finish_recording(st, "max-length")
-                elif rec.silence_s > 0 and now - rec.last_sound >= rec.silence_s:
-                    self.finish_recording(st, "silence")
-            while st.dtmf and st.dtmf[0][0] <= now:
-                _, run = st.dtmf.pop(0)
-                self.send_digits(st, run)
-            if st.dtmf_done_at is not None and not st.dtmf and now >= st.dtmf_done_at:
-                st.dtmf_done_at = None
-                emit({"ev": "dtmf_done", "sid": st.sid})
+            try:
+                self.tick_call(st, now)
+            except pj.Error as exc:  # one call's failure must not hold up the others
+                log.warning("[%s] tick failed: %s", st.sid, exc.info())
+
+    def tick_call(self, st: CallState, now: float) -> None:
+        if not st.answered and st.local_reason is None and now >= st.ring_deadline:
+            self.hangup(st, "timeout")
+        pb = st.playback
+        if pb is not None and pb.ends_at is not None and now >= pb.ends_at:
+            self.stop_play(st, "done")
+        rec = st.recording
+        if rec is not None:
+            level = st.media.getRxLevel() if st.media is not None else 0
+            if level > SOUND_LEVEL:
+                rec.last_sound = now
+            if now - rec.started >= rec.max_s:
+                self.finish_recording(st, "max-length")
+            elif rec.silence_s > 0 and now - rec.last_sound >= rec.silence_s:
+                self.finish_recording(st, "silence")
+        while st.dtmf and st.dtmf[0][0] <= now:
+            _, run = st.dtmf.pop(0)
+            self.send_digits(st, run)
+        if st.dtmf_done_at is not None and not st.dtmf and now >= st.dtmf_done_at:
+            st.dtmf_done_at = None
+            emit({"ev": "dtmf_done", "sid": st.sid})
 
     def send_digits(self, st: CallState, digits: str) -> None:
         try:

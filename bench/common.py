@@ -1,0 +1,61 @@
+"""Helpers shared by the benchmarks: percentiles, process CPU/RSS from /proc, a load loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def proc_times(pid: int) -> float:
+    """CPU seconds (user+system) used by a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def tree(pid: int) -> list[int]:
+    out = [pid]
+    try:
+        children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    except OSError:
+        return out
+    for c in children:
+        out += tree(int(c))
+    return out
+
+
+async def load(fn: Callable[[], Awaitable[None]], concurrency: int, seconds: float) -> tuple[int, list[float], int]:
+    """Run fn from `concurrency` workers for `seconds`: (requests, latencies in ms, errors)."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            try:
+                await fn()
+                latencies.append((time.perf_counter() - t0) * 1000)
+            except Exception:  # noqa: BLE001 - counted
+                errors += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(latencies), latencies, errors
