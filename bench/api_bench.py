@@ -1,5 +1,12 @@
 """Issue 2: Calls create/list/fetch throughput and latency at concurrency 32 with 100,000 calls in
-the database, beside a bare aiohttp handler returning constant JSON, same machine, same run."""
+the database, beside a bare aiohttp handler returning constant JSON, same machine, same run.
+
+Three processes: the engine (runtime.Engine(with_sip=False): store, webhooks, REST API, as
+`wirexa serve` runs them minus SIP), the bare aiohttp app, and this one generating the load
+(aiohttp client, keep-alive, CONCURRENCY workers, SECONDS per scenario). Prints one JSON object.
+Env: API_BENCH_CALLS, API_BENCH_SECONDS, API_BENCH_PROFILE=1 (pyinstrument the engine; the
+report's path goes to stderr).
+"""
 
 from __future__ import annotations
 
@@ -17,48 +24,82 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from bench.common import load, pct  # noqa: E402
-from tests.backends import free_port, free_udp_block, wait_http  # noqa: E402
+from bench.common import load, pct, proc_times, rss_mb  # noqa: E402
+from tests.backends import free_port, wait_http  # noqa: E402
 from wirexa import config  # noqa: E402
 from wirexa.store import repo  # noqa: E402
 from wirexa.store.bootstrap import ensure_project, open_store  # noqa: E402
 
-N_CALLS = 100_000
+N_CALLS = int(os.environ.get("API_BENCH_CALLS", "100000"))
+BATCH = 5000
 CONCURRENCY = 32
-SECONDS = 8.0
+SECONDS = float(os.environ.get("API_BENCH_SECONDS", "8"))
+
 BARE = """
+import sys
 from aiohttp import web
 BODY = {"sid": "CA" + "0" * 32, "status": "completed", "to": "+15005550006", "from": "+15005550100"}
 async def h(request): return web.json_response(BODY)
 app = web.Application(); app.router.add_get("/x", h)
-import sys; web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+# The engine without SIP, as `wirexa serve` composes it (runtime.Engine), until SIGTERM.
+ENGINE = """
+import asyncio, signal, sys
+from wirexa import config
+from wirexa.runtime import Engine
+async def main():
+    s = config.load(overrides={"data_dir": sys.argv[1], "host": "127.0.0.1", "port": int(sys.argv[2]),
+                               "api_rate_limit_per_s": 0, "log_level": "WARNING"}, env={})
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with Engine(s, with_sip=False):
+        print("ready", flush=True)
+        await stop.wait()
+if len(sys.argv) > 3:
+    from pyinstrument import Profiler
+    p = Profiler(async_mode="disabled", interval=0.0005)
+    p.start()
+    try:
+        asyncio.run(main())
+    finally:
+        p.stop()
+        open(sys.argv[3], "w").write(p.output_text(unicode=False, color=False, show_all=False))
+else:
+    asyncio.run(main())
 """
 
 
 def seed(data: Path) -> tuple[str, str, list[str]]:
+    """N_CALLS completed calls through the repo, BATCH per write transaction, one second apart."""
     s = config.load(overrides={"data_dir": str(data)}, env={})
     store = open_store(s)
     p = ensure_project(store)
     start = dt.datetime(2026, 1, 1)
     sids: list[str] = []
-    for batch in range(N_CALLS // 5000):
+    for batch in range(0, N_CALLS, BATCH):
+
         def tx(batch: int = batch) -> list[str]:
             return [
                 repo.insert_call(
                     account_sid=p.sid, to_number="+15005550006", from_number="+15005550100", status="completed",
-                    direction="outbound-api", url="http://h/x", now=start + dt.timedelta(seconds=batch * 5000 + i), duration_s=30,
+                    direction="outbound-api", url="http://h/x", now=start + dt.timedelta(seconds=batch + i),
+                    start_time=start + dt.timedelta(seconds=batch + i), end_time=start + dt.timedelta(seconds=batch + i + 30),
+                    duration_s=30,
                 ).sid
-                for i in range(5000)
+                for i in range(min(BATCH, N_CALLS - batch))
             ]
+
         sids += store.write_sync(tx)
     store.close()
     return p.sid, p.auth_token, sids
 
 
-async def measure(base: str, account: str, token: str, sids: list[str], bare: str) -> dict[str, object]:
-    auth = {"Authorization": aiohttp.encode_basic_auth(account, token)}
+async def measure(base: str, account: str, token: str, sids: list[str], bare: str, engine_pid: int) -> dict[str, dict[str, float]]:
+    auth = {"Authorization": aiohttp.BasicAuth(account, token).encode()}
     prefix = f"{base}/2010-04-01/Accounts/{account}"
-    results: dict[str, object] = {}
+    results: dict[str, dict[str, float]] = {}
     conn = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=conn, headers=auth) as session:
 
@@ -73,7 +114,7 @@ async def measure(base: str, account: str, token: str, sids: list[str], bare: st
                 await r.read()
 
         async def create() -> None:
-            data = {"To": "+15005550001", "From": "+15005550100", "Twiml": "<Response><Hangup/></Response>"}
+            data = {"To": "+15005550001", "From": "+15005550100", "Url": "http://127.0.0.1:9/x"}
             async with session.post(f"{prefix}/Calls.json", data=data) as r:
                 assert r.status == 201
                 await r.read()
@@ -84,10 +125,17 @@ async def measure(base: str, account: str, token: str, sids: list[str], bare: st
                 await r.read()
 
         for name, fn in (("bare", bare_get), ("fetch", fetch), ("list", list_), ("create", create)):
+            await load(fn, CONCURRENCY, 1.0)  # warm-up: connections, caches
+            cpu0 = proc_times(engine_pid)
             n, lat, errors = await load(fn, CONCURRENCY, SECONDS)
             results[name] = {
-                "per_s": round(n / SECONDS, 1), "p50_ms": round(pct(lat, 50), 2), "p99_ms": round(pct(lat, 99), 2), "errors": errors,
+                "per_s": round(n / SECONDS, 1),
+                "p50_ms": round(pct(lat, 50), 2),
+                "p99_ms": round(pct(lat, 99), 2),
+                "errors": errors,
             }
+            if name != "bare":
+                results[name]["engine_cpu_ms_per_req"] = round((proc_times(engine_pid) - cpu0) * 1000 / max(n, 1), 3)
     return results
 
 
@@ -98,41 +146,46 @@ def main() -> None:
         account, token, sids = seed(data)
         seed_s = time.time() - t0
         port, bare_port = free_port(), free_port()
-        sip = free_udp_block(40000, 49000, 100, (0, 1, 2, 20, 21, 22, 23))
-        rtp = free_udp_block(20000, 29000, 8000, (0, 100, 5000, 5100))
+        profile = str(data / "profile.txt") if os.environ.get("API_BENCH_PROFILE") else None
         env = {k: v for k, v in os.environ.items() if not k.startswith("WIREXA_")}
-        # calls_cps 0.001: created calls stay queued (one token of burst lets a single call out),
-        # so "create" measures the API + store, not SIP.
-        env.update({"WIREXA_PORT": str(port), "WIREXA_API_RATE_LIMIT_PER_S": "0", "WIREXA_CALLS_CPS": "0.001",
-                    "WIREXA_SIP_PORT_BASE": str(sip), "WIREXA_SANDBOX_PORT_BASE": str(sip + 20), "WIREXA_SIP_RTP_PORT_BASE": str(rtp),
-                    "WIREXA_SANDBOX_PROCESSES": "1", "WIREXA_LOG_LEVEL": "WARNING"})
-        server = subprocess.Popen([sys.executable, "-m", "wirexa", "serve", "--data-dir", str(data)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "-c", ENGINE, str(data), str(port), *([profile] if profile else [])],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
         bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_http(f"http://127.0.0.1:{port}/health", 60, server)
             wait_http(f"http://127.0.0.1:{bare_port}/x", 20, bare)
-            r = asyncio.run(measure(f"http://127.0.0.1:{port}", account, token, sids, f"http://127.0.0.1:{bare_port}/x"))
+            r = asyncio.run(measure(f"http://127.0.0.1:{port}", account, token, sids, f"http://127.0.0.1:{bare_port}/x", server.pid))
+            engine_rss = rss_mb(server.pid)
         finally:
             server.terminate()
             bare.terminate()
-            server.wait(20)
+            server.wait(60)
             bare.wait(20)
-    bare_rate = r["bare"]["per_s"]  # type: ignore[index]
+        if profile and Path(profile).exists():
+            out = Path(tempfile.gettempdir()) / f"api_bench_profile_{int(time.time())}.txt"
+            out.write_text(Path(profile).read_text())
+            print(f"engine profile: {out}", file=sys.stderr)
+    bare_rate = r["bare"]["per_s"]
+    targets = [
+        {"metric": "fetch p99 (ms)", "target": "< 15", "measured": r["fetch"]["p99_ms"], "met": r["fetch"]["p99_ms"] < 15,
+         "note": f"p50 {r['fetch']['p50_ms']} ms, {r['fetch']['per_s']}/s"},
+        {"metric": "list p99 (ms)", "target": "< 15", "measured": r["list"]["p99_ms"], "met": r["list"]["p99_ms"] < 15,
+         "note": f"PageSize=50; p50 {r['list']['p50_ms']} ms, {r['list']['per_s']}/s"},
+        {"metric": "create (per s)", "target": ">= 300", "measured": r["create"]["per_s"], "met": r["create"]["per_s"] >= 300,
+         "note": f"p50 {r['create']['p50_ms']} ms, p99 {r['create']['p99_ms']} ms; calls stay queued (no SIP)"},
+    ]
+    for k in ("fetch", "list", "create"):
+        ratio = round(r[k]["per_s"] / bare_rate, 3)
+        targets.append({
+            "metric": f"{k} throughput / bare aiohttp", "target": ">= 0.3", "measured": ratio, "met": ratio >= 0.3,
+            "note": f"{r[k]['per_s']}/s vs bare {bare_rate}/s (bare p50 {r['bare']['p50_ms']} ms, p99 {r['bare']['p99_ms']} ms)",
+        })
     print(json.dumps({
-        "benchmark": "api", "calls_in_db": N_CALLS, "concurrency": CONCURRENCY, "seconds_each": SECONDS, "seed_s": round(seed_s, 1),
-        "results": r,
-        "targets": [
-            {"metric": "fetch p99 (ms)", "target": "< 15", "measured": r["fetch"]["p99_ms"], "met": r["fetch"]["p99_ms"] < 15,  # type: ignore[index]
-             "note": f"p50 {r['fetch']['p50_ms']} ms, {r['fetch']['per_s']}/s"},  # type: ignore[index]
-            {"metric": "list p99 (ms)", "target": "< 15", "measured": r["list"]["p99_ms"], "met": r["list"]["p99_ms"] < 15,  # type: ignore[index]
-             "note": f"p50 {r['list']['p50_ms']} ms, {r['list']['per_s']}/s"},  # type: ignore[index]
-            {"metric": "create (per s)", "target": ">= 300", "measured": r["create"]["per_s"], "met": r["create"]["per_s"] >= 300,  # type: ignore[index]
-             "note": f"p50 {r['create']['p50_ms']} ms, p99 {r['create']['p99_ms']} ms; calls stay queued (calls_cps 0.001)"},  # type: ignore[index]
-            *({"metric": f"{k} throughput / bare aiohttp", "target": ">= 0.3", "measured": round(r[k]["per_s"] / bare_rate, 3),  # type: ignore[index]
-               "met": r[k]["per_s"] / bare_rate >= 0.3, "note": f"{r[k]['per_s']}/s vs bare {bare_rate}/s (bare p99 {r['bare']['p99_ms']} ms)"}  # type: ignore[index]
-              for k in ("fetch", "list", "create")),
-        ],
+        "benchmark": "api", "calls_in_db": N_CALLS, "concurrency": CONCURRENCY, "seconds_each": SECONDS,
+        "seed_s": round(seed_s, 1), "engine": "runtime.Engine(with_sip=False) subprocess", "engine_rss_mb": round(engine_rss, 1),
+        "results": r, "targets": targets,
     }))
 
 

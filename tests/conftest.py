@@ -1,7 +1,11 @@
-"""Shared fixtures: a clean environment, and `wirexa serve` run for real as a subprocess."""
+"""Shared fixtures: a clean environment; Settings, a migrated store and a project in tmp_path; the
+REST API in process (aiohttp test client over make_app, NullController, no rate limit); and
+`wirexa serve` run for real as a subprocess (`live_server`, `make_live_server`)."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import os
 import signal
@@ -9,13 +13,24 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from tests.backends import free_port, free_udp_block
+from wirexa import config
+from wirexa.api.app import make_app
+from wirexa.api.auth import RateLimiter
+from wirexa.api.context import ApiServices
+from wirexa.calls.service import CallController, CallService, NullController
+from wirexa.store import repo
+from wirexa.store.bootstrap import ensure_project, open_store
+from wirexa.store.db import Store
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +39,105 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith(("WIREXA_", "TWILIO_", "SIGNALWIRE_")):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("COLUMNS", "120")
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    """Headers with HTTP Basic credentials (AccountSid:AuthToken)."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+# --- in-process API ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Any:
+    """Settings with every default, the data dir in tmp_path, no environment."""
+    return config.load(overrides={"data_dir": str(tmp_path)}, env={})
+
+
+@pytest.fixture
+def store(settings: Any) -> Iterator[Store]:
+    s = open_store(settings)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def project(store: Store) -> repo.ProjectRecord:
+    return ensure_project(store)
+
+
+ResponseCheck = Callable[[web.Request, web.StreamResponse], None]
+
+
+@dataclasses.dataclass
+class Api:
+    """The API app on an aiohttp test client, with the objects behind it."""
+
+    client: TestClient  # type: ignore[type-arg]
+    store: Store
+    project: repo.ProjectRecord
+    settings: Any
+    services: ApiServices
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return basic(self.project.sid, self.project.auth_token)
+
+    @property
+    def base(self) -> str:
+        return f"/2010-04-01/Accounts/{self.project.sid}"
+
+    async def create(self, **form: str) -> Any:
+        data = {"To": "+15005550006", "From": "+15005550100", "Url": "http://127.0.0.1:9/xml", **form}
+        return await self.client.post(f"{self.base}/Calls.json", data=data, headers=self.auth)
+
+
+async def start_api(
+    store: Store,
+    settings: Any,
+    project: repo.ProjectRecord,
+    *,
+    controller: CallController | None = None,
+    limiter: RateLimiter | None = None,
+    check: ResponseCheck | None = None,
+) -> Api:
+    """Serve make_app(ApiServices(...)) on a test client. `check` sees every response the app
+    sends (tests/api uses it to validate each Call and Recording JSON against Twilio's schema)."""
+    services = ApiServices(
+        store=store,
+        settings=settings,
+        calls=CallService(store, controller or NullController(store)),
+        limiter=limiter or RateLimiter(0, 1),
+    )
+    app = make_app(services)
+    if check is not None:
+        inspect = check
+
+        @web.middleware
+        async def checking(request: web.Request, handler: Any) -> web.StreamResponse:
+            response: web.StreamResponse = await handler(request)
+            inspect(request, response)
+            return response
+
+        app.middlewares.insert(0, checking)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return Api(client, store, project, settings, services)
+
+
+@pytest.fixture
+def api_check() -> ResponseCheck | None:
+    """Override in a conftest to inspect every response of the `api` fixture."""
+    return None
+
+
+@pytest.fixture
+async def api(store: Store, settings: Any, project: repo.ProjectRecord, api_check: ResponseCheck | None) -> AsyncIterator[Api]:
+    """The REST API in process: real store, NullController, RateLimiter(0, 1) (unlimited)."""
+    a = await start_api(store, settings, project, check=api_check)
+    yield a
+    await a.client.close()
 
 
 @dataclass
@@ -46,7 +160,7 @@ class LiveServer:
         self.log = self.data_dir / f"serve-{int(time.time() * 1000)}.log"
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wirexa", "serve", "--data-dir", str(self.data_dir)],
+                [sys.executable, "-m", "wirexa", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
                 env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
@@ -83,6 +197,10 @@ class LiveServer:
                 pass
         self.proc.wait()
 
+    @property
+    def auth(self) -> dict[str, str]:
+        return basic(self.project_id, self.auth_token)
+
     def client(self):  # type: ignore[no-untyped-def]
         from twilio.rest import Client
 
@@ -96,21 +214,8 @@ def make_live_server(
 ) -> LiveServer:
     """Init and start a server. `config` maps setting keys of the generated wirexa.toml (as
     written there, e.g. "trunk_host") to TOML values that replace their defaults."""
-    sip = free_udp_block(40000, 49000, 100, (0, 1, 2, 20, 21, 22, 23))
-    rtp = free_udp_block(20000, 29000, 8000, (0, 100, 5000, 5100, 5200, 5300))
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREXA_")}
-    env.update(
-        {
-            "WIREXA_PORT": str(port),
-            "WIREXA_SIP_PORT_BASE": str(sip),
-            "WIREXA_SANDBOX_PORT_BASE": str(sip + 20),
-            "WIREXA_SIP_RTP_PORT_BASE": str(rtp),
-            "WIREXA_SANDBOX_PROCESSES": "4",
-            "WIREXA_WEBHOOKS_POLL_INTERVAL_S": "0.2",
-            "WIREXA_LOG_LEVEL": "INFO",
-        }
-    )
+    env.update({"WIREXA_SANDBOX_PROCESSES": "4", "WIREXA_WEBHOOKS_POLL_INTERVAL_S": "0.2", "WIREXA_LOG_LEVEL": "INFO"})
     if sandbox_toml:
         path = tmp / "sandbox.toml"
         path.write_text(sandbox_toml)
@@ -129,9 +234,31 @@ def make_live_server(
             text, n = re.subn(rf"^{re.escape(key)} = .*$", f"{key} = {value}", text, count=1, flags=re.MULTILINE)
             assert n == 1, key
         cfg.write_text(text)
-    server = LiveServer(tmp, port, info["project_id"], info["auth_token"], env)
-    server.start()
-    return server
+    # Ports are probed free, but another test run on the machine may take one (the SIP ports
+    # are probed for UDP, pjsua2 also listens on TCP) before serve binds it: try new ones then.
+    for attempt in range(3):
+        port = free_port()
+        ports = {
+            "WIREXA_PORT": str(port),
+            "WIREXA_SIP_PORT_BASE": str(free_udp_block(40000, 49000, 100, (0, 1, 2, 20, 21, 22, 23))),
+            "WIREXA_SIP_RTP_PORT_BASE": str(free_udp_block(20000, 29000, 8000, (0, 100, 5000, 5100, 5200, 5300))),
+        }
+        ports["WIREXA_SANDBOX_PORT_BASE"] = str(int(ports["WIREXA_SIP_PORT_BASE"]) + 20)
+        run_env = {**env, **ports, **(extra_env or {})}
+        server = LiveServer(tmp, int(run_env["WIREXA_PORT"]), info["project_id"], info["auth_token"], run_env)
+        try:
+            server.start()
+            return server
+        except RuntimeError as exc:
+            server.stop()
+            if attempt == 2 or "already in use" not in str(exc) + _logs_of(tmp):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _logs_of(tmp: Path) -> str:
+    logs = tmp / "logs"
+    return "".join(p.read_text(errors="replace") for p in logs.glob("*")) if logs.is_dir() else ""
 
 
 @pytest.fixture
@@ -148,3 +275,18 @@ def live_server_factory(tmp_path: Path) -> Iterator[object]:
     yield make
     for s in servers:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def live_server_env() -> dict[str, str]:
+    """WIREXA_* variables for the module's `live_server`; override it in a test module."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, live_server_env: dict[str, str]) -> Iterator[LiveServer]:
+    """`wirexa init --json` then `wirexa serve --port P` in a subprocess, healthy; SIGTERM (then
+    kill) at the end of the module. Has base_url, project_id, auth_token, data_dir, auth."""
+    server = make_live_server(tmp_path_factory.mktemp("live"), live_server_env)
+    yield server
+    server.stop()

@@ -1,88 +1,133 @@
-"""API tests: aiohttp's in-process client on make_app with the real store and NullController."""
+"""API test harness: every response of the in-process API is checked against Twilio's OpenAPI
+schemas for Call and Recording JSON, the list envelope, the error body and the request's prefix."""
 
 from __future__ import annotations
 
-import base64
-import dataclasses
+import collections
+import contextlib
+import email.utils
 import json
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import web
+from jsonschema import FormatChecker
 from openapi_schema_validator import OAS30Validator
 
+from tests.conftest import Api, basic, start_api
 from wirexa import config
-from wirexa.api.app import make_app
 from wirexa.api.auth import RateLimiter
-from wirexa.api.context import ApiServices
-from wirexa.calls.service import CallService, NullController
-from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
-from wirexa.store.db import Store
 
-SPEC = Path(__file__).parent.parent.parent.parent / "shared" / "reference" / "twilio_api_v2010.json"
+__all__ = ["Api", "SchemaCheck", "basic", "make_api", "validate"]
+
+SCHEMAS = Path(__file__).parent / "data" / "twilio_v2010_schemas.json"
+CALL = "api.v2010.account.call"
+RECORDING = "api.v2010.account.recording"
+CALL_RECORDING = "api.v2010.account.call.call_recording"
+# twilio-python's META_KEYS that a list envelope carries (reference §2, §7): nothing else.
+META = {"end", "first_page_uri", "next_page_uri", "page", "page_size", "previous_page_uri", "start", "uri"}
+ERROR_KEYS = {"code", "message", "more_info", "status", "detail"}
+RFC2822 = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$")
+
+FORMATS = FormatChecker()
 
 
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+@FORMATS.checks("date-time-rfc-2822")
+def _rfc2822(value: object) -> bool:
+    """Twilio's dates: 'Tue, 31 Aug 2010 20:36:28 +0000' (what email.utils.parsedate reads)."""
+    return not isinstance(value, str) or bool(RFC2822.match(value) and email.utils.parsedate_to_datetime(value))
 
 
 @cache
-def _spec() -> dict[str, Any]:
-    return json.loads(SPEC.read_text())  # type: ignore[no-any-return]
+def _components() -> dict[str, Any]:
+    return json.loads(SCHEMAS.read_text())["components"]  # type: ignore[no-any-return]
+
+
+def schema_properties(name: str) -> set[str]:
+    return set(_components()["schemas"][name]["properties"])
 
 
 def validate(schema_name: str, body: dict[str, Any]) -> None:
-    """Validate a JSON body against a component schema of Twilio's OpenAPI file."""
-    spec = _spec()
-    schema = dict(spec["components"]["schemas"][schema_name])
-    schema["components"] = spec["components"]
-    OAS30Validator(schema).validate(body)
+    """Validate a JSON body against a component schema of Twilio's OpenAPI file (nullable-aware,
+    RFC 2822 dates checked), and require every property the schema lists."""
+    components = _components()
+    schema = dict(components["schemas"][schema_name])
+    schema["components"] = components
+    OAS30Validator(schema, format_checker=FORMATS).validate(body)
+    missing = schema_properties(schema_name) - set(body)
+    assert not missing, f"{schema_name} lacks {sorted(missing)}"
 
 
-@dataclasses.dataclass
-class Api:
-    client: TestClient  # type: ignore[type-arg]
-    store: Store
-    project: repo.ProjectRecord
-    settings: Any
-    services: ApiServices
+class SchemaCheck:
+    """Response inspector for start_api: validates what the API answers, records problems."""
 
-    @property
-    def auth(self) -> dict[str, str]:
-        return basic(self.project.sid, self.project.auth_token)
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.seen: collections.Counter[str] = collections.Counter()
 
-    @property
-    def base(self) -> str:
-        return f"/2010-04-01/Accounts/{self.project.sid}"
+    def __call__(self, request: web.Request, response: web.StreamResponse) -> None:
+        if not isinstance(response, web.Response) or response.content_type != "application/json" or response.body is None:
+            return
+        assert isinstance(response.body, bytes)
+        try:
+            self.check(request.path, response.status, json.loads(response.body))
+        except Exception as exc:  # noqa: BLE001 - collected and reported at teardown
+            self.problems.append(f"{request.method} {request.path_qs} -> {response.status}: {exc}")
 
-    async def create(self, **form: str) -> Any:
-        data = {"To": "+15005550006", "From": "+15005550100", "Url": "http://127.0.0.1:9/xml", **form}
-        return await self.client.post(f"{self.base}/Calls.json", data=data, headers=self.auth)
-
-
-async def make_api(tmp_path: Path, **overrides: Any) -> tuple[Api, TestServer]:
-    settings = config.load(overrides={"data_dir": str(tmp_path), **overrides}, env={})
-    store = open_store(settings)
-    project = ensure_project(store)
-    services = ApiServices(
-        store=store,
-        settings=settings,
-        calls=CallService(store, NullController(store)),
-        limiter=RateLimiter(settings.api_rate_limit_per_s, settings.api_rate_limit_burst),
-    )
-    server = TestServer(make_app(services))
-    client = TestClient(server)
-    await client.start_server()
-    return Api(client, store, project, settings, services), server
+    def check(self, path: str, status: int, body: Any) -> None:
+        prefix = "/api/laml/2010-04-01/Accounts/" if path.startswith("/api/laml/") else "/2010-04-01/Accounts/"
+        call_level = "/Calls/" in path
+        if status >= 400:
+            assert set(body) == ERROR_KEYS, body
+            assert body["status"] == status and body["detail"] == body["message"], body
+            assert body["more_info"] == f"https://www.twilio.com/docs/errors/{body['code']}", body
+            self.seen["error"] += 1
+            return
+        records: list[tuple[str, dict[str, Any]]] = []
+        if "calls" in body or "recordings" in body:
+            key = "calls" if "calls" in body else "recordings"
+            assert set(body) == META | {key}, f"envelope keys {sorted(body)}"
+            for uri_key in ("uri", "first_page_uri", "next_page_uri", "previous_page_uri"):
+                assert body[uri_key] is None or body[uri_key].startswith(prefix), (uri_key, body[uri_key])
+            kind = CALL if key == "calls" else (CALL_RECORDING if call_level else RECORDING)
+            records = [(kind, r) for r in body[key]]
+            self.seen["page"] += 1
+        elif isinstance(body.get("sid"), str) and body["sid"].startswith("CA"):
+            records = [(CALL, body)]
+        elif isinstance(body.get("sid"), str) and body["sid"].startswith("RE"):
+            records = [(CALL_RECORDING if call_level else RECORDING, body)]
+        for kind, record in records:
+            validate(kind, record)
+            assert record["uri"].startswith(prefix), record["uri"]
+            self.seen[kind] += 1
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    a, _ = await make_api(tmp_path, api_rate_limit_per_s=0.0)
-    yield a
-    await a.client.close()
-    a.store.close()
+def api_check() -> Iterator[SchemaCheck]:
+    check = SchemaCheck()
+    yield check
+    assert check.problems == [], "\n".join(check.problems)
+
+
+@contextlib.asynccontextmanager
+async def make_api(tmp_path: Path, **overrides: Any) -> AsyncIterator[Api]:
+    """`async with make_api(tmp_path, api_max_body_bytes=1024) as api:` an API over its own
+    settings (its rate limiter from them), responses schema-checked like the `api` fixture's."""
+    settings = config.load(overrides={"data_dir": str(tmp_path), **overrides}, env={})
+    store = open_store(settings)
+    check = SchemaCheck()
+    try:
+        limiter = RateLimiter(settings.api_rate_limit_per_s, settings.api_rate_limit_burst)
+        api = await start_api(store, settings, ensure_project(store), limiter=limiter, check=check)
+        try:
+            yield api
+        finally:
+            await api.client.close()
+    finally:
+        store.close()
+    assert check.problems == [], "\n".join(check.problems)

@@ -1,8 +1,16 @@
-"""Recordings over HTTP (account and call level, media with 202), and the twilio-python contract."""
+"""Recordings over HTTP (account and call level, media with 202), and the twilio-python contract.
+
+Every JSON response is validated by tests/api/conftest.py's SchemaCheck (account-level responses
+against 'api.v2010.account.recording', call-level ones against '...call.call_recording')."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
+import io
+import json
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -10,130 +18,323 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from tests.api.conftest import Api, validate
+from tests.api.conftest import Api, SchemaCheck, basic
 from tests.api.test_calls_api import error_of, seed
 from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.store import repo
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-# Keys signalwire 2.1.1's patched account-level RecordingInstance reads with payload[...].
+# Keys signalwire 2.1.1's patched account-level RecordingInstance reads with payload[...]
+# (reference §3 item 6): a missing one is a KeyError in that client.
 SIGNALWIRE_STRICT = {
     "account_sid", "api_version", "call_sid", "conference_sid", "date_created", "date_updated", "start_time",
     "duration", "sid", "price", "uri", "price_unit", "status", "source", "error_code",
 }
 
 
-def make_recording(api: Api, tmp_path: Path, call_sid: str, status: str = "completed") -> repo.RecordingRecord:
-    wav = tmp_path / f"{call_sid}.wav"
+def make_recording(
+    api: Api, tmp_path: Path, call_sid: str, status: str = "completed", account: str | None = None, when: dt.datetime | None = None
+) -> repo.RecordingRecord:
+    wav = tmp_path / f"{call_sid}-{repo.new_sid('')}.wav"
     wav.write_bytes(wav_bytes(tone_pcm(440, 1000)))
     return api.store.write_sync(
         lambda: repo.insert_recording(
-            account_sid=api.project.sid, call_sid=call_sid, status=status, source="RecordVerb", duration_s=1,
-            start_time=repo.utcnow(), wav_path=str(wav),
+            account_sid=account or api.project.sid, call_sid=call_sid, status=status, source="RecordVerb",
+            duration_s=None if status == "in-progress" else 1, start_time=repo.utcnow(), wav_path=str(wav), now=when,
         )
     )
 
 
-async def test_account_and_call_level_recordings(api: Api, tmp_path: Path) -> None:
+async def test_account_level_list_fetch_and_strict_keys(api: Api, tmp_path: Path, api_check: SchemaCheck) -> None:
     call = seed(api, 1, status="in-progress")[0]
     rec = make_recording(api, tmp_path, call.sid)
     listed = await (await api.client.get(f"{api.base}/Recordings.json", headers=api.auth)).json()
     assert [r["sid"] for r in listed["recordings"]] == [rec.sid]
-    body = await (await api.client.get(f"{api.base}/Recordings/{rec.sid}.json", headers=api.auth)).json()
-    validate("api.v2010.account.recording", body)
+    resp = await api.client.get(f"{api.base}/Recordings/{rec.sid}.json", headers=api.auth)
+    body = await resp.json()
+    assert resp.status == 200
     assert SIGNALWIRE_STRICT <= set(body)
     assert body["uri"] == f"{api.base}/Recordings/{rec.sid}.json" and body["channels"] == 1
-    per_call = await (await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings.json", headers=api.auth)).json()
-    validate("api.v2010.account.call.call_recording", per_call["recordings"][0])
-    one = await (await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings/{rec.sid}.json", headers=api.auth)).json()
-    assert one["uri"] == f"{api.base}/Calls/{call.sid}/Recordings/{rec.sid}.json"
+    assert body["call_sid"] == call.sid and body["duration"] == "1" and body["status"] == "completed"
+    assert body["media_url"] == f"http://127.0.0.1:5000{api.base}/Recordings/{rec.sid}"
+    assert body["subresource_uris"]["transcriptions"] == f"{api.base}/Recordings/{rec.sid}/Transcriptions.json"
+    assert email.utils.parsedate_to_datetime(body["date_created"]) is not None
     filtered = await (await api.client.get(f"{api.base}/Recordings.json?CallSid=CAnone", headers=api.auth)).json()
     assert filtered["recordings"] == []
+    by_call = await (await api.client.get(f"{api.base}/Recordings.json?CallSid={call.sid}", headers=api.auth)).json()
+    assert [r["sid"] for r in by_call["recordings"]] == [rec.sid]
+    assert api_check.seen["api.v2010.account.recording"] == 3
+
+
+async def test_call_level_list_and_fetch(api: Api, tmp_path: Path, api_check: SchemaCheck) -> None:
+    call, other_call = seed(api, 2)
+    rec = make_recording(api, tmp_path, call.sid)
+    make_recording(api, tmp_path, other_call.sid)
+    per_call = await (await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings.json", headers=api.auth)).json()
+    assert [r["sid"] for r in per_call["recordings"]] == [rec.sid]
+    assert per_call["recordings"][0]["track"] == "both" and "media_url" not in per_call["recordings"][0]
+    one = await (await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings/{rec.sid}.json", headers=api.auth)).json()
+    assert one["uri"] == f"{api.base}/Calls/{call.sid}/Recordings/{rec.sid}.json"
+    assert SIGNALWIRE_STRICT <= set(one)
+    # the recording exists, but not under that call
+    await error_of(await api.client.get(f"{api.base}/Calls/{other_call.sid}/Recordings/{rec.sid}.json", headers=api.auth), 404, 20404)
+    await error_of(await api.client.get(f"{api.base}/Calls/CAnope/Recordings.json", headers=api.auth), 404, 20404)
+    assert api_check.seen["api.v2010.account.call.call_recording"] == 2
+
+
+async def test_recordings_under_the_laml_prefix(api: Api, tmp_path: Path) -> None:
+    call = seed(api, 1)[0]
+    rec = make_recording(api, tmp_path, call.sid)
+    laml = f"/api/laml/2010-04-01/Accounts/{api.project.sid}"
+    listed = await (await api.client.get(f"{laml}/Recordings", headers=api.auth)).json()
+    assert listed["recordings"][0]["uri"] == f"{laml}/Recordings/{rec.sid}.json"
+    assert listed["uri"].startswith(f"{laml}/Recordings?")
+    per_call = await (await api.client.get(f"{laml}/Calls/{call.sid}/Recordings.json", headers=api.auth)).json()
+    assert per_call["recordings"][0]["uri"] == f"{laml}/Calls/{call.sid}/Recordings/{rec.sid}.json"
+    wav = await api.client.get(f"{laml}/Recordings/{rec.sid}.wav")
+    assert wav.status == 200 and (await wav.read())[:4] == b"RIFF"
+
+
+async def test_recording_list_paging_and_date_filter(api: Api, tmp_path: Path) -> None:
+    call = seed(api, 1)[0]
+    recs = [make_recording(api, tmp_path, call.sid, when=dt.datetime(2026, 2, 1 + i)) for i in range(5)]
+    body = await (await api.client.get(f"{api.base}/Recordings.json?PageSize=2", headers=api.auth)).json()
+    seen = [r["sid"] for r in body["recordings"]]
+    while body["next_page_uri"]:
+        body = await (await api.client.get(body["next_page_uri"], headers=api.auth)).json()
+        seen += [r["sid"] for r in body["recordings"]]
+    assert seen == [r.sid for r in reversed(recs)]
+    ranged = await (await api.client.get(f"{api.base}/Recordings.json?DateCreated%3E=2026-02-02&DateCreated%3C=2026-02-04", headers=api.auth)).json()
+    assert [r["sid"] for r in ranged["recordings"]] == [recs[2].sid, recs[1].sid]
+    on_day = await (await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings.json?DateCreated=2026-02-05", headers=api.auth)).json()
+    assert [r["sid"] for r in on_day["recordings"]] == [recs[4].sid]
+
+
+async def test_other_projects_recordings_are_404(api: Api, tmp_path: Path) -> None:
+    other = api.store.write_sync(repo.create_project, "other")
+    call = seed(api, 1, account=other.sid)[0]
+    theirs = make_recording(api, tmp_path, call.sid, account=other.sid)
+    await error_of(await api.client.get(f"{api.base}/Recordings/{theirs.sid}.json", headers=api.auth), 404, 20404)
+    await error_of(await api.client.delete(f"{api.base}/Recordings/{theirs.sid}.json", headers=api.auth), 404, 20404)
+    await error_of(await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings.json", headers=api.auth), 404, 20404)
+    # their media under our account path is not found either
+    await error_of(await api.client.get(f"{api.base}/Recordings/{theirs.sid}.wav"), 404, 20404)
+    listed = await (await api.client.get(f"{api.base}/Recordings.json", headers=api.auth)).json()
+    assert listed["recordings"] == []
+    mine = await (await api.client.get(f"/2010-04-01/Accounts/{other.sid}/Recordings/{theirs.sid}.json", headers=basic(other.sid, other.auth_token))).json()
+    assert mine["sid"] == theirs.sid
+
+
+async def poll_until_200(api: Api, url: str) -> Any:
+    for _ in range(200):
+        resp = await api.client.get(url)
+        if resp.status == 200:
+            return resp
+        assert resp.status == 202, await resp.text()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} stayed 202")
 
 
 async def test_media_wav_mp3_and_public_paths(api: Api, tmp_path: Path) -> None:
     call = seed(api, 1)[0]
     rec = make_recording(api, tmp_path, call.sid)
     wav = await api.client.get(f"{api.base}/Recordings/{rec.sid}.wav")  # media needs no credentials
-    assert wav.status == 200 and wav.headers["Content-Type"] == "audio/x-wav" and (await wav.read())[:4] == b"RIFF"
+    data = await wav.read()
+    assert wav.status == 200 and wav.headers["Content-Type"] == "audio/x-wav"
+    with wave.open(io.BytesIO(data)) as w:
+        assert (w.getnchannels(), w.getframerate(), w.getnframes()) == (1, 8000, 8000)
+    # Twilio's media_url has no extension: the WAV
+    plain = await api.client.get(f"{api.base}/Recordings/{rec.sid}")
+    assert plain.status == 200 and plain.headers["Content-Type"] == "audio/x-wav" and await plain.read() == data
+
     first = await api.client.get(f"/recordings/{rec.sid}.mp3")
-    assert first.status == 202 and first.headers["Retry-After"] == "1"
-    for _ in range(100):
-        mp3 = await api.client.get(f"/recordings/{rec.sid}.mp3")
-        if mp3.status == 200:
-            break
-        await asyncio.sleep(0.1)
-    assert mp3.status == 200 and mp3.headers["Content-Type"] == "audio/mpeg" and len(await mp3.read()) > 1000
+    body = await first.json()
+    assert first.status == 202 and first.headers["Retry-After"] == "1" and body["status"] == 202
+    mp3 = await poll_until_200(api, f"/recordings/{rec.sid}.mp3")
+    audio = await mp3.read()
+    assert mp3.headers["Content-Type"] == "audio/mpeg" and len(audio) > 1000
+    assert audio[:3] == b"ID3" or audio[0] == 0xFF  # an MP3 (tag or frame sync)
+    again = await api.client.get(f"{api.base}/Recordings/{rec.sid}.mp3")  # converted once, served at once
+    assert again.status == 200 and await again.read() == audio
+
     by_call = await api.client.get(f"/recordings/call/{call.sid}.wav")
-    assert by_call.status == 200 and (await by_call.read())[:4] == b"RIFF"
+    assert by_call.status == 200 and await by_call.read() == data
+    by_call_mp3 = await api.client.get(f"/recordings/call/{call.sid}.mp3")
+    assert by_call_mp3.status == 200 and by_call_mp3.headers["Content-Type"] == "audio/mpeg"
     assert (await api.client.get(f"/recordings/{rec.sid}")).status == 200  # no extension: WAV
     await error_of(await api.client.get("/recordings/REnope.wav"), 404, 20404)
+    await error_of(await api.client.get("/recordings/call/CAnope.mp3"), 404, 20404)
     # JSON metadata needs credentials
-    await error_of(await api.client.get(f"{api.base}/Recordings/{rec.sid}.json"), 401, 20003)
+    resp = await api.client.get(f"{api.base}/Recordings/{rec.sid}.json")
+    await error_of(resp, 401, 20003)
+    assert resp.headers["WWW-Authenticate"].startswith("Basic")
 
 
-async def test_media_is_202_while_recording(api: Api, tmp_path: Path) -> None:
+async def test_call_level_media(api: Api, tmp_path: Path) -> None:
+    call = seed(api, 1)[0]
+    rec = make_recording(api, tmp_path, call.sid)
+    resp = await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings/{rec.sid}.wav", headers=api.auth)
+    assert resp.status == 200 and (await resp.read())[:4] == b"RIFF"
+
+
+async def test_media_is_202_while_recording_and_404_when_the_file_is_gone(api: Api, tmp_path: Path) -> None:
     call = seed(api, 1, status="in-progress")[0]
     rec = make_recording(api, tmp_path, call.sid, status="in-progress")
-    assert (await api.client.get(f"/recordings/{rec.sid}.wav")).status == 202
+    for url in (f"/recordings/{rec.sid}.wav", f"/recordings/{rec.sid}.mp3", f"{api.base}/Recordings/{rec.sid}.wav"):
+        resp = await api.client.get(url)
+        assert resp.status == 202 and resp.headers["Retry-After"] == "1", url
+    body = await (await api.client.get(f"{api.base}/Recordings/{rec.sid}.json", headers=api.auth)).json()
+    assert body["status"] == "in-progress" and body["duration"] is None
+    # The call's public media only ever names a completed recording.
+    await error_of(await api.client.get(f"/recordings/call/{call.sid}.wav"), 404, 20404)
+    done = make_recording(api, tmp_path, call.sid)
+    Path(done.wav_path or "").unlink()
+    await error_of(await api.client.get(f"/recordings/{done.sid}.wav"), 404, 20404)
 
 
-async def test_create_update_delete_call_recording(api: Api, tmp_path: Path) -> None:
-    done = seed(api, 1)[0]
-    resp = await api.client.post(f"{api.base}/Calls/{done.sid}/Recordings.json", headers=api.auth)
-    await error_of(resp, 400, 21220)
+async def test_create_recording_of_a_live_call(api: Api) -> None:
+    for status in ("completed", "queued", "ringing"):
+        call = seed(api, 1, status=status)[0]
+        resp = await api.client.post(f"{api.base}/Calls/{call.sid}/Recordings.json", headers=api.auth)
+        await error_of(resp, 400, 21220)
     live = seed(api, 1, status="in-progress")[0]
     resp = await api.client.post(
-        f"{api.base}/Calls/{live.sid}/Recordings.json", data={"RecordingStatusCallback": "http://h/r"}, headers=api.auth
+        f"{api.base}/Calls/{live.sid}/Recordings.json",
+        data={"RecordingStatusCallback": "http://h/r", "RecordingStatusCallbackEvent": "in-progress completed", "RecordingChannels": "dual"},
+        headers=api.auth,
     )
     body = await resp.json()
     assert resp.status == 201 and body["status"] == "in-progress" and body["source"] == "StartCallRecordingAPI"
-    upd = await api.client.post(f"{api.base}/Calls/{live.sid}/Recordings/{body['sid']}.json", data={"Status": "paused"}, headers=api.auth)
-    assert (await upd.json())["status"] == "paused"
-    await error_of(
-        await api.client.post(f"{api.base}/Calls/{live.sid}/Recordings/{body['sid']}.json", data={"Status": "bogus"}, headers=api.auth),
-        400, 21220,
-    )
+    assert body["duration"] is None and body["price"] is None and body["channels"] == 2 and body["call_sid"] == live.sid
+    stored = api.store.read_sync(repo.get_recording, body["sid"])
+    assert (stored.trim, stored.status_callback, stored.status_callback_events) == ("do-not-trim", "http://h/r", "in-progress completed")
+    await error_of(await api.client.post(f"{api.base}/Calls/CAnope/Recordings.json", headers=api.auth), 404, 20404)
+
+
+async def test_update_call_recording(api: Api) -> None:
+    live = seed(api, 1, status="in-progress")[0]
+    created = await (await api.client.post(f"{api.base}/Calls/{live.sid}/Recordings.json", headers=api.auth)).json()
+    url = f"{api.base}/Calls/{live.sid}/Recordings/{created['sid']}.json"
+    assert (await (await api.client.post(url, data={"Status": "paused"}, headers=api.auth)).json())["status"] == "paused"
+    assert (await (await api.client.post(url, data={"Status": "in-progress"}, headers=api.auth)).json())["status"] == "in-progress"
+    await error_of(await api.client.post(url, data={"Status": "bogus"}, headers=api.auth), 400, 21220)
+    await error_of(await api.client.post(url, data={}, headers=api.auth), 400, 20001)
+    assert (await (await api.client.post(url, data={"Status": "stopped"}, headers=api.auth)).json())["status"] == "stopped"
+    # a stopped recording cannot be resumed
+    await error_of(await api.client.post(url, data={"Status": "in-progress"}, headers=api.auth), 400, 21220)
+
+
+async def test_delete_recordings(api: Api, tmp_path: Path) -> None:
+    done = seed(api, 1)[0]
     rec = make_recording(api, tmp_path, done.sid)
+    mp3 = Path(rec.wav_path or "").with_suffix(".mp3")
+    mp3.write_bytes(b"ID3")
     resp = await api.client.delete(f"{api.base}/Recordings/{rec.sid}.json", headers=api.auth)
-    assert resp.status == 204 and not Path(rec.wav_path or "").exists()
+    assert resp.status == 204 and await resp.read() == b""
+    assert not Path(rec.wav_path or "").exists() and not mp3.exists()
     await error_of(await api.client.get(f"{api.base}/Recordings/{rec.sid}.json", headers=api.auth), 404, 20404)
+    await error_of(await api.client.get(f"/recordings/{rec.sid}.wav"), 404, 20404)
+    rec2 = make_recording(api, tmp_path, done.sid)
+    resp = await api.client.delete(f"{api.base}/Calls/{done.sid}/Recordings/{rec2.sid}.json", headers=api.auth)
+    assert resp.status == 204 and api.store.read_sync(repo.get_recording, rec2.sid) is None
+    await error_of(await api.client.delete(f"{api.base}/Recordings/{rec.sid}.json", headers=api.auth), 404, 20404)
 
 
-async def test_twilio_python_contract_with_2500_calls(api: Api) -> None:
-    seed(api, 2500)
+# --- the twilio-python contract ------------------------------------------------------------------
+
+
+async def test_twilio_python_contract_with_2500_calls(api: Api, tmp_path: Path) -> None:
+    """twilio-python 9 (the oracle) against the app on a real socket: create 201, 2,500+ calls
+    paged through next_page_uri by the SDK's iterator, a time-range filter, update, delete 204,
+    recordings, and 404 / 401 as TwilioRestException."""
+    seeded = seed(api, 2500, base=dt.datetime(2026, 1, 1), start=dt.datetime(2026, 1, 1, 12), end=dt.datetime(2026, 1, 1, 13))
+    rec = make_recording(api, tmp_path, seeded[0].sid)
     base_url = str(api.client.make_url("")).rstrip("/")
+    assert base_url.startswith("http://127.0.0.1:")
 
     def drive() -> dict[str, Any]:
         client = Client(api.project.sid, api.project.auth_token, edge=None, region=None)
         client.api.base_url = base_url
-        created = client.calls.create(to="+15005550006", from_="+15005550100", url="http://127.0.0.1:9/x", record=True)
+        created = client.calls.create(
+            to="+15005550006", from_="+15005550100", url="http://127.0.0.1:9/x", record=True,
+            status_callback="http://127.0.0.1:9/cb", status_callback_event=["initiated", "answered"],
+        )
         fetched = client.calls(created.sid).fetch()
+        streamed = [c.sid for c in client.calls.stream(page_size=1000)]
+        default_paged = len(client.calls.list(limit=120))
+        ranged = client.calls.list(
+            start_time_after=dt.datetime(2026, 1, 1, 11), start_time_before=dt.datetime(2026, 1, 1, 12, 30), page_size=1000
+        )
         updated = client.calls(created.sid).update(status="canceled")
-        total = sum(1 for _ in client.calls.stream(page_size=1000))
         deleted = client.calls(created.sid).delete()
+        recordings = [(r.sid, r.call_sid, r.duration, r.date_created) for r in client.recordings.list()]
+        call_recs = [r.sid for r in client.calls(seeded[0].sid).recordings.list()]
+        errors: dict[str, Any] = {}
         try:
             client.calls("CAdoesnotexist").fetch()
-            missing: Any = None
         except TwilioRestException as exc:
-            missing = (exc.status, exc.code)
+            errors["missing"] = (exc.status, exc.code, exc.msg)
         try:
-            bad_client = Client(api.project.sid, "bad", edge=None, region=None)
-            bad_client.api.base_url = base_url  # never the real Twilio: loopback only
-            bad_client.calls(created.sid).fetch()  # (a list would raise TwilioException: SDK quirk)
-            bad: Any = None
+            client.calls(seeded[0].sid).update(status="canceled")
         except TwilioRestException as exc:
-            bad = (exc.status, exc.code)
+            errors["ended"] = (exc.status, exc.code)
+        try:
+            client.calls.create(to="nope", from_="+15005550100", url="http://127.0.0.1:9/x")
+        except TwilioRestException as exc:
+            errors["bad_to"] = (exc.status, exc.code)
+        bad_client = Client(api.project.sid, "bad", edge=None, region=None)
+        bad_client.api.base_url = base_url  # never the real Twilio: loopback only
+        try:
+            bad_client.calls(created.sid).fetch()  # (a list would raise TwilioException: SDK quirk)
+        except TwilioRestException as exc:
+            errors["bad"] = (exc.status, exc.code)
         return {
-            "created": (created.status, created.sid[:2]), "fetched": fetched.to, "updated": updated.status,
-            "total": total, "deleted": deleted, "missing": missing, "bad": bad,
+            "created": created, "fetched": fetched, "updated": updated.status, "streamed": streamed,
+            "default_paged": default_paged, "ranged": len(ranged), "deleted": deleted, "recordings": recordings,
+            "call_recs": call_recs, "errors": errors,
         }
 
-    result = await asyncio.to_thread(drive)
-    assert result["created"] == ("queued", "CA")
-    assert result["fetched"] == "+15005550006" and result["updated"] == "canceled"
-    assert result["total"] == 2501
-    assert result["deleted"] is True
-    assert result["missing"] == (404, 20404)
-    assert result["bad"] == (401, 20003)
+    r = await asyncio.to_thread(drive)
+    created = r["created"]
+    assert created.status == "queued" and created.sid.startswith("CA") and created.date_created is not None
+    assert created.to == "+15005550006" and created._from == "+15005550100"
+    stored = api.store.read_sync(repo.get_call, created.sid)
+    assert stored is None  # deleted at the end
+    assert r["fetched"].to == "+15005550006" and r["fetched"].start_time is None
+    assert r["updated"] == "canceled" and r["deleted"] is True
+    # newest first, every call exactly once
+    assert r["streamed"] == [created.sid] + [c.sid for c in reversed(seeded)]
+    assert r["default_paged"] == 120 and r["ranged"] == 2500
+    assert r["recordings"] == [(rec.sid, seeded[0].sid, "1", rec.date_created.replace(tzinfo=dt.UTC, microsecond=0))]
+    assert r["call_recs"] == [rec.sid]
+    assert r["errors"]["missing"][:2] == (404, 20404)
+    assert r["errors"]["missing"][2].startswith("Unable to fetch record: The requested resource")
+    assert r["errors"]["ended"] == (400, 21220)
+    assert r["errors"]["bad_to"] == (400, 21211)
+    assert r["errors"]["bad"] == (401, 20003)
+
+
+@pytest.mark.parametrize("prefix", ["/2010-04-01", "/api/laml/2010-04-01"])
+async def test_sdk_follows_next_page_uri_under_either_prefix(api: Api, prefix: str) -> None:
+    """next_page_uri is followed verbatim by the SDK: it must keep the prefix of the request."""
+    seed(api, 25)
+    base_url = str(api.client.make_url("")).rstrip("/")
+
+    def drive() -> list[str]:
+        client = Client(api.project.sid, api.project.auth_token, edge=None, region=None)
+        client.api.base_url = base_url
+        page = client.api.v2010.account.calls.page(page_size=10)
+        sids = [c.sid for c in page]
+        uri = page._payload["next_page_uri"]
+        assert uri.startswith("/2010-04-01/")
+        laml_uri = uri.replace("/2010-04-01/", prefix + "/", 1)
+        while laml_uri:
+            resp = client.request("GET", base_url + laml_uri)
+            body = json.loads(resp.text)
+            assert body["uri"].startswith(prefix + "/") if body["calls"] else True
+            sids += [c["sid"] for c in body["calls"]]
+            laml_uri = body["next_page_uri"]
+            assert laml_uri is None or laml_uri.startswith(prefix + "/")
+        return sids
+
+    sids = await asyncio.to_thread(drive)
+    assert len(sids) == len(set(sids)) == 25

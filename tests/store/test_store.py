@@ -1,70 +1,256 @@
-"""Store: migrations from empty and again, keyset paging, and the outbox claim."""
+"""Store: migrations from empty and again, pragmas, transactions, keyset paging, and the outbox claim."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+import subprocess
+import sys
+import textwrap
+import types
 from pathlib import Path
 
+import pytest
+
+from wirexa.errors import StoreError
 from wirexa.store import repo
 from wirexa.store.db import Store, migrate, schema_version
+from wirexa.store.migrations import MIGRATIONS
+
+TABLES = {"projects", "calls", "recordings", "webhooks", "notifications"}
+
+
+def tables(store: Store) -> set[str]:
+    rows = store.db.execute_sql("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+    return {r[0] for r in rows if not r[0].startswith("sqlite_")}
 
 
 def test_migrations_from_empty_and_idempotent(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'a.db'}")
-    assert store.version() == 0
-    assert store.migrate() == 1
-    assert store.migrate() == 1
-    tables = {r[0] for r in store.db.execute_sql("SELECT name FROM sqlite_master WHERE type='table'").fetchall()}
-    assert {"projects", "calls", "recordings", "webhooks", "notifications"} <= tables
+    assert store.version() == 0 and tables(store) == set()
+    latest = max(int(m.VERSION) for m in MIGRATIONS)
+    assert [int(m.VERSION) for m in MIGRATIONS] == list(range(1, latest + 1))  # numbered, no gaps
+    assert store.migrate() == latest
+    assert store.version() == latest
+    assert TABLES <= tables(store)
+    before = store.db.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    assert store.migrate() == latest  # a second run changes nothing
+    assert store.db.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
+    indexes = {r[0] for r in store.db.execute_sql("SELECT name FROM sqlite_master WHERE type='index'").fetchall()}
+    assert {"calls_account_created", "webhooks_due", "recordings_account_created"} <= indexes
+    store.close()
+    reopened = Store(f"sqlite:///{tmp_path / 'a.db'}")  # the version lives in the file
+    assert reopened.version() == latest and reopened.migrate() == latest
+    reopened.close()
+
+
+def test_pragmas(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'p.db'}")
     assert store.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.db.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 10_000
     store.close()
 
 
-def test_migrate_to_a_target_version(tmp_path: Path) -> None:
+def test_migrate_to_a_target_version_then_the_rest(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'b.db'}")
     assert migrate(store.db, target=0) == 0
-    assert schema_version(store.db) == 0
-    assert migrate(store.db) == 1
+    assert schema_version(store.db) == 0 and tables(store) == set()
+    assert migrate(store.db, target=1) == 1
+    assert TABLES <= tables(store)
+    assert migrate(store.db) == len(MIGRATIONS)
     store.close()
 
 
-def test_keyset_paging_is_stable_with_equal_timestamps(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
-    store.migrate()
+def test_a_failing_migration_rolls_back_alone(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'f.db'}")
+    bad = types.SimpleNamespace(VERSION=len(MIGRATIONS) + 1, STATEMENTS=("CREATE TABLE half_done (a INTEGER)", "NOT SQL AT ALL"))
+    with pytest.raises(StoreError, match="migration failed"):
+        migrate(store.db, (*MIGRATIONS, bad))  # type: ignore[arg-type]
+    assert store.version() == len(MIGRATIONS)  # the good ones committed
+    assert "half_done" not in tables(store)  # the bad one left nothing behind
+    store.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    s.migrate()
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def test_foreign_keys_are_enforced(store: Store) -> None:
+    with pytest.raises(StoreError):
+        store.write_sync(
+            lambda: repo.insert_call(account_sid="ACnobody", to_number="+1", from_number="+2", status="queued", direction="outbound-api")
+        )
+
+
+def test_a_write_function_is_one_transaction(store: Store) -> None:
     p = store.write_sync(repo.create_project, "p")
-    when = dt.datetime(2026, 1, 1)
-    sids = store.write_sync(
+
+    def half() -> None:
+        repo.insert_call(account_sid=p.sid, to_number="+1", from_number="+2", status="queued", direction="outbound-api")
+        raise RuntimeError("after the insert")
+
+    with pytest.raises(RuntimeError):
+        store.write_sync(half)
+    assert store.read_sync(repo.list_calls, repo.CallFilter(account_sid=p.sid), 10)[0] == []
+
+
+async def test_a_cancelled_awaiter_does_not_cancel_the_write(store: Store) -> None:
+    p = store.write_sync(repo.create_project, "p")
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_insert() -> str:
+        loop.call_soon_threadsafe(started.set)
+        import time
+
+        time.sleep(0.2)
+        return repo.insert_call(account_sid=p.sid, to_number="+1", from_number="+2", status="queued", direction="outbound-api").sid
+
+    task = asyncio.create_task(store.write(slow_insert))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await store.write(lambda: None)  # the writer is FIFO: the slow write is done now
+    calls, _ = await store.read(repo.list_calls, repo.CallFilter(account_sid=p.sid), 10)
+    assert len(calls) == 1
+
+
+def insert_calls(store: Store, account: str, times: list[dt.datetime], **fields: object) -> list[repo.CallRecord]:
+    return store.write_sync(
         lambda: [
-            repo.insert_call(account_sid=p.sid, to_number="+1", from_number="+2", status="completed", direction="outbound-api", now=when).sid
-            for _ in range(25)
+            repo.insert_call(**{"account_sid": account, "to_number": "+1", "from_number": "+2", "status": "completed", "direction": "outbound-api", "now": when, **fields})
+            for when in times
         ]
     )
+
+
+def walk(store: Store, flt: repo.CallFilter, size: int) -> list[str]:
     seen: list[str] = []
     after = None
     while True:
-        page, more = store.read_sync(repo.list_calls, repo.CallFilter(account_sid=p.sid), 10, 0, after)
+        page, more = store.read_sync(repo.list_calls, flt, size, 0, after)
+        assert len(page) <= size
         seen += [c.sid for c in page]
         if not more:
-            break
+            return seen
+        assert len(page) == size
         after = page[-1].sid
-    assert sorted(seen) == sorted(sids) and len(seen) == 25
-    store.close()
 
 
-def test_claim_never_gives_a_row_twice(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'd.db'}")
-    store.migrate()
+def test_keyset_paging_is_newest_first_and_stable_with_equal_timestamps(store: Store) -> None:
     p = store.write_sync(repo.create_project, "p")
-    for i in range(10):
-        store.write_sync(lambda i=i: repo.insert_webhook(account_sid=p.sid, call_sid=None, kind="k", event="e", url=f"http://h/{i}", method="POST", params=[]))
+    when = dt.datetime(2026, 1, 1)
+    same = insert_calls(store, p.sid, [when] * 25)
+    older = insert_calls(store, p.sid, [when - dt.timedelta(seconds=s) for s in range(1, 6)])
+    newer = insert_calls(store, p.sid, [when + dt.timedelta(seconds=s) for s in range(1, 6)])
+    expected = [c.sid for c in reversed(newer)] + sorted((c.sid for c in same), reverse=True) + [c.sid for c in older]
+    for size in (1, 7, 10, 35, 100):
+        assert walk(store, repo.CallFilter(account_sid=p.sid), size) == expected, size
+    # rows inserted while paging (newer than the anchor) do not shift later pages
+    first, _ = store.read_sync(repo.list_calls, repo.CallFilter(account_sid=p.sid), 10)
+    insert_calls(store, p.sid, [when + dt.timedelta(hours=1)] * 3)
+    second, _ = store.read_sync(repo.list_calls, repo.CallFilter(account_sid=p.sid), 10, 1, first[-1].sid)
+    assert [c.sid for c in first + second] == expected[:20]
+
+
+def test_keyset_paging_with_filters_and_an_unknown_anchor(store: Store) -> None:
+    p = store.write_sync(repo.create_project, "p")
+    q = store.write_sync(repo.create_project, "q")
+    base = dt.datetime(2026, 1, 1)
+    busy = insert_calls(store, p.sid, [base + dt.timedelta(seconds=i) for i in range(0, 40, 2)], status="busy")
+    insert_calls(store, p.sid, [base + dt.timedelta(seconds=i) for i in range(1, 40, 2)])
+    insert_calls(store, q.sid, [base] * 5, status="busy")
+    flt = repo.CallFilter(account_sid=p.sid, status="busy")
+    assert walk(store, flt, 6) == [c.sid for c in reversed(busy)]
+    # an anchor that is gone (deleted call, forged token): fall back to the Page offset
+    page, more = store.read_sync(repo.list_calls, flt, 5, 1, "CAgone")
+    assert [c.sid for c in page] == [c.sid for c in reversed(busy)][5:10] and more
+
+
+def test_list_calls_uses_the_index(store: Store) -> None:
+    plan = store.db.execute_sql(
+        "EXPLAIN QUERY PLAN SELECT * FROM calls WHERE account_sid = ? ORDER BY date_created DESC, sid DESC LIMIT 51", ("AC1",)
+    ).fetchall()
+    text = " ".join(str(row[-1]) for row in plan)
+    assert "calls_account_created" in text and "TEMP B-TREE" not in text, text
+
+
+def add_webhooks(store: Store, account: str, n: int, call_sid: str | None = None, url: str | None = None) -> list[int]:
+    return store.write_sync(
+        lambda: [
+            repo.insert_webhook(account_sid=account, call_sid=call_sid, kind="k", event="e", url=url or f"http://h/{i}", method="POST", params=[("A", str(i))]).id
+            for i in range(n)
+        ]
+    )
+
+
+def test_claim_never_gives_a_row_twice(store: Store) -> None:
+    p = store.write_sync(repo.create_project, "p")
+    add_webhooks(store, p.sid, 10)
     now = repo.utcnow()
     lease = now + dt.timedelta(seconds=30)
     a = store.write_sync(repo.claim_webhooks, "a", now, lease, 6)
     b = store.write_sync(repo.claim_webhooks, "b", now, lease, 6)
     assert len(a) == 6 and len(b) == 4 and not {r.id for r in a} & {r.id for r in b}
+    assert all(r.status == "in-flight" and r.claimed_by == "a" for r in a)
+    assert a[0].params == (("A", "0"),)
     assert store.write_sync(repo.claim_webhooks, "c", now, lease, 6) == []
     later = lease + dt.timedelta(seconds=1)  # leases expired: a dead worker's rows come back
     assert len(store.write_sync(repo.claim_webhooks, "c", later, later + dt.timedelta(seconds=30), 20)) == 10
+    # a worker that lost its claim cannot finish the row
     assert not store.write_sync(lambda: repo.finish_webhook(a[0].id, "a", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=later))
+    assert store.write_sync(lambda: repo.finish_webhook(a[0].id, "c", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=later))
+    done = store.read_sync(repo.get_webhook, a[0].id)
+    assert done.status == "delivered" and done.claimed_by is None and done.delivered_at == later
+
+
+def test_claim_respects_due_time_and_per_call_order(store: Store) -> None:
+    p = store.write_sync(repo.create_project, "p")
+    first, second = add_webhooks(store, p.sid, 2, call_sid="CA1", url="http://h/cb")
+    other_url = add_webhooks(store, p.sid, 1, call_sid="CA1", url="http://h/other")[0]
+    now = repo.utcnow()
+    store.write_sync(lambda: repo.insert_webhook(account_sid=p.sid, call_sid=None, kind="k", event="e", url="http://h/later", method="POST", params=[], due=now + dt.timedelta(minutes=5)))
+    lease = now + dt.timedelta(seconds=30)
+    claimed = store.write_sync(repo.claim_webhooks, "w", now, lease, 10)
+    assert sorted(r.id for r in claimed) == sorted([first, other_url])  # second waits for first; 'later' is not due
+    store.write_sync(lambda: repo.finish_webhook(first, "w", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=now))
+    assert [r.id for r in store.write_sync(repo.claim_webhooks, "w", now, lease, 10)] == [second]
+
+
+CLAIMER = textwrap.dedent(
+    """
+    import datetime as dt, json, sys
+    from wirexa.store import repo
+    from wirexa.store.db import Store
+    store = Store(sys.argv[1])
+    got = []
+    while True:
+        now = repo.utcnow()
+        rows = store.write_sync(repo.claim_webhooks, sys.argv[2], now, now + dt.timedelta(minutes=5), 3)
+        if not rows:
+            break
+        got += [r.id for r in rows]
     store.close()
+    print(json.dumps(got))
+    """
+)
+
+
+def test_two_processes_claiming_one_database_never_share_a_row(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    store = Store(url)
+    store.migrate()
+    p = store.write_sync(repo.create_project, "p")
+    ids = add_webhooks(store, p.sid, 300)
+    store.close()
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, url, name], stdout=subprocess.PIPE, text=True) for name in ("a", "b", "c")]
+    results = [json.loads(proc.communicate(timeout=120)[0]) for proc in procs]
+    claimed = [i for r in results for i in r]
+    assert sorted(claimed) == sorted(ids)  # every row once, none twice

@@ -168,8 +168,10 @@ def parse_enum(value: str | None, name: str, allowed: Iterable[str], default: st
     return value
 
 
-def parse_time_filter(query: MultiMapping[str], name: str) -> tuple[str, dt.datetime, bool] | None:
-    """StartTime / StartTime< / StartTime> as (operator, UTC datetime, date_only)."""
+def parse_time_filter(query: MultiMapping[str], name: str) -> tuple[tuple[str, dt.datetime, bool], ...]:
+    """StartTime / StartTime< / StartTime> as (operator, UTC datetime, date_only) bounds, all
+    that are given (twilio-python sends StartTime> and StartTime< together for a range)."""
+    bounds: list[tuple[str, dt.datetime, bool]] = []
     for op in ("<", ">", ""):
         raw = query.get(name + op)
         if raw is None:
@@ -177,14 +179,15 @@ def parse_time_filter(query: MultiMapping[str], name: str) -> tuple[str, dt.date
         text = raw.strip()
         try:
             if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-                return (op or "=", dt.datetime.fromisoformat(text), True)
+                bounds.append((op or "=", dt.datetime.fromisoformat(text), True))
+                continue
             when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise BadRequest(f"{name}{op} is not a date (YYYY-MM-DD) or time: {raw!r}", code=20001) from None
         if when.tzinfo is not None:
             when = when.astimezone(dt.UTC).replace(tzinfo=None)
-        return (op or "=", when, False)
-    return None
+        bounds.append((op or "=", when, False))
+    return tuple(bounds)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlencode
+
+from wirexa.timefmt import rfc2822
 
 API_VERSION = "2010-04-01"
 
@@ -22,15 +23,6 @@ CALL_SUBRESOURCES = (
     "user_defined_message_subscriptions",
     "user_defined_messages",
 )
-
-
-def rfc2822(when: dt.datetime | None) -> str | None:
-    """UTC datetime -> 'Tue, 31 Aug 2010 20:36:28 +0000' (None stays None)."""
-    if when is None:
-        return None
-    return email.utils.format_datetime(when.replace(tzinfo=dt.UTC, microsecond=0)).replace(
-        "-0000", "+0000"
-    )
 
 
 def format_number(number: str) -> str:

@@ -100,8 +100,10 @@ class NullController:
 
     async def cancel(self, call: CallRecord, status: str) -> CallRecord:
         now = repo.utcnow()
+        # A call that never connected ends 'canceled'; hanging up an answered one 'completed'.
+        final = "completed" if status == "completed" and call.status == "in-progress" else "canceled"
         updated = await self.store.write(
-            lambda: repo.update_call(call.sid, expect_status=repo.LIVE_STATUSES, status="canceled", end_time=now)
+            lambda: repo.update_call(call.sid, expect_status=repo.LIVE_STATUSES, status=final, end_time=now)
         )
         return updated or call
 

@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 
 def console(stderr: bool = False) -> Console:
@@ -18,7 +19,9 @@ def console(stderr: bool = False) -> Console:
 
 def fail(message: str) -> NoReturn:
     """Print one red line to stderr and exit 1."""
-    console(stderr=True).print(f"[red]Error:[/red] {message}", markup=True, highlight=False)
+    # soft_wrap: one line however long the message (a path) and however narrow the terminal.
+    # escape: the message is text ("unknown section [nope]"), not rich markup.
+    console(stderr=True).print(f"[red]Error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 

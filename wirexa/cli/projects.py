@@ -7,6 +7,7 @@ import secrets
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wirexa.cli import options
@@ -43,7 +44,7 @@ def _show(p: repo.ProjectRecord, json_out: bool) -> None:
         return
     out = console()
     out.print(f"Project ID:  [bold]{p.sid}[/bold]")
-    out.print(f"Name:        {p.friendly_name}")
+    out.print(f"Name:        {escape(p.friendly_name)}")
     out.print(f"Auth Token:  {p.auth_token}")
     out.print(f"Status:      {p.status}")
     out.print(f"Credits:     {'unlimited' if p.credits_s is None else f'{p.credits_s} call-seconds'}")
@@ -60,7 +61,7 @@ def list_(data_dir: options.DataDir = None, config_file: options.ConfigFile = No
         return
     table = Table("Project ID", "Name", "Status", "Credits", "Created")
     for p in projects:
-        table.add_row(p.sid, p.friendly_name, p.status, "unlimited" if p.credits_s is None else str(p.credits_s), str(p.date_created)[:19])
+        table.add_row(p.sid, escape(p.friendly_name), p.status, "unlimited" if p.credits_s is None else str(p.credits_s), str(p.date_created)[:19])
     console().print(table)
 
 

@@ -81,12 +81,12 @@ def create_endpoint(
     tc = pj.TransportConfig()
     tc.port = port
     tc.boundAddress = bind
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+    _create_transport(ep, pj.PJSIP_TRANSPORT_UDP, tc)
     if tcp:
         tc2 = pj.TransportConfig()
         tc2.port = port
         tc2.boundAddress = bind
-        ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tc2)
+        _create_transport(ep, pj.PJSIP_TRANSPORT_TCP, tc2)
     if tls:
         # Client-side TLS to a trunk (TLS 1.2 with this wheel's OpenSSL 1.0.2); any local port.
         tc3 = pj.TransportConfig()
@@ -101,6 +101,23 @@ def create_endpoint(
         ep.codecSetPriority(codec, 255 - i)
     ep.libStart()
     return ep
+
+
+BIND_WAIT_S = 15.0
+
+
+def _create_transport(ep: Any, kind: Any, tc: Any) -> None:
+    """transportCreate, retried while the port is still held: after a kill -9 of the engine its
+    orphaned workers keep their ports until they read EOF on stdin and shut down."""
+    deadline = time.monotonic() + BIND_WAIT_S
+    while True:
+        try:
+            ep.transportCreate(kind, tc)
+            return
+        except pj.Error as exc:
+            if time.monotonic() >= deadline or "in use" not in exc.info().lower():
+                raise
+            time.sleep(0.25)
 
 
 def account_config(uri: str, bind: str, rtp_port: int, rtp_range: int = 64) -> Any:

@@ -323,7 +323,8 @@ class Sandbox:
 
     def _watch_prompt(self, callee: Callee, now: float) -> None:
         """Detect the end of the caller's first prompt from the received level."""
-        level = callee.media.getRxLevel()
+        # The far end's audio is the conference port's tx level (see worker.tick_call).
+        level = callee.media.getTxLevel()
         if level > SOUND_LEVEL:
             callee.sound_s += self.loop.poll_ms / 1000.0
             callee.silence_since = None

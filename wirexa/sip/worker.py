@@ -355,7 +355,9 @@ class Worker:
             self.stop_play(st, "done")
         rec = st.recording
         if rec is not None:
-            level = st.media.getRxLevel() if st.media is not None else 0
+            # Measured on this wheel: the call's conference port reports the far end's audio as
+            # its *tx* level (the level it transmits into the bridge); getRxLevel() stays 0.
+            level = st.media.getTxLevel() if st.media is not None else 0
             if level > SOUND_LEVEL:
                 rec.last_sound = now
             if now - rec.started >= rec.max_s:

@@ -270,6 +270,9 @@ def delete_call(sid: str) -> None:
     Call.delete().where(Call.sid == sid).execute()
 
 
+TimeBound = tuple[str, dt.datetime, bool]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class CallFilter:
     account_sid: str
@@ -277,13 +280,13 @@ class CallFilter:
     from_number: str | None = None
     status: str | None = None
     parent_call_sid: str | None = None
-    # (operator, value) with operator one of "=", "<", ">"; dates are compared on UTC days for
-    # "=" and as instants otherwise.
-    start_time: tuple[str, dt.datetime, bool] | None = None
-    end_time: tuple[str, dt.datetime, bool] | None = None
+    # Bounds (operator, value, date_only) with operator one of "=", "<", ">", all applied; dates
+    # are compared on UTC days for "=" and as instants otherwise.
+    start_time: tuple[TimeBound, ...] = ()
+    end_time: tuple[TimeBound, ...] = ()
 
 
-def _time_clause(field: Any, spec: tuple[str, dt.datetime, bool]) -> Any:
+def _time_clause(field: Any, spec: TimeBound) -> Any:
     op, when, date_only = spec
     if op == "=":
         if date_only:
@@ -306,24 +309,24 @@ def _call_where(f: CallFilter) -> Any:
         q &= Call.status == f.status
     if f.parent_call_sid is not None:
         q &= Call.parent_call_sid == f.parent_call_sid
-    if f.start_time is not None:
-        q &= _time_clause(Call.start_time, f.start_time)
-    if f.end_time is not None:
-        q &= _time_clause(Call.end_time, f.end_time)
+    for bound in f.start_time:
+        q &= _time_clause(Call.start_time, bound)
+    for bound in f.end_time:
+        q &= _time_clause(Call.end_time, bound)
     return q
 
 
 def _page(model: Any, where: Any, cls: type[R], page_size: int, page: int, after_sid: str | None) -> tuple[list[R], bool]:
-    """Newest-first page by (date_created, sid); keyset after `after_sid` when given."""
+    """Newest-first page by (date_created, sid); keyset after `after_sid` when that row exists."""
     q = model.select().where(where)
-    if after_sid is not None:
-        anchor = model.get_or_none(model.sid == after_sid)
-        if anchor is not None:
-            q = q.where(
-                (model.date_created < anchor.date_created)
-                | ((model.date_created == anchor.date_created) & (model.sid < anchor.sid))
-            )
+    anchor = model.get_or_none(model.sid == after_sid) if after_sid is not None else None
+    if anchor is not None:
+        q = q.where(
+            (model.date_created < anchor.date_created)
+            | ((model.date_created == anchor.date_created) & (model.sid < anchor.sid))
+        )
     else:
+        # No token, or its row is gone (deleted since): the Page number's offset.
         q = q.offset(page * page_size)
     rows = list(q.order_by(model.date_created.desc(), model.sid.desc()).limit(page_size + 1))
     return [_record(cls, r) for r in rows[:page_size]], len(rows) > page_size
@@ -399,13 +402,13 @@ def list_recordings(
     page: int = 0,
     after_sid: str | None = None,
     call_sid: str | None = None,
-    date_created: tuple[str, dt.datetime, bool] | None = None,
+    date_created: Iterable[TimeBound] = (),
 ) -> tuple[list[RecordingRecord], bool]:
     q = Recording.account_sid == account_sid
     if call_sid is not None:
         q &= Recording.call_sid == call_sid
-    if date_created is not None:
-        q &= _time_clause(Recording.date_created, date_created)
+    for bound in date_created:
+        q &= _time_clause(Recording.date_created, bound)
     return _page(Recording, q, RecordingRecord, page_size, page, after_sid)
 
 

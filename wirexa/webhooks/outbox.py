@@ -11,9 +11,9 @@ import datetime as dt
 import math
 from collections.abc import Callable, Mapping, Sequence
 
-from wirexa.api.serializers import rfc2822
 from wirexa.store import repo
 from wirexa.store.repo import CallRecord, RecordingRecord
+from wirexa.timefmt import rfc2822
 
 API_VERSION = "2010-04-01"
 ALL_CALL_EVENTS = ("initiated", "ringing", "answered", "completed")

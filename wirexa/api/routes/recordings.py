@@ -62,11 +62,13 @@ def _media_base(request: web.Request) -> str:
 
 async def account_recording(request: web.Request) -> web.StreamResponse:
     ext = request.match_info.get("ext") or ""
-    # Media is readable without credentials (as on Twilio); JSON needs them.
-    project = await ctx.authenticate(request, optional=ext in (".wav", ".mp3"))
+    # No extension is the audio (WAV), as Twilio's media_url; media is readable without
+    # credentials (as on Twilio), the .json metadata needs them.
+    media = ext != ".json"
+    project = await ctx.authenticate(request, optional=media)
     rec = await _get_rec(request, project)
-    if ext in (".wav", ".mp3"):
-        return await _media(request, rec, ext)
+    if media:
+        return await _media(request, rec, ext or ".wav")
     return web.json_response(recording_json(rec, ctx.prefix(request), call_level=False, media_base=_media_base(request)))
 
 
