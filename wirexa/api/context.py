@@ -13,6 +13,7 @@ from aiohttp import web
 from multidict import MultiDict, MultiMapping
 
 from wirexa.api.auth import RateLimiter, check_token, parse_basic
+from wirexa.api.rendered import RenderedCache
 from wirexa.calls.ports import SipPort
 from wirexa.calls.service import CallService
 from wirexa.errors import BadRequest, NotFound, Unauthorized
@@ -34,6 +35,8 @@ class ApiServices:
     # Project rows looked up for auth, kept for a second: one store read less per request.
     # A token rotated from the CLI (another process) takes effect within PROJECT_CACHE_S.
     project_cache: dict[str, tuple[ProjectRecord | None, float]] = dataclasses.field(default_factory=dict)
+    # Rendered call JSON by (sid, date_updated, prefix); see wirexa/api/rendered.py.
+    rendered: RenderedCache = dataclasses.field(default_factory=RenderedCache)
 
 
 SERVICES = web.AppKey("services", ApiServices)

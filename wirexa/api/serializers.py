@@ -155,12 +155,15 @@ def call_json(call: CallLike, prefix: str) -> dict[str, Any]:
         "trunk_sid": None,
         "url": call.url,
         "uri": base + ".json",
-        "subresource_uris": {name: f"{base}/{_camel(name)}.json" for name in CALL_SUBRESOURCES},
+        "subresource_uris": {name: f"{base}/{camel}.json" for name, camel in _CALL_SUBRESOURCE_PATHS},
     }
 
 
 def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+_CALL_SUBRESOURCE_PATHS = tuple((name, _camel(name)) for name in CALL_SUBRESOURCES)
 
 
 def recording_json(rec: RecordingLike, prefix: str, *, call_level: bool, media_base: str) -> dict[str, Any]:
@@ -211,7 +214,24 @@ def page_json(
     next_token: str | None,
     previous_token: str | None = None,
 ) -> dict[str, Any]:
-    """Twilio's list envelope: exactly the META keys and one record key (reference §2, §7).
+    """Twilio's list envelope: exactly the META keys and one record key (reference §2, §7)."""
+    meta = page_meta(
+        len(records), path=path, query=query, page=page, page_size=page_size, next_token=next_token, previous_token=previous_token
+    )
+    return {key: list(records), **meta}
+
+
+def page_meta(
+    count: int,
+    *,
+    path: str,
+    query: Sequence[tuple[str, str]],
+    page: int,
+    page_size: int,
+    next_token: str | None,
+    previous_token: str | None = None,
+) -> dict[str, Any]:
+    """The list envelope's META keys for a page of `count` records.
 
     `query` holds the request's filters (without Page, PageSize, PageToken); URIs are
     host-relative paths that repeat them, so SDKs can follow next_page_uri verbatim.
@@ -225,8 +245,7 @@ def page_json(
 
     start = page * page_size
     return {
-        key: list(records),
-        "end": start + len(records) - 1 if records else 0,
+        "end": start + count - 1 if count else 0,
         "first_page_uri": uri(0, None),
         "next_page_uri": uri(page + 1, next_token) if next_token else None,
         "page": page,

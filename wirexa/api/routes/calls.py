@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 from multidict import MultiMapping
 
 from wirexa.api import context as ctx
-from wirexa.api.serializers import call_json, page_json
+from wirexa.api.rendered import envelope
+from wirexa.api.serializers import call_json, page_meta
 from wirexa.calls.service import ALL_EVENTS, CallUpdate, NewCall
 from wirexa.errors import BadRequest
 from wirexa.store import repo
@@ -157,24 +160,47 @@ async def list_calls(request: web.Request) -> web.Response:
         start_time=ctx.parse_time_filter(q, "StartTime"),
         end_time=ctx.parse_time_filter(q, "EndTime"),
     )
-    calls, more = await svc.store.read(repo.list_calls, flt, paging.page_size, paging.page, paging.after_sid)
     pfx = ctx.prefix(request)
-    body = page_json(
-        "calls",
-        [call_json(c, pfx) for c in calls],
+    cache = svc.rendered
+    rows, more = await svc.store.read(
+        repo.list_calls_unless, flt, paging.page_size, paging.page, paging.after_sid, lambda v: cache.has((*v, pfx))
+    )
+    rendered = [r for r in [await _rendered(svc, project, row, pfx) for row in rows] if r is not None]
+    items = [body for _, body in rendered]
+    last_sid = rendered[-1][0] if rendered else None
+    meta = page_meta(
+        len(items),
         path=request.path,
         query=ctx.filters_of(q),
         page=paging.page,
         page_size=paging.page_size,
-        next_token=("PA" + calls[-1].sid) if more and calls else None,
+        next_token=("PA" + last_sid) if more and last_sid else None,
     )
-    return web.json_response(body)
+    return web.Response(body=envelope("calls", items, meta), content_type="application/json", charset="utf-8")
+
+
+async def _rendered(
+    svc: ctx.ApiServices, project: repo.ProjectRecord, row: repo.CallVersion | repo.CallRecord, pfx: str
+) -> tuple[str, bytes] | None:
+    """(sid, JSON bytes) of one row of list_calls_unless; None when it is gone."""
+    if not isinstance(row, repo.CallRecord):
+        body = svc.rendered.get((*row, pfx))
+        if body is not None:
+            return row[0], body
+        found = await svc.store.read(repo.get_call, row[0], project.sid)  # evicted since the read
+        if found is None:
+            return None
+        row = found
+    return row.sid, svc.rendered.render((row.sid, row.date_updated, pfx), functools.partial(call_json, row, pfx))
 
 
 async def fetch_call(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
-    call = await ctx.services(request).calls.get(project, request.match_info["sid"], request.path)
-    return web.json_response(call_json(call, ctx.prefix(request)))
+    svc = ctx.services(request)
+    call = await svc.calls.get(project, request.match_info["sid"], request.path)
+    pfx = ctx.prefix(request)
+    body = svc.rendered.render((call.sid, call.date_updated, pfx), functools.partial(call_json, call, pfx))
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 async def update_call(request: web.Request) -> web.Response:
