@@ -87,7 +87,7 @@ async def cached_project(svc: ApiServices, sid: str) -> ProjectRecord | None:
     hit = svc.project_cache.get(sid)
     if hit is not None and now - hit[1] < PROJECT_CACHE_S:
         return hit[0]
-    project = await svc.store.read(repo.get_project, sid)
+    project = await svc.store.lookup(repo.get_project, sid)
     if len(svc.project_cache) > 10_000:
         svc.project_cache.clear()
     svc.project_cache[sid] = (project, now)

@@ -142,7 +142,7 @@ class CallService:
         return call
 
     async def get(self, project: ProjectRecord, sid: str, path: str) -> CallRecord:
-        call = await self.store.read(repo.get_call, sid, project.sid)
+        call = await self.store.lookup(repo.get_call, sid, project.sid)
         if call is None:
             raise NotFound(f"The requested resource {path} was not found")
         return call

@@ -165,9 +165,20 @@ async def list_calls(request: web.Request) -> web.Response:
     rows, more = await svc.store.read(
         repo.list_calls_unless, flt, paging.page_size, paging.page, paging.after_sid, lambda v: cache.has((*v, pfx))
     )
-    rendered = [r for r in [await _rendered(svc, project, row, pfx) for row in rows] if r is not None]
-    items = [body for _, body in rendered]
-    last_sid = rendered[-1][0] if rendered else None
+    items: list[bytes] = []
+    last_sid = None
+    for row in rows:
+        if isinstance(row, repo.CallRecord):
+            call: repo.CallRecord | None = row
+        elif (body := cache.get((*row, pfx))) is not None:
+            items.append(body)
+            last_sid = row[0]
+            continue
+        else:  # evicted since the read
+            call = await svc.store.lookup(repo.get_call, row[0], project.sid)
+        if call is not None:
+            items.append(cache.render((call.sid, call.date_updated, pfx), functools.partial(call_json, call, pfx)))
+            last_sid = call.sid
     meta = page_meta(
         len(items),
         path=request.path,
@@ -177,21 +188,6 @@ async def list_calls(request: web.Request) -> web.Response:
         next_token=("PA" + last_sid) if more and last_sid else None,
     )
     return web.Response(body=envelope("calls", items, meta), content_type="application/json", charset="utf-8")
-
-
-async def _rendered(
-    svc: ctx.ApiServices, project: repo.ProjectRecord, row: repo.CallVersion | repo.CallRecord, pfx: str
-) -> tuple[str, bytes] | None:
-    """(sid, JSON bytes) of one row of list_calls_unless; None when it is gone."""
-    if not isinstance(row, repo.CallRecord):
-        body = svc.rendered.get((*row, pfx))
-        if body is not None:
-            return row[0], body
-        found = await svc.store.read(repo.get_call, row[0], project.sid)  # evicted since the read
-        if found is None:
-            return None
-        row = found
-    return row.sid, svc.rendered.render((row.sid, row.date_updated, pfx), functools.partial(call_json, row, pfx))
 
 
 async def fetch_call(request: web.Request) -> web.Response:

@@ -50,7 +50,7 @@ async def _media(request: web.Request, rec: RecordingRecord, ext: str) -> web.St
 async def _get_rec(request: web.Request, project: ProjectRecord | None, call_sid: str | None = None) -> RecordingRecord:
     svc = ctx.services(request)
     account = project.sid if project else request.match_info.get("account")
-    rec = await svc.store.read(repo.get_recording, request.match_info["sid"], account, call_sid)
+    rec = await svc.store.lookup(repo.get_recording, request.match_info["sid"], account, call_sid)
     if rec is None:
         raise _not_found(request)
     return rec
@@ -200,7 +200,7 @@ async def delete_call_recording(request: web.Request) -> web.Response:
 
 async def public_media(request: web.Request) -> web.StreamResponse:
     """/recordings/{RecordingSid}[.wav|.mp3] (no extension: WAV), as the product doc shows."""
-    rec = await ctx.services(request).store.read(repo.get_recording, request.match_info["sid"])
+    rec = await ctx.services(request).store.lookup(repo.get_recording, request.match_info["sid"])
     if rec is None:
         raise _not_found(request)
     return await _media(request, rec, request.match_info.get("ext") or ".wav")
