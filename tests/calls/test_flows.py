@@ -147,6 +147,60 @@ async def test_dial_busy_without_action_continues(flow: Flow) -> None:
     assert flow.tts.spoken[-1][0] == "Busy, sorry"
 
 
+def legs_of(flow: Flow, parent_sid: str) -> dict[str, str]:
+    """The <Dial> legs of a call: To number -> child call sid."""
+    return {c.dial.to_uri.split(":")[1].split("@")[0]: s for s, c in flow.sip.calls.items() if c.dial.parent_call_sid == parent_sid}
+
+
+async def test_dial_rings_every_number_at_once_and_connects_the_one_that_answers(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = (
+        '<Response><Dial action="/dialed" timeout="5">'
+        "<Number>+15005550001</Number><Number>+15005550007</Number><Number>+15005550003</Number>"
+        "</Dial></Response>"
+    )
+    flow.backend.docs["/dialed"] = "<Response><Hangup/></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_for(lambda: len(legs_of(flow, call.sid)) == 3)
+    legs = legs_of(flow, call.sid)
+    await flow.wait_for(lambda: flow.sip.calls[legs["+15005550007"]].bridged_to == call.sid)
+    flow.sip.remote_hangup(legs["+15005550007"])
+    await flow.wait_status(call.sid, ("completed",))
+    [params] = flow.backend.requests_to("/dialed")
+    assert params["DialCallStatus"] == "completed" and params["DialCallSid"] == legs["+15005550007"]
+    busy = await flow.store.read(repo.get_call, legs["+15005550001"])
+    failed = await flow.store.read(repo.get_call, legs["+15005550003"])
+    assert (busy.status, failed.status) == ("busy", "failed")
+    assert busy.parent_call_sid == failed.parent_call_sid == call.sid
+    assert await flow.store.read(repo.list_notifications, call.sid) == []
+
+
+async def test_dial_first_answer_wins_and_the_other_legs_are_hung_up(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = '<Response><Dial timeout="5"><Number>+15005550007</Number><Number>+15005550008</Number></Dial></Response>'
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_for(lambda: len(legs_of(flow, call.sid)) == 2)
+    legs = list(legs_of(flow, call.sid).values())
+    await flow.wait_for(lambda: any(flow.sip.calls[s].bridged_to == call.sid for s in legs))
+    winner = next(s for s in legs if flow.sip.calls[s].bridged_to == call.sid)
+    [loser] = [s for s in legs if s != winner]
+    await flow.wait_for(lambda: flow.sip.calls[loser].ended)
+    assert flow.sip.calls[loser].bridged_to is None
+    flow.sip.remote_hangup(winner)
+    await flow.wait_status(call.sid, ("completed",))
+
+
+async def test_dial_where_no_leg_connects_reports_the_most_telling_status(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = (
+        '<Response><Dial action="/dialed" timeout="1">'
+        "<Number>+15005550001</Number><Number>+15005550002</Number></Dial></Response>"
+    )
+    flow.backend.docs["/dialed"] = "<Response><Hangup/></Response>"
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",), timeout=10)
+    [params] = flow.backend.requests_to("/dialed")
+    legs = legs_of(flow, call.sid)
+    assert params["DialCallStatus"] == "no-answer" and params["DialCallSid"] == legs["+15005550002"]
+
+
 async def test_backend_500_gives_application_error_and_notification(flow: Flow) -> None:
     async def boom(request: web.Request) -> web.Response:
         return web.Response(status=500, text="oops")

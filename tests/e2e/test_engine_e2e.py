@@ -199,6 +199,16 @@ def test_dial_over_sip(engine: LiveServer, web: WebApp, target: str, attrs: str,
         assert int(hit.form["DialCallDuration"]) >= 1
 
 
+def test_simultaneous_dial_over_sip_connects_the_leg_that_answers(engine: LiveServer, web: WebApp) -> None:
+    web.docs["/dial2"] = '<Response><Dial action="/dial2-done"><Number>+15005550001</Number><Number>+15005550030</Number></Dial></Response>'
+    web.docs["/dial2-done"] = "<Response><Hangup/></Response>"
+    call = create(engine, to="+15005550006", url=web.url("/dial2"))
+    [hit] = web.wait("/dial2-done", call.sid)
+    assert hit.form["DialCallStatus"] == "completed" and int(hit.form["DialCallDuration"]) >= 1
+    legs = {c.to: c for c in engine.client().calls.list(parent_call_sid=call.sid)}
+    assert legs["+15005550030"].sid == hit.form["DialCallSid"] and legs["+15005550001"].status == "busy"
+
+
 def test_twelve_concurrent_calls(engine: LiveServer) -> None:
     client = engine.client()
     sids = [create(engine, to="+15005550006", twiml="<Response><Say>Hi</Say><Pause length='2'/></Response>").sid for _ in range(12)]

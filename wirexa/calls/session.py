@@ -46,7 +46,7 @@ from wirexa.laml import actions as A
 from wirexa.laml import events as E
 from wirexa.laml.interpreter import Interpreter
 from wirexa.laml.parse import parse_document
-from wirexa.laml.verbs import DialRecord, HttpMethod, Trim
+from wirexa.laml.verbs import DialRecord, DialTarget, HttpMethod, Trim
 from wirexa.media.recording import trim_silence
 from wirexa.store import repo
 from wirexa.store.repo import CallRecord, RecordingRecord
@@ -121,6 +121,17 @@ class _Hangup:
 
 Posted = SipEvent | _Feed | _Play | _Redirect | _ChildAnswered | _ChildEnded | _Hangup
 
+# When no leg of a simultaneous <Dial> connected, DialCallStatus is the most telling of their
+# ends: someone could have answered (no-answer) before someone refused (busy) before an error.
+_DIAL_STATUS_RANK = ("completed", "no-answer", "busy", "failed", "canceled")
+
+
+def _most_telling(ends: list[_ChildEnded]) -> _ChildEnded:
+    def rank(item: _ChildEnded) -> int:
+        return _DIAL_STATUS_RANK.index(item.status) if item.status in _DIAL_STATUS_RANK else len(_DIAL_STATUS_RANK)
+
+    return min(ends, key=rank)
+
 
 def call_params(call: CallRecord, status: str) -> tuple[tuple[str, str], ...]:
     """Twilio's standard request parameters for the call's document fetches (reference §10.1)."""
@@ -155,7 +166,9 @@ class CallSession:
         self.deps = deps
         self.parent = parent
         self.dial_op: int | None = None  # on a child: the parent's Dial op
-        self.child: CallSession | None = None  # on a parent: the live <Dial> leg
+        self.child: CallSession | None = None  # on a parent: the connected <Dial> leg
+        self.ringing: list[CallSession] = []  # on a parent: <Dial> legs rung at once, none connected yet
+        self._unanswered: list[_ChildEnded] = []  # legs of this <Dial> that ended without connecting
         self.child_bridged = False
         self._dial_action: A.Dial | None = None
         self._dial_rec_sid: str | None = None  # the <Dial record> recording running on this call
@@ -326,8 +339,7 @@ class CallSession:
                 await self._execute(self.interp.feed(E.CallHungUp()))
             except WirexaError:
                 log.exception("[%s] interpreter failed on hangup", self.sid)
-        if self.child is not None:
-            await self.child.hangup()
+        await self._hangup_dial_legs()
         if self.parent is not None and self.dial_op is not None:
             status = final.status if final else ev.reason
             self.parent.post(
@@ -381,8 +393,7 @@ class CallSession:
         elif isinstance(action, A.Dial):
             await self._dial(action)
         elif isinstance(action, A.StopDial):
-            if self.child is not None:
-                await self.child.hangup()
+            await self._hangup_dial_legs()
         elif isinstance(action, A.FetchDocument):
             self._spawn(self._fetch_document(action))
         elif isinstance(action, A.Hangup) and action.end_of_document and self.parent is not None:
@@ -571,19 +582,25 @@ class CallSession:
     # --- dial --------------------------------------------------------------------------------
 
     async def _dial(self, action: A.Dial) -> None:
-        if not action.targets:
+        """Ring every target at once (Twilio's simultaneous dialing): the first leg to answer
+        (after its whisper document, if any) is connected and the others are hung up."""
+        self._dial_action = action
+        self._unanswered = []
+        self.child_bridged = False
+        for target in action.targets:
+            session = await self._dial_leg(action, target)
+            if session is not None:
+                self.ringing.append(session)
+        if not self.ringing:
             await self._feed(E.DialEnded(action.op_id, E.DialCallStatus.FAILED))
-            return
-        target = action.targets[0]
-        if len(action.targets) > 1:
-            await self._notify(13223, "Dial: only the first of several targets is rung (simultaneous dialing is not supported yet)", None)
+
+    async def _dial_leg(self, action: A.Dial, target: DialTarget) -> CallSession | None:
         caller_id = action.caller_id or self.call.from_number
-        number = target.value
         child = await self.store.write(
             lambda: repo.insert_call(
                 account_sid=self.account_sid,
                 parent_call_sid=self.sid,
-                to_number=number,
+                to_number=target.value,
                 from_number=caller_id,
                 status="queued",
                 direction="outbound-dial",
@@ -600,18 +617,26 @@ class CallSession:
         try:
             session = await self.dispatcher.start_child(child, self.sid, float(action.timeout_s), caller_id, parent=self)
         except SipError as exc:
-            await self._notify(13224, f"Dial failed: {exc}", None)
-            await self._feed(E.DialEnded(action.op_id, E.DialCallStatus.FAILED, child.sid))
-            return
+            await self._notify(13224, f"Dial to {target.value} failed: {exc}", None)
+            return None
         session.dial_op = action.op_id
-        self.child = session
-        self.child_bridged = False
-        self._dial_action = action
+        return session
+
+    async def _hangup_dial_legs(self) -> None:
+        legs = ([self.child] if self.child is not None else []) + self.ringing
+        for leg in legs:
+            await leg.hangup()
 
     async def _on_child_answered(self, child: CallSession) -> None:
-        if child is not self.child or self.ended:
+        if child not in self.ringing or self.child is not None or self.ended:
             await child.hangup()
             return
+        self.ringing.remove(child)
+        self.child = child
+        losers, self.ringing = self.ringing, []
+        for leg in losers:
+            leg.dial_op = None  # no longer part of the <Dial>: its end reports nothing
+            await leg.hangup()
         await self.sip.stop_play(CallSid(self.sid))
         await self.sip.bridge(CallSid(self.sid), CallSid(child.sid))
         self.child_bridged = True
@@ -627,6 +652,12 @@ class CallSession:
             )
 
     async def _on_child_ended(self, item: _ChildEnded) -> None:
+        if item.child in self.ringing:  # never connected (a whisper may have screened it)
+            self.ringing.remove(item.child)
+            self._unanswered.append(dataclasses.replace(item, bridged=False))
+            if not self.ringing and self.child is None:
+                await self._dial_ended(_most_telling(self._unanswered))
+            return
         if item.child is not self.child:
             return
         self.child = None
@@ -642,6 +673,7 @@ class CallSession:
         await self._dial_ended(item)
 
     async def _dial_ended(self, item: _ChildEnded, rec: RecordingRecord | None = None) -> None:
+        self._unanswered = []
         status = {
             "completed": E.DialCallStatus.COMPLETED,
             "busy": E.DialCallStatus.BUSY,
