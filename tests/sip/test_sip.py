@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import wave
 from pathlib import Path
 
@@ -185,6 +186,26 @@ async def test_more_calls_than_one_worker_holds(tmp_path: Path) -> None:
             await bridge.hangup(s)
         ended = await asyncio.gather(*(h.ended(s) for s in sids))
         assert {e.reason for e in ended} == {"completed"}
+
+
+async def test_a_worker_port_held_by_another_program_is_skipped(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, sip_workers_max=3)
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    squatter.bind(("127.0.0.1", settings.sip_port_base + 1))  # worker index 1's SIP port
+    try:
+        async with SipBridge(settings) as bridge:
+            h = SipHarness(bridge, settings, tmp_path)
+            bridge.set_event_sink(h.sink)
+            sids = [await h.dial("+15005550006") for _ in range(3)]  # the third needs a second worker
+            for sid in sids:
+                await h.wait(sid, CallAnswered, timeout=30)
+            assert bridge.pool is not None and sorted(bridge.pool.workers) == [0, 2]
+            assert bridge.pool.capacity_left() == 1  # index 1 is not counted while it is unusable
+            for sid in sids:
+                await bridge.hangup(sid)
+                assert (await h.ended(sid)).reason == "completed"
+    finally:
+        squatter.close()
 
 
 async def test_killed_worker_finalizes_only_its_calls(sandbox_sip: SipHarness) -> None:

@@ -57,6 +57,7 @@ def create_endpoint(
     tcp: bool = True,
     tls: bool = False,
     user_agent: str = "Wirexa",
+    bind_wait_s: float = 0.0,
 ) -> Any:
     """libCreate + libInit + transports + null audio device + codecs + libStart."""
     silence_banner()
@@ -81,12 +82,12 @@ def create_endpoint(
     tc = pj.TransportConfig()
     tc.port = port
     tc.boundAddress = bind
-    _create_transport(ep, pj.PJSIP_TRANSPORT_UDP, tc)
+    _create_transport(ep, pj.PJSIP_TRANSPORT_UDP, tc, bind_wait_s)
     if tcp:
         tc2 = pj.TransportConfig()
         tc2.port = port
         tc2.boundAddress = bind
-        _create_transport(ep, pj.PJSIP_TRANSPORT_TCP, tc2)
+        _create_transport(ep, pj.PJSIP_TRANSPORT_TCP, tc2, bind_wait_s)
     if tls:
         # Client-side TLS to a trunk (TLS 1.2 with this wheel's OpenSSL 1.0.2); any local port.
         tc3 = pj.TransportConfig()
@@ -103,13 +104,10 @@ def create_endpoint(
     return ep
 
 
-BIND_WAIT_S = 15.0
-
-
-def _create_transport(ep: Any, kind: Any, tc: Any) -> None:
-    """transportCreate, retried while the port is still held: after a kill -9 of the engine its
-    orphaned workers keep their ports until they read EOF on stdin and shut down."""
-    deadline = time.monotonic() + BIND_WAIT_S
+def _create_transport(ep: Any, kind: Any, tc: Any, wait_s: float) -> None:
+    """transportCreate, retried for up to wait_s while the port is still held: after a kill -9 of
+    the engine its orphaned processes keep their ports until they read EOF on stdin and shut down."""
+    deadline = time.monotonic() + wait_s
     while True:
         try:
             ep.transportCreate(kind, tc)

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CALLS_PER_WORKER = 4
 TOP_LEVEL_PER_WORKER = 2
+UNUSABLE_INDEX_S = 60.0  # a worker index that failed to start is not retried for this long
 PING_EVERY_S = 2.0
 PING_DEADLINE_S = 10.0
 
@@ -76,6 +77,7 @@ class WorkerPool:
         self.by_call: dict[str, WorkerProc] = {}
         self.log_dir = Path(settings.data_path) / "logs"
         self._spawning: dict[int, asyncio.Task[WorkerProc]] = {}
+        self._unusable: dict[int, float] = {}  # worker index -> monotonic time it may be tried again
         self._supervisor: asyncio.Task[None] | None = None
         self._ping_n = 0
         self.crashes = 0
@@ -97,7 +99,7 @@ class WorkerPool:
     def capacity_left(self) -> int:
         """Top-level calls that can still be placed (existing room + workers not yet started)."""
         room = sum(TOP_LEVEL_PER_WORKER - w.top_level for w in self.workers.values() if not w.closing)
-        return int(room + (self.settings.sip_workers_max - len(self.workers)) * TOP_LEVEL_PER_WORKER)
+        return int(room + len(self._free_indices()) * TOP_LEVEL_PER_WORKER)
 
     async def place(self, sid: str, parent: str | None, command: dict[str, Any]) -> None:
         """Send a call command to the right worker (the parent's for a leg). Raises SipError."""
@@ -120,10 +122,24 @@ class WorkerPool:
             worker = await task
             if worker.has_room(1):
                 return worker
-        free = [i for i in range(self.settings.sip_workers_max) if i not in self.workers]
-        if not free:
-            raise SipError("all SIP workers are full")
-        return await self._spawn(free[0])
+        error = SipError("all SIP workers are full")
+        for index in self._free_indices():
+            try:
+                return await self._spawn(index)
+            except SipError as exc:
+                # Typically its port is held by another program: try the next index, and leave
+                # this one alone for a while.
+                self._unusable[index] = time.monotonic() + UNUSABLE_INDEX_S
+                log.warning("%s; trying another worker index", exc)
+                error = exc
+        raise error
+
+    def _free_indices(self) -> list[int]:
+        now = time.monotonic()
+        return [
+            i for i in range(self.settings.sip_workers_max)
+            if i not in self.workers and self._unusable.get(i, 0.0) <= now
+        ]
 
     async def send(self, sid: str, command: dict[str, Any]) -> None:
         worker = self.by_call.get(sid)

@@ -154,7 +154,8 @@ class Sandbox:
         self.voices = self.data_dir / "voices"
         self.voices.mkdir(exist_ok=True)
         self.ep = create_endpoint(
-            port=args.port, bind=args.bind, rtp_port=args.rtp_port, log_file=args.log_file, user_agent="Wirexa-Sandbox"
+            port=args.port, bind=args.bind, rtp_port=args.rtp_port, log_file=args.log_file, user_agent="Wirexa-Sandbox",
+            bind_wait_s=15.0,  # the carrier's ports are fixed (the workers dial them): wait for them
         )
         self.account = SandboxAccount(self)
         self.account.create(account_config(f"sip:sandbox@{args.bind}:{args.port}", args.bind, args.rtp_port), True)

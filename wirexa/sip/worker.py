@@ -103,7 +103,7 @@ class Worker:
         self.args = args
         self.ep = create_endpoint(
             port=args.port, bind=args.bind, rtp_port=args.rtp_port, log_file=args.log_file, max_calls=args.max_calls,
-            tls=args.tls,
+            tls=args.tls, bind_wait_s=2.0,  # short: the pool moves on to another index (port) instead
         )
         # Registering with a trunk: the address of record is the trunk user at the trunk.
         uri = args.aor or f"sip:wirexa@{args.bind}:{args.port}"
