@@ -1,11 +1,28 @@
-"""Issue 4: the SIP engine (SipBridge: worker pool + sandbox carrier) on loopback.
+"""Issue 4: the SIP engine (SipBridge and its worker pool) against SIPp as the trunk, on loopback.
 
-(a) sustained call setups at a paced rate, each answered call held ~1 s then hung up;
-(b) concurrent answered calls playing a looping prompt, ramped 8, 16, 24, 32 (the pool ceiling
-    with sip_workers_max=16), CPU and RSS summed over worker + sandbox pids from /proc;
-(c) start_call -> CallInitiated (the worker reports the INVITE sent) p50/p99, from (a).
-The setup number uses a sandbox callee that answers at once (ring_s 0.2), so (a) measures the
-engine, not the carrier's ring time.
+The far end is SIPp (bench/sipp_uas_bench.xml) on 127.0.0.1, configured as the engine's SIP trunk
+(sandbox carrier off). It answers every INVITE at once with an SDP whose audio port is
+bench/rtp_sink.py: one UDP port that receives every call's RTP, stamps each packet in the kernel
+and tells the streams apart by SSRC, i.e. the callee that records.
+
+(a) setups: SIP_BENCH_SETUPS calls (1,000) started at SIP_BENCH_RATE per s, each answered,
+    held SIP_BENCH_HOLD_S (1 s) and hung up by the engine; completed/failed with reasons, the
+    rate sustained, and start_call -> CallInitiated (the worker reports the INVITE sent) p50/p99.
+(b) concurrency ramp: SIP_BENCH_STEPS (25,50,100,150,200) answered calls each playing a looping
+    prompt; per step, after SIP_BENCH_SETTLE_S, a SIP_BENCH_MEASURE_S window gives CPU (engine
+    workers, this process, SIPp, the sink, the whole machine from /proc), worker RSS/PSS per call,
+    and the RTP inter-arrival gaps at the callee. The ramp stops at the first step where a call
+    is not answered or drops, a stream is not flowing, the p99 gap exceeds 40 ms, or the machine
+    is saturated (>= 95% of all cores busy).
+The pjsua2 wheel holds 4 calls per process and the pool puts at most 2 top-level calls on a
+worker, so the pool gets sip_workers_max = max(step) / 2, or more if the setup run needs it
+(SIP_BENCH_WORKERS overrides). Ports: random free blocks, as the tests pick them.
+
+Run: `.venv/bin/python bench/sip_bench.py` (one JSON object on stdout, progress on stderr), or
+`bench/run sip`, which also rewrites BENCHMARKS.md. The full run takes about 3 minutes.
+Quick smoke run: SIP_BENCH_SETUPS=100 SIP_BENCH_STEPS=8,16 .venv/bin/python bench/sip_bench.py
+SIP_BENCH_DIR=/some/dir keeps the worker and SIPp logs for a post-mortem (failure_examples names
+a CallSid to look for).
 """
 
 from __future__ import annotations
@@ -13,65 +30,159 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from bench.common import pct, proc_times, rss_mb, tree  # noqa: E402
+from bench.common import pct, proc_times, rss_mb  # noqa: E402
+from tests.backends import free_udp_block  # noqa: E402
 from tests.sip.conftest import SipHarness, make_settings  # noqa: E402
-from wirexa.calls.ports import CallAnswered, CallEnded, CallInitiated  # noqa: E402
+from wirexa.calls.ports import CallAnswered, CallEnded, CallInitiated, CallSid  # noqa: E402
 from wirexa.media.audio import tone_pcm, wav_bytes  # noqa: E402
 from wirexa.sip.bridge import SipBridge  # noqa: E402
+from wirexa.sip.pool import TOP_LEVEL_PER_WORKER  # noqa: E402
 
-SETUP_CALLS = int(os.environ.get("SIP_BENCH_SETUPS", "300"))
-SETUP_RATE = float(os.environ.get("SIP_BENCH_RATE", "25"))
-HOLD_S = 1.0
-STEPS = (8, 16, 24, 32)  # 32 = the pool ceiling with sip.workers_max = 16 (2 top-level calls per worker)
-FAST = "+15005550020"
-SANDBOX_TOML = f"""
-[numbers."{FAST}"]
-answer = "silence"
-ring_s = 0.2
-"""
+HERE = Path(__file__).parent
+SCENARIO = HERE / "sipp_uas_bench.xml"
+SINK = HERE / "rtp_sink.py"
+
+SETUP_CALLS = int(os.environ.get("SIP_BENCH_SETUPS", "1000"))
+SETUP_RATE = float(os.environ.get("SIP_BENCH_RATE", "20"))
+HOLD_S = float(os.environ.get("SIP_BENCH_HOLD_S", "1.0"))
+STEPS = tuple(int(x) for x in os.environ.get("SIP_BENCH_STEPS", "25,50,100,150,200").split(",") if x.strip())
+# Enough workers for the largest step, and for the setup run's live calls (rate x (hold + 1 s)).
+WORKERS = int(os.environ.get("SIP_BENCH_WORKERS", str(math.ceil(max(*STEPS, SETUP_RATE * (HOLD_S + 1)) / TOP_LEVEL_PER_WORKER))))
+SETTLE_S = float(os.environ.get("SIP_BENCH_SETTLE_S", "2"))
+MEASURE_S = float(os.environ.get("SIP_BENCH_MEASURE_S", "5"))
+GAP_LIMIT_MS = 40.0
+BUSY_LIMIT_PCT = 95.0  # of all cores: above this the machine, not the engine, is the limit
+CALLEE = "+13125550100"
 
 
-async def setups(h: SipHarness) -> dict[str, object]:
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (the pjsua2 library, Python) split among the processes."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies over all cores from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    total = sum(v[:8])
+    return total - v[3] - v[4], total
+
+
+def cpu_s(pid: int) -> float:
+    try:
+        return proc_times(pid)
+    except OSError:
+        return math.nan
+
+
+class Sink:
+    """bench/rtp_sink.py as a child process: window() returns the RTP figures since the last call."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(SINK), str(self.port), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 10)
+        if not line.startswith(b"ready"):
+            raise RuntimeError(f"rtp_sink did not start: {line!r}")
+
+    async def window(self) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(b"w\n")
+        await self.proc.stdin.drain()
+        out: dict[str, Any] = json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 30))
+        return out
+
+    async def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 5)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def ended_of(h: SipHarness, sid: str) -> CallEnded | None:
+    return next((e for e in h.events.get(sid, []) if isinstance(e, CallEnded)), None)
+
+
+def why(h: SipHarness, sid: str | None, what: str) -> str:
+    e = ended_of(h, sid) if sid else None
+    return what + (f" (ended {e.reason}, SIP {e.sip_code}, by {e.hangup_by})" if e is not None else "")
+
+
+# --- (a) setups -----------------------------------------------------------------------------------
+
+
+async def setups(h: SipHarness) -> dict[str, Any]:
     ok = failed = 0
-    why: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    examples: dict[str, str] = {}
     t_init: list[float] = []
     t_answer: list[float] = []
+    answered_at: list[float] = []
     blocked_s = 0.0
+    peak_live = 0
+    pool = h.bridge.pool
+    assert pool is not None
+    workers_seen: set[int] = set()
+
+    def fail(key: str, sid: str | None) -> None:
+        nonlocal failed
+        failed += 1
+        reasons[key] = reasons.get(key, 0) + 1
+        if sid is not None:
+            examples.setdefault(key, sid)  # a CallSid to look up in the worker logs (SIP_BENCH_DIR keeps them)
 
     async def one() -> None:
-        nonlocal ok, failed
+        nonlocal ok
+        sid: str | None = None
         t0 = time.perf_counter()
         try:
-            sid = await h.dial(FAST)
+            sid = await h.dial(CALLEE, timeout_s=15)
             await h.wait(sid, CallInitiated)
             t_init.append((time.perf_counter() - t0) * 1000)
             await h.wait(sid, CallAnswered, timeout=15)
+            answered_at.append(time.perf_counter())
             t_answer.append((time.perf_counter() - t0) * 1000)
         except Exception as exc:  # noqa: BLE001 - counted
-            failed += 1
-            ended = [e for e in h.events.get(sid, []) if isinstance(e, CallEnded)] if "sid" in locals() else []
-            key = f"not answered: {type(exc).__name__}" + (f" ended {getattr(ended[0], 'reason', '')} {getattr(ended[0], 'hangup_by', '')}" if ended else "")
-            why[key] = why.get(key, 0) + 1
-            return
+            return fail(why(h, sid, f"not answered: {type(exc).__name__} {exc}".strip()), sid)
         await asyncio.sleep(HOLD_S)
-        if any(isinstance(e, CallEnded) for e in h.events[sid]):
-            failed += 1  # dropped during the hold
-            why["dropped during hold"] = why.get("dropped during hold", 0) + 1
-            return
+        if ended_of(h, sid) is not None:
+            return fail(why(h, sid, "dropped during hold"), sid)
         try:
-            await h.bridge.hangup(sid)
-            await h.ended(sid)
-        except Exception:  # noqa: BLE001 - counted
-            failed += 1
-            why["hangup not confirmed"] = why.get("hangup not confirmed", 0) + 1
-            return
+            await h.bridge.hangup(CallSid(sid))
+            e = await h.ended(sid)
+        except Exception as exc:  # noqa: BLE001 - counted
+            return fail(why(h, sid, f"hangup not confirmed: {type(exc).__name__}"), sid)
+        if e.reason != "completed":
+            return fail(why(h, sid, "bad final status"), sid)
         ok += 1
 
     tasks = []
@@ -82,100 +193,259 @@ async def setups(h: SipHarness) -> dict[str, object]:
             await asyncio.sleep(0.005)
         blocked_s += time.perf_counter() - tb
         tasks.append(asyncio.create_task(one()))
+        peak_live = max(peak_live, len(pool.by_call))
+        workers_seen.update(pool.workers)
         await asyncio.sleep(max(0.0, start + (i + 1) / SETUP_RATE - time.perf_counter()))
     offered = time.perf_counter() - start
     await asyncio.gather(*tasks)
+    span = (max(answered_at) - start) if answered_at else math.nan
     return {
-        "calls": SETUP_CALLS, "rate_offered_per_s": SETUP_RATE, "hold_s": HOLD_S, "completed": ok, "failed": failed, "failures": why,
-        "setups_per_s": round(SETUP_CALLS / offered, 1), "waited_for_capacity_s": round(blocked_s, 2),
+        "calls": SETUP_CALLS, "rate_offered_per_s": SETUP_RATE, "hold_s": HOLD_S, "completed": ok, "failed": failed,
+        "failures": reasons, "failure_examples": examples,
+        "setups_started_per_s": round(SETUP_CALLS / offered, 1),
+        "answered_per_s": round(len(answered_at) / span, 1) if answered_at else 0.0,
+        "waited_for_capacity_s": round(blocked_s, 2), "peak_live_calls": peak_live, "workers_used": len(workers_seen),
         "start_call_to_invite_p50_ms": round(pct(t_init, 50), 2), "start_call_to_invite_p99_ms": round(pct(t_init, 99), 2),
+        "start_call_to_invite_max_ms": round(max(t_init), 2) if t_init else math.nan,
         "start_call_to_answered_p50_ms": round(pct(t_answer, 50), 2), "start_call_to_answered_p99_ms": round(pct(t_answer, 99), 2),
     }
 
 
-async def ramp(h: SipHarness, tone: str) -> list[dict[str, object]]:
+# --- (b) concurrency ramp ---------------------------------------------------------------------------
+
+
+async def ramp(h: SipHarness, sink: Sink, prompt: str, others: dict[str, int]) -> list[dict[str, Any]]:
     me = os.getpid()
+    pool = h.bridge.pool
+    assert pool is not None
     up: list[str] = []
-    steps = []
+    steps: list[dict[str, Any]] = []
     for target in STEPS:
-        new = []
-        while len(up) + len(new) < target and h.bridge.can_start(1):
-            new.append(await h.dial("+15005550020", timeout_s=15))
+        step: dict[str, Any] = {"target": target}
+        steps.append(step)
+        t0 = time.perf_counter()
+        new: list[str] = []
+        dial_errors: dict[str, int] = {}
+        while len(up) + len(new) < target:
+            if not h.bridge.can_start(1):
+                dial_errors["pool full"] = dial_errors.get("pool full", 0) + 1
+                break
+            try:
+                new.append(await h.dial(CALLEE, timeout_s=30))
+            except Exception as exc:  # noqa: BLE001 - counted
+                k = f"start_call: {type(exc).__name__} {exc}"
+                dial_errors[k] = dial_errors.get(k, 0) + 1
+                break
         answered = await asyncio.gather(*(h.wait(s, CallAnswered, timeout=30) for s in new), return_exceptions=True)
+        unanswered: dict[str, int] = dict(dial_errors)
         for s, a in zip(new, answered, strict=True):
             if isinstance(a, CallAnswered):
-                await h.bridge.play(s, "loop", tone, loop=0)
+                await h.bridge.play(CallSid(s), "loop", prompt, loop=0)
                 up.append(s)
-        await asyncio.sleep(2)
-        pids = [p for p in tree(me) if p != me]
-        before = {p: proc_times(p) for p in pids}
-        t0 = time.perf_counter()
-        await asyncio.sleep(5)
-        pids_now = [p for p in pids if os.path.exists(f"/proc/{p}")]  # a worker that died meanwhile is left out
-        cpu = sum(proc_times(p) - before[p] for p in pids_now)
-        wall = time.perf_counter() - t0
-        assert h.bridge.pool is not None and h.bridge.sandbox is not None
-        worker_pids = {w.proc.pid for w in h.bridge.pool.workers.values()}
-        alive = [s for s in up if not any(isinstance(e, CallEnded) for e in h.events[s])]
-        steps.append({
-            "target": target, "answered_playing": len(up), "still_up": len(alive),
-            "cpu_pct_workers_and_sandbox": round(100 * cpu / wall, 1),
-            "rss_mb_workers_and_sandbox": round(sum(rss_mb(p) for p in pids_now), 1),
-            "engine_workers": len(worker_pids), "engine_worker_rss_mb": round(sum(rss_mb(p) for p in worker_pids), 1),
-            "bench_process_rss_mb": round(rss_mb(me), 1),
+            else:
+                k = why(h, s, f"not answered: {type(a).__name__}")
+                unanswered[k] = unanswered.get(k, 0) + 1
+        step["ramp_s"] = round(time.perf_counter() - t0, 1)
+        await asyncio.sleep(SETTLE_S)
+
+        worker_pids = [w.proc.pid for w in pool.workers.values()]
+        watched = {"engine_workers": worker_pids, "bench_and_pool_process": [me], **{k: [p] for k, p in others.items()}}
+        await sink.window()  # start a fresh RTP window
+        before = {k: [cpu_s(p) for p in ps] for k, ps in watched.items()}
+        busy0, total0 = machine_busy()
+        t1 = time.perf_counter()
+        await asyncio.sleep(MEASURE_S)
+        wall = time.perf_counter() - t1
+        busy1, total1 = machine_busy()
+        afters = {k: [cpu_s(p) for p in ps] for k, ps in watched.items()}
+        rtp = await sink.window()
+        cpu = {}
+        for k in watched:
+            after = afters[k]
+            used = [b - a for a, b in zip(before[k], after, strict=True) if not (math.isnan(a) or math.isnan(b))]
+            cpu[f"{k}_pct"] = round(100 * sum(used) / wall, 1)
+        cores = os.cpu_count() or 1
+        cpu["machine_busy_pct_of_all_cores"] = round(100 * (busy1 - busy0) / max(1, total1 - total0), 1)
+        cpu["cores"] = cores
+        # Whatever else ran on the machine meanwhile (other work shares these cores), in % of one core.
+        ours = sum(float(v) for k, v in cpu.items() if k.endswith("_pct"))
+        # (approximate: /proc counts in clock ticks, so a few % of noise; clamped at 0)
+        cpu["other_processes_pct"] = round(max(0.0, cpu["machine_busy_pct_of_all_cores"] * cores - ours), 1)
+
+        alive = [s for s in up if ended_of(h, s) is None]
+        dropped: dict[str, int] = {}
+        for s in up:
+            if s not in alive:
+                k = why(h, s, "dropped")
+                dropped[k] = dropped.get(k, 0) + 1
+        live_pids = [p for p in worker_pids if os.path.exists(f"/proc/{p}")]
+        # Per call: over the workers holding calls (idle ones left from the setup run linger
+        # sip_worker_idle_s); the totals cover every worker.
+        busy = [w.proc.pid for w in pool.workers.values() if w.calls and w.proc.pid in live_pids]
+        rss = sum(rss_mb(p) for p in live_pids)
+        pss = sum(pss_mb(p) for p in live_pids)
+        busy_rss = sum(rss_mb(p) for p in busy)
+        busy_pss = sum(pss_mb(p) for p in busy)
+        n = max(1, len(alive))
+        step.update({
+            "answered_playing": len(up), "still_up": len(alive), "not_answered": unanswered, "dropped": dropped,
+            "engine_workers": len(live_pids), "engine_workers_with_calls": len(busy), "worker_crashes": pool.crashes,
+            "cpu": cpu, "engine_workers_cpu_pct_per_call": round(cpu["engine_workers_pct"] / n, 3),
+            "engine_workers_rss_mb": round(rss, 1), "engine_workers_pss_mb": round(pss, 1),
+            "rss_mb_per_call": round(busy_rss / n, 2), "pss_mb_per_call": round(busy_pss / n, 2),
+            "bench_and_pool_process_rss_mb": round(rss_mb(me), 1),
+            "rtp": rtp,
         })
-        if len(alive) < len(up):
+        problems = []
+        if unanswered:
+            problems.append(f"{sum(unanswered.values())} not answered")
+        if dropped:
+            problems.append(f"{sum(dropped.values())} dropped")
+        if len(alive) < target:
+            problems.append(f"only {len(alive)}/{target} up")
+        if rtp["streams_with_packets"] < len(alive) or rtp["streams_active_at_end"] < len(alive):
+            problems.append(f"RTP flowing on {rtp['streams_active_at_end']} of {len(alive)} calls")
+        if not rtp["gap_p99_ms"] <= GAP_LIMIT_MS:  # also catches NaN
+            problems.append(f"RTP p99 gap {rtp['gap_p99_ms']} ms > {GAP_LIMIT_MS}")
+        if cpu["machine_busy_pct_of_all_cores"] >= BUSY_LIMIT_PCT:
+            problems.append(f"machine {cpu['machine_busy_pct_of_all_cores']}% busy "
+                            f"(other processes {cpu['other_processes_pct']}% of a core)")
+        step["held"] = not problems
+        step["problems"] = problems
+        print(f"step {target}: {len(alive)} up, workers {len(live_pids)}, engine CPU {cpu['engine_workers_pct']}%, "
+              f"machine {cpu['machine_busy_pct_of_all_cores']}%, RTP p99 {rtp['gap_p99_ms']} ms, "
+              f"{round(busy_pss / n, 1)} MB PSS/call {problems or ''}", file=sys.stderr, flush=True)
+        if problems:
             break
+    t_hang = time.perf_counter()
     for s in up:
-        await h.bridge.hangup(s)
-    await asyncio.gather(*(h.ended(s) for s in up), return_exceptions=True)
+        await h.bridge.hangup(CallSid(s))
+    ends = await asyncio.gather(*(h.ended(s, timeout=30) for s in up), return_exceptions=True)
+    steps.append({"hangup_all": len(up), "confirmed": sum(1 for e in ends if isinstance(e, CallEnded)),
+                  "hangup_all_s": round(time.perf_counter() - t_hang, 1)})
     return steps
 
 
-async def run() -> dict[str, object]:
+# --- wiring ---------------------------------------------------------------------------------------
+
+
+def pick_ports() -> tuple[int, int]:
+    # SIP: worker N on base+N (UDP and TCP); SIPp on base+300, its unused media port base+310/312,
+    # the RTP sink on base+320. RTP: worker N from rtp_base + 100 N (64 ports each).
+    sip = free_udp_block(21000, 29000, 400, (*range(WORKERS), 300, 310, 312, 320))
+    rtp = free_udp_block(30000, 59000, WORKERS * 100 + 100, tuple(range(0, WORKERS * 100, 50)))
+    return sip, rtp
+
+
+def start_sipp(tmp_path: Path, port: int, media_port: int, sink_port: int) -> subprocess.Popen[bytes]:
+    """SIPp as the trunk (UAS); its own media port is unused (the SDP names the sink instead)."""
+    argv = [
+        "sipp", "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port),
+        "-key", "sink_port", str(sink_port), "-nostdin", "-max_recv_loops", "10000",
+        "-trace_err", "-error_file", str(tmp_path / "sipp_errors.log"),
+    ]
+    with open(tmp_path / "sipp.stderr", "wb") as stderr:  # the child keeps its own descriptor
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, cwd=tmp_path)
+
+
+async def run() -> dict[str, Any]:
+    assert shutil.which("sipp"), "SIPp is required (Debian package sip-tester)"
     keep = os.environ.get("SIP_BENCH_DIR")  # keep logs for a post-mortem
     with tempfile.TemporaryDirectory() if not keep else contextlib.nullcontext(keep) as tmp:
-        tone = Path(tmp) / "prompt.wav"
-        tone.write_bytes(wav_bytes(tone_pcm(440, 3000, amplitude=0.3)))
-        sb = Path(tmp) / "sandbox.toml"
-        sb.write_text(SANDBOX_TOML)
-        settings = make_settings(Path(tmp), sip_workers_max=16, sandbox_processes=8, sandbox_config=str(sb))
-        async with SipBridge(settings) as bridge:
-            h = SipHarness(bridge, settings, Path(tmp))
-            bridge.set_event_sink(h.sink)
-            s = await setups(h)
-            await asyncio.sleep(3)
-            c = await ramp(h, str(tone))
-    return {"setups": s, "concurrency_ramp": c}
+        tmp_path = Path(tmp)
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        prompt = tmp_path / "prompt.wav"
+        prompt.write_bytes(wav_bytes(tone_pcm(440, 3000, amplitude=0.3)))
+        sip, rtp = pick_ports()
+        sipp_port, sink_port = sip + 300, sip + 320
+        sink = Sink(sink_port)
+        await sink.start()
+        assert sink.proc is not None
+        sipp = start_sipp(tmp_path, sipp_port, sip + 310, sink_port)
+        try:
+            await asyncio.sleep(0.5)
+            if sipp.poll() is not None:
+                raise RuntimeError(f"SIPp exited with {sipp.returncode}: {(tmp_path / 'sipp.stderr').read_text()[-500:]}")
+            settings = make_settings(
+                tmp_path, sip_port_base=sip, sip_rtp_port_base=rtp, sandbox_port_base=sip + 350, sip_workers_max=WORKERS,
+                sip_trunk_host=f"127.0.0.1:{sipp_port}", sip_trunk_transport="udp", sandbox_enabled=False,
+            )
+            async with SipBridge(settings) as bridge:
+                h = SipHarness(bridge, settings, tmp_path)
+                bridge.set_event_sink(h.sink)
+                t0 = time.perf_counter()
+                s = await setups(h)
+                s["run_s"] = round(time.perf_counter() - t0, 1)
+                print(f"setups: {s['completed']}/{s['calls']} at {s['setups_started_per_s']}/s, failures {s['failures']}, "
+                      f"INVITE p50 {s['start_call_to_invite_p50_ms']} ms", file=sys.stderr, flush=True)
+                await sink.window()
+                await asyncio.sleep(2)
+                c = await ramp(h, sink, str(prompt), {"sipp": sipp.pid, "rtp_sink": sink.proc.pid})
+                assert bridge.pool is not None
+                crashes = bridge.pool.crashes
+        finally:
+            sipp.terminate()
+            try:
+                sipp.wait(5)
+            except subprocess.TimeoutExpired:
+                sipp.kill()
+                sipp.wait()
+            await sink.stop()
+        err = tmp_path / "sipp_errors.log"
+        sipp_errors = err.read_text(errors="replace").count("\n") if err.exists() else 0
+        logs = tmp_path / "logs"
+        worker_stderr = sum(p.stat().st_size for p in logs.glob("sip-worker-*.stderr")) if logs.exists() else 0
+    return {"setups": s, "concurrency_ramp": c, "worker_crashes": crashes, "sipp_error_log_lines": sipp_errors,
+            "worker_stderr_bytes": worker_stderr}
 
 
 def main() -> None:
     r = asyncio.run(run())
-    s, steps = r["setups"], r["concurrency_ramp"]
-    top = steps[-1]  # type: ignore[index]
-    # Marginal engine-worker RSS per call between the first and the last step.
-    first = steps[0]  # type: ignore[index]
-    dcalls = top["still_up"] - first["still_up"]
-    per_call = (top["engine_worker_rss_mb"] - first["engine_worker_rss_mb"]) / dcalls if dcalls > 0 else float("nan")
-    per_call_all = (top["rss_mb_workers_and_sandbox"] - first["rss_mb_workers_and_sandbox"]) / dcalls if dcalls > 0 else float("nan")
-    cpu_per_call = top["cpu_pct_workers_and_sandbox"] / max(1, top["still_up"])
-    r["per_call"] = {"engine_worker_rss_mb": round(per_call, 1), "workers_plus_sandbox_rss_mb": round(per_call_all, 1),
-                     "cpu_pct_workers_plus_sandbox": round(cpu_per_call, 2),
-                     "extrapolated_200_calls_engine_rss_mb": round(per_call * 200),
-                     "extrapolated_200_calls_cpu_pct_incl_sandbox": round(cpu_per_call * 200)}
+    s = r["setups"]
+    steps = [st for st in r["concurrency_ramp"] if "target" in st]
+    held = [st for st in steps if st.get("held")]
+    best = held[-1] if held else None
+    first_bad = next((st for st in steps if not st.get("held")), None)
+    note = (f"largest step held {best['target']} calls with sip_workers_max={WORKERS}: engine workers "
+            f"{best['cpu']['engine_workers_pct']}% CPU (machine {best['cpu']['machine_busy_pct_of_all_cores']}% of "
+            f"{best['cpu']['cores']} cores), {best['pss_mb_per_call']} MB PSS ({best['rss_mb_per_call']} MB RSS) per call "
+            f"in the workers holding calls"
+            if best else "no step held")
+    if first_bad is not None:
+        note += f"; step {first_bad['target']} failed: {', '.join(first_bad['problems'])}"
+    gap = best["rtp"]["gap_p99_ms"] if best else math.nan
+    r["ramp_summary"] = [
+        {"calls": st["target"], "held": st["held"], "up": st["still_up"], "workers": st["engine_workers"],
+         "engine_cpu_pct": st["cpu"]["engine_workers_pct"], "machine_busy_pct": st["cpu"]["machine_busy_pct_of_all_cores"],
+         "other_procs_pct": st["cpu"]["other_processes_pct"], "pss_mb_per_call": st["pss_mb_per_call"],
+         "rss_mb_per_call": st["rss_mb_per_call"], "rtp_p99_ms": st["rtp"]["gap_p99_ms"], "rtp_max_ms": st["rtp"]["gap_max_ms"],
+         "rtp_lost": st["rtp"]["lost_packets"]}
+        for st in steps
+    ]
+    per_step = "; ".join(f"{x['calls']}: {x['engine_cpu_pct']}% CPU, p99 {x['rtp_p99_ms']} ms" + ("" if x["held"] else " (failed)")
+                         for x in r["ramp_summary"])
     print(json.dumps({
-        "benchmark": "sip", "results": r,
+        "benchmark": "sip",
+        "far_end": "SIPp UAS trunk (bench/sipp_uas_bench.xml) + kernel-stamped RTP receiver (bench/rtp_sink.py), loopback",
+        "sip_workers_max": WORKERS, "steps": ",".join(map(str, STEPS)), "measure_s": MEASURE_S,
+        "results": r,
         "targets": [
-            {"metric": "concurrent answered calls with a looping prompt (all stayed up)", "target": ">= 200",
-             "measured": f"{top['still_up']}/{top['answered_playing']}", "met": top["still_up"] >= 200,
-             "note": f"capped at 32 by sip_workers_max=16 (pjsua2 wheel: 4 calls/process); ~{round(per_call, 1)} MB engine-worker RSS per "
-                     f"call -> ~{round(per_call * 200)} MB for 200; CPU {round(cpu_per_call, 2)}%/call incl. sandbox -> "
-                     f"~{round(cpu_per_call * 200)}% of one core for 200 (machine has 200%)"},
-            {"metric": "sustained setups per s, zero failures", "target": ">= 20", "measured": f"{s['setups_per_s']} ({s['failed']} failed)",  # type: ignore[index]
-             "met": s["setups_per_s"] >= 20 and s["failed"] == 0},  # type: ignore[index]
-            {"metric": "start_call -> INVITE sent (CallInitiated) p50 (ms)", "target": "< 50", "measured": s["start_call_to_invite_p50_ms"],  # type: ignore[index]
-             "met": s["start_call_to_invite_p50_ms"] < 50,  # type: ignore[index]
-             "note": "bridge-level: excludes the API request and the dispatcher's CPS queue"},
+            {"metric": "concurrent answered calls, looping prompt into a recording callee (all stayed up)", "target": ">= 200",
+             "measured": best["target"] if best else 0, "met": bool(best and best["target"] >= 200),
+             "note": f"{note}. Engine-worker CPU (% of one core) and RTP p99 per step: {per_step}"},
+            {"metric": "RTP inter-arrival gap p99 at the callee (ms), at that step", "target": "< 40", "measured": gap,
+             "met": bool(gap < GAP_LIMIT_MS),
+             "note": (f"{best['rtp']['packets']} packets on {best['rtp']['streams_with_packets']} streams in "
+                      f"{best['rtp']['window_s']} s, max gap {best['rtp']['gap_max_ms']} ms, lost {best['rtp']['lost_packets']}")
+             if best else ""},
+            {"metric": f"sustained setups per s over {s['calls']} calls, zero failures", "target": ">= 20",
+             "measured": f"{s['setups_started_per_s']} ({s['failed']} failed)",
+             "met": s["setups_started_per_s"] >= 20 and s["failed"] == 0 and s["calls"] >= 1000,
+             "note": f"each answered by SIPp, held {s['hold_s']} s, hung up; answered {s['answered_per_s']}/s"
+                     + (f"; failures: {s['failures']}" if s["failures"] else "")},
+            {"metric": "start_call -> INVITE sent (CallInitiated) p50 (ms)", "target": "< 50", "measured": s["start_call_to_invite_p50_ms"],
+             "met": s["start_call_to_invite_p50_ms"] < 50,
+             "note": f"p99 {s['start_call_to_invite_p99_ms']} ms; bridge-level: excludes the API request and the dispatcher's CPS queue"},
         ],
     }))
 

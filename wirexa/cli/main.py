@@ -56,6 +56,6 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in ("_sip-worker", "_sandbox"):
         from wirexa.sip import entry
 
-        sys.exit(entry.main(sys.argv[1], sys.argv[2:]))
+        entry.run(sys.argv[1], sys.argv[2:])
     _register_optional()
     app()

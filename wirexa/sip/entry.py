@@ -6,6 +6,8 @@ or `wirexa KIND ...` from the PyInstaller binary (cli.main dispatches before Typ
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 
 
@@ -22,5 +24,22 @@ def main(kind: str, argv: list[str]) -> int:
     return 2
 
 
+def run(kind: str, argv: list[str]) -> None:
+    """main(), then leave at once: the stdin-reader daemon thread may still sit in a read of
+    sys.stdin, and a normal interpreter shutdown then dies with "Fatal Python error:
+    _enter_buffered_busy". Everything worth keeping is flushed first."""
+    try:
+        code = main(kind, argv)
+    except Exception as exc:  # noqa: BLE001 - one line for the supervisor's log, then exit 1
+        info = getattr(exc, "info", None)
+        print(f"{kind}: {info() if callable(info) else f'{type(exc).__name__}: {exc}'}", file=sys.stderr)
+        logging.getLogger("wirexa.sip").exception("%s failed", kind)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2:]))
+    run(sys.argv[1], sys.argv[2:])
