@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -289,6 +291,60 @@ async def test_sipp_trunk_no_answer(tmp_path: Path, sipp: object) -> None:
         assert h.sipp_proc.wait(timeout=10) == 0  # type: ignore[attr-defined]
     finally:
         await h.bridge.__aexit__(None, None, None)
+
+
+async def test_sipp_trunk_over_tcp(tmp_path: Path, sipp: object) -> None:
+    h, sid = await trunk_call(tmp_path, sipp, "uas_answer.xml", "-t", "t1", sip_trunk_transport="tcp")
+    try:
+        await h.wait(sid, CallAnswered)
+        await asyncio.sleep(0.3)
+        await h.bridge.hangup(sid)
+        assert (await h.ended(sid)).reason == "completed"
+        assert h.sipp_proc.wait(timeout=10) == 0  # type: ignore[attr-defined]  # SIPp saw INVITE, ACK, BYE over TCP
+    finally:
+        await h.bridge.__aexit__(None, None, None)
+
+
+async def test_tls_trunk(tmp_path: Path) -> None:
+    """A pjsua2 peer with only a TLS transport (a self-signed certificate) as the trunk."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    base = make_settings(tmp_path)
+    port = base.sip_port_base + 150
+    peer = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "tls_peer.py"), str(port), str(cert), str(key), str(base.sip_rtp_port_base + 200)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )
+    assert peer.stdout is not None and peer.stdin is not None
+
+    async def event() -> dict[str, object]:
+        line = await asyncio.wait_for(asyncio.to_thread(peer.stdout.readline), 15)  # type: ignore[union-attr]
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    try:
+        assert (await event())["ev"] == "ready"
+        settings = make_settings(
+            tmp_path, sip_trunk_host=f"127.0.0.1:{port}", sip_trunk_transport="tls",
+            sip_port_base=base.sip_port_base, sip_rtp_port_base=base.sip_rtp_port_base,
+        )
+        async with SipBridge(settings) as bridge:
+            h = SipHarness(bridge, settings, tmp_path)
+            bridge.set_event_sink(h.sink)
+            sid = await h.dial("+13125551234")
+            await h.wait(sid, CallAnswered)
+            incoming = await event()
+            assert incoming["ev"] == "incoming" and "SIP/2.0/TLS" in str(incoming["via"])
+            assert (await event())["ev"] == "confirmed"
+            await bridge.hangup(sid)
+            assert (await h.ended(sid)).reason == "completed"
+            assert (await event())["ev"] == "disconnected"
+    finally:
+        peer.stdin.close()
+        peer.wait(timeout=10)
 
 
 def digest_ok(header: str, method: str, password: str) -> bool:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import ssl
 import time
@@ -84,6 +85,8 @@ class DeliveryWorker:
         self._stopping = False
         self._session: aiohttp.ClientSession | None = None
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._outcomes: list[tuple[Callable[[], object], asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
         self.delivered = 0
         self.failed_attempts = 0
 
@@ -208,16 +211,39 @@ class DeliveryWorker:
                 f"retry at {due:%H:%M:%S}" if due else "giving up",
             )
         try:
-            await self.store.write(
-                lambda: repo.finish_webhook(
-                    row.id, self.worker_id, status=status, attempts=attempts, next_attempt_at=due,
-                    status_code=status_code, error=error, now=now,
+            await self._record(
+                functools.partial(
+                    repo.finish_webhook, row.id, self.worker_id, status=status, attempts=attempts,
+                    next_attempt_at=due, status_code=status_code, error=error, now=now,
                 )
             )
         except Exception:  # noqa: BLE001 - the lease expires and the row is retried
             log.exception("cannot record webhook %s outcome", row.id)
         if status == "pending" or ok:
             self._wake.set()  # a due time changed, or a later row of the call is now free
+
+    async def _record(self, finish: Callable[[], object]) -> None:
+        """Record an attempt's outcome, committed together with the outcomes that arrive while
+        the previous commit runs (group commit: one transaction per batch, not per delivery)."""
+        done = asyncio.get_running_loop().create_future()
+        self._outcomes.append((finish, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.get_running_loop().create_task(self._record_batches())
+        await done
+
+    async def _record_batches(self) -> None:
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            try:
+                await self.store.write(lambda batch=batch: [finish() for finish, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - each waiter logs it
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
     async def _send(self, row: WebhookRecord) -> tuple[int | None, str | None]:
         assert self._session is not None
