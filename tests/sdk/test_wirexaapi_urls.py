@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from wirexaapi import Client, RequestValidator, VoiceResponse, base_url_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
