@@ -113,6 +113,14 @@ async def measure(base: str, account: str, token: str, sids: list[str], bare: st
                 assert r.status == 200
                 await r.read()
 
+        async def list_deep() -> None:
+            # A different page each time (Page 1..200 of 50, To filter): what the page cache
+            # cannot serve whole; rows come from the row cache or the store.
+            url = f"{prefix}/Calls.json?PageSize=50&Page={random.randint(1, 200)}&To=%2B15005550006"
+            async with session.get(url) as r:
+                assert r.status == 200
+                await r.read()
+
         async def create() -> None:
             data = {"To": "+15005550001", "From": "+15005550100", "Url": "http://127.0.0.1:9/x"}
             async with session.post(f"{prefix}/Calls.json", data=data) as r:
@@ -124,7 +132,7 @@ async def measure(base: str, account: str, token: str, sids: list[str], bare: st
                 assert r.status == 200
                 await r.read()
 
-        for name, fn in (("bare", bare_get), ("fetch", fetch), ("list", list_), ("create", create)):
+        for name, fn in (("bare", bare_get), ("fetch", fetch), ("list", list_), ("list_deep", list_deep), ("create", create)):
             await load(fn, CONCURRENCY, 1.0)  # warm-up: connections, caches
             cpu0 = proc_times(engine_pid)
             n, lat, errors = await load(fn, CONCURRENCY, SECONDS)
@@ -172,7 +180,9 @@ def main() -> None:
         {"metric": "fetch p99 (ms)", "target": "< 15", "measured": r["fetch"]["p99_ms"], "met": r["fetch"]["p99_ms"] < 15,
          "note": f"p50 {r['fetch']['p50_ms']} ms, {r['fetch']['per_s']}/s"},
         {"metric": "list p99 (ms)", "target": "< 15", "measured": r["list"]["p99_ms"], "met": r["list"]["p99_ms"] < 15,
-         "note": f"PageSize=50; p50 {r['list']['p50_ms']} ms, {r['list']['per_s']}/s"},
+         "note": f"the first page (PageSize=50) polled, as a dashboard does: served whole while no call on it changes; p50 {r['list']['p50_ms']} ms, {r['list']['per_s']}/s"},
+        {"metric": "list of a different page each time, p99 (ms)", "target": "report", "measured": r["list_deep"]["p99_ms"], "met": None,
+         "note": f"Page=1..200 at random, PageSize=50, To filter (reader thread, OFFSET); p50 {r['list_deep']['p50_ms']} ms, {r['list_deep']['per_s']}/s"},
         {"metric": "create (per s)", "target": ">= 300", "measured": r["create"]["per_s"], "met": r["create"]["per_s"] >= 300,
          "note": f"p50 {r['create']['p50_ms']} ms, p99 {r['create']['p99_ms']} ms; calls stay queued (no SIP)"},
     ]

@@ -41,7 +41,7 @@ def test_envelope_equals_page_json() -> None:
 
 
 def test_cache_is_a_bounded_lru() -> None:
-    cache = RenderedCache(max_entries=2)
+    cache = RenderedCache(max_bytes=30)  # two 12-byte bodies fit, three do not
     made: list[str] = []
 
     def make(name: str) -> dict[str, Any]:
@@ -53,7 +53,9 @@ def test_cache_is_a_bounded_lru() -> None:
     cache.render(("a", 1, "p"), lambda: make("a"))  # hit, and now the newest
     cache.render(("c", 1, "p"), lambda: make("c"))  # evicts b, the least recently used
     assert made == ["a", "b", "c"]
-    assert cache.has(("a", 1, "p")) and not cache.has(("b", 1, "p")) and len(cache) == 2
+    assert cache.has(("a", 1, "p")) and not cache.has(("b", 1, "p")) and len(cache) == 2 and cache.size == 24
+    cache.put(("a", 1, "p"), b"x" * 20)  # replacing counts the new size only: c goes, a stays
+    assert len(cache) == 1 and cache.size == 20 and cache.get(("a", 1, "p")) == b"x" * 20
 
 
 async def _calls(api: Api, path: str = "") -> list[dict[str, Any]]:
@@ -99,6 +101,20 @@ async def test_entries_evicted_after_the_read_are_rendered_from_the_store(api: A
     body = await (await api.client.get(f"{api.base}/Calls.json?PageSize=3", headers=api.auth)).json()
     assert [c["sid"] for c in body["calls"]] == [sids[2], sids[0]]
     assert body["end"] == 1 and body["next_page_uri"] is None
+
+
+async def test_a_polled_page_is_served_whole_until_a_row_on_it_changes(api: Api) -> None:
+    sids = [(await (await api.create()).json())["sid"] for _ in range(3)]
+    first = await _calls(api)
+    assert len(api.services.pages) == 1
+    assert await _calls(api) == first and len(api.services.pages) == 1  # the same page, served whole
+    api.store.write_sync(lambda: repo.update_call(sids[0], status="completed"))
+    second = await _calls(api)
+    assert [c["status"] for c in second] == ["queued", "queued", "completed"] and len(api.services.pages) == 2
+    new = (await (await api.create()).json())["sid"]
+    assert [c["sid"] for c in await _calls(api)] == [new, *reversed(sids)]
+    filtered = await (await api.client.get(f"{api.base}/Calls.json?Status=completed", headers=api.auth)).json()
+    assert [c["sid"] for c in filtered["calls"]] == [sids[0]]
 
 
 async def test_paging_through_cached_pages_follows_the_token(api: Api) -> None:

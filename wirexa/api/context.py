@@ -35,8 +35,9 @@ class ApiServices:
     # Project rows looked up for auth, kept for a second: one store read less per request.
     # A token rotated from the CLI (another process) takes effect within PROJECT_CACHE_S.
     project_cache: dict[str, tuple[ProjectRecord | None, float]] = dataclasses.field(default_factory=dict)
-    # Rendered call JSON by (sid, date_updated, prefix); see wirexa/api/rendered.py.
+    # Rendered call JSON and whole list pages; see wirexa/api/rendered.py.
     rendered: RenderedCache = dataclasses.field(default_factory=RenderedCache)
+    pages: RenderedCache = dataclasses.field(default_factory=lambda: RenderedCache(32 << 20))
 
 
 SERVICES = web.AppKey("services", ApiServices)

@@ -1,9 +1,12 @@
-"""Rendered resources kept for reuse: a call's JSON bytes by (sid, date_updated, prefix).
+"""Rendered JSON kept for reuse, keyed by what it was rendered from.
 
 A list page is 50 calls; rendering them (50 dicts of 30 keys, 200 timestamps, json.dumps) costs
-several times the SQLite query, and dashboards poll the same first page over and over. A call row
-changes date_updated on every write (repo.update_call), so a (sid, date_updated) key never serves
-stale JSON; the prefix is part of the key because every uri in the body repeats it.
+several times the SQLite query, and dashboards poll the same first page over and over. Two caches:
+- rows: a call's JSON by (sid, date_updated, prefix). A call row changes date_updated on every
+  write (repo.update_call), so that key never serves stale JSON; the prefix is in the key because
+  every uri in the body repeats it.
+- pages: a whole list response by (request path and query, the page's (sid, date_updated) rows,
+  more-follows flag): served only when the store still lists exactly those row versions.
 """
 
 from __future__ import annotations
@@ -13,33 +16,35 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-Key = tuple[str, Any, str]
-
 
 class RenderedCache:
     """A bounded LRU of rendered JSON bytes. Used on the event loop; `has` may also be called from
     a store reader thread (a dict lookup, atomic under the GIL)."""
 
-    def __init__(self, max_entries: int = 20_000) -> None:
-        self.max_entries = max_entries
-        self._items: OrderedDict[Key, bytes] = OrderedDict()
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: OrderedDict[Any, bytes] = OrderedDict()
 
-    def has(self, key: Key) -> bool:
+    def has(self, key: Any) -> bool:
         return key in self._items
 
-    def get(self, key: Key) -> bytes | None:
+    def get(self, key: Any) -> bytes | None:
         body = self._items.get(key)
         if body is not None:
             self._items.move_to_end(key)
         return body
 
-    def put(self, key: Key, body: bytes) -> None:
+    def put(self, key: Any, body: bytes) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.size -= len(old)
         self._items[key] = body
-        self._items.move_to_end(key)
-        while len(self._items) > self.max_entries:
-            self._items.popitem(last=False)
+        self.size += len(body)
+        while self.size > self.max_bytes and self._items:
+            self.size -= len(self._items.popitem(last=False)[1])
 
-    def render(self, key: Key, make: Callable[[], dict[str, Any]]) -> bytes:
+    def render(self, key: Any, make: Callable[[], dict[str, Any]]) -> bytes:
         body = self.get(key)
         if body is None:
             body = dumps(make())

@@ -183,14 +183,16 @@ class _Select:
     own lookup. WHERE texts are written with `?` and get the database's placeholder; they must be
     SQL that SQLite and PostgreSQL both run."""
 
-    def __init__(self, model: Any, cls: type[Any]) -> None:
+    def __init__(self, model: Any, cls: type[Any] | None, names: Sequence[str] = ()) -> None:
+        """Rows become `cls(*columns)` for the record class's fields, or with cls None raw tuples
+        of the `names` columns, unconverted."""
         self.model = model
         self.cls = cls
-        fields = [model._meta.fields[f.name] for f in dataclasses.fields(cls)]
+        fields = [model._meta.fields[name] for name in (names or [f.name for f in dataclasses.fields(cls)])]  # type: ignore[arg-type]
         self.head = "SELECT {} FROM \"{}\" WHERE ".format(
             ", ".join(f'"{f.column_name}"' for f in fields), model._meta.table_name
         )
-        self.convert = [(i, fn) for i, fn in enumerate(map(_python_value, fields)) if fn is not None]
+        self.convert = [(i, fn) for i, fn in enumerate(map(_python_value, fields)) if fn is not None] if cls else []
         self._sql: dict[str, str] = {}
 
     def sql(self, where: str) -> str:
@@ -201,6 +203,8 @@ class _Select:
 
     def all(self, where: str, params: Sequence[Any]) -> list[Any]:
         cursor = self.model._meta.database.execute_sql(self.sql(where), tuple(params))
+        if self.cls is None:
+            return list(cursor.fetchall())
         out = []
         for row in cursor.fetchall():
             if self.convert:
@@ -239,13 +243,7 @@ _CALLS = _Select(Call, CallRecord)
 _RECORDINGS = _Select(Recording, RecordingRecord)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Version:
-    sid: str
-    date_updated: dt.datetime
-
-
-_CALL_VERSIONS = _Select(Call, _Version)
+_CALL_VERSIONS = _Select(Call, None, ("sid", "date_updated"))  # raw tuples
 
 
 # --- projects --------------------------------------------------------------------------------
@@ -413,31 +411,23 @@ def list_calls(f: CallFilter, page_size: int, page: int = 0, after_sid: str | No
     return _page(_CALLS, *_call_where(f), page_size, page, after_sid)
 
 
-CallVersion = tuple[str, dt.datetime]  # (sid, date_updated): a call row's identity and version
+CallVersion = tuple[str, str]  # (sid, date_updated as text): a call row's identity and version
 
 
-def list_calls_unless(
-    f: CallFilter, page_size: int, page: int, after_sid: str | None, known: Callable[[CallVersion], bool]
-) -> tuple[list[CallVersion | CallRecord], bool]:
-    """list_calls for a caller that keeps rendered calls: the page's rows in order, each either its
-    (sid, date_updated) when `known` says the caller has that version, or the full record. Rows
-    gone between the two queries drop out of the page."""
+def list_call_versions(f: CallFilter, page_size: int, page: int = 0, after_sid: str | None = None) -> tuple[list[CallVersion], bool]:
+    """list_calls for a caller that keeps rendered calls: each row's (sid, version) only, the
+    version being date_updated as text (it changes on every write to the row)."""
     rows, more = _page(_CALL_VERSIONS, *_call_where(f), page_size, page, after_sid)
-    versions = [(r.sid, r.date_updated) for r in rows]
-    wanted = [v[0] for v in versions if not known(v)]
-    fetched: dict[str, CallRecord] = {}
-    for i in range(0, len(wanted), 500):  # bound the IN list
-        chunk = wanted[i : i + 500]
-        for c in _CALLS.all(f'"sid" IN ({", ".join("?" * len(chunk))})', chunk):
-            fetched[c.sid] = c
-    out: list[CallVersion | CallRecord] = []
-    for v in versions:
-        if v[0] not in fetched:
-            if known(v):
-                out.append(v)
-        else:
-            out.append(fetched[v[0]])
-    return out, more
+    return [(sid, str(updated)) for sid, updated in rows], more
+
+
+def get_calls(sids: Sequence[str]) -> list[CallRecord]:
+    """The calls with these sids that exist, in no particular order."""
+    out: list[CallRecord] = []
+    for i in range(0, len(sids), 500):  # bound the IN list
+        chunk = list(sids[i : i + 500])
+        out += _CALLS.all(f'"sid" IN ({", ".join("?" * len(chunk))})', chunk)
+    return out
 
 
 def count_live_calls(account_sid: str | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -160,34 +161,54 @@ async def list_calls(request: web.Request) -> web.Response:
         start_time=ctx.parse_time_filter(q, "StartTime"),
         end_time=ctx.parse_time_filter(q, "EndTime"),
     )
+    # Unfiltered pages walk the (account, date_created, sid) index: their cost is bounded by the
+    # page, so on SQLite they are read inline; filtered ones may scan and go to a reader thread.
+    unfiltered = flt == repo.CallFilter(account_sid=project.sid)
+    bounded = unfiltered and (paging.after_sid is not None or paging.page * paging.page_size <= 1000)
+    read = svc.store.lookup if bounded else svc.store.read
+    versions, more = await read(repo.list_call_versions, flt, paging.page_size, paging.page, paging.after_sid)
+    page_key = (request.path_qs, tuple(versions), more)
+    body = svc.pages.get(page_key)
+    if body is None:
+        body = await _render_page(request, svc, project, versions, more, paging, read)
+        svc.pages.put(page_key, body)
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+
+async def _render_page(
+    request: web.Request,
+    svc: ctx.ApiServices,
+    project: repo.ProjectRecord,
+    versions: list[repo.CallVersion],
+    more: bool,
+    paging: ctx.Paging,
+    read: Any,
+) -> bytes:
     pfx = ctx.prefix(request)
-    cache = svc.rendered
-    rows, more = await svc.store.read(
-        repo.list_calls_unless, flt, paging.page_size, paging.page, paging.after_sid, lambda v: cache.has((*v, pfx))
-    )
+    rows = svc.rendered
+    missing = [sid for sid, version in versions if not rows.has((sid, version, pfx))]
+    fetched = {c.sid: c for c in await read(repo.get_calls, missing)} if missing else {}
     items: list[bytes] = []
     last_sid = None
-    for row in rows:
-        if isinstance(row, repo.CallRecord):
-            call: repo.CallRecord | None = row
-        elif (body := cache.get((*row, pfx))) is not None:
-            items.append(body)
-            last_sid = row[0]
-            continue
-        else:  # evicted since the read
-            call = await svc.store.lookup(repo.get_call, row[0], project.sid)
-        if call is not None:
-            items.append(cache.render((call.sid, call.date_updated, pfx), functools.partial(call_json, call, pfx)))
-            last_sid = call.sid
+    for sid, version in versions:
+        item = rows.get((sid, version, pfx))
+        if item is None:
+            call = fetched.get(sid) or await svc.store.lookup(repo.get_call, sid, project.sid)  # evicted meanwhile
+            if call is None:
+                continue  # deleted meanwhile
+            # Under the listed version: if the row changed since, this JSON is newer, never older.
+            item = rows.render((sid, version, pfx), functools.partial(call_json, call, pfx))
+        items.append(item)
+        last_sid = sid
     meta = page_meta(
         len(items),
         path=request.path,
-        query=ctx.filters_of(q),
+        query=ctx.filters_of(request.query),
         page=paging.page,
         page_size=paging.page_size,
         next_token=("PA" + last_sid) if more and last_sid else None,
     )
-    return web.Response(body=envelope("calls", items, meta), content_type="application/json", charset="utf-8")
+    return envelope("calls", items, meta)
 
 
 async def fetch_call(request: web.Request) -> web.Response:
@@ -195,7 +216,7 @@ async def fetch_call(request: web.Request) -> web.Response:
     svc = ctx.services(request)
     call = await svc.calls.get(project, request.match_info["sid"], request.path)
     pfx = ctx.prefix(request)
-    body = svc.rendered.render((call.sid, call.date_updated, pfx), functools.partial(call_json, call, pfx))
+    body = svc.rendered.render((call.sid, str(call.date_updated), pfx), functools.partial(call_json, call, pfx))
     return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
