@@ -203,22 +203,10 @@ def recording_json(rec: RecordingLike, prefix: str, *, call_level: bool, media_b
     return body
 
 
-def page_json(
-    key: str,
-    records: Sequence[Mapping[str, Any]],
-    *,
-    path: str,
-    query: Sequence[tuple[str, str]],
-    page: int,
-    page_size: int,
-    next_token: str | None,
-    previous_token: str | None = None,
-) -> dict[str, Any]:
-    """Twilio's list envelope: exactly the META keys and one record key (reference §2, §7)."""
-    meta = page_meta(
-        len(records), path=path, query=query, page=page, page_size=page_size, next_token=next_token, previous_token=previous_token
-    )
-    return {key: list(records), **meta}
+def page_json(key: str, records: Sequence[Mapping[str, Any]], **paging: Any) -> dict[str, Any]:
+    """Twilio's list envelope: exactly the META keys and one record key (reference §2, §7);
+    `paging` is page_meta's keyword arguments."""
+    return {key: list(records), **page_meta(len(records), **paging)}
 
 
 def page_meta(
