@@ -47,6 +47,13 @@ class TokenBucket:
         self.tokens = self.burst
         self.last = time.monotonic()
 
+    def wait_time(self, now: float) -> float:
+        """Seconds until take() would succeed (0.0: now), taking nothing."""
+        if self.rate <= 0:
+            return 0.0
+        tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def take(self, now: float) -> float:
         """Take a token; return 0.0 on success, else the seconds until one is available."""
         if self.rate <= 0:
@@ -168,6 +175,13 @@ class Dispatcher:
 
     async def _dispatch_ready(self) -> float:
         """Dispatch what the limits allow; return how long to sleep before looking again."""
+        # Nothing could start now: don't read the queue (every API create wakes us, and a
+        # dialer's backlog can be thousands of calls deep).
+        wait = self._bucket.wait_time(time.monotonic())
+        if wait > 0:
+            return wait
+        if len(self.sessions) >= self.settings.calls_max_concurrent or not self.sip.can_start(2):
+            return 0.5  # woken earlier when a slot frees
         queued = await self.store.read(repo.queued_calls, 100)
         if not queued:
             return 5.0

@@ -439,13 +439,9 @@ def count_live_calls(account_sid: str | None = None) -> int:
 
 def queued_calls(limit: int) -> list[CallRecord]:
     """Queued top-level calls, oldest first (the dispatcher's queue)."""
-    rows = (
-        Call.select()
-        .where((Call.status == "queued") & Call.parent_call_sid.is_null(True))
-        .order_by(Call.date_created, Call.sid)
-        .limit(limit)
+    return _CALLS.all(  # type: ignore[no-any-return]
+        '"status" = ? AND "parent_call_sid" IS NULL ORDER BY "date_created", "sid" LIMIT ?', ("queued", limit)
     )
-    return [_record(CallRecord, r) for r in rows]
 
 
 def calls_with_status(statuses: Sequence[str]) -> list[CallRecord]:
