@@ -132,6 +132,30 @@ async def test_record_ends_on_silence_and_on_max_length(sandbox_sip: SipHarness,
     await h.ended(sid)
 
 
+async def test_callee_presses_after_the_callers_prompt_ends(tmp_path: Path) -> None:
+    """press_after = "prompt" (the default): the sandbox hears our 2 s prompt end, waits
+    press_delay_s, then presses; never during the prompt."""
+    sandbox = tmp_path / "sandbox.toml"
+    sandbox.write_text('[numbers."+15005550010"]\npress = "7"\npress_delay_s = 0.5\n')
+    settings = make_settings(tmp_path, sandbox_config=str(sandbox))
+    async with SipBridge(settings) as bridge:
+        h = SipHarness(bridge, settings, tmp_path)
+        bridge.set_event_sink(h.sink)
+        sid = await h.dial("+15005550010")
+        await h.wait(sid, CallAnswered)
+        await asyncio.sleep(1.0)  # silence first: nothing to react to yet
+        started = asyncio.get_running_loop().time()
+        await bridge.play(sid, "prompt", tone_file(tmp_path / "prompt.wav", 2000), 1)
+        digit = await h.wait(sid, DigitReceived, timeout=10)
+        after = asyncio.get_running_loop().time() - started
+        assert digit.digit == "7" and 2.0 + 0.8 <= after <= 2.0 + 0.8 + 0.5 + 1.5, after
+        await bridge.hangup(sid)
+        await h.ended(sid)
+        await saved(h, sid)
+        events = [e["event"] for e in sandbox_log(h, sid)["events"]]
+        assert "prompt ended" in events
+
+
 async def test_callee_digits_and_record_finish_key(tmp_path: Path) -> None:
     sandbox = tmp_path / "sandbox.toml"
     sandbox.write_text('[numbers."+15005550010"]\npress = "5#"\npress_after = 1.0\n')
