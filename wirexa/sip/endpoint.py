@@ -7,7 +7,7 @@ stdin-reader thread queued, run the owner's tick. With threadCnt = 0 and mainThr
 pjsua2 callback (call state, media state, DTMF) runs on that same thread, so no pjsua2 object
 is ever touched elsewhere; the reader thread only parses JSON into a queue.Queue. Objects
 whose last reference would be dropped inside a pjsua2 callback go to a graveyard that the loop
-empties later. The null sound device clocks the conference bridge and never auto-closes
+empties later; ended Call objects instead go as soon as the callback is over (release()). The null sound device clocks the conference bridge and never auto-closes
 (sndAutoCloseTime = -1), else ended calls' ports leak and new calls fail after ~1,000.
 """
 
@@ -155,12 +155,24 @@ class CommandLoop:
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.running = True
         self.graveyard: list[tuple[float, Any]] = []
+        self.released: list[Any] = []  # ended Call objects, dropped before anything else runs
         self._reader = threading.Thread(target=self._read_stdin, name="stdin-reader", daemon=True)
 
     def bury(self, obj: Any) -> None:
         """Drop a pjsua2 object later, on this thread, outside any callback."""
         if obj is not None:
             self.graveyard.append((time.monotonic() + 0.5, obj))
+
+    def release(self, call: Any) -> None:
+        """Drop an ended Call object as soon as we are out of the callback, before any command or
+        tick can start a call. pjsua2's Call destructor clears the user data of, and hangs up,
+        whatever call holds its call id at that moment, and pjsua reuses ids: a late drop could
+        silently kill a new call on the same id, which would then never report its end (a leaked
+        slot). While shutting down, the graveyard (emptied before libDestroy) takes it."""
+        if self.running:
+            self.released.append(call)
+        else:
+            self.bury(call)
 
     def _read_stdin(self) -> None:
         for raw in sys.stdin.buffer:
@@ -176,6 +188,7 @@ class CommandLoop:
         self._reader.start()
         while self.running:
             self.ep.libHandleEvents(self.poll_ms)
+            self.released.clear()
             while True:
                 try:
                     cmd = self.commands.get_nowait()
@@ -186,6 +199,7 @@ class CommandLoop:
                     break
                 try:
                     self.handle(cmd)
+                    self.released.clear()  # a hangup may end its call at once
                 except pj.Error as exc:
                     emit({"ev": "error", "sid": cmd.get("sid"), "message": str(sip_error(exc))})
                 except Exception as exc:  # noqa: BLE001 - one bad command must not kill every call
@@ -208,6 +222,7 @@ class CommandLoop:
                 self.ep.libHandleEvents(20)
         except pj.Error:
             pass
+        self.released.clear()
         self.graveyard.clear()
         import gc
 

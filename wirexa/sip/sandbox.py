@@ -161,7 +161,6 @@ class Sandbox:
         self.account.create(account_config(f"sip:sandbox@{args.bind}:{args.port}", args.bind, args.rtp_port), True)
         self.callees: dict[int, Callee] = {}
         self.closing: list[Callee] = []
-        self.dead_calls: list[Any] = []  # ended callees' Call objects, dropped at the next tick
         self.loop = CommandLoop(self.ep, self.handle, self.tick)
 
     # --- audio assets ----------------------------------------------------------------------------
@@ -260,12 +259,7 @@ class Sandbox:
             # outside this callback, then log that the file is complete.
             self.closing.append(callee)
             del self.callees[key]
-            # Freed right after this callback (next tick), not later: pjsua2's Call destructor
-            # hangs up whatever call holds its id by then, and a new incoming call may take it.
-            if self.loop.running:
-                self.dead_calls.append(callee.call)
-            else:
-                self.loop.bury(callee.call)
+            self.loop.release(callee.call)  # not bury(): a new incoming call may take its id
             callee.call = None
 
     def on_media(self, key: int) -> None:
@@ -290,7 +284,6 @@ class Sandbox:
     # --- timers (main thread) ------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        self.dead_calls.clear()
         still = []
         for callee in self.closing:
             if callee.recorder is not None:
@@ -368,7 +361,6 @@ class Sandbox:
         try:
             self.loop.run()
         finally:
-            self.dead_calls.clear()  # a Call freed after libDestroy aborts the process
             self.loop.shutdown()
 
 

@@ -119,14 +119,11 @@ class Worker:
         self.account.create(acfg, True)
         self.calls: dict[str, CallState] = {}
         self.finishing: list[tuple[float, str, dict[str, Any]]] = []  # recordings being closed
-        # Ended calls' Call objects, dropped before the next command runs (see on_state).
-        self.dead_calls: list[Any] = []
         self.loop = CommandLoop(self.ep, self.handle, self.tick)
 
     # --- commands (main thread) ---------------------------------------------------------------
 
     def handle(self, cmd: dict[str, Any]) -> None:
-        self.dead_calls.clear()  # before any makeCall can take a freed call id
         op = cmd["op"]
         if op == "ping":
             emit({"ev": "pong", "n": cmd.get("n"), "calls": len(self.calls)})
@@ -303,17 +300,7 @@ class Worker:
             reason = end_reason(st.answered, code, st.local_reason)
             by = "local" if st.local_reason else "remote"
             del self.calls[sid]
-            # pjsua2's Call destructor clears the user data of, and hangs up, whatever call holds
-            # its call id at that moment, and pjsua reuses ids: an ended call's object still alive
-            # after the next makeCall could silently kill a new call on the same id, which would
-            # then never report its end (a leaked slot). So it goes as soon as we are out of this
-            # callback and before any command (handle, tick); workers take no incoming calls, so
-            # only a command can take the id. While shutting down, the graveyard (emptied
-            # before libDestroy) takes it.
-            if self.loop.running:
-                self.dead_calls.append(st.call)
-            else:
-                self.loop.bury(st.call)
+            self.loop.release(st.call)
             emit({"ev": "ended", "sid": sid, "reason": reason, "code": code, "by": by})
 
     def on_media(self, sid: str) -> None:
@@ -346,7 +333,6 @@ class Worker:
     # --- timers (main thread) -------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        self.dead_calls.clear()
         if self.finishing:
             pending = []
             for deadline, sid, event in self.finishing:
@@ -403,7 +389,6 @@ class Worker:
         try:
             self.loop.run()
         finally:
-            self.dead_calls.clear()  # a Call freed after libDestroy aborts the process
             self.loop.shutdown()
 
 
