@@ -18,8 +18,7 @@ from typing import Any
 
 
 class RenderedCache:
-    """A bounded LRU of rendered JSON bytes. Used on the event loop; `has` may also be called from
-    a store reader thread (a dict lookup, atomic under the GIL)."""
+    """An LRU of rendered JSON bytes, bounded in bytes; used on the event loop only."""
 
     def __init__(self, max_bytes: int = 64 << 20) -> None:
         self.max_bytes = max_bytes

@@ -48,22 +48,19 @@ class TokenBucket:
         self.last = time.monotonic()
 
     def wait_time(self, now: float) -> float:
-        """Seconds until take() would succeed (0.0: now), taking nothing."""
-        if self.rate <= 0:
-            return 0.0
-        tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
-
-    def take(self, now: float) -> float:
-        """Take a token; return 0.0 on success, else the seconds until one is available."""
+        """Seconds until take() would succeed (0.0: now); refills, takes nothing."""
         if self.rate <= 0:
             return 0.0
         self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
         self.last = now
-        if self.tokens >= 1.0:
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+    def take(self, now: float) -> float:
+        """Take a token; return 0.0 on success, else the seconds until one is available."""
+        wait = self.wait_time(now)
+        if wait == 0.0 and self.rate > 0:
             self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
+        return wait
 
 
 class Dispatcher:
@@ -164,14 +161,16 @@ class Dispatcher:
                 pass
             self._wake.clear()
 
+    def _room(self) -> bool:
+        """The engine-wide limits allow another call (the concurrency cap, a free SIP slot)."""
+        return len(self.sessions) < self.settings.calls_max_concurrent and self.sip.can_start(2)
+
     def _limit_ok(self, call: CallRecord, project: repo.ProjectRecord | None) -> bool:
-        if len(self.sessions) >= self.settings.calls_max_concurrent:
-            return False
         if project is not None and project.max_concurrent is not None:
             live = sum(1 for s in self.sessions.values() if s.account_sid == project.sid)
             if live >= project.max_concurrent:
                 return False
-        return self.sip.can_start(2)
+        return self._room()
 
     async def _dispatch_ready(self) -> float:
         """Dispatch what the limits allow; return how long to sleep before looking again."""
@@ -180,7 +179,7 @@ class Dispatcher:
         wait = self._bucket.wait_time(time.monotonic())
         if wait > 0:
             return wait
-        if len(self.sessions) >= self.settings.calls_max_concurrent or not self.sip.can_start(2):
+        if not self._room():
             return 0.5  # woken earlier when a slot frees
         queued = await self.store.read(repo.queued_calls, 100)
         if not queued:

@@ -6,7 +6,8 @@ executor) that owns its own connection, and each write function runs inside one 
 Reads run on a small executor pool, each thread with its own connection (peewee connections
 are thread-local), and see the last committed state (WAL). The event loop never touches the
 database directly: `await store.write(fn, *args)` / `await store.read(fn, *args)`; the one
-exception is `await store.lookup(fn, *args)`, a primary-key read that on SQLite runs inline. A cancelled
+exception is `await store.lookup(fn, *args)`, a bounded read (by primary key, or a page of an
+index) that on SQLite runs inline. A cancelled
 awaiter does not cancel the write: it still commits, the result is dropped (as datasette does).
 CLI commands, which have no loop, call `store.write_sync`/`store.read_sync`.
 
@@ -145,9 +146,10 @@ class Store:
         return await loop.run_in_executor(self._readers, self._run_read, fn, *args)
 
     async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
-        """read() for a lookup by primary key. On SQLite it runs right here, on the caller's
-        thread: a WAL reader never waits for the writer, and the lookup (~20 us) costs a third of
-        the hop to a reader thread. Other databases answer over the network: a reader thread."""
+        """read() for a read whose cost is bounded: by primary key, or one page of an index. On
+        SQLite it runs right here, on the caller's thread: a WAL reader never waits for the
+        writer, and the lookup (~20 us) costs a third of the hop to a reader thread. Other
+        databases answer over the network: a reader thread."""
         if self._inline_reads:
             return self._run_read(fn, *args)
         return await self.read(fn, *args)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -170,7 +169,7 @@ async def list_calls(request: web.Request) -> web.Response:
     page_key = (request.path_qs, tuple(versions), more)
     body = svc.pages.get(page_key)
     if body is None:
-        body = await _render_page(request, svc, project, versions, more, paging, read)
+        body = await _render_page(request, svc, project, versions, more, paging)
         svc.pages.put(page_key, body)
     return web.Response(body=body, content_type="application/json", charset="utf-8")
 
@@ -182,12 +181,11 @@ async def _render_page(
     versions: list[repo.CallVersion],
     more: bool,
     paging: ctx.Paging,
-    read: Any,
 ) -> bytes:
     pfx = ctx.prefix(request)
     rows = svc.rendered
     missing = [sid for sid, version in versions if not rows.has((sid, version, pfx))]
-    fetched = {c.sid: c for c in await read(repo.get_calls, missing)} if missing else {}
+    fetched = {c.sid: c for c in await svc.store.lookup(repo.get_calls, missing)} if missing else {}
     items: list[bytes] = []
     last_sid = None
     for sid, version in versions:
