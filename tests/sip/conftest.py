@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -77,12 +78,19 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Any:
     return config.load(overrides=values, env={})
 
 
+@contextlib.asynccontextmanager
+async def running(settings: Any, data_dir: Path) -> AsyncIterator[SipHarness]:
+    """A started SipBridge (pool, and the sandbox unless a trunk is set) whose events a
+    SipHarness collects."""
+    async with SipBridge(settings) as bridge:
+        harness = SipHarness(bridge, settings, data_dir)
+        bridge.set_event_sink(harness.sink)
+        yield harness
+
+
 @pytest.fixture
 async def sandbox_sip(tmp_path: Path) -> AsyncIterator[SipHarness]:
-    settings = make_settings(tmp_path)
-    async with SipBridge(settings) as bridge:
-        harness = SipHarness(bridge, settings, tmp_path)
-        bridge.set_event_sink(harness.sink)
+    async with running(make_settings(tmp_path), tmp_path) as harness:
         yield harness
 
 

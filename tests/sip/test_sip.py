@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -10,11 +11,12 @@ import socket
 import subprocess
 import sys
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.sip.conftest import SIPP_DIR, SipHarness, make_settings
+from tests.sip.conftest import SIPP_DIR, SipHarness, make_settings, running
 from wirexa.calls.ports import CallAnswered, CallRinging, DigitReceived, DigitsSent, PlaybackFinished, RecordingFinished
 from wirexa.media.audio import rms_dbfs, tone_pcm, wav_bytes
 from wirexa.sip.bridge import SipBridge
@@ -132,17 +134,22 @@ async def test_record_ends_on_silence_and_on_max_length(sandbox_sip: SipHarness,
     await h.ended(sid)
 
 
+@contextlib.asynccontextmanager
+async def answered_callee(tmp_path: Path, behaviour: str) -> AsyncIterator[tuple[SipHarness, str]]:
+    """A call to a sandbox callee (+15005550010) with this sandbox.toml behaviour, answered."""
+    sandbox = tmp_path / "sandbox.toml"
+    sandbox.write_text(f'[numbers."+15005550010"]\n{behaviour}\n')
+    async with running(make_settings(tmp_path, sandbox_config=str(sandbox)), tmp_path) as h:
+        sid = await h.dial("+15005550010")
+        await h.wait(sid, CallAnswered)
+        yield h, sid
+
+
 async def test_callee_presses_after_the_callers_prompt_ends(tmp_path: Path) -> None:
     """press_after = "prompt" (the default): the sandbox hears our 2 s prompt end, waits
     press_delay_s, then presses; never during the prompt."""
-    sandbox = tmp_path / "sandbox.toml"
-    sandbox.write_text('[numbers."+15005550010"]\npress = "7"\npress_delay_s = 0.5\n')
-    settings = make_settings(tmp_path, sandbox_config=str(sandbox))
-    async with SipBridge(settings) as bridge:
-        h = SipHarness(bridge, settings, tmp_path)
-        bridge.set_event_sink(h.sink)
-        sid = await h.dial("+15005550010")
-        await h.wait(sid, CallAnswered)
+    async with answered_callee(tmp_path, 'press = "7"\npress_delay_s = 0.5') as (h, sid):
+        bridge = h.bridge
         await asyncio.sleep(1.0)  # silence first: nothing to react to yet
         started = asyncio.get_running_loop().time()
         await bridge.play(sid, "prompt", tone_file(tmp_path / "prompt.wav", 2000), 1)
@@ -157,14 +164,8 @@ async def test_callee_presses_after_the_callers_prompt_ends(tmp_path: Path) -> N
 
 
 async def test_callee_digits_and_record_finish_key(tmp_path: Path) -> None:
-    sandbox = tmp_path / "sandbox.toml"
-    sandbox.write_text('[numbers."+15005550010"]\npress = "5#"\npress_after = 1.0\n')
-    settings = make_settings(tmp_path, sandbox_config=str(sandbox))
-    async with SipBridge(settings) as bridge:
-        h = SipHarness(bridge, settings, tmp_path)
-        bridge.set_event_sink(h.sink)
-        sid = await h.dial("+15005550010")
-        await h.wait(sid, CallAnswered)
+    async with answered_callee(tmp_path, 'press = "5#"\npress_after = 1.0') as (h, sid):
+        bridge = h.bridge
         await bridge.start_recording(sid, "k", str(tmp_path / "k.wav"), 30, 0, "#")
         rec = await h.wait(sid, RecordingFinished)
         assert (rec.how, rec.digit) == ("key", "#")
@@ -179,9 +180,8 @@ async def test_dial_leg_is_bridged_in_the_parents_worker(tmp_path: Path) -> None
     sandbox = tmp_path / "sandbox.toml"
     sandbox.write_text(f'[numbers."+15005550020"]\nanswer = "{tone}"\n[numbers."+15005550021"]\nanswer = "silence"\n')
     settings = make_settings(tmp_path, sandbox_config=str(sandbox))
-    async with SipBridge(settings) as bridge:
-        h = SipHarness(bridge, settings, tmp_path)
-        bridge.set_event_sink(h.sink)
+    async with running(settings, tmp_path) as h:
+        bridge = h.bridge
         parent = await h.dial("+15005550020")  # this callee plays a 6 s tone on answer
         await h.wait(parent, CallAnswered)
         child = await h.dial("+15005550021", parent=parent)  # this one is silent and records
@@ -201,9 +201,8 @@ async def test_dial_leg_is_bridged_in_the_parents_worker(tmp_path: Path) -> None
 
 async def test_more_calls_than_one_worker_holds(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, sandbox_processes=4, sip_workers_max=8)
-    async with SipBridge(settings) as bridge:
-        h = SipHarness(bridge, settings, tmp_path)
-        bridge.set_event_sink(h.sink)
+    async with running(settings, tmp_path) as h:
+        bridge = h.bridge
         sids = [await h.dial("+15005550006") for _ in range(12)]
         await asyncio.gather(*(h.wait(s, CallAnswered, timeout=30) for s in sids))
         assert bridge.pool is not None and len(bridge.pool.workers) >= 6
@@ -219,9 +218,8 @@ async def test_a_worker_port_held_by_another_program_is_skipped(tmp_path: Path) 
     squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     squatter.bind(("127.0.0.1", settings.sip_port_base + 1))  # worker index 1's SIP port
     try:
-        async with SipBridge(settings) as bridge:
-            h = SipHarness(bridge, settings, tmp_path)
-            bridge.set_event_sink(h.sink)
+        async with running(settings, tmp_path) as h:
+            bridge = h.bridge
             sids = [await h.dial("+15005550006") for _ in range(3)]  # the third needs a second worker
             for sid in sids:
                 await h.wait(sid, CallAnswered, timeout=30)
@@ -358,9 +356,8 @@ async def test_tls_trunk(tmp_path: Path) -> None:
             tmp_path, sip_trunk_host=f"127.0.0.1:{port}", sip_trunk_transport="tls",
             sip_port_base=base.sip_port_base, sip_rtp_port_base=base.sip_rtp_port_base,
         )
-        async with SipBridge(settings) as bridge:
-            h = SipHarness(bridge, settings, tmp_path)
-            bridge.set_event_sink(h.sink)
+        async with running(settings, tmp_path) as h:
+            bridge = h.bridge
             sid = await h.dial("+13125551234")
             await h.wait(sid, CallAnswered)
             incoming = await event()
