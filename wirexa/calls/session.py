@@ -166,10 +166,9 @@ class CallSession:
         self.deps = deps
         self.parent = parent
         self.dial_op: int | None = None  # on a child: the parent's Dial op
-        self.child: CallSession | None = None  # on a parent: the connected <Dial> leg
+        self.child: CallSession | None = None  # on a parent: the <Dial> leg bridged to it
         self.ringing: list[CallSession] = []  # on a parent: <Dial> legs rung at once, none connected yet
         self._unanswered: list[_ChildEnded] = []  # legs of this <Dial> that ended without connecting
-        self.child_bridged = False
         self._dial_action: A.Dial | None = None
         self._dial_rec_sid: str | None = None  # the <Dial record> recording running on this call
         self._dial_result: _ChildEnded | None = None  # waiting for that recording to close
@@ -586,7 +585,6 @@ class CallSession:
         (after its whisper document, if any) is connected and the others are hung up."""
         self._dial_action = action
         self._unanswered = []
-        self.child_bridged = False
         for target in action.targets:
             session = await self._dial_leg(action, target)
             if session is not None:
@@ -639,7 +637,6 @@ class CallSession:
             await leg.hangup()
         await self.sip.stop_play(CallSid(self.sid))
         await self.sip.bridge(CallSid(self.sid), CallSid(child.sid))
-        self.child_bridged = True
         action = self._dial_action
         if action is not None and action.record != DialRecord.DO_NOT_RECORD:
             # Every record-* value records from the bridge, both parties mixed to mono.
@@ -661,11 +658,11 @@ class CallSession:
         if item.child is not self.child:
             return
         self.child = None
-        # DialBridged and DialCallDuration describe the connection, not just the answer
-        # (a whisper document may hang the callee up before the parties are connected).
-        item = dataclasses.replace(item, bridged=self.child_bridged)
-        if self.child_bridged:
-            await self.sip.unbridge(CallSid(self.sid), CallSid(item.child.sid))
+        # DialBridged and DialCallDuration describe the connection, not just the answer (a
+        # whisper document may hang the callee up before the parties are connected: then it
+        # ended while ringing, above).
+        item = dataclasses.replace(item, bridged=True)
+        await self.sip.unbridge(CallSid(self.sid), CallSid(item.child.sid))
         if self._dial_rec_sid is not None and not self.ended:
             self._dial_result = item  # DialEnded goes out once the recording is saved
             await self.sip.stop_recording(CallSid(self.sid))

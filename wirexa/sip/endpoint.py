@@ -7,8 +7,9 @@ stdin-reader thread queued, run the owner's tick. With threadCnt = 0 and mainThr
 pjsua2 callback (call state, media state, DTMF) runs on that same thread, so no pjsua2 object
 is ever touched elsewhere; the reader thread only parses JSON into a queue.Queue. Objects
 whose last reference would be dropped inside a pjsua2 callback go to a graveyard that the loop
-empties later; ended Call objects instead go as soon as the callback is over (release()). The null sound device clocks the conference bridge and never auto-closes
-(sndAutoCloseTime = -1), else ended calls' ports leak and new calls fail after ~1,000.
+empties later; ended Call objects instead go as soon as the callback is over (release()). The
+null sound device clocks the conference bridge and never auto-closes (sndAutoCloseTime = -1),
+else ended calls' ports leak and new calls fail after ~1,000.
 """
 
 from __future__ import annotations
