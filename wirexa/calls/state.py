@@ -8,6 +8,11 @@ outcome. A queued call cancelled through the API goes straight to `canceled`. Fi
 never change again; a fact that does not apply to the current status is ignored (SIP may
 report a late 180 after the 200, or two ends for one call), and the table says so by omission.
 
+`initiated` is the engine's own step (the INVITE left; a call there is no longer in the queue
+and is finalized, not re-dialed, after a crash), not one of Twilio's call statuses: the Call
+resource shows it as `queued` until the call rings (RESOURCE_STATUS), and `initiated` is only
+a status callback event.
+
 Each transition names the StatusCallbackEvent it fires (Twilio's event names: initiated,
 ringing, answered, completed); the caller checks the customer's subscription.
 """
@@ -73,6 +78,15 @@ EVENT_OF = {
     CallStatus.IN_PROGRESS: "answered",
     **{s: "completed" for s in FINAL},
 }
+
+
+# Stored status -> the status the Call resource shows (Twilio's enum has no `initiated`).
+RESOURCE_STATUS = {s: (CallStatus.QUEUED if s is CallStatus.INITIATED else s) for s in CallStatus}
+
+
+def stored_statuses(resource_status: str) -> tuple[str, ...]:
+    """The stored statuses a Call resource `Status` filter value stands for."""
+    return tuple(str(s) for s, shown in RESOURCE_STATUS.items() if shown == resource_status)
 
 
 def step(current: str, fact: Fact) -> CallStatus | None:

@@ -34,7 +34,7 @@ def list_(
     projects = [project] if project else [p.sid for p in store.read_sync(repo.list_projects)]
     calls: list[repo.CallRecord] = []
     for sid in projects:
-        page, _ = store.read_sync(repo.list_calls, repo.CallFilter(account_sid=sid, status=status), limit)
+        page, _ = store.read_sync(repo.list_calls, repo.CallFilter(account_sid=sid, statuses=(status,) if status else ()), limit)
         calls.extend(page)
     calls.sort(key=lambda c: (c.date_created, c.sid), reverse=True)
     calls = calls[:limit]

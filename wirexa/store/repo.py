@@ -344,7 +344,7 @@ class CallFilter:
     account_sid: str
     to_number: str | None = None
     from_number: str | None = None
-    status: str | None = None
+    statuses: tuple[str, ...] = ()  # any of these stored statuses; () = every status
     parent_call_sid: str | None = None
     # Bounds (operator, value, date_only) with operator one of "=", "<", ">", all applied; dates
     # are compared on UTC days for "=" and as instants otherwise.
@@ -369,12 +369,14 @@ def _call_where(f: CallFilter) -> tuple[list[str], list[Any]]:
     for column, value in (
         ("to_number", f.to_number),
         ("from_number", f.from_number),
-        ("status", f.status),
         ("parent_call_sid", f.parent_call_sid),
     ):
         if value is not None:
             where.append(f'"{column}" = ?')
             params.append(value)
+    if f.statuses:
+        where.append(f'"status" IN ({", ".join("?" * len(f.statuses))})')
+        params += list(f.statuses)
     _time_where("start_time", Call.start_time, f.start_time, where, params)
     _time_where("end_time", Call.end_time, f.end_time, where, params)
     return where, params

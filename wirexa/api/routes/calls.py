@@ -10,11 +10,12 @@ from multidict import MultiMapping
 from wirexa.api import context as ctx
 from wirexa.api.rendered import envelope
 from wirexa.api.serializers import call_json, page_meta
+from wirexa.calls import state
 from wirexa.calls.service import ALL_EVENTS, CallUpdate, NewCall
 from wirexa.errors import BadRequest
 from wirexa.store import repo
 
-CALL_STATUSES = ("queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled")
+CALL_STATUSES = tuple(dict.fromkeys(str(s) for s in state.RESOURCE_STATUS.values()))  # Twilio's enum
 RECORDING_EVENTS = ("in-progress", "completed", "absent")
 
 
@@ -155,7 +156,7 @@ async def list_calls(request: web.Request) -> web.Response:
         account_sid=project.sid,
         to_number=q.get("To") or None,
         from_number=q.get("From") or None,
-        status=status,
+        statuses=state.stored_statuses(status) if status is not None else (),
         parent_call_sid=q.get("ParentCallSid") or None,
         start_time=ctx.parse_time_filter(q, "StartTime"),
         end_time=ctx.parse_time_filter(q, "EndTime"),
