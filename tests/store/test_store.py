@@ -167,7 +167,7 @@ def test_keyset_paging_with_filters_and_an_unknown_anchor(store: Store) -> None:
     busy = insert_calls(store, p.sid, [base + dt.timedelta(seconds=i) for i in range(0, 40, 2)], status="busy")
     insert_calls(store, p.sid, [base + dt.timedelta(seconds=i) for i in range(1, 40, 2)])
     insert_calls(store, q.sid, [base] * 5, status="busy")
-    flt = repo.CallFilter(account_sid=p.sid, status="busy")
+    flt = repo.CallFilter(account_sid=p.sid, statuses=("busy",))
     assert walk(store, flt, 6) == [c.sid for c in reversed(busy)]
     # an anchor that is gone (deleted call, forged token): fall back to the Page offset
     page, more = store.read_sync(repo.list_calls, flt, 5, 1, "CAgone")

@@ -139,7 +139,7 @@ def call_json(call: CallLike, prefix: str) -> dict[str, Any]:
         "from": call.from_number,
         "from_formatted": format_number(call.from_number),
         "phone_number_sid": None,
-        "status": str(RESOURCE_STATUS.get(call.status, call.status)),  # never `initiated`
+        "status": RESOURCE_STATUS.get(call.status, call.status),  # never `initiated`
         "start_time": rfc2822(call.start_time),
         "end_time": rfc2822(call.end_time),
         "duration": None if call.duration_s is None else str(call.duration_s),

@@ -81,12 +81,14 @@ EVENT_OF = {
 
 
 # Stored status -> the status the Call resource shows (Twilio's enum has no `initiated`).
-RESOURCE_STATUS = {s: (CallStatus.QUEUED if s is CallStatus.INITIATED else s) for s in CallStatus}
+RESOURCE_STATUS: dict[str, str] = {
+    str(s): str(CallStatus.QUEUED if s is CallStatus.INITIATED else s) for s in CallStatus
+}
 
 
 def stored_statuses(resource_status: str) -> tuple[str, ...]:
     """The stored statuses a Call resource `Status` filter value stands for."""
-    return tuple(str(s) for s, shown in RESOURCE_STATUS.items() if shown == resource_status)
+    return tuple(s for s, shown in RESOURCE_STATUS.items() if shown == resource_status)
 
 
 def step(current: str, fact: Fact) -> CallStatus | None:

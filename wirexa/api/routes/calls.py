@@ -15,7 +15,7 @@ from wirexa.calls.service import ALL_EVENTS, CallUpdate, NewCall
 from wirexa.errors import BadRequest
 from wirexa.store import repo
 
-CALL_STATUSES = tuple(dict.fromkeys(str(s) for s in state.RESOURCE_STATUS.values()))  # Twilio's enum
+CALL_STATUSES = tuple(dict.fromkeys(state.RESOURCE_STATUS.values()))  # Twilio's enum
 RECORDING_EVENTS = ("in-progress", "completed", "absent")
 
 
