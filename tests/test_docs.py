@@ -57,3 +57,12 @@ def test_readme_names_every_command() -> None:
         assert f"`wirexa {name}" in text, name
         for sub in getattr(cmd, "commands", {}) or {}:
             assert re.search(rf"`wirexa {name} [^`]*\b{re.escape(sub)}\b", text), f"{name} {sub}"
+
+
+def test_docs_stay_inside_the_repository() -> None:
+    """A clone has no ../shared: the README, docs/ and code point only at files they ship."""
+    texts = [README, *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "wirexa").rglob("*.py"))]
+    outside = [str(p.relative_to(ROOT)) for p in texts if "../shared" in p.read_text(encoding="utf-8")]
+    assert outside == []
+    for name in re.findall(r"`(docs/[\w.]+\.md)`", README.read_text(encoding="utf-8")):
+        assert (ROOT / name).is_file(), name

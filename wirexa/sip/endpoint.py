@@ -1,7 +1,7 @@
 """One pjsua2 Endpoint per process, owned by the thread that created it, plus the JSON-lines
 plumbing shared by the media worker and the sandbox carrier.
 
-Theory of operation (facts measured in ../shared/spikes/pjsua2/FINDINGS.md). The process's
+Theory of operation (facts measured in docs/PJSUA2_FINDINGS.md). The process's
 main thread calls libCreate/libInit, then loops: libHandleEvents(5 ms), run the commands a
 stdin-reader thread queued, run the owner's tick. With threadCnt = 0 and mainThreadOnly every
 pjsua2 callback (call state, media state, DTMF) runs on that same thread, so no pjsua2 object
