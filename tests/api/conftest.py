@@ -1,5 +1,6 @@
 """API test harness: every response of the in-process API is checked against Twilio's OpenAPI
-schemas for Call and Recording JSON, the list envelope, the error body and the request's prefix."""
+schemas for Call, Recording and Notification JSON, the list envelope, the error body and the
+request's prefix."""
 
 from __future__ import annotations
 
@@ -23,15 +24,21 @@ from wirexa import config
 from wirexa.api.auth import RateLimiter
 from wirexa.store.bootstrap import ensure_project, open_store
 
-__all__ = ["Api", "SchemaCheck", "basic", "make_api", "validate"]
+__all__ = ["Api", "SchemaCheck", "basic", "make_api", "more_info", "validate"]
 
 SCHEMAS = Path(__file__).parent / "data" / "twilio_v2010_schemas.json"
 CALL = "api.v2010.account.call"
 RECORDING = "api.v2010.account.recording"
 CALL_RECORDING = "api.v2010.account.call.call_recording"
+NOTIFICATION = "api.v2010.account.notification"
+CALL_NOTIFICATION = "api.v2010.account.call.call_notification"
+INSTANCE = "-instance"  # a fetched Notification's schema: the list item's plus request/response keys
 # twilio-python's META_KEYS that a list envelope carries (reference §2, §7): nothing else.
 META = {"end", "first_page_uri", "next_page_uri", "page", "page_size", "previous_page_uri", "start", "uri"}
 ERROR_KEYS = {"code", "message", "more_info", "status", "detail"}
+# Twilio's error dictionary; a code that is not one of its 5-digit entries (e.g. 413, a bare HTTP
+# status) links here instead of to a page that does not exist.
+ERROR_DICTIONARY = "https://www.twilio.com/docs/api/errors"
 RFC2822 = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$")
 
 FORMATS = FormatChecker()
@@ -46,6 +53,11 @@ def _rfc2822(value: object) -> bool:
 @cache
 def _components() -> dict[str, Any]:
     return json.loads(SCHEMAS.read_text())["components"]  # type: ignore[no-any-return]
+
+
+def more_info(code: int) -> str:
+    """The `more_info` an error body with this code carries."""
+    return f"https://www.twilio.com/docs/errors/{code}" if 10000 <= code <= 99999 else ERROR_DICTIONARY
 
 
 def schema_properties(name: str) -> set[str]:
@@ -85,22 +97,25 @@ class SchemaCheck:
         if status >= 400:
             assert set(body) == ERROR_KEYS, body
             assert body["status"] == status and body["detail"] == body["message"], body
-            assert body["more_info"] == f"https://www.twilio.com/docs/errors/{body['code']}", body
+            assert body["more_info"] == more_info(body["code"]), body
             self.seen["error"] += 1
             return
         records: list[tuple[str, dict[str, Any]]] = []
-        if "calls" in body or "recordings" in body:
-            key = "calls" if "calls" in body else "recordings"
+        notification = CALL_NOTIFICATION if call_level else NOTIFICATION
+        key = next((k for k in ("calls", "recordings", "notifications") if k in body), None)
+        if key is not None:
             assert set(body) == META | {key}, f"envelope keys {sorted(body)}"
             for uri_key in ("uri", "first_page_uri", "next_page_uri", "previous_page_uri"):
                 assert body[uri_key] is None or body[uri_key].startswith(prefix), (uri_key, body[uri_key])
-            kind = CALL if key == "calls" else (CALL_RECORDING if call_level else RECORDING)
+            kind = {"calls": CALL, "recordings": CALL_RECORDING if call_level else RECORDING, "notifications": notification}[key]
             records = [(kind, r) for r in body[key]]
             self.seen["page"] += 1
         elif isinstance(body.get("sid"), str) and body["sid"].startswith("CA"):
             records = [(CALL, body)]
         elif isinstance(body.get("sid"), str) and body["sid"].startswith("RE"):
             records = [(CALL_RECORDING if call_level else RECORDING, body)]
+        elif isinstance(body.get("sid"), str) and body["sid"].startswith("NO"):
+            records = [(notification + INSTANCE, body)]
         for kind, record in records:
             validate(kind, record)
             assert record["uri"].startswith(prefix), record["uri"]

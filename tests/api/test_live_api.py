@@ -1,9 +1,11 @@
 """The API of a real `wirexa serve` (subprocess, its own data dir) over raw HTTP: the same answers
-as in process, the per-project rate limit from WIREXA_* settings, and the CLI seeing its data."""
+as in process, the per-project rate limit from WIREXA_* settings, the CLI seeing its data, and
+twilio-python reading the notifications its store holds."""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -13,9 +15,14 @@ import urllib.request
 from typing import Any
 
 import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
 
 from tests.api.conftest import SchemaCheck
 from tests.conftest import LiveServer
+from wirexa import config
+from wirexa.store import repo
+from wirexa.store.bootstrap import open_store
 
 pytestmark = pytest.mark.slow
 
@@ -126,3 +133,45 @@ def test_cli_reads_what_the_server_wrote(live_server: LiveServer) -> None:
     )
     shown = json.loads(out.stdout)
     assert shown["sid"] == call["sid"] and shown["to"] == "+15005550007" and shown["status"] == "queued"
+
+
+def test_twilio_python_reads_and_deletes_notifications(live_server: LiveServer) -> None:
+    """The contract for Notifications: twilio-python 9 lists (call and account level, Log filter),
+    fetches and deletes what the server's store holds; written here through the real repo, as the
+    call session writes them."""
+    acct = new_project(live_server)
+    _, _, call = http(live_server, "POST", f"/2010-04-01/Accounts/{acct[0]}/Calls.json", acct, {
+        "To": "+15005550006", "From": "+15005550100", "Url": "http://127.0.0.1:9/x",
+    })
+    store = open_store(config.load(overrides={"data_dir": str(live_server.data_dir)}, env={}))
+    try:
+
+        def note(call_sid: str | None, code: int, level: int) -> repo.NotificationRecord:
+            return store.write_sync(lambda: repo.insert_notification(
+                account_sid=acct[0], call_sid=call_sid, error_code=code, message_text=f"problem {code}",
+                request_url="http://127.0.0.1:9/x", request_method="GET", log_level=level,
+            ))
+
+        error, warning, loose = note(call["sid"], 11200, 0), note(call["sid"], 12200, 1), note(None, 12100, 0)
+    finally:
+        store.close()
+    client = Client(acct[0], acct[1], edge=None, region=None)
+    client.api.base_url = live_server.base_url  # loopback only, never the real Twilio
+
+    on_call = client.calls(call["sid"]).notifications.list()
+    assert [n.sid for n in on_call] == [warning.sid, error.sid]
+    assert [(n.log, n.error_code, n.call_sid) for n in on_call] == [("1", "12200", call["sid"]), ("0", "11200", call["sid"])]
+    assert on_call[1].date_created == error.date_created.replace(tzinfo=dt.UTC, microsecond=0)
+    assert on_call[1].more_info == "https://www.twilio.com/docs/errors/11200" and on_call[1].request_method == "GET"
+    assert {n.sid for n in client.notifications.list(log=0)} == {error.sid, loose.sid}
+    assert [n.sid for n in client.notifications.list(log=1, message_date_after=error.date_created.date())] == [warning.sid]
+    fetched = client.notifications(error.sid).fetch()
+    assert (fetched.message_text, fetched.request_url, fetched.response_body) == ("problem 11200", "http://127.0.0.1:9/x", None)
+    assert client.calls(call["sid"]).notifications(warning.sid).fetch().log == "1"
+    # twilio-python 9 has no delete() on Notifications (the spec dropped it): the SDK's own
+    # request path for the instance's URI.
+    assert client.api.v2010.delete("DELETE", client.notifications(error.sid)._uri) is True
+    with pytest.raises(TwilioRestException) as missing:
+        client.notifications(error.sid).fetch()
+    assert (missing.value.status, missing.value.code) == (404, 20404)
+    assert {n.sid for n in client.notifications.list()} == {warning.sid, loose.sid}

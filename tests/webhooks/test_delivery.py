@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import datetime as dt
 import json
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from twilio.request_validator import RequestValidator
 from typer.testing import CliRunner
 
+from tests.backends import free_port
 from wirexa import config
 from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
@@ -35,6 +38,7 @@ class Hit:
     signature: str | None
     sw_signature: str | None
     user_agent: str | None
+    authorization: str | None = None
 
 
 class Receiver:
@@ -51,7 +55,7 @@ class Receiver:
         self.hits.append(
             Hit(time.monotonic(), request.method, str(request.url), form, dict(request.query),
                 request.headers.get("X-Twilio-Signature"), request.headers.get("X-SignalWire-Signature"),
-                request.headers.get("User-Agent"))
+                request.headers.get("User-Agent"), request.headers.get("Authorization"))
         )
         special = self.behaviour.get(request.path)
         if special is not None:
@@ -303,3 +307,180 @@ def test_tail_webhooks_json_no_follow(tmp_path: Path) -> None:
     assert lines[0]["params"] == {"CallStatus": "initiated"} and lines[0]["call_sid"] == "CA" + "9" * 32
     bad = CliRunner().invoke(app, ["tail-webhooks", "--status", "nope", "--no-follow", "--data-dir", str(tmp_path)])
     assert bad.exit_code == 1 and "Traceback" not in bad.output
+
+
+# --- rows held back behind a dead receiver (issue 8) ------------------------------------------
+
+CALL = "CA" + "5" * 32
+
+
+def held_back_store(tmp_path: Path, dead_url: str, *, held_due_ago_s: float = 3600) -> tuple[Store, int, int, dt.datetime]:
+    """A call whose first callback failed (retry in 60 s) and whose second callback, due long
+    ago, is held back behind it; returns the store, both ids and the head's retry time."""
+    store = open_store(config.load(overrides={"data_dir": str(tmp_path)}, env={}))
+    project = ensure_project(store)
+    now = repo.utcnow()
+
+    def add(event: str, due: dt.datetime) -> int:
+        return store.write_sync(
+            lambda: repo.insert_webhook(
+                account_sid=project.sid, call_sid=CALL, kind="call-status", event=event, url=dead_url,
+                method="POST", params=[("CallStatus", event)], due=due,
+            )
+        ).id
+
+    head = add("initiated", now - dt.timedelta(seconds=held_due_ago_s + 1))
+    held = add("completed", now - dt.timedelta(seconds=held_due_ago_s))
+    [claimed] = store.write_sync(repo.claim_webhooks, "w", now, now + dt.timedelta(seconds=30), 10)
+    assert claimed.id == head
+    retry = now + dt.timedelta(seconds=60)
+    assert store.write_sync(
+        lambda: repo.finish_webhook(head, "w", status="pending", attempts=1, next_attempt_at=retry,
+                                    status_code=None, error="connect: refused", now=now)
+    )
+    return store, head, held, retry
+
+
+def test_rows_held_back_behind_a_retry_are_not_due(tmp_path: Path) -> None:
+    store, head, held, retry = held_back_store(tmp_path, "http://127.0.0.1:9/status")
+    now = repo.utcnow()
+    try:
+        assert store.read_sync(repo.next_webhook_due) == retry  # not the held row's time, an hour ago
+        assert store.write_sync(repo.claim_webhooks, "w", now, now + dt.timedelta(seconds=30), 10) == []
+        rows = {w.id: w for w in store.read_sync(repo.list_webhooks)}
+        assert rows[held].held_back_by == head and rows[head].held_back_by is None
+        # Another URL of the same call, and a row of no call, are not held back by it.
+        project = store.read_sync(repo.list_projects)[0]
+        soon = now + dt.timedelta(seconds=30)
+        for call_sid, url in ((CALL, "http://127.0.0.1:9/other"), (None, "http://127.0.0.1:9/status")):
+            store.write_sync(
+                lambda call_sid=call_sid, url=url, due=soon: repo.insert_webhook(
+                    account_sid=project.sid, call_sid=call_sid, kind="call-status", event="completed", url=url,
+                    method="POST", params=[], due=due,
+                )
+            )
+            assert store.read_sync(repo.next_webhook_due) == soon
+            soon -= dt.timedelta(seconds=10)
+        # Once the head is delivered, the held row is due at its own time and listed as free.
+        later = retry + dt.timedelta(seconds=1)
+        claimed = store.write_sync(repo.claim_webhooks, "w", later, later + dt.timedelta(seconds=30), 10)
+        assert head in [w.id for w in claimed] and held not in [w.id for w in claimed]
+        store.write_sync(
+            lambda: repo.finish_webhook(head, "w", status="delivered", attempts=2, next_attempt_at=None,
+                                        status_code=200, error=None, now=later)
+        )
+        assert store.read_sync(repo.next_webhook_due) == rows[held].next_attempt_at
+        assert {w.id: w for w in store.read_sync(repo.list_webhooks)}[held].held_back_by is None
+    finally:
+        store.close()
+
+
+class CountingStore:
+    """The real store, counting the delivery worker's claim transactions."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.claims = 0
+
+    async def write(self, fn: Any, *args: Any) -> Any:
+        if fn is repo.claim_webhooks:
+            self.claims += 1
+        return await self.store.write(fn, *args)
+
+    async def read(self, fn: Any, *args: Any) -> Any:
+        return await self.store.read(fn, *args)
+
+
+async def test_dead_receiver_leaves_the_worker_idle(tmp_path: Path) -> None:
+    """Callbacks stuck behind a dead receiver's retry do not keep the worker claiming (it used to
+    claim every 5 ms, about 200 write transactions a second, for as long as they waited)."""
+    settings = config.load(
+        overrides={"data_dir": str(tmp_path), "webhooks_schedule_s": "0,60", "webhooks_poll_interval_s": 1.0,
+                   "webhooks_connect_timeout_s": 0.5, "webhooks_total_timeout_s": 1.0},
+        env={},
+    )
+    store = open_store(settings)
+    project = ensure_project(store)
+    dead = f"http://127.0.0.1:{free_port()}/status"  # nothing listens there
+    for i in range(3):
+        for event in ("initiated", "ringing", "completed"):
+            store.write_sync(
+                lambda i=i, event=event: repo.insert_webhook(
+                    account_sid=project.sid, call_sid=f"CA{i:032d}", kind="call-status", event=event, url=dead,
+                    method="POST", params=[("CallStatus", event)],
+                )
+            )
+    counting = CountingStore(store)
+    try:
+        async with DeliveryWorker(counting, settings, worker_id="w1") as worker:
+            worker.wake()
+            deadline = time.monotonic() + 10
+            while sum(w.attempts for w in store.read_sync(repo.list_webhooks)) < 3:
+                assert time.monotonic() < deadline, "the first attempts never finished"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+            before = counting.claims
+            await asyncio.sleep(1.0)
+            claims = counting.claims - before
+        rows = store.read_sync(repo.list_webhooks)
+    finally:
+        store.close()
+    assert claims <= 2, f"{claims} claim transactions in 1 s with nothing due"
+    assert [(w.event, w.attempts, w.held_back_by is not None) for w in rows] == [
+        (event, 1 if event == "initiated" else 0, event != "initiated")
+        for _ in range(3) for event in ("initiated", "ringing", "completed")
+    ]
+    assert all(w.status == "pending" for w in rows)
+
+
+def test_tail_webhooks_shows_held_back_rows_as_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wirexa.cli.main import _register_optional, app
+
+    store, head, held, retry = held_back_store(tmp_path, "http://127.0.0.1:9/status")
+    held_due = store.read_sync(lambda: repo.get_webhook(held)).next_attempt_at  # type: ignore[union-attr]
+    store.close()
+    _register_optional()
+    monkeypatch.setenv("COLUMNS", "200")
+    table = CliRunner().invoke(app, ["tail-webhooks", "--no-follow", "--data-dir", str(tmp_path)])
+    assert table.exit_code == 0, table.output
+    head_line, held_line = [line for line in table.output.splitlines() if "127.0.0.1:9/status" in line]
+    assert "pending" in head_line and retry.strftime("%H:%M:%S") in head_line
+    assert "waiting" in held_line and f"after #{head}" in held_line
+    assert held_due.strftime("%H:%M:%S") not in held_line and "pending" not in held_line
+    result = CliRunner().invoke(app, ["tail-webhooks", "--json", "--no-follow", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = {x["id"]: x for x in map(json.loads, result.stdout.splitlines())}
+    assert lines[head]["next_attempt_at"] == retry.isoformat() + "Z" and lines[head]["held_back_by"] is None
+    assert lines[held]["next_attempt_at"] is None and lines[held]["held_back_by"] == head
+    assert lines[held]["status"] == "pending"
+
+
+# --- signatures over what goes on the wire (issue 8, item 3) -----------------------------------
+
+AWKWARD = [
+    ("CallSid", "CA" + "1" * 32),
+    ("CallStatus", "completed"),
+    ("From", "+15005550006"),
+    ("Timestamp", "Wed, 02 Dec 2026 06:59:10 +0000"),  # RFC 2822: ',' ':' '+' and spaces
+    ("CallerName", "Smith, J: a+b c/d?e&f=g%2Ch"),
+    ("SipHeader_X-Note", "ünïcode ~*'()!"),
+]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_signature_validates_on_the_url_the_receiver_saw(env: Env, method: str) -> None:
+    """The signature is taken over the URL as sent: aiohttp re-quotes a query given as text
+    (`%2C` -> `,`, `%3A` -> `:`), so signing the urlencoded text did not validate."""
+    # The customer's URL, with its own query, and credentials (sent as Basic auth, not signed).
+    configured = env.receiver.url("/status").replace("://", "://user:p%40ss@") + "?leg=a%3Ab%2Cc&to=%2B1"
+    enqueue(env, configured, method=method, params=AWKWARD)
+    async with DeliveryWorker(env.store, env.settings, worker_id="w1"):
+        await wait_rows(env, lambda rs: rs[0].status == "delivered")
+    [hit] = env.receiver.hits
+    received = hit.query if method == "GET" else hit.form
+    assert {k: v for k, v in received.items() if k not in ("leg", "to")} == dict(AWKWARD)
+    assert hit.query["leg"] == "a:b,c" and hit.query["to"] == "+1"
+    assert hit.authorization == "Basic " + base64.b64encode(b"user:p@ss").decode()
+    validator = RequestValidator(env.project.auth_token)
+    assert validator.validate(hit.url, hit.form, hit.signature), hit.url
+    assert not validator.validate(hit.url + "&x=1", hit.form, hit.signature)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from wirexa.api.context import SERVICES, ApiServices
 from wirexa.api.errors import error_middleware
-from wirexa.api.routes import calls, health, recordings
+from wirexa.api.routes import calls, health, notifications, recordings
 
 
 def make_app(services: ApiServices) -> web.Application:
@@ -19,6 +19,7 @@ def make_app(services: ApiServices) -> web.Application:
     health.add_routes(app)
     calls.add_routes(app)
     recordings.add_routes(app)
+    notifications.add_routes(app)
     return app
 
 

@@ -125,6 +125,35 @@ class RecordingLike(Protocol):
     def date_updated(self) -> dt.datetime: ...
 
 
+class NotificationLike(Protocol):
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def account_sid(self) -> str: ...
+
+    @property
+    def call_sid(self) -> str | None: ...
+
+    @property
+    def error_code(self) -> int: ...
+
+    @property
+    def log_level(self) -> int: ...
+
+    @property
+    def message_text(self) -> str: ...
+
+    @property
+    def request_url(self) -> str | None: ...
+
+    @property
+    def request_method(self) -> str | None: ...
+
+    @property
+    def date_created(self) -> dt.datetime: ...
+
+
 def call_json(call: CallLike, prefix: str) -> dict[str, Any]:
     """Twilio's Call resource; `prefix` is e.g. '/2010-04-01/Accounts/AC..' (the request's)."""
     base = f"{prefix}/Calls/{call.sid}"
@@ -204,6 +233,37 @@ def recording_json(rec: RecordingLike, prefix: str, *, call_level: bool, media_b
     return body
 
 
+def notification_json(note: NotificationLike, prefix: str, *, call_level: bool, instance: bool) -> dict[str, Any]:
+    """Twilio's Notification resource (account or call level). A list item has the schema's
+    keys; a fetched `instance` adds request_variables, response_body and response_headers,
+    which are not recorded (null). `log` is "0" for an error, "1" for a warning. The schema
+    allows only GET or POST as request_method: one not recorded is Twilio's default, POST."""
+    if call_level:
+        uri = f"{prefix}/Calls/{note.call_sid}/Notifications/{note.sid}.json"
+    else:
+        uri = f"{prefix}/Notifications/{note.sid}.json"
+    created = rfc2822(note.date_created)
+    body: dict[str, Any] = {
+        "account_sid": note.account_sid,
+        "api_version": API_VERSION,
+        "call_sid": note.call_sid,
+        "date_created": created,
+        "date_updated": created,
+        "error_code": str(note.error_code),
+        "log": str(note.log_level),
+        "message_date": created,
+        "message_text": note.message_text,
+        "more_info": error_link(note.error_code),
+        "request_method": (note.request_method or "POST").upper(),
+        "request_url": note.request_url,
+        "sid": note.sid,
+        "uri": uri,
+    }
+    if instance:
+        body.update(request_variables=None, response_body=None, response_headers=None)
+    return body
+
+
 def page_json(key: str, records: Sequence[Mapping[str, Any]], **paging: Any) -> dict[str, Any]:
     """Twilio's list envelope: exactly the META keys and one record key (reference §2, §7);
     `paging` is page_meta's keyword arguments."""
@@ -245,12 +305,21 @@ def page_meta(
     }
 
 
+ERROR_DICTIONARY = "https://www.twilio.com/docs/api/errors"
+
+
+def error_link(code: int) -> str:
+    """`more_info` for a code: its page in Twilio's error dictionary, whose codes have five
+    digits; a bare HTTP status used as the code (413, 503) has no page there, so the dictionary."""
+    return f"https://www.twilio.com/docs/errors/{code}" if 10000 <= code <= 99999 else ERROR_DICTIONARY
+
+
 def error_json(code: int, message: str, status: int) -> dict[str, Any]:
     """Twilio's error body plus the product doc's `detail` (the same text)."""
     return {
         "code": code,
         "message": message,
-        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "more_info": error_link(code),
         "status": status,
         "detail": message,
     }

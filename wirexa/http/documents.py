@@ -10,9 +10,10 @@ import dataclasses
 import logging
 import socket
 from collections.abc import Callable, Sequence
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
+import yarl
 
 import wirexa
 from wirexa.errors import DocumentError
@@ -34,12 +35,16 @@ class Fetched:
     url: str
 
 
-def with_query(url: str, params: Sequence[tuple[str, str]]) -> str:
-    if not params:
-        return url
-    parts = urlsplit(url)
-    query = parts.query + ("&" if parts.query else "") + urlencode(list(params))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+def wire_url(url: str, params: Sequence[tuple[str, str]] = ()) -> yarl.URL:
+    """The URL exactly as it goes on the wire, which is what gets signed: `url` quoted as aiohttp
+    would send it, plus `params` form-encoded onto its query. encoded=True keeps that query byte
+    for byte; re-quoted, `%2C` and `%3A` would go out as `,` and `:` and a signature over the
+    encoded text would not validate at the receiver. Raises ValueError for a malformed URL."""
+    base = yarl.URL(url).with_fragment(None)
+    query = base.raw_query_string
+    if params:
+        query += ("&" if query else "") + urlencode(list(params))
+    return yarl.URL(str(base.with_query(None)) + ("?" + query if query else ""), encoded=True)
 
 
 class DocumentFetcher:
@@ -71,12 +76,14 @@ class DocumentFetcher:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DocumentError(11100, f"Invalid URL format: {url}", url)
         method = method.upper()
-        if method == "GET":
-            target, data = with_query(url, params), None
-            signature = self.signer(auth_token, target, ())
-        else:
-            target, data = url, list(params)
-            signature = self.signer(auth_token, url, params)
+        # GET: the params are in the URL's query and the signature covers only the URL.
+        data = None if method == "GET" else list(params)
+        try:
+            target = wire_url(url, params if data is None else ())
+        except ValueError as exc:
+            raise DocumentError(11100, f"Invalid URL format: {url}", url) from exc
+        # As Twilio does, sign without the URL's credentials (sent as Basic auth, not in the URL).
+        signature = self.signer(auth_token, str(target.with_user(None)), data or ())
         headers = {
             "X-Twilio-Signature": signature,
             "X-SignalWire-Signature": signature,

@@ -151,6 +151,9 @@ class WebhookRecord:
     created_at: dt.datetime
     updated_at: dt.datetime
     delivered_at: dt.datetime | None
+    # Set by list_webhooks on a pending row held back by the per-call ordering rule: the id of
+    # the earlier pending or in-flight row of the same call and URL it waits for.
+    held_back_by: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -172,9 +175,10 @@ def _record(cls: type[R], row: Any) -> R:
 
 
 def _webhook_record(row: Any) -> WebhookRecord:
-    values = {f.name: getattr(row, f.name) for f in dataclasses.fields(WebhookRecord)}
+    values = {f.name: getattr(row, f.name) for f in dataclasses.fields(WebhookRecord) if f.name != "held_back_by"}
     values["params"] = tuple((str(k), str(v)) for k, v in json.loads(row.params))
-    return WebhookRecord(**values)
+    # list_webhooks selects held_back_by; the other queries leave it out.
+    return WebhookRecord(**values, held_back_by=getattr(row, "held_back_by", None))
 
 
 class _Select:
@@ -267,6 +271,11 @@ def get_project(sid: str) -> ProjectRecord | None:
     return _PROJECTS.one('"sid" = ?', (sid,))  # type: ignore[no-any-return]
 
 
+def project_sids_with_prefix(prefix: str, limit: int = 2) -> list[str]:
+    """SIDs of projects starting with `prefix`, as call_sids_with_prefix."""
+    return _sids_with_prefix(Project, prefix, limit)
+
+
 def list_projects() -> list[ProjectRecord]:
     return [_record(ProjectRecord, r) for r in Project.select().order_by(Project.date_created, Project.sid)]
 
@@ -305,6 +314,18 @@ def get_call(sid: str, account_sid: str | None = None) -> CallRecord | None:
     if account_sid is None:
         return _CALLS.one('"sid" = ?', (sid,))  # type: ignore[no-any-return]
     return _CALLS.one('"sid" = ? AND "account_sid" = ?', (sid, account_sid))  # type: ignore[no-any-return]
+
+
+def call_sids_with_prefix(prefix: str, limit: int = 2) -> list[str]:
+    """SIDs of calls starting with `prefix` (case-sensitive, no wildcards), at most `limit`, in
+    SID order: the CLI's `show` commands take a unique prefix of a SID."""
+    return _sids_with_prefix(Call, prefix, limit)
+
+
+def _sids_with_prefix(model: Any, prefix: str, limit: int) -> list[str]:
+    # SUBSTR, not LIKE: LIKE is case-blind in SQLite and treats % and _ as wildcards.
+    rows = model.select(model.sid).where(pw.fn.SUBSTR(model.sid, 1, len(prefix)) == prefix).order_by(model.sid).limit(limit)
+    return [r.sid for r in rows]
 
 
 def update_call(sid: str, *, expect_status: Iterable[str] | None = None, **fields: Any) -> CallRecord | None:
@@ -560,7 +581,8 @@ def list_webhooks(
     after_id: int = 0,
     limit: int = 1000,
 ) -> list[WebhookRecord]:
-    """Outbox rows in id order (the order they were written), for tail-webhooks and tests."""
+    """Outbox rows in id order (the order they were written), for tail-webhooks and tests; a
+    pending row held back behind an earlier one of its call has `held_back_by` set."""
     q = Webhook.id > after_id
     if call_sid is not None:
         q &= Webhook.call_sid == call_sid
@@ -568,7 +590,28 @@ def list_webhooks(
         q &= Webhook.status == status
     if since is not None:
         q &= Webhook.created_at >= since
-    return [_webhook_record(r) for r in Webhook.select().where(q).order_by(Webhook.id).limit(limit)]
+    earlier = Webhook.alias()
+    head = earlier.select(pw.fn.MIN(earlier.id)).where(_earlier_open(earlier))
+    held = pw.Case(None, [(Webhook.status == "pending", head)], None).alias("held_back_by")
+    rows = Webhook.select(Webhook, held).where(q).order_by(Webhook.id).limit(limit)
+    return [_webhook_record(r) for r in rows]
+
+
+def _earlier_open(earlier: Any) -> Any:
+    """`earlier` (an alias of webhooks) is an earlier row of the same call and URL as the outer
+    Webhook row that is still pending or in flight: the per-call ordering rule holds the outer
+    row back until it is delivered or has failed for good. Rows with no call are never held."""
+    return (
+        (earlier.call_sid == Webhook.call_sid)
+        & (earlier.url == Webhook.url)
+        & (earlier.id < Webhook.id)
+        & (earlier.status.in_(["pending", "in-flight"]))
+    )
+
+
+def _not_held_back() -> Any:
+    earlier = Webhook.alias()
+    return Webhook.call_sid.is_null(True) | ~pw.fn.EXISTS(earlier.select(earlier.id).where(_earlier_open(earlier)))
 
 
 def claim_webhooks(worker_id: str, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[WebhookRecord]:
@@ -578,17 +621,10 @@ def claim_webhooks(worker_id: str, now: dt.datetime, lease_until: dt.datetime, l
     died). Per-call ordering: a row is not claimable while an earlier row of the same call and
     URL is still pending or in flight.
     """
-    earlier = Webhook.alias()
-    blocker = earlier.select(earlier.id).where(
-        (earlier.call_sid == Webhook.call_sid)
-        & (earlier.url == Webhook.url)
-        & (earlier.id < Webhook.id)
-        & (earlier.status.in_(["pending", "in-flight"]))
-    )
     due = (
         ((Webhook.status == "pending") & (Webhook.next_attempt_at <= now))
         | ((Webhook.status == "in-flight") & (Webhook.claimed_until < now))
-    ) & (Webhook.call_sid.is_null(True) | ~pw.fn.EXISTS(blocker))
+    ) & _not_held_back()
     ids = [r.id for r in Webhook.select(Webhook.id).where(due).order_by(Webhook.next_attempt_at, Webhook.id).limit(limit)]
     if not ids:
         return []
@@ -643,11 +679,16 @@ _FINISH_WEBHOOK_SQL = (
 
 
 def next_webhook_due() -> dt.datetime | None:
-    row = Webhook.select(pw.fn.MIN(Webhook.next_attempt_at).alias("due")).where(Webhook.status == "pending").first()
-    due = row.due if row else None
-    if isinstance(due, str):  # SQLite aggregate results come back untyped
-        due = dt.datetime.fromisoformat(due)
-    return due
+    """When a pending row next becomes claimable, or None. Rows held back behind an earlier
+    pending or in-flight row of their call do not count, however old their due time: they
+    become claimable only when that row finishes (and the worker that finishes it wakes)."""
+    row = (
+        Webhook.select(Webhook.next_attempt_at)
+        .where((Webhook.status == "pending") & _not_held_back())
+        .order_by(Webhook.next_attempt_at)
+        .first()
+    )
+    return row.next_attempt_at if row else None
 
 
 # --- notifications ---------------------------------------------------------------------------
@@ -662,7 +703,9 @@ def insert_notification(
     request_url: str | None = None,
     request_method: str | None = None,
     log_level: int = 0,
+    now: dt.datetime | None = None,
 ) -> NotificationRecord:
+    """Store a debugger entry; `log_level` is Twilio's `log`: 0 error, 1 warning."""
     row = Notification.create(
         sid=new_sid("NO"),
         account_sid=account_sid,
@@ -672,7 +715,7 @@ def insert_notification(
         message_text=message_text,
         request_url=request_url,
         request_method=request_method,
-        date_created=utcnow(),
+        date_created=now or utcnow(),
     )
     return _record(NotificationRecord, row)
 
@@ -680,3 +723,41 @@ def insert_notification(
 def list_notifications(call_sid: str) -> list[NotificationRecord]:
     rows = Notification.select().where(Notification.call_sid == call_sid).order_by(Notification.date_created)
     return [_record(NotificationRecord, r) for r in rows]
+
+
+_NOTIFICATIONS = _Select(Notification, NotificationRecord)
+
+
+def get_notification(sid: str, account_sid: str | None = None, call_sid: str | None = None) -> NotificationRecord | None:
+    where, params = ['"sid" = ?'], [sid]
+    for column, value in (("account_sid", account_sid), ("call_sid", call_sid)):
+        if value is not None:
+            where.append(f'"{column}" = ?')
+            params.append(value)
+    return _NOTIFICATIONS.one(" AND ".join(where), params)  # type: ignore[no-any-return]
+
+
+def delete_notification(sid: str) -> None:
+    Notification.delete().where(Notification.sid == sid).execute()
+
+
+def page_notifications(
+    account_sid: str,
+    page_size: int,
+    page: int = 0,
+    after_sid: str | None = None,
+    call_sid: str | None = None,
+    log_level: int | None = None,
+    message_date: Iterable[TimeBound] = (),
+) -> tuple[list[NotificationRecord], bool]:
+    """One page of an account's (or one call's) notifications, newest first, and whether another
+    page follows; `message_date` bounds as CallFilter's (a notification's message date is its
+    date_created)."""
+    where: list[str] = ['"account_sid" = ?']
+    params: list[Any] = [account_sid]
+    for column, value in (("call_sid", call_sid), ("log_level", log_level)):
+        if value is not None:
+            where.append(f'"{column}" = ?')
+            params.append(value)
+    _time_where("date_created", Notification.date_created, message_date, where, params)
+    return _page(_NOTIFICATIONS, where, params, page_size, page, after_sid)

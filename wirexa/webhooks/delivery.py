@@ -16,7 +16,9 @@ callbacks go out in SequenceNumber (row) order: a row is not claimed while an ea
 the same call and URL is pending or in flight, unless that one has failed for good.
 
 The loop sleeps until the next due row, the poll interval, or wake() (called after a commit
-that enqueued rows), whichever comes first.
+that enqueued rows), whichever comes first. A row held back by the ordering rule is not due,
+however old its due time (else a dead receiver would keep the loop claiming every 5 ms): it
+becomes claimable when the row ahead of it finishes, and finishing that row wakes the loop.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ import functools
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import aiohttp
+import yarl
 
 import wirexa
 from wirexa.store import repo
@@ -44,10 +47,16 @@ log = logging.getLogger(__name__)
 CLAIM_BATCH = 100
 
 
-def _with_query(url: str, params: list[tuple[str, str]]) -> str:
-    parts = urlsplit(url)
-    query = parts.query + ("&" if parts.query and params else "") + urlencode(params)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+def wire_url(url: str, params: Sequence[tuple[str, str]] = ()) -> yarl.URL:
+    """The URL exactly as it goes on the wire, which is what gets signed: `url` quoted as aiohttp
+    would send it, plus `params` form-encoded onto its query. encoded=True keeps that query byte
+    for byte; re-quoted, `%2C` and `%3A` would go out as `,` and `:` and a signature over the
+    encoded text would not validate at the receiver. Raises ValueError for a malformed URL."""
+    base = yarl.URL(url).with_fragment(None)
+    query = base.raw_query_string
+    if params:
+        query += ("&" if query else "") + urlencode(list(params))
+    return yarl.URL(str(base.with_query(None)) + ("?" + query if query else ""), encoded=True)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -249,12 +258,14 @@ class DeliveryWorker:
         assert self._session is not None
         params = list(row.params)
         token = await self._token(row.account_sid)
-        if row.method == "GET":
-            url, data = _with_query(row.url, params), None
-            sig = signature(token, url)
-        else:
-            url, data = row.url, params
-            sig = signature(token, row.url, params)
+        # GET: the params are in the URL's query and the signature covers only the URL.
+        data = None if row.method == "GET" else params
+        try:
+            url = wire_url(row.url, params if data is None else ())
+        except ValueError as exc:
+            raise aiohttp.InvalidURL(row.url) from exc
+        # As Twilio does, sign without the URL's credentials (sent as Basic auth, not in the URL).
+        sig = signature(token, str(url.with_user(None)), data or ())
         headers = {"X-Twilio-Signature": sig, "X-SignalWire-Signature": sig}
         if data is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
