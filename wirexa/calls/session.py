@@ -411,11 +411,13 @@ class CallSession:
         if self._timers.pop(op_id, None) is not None:
             self.post(_Feed(E.TimerFired(op_id)))
 
-    async def _notify(self, code: int, message: str, url: str | None) -> None:
+    async def _notify(self, code: int, message: str, url: str | None, log_level: int = 0) -> None:
+        """Store a notification; log_level as in Twilio's Notifications: 0 error, 1 warning."""
         log.warning("[%s] notification %s: %s (%s)", self.sid, code, message, url or "")
         await self.store.write(
             lambda: repo.insert_notification(
-                account_sid=self.account_sid, call_sid=self.sid, error_code=code, message_text=message, request_url=url
+                account_sid=self.account_sid, call_sid=self.sid, error_code=code, message_text=message, request_url=url,
+                log_level=log_level,
             )
         )
 
@@ -509,6 +511,7 @@ class CallSession:
         path = Path(ev.path)
         if ev.duration_ms < MIN_RECORDING_MS or not path.exists():
             path.unlink(missing_ok=True)
+            await self._notify(16101, f"Record: recording too short ({ev.duration_ms} ms), discarded", None, log_level=1)
             await self._feed(E.RecordingEmpty(op))
             return
         duration_ms = ev.duration_ms
@@ -518,6 +521,7 @@ class CallSession:
                 duration_ms = int(trimmed * 1000)
                 if duration_ms < MIN_RECORDING_MS:  # nothing but silence: Twilio moves on
                     path.unlink(missing_ok=True)
+                    await self._notify(16102, "Record: recording silent, discarded", None, log_level=1)
                     await self._feed(E.RecordingEmpty(op))
                     return
         duration_s = max(1, round(duration_ms / 1000))

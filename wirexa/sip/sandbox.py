@@ -3,9 +3,10 @@
 Each process answers up to 4 calls. The dialed number (the Request-URI user) picks a callee
 behaviour from config/sandbox.toml (or the built-in defaults below): busy (486), decline
 (603), fail (503), ring (180, never answers), or an answering party — a person (one ring,
-"Hello?", then listens), an answering machine (a ~10 s greeting, a 1 kHz beep, silence),
-silence, or any WAV file. A party can press digits (after the caller's first prompt ends, or
-N seconds after answering) and hang up after N seconds. Everything the callee hears is
+"Hello?", then a short reply after each prompt of the caller, a <Record> beep included, up to
+reply_max times), an answering machine (a ~10 s greeting, a 1 kHz beep, silence), silence, or
+any WAV file. A party can press digits (after the caller's first prompt ends, or N seconds
+after answering) and hang up after N seconds. Everything the callee hears is
 recorded to <data>/sandbox/<CallSid>.wav, and its event log goes to <CallSid>.json (the
 engine names the call in an X-Wirexa-CallSid header). Threading as in endpoint.py.
 """
@@ -13,6 +14,7 @@ engine names the call in an X-Wirexa-CallSid header). Threading as in endpoint.p
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,11 @@ DEFAULT_BEHAVIOUR: dict[str, Any] = {
     "answer": "human",  # human | machine | silence | busy | decline | fail | ring | a WAV path
     "ring_s": 1.0,
     "greeting": "Hello?",
+    # What a person says when the caller's prompt (a <Say>, a <Record> beep) ends; "" = nothing.
+    "reply": "Hi, this is Sam. Sorry I missed you. Please call me back. Bye.",
+    "reply_after": "prompt",  # "prompt" (after each prompt of the caller) or seconds after answer (once)
+    "reply_delay_s": 0.3,  # with "prompt": seconds after the prompt ended
+    "reply_max": 3,  # replies per call; then the person only listens
     "press": "",
     "press_after": "prompt",  # "prompt" (after the caller's first prompt ends) or seconds after answer
     "press_delay_s": 2.0,
@@ -80,6 +88,11 @@ def behaviour_for(number: str, default: dict[str, Any], numbers: dict[str, dict[
     return merged
 
 
+def replies(behaviour: dict[str, Any]) -> bool:
+    """Whether this callee answers the caller's prompts: only a person does, when it has words."""
+    return behaviour["answer"] == "human" and bool(behaviour.get("reply")) and int(behaviour.get("reply_max") or 0) > 0
+
+
 @dataclass
 class Callee:
     call: Any
@@ -96,8 +109,10 @@ class Callee:
     player: Any = None
     sound_s: float = 0.0
     silence_since: float | None = None
-    prompt_ended: bool = False
     pressed: bool = False
+    reply_at: float | None = None
+    replies: int = 0
+    speaking_until: float = 0.0  # when the reply being played ends
     press_at: float | None = None
     hangup_at: float | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -185,8 +200,6 @@ class Sandbox:
         path = self.voices / "machine-greeting-beep.wav"
         if path.exists():
             return path
-        import wave
-
         spoken = self.speech(MACHINE_GREETING, "machine-greeting")
         with wave.open(str(spoken)) as w:
             pcm = w.readframes(w.getnframes())
@@ -196,11 +209,19 @@ class Sandbox:
         tmp.replace(path)
         return path
 
+    def spoken(self, text: str, kind: str) -> Path:
+        """speech() under a name readable in the voices folder and unique to the text."""
+        slug = re.sub(r"[^a-z0-9]+", "-", text.lower())[:40].strip("-")
+        return self.speech(text, f"{kind}-{slug}-{hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:8]}")
+
+    def reply_for(self, behaviour: dict[str, Any]) -> Path | None:
+        """What a person says after the caller's prompt, or None when this callee never replies."""
+        return self.spoken(str(behaviour["reply"]), "reply") if replies(behaviour) else None
+
     def greeting_for(self, behaviour: dict[str, Any]) -> Path | None:
         answer = str(behaviour["answer"])
         if answer == "human":
-            text = str(behaviour.get("greeting") or "Hello?")
-            return self.speech(text, "human-" + re.sub(r"[^a-z0-9]+", "-", text.lower())[:40])
+            return self.spoken(str(behaviour.get("greeting") or "Hello?"), "human")
         if answer == "machine":
             return self.machine_greeting()
         if answer == "silence":
@@ -246,6 +267,8 @@ class Sandbox:
             b = callee.behaviour
             if b.get("press") and b.get("press_after") != "prompt":
                 callee.press_at = callee.answered_at + float(b["press_after"])
+            if replies(b) and b.get("reply_after") != "prompt":
+                callee.reply_at = callee.answered_at + float(b["reply_after"])
             if float(b.get("hangup_after_s") or 0) > 0:
                 callee.hangup_at = callee.answered_at + float(b["hangup_after_s"])
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
@@ -302,7 +325,7 @@ class Sandbox:
             except pj.Error as exc:
                 # Typically "INVITE session already terminated": the caller gave up first.
                 log.info("[%s] %s", callee.sid, exc.info())
-                callee.answer_at = callee.press_at = callee.hangup_at = None
+                callee.answer_at = callee.press_at = callee.hangup_at = callee.reply_at = None
 
     def tick_callee(self, callee: Callee, now: float) -> None:
         if callee.answer_at is not None and now >= callee.answer_at:
@@ -311,20 +334,33 @@ class Sandbox:
             op.statusCode = 200
             callee.call.answer(op)
         b = callee.behaviour
-        waiting = b.get("press") and not callee.pressed and callee.press_at is None
-        if callee.media is not None and waiting and b.get("press_after") == "prompt":
+        if callee.media is not None and (self._waits_to_press(callee) or self._waits_to_reply(callee)):
             self._watch_prompt(callee, now)
         if callee.press_at is not None and now >= callee.press_at:
             callee.press_at = None
             callee.pressed = True  # a callee presses its digits once
             self._press(callee, str(b["press"]))
+        if callee.reply_at is not None and now >= max(callee.reply_at, callee.speaking_until) and callee.media is not None:
+            callee.reply_at = None
+            self._reply(callee, now)
         if callee.hangup_at is not None and now >= callee.hangup_at:
             callee.hangup_at = now + 3600
             callee.log("hanging up")
             callee.call.hangup(pj.CallOpParam())
 
+    @staticmethod
+    def _waits_to_press(callee: Callee) -> bool:
+        b = callee.behaviour
+        return bool(b.get("press")) and b.get("press_after") == "prompt" and not callee.pressed and callee.press_at is None
+
+    @staticmethod
+    def _waits_to_reply(callee: Callee) -> bool:
+        b = callee.behaviour
+        return replies(b) and b.get("reply_after") == "prompt" and callee.replies < int(b["reply_max"])
+
     def _watch_prompt(self, callee: Callee, now: float) -> None:
-        """Detect the end of the caller's first prompt from the received level."""
+        """Detect the end of each prompt of the caller (some sound, then silence) from the received
+        level; the first one schedules the digits, each one a reply."""
         # The far end's audio is the conference port's tx level (see worker.tick_call).
         level = callee.media.getTxLevel()
         if level > SOUND_LEVEL:
@@ -335,7 +371,28 @@ class Sandbox:
                 callee.silence_since = now
             elif now - callee.silence_since >= PROMPT_END_SILENCE_S:
                 callee.log("prompt ended")
-                callee.press_at = callee.silence_since + float(callee.behaviour["press_delay_s"])
+                ended = callee.silence_since
+                callee.sound_s, callee.silence_since = 0.0, None  # listen for the next prompt
+                if self._waits_to_press(callee):
+                    callee.press_at = ended + float(callee.behaviour["press_delay_s"])
+                if self._waits_to_reply(callee) and callee.reply_at is None:
+                    callee.reply_at = ended + float(callee.behaviour["reply_delay_s"])
+
+    def _reply(self, callee: Callee, now: float) -> None:
+        """Say the reply, in place of whatever this callee was still playing."""
+        path = self.reply_for(callee.behaviour)
+        if path is None:
+            return
+        if callee.player is not None:
+            callee.player.stopTransmit(callee.media)
+            self.loop.bury(callee.player)
+        callee.player = pj.AudioMediaPlayer()
+        callee.player.createPlayer(str(path), pj.PJMEDIA_FILE_NO_LOOP)
+        callee.player.startTransmit(callee.media)
+        with wave.open(str(path)) as w:
+            callee.speaking_until = now + w.getnframes() / w.getframerate()
+        callee.replies += 1
+        callee.log("replied", file=str(path))
 
     def _press(self, callee: Callee, digits: str) -> None:
         try:
@@ -356,6 +413,7 @@ class Sandbox:
     def run(self) -> None:
         # Render the voices before saying ready, so the first call does not wait for espeak.
         self.greeting_for(self.default)
+        self.reply_for(self.default)
         self.machine_greeting()
         emit({"ev": "ready", "port": self.args.port, "pid": os.getpid()})
         try:
