@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 
 import wirexa
-from wirexa.cli import calls, projects, recordings, sandbox
+from wirexa.cli import calls, projects, recordings, sandbox, tts
+from wirexa.cli.base import App
 from wirexa.cli.call import call
 from wirexa.cli.init import init
 from wirexa.cli.serve import serve
 
-app = typer.Typer(
+app = App(
     name="wirexa",
     help="Wirexa: a self-hosted voice engine speaking Twilio's and SignalWire's API and XML.",
     no_args_is_help=True,
@@ -42,6 +43,7 @@ app.add_typer(projects.app, name="projects")
 app.add_typer(calls.app, name="calls")
 app.add_typer(recordings.app, name="recordings")
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(tts.app, name="tts")
 
 
 def _register_optional() -> None:

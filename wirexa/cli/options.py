@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -27,3 +28,18 @@ def settings(data_dir: str | None, config_file: str | None, **overrides: Any) ->
         return config.load(config_file, overrides={"data_dir": data_dir, **overrides})
     except WirexaError as exc:
         fail(str(exc))
+
+
+PREFIX_MATCHES = 6  # `show` commands ask the store for this many SIDs starting with what was typed
+
+
+def unique_prefix(prefix: str, sids: Sequence[str], noun: str) -> str:
+    """The one SID of `sids` (those starting with `prefix`, at most PREFIX_MATCHES of them), else
+    one red line: "no call ..." or "... matches 2 calls: ..."."""
+    if not sids:
+        fail(f"no {noun} {prefix}")
+    if len(sids) > 1:
+        count = f"more than {PREFIX_MATCHES - 1}" if len(sids) >= PREFIX_MATCHES else str(len(sids))
+        listed = "" if len(sids) >= PREFIX_MATCHES else ": " + ", ".join(sids)
+        fail(f"{prefix} matches {count} {noun}s{listed}; give more of the SID")
+    return sids[0]

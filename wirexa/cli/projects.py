@@ -8,15 +8,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from wirexa.cli import options
-from wirexa.cli.console import console, fail, print_json
+from wirexa.cli.base import App
+from wirexa.cli.console import Column, console, fail, print_json, render_rows
 from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
 
-app = typer.Typer(help="Manage projects (accounts): credentials, credits and limits.", no_args_is_help=True)
+app = App(help="Manage projects (accounts): credentials, credits and limits.", no_args_is_help=True)
 
 ProjectArg = Annotated[str, typer.Argument(help="Project ID (AccountSid).")]
 
@@ -59,10 +59,9 @@ def list_(data_dir: options.DataDir = None, config_file: options.ConfigFile = No
         for p in projects:
             print_json(_as_json(p))
         return
-    table = Table("Project ID", "Name", "Status", "Credits", "Created")
-    for p in projects:
-        table.add_row(p.sid, escape(p.friendly_name), p.status, "unlimited" if p.credits_s is None else str(p.credits_s), str(p.date_created)[:19])
-    console().print(table)
+    columns = (Column("Project ID", keep=True), Column("Name"), Column("Status", keep=True), Column("Credits"), Column("Created"))
+    rows = [[p.sid, p.friendly_name, p.status, "unlimited" if p.credits_s is None else str(p.credits_s), str(p.date_created)[:19]] for p in projects]
+    render_rows(columns, rows)
 
 
 @app.command()
@@ -78,9 +77,18 @@ def create(
 
 
 @app.command()
-def show(project: ProjectArg, data_dir: options.DataDir = None, config_file: options.ConfigFile = None, json_out: options.Json = False) -> None:
+def show(
+    project: Annotated[str, typer.Argument(help="Project ID (AccountSid), or enough of its start to match one project.")],
+    data_dir: options.DataDir = None,
+    config_file: options.ConfigFile = None,
+    json_out: options.Json = False,
+) -> None:
     """Show one project with its credentials."""
-    _show(_get(_store(data_dir, config_file), project), json_out)
+    store = _store(data_dir, config_file)
+    found = store.read_sync(repo.get_project, project)
+    if found is None:
+        found = _get(store, options.unique_prefix(project, store.read_sync(repo.project_sids_with_prefix, project, options.PREFIX_MATCHES), "project"))
+    _show(found, json_out)
 
 
 @app.command("rotate-token")

@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from wirexa.cli import options
-from wirexa.cli.console import console, fail, print_json
+from wirexa.cli.base import App
+from wirexa.cli.console import Column, console, fail, print_json, render_rows
 from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
 
-app = typer.Typer(help="List and export recordings.", no_args_is_help=True)
+app = App(help="List and export recordings.", no_args_is_help=True)
 
 
 def _recordings(store: Store, call: str | None, project: str | None, limit: int) -> list[repo.RecordingRecord]:
@@ -45,10 +45,9 @@ def list_(
         for r in recs:
             print_json({"sid": r.sid, "call_sid": r.call_sid, "status": r.status, "duration": r.duration_s, "source": r.source, "wav": r.wav_path})
         return
-    table = Table("Recording SID", "Call SID", "Status", "Duration", "Source", "Created")
-    for r in recs:
-        table.add_row(r.sid, r.call_sid, r.status, "" if r.duration_s is None else f"{r.duration_s}s", r.source, str(r.date_created)[:19])
-    console().print(table)
+    columns = (Column("Recording SID", keep=True), Column("Call SID", keep=True), Column("Status", keep=True), Column("Duration"), Column("Source"), Column("Created"))
+    rows = [[r.sid, r.call_sid, r.status, "" if r.duration_s is None else f"{r.duration_s}s", r.source, str(r.date_created)[:19]] for r in recs]
+    render_rows(columns, rows)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import wave
@@ -9,13 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from wirexa.cli import options
-from wirexa.cli.console import console, fail, print_json
+from wirexa.cli.base import App
+from wirexa.cli.console import Column, console, fail, print_json, render_rows
 from wirexa.media.audio import rms_dbfs
 
-app = typer.Typer(help="Inspect the built-in sandbox carrier.", no_args_is_help=True)
+app = App(help="Inspect the built-in sandbox carrier.", no_args_is_help=True)
 
 
 def wav_summary(path: Path) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def wav_summary(path: Path) -> dict[str, Any]:
 
 @app.command()
 def show(
-    call_sid: Annotated[str, typer.Argument(help="Call SID the sandbox answered.")],
+    call_sid: Annotated[str, typer.Argument(help="Call SID the sandbox answered, or enough of its start to match one call.")],
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
@@ -44,9 +45,14 @@ def show(
     """Print a sandbox call's event log and the WAV of what the callee heard."""
     s = options.settings(data_dir, config_file)
     folder = Path(s.data_path) / "sandbox"
-    log_path = folder / f"{Path(call_sid).name}.json"
+    name = Path(call_sid).name  # a file name, never a path out of the folder
+    log_path = folder / f"{name}.json"
     if not log_path.is_file():
-        fail(f"the sandbox has no call {call_sid} (looked in {folder})")
+        # glob.escape: what was typed is a prefix, not a pattern.
+        found = sorted(p.stem for p in folder.glob(glob.escape(name) + "*.json"))[: options.PREFIX_MATCHES] if name else []
+        if not found:
+            fail(f"the sandbox has no call {call_sid} (looked in {folder})")
+        log_path = folder / f"{options.unique_prefix(name, found, 'call')}.json"
     body = json.loads(log_path.read_text())
     wav = Path(body["wav"])
     body["audio"] = wav_summary(wav) if wav.is_file() and wav.stat().st_size > 44 else None
@@ -55,11 +61,11 @@ def show(
         return
     out = console()
     out.print(f"Call {body['call_sid']} to {body['number']} ({body['behaviour']})")
-    table = Table("t (s)", "Event", "Details")
-    for e in body["events"]:
-        details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("t", "event"))
-        table.add_row(f"{e['t']:.2f}", e["event"], details)
-    out.print(table)
+    rows = [
+        [f"{e['t']:.2f}", e["event"], ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("t", "event"))]
+        for e in body["events"]
+    ]
+    render_rows((Column("t (s)"), Column("Event", keep=True), Column("Details")), rows, out=out)
     audio = body["audio"]
     if audio is None:
         out.print(f"WAV: {wav} (no audio)")

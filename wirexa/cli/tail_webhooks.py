@@ -10,10 +10,17 @@ from typing import Annotated, Any
 
 import typer
 from rich.live import Live
-from rich.table import Table
 
 from wirexa.cli import options
-from wirexa.cli.console import console, fail, print_json
+from wirexa.cli.console import (
+    Column,
+    Listing,
+    console,
+    fail,
+    plain_lines,
+    print_json,
+    render_rows,
+)
 from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
 
@@ -48,28 +55,48 @@ def row_json(w: repo.WebhookRecord) -> dict[str, Any]:
         "attempts": w.attempts,
         "http_status": w.last_status_code,
         "error": w.last_error,
-        "next_attempt_at": w.next_attempt_at.isoformat() + "Z" if w.status == "pending" else None,
+        "next_attempt_at": w.next_attempt_at.isoformat() + "Z" if w.status == "pending" and w.held_back_by is None else None,
+        "held_back_by": w.held_back_by,  # id of the earlier row of the call this one waits for
         "delivered_at": w.delivered_at.isoformat() + "Z" if w.delivered_at else None,
         "params": dict(w.params),
     }
 
 
-def render(rows: list[repo.WebhookRecord]) -> Table:
-    table = Table("Time", "Call", "Event", "URL", "Attempt", "Result", "Status", "Next retry", expand=False)
-    colors = {"delivered": "green", "failed": "red", "pending": "yellow", "in-flight": "cyan"}
-    for w in rows[-200:]:
-        result = str(w.last_status_code) if w.last_status_code is not None else (w.last_error or "")
-        table.add_row(
-            w.created_at.strftime("%H:%M:%S"),
-            (w.call_sid or "-")[:12],
-            w.event,
-            w.url if len(w.url) <= 48 else w.url[:45] + "...",
-            str(w.attempts),
-            result,
-            f"[{colors.get(w.status, 'white')}]{w.status}[/]",
-            w.next_attempt_at.strftime("%H:%M:%S") if w.status == "pending" else "",
-        )
-    return table
+def columns(with_call: bool = True) -> list[Column]:
+    """The listing's columns (`calls show` leaves out the call)."""
+    colors = {"delivered": "green", "failed": "red", "pending": "yellow", "waiting": "yellow", "in-flight": "cyan"}
+    out = [
+        Column("Time"),
+        Column("Call", keep=True),
+        Column("Event", keep=True),
+        Column("URL"),  # folds when long: whole, on more than one line
+        Column("Attempt"),
+        Column("Result"),
+        Column("Status", keep=True, colors=colors),
+        Column("Next retry"),
+    ]
+    return out if with_call else [c for c in out if c.header != "Call"]
+
+
+def cells(w: repo.WebhookRecord, with_call: bool = True) -> list[str]:
+    result = str(w.last_status_code) if w.last_status_code is not None else (w.last_error or "")
+    row = [
+        w.created_at.strftime("%H:%M:%S"),
+        w.call_sid or "-",
+        w.event,
+        w.url,
+        str(w.attempts),
+        result,
+        # A row held back behind an earlier one of its call is sent after that one, not at
+        # its own (possibly long past) due time.
+        "waiting" if w.held_back_by else w.status,
+        f"after #{w.held_back_by}" if w.held_back_by else (w.next_attempt_at.strftime("%H:%M:%S") if w.status == "pending" else ""),
+    ]
+    return row if with_call else row[:1] + row[2:]
+
+
+def render(rows: list[repo.WebhookRecord]) -> Listing:
+    return Listing(columns(), [cells(w) for w in rows[-200:]])
 
 
 def tail_webhooks(
@@ -91,23 +118,35 @@ def tail_webhooks(
         return store.read_sync(lambda: repo.list_webhooks(call_sid=call, status=status, since=since_at, limit=100_000))
 
     rows = load()
-    if json_out:
-        seen: dict[int, tuple[str, int]] = {}
-        while True:
-            for w in rows:
-                key = (w.status, w.attempts)
-                if seen.get(w.id) != key:
-                    seen[w.id] = key
-                    print_json(row_json(w))
-            if no_follow:
-                return
-            time.sleep(0.5)
-            rows = load()
-    if no_follow:
-        console().print(render(rows))
+    out = console()
+    if no_follow and not json_out:
+        render_rows(columns(), [cells(w) for w in rows[-200:]], out=out)
         return
+    if json_out or not out.is_terminal:
+        # JSON lines, or plain lines into a pipe (a header, then tab-separated rows): one line
+        # each time a row is new or has changed.
+        if not json_out:
+            render_rows(columns(), [], out=out)
+        seen: dict[int, tuple[str, int, int | None]] = {}
+        try:
+            while True:
+                for w in rows:
+                    key = (w.status, w.attempts, w.held_back_by)
+                    if seen.get(w.id) != key:
+                        seen[w.id] = key
+                        if json_out:
+                            print_json(row_json(w))
+                        else:
+                            out.file.write(plain_lines(columns(), [cells(w)])[1] + "\n")
+                            out.file.flush()
+                if no_follow:
+                    return
+                time.sleep(0.5)
+                rows = load()
+        except KeyboardInterrupt:
+            return
     try:
-        with Live(render(rows), console=console(), refresh_per_second=4) as live:
+        with Live(render(rows), console=out, refresh_per_second=4) as live:
             while True:
                 time.sleep(0.5)
                 live.update(render(load()))

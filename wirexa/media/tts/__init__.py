@@ -1,1 +1,1 @@
-"""Text-to-speech providers behind one Protocol; REGISTRY lists them explicitly."""
+"""Text-to-speech providers behind one Protocol (base.py); chain.REGISTRY lists them explicitly, in fallback order."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
-from wirexa.errors import TtsError
+from wirexa.media.tts.base import failed
 
 # Twilio voice names -> espeak-ng voice variants.
 _VARIANT = {"man": "", "alice": "+f3", "woman": "+f3"}
@@ -29,8 +30,20 @@ class EspeakTts:
         self.binary = binary
         self.ffmpeg = ffmpeg
 
-    def available(self) -> bool:
+    @classmethod
+    def from_settings(cls, s: Any) -> EspeakTts:
+        return cls(s.tts_espeak_binary)
+
+    def configured(self) -> bool:
         return shutil.which(self.binary) is not None and shutil.which(self.ffmpeg) is not None
+
+    available = configured
+
+    def default_voice(self, gender: str, language: str) -> str:
+        return "man" if gender == "male" else "woman"
+
+    async def aclose(self) -> None:
+        return None
 
     async def render(self, text: str, voice: str, language: str, out: Path) -> None:
         raw = out.with_suffix(".raw.wav")
@@ -50,7 +63,13 @@ async def _run(*argv: str) -> None:
             *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
         )
     except OSError as exc:
-        raise TtsError(f"cannot run {argv[0]}: {exc}") from exc
-    _, err = await proc.communicate()
+        raise failed(f"cannot run {argv[0]}: {exc}") from exc
+    try:
+        _, err = await proc.communicate()
+    except asyncio.CancelledError:  # the chain's timeout: do not leave the process behind
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
     if proc.returncode != 0:
-        raise TtsError(f"{argv[0]} failed ({proc.returncode}): {err.decode(errors='replace').strip()[:300]}")
+        raise failed(f"{argv[0]} failed ({proc.returncode}): {err.decode(errors='replace').strip()[:300]}")
