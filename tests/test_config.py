@@ -34,7 +34,7 @@ def toml_value(value: Any) -> str:
 
 def test_defaults(tmp_path: Path) -> None:
     s = config.load(overrides={"data_dir": str(tmp_path)}, env={})
-    assert s.port == 5000 and s.host == "0.0.0.0" and s.api_rate_limit_per_s == 100.0
+    assert s.port == 5000 and s.host == "127.0.0.1" and s.api_rate_limit_per_s == 100.0  # loopback unless exposed on purpose
     assert s.webhook_schedule == (0.0, 60.0, 300.0, 900.0)
     assert s.db_url == f"sqlite:///{tmp_path / 'wirexa.db'}"
     assert s.recordings_path == tmp_path / "recordings" and s.base_url == "http://127.0.0.1:5000"

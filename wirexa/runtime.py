@@ -1,16 +1,27 @@
 """Composition root: builds every service from Settings and owns the start/stop order.
 
-Start order: store (migrate) -> webhook delivery -> SIP (sandbox carrier, worker pool) ->
-call dispatcher -> REST API. Each long-lived part is an async context manager entered on one
-AsyncExitStack, so a startup failure unwinds only what started, and shutdown runs in reverse.
+Start order: port preflight -> store (migrate) -> webhook delivery -> SIP (sandbox carrier,
+worker pool) -> call dispatcher -> REST API. Each long-lived part is an async context manager
+entered on one AsyncExitStack, so a startup failure unwinds only what started, and shutdown runs
+in reverse, after the SIP supervisors have been told to stop restarting what exits.
+
+The preflight comes first because a second engine started beside a running one must not
+touch anything of it: before it opens the store (the dispatcher finalizes every live call
+there), claims webhook rows or starts a process writing to <data_dir>/logs, it checks that the
+API port and the sandbox carrier's fixed ports are free, and fails with ConfigError naming the
+port and the setting to change. (The SIP workers need no check: the pool skips busy ports.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
 import logging
 import socket
+import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from wirexa.api.app import make_app, start_server
@@ -18,11 +29,11 @@ from wirexa.api.auth import RateLimiter
 from wirexa.api.context import ApiServices
 from wirexa.calls.service import CallController, CallService, NullController
 from wirexa.calls.session import SessionDeps
+from wirexa.errors import ConfigError
 from wirexa.http.audio import AudioCache
 from wirexa.http.documents import DocumentFetcher
 from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.media.tts.chain import TtsChain
-from wirexa.media.tts.espeak import EspeakTts
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.db import Store
 from wirexa.webhooks import outbox, signing
@@ -30,12 +41,65 @@ from wirexa.webhooks.delivery import DeliveryWorker
 
 log = logging.getLogger(__name__)
 
+# After a kill -9 of an engine its orphaned sandbox processes keep their ports until they read
+# EOF on stdin and shut down (~2 s measured on 2 busy cores); a restart waits that long for them.
+SANDBOX_PORT_WAIT_S = 5.0
+
+
+def port_free(host: str, port: int, *, udp: bool = False) -> bool:
+    """True when host:port can be bound right now over TCP (and UDP as well with `udp`).
+
+    TCP is probed with SO_REUSEADDR, as the API binds it, so connections of a stopped engine
+    lingering in TIME_WAIT do not count as "in use"; a listening socket does. Only EADDRINUSE
+    means busy: other bind errors are left for the real bind to report."""
+    kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
+    for kind in kinds:
+        try:
+            infos = socket.getaddrinfo(host or None, port, type=kind, flags=socket.AI_PASSIVE)
+        except socket.gaierror:
+            return True  # not ours to judge: the real bind reports the bad host
+        for family, type_, proto, _, address in infos:
+            with socket.socket(family, type_, proto) as sock:
+                if kind == socket.SOCK_STREAM:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind(address)
+                except OSError as exc:
+                    if exc.errno == errno.EADDRINUSE:
+                        return False
+    return True
+
+
+def free_port_pair(host: str, avoid: Iterable[int] = ()) -> int:
+    """A port free for both UDP and TCP on host (a SIP transport binds both), chosen by the OS;
+    none of `avoid` (ports picked before and not bound yet)."""
+    taken = set(avoid)
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in taken and port_free(host, port, udp=True):
+            return port
+    raise ConfigError(f"found no free SIP port on {host}")
+
+
+async def _wait_free(host: str, ports: Iterable[int], wait_s: float) -> int | None:
+    """The first of `ports` still busy (UDP or TCP) after up to wait_s seconds, else None."""
+    deadline = time.monotonic() + wait_s
+    for port in ports:
+        while not port_free(host, port, udp=True):
+            if time.monotonic() >= deadline:
+                return port
+            await asyncio.sleep(0.1)
+    return None
+
 
 class Engine:
     """The whole engine in one process tree; `async with Engine(settings) as engine:`.
 
-    `with_sip=False` runs the API, store and webhooks only (API tests, `serve --check`).
-    After entry, `engine.port` is the bound API port (useful with port 0).
+    `with_sip=False` runs the API, store and webhooks only (API tests).
+    After entry, `engine.port` is the bound API port (useful with port 0) and `engine.urls`
+    the addresses it really listens on. Raises ConfigError when a fixed port is taken.
     """
 
     def __init__(self, settings: Any, *, with_sip: bool = True, with_api: bool = True) -> None:
@@ -46,6 +110,7 @@ class Engine:
         self.store: Store | None = None
         self.services: ApiServices | None = None
         self.port: int | None = None
+        self.urls: list[str] = []  # http://address:port the API really listens on, after entry
         self.sip: Any = None
         self.delivery: Any = None
         self.dispatcher: Any = None
@@ -62,8 +127,33 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
 
+    async def _preflight(self) -> None:
+        """Fail fast (ConfigError, one line: the port and the setting) when a fixed port is taken."""
+        s = self.settings
+        if self.with_api and s.port and not port_free(s.host, s.port):
+            raise ConfigError(
+                f"port {s.port} on {s.host} is in use (another wirexa serve?): "
+                "choose another with --port, WIREXA_PORT or port in the config file"
+            )
+        if self.with_sip and not s.sip_trunk_host and s.sandbox_enabled:
+            from wirexa.sip.sandbox_carrier import sandbox_ports
+
+            busy = await _wait_free(s.sip_bind_host, sandbox_ports(s), SANDBOX_PORT_WAIT_S)
+            if busy is not None:
+                raise ConfigError(
+                    f"port {busy} of the sandbox carrier on {s.sip_bind_host} is in use (another wirexa serve?): "
+                    "choose another base with WIREXA_SANDBOX_PORT_BASE or port_base in [sandbox]"
+                )
+
+    def _stop_supervising(self) -> None:
+        """First step of shutdown: processes that exit from now on are not restarted."""
+        for part in (getattr(self.sip, "sandbox", None), getattr(self.sip, "pool", None)):
+            if part is not None:
+                part.begin_shutdown()
+
     async def _start(self) -> None:
         s = self.settings
+        await self._preflight()
         store = open_store(s)
         self.store = store
         self._stack.callback(store.close)
@@ -101,6 +191,8 @@ class Engine:
         )
         if self.with_api:
             await self._start_api(make_app(self.services))
+        if self.sip is not None:
+            self._stack.callback(self._stop_supervising)  # pushed last: the first step of shutdown
 
     async def _session_deps(self) -> SessionDeps:
         """The I/O of live calls: document fetcher, TTS chain, <Play> audio cache, beep."""
@@ -110,7 +202,8 @@ class Engine:
             DocumentFetcher(signing.signature, timeout_s=s.calls_document_timeout_s)
         )
         audio = await self._stack.enter_async_context(AudioCache(cache / "audio"))
-        tts = TtsChain(cache / "tts", [EspeakTts(s.tts_espeak_binary)])
+        tts = TtsChain.from_settings(s, cache / "tts")
+        self._stack.push_async_callback(tts.aclose)
         beep = cache / "beep-1000hz.wav"
         if not beep.exists():
             beep.parent.mkdir(parents=True, exist_ok=True)
@@ -130,4 +223,11 @@ class Engine:
     async def _start_api(self, app: Any) -> None:
         runner, self.port = await start_server(app, self.settings.host, self.settings.port)
         self._stack.push_async_callback(runner.cleanup)
-        log.info("REST API listening on http://%s:%s", self.settings.host, self.port)
+        self.urls = [_url(address) for address in runner.addresses]
+        log.info("REST API listening on %s", ", ".join(self.urls))
+
+
+def _url(address: Any) -> str:
+    """http://host:port of a bound socket address ((host, port) or (host, port, flow, scope))."""
+    host, port = address[0], address[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 
@@ -27,7 +28,12 @@ def main(kind: str, argv: list[str]) -> int:
 def run(kind: str, argv: list[str]) -> None:
     """main(), then leave at once: the stdin-reader daemon thread may still sit in a read of
     sys.stdin, and a normal interpreter shutdown then dies with "Fatal Python error:
-    _enter_buffered_busy". Everything worth keeping is flushed first."""
+    _enter_buffered_busy". Everything worth keeping is flushed first.
+
+    SIGINT is ignored: the engine stops its workers with a "shutdown" command (or they see EOF
+    on stdin when it dies), and a KeyboardInterrupt raised inside libHandleEvents aborts the
+    process. The pool also starts them in their own process group, away from a terminal's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         code = main(kind, argv)
     except Exception as exc:  # noqa: BLE001 - one line for the supervisor's log, then exit 1

@@ -9,7 +9,11 @@ parent's conference bridge to be connected to it). The pool grows on demand up t
 Each worker's stdout is read by one asyncio task that turns event lines into calls.ports
 events for the sink, on the loop. A worker that exits, or stops answering pings, takes only
 its own calls down: each gets CallEnded(hangup_by="worker") and the worker is replaced on
-demand. Everything here runs on the event loop; no pjsua2 object exists in this process.
+demand. Once shutdown has begun (begin_shutdown()) no worker is started and an exit is no
+crash. Everything here runs on the event loop; no pjsua2 object exists in this process.
+
+Worker programs run in their own process group and ignore SIGINT (entry.py): a terminal's
+Ctrl-C reaches only the engine, which shuts them down with a "shutdown" command.
 """
 
 from __future__ import annotations
@@ -43,6 +47,25 @@ def worker_argv(kind: str, *args: str) -> list[str]:
     if getattr(sys, "frozen", False):
         return [sys.executable, kind, *args]
     return [sys.executable, "-m", "wirexa.sip.entry", kind, *args]
+
+
+async def spawn_worker(
+    kind: str, args: list[str], stderr_log: Path, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """Start a worker program with pipes on stdin/stdout and stderr appended to `stderr_log`.
+
+    process_group=0 puts it in a process group of its own, so the SIGINT a terminal sends to
+    the engine's group on Ctrl-C never reaches it, not even while it is still importing."""
+    # The child keeps its own copy of the descriptor; ours closes right after the spawn.
+    with open(stderr_log, "ab") as stderr:
+        return await asyncio.create_subprocess_exec(
+            *worker_argv(kind, *args),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            process_group=0,
+        )
 
 
 @dataclass
@@ -80,15 +103,21 @@ class WorkerPool:
         self._unusable: dict[int, float] = {}  # worker index -> monotonic time it may be tried again
         self._supervisor: asyncio.Task[None] | None = None
         self._ping_n = 0
+        self._closing = False
         self.crashes = 0
+
+    def begin_shutdown(self) -> None:
+        """From now on no worker is started, and a worker that exits is no crash."""
+        self._closing = True
 
     async def __aenter__(self) -> WorkerPool:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        await self._spawn(0)
+        await self._worker_with_room()  # worker 0, or the next index whose port is free
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="sip-pool")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing = True
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
@@ -122,6 +151,8 @@ class WorkerPool:
             worker = await task
             if worker.has_room(1):
                 return worker
+        if self._closing:
+            raise SipError("the SIP worker pool is shutting down")
         error = SipError("all SIP workers are full")
         for index in self._free_indices():
             try:
@@ -180,15 +211,7 @@ class WorkerPool:
         env = dict(os.environ)
         if s.sip_trunk_password:
             env["WIREXA_SIP_PASSWORD"] = str(s.sip_trunk_password)  # not on the command line
-        # The child keeps its own copy of the descriptor; ours closes right after the spawn.
-        with open(self.log_dir / f"sip-worker-{index}.stderr", "ab") as stderr:
-            proc = await asyncio.create_subprocess_exec(
-                *worker_argv("_sip-worker", *args),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=stderr,
-                env=env,
-            )
+        proc = await spawn_worker("_sip-worker", args, self.log_dir / f"sip-worker-{index}.stderr", env)
         worker = WorkerProc(index, port, proc, asyncio.get_running_loop().create_future())
         self.workers[index] = worker
         worker.reader = asyncio.get_running_loop().create_task(self._read(worker), name=f"sip-worker-{index}")
@@ -245,10 +268,13 @@ class WorkerPool:
         if not worker.ready.done():
             worker.ready.set_exception(SipError(f"exited with {worker.proc.returncode}"))
             worker.ready.exception()
-        if worker.closing and not worker.calls:
+        if (worker.closing or self._closing) and not worker.calls:
             return
-        self.crashes += 1
-        log.error("SIP worker %d exited (code %s) with %d call(s)", worker.index, worker.proc.returncode, len(worker.calls))
+        if self._closing:
+            log.info("SIP worker %d stopped (code %s) with %d call(s)", worker.index, worker.proc.returncode, len(worker.calls))
+        else:
+            self.crashes += 1
+            log.error("SIP worker %d exited (code %s) with %d call(s)", worker.index, worker.proc.returncode, len(worker.calls))
         for sid in list(worker.calls):
             answered = sid in worker.answered
             self.by_call.pop(sid, None)

@@ -1,4 +1,10 @@
-"""Engine side of the sandbox carrier: starts its processes, restarts them, tells their ports."""
+"""Engine side of the sandbox carrier: starts its processes, restarts them, tells their ports.
+
+A process that exits while the engine runs is restarted; once shutdown has begun
+(begin_shutdown(), then __aexit__) nothing is. Startup is all or nothing: when one process
+fails to start, the others are stopped and waited for before the error propagates, with the
+first line the failed process wrote to its stderr log (typically "Address already in use").
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wirexa.errors import SipError
-from wirexa.sip.pool import CALLS_PER_WORKER, worker_argv
+from wirexa.sip.pool import CALLS_PER_WORKER, spawn_worker
 from wirexa.sip.protocol import decode, encode
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,28 @@ def sandbox_config_path(settings: Any) -> str:
         if candidate.is_file():
             return str(candidate)
     return ""
+
+
+def sandbox_ports(settings: Any) -> list[int]:
+    """The fixed SIP ports of the sandbox processes (the workers dial them)."""
+    return [int(settings.sandbox_port_base) + i for i in range(max(1, int(settings.sandbox_processes)))]
+
+
+def _first_error(path: Path, offset: int) -> str:
+    """The first non-empty line a process wrote to its stderr log from `offset` on, or ""."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read(4096).decode(errors="replace")
+    except OSError:
+        return ""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    await proc.wait()
 
 
 class SandboxCarrier:
@@ -43,11 +71,25 @@ class SandboxCarrier:
     def port(self, index: int) -> int:
         return int(self.settings.sandbox_port_base) + index
 
+    def begin_shutdown(self) -> None:
+        """From now on a process that exits is not restarted (the engine is stopping)."""
+        self._closing = True
+
     async def __aenter__(self) -> SandboxCarrier:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            await asyncio.gather(*(self._start(i) for i in range(self.processes)))
+            # A TaskGroup, unlike gather, cancels the other starts when one fails; each start
+            # kills and reaps its own process when cancelled, so none is left behind.
+            async with asyncio.TaskGroup() as group:
+                for i in range(self.processes):
+                    group.create_task(self._start(i))
+        except BaseExceptionGroup as group_exc:
+            await self.__aexit__()
+            first = group_exc.exceptions[0]
+            if isinstance(first, Exception):
+                raise first from first.__cause__  # the failure itself, not the group around it
+            raise
         except BaseException:
             await self.__aexit__()
             raise
@@ -56,6 +98,9 @@ class SandboxCarrier:
 
     async def __aexit__(self, *exc: object) -> None:
         self._closing = True
+        for task in self._watchers.values():
+            task.cancel()  # (a watcher may be restarting its process: cancelled, that start reaps it)
+        await asyncio.gather(*self._watchers.values(), return_exceptions=True)
         for proc in self._procs.values():
             if proc.stdin is not None and not proc.stdin.is_closing():
                 with contextlib.suppress(ConnectionError):
@@ -67,9 +112,6 @@ class SandboxCarrier:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-        for task in self._watchers.values():
-            task.cancel()
-        await asyncio.gather(*self._watchers.values(), return_exceptions=True)
 
     async def _start(self, index: int) -> None:
         s = self.settings
@@ -82,23 +124,22 @@ class SandboxCarrier:
             "--log-file", str(self.log_dir / f"sandbox-{index}.log"),
             "--espeak", s.tts_espeak_binary,
         ]
-        # The child keeps its own copy of the descriptor; ours closes right after the spawn.
-        with open(self.log_dir / f"sandbox-{index}.stderr", "ab") as stderr:
-            proc = await asyncio.create_subprocess_exec(
-                *worker_argv("_sandbox", *args),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=stderr,
-            )
+        stderr_log = self.log_dir / f"sandbox-{index}.stderr"
+        offset = stderr_log.stat().st_size if stderr_log.exists() else 0
+        proc = await spawn_worker("_sandbox", args, stderr_log)
         assert proc.stdout is not None
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
-            if not line or decode(line).get("ev") != "ready":
-                raise SipError(f"sandbox process {index} failed to start: {line!r}")
-        except (TimeoutError, ValueError) as exc:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            raise SipError(f"sandbox process {index} failed to start: {exc}") from exc
+            ready = bool(line) and decode(line).get("ev") == "ready"
+        except BaseException as exc:  # also cancellation (a sibling failed): reap, then go on
+            await _reap(proc)
+            if isinstance(exc, (TimeoutError, ValueError)):
+                raise SipError(f"sandbox process {index} failed to start: {exc or 'timeout'}") from exc
+            raise
+        if not ready:
+            await _reap(proc)
+            cause = _first_error(stderr_log, offset) or f"exit code {proc.returncode}, output {line[:200]!r}"
+            raise SipError(f"sandbox process {index} on port {self.port(index)} failed to start: {cause}")
         self._procs[index] = proc
         self._watchers[index] = asyncio.get_running_loop().create_task(self._watch(index, proc))
 
@@ -112,6 +153,8 @@ class SandboxCarrier:
         self.restarts += 1
         log.error("sandbox process %d exited (code %s); restarting", index, proc.returncode)
         await asyncio.sleep(0.5)
+        if self._closing:
+            return
         try:
             await self._start(index)
         except SipError:
