@@ -28,9 +28,12 @@ from wirexa.api.app import make_app
 from wirexa.api.auth import RateLimiter
 from wirexa.api.context import ApiServices
 from wirexa.calls.service import CallController, CallService, NullController
+from wirexa.clock import SystemClock
 from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
+from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
+from wirexa.webhooks import outbox
 
 
 @pytest.fixture(autouse=True)
@@ -104,10 +107,11 @@ async def start_api(
 ) -> Api:
     """Serve make_app(ApiServices(...)) on a test client. `check` sees every response the app
     sends (tests/api uses it to validate each Call and Recording JSON against Twilio's schema)."""
+    calls = StoreCalls(store, status_callbacks=outbox.call_status_callbacks, recording_callbacks=outbox.recording_callbacks(""))
     services = ApiServices(
         store=store,
         settings=settings,
-        calls=CallService(store, controller or NullController(store)),
+        calls=CallService(calls, controller or NullController(calls, SystemClock())),
         limiter=limiter or RateLimiter(0, 1),
     )
     app = make_app(services)

@@ -1,7 +1,11 @@
-"""Architecture guards (STYLE §1), by walking the AST of every module: pure modules import only
-the stdlib (plus defusedxml, wirexa.errors, their own package and other pure modules) and no
-I/O or clock modules; libraries stay inside the package that owns them; imports follow the
-dependency direction (nothing imports cli; calls never imports sip, store.db or aiohttp)."""
+"""The one architecture guard (docs/ARCHITECTURE.md), by walking the AST of every module.
+
+- PURE modules import only the standard library (no event loop, threads, processes, network,
+  files, clock or randomness: neither the modules nor datetime.now()), defusedxml, and other
+  pure modules. Any module may import a pure one: they are leaves.
+- Each package imports other wirexa packages only along ARROWS (run-time imports; annotations
+  under TYPE_CHECKING are free), besides `errors` and `config`, which everyone may use.
+- Libraries stay in the package that owns them (OWNERS); nothing imports cli or runtime."""
 
 from __future__ import annotations
 
@@ -13,19 +17,43 @@ import pytest
 
 ROOT = Path(__file__).parent.parent / "wirexa"
 
-# Pure by STYLE §1 (each if present: some packages are still being written).
-PURE_CANDIDATES = [
-    "api/serializers.py", "calls/state.py", "calls/ports.py", "webhooks/signing.py", "webhooks/backoff.py",
-    "media/audio.py", "media/amd.py", "sip/protocol.py", "timefmt.py",
-]
-PURE = [m for m in PURE_CANDIDATES if (ROOT / m).exists()] + sorted(
-    str(p.relative_to(ROOT)) for p in (ROOT / "laml").glob("*.py")
+PURE = sorted(
+    [
+        "api/serializers.py", "calls/state.py", "calls/ports.py", "calls/records.py", "calls/params.py",
+        "webhooks/signing.py", "webhooks/backoff.py", "media/audio.py", "media/amd.py", "sip/protocol.py",
+        "timefmt.py", "tokenbucket.py",
+    ]
+    + [str(p.relative_to(ROOT)) for p in (ROOT / "laml").glob("*.py")]
 )
 PURE_MODULES = {"wirexa." + m.removesuffix(".py").replace("/", ".").removesuffix(".__init__") for m in PURE}
-# stdlib modules a pure module must not use: no event loop, threads, processes, network, files or clock.
+# stdlib modules a pure module must not use: no event loop, threads, processes, network, files,
+# clock or randomness.
 IMPURE_STDLIB = {
     "asyncio", "threading", "multiprocessing", "concurrent", "subprocess", "socket", "selectors", "ssl", "http",
-    "urllib.request", "os", "shutil", "tempfile", "sqlite3", "time", "random", "signal",
+    "urllib.request", "os", "shutil", "tempfile", "sqlite3", "time", "random", "signal", "uuid", "secrets",
+}
+# Calls that read the clock even though their module is pure to import.
+CLOCK_CALLS = {"now", "utcnow", "today", "fromtimestamp", "utcfromtimestamp"}
+# package (first path part, or the top-level module) -> the wirexa modules it may import.
+EVERYONE = ("wirexa.errors", "wirexa.config")
+ARROWS: dict[str, tuple[str, ...]] = {
+    "cli": ("wirexa",),
+    "__main__.py": ("wirexa.cli",),
+    "runtime.py": ("wirexa",),
+    "api": ("wirexa.calls.service", "wirexa.calls.ports", "wirexa.store.repo", "wirexa.webhooks", "wirexa.media.recording"),
+    "calls": ("wirexa.laml",),
+    "sip": ("wirexa.calls.ports",),
+    "store": ("wirexa.calls.ports", "wirexa.calls.records", "wirexa.calls.state", "wirexa.clock"),
+    "webhooks": ("wirexa.store.repo", "wirexa.clock"),
+    "http": (),
+    "media": (),
+    "laml": (),
+    "clock.py": (),
+    "config.py": (),
+    "errors.py": (),
+    "__init__.py": (),
+    "timefmt.py": (),
+    "tokenbucket.py": (),
 }
 OWNERS = {"pjsua2": "sip", "peewee": "store", "playhouse": "store", "aiohttp.web": "api"}
 
@@ -164,28 +192,62 @@ def test_nothing_imports_the_cli_or_the_runtime() -> None:
     assert offenders == []
 
 
-def test_calls_never_imports_sip_store_db_or_aiohttp() -> None:
-    for path in sorted((ROOT / "calls").glob("*.py")):
-        for name in imports(path):
-            assert not name.startswith(("wirexa.sip", "wirexa.store.db", "wirexa.api", "aiohttp", "peewee", "pjsua2")), f"{path.name} imports {name}"
+def arrow_violations(rel: Path, names: set[str]) -> list[str]:
+    """The run-time wirexa imports of module `rel` that ARROWS does not allow."""
+    package = rel.parts[0]
+    allowed = ARROWS[package]
+    own = "wirexa." + package.removesuffix(".py")
+    bad = []
+    for name in names:
+        if not name.startswith("wirexa.") or name.startswith(EVERYONE) or name == own or name.startswith(own + "."):
+            continue
+        if any(name == m or name.startswith(m + ".") for m in PURE_MODULES):
+            continue
+        if any(m.startswith(name + ".") for m in (*allowed, *PURE_MODULES)):
+            continue  # the package part of `from wirexa.x import y` (y is checked on its own)
+        if name in ("wirexa",) or any(name == m or name.startswith(m + ".") for m in allowed):
+            continue
+        if any(m == "wirexa" for m in allowed):
+            continue
+        bad.append(name)
+    return sorted(bad)
 
 
-def test_sip_reaches_calls_only_through_ports() -> None:
-    for path in sorted((ROOT / "sip").rglob("*.py")):
-        for name in imports(path):
-            if name.startswith("wirexa.calls"):
-                assert name.startswith("wirexa.calls.ports"), f"{path.name} imports {name}"
-            assert not name.startswith(("wirexa.api", "wirexa.store", "wirexa.webhooks")), f"{path.name} imports {name}"
+def test_every_package_has_arrows() -> None:
+    assert sorted({rel.parts[0] for _, rel in all_modules()} - set(ARROWS)) == []
 
 
-def test_store_and_pure_layers_import_no_upper_layer() -> None:
-    for pkg in ("store", "laml", "media"):
-        for path in sorted((ROOT / pkg).rglob("*.py")):
-            for name in imports(path):
-                assert not name.startswith(("wirexa.api", "wirexa.calls", "wirexa.sip", "wirexa.webhooks", "wirexa.http")), f"{pkg}/{path.name} imports {name}"
+def test_imports_follow_the_arrows() -> None:
+    offenders = [f"{rel} imports {name}" for path, rel in all_modules() for name in arrow_violations(rel, imports(path))]
+    assert offenders == []
 
 
-def test_webhooks_reach_only_the_store_repo() -> None:
-    for path in sorted((ROOT / "webhooks").glob("*.py")):
-        for name in imports(path):
-            assert not name.startswith(("wirexa.api", "wirexa.calls", "wirexa.sip")), f"{path.name} imports {name}"
+def test_the_arrow_rule_catches_violations() -> None:
+    assert arrow_violations(Path("calls/session.py"), {"wirexa.store.repo", "wirexa.sip.pool", "wirexa.laml.parse"}) == [
+        "wirexa.sip.pool", "wirexa.store.repo"
+    ]
+    assert arrow_violations(Path("calls/session.py"), {"wirexa.media.recording", "wirexa.media.audio"}) == ["wirexa.media.recording"]
+    assert arrow_violations(Path("webhooks/outbox.py"), {"wirexa.store.repo", "wirexa.calls.params", "wirexa.calls.session"}) == [
+        "wirexa.calls.session"
+    ]
+    assert arrow_violations(Path("sip/pool.py"), {"wirexa.calls.ports", "wirexa.store.db"}) == ["wirexa.store.db"]
+    assert arrow_violations(Path("cli/calls.py"), {"wirexa.store.db", "wirexa.runtime"}) == []
+
+
+def clock_reads(path: Path) -> list[str]:
+    """Calls such as datetime.now() or dt.datetime.utcnow() in a module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CLOCK_CALLS:
+            found.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
+    return found
+
+
+def test_pure_modules_read_no_clock() -> None:
+    assert [hit for m in PURE for hit in clock_reads(ROOT / m)] == []
+
+
+def test_the_clock_rule_catches_violations(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("import datetime as dt\nx = dt.datetime.now(dt.UTC)\ny = dt.date.today()\n")
+    assert clock_reads(src) == ["m.py:2 .now()", "m.py:3 .today()"]

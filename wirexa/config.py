@@ -36,102 +36,114 @@ class Setting:
 # Sections are the first word of the name: sip_trunk_host lives in [sip] as trunk_host.
 SECTIONS = ("api", "webhooks", "sip", "sandbox", "calls", "tts", "recordings", "log")
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", str, "~/.local/share/wirexa", "Directory for the database, recordings and caches."),
-    Setting("database_url", str, "", "Database URL; empty means sqlite:///<data_dir>/wirexa.db."),
-    Setting("host", str, "127.0.0.1", "Address the REST API listens on; 0.0.0.0 = every interface (put TLS in front)."),
-    Setting("port", int, 5000, "TCP port of the REST API."),
-    Setting("public_url", str, "", "Base URL customers reach the API at (used in RecordingUrl); empty = http://127.0.0.1:<port>."),
-    Setting("log_level", str, "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
-    Setting("api_max_body_bytes", int, 1_048_576, "Largest request body the API accepts (413 above it)."),
-    Setting("api_rate_limit_per_s", float, 100.0, "Requests per second allowed per project (429 / 20429 above it); 0 = unlimited."),
-    Setting("api_rate_limit_burst", int, 200, "Burst size of the per-project request rate limit."),
-    Setting("webhooks_schedule_s", str, "0,60,300,900", "Delays before each delivery attempt, comma-separated seconds (attempt 1, 2, ...)."),
-    Setting("webhooks_connect_timeout_s", float, 5.0, "Connect timeout of one webhook delivery."),
-    Setting("webhooks_total_timeout_s", float, 15.0, "Total timeout of one webhook delivery."),
-    Setting("webhooks_concurrency", int, 32, "Webhook deliveries in flight at once."),
-    Setting("webhooks_poll_interval_s", float, 1.0, "How often the delivery worker looks for due rows when idle."),
-    Setting("webhooks_claim_ttl_s", float, 60.0, "How long a claimed delivery stays claimed before another worker may retry it."),
-    Setting("webhooks_max_response_bytes", int, 65_536, "Response bytes read from a webhook receiver before giving up on the body."),
-    Setting("calls_max_concurrent", int, 64, "Calls live at once across the engine; more wait in queued."),
-    Setting("calls_cps", float, 10.0, "Engine-wide call setups per second; more wait in queued."),
-    Setting("calls_document_timeout_s", float, 15.0, "Timeout for fetching a call's XML document."),
-    Setting("calls_max_redirects", int, 20, "Document fetches one call may chain (Redirect loops are cut here)."),
-    Setting("sip_workers_max", int, 16, "Most pjsua2 media worker processes (each holds 4 calls)."),
-    Setting("sip_worker_idle_s", float, 30.0, "Seconds an idle worker beyond the first lives before it is stopped."),
-    Setting("sip_bind_host", str, "127.0.0.1", "Address the SIP workers bind their SIP and RTP ports to."),
-    Setting("sip_port_base", int, 15060, "First SIP port of the worker pool (worker N uses base+N)."),
-    Setting("sip_rtp_port_base", int, 20000, "First RTP port of the worker pool."),
-    Setting("sip_trunk_host", str, "", "SIP trunk host[:port]; empty = use the built-in sandbox carrier."),
-    Setting("sip_trunk_transport", str, "udp", "Trunk transport: udp, tcp or tls."),
-    Setting("sip_trunk_username", str, "", "Digest username for the trunk."),
-    Setting("sip_trunk_password", Secret, Secret(""), "Digest password for the trunk."),
-    Setting("sip_trunk_register", bool, False, "Register with the trunk (REGISTER) instead of plain digest auth."),
-    Setting("sip_trunk_from_domain", str, "", "Domain in the From header; empty = the trunk host."),
-    Setting("sip_trunk_allowed_caller_ids", str, "", "Comma-separated From numbers allowed on the trunk; empty = any (21210 otherwise)."),
-    Setting("sip_trunk_dial_prefix", str, "", "Prefix put in front of dialed numbers."),
-    Setting("sip_trunk_strip_plus", bool, False, "Strip the leading + of E.164 numbers before dialing."),
-    Setting("sip_trunk_pai", bool, False, "Send P-Asserted-Identity with the caller ID."),
-    Setting("sandbox_enabled", bool, True, "Start the sandbox carrier when no trunk is configured."),
-    Setting("sandbox_port_base", int, 16060, "First SIP port of the sandbox carrier's processes."),
-    Setting("sandbox_processes", int, 4, "Sandbox carrier processes (each answers 4 calls at once)."),
-    Setting("sandbox_config", str, "", "Path of sandbox.toml (callee behaviour); empty = config/sandbox.toml next to the config file, else built-in defaults."),
-    Setting("tts_espeak_binary", str, "espeak-ng", "espeak-ng executable used for <Say>."),
-    Setting("tts_timeout_s", float, 3.0, "Seconds one TTS provider may take before <Say> falls back to the next one."),
-    Setting("tts_cache_max_bytes", int, 268_435_456, "Size bound of the rendered-speech cache (least recently used files go first); 0 = unbounded."),
-    Setting("tts_polly_access_key_id", Secret, Secret(""), "AWS access key id for Amazon Polly; empty = Polly not configured."),
-    Setting("tts_polly_secret_access_key", Secret, Secret(""), "AWS secret access key for Amazon Polly."),
-    Setting("tts_polly_region", str, "us-east-1", "AWS region of Amazon Polly."),
-    Setting("tts_polly_endpoint_url", str, "", "Polly endpoint URL; empty = AWS's endpoint for the region."),
-    Setting("tts_polly_engine", str, "standard", "Polly engine for voices without a suffix: standard, neural, generative or long-form."),
-    Setting("tts_polly_voice_woman", str, "", "Polly voice for woman/alice; empty = a built-in voice for the language (Joanna for en-US)."),
-    Setting("tts_polly_voice_man", str, "", "Polly voice for man; empty = a built-in voice for the language (Matthew for en-US)."),
-    Setting("tts_google_api_key", Secret, Secret(""), "Google Cloud API key for Text-to-Speech (or set service_account_file)."),
-    Setting("tts_google_service_account_file", str, "", "Path of a Google service-account JSON key file, used when no API key is set."),
-    Setting("tts_google_endpoint_url", str, "https://texttospeech.googleapis.com", "Google Cloud Text-to-Speech endpoint URL."),
-    Setting("tts_google_voice_woman", str, "", "Google voice for woman/alice; empty = Google's female voice for the language."),
-    Setting("tts_google_voice_man", str, "", "Google voice for man; empty = Google's male voice for the language."),
-    Setting("tts_elevenlabs_api_key", Secret, Secret(""), "ElevenLabs API key; empty = ElevenLabs not configured."),
-    Setting("tts_elevenlabs_endpoint_url", str, "https://api.elevenlabs.io", "ElevenLabs API endpoint URL."),
-    Setting("tts_elevenlabs_model_id", str, "eleven_multilingual_v2", "ElevenLabs model used for synthesis."),
-    Setting("tts_elevenlabs_voice_woman", str, "Rachel", "ElevenLabs voice (name or id) for woman/alice."),
-    Setting("tts_elevenlabs_voice_man", str, "Adam", "ElevenLabs voice (name or id) for man."),
-    Setting("tts_azure_key", Secret, Secret(""), "Azure Speech resource key; empty = Azure not configured."),
-    Setting("tts_azure_region", str, "", "Azure Speech region (eastus, westeurope, ...)."),
-    Setting("tts_azure_endpoint_url", str, "", "Azure Speech endpoint URL; empty = https://<region>.tts.speech.microsoft.com."),
-    Setting("tts_azure_voice_woman", str, "", "Azure voice for woman/alice; empty = a built-in voice for the language (en-US-JennyNeural)."),
-    Setting("tts_azure_voice_man", str, "", "Azure voice for man; empty = a built-in voice for the language (en-US-GuyNeural)."),
-    Setting("tts_gtts_enabled", bool, False, "Use gTTS (Google Translate's unofficial speech endpoint, no account) before espeak."),
-    Setting("tts_gtts_endpoint_url", str, "https://translate.google.com", "gTTS endpoint URL."),
-    Setting("recordings_dir", str, "", "Where recordings are written; empty = <data_dir>/recordings."),
+def _setting(default: Any, text: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": text})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """All of Wirexa's settings, frozen: one line each (name, type, default, help), which SETTINGS
+    and config/wirexa.example.toml are derived from. Build with load()."""
+
+    data_dir: str = _setting("~/.local/share/wirexa", "Directory for the database, recordings and caches.")
+    database_url: str = _setting("", "Database URL; empty means sqlite:///<data_dir>/wirexa.db.")
+    host: str = _setting("127.0.0.1", "Address the REST API listens on; 0.0.0.0 = every interface (put TLS in front).")
+    port: int = _setting(5000, "TCP port of the REST API.")
+    public_url: str = _setting("", "Base URL customers reach the API at (used in RecordingUrl); empty = http://127.0.0.1:<port>.")
+    log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING, ERROR.")
+    api_max_body_bytes: int = _setting(1_048_576, "Largest request body the API accepts (413 above it).")
+    api_rate_limit_per_s: float = _setting(100.0, "Requests per second allowed per project (429 / 20429 above it); 0 = unlimited.")
+    api_rate_limit_burst: int = _setting(200, "Burst size of the per-project request rate limit.")
+    webhooks_schedule_s: str = _setting("0,60,300,900", "Delays before each delivery attempt, comma-separated seconds (attempt 1, 2, ...).")
+    webhooks_connect_timeout_s: float = _setting(5.0, "Connect timeout of one webhook delivery.")
+    webhooks_total_timeout_s: float = _setting(15.0, "Total timeout of one webhook delivery.")
+    webhooks_concurrency: int = _setting(32, "Webhook deliveries in flight at once.")
+    webhooks_poll_interval_s: float = _setting(1.0, "How often the delivery worker looks for due rows when idle.")
+    webhooks_claim_ttl_s: float = _setting(60.0, "How long a claimed delivery stays claimed before another worker may retry it.")
+    webhooks_max_response_bytes: int = _setting(65_536, "Response bytes read from a webhook receiver before giving up on the body.")
+    calls_max_concurrent: int = _setting(64, "Calls live at once across the engine; more wait in queued.")
+    calls_cps: float = _setting(10.0, "Engine-wide call setups per second; more wait in queued.")
+    calls_document_timeout_s: float = _setting(15.0, "Timeout for fetching a call's XML document.")
+    calls_max_redirects: int = _setting(20, "Document fetches one call may chain (Redirect loops are cut here).")
+    sip_workers_max: int = _setting(16, "Most pjsua2 media worker processes (each holds 4 calls).")
+    sip_worker_idle_s: float = _setting(30.0, "Seconds an idle worker beyond the first lives before it is stopped.")
+    sip_bind_host: str = _setting("127.0.0.1", "Address the SIP workers bind their SIP and RTP ports to.")
+    sip_port_base: int = _setting(15060, "First SIP port of the worker pool (worker N uses base+N).")
+    sip_rtp_port_base: int = _setting(20000, "First RTP port of the worker pool.")
+    sip_trunk_host: str = _setting("", "SIP trunk host[:port]; empty = use the built-in sandbox carrier.")
+    sip_trunk_transport: str = _setting("udp", "Trunk transport: udp, tcp or tls.")
+    sip_trunk_username: str = _setting("", "Digest username for the trunk.")
+    sip_trunk_password: Secret = _setting(Secret(""), "Digest password for the trunk.")
+    sip_trunk_register: bool = _setting(False, "Register with the trunk (REGISTER) instead of plain digest auth.")
+    sip_trunk_from_domain: str = _setting("", "Domain in the From header; empty = the trunk host.")
+    sip_trunk_allowed_caller_ids: str = _setting("", "Comma-separated From numbers allowed on the trunk; empty = any (21210 otherwise).")
+    sip_trunk_dial_prefix: str = _setting("", "Prefix put in front of dialed numbers.")
+    sip_trunk_strip_plus: bool = _setting(False, "Strip the leading + of E.164 numbers before dialing.")
+    sip_trunk_pai: bool = _setting(False, "Send P-Asserted-Identity with the caller ID.")
+    sandbox_enabled: bool = _setting(True, "Start the sandbox carrier when no trunk is configured.")
+    sandbox_port_base: int = _setting(16060, "First SIP port of the sandbox carrier's processes.")
+    sandbox_processes: int = _setting(4, "Sandbox carrier processes (each answers 4 calls at once).")
+    sandbox_config: str = _setting("", "Path of sandbox.toml (callee behaviour); empty = config/sandbox.toml next to the config file, else built-in defaults.")
+    tts_espeak_binary: str = _setting("espeak-ng", "espeak-ng executable used for <Say>.")
+    tts_timeout_s: float = _setting(3.0, "Seconds one TTS provider may take before <Say> falls back to the next one.")
+    tts_cache_max_bytes: int = _setting(268_435_456, "Size bound of the rendered-speech cache (least recently used files go first); 0 = unbounded.")
+    tts_polly_access_key_id: Secret = _setting(Secret(""), "AWS access key id for Amazon Polly; empty = Polly not configured.")
+    tts_polly_secret_access_key: Secret = _setting(Secret(""), "AWS secret access key for Amazon Polly.")
+    tts_polly_region: str = _setting("us-east-1", "AWS region of Amazon Polly.")
+    tts_polly_endpoint_url: str = _setting("", "Polly endpoint URL; empty = AWS's endpoint for the region.")
+    tts_polly_engine: str = _setting("standard", "Polly engine for voices without a suffix: standard, neural, generative or long-form.")
+    tts_polly_voice_woman: str = _setting("", "Polly voice for woman/alice; empty = a built-in voice for the language (Joanna for en-US).")
+    tts_polly_voice_man: str = _setting("", "Polly voice for man; empty = a built-in voice for the language (Matthew for en-US).")
+    tts_google_api_key: Secret = _setting(Secret(""), "Google Cloud API key for Text-to-Speech (or set service_account_file).")
+    tts_google_service_account_file: str = _setting("", "Path of a Google service-account JSON key file, used when no API key is set.")
+    tts_google_endpoint_url: str = _setting("https://texttospeech.googleapis.com", "Google Cloud Text-to-Speech endpoint URL.")
+    tts_google_voice_woman: str = _setting("", "Google voice for woman/alice; empty = Google's female voice for the language.")
+    tts_google_voice_man: str = _setting("", "Google voice for man; empty = Google's male voice for the language.")
+    tts_elevenlabs_api_key: Secret = _setting(Secret(""), "ElevenLabs API key; empty = ElevenLabs not configured.")
+    tts_elevenlabs_endpoint_url: str = _setting("https://api.elevenlabs.io", "ElevenLabs API endpoint URL.")
+    tts_elevenlabs_model_id: str = _setting("eleven_multilingual_v2", "ElevenLabs model used for synthesis.")
+    tts_elevenlabs_voice_woman: str = _setting("Rachel", "ElevenLabs voice (name or id) for woman/alice.")
+    tts_elevenlabs_voice_man: str = _setting("Adam", "ElevenLabs voice (name or id) for man.")
+    tts_azure_key: Secret = _setting(Secret(""), "Azure Speech resource key; empty = Azure not configured.")
+    tts_azure_region: str = _setting("", "Azure Speech region (eastus, westeurope, ...).")
+    tts_azure_endpoint_url: str = _setting("", "Azure Speech endpoint URL; empty = https://<region>.tts.speech.microsoft.com.")
+    tts_azure_voice_woman: str = _setting("", "Azure voice for woman/alice; empty = a built-in voice for the language (en-US-JennyNeural).")
+    tts_azure_voice_man: str = _setting("", "Azure voice for man; empty = a built-in voice for the language (en-US-GuyNeural).")
+    tts_gtts_enabled: bool = _setting(False, "Use gTTS (Google Translate's unofficial speech endpoint, no account) before espeak.")
+    tts_gtts_endpoint_url: str = _setting("https://translate.google.com", "gTTS endpoint URL.")
+    recordings_dir: str = _setting("", "Where recordings are written; empty = <data_dir>/recordings.")
+    config_file: str = ""  # the file load() read, "" for none (not a setting)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(os.path.expanduser(self.data_dir))
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'wirexa.db'}"
+
+    @property
+    def recordings_path(self) -> Path:
+        return Path(os.path.expanduser(self.recordings_dir)) if self.recordings_dir else self.data_path / "recordings"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://127.0.0.1:{self.port}").rstrip("/")
+
+    @property
+    def webhook_schedule(self) -> tuple[float, ...]:
+        return parse_schedule(self.webhooks_schedule_s)
+
+
+_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool, "Secret": Secret}
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, _TYPES[str(f.type)], f.default, f.metadata["help"])
+    for f in dataclasses.fields(Settings)
+    if "help" in f.metadata
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
-Settings = dataclasses.make_dataclass(
-    "Settings",
-    [(s.name, s.type, dataclasses.field(default=s.default)) for s in SETTINGS]
-    + [("config_file", str, dataclasses.field(default=""))],
-    frozen=True,
-    slots=True,
-    namespace={
-        "__doc__": "All of Wirexa's settings, frozen. Build with load(); see SETTINGS for help.",
-        "data_path": property(lambda self: Path(os.path.expanduser(self.data_dir))),
-        "db_url": property(
-            lambda self: self.database_url
-            or f"sqlite:///{Path(os.path.expanduser(self.data_dir)) / 'wirexa.db'}"
-        ),
-        "recordings_path": property(
-            lambda self: Path(os.path.expanduser(self.recordings_dir))
-            if self.recordings_dir
-            else Path(os.path.expanduser(self.data_dir)) / "recordings"
-        ),
-        "base_url": property(
-            lambda self: (self.public_url or f"http://127.0.0.1:{self.port}").rstrip("/")
-        ),
-        "webhook_schedule": property(lambda self: parse_schedule(self.webhooks_schedule_s)),
-    },
-)
 
 
 def parse_schedule(text: str) -> tuple[float, ...]:
@@ -200,7 +212,7 @@ def load(
     config_file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
-) -> Any:
+) -> Settings:
     """Build Settings: defaults < TOML file < WIREXA_* env < overrides (CLI flags).
 
     `config_file` None means: WIREXA_CONFIG, else <data_dir>/wirexa.toml if it exists.

@@ -27,14 +27,20 @@ from typing import Any
 from wirexa.api.app import make_app, start_server
 from wirexa.api.auth import RateLimiter
 from wirexa.api.context import ApiServices
+from wirexa.calls.media import MediaPrep
+from wirexa.calls.ports import CallStore, SipPort
 from wirexa.calls.service import CallController, CallService, NullController
 from wirexa.calls.session import SessionDeps
+from wirexa.clock import SystemClock, new_sid
+from wirexa.config import Settings
 from wirexa.errors import ConfigError
 from wirexa.http.audio import AudioCache
 from wirexa.http.documents import DocumentFetcher
 from wirexa.media.audio import tone_pcm, wav_bytes
+from wirexa.media.recording import trim_silence
 from wirexa.media.tts.chain import TtsChain
 from wirexa.store.bootstrap import ensure_project, open_store
+from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
 from wirexa.webhooks import outbox, signing
 from wirexa.webhooks.delivery import DeliveryWorker
@@ -102,7 +108,7 @@ class Engine:
     the addresses it really listens on. Raises ConfigError when a fixed port is taken.
     """
 
-    def __init__(self, settings: Any, *, with_sip: bool = True, with_api: bool = True) -> None:
+    def __init__(self, settings: Settings, *, with_sip: bool = True, with_api: bool = True) -> None:
         self.settings = settings
         self.with_sip = with_sip
         self.with_api = with_api
@@ -161,31 +167,28 @@ class Engine:
 
         self.delivery = await self._stack.enter_async_context(DeliveryWorker(store, s, worker_id=self.node_id))
 
-        controller: CallController = NullController(store)
+        clock = SystemClock()
+        calls = StoreCalls(
+            store,
+            status_callbacks=outbox.call_status_callbacks,
+            recording_callbacks=outbox.recording_callbacks(s.base_url),
+            wake_webhooks=self.delivery.wake,
+        )
+        controller: CallController = NullController(calls, clock)
         if self.with_sip:
             from wirexa.calls.dispatcher import Dispatcher
             from wirexa.sip.bridge import SipBridge
 
-            deps = await self._session_deps()
             self.sip = await self._stack.enter_async_context(SipBridge(s))
-            self.dispatcher = await self._stack.enter_async_context(
-                Dispatcher(
-                    store,
-                    s,
-                    self.sip,
-                    webhooks=self.delivery,
-                    status_callbacks=outbox.call_status_callbacks,
-                    node_id=self.node_id,
-                    deps=deps,
-                )
-            )
+            deps = await self._session_deps(calls, self.sip, clock)
+            self.dispatcher = await self._stack.enter_async_context(Dispatcher(s, deps, node_id=self.node_id))
             controller = self.dispatcher
 
         allowed = frozenset(n.strip() for n in s.sip_trunk_allowed_caller_ids.split(",") if n.strip())
         self.services = ApiServices(
             store=store,
             settings=s,
-            calls=CallService(store, controller, allowed if s.sip_trunk_host else frozenset()),
+            calls=CallService(calls, controller, allowed if s.sip_trunk_host else frozenset()),
             limiter=RateLimiter(s.api_rate_limit_per_s, s.api_rate_limit_burst),
             sip=self.sip,
         )
@@ -194,8 +197,9 @@ class Engine:
         if self.sip is not None:
             self._stack.callback(self._stop_supervising)  # pushed last: the first step of shutdown
 
-    async def _session_deps(self) -> SessionDeps:
-        """The I/O of live calls: document fetcher, TTS chain, <Play> audio cache, beep."""
+    async def _session_deps(self, calls: CallStore, sip: SipPort, clock: SystemClock) -> SessionDeps:
+        """What live calls work with: the store, SIP, the document fetcher, the TTS chain, the
+        <Play> audio cache, the recording trimmer and the beep."""
         s = self.settings
         cache = s.data_path / "cache"
         fetcher = await self._stack.enter_async_context(
@@ -210,13 +214,15 @@ class Engine:
             beep.write_bytes(wav_bytes(tone_pcm(1000, 400)))
         s.recordings_path.mkdir(parents=True, exist_ok=True)
         return SessionDeps(
-            fetcher=fetcher,
-            tts=tts,
-            audio=audio,
+            store=calls,
+            sip=sip,
+            media=MediaPrep(fetcher, tts, audio),
+            clock=clock,
+            new_sid=new_sid,
+            trim=trim_silence,
             recordings_dir=s.recordings_path,
             base_url=s.base_url,
             beep_wav=beep,
-            recording_callbacks=outbox.recording_callbacks(s.base_url),
             max_fetches=s.calls_max_redirects,
         )
 

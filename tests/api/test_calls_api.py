@@ -26,6 +26,7 @@ from tests.api.conftest import (
 from tests.conftest import start_api
 from wirexa.api import auth as api_auth
 from wirexa.calls.service import NullController
+from wirexa.clock import SystemClock
 from wirexa.store import repo
 
 
@@ -505,7 +506,7 @@ class RecordingController(NullController):
     """NullController that remembers redirects (what the dispatcher would run)."""
 
     def __init__(self, store: Any) -> None:
-        super().__init__(store)
+        super().__init__(store, SystemClock())
         self.redirects: list[tuple[str, str | None, str, str | None]] = []
         self.cancels: list[tuple[str, str]] = []
 
@@ -519,7 +520,7 @@ class RecordingController(NullController):
 
 @pytest.fixture
 async def ctl_api(api: Api, api_check: SchemaCheck) -> AsyncIterator[tuple[Api, RecordingController]]:
-    controller = RecordingController(api.store)
+    controller = RecordingController(api.services.calls.store)
     a = await start_api(api.store, api.settings, api.project, controller=controller, check=api_check)
     yield a, controller
     await a.client.close()

@@ -17,22 +17,18 @@ from tests.fakes.sip import FakeSip
 from tests.fakes.tts import FakeTts
 from wirexa import config
 from wirexa.calls.dispatcher import Dispatcher
+from wirexa.calls.media import MediaPrep
 from wirexa.calls.service import CallService, NewCall
 from wirexa.calls.session import SessionDeps
+from wirexa.clock import SystemClock, new_sid
 from wirexa.http.audio import AudioCache
 from wirexa.http.documents import DocumentFetcher
 from wirexa.media.audio import tone_pcm, wav_bytes
+from wirexa.media.recording import trim_silence
 from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
+from wirexa.store.calls import StoreCalls
 from wirexa.store.repo import CallRecord
-
-
-class Nudge:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def wake(self) -> None:
-        self.count += 1
 
 
 @dataclasses.dataclass
@@ -120,18 +116,25 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
     beep.write_bytes(wav_bytes(tone_pcm(1000, 200)))
     tts = FakeTts(tmp_path / "tts")
     sip = FakeSip()
+    calls_store = StoreCalls(
+        store,
+        status_callbacks=status_callbacks,
+        recording_callbacks=lambda rec, call, event: callbacks.append((call.sid, "recording-" + event, {"RecordingSid": rec.sid})),
+    )
     async with DocumentFetcher(lambda token, url, params: "sig", timeout_s=2.0) as fetcher, AudioCache(tmp_path / "audio") as audio:
         deps = SessionDeps(
-            fetcher=fetcher,
-            tts=tts,
-            audio=audio,
+            store=calls_store,
+            sip=sip,
+            media=MediaPrep(fetcher, tts, audio),
+            clock=SystemClock(),
+            new_sid=new_sid,
+            trim=trim_silence,
             recordings_dir=tmp_path / "recordings",
             base_url="http://127.0.0.1:5000",
             beep_wav=beep,
-            recording_callbacks=lambda rec, call, event: callbacks.append((call.sid, "recording-" + event, {"RecordingSid": rec.sid})),
         )
-        dispatcher = Dispatcher(store, settings, sip, webhooks=Nudge(), status_callbacks=status_callbacks, node_id="test", deps=deps)
+        dispatcher = Dispatcher(settings, deps, node_id="test")
         async with dispatcher:
-            yield Flow(store, sip, dispatcher, CallService(store, dispatcher), project, Backend(server, docs, requests), tts, callbacks)
+            yield Flow(store, sip, dispatcher, CallService(calls_store, dispatcher), project, Backend(server, docs, requests), tts, callbacks)
     await server.close()
     store.close()

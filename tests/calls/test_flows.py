@@ -270,7 +270,7 @@ async def test_caller_id_must_be_on_the_trunk_list(flow: Flow) -> None:
     from wirexa.calls.service import CallService, NewCall
     from wirexa.errors import BadRequest
 
-    service = CallService(flow.store, flow.dispatcher, frozenset({"+18005550100"}))
+    service = CallService(flow.calls.store, flow.dispatcher, frozenset({"+18005550100"}))
     with pytest.raises(BadRequest) as err:
         await service.create(flow.project, NewCall(to_number="+15005550006", from_number="+15005550100", twiml="<Response/>"))
     assert err.value.code == 21210

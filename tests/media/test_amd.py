@@ -197,8 +197,9 @@ def test_tap_pads_short_frames_and_decides() -> None:
 # -- the labelled corpus through real webrtcvad ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def corpus(request: pytest.FixtureRequest) -> tuple[Path, list[dict[str, object]]]:
-    out = Path(request.config.cache.mkdir("amd_corpus"))
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
+    # Generated afresh for each run (a few seconds): the suite runs without pytest's cache.
+    out = tmp_path_factory.mktemp("amd_corpus")
     return out, generate(out)
 
 

@@ -9,6 +9,7 @@ import time
 
 from wirexa.errors import TooManyRequests, Unauthorized
 from wirexa.store.repo import ProjectRecord
+from wirexa.tokenbucket import TokenBucket
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -33,20 +34,19 @@ def check_token(project: ProjectRecord | None, password: str) -> ProjectRecord:
 
 
 class RateLimiter:
-    """Token bucket per project; loop-only. rate 0 disables it."""
+    """A token bucket per project; loop-only. rate 0 disables it."""
 
     def __init__(self, rate_per_s: float, burst: int) -> None:
         self.rate = rate_per_s
         self.burst = max(1, burst)
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
     def check(self, key: str, now: float | None = None) -> None:
         if self.rate <= 0:
             return
         now = time.monotonic() if now is None else now
-        tokens, last = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
+        if bucket.take(now) > 0:
             raise TooManyRequests("Too many requests", code=20429)
-        self._buckets[key] = (tokens - 1.0, now)

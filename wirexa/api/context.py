@@ -7,7 +7,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from multidict import MultiDict, MultiMapping
@@ -16,10 +16,13 @@ from wirexa.api.auth import RateLimiter, check_token, parse_basic
 from wirexa.api.rendered import RenderedCache
 from wirexa.calls.ports import SipPort
 from wirexa.calls.service import CallService
+from wirexa.config import Settings
 from wirexa.errors import BadRequest, NotFound, Unauthorized
 from wirexa.store import repo
-from wirexa.store.db import Store
 from wirexa.store.repo import ProjectRecord
+
+if TYPE_CHECKING:  # the Store is handed in by runtime; api/ reads through store.repo functions
+    from wirexa.store.db import Store
 
 
 @dataclasses.dataclass(slots=True)
@@ -27,7 +30,7 @@ class ApiServices:
     """What the handlers need; built by runtime.py (or a test) and stored under SERVICES."""
 
     store: Store
-    settings: Any
+    settings: Settings
     calls: CallService
     limiter: RateLimiter
     sip: SipPort | None = None

@@ -7,87 +7,48 @@ when the CPS bucket refills, reads the oldest queued calls and dispatches as man
 allow: engine-wide and per-project calls per second (token buckets), engine-wide and
 per-project concurrent calls, and the SIP pool's capacity (SipPort.can_start). Dispatching is
 one store transaction (queued -> initiated, the `initiated` callback row) followed by
-SipPort.start_call; a call cancelled meanwhile is skipped because the transaction only
-matches `queued` rows. Over the limits calls simply stay queued, as on Twilio.
+SipPort.start_call; a call cancelled meanwhile is skipped because the transition only applies
+to a `queued` call. Over the limits calls simply stay queued, as on Twilio.
 
-SIP events arrive on the loop through the sink and go to the call's CallSession, which owns
-the call until CallEnded. Everything here runs on the event loop.
+SIP events arrive on the loop through the sink and go to the call's CallSession (the registry
+of live calls), which owns the call until CallEnded. Everything here runs on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Mapping
-from typing import Any
 
 from wirexa.calls import state
-from wirexa.calls.ports import CallSid, Dialout, SipEvent, SipPort
-from wirexa.calls.session import CallSession, SessionDeps
+from wirexa.calls.ports import CallSid, CallStore, Dialout, SipEvent, SipPort
+from wirexa.calls.records import CallChanges, CallRecord, ProjectRecord
+from wirexa.calls.registry import Registry
+from wirexa.calls.session import CallSession, SessionDeps, finalize
+from wirexa.config import Settings
 from wirexa.errors import SipError
-from wirexa.store import repo
-from wirexa.store.repo import CallRecord
+from wirexa.tokenbucket import TokenBucket
 
 log = logging.getLogger(__name__)
 
-# (call, StatusCallbackEvent, extra params) -> None; enqueues the customer's status callback
-# rows inside the caller's transaction (webhooks.outbox provides it; runtime wires it in).
-HANGUP_WAIT_S = 3.0
-
-StatusCallbacks = Callable[[CallRecord, str, Mapping[str, str]], None]
-
-
-class TokenBucket:
-    """Calls-per-second limiter; rate <= 0 means unlimited. Pure apart from the clock passed in."""
-
-    def __init__(self, rate: float, burst: float = 1.0) -> None:
-        self.rate = rate
-        self.burst = max(1.0, burst)
-        self.tokens = self.burst
-        self.last = time.monotonic()
-
-    def wait_time(self, now: float) -> float:
-        """Seconds until take() would succeed (0.0: now); refills, takes nothing."""
-        if self.rate <= 0:
-            return 0.0
-        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
-
-    def take(self, now: float) -> float:
-        """Take a token; return 0.0 on success, else the seconds until one is available."""
-        wait = self.wait_time(now)
-        if wait == 0.0 and self.rate > 0:
-            self.tokens -= 1.0
-        return wait
+HANGUP_WAIT_S = 3.0  # how long an API hangup waits for SIP to confirm
 
 
 class Dispatcher:
-    """Implements calls.service.CallController; an async context manager started by runtime."""
+    """Implements calls.service.CallController and calls.session.SessionHost; an async context
+    manager started by runtime."""
 
-    def __init__(
-        self,
-        store: Any,
-        settings: Any,
-        sip: SipPort,
-        *,
-        webhooks: Any,
-        status_callbacks: StatusCallbacks,
-        node_id: str,
-        deps: SessionDeps,
-    ) -> None:
-        self.store = store
-        self.status_callbacks = status_callbacks
+    def __init__(self, settings: Settings, deps: SessionDeps, *, node_id: str) -> None:
         self.settings = settings
-        self.sip = sip
-        self.webhooks = webhooks
-        self.node_id = node_id
         self.deps = deps
-        self.sessions: dict[str, CallSession] = {}
+        self.store: CallStore = deps.store
+        self.sip: SipPort = deps.sip
+        self.clock = deps.clock
+        self.node_id = node_id
+        self.sessions: Registry[CallSession] = Registry()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._bucket = TokenBucket(settings.calls_cps, burst=max(1.0, settings.calls_cps))
+        now = self.clock.monotonic()
+        self._bucket = TokenBucket(settings.calls_cps, burst=max(1.0, settings.calls_cps), now=now)
         self._project_buckets: dict[str, TokenBucket] = {}
         self._closing = False
 
@@ -105,10 +66,10 @@ class Dispatcher:
             await asyncio.gather(self._task, return_exceptions=True)
         # Hang up what is live and give SIP a moment to confirm; anything left is finalized
         # by recover() at the next start.
-        for session in list(self.sessions.values()):
+        for session in self.sessions:
             await session.hangup()
-        deadline = time.monotonic() + 3.0
-        while self.sessions and time.monotonic() < deadline:
+        deadline = self.clock.monotonic() + HANGUP_WAIT_S
+        while len(self.sessions) and self.clock.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
     # --- CallController ----------------------------------------------------------------------
@@ -120,15 +81,15 @@ class Dispatcher:
         session = self.sessions.get(call.sid)
         if session is not None:
             return await self._hang_up_and_wait(session, call)
-        if call.status == "queued":
-            updated = await self.finalize(call.sid, state.Fact.ENDED_CANCELED, expect=("queued",))
+        if call.status == state.CallStatus.QUEUED:
+            updated = await finalize(self.store, self.clock, call.sid, state.Fact.ENDED_CANCELED, expect=("queued",))
             if updated is not None:
                 return updated
         # It left the queue meanwhile: the session now owns it.
         session = self.sessions.get(call.sid)
         if session is not None:
             return await self._hang_up_and_wait(session, call)
-        return await self.store.read(repo.get_call, call.sid) or call
+        return await self.store.call(call.sid) or call
 
     async def _hang_up_and_wait(self, session: CallSession, call: CallRecord) -> CallRecord:
         """Hang up and give SIP a moment to confirm, so the API answers with the final status."""
@@ -137,12 +98,12 @@ class Dispatcher:
             await asyncio.wait_for(session.finished.wait(), timeout=HANGUP_WAIT_S)
         except TimeoutError:
             pass
-        return await self.store.read(repo.get_call, call.sid) or call
+        return await self.store.call(call.sid) or call
 
     async def redirect(self, call: CallRecord, url: str | None, method: str, twiml: str | None) -> None:
         session = self.sessions.get(call.sid)
         if session is not None:
-            await session.redirect(url, method, twiml)
+            session.redirect(url, method, twiml)
 
     # --- queue -------------------------------------------------------------------------------
 
@@ -165,10 +126,9 @@ class Dispatcher:
         """The engine-wide limits allow another call (the concurrency cap, a free SIP slot)."""
         return len(self.sessions) < self.settings.calls_max_concurrent and self.sip.can_start(2)
 
-    def _limit_ok(self, call: CallRecord, project: repo.ProjectRecord | None) -> bool:
+    def _limit_ok(self, project: ProjectRecord | None) -> bool:
         if project is not None and project.max_concurrent is not None:
-            live = sum(1 for s in self.sessions.values() if s.account_sid == project.sid)
-            if live >= project.max_concurrent:
+            if self.sessions.count(project.sid) >= project.max_concurrent:
                 return False
         return self._room()
 
@@ -176,80 +136,77 @@ class Dispatcher:
         """Dispatch what the limits allow; return how long to sleep before looking again."""
         # Nothing could start now: don't read the queue (every API create wakes us, and a
         # dialer's backlog can be thousands of calls deep).
-        wait = self._bucket.wait_time(time.monotonic())
+        wait = self._bucket.wait_time(self.clock.monotonic())
         if wait > 0:
             return wait
         if not self._room():
             return 0.5  # woken earlier when a slot frees
-        queued = await self.store.read(repo.queued_calls, 100)
+        queued = await self.store.queued(100)
         if not queued:
             return 5.0
-        projects: dict[str, repo.ProjectRecord | None] = {}
+        projects: dict[str, ProjectRecord | None] = {}
         for call in queued:
             if call.sid in self.sessions:
                 continue
             if call.account_sid not in projects:
-                projects[call.account_sid] = await self.store.read(repo.get_project, call.account_sid)
+                projects[call.account_sid] = await self.store.project(call.account_sid)
             project = projects[call.account_sid]
-            if not self._limit_ok(call, project):
+            if not self._limit_ok(project):
                 return 0.5  # woken earlier when a slot frees
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if project is not None and project.cps:
-                bucket = self._project_buckets.setdefault(project.sid, TokenBucket(project.cps))
-                wait = bucket.take(now)
-                if wait > 0:
+                bucket = self._project_buckets.setdefault(project.sid, TokenBucket(project.cps, now=now))
+                if bucket.take(now) > 0:
                     continue  # this project waits; others may go
             wait = self._bucket.take(now)
             if wait > 0:
                 return wait
             await self._dispatch(call)
-        return 0.5 if queued else 5.0
+        return 0.5
 
     async def _dispatch(self, call: CallRecord) -> None:
         try:
             to_uri, from_uri, headers = self.sip.resolve(call.to_number, call.caller_id or call.from_number)
         except SipError as exc:
             log.warning("[%s] cannot route: %s", call.sid, exc)
-            await self.finalize(call.sid, state.Fact.ENDED_FAILED, expect=("queued",))
+            await finalize(self.store, self.clock, call.sid, state.Fact.ENDED_FAILED, expect=("queued",))
             return
-        now = repo.utcnow()
+        now = self.clock.now()
         queue_ms = int((now - call.date_created).total_seconds() * 1000)
-        updated = await self.transition(
-            call.sid,
-            state.Fact.DISPATCHED,
-            start_time=now,
-            queue_time_ms=queue_ms,
-            owner=self.node_id,
-        )
+        changes = CallChanges(start_time=now, queue_time_ms=queue_ms, owner=self.node_id)
+        updated = await self.store.transition(call.sid, state.Fact.DISPATCHED, changes)
         if updated is None:
             return  # cancelled while we looked
         session = CallSession(updated, self, self.deps)
-        self.sessions[call.sid] = session
+        self.sessions.add(session)
         log.info("[%s] dialing %s", call.sid, to_uri)
         try:
-            await self.sip.start_call(
-                Dialout(CallSid(call.sid), to_uri, from_uri, float(call.timeout_s), headers)
-            )
+            await self.sip.start_call(Dialout(CallSid(call.sid), to_uri, from_uri, float(call.timeout_s), headers))
         except SipError as exc:
             log.warning("[%s] start_call failed: %s", call.sid, exc)
-            await session.on_sip_end("failed", None)
+            session.could_not_start()
 
-    async def start_child(
-        self, child: CallRecord, parent_sid: str, timeout_s: float, caller_id: str, *, parent: CallSession
-    ) -> CallSession:
+    # --- SessionHost -------------------------------------------------------------------------
+
+    async def start_leg(self, parent: CallSession, leg: CallRecord, timeout_s: float, caller_id: str) -> CallSession:
         """Dial a <Dial> leg in the parent's worker; returns its session. Raises SipError."""
-        to_uri, from_uri, headers = self.sip.resolve(child.to_number, caller_id)
-        updated = await self.transition(child.sid, state.Fact.DISPATCHED, start_time=repo.utcnow(), owner=self.node_id)
-        session = CallSession(updated or child, self, self.deps, parent=parent)
-        self.sessions[child.sid] = session
+        to_uri, from_uri, headers = self.sip.resolve(leg.to_number, caller_id)
+        changes = CallChanges(start_time=self.clock.now(), owner=self.node_id)
+        updated = await self.store.transition(leg.sid, state.Fact.DISPATCHED, changes)
+        session = CallSession(updated or leg, self, self.deps, parent=parent)
+        self.sessions.add(session)
         try:
             await self.sip.start_call(
-                Dialout(CallSid(child.sid), to_uri, from_uri, timeout_s, headers, parent_call_sid=CallSid(parent_sid))
+                Dialout(CallSid(leg.sid), to_uri, from_uri, timeout_s, headers, parent_call_sid=CallSid(parent.sid))
             )
         except SipError:
-            await session.on_sip_end("failed", None)
+            session.could_not_start()
             raise
         return session
+
+    def session_ended(self, call_sid: str) -> None:
+        self.sessions.discard(call_sid)
+        self.wake()
 
     # --- SIP events --------------------------------------------------------------------------
 
@@ -260,59 +217,12 @@ class Dispatcher:
             return
         session.post(event)
 
-    def session_ended(self, call_sid: str) -> None:
-        self.sessions.pop(call_sid, None)
-        self.wake()
-
-    # --- store transitions -------------------------------------------------------------------
-
-    async def transition(self, call_sid: str, fact: state.Fact, *, extra: dict[str, str] | None = None, **fields: Any) -> CallRecord | None:
-        """Apply a status fact and enqueue its status callback in one transaction.
-
-        Returns the updated call, or None when the fact does not apply (status moved on).
-        """
-        def tx() -> CallRecord | None:
-            call = repo.get_call(call_sid)
-            if call is None:
-                return None
-            new = state.step(call.status, fact)
-            if new is None:
-                return None
-            updated = repo.update_call(call_sid, expect_status=(call.status,), status=str(new), **fields)
-            if updated is None:
-                return None
-            self.status_callbacks(updated, state.EVENT_OF[new], extra or {})
-            if new in state.FINAL and updated.duration_s:
-                repo.charge_credits(updated.account_sid, updated.duration_s)
-            return updated
-
-        result: CallRecord | None = await self.store.write(tx)
-        if result is not None:
-            self.webhooks.wake()
-        return result
-
-    async def finalize(self, call_sid: str, fact: state.Fact, *, expect: tuple[str, ...] | None = None, sip_code: int | None = None) -> CallRecord | None:
-        """End a call with `fact`: end_time, duration (answered calls), callback."""
-        call = await self.store.read(repo.get_call, call_sid)
-        if call is None or (expect is not None and call.status not in expect):
-            return None
-        now = repo.utcnow()
-        fields: dict[str, Any] = {"end_time": now}
-        if sip_code is not None:
-            fields["sip_response_code"] = sip_code
-        if call.answer_time is not None:
-            fields["duration_s"] = max(0, int((now - call.answer_time).total_seconds()))
-        extra = {}
-        if sip_code is not None:
-            extra["SipResponseCode"] = str(sip_code)
-        return await self.transition(call_sid, fact, extra=extra, **fields)
-
     async def recover(self) -> None:
         """Finalize calls a previous run left live (their SIP dialogs died with it)."""
-        stale = await self.store.read(repo.calls_with_status, ("initiated", "ringing", "in-progress"))
-        for call in stale:
+        for call in await self.store.dialing():
             if call.sid in self.sessions:
                 continue
-            fact = state.Fact.ENDED_COMPLETED if call.status == "in-progress" else state.Fact.ENDED_FAILED
+            answered = call.status == state.CallStatus.IN_PROGRESS
+            fact = state.Fact.ENDED_COMPLETED if answered else state.Fact.ENDED_FAILED
             log.warning("[%s] was %s when the engine stopped: finalizing", call.sid, call.status)
-            await self.finalize(call.sid, fact)
+            await finalize(self.store, self.clock, call.sid, fact)

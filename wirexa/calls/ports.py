@@ -1,7 +1,8 @@
-"""The seams of a call: what the call session needs from SIP, TTS and HTTP, as Protocols.
+"""The seams of a call: what calls/ needs from the store, SIP, TTS and HTTP, as Protocols.
 
-calls/ never imports sip/, store.db or aiohttp; runtime.py hands it objects that satisfy these
-Protocols (sip.bridge.SipBridge in production, tests/fakes/FakeSip in fast tests).
+calls/ never imports store/, sip/ or aiohttp; runtime.py hands it objects that satisfy these
+Protocols (store.calls.StoreCalls and sip.bridge.SipBridge in production; tests/fakes/FakeSip
+in fast tests).
 
 Threading contract: every method here is called on the engine's event loop, and every SipEvent
 is delivered on the event loop (the SIP side hops threads with call_soon_threadsafe before it
@@ -10,10 +11,23 @@ calls the sink). No asyncio object ever crosses into a SIP worker.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NewType, Protocol, TypeAlias
+
+from wirexa.calls.records import (
+    NO_CHANGES,
+    CallChanges,
+    CallRecord,
+    NewCall,
+    NewNotification,
+    NewRecording,
+    ProjectRecord,
+    RecordingRecord,
+)
+from wirexa.calls.state import Fact
 
 CallSid = NewType("CallSid", str)
 RecordingSid = NewType("RecordingSid", str)
@@ -126,6 +140,19 @@ class DigitsSent:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandFailed:
+    """A command for a live call failed in the worker: `command` is its name ("play",
+    "record", ...), `ref` the play or recording id it carried, `code` the Twilio notification
+    code to show the customer. The command's own completion event will not follow."""
+
+    call_sid: CallSid
+    command: str
+    ref: str
+    code: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class AudioFrames:
     """Analysis result hook for answering-machine detection (later issue): a classifier result
     computed in the worker from the call's received audio."""
@@ -143,6 +170,7 @@ SipEvent: TypeAlias = (
     | PlaybackFinished
     | RecordingFinished
     | DigitsSent
+    | CommandFailed
     | AudioFrames
 )
 
@@ -245,3 +273,68 @@ class AudioSource(Protocol):
     """Fetch and convert <Play> audio to a playable WAV path (http/audio.py). Raises DocumentError."""
 
     async def get(self, url: str) -> Path: ...
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+# The outbox, injected into the store (webhooks/outbox.py provides both; runtime wires them).
+# Each enqueues the customer's callback rows inside the caller's transaction:
+# (call, StatusCallbackEvent, extra params) and (recording, call, RecordingStatusCallbackEvent).
+StatusCallbacks: TypeAlias = Callable[[CallRecord, str, Mapping[str, str]], None]
+RecordingCallbacks: TypeAlias = Callable[[RecordingRecord, CallRecord, str], None]
+
+
+class CallStore(Protocol):
+    """The calls' unit of work (store/calls.py implements it over the store's writer thread).
+
+    Each write method is one transaction together with the webhook rows it causes (status
+    callbacks, recording callbacks: the transactional outbox), and wakes webhook delivery
+    after the commit. Loop-only.
+    """
+
+    async def project(self, account_sid: str) -> ProjectRecord | None: ...
+
+    async def call(self, call_sid: str) -> CallRecord | None: ...
+
+    async def queued(self, limit: int) -> list[CallRecord]:
+        """Queued top-level calls, oldest first (the dispatcher's queue)."""
+        ...
+
+    async def dialing(self) -> list[CallRecord]:
+        """Calls whose INVITE left and that have not ended (state.DIALING)."""
+        ...
+
+    async def insert(self, account_sid: str, new: NewCall) -> CallRecord:
+        """Insert a call `queued`."""
+        ...
+
+    async def change(self, call_sid: str, changes: CallChanges) -> CallRecord | None:
+        """Set plain columns (no status change, no callback); None for an unknown call."""
+        ...
+
+    async def transition(
+        self, call_sid: str, fact: Fact, changes: CallChanges = NO_CHANGES, extra: Mapping[str, str] | None = None
+    ) -> CallRecord | None:
+        """Apply a status fact (state.step) with `changes`, enqueue the status callback the new
+        status fires (with `extra` parameters), charge credits for a final answered call, in
+        one transaction. None when the fact does not apply (the status moved on)."""
+        ...
+
+    async def delete(self, call_sid: str) -> None: ...
+
+    async def save_recording(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
+        """Insert a finished recording and enqueue its `completed` callback if subscribed."""
+        ...
+
+    async def notify(self, notice: NewNotification) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """UTC, naive (what the store keeps)."""
+        ...
+
+    def monotonic(self) -> float: ...
+
+
+SidSource: TypeAlias = Callable[[str], str]  # "RE" -> a new RecordingSid

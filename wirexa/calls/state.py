@@ -45,9 +45,23 @@ class Fact(StrEnum):
     ENDED_CANCELED = "canceled"
 
 
+class CallbackEvent(StrEnum):
+    """Twilio's StatusCallbackEvent names."""
+
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    COMPLETED = "completed"
+
+
+ALL_EVENTS = tuple(str(e) for e in CallbackEvent)
+
 FINAL = frozenset(
     {CallStatus.COMPLETED, CallStatus.BUSY, CallStatus.FAILED, CallStatus.NO_ANSWER, CallStatus.CANCELED}
 )
+LIVE = frozenset(set(CallStatus) - FINAL)
+# The statuses of a call whose SIP dialog exists (or may): the INVITE has left.
+DIALING = frozenset(LIVE - {CallStatus.QUEUED})
 
 _ENDS_BEFORE_ANSWER = {
     Fact.ENDED_BUSY: CallStatus.BUSY,
@@ -72,11 +86,11 @@ TRANSITIONS: dict[CallStatus, dict[Fact, CallStatus]] = {
 }
 
 # The status callback event a transition into a status fires.
-EVENT_OF = {
-    CallStatus.INITIATED: "initiated",
-    CallStatus.RINGING: "ringing",
-    CallStatus.IN_PROGRESS: "answered",
-    **{s: "completed" for s in FINAL},
+EVENT_OF: dict[CallStatus, CallbackEvent] = {
+    CallStatus.INITIATED: CallbackEvent.INITIATED,
+    CallStatus.RINGING: CallbackEvent.RINGING,
+    CallStatus.IN_PROGRESS: CallbackEvent.ANSWERED,
+    **{s: CallbackEvent.COMPLETED for s in FINAL},
 }
 
 

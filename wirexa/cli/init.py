@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from wirexa import config
 from wirexa.cli import options
 from wirexa.cli.console import console, fail, print_json
+from wirexa.config import Settings
 from wirexa.errors import WirexaError
 from wirexa.store.bootstrap import ensure_project, open_store
 
 
-def urls(settings: Any) -> tuple[str, str]:
+def urls(settings: Settings) -> tuple[str, str]:
     """(api_url, space_url) a client on this machine uses to reach the engine."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     api_url = settings.public_url.rstrip("/") if settings.public_url else f"http://{host}:{settings.port}"

@@ -14,6 +14,7 @@ import typer
 
 from wirexa.cli import options
 from wirexa.cli.console import console, fail
+from wirexa.config import Settings
 from wirexa.errors import WirexaError
 from wirexa.runtime import Engine, free_port_pair
 
@@ -25,7 +26,7 @@ def setup_logging(level: str) -> None:
     )
 
 
-async def run_until_signal(settings: Any) -> None:
+async def run_until_signal(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -43,7 +44,7 @@ def listening(urls: list[str]) -> str:
     return f"Wirexa listening on {', '.join(urls)}{note}  (Ctrl-C stops)"
 
 
-def isolated(settings: Any, data_dir: str) -> Any:
+def isolated(settings: Settings, data_dir: str) -> Any:
     """`settings` for a smoke test that cannot disturb a running engine: a throwaway data dir
     (database, logs, sandbox records), the API on a free loopback port, free SIP ports and one
     sandbox process. The config file is still read, so it is checked too."""
@@ -62,7 +63,7 @@ def isolated(settings: Any, data_dir: str) -> Any:
     )
 
 
-async def check(settings: Any) -> bool:
+async def check(settings: Settings) -> bool:
     """Boot everything in isolation (see isolated()), request /health in process, shut down;
     True when healthy."""
     with tempfile.TemporaryDirectory(prefix="wirexa-check-", ignore_cleanup_errors=True) as data_dir:

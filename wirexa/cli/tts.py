@@ -11,7 +11,7 @@ import asyncio
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -19,6 +19,7 @@ from rich.table import Table
 from wirexa.cli import options
 from wirexa.cli.base import App
 from wirexa.cli.console import console, fail, print_json
+from wirexa.config import Settings
 from wirexa.media.tts.chain import Fallback, Synthesis, SynthesisFailed, TtsChain
 
 app = App(help="Text-to-speech providers.", no_args_is_help=True)
@@ -71,7 +72,7 @@ def test(
 
 
 async def _run(
-    settings: Any, workdir: Path, text: str, voice: str, language: str, each: bool
+    settings: Settings, workdir: Path, text: str, voice: str, language: str, each: bool
 ) -> tuple[Synthesis | None, SynthesisFailed | None, list[tuple[str, str]], list[tuple[str, bool]]]:
     chain = TtsChain.from_settings(settings, workdir / "chain")
     per_provider: list[tuple[str, str]] = []

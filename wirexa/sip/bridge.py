@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wirexa.calls.ports import CallEnded, CallSid, Dialout, SipEvent
+from wirexa.config import Settings
 from wirexa.errors import SipError
 from wirexa.sip.pool import CALLS_PER_WORKER, WorkerPool
 from wirexa.sip.sandbox_carrier import SandboxCarrier
@@ -29,7 +30,7 @@ SLOT_GRACE_S = 1.5
 class SipBridge:
     """Async context manager; every method runs on the event loop."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.trunk = bool(settings.sip_trunk_host)
         self._sink: Callable[[SipEvent], None] | None = None

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from wirexa.calls.ports import CallAnswered, CallEnded, CallSid, SipEvent
+from wirexa.config import Settings
 from wirexa.errors import SipError
 from wirexa.sip.protocol import decode, encode, to_sip_event
 
@@ -92,7 +93,7 @@ class WorkerProc:
 class WorkerPool:
     """Async context manager. `sink` receives calls.ports events on the loop."""
 
-    def __init__(self, settings: Any, sink: Callable[[SipEvent], None], extra_args: list[str] | None = None) -> None:
+    def __init__(self, settings: Settings, sink: Callable[[SipEvent], None], extra_args: list[str] | None = None) -> None:
         self.settings = settings
         self.sink = sink
         self.extra_args = extra_args or []

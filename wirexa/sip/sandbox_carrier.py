@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any
 
+from wirexa.config import Settings
 from wirexa.errors import SipError
 from wirexa.sip.pool import CALLS_PER_WORKER, spawn_worker
 from wirexa.sip.protocol import decode, encode
@@ -21,7 +21,7 @@ from wirexa.sip.protocol import decode, encode
 log = logging.getLogger(__name__)
 
 
-def sandbox_config_path(settings: Any) -> str:
+def sandbox_config_path(settings: Settings) -> str:
     """sandbox.config, else config/sandbox.toml beside the config file, else built-in defaults."""
     if settings.sandbox_config:
         return str(settings.sandbox_config)
@@ -32,7 +32,7 @@ def sandbox_config_path(settings: Any) -> str:
     return ""
 
 
-def sandbox_ports(settings: Any) -> list[int]:
+def sandbox_ports(settings: Settings) -> list[int]:
     """The fixed SIP ports of the sandbox processes (the workers dial them)."""
     return [int(settings.sandbox_port_base) + i for i in range(max(1, int(settings.sandbox_processes)))]
 
@@ -57,7 +57,7 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
 class SandboxCarrier:
     """Async context manager running `sandbox.processes` sandbox callee processes."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.processes = max(1, int(settings.sandbox_processes))
         self.capacity = self.processes * CALLS_PER_WORKER

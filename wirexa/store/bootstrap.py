@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from wirexa.config import Settings
 from wirexa.store import repo
 from wirexa.store.db import Store
 
 
-def open_store(settings: Any) -> Store:
+def open_store(settings: Settings) -> Store:
     """Open and migrate the settings' database (serve, the CLI, tests)."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_url)

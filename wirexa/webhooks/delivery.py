@@ -30,17 +30,21 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import aiohttp
 import yarl
 
 import wirexa
+from wirexa.config import Settings
 from wirexa.store import repo
 from wirexa.store.repo import WebhookRecord
 from wirexa.webhooks.backoff import next_attempt
 from wirexa.webhooks.signing import signature
+
+if TYPE_CHECKING:  # handed in by runtime
+    from wirexa.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +85,7 @@ def describe_error(exc: BaseException) -> str:
 class DeliveryWorker:
     """Async context manager started by runtime.py; loop-only apart from the store calls."""
 
-    def __init__(self, store: Any, settings: Any, *, worker_id: str, clock: Callable[[], dt.datetime] = repo.utcnow) -> None:
+    def __init__(self, store: Store, settings: Settings, *, worker_id: str, clock: Callable[[], dt.datetime] = repo.utcnow) -> None:
         self.store = store
         self.settings = settings
         self.worker_id = worker_id

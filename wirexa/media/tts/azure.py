@@ -12,9 +12,9 @@ containers, tests). The text is XML-escaped into the SSML, so `&` and `<` are sp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from wirexa.config import Settings
 from wirexa.media.tts.base import TELEPHONE_RATE, failed, pcm_from_wav, write_wav
 from wirexa.media.tts.vendorhttp import VendorHttp
 from wirexa.media.tts.voices import AZURE_DEFAULTS, MALE, gender_of, normalize_language, table_default
@@ -46,7 +46,7 @@ class AzureTts:
         self._http = VendorHttp((key,))
 
     @classmethod
-    def from_settings(cls, s: Any) -> AzureTts:
+    def from_settings(cls, s: Settings) -> AzureTts:
         return cls(
             key=s.tts_azure_key,
             region=s.tts_azure_region,

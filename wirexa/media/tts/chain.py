@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wirexa.config import Settings
 from wirexa.errors import TtsError
 from wirexa.media.tts.azure import AzureTts
 from wirexa.media.tts.base import CODE_INVALID_VOICE, CODE_NOT_RENDERED, TtsProvider, cache_key
@@ -105,7 +106,7 @@ class TtsChain:
         self._tmp_ids = itertools.count()
 
     @classmethod
-    def from_settings(cls, s: Any, cache_dir: Path | None = None) -> TtsChain:
+    def from_settings(cls, s: Settings, cache_dir: Path | None = None) -> TtsChain:
         """Every provider of REGISTRY, in order, built from Settings."""
         return cls(
             cache_dir if cache_dir is not None else s.data_path / "cache" / "tts",

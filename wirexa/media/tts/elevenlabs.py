@@ -16,8 +16,8 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
 
+from wirexa.config import Settings
 from wirexa.media.tts.base import TELEPHONE_RATE, failed, ulaw_to_pcm16, voice_rejected, write_wav
 from wirexa.media.tts.vendorhttp import VendorHttp
 from wirexa.media.tts.voices import MALE
@@ -50,7 +50,7 @@ class ElevenLabsTts:
         self._voices_at = float("-inf")  # time.monotonic() of the last fetch
 
     @classmethod
-    def from_settings(cls, s: Any) -> ElevenLabsTts:
+    def from_settings(cls, s: Settings) -> ElevenLabsTts:
         return cls(
             api_key=s.tts_elevenlabs_api_key,
             endpoint_url=s.tts_elevenlabs_endpoint_url,

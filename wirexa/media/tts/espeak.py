@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from typing import Any
 
+from wirexa.config import Settings
 from wirexa.media.tts.base import failed
 
 # Twilio voice names -> espeak-ng voice variants.
@@ -31,7 +31,7 @@ class EspeakTts:
         self.ffmpeg = ffmpeg
 
     @classmethod
-    def from_settings(cls, s: Any) -> EspeakTts:
+    def from_settings(cls, s: Settings) -> EspeakTts:
         return cls(s.tts_espeak_binary)
 
     def configured(self) -> bool:

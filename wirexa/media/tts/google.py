@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from wirexa.config import Settings
 from wirexa.media.tts.base import TELEPHONE_RATE, failed, pcm_from_wav, write_wav
 from wirexa.media.tts.vendorhttp import VendorHttp
 from wirexa.media.tts.voices import MALE, normalize_language
@@ -53,7 +54,7 @@ class GoogleTts:
         self._http = VendorHttp((api_key,))
 
     @classmethod
-    def from_settings(cls, s: Any) -> GoogleTts:
+    def from_settings(cls, s: Settings) -> GoogleTts:
         return cls(
             api_key=s.tts_google_api_key,
             service_account_file=s.tts_google_service_account_file,

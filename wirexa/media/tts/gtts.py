@@ -20,8 +20,8 @@ import json
 import re
 import urllib.parse
 from pathlib import Path
-from typing import Any
 
+from wirexa.config import Settings
 from wirexa.media.tts.base import decode_with_ffmpeg, failed
 from wirexa.media.tts.vendorhttp import VendorHttp
 
@@ -73,7 +73,7 @@ class GttsTts:
         self._http = VendorHttp(())
 
     @classmethod
-    def from_settings(cls, s: Any) -> GttsTts:
+    def from_settings(cls, s: Settings) -> GttsTts:
         return cls(enabled=s.tts_gtts_enabled, endpoint_url=s.tts_gtts_endpoint_url)
 
     def configured(self) -> bool:

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from wirexa.config import Settings
 from wirexa.media.tts.base import TELEPHONE_RATE, failed, redact, voice_rejected, write_wav
 from wirexa.media.tts.voices import POLLY_DEFAULTS, table_default
 
@@ -62,7 +63,7 @@ class PollyTts:
         self._client_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, s: Any) -> PollyTts:
+    def from_settings(cls, s: Settings) -> PollyTts:
         return cls(
             region=s.tts_polly_region,
             access_key_id=s.tts_polly_access_key_id,

@@ -1,10 +1,10 @@
-"""The dispatcher's calls-per-second bucket (pure: the clock is passed in)."""
+"""The token bucket behind every rate (calls per second, API requests): pure, the clock passed in."""
 
 from __future__ import annotations
 
 import pytest
 
-from wirexa.calls.dispatcher import TokenBucket
+from wirexa.tokenbucket import TokenBucket
 
 
 def test_take_spends_the_burst_then_waits_for_the_rate() -> None:

@@ -1,0 +1,255 @@
+"""PURE: the records of the call domain as frozen dataclasses, what a store keeps and hands out.
+
+The store (store/repo.py) reads and writes these; nothing here knows about a database, so
+calls/, api/ and webhooks/ can be tested against an in-memory store. Inputs have their own
+types: a NewCall to insert, CallChanges for a plain update (None = leave as is), NewRecording
+and NewNotification for the rows a live call adds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from wirexa.calls.state import LIVE
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProjectRecord:
+    sid: str
+    auth_token: str
+    friendly_name: str
+    status: str
+    credits_s: int | None
+    cps: float | None
+    max_concurrent: int | None
+    date_created: dt.datetime
+    date_updated: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallRecord:
+    sid: str
+    account_sid: str
+    parent_call_sid: str | None
+    to_number: str
+    from_number: str
+    status: str
+    direction: str
+    url: str | None
+    method: str
+    twiml: str | None
+    fallback_url: str | None
+    fallback_method: str
+    status_callback: str | None
+    status_callback_method: str
+    status_callback_events: str
+    send_digits: str | None
+    timeout_s: int
+    time_limit_s: int
+    record: bool
+    recording_channels: str
+    recording_track: str
+    recording_status_callback: str | None
+    recording_status_callback_method: str
+    recording_status_callback_events: str
+    trim: str
+    machine_detection: str | None
+    machine_detection_timeout_s: int
+    machine_detection_speech_threshold_ms: int
+    machine_detection_speech_end_threshold_ms: int
+    machine_detection_silence_timeout_ms: int
+    async_amd: bool
+    async_amd_status_callback: str | None
+    async_amd_status_callback_method: str
+    caller_id: str | None
+    answered_by: str | None
+    sip_response_code: int | None
+    start_time: dt.datetime | None
+    answer_time: dt.datetime | None
+    end_time: dt.datetime | None
+    duration_s: int | None
+    queue_time_ms: int | None
+    price: str | None
+    price_unit: str
+    sequence_number: int
+    owner: str | None
+    date_created: dt.datetime
+    date_updated: dt.datetime
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        return tuple(self.status_callback_events.split())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecordingRecord:
+    sid: str
+    account_sid: str
+    call_sid: str
+    status: str
+    source: str
+    channels: int
+    track: str
+    duration_s: int | None
+    start_time: dt.datetime | None
+    error_code: int | None
+    wav_path: str | None
+    mp3_path: str | None
+    status_callback: str | None
+    status_callback_method: str
+    status_callback_events: str
+    trim: str
+    date_created: dt.datetime
+    date_updated: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    id: int
+    account_sid: str
+    call_sid: str | None
+    kind: str
+    event: str
+    url: str
+    method: str
+    params: tuple[tuple[str, str], ...]
+    sequence_number: int
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    claimed_by: str | None
+    claimed_until: dt.datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    delivered_at: dt.datetime | None
+    # Set by list_webhooks on a pending row held back by the per-call ordering rule: the id of
+    # the earlier pending or in-flight row of the same call and URL it waits for.
+    held_back_by: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    sid: str
+    account_sid: str
+    call_sid: str | None
+    error_code: int
+    log_level: int
+    message_text: str
+    request_url: str | None
+    request_method: str | None
+    date_created: dt.datetime
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewCall:
+    """A call to insert `queued`: a validated create request (wire names already mapped to
+    columns), or a <Dial> leg (direction outbound-dial, parent_call_sid set)."""
+
+    to_number: str
+    from_number: str
+    url: str | None = None
+    method: str = "POST"
+    twiml: str | None = None
+    fallback_url: str | None = None
+    fallback_method: str = "POST"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: tuple[str, ...] = ()
+    send_digits: str | None = None
+    timeout_s: int = 60
+    time_limit_s: int = 14400
+    record: bool = False
+    recording_channels: str = "mono"
+    recording_track: str = "both"
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_events: tuple[str, ...] = ("completed",)
+    trim: str = "trim-silence"
+    machine_detection: str | None = None
+    machine_detection_timeout_s: int = 30
+    machine_detection_speech_threshold_ms: int = 2400
+    machine_detection_speech_end_threshold_ms: int = 1200
+    machine_detection_silence_timeout_ms: int = 5000
+    async_amd: bool = False
+    async_amd_status_callback: str | None = None
+    async_amd_status_callback_method: str = "POST"
+    caller_id: str | None = None
+    direction: str = "outbound-api"
+    parent_call_sid: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallChanges:
+    """Columns to set on a call; None leaves a column as it is, `cleared` empties columns."""
+
+    url: str | None = None
+    method: str | None = None
+    twiml: str | None = None
+    fallback_url: str | None = None
+    fallback_method: str | None = None
+    status_callback: str | None = None
+    status_callback_method: str | None = None
+    time_limit_s: int | None = None
+    start_time: dt.datetime | None = None
+    answer_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+    duration_s: int | None = None
+    queue_time_ms: int | None = None
+    owner: str | None = None
+    sip_response_code: int | None = None
+    answered_by: str | None = None
+    cleared: frozenset[str] = frozenset()  # columns to set to NULL
+
+    def columns(self) -> dict[str, Any]:
+        """The columns to write by name: the set ones, and the cleared ones as None."""
+        values = {
+            f.name: v for f in dataclasses.fields(self) if f.name != "cleared" and (v := getattr(self, f.name)) is not None
+        }
+        return values | dict.fromkeys(self.cleared)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewRecording:
+    """A finished recording of a live call, to insert (its status callback goes with it)."""
+
+    sid: str
+    account_sid: str
+    call_sid: str
+    source: str  # RecordVerb | DialVerb | OutboundAPI | StartCallRecordingAPI
+    channels: int
+    track: str
+    duration_s: int
+    start_time: dt.datetime
+    wav_path: str
+    status_callback: str | None
+    status_callback_method: str
+    status_callback_events: tuple[str, ...]
+    trim: str = "do-not-trim"
+    status: str = "completed"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewNotification:
+    """Something the customer should see about a call (Twilio's Notifications resource)."""
+
+    account_sid: str
+    call_sid: str | None
+    error_code: int
+    message_text: str
+    request_url: str | None = None
+    request_method: str | None = None
+    log_level: int = 0  # 0 error, 1 warning (Twilio's `log`)
+
+
+NO_CHANGES = CallChanges()

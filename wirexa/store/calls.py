@@ -1,0 +1,111 @@
+"""The calls' unit of work (calls.ports.CallStore) over the Store and repo functions.
+
+Each write method is one write function on the store's writer thread, so a status change and
+the callback rows it causes (the outbox, injected as callables: the store never imports
+webhooks/) commit together or not at all; after the commit delivery is woken.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+
+from wirexa.calls import state
+from wirexa.calls.ports import RecordingCallbacks, StatusCallbacks
+from wirexa.calls.records import (
+    NO_CHANGES,
+    CallChanges,
+    CallRecord,
+    NewCall,
+    NewNotification,
+    NewRecording,
+    ProjectRecord,
+    RecordingRecord,
+)
+from wirexa.store import repo
+from wirexa.store.db import Store
+
+
+class StoreCalls:
+    """Implements calls.ports.CallStore. Loop-only."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        status_callbacks: StatusCallbacks,
+        recording_callbacks: RecordingCallbacks,
+        wake_webhooks: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self._status_callbacks = status_callbacks
+        self._recording_callbacks = recording_callbacks
+        self._wake = wake_webhooks
+
+    async def project(self, account_sid: str) -> ProjectRecord | None:
+        return await self.store.lookup(repo.get_project, account_sid)
+
+    async def call(self, call_sid: str) -> CallRecord | None:
+        return await self.store.lookup(repo.get_call, call_sid)
+
+    async def queued(self, limit: int) -> list[CallRecord]:
+        return await self.store.read(repo.queued_calls, limit)
+
+    async def dialing(self) -> list[CallRecord]:
+        return await self.store.read(repo.calls_with_status, tuple(str(s) for s in state.DIALING))
+
+    async def insert(self, account_sid: str, new: NewCall) -> CallRecord:
+        fields = dataclasses.asdict(new)
+        fields["status_callback_events"] = " ".join(new.status_callback_events)
+        fields["recording_status_callback_events"] = " ".join(new.recording_status_callback_events)
+        return await self.store.write(
+            lambda: repo.insert_call(account_sid=account_sid, status=str(state.CallStatus.QUEUED), **fields)
+        )
+
+    async def change(self, call_sid: str, changes: CallChanges) -> CallRecord | None:
+        columns = changes.columns()
+        if not columns:
+            return await self.call(call_sid)
+        return await self.store.write(lambda: repo.update_call(call_sid, **columns))
+
+    async def transition(
+        self, call_sid: str, fact: state.Fact, changes: CallChanges = NO_CHANGES, extra: Mapping[str, str] | None = None
+    ) -> CallRecord | None:
+        def tx() -> CallRecord | None:
+            call = repo.get_call(call_sid)
+            if call is None:
+                return None
+            new = state.step(call.status, fact)
+            if new is None:
+                return None
+            updated = repo.update_call(call_sid, expect_status=(call.status,), status=str(new), **changes.columns())
+            if updated is None:
+                return None
+            self._status_callbacks(updated, state.EVENT_OF[new], extra or {})
+            if new in state.FINAL and updated.duration_s:
+                repo.charge_credits(updated.account_sid, updated.duration_s)
+            return updated
+
+        result: CallRecord | None = await self.store.write(tx)
+        if result is not None:
+            self._wake()
+        return result
+
+    async def delete(self, call_sid: str) -> None:
+        await self.store.write(repo.delete_call, call_sid)
+
+    async def save_recording(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
+        def tx() -> RecordingRecord:
+            fields = dataclasses.asdict(new)
+            fields["status_callback_events"] = " ".join(new.status_callback_events)
+            rec = repo.insert_recording(**fields)
+            if new.status_callback and "completed" in new.status_callback_events:
+                self._recording_callbacks(rec, call, "completed")
+            return rec
+
+        rec = await self.store.write(tx)
+        self._wake()
+        return rec
+
+    async def notify(self, notice: NewNotification) -> None:
+        await self.store.write(lambda: repo.insert_notification(**dataclasses.asdict(notice)))
