@@ -44,8 +44,8 @@ ARROWS: dict[str, tuple[str, ...]] = {
     "calls": ("wirexa.laml",),
     "sip": ("wirexa.calls.ports",),
     "store": ("wirexa.calls.ports", "wirexa.calls.records", "wirexa.calls.state", "wirexa.clock"),
-    "webhooks": ("wirexa.store.repo", "wirexa.clock"),
-    "http": (),
+    "webhooks": ("wirexa.store.repo", "wirexa.clock", "wirexa.urls"),
+    "http": ("wirexa.urls",),
     "media": (),
     "laml": (),
     "clock.py": (),
@@ -54,6 +54,7 @@ ARROWS: dict[str, tuple[str, ...]] = {
     "__init__.py": (),
     "timefmt.py": (),
     "tokenbucket.py": (),
+    "urls.py": (),
 }
 OWNERS = {"pjsua2": "sip", "peewee": "store", "playhouse": "store", "aiohttp.web": "api"}
 

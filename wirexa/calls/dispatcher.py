@@ -82,7 +82,7 @@ class Dispatcher:
         if session is not None:
             return await self._hang_up_and_wait(session, call)
         if call.status == state.CallStatus.QUEUED:
-            updated = await finalize(self.store, self.clock, call.sid, state.Fact.ENDED_CANCELED, expect=("queued",))
+            updated = await finalize(self.store, self.clock, call.sid, state.Fact.ENDED_CANCELED, expect=(state.CallStatus.QUEUED,))
             if updated is not None:
                 return updated
         # It left the queue meanwhile: the session now owns it.
@@ -169,7 +169,7 @@ class Dispatcher:
             to_uri, from_uri, headers = self.sip.resolve(call.to_number, call.caller_id or call.from_number)
         except SipError as exc:
             log.warning("[%s] cannot route: %s", call.sid, exc)
-            await finalize(self.store, self.clock, call.sid, state.Fact.ENDED_FAILED, expect=("queued",))
+            await finalize(self.store, self.clock, call.sid, state.Fact.ENDED_FAILED, expect=(state.CallStatus.QUEUED,))
             return
         now = self.clock.now()
         queue_ms = int((now - call.date_created).total_seconds() * 1000)

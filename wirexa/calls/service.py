@@ -65,7 +65,7 @@ class NullController:
 
     async def cancel(self, call: CallRecord, status: str) -> CallRecord:
         # A call that never connected ends 'canceled'; hanging up an answered one 'completed'.
-        answered = status == "completed" and call.status == state.CallStatus.IN_PROGRESS
+        answered = status == state.CallStatus.COMPLETED and call.status == state.CallStatus.IN_PROGRESS
         fact = state.Fact.ENDED_COMPLETED if answered else state.Fact.ENDED_CANCELED
         updated = await self.store.transition(call.sid, fact, CallChanges(end_time=self.clock.now()))
         return updated or call
@@ -131,12 +131,12 @@ class CallService:
             changes = dataclasses.replace(changes, method=upd.method or "POST")
         if changes.columns():
             call = await self.store.change(sid, changes) or call
-        if upd.status == "canceled":
-            if call.status in ("queued", "initiated", "ringing"):
-                call = await self.controller.cancel(call, "canceled")
+        if upd.status == state.CallStatus.CANCELED:
+            if call.status in state.LIVE - {state.CallStatus.IN_PROGRESS}:
+                call = await self.controller.cancel(call, upd.status)
             # Twilio: canceling an in-progress call has no effect.
-        elif upd.status == "completed":
-            call = await self.controller.cancel(call, "completed")
+        elif upd.status == state.CallStatus.COMPLETED:
+            call = await self.controller.cancel(call, upd.status)
         elif redirect and call.status == state.CallStatus.IN_PROGRESS:
             await self.controller.redirect(call, upd.url, upd.method or "POST", upd.twiml)
         return await self.store.call(sid) or call

@@ -10,13 +10,14 @@ from xml.sax.saxutils import escape
 import aiohttp
 import typer
 
+from wirexa.calls import state
 from wirexa.cli import options
 from wirexa.cli.console import console, fail, print_json
 from wirexa.cli.init import urls
 from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
 
-ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
+ENDED = tuple(str(s) for s in state.FINAL)
 
 
 async def _request(method: str, url: str, auth: aiohttp.BasicAuth, data: dict[str, str] | None = None) -> tuple[int, Any]:

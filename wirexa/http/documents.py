@@ -10,13 +10,13 @@ import dataclasses
 import logging
 import socket
 from collections.abc import Callable, Sequence
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
-import yarl
 
 import wirexa
 from wirexa.errors import DocumentError
+from wirexa.urls import wire_url
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +33,6 @@ class Fetched:
     content_type: str | None
     body: bytes
     url: str
-
-
-def wire_url(url: str, params: Sequence[tuple[str, str]] = ()) -> yarl.URL:
-    """The URL exactly as it goes on the wire, which is what gets signed: `url` quoted as aiohttp
-    would send it, plus `params` form-encoded onto its query. encoded=True keeps that query byte
-    for byte; re-quoted, `%2C` and `%3A` would go out as `,` and `:` and a signature over the
-    encoded text would not validate at the receiver. Raises ValueError for a malformed URL."""
-    base = yarl.URL(url).with_fragment(None)
-    query = base.raw_query_string
-    if params:
-        query += ("&" if query else "") + urlencode(list(params))
-    return yarl.URL(str(base.with_query(None)) + ("?" + query if query else ""), encoded=True)
 
 
 class DocumentFetcher:

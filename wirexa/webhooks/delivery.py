@@ -29,17 +29,17 @@ import functools
 import logging
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import aiohttp
-import yarl
 
 import wirexa
 from wirexa.config import Settings
 from wirexa.store import repo
 from wirexa.store.repo import WebhookRecord
+from wirexa.urls import wire_url
 from wirexa.webhooks.backoff import next_attempt
 from wirexa.webhooks.signing import signature
 
@@ -49,18 +49,6 @@ if TYPE_CHECKING:  # handed in by runtime
 log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 100
-
-
-def wire_url(url: str, params: Sequence[tuple[str, str]] = ()) -> yarl.URL:
-    """The URL exactly as it goes on the wire, which is what gets signed: `url` quoted as aiohttp
-    would send it, plus `params` form-encoded onto its query. encoded=True keeps that query byte
-    for byte; re-quoted, `%2C` and `%3A` would go out as `,` and `:` and a signature over the
-    encoded text would not validate at the receiver. Raises ValueError for a malformed URL."""
-    base = yarl.URL(url).with_fragment(None)
-    query = base.raw_query_string
-    if params:
-        query += ("&" if query else "") + urlencode(list(params))
-    return yarl.URL(str(base.with_query(None)) + ("?" + query if query else ""), encoded=True)
 
 
 def describe_error(exc: BaseException) -> str:

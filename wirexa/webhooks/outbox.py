@@ -11,12 +11,11 @@ import datetime as dt
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+from wirexa.calls import state
+from wirexa.calls.params import call_params
 from wirexa.store import repo
 from wirexa.store.repo import CallRecord, RecordingRecord
 from wirexa.timefmt import rfc2822
-
-API_VERSION = "2010-04-01"
-ALL_CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
 
 
 def enqueue(
@@ -47,25 +46,12 @@ def call_status_params(
     call: CallRecord, sequence_number: int, now: dt.datetime, extra: Mapping[str, str] | None = None
 ) -> list[tuple[str, str]]:
     """Twilio's call-progress parameters (reference §10.1, §10.2) for the call as it stands."""
-    params = [
-        ("CallSid", call.sid),
-        ("AccountSid", call.account_sid),
-        ("From", call.from_number),
-        ("To", call.to_number),
-        ("CallStatus", call.status),
-        ("Direction", call.direction),
-        ("ApiVersion", API_VERSION),
-        ("Caller", call.from_number),
-        ("Called", call.to_number),
+    params = call_params(call, call.status) + [
         ("CallbackSource", "call-progress-events"),
         ("SequenceNumber", str(sequence_number)),
         ("Timestamp", rfc2822(now) or ""),
     ]
-    if call.parent_call_sid:
-        params.append(("ParentCallSid", call.parent_call_sid))
-    if call.answered_by:
-        params.append(("AnsweredBy", call.answered_by))
-    if call.status in ("completed", "busy", "failed", "no-answer", "canceled"):
+    if call.status in state.FINAL:
         seconds = call.duration_s or 0
         params += [("CallDuration", str(seconds)), ("Duration", str(math.ceil(seconds / 60)))]
         if call.sip_response_code is not None and not (extra and "SipResponseCode" in extra):
@@ -82,7 +68,7 @@ def call_status_callbacks(call: CallRecord, event: str, extra: Mapping[str, str]
     """
     if not call.status_callback:
         return
-    subscribed = call.events or ALL_CALL_EVENTS
+    subscribed = call.events or state.ALL_EVENTS
     if event not in subscribed:
         return
     seq = repo.next_sequence_number(call.sid)

@@ -1,5 +1,6 @@
 # The product doc's "Minimal XML backend (Python/Flask)", unchanged (indentation restored).
-from flask import Flask, request, Response
+from flask import Flask, Response, request
+
 app = Flask(__name__)
 
 
