@@ -6,14 +6,10 @@ Run: uvicorn app:app --port 9000 --reload
 The product doc's "Full Example" app.py, unchanged (indentation restored).
 """
 from __future__ import annotations
-
-import logging
-import os
-
+import logging, os
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
-
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 log = logging.getLogger(__name__)
 app = FastAPI()

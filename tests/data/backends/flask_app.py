@@ -1,6 +1,5 @@
 # The product doc's "Minimal XML backend (Python/Flask)", unchanged (indentation restored).
-from flask import Flask, Response, request
-
+from flask import Flask, request, Response
 app = Flask(__name__)
 
 
