@@ -8,26 +8,29 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
-from wirexa.calls.ports import AudioSource, Fetcher, TtsPort
+from wirexa.calls.ports import AudioSource, Fetcher, TtsFallback, TtsPort
 from wirexa.calls.records import CallRecord, NewNotification
 from wirexa.errors import DocumentError, TtsError
 from wirexa.laml import actions as A
 from wirexa.laml import events as E
 from wirexa.laml.parse import parse_document
+from wirexa.laml.verbs import Document, Gather, Say
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Prompt:
-    """A prompt ready to play (`path`), or why there is none (`notice`)."""
+    """A prompt ready to play (`path`, None when there is none), and what the customer should
+    be told about it (a TTS provider that fell back, a file that could not be fetched)."""
 
     op_id: int
     loop: int
     path: Path | None = None
-    notice: NewNotification | None = None
+    notices: tuple[NewNotification, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -39,26 +42,39 @@ class Loaded:
     notices: tuple[NewNotification, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class MediaPrep:
-    fetcher: Fetcher
-    tts: TtsPort
-    audio: AudioSource
+    """Loop-only. Each method returns a result for the session's queue, never raises."""
+
+    def __init__(self, fetcher: Fetcher, tts: TtsPort, audio: AudioSource) -> None:
+        self.fetcher = fetcher
+        self.tts = tts
+        self.audio = audio
 
     async def say(self, call: CallRecord, action: A.Say) -> Prompt:
         try:
-            path = await self.tts.render(action.text, action.voice, action.language)
+            speech = await self.tts.synthesize(action.text, action.voice, action.language)
         except TtsError as exc:
             log.error("[%s] TTS failed: %s", call.sid, exc)
-            return Prompt(action.op_id, action.loop, notice=_notice(call, 13520, f"Say: text could not be rendered: {exc}"))
-        return Prompt(action.op_id, action.loop, path=path)
+            notices = _fallback_notices(call, getattr(exc, "fallbacks", ()))
+            failed = _notice(call, 13520, f"Say: text could not be rendered: {exc}")
+            return Prompt(action.op_id, action.loop, notices=(*notices, failed))
+        return Prompt(action.op_id, action.loop, path=speech.path, notices=_fallback_notices(call, speech.fallbacks))
 
     async def play(self, call: CallRecord, action: A.PlayAudio) -> Prompt:
         try:
             path = await self.audio.get(action.url)
         except DocumentError as exc:
-            return Prompt(action.op_id, action.loop, notice=_notice(call, exc.code, exc.message, action.url))
+            return Prompt(action.op_id, action.loop, notices=(_notice(call, exc.code, exc.message, action.url),))
         return Prompt(action.op_id, action.loop, path=path)
+
+    def warm(self, document: Document) -> None:
+        """Start rendering every <Say> of a document now (those inside <Gather> too), so the
+        first prompt does not wait on the later ones: the chain shares a render in progress
+        with the <Say> that asks for it, and caches the result."""
+        for verb in document.verbs:
+            for say in (verb, *verb.children) if isinstance(verb, Gather) else (verb,):
+                if isinstance(say, Say) and say.text.strip():
+                    self.tts.prepare(say.text, say.voice, say.language)
 
     async def document(self, call: CallRecord, action: A.FetchDocument, auth_token: str) -> Loaded:
         """Fetch and parse; on failure of the answer or a live-update document, try the call's
@@ -84,7 +100,12 @@ class MediaPrep:
     ) -> E.Event:
         fetched = await self.fetcher.fetch(url, method, params, auth_token)
         document = parse_document(fetched.body, fetched.content_type, url=fetched.url)
+        self.warm(document)
         return E.DocumentLoaded(op_id, document, fetched.url)
+
+
+def _fallback_notices(call: CallRecord, fallbacks: Sequence[TtsFallback]) -> tuple[NewNotification, ...]:
+    return tuple(_notice(call, fb.code, fb.message, warning=True) for fb in fallbacks)
 
 
 def _notice(call: CallRecord, code: int, message: str, url: str | None = None, *, warning: bool = False) -> NewNotification:

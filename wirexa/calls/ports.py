@@ -263,10 +263,36 @@ class Fetcher(Protocol):
     ) -> FetchedDocument: ...
 
 
-class TtsPort(Protocol):
-    """Render text to a playable WAV path (media/tts/chain.py). Raises errors.TtsError."""
+class TtsFallback(Protocol):
+    """A TTS provider that passed the text on to the next one (13511 voice, 13520 otherwise)."""
 
-    async def render(self, text: str, voice: str, language: str) -> Path: ...
+    @property
+    def code(self) -> int: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+class Speech(Protocol):
+    """Rendered text: a playable 8 kHz mono WAV, and the providers that fell back on the way."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def fallbacks(self) -> Sequence[TtsFallback]: ...
+
+
+class TtsPort(Protocol):
+    """Render text through the provider chain (media/tts/chain.py): cached, and shared while
+    the same text is being rendered. Raises errors.TtsError (with `fallbacks`) when no provider
+    could render it."""
+
+    async def synthesize(self, text: str, voice: str, language: str) -> Speech: ...
+
+    def prepare(self, text: str, voice: str, language: str) -> None:
+        """Start rendering without waiting (a later synthesize() of the same text shares it)."""
+        ...
 
 
 class AudioSource(Protocol):

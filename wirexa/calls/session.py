@@ -305,6 +305,7 @@ class CallSession:
             except DocumentError as exc:
                 await self._notify_call(exc.code, exc.message)
                 document = parse_document(APPLICATION_ERROR_XML, "text/xml")
+            self.deps.media.warm(document)
             await self._execute(self.interp.start(document))
         else:
             await self._execute(self.interp.start(self.call.url or "", HttpMethod(self.call.method)))
@@ -407,9 +408,9 @@ class CallSession:
             self.post(_Feed(E.TimerFired(op_id)))
 
     async def _on_prompt(self, prompt: Prompt) -> None:
+        for notice in prompt.notices:
+            await self._notify(notice)
         if prompt.path is None:
-            if prompt.notice is not None:
-                await self._notify(prompt.notice)
             await self._feed(E.PlaybackFinished(prompt.op_id))
             return
         await self.sip.play(CallSid(self.sid), str(prompt.op_id), str(prompt.path), prompt.loop)
@@ -444,6 +445,7 @@ class CallSession:
             except DocumentError as exc:
                 await self._notify_call(exc.code, exc.message)
                 return
+            self.deps.media.warm(document)
             await self._feed(E.CallRedirected(document=document))
         else:
             await self._feed(E.CallRedirected(url=item.url, method=HttpMethod(item.method)))

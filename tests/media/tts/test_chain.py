@@ -43,7 +43,7 @@ async def test_defaults_render_with_espeak_and_no_fallbacks(tmp_path: Path) -> N
     assert chain.status() == [("polly", False), ("google", False), ("elevenlabs", False), ("azure", False), ("gtts", False), ("espeak", True)]
     result = await chain.synthesize("Hello", "woman", "en-US")
     assert (result.provider, result.voice, result.fallbacks, result.cached) == ("espeak", "woman", (), False)
-    assert await chain.render("Hello", "woman", "en-US") == result.path  # the TtsPort API, from the cache
+    assert (await chain.synthesize("Hello", "woman", "en-US")).path == result.path  # from the cache
     await chain.aclose()
 
 

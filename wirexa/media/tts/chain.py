@@ -88,7 +88,7 @@ class SynthesisFailed(TtsError):
 
 
 class TtsChain:
-    """Loop-only. `render()` (calls.ports.TtsPort) -> path; `synthesize()` -> Synthesis."""
+    """Loop-only; implements calls.ports.TtsPort: `synthesize()` -> Synthesis."""
 
     def __init__(
         self,
@@ -119,18 +119,23 @@ class TtsChain:
         """(provider name, configured) in chain order; never a credential."""
         return [(p.name, p.configured()) for p in self.providers]
 
-    async def render(self, text: str, voice: str, language: str) -> Path:
-        return (await self.synthesize(text, voice, language)).path
-
     async def synthesize(self, text: str, voice: str, language: str) -> Synthesis:
         """Render `text` (cached). Raises SynthesisFailed when no provider could."""
+        return await asyncio.shield(self._start(text, voice, language))
+
+    def prepare(self, text: str, voice: str, language: str) -> None:
+        """Start rendering `text` now without waiting; a synthesize() of the same text, voice
+        and language while it runs shares the render, and a later one finds it cached."""
+        self._start(text, voice, language)
+
+    def _start(self, text: str, voice: str, language: str) -> asyncio.Task[Synthesis]:
         key = (text, voice, language)
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.get_running_loop().create_task(self._synthesize(text, voice, language))
             self._inflight[key] = task
             task.add_done_callback(lambda t: self._done(key, t))
-        return await asyncio.shield(task)
+        return task
 
     def _done(self, key: tuple[str, str, str], task: asyncio.Task[Synthesis]) -> None:
         if self._inflight.get(key) is task:

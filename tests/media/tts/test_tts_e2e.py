@@ -1,0 +1,92 @@
+"""TTS through the whole engine: `wirexa serve` with the cloud providers pointed at local servers
+that speak their APIs, twilio-python creating calls with <Say voice="provider.Voice">, the
+sandbox callee hearing speech over real SIP, and a provider that fails leaving a warning
+notification on the call while the next provider speaks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import LiveServer, make_live_server
+from tests.media.tts.conftest import SECRET
+from tests.media.tts.vendors import Audio, AzureVendor, ElevenVendor, GoogleVendor, Vendor, serve
+
+pytestmark = [pytest.mark.sip, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def vendors(audio: Audio) -> Iterator[dict[str, Vendor]]:
+    with serve(GoogleVendor(audio, SECRET)) as g, serve(ElevenVendor(audio, SECRET)) as e, serve(AzureVendor(audio, SECRET)) as a:
+        yield {"google": g, "eleven": e, "azure": a}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory, vendors: dict[str, Vendor]) -> Iterator[LiveServer]:
+    env = {
+        "WIREXA_TTS_GOOGLE_API_KEY": SECRET, "WIREXA_TTS_GOOGLE_ENDPOINT_URL": vendors["google"].url,
+        "WIREXA_TTS_ELEVENLABS_API_KEY": SECRET, "WIREXA_TTS_ELEVENLABS_ENDPOINT_URL": vendors["eleven"].url,
+        "WIREXA_TTS_AZURE_KEY": SECRET, "WIREXA_TTS_AZURE_ENDPOINT_URL": vendors["azure"].url,
+        "WIREXA_TTS_AZURE_REGION": "eastus",
+    }
+    server = make_live_server(tmp_path_factory.mktemp("tts-engine"), extra_env=env)
+    yield server
+    server.stop()
+
+
+def finished(engine: LiveServer, text: str, voice: str) -> Any:
+    client = engine.client()
+    call = client.calls.create(
+        to="+15005550006", from_="+15005550100", twiml=f'<Response><Say voice="{voice}">{text}</Say></Response>'
+    )
+    deadline = time.monotonic() + 60
+    while (call := client.calls(call.sid).fetch()).status not in ("completed", "failed", "busy", "no-answer", "canceled"):
+        assert time.monotonic() < deadline, call.status
+        time.sleep(0.25)
+    return call
+
+
+def heard(engine: LiveServer, call_sid: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "wirexa", "sandbox", "show", call_sid, "--json", "--data-dir", str(engine.data_dir)],
+        capture_output=True, text=True, check=True, env=engine.env,
+    )
+    return json.loads(out.stdout)["audio"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("provider", "voice"),
+    [("google", "google.en-US-Wavenet-F"), ("eleven", "eleven.Rachel"), ("azure", "azure.en-US-JennyNeural")],
+)
+def test_each_provider_speaks_to_the_callee(engine: LiveServer, vendors: dict[str, Vendor], provider: str, voice: str) -> None:
+    vendor = vendors[provider]
+    before = len(vendor.synth_requests())
+    text = f"This is {provider} speaking on a real call."
+    call = finished(engine, text, voice)
+    assert call.status == "completed"
+    assert len(vendor.synth_requests()) == before + 1 and vendor.problems == []
+    audio = heard(engine, call.sid)
+    assert audio["speech_fraction"] > 0.2 and audio["duration_s"] >= 1.0  # the vendor's audio reached the callee
+    assert engine.client().calls(call.sid).notifications.list() == []
+
+
+def test_a_failing_provider_falls_back_with_a_warning(engine: LiveServer, vendors: dict[str, Vendor]) -> None:
+    google, azure = vendors["google"], vendors["azure"]
+    google.mode = "500"
+    try:
+        before = len(azure.synth_requests())
+        call = finished(engine, "Google is down, someone else speaks.", "google.en-US-Wavenet-F")
+    finally:
+        google.mode = "ok"
+    assert call.status == "completed"
+    assert len(azure.synth_requests()) == before + 1  # the next configured provider in the doc's order
+    assert heard(engine, call.sid)["speech_fraction"] > 0.2
+    notes = engine.client().calls(call.sid).notifications.list()
+    assert [(n.error_code, n.log) for n in notes] == [("13520", "1")]  # a warning: the call went on
+    assert "google" in notes[0].message_text and SECRET not in notes[0].message_text
