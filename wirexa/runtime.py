@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import logging
 import socket
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 # After a kill -9 of an engine its orphaned sandbox processes keep their ports until they read
 # EOF on stdin and shut down (~2 s measured on 2 busy cores); a restart waits that long for them.
 SANDBOX_PORT_WAIT_S = 5.0
+HANGUP_WAIT_S = 5.0  # after the shutdown grace: how long hung-up calls get to end in SIP
+WEBHOOK_FLUSH_S = 5.0  # then: how long their final callbacks get to go out
 
 
 def port_free(host: str, port: int, *, udp: bool = False) -> bool:
@@ -120,6 +123,7 @@ class Engine:
         self.sip: Any = None
         self.delivery: Any = None
         self.dispatcher: Any = None
+        self.media: MediaPrep | None = None
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Engine:
@@ -172,6 +176,7 @@ class Engine:
             store,
             status_callbacks=outbox.call_status_callbacks,
             recording_callbacks=outbox.recording_callbacks(s.base_url),
+            amd_callbacks=outbox.amd_callbacks,
             wake_webhooks=self.delivery.wake,
         )
         controller: CallController = NullController(calls, clock)
@@ -213,10 +218,11 @@ class Engine:
             beep.parent.mkdir(parents=True, exist_ok=True)
             beep.write_bytes(wav_bytes(tone_pcm(1000, 400)))
         s.recordings_path.mkdir(parents=True, exist_ok=True)
+        self.media = MediaPrep(fetcher, tts, audio)
         return SessionDeps(
             store=calls,
             sip=sip,
-            media=MediaPrep(fetcher, tts, audio),
+            media=self.media,
             clock=clock,
             new_sid=new_sid,
             trim=trim_silence,
@@ -225,6 +231,75 @@ class Engine:
             beep_wav=beep,
             max_fetches=s.calls_max_redirects,
         )
+
+    async def drain(self, grace_s: float, hurry: asyncio.Event | None = None) -> None:
+        """A graceful stop, before __aexit__: no queued call starts any more, live calls go on for
+        up to grace_s (less when `hurry` is set), then the rest are hung up; their final callbacks
+        get a moment to go out. Loop-only."""
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            return
+        dispatcher.drain()
+        live = len(dispatcher.sessions)
+        if live:
+            log.info("waiting up to %.0f s for %d live call(s) to end", grace_s, live)
+            idle = asyncio.ensure_future(dispatcher.wait_idle(grace_s))
+            waits: set[asyncio.Future[Any]] = {idle}
+            if hurry is not None:
+                waits.add(asyncio.ensure_future(hurry.wait()))
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+            left = list(dispatcher.sessions)
+            if left:
+                log.warning("hanging up %d call(s) still live after the grace period", len(left))
+                for session in left:
+                    await session.hangup()
+                await dispatcher.wait_idle(HANGUP_WAIT_S)
+        await self._flush_webhooks(WEBHOOK_FLUSH_S)
+
+    async def _flush_webhooks(self, wait_s: float) -> None:
+        """Give callback rows that are due now (the calls just finalized) up to wait_s to go out."""
+        if self.store is None or self.delivery is None:
+            return
+        from wirexa.store import repo
+
+        self.delivery.wake()
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            due = await self.store.read(repo.next_webhook_due)
+            if due is None or due > repo.utcnow():
+                return
+            await asyncio.sleep(0.1)
+
+    async def reload(self, settings: Settings) -> list[str]:
+        """SIGHUP: apply the re-read config's TTS settings and sandbox callees without dropping
+        a call; returns the names of changed settings that need a restart instead. Loop-only."""
+        old = self.settings
+        changed = [f.name for f in dataclasses.fields(Settings) if getattr(old, f.name) != getattr(settings, f.name)]
+        applied = [n for n in changed if n.startswith("tts_") or n == "sandbox_config"]
+        if self.media is not None and any(n.startswith("tts_") for n in changed):
+            # Renders already under way finish on the old chain, which is closed at shutdown.
+            chain = TtsChain.from_settings(settings, settings.data_path / "cache" / "tts")
+            self._stack.push_async_callback(chain.aclose)
+            self.media.tts = chain
+            log.info("reload: TTS providers now %s", ", ".join(n for n, ok in chain.status() if ok))
+        sandbox = getattr(self.sip, "sandbox", None)
+        if sandbox is not None:
+            from wirexa.sip.sandbox_carrier import sandbox_config_path
+
+            reload_callees = getattr(sandbox, "reload", None)
+            if callable(reload_callees):
+                await reload_callees(sandbox_config_path(settings))
+                log.info("reload: sandbox callees re-read from %s", sandbox_config_path(settings) or "the built-in defaults")
+            else:
+                log.warning("reload: this sandbox carrier cannot re-read its callees; they change at the next restart")
+        self.settings = dataclasses.replace(old, **{n: getattr(settings, n) for n in applied})
+        rest = [n for n in changed if n not in applied]
+        if rest:
+            log.warning("reload: changed settings that need a restart: %s", ", ".join(rest))
+        log.info("reload done (%d setting(s) applied)", len(applied))
+        return rest
 
     async def _start_api(self, app: Any) -> None:
         runner, self.port = await start_server(app, self.settings.host, self.settings.port)

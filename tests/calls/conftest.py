@@ -29,6 +29,7 @@ from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
 from wirexa.store.repo import CallRecord
+from wirexa.webhooks import outbox
 
 
 @dataclasses.dataclass
@@ -120,6 +121,7 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
         store,
         status_callbacks=status_callbacks,
         recording_callbacks=lambda rec, call, event: callbacks.append((call.sid, "recording-" + event, {"RecordingSid": rec.sid})),
+        amd_callbacks=outbox.amd_callbacks,  # real outbox rows: tests read them with repo.list_webhooks
     )
     async with DocumentFetcher(lambda token, url, params: "sig", timeout_s=2.0) as fetcher, AudioCache(tmp_path / "audio") as audio:
         deps = SessionDeps(

@@ -20,7 +20,7 @@ import asyncio
 import logging
 
 from wirexa.calls import state
-from wirexa.calls.ports import CallSid, CallStore, Dialout, SipEvent, SipPort
+from wirexa.calls.ports import AmdRequest, CallSid, CallStore, Dialout, SipEvent, SipPort
 from wirexa.calls.records import CallChanges, CallRecord, ProjectRecord
 from wirexa.calls.registry import Registry
 from wirexa.calls.session import CallSession, SessionDeps, finalize
@@ -31,6 +31,19 @@ from wirexa.tokenbucket import TokenBucket
 log = logging.getLogger(__name__)
 
 HANGUP_WAIT_S = 3.0  # how long an API hangup waits for SIP to confirm
+
+
+def amd_request(call: CallRecord) -> AmdRequest | None:
+    """The call's MachineDetection parameters for the SIP side, None without AMD."""
+    if not call.machine_detection:
+        return None
+    return AmdRequest(
+        detect_message_end=call.machine_detection == "DetectMessageEnd",
+        timeout_ms=call.machine_detection_timeout_s * 1000,
+        speech_threshold_ms=call.machine_detection_speech_threshold_ms,
+        speech_end_threshold_ms=call.machine_detection_speech_end_threshold_ms,
+        silence_timeout_ms=call.machine_detection_silence_timeout_ms,
+    )
 
 
 class Dispatcher:
@@ -51,6 +64,7 @@ class Dispatcher:
         self._bucket = TokenBucket(settings.calls_cps, burst=max(1.0, settings.calls_cps), now=now)
         self._project_buckets: dict[str, TokenBucket] = {}
         self._closing = False
+        self._draining = False
 
     async def __aenter__(self) -> Dispatcher:
         await self.recover()
@@ -71,6 +85,18 @@ class Dispatcher:
         deadline = self.clock.monotonic() + HANGUP_WAIT_S
         while len(self.sessions) and self.clock.monotonic() < deadline:
             await asyncio.sleep(0.05)
+
+    def drain(self) -> None:
+        """Stop dispatching (the engine is stopping): queued calls stay queued for the next start;
+        live calls, and the <Dial> legs they start, go on."""
+        self._draining = True
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Wait up to timeout_s for every live call to end; True when none is left."""
+        deadline = self.clock.monotonic() + timeout_s
+        while len(self.sessions) and self.clock.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return not len(self.sessions)
 
     # --- CallController ----------------------------------------------------------------------
 
@@ -134,6 +160,8 @@ class Dispatcher:
 
     async def _dispatch_ready(self) -> float:
         """Dispatch what the limits allow; return how long to sleep before looking again."""
+        if self._draining:
+            return 5.0
         # Nothing could start now: don't read the queue (every API create wakes us, and a
         # dialer's backlog can be thousands of calls deep).
         wait = self._bucket.wait_time(self.clock.monotonic())
@@ -181,7 +209,7 @@ class Dispatcher:
         self.sessions.add(session)
         log.info("[%s] dialing %s", call.sid, to_uri)
         try:
-            await self.sip.start_call(Dialout(CallSid(call.sid), to_uri, from_uri, float(call.timeout_s), headers))
+            await self.sip.start_call(Dialout(CallSid(call.sid), to_uri, from_uri, float(call.timeout_s), headers, amd=amd_request(call)))
         except SipError as exc:
             log.warning("[%s] start_call failed: %s", call.sid, exc)
             session.could_not_start()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NewType, Protocol, TypeAlias
 
@@ -38,6 +38,18 @@ AccountSid = NewType("AccountSid", str)
 
 
 @dataclass(frozen=True, slots=True)
+class AmdRequest:
+    """Answering-machine detection on an outbound call's first audio (media/amd.py decides):
+    Twilio's MachineDetection parameters. The SIP side reports AmdDecided once."""
+
+    detect_message_end: bool = False
+    timeout_ms: int = 30_000
+    speech_threshold_ms: int = 2400
+    speech_end_threshold_ms: int = 1200
+    silence_timeout_ms: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
 class Dialout:
     """Place one outbound SIP call.
 
@@ -54,6 +66,7 @@ class Dialout:
     timeout_s: float
     headers: tuple[tuple[str, str], ...] = ()
     parent_call_sid: CallSid | None = None
+    amd: AmdRequest | None = None
 
 
 # --- events (past-tense facts from the SIP side) ---------------------------------------------
@@ -140,6 +153,18 @@ class DigitsSent:
 
 
 @dataclass(frozen=True, slots=True)
+class AmdDecided:
+    """The answering-machine detector decided (Twilio's AnsweredBy values: human, machine_start,
+    machine_end_beep, machine_end_silence, machine_end_other, fax, unknown), `detection_ms` after
+    the answer, with a confidence from 0 to 1."""
+
+    call_sid: CallSid
+    answered_by: str
+    confidence: float
+    detection_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class CommandFailed:
     """A command for a live call failed in the worker: `command` is its name ("play",
     "record", ...), `ref` the play or recording id it carried, `code` the Twilio notification
@@ -152,15 +177,6 @@ class CommandFailed:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class AudioFrames:
-    """Analysis result hook for answering-machine detection (later issue): a classifier result
-    computed in the worker from the call's received audio."""
-
-    call_sid: CallSid
-    result: Mapping[str, str] = field(default_factory=dict)
-
-
 SipEvent: TypeAlias = (
     CallInitiated
     | CallRinging
@@ -171,7 +187,7 @@ SipEvent: TypeAlias = (
     | RecordingFinished
     | DigitsSent
     | CommandFailed
-    | AudioFrames
+    | AmdDecided
 )
 
 
@@ -308,6 +324,8 @@ class AudioSource(Protocol):
 # (call, StatusCallbackEvent, extra params) and (recording, call, RecordingStatusCallbackEvent).
 StatusCallbacks: TypeAlias = Callable[[CallRecord, str, Mapping[str, str]], None]
 RecordingCallbacks: TypeAlias = Callable[[RecordingRecord, CallRecord, str], None]
+# (call with its AnsweredBy, detection ms, confidence): the AsyncAmdStatusCallback request.
+AmdCallbacks: TypeAlias = Callable[[CallRecord, int, float], None]
 
 
 class CallStore(Protocol):
@@ -339,11 +357,16 @@ class CallStore(Protocol):
         ...
 
     async def transition(
-        self, call_sid: str, fact: Fact, changes: CallChanges = NO_CHANGES, extra: Mapping[str, str] | None = None
+        self,
+        call_sid: str,
+        fact: Fact,
+        changes: CallChanges = NO_CHANGES,
+        extra: Mapping[str, str] | None = None,
+        announce: bool = True,
     ) -> CallRecord | None:
         """Apply a status fact (state.step) with `changes`, enqueue the status callback the new
-        status fires (with `extra` parameters), charge credits for a final answered call, in
-        one transaction. None when the fact does not apply (the status moved on)."""
+        status fires (with `extra` parameters; not when `announce` is False), charge credits for
+        a final answered call, in one transaction. None when the fact does not apply."""
         ...
 
     async def delete(self, call_sid: str) -> None: ...
@@ -353,6 +376,14 @@ class CallStore(Protocol):
         ...
 
     async def notify(self, notice: NewNotification) -> None: ...
+
+    async def amd_decided(
+        self, call_sid: str, answered_by: str, detection_ms: int, confidence: float, *, announce_answered: bool
+    ) -> CallRecord | None:
+        """Store AnsweredBy on an answered call, and in the same transaction enqueue the
+        `answered` status callback held back for it (synchronous AMD: `announce_answered`) and,
+        for AsyncAmd, the AsyncAmdStatusCallback request. None for an unknown call."""
+        ...
 
 
 class Clock(Protocol):

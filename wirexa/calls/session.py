@@ -33,6 +33,7 @@ from wirexa.calls.dial import DialGroup, Leg, LegEnded
 from wirexa.calls.media import Loaded, MediaPrep, Prompt
 from wirexa.calls.params import call_params
 from wirexa.calls.ports import (
+    AmdDecided,
     CallAnswered,
     CallEnded,
     CallInitiated,
@@ -61,6 +62,8 @@ from wirexa.laml.verbs import DialTarget, HttpMethod
 log = logging.getLogger(__name__)
 
 APPLICATION_ERROR_XML = "<Response><Say>An application error has occurred.</Say><Hangup/></Response>"
+AMD_GUARD_S = 3.0  # beyond MachineDetectionTimeout, for a detector that never reports
+AMD_UNDECIDED = "unknown"  # AnsweredBy when synchronous AMD ends without a decision
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -139,7 +142,12 @@ class _Hangup:
     pass
 
 
-Posted = SipEvent | _Feed | Prompt | Loaded | _Redirect | LegAnswered | LegEnded | _Hangup
+@dataclasses.dataclass(frozen=True, slots=True)
+class _AmdGuard:
+    """Synchronous AMD reported nothing in time."""
+
+
+Posted = SipEvent | _Feed | Prompt | Loaded | _Redirect | LegAnswered | LegEnded | _Hangup | _AmdGuard
 
 
 class CallSession:
@@ -165,6 +173,8 @@ class CallSession:
         self._recording: A.StartRecording | None = None  # a <Record> in progress
         self._bg: set[asyncio.Task[Any]] = set()
         self._time_limit: asyncio.TimerHandle | None = None
+        self._amd_guard: asyncio.TimerHandle | None = None  # synchronous AMD in progress
+        self._amd_ms: int | None = None  # its decision time, for MachineDetectionDuration
         self.finished = asyncio.Event()  # set once the call is finalized in the store
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"call-{call.sid}")
 
@@ -235,6 +245,12 @@ class CallSession:
             await self._on_digits_sent()
         elif isinstance(item, RecordingFinished):
             await self._on_recording(item)
+        elif isinstance(item, AmdDecided):
+            await self._on_amd(item.answered_by, item.detection_ms, item.confidence)
+        elif isinstance(item, _AmdGuard):
+            if self._amd_guard is not None:
+                log.warning("[%s] AMD gave no decision: unknown", self.sid)
+                await self._on_amd(AMD_UNDECIDED, self.call.machine_detection_timeout_s * 1000, 0.0)
         elif isinstance(item, CommandFailed):
             await self._on_command_failed(item)
         elif isinstance(item, _Feed):
@@ -264,9 +280,37 @@ class CallSession:
         if self.answered:
             return
         self.answered = True
-        updated = await self.store.transition(self.sid, state.Fact.ANSWERED, CallChanges(answer_time=self.deps.clock.now()))
+        sync_amd = bool(self.call.machine_detection) and not self.call.async_amd and self.parent is None
+        # Synchronous AMD holds back the `answered` callback (it goes out with AnsweredBy), and
+        # nothing is played nor the Url fetched before the decision.
+        changes = CallChanges(answer_time=self.deps.clock.now())
+        updated = await self.store.transition(self.sid, state.Fact.ANSWERED, changes, announce=not sync_amd)
         if updated is not None:
             self.call = updated
+        if sync_amd:
+            guard_s = self.call.machine_detection_timeout_s + AMD_GUARD_S  # a detector that never reports
+            self._amd_guard = asyncio.get_running_loop().call_later(guard_s, self.post, _AmdGuard())
+            return
+        await self._run_answered()
+
+    async def _on_amd(self, answered_by: str, detection_ms: int, confidence: float) -> None:
+        sync = self._amd_guard is not None
+        if sync:
+            assert self._amd_guard is not None
+            self._amd_guard.cancel()
+            self._amd_guard = None
+            self._amd_ms = detection_ms
+        elif not (self.call.machine_detection and self.answered) or self.ended:
+            return
+        log.info("[%s] AMD: %s after %d ms (confidence %.2f)", self.sid, answered_by, detection_ms, confidence)
+        updated = await self.store.amd_decided(self.sid, answered_by, detection_ms, confidence, announce_answered=sync)
+        if updated is not None:
+            self.call = updated
+        if sync and not self.ended:
+            await self._run_answered()
+
+    async def _run_answered(self) -> None:
+        """The answered call's program: time limit, SendDigits, then the document."""
         loop = asyncio.get_running_loop()
         self._time_limit = loop.call_later(self.call.time_limit_s, self.post, _Hangup())
         project = await self.store.project(self.account_sid)
@@ -294,8 +338,11 @@ class CallSession:
             await self._start_program()
 
     async def _start_program(self) -> None:
+        params = call_params(self.call, str(state.CallStatus.IN_PROGRESS))
+        if self._amd_ms is not None:
+            params.append(("MachineDetectionDuration", str(self._amd_ms)))
         self.interp = Interpreter(
-            call_params=dict(call_params(self.call, str(state.CallStatus.IN_PROGRESS))),
+            call_params=dict(params),
             base_url=self.call.url,
             max_fetches=self.deps.max_fetches,
         )
@@ -319,6 +366,8 @@ class CallSession:
         self._timers.clear()
         if self._time_limit is not None:
             self._time_limit.cancel()
+        if self._amd_guard is not None:  # hung up while synchronous AMD listened: undecided
+            await self._on_amd(AMD_UNDECIDED, self.call.machine_detection_timeout_s * 1000, 0.0)
         fact = state.Fact.ENDED_COMPLETED if self.answered else state.fact_for_end(ev.reason)
         final = await finalize(self.store, self.deps.clock, self.sid, fact, sip_code=ev.sip_code)
         log.info("[%s] ended: %s (sip %s, by %s)", self.sid, final.status if final else ev.reason, ev.sip_code, ev.hangup_by)

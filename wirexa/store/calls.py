@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 
 from wirexa.calls import state
-from wirexa.calls.ports import RecordingCallbacks, StatusCallbacks
+from wirexa.calls.ports import AmdCallbacks, RecordingCallbacks, StatusCallbacks
 from wirexa.calls.records import (
     NO_CHANGES,
     CallChanges,
@@ -35,11 +35,13 @@ class StoreCalls:
         *,
         status_callbacks: StatusCallbacks,
         recording_callbacks: RecordingCallbacks,
+        amd_callbacks: AmdCallbacks = lambda call, ms, confidence: None,
         wake_webhooks: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self._status_callbacks = status_callbacks
         self._recording_callbacks = recording_callbacks
+        self._amd_callbacks = amd_callbacks
         self._wake = wake_webhooks
 
     async def project(self, account_sid: str) -> ProjectRecord | None:
@@ -69,7 +71,12 @@ class StoreCalls:
         return await self.store.write(lambda: repo.update_call(call_sid, **columns))
 
     async def transition(
-        self, call_sid: str, fact: state.Fact, changes: CallChanges = NO_CHANGES, extra: Mapping[str, str] | None = None
+        self,
+        call_sid: str,
+        fact: state.Fact,
+        changes: CallChanges = NO_CHANGES,
+        extra: Mapping[str, str] | None = None,
+        announce: bool = True,
     ) -> CallRecord | None:
         def tx() -> CallRecord | None:
             call = repo.get_call(call_sid)
@@ -81,7 +88,8 @@ class StoreCalls:
             updated = repo.update_call(call_sid, expect_status=(call.status,), status=str(new), **changes.columns())
             if updated is None:
                 return None
-            self._status_callbacks(updated, state.EVENT_OF[new], extra or {})
+            if announce:
+                self._status_callbacks(updated, state.EVENT_OF[new], extra or {})
             if new in state.FINAL and updated.duration_s:
                 repo.charge_credits(updated.account_sid, updated.duration_s)
             return updated
@@ -106,6 +114,23 @@ class StoreCalls:
         rec = await self.store.write(tx)
         self._wake()
         return rec
+
+    async def amd_decided(
+        self, call_sid: str, answered_by: str, detection_ms: int, confidence: float, *, announce_answered: bool
+    ) -> CallRecord | None:
+        def tx() -> CallRecord | None:
+            call = repo.update_call(call_sid, answered_by=answered_by)
+            if call is None:
+                return None
+            if announce_answered:
+                self._status_callbacks(call, state.CallbackEvent.ANSWERED, {})
+            if call.async_amd:
+                self._amd_callbacks(call, detection_ms, confidence)
+            return call
+
+        result: CallRecord | None = await self.store.write(tx)
+        self._wake()
+        return result
 
     async def notify(self, notice: NewNotification) -> None:
         await self.store.write(lambda: repo.insert_notification(**dataclasses.asdict(notice)))

@@ -122,6 +122,22 @@ def recording_callbacks(base_url: str) -> Callable[[RecordingRecord, CallRecord,
     return enqueue_recording
 
 
+def amd_callbacks(call: CallRecord, detection_ms: int, confidence: float) -> None:
+    """Enqueue the AsyncAmdStatusCallback request for a call whose AnsweredBy was just decided
+    (a calls.ports.AmdCallbacks; call inside that transaction)."""
+    if not call.async_amd_status_callback or not call.answered_by:
+        return
+    enqueue(
+        account_sid=call.account_sid,
+        call_sid=call.sid,
+        kind="amd",
+        event="amd",
+        url=call.async_amd_status_callback,
+        method=call.async_amd_status_callback_method,
+        params=amd_params(call, call.answered_by, detection_ms, confidence),
+    )
+
+
 def amd_params(call: CallRecord, answered_by: str, detection_ms: int, confidence: float | None = None) -> list[tuple[str, str]]:
     """Async AMD result parameters (reference §10.3, plus the product doc's AmdConfidence)."""
     params = [

@@ -13,6 +13,7 @@ from wirexa.api.serializers import call_json, page_meta
 from wirexa.calls import state
 from wirexa.calls.service import ALL_EVENTS, CallUpdate, NewCall
 from wirexa.errors import BadRequest
+from wirexa.media import amd
 from wirexa.store import repo
 
 CALL_STATUSES = tuple(dict.fromkeys(state.RESOURCE_STATUS.values()))  # Twilio's enum
@@ -91,16 +92,16 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
         trim=ctx.parse_enum(form.get("Trim"), "Trim", ("trim-silence", "do-not-trim"), "trim-silence"),
         machine_detection=machine_detection,
         machine_detection_timeout_s=ctx.parse_int(
-            form.get("MachineDetectionTimeout"), "MachineDetectionTimeout", 30, 1, 120, 21207
+            form.get("MachineDetectionTimeout"), "MachineDetectionTimeout", 30, *amd.TIMEOUT_S_RANGE, 21207
         ),
         machine_detection_speech_threshold_ms=ctx.parse_int(
-            form.get("MachineDetectionSpeechThreshold"), "MachineDetectionSpeechThreshold", 2400, 1000, 6000, 21207
+            form.get("MachineDetectionSpeechThreshold"), "MachineDetectionSpeechThreshold", 2400, *amd.SPEECH_THRESHOLD_MS_RANGE, 21207
         ),
         machine_detection_speech_end_threshold_ms=ctx.parse_int(
-            form.get("MachineDetectionSpeechEndThreshold"), "MachineDetectionSpeechEndThreshold", 1200, 500, 5000, 21207
+            form.get("MachineDetectionSpeechEndThreshold"), "MachineDetectionSpeechEndThreshold", 1200, *amd.SPEECH_END_THRESHOLD_MS_RANGE, 21207
         ),
         machine_detection_silence_timeout_ms=ctx.parse_int(
-            form.get("MachineDetectionSilenceTimeout"), "MachineDetectionSilenceTimeout", 5000, 2000, 10000, 21207
+            form.get("MachineDetectionSilenceTimeout"), "MachineDetectionSilenceTimeout", 5000, *amd.SILENCE_TIMEOUT_MS_RANGE, 21207
         ),
         async_amd=ctx.parse_bool(form.get("AsyncAmd"), "AsyncAmd"),
         async_amd_status_callback=_opt_url(form, "AsyncAmdStatusCallback"),
