@@ -51,6 +51,7 @@ class Settings:
     port: int = _setting(5000, "TCP port of the REST API.")
     public_url: str = _setting("", "Base URL customers reach the API at (used in RecordingUrl); empty = http://127.0.0.1:<port>.")
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING, ERROR.")
+    shutdown_grace_s: float = _setting(30.0, "On SIGTERM, seconds live calls may go on (no new ones start) before they are hung up.")
     api_max_body_bytes: int = _setting(1_048_576, "Largest request body the API accepts (413 above it).")
     api_rate_limit_per_s: float = _setting(100.0, "Requests per second allowed per project (429 / 20429 above it); 0 = unlimited.")
     api_rate_limit_burst: int = _setting(200, "Burst size of the per-project request rate limit.")
@@ -112,6 +113,15 @@ class Settings:
     tts_gtts_enabled: bool = _setting(False, "Use gTTS (Google Translate's unofficial speech endpoint, no account) before espeak.")
     tts_gtts_endpoint_url: str = _setting("https://translate.google.com", "gTTS endpoint URL.")
     recordings_dir: str = _setting("", "Where recordings are written; empty = <data_dir>/recordings.")
+    recordings_media_auth: bool = _setting(False, "Require Basic auth (the project's credentials) for recording media; false = the recording SID is the secret, as on Twilio.")
+    recordings_retention_days: float = _setting(0.0, "Delete recordings (rows and files, local and remote) older than this many days, in the background; 0 = keep forever.")
+    recordings_s3_bucket: str = _setting("", "S3 bucket finished recordings are uploaded to; empty = local disk only.")
+    recordings_s3_prefix: str = _setting("recordings/", "Key prefix in the bucket; files go to <prefix><AccountSid>/<RecordingSid>.wav|.mp3.")
+    recordings_s3_region: str = _setting("", "Region of the bucket; empty = the AWS configuration's default.")
+    recordings_s3_endpoint_url: str = _setting("", "S3 endpoint URL for MinIO, Ceph, Wasabi...; empty = AWS. Credentials come from the standard AWS chain.")
+    recordings_s3_keep_local: bool = _setting(True, "Keep the local copies after the upload; false = remove them once the bucket has them.")
+    recordings_s3_serve: str = _setting("proxy", "How media held only in the bucket is served: proxy (streamed through the engine, same auth and Range) or redirect (302 to a presigned URL).")
+    recordings_s3_url_expiry_s: int = _setting(300, "Lifetime of the presigned URLs of recordings_s3_serve = redirect.")
     config_file: str = ""  # the file load() read, "" for none (not a setting)
 
     @property

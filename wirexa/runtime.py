@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import errno
 import logging
+import shutil
 import socket
 import time
 import uuid
@@ -147,6 +148,14 @@ class Engine:
             )
         if self.with_sip and not s.sip_trunk_host and s.sandbox_enabled:
             from wirexa.sip.sandbox_carrier import sandbox_ports
+
+            # The sandbox's callees speak with espeak-ng and ffmpeg from their first call on.
+            missing = [tool for tool in (s.tts_espeak_binary, "ffmpeg") if shutil.which(tool) is None]
+            if missing:
+                raise ConfigError(
+                    f"the sandbox carrier needs {' and '.join(missing)}, not found on PATH: "
+                    "apt-get install espeak-ng ffmpeg (see `wirexa doctor`)"
+                )
 
             busy = await _wait_free(s.sip_bind_host, sandbox_ports(s), SANDBOX_PORT_WAIT_S)
             if busy is not None:

@@ -264,8 +264,10 @@ def test_serve_builds_settings_from_flags_env_and_file(tmp_path: Path, monkeypat
     (tmp_path / "wirexa.toml").write_text('host = "127.0.0.2"\nport = 7001\n[sip]\nworkers_max = 3\n')
     seen: list[Any] = []
 
-    async def fake_run(settings: Any) -> None:
+    async def fake_run(settings: Any, reread: Any = None) -> None:
         seen.append(settings)
+        if reread is not None:  # what SIGHUP re-reads: the same sources
+            assert reread() == settings
 
     monkeypatch.setattr(serve_cli, "run_until_signal", fake_run)
     result = run("serve", "--data-dir", str(tmp_path), "--port", "7002", env={"WIREXA_SIP_WORKERS_MAX": "5"})
@@ -293,7 +295,7 @@ def test_serve_check_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_serve_start_failure_is_one_red_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def busy(settings: Any) -> None:
+    async def busy(settings: Any, reread: Any = None) -> None:
         raise OSError(98, "Address already in use")
 
     monkeypatch.setattr(serve_cli, "run_until_signal", busy)

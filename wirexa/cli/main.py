@@ -11,7 +11,9 @@ import wirexa
 from wirexa.cli import calls, projects, recordings, sandbox, tts
 from wirexa.cli.base import App
 from wirexa.cli.call import call
+from wirexa.cli.doctor import doctor
 from wirexa.cli.init import init
+from wirexa.cli.install_service import install_service
 from wirexa.cli.serve import serve
 
 app = App(
@@ -38,7 +40,9 @@ def root(
 
 app.command(help="Create the config file, database and a first project.")(init)
 app.command(help="Run the engine (REST API, webhooks, SIP workers, sandbox carrier).")(serve)
-app.command(help="Place a call through the running engine's REST API.")(call)
+app.command(help="Place a call through the running engine's REST API; with --wait (the default) exit 0 only if it completed.")(call)
+app.command(help="Check config, data dir, database, ports, SIP trunk, espeak-ng/ffmpeg, TTS credentials, disk, clock.")(doctor)
+app.command("install-service", help="Write a systemd unit running `wirexa serve` (and /etc/wirexa/wirexa.toml if missing).")(install_service)
 app.add_typer(projects.app, name="projects")
 app.add_typer(calls.app, name="calls")
 app.add_typer(recordings.app, name="recordings")

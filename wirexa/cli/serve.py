@@ -1,18 +1,32 @@
-"""`wirexa serve`: run the engine until SIGINT/SIGTERM; `--check` is the binary's smoke test."""
+"""`wirexa serve`: run the engine until SIGINT/SIGTERM; `--check` is the binary's smoke test.
+
+Signals, as systemd sends them (config/wirexa.service):
+- SIGTERM / SIGINT: a graceful stop. No queued call starts any more (they stay queued for the
+  next start), live calls go on for `shutdown_grace_s`, then the rest are hung up and finalized
+  with their callbacks, and serve exits 0. A second SIGTERM / SIGINT skips what is left of the grace.
+- SIGHUP (`systemctl reload`): the config file is read again and its TTS settings and sandbox
+  callees are applied; live calls go on. Other changed settings are logged as needing a restart.
+
+While it runs, serve keeps `<data_dir>/engine.json` (cli/engine_file.py) up to date, so that
+`wirexa call` and `wirexa doctor` find it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import tempfile
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import aiohttp
 import typer
 
-from wirexa.cli import options
+from wirexa import config
+from wirexa.cli import engine_file, options
 from wirexa.cli.console import console, fail
 from wirexa.config import Settings
 from wirexa.errors import WirexaError
@@ -26,15 +40,70 @@ def setup_logging(level: str) -> None:
     )
 
 
-async def run_until_signal(settings: Settings) -> None:
+log = logging.getLogger(__name__)
+
+
+async def run_until_signal(settings: Settings, reread: Callable[[], Settings] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, then stop gracefully (see the module docstring). `reread`
+    builds the Settings again from their sources; SIGHUP applies what it returns."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    hurry = asyncio.Event()
+    reload_wanted = asyncio.Event()
+
+    def on_stop() -> None:
+        if stop.is_set():
+            hurry.set()  # a second signal: do not wait out the grace period
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with Engine(settings) as engine:
-        console(stderr=True).print(listening(engine.urls), markup=False)
-        await stop.wait()
-        logging.getLogger(__name__).info("shutting down")
+        loop.add_signal_handler(sig, on_stop)
+    loop.add_signal_handler(signal.SIGHUP, reload_wanted.set)
+    try:
+        async with Engine(settings) as engine:
+            _write_engine_file(settings, engine)
+            try:
+                console(stderr=True).print(listening(engine.urls), markup=False)
+                while not stop.is_set():
+                    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(reload_wanted.wait())]
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                    for w in waits:
+                        w.cancel()
+                    if reload_wanted.is_set() and not stop.is_set():
+                        reload_wanted.clear()
+                        await _reload(engine, reread)
+                log.info("shutting down: no new calls; live calls have %.0f s to finish", settings.shutdown_grace_s)
+                await engine.drain(settings.shutdown_grace_s, hurry)
+            finally:
+                engine_file.remove(settings, os.getpid())
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def _reload(engine: Engine, reread: Callable[[], Settings] | None) -> None:
+    if reread is None:
+        return
+    try:
+        new = reread()
+    except (WirexaError, typer.Exit) as exc:  # a bad file: keep running on the old settings
+        log.error("reload: config not applied: %s", exc)
+        return
+    await engine.reload(new)
+
+
+def _write_engine_file(settings: Settings, engine: Engine) -> None:
+    from wirexa.cli.init import urls
+
+    api_url = urls(dataclasses.replace(settings, port=engine.port or settings.port))[0]
+    sip_ports: list[int] = []
+    if engine.sip is not None and not settings.sip_trunk_host and settings.sandbox_enabled:
+        from wirexa.sip.sandbox_carrier import sandbox_ports
+
+        sip_ports = sandbox_ports(settings)
+    try:
+        engine_file.write(settings, engine_file.info_for(settings, api_url, engine.port or settings.port, sip_ports))
+    except OSError as exc:  # `wirexa call` then falls back to the configured port
+        log.warning("cannot write %s: %s", engine_file.path(settings), exc)
 
 
 def listening(urls: list[str]) -> str:
@@ -95,7 +164,7 @@ def serve(
         if check_only:
             ok = asyncio.run(check(s))
             raise typer.Exit(0 if ok else 1)
-        asyncio.run(run_until_signal(s))
+        asyncio.run(run_until_signal(s, lambda: config.load(config_file, overrides={"data_dir": data_dir, **overrides})))
     except WirexaError as exc:
         fail(str(exc))
     except OSError as exc:
