@@ -40,7 +40,10 @@ ARROWS: dict[str, tuple[str, ...]] = {
     "cli": ("wirexa",),
     "__main__.py": ("wirexa.cli",),
     "runtime.py": ("wirexa",),
-    "api": ("wirexa.calls.service", "wirexa.calls.ports", "wirexa.store.repo", "wirexa.webhooks", "wirexa.media.recording"),
+    "api": (
+        "wirexa.calls.service", "wirexa.calls.ports", "wirexa.store.repo", "wirexa.webhooks", "wirexa.media.recording",
+        "wirexa.media.storage",
+    ),
     "calls": ("wirexa.laml",),
     "sip": ("wirexa.calls.ports",),
     "store": ("wirexa.calls.ports", "wirexa.calls.records", "wirexa.calls.state", "wirexa.clock"),

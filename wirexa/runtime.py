@@ -40,10 +40,13 @@ from wirexa.http.audio import AudioCache
 from wirexa.http.documents import DocumentFetcher
 from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.media.recording import trim_silence
+from wirexa.media.recording_jobs import RecordingMedia, RetentionJanitor, recover_recordings
+from wirexa.media.storage import locator, remote_from_settings
 from wirexa.media.tts.chain import TtsChain
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
+from wirexa.store.recordings import StoreRecordings
 from wirexa.webhooks import outbox, signing
 from wirexa.webhooks.delivery import DeliveryWorker
 
@@ -180,6 +183,15 @@ class Engine:
 
         self.delivery = await self._stack.enter_async_context(DeliveryWorker(store, s, worker_id=self.node_id))
 
+        # Recordings: close what a dead engine left open (before any call can record), then
+        # the media job (MP3, callback, upload) and the retention janitor.
+        remote = remote_from_settings(s)
+        rows = StoreRecordings(store, recording_callbacks=outbox.recording_callbacks(s.base_url), wake_webhooks=self.delivery.wake)
+        if self.with_sip:
+            await recover_recordings(rows)
+        media_job = await self._stack.enter_async_context(RecordingMedia(rows, remote=remote, keep_local=s.recordings_s3_keep_local))
+        await self._stack.enter_async_context(RetentionJanitor(rows, days=s.recordings_retention_days, locate=locator(s, remote)))
+
         clock = SystemClock()
         calls = StoreCalls(
             store,
@@ -187,6 +199,7 @@ class Engine:
             recording_callbacks=outbox.recording_callbacks(s.base_url),
             amd_callbacks=outbox.amd_callbacks,
             wake_webhooks=self.delivery.wake,
+            recording_saved=media_job.wake,
         )
         controller: CallController = NullController(calls, clock)
         if self.with_sip:

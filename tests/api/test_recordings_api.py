@@ -18,7 +18,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from tests.api.conftest import Api, SchemaCheck, basic
+from tests.api.conftest import Api, SchemaCheck, basic, make_api
 from tests.api.test_calls_api import error_of, seed
 from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.store import repo
@@ -338,3 +338,68 @@ async def test_sdk_follows_next_page_uri_under_either_prefix(api: Api, prefix: s
 
     sids = await asyncio.to_thread(drive)
     assert len(sids) == len(set(sids)) == 25
+
+
+# --- media over HTTP: HEAD, byte ranges, 202 bodies, media auth ------------------------------------
+
+
+async def test_media_head_and_byte_ranges(api: Api, tmp_path: Path) -> None:
+    """What a browser's audio player, `curl -I` and `curl -C -` need, on every media route."""
+    call = seed(api, 1)[0]
+    rec = make_recording(api, tmp_path, call.sid)
+    data = Path(rec.wav_path or "").read_bytes()
+    for url in (f"/recordings/{rec.sid}.wav", f"/recordings/{rec.sid}", f"{api.base}/Recordings/{rec.sid}", f"/recordings/call/{call.sid}.wav"):
+        head = await api.client.head(url)
+        assert head.status == 200 and await head.read() == b"", url
+        assert head.headers["Content-Type"] == "audio/x-wav" and int(head.headers["Content-Length"]) == len(data)
+        assert head.headers["Accept-Ranges"] == "bytes"
+    url = f"/recordings/{rec.sid}.wav"
+    for spec, (start, end) in (("bytes=0-99", (0, 99)), ("bytes=100-", (100, len(data) - 1)), ("bytes=-10", (len(data) - 10, len(data) - 1)),
+                               (f"bytes=16000-{10 * len(data)}", (16000, len(data) - 1))):
+        part = await api.client.get(url, headers={"Range": spec})
+        assert part.status == 206, spec
+        assert part.headers["Content-Range"] == f"bytes {start}-{end}/{len(data)}"
+        assert await part.read() == data[start : end + 1] and int(part.headers["Content-Length"]) == end - start + 1
+    past = await api.client.get(url, headers={"Range": f"bytes={len(data)}-"})
+    assert past.status == 416 and past.headers["Content-Range"] == f"bytes */{len(data)}"
+    auth_call = await api.client.head(f"{api.base}/Calls/{call.sid}/Recordings/{rec.sid}.wav", headers=api.auth)
+    assert auth_call.status == 200 and int(auth_call.headers["Content-Length"]) == len(data)
+
+
+async def test_202_bodies_carry_the_api_error_keys(api: Api, tmp_path: Path) -> None:
+    call = seed(api, 1, status="in-progress")[0]
+    rec = make_recording(api, tmp_path, call.sid, status="in-progress")
+    resp = await api.client.get(f"/recordings/{rec.sid}.wav")
+    body = await resp.json()
+    assert resp.status == 202 and set(body) == {"code", "message", "more_info", "status", "detail"}
+    assert body["status"] == 202 and body["detail"] == body["message"] == "Recording is still being processed"
+
+
+async def test_a_recording_whose_mp3_is_pending_serves_its_wav_and_202_for_the_mp3(api: Api, tmp_path: Path) -> None:
+    """The media job makes the MP3 once (no conversion on request for it); until then 202."""
+    call = seed(api, 1)[0]
+    rec = make_recording(api, tmp_path, call.sid)
+    api.store.write_sync(lambda: repo.update_recording(rec.sid, media_state="pending"))
+    assert (await api.client.get(f"/recordings/{rec.sid}.wav")).status == 200
+    for _ in range(3):
+        resp = await api.client.get(f"/recordings/{rec.sid}.mp3")
+        assert resp.status == 202 and (await resp.json())["message"] == "Recording is being converted to MP3"
+    await asyncio.sleep(0.3)
+    assert not Path(rec.wav_path or "").with_suffix(".mp3").exists()  # the request did not convert it
+    mp3 = Path(rec.wav_path or "").with_suffix(".mp3")
+    mp3.write_bytes(b"ID3" + bytes(500))
+    api.store.write_sync(lambda: repo.update_recording(rec.sid, media_state="ready", mp3_path=str(mp3)))
+    done = await api.client.get(f"/recordings/{rec.sid}.mp3", headers={"Range": "bytes=0-2"})
+    assert done.status == 206 and done.headers["Content-Type"] == "audio/mpeg" and await done.read() == b"ID3"
+
+
+async def test_media_auth_setting_requires_the_projects_credentials(tmp_path: Path) -> None:
+    async with make_api(tmp_path, recordings_media_auth=True) as api:
+        call = seed(api, 1)[0]
+        rec = make_recording(api, tmp_path, call.sid)
+        other = api.store.write_sync(repo.create_project, "other")
+        for url in (f"/recordings/{rec.sid}.wav", f"{api.base}/Recordings/{rec.sid}.wav", f"/recordings/call/{call.sid}.wav"):
+            await error_of(await api.client.get(url), 401, 20003)
+            assert (await api.client.get(url, headers=api.auth)).status == 200, url
+        await error_of(await api.client.get(f"/recordings/{rec.sid}.wav", headers=basic(other.sid, other.auth_token)), 404, 20404)
+        await error_of(await api.client.get(f"/recordings/{rec.sid}.wav", headers=basic(api.project.sid, "wrong")), 401, 20003)

@@ -107,6 +107,10 @@ class RecordingRecord:
     trim: str
     date_created: dt.datetime
     date_updated: dt.datetime
+    # What is left to do with the files: pending (MP3, then the `completed` callback), upload (to
+    # the bucket), ready. Where the bucket copy is: s3://bucket/prefix/, None for none.
+    media_state: str = "ready"
+    storage_url: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,17 +1,45 @@
-"""Recording files: where WAVs live, and WAV -> MP3 conversion with ffmpeg (off the loop)."""
+"""Recording files: WAV -> MP3 with ffmpeg (off the loop), silence trimming, and repairing a WAV
+whose writer died."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import shutil
+import struct
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
+MP3_ARGS = ("-codec:a", "libmp3lame", "-qscale:a", "4")
+
+
+async def convert_mp3(wav: Path, mp3: Path, ffmpeg: str = "ffmpeg") -> bool:
+    """Encode `wav` to `mp3` with ffmpeg (a subprocess: the loop never blocks). The MP3 appears
+    whole or not at all (written beside it as .part.mp3, then renamed). False on failure."""
+    tmp = mp3.with_suffix(".part.mp3")
+    binary = shutil.which(ffmpeg) or ffmpeg
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            binary, "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), *MP3_ARGS, str(tmp),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await proc.communicate()
+    except OSError as exc:
+        log.error("mp3 conversion of %s could not start: %s", wav, exc)
+        return False
+    if proc.returncode != 0:
+        log.error("mp3 conversion of %s failed: %s", wav, err.decode(errors="replace").strip())
+        tmp.unlink(missing_ok=True)
+        return False
+    tmp.replace(mp3)
+    return True
+
+
 class Mp3Converter:
-    """Converts WAV recordings to MP3 once, in the background; loop-only.
+    """On-request MP3s for recordings the media job never converted (rows from before it, or an
+    engine run without it); loop-only.
 
     `state(wav)` answers "ready" (MP3 exists), "converting" (a conversion runs: the API answers
     202) or "failed"; `start(wav)` begins a conversion if none runs. The MP3 sits beside the WAV.
@@ -27,13 +55,13 @@ class Mp3Converter:
 
     def state(self, wav: str | Path) -> str:
         mp3 = self.mp3_path(wav)
-        if mp3.exists() and Path(wav).exists() and mp3 not in self._tasks:
-            return "ready"
         task = self._tasks.get(mp3)
         if task is not None and not task.done():
             return "converting"
         if task is not None and task.done() and not task.result():
             return "failed"
+        if mp3.exists() and Path(wav).exists():
+            return "ready"
         return "missing"
 
     def start(self, wav: str | Path) -> None:
@@ -43,25 +71,54 @@ class Mp3Converter:
         self._tasks[mp3] = asyncio.get_running_loop().create_task(self._convert(Path(wav), mp3))
 
     async def _convert(self, wav: Path, mp3: Path) -> bool:
-        tmp = mp3.with_suffix(".part.mp3")
-        binary = shutil.which(self.ffmpeg) or self.ffmpeg
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                binary, "-nostdin", "-loglevel", "error", "-y", "-i", str(wav),
-                "-codec:a", "libmp3lame", "-qscale:a", "4", str(tmp),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            )
-            _, err = await proc.communicate()
-        except OSError as exc:
-            log.error("mp3 conversion of %s could not start: %s", wav, exc)
-            return False
-        if proc.returncode != 0:
-            log.error("mp3 conversion of %s failed: %s", wav, err.decode(errors="replace").strip())
-            tmp.unlink(missing_ok=True)
-            return False
-        tmp.replace(mp3)
-        self._tasks.pop(mp3, None)
-        return True
+        ok = await convert_mp3(wav, mp3, self.ffmpeg)
+        if ok:
+            self._tasks.pop(mp3, None)
+        return ok
+
+
+def repair_wav(path: Path) -> float | None:
+    """Make the header of a WAV whose writer died (engine or worker killed) describe the audio
+    actually in the file: RIFF and data sizes from the file's length, a partial last frame cut
+    off. Returns the duration in seconds, or None when there is no audio to keep (no file, not a
+    RIFF/WAVE file, no fmt or data chunk, no whole frame). Blocking file I/O: run it in a thread.
+
+    A header that already matches the file (a clean close) is left as it is."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    with path.open("r+b") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos, fmt, data_at, declared = 12, b"", 0, 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                data_at, declared = pos + 8, chunk_size
+                break
+            if chunk_id == b"fmt ":
+                fmt = f.read(min(chunk_size, 16))
+            pos += 8 + chunk_size + (chunk_size & 1)
+        if len(fmt) < 16 or not data_at:
+            return None
+        byte_rate, block_align = (int(v) for v in struct.unpack("<8xIH2x", fmt))
+        if byte_rate == 0 or block_align == 0:
+            return None
+        if 0 < declared and data_at + declared + (declared & 1) == size:
+            return float(declared) / byte_rate  # closed cleanly
+        data_len = size - data_at
+        data_len -= data_len % block_align
+        if data_len <= 0:
+            return None
+        f.truncate(data_at + data_len)
+        f.seek(4)
+        f.write(struct.pack("<I", data_at + data_len - 8))
+        f.seek(data_at - 4)
+        f.write(struct.pack("<I", data_len))
+    return float(data_len) / byte_rate
 
 
 # Leading silence, then (reversed) trailing silence. Peak detection: the default RMS detector

@@ -37,8 +37,12 @@ class StoreCalls:
         recording_callbacks: RecordingCallbacks,
         amd_callbacks: AmdCallbacks = lambda call, ms, confidence: None,
         wake_webhooks: Callable[[], None] = lambda: None,
+        recording_saved: Callable[[], None] | None = None,
     ) -> None:
+        """`recording_saved` wakes the recordings' media job (media.recording_jobs) after a
+        recording is saved; None: no job runs, save_recording sends the callback itself."""
         self.store = store
+        self._recording_saved = recording_saved
         self._status_callbacks = status_callbacks
         self._recording_callbacks = recording_callbacks
         self._amd_callbacks = amd_callbacks
@@ -103,16 +107,25 @@ class StoreCalls:
         await self.store.write(repo.delete_call, call_sid)
 
     async def save_recording(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
+        """Insert a finished recording. With a media job wired (`recording_saved`) the row is
+        media_state pending: the job makes the MP3 and sends the `completed` callback in its own
+        transaction once both files exist. Without one the callback commits here, as before (the
+        MP3 is then made on the first request)."""
+        deferred = self._recording_saved is not None
+
         def tx() -> RecordingRecord:
             fields = dataclasses.asdict(new)
             fields["status_callback_events"] = " ".join(new.status_callback_events)
-            rec = repo.insert_recording(**fields)
-            if new.status_callback and "completed" in new.status_callback_events:
+            rec = repo.insert_recording(**fields, media_state="pending" if deferred else "ready")
+            if not deferred and new.status_callback and "completed" in new.status_callback_events:
                 self._recording_callbacks(rec, call, "completed")
             return rec
 
         rec = await self.store.write(tx)
-        self._wake()
+        if self._recording_saved is not None:
+            self._recording_saved()
+        else:
+            self._wake()
         return rec
 
     async def amd_decided(

@@ -101,6 +101,8 @@ class Recording(Base):
     trim = pw.CharField(default="do-not-trim")
     date_created = pw.DateTimeField()
     date_updated = pw.DateTimeField()
+    media_state = pw.CharField(default="ready")
+    storage_url = pw.TextField(null=True)
 
     class Meta:
         table_name = "recordings"

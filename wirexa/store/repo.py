@@ -408,6 +408,33 @@ def first_completed_recording(call_sid: str) -> RecordingRecord | None:
     return _record(RecordingRecord, row) if row else None
 
 
+# Recordings still being captured (or stopped and not yet closed): what a restart must repair.
+UNFINISHED_RECORDING_STATUSES = ("in-progress", "paused", "stopped", "processing")
+
+
+def recordings_media_due(limit: int) -> list[RecordingRecord]:
+    """Recordings whose files still need work (media_state pending or upload), oldest first."""
+    return _RECORDINGS.all(  # type: ignore[no-any-return]
+        '"media_state" IN (?, ?) ORDER BY "date_created", "sid" LIMIT ?', ("pending", "upload", limit)
+    )
+
+
+def unfinished_recordings() -> list[RecordingRecord]:
+    marks = ", ".join("?" for _ in UNFINISHED_RECORDING_STATUSES)
+    return _RECORDINGS.all(  # type: ignore[no-any-return]
+        f'"status" IN ({marks}) ORDER BY "date_created", "sid"', UNFINISHED_RECORDING_STATUSES
+    )
+
+
+def recordings_created_before(before: dt.datetime, limit: int) -> list[RecordingRecord]:
+    """Finished recordings created before `before`, oldest first (the retention janitor's)."""
+    marks = ", ".join("?" for _ in UNFINISHED_RECORDING_STATUSES)
+    return _RECORDINGS.all(  # type: ignore[no-any-return]
+        f'"date_created" < ? AND "status" NOT IN ({marks}) ORDER BY "date_created", "sid" LIMIT ?',
+        (Recording.date_created.db_value(before), *UNFINISHED_RECORDING_STATUSES, limit),  # type: ignore[no-untyped-call]
+    )
+
+
 # --- webhook outbox --------------------------------------------------------------------------
 
 

@@ -1,50 +1,125 @@
-"""Recordings: account and call level resources, and media (.wav/.mp3) with 202 while converting."""
+"""Recordings: account and call level resources, and media (.wav/.mp3: GET, HEAD and byte ranges,
+from the disk or the bucket) with 202 while recording or converting."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from aiohttp import web
 
 from wirexa.api import context as ctx
-from wirexa.api.serializers import page_json, recording_json
-from wirexa.errors import BadRequest, NotFound
+from wirexa.api.serializers import error_json, page_json, recording_json
+from wirexa.errors import BadRequest, NotFound, ServiceUnavailable
 from wirexa.media.recording import Mp3Converter
+from wirexa.media.storage import (
+    Locator,
+    RangeNotSatisfiable,
+    locator,
+    parse_range,
+    recording_key,
+    remote_from_settings,
+    remove_files,
+)
 from wirexa.store import repo
 from wirexa.store.repo import ProjectRecord, RecordingRecord
 
+log = logging.getLogger(__name__)
+
 MP3 = web.AppKey("mp3", Mp3Converter)
+LOCATE: web.AppKey[Locator] = web.AppKey("locate")
+LIVE = ("in-progress", "paused", "stopped", "processing")
+WAV, MPEG = "audio/x-wav", "audio/mpeg"
 
 
 def _not_found(request: web.Request) -> NotFound:
     return NotFound(f"The requested resource {request.path} was not found")
 
 
+def _accepted(message: str) -> web.Response:
+    """202 with the error body the API uses everywhere (Twilio's keys plus the doc's `detail`)."""
+    return web.json_response(error_json(202, message, 202), status=202, headers={"Retry-After": "1"})
+
+
 async def _media(request: web.Request, rec: RecordingRecord, ext: str) -> web.StreamResponse:
-    """Serve the WAV or MP3 of a recording; 202 while it is recorded or converted."""
-    if rec.status in ("in-progress", "paused", "processing") or not rec.wav_path:
-        return web.json_response(
-            {"status": 202, "message": "Recording is still being processed", "detail": "Recording is still being processed"},
-            status=202,
-            headers={"Retry-After": "1"},
-        )
-    wav = Path(rec.wav_path)
-    if not wav.exists():
+    """Serve the WAV or MP3 of a recording (GET and HEAD, single byte ranges); 202 while it is
+    recorded or its MP3 is made. Local copies first, then the bucket (proxied or redirected)."""
+    if rec.status in LIVE or not (rec.wav_path or rec.storage_url):
+        return _accepted("Recording is still being processed")
+    wav = Path(rec.wav_path) if rec.wav_path else None
+    if ext != ".mp3":
+        if wav is not None and wav.exists():
+            return _file(wav, WAV)
+        return await _remote(request, rec, ".wav", WAV)
+    mp3 = Path(rec.mp3_path) if rec.mp3_path else (wav.with_suffix(".mp3") if wav else None)
+    if mp3 is not None and mp3.exists():
+        return _file(mp3, MPEG)
+    if rec.media_state == "pending":
+        return _accepted("Recording is being converted to MP3")
+    if rec.storage_url:
+        return await _remote(request, rec, ".mp3", MPEG)
+    if wav is None or not wav.exists():
         raise _not_found(request)
-    if ext == ".mp3":
-        conv = request.app[MP3]
-        state = conv.state(wav)
-        if state == "failed":
-            raise NotFound("The MP3 of this recording could not be made", code=20404)
-        if state != "ready":
-            conv.start(wav)
-            return web.json_response(
-                {"status": 202, "message": "Recording is being converted to MP3", "detail": "Recording is being converted to MP3"},
-                status=202,
-                headers={"Retry-After": "1"},
-            )
-        return web.FileResponse(conv.mp3_path(wav), headers={"Content-Type": "audio/mpeg"})
-    return web.FileResponse(wav, headers={"Content-Type": "audio/x-wav"})
+    # A recording the media job never saw (saved before it, or by an engine without it).
+    conv = request.app[MP3]
+    state = conv.state(wav)
+    if state == "failed":
+        raise NotFound("The MP3 of this recording could not be made", code=20404)
+    if state != "ready":
+        conv.start(wav)
+        return _accepted("Recording is being converted to MP3")
+    return _file(conv.mp3_path(wav), MPEG)
+
+
+def _file(path: Path, content_type: str) -> web.FileResponse:
+    # aiohttp's FileResponse answers HEAD, Range (206 / 416), If-Range and conditional requests.
+    return web.FileResponse(path, headers={"Content-Type": content_type, "Accept-Ranges": "bytes"})
+
+
+async def _remote(request: web.Request, rec: RecordingRecord, ext: str, content_type: str) -> web.StreamResponse:
+    """A file held only in the bucket: a 302 to a presigned URL (s3_serve = redirect), or the
+    bytes streamed through (proxy), with HEAD and a single Range as for a local file."""
+    if not rec.storage_url:
+        raise _not_found(request)
+    settings = ctx.services(request).settings
+    store = request.app[LOCATE](rec.storage_url)
+    key = recording_key(rec.account_sid, rec.sid, ext)
+    info = await store.stat(key)
+    if info is None:
+        raise _not_found(request)
+    if settings.recordings_s3_serve == "redirect":
+        url = await store.presign(key, settings.recordings_s3_url_expiry_s)
+        if url is not None:
+            raise web.HTTPFound(url)
+    headers = {"Content-Type": content_type, "Accept-Ranges": "bytes"}
+    try:
+        span = parse_range(request.headers.get("Range"), info.size)
+    except RangeNotSatisfiable:
+        headers["Content-Range"] = f"bytes */{info.size}"
+        return web.Response(status=416, headers=headers)
+    start, end = span if span is not None else (0, info.size - 1)
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+    response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
+    response.content_length = end - start + 1 if info.size else 0
+    await response.prepare(request)
+    if request.method != "HEAD" and info.size:
+        async for block in store.read(key, start, end):
+            await response.write(block)
+    await response.write_eof()
+    return response
+
+
+async def _media_project(request: web.Request) -> ProjectRecord | None:
+    """Who asks for media: nobody needs credentials unless recordings_media_auth is set."""
+    required = ctx.services(request).settings.recordings_media_auth
+    return await ctx.authenticate(request, optional=not required)
+
+
+def _owned(request: web.Request, rec: RecordingRecord, project: ProjectRecord | None) -> RecordingRecord:
+    if project is not None and ctx.services(request).settings.recordings_media_auth and rec.account_sid != project.sid:
+        raise _not_found(request)
+    return rec
 
 
 async def _get_rec(request: web.Request, project: ProjectRecord | None, call_sid: str | None = None) -> RecordingRecord:
@@ -63,9 +138,9 @@ def _media_base(request: web.Request) -> str:
 async def account_recording(request: web.Request) -> web.StreamResponse:
     ext = request.match_info.get("ext") or ""
     # No extension is the audio (WAV), as Twilio's media_url; media is readable without
-    # credentials (as on Twilio), the .json metadata needs them.
+    # credentials (as on Twilio) unless recordings_media_auth, the .json metadata needs them.
     media = ext != ".json"
-    project = await ctx.authenticate(request, optional=media)
+    project = await (_media_project(request) if media else ctx.authenticate(request))
     rec = await _get_rec(request, project)
     if media:
         return await _media(request, rec, ext or ".wav")
@@ -80,10 +155,14 @@ async def delete_account_recording(request: web.Request) -> web.Response:
 
 
 async def _delete(request: web.Request, rec: RecordingRecord) -> None:
+    """Files first, everywhere (the bucket, then the disk), then the row: when the bucket cannot
+    be reached the recording stays, whole, and the customer can delete it again."""
+    try:
+        await remove_files(rec, request.app[LOCATE])
+    except Exception as exc:  # noqa: BLE001 - botocore's errors and ours, mapped at this edge
+        log.error("deleting the files of recording %s failed: %s", rec.sid, exc)
+        raise ServiceUnavailable("The recording's files could not be deleted from storage; try again") from exc
     await ctx.services(request).store.write(repo.delete_recording, rec.sid)
-    for path in (rec.wav_path, rec.mp3_path, rec.wav_path and str(Mp3Converter.mp3_path(rec.wav_path))):
-        if path:
-            Path(path).unlink(missing_ok=True)
 
 
 async def list_account_recordings(request: web.Request) -> web.Response:
@@ -200,33 +279,42 @@ async def delete_call_recording(request: web.Request) -> web.Response:
 
 async def public_media(request: web.Request) -> web.StreamResponse:
     """/recordings/{RecordingSid}[.wav|.mp3] (no extension: WAV), as the product doc shows."""
+    project = await _media_project(request)
     rec = await ctx.services(request).store.lookup(repo.get_recording, request.match_info["sid"])
     if rec is None:
         raise _not_found(request)
-    return await _media(request, rec, request.match_info.get("ext") or ".wav")
+    return await _media(request, _owned(request, rec, project), request.match_info.get("ext") or ".wav")
 
 
 async def public_call_media(request: web.Request) -> web.StreamResponse:
     """/recordings/call/{CallSid}.mp3|.wav: the call's first completed recording."""
+    project = await _media_project(request)
     rec = await ctx.services(request).store.read(repo.first_completed_recording, request.match_info["call"])
     if rec is None:
         raise _not_found(request)
-    return await _media(request, rec, request.match_info.get("ext") or ".wav")
+    return await _media(request, _owned(request, rec, project), request.match_info.get("ext") or ".wav")
 
 
 def add_routes(app: web.Application) -> None:
+    """The routes, and the media's helpers from the settings: the on-request MP3 converter and
+    the bucket (recordings_s3_*), if one is configured."""
+    settings = app[ctx.SERVICES].settings
     app[MP3] = Mp3Converter()
+    app[LOCATE] = locator(settings, remote_from_settings(settings))
     media = r"{ext:(\.json|\.wav|\.mp3)?}"
     for version in ctx.VERSION_PREFIXES:
         base = version + "/Accounts/{account}"
         app.router.add_route("GET", f"{base}/Recordings{ctx.JSON_EXT}", list_account_recordings)
-        app.router.add_route("GET", f"{base}/Recordings/{ctx.SID}{media}", account_recording)
+        for method in ("GET", "HEAD"):
+            app.router.add_route(method, f"{base}/Recordings/{ctx.SID}{media}", account_recording)
         app.router.add_route("DELETE", f"{base}/Recordings/{ctx.SID}{ctx.JSON_EXT}", delete_account_recording)
         call = base + "/Calls/{call:[^/.]+}/Recordings"
         app.router.add_route("GET", f"{call}{ctx.JSON_EXT}", list_call_recordings)
         app.router.add_route("POST", f"{call}{ctx.JSON_EXT}", create_call_recording)
-        app.router.add_route("GET", f"{call}/{ctx.SID}{media}", call_recording)
+        for method in ("GET", "HEAD"):
+            app.router.add_route(method, f"{call}/{ctx.SID}{media}", call_recording)
         app.router.add_route("POST", f"{call}/{ctx.SID}{ctx.JSON_EXT}", update_call_recording)
         app.router.add_route("DELETE", f"{call}/{ctx.SID}{ctx.JSON_EXT}", delete_call_recording)
-    app.router.add_route("GET", r"/recordings/call/{call:[^/.]+}{ext:(\.wav|\.mp3)}", public_call_media)
-    app.router.add_route("GET", r"/recordings/{sid:[^/.]+}{ext:(\.wav|\.mp3)?}", public_media)
+    for method in ("GET", "HEAD"):
+        app.router.add_route(method, r"/recordings/call/{call:[^/.]+}{ext:(\.wav|\.mp3)}", public_call_media)
+        app.router.add_route(method, r"/recordings/{sid:[^/.]+}{ext:(\.wav|\.mp3)?}", public_media)

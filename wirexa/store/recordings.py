@@ -1,0 +1,95 @@
+"""The recordings' files bookkeeping over the Store (media.recording_jobs.RecordingRows): which
+rows still need their MP3 or upload, each step committed with the callback it causes.
+
+Like StoreCalls, each method is one write function on the store's writer thread, and the
+recording status callback (the outbox, injected as a callable) commits in the same transaction
+as the change that causes it; delivery is woken after the commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+
+from wirexa.calls.ports import RecordingCallbacks
+from wirexa.calls.records import RecordingRecord
+from wirexa.store import repo
+from wirexa.store.db import Store
+
+DUE_PAGE = 100
+
+
+class StoreRecordings:
+    """Implements media.recording_jobs.RecordingRows. Loop-only."""
+
+    def __init__(
+        self, store: Store, *, recording_callbacks: RecordingCallbacks, wake_webhooks: Callable[[], None] = lambda: None
+    ) -> None:
+        self.store = store
+        self._callbacks = recording_callbacks
+        self._wake = wake_webhooks
+
+    def _announce(self, rec: RecordingRecord) -> None:
+        """Enqueue the terminal callback of `rec` (its RecordingStatus is rec.status); inside a tx."""
+        call = repo.get_call(rec.call_sid)
+        if call is not None and rec.status_callback:
+            self._callbacks(rec, call, "completed")
+
+    async def media_due(self) -> list[RecordingRecord]:
+        return await self.store.read(repo.recordings_media_due, DUE_PAGE)
+
+    async def media_made(self, sid: str, mp3_path: str | None, next_state: str) -> RecordingRecord | None:
+        """The MP3 exists (or could not be made: None): record it, move to `next_state` and send
+        the `completed` callback, in one transaction. None when the row is gone (deleted)."""
+
+        def tx() -> RecordingRecord | None:
+            rec = repo.get_recording(sid)
+            if rec is None or rec.media_state != "pending":
+                return None
+            updated = repo.update_recording(sid, mp3_path=mp3_path, media_state=next_state)
+            if updated is not None:
+                self._announce(updated)
+            return updated
+
+        result: RecordingRecord | None = await self.store.write(tx)
+        self._wake()
+        return result
+
+    async def stored(self, sid: str, storage_url: str | None, wav_path: str | None, mp3_path: str | None) -> RecordingRecord | None:
+        """The bucket holds the files now; the local paths that remain (None: removed)."""
+        return await self.store.write(
+            lambda: repo.update_recording(
+                sid, storage_url=storage_url, wav_path=wav_path, mp3_path=mp3_path, media_state="ready"
+            )
+            if repo.get_recording(sid) is not None
+            else None
+        )
+
+    async def unfinished(self) -> list[RecordingRecord]:
+        return await self.store.read(repo.unfinished_recordings)
+
+    async def recovered(self, sid: str, duration_s: int | None) -> RecordingRecord | None:
+        """Close a recording a dead engine or worker left open: completed with `duration_s` (its
+        MP3 and callback follow through media_state pending), or failed (duration None: nothing
+        was captured) with its callback now. A failed recording is `absent` with error 16101 on
+        the resource (Twilio's status enum has no `failed`); its callback says
+        RecordingStatus=failed, as the product doc's webhook table does."""
+
+        def tx() -> RecordingRecord | None:
+            if duration_s is None:
+                rec = repo.update_recording(sid, status="absent", error_code=16101, duration_s=0, media_state="ready")
+                if rec is not None:
+                    self._announce(dataclasses.replace(rec, status="failed"))
+                return rec
+            return repo.update_recording(sid, status="completed", duration_s=duration_s, media_state="pending")
+
+        result: RecordingRecord | None = await self.store.write(tx)
+        self._wake()
+        return result
+
+    async def expired(self, before: dt.datetime, limit: int) -> list[RecordingRecord]:
+        return await self.store.read(repo.recordings_created_before, before, limit)
+
+    async def delete(self, sid: str) -> None:
+        await self.store.write(repo.delete_recording, sid)
