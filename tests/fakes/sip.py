@@ -5,11 +5,17 @@ until the ring timeout (no-answer), +15005550003 fails (503), +15005550004 decli
 anything else answers after one "ring". Playback of a file lasts `play_s` per loop; a test
 presses keys with press(); recordings end after `record_s` with how="silence" unless a key in
 finish_on_key is pressed first.
+
+Commands fail as the real worker's do, through the same protocol mapping (sip/protocol.py): a
+play of a file that is missing or no 16-bit PCM WAV, or a recording while `fail_recordings`
+is set, ends in CommandFailed and no completion event. `corrupt` (a predicate on the path)
+writes garbage over a file just before it is played, as if it broke after conversion.
 """
 
 from __future__ import annotations
 
 import asyncio
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +32,7 @@ from wirexa.calls.ports import (
     RecordingFinished,
     SipEvent,
 )
+from wirexa.sip import protocol as proto
 
 
 @dataclass
@@ -50,6 +57,8 @@ class FakeSip:
         self.record_s = record_s
         self.capacity = capacity
         self.record_silent = False  # recordings are silence instead of a tone
+        self.fail_recordings = False  # start_recording fails as when the worker cannot create the file
+        self.corrupt: Callable[[str], bool] | None = None  # garbage over these files before they play
         self.calls: dict[str, FakeCall] = {}
         self.events: list[SipEvent] = []
         self.on_answer: dict[str, Callable[[str], None]] = {}
@@ -86,6 +95,13 @@ class FakeSip:
             return
         self._stop_play(call)
         call.plays.append((play_id, path, loop))
+        if self.corrupt is not None and self.corrupt(path):
+            with open(path, "wb") as f:
+                f.write(b"no audio here " * 16)
+        problem = unplayable(path)
+        if problem:
+            self._fail(proto.Play(call_sid, play_id, path, loop), f"cannot play {path}: {problem}")
+            return
         call.play_id = play_id
         call.play_task = self._spawn(self._playing(call, play_id, loop))
 
@@ -106,6 +122,10 @@ class FakeSip:
         finish_on_key: str, mix_with: CallSid | None = None,
     ) -> None:
         call = self.calls[call_sid]
+        if self.fail_recordings:
+            command = proto.Record(call_sid, rec_id, path, max_length_s, silence_timeout_s, finish_on_key, mix_with)
+            self._fail(command, f"cannot record to {path}: the fake recorder is broken")
+            return
         call.recording = (rec_id, path, max_length_s, silence_timeout_s, finish_on_key)
         call.mix_with = mix_with
         if silence_timeout_s or max_length_s:  # a <Dial> recording runs until stopped
@@ -155,6 +175,12 @@ class FakeSip:
         self.events.append(event)
         assert self._sink is not None
         self._sink(event)
+
+    def _fail(self, command: proto.Command, message: str) -> None:
+        """Report a failed command as the pool does: the worker's error event, mapped."""
+        event = proto.to_sip_event(proto.failure(command, message))
+        assert event is not None
+        self._emit(event)
 
     async def _later(self, delay: float, event: SipEvent) -> None:
         await asyncio.sleep(delay)
@@ -222,3 +248,14 @@ class FakeSip:
         if call.recording is not None:
             self._finish_recording(call, "hangup", None)
         self._emit(CallEnded(call.dial.call_sid, reason, code, by))  # type: ignore[arg-type]
+
+
+def unplayable(path: str) -> str:
+    """Why the worker could not play this file ("" when it could): missing, or no 16-bit WAV."""
+    try:
+        with wave.open(path) as w:
+            if w.getsampwidth() != 2:
+                return f"{8 * w.getsampwidth()}-bit samples are not supported"
+    except (OSError, EOFError, wave.Error) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return ""

@@ -16,6 +16,7 @@ from tests.sip.conftest import make_settings
 from wirexa.calls.ports import SipEvent
 from wirexa.errors import SipError
 from wirexa.sip.pool import WorkerPool
+from wirexa.sip.protocol import MakeCall
 from wirexa.sip.sandbox_carrier import SandboxCarrier
 
 pytestmark = pytest.mark.sip
@@ -66,7 +67,7 @@ async def test_a_worker_exiting_during_shutdown_is_no_crash(tmp_path: Path) -> N
         await asyncio.sleep(0.2)
         assert pool.crashes == 0 and pool.workers == {}
         with pytest.raises(SipError, match="shutting down"):
-            await pool.place("CA" + "0" * 32, None, {"op": "call"})
+            await pool.place("CA" + "0" * 32, None, MakeCall("CA" + "0" * 32, "sip:x@127.0.0.1", "sip:y@127.0.0.1"))
 
 
 async def test_workers_ignore_sigint_and_sit_in_their_own_process_group(tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from wirexa.calls.ports import CallEnded, CallSid, Dialout, SipEvent
 from wirexa.config import Settings
 from wirexa.errors import SipError
+from wirexa.sip import protocol as proto
 from wirexa.sip.pool import CALLS_PER_WORKER, WorkerPool
 from wirexa.sip.sandbox_carrier import SandboxCarrier
 
@@ -116,14 +116,7 @@ class SipBridge:
             index = self._pick_sandbox()
             self._sandbox_of[dial.call_sid] = index
             to_uri = to_uri.replace(SANDBOX_HOST, f"{self.settings.sip_bind_host}:{self.sandbox.port(index)}")
-        command = {
-            "op": "call",
-            "sid": dial.call_sid,
-            "to": to_uri,
-            "from": dial.from_uri,
-            "timeout": dial.timeout_s,
-            "headers": [list(h) for h in dial.headers],
-        }
+        command = proto.MakeCall(dial.call_sid, to_uri, dial.from_uri, dial.timeout_s, dial.headers)
         try:
             await self.pool.place(dial.call_sid, dial.parent_call_sid, command)
         except SipError:
@@ -140,21 +133,21 @@ class SipBridge:
             raise SipError("the sandbox carrier is full")
         return index
 
-    async def _send(self, call_sid: CallSid, command: dict[str, Any]) -> None:
+    async def _send(self, call_sid: CallSid, command: proto.Command) -> None:
         if self.pool is not None:
             await self.pool.send(call_sid, command)
 
     async def hangup(self, call_sid: CallSid) -> None:
-        await self._send(call_sid, {"op": "hangup", "sid": call_sid})
+        await self._send(call_sid, proto.Hangup(call_sid))
 
     async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1) -> None:
-        await self._send(call_sid, {"op": "play", "sid": call_sid, "play_id": play_id, "path": path, "loop": loop})
+        await self._send(call_sid, proto.Play(call_sid, play_id, path, loop))
 
     async def stop_play(self, call_sid: CallSid) -> None:
-        await self._send(call_sid, {"op": "stop_play", "sid": call_sid})
+        await self._send(call_sid, proto.StopPlay(call_sid))
 
     async def send_dtmf(self, call_sid: CallSid, digits: str) -> None:
-        await self._send(call_sid, {"op": "dtmf", "sid": call_sid, "digits": digits})
+        await self._send(call_sid, proto.SendDtmf(call_sid, digits))
 
     async def start_recording(
         self,
@@ -167,21 +160,17 @@ class SipBridge:
         mix_with: CallSid | None = None,
     ) -> None:
         await self._send(
-            call_sid,
-            {
-                "op": "record", "sid": call_sid, "rec_id": rec_id, "path": path, "max_s": max_length_s,
-                "silence_s": silence_timeout_s, "keys": finish_on_key, "mix_with": mix_with,
-            },
+            call_sid, proto.Record(call_sid, rec_id, path, max_length_s, silence_timeout_s, finish_on_key, mix_with)
         )
 
     async def stop_recording(self, call_sid: CallSid) -> None:
-        await self._send(call_sid, {"op": "stop_record", "sid": call_sid})
+        await self._send(call_sid, proto.StopRecord(call_sid))
 
     async def bridge(self, a: CallSid, b: CallSid) -> None:
-        await self._send(a, {"op": "bridge", "a": a, "b": b})
+        await self._send(a, proto.Bridge(a, b))
 
     async def unbridge(self, a: CallSid, b: CallSid) -> None:
-        await self._send(a, {"op": "unbridge", "a": a, "b": b})
+        await self._send(a, proto.Unbridge(a, b))
 
     def health(self) -> dict[str, object]:
         body: dict[str, object] = {"state": "running" if self.pool is not None else "stopped"}

@@ -15,7 +15,6 @@ else ended calls' ports leak and new calls fail after ~1,000.
 from __future__ import annotations
 
 import ctypes
-import json
 import logging
 import queue
 import sys
@@ -27,16 +26,16 @@ from typing import Any
 import pjsua2 as pj
 
 from wirexa.errors import SipError
-from wirexa.sip.protocol import decode, encode
+from wirexa.sip import protocol as proto
 
 log = logging.getLogger(__name__)
 
 _STDOUT_LOCK = threading.Lock()
 
 
-def emit(message: dict[str, Any]) -> None:
-    """Write one event line to stdout (the engine reads it)."""
-    data = encode(message)
+def emit(event: proto.Event) -> None:
+    """Write one event line to stdout (the engine reads it). Any thread."""
+    data = event.to_json()
     with _STDOUT_LOCK:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -148,12 +147,12 @@ def sip_error(exc: Exception) -> SipError:
 class CommandLoop:
     """Runs the Endpoint's poll loop on the calling (main) thread; see the module docstring."""
 
-    def __init__(self, ep: Any, handle: Callable[[dict[str, Any]], None], tick: Callable[[float], None], poll_ms: int = 5) -> None:
+    def __init__(self, ep: Any, handle: Callable[[proto.Command], None], tick: Callable[[float], None], poll_ms: int = 5) -> None:
         self.ep = ep
         self.handle = handle
         self.tick = tick
         self.poll_ms = poll_ms
-        self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.commands: queue.Queue[proto.Command | None] = queue.Queue()
         self.running = True
         self.graveyard: list[tuple[float, Any]] = []
         self.released: list[Any] = []  # ended Call objects, dropped before anything else runs
@@ -180,9 +179,9 @@ class CommandLoop:
             if not raw.strip():
                 continue
             try:
-                self.commands.put(decode(raw))
-            except (ValueError, json.JSONDecodeError) as exc:
-                emit({"ev": "error", "message": f"bad command: {exc}"})
+                self.commands.put(proto.command_from_json(raw))
+            except ValueError as exc:
+                emit(proto.CommandError(f"bad command: {exc}"))
         self.commands.put(None)  # the engine went away: shut down
 
     def run(self) -> None:
@@ -195,17 +194,20 @@ class CommandLoop:
                     cmd = self.commands.get_nowait()
                 except queue.Empty:
                     break
-                if cmd is None or cmd.get("op") == "shutdown":
+                if cmd is None or isinstance(cmd, proto.Shutdown):
                     self.running = False
                     break
+                # The owner reports the failures it expects (a file it cannot play) itself; what
+                # escapes is still answered, naming the command, so the engine never waits on it.
                 try:
                     self.handle(cmd)
                     self.released.clear()  # a hangup may end its call at once
                 except pj.Error as exc:
-                    emit({"ev": "error", "sid": cmd.get("sid"), "message": str(sip_error(exc))})
+                    log.warning("command %s failed: %s", cmd.NAME, sip_error(exc))
+                    emit(proto.failure(cmd, str(sip_error(exc))))
                 except Exception as exc:  # noqa: BLE001 - one bad command must not kill every call
-                    log.exception("command %s failed", cmd.get("op"))
-                    emit({"ev": "error", "sid": cmd.get("sid"), "message": f"{type(exc).__name__}: {exc}"})
+                    log.exception("command %s failed", cmd.NAME)
+                    emit(proto.failure(cmd, f"{type(exc).__name__}: {exc}"))
             now = time.monotonic()
             try:
                 self.tick(now)

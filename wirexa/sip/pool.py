@@ -6,9 +6,11 @@ calls, so each of them can always get a <Dial> leg in the same process (a leg mu
 parent's conference bridge to be connected to it). The pool grows on demand up to
 `sip.workers_max` and stops idle workers beyond the first after `sip.worker_idle_s`.
 
-Each worker's stdout is read by one asyncio task that turns event lines into calls.ports
-events for the sink, on the loop. A worker that exits, or stops answering pings, takes only
-its own calls down: each gets CallEnded(hangup_by="worker") and the worker is replaced on
+Each worker's stdout is read by one asyncio task that turns event lines (protocol.py's typed
+events) into calls.ports events for the sink, on the loop; a command the worker could not
+carry out comes back as an error event and goes to the sink as CommandFailed, so no call
+waits for a completion that will never come. A worker that exits, or stops answering pings,
+takes only its own calls down: each gets CallEnded(hangup_by="worker") and the worker is replaced on
 demand. Once shutdown has begun (begin_shutdown()) no worker is started and an exit is no
 crash. Everything here runs on the event loop; no pjsua2 object exists in this process.
 
@@ -27,12 +29,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from wirexa.calls.ports import CallAnswered, CallEnded, CallSid, SipEvent
 from wirexa.config import Settings
 from wirexa.errors import SipError
-from wirexa.sip.protocol import decode, encode, to_sip_event
+from wirexa.sip import protocol as proto
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class WorkerPool:
         room = sum(TOP_LEVEL_PER_WORKER - w.top_level for w in self.workers.values() if not w.closing)
         return int(room + len(self._free_indices()) * TOP_LEVEL_PER_WORKER)
 
-    async def place(self, sid: str, parent: str | None, command: dict[str, Any]) -> None:
+    async def place(self, sid: str, parent: str | None, command: proto.MakeCall) -> None:
         """Send a call command to the right worker (the parent's for a leg). Raises SipError."""
         if parent is not None:
             worker = self.by_call.get(parent)
@@ -173,15 +174,15 @@ class WorkerPool:
             if i not in self.workers and self._unusable.get(i, 0.0) <= now
         ]
 
-    async def send(self, sid: str, command: dict[str, Any]) -> None:
+    async def send(self, sid: str, command: proto.Command) -> None:
         worker = self.by_call.get(sid)
         if worker is not None:
             await self._send(worker, command)
 
-    async def _send(self, worker: WorkerProc, command: dict[str, Any]) -> None:
+    async def _send(self, worker: WorkerProc, command: proto.Command) -> None:
         if worker.proc.stdin is None or worker.proc.stdin.is_closing():
             raise SipError(f"worker {worker.index} is gone")
-        worker.proc.stdin.write(encode(command))
+        worker.proc.stdin.write(command.to_json())
         try:
             await worker.proc.stdin.drain()
         except (ConnectionError, BrokenPipeError) as exc:
@@ -229,28 +230,29 @@ class WorkerPool:
         try:
             async for line in worker.proc.stdout:
                 try:
-                    msg = decode(line)
-                except ValueError:
-                    log.warning("worker %d: unparsable line %r", worker.index, line[:200])
+                    msg = proto.event_from_json(line)
+                except ValueError as exc:
+                    log.warning("worker %d: unparsable line %r (%s)", worker.index, line[:200], exc)
                     continue
                 self._on_message(worker, msg)
         finally:
             await worker.proc.wait()
             self._on_exit(worker)
 
-    def _on_message(self, worker: WorkerProc, msg: dict[str, Any]) -> None:
-        ev = msg.get("ev")
-        if ev == "ready":
-            if not worker.ready.done():
-                worker.ready.set_result(None)
-            return
-        if ev == "pong":
-            worker.last_pong = time.monotonic()
-            return
-        if ev == "error":
-            log.warning("worker %d: %s (call %s)", worker.index, msg.get("message"), msg.get("sid"))
-            return
-        event = to_sip_event(msg)
+    def _on_message(self, worker: WorkerProc, msg: proto.Event) -> None:
+        match msg:
+            case proto.Ready():
+                if not worker.ready.done():
+                    worker.ready.set_result(None)
+                return
+            case proto.Pong():
+                worker.last_pong = time.monotonic()
+                return
+            case proto.CommandError(sid=sid, op=op, message=message):
+                log.warning("[%s] worker %d: %s failed: %s", sid or "-", worker.index, op or "a command", message)
+                if sid not in worker.calls:
+                    return  # no call of this worker waits for it (a bad line, a call already gone)
+        event = proto.to_sip_event(msg)
         if event is None:
             return
         if isinstance(event, CallAnswered):
@@ -291,7 +293,7 @@ class WorkerPool:
     async def _stop(self, worker: WorkerProc) -> None:
         worker.closing = True
         with contextlib.suppress(SipError):
-            await self._send(worker, {"op": "shutdown"})
+            await self._send(worker, proto.Shutdown())
         try:
             await asyncio.wait_for(worker.proc.wait(), timeout=5)
         except TimeoutError:
@@ -313,7 +315,7 @@ class WorkerPool:
                     worker.proc.kill()
                     continue
                 try:
-                    await self._send(worker, {"op": "ping", "n": self._ping_n})
+                    await self._send(worker, proto.Ping(self._ping_n))
                 except SipError:
                     continue
                 idle = not worker.calls and now - worker.idle_since > self.settings.sip_worker_idle_s

@@ -1,21 +1,36 @@
-"""PURE: the message set between the engine and a SIP worker process, and SIP outcome mapping.
+"""PURE: the typed message set between the engine and its SIP child processes, and SIP outcome mapping.
 
-Commands go to the worker's stdin and events come back on its stdout, one JSON object per
-line. Commands carry "op", events carry "ev"; both name the call by "sid" (the CallSid).
+Commands go to a child's stdin and events come back on its stdout, one JSON object per line.
+A command carries its name under "op", an event under "ev" (an error event also has an "op":
+the command that failed); the other keys are the message's
+fields (a field's wire key is its name, except MakeCall.from_uri, which travels as "from").
+Calls are named by "sid" (the CallSid). Every message is a frozen dataclass with to_json();
+from_json() turns one line back into one, checking the name, every field's presence and
+type, and that no unknown key came along (anything else is a ValueError).
 
 Commands: call(sid, to, from, timeout, headers) · hangup(sid) · play(sid, play_id, path, loop)
-· stop_play(sid) · dtmf(sid, digits) · record(sid, rec_id, path, max_s, silence_s, keys) ·
-stop_record(sid) · bridge(a, b) · unbridge(a, b) · ping(n) · shutdown().
-Events: ready(port) · initiated(sid) · ringing(sid, code) · answered(sid, code) ·
-ended(sid, reason, code, by) · digit(sid, digit) · play_done(sid, play_id, how) ·
-record_done(sid, rec_id, path, ms, how, digit) · dtmf_done(sid) · pong(n) · error(sid, message).
+· stop_play(sid) · dtmf(sid, digits) · record(sid, rec_id, path, max_s, silence_s, keys,
+mix_with) · stop_record(sid) · bridge(a, b) · unbridge(a, b) · ping(n) · shutdown().
+Events: ready(port, pid) · initiated(sid) · ringing(sid, code) · answered(sid, code) ·
+ended(sid, reason, code, by, message) · digit(sid, digit) · play_done(sid, play_id, how) ·
+record_done(sid, rec_id, path, ms, how, digit) · dtmf_done(sid) · pong(n, calls) ·
+error(sid, op, ref, message).
+
+The contract that keeps a call from hanging: a child answers every call command it cannot
+carry out with an error event naming the command (`op`) and the play or recording id it
+carried (`ref`), and then sends no completion event (play_done, record_done) for it.
+to_sip_event() hands that to the call's session as calls.ports.CommandFailed, which notifies
+the customer and moves on to the next verb.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
-from typing import Any
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeAlias
 
 from wirexa.calls.ports import (
     CallAnswered,
@@ -23,66 +38,432 @@ from wirexa.calls.ports import (
     CallInitiated,
     CallRinging,
     CallSid,
+    CommandFailed,
     DigitReceived,
     DigitsSent,
+    EndReason,
     PlaybackFinished,
     RecordingFinished,
     SipEvent,
 )
 
-COMMANDS = frozenset(
-    {"call", "hangup", "play", "stop_play", "dtmf", "record", "stop_record", "bridge", "unbridge", "ping", "shutdown"}
+PlayHow: TypeAlias = Literal["done", "stopped"]
+RecordHow: TypeAlias = Literal["silence", "max-length", "key", "hangup", "stopped"]
+HangupBy: TypeAlias = Literal["remote", "local", "worker"]
+
+
+class _Message:
+    """Base of every message: KIND is "op" (a command) or "ev" (an event), NAME its wire name."""
+
+    __slots__ = ()
+    KIND: ClassVar[str]
+    NAME: ClassVar[str]
+
+    def to_json(self) -> bytes:
+        """One line: the JSON object with the name first, then the fields (tuples as lists), and a newline."""
+        body: dict[str, Any] = {self.KIND: self.NAME}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            body[f.metadata.get("wire", f.name)] = getattr(self, f.name)
+        return (json.dumps(body, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+# --- commands (engine -> child) ----------------------------------------------------------------
+
+
+class _Command(_Message):
+    __slots__ = ()
+    KIND = "op"
+
+
+@dataclass(frozen=True, slots=True)
+class MakeCall(_Command):
+    """Place a call; the child answers initiated, or ended(reason "failed") when it cannot."""
+
+    NAME = "call"
+    sid: str
+    to: str
+    from_uri: str = field(metadata={"wire": "from"})
+    timeout: float = 60.0
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup(_Command):
+    NAME = "hangup"
+    sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Play(_Command):
+    """Play a WAV `loop` times (0 = until stopped); play_done, or an error naming play_id."""
+
+    NAME = "play"
+    sid: str
+    play_id: str
+    path: str
+    loop: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlay(_Command):
+    NAME = "stop_play"
+    sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendDtmf(_Command):
+    NAME = "dtmf"
+    sid: str
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class Record(_Command):
+    """Record the far end (mixed with `mix_with` when set); record_done, or an error naming rec_id."""
+
+    NAME = "record"
+    sid: str
+    rec_id: str
+    path: str
+    max_s: float = 3600.0
+    silence_s: float = 5.0
+    keys: str = ""
+    mix_with: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecord(_Command):
+    NAME = "stop_record"
+    sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge(_Command):
+    NAME = "bridge"
+    a: str
+    b: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unbridge(_Command):
+    NAME = "unbridge"
+    a: str
+    b: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(_Command):
+    NAME = "ping"
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown(_Command):
+    NAME = "shutdown"
+
+
+CallCommand: TypeAlias = Hangup | Play | StopPlay | SendDtmf | Record | StopRecord  # the ones naming one live call
+Command: TypeAlias = (
+    MakeCall | Hangup | Play | StopPlay | SendDtmf | Record | StopRecord | Bridge | Unbridge | Ping | Shutdown
 )
-EVENTS = frozenset(
-    {"ready", "initiated", "ringing", "answered", "ended", "digit", "play_done", "record_done", "dtmf_done", "pong", "error"}
+
+
+# --- events (child -> engine) ------------------------------------------------------------------
+
+
+class _Event(_Message):
+    __slots__ = ()
+    KIND = "ev"
+
+
+@dataclass(frozen=True, slots=True)
+class Ready(_Event):
+    """The child is up and listening on `port`; the first line it writes."""
+
+    NAME = "ready"
+    port: int
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Initiated(_Event):
+    NAME = "initiated"
+    sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ringing(_Event):
+    NAME = "ringing"
+    sid: str
+    code: int = 180
+
+
+@dataclass(frozen=True, slots=True)
+class Answered(_Event):
+    NAME = "answered"
+    sid: str
+    code: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Ended(_Event):
+    NAME = "ended"
+    sid: str
+    reason: EndReason
+    code: int | None = None
+    by: HangupBy = "remote"
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Digit(_Event):
+    NAME = "digit"
+    sid: str
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayDone(_Event):
+    NAME = "play_done"
+    sid: str
+    play_id: str
+    how: PlayHow = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDone(_Event):
+    NAME = "record_done"
+    sid: str
+    rec_id: str
+    path: str
+    ms: int
+    how: RecordHow
+    digit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfDone(_Event):
+    NAME = "dtmf_done"
+    sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(_Event):
+    NAME = "pong"
+    n: int
+    calls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CommandError(_Event):
+    """A command failed in the child: `op` names it ("play", "record", ...; "" for a line that
+    was no command at all), `ref` is the play_id or rec_id it carried ("" for others), `sid`
+    the call it was for ("" when none)."""
+
+    NAME = "error"
+    message: str
+    sid: str = ""
+    op: str = ""
+    ref: str = ""
+
+
+Event: TypeAlias = (
+    Ready | Initiated | Ringing | Answered | Ended | Digit | PlayDone | RecordDone | DtmfDone | Pong | CommandError
 )
 
+COMMANDS: dict[str, type[Command]] = {
+    c.NAME: c for c in (MakeCall, Hangup, Play, StopPlay, SendDtmf, Record, StopRecord, Bridge, Unbridge, Ping, Shutdown)
+}
+EVENTS: dict[str, type[Event]] = {
+    e.NAME: e for e in (Ready, Initiated, Ringing, Answered, Ended, Digit, PlayDone, RecordDone, DtmfDone, Pong, CommandError)
+}
+# Each message's field types, resolved once (the annotations are strings under `from __future__`).
+_FIELD_TYPES: dict[type[Any], dict[str, Any]] = {
+    cls: typing.get_type_hints(cls) for cls in (*COMMANDS.values(), *EVENTS.values())
+}
 
-def encode(message: Mapping[str, Any]) -> bytes:
-    return (json.dumps(message, separators=(",", ":")) + "\n").encode("utf-8")
+
+# --- decoding ------------------------------------------------------------------------------------
 
 
-def decode(line: bytes | str) -> dict[str, Any]:
-    """Parse one line; raises ValueError on anything that is not a known command or event."""
-    obj = json.loads(line)
+def from_json(line: bytes | str) -> Command | Event:
+    """Parse one line into its message; ValueError for bad JSON, an unknown name, a missing,
+    unknown or ill-typed field."""
+    try:
+        obj = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
     if not isinstance(obj, dict):
-        raise ValueError(f"not a message: {line!r}")
-    if obj.get("op") not in COMMANDS and obj.get("ev") not in EVENTS:
-        raise ValueError(f"unknown message: {line!r}")
-    return obj
+        raise ValueError(f"not a message: {_short(line)}")
+    # "ev" decides: an error event carries an "op" too (the command that failed).
+    cls: type[Command] | type[Event] | None
+    if "ev" in obj:
+        name = obj.pop("ev")
+        cls = EVENTS.get(name) if isinstance(name, str) else None
+    else:
+        name = obj.pop("op", None)
+        cls = COMMANDS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"unknown message: {_short(line)}")
+    message: Command | Event = _build(cls, obj)
+    return message
 
 
-def to_sip_event(msg: Mapping[str, Any]) -> SipEvent | None:
-    """Map a worker event to the calls.ports event; None for pool-internal events."""
-    ev = msg.get("ev")
-    sid = CallSid(str(msg.get("sid", "")))
-    if ev == "initiated":
-        return CallInitiated(sid)
-    if ev == "ringing":
-        return CallRinging(sid, int(msg.get("code", 180)))
-    if ev == "answered":
-        return CallAnswered(sid, int(msg.get("code", 200)))
-    if ev == "ended":
-        code = msg.get("code")
-        return CallEnded(sid, msg["reason"], int(code) if code is not None else None, msg.get("by", "remote"))
-    if ev == "digit":
-        return DigitReceived(sid, str(msg["digit"]))
-    if ev == "play_done":
-        return PlaybackFinished(sid, str(msg["play_id"]), msg.get("how", "done"))
-    if ev == "record_done":
-        return RecordingFinished(
-            sid, str(msg["rec_id"]), str(msg["path"]), int(msg["ms"]), msg["how"], msg.get("digit")
-        )
-    if ev == "dtmf_done":
-        return DigitsSent(sid)
-    return None
+def command_from_json(line: bytes | str) -> Command:
+    """from_json() that accepts commands only (what a child reads)."""
+    msg = from_json(line)
+    if isinstance(msg, _Event):
+        raise ValueError(f"not a command: {_short(line)}")
+    return msg
 
+
+def event_from_json(line: bytes | str) -> Event:
+    """from_json() that accepts events only (what the engine reads)."""
+    msg = from_json(line)
+    if isinstance(msg, _Command):
+        raise ValueError(f"not an event: {_short(line)}")
+    return msg
+
+
+def _short(line: bytes | str) -> str:
+    return repr(line[:200])
+
+
+def _build(cls: type[Any], obj: dict[str, Any]) -> Any:
+    hints = _FIELD_TYPES[cls]
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        key = f.metadata.get("wire", f.name)
+        if key not in obj:
+            if f.default is dataclasses.MISSING:
+                raise ValueError(f"{cls.NAME}: missing {key!r}")
+            continue
+        try:
+            kwargs[f.name] = _check(obj.pop(key), hints[f.name])
+        except ValueError as exc:
+            raise ValueError(f"{cls.NAME}: bad {key!r}: {exc}") from None
+    if obj:
+        raise ValueError(f"{cls.NAME}: unknown field(s) {sorted(obj)}")
+    return cls(**kwargs)
+
+
+
+
+def _check(value: Any, tp: Any) -> Any:
+    """`value` (decoded JSON) as type `tp`, or ValueError. Lists become tuples, ints floats."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        for arg in typing.get_args(tp):
+            try:
+                return _check(value, arg)
+            except ValueError:
+                continue
+        raise ValueError(f"{value!r} is not {tp}")
+    if origin is Literal:
+        if value in typing.get_args(tp) and isinstance(value, str):
+            return value
+        raise ValueError(f"{value!r} is not one of {typing.get_args(tp)}")
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{value!r} is not a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check(v, args[0]) for v in value)
+        if len(value) != len(args):
+            raise ValueError(f"{value!r} does not have {len(args)} items")
+        return tuple(_check(v, a) for v, a in zip(value, args, strict=True))
+    if tp is type(None):
+        if value is None:
+            return None
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:
+        raise TypeError(f"no decoder for {tp}")  # a message declared a field type this module lacks
+    raise ValueError(f"{value!r} is not {getattr(tp, '__name__', tp)}")
+
+
+# --- failures and the mapping to calls.ports ---------------------------------------------------
+
+# Twilio's notification code for a prompt the worker cannot open. Twilio reports media it
+# cannot play as 13420 ("Play: invalid content": the URL's audio is not a supported type or
+# cannot be decoded; http/audio.py already uses it for a download ffmpeg cannot convert). A WAV
+# that converted but that the worker's player then refuses (corrupt, gone, an encoding pjmedia
+# does not read) is that same fact met one step later, so the customer sees the same code.
+PLAY_FAILED = 13420
+# Twilio's 12400 "internal failure": anything else a worker could not do (a recorder it could
+# not open, a bridge it could not make) is our failure, not a fault of the customer's content.
+INTERNAL_FAILURE = 12400
+
+
+def failure(cmd: Command, message: str) -> CommandError:
+    """The error event for a command that could not be carried out: its op, its call (side a
+    of a bridge) and the play or recording id it carried."""
+    match cmd:
+        case Play(sid=sid, play_id=ref) | Record(sid=sid, rec_id=ref):
+            return CommandError(message, sid, cmd.NAME, ref)
+        case Bridge(a=sid) | Unbridge(a=sid):
+            return CommandError(message, sid, cmd.NAME)
+        case MakeCall(sid=sid) | Hangup(sid=sid) | StopPlay(sid=sid) | SendDtmf(sid=sid) | StopRecord(sid=sid):
+            return CommandError(message, sid, cmd.NAME)
+        case _:
+            return CommandError(message, "", cmd.NAME)
+
+
+def failure_code(op: str) -> int:
+    """The Twilio notification code of a failed command (see PLAY_FAILED, INTERNAL_FAILURE)."""
+    return PLAY_FAILED if op == Play.NAME else INTERNAL_FAILURE
+
+
+def to_sip_event(event: Event) -> SipEvent | None:
+    """The calls.ports event of a child's event; None for pool-internal ones (ready, pong, an
+    error that names no call).
+
+    An error for a call command becomes CommandFailed, so the session can notify and move on;
+    except a failed call command, which becomes CallEnded(failed): the call never started,
+    and nothing else would ever end it.
+    """
+    match event:
+        case Initiated(sid=sid):
+            return CallInitiated(CallSid(sid))
+        case Ringing(sid=sid, code=code):
+            return CallRinging(CallSid(sid), code)
+        case Answered(sid=sid, code=code):
+            return CallAnswered(CallSid(sid), code)
+        case Ended(sid=sid, reason=reason, code=code, by=by):
+            return CallEnded(CallSid(sid), reason, code, by)
+        case Digit(sid=sid, digit=digit):
+            return DigitReceived(CallSid(sid), digit)
+        case PlayDone(sid=sid, play_id=play_id, how=how):
+            return PlaybackFinished(CallSid(sid), play_id, how)
+        case RecordDone(sid=sid, rec_id=rec_id, path=path, ms=ms, how=how, digit=digit):
+            return RecordingFinished(CallSid(sid), rec_id, path, ms, how, digit)
+        case DtmfDone(sid=sid):
+            return DigitsSent(CallSid(sid))
+        case CommandError(sid=sid, op=op) if sid and op == MakeCall.NAME:
+            return CallEnded(CallSid(sid), "failed", None, "local")
+        case CommandError(sid=sid, op=op, ref=ref, message=message) if sid and op in COMMANDS:
+            return CommandFailed(CallSid(sid), op, ref, failure_code(op), message)
+        case _:
+            return None
+
+
+# --- SIP outcomes --------------------------------------------------------------------------------
 
 BUSY_CODES = frozenset({486, 600, 603})
 NO_ANSWER_CODES = frozenset({408, 480, 487})
 
 
-def end_reason(answered: bool, code: int | None, local: str | None) -> str:
+def end_reason(answered: bool, code: int | None, local: str | None) -> EndReason:
     """The calls.ports.EndReason of a finished dialog.
 
     `local` says why we ended it ourselves: "cancel" (API), "timeout" (ring timeout),

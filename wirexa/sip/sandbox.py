@@ -31,6 +31,7 @@ from typing import Any
 import pjsua2 as pj
 
 from wirexa.media.audio import tone_pcm, wav_bytes
+from wirexa.sip import protocol as proto
 from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit
 from wirexa.sip.worker import file_complete
 
@@ -406,16 +407,22 @@ class Sandbox:
             method = "info"
         callee.log("digits sent", digits=digits, method=method)
 
-    def handle(self, cmd: dict[str, Any]) -> None:
-        if cmd.get("op") == "ping":
-            emit({"ev": "pong", "n": cmd.get("n"), "calls": len(self.callees)})
+    def handle(self, cmd: proto.Command) -> None:
+        """The carrier takes pings only (and shutdown, which the CommandLoop handles)."""
+        match cmd:
+            case proto.Ping(n=n):
+                emit(proto.Pong(n, len(self.callees)))
+            case proto.Shutdown():
+                pass
+            case _:
+                raise ValueError(f"the sandbox carrier takes no {cmd.NAME!r} command")
 
     def run(self) -> None:
         # Render the voices before saying ready, so the first call does not wait for espeak.
         self.greeting_for(self.default)
         self.reply_for(self.default)
         self.machine_greeting()
-        emit({"ev": "ready", "port": self.args.port, "pid": os.getpid()})
+        emit(proto.Ready(self.args.port, os.getpid()))
         try:
             self.loop.run()
         finally:

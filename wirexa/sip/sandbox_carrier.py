@@ -15,8 +15,8 @@ from pathlib import Path
 
 from wirexa.config import Settings
 from wirexa.errors import SipError
+from wirexa.sip import protocol as proto
 from wirexa.sip.pool import CALLS_PER_WORKER, spawn_worker
-from wirexa.sip.protocol import decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class SandboxCarrier:
         for proc in self._procs.values():
             if proc.stdin is not None and not proc.stdin.is_closing():
                 with contextlib.suppress(ConnectionError):
-                    proc.stdin.write(encode({"op": "shutdown"}))
+                    proc.stdin.write(proto.Shutdown().to_json())
         for proc in list(self._procs.values()):
             try:
                 await asyncio.wait_for(proc.wait(), timeout=5)
@@ -130,7 +130,7 @@ class SandboxCarrier:
         assert proc.stdout is not None
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
-            ready = bool(line) and decode(line).get("ev") == "ready"
+            ready = bool(line) and isinstance(proto.event_from_json(line), proto.Ready)
         except BaseException as exc:  # also cancellation (a sibling failed): reap, then go on
             await _reap(proc)
             if isinstance(exc, (TimeoutError, ValueError)):

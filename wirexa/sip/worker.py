@@ -5,6 +5,10 @@ pjsua2 work happens on the main thread (endpoint.CommandLoop); the per-call time
 timeout, end of playback, recording silence and length, DTMF pacing) run in its tick, so no
 frame callback ever runs Python: recording silence is read from the conference bridge's
 receive level of the call's port every tick.
+
+A command it cannot carry out (a WAV pjmedia cannot open, a recorder it cannot create) is
+answered with the protocol's error event naming the command and its play or recording id, and
+no completion event: the engine's session turns it into a notification and the next verb.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 import pjsua2 as pj
 
 from wirexa.media.audio import wav_header_complete
+from wirexa.sip import protocol as proto
 from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit
 from wirexa.sip.protocol import dtmf_plan, end_reason
 
@@ -36,6 +41,16 @@ def file_complete(path: str) -> bool:
         return wav_header_complete(header, os.path.getsize(path))
     except OSError:
         return False
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an error event: pjsua2's own text for a pj.Error, else type and message."""
+    info = getattr(exc, "info", None)
+    if callable(info):
+        return str(info())
+    kind = type(exc)
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    return f"{name}: {exc}"
 
 
 def wav_seconds(path: str) -> float:
@@ -73,9 +88,9 @@ class CallState:
     local_reason: str | None = None
     media: Any = None
     playback: Playback | None = None
-    pending_play: tuple[str, str, int] | None = None
+    pending_play: proto.Play | None = None
     recording: Recording | None = None
-    pending_record: dict[str, Any] | None = None
+    pending_record: proto.Record | None = None
     dtmf: list[tuple[float, str]] = field(default_factory=list)
     dtmf_done_at: float | None = None
     peers: set[str] = field(default_factory=set)
@@ -118,66 +133,71 @@ class Worker:
         self.account = pj.Account()
         self.account.create(acfg, True)
         self.calls: dict[str, CallState] = {}
-        self.finishing: list[tuple[float, str, dict[str, Any]]] = []  # recordings being closed
+        self.finishing: list[tuple[float, proto.RecordDone]] = []  # recordings being closed
         self.loop = CommandLoop(self.ep, self.handle, self.tick)
 
     # --- commands (main thread) ---------------------------------------------------------------
 
-    def handle(self, cmd: dict[str, Any]) -> None:
-        op = cmd["op"]
-        if op == "ping":
-            emit({"ev": "pong", "n": cmd.get("n"), "calls": len(self.calls)})
-            return
-        if op == "call":
-            self.make_call(cmd)
-            return
-        if op in ("bridge", "unbridge"):
-            self.bridge(cmd["a"], cmd["b"], op == "bridge")
-            return
-        st = self.calls.get(cmd["sid"])
-        if st is None:
-            return  # the call already ended; the engine has (or will get) its ended event
-        if op == "hangup":
-            self.hangup(st, "cancel")
-        elif op == "play":
-            self.play(st, cmd["play_id"], cmd["path"], int(cmd.get("loop", 1)))
-        elif op == "stop_play":
-            self.stop_play(st, "stopped")
-        elif op == "dtmf":
-            now = time.monotonic()
-            st.dtmf = dtmf_plan(cmd["digits"], now)
-            last_t, last_run = st.dtmf[-1] if st.dtmf else (now, "")
-            st.dtmf_done_at = last_t + 0.25 * len(last_run)
-        elif op == "record":
-            if st.media is None:
-                st.pending_record = cmd
-            else:
-                self.record(st, cmd)
-        elif op == "stop_record":
-            self.finish_recording(st, "stopped")
+    def handle(self, cmd: proto.Command) -> None:
+        match cmd:
+            case proto.Ping(n=n):
+                emit(proto.Pong(n, len(self.calls)))
+            case proto.MakeCall():
+                self.make_call(cmd)
+            case proto.Bridge(a=a, b=b):
+                self.bridge(a, b, True)
+            case proto.Unbridge(a=a, b=b):
+                self.bridge(a, b, False)
+            case proto.Shutdown():
+                pass  # the CommandLoop stops on it
+            case _:
+                st = self.calls.get(cmd.sid)
+                if st is not None:  # else the call already ended: its ended event went out
+                    self.call_command(st, cmd)
 
-    def make_call(self, cmd: dict[str, Any]) -> None:
-        sid = cmd["sid"]
+    def call_command(self, st: CallState, cmd: proto.CallCommand) -> None:
+        match cmd:
+            case proto.Hangup():
+                self.hangup(st, "cancel")
+            case proto.Play():
+                self.play(st, cmd)
+            case proto.StopPlay():
+                self.stop_play(st, "stopped")
+            case proto.SendDtmf(digits=digits):
+                now = time.monotonic()
+                st.dtmf = dtmf_plan(digits, now)
+                last_t, last_run = st.dtmf[-1] if st.dtmf else (now, "")
+                st.dtmf_done_at = last_t + 0.25 * len(last_run)
+            case proto.Record():
+                if st.media is None:
+                    st.pending_record = cmd
+                else:
+                    self.record(st, cmd)
+            case proto.StopRecord():
+                self.finish_recording(st, "stopped")
+
+    def make_call(self, cmd: proto.MakeCall) -> None:
+        sid = cmd.sid
         call = WorkerCall(self, self.account, sid)
         prm = pj.CallOpParam(True)
-        prm.txOption.localUri = cmd["from"]
-        for name, value in cmd.get("headers", []):
+        prm.txOption.localUri = cmd.from_uri
+        for name, value in cmd.headers:
             h = pj.SipHeader()
             h.hName, h.hValue = name, value
             prm.txOption.headers.append(h)
         h = pj.SipHeader()
         h.hName, h.hValue = "X-Wirexa-CallSid", sid
         prm.txOption.headers.append(h)
-        st = CallState(sid, call, time.monotonic() + float(cmd.get("timeout", 60)))
+        st = CallState(sid, call, time.monotonic() + cmd.timeout)
         self.calls[sid] = st
         try:
-            call.makeCall(cmd["to"], prm)
+            call.makeCall(cmd.to, prm)
         except pj.Error as exc:
             del self.calls[sid]
             self.loop.bury(call)
-            emit({"ev": "ended", "sid": sid, "reason": "failed", "code": None, "by": "local", "message": exc.info()})
+            emit(proto.Ended(sid, "failed", None, "local", exc.info()))
             return
-        emit({"ev": "initiated", "sid": sid})
+        emit(proto.Initiated(sid))
 
     def hangup(self, st: CallState, why: str) -> None:
         if st.local_reason is None:
@@ -187,24 +207,31 @@ class Worker:
         except pj.Error as exc:
             log.warning("[%s] hangup failed: %s", st.sid, exc.info())
 
-    def play(self, st: CallState, play_id: str, path: str, loop: int) -> None:
+    def play(self, st: CallState, cmd: proto.Play) -> None:
+        """Start a playback, or answer an error event (never play_done) when the file is
+        missing or neither Python's wave module nor pjmedia's player can read it."""
         self.stop_play(st, "stopped")
         if st.media is None:
-            st.pending_play = (play_id, path, loop)
+            st.pending_play = cmd
             return
+        player = None
         try:
-            seconds = wav_seconds(path)
-        except (OSError, wave.Error, EOFError) as exc:
-            log.error("[%s] cannot play %s: %s", st.sid, path, exc)
-            emit({"ev": "play_done", "sid": st.sid, "play_id": play_id, "how": "done"})
+            seconds = wav_seconds(cmd.path)
+            player = pj.AudioMediaPlayer()
+            player.createPlayer(cmd.path, 0)  # 0 = loop; we stop it after `loop` rounds
+            player.startTransmit(st.media)
+        except (OSError, EOFError, ArithmeticError, wave.Error, pj.Error) as exc:
+            self.loop.bury(player)
+            self.fail(st, cmd, f"cannot play {cmd.path}: {describe(exc)}")
             return
-        player = pj.AudioMediaPlayer()
-        player.createPlayer(path, 0)  # 0 = loop; we stop it after `loop` rounds
-        player.startTransmit(st.media)
-        ends = time.monotonic() + seconds * loop if loop > 0 else None
-        st.playback = Playback(play_id, player, ends)
+        ends = time.monotonic() + seconds * cmd.loop if cmd.loop > 0 else None
+        st.playback = Playback(cmd.play_id, player, ends)
 
-    def stop_play(self, st: CallState, how: str) -> None:
+    def fail(self, st: CallState, cmd: proto.Command, message: str) -> None:
+        log.warning("[%s] %s failed: %s", st.sid, cmd.NAME, message)
+        emit(proto.failure(cmd, message))
+
+    def stop_play(self, st: CallState, how: proto.PlayHow) -> None:
         pb, st.playback = st.playback, None
         st.pending_play = None
         if pb is None:
@@ -215,26 +242,33 @@ class Worker:
         except pj.Error:
             pass
         self.loop.bury(pb.player)
-        emit({"ev": "play_done", "sid": st.sid, "play_id": pb.play_id, "how": how})
+        emit(proto.PlayDone(st.sid, pb.play_id, how))
 
-    def record(self, st: CallState, cmd: dict[str, Any]) -> None:
+    def record(self, st: CallState, cmd: proto.Record) -> None:
+        """Start a recording, or answer an error event (never record_done) when the file
+        cannot be created."""
         self.finish_recording(st, "stopped")
-        path = cmd["path"]
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        recorder = pj.AudioMediaRecorder()
-        recorder.createRecorder(path)
-        st.media.startTransmit(recorder)
-        other = self.calls.get(cmd.get("mix_with") or "")
-        if other is not None and other.media is not None:
-            other.media.startTransmit(recorder)  # the bridge mixes both parties into the file
+        path = cmd.path
+        other = self.calls.get(cmd.mix_with or "")
+        recorder = None
+        try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            recorder = pj.AudioMediaRecorder()
+            recorder.createRecorder(path)
+            st.media.startTransmit(recorder)
+            if other is not None and other.media is not None:
+                other.media.startTransmit(recorder)  # the bridge mixes both parties into the file
+        except (OSError, pj.Error) as exc:
+            self.loop.bury(recorder)  # dropping it also takes it out of the bridge
+            self.fail(st, cmd, f"cannot record to {path}: {describe(exc)}")
+            return
         now = time.monotonic()
-        max_s = float(cmd.get("max_s", 3600)) or 86400.0
         st.recording = Recording(
-            cmd["rec_id"], path, recorder, now, max_s, float(cmd.get("silence_s", 5)),
-            str(cmd.get("keys", "")), now, other.media if other is not None else None,
+            cmd.rec_id, path, recorder, now, cmd.max_s or 86400.0, cmd.silence_s,
+            cmd.keys, now, other.media if other is not None else None,
         )
 
-    def finish_recording(self, st: CallState, how: str, digit: str | None = None) -> None:
+    def finish_recording(self, st: CallState, how: proto.RecordHow, digit: str | None = None) -> None:
         rec, st.recording = st.recording, None
         st.pending_record = None
         if rec is None:
@@ -250,9 +284,7 @@ class Worker:
         # clock thread a moment later and only then writes the final WAV header. Report the
         # recording once the file is complete (tick checks), so the engine never reads half a file.
         rec.recorder = None
-        self.finishing.append((time.monotonic() + 2.0, st.sid, {
-            "ev": "record_done", "sid": st.sid, "rec_id": rec.rec_id, "path": rec.path, "ms": ms, "how": how, "digit": digit,
-        }))
+        self.finishing.append((time.monotonic() + 2.0, proto.RecordDone(st.sid, rec.rec_id, rec.path, ms, how, digit)))
 
     def bridge(self, a: str, b: str, on: bool) -> None:
         sa, sb = self.calls.get(a), self.calls.get(b)
@@ -286,10 +318,10 @@ class Worker:
         info = st.call.getInfo()
         if info.state == pj.PJSIP_INV_STATE_EARLY and not st.ringing_sent and info.lastStatusCode in (180, 183):
             st.ringing_sent = True
-            emit({"ev": "ringing", "sid": sid, "code": info.lastStatusCode})
+            emit(proto.Ringing(sid, info.lastStatusCode))
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and not st.answered:
             st.answered = True
-            emit({"ev": "answered", "sid": sid, "code": 200})
+            emit(proto.Answered(sid, 200))
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             st.disconnected = True
             self.stop_play(st, "stopped")
@@ -298,10 +330,10 @@ class Worker:
                 self.bridge(sid, peer, False)
             code = info.lastStatusCode or None
             reason = end_reason(st.answered, code, st.local_reason)
-            by = "local" if st.local_reason else "remote"
+            by: proto.HangupBy = "local" if st.local_reason else "remote"
             del self.calls[sid]
             self.loop.release(st.call)
-            emit({"ev": "ended", "sid": sid, "reason": reason, "code": code, "by": by})
+            emit(proto.Ended(sid, reason, code, by))
 
     def on_media(self, sid: str) -> None:
         st = self.calls.get(sid)
@@ -315,9 +347,8 @@ class Worker:
         # connected to the (null) playback device.
         media.startTransmit(self.ep.audDevManager().getPlaybackDevMedia())
         if st.pending_play is not None:
-            play_id, path, loop = st.pending_play
-            st.pending_play = None
-            self.play(st, play_id, path, loop)
+            play, st.pending_play = st.pending_play, None
+            self.play(st, play)
         if st.pending_record is not None:
             cmd, st.pending_record = st.pending_record, None
             self.record(st, cmd)
@@ -326,7 +357,7 @@ class Worker:
         st = self.calls.get(sid)
         if st is None:
             return
-        emit({"ev": "digit", "sid": sid, "digit": digit})
+        emit(proto.Digit(sid, digit))
         if st.recording is not None and digit in st.recording.keys:
             self.finish_recording(st, "key", digit)
 
@@ -335,11 +366,11 @@ class Worker:
     def tick(self, now: float) -> None:
         if self.finishing:
             pending = []
-            for deadline, sid, event in self.finishing:
-                if file_complete(event["path"]) or now >= deadline:
+            for deadline, event in self.finishing:
+                if file_complete(event.path) or now >= deadline:
                     emit(event)
                 else:
-                    pending.append((deadline, sid, event))
+                    pending.append((deadline, event))
             self.finishing = pending
         for st in list(self.calls.values()):
             try:
@@ -369,7 +400,7 @@ class Worker:
             self.send_digits(st, run)
         if st.dtmf_done_at is not None and not st.dtmf and now >= st.dtmf_done_at:
             st.dtmf_done_at = None
-            emit({"ev": "dtmf_done", "sid": st.sid})
+            emit(proto.DtmfDone(st.sid))
 
     def send_digits(self, st: CallState, digits: str) -> None:
         try:
@@ -385,7 +416,7 @@ class Worker:
                 log.warning("[%s] DTMF %s failed: %s", st.sid, digits, exc.info())
 
     def run(self) -> None:
-        emit({"ev": "ready", "port": self.args.port, "pid": os.getpid()})
+        emit(proto.Ready(self.args.port, os.getpid()))
         try:
             self.loop.run()
         finally:

@@ -1,0 +1,173 @@
+"""The engine <-> worker message set (sip/protocol.py), as plain data: every message survives
+its wire format, anything else is refused, and events map to the calls.ports events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wirexa.calls.ports import (
+    CallAnswered,
+    CallEnded,
+    CallInitiated,
+    CallRinging,
+    CallSid,
+    CommandFailed,
+    DigitReceived,
+    DigitsSent,
+    PlaybackFinished,
+    RecordingFinished,
+)
+from wirexa.sip import protocol as proto
+
+SID = CallSid("CA" + "1" * 32)
+
+SAMPLES: list[proto.Command | proto.Event] = [
+    proto.MakeCall(SID, "sip:+15005550006@127.0.0.1:5090", "sip:+15005550100@127.0.0.1", 30.0, (("P-Asserted-Identity", "<sip:x@y>"),)),
+    proto.Hangup(SID),
+    proto.Play(SID, "3", "/tmp/a.wav", 0),
+    proto.StopPlay(SID),
+    proto.SendDtmf(SID, "1w2#"),
+    proto.Record(SID, "RE1", "/tmp/r.wav", 30.0, 5.0, "#", "CA" + "2" * 32),
+    proto.StopRecord(SID),
+    proto.Bridge(SID, "CA" + "2" * 32),
+    proto.Unbridge(SID, "CA" + "2" * 32),
+    proto.Ping(7),
+    proto.Shutdown(),
+    proto.Ready(5060, 1234),
+    proto.Initiated(SID),
+    proto.Ringing(SID, 183),
+    proto.Answered(SID, 200),
+    proto.Ended(SID, "busy", 486, "remote"),
+    proto.Digit(SID, "#"),
+    proto.PlayDone(SID, "3", "stopped"),
+    proto.RecordDone(SID, "RE1", "/tmp/r.wav", 1500, "key", "#"),
+    proto.DtmfDone(SID),
+    proto.Pong(7, 2),
+    proto.CommandError("cannot play /tmp/a.wav: Unsupported WAVE file format", SID, "play", "3"),
+]
+
+
+def test_the_samples_cover_every_message() -> None:
+    assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
+    assert len(proto.COMMANDS) == 11 and len(proto.EVENTS) == 11
+
+
+@pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
+def test_round_trip(message: proto.Command | proto.Event) -> None:
+    line = message.to_json()
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert proto.from_json(line) == message
+    assert proto.from_json(line.decode()) == message
+
+
+def test_wire_format_is_todays_json_shape() -> None:
+    call = json.loads(SAMPLES[0].to_json())
+    assert call == {
+        "op": "call", "sid": SID, "to": "sip:+15005550006@127.0.0.1:5090", "from": "sip:+15005550100@127.0.0.1",
+        "timeout": 30.0, "headers": [["P-Asserted-Identity", "<sip:x@y>"]],
+    }
+    assert json.loads(proto.Shutdown().to_json()) == {"op": "shutdown"}
+    assert json.loads(proto.Ended(SID, "failed", None, "local").to_json()) == {
+        "ev": "ended", "sid": SID, "reason": "failed", "code": None, "by": "local", "message": "",
+    }
+    error = json.loads(proto.CommandError("boom", SID, "record", "RE1").to_json())
+    assert error == {"ev": "error", "message": "boom", "sid": SID, "op": "record", "ref": "RE1"}
+
+
+def test_defaults_fill_optional_fields_and_numbers_widen() -> None:
+    assert proto.from_json('{"op":"play","sid":"CA1","play_id":"1","path":"/a.wav"}') == proto.Play("CA1", "1", "/a.wav", 1)
+    call = proto.from_json('{"op":"call","sid":"CA1","to":"sip:a@b","from":"sip:c@d","timeout":60}')
+    assert isinstance(call, proto.MakeCall) and call.timeout == 60.0 and isinstance(call.timeout, float)
+    assert call.headers == ()
+    assert proto.from_json('{"ev":"error","message":"bad command: x"}') == proto.CommandError("bad command: x")
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("not json", "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        ("[1, 2]", "not a message"),
+        ('{"sid": "CA1"}', "unknown message"),
+        ('{"op": "dance", "sid": "CA1"}', "unknown message"),
+        ('{"ev": "exploded"}', "unknown message"),
+        ('{"op": 3}', "unknown message"),
+        ('{"op": "hangup"}', "missing 'sid'"),
+        ('{"op": "play", "sid": "CA1", "play_id": "1"}', "missing 'path'"),
+        ('{"op": "hangup", "sid": 5}', "bad 'sid'"),
+        ('{"op": "play", "sid": "CA1", "play_id": "1", "path": "/a", "loop": "2"}', "bad 'loop'"),
+        ('{"op": "play", "sid": "CA1", "play_id": "1", "path": "/a", "loop": true}', "bad 'loop'"),
+        ('{"op": "play", "sid": "CA1", "play_id": "1", "path": "/a", "loop": 1.5}', "bad 'loop'"),
+        ('{"op": "ping", "n": null}', "bad 'n'"),
+        ('{"op": "call", "sid": "CA1", "to": "a", "from": "b", "headers": [["X"]]}', "bad 'headers'"),
+        ('{"op": "call", "sid": "CA1", "to": "a", "from": "b", "headers": "X: 1"}', "bad 'headers'"),
+        ('{"op": "call", "sid": "CA1", "to": "a", "from_uri": "b"}', "missing 'from'"),
+        ('{"op": "record", "sid": "CA1", "rec_id": "r", "path": "/r", "mix_with": 5}', "bad 'mix_with'"),
+        ('{"ev": "ended", "sid": "CA1", "reason": "exploded"}', "bad 'reason'"),
+        ('{"ev": "play_done", "sid": "CA1", "play_id": "1", "how": "maybe"}', "bad 'how'"),
+        ('{"ev": "record_done", "sid": "CA1", "rec_id": "r", "path": "/r", "ms": "10", "how": "key"}', "bad 'ms'"),
+        ('{"op": "hangup", "sid": "CA1", "why": "because"}', "unknown field"),
+        ('{"op": "shutdown", "now": true}', "unknown field"),
+    ],
+)
+def test_bad_lines_are_refused(line: str | bytes, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        proto.from_json(line)
+
+
+def test_each_side_reads_only_its_own_kind() -> None:
+    assert proto.command_from_json(proto.Ping(1).to_json()) == proto.Ping(1)
+    assert proto.event_from_json(proto.Pong(1).to_json()) == proto.Pong(1)
+    with pytest.raises(ValueError, match="not a command"):
+        proto.command_from_json(proto.Pong(1).to_json())
+    with pytest.raises(ValueError, match="not an event"):
+        proto.event_from_json(proto.Ping(1).to_json())
+
+
+def test_failure_names_the_command_its_call_and_its_reference() -> None:
+    other = "CA" + "2" * 32
+    assert proto.failure(proto.Play(SID, "4", "/a.wav"), "m") == proto.CommandError("m", SID, "play", "4")
+    assert proto.failure(proto.Record(SID, "RE9", "/r.wav"), "m") == proto.CommandError("m", SID, "record", "RE9")
+    assert proto.failure(proto.Bridge(SID, other), "m") == proto.CommandError("m", SID, "bridge", "")
+    assert proto.failure(proto.Unbridge(SID, other), "m") == proto.CommandError("m", SID, "unbridge", "")
+    assert proto.failure(proto.SendDtmf(SID, "1"), "m") == proto.CommandError("m", SID, "dtmf", "")
+    assert proto.failure(proto.MakeCall(SID, "a", "b"), "m") == proto.CommandError("m", SID, "call", "")
+    assert proto.failure(proto.Ping(3), "m") == proto.CommandError("m", "", "ping", "")
+
+
+def test_events_map_to_calls_ports_events() -> None:
+    mapped = [proto.to_sip_event(m) for m in SAMPLES if type(m) in proto.EVENTS.values()]  # type: ignore[arg-type]
+    assert mapped == [
+        None,  # ready: the pool's own
+        CallInitiated(SID),
+        CallRinging(SID, 183),
+        CallAnswered(SID, 200),
+        CallEnded(SID, "busy", 486, "remote"),
+        DigitReceived(SID, "#"),
+        PlaybackFinished(SID, "3", "stopped"),
+        RecordingFinished(SID, "RE1", "/tmp/r.wav", 1500, "key", "#"),
+        DigitsSent(SID),
+        None,  # pong
+        CommandFailed(SID, "play", "3", 13420, "cannot play /tmp/a.wav: Unsupported WAVE file format"),
+    ]
+
+
+def test_a_failed_command_becomes_command_failed_with_twilios_code() -> None:
+    """13420 (Play: invalid content) for a prompt the worker cannot open, else 12400 (internal failure)."""
+    assert proto.to_sip_event(proto.CommandError("x", SID, "record", "RE1")) == CommandFailed(SID, "record", "RE1", 12400, "x")
+    assert proto.to_sip_event(proto.CommandError("x", SID, "bridge")) == CommandFailed(SID, "bridge", "", 12400, "x")
+    # A call that could not be placed has nothing else to end it: it ends failed.
+    assert proto.to_sip_event(proto.CommandError("x", SID, "call")) == CallEnded(SID, "failed", None, "local")
+    # An error naming no call (a bad line) or no known command is the pool's to log.
+    assert proto.to_sip_event(proto.CommandError("bad command: x")) is None
+    assert proto.to_sip_event(proto.CommandError("x", SID, "dance")) is None
+
+
+def test_end_reason_and_dtmf_plan() -> None:
+    assert proto.end_reason(True, 200, None) == "completed"
+    assert proto.end_reason(False, 487, "cancel") == "canceled"
+    assert proto.end_reason(False, None, "timeout") == "no-answer"
+    assert [proto.end_reason(False, c, None) for c in (486, 480, 503)] == ["busy", "no-answer", "failed"]
+    assert proto.dtmf_plan("12w3W", 10.0) == [(10.0, "12"), (11.0, "3")]
