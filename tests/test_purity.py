@@ -45,7 +45,7 @@ ARROWS: dict[str, tuple[str, ...]] = {
         "wirexa.media.storage",
     ),
     "calls": ("wirexa.laml",),
-    "sip": ("wirexa.calls.ports",),
+    "sip": ("wirexa.calls.ports", "wirexa.media.amd_vad"),
     "store": ("wirexa.calls.ports", "wirexa.calls.records", "wirexa.calls.state", "wirexa.clock"),
     "webhooks": ("wirexa.store.repo", "wirexa.clock", "wirexa.urls"),
     "http": ("wirexa.urls",),

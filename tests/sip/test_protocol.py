@@ -8,6 +8,7 @@ import json
 import pytest
 
 from wirexa.calls.ports import (
+    AmdDecided,
     CallAnswered,
     CallEnded,
     CallInitiated,
@@ -44,6 +45,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.PlayDone(SID, "3", "stopped"),
     proto.RecordDone(SID, "RE1", "/tmp/r.wav", 1500, "key", "#"),
     proto.DtmfDone(SID),
+    proto.AmdResult(SID, "machine_end_beep", 0.9, 10480),
     proto.Pong(7, 2),
     proto.CommandError("cannot play /tmp/a.wav: Unsupported WAVE file format", SID, "play", "3"),
 ]
@@ -51,7 +53,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 11 and len(proto.EVENTS) == 11
+    assert len(proto.COMMANDS) == 11 and len(proto.EVENTS) == 12
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
@@ -67,6 +69,7 @@ def test_wire_format_is_todays_json_shape() -> None:
     assert call == {
         "op": "call", "sid": SID, "to": "sip:+15005550006@127.0.0.1:5090", "from": "sip:+15005550100@127.0.0.1",
         "timeout": 30.0, "headers": [["P-Asserted-Identity", "<sip:x@y>"]],
+        "amd": "", "amd_timeout_ms": 30000, "amd_speech_ms": 2400, "amd_speech_end_ms": 1200, "amd_silence_ms": 5000,
     }
     assert json.loads(proto.Shutdown().to_json()) == {"op": "shutdown"}
     assert json.loads(proto.Ended(SID, "failed", None, "local").to_json()) == {
@@ -149,6 +152,7 @@ def test_events_map_to_calls_ports_events() -> None:
         PlaybackFinished(SID, "3", "stopped"),
         RecordingFinished(SID, "RE1", "/tmp/r.wav", 1500, "key", "#"),
         DigitsSent(SID),
+        AmdDecided(SID, "machine_end_beep", 0.9, 10480),
         None,  # pong
         CommandFailed(SID, "play", "3", 13420, "cannot play /tmp/a.wav: Unsupported WAVE file format"),
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -117,6 +118,15 @@ class SipBridge:
             self._sandbox_of[dial.call_sid] = index
             to_uri = to_uri.replace(SANDBOX_HOST, f"{self.settings.sip_bind_host}:{self.sandbox.port(index)}")
         command = proto.MakeCall(dial.call_sid, to_uri, dial.from_uri, dial.timeout_s, dial.headers)
+        if dial.amd is not None:
+            command = dataclasses.replace(
+                command,
+                amd="DetectMessageEnd" if dial.amd.detect_message_end else "Enable",
+                amd_timeout_ms=dial.amd.timeout_ms,
+                amd_speech_ms=dial.amd.speech_threshold_ms,
+                amd_speech_end_ms=dial.amd.speech_end_threshold_ms,
+                amd_silence_ms=dial.amd.silence_timeout_ms,
+            )
         try:
             await self.pool.place(dial.call_sid, dial.parent_call_sid, command)
         except SipError:

@@ -33,6 +33,16 @@ log = logging.getLogger(__name__)
 _STDOUT_LOCK = threading.Lock()
 
 
+def frame_bytes(vector: Any) -> bytes:
+    """A pjsua2 ByteVector (a MediaFrame's buf) as bytes, read straight from the std::vector's
+    begin/end pointers: ~100x cheaper than bytes(vector), which iterates element by element
+    through SWIG (measured ~160 us per 20 ms frame, on the clock thread every call shares)."""
+    addr = int(vector.this)
+    start = ctypes.c_void_p.from_address(addr).value
+    finish = ctypes.c_void_p.from_address(addr + 8).value
+    return ctypes.string_at(start, finish - start) if start and finish else b""
+
+
 def emit(event: proto.Event) -> None:
     """Write one event line to stdout (the engine reads it). Any thread."""
     data = event.to_json()

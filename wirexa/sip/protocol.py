@@ -8,12 +8,13 @@ Calls are named by "sid" (the CallSid). Every message is a frozen dataclass with
 from_json() turns one line back into one, checking the name, every field's presence and
 type, and that no unknown key came along (anything else is a ValueError).
 
-Commands: call(sid, to, from, timeout, headers) · hangup(sid) · play(sid, play_id, path, loop)
+Commands: call(sid, to, from, timeout, headers, amd...) · hangup(sid) · play(sid, play_id, path, loop)
 · stop_play(sid) · dtmf(sid, digits) · record(sid, rec_id, path, max_s, silence_s, keys,
 mix_with) · stop_record(sid) · bridge(a, b) · unbridge(a, b) · ping(n) · shutdown().
 Events: ready(port, pid) · initiated(sid) · ringing(sid, code) · answered(sid, code) ·
 ended(sid, reason, code, by, message) · digit(sid, digit) · play_done(sid, play_id, how) ·
-record_done(sid, rec_id, path, ms, how, digit) · dtmf_done(sid) · pong(n, calls) ·
+record_done(sid, rec_id, path, ms, how, digit) · dtmf_done(sid) · amd(sid, answered_by,
+confidence, ms) · pong(n, calls) ·
 error(sid, op, ref, message).
 
 The contract that keeps a call from hanging: a child answers every call command it cannot
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias
 
 from wirexa.calls.ports import (
+    AmdDecided,
     CallAnswered,
     CallEnded,
     CallInitiated,
@@ -85,6 +87,13 @@ class MakeCall(_Command):
     from_uri: str = field(metadata={"wire": "from"})
     timeout: float = 60.0
     headers: tuple[tuple[str, str], ...] = ()
+    # Answering-machine detection on the answered call's audio ("" = off; else Enable or
+    # DetectMessageEnd, with Twilio's thresholds): the child reports one amd event.
+    amd: str = ""
+    amd_timeout_ms: int = 30_000
+    amd_speech_ms: int = 2400
+    amd_speech_end_ms: int = 1200
+    amd_silence_ms: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +257,18 @@ class DtmfDone(_Event):
 
 
 @dataclass(frozen=True, slots=True)
+class AmdResult(_Event):
+    """The answering-machine detector of a call decided (once): Twilio's AnsweredBy value,
+    its confidence (0..1) and `ms` from the answer's first audio to the decision."""
+
+    NAME = "amd"
+    sid: str
+    answered_by: str
+    confidence: float
+    ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Pong(_Event):
     NAME = "pong"
     n: int
@@ -268,14 +289,15 @@ class CommandError(_Event):
 
 
 Event: TypeAlias = (
-    Ready | Initiated | Ringing | Answered | Ended | Digit | PlayDone | RecordDone | DtmfDone | Pong | CommandError
+    Ready | Initiated | Ringing | Answered | Ended | Digit | PlayDone | RecordDone | DtmfDone | AmdResult | Pong | CommandError
 )
 
 COMMANDS: dict[str, type[Command]] = {
     c.NAME: c for c in (MakeCall, Hangup, Play, StopPlay, SendDtmf, Record, StopRecord, Bridge, Unbridge, Ping, Shutdown)
 }
 EVENTS: dict[str, type[Event]] = {
-    e.NAME: e for e in (Ready, Initiated, Ringing, Answered, Ended, Digit, PlayDone, RecordDone, DtmfDone, Pong, CommandError)
+    e.NAME: e
+    for e in (Ready, Initiated, Ringing, Answered, Ended, Digit, PlayDone, RecordDone, DtmfDone, AmdResult, Pong, CommandError)
 }
 # Each message's field types, resolved once (the annotations are strings under `from __future__`).
 _FIELD_TYPES: dict[type[Any], dict[str, Any]] = {
@@ -449,6 +471,8 @@ def to_sip_event(event: Event) -> SipEvent | None:
             return RecordingFinished(CallSid(sid), rec_id, path, ms, how, digit)
         case DtmfDone(sid=sid):
             return DigitsSent(CallSid(sid))
+        case AmdResult(sid=sid, answered_by=answered_by, confidence=confidence, ms=ms):
+            return AmdDecided(CallSid(sid), answered_by, confidence, ms)
         case CommandError(sid=sid, op=op) if sid and op == MakeCall.NAME:
             return CallEnded(CallSid(sid), "failed", None, "local")
         case CommandError(sid=sid, op=op, ref=ref, message=message) if sid and op in COMMANDS:

@@ -24,9 +24,11 @@ from typing import Any
 
 import pjsua2 as pj
 
+from wirexa.media.amd import AmdMode, AmdParams
+from wirexa.media.amd_vad import AmdTap
 from wirexa.media.audio import wav_header_complete
 from wirexa.sip import protocol as proto
-from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit
+from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit, frame_bytes
 from wirexa.sip.protocol import dtmf_plan, end_reason
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,37 @@ class CallState:
     dtmf_done_at: float | None = None
     peers: set[str] = field(default_factory=set)
     disconnected: bool = False  # the call's conference port is gone: never touch st.media again
+    amd: AmdParams | None = None  # answering-machine detection asked for this call
+    amd_port: Any = None  # its tap in the bridge, from media active until the decision
+
+
+class AmdPort(pj.AudioMediaPort):  # type: ignore[misc]
+    """Answering-machine detection on one call: a bridge port that receives the far end's
+    20 ms frames and feeds them to the call's AmdTap (webrtcvad + media/amd.py).
+
+    Threading: onFrameReceived runs on the null sound device's clock thread, which serves every
+    call of this worker, so it does only the tap's few microseconds of work and, once decided,
+    nothing at all. It touches no pjsua2 object but the frame; the decision is picked up by the
+    main thread's tick (an attribute written once), which emits it and takes the port out of
+    the bridge."""
+
+    def __init__(self, params: AmdParams) -> None:
+        super().__init__()
+        self.tap = AmdTap(params)
+        self.decision: Any = None
+
+    def onFrameReceived(self, frame: Any) -> None:
+        if self.decision is None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            self.decision = self.tap.feed(frame_bytes(frame.buf))
+
+
+def amd_params(cmd: proto.MakeCall) -> AmdParams | None:
+    if not cmd.amd:
+        return None
+    return AmdParams(
+        mode=AmdMode(cmd.amd), timeout_ms=cmd.amd_timeout_ms, speech_threshold_ms=cmd.amd_speech_ms,
+        speech_end_threshold_ms=cmd.amd_speech_end_ms, silence_timeout_ms=cmd.amd_silence_ms,
+    )
 
 
 class WorkerCall(pj.Call):  # type: ignore[misc]
@@ -188,7 +221,7 @@ class Worker:
         h = pj.SipHeader()
         h.hName, h.hValue = "X-Wirexa-CallSid", sid
         prm.txOption.headers.append(h)
-        st = CallState(sid, call, time.monotonic() + cmd.timeout)
+        st = CallState(sid, call, time.monotonic() + cmd.timeout, amd=amd_params(cmd))
         self.calls[sid] = st
         try:
             call.makeCall(cmd.to, prm)
@@ -322,8 +355,11 @@ class Worker:
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and not st.answered:
             st.answered = True
             emit(proto.Answered(sid, 200))
+            if st.amd is not None and st.media is not None and st.amd_port is None:
+                self.start_amd(st)
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             st.disconnected = True
+            self.stop_amd(st)  # undecided: the engine reports it (no event from here)
             self.stop_play(st, "stopped")
             self.finish_recording(st, "hangup")
             for peer in list(st.peers):
@@ -352,6 +388,40 @@ class Worker:
         if st.pending_record is not None:
             cmd, st.pending_record = st.pending_record, None
             self.record(st, cmd)
+        if st.amd is not None and st.answered and st.amd_port is None:
+            self.start_amd(st)
+
+    def start_amd(self, st: CallState) -> None:
+        """Tap the far end's audio into the call's detector (from the first frame after answer)."""
+        assert st.amd is not None
+        port = AmdPort(st.amd)
+        fmt = pj.MediaFormatAudio()
+        fmt.type = pj.PJMEDIA_TYPE_AUDIO
+        fmt.clockRate = 8000
+        fmt.channelCount = 1
+        fmt.bitsPerSample = 16
+        fmt.frameTimeUsec = 20000
+        try:
+            port.createPort(f"amd-{st.sid}", fmt)
+            st.media.startTransmit(port)
+        except pj.Error as exc:
+            log.error("[%s] AMD could not start: %s", st.sid, exc.info())
+            self.loop.bury(port)
+            emit(proto.AmdResult(st.sid, "unknown", 0.0, 0))
+            st.amd = None
+            return
+        st.amd_port = port
+
+    def stop_amd(self, st: CallState) -> None:
+        port, st.amd_port, st.amd = st.amd_port, None, None
+        if port is None:
+            return
+        if not st.disconnected and st.media is not None:
+            try:
+                st.media.stopTransmit(port)
+            except pj.Error:
+                pass
+        self.loop.bury(port)
 
     def on_digit(self, sid: str, digit: str) -> None:
         st = self.calls.get(sid)
@@ -381,6 +451,10 @@ class Worker:
     def tick_call(self, st: CallState, now: float) -> None:
         if not st.answered and st.local_reason is None and now >= st.ring_deadline:
             self.hangup(st, "timeout")
+        if st.amd_port is not None and st.amd_port.decision is not None:
+            d = st.amd_port.decision
+            self.stop_amd(st)
+            emit(proto.AmdResult(st.sid, str(d.answered_by), round(float(d.confidence), 3), int(d.detection_ms)))
         pb = st.playback
         if pb is not None and pb.ends_at is not None and now >= pb.ends_at:
             self.stop_play(st, "done")
