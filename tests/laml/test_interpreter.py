@@ -393,6 +393,14 @@ def test_record_without_action_refetches_current_document_and_omits_empty_digits
     )
 
 
+def test_action_less_verbs_of_an_inline_document_go_on_with_the_next_verb() -> None:
+    """The Twiml parameter's document has no URL to request again: no 11100, the next verb runs."""
+    actions = run(doc("<Record/><Say>Thanks</Say>"), [Saved()], url=None)
+    assert flow(actions) == ["record", "say:Thanks"]
+    actions = run(doc("<Gather numDigits='1'/><Say>Bye</Say>"), [DigitReceived("4")], url=None)
+    assert flow(actions) == ["gather", "timer:5", "cancel-timer", "end-gather", "say:Bye"]
+
+
 def test_record_passes_attributes_and_resolves_status_callback() -> None:
     xml = doc('<Record playBeep="false" trim="do-not-trim" finishOnKey="" '
               'recordingStatusCallback="/rs" recordingStatusCallbackMethod="GET" '

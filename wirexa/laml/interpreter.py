@@ -262,7 +262,13 @@ class Interpreter:
         extra: tuple[tuple[str, str], ...],
         reason: act.FetchReason,
     ) -> None:
-        """Request `url` (None = the current document URL, as for an action-less verb)."""
+        """Request `url` (None = the current document URL, as for an action-less verb).
+
+        An action-less verb of an inline document (the Twiml parameter) has no URL to request
+        again: the document goes on with its next verb instead."""
+        if url is None and self._doc_url is None:
+            self._run_next()
+            return
         target = self._resolve(url) if url is not None else self._doc_url
         if target is None:
             self._app_error(CODE_INVALID_URL, f"cannot resolve URL {url!r}", self._doc_url)
