@@ -1,12 +1,25 @@
-"""Issue 10: answering-machine detection, offline: the labelled corpus (bench/amd_corpus.py) fed frame by
-frame through webrtcvad + wirexa.media.amd, as the worker's frame callback will feed live calls.
+"""Issue 10: answering-machine detection on the labelled corpus (bench/amd_corpus.py), offline and over SIP.
+
+Offline: every file fed frame by frame through webrtcvad + wirexa.media.amd, as the worker's frame
+callback feeds live calls.
 
 Accuracy is over the files labelled human or machine (unknown counted wrong); the silence/noise and
 fax files are reported apart. Decision times are from answer (the file's first sample) to the end of
 the frame that decided. Beep timing: in DetectMessageEnd mode, for the files with a beep, the
 detection time minus the beep's labelled end. CPU: wall time of the feed loop (VAD + classifier) over
 every frame of the corpus in one process, per frame; the classifier alone is timed the same way with
-the VAD's verdicts precomputed. The SIP end-to-end version comes with the worker tap.
+the VAD's verdicts precomputed.
+
+SIP (AMD_BENCH_MODE=sip or both, the default): a sandbox.toml maps one number per corpus file (the
+callee answers after 0.2 s and plays the file once), a real `wirexa serve` dials them with
+twilio-python, AMD_SIP_BATCH (12) calls at a time as a dialer's batches: MachineDetection=Enable
+for every file, then DetectMessageEnd for the machine files. A local web app answers the Url with
+<Hangup/>; its fetch carries AnsweredBy and MachineDetectionDuration. Same summary as offline.
+The SIP offset (answer -> the file's first sample reaching the tap: RTP, jitter buffer) is the
+median of (SIP MachineDetectionDuration - offline detection time) over files decided alike; the
+beep latency is reported raw and minus it. CPU: the offline per-frame cost, and the SIP workers'
+CPU per answered call-second sampled from /proc over the Enable pass and over the same calls
+placed without AMD (each held as long as its AMD call lasted), after a warm-up batch.
 """
 
 from __future__ import annotations
@@ -19,11 +32,12 @@ import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from bench.amd_corpus import DEFAULT_OUT, generate
 from bench.common import pct
-from wirexa.media.amd import FRAME_BYTES, AmdClassifier, AmdDecision, AmdMode, AmdParams
+from wirexa.media.amd import FRAME_BYTES, AmdClassifier, AmdDecision, AmdMode, AmdParams, AnsweredBy
 from wirexa.media.amd_vad import DEFAULT_VAD_MODE, Vad
 
 LABEL_TO_GROUP = {"human": "human", "machine_start": "machine", "machine_end_beep": "machine", "machine_end_silence": "machine",
@@ -139,13 +153,12 @@ def cpu_per_frame(corpus: Path, entries: list[dict[str, object]], rounds: int = 
             "total_us_per_frame": round(best_all * us, 2), "core_share_per_call_pct": round(best_all * us / 20_000 * 100, 4)}
 
 
-def main() -> None:
-    corpus = Path(os.environ.get("AMD_CORPUS_DIR", str(DEFAULT_OUT)))
-    t0 = time.perf_counter()
-    entries = generate(corpus, log=lambda m: print(m, file=sys.stderr))
-    gen_s = round(time.perf_counter() - t0, 1)
-    enable = summary(evaluate(corpus, entries, AmdMode.ENABLE))
-    dme = summary(evaluate(corpus, entries, AmdMode.DETECT_MESSAGE_END))
+def offline(corpus: Path, entries: list[dict[str, object]], gen_s: float) -> tuple[dict[str, Any], list[dict[str, Any]], list[Outcome], list[Outcome]]:
+    """The offline mode: (results, targets, Enable outcomes, DetectMessageEnd outcomes)."""
+    enable_out = evaluate(corpus, entries, AmdMode.ENABLE)
+    dme_out = evaluate(corpus, entries, AmdMode.DETECT_MESSAGE_END)
+    enable = summary(enable_out)
+    dme = summary(dme_out)
     cpu = cpu_per_frame(corpus, entries)
     for name, s in (("Enable", enable), ("DetectMessageEnd", dme)):
         print(f"{name}: accuracy {s['accuracy']} ({s['correct']}/{s['human_machine_files']}), confusion {s['confusion']}", file=sys.stderr)
@@ -172,6 +185,205 @@ def main() -> None:
          "met": cpu["total_us_per_frame"] <= 20, "note": f"VAD {cpu['vad_us_per_frame']} µs, classifier {cpu['classifier_us_per_frame']} µs; "
                                                          f"{cpu['core_share_per_call_pct']} % of a core per call"},
     ]
+    return r, targets, enable_out, dme_out
+
+
+# -- SIP mode ---------------------------------------------------------------------------------------
+
+SIP_BATCH = int(os.environ.get("AMD_SIP_BATCH", "12"))  # calls placed at once, as a dialer's batch
+SIP_NUMBER = "+1555010{:04d}"  # corpus file i is the sandbox callee at this number
+HANGUP_DOC = "<Response><Hangup/></Response>"
+
+
+def log(msg: str) -> None:
+    print(f"[amd sip {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def sip_sandbox_toml(corpus: Path, entries: list[dict[str, object]]) -> str:
+    """One callee per corpus file: it answers after 0.2 s of ringing and plays the file once."""
+    parts = ['[default]\nanswer = "silence"\n']
+    for i, e in enumerate(entries):
+        parts.append(f'[numbers."{SIP_NUMBER.format(i)}"]\nanswer = "{corpus / str(e["file"])}"\nring_s = 0.2\n')
+    return "\n".join(parts)
+
+
+def sip_pass(server: Any, web: Any, entries: list[tuple[int, dict[str, object]]], machine_detection: str | None,
+             path_for: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Place a call to each entry's callee, SIP_BATCH at a time (the next batch once every call of
+    the last one has ended), with MachineDetection (None: without AMD, the Url `path_for(i, e)`);
+    AnsweredBy and MachineDetectionDuration come from the Url fetch. Also the CPU of the worker,
+    sandbox and engine processes over the pass, and the calls' answered seconds."""
+    from bench.laml_procs import classify, cpu_delta
+
+    client = server.client()
+    rows: list[dict[str, Any]] = []
+    kinds = {b"_sip-worker": "worker", b"_sandbox": "sandbox"}
+    ended = ("completed", "busy", "failed", "no-answer", "canceled")
+    before = classify(server.proc.pid, kinds, "engine")
+    t0 = time.monotonic()
+    call_s = 0.0
+    missing = 0
+    for start in range(0, len(entries), SIP_BATCH):
+        batch = entries[start:start + SIP_BATCH]
+        sids: dict[str, dict[str, object]] = {}
+        for i, e in batch:
+            path = path_for(i, e) if path_for else "/amd"
+            kw = {"machine_detection": machine_detection} if machine_detection else {}
+            call = client.calls.create(to=SIP_NUMBER.format(i), from_="+15005550100", url=web.url(path), **kw)
+            sids[call.sid] = e
+        deadline = time.monotonic() + 90
+        live = set(sids)
+        while live and time.monotonic() < deadline:
+            time.sleep(0.25)
+            live = {sid for sid in live if client.calls(sid).fetch().status not in ended}
+        for sid, e in sids.items():
+            fetch = [r for r in web.requests if r.form.get("CallSid") == sid]
+            form = fetch[0].form if fetch else {}
+            missing += not fetch
+            rows.append({"file": e["file"], "sid": sid, "got": form.get("AnsweredBy") or "none",
+                         "ms": int(form["MachineDetectionDuration"]) if form.get("MachineDetectionDuration") else None})
+            call_s += float(client.calls(sid).fetch().duration or 0)
+        log(f"{machine_detection or 'no AMD'}: {len(rows)}/{len(entries)} calls done ({missing} without a Url fetch, {len(live)} still live)")
+    per, new, gone = cpu_delta(before, classify(server.proc.pid, kinds, "engine"))
+    cpu = {"wall_s": round(time.monotonic() - t0, 1), "worker_cpu_s": round(per.get("worker", 0.0), 2),
+           "sandbox_cpu_s": round(per.get("sandbox", 0.0), 2), "engine_cpu_s": round(per.get("engine", 0.0), 2),
+           "answered_call_s": round(call_s, 1), "processes_new": new, "processes_gone": gone,
+           "worker_pct_of_core_per_live_call": round(per.get("worker", 0.0) / call_s * 100, 3) if call_s else None}
+    return rows, cpu
+
+
+def sip_mode(corpus: Path, entries: list[dict[str, object]], enable_off: list[Outcome], dme_off: list[Outcome],
+             cpu_off: dict[str, float]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The corpus over real SIP: each file is a sandbox callee, a live `wirexa serve` dials them
+    with twilio-python and MachineDetection (Enable for every file, then DetectMessageEnd for the
+    machine files), and a local web app's Url fetch carries the decision."""
+    import tempfile
+
+    from tests.backends import free_udp_block
+    from tests.conftest import make_live_server
+    from tests.e2e.webapp import WebApp
+
+    workers = SIP_BATCH // 2 + 3  # 2 calls per worker, plus headroom
+    sandboxes = (SIP_BATCH + 3) // 4 + 1  # 4 calls per sandbox process, plus one
+    gap = workers + 10
+    base = free_udp_block(40000, 49000, gap + sandboxes + 10, (*range(workers), *range(gap, gap + sandboxes)))
+    env = {"WIREXA_LOG_LEVEL": "WARNING", "WIREXA_SIP_WORKER_IDLE_S": "600", "WIREXA_CALLS_CPS": "20", "WIREXA_CALLS_MAX_CONCURRENT": str(SIP_BATCH + 8),
+           "WIREXA_SIP_WORKERS_MAX": str(workers), "WIREXA_SANDBOX_PROCESSES": str(sandboxes),
+           "WIREXA_SIP_PORT_BASE": str(base), "WIREXA_SANDBOX_PORT_BASE": str(base + gap)}
+    web = WebApp()
+    web.docs["/amd"] = HANGUP_DOC
+    for n in range(0, 61):
+        web.docs[f"/pause/{n}"] = f"<Response><Pause length='{n}'/><Hangup/></Response>" if n else HANGUP_DOC
+    indexed = list(enumerate(entries))
+    if os.environ.get("AMD_SIP_SAMPLE"):  # a smoke run: every Nth file only
+        indexed = indexed[::int(os.environ["AMD_SIP_SAMPLE"])]
+    machines = [(i, e) for i, e in indexed if e["label"] == "machine"]
+    r: dict[str, Any] = {"batch": SIP_BATCH, "sip_workers_max": workers, "sandbox_processes": sandboxes}
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="amdsip_bench_") as tmp:
+        server = make_live_server(Path(tmp), env, sip_sandbox_toml(corpus, entries))
+        try:
+            log(f"engine up on {server.base_url}; {len(indexed)} Enable calls, then {len(machines)} DetectMessageEnd calls, {SIP_BATCH} at a time")
+            # Warm up: the workers and sandbox processes start (and import) outside the measured passes.
+            sip_pass(server, web, indexed[:SIP_BATCH], None, lambda i, e: "/pause/1")
+            enable_rows, enable_cpu = sip_pass(server, web, indexed, "Enable")
+            # The same calls without AMD, each as long as its AMD call was (until the decision):
+            # the worker CPU per live call-second with and without the tap.
+            held = {str(row["file"]): round((row["ms"] or 0) / 1000) for row in enable_rows}
+            _, plain_cpu = sip_pass(server, web, indexed, None, lambda i, e: f"/pause/{min(60, held[str(e['file'])])}")
+            dme_rows, dme_cpu = sip_pass(server, web, machines, "DetectMessageEnd")
+        finally:
+            server.stop()
+            web.close()
+    r["load_before"] = [round(x, 2) for x in load_before]
+    r["load_after"] = [round(x, 2) for x in os.getloadavg()]
+
+    by_file = {str(e["file"]): e for e in entries}
+
+    def outcomes(rows: list[dict[str, Any]], mode: AmdMode) -> list[Outcome]:
+        out = []
+        for row in rows:
+            d = None
+            if row["got"] != "none":
+                d = AmdDecision(AnsweredBy(row["got"]), 0.0, int(row["ms"] or 0), "sip")
+            out.append(Outcome(by_file[row["file"]], d, mode))
+        return out
+
+    enable_sip = outcomes(enable_rows, AmdMode.ENABLE)
+    dme_sip = outcomes(dme_rows, AmdMode.DETECT_MESSAGE_END)
+    enable = summary(enable_sip)
+    dme = summary(dme_sip)
+    # Offset of the SIP path: a decision's MachineDetectionDuration over SIP minus the offline
+    # detection time of the same file and mode, where both decided the same: it is the time from
+    # the worker's answer (its tap's first frame) to the file's first sample arriving, plus jitter.
+    off = {(o.mode, str(o.entry["file"])): o for o in [*enable_off, *dme_off]}
+    pairs = [(o, off[(o.mode, str(o.entry["file"]))]) for o in [*enable_sip, *dme_sip]]
+    offsets = [a.decision.detection_ms - b.decision.detection_ms for a, b in pairs if a.decision and b.decision and a.got == b.got]
+    offset_median = statistics.median(offsets) if offsets else None
+    beep_raw: list[int] = dme["beep_end_latency_ms"]  # type: ignore[assignment]
+    beep_corrected = [x - offset_median for x in beep_raw] if offset_median is not None else []
+    differs = [f"{a.entry['file']} {a.mode.value}: offline {b.got}, SIP {a.got}" for a, b in pairs if a.got != b.got]
+    with_amd, without = enable_cpu["worker_pct_of_core_per_live_call"], plain_cpu["worker_pct_of_core_per_live_call"]
+    amd_share = round(with_amd - without, 3) if with_amd is not None and without is not None else None
+    amd_low = (round((enable_cpu["worker_cpu_s"] - plain_cpu["worker_cpu_s"]) / enable_cpu["answered_call_s"] * 100, 3)
+               if enable_cpu["answered_call_s"] else None)
+    r |= {"enable": enable, "detect_message_end_machines": dme, "decisions_differing_from_offline": differs,
+          "sip_offset_ms": {"median": offset_median, "p90": pct([float(x) for x in offsets], 90) if offsets else None,
+                            "min": min(offsets, default=None), "max": max(offsets, default=None), "n": len(offsets)},
+          "beep_end_latency_corrected_ms": beep_corrected,
+          "cpu_enable_pass": enable_cpu, "cpu_same_calls_without_amd": plain_cpu, "cpu_dme_pass": dme_cpu,
+          "worker_cpu_amd_minus_plain_pct_of_core_per_call": amd_share,
+          "worker_cpu_amd_pct_of_core_per_call_lower_bound": amd_low,
+          "rows": {"Enable": enable_rows, "DetectMessageEnd": dme_rows}}
+    for name, s in (("SIP Enable", enable), ("SIP DetectMessageEnd (machines)", dme)):
+        log(f"{name}: accuracy {s['accuracy']} ({s['correct']}/{s['human_machine_files']}), confusion {s['confusion']}")
+        for w in s["wrong"]:
+            log(f"  {w}")
+    lat = dme["beep_end_latency_max_ms"]
+    lat_c = max(beep_corrected, default=None)
+    targets = [
+        {"metric": "SIP: accuracy human vs machine (Enable)", "target": ">= 0.96", "measured": enable["accuracy"],
+         "met": enable["accuracy"] is not None and enable["accuracy"] >= 0.96,
+         "note": f"{enable['correct']}/{enable['human_machine_files']} files over SIP, {SIP_BATCH} calls at a time; unknown counts wrong; "
+                 f"confusion (label -> AnsweredBy) {json.dumps(enable['confusion'], sort_keys=True)}"},
+        {"metric": "SIP: accuracy, machine files (DetectMessageEnd)", "target": ">= 0.96", "measured": dme["accuracy"],
+         "met": dme["accuracy"] is not None and dme["accuracy"] >= 0.96,
+         "note": f"{dme['correct']}/{dme['human_machine_files']}; confusion {json.dumps(dme['confusion'], sort_keys=True)}"},
+        {"metric": "SIP: human decision, median ms (MachineDetectionDuration)", "target": "<= 1500", "measured": enable["human_ms_median"],
+         "met": enable["human_ms_median"] is not None and enable["human_ms_median"] <= 1500,
+         "note": f"p90 {enable['human_ms_p90']}; includes the SIP offset (median {offset_median} ms)"},
+        {"metric": "SIP: machine_start, median ms", "target": "<= 3000", "measured": enable["machine_ms_median"],
+         "met": enable["machine_ms_median"] is not None and enable["machine_ms_median"] <= 3000,
+         "note": f"p90 {enable['machine_ms_p90']}"},
+        {"metric": "SIP: machine_end_beep after the labelled beep end, max ms", "target": "<= 300", "measured": lat,
+         "met": lat is not None and bool(beep_raw) and 0 <= min(beep_raw) and lat <= 300,
+         "note": f"{dme['beeps_detected']}/{dme['beep_files']} beeps detected; raw {beep_raw}; minus the SIP offset "
+                 f"({offset_median} ms, median of SIP - offline detection time over {len(offsets)} equal decisions): max {lat_c}"},
+        {"metric": "SIP: worker CPU per live call while AMD runs, % of a core", "target": "< 0.1", "measured": amd_share,
+         "met": amd_share is not None and amd_share < 0.1,
+         "note": f"sampled from /proc over the worker processes: {with_amd} % per answered second with AMD "
+                 f"({enable_cpu['answered_call_s']} s), {without} % for the same {len(indexed)} calls without it "
+                 f"({plain_cpu['answered_call_s']} s): difference {amd_share}; counting all of the no-AMD CPU as per-call "
+                 f"setup instead gives {amd_low} (lower bound). Offline, VAD + classifier cost {cpu_off['total_us_per_frame']} µs "
+                 f"per 20 ms frame ({cpu_off['core_share_per_call_pct']} %): the rest is the pjsua2 tap (an extra bridge port, "
+                 f"a SWIG callback into Python per frame). Shared 2-core machine; whole-second durations"},
+    ]
+    return r, targets
+
+
+def main() -> None:
+    mode = os.environ.get("AMD_BENCH_MODE", "both")  # offline | sip | both
+    corpus = Path(os.environ.get("AMD_CORPUS_DIR", str(DEFAULT_OUT)))
+    t0 = time.perf_counter()
+    entries = generate(corpus, log=lambda m: print(m, file=sys.stderr))
+    gen_s = round(time.perf_counter() - t0, 1)
+    r, targets, enable_out, dme_out = offline(corpus, entries, gen_s)
+    if mode == "offline":
+        print(json.dumps({"benchmark": "amd", "vad_mode": DEFAULT_VAD_MODE, "results": r, "targets": targets}))
+        return
+    sip_r, sip_targets = sip_mode(corpus, entries, enable_out, dme_out, r["cpu"])
+    r["sip"] = sip_r
+    targets = [*targets, *sip_targets] if mode == "both" else sip_targets
     print(json.dumps({"benchmark": "amd", "vad_mode": DEFAULT_VAD_MODE, "results": r, "targets": targets}))
 
 

@@ -310,12 +310,7 @@ class Engine:
         if sandbox is not None:
             from wirexa.sip.sandbox_carrier import sandbox_config_path
 
-            reload_callees = getattr(sandbox, "reload", None)
-            if callable(reload_callees):
-                await reload_callees(sandbox_config_path(settings))
-                log.info("reload: sandbox callees re-read from %s", sandbox_config_path(settings) or "the built-in defaults")
-            else:
-                log.warning("reload: this sandbox carrier cannot re-read its callees; they change at the next restart")
+            await sandbox.reload(sandbox_config_path(settings))  # logs the outcome; never raises
         self.settings = dataclasses.replace(old, **{n: getattr(settings, n) for n in applied})
         rest = [n for n in changed if n not in applied]
         if rest:

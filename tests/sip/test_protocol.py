@@ -36,6 +36,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.Unbridge(SID, "CA" + "2" * 32),
     proto.Ping(7),
     proto.Shutdown(),
+    proto.Reload("/etc/wirexa/sandbox.toml"),
     proto.Ready(5060, 1234),
     proto.Initiated(SID),
     proto.Ringing(SID, 183),
@@ -53,7 +54,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 11 and len(proto.EVENTS) == 12
+    assert len(proto.COMMANDS) == 12 and len(proto.EVENTS) == 12
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)

@@ -1,10 +1,12 @@
-"""`wirexa sandbox show CALLSID`: what a sandbox callee heard (WAV path, duration, level) and its log."""
+"""`wirexa sandbox show CALLSID`: what a sandbox callee heard (WAV path, duration, level) and its log.
+`wirexa sandbox callees`: the callees the engine's sandbox carrier answers as (same sandbox.toml)."""
 
 from __future__ import annotations
 
 import glob
 import json
 import math
+import tomllib
 import wave
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +17,7 @@ from wirexa.cli import options
 from wirexa.cli.base import App
 from wirexa.cli.console import Column, console, fail, print_json, render_rows
 from wirexa.media.audio import rms_dbfs
+from wirexa.sip.sandbox_config import SandboxConfigError, behaviour_for, describe, load_config, sandbox_config_path
 
 app = App(help="Inspect the built-in sandbox carrier.", no_args_is_help=True)
 
@@ -71,3 +74,38 @@ def show(
         out.print(f"WAV: {wav} (no audio)")
     else:
         out.print(f"WAV: {wav}  duration {audio['duration_s']} s, level {audio['rms_dbfs']} dBFS, speech in {int(audio['speech_fraction'] * 100)}% of frames")
+
+
+@app.command()
+def callees(
+    data_dir: options.DataDir = None,
+    config_file: options.ConfigFile = None,
+    json_out: options.Json = False,
+) -> None:
+    """List the sandbox's callees: each configured number, then every other number (the default)."""
+    s = options.settings(data_dir, config_file)
+    path = sandbox_config_path(s)
+    try:
+        default, numbers = load_config(path)
+    except (OSError, tomllib.TOMLDecodeError, SandboxConfigError) as exc:
+        fail(f"{exc}" if isinstance(exc, SandboxConfigError) else f"sandbox config {path}: {exc}")
+    entries = [(n, behaviour_for(n, default, numbers)) for n in sorted(numbers)] + [("*", default)]
+    if json_out:
+        print_json({
+            "config": path or None,
+            "callees": [
+                {"number": n, "answer": b["answer"], "behaves_as": describe(b)[0], "settings": dict(sorted(b.items()))}
+                for n, b in entries
+            ],
+        })
+        return
+    out = console()
+    rows = [[("any other" if n == "*" else n), *_described(b)] for n, b in entries]
+    render_rows((Column("Number", keep=True), Column("Behaves as"), Column("Settings")), rows, out=out)
+    if out.is_terminal:
+        out.print(f"From {path or 'the built-in defaults'}.", markup=False)
+
+
+def _described(behaviour: dict[str, Any]) -> list[str]:
+    what, settings = describe(behaviour)
+    return [what, ", ".join(settings)]

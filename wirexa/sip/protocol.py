@@ -10,7 +10,8 @@ type, and that no unknown key came along (anything else is a ValueError).
 
 Commands: call(sid, to, from, timeout, headers, amd...) · hangup(sid) · play(sid, play_id, path, loop)
 · stop_play(sid) · dtmf(sid, digits) · record(sid, rec_id, path, max_s, silence_s, keys,
-mix_with) · stop_record(sid) · bridge(a, b) · unbridge(a, b) · ping(n) · shutdown().
+mix_with) · stop_record(sid) · bridge(a, b) · unbridge(a, b) · ping(n) · shutdown() ·
+reload(config) (the sandbox carrier only).
 Events: ready(port, pid) · initiated(sid) · ringing(sid, code) · answered(sid, code) ·
 ended(sid, reason, code, by, message) · digit(sid, digit) · play_done(sid, play_id, how) ·
 record_done(sid, rec_id, path, ms, how, digit) · dtmf_done(sid) · amd(sid, answered_by,
@@ -171,9 +172,18 @@ class Shutdown(_Command):
     NAME = "shutdown"
 
 
+@dataclass(frozen=True, slots=True)
+class Reload(_Command):
+    """Sandbox carrier only: take the callees from this sandbox.toml ("" = the built-in ones) for
+    calls that arrive from now on; an unusable file is an error event and the old callees stay."""
+
+    NAME = "reload"
+    config: str
+
+
 CallCommand: TypeAlias = Hangup | Play | StopPlay | SendDtmf | Record | StopRecord  # the ones naming one live call
 Command: TypeAlias = (
-    MakeCall | Hangup | Play | StopPlay | SendDtmf | Record | StopRecord | Bridge | Unbridge | Ping | Shutdown
+    MakeCall | Hangup | Play | StopPlay | SendDtmf | Record | StopRecord | Bridge | Unbridge | Ping | Shutdown | Reload
 )
 
 
@@ -293,7 +303,8 @@ Event: TypeAlias = (
 )
 
 COMMANDS: dict[str, type[Command]] = {
-    c.NAME: c for c in (MakeCall, Hangup, Play, StopPlay, SendDtmf, Record, StopRecord, Bridge, Unbridge, Ping, Shutdown)
+    c.NAME: c
+    for c in (MakeCall, Hangup, Play, StopPlay, SendDtmf, Record, StopRecord, Bridge, Unbridge, Ping, Shutdown, Reload)
 }
 EVENTS: dict[str, type[Event]] = {
     e.NAME: e

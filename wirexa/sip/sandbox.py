@@ -1,11 +1,14 @@
 """The sandbox carrier program: a pjsua2 UAS on loopback that answers as the telephone network.
 
 Each process answers up to 4 calls. The dialed number (the Request-URI user) picks a callee
-behaviour from config/sandbox.toml (or the built-in defaults below): busy (486), decline
+behaviour from config/sandbox.toml (or the built-in defaults of sandbox_config.py): busy (486), decline
 (603), fail (503), ring (180, never answers), or an answering party — a person (one ring,
 "Hello?", then a short reply after each prompt of the caller, a <Record> beep included, up to
 reply_max times), an answering machine (a ~10 s greeting, a 1 kHz beep, silence), silence, or
-any WAV file. A party can press digits (after the caller's first prompt ends, or N seconds
+any WAV file (played once, then silence; again and again with loop = true; a file that is not
+8 kHz mono 16-bit PCM is converted by ffmpeg when the config is loaded, and one ffmpeg cannot read
+stops the load with an error naming it). A Reload command re-reads the config for calls that
+arrive from then on; calls already in progress keep their behaviour. A party can press digits (after the caller's first prompt ends, or N seconds
 after answering) and hang up after N seconds. Everything the callee hears is
 recorded to <data>/sandbox/<CallSid>.wav, and its event log goes to <CallSid>.json (the
 engine names the call in an X-Wirexa-CallSid header). Threading as in endpoint.py.
@@ -22,7 +25,6 @@ import re
 import subprocess
 import sys
 import time
-import tomllib
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +35,19 @@ import pjsua2 as pj
 from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.sip import protocol as proto
 from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit
+from wirexa.sip.sandbox_config import (
+    DEFAULT_BEHAVIOUR,
+    DEFAULT_NUMBERS,
+    FINAL_CODES,
+    SandboxConfigError,
+    behaviour_for,
+    is_file_answer,
+    load_config,
+    replies,
+)
 from wirexa.sip.worker import file_complete
+
+__all__ = ["DEFAULT_BEHAVIOUR", "DEFAULT_NUMBERS", "FINAL_CODES", "Sandbox", "behaviour_for", "load_config", "main", "replies"]
 
 log = logging.getLogger(__name__)
 
@@ -42,56 +56,10 @@ MACHINE_GREETING = (
     "Please leave your name, your number and a short message after the tone."
 )
 
-DEFAULT_BEHAVIOUR: dict[str, Any] = {
-    "answer": "human",  # human | machine | silence | busy | decline | fail | ring | a WAV path
-    "ring_s": 1.0,
-    "greeting": "Hello?",
-    # What a person says when the caller's prompt (a <Say>, a <Record> beep) ends; "" = nothing.
-    "reply": "Hi, this is Sam. Sorry I missed you. Please call me back. Bye.",
-    "reply_after": "prompt",  # "prompt" (after each prompt of the caller) or seconds after answer (once)
-    "reply_delay_s": 0.3,  # with "prompt": seconds after the prompt ended
-    "reply_max": 3,  # replies per call; then the person only listens
-    "press": "",
-    "press_after": "prompt",  # "prompt" (after the caller's first prompt ends) or seconds after answer
-    "press_delay_s": 2.0,
-    "hangup_after_s": 0.0,  # 0 = the callee never hangs up
-}
-
-DEFAULT_NUMBERS: dict[str, dict[str, Any]] = {
-    "+15005550001": {"answer": "busy"},
-    "+15005550002": {"answer": "ring"},
-    "+15005550003": {"answer": "fail"},
-    "+15005550004": {"answer": "decline"},
-    "+15005550005": {"answer": "machine"},
-}
-
-FINAL_CODES = {"busy": 486, "decline": 603, "fail": 503}
 SOUND_LEVEL = 3
 PROMPT_MIN_SOUND_S = 0.3
 PROMPT_END_SILENCE_S = 0.8
-
-
-def load_config(path: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """(default behaviour, per-number overrides) from a sandbox.toml; built-ins when path is ''."""
-    default = dict(DEFAULT_BEHAVIOUR)
-    numbers = {k: dict(v) for k, v in DEFAULT_NUMBERS.items()}
-    if path:
-        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        default.update(doc.get("default", {}))
-        for number, overrides in doc.get("numbers", {}).items():
-            numbers.setdefault(number, {}).update(overrides)
-    return default, numbers
-
-
-def behaviour_for(number: str, default: dict[str, Any], numbers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    merged = dict(default)
-    merged.update(numbers.get(number, {}))
-    return merged
-
-
-def replies(behaviour: dict[str, Any]) -> bool:
-    """Whether this callee answers the caller's prompts: only a person does, when it has words."""
-    return behaviour["answer"] == "human" and bool(behaviour.get("reply")) and int(behaviour.get("reply_max") or 0) > 0
+PLAY = "_play"  # a file answer's behaviour: the playable (8 kHz mono 16-bit) copy of the file
 
 
 @dataclass
@@ -166,9 +134,9 @@ class Sandbox:
         self.args = args
         self.data_dir = Path(args.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.default, self.numbers = load_config(args.config)
         self.voices = self.data_dir / "voices"
         self.voices.mkdir(exist_ok=True)
+        self.default, self.numbers = self.load(args.config)
         self.ep = create_endpoint(
             port=args.port, bind=args.bind, rtp_port=args.rtp_port, log_file=args.log_file, user_agent="Wirexa-Sandbox",
             bind_wait_s=15.0,  # the carrier's ports are fixed (the workers dial them): wait for them
@@ -179,7 +147,43 @@ class Sandbox:
         self.closing: list[Callee] = []
         self.loop = CommandLoop(self.ep, self.handle, self.tick)
 
-    # --- audio assets ----------------------------------------------------------------------------
+    # --- config and audio assets ---------------------------------------------------------------
+
+    def load(self, path: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """load_config(), each file answer with a playable copy under PLAY (a SandboxConfigError
+        naming the file when there can be none)."""
+        default, numbers = load_config(path)
+        for behaviour in (default, *numbers.values()):
+            if "answer" in behaviour and is_file_answer(behaviour["answer"]):
+                behaviour[PLAY] = str(self.playable(Path(behaviour["answer"])))
+        return default, numbers
+
+    def playable(self, src: Path) -> Path:
+        """src when it is what the bridge plays as it is (8 kHz mono 16-bit PCM WAV), else a copy
+        converted by ffmpeg, cached by the file's path, size and modification time."""
+        try:
+            with wave.open(str(src)) as w:
+                if (w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getcomptype()) == (8000, 1, 2, "NONE"):
+                    return src
+        except (wave.Error, EOFError, OSError):
+            pass  # another WAV format (float, extensible, mu-law), or not a WAV: ffmpeg decides
+        st = src.stat()
+        key = hashlib.sha1(f"{src.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode(), usedforsecurity=False).hexdigest()[:12]
+        path = self.voices / f"file-{re.sub(r'[^A-Za-z0-9]+', '-', src.stem)[:30]}-{key}.wav"
+        if path.exists():
+            return path
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.wav")
+        done = subprocess.run(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-ar", "8000", "-ac", "1", "-c:a", "pcm_s16le", str(tmp)],
+            capture_output=True, text=True,
+        )
+        if done.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            why = next((line.strip() for line in reversed(done.stderr.splitlines()) if line.strip()), f"exit {done.returncode}")
+            raise SandboxConfigError(f"sandbox callee file {src} cannot be played (ffmpeg could not convert it: {why})")
+        tmp.replace(path)
+        log.info("converted %s to 8 kHz mono 16-bit for playing: %s", src, path)
+        return path
 
     def speech(self, text: str, name: str) -> Path:
         """A WAV (8 kHz mono) of `text` by espeak-ng, cached by name."""
@@ -227,7 +231,7 @@ class Sandbox:
             return self.machine_greeting()
         if answer == "silence":
             return None
-        return Path(answer)  # a WAV file
+        return Path(behaviour[PLAY])  # a file: its playable copy
 
     # --- pjsua2 callbacks (main thread) ------------------------------------------------------
 
@@ -300,10 +304,11 @@ class Sandbox:
         media.startTransmit(callee.recorder)
         greeting = self.greeting_for(callee.behaviour)
         if greeting is not None:
+            loop = is_file_answer(callee.behaviour["answer"]) and bool(callee.behaviour.get("loop"))
             callee.player = pj.AudioMediaPlayer()
-            callee.player.createPlayer(str(greeting), pj.PJMEDIA_FILE_NO_LOOP)
+            callee.player.createPlayer(str(greeting), 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
             callee.player.startTransmit(media)
-            callee.log("greeting", file=str(greeting))
+            callee.log("greeting", file=str(greeting), loop=loop)
 
     # --- timers (main thread) ------------------------------------------------------------------
 
@@ -408,10 +413,15 @@ class Sandbox:
         callee.log("digits sent", digits=digits, method=method)
 
     def handle(self, cmd: proto.Command) -> None:
-        """The carrier takes pings only (and shutdown, which the CommandLoop handles)."""
+        """The carrier takes pings, reloads (and shutdown, which the CommandLoop handles). A reload
+        that fails raises: the loop answers it with an error event, and the old callees stay."""
         match cmd:
             case proto.Ping(n=n):
                 emit(proto.Pong(n, len(self.callees)))
+            case proto.Reload(config=config):
+                self.default, self.numbers = self.load(config)
+                self.args.config = config
+                log.info("callees re-read from %s", config or "the built-in defaults")
             case proto.Shutdown():
                 pass
             case _:

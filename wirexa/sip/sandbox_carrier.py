@@ -1,5 +1,7 @@
 """Engine side of the sandbox carrier: starts its processes, restarts them, tells their ports.
 
+reload() (SIGHUP) sends every process a Reload command: calls that arrive from then on get the
+re-read callees, calls in progress keep theirs, and a restarted process starts with the new file.
 A process that exits while the engine runs is restarted; once shutdown has begun
 (begin_shutdown(), then __aexit__) nothing is. Startup is all or nothing: when one process
 fails to start, the others are stopped and waited for before the error propagates, with the
@@ -17,19 +19,12 @@ from wirexa.config import Settings
 from wirexa.errors import SipError
 from wirexa.sip import protocol as proto
 from wirexa.sip.pool import CALLS_PER_WORKER, spawn_worker
+from wirexa.sip.sandbox_config import sandbox_config_path
+
+__all__ = ["SandboxCarrier", "sandbox_config_path", "sandbox_ports"]
 
 log = logging.getLogger(__name__)
-
-
-def sandbox_config_path(settings: Settings) -> str:
-    """sandbox.config, else config/sandbox.toml beside the config file, else built-in defaults."""
-    if settings.sandbox_config:
-        return str(settings.sandbox_config)
-    if settings.config_file:
-        candidate = Path(settings.config_file).parent / "sandbox.toml"
-        if candidate.is_file():
-            return str(candidate)
-    return ""
+RELOAD_WAIT_S = 30.0  # a reload converts the WAVs it names with ffmpeg: allow for that
 
 
 def sandbox_ports(settings: Settings) -> list[int]:
@@ -67,6 +62,10 @@ class SandboxCarrier:
         self.restarts = 0
         self.data_dir = Path(settings.data_path) / "sandbox"
         self.log_dir = Path(settings.data_path) / "logs"
+        self.config_path = sandbox_config_path(settings)  # reload() changes it; restarts use it
+        self._pings: dict[tuple[int, int], asyncio.Future[None]] = {}
+        self._ping_n = 0
+        self._errors: dict[int, list[str]] = {}  # per process: error events since the last reload
 
     def port(self, index: int) -> int:
         return int(self.settings.sandbox_port_base) + index
@@ -120,7 +119,7 @@ class SandboxCarrier:
             "--rtp-port", str(int(s.sip_rtp_port_base) + 5000 + index * 100),
             "--bind", s.sip_bind_host,
             "--data-dir", str(self.data_dir),
-            "--config", sandbox_config_path(s),
+            "--config", self.config_path,
             "--log-file", str(self.log_dir / f"sandbox-{index}.log"),
             "--espeak", s.tts_espeak_binary,
         ]
@@ -145,8 +144,23 @@ class SandboxCarrier:
 
     async def _watch(self, index: int, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
-        async for _ in proc.stdout:
-            pass  # the sandbox reports nothing after ready; draining keeps its pipe open
+        async for line in proc.stdout:  # draining also keeps its pipe open
+            try:
+                event = proto.event_from_json(line)
+            except ValueError:
+                log.warning("sandbox process %d said %r", index, line[:200])
+                continue
+            match event:
+                case proto.Pong(n=n):
+                    fut = self._pings.get((index, n))
+                    if fut is not None and not fut.done():
+                        fut.set_result(None)
+                case proto.CommandError(op=op, message=message):
+                    log.error("sandbox process %d: %s failed: %s", index, op or "a command", message)
+                    self._errors.setdefault(index, []).append(message)
+        for (i, _), fut in list(self._pings.items()):
+            if i == index and not fut.done():
+                fut.set_exception(SipError(f"sandbox process {index} exited"))
         await proc.wait()
         if self._closing:
             return
@@ -159,6 +173,44 @@ class SandboxCarrier:
             await self._start(index)
         except SipError:
             log.exception("sandbox process %d could not be restarted", index)
+
+    async def reload(self, config_path: str) -> None:
+        """Re-read the callees from config_path ("" = built-in) in every process, for new calls;
+        calls in progress keep theirs. Returns once every process has applied it (a Ping sent
+        after the Reload comes back) or refused it. Never raises (SIGHUP must not stop the
+        engine): a process that cannot use the file logs why and keeps its old callees, and the
+        path restarts use stays the old one. A process (re)started later reads config_path."""
+        waits: dict[int, asyncio.Future[None]] = {}
+        loop = asyncio.get_running_loop()
+        for index, proc in list(self._procs.items()):
+            if proc.stdin is None or proc.stdin.is_closing() or proc.returncode is not None:
+                continue  # exited: its restart reads the path below
+            self._ping_n += 1
+            fut: asyncio.Future[None] = loop.create_future()
+            self._pings[(index, self._ping_n)] = fut
+            self._errors.pop(index, None)
+            try:
+                proc.stdin.write(proto.Reload(config_path).to_json() + proto.Ping(self._ping_n).to_json())
+                await proc.stdin.drain()
+            except ConnectionError:
+                del self._pings[(index, self._ping_n)]
+                continue
+            waits[index] = fut
+        try:
+            async with asyncio.timeout(RELOAD_WAIT_S):
+                await asyncio.gather(*waits.values(), return_exceptions=True)
+        except TimeoutError:
+            log.error("sandbox reload: not every process answered within %g s", RELOAD_WAIT_S)
+        finally:
+            for key in [k for k, f in self._pings.items() if f in waits.values()]:
+                del self._pings[key]
+        failed = sorted({m for i in waits for m in self._errors.get(i, [])})
+        if failed:
+            log.error("sandbox reload of %s not applied, the callees stay as they were: %s",
+                      config_path or "the built-in callees", "; ".join(failed))
+            return
+        self.config_path = config_path
+        log.info("sandbox callees re-read from %s by %d process(es)", config_path or "the built-in defaults", len(waits))
 
     def health(self) -> dict[str, object]:
         return {"processes": len(self._procs), "capacity": self.capacity, "restarts": self.restarts}

@@ -183,6 +183,8 @@ class Worker:
                 self.bridge(a, b, False)
             case proto.Shutdown():
                 pass  # the CommandLoop stops on it
+            case proto.Reload():
+                raise ValueError("a SIP worker takes no reload command (the sandbox carrier's)")
             case _:
                 st = self.calls.get(cmd.sid)
                 if st is not None:  # else the call already ended: its ended event went out
