@@ -21,7 +21,7 @@ PURE = sorted(
     [
         "api/serializers.py", "calls/state.py", "calls/ports.py", "calls/records.py", "calls/params.py",
         "webhooks/signing.py", "webhooks/backoff.py", "media/audio.py", "media/amd.py", "sip/protocol.py",
-        "timefmt.py", "tokenbucket.py",
+        "timefmt.py", "tokenbucket.py", "notices.py",
     ]
     + [str(p.relative_to(ROOT)) for p in (ROOT / "laml").glob("*.py")]
 )
@@ -57,6 +57,7 @@ ARROWS: dict[str, tuple[str, ...]] = {
     "__init__.py": (),
     "timefmt.py": (),
     "tokenbucket.py": (),
+    "notices.py": (),
     "urls.py": (),
 }
 OWNERS = {"pjsua2": "sip", "peewee": "store", "playhouse": "store", "aiohttp.web": "api"}
@@ -255,3 +256,38 @@ def test_the_clock_rule_catches_violations(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text("import datetime as dt\nx = dt.datetime.now(dt.UTC)\ny = dt.date.today()\n")
     assert clock_reads(src) == ["m.py:2 .now()", "m.py:3 .today()"]
+
+
+def code_literals(path: Path) -> list[str]:
+    """Number literals in a module's code (not its text) in the ranges of Twilio's call-flow
+    notification codes (11100-13999 and 16100-16199; 14400 s, the default TimeLimit, and SIP
+    port numbers fall outside them)."""
+    import io
+    import tokenize
+
+    found = []
+    for tok in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
+        if tok.type == tokenize.NUMBER and tok.string.isdigit() and (
+            11100 <= int(tok.string) <= 13999 or 16100 <= int(tok.string) <= 16199
+        ):
+            found.append(f"{path.relative_to(ROOT)}:{tok.start[0]} {tok.string}")
+    return found
+
+
+def test_notification_codes_have_one_home() -> None:
+    """Every notification code in wirexa/ is named from wirexa/notices.py."""
+    assert [hit for path, _ in all_modules() if path.name != "notices.py" for hit in code_literals(path)] == []
+
+
+def test_the_code_rule_catches_a_literal(tmp_path: Path) -> None:
+    (tmp_path / "wirexa").mkdir()
+    src = tmp_path / "wirexa" / "m.py"
+    src.write_text('"""Reports 11200 in text."""\nLIMIT = 14400\nraise Err(11200, "x")\n')
+    import tests.test_purity as me
+
+    saved = me.ROOT
+    me.ROOT = tmp_path / "wirexa"
+    try:
+        assert code_literals(src) == ["m.py:3 11200"]
+    finally:
+        me.ROOT = saved

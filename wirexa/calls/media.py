@@ -18,6 +18,7 @@ from wirexa.laml import actions as A
 from wirexa.laml import events as E
 from wirexa.laml.parse import parse_document
 from wirexa.laml.verbs import Document, Gather, Say
+from wirexa.notices import Notice
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class MediaPrep:
         except TtsError as exc:
             log.error("[%s] TTS failed: %s", call.sid, exc)
             notices = _fallback_notices(call, getattr(exc, "fallbacks", ()))
-            failed = _notice(call, 13520, f"Say: text could not be rendered: {exc}")
+            failed = _notice(call, Notice.SAY_INVALID_TEXT, f"Say: text could not be rendered: {exc}")
             return Prompt(action.op_id, action.loop, notices=(*notices, failed))
         return Prompt(action.op_id, action.loop, path=speech.path, notices=_fallback_notices(call, speech.fallbacks))
 

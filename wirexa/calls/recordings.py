@@ -14,6 +14,7 @@ from pathlib import Path
 
 from wirexa.calls.ports import CallStore, Clock
 from wirexa.calls.records import CallRecord, NewNotification, NewRecording, RecordingRecord
+from wirexa.notices import Notice
 
 MIN_RECORDING_MS = 500
 _VERB = {"RecordVerb": "Record", "DialVerb": "Dial"}
@@ -49,7 +50,7 @@ async def keep(
     """Save a finished recording of `call`, or discard it when it is empty (None)."""
     if duration_ms < MIN_RECORDING_MS or not path.exists():
         path.unlink(missing_ok=True)
-        await _discarded(store, call, 16101, f"{_VERB.get(kind.source, kind.source)}: recording too short ({duration_ms} ms), discarded")
+        await _discarded(store, call, Notice.RECORDING_TOO_SHORT, f"{_VERB.get(kind.source, kind.source)}: recording too short ({duration_ms} ms), discarded")
         return None
     if kind.trim == "trim-silence":
         trimmed = await trim(path)
@@ -57,7 +58,7 @@ async def keep(
             duration_ms = int(trimmed * 1000)
             if duration_ms < MIN_RECORDING_MS:
                 path.unlink(missing_ok=True)
-                await _discarded(store, call, 16102, f"{_VERB.get(kind.source, kind.source)}: recording silent, discarded")
+                await _discarded(store, call, Notice.RECORDING_SILENT, f"{_VERB.get(kind.source, kind.source)}: recording silent, discarded")
                 return None
     new = NewRecording(
         sid=rec_sid,

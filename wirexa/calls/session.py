@@ -58,6 +58,7 @@ from wirexa.laml import events as E
 from wirexa.laml.interpreter import Interpreter
 from wirexa.laml.parse import parse_document
 from wirexa.laml.verbs import DialTarget, HttpMethod
+from wirexa.notices import Notice
 
 log = logging.getLogger(__name__)
 
@@ -572,7 +573,7 @@ class CallSession:
         try:
             return await self.host.start_leg(self, leg, float(action.timeout_s), caller_id)
         except SipError as exc:
-            await self._notify_call(13224, f"Dial to {target.value} failed: {exc}")
+            await self._notify_call(Notice.DIAL_NUMBER_FAILED, f"Dial to {target.value} failed: {exc}")
             return None
 
     async def _dial_result(self, ended: E.DialEnded | None) -> None:

@@ -15,6 +15,7 @@ import aiohttp
 
 import wirexa
 from wirexa.errors import DocumentError
+from wirexa.notices import Notice
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,13 @@ class AudioCache:
                     if resp.status == 304 and wav.exists():
                         return wav
                     if not 200 <= resp.status < 300:
-                        raise DocumentError(11200, f"HTTP retrieval failure: status {resp.status}", url)
+                        raise DocumentError(Notice.HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: status {resp.status}", url)
                     ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
                     if ctype and not (ctype.startswith("audio/") or ctype == "application/octet-stream"):
-                        raise DocumentError(13420, f"Play: unsupported Content-Type {ctype}", url)
+                        raise DocumentError(Notice.PLAY_INVALID_CONTENT, f"Play: unsupported Content-Type {ctype}", url)
                     body = await resp.content.read(self.max_bytes + 1)
                     if len(body) > self.max_bytes:
-                        raise DocumentError(11750, "Audio file too large", url)
+                        raise DocumentError(Notice.RESPONSE_TOO_LARGE, "Audio file too large", url)
                     validators = {"etag": resp.headers.get("ETag"), "last_modified": resp.headers.get("Last-Modified")}
             except DocumentError:
                 raise
@@ -73,7 +74,7 @@ class AudioCache:
                 if wav.exists():
                     log.warning("refetch of %s failed (%s); playing the cached copy", url, exc)
                     return wav
-                raise DocumentError(11200, f"HTTP retrieval failure: {exc or type(exc).__name__}", url) from exc
+                raise DocumentError(Notice.HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: {exc or type(exc).__name__}", url) from exc
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             src = self.cache_dir / f"{key}.{os.getpid()}.src"
             tmp = self.cache_dir / f"{key}.{os.getpid()}.tmp.wav"
@@ -89,7 +90,7 @@ class AudioCache:
                 src.unlink(missing_ok=True)
             if proc.returncode != 0:
                 tmp.unlink(missing_ok=True)
-                raise DocumentError(13420, f"Play: cannot decode audio: {err.decode(errors='replace').strip()[:200]}", url)
+                raise DocumentError(Notice.PLAY_INVALID_CONTENT, f"Play: cannot decode audio: {err.decode(errors='replace').strip()[:200]}", url)
             tmp.replace(wav)
             meta.write_text(json.dumps(validators))
             return wav

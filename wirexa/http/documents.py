@@ -16,6 +16,7 @@ import aiohttp
 
 import wirexa
 from wirexa.errors import DocumentError
+from wirexa.notices import Notice
 from wirexa.urls import wire_url
 
 log = logging.getLogger(__name__)
@@ -62,14 +63,14 @@ class DocumentFetcher:
         limit = self.max_bytes
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise DocumentError(11100, f"Invalid URL format: {url}", url)
+            raise DocumentError(Notice.INVALID_URL, f"Invalid URL format: {url}", url)
         method = method.upper()
         # GET: the params are in the URL's query and the signature covers only the URL.
         data = None if method == "GET" else list(params)
         try:
             target = wire_url(url, params if data is None else ())
         except ValueError as exc:
-            raise DocumentError(11100, f"Invalid URL format: {url}", url) from exc
+            raise DocumentError(Notice.INVALID_URL, f"Invalid URL format: {url}", url) from exc
         # As Twilio does, sign without the URL's credentials (sent as Basic auth, not in the URL).
         signature = self.signer(auth_token, str(target.with_user(None)), data or ())
         headers = {
@@ -83,21 +84,21 @@ class DocumentFetcher:
             ) as resp:
                 body = await resp.content.read(limit + 1)
                 if len(body) > limit:
-                    raise DocumentError(11750, f"Response body exceeds {limit} bytes", url)
+                    raise DocumentError(Notice.RESPONSE_TOO_LARGE, f"Response body exceeds {limit} bytes", url)
                 if not 200 <= resp.status < 300:
-                    raise DocumentError(11200, f"HTTP retrieval failure: status {resp.status}", url)
+                    raise DocumentError(Notice.HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: status {resp.status}", url)
                 return Fetched(resp.status, resp.headers.get("Content-Type"), body, str(resp.url))
         except DocumentError:
             raise
         except aiohttp.TooManyRedirects as exc:
-            raise DocumentError(11215, "Too many HTTP redirects", url) from exc
+            raise DocumentError(Notice.HTTP_TOO_MANY_REDIRECTS, "Too many HTTP redirects", url) from exc
         except aiohttp.ClientConnectorDNSError as exc:
-            raise DocumentError(11210, f"HTTP bad host name: {parts.hostname}", url) from exc
+            raise DocumentError(Notice.HTTP_BAD_HOST_NAME, f"HTTP bad host name: {parts.hostname}", url) from exc
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, socket.gaierror):
-                raise DocumentError(11210, f"HTTP bad host name: {parts.hostname}", url) from exc
-            raise DocumentError(11205, f"HTTP connection failure: {exc.os_error}", url) from exc
+                raise DocumentError(Notice.HTTP_BAD_HOST_NAME, f"HTTP bad host name: {parts.hostname}", url) from exc
+            raise DocumentError(Notice.HTTP_CONNECTION_FAILURE, f"HTTP connection failure: {exc.os_error}", url) from exc
         except TimeoutError as exc:
-            raise DocumentError(11200, "HTTP retrieval failure: timed out", url) from exc
+            raise DocumentError(Notice.HTTP_RETRIEVAL_FAILURE, "HTTP retrieval failure: timed out", url) from exc
         except aiohttp.ClientError as exc:
-            raise DocumentError(11200, f"HTTP retrieval failure: {exc}", url) from exc
+            raise DocumentError(Notice.HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: {exc}", url) from exc

@@ -64,13 +64,14 @@ from wirexa.laml.events import (
     RecordingSaved,
     TimerFired,
 )
+from wirexa.notices import Notice
 
 log = logging.getLogger(__name__)
 
 APPLICATION_ERROR_TEXT = "We are sorry, an application error has occurred. Goodbye."
-CODE_INVALID_URL = 11100
-CODE_TOO_MANY_FETCHES = 11215
-CODE_UNSUPPORTED_VERB = 12200
+CODE_INVALID_URL = Notice.INVALID_URL
+CODE_TOO_MANY_FETCHES = Notice.HTTP_TOO_MANY_REDIRECTS
+CODE_UNSUPPORTED_VERB = Notice.SCHEMA_WARNING
 
 
 class State(StrEnum):

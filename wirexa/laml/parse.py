@@ -56,6 +56,7 @@ from wirexa.laml.verbs import (
     Unsupported,
     Verb,
 )
+from wirexa.notices import Notice
 
 MAX_DOCUMENT_BYTES = 64 * 1024
 MAX_SAY_CHARS = 4096
@@ -132,7 +133,7 @@ def parse_document(body: bytes | str, content_type: str | None, url: str | None 
     """
     raw = body.encode("utf-8") if isinstance(body, str) else body
     if len(raw) > MAX_DOCUMENT_BYTES:
-        raise DocumentError(11750, f"response body is {len(raw)} bytes; the limit is 64 kB", url)
+        raise DocumentError(Notice.RESPONSE_TOO_LARGE, f"response body is {len(raw)} bytes; the limit is 64 kB", url)
     media_type = "text/xml" if content_type is None else content_type.split(";")[0].strip().lower()
     if media_type in XML_CONTENT_TYPES or (media_type == "text/plain" and _looks_like_twiml(raw)):
         return _Parser().document(raw, url)
@@ -143,7 +144,7 @@ def parse_document(body: bytes | str, content_type: str | None, url: str | None 
         if url is None:
             raise ValueError("parse_document needs the fetched url for an audio/* response")
         return Document((Play(url), Hangup()))
-    raise DocumentError(12300, f"invalid Content-Type {content_type!r}", url)
+    raise DocumentError(Notice.INVALID_CONTENT_TYPE, f"invalid Content-Type {content_type!r}", url)
 
 
 def _looks_like_twiml(raw: bytes) -> bool:
@@ -198,10 +199,10 @@ class _Parser:
         try:
             root = DET.fromstring(raw.lstrip(), forbid_dtd=True)
         except (ET.ParseError, defusedxml.DefusedXmlException, ValueError) as exc:
-            raise DocumentError(12100, f"document parse failure: {exc}", url) from exc
+            raise DocumentError(Notice.DOCUMENT_PARSE_FAILURE, f"document parse failure: {exc}", url) from exc
         if _local(root.tag) != "Response":
             raise DocumentError(
-                12102, f"root element must be <Response>, not <{_local(root.tag)}>", url
+                Notice.INVALID_ROOT_ELEMENT, f"root element must be <Response>, not <{_local(root.tag)}>", url
             )
         verbs: list[Verb] = []
         for element in root:
@@ -222,17 +223,17 @@ class _Parser:
             return parse(element)
         if name in UNSUPPORTED_VERBS:
             return Unsupported(name)
-        self.warn(12200, f"unknown verb <{name}> skipped")
+        self.warn(Notice.SCHEMA_WARNING, f"unknown verb <{name}> skipped")
         return None
 
     def _check_attrs(self, element: ET.Element, known: frozenset[str]) -> None:
         for name in element.attrib:
             if name not in known and not name.startswith("{"):
-                self.warn(12200, f"<{_local(element.tag)}>: unknown attribute {name!r} ignored")
+                self.warn(Notice.SCHEMA_WARNING, f"<{_local(element.tag)}>: unknown attribute {name!r} ignored")
 
     def _no_children(self, element: ET.Element) -> None:
         for child in element:
-            self.warn(12200, f"<{_local(element.tag)}>: nested <{_local(child.tag)}> ignored")
+            self.warn(Notice.SCHEMA_WARNING, f"<{_local(element.tag)}>: nested <{_local(child.tag)}> ignored")
 
     def _bad(self, element: ET.Element, attr: str, code: int, value: str, default: object) -> None:
         self.warn(code, f"<{_local(element.tag)}>: invalid {attr} {value!r}; using {default!r}")
@@ -291,7 +292,7 @@ class _Parser:
             return ("completed",)
         events = tuple(value.replace(",", " ").split())
         if not events or any(event not in allowed for event in events):
-            self._bad(element, attr, 12200, value, "completed")
+            self._bad(element, attr, Notice.SCHEMA_WARNING, value, "completed")
             return ("completed",)
         return events
 
@@ -317,43 +318,43 @@ class _Parser:
         self._check_attrs(element, frozenset({"voice", "language", "loop"}))
         text = _collapse(_spoken_text(element))
         if not text:
-            self.warn(13520, "<Say> has no text; skipped")
+            self.warn(Notice.SAY_INVALID_TEXT, "<Say> has no text; skipped")
             return None
         if len(text) > MAX_SAY_CHARS:
-            self.warn(13520, f"<Say> text is {len(text)} characters; truncated to {MAX_SAY_CHARS}")
+            self.warn(Notice.SAY_INVALID_TEXT, f"<Say> text is {len(text)} characters; truncated to {MAX_SAY_CHARS}")
             text = text[:MAX_SAY_CHARS]
         return Say(
             text=text,
             voice=(element.get("voice") or "man").strip() or "man",
             language=(element.get("language") or "en-US").strip() or "en-US",
-            loop=self._int(element, "loop", 1, 13510),
+            loop=self._int(element, "loop", 1, Notice.SAY_INVALID_LOOP),
         )
 
     def _play(self, element: ET.Element) -> Play | None:
         self._check_attrs(element, frozenset({"loop", "digits"}))
         self._no_children(element)
         url = (element.text or "").strip() or None
-        loop = self._int(element, "loop", 1, 13410)
+        loop = self._int(element, "loop", 1, Notice.PLAY_INVALID_LOOP)
         digits_attr = element.get("digits")
         digits = None
         if digits_attr is not None:
             if _SEND_DIGITS.match(digits_attr.strip()):
                 digits = digits_attr.strip()
             else:
-                self._bad(element, "digits", 12200, digits_attr, None)
+                self._bad(element, "digits", Notice.SCHEMA_WARNING, digits_attr, None)
         if digits is not None:
             if url is not None:
-                self.warn(12200, "<Play> has both digits and a URL; the URL is ignored")
+                self.warn(Notice.SCHEMA_WARNING, "<Play> has both digits and a URL; the URL is ignored")
             return Play(url=None, loop=loop, digits=digits)
         if url is None:
-            self.warn(12200, "<Play> has neither a URL nor digits; skipped")
+            self.warn(Notice.SCHEMA_WARNING, "<Play> has neither a URL nor digits; skipped")
             return None
         return Play(url=url, loop=loop)
 
     def _pause(self, element: ET.Element) -> Pause:
         self._check_attrs(element, frozenset({"length"}))
         self._no_children(element)
-        return Pause(self._int(element, "length", 1, 13910))
+        return Pause(self._int(element, "length", 1, Notice.PAUSE_INVALID_LENGTH))
 
     def _prompt(self, element: ET.Element) -> Prompt | None:
         name = _local(element.tag)
@@ -363,24 +364,24 @@ class _Parser:
             return self._play(element)
         if name == "Pause":
             return self._pause(element)
-        self.warn(13320, f"<Gather> cannot nest <{name}>; skipped")
+        self.warn(Notice.GATHER_INVALID_NESTED_VERB, f"<Gather> cannot nest <{name}>; skipped")
         return None
 
     def _gather(self, element: ET.Element) -> Gather:
         self._check_attrs(element, _GATHER_ATTRS)
         modes = tuple((element.get("input") or "dtmf").split())
         if "dtmf" not in modes:
-            self.warn(12200, f"<Gather input={element.get('input')!r}>: only dtmf is collected")
+            self.warn(Notice.SCHEMA_WARNING, f"<Gather input={element.get('input')!r}>: only dtmf is collected")
         children = tuple(p for p in (self._prompt(child) for child in element) if p is not None)
         return Gather(
             input=modes,
             action=self._url(element, "action"),
-            method=self._method(element, "method", 13312),
-            timeout_s=self._int(element, "timeout", 5, 13313, minimum=1),
-            finish_on_key=self._keys(element, "finishOnKey", "#", 13310, single=True),
-            num_digits=self._int(element, "numDigits", None, 13314, minimum=1),
-            action_on_empty_result=self._bool(element, "actionOnEmptyResult", False, 13338),
-            barge_in=self._bool(element, "bargeIn", True, 12200),
+            method=self._method(element, "method", Notice.GATHER_INVALID_METHOD),
+            timeout_s=self._int(element, "timeout", 5, Notice.GATHER_INVALID_TIMEOUT, minimum=1),
+            finish_on_key=self._keys(element, "finishOnKey", "#", Notice.GATHER_INVALID_FINISH_ON_KEY, single=True),
+            num_digits=self._int(element, "numDigits", None, Notice.GATHER_INVALID_NUM_DIGITS, minimum=1),
+            action_on_empty_result=self._bool(element, "actionOnEmptyResult", False, Notice.GATHER_INVALID_ACTION_ON_EMPTY_RESULT),
+            barge_in=self._bool(element, "bargeIn", True, Notice.SCHEMA_WARNING),
             children=children,
         )
 
@@ -390,15 +391,15 @@ class _Parser:
         timeout_attr = "timeout" if "timeout" in element.attrib else "silence"
         return Record(
             action=self._url(element, "action"),
-            method=self._method(element, "method", 13610),
-            timeout_s=self._int(element, timeout_attr, 5, 13611),
-            finish_on_key=self._keys(element, "finishOnKey", "1234567890*#", 13613, single=False),
-            max_length_s=self._int(element, "maxLength", 3600, 13612, minimum=1, maximum=86400),
-            play_beep=self._bool(element, "playBeep", True, 13616),
-            trim=self._choice(element, "trim", Trim, Trim.TRIM_SILENCE, 12200),
+            method=self._method(element, "method", Notice.RECORD_INVALID_METHOD),
+            timeout_s=self._int(element, timeout_attr, 5, Notice.RECORD_INVALID_TIMEOUT),
+            finish_on_key=self._keys(element, "finishOnKey", "1234567890*#", Notice.RECORD_INVALID_FINISH_ON_KEY, single=False),
+            max_length_s=self._int(element, "maxLength", 3600, Notice.RECORD_INVALID_MAX_LENGTH, minimum=1, maximum=86400),
+            play_beep=self._bool(element, "playBeep", True, Notice.RECORD_INVALID_PLAY_BEEP),
+            trim=self._choice(element, "trim", Trim, Trim.TRIM_SILENCE, Notice.SCHEMA_WARNING),
             recording_status_callback=self._url(element, "recordingStatusCallback"),
             recording_status_callback_method=self._method(
-                element, "recordingStatusCallbackMethod", 13610
+                element, "recordingStatusCallbackMethod", Notice.RECORD_INVALID_METHOD
             ),
             recording_status_callback_event=self._events(
                 element, "recordingStatusCallbackEvent", _RECORDING_EVENTS
@@ -411,14 +412,14 @@ class _Parser:
             return DialRecord.RECORD_FROM_ANSWER
         if value == "false":
             return DialRecord.DO_NOT_RECORD
-        return self._choice(element, "record", DialRecord, DialRecord.DO_NOT_RECORD, 13217)
+        return self._choice(element, "record", DialRecord, DialRecord.DO_NOT_RECORD, Notice.DIAL_INVALID_RECORD)
 
     def _number(self, text: str) -> str | None:
         """The dialable form of a phone number (formatting removed), or None with a warning."""
         number = _NUMBER_FORMATTING.sub("", text)
         if _NUMBER.match(number):
             return number
-        self.warn(13223, f"<Dial>: invalid phone number {text.strip()!r} skipped")
+        self.warn(Notice.DIAL_INVALID_PHONE_NUMBER, f"<Dial>: invalid phone number {text.strip()!r} skipped")
         return None
 
     def _target(self, element: ET.Element, kind: TargetKind) -> DialTarget | None:
@@ -434,20 +435,20 @@ class _Parser:
             if value is None:
                 return None
         elif not value:
-            self.warn(13223, f"<{_local(element.tag)}> is empty; skipped")
+            self.warn(Notice.DIAL_INVALID_PHONE_NUMBER, f"<{_local(element.tag)}> is empty; skipped")
             return None
         send_digits = element.get("sendDigits")
         if send_digits is not None and not _SEND_DIGITS.match(send_digits.strip()):
-            self._bad(element, "sendDigits", 13222, send_digits, None)
+            self._bad(element, "sendDigits", Notice.NUMBER_INVALID_SEND_DIGITS, send_digits, None)
             send_digits = None
         return DialTarget(
             kind=kind,
             value=value,
             send_digits=send_digits.strip() if send_digits is not None else None,
             url=self._url(element, "url"),
-            method=self._method(element, "method", 13221),
+            method=self._method(element, "method", Notice.NUMBER_INVALID_METHOD),
             status_callback=self._url(element, "statusCallback"),
-            status_callback_method=self._method(element, "statusCallbackMethod", 13221),
+            status_callback_method=self._method(element, "statusCallbackMethod", Notice.NUMBER_INVALID_METHOD),
             status_callback_event=self._events(element, "statusCallbackEvent", _CALLBACK_EVENTS),
             username=element.get("username"),
             password=element.get("password"),
@@ -468,28 +469,28 @@ class _Parser:
                 return Unsupported(name)
             kind = kinds.get(name)
             if kind is None:
-                self.warn(13215, f"<Dial> cannot nest <{name}>; skipped")
+                self.warn(Notice.DIAL_INVALID_NESTED_ELEMENT, f"<Dial> cannot nest <{name}>; skipped")
                 continue
             target = self._target(child, kind)
             if target is not None:
                 targets.append(target)
         caller_id = element.get("callerId")
         if caller_id is not None and not caller_id.strip():
-            self._bad(element, "callerId", 13214, caller_id, None)
+            self._bad(element, "callerId", Notice.DIAL_INVALID_CALLER_ID, caller_id, None)
             caller_id = None
         return Dial(
             targets=tuple(targets),
             action=self._url(element, "action"),
-            method=self._method(element, "method", 13210),
-            timeout_s=self._int(element, "timeout", 30, 13212, minimum=1, maximum=600),
+            method=self._method(element, "method", Notice.DIAL_INVALID_METHOD),
+            timeout_s=self._int(element, "timeout", 30, Notice.DIAL_INVALID_TIMEOUT, minimum=1, maximum=600),
             caller_id=caller_id.strip() if caller_id is not None else None,
-            time_limit_s=self._int(element, "timeLimit", 14400, 13216, minimum=1, maximum=86400),
-            hangup_on_star=self._bool(element, "hangupOnStar", False, 13213),
+            time_limit_s=self._int(element, "timeLimit", 14400, Notice.DIAL_INVALID_TIME_LIMIT, minimum=1, maximum=86400),
+            hangup_on_star=self._bool(element, "hangupOnStar", False, Notice.DIAL_INVALID_HANGUP_ON_STAR),
             record=self._dial_record(element),
-            answer_on_bridge=self._bool(element, "answerOnBridge", False, 12200),
+            answer_on_bridge=self._bool(element, "answerOnBridge", False, Notice.SCHEMA_WARNING),
             recording_status_callback=self._url(element, "recordingStatusCallback"),
             recording_status_callback_method=self._method(
-                element, "recordingStatusCallbackMethod", 13210
+                element, "recordingStatusCallbackMethod", Notice.DIAL_INVALID_METHOD
             ),
             recording_status_callback_event=self._events(
                 element, "recordingStatusCallbackEvent", _RECORDING_EVENTS
@@ -501,9 +502,9 @@ class _Parser:
         self._no_children(element)
         url = (element.text or "").strip()
         if not url:
-            self.warn(12200, "<Redirect> has no URL; skipped")
+            self.warn(Notice.SCHEMA_WARNING, "<Redirect> has no URL; skipped")
             return None
-        return Redirect(url, self._method(element, "method", 13710))
+        return Redirect(url, self._method(element, "method", Notice.REDIRECT_INVALID_METHOD))
 
     def _hangup(self, element: ET.Element) -> Hangup:
         self._check_attrs(element, frozenset())
@@ -512,4 +513,4 @@ class _Parser:
     def _reject(self, element: ET.Element) -> Reject:
         self._check_attrs(element, frozenset({"reason"}))
         self._no_children(element)
-        return Reject(self._choice(element, "reason", RejectReason, RejectReason.REJECTED, 12200))
+        return Reject(self._choice(element, "reason", RejectReason, RejectReason.REJECTED, Notice.SCHEMA_WARNING))

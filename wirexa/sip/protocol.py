@@ -49,6 +49,7 @@ from wirexa.calls.ports import (
     RecordingFinished,
     SipEvent,
 )
+from wirexa.notices import Notice
 
 PlayHow: TypeAlias = Literal["done", "stopped"]
 RecordHow: TypeAlias = Literal["silence", "max-length", "key", "hangup", "stopped"]
@@ -432,10 +433,10 @@ def _check(value: Any, tp: Any) -> Any:
 # cannot be decoded; http/audio.py already uses it for a download ffmpeg cannot convert). A WAV
 # that converted but that the worker's player then refuses (corrupt, gone, an encoding pjmedia
 # does not read) is that same fact met one step later, so the customer sees the same code.
-PLAY_FAILED = 13420
+PLAY_FAILED = Notice.PLAY_INVALID_CONTENT
 # Twilio's 12400 "internal failure": anything else a worker could not do (a recorder it could
 # not open, a bridge it could not make) is our failure, not a fault of the customer's content.
-INTERNAL_FAILURE = 12400
+INTERNAL_FAILURE = Notice.INTERNAL_FAILURE
 
 
 def failure(cmd: Command, message: str) -> CommandError:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from wirexa.calls.ports import RecordingCallbacks
 from wirexa.calls.records import RecordingRecord
+from wirexa.notices import Notice
 from wirexa.store import repo
 from wirexa.store.db import Store
 
@@ -78,7 +79,7 @@ class StoreRecordings:
 
         def tx() -> RecordingRecord | None:
             if duration_s is None:
-                rec = repo.update_recording(sid, status="absent", error_code=16101, duration_s=0, media_state="ready")
+                rec = repo.update_recording(sid, status="absent", error_code=Notice.RECORDING_TOO_SHORT, duration_s=0, media_state="ready")
                 if rec is not None:
                     self._announce(dataclasses.replace(rec, status="failed"))
                 return rec

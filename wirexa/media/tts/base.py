@@ -26,9 +26,10 @@ from typing import Protocol
 
 from wirexa.errors import TtsError
 from wirexa.media.audio import wav_bytes
+from wirexa.notices import Notice
 
-CODE_INVALID_VOICE = 13511
-CODE_NOT_RENDERED = 13520
+CODE_INVALID_VOICE = Notice.SAY_INVALID_VOICE
+CODE_NOT_RENDERED = Notice.SAY_INVALID_TEXT
 TELEPHONE_RATE = 8000
 
 
