@@ -66,7 +66,18 @@ def run_backend(kind: str, env: dict[str, str] | None = None) -> Iterator[str]:
     if kind == "flask":
         argv = [sys.executable, "-m", "flask", "--app", "flask_app", "run", "--port", str(port), "--host", "127.0.0.1"]
     else:
-        argv = [sys.executable, "-m", "uvicorn", "fastapi_app:app", "--port", str(port), "--host", "127.0.0.1", "--log-level", "warning"]
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "fastapi_app:app",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--log-level",
+            "warning",
+        ]
     proc = subprocess.Popen(argv, cwd=BACKENDS, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(base + "/", proc=proc)

@@ -107,7 +107,9 @@ async def start_api(
 ) -> Api:
     """Serve make_app(ApiServices(...)) on a test client. `check` sees every response the app
     sends (tests/api uses it to validate each Call and Recording JSON against Twilio's schema)."""
-    calls = StoreCalls(store, status_callbacks=outbox.call_status_callbacks, recording_callbacks=outbox.recording_callbacks(""))
+    calls = StoreCalls(
+        store, status_callbacks=outbox.call_status_callbacks, recording_callbacks=outbox.recording_callbacks("")
+    )
     services = ApiServices(
         store=store,
         settings=settings,
@@ -137,7 +139,9 @@ def api_check() -> ResponseCheck | None:
 
 
 @pytest.fixture
-async def api(store: Store, settings: Any, project: repo.ProjectRecord, api_check: ResponseCheck | None) -> AsyncIterator[Api]:
+async def api(
+    store: Store, settings: Any, project: repo.ProjectRecord, api_check: ResponseCheck | None
+) -> AsyncIterator[Api]:
     """The REST API in process: real store, NullController, RateLimiter(0, 1) (unlimited)."""
     a = await start_api(store, settings, project, check=api_check)
     yield a
@@ -165,7 +169,9 @@ class LiveServer:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "wirexa", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
-                env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -226,7 +232,10 @@ def make_live_server(
         env["WIREXA_SANDBOX_CONFIG"] = str(path)
     env.update(extra_env or {})
     out = subprocess.run(
-        [sys.executable, "-m", "wirexa", "init", "--data-dir", str(tmp), "--json"], env=env, capture_output=True, check=True
+        [sys.executable, "-m", "wirexa", "init", "--data-dir", str(tmp), "--json"],
+        env=env,
+        capture_output=True,
+        check=True,
     )
     info = json.loads(out.stdout)
     if config:

@@ -34,7 +34,9 @@ def toml_value(value: Any) -> str:
 
 def test_defaults(tmp_path: Path) -> None:
     s = config.load(overrides={"data_dir": str(tmp_path)}, env={})
-    assert s.port == 5000 and s.host == "127.0.0.1" and s.api_rate_limit_per_s == 100.0  # loopback unless exposed on purpose
+    assert (
+        s.port == 5000 and s.host == "127.0.0.1" and s.api_rate_limit_per_s == 100.0
+    )  # loopback unless exposed on purpose
     assert s.webhook_schedule == (0.0, 60.0, 300.0, 900.0)
     assert s.db_url == f"sqlite:///{tmp_path / 'wirexa.db'}"
     assert s.recordings_path == tmp_path / "recordings" and s.base_url == "http://127.0.0.1:5000"
@@ -51,11 +53,18 @@ def test_every_setting_through_every_layer(tmp_path: Path) -> None:
         head, _, rest = s.name.partition("_")
         section, key = (head, rest) if head in config.SECTIONS else (None, s.name)
         lines.setdefault(section, []).append(f"{key} = {toml_value(sample(s, 1))}")
-    text = "\n".join(lines.pop(None)) + "\n" + "".join(f"[{sec}]\n" + "\n".join(body) + "\n" for sec, body in lines.items())
+    text = (
+        "\n".join(lines.pop(None))
+        + "\n"
+        + "".join(f"[{sec}]\n" + "\n".join(body) + "\n" for sec, body in lines.items())
+    )
     cfg = tmp_path / "all.toml"
     cfg.write_text(text)
     from_file = config.load(cfg, env={})
-    env = {f"WIREXA_{s.name.upper()}": str(sample(s, 2)).lower() if s.type is bool else str(sample(s, 2)) for s in config.SETTINGS}
+    env = {
+        f"WIREXA_{s.name.upper()}": str(sample(s, 2)).lower() if s.type is bool else str(sample(s, 2))
+        for s in config.SETTINGS
+    }
     from_env = config.load(cfg, env=env)
     overrides = {s.name: sample(s, 3) for s in config.SETTINGS}
     from_flags = config.load(cfg, env=env, overrides=overrides)
@@ -69,7 +78,9 @@ def test_every_setting_through_every_layer(tmp_path: Path) -> None:
 def test_precedence_file_env_flags(tmp_path: Path) -> None:
     cfg = tmp_path / "w.toml"
     cfg.write_text('port = 6000\nhost = "127.0.0.1"\n[sip]\ntrunk_host = "file.example:5060"\nworkers_max = 3\n')
-    s = config.load(cfg, env={"WIREXA_PORT": "7000", "WIREXA_SIP_WORKERS_MAX": "5"}, overrides={"port": 8000, "host": None})
+    s = config.load(
+        cfg, env={"WIREXA_PORT": "7000", "WIREXA_SIP_WORKERS_MAX": "5"}, overrides={"port": 8000, "host": None}
+    )
     assert s.port == 8000  # flag beats env beats file
     assert s.sip_workers_max == 5  # env beats file
     assert s.host == "127.0.0.1" and s.sip_trunk_host == "file.example:5060"  # file beats default; a None flag is unset
@@ -151,5 +162,15 @@ def test_secret_is_masked(tmp_path: Path) -> None:
 
 
 def test_database_url_and_paths(tmp_path: Path) -> None:
-    s = config.load(env={}, overrides={"data_dir": str(tmp_path), "database_url": "postgresql://u@h/db", "recordings_dir": str(tmp_path / "r"), "public_url": "https://x.example/"})
-    assert s.db_url == "postgresql://u@h/db" and s.recordings_path == tmp_path / "r" and s.base_url == "https://x.example"
+    s = config.load(
+        env={},
+        overrides={
+            "data_dir": str(tmp_path),
+            "database_url": "postgresql://u@h/db",
+            "recordings_dir": str(tmp_path / "r"),
+            "public_url": "https://x.example/",
+        },
+    )
+    assert (
+        s.db_url == "postgresql://u@h/db" and s.recordings_path == tmp_path / "r" and s.base_url == "https://x.example"
+    )

@@ -19,9 +19,19 @@ ROOT = Path(__file__).parent.parent / "wirexa"
 
 PURE = sorted(
     [
-        "api/serializers.py", "calls/state.py", "calls/ports.py", "calls/records.py", "calls/params.py",
-        "webhooks/signing.py", "webhooks/backoff.py", "media/audio.py", "media/amd.py", "sip/protocol.py",
-        "timefmt.py", "tokenbucket.py", "notices.py",
+        "api/serializers.py",
+        "calls/state.py",
+        "calls/ports.py",
+        "calls/records.py",
+        "calls/params.py",
+        "webhooks/signing.py",
+        "webhooks/backoff.py",
+        "media/audio.py",
+        "media/amd.py",
+        "sip/protocol.py",
+        "timefmt.py",
+        "tokenbucket.py",
+        "notices.py",
     ]
     + [str(p.relative_to(ROOT)) for p in (ROOT / "laml").glob("*.py")]
 )
@@ -29,8 +39,25 @@ PURE_MODULES = {"wirexa." + m.removesuffix(".py").replace("/", ".").removesuffix
 # stdlib modules a pure module must not use: no event loop, threads, processes, network, files,
 # clock or randomness.
 IMPURE_STDLIB = {
-    "asyncio", "threading", "multiprocessing", "concurrent", "subprocess", "socket", "selectors", "ssl", "http",
-    "urllib.request", "os", "shutil", "tempfile", "sqlite3", "time", "random", "signal", "uuid", "secrets",
+    "asyncio",
+    "threading",
+    "multiprocessing",
+    "concurrent",
+    "subprocess",
+    "socket",
+    "selectors",
+    "ssl",
+    "http",
+    "urllib.request",
+    "os",
+    "shutil",
+    "tempfile",
+    "sqlite3",
+    "time",
+    "random",
+    "signal",
+    "uuid",
+    "secrets",
 }
 # Calls that read the clock even though their module is pure to import.
 CLOCK_CALLS = {"now", "utcnow", "today", "fromtimestamp", "utcfromtimestamp"}
@@ -41,7 +68,11 @@ ARROWS: dict[str, tuple[str, ...]] = {
     "__main__.py": ("wirexa.cli",),
     "runtime.py": ("wirexa",),
     "api": (
-        "wirexa.calls.service", "wirexa.calls.ports", "wirexa.store.repo", "wirexa.webhooks", "wirexa.media.recording",
+        "wirexa.calls.service",
+        "wirexa.calls.ports",
+        "wirexa.store.repo",
+        "wirexa.webhooks",
+        "wirexa.media.recording",
         "wirexa.media.storage",
     ),
     "calls": ("wirexa.laml",),
@@ -131,7 +162,17 @@ if True:
     import time
 """
     found = imports_of_source(src, "wirexa.laml.parse")
-    assert {"os.path", "aiohttp", "aiohttp.web", "wirexa.laml", "wirexa.laml.verbs", "wirexa.errors.WirexaError", "json", "asyncio", "time"} <= found
+    assert {
+        "os.path",
+        "aiohttp",
+        "aiohttp.web",
+        "wirexa.laml",
+        "wirexa.laml.verbs",
+        "wirexa.errors.WirexaError",
+        "json",
+        "asyncio",
+        "time",
+    } <= found
     assert "wirexa.store.db" not in found
     assert "wirexa.store.db" in imports_of_source(src, "wirexa.laml.parse", runtime_only=False)
 
@@ -151,7 +192,8 @@ def pure_violations(module: str, names: set[str]) -> list[str]:
             continue
         if top == "wirexa":
             allowed = (
-                name.startswith(("wirexa.errors", own + ".")) or name == own
+                name.startswith(("wirexa.errors", own + "."))
+                or name == own
                 or any(name == m or name.startswith(m + ".") for m in PURE_MODULES)
             )
             if not allowed:
@@ -167,8 +209,24 @@ def test_pure_modules_import_stdlib_only(module: str) -> None:
 
 
 def test_the_purity_rule_catches_violations() -> None:
-    names = {"asyncio", "time", "aiohttp.web", "wirexa.store.repo", "wirexa.sip.pool", "json", "wirexa.errors", "wirexa.laml.verbs", "defusedxml"}
-    assert pure_violations("laml/parse.py", names) == ["aiohttp.web", "asyncio", "time", "wirexa.sip.pool", "wirexa.store.repo"]
+    names = {
+        "asyncio",
+        "time",
+        "aiohttp.web",
+        "wirexa.store.repo",
+        "wirexa.sip.pool",
+        "json",
+        "wirexa.errors",
+        "wirexa.laml.verbs",
+        "defusedxml",
+    }
+    assert pure_violations("laml/parse.py", names) == [
+        "aiohttp.web",
+        "asyncio",
+        "time",
+        "wirexa.sip.pool",
+        "wirexa.store.repo",
+    ]
     assert "api/serializers.py" in PURE and any(m.startswith("laml/") for m in PURE)
 
 
@@ -223,18 +281,22 @@ def test_every_package_has_arrows() -> None:
 
 
 def test_imports_follow_the_arrows() -> None:
-    offenders = [f"{rel} imports {name}" for path, rel in all_modules() for name in arrow_violations(rel, imports(path))]
+    offenders = [
+        f"{rel} imports {name}" for path, rel in all_modules() for name in arrow_violations(rel, imports(path))
+    ]
     assert offenders == []
 
 
 def test_the_arrow_rule_catches_violations() -> None:
-    assert arrow_violations(Path("calls/session.py"), {"wirexa.store.repo", "wirexa.sip.pool", "wirexa.laml.parse"}) == [
-        "wirexa.sip.pool", "wirexa.store.repo"
+    assert arrow_violations(
+        Path("calls/session.py"), {"wirexa.store.repo", "wirexa.sip.pool", "wirexa.laml.parse"}
+    ) == ["wirexa.sip.pool", "wirexa.store.repo"]
+    assert arrow_violations(Path("calls/session.py"), {"wirexa.media.recording", "wirexa.media.audio"}) == [
+        "wirexa.media.recording"
     ]
-    assert arrow_violations(Path("calls/session.py"), {"wirexa.media.recording", "wirexa.media.audio"}) == ["wirexa.media.recording"]
-    assert arrow_violations(Path("webhooks/outbox.py"), {"wirexa.store.repo", "wirexa.calls.params", "wirexa.calls.session"}) == [
-        "wirexa.calls.session"
-    ]
+    assert arrow_violations(
+        Path("webhooks/outbox.py"), {"wirexa.store.repo", "wirexa.calls.params", "wirexa.calls.session"}
+    ) == ["wirexa.calls.session"]
     assert arrow_violations(Path("sip/pool.py"), {"wirexa.calls.ports", "wirexa.store.db"}) == ["wirexa.store.db"]
     assert arrow_violations(Path("cli/calls.py"), {"wirexa.store.db", "wirexa.runtime"}) == []
 
@@ -267,8 +329,10 @@ def code_literals(path: Path) -> list[str]:
 
     found = []
     for tok in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
-        if tok.type == tokenize.NUMBER and tok.string.isdigit() and (
-            11100 <= int(tok.string) <= 13999 or 16100 <= int(tok.string) <= 16199
+        if (
+            tok.type == tokenize.NUMBER
+            and tok.string.isdigit()
+            and (11100 <= int(tok.string) <= 13999 or 16100 <= int(tok.string) <= 16199)
         ):
             found.append(f"{path.relative_to(ROOT)}:{tok.start[0]} {tok.string}")
     return found

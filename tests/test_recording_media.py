@@ -80,17 +80,34 @@ async def test_restart_closes_recordings_left_in_progress(tmp_path: Path) -> Non
     store = open_store(settings)
     project = ensure_project(store)
     sent: list[tuple[str, str, str]] = []
-    rows = StoreRecordings(store, recording_callbacks=lambda rec, call, event: sent.append((rec.sid, event, rec.status)))
+    rows = StoreRecordings(
+        store, recording_callbacks=lambda rec, call, event: sent.append((rec.sid, event, rec.status))
+    )
     try:
-        call = store.write_sync(lambda: repo.insert_call(
-            account_sid=project.sid, to_number="+15005550006", from_number="+15005550100", status="completed", direction="outbound-api"))
+        call = store.write_sync(
+            lambda: repo.insert_call(
+                account_sid=project.sid,
+                to_number="+15005550006",
+                from_number="+15005550100",
+                status="completed",
+                direction="outbound-api",
+            )
+        )
         wav = tmp_path / "live.wav"
         _broken_wav(wav, tone_pcm(440, 2600))
 
         def live(path: str | None) -> repo.RecordingRecord:
-            return store.write_sync(lambda: repo.insert_recording(
-                account_sid=project.sid, call_sid=call.sid, status="in-progress", source="OutboundAPI",
-                wav_path=path, status_callback="http://h/rec", status_callback_events="completed"))
+            return store.write_sync(
+                lambda: repo.insert_recording(
+                    account_sid=project.sid,
+                    call_sid=call.sid,
+                    status="in-progress",
+                    source="OutboundAPI",
+                    wav_path=path,
+                    status_callback="http://h/rec",
+                    status_callback_events="completed",
+                )
+            )
 
         kept, lost, never = live(str(wav)), live(str(tmp_path / "gone.wav")), live(None)
         assert await recover_recordings(rows) == 3
@@ -109,7 +126,11 @@ async def test_restart_closes_recordings_left_in_progress(tmp_path: Path) -> Non
                 await asyncio.sleep(0.05)
         assert sent[-1] == (kept.sid, "completed", "completed")
         done = store.read_sync(repo.get_recording, kept.sid)
-        assert done.media_state == "ready" and done.mp3_path and Path(done.mp3_path).read_bytes()[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")
+        assert (
+            done.media_state == "ready"
+            and done.mp3_path
+            and Path(done.mp3_path).read_bytes()[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")
+        )
         assert await recover_recordings(rows) == 0
     finally:
         store.close()

@@ -36,6 +36,7 @@ class Setting:
 # Sections are the first word of the name: sip_trunk_host lives in [sip] as trunk_host.
 SECTIONS = ("api", "webhooks", "sip", "sandbox", "calls", "tts", "recordings", "log")
 
+
 def _setting(default: Any, text: str) -> Any:
     return dataclasses.field(default=default, metadata={"help": text})
 
@@ -49,19 +50,31 @@ class Settings:
     database_url: str = _setting("", "Database URL; empty means sqlite:///<data_dir>/wirexa.db.")
     host: str = _setting("127.0.0.1", "Address the REST API listens on; 0.0.0.0 = every interface (put TLS in front).")
     port: int = _setting(5000, "TCP port of the REST API.")
-    public_url: str = _setting("", "Base URL customers reach the API at (used in RecordingUrl); empty = http://127.0.0.1:<port>.")
+    public_url: str = _setting(
+        "", "Base URL customers reach the API at (used in RecordingUrl); empty = http://127.0.0.1:<port>."
+    )
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING, ERROR.")
-    shutdown_grace_s: float = _setting(30.0, "On SIGTERM, seconds live calls may go on (no new ones start) before they are hung up.")
+    shutdown_grace_s: float = _setting(
+        30.0, "On SIGTERM, seconds live calls may go on (no new ones start) before they are hung up."
+    )
     api_max_body_bytes: int = _setting(1_048_576, "Largest request body the API accepts (413 above it).")
-    api_rate_limit_per_s: float = _setting(100.0, "Requests per second allowed per project (429 / 20429 above it); 0 = unlimited.")
+    api_rate_limit_per_s: float = _setting(
+        100.0, "Requests per second allowed per project (429 / 20429 above it); 0 = unlimited."
+    )
     api_rate_limit_burst: int = _setting(200, "Burst size of the per-project request rate limit.")
-    webhooks_schedule_s: str = _setting("0,60,300,900", "Delays before each delivery attempt, comma-separated seconds (attempt 1, 2, ...).")
+    webhooks_schedule_s: str = _setting(
+        "0,60,300,900", "Delays before each delivery attempt, comma-separated seconds (attempt 1, 2, ...)."
+    )
     webhooks_connect_timeout_s: float = _setting(5.0, "Connect timeout of one webhook delivery.")
     webhooks_total_timeout_s: float = _setting(15.0, "Total timeout of one webhook delivery.")
     webhooks_concurrency: int = _setting(32, "Webhook deliveries in flight at once.")
     webhooks_poll_interval_s: float = _setting(1.0, "How often the delivery worker looks for due rows when idle.")
-    webhooks_claim_ttl_s: float = _setting(60.0, "How long a claimed delivery stays claimed before another worker may retry it.")
-    webhooks_max_response_bytes: int = _setting(65_536, "Response bytes read from a webhook receiver before giving up on the body.")
+    webhooks_claim_ttl_s: float = _setting(
+        60.0, "How long a claimed delivery stays claimed before another worker may retry it."
+    )
+    webhooks_max_response_bytes: int = _setting(
+        65_536, "Response bytes read from a webhook receiver before giving up on the body."
+    )
     calls_max_concurrent: int = _setting(64, "Calls live at once across the engine; more wait in queued.")
     calls_cps: float = _setting(10.0, "Engine-wide call setups per second; more wait in queued.")
     calls_document_timeout_s: float = _setting(15.0, "Timeout for fetching a call's XML document.")
@@ -77,28 +90,51 @@ class Settings:
     sip_trunk_password: Secret = _setting(Secret(""), "Digest password for the trunk.")
     sip_trunk_register: bool = _setting(False, "Register with the trunk (REGISTER) instead of plain digest auth.")
     sip_trunk_from_domain: str = _setting("", "Domain in the From header; empty = the trunk host.")
-    sip_trunk_allowed_caller_ids: str = _setting("", "Comma-separated From numbers allowed on the trunk; empty = any (21210 otherwise).")
+    sip_trunk_allowed_caller_ids: str = _setting(
+        "", "Comma-separated From numbers allowed on the trunk; empty = any (21210 otherwise)."
+    )
     sip_trunk_dial_prefix: str = _setting("", "Prefix put in front of dialed numbers.")
     sip_trunk_strip_plus: bool = _setting(False, "Strip the leading + of E.164 numbers before dialing.")
     sip_trunk_pai: bool = _setting(False, "Send P-Asserted-Identity with the caller ID.")
     sandbox_enabled: bool = _setting(True, "Start the sandbox carrier when no trunk is configured.")
     sandbox_port_base: int = _setting(16060, "First SIP port of the sandbox carrier's processes.")
     sandbox_processes: int = _setting(4, "Sandbox carrier processes (each answers 4 calls at once).")
-    sandbox_config: str = _setting("", "Path of sandbox.toml (callee behaviour); empty = config/sandbox.toml next to the config file, else built-in defaults.")
+    sandbox_config: str = _setting(
+        "",
+        "Path of sandbox.toml (callee behaviour); empty = config/sandbox.toml next to the config file, else built-in defaults.",
+    )
     tts_espeak_binary: str = _setting("espeak-ng", "espeak-ng executable used for <Say>.")
     tts_timeout_s: float = _setting(3.0, "Seconds one TTS provider may take before <Say> falls back to the next one.")
-    tts_cache_max_bytes: int = _setting(268_435_456, "Size bound of the rendered-speech cache (least recently used files go first); 0 = unbounded.")
-    tts_polly_access_key_id: Secret = _setting(Secret(""), "AWS access key id for Amazon Polly; empty = Polly not configured.")
+    tts_cache_max_bytes: int = _setting(
+        268_435_456, "Size bound of the rendered-speech cache (least recently used files go first); 0 = unbounded."
+    )
+    tts_polly_access_key_id: Secret = _setting(
+        Secret(""), "AWS access key id for Amazon Polly; empty = Polly not configured."
+    )
     tts_polly_secret_access_key: Secret = _setting(Secret(""), "AWS secret access key for Amazon Polly.")
     tts_polly_region: str = _setting("us-east-1", "AWS region of Amazon Polly.")
     tts_polly_endpoint_url: str = _setting("", "Polly endpoint URL; empty = AWS's endpoint for the region.")
-    tts_polly_engine: str = _setting("standard", "Polly engine for voices without a suffix: standard, neural, generative or long-form.")
-    tts_polly_voice_woman: str = _setting("", "Polly voice for woman/alice; empty = a built-in voice for the language (Joanna for en-US).")
-    tts_polly_voice_man: str = _setting("", "Polly voice for man; empty = a built-in voice for the language (Matthew for en-US).")
-    tts_google_api_key: Secret = _setting(Secret(""), "Google Cloud API key for Text-to-Speech (or set service_account_file).")
-    tts_google_service_account_file: str = _setting("", "Path of a Google service-account JSON key file, used when no API key is set.")
-    tts_google_endpoint_url: str = _setting("https://texttospeech.googleapis.com", "Google Cloud Text-to-Speech endpoint URL.")
-    tts_google_voice_woman: str = _setting("", "Google voice for woman/alice; empty = Google's female voice for the language.")
+    tts_polly_engine: str = _setting(
+        "standard", "Polly engine for voices without a suffix: standard, neural, generative or long-form."
+    )
+    tts_polly_voice_woman: str = _setting(
+        "", "Polly voice for woman/alice; empty = a built-in voice for the language (Joanna for en-US)."
+    )
+    tts_polly_voice_man: str = _setting(
+        "", "Polly voice for man; empty = a built-in voice for the language (Matthew for en-US)."
+    )
+    tts_google_api_key: Secret = _setting(
+        Secret(""), "Google Cloud API key for Text-to-Speech (or set service_account_file)."
+    )
+    tts_google_service_account_file: str = _setting(
+        "", "Path of a Google service-account JSON key file, used when no API key is set."
+    )
+    tts_google_endpoint_url: str = _setting(
+        "https://texttospeech.googleapis.com", "Google Cloud Text-to-Speech endpoint URL."
+    )
+    tts_google_voice_woman: str = _setting(
+        "", "Google voice for woman/alice; empty = Google's female voice for the language."
+    )
     tts_google_voice_man: str = _setting("", "Google voice for man; empty = Google's male voice for the language.")
     tts_elevenlabs_api_key: Secret = _setting(Secret(""), "ElevenLabs API key; empty = ElevenLabs not configured.")
     tts_elevenlabs_endpoint_url: str = _setting("https://api.elevenlabs.io", "ElevenLabs API endpoint URL.")
@@ -107,20 +143,43 @@ class Settings:
     tts_elevenlabs_voice_man: str = _setting("Adam", "ElevenLabs voice (name or id) for man.")
     tts_azure_key: Secret = _setting(Secret(""), "Azure Speech resource key; empty = Azure not configured.")
     tts_azure_region: str = _setting("", "Azure Speech region (eastus, westeurope, ...).")
-    tts_azure_endpoint_url: str = _setting("", "Azure Speech endpoint URL; empty = https://<region>.tts.speech.microsoft.com.")
-    tts_azure_voice_woman: str = _setting("", "Azure voice for woman/alice; empty = a built-in voice for the language (en-US-JennyNeural).")
-    tts_azure_voice_man: str = _setting("", "Azure voice for man; empty = a built-in voice for the language (en-US-GuyNeural).")
-    tts_gtts_enabled: bool = _setting(False, "Use gTTS (Google Translate's unofficial speech endpoint, no account) before espeak.")
+    tts_azure_endpoint_url: str = _setting(
+        "", "Azure Speech endpoint URL; empty = https://<region>.tts.speech.microsoft.com."
+    )
+    tts_azure_voice_woman: str = _setting(
+        "", "Azure voice for woman/alice; empty = a built-in voice for the language (en-US-JennyNeural)."
+    )
+    tts_azure_voice_man: str = _setting(
+        "", "Azure voice for man; empty = a built-in voice for the language (en-US-GuyNeural)."
+    )
+    tts_gtts_enabled: bool = _setting(
+        False, "Use gTTS (Google Translate's unofficial speech endpoint, no account) before espeak."
+    )
     tts_gtts_endpoint_url: str = _setting("https://translate.google.com", "gTTS endpoint URL.")
     recordings_dir: str = _setting("", "Where recordings are written; empty = <data_dir>/recordings.")
-    recordings_media_auth: bool = _setting(False, "Require Basic auth (the project's credentials) for recording media; false = the recording SID is the secret, as on Twilio.")
-    recordings_retention_days: float = _setting(0.0, "Delete recordings (rows and files, local and remote) older than this many days, in the background; 0 = keep forever.")
+    recordings_media_auth: bool = _setting(
+        False,
+        "Require Basic auth (the project's credentials) for recording media; false = the recording SID is the secret, as on Twilio.",
+    )
+    recordings_retention_days: float = _setting(
+        0.0,
+        "Delete recordings (rows and files, local and remote) older than this many days, in the background; 0 = keep forever.",
+    )
     recordings_s3_bucket: str = _setting("", "S3 bucket finished recordings are uploaded to; empty = local disk only.")
-    recordings_s3_prefix: str = _setting("recordings/", "Key prefix in the bucket; files go to <prefix><AccountSid>/<RecordingSid>.wav|.mp3.")
+    recordings_s3_prefix: str = _setting(
+        "recordings/", "Key prefix in the bucket; files go to <prefix><AccountSid>/<RecordingSid>.wav|.mp3."
+    )
     recordings_s3_region: str = _setting("", "Region of the bucket; empty = the AWS configuration's default.")
-    recordings_s3_endpoint_url: str = _setting("", "S3 endpoint URL for MinIO, Ceph, Wasabi...; empty = AWS. Credentials come from the standard AWS chain.")
-    recordings_s3_keep_local: bool = _setting(True, "Keep the local copies after the upload; false = remove them once the bucket has them.")
-    recordings_s3_serve: str = _setting("proxy", "How media held only in the bucket is served: proxy (streamed through the engine, same auth and Range) or redirect (302 to a presigned URL).")
+    recordings_s3_endpoint_url: str = _setting(
+        "", "S3 endpoint URL for MinIO, Ceph, Wasabi...; empty = AWS. Credentials come from the standard AWS chain."
+    )
+    recordings_s3_keep_local: bool = _setting(
+        True, "Keep the local copies after the upload; false = remove them once the bucket has them."
+    )
+    recordings_s3_serve: str = _setting(
+        "proxy",
+        "How media held only in the bucket is served: proxy (streamed through the engine, same auth and Range) or redirect (302 to a presigned URL).",
+    )
     recordings_s3_url_expiry_s: int = _setting(300, "Lifetime of the presigned URLs of recordings_s3_serve = redirect.")
     config_file: str = ""  # the file load() read, "" for none (not a setting)
 
@@ -153,7 +212,6 @@ SETTINGS: tuple[Setting, ...] = tuple(
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
-
 
 
 def parse_schedule(text: str) -> tuple[float, ...]:
@@ -193,9 +251,7 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
             raise ValueError(value)
         return str(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"{origin}: {setting.name} must be {t.__name__}, got {value!r}"
-        ) from exc
+        raise ConfigError(f"{origin}: {setting.name} must be {t.__name__}, got {value!r}") from exc
 
 
 def _flatten_toml(doc: Mapping[str, Any], path: str) -> dict[str, Any]:

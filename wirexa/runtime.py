@@ -186,11 +186,17 @@ class Engine:
         # Recordings: close what a dead engine left open (before any call can record), then
         # the media job (MP3, callback, upload) and the retention janitor.
         remote = remote_from_settings(s)
-        rows = StoreRecordings(store, recording_callbacks=outbox.recording_callbacks(s.base_url), wake_webhooks=self.delivery.wake)
+        rows = StoreRecordings(
+            store, recording_callbacks=outbox.recording_callbacks(s.base_url), wake_webhooks=self.delivery.wake
+        )
         if self.with_sip:
             await recover_recordings(rows)
-        media_job = await self._stack.enter_async_context(RecordingMedia(rows, remote=remote, keep_local=s.recordings_s3_keep_local))
-        await self._stack.enter_async_context(RetentionJanitor(rows, days=s.recordings_retention_days, locate=locator(s, remote)))
+        media_job = await self._stack.enter_async_context(
+            RecordingMedia(rows, remote=remote, keep_local=s.recordings_s3_keep_local)
+        )
+        await self._stack.enter_async_context(
+            RetentionJanitor(rows, days=s.recordings_retention_days, locate=locator(s, remote))
+        )
 
         clock = SystemClock()
         calls = StoreCalls(

@@ -83,7 +83,11 @@ class SchemaCheck:
         self.seen: collections.Counter[str] = collections.Counter()
 
     def __call__(self, request: web.Request, response: web.StreamResponse) -> None:
-        if not isinstance(response, web.Response) or response.content_type != "application/json" or response.body is None:
+        if (
+            not isinstance(response, web.Response)
+            or response.content_type != "application/json"
+            or response.body is None
+        ):
             return
         assert isinstance(response.body, bytes)
         try:
@@ -107,7 +111,11 @@ class SchemaCheck:
             assert set(body) == META | {key}, f"envelope keys {sorted(body)}"
             for uri_key in ("uri", "first_page_uri", "next_page_uri", "previous_page_uri"):
                 assert body[uri_key] is None or body[uri_key].startswith(prefix), (uri_key, body[uri_key])
-            kind = {"calls": CALL, "recordings": CALL_RECORDING if call_level else RECORDING, "notifications": notification}[key]
+            kind = {
+                "calls": CALL,
+                "recordings": CALL_RECORDING if call_level else RECORDING,
+                "notifications": notification,
+            }[key]
             records = [(kind, r) for r in body[key]]
             self.seen["page"] += 1
         elif isinstance(body.get("sid"), str) and body["sid"].startswith("CA"):

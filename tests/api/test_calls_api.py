@@ -60,7 +60,10 @@ def test_schema_check_catches_a_bad_call(api_check: SchemaCheck) -> None:
     """The response check is not vacuous: an ISO date, a number for a string, a missing key,
     an extra envelope key and a foreign prefix are each reported."""
     good = {
-        "sid": "CA" + "a" * 32, "status": "queued", "date_created": "Tue, 31 Aug 2010 20:36:28 +0000", "uri": "/2010-04-01/Accounts/AC1/Calls/CA.json",
+        "sid": "CA" + "a" * 32,
+        "status": "queued",
+        "date_created": "Tue, 31 Aug 2010 20:36:28 +0000",
+        "uri": "/2010-04-01/Accounts/AC1/Calls/CA.json",
     }
     from tests.api.conftest import CALL, schema_properties
 
@@ -116,8 +119,12 @@ async def test_create_validation_codes(api: Api, form: dict[str, str], code: int
 
 async def test_validation_order_to_before_from_before_url(api: Api) -> None:
     await error_of(await api.client.post(f"{api.base}/Calls.json", data={}, headers=api.auth), 400, 21201)
-    await error_of(await api.client.post(f"{api.base}/Calls.json", data={"To": "+15005550006"}, headers=api.auth), 400, 21213)
-    resp = await api.client.post(f"{api.base}/Calls.json", data={"To": "+15005550006", "From": "+15005550100"}, headers=api.auth)
+    await error_of(
+        await api.client.post(f"{api.base}/Calls.json", data={"To": "+15005550006"}, headers=api.auth), 400, 21213
+    )
+    resp = await api.client.post(
+        f"{api.base}/Calls.json", data={"To": "+15005550006", "From": "+15005550100"}, headers=api.auth
+    )
     await error_of(resp, 400, 21205)
 
 
@@ -136,7 +143,9 @@ async def test_twiml_instead_of_url_and_length_limit(api: Api) -> None:
     assert resp.status == 201
     assert api.store.read_sync(repo.get_call, (await resp.json())["sid"]).twiml == twiml
     too_long = await api.client.post(
-        f"{api.base}/Calls.json", data={"To": "+15005550006", "From": "+15005550100", "Twiml": "x" * 4001}, headers=api.auth
+        f"{api.base}/Calls.json",
+        data={"To": "+15005550006", "From": "+15005550100", "Twiml": "x" * 4001},
+        headers=api.auth,
     )
     await error_of(too_long, 400, 21205)
     # Url and Twiml together on create: Twiml is ignored (reference §6, §14.4).
@@ -153,8 +162,13 @@ async def test_to_accepts_e164_sip_and_client(api: Api, to: str) -> None:
 async def test_status_callback_event_repeated_and_joined(api: Api) -> None:
     r1 = await api.client.post(
         f"{api.base}/Calls.json",
-        data=[("To", "+15005550006"), ("From", "+15005550100"), ("Url", "http://h/x"),
-              ("StatusCallbackEvent", "initiated"), ("StatusCallbackEvent", "ringing")],
+        data=[
+            ("To", "+15005550006"),
+            ("From", "+15005550100"),
+            ("Url", "http://h/x"),
+            ("StatusCallbackEvent", "initiated"),
+            ("StatusCallbackEvent", "ringing"),
+        ],
         headers=api.auth,
     )
     r2 = await api.create(StatusCallbackEvent="initiated ringing completed")  # wirexaapi 1.0.1
@@ -166,13 +180,21 @@ async def test_status_callback_event_repeated_and_joined(api: Api) -> None:
         assert r.status == 201
         events.append(api.store.read_sync(repo.get_call, (await r.json())["sid"]).status_callback_events)
     assert events == [
-        "initiated ringing", "initiated ringing completed", "answered completed", "completed answered",
+        "initiated ringing",
+        "initiated ringing completed",
+        "answered completed",
+        "completed answered",
         "initiated ringing answered completed",
     ]
     bad = await api.client.post(
         f"{api.base}/Calls.json",
-        data=[("To", "+15005550006"), ("From", "+15005550100"), ("Url", "http://h/x"),
-              ("StatusCallbackEvent", "initiated"), ("StatusCallbackEvent", "bogus")],
+        data=[
+            ("To", "+15005550006"),
+            ("From", "+15005550100"),
+            ("Url", "http://h/x"),
+            ("StatusCallbackEvent", "initiated"),
+            ("StatusCallbackEvent", "bogus"),
+        ],
         headers=api.auth,
     )
     await error_of(bad, 400, 21626)
@@ -180,11 +202,17 @@ async def test_status_callback_event_repeated_and_joined(api: Api) -> None:
 
 async def test_recording_status_callback_event_list(api: Api) -> None:
     body = await (await api.create(RecordingStatusCallbackEvent="in-progress completed absent")).json()
-    assert api.store.read_sync(repo.get_call, body["sid"]).recording_status_callback_events == "in-progress completed absent"
+    assert (
+        api.store.read_sync(repo.get_call, body["sid"]).recording_status_callback_events
+        == "in-progress completed absent"
+    )
     await error_of(await api.create(RecordingStatusCallbackEvent="in-progress,exploded"), 400, 21626)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("True", True), ("true", True), ("TRUE", True), ("FALSE", False), ("false", False), ("False", False)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("True", True), ("true", True), ("TRUE", True), ("FALSE", False), ("false", False), ("False", False)],
+)
 async def test_booleans_are_case_insensitive(api: Api, value: str, expected: bool) -> None:
     body = await (await api.create(Record=value, AsyncAmd=value)).json()
     call = api.store.read_sync(repo.get_call, body["sid"])
@@ -202,7 +230,9 @@ PATHS = [
 @pytest.mark.parametrize("path", PATHS)
 async def test_both_prefixes_with_and_without_json(api: Api, path: str) -> None:
     url = path.format(a=api.project.sid)
-    resp = await api.client.post(url, data={"To": "+15005550006", "From": "+15005550100", "Url": "http://h/x"}, headers=api.auth)
+    resp = await api.client.post(
+        url, data={"To": "+15005550006", "From": "+15005550100", "Url": "http://h/x"}, headers=api.auth
+    )
     body = await resp.json()
     assert resp.status == 201
     prefix = "/api/laml/2010-04-01" if url.startswith("/api/laml") else "/2010-04-01"
@@ -229,7 +259,12 @@ async def test_auth_failures_are_401_with_challenge(api: Api) -> None:
         {"Authorization": "Bearer " + api.project.auth_token},
         {"Authorization": "Basic " + "bm9jb2xvbg=="},  # "nocolon"
     ):
-        for method, path in (("GET", "/Calls.json"), ("POST", "/Calls.json"), ("GET", "/Calls/CA1.json"), ("DELETE", "/Calls/CA1.json")):
+        for method, path in (
+            ("GET", "/Calls.json"),
+            ("POST", "/Calls.json"),
+            ("GET", "/Calls/CA1.json"),
+            ("DELETE", "/Calls/CA1.json"),
+        ):
             resp = await api.client.request(method, f"{api.base}{path}", headers=headers)
             body = await error_of(resp, 401, 20003)
             assert resp.headers["WWW-Authenticate"].startswith("Basic realm=")
@@ -271,7 +306,11 @@ async def test_other_projects_resources_are_404(api: Api) -> None:
     resp = await api.client.get(f"{other_base}/Calls/{call['sid']}.json", headers=as_other)
     body = await error_of(resp, 404, 20404)
     assert body["message"] == f"The requested resource {other_base}/Calls/{call['sid']}.json was not found"
-    await error_of(await api.client.post(f"{other_base}/Calls/{call['sid']}.json", data={"Status": "canceled"}, headers=as_other), 404, 20404)
+    await error_of(
+        await api.client.post(f"{other_base}/Calls/{call['sid']}.json", data={"Status": "canceled"}, headers=as_other),
+        404,
+        20404,
+    )
     await error_of(await api.client.delete(f"{other_base}/Calls/{call['sid']}.json", headers=as_other), 404, 20404)
     listed = await (await api.client.get(f"{other_base}/Calls.json", headers=as_other)).json()
     assert listed["calls"] == []
@@ -283,7 +322,9 @@ async def test_path_account_must_be_the_authenticated_one(api: Api) -> None:
     as_other = basic(other.sid, other.auth_token)
     body = await error_of(await api.client.get(f"{api.base}/Calls.json", headers=as_other), 404, 20404)
     assert body["message"] == f"The requested resource {api.base}/Calls.json was not found"
-    await error_of(await api.client.post(f"{api.base}/Calls.json", data={"To": "+15005550006"}, headers=as_other), 404, 20404)
+    await error_of(
+        await api.client.post(f"{api.base}/Calls.json", data={"To": "+15005550006"}, headers=as_other), 404, 20404
+    )
     assert api.store.read_sync(repo.list_calls, repo.CallFilter(account_sid=api.project.sid), 10)[0] == []
 
 
@@ -323,12 +364,16 @@ async def test_413_for_oversized_body(tmp_path: Path) -> None:
 
 async def test_429_rate_limit_per_project(tmp_path: Path) -> None:
     async with make_api(tmp_path, api_rate_limit_per_s=0.5, api_rate_limit_burst=3) as limited:
-        statuses = [(await limited.client.get(f"{limited.base}/Calls.json", headers=limited.auth)).status for _ in range(5)]
+        statuses = [
+            (await limited.client.get(f"{limited.base}/Calls.json", headers=limited.auth)).status for _ in range(5)
+        ]
         assert statuses == [200, 200, 200, 429, 429]
         await error_of(await limited.client.get(f"{limited.base}/Calls.json", headers=limited.auth), 429, 20429)
         # Another project has its own bucket.
         other = limited.store.write_sync(repo.create_project, "other")
-        resp = await limited.client.get(f"/2010-04-01/Accounts/{other.sid}/Calls.json", headers=basic(other.sid, other.auth_token))
+        resp = await limited.client.get(
+            f"/2010-04-01/Accounts/{other.sid}/Calls.json", headers=basic(other.sid, other.auth_token)
+        )
         assert resp.status == 200
 
 
@@ -364,9 +409,13 @@ def seed(api: Api, n: int, **fields: Any) -> list[repo.CallRecord]:
     def tx() -> list[repo.CallRecord]:
         return [
             repo.insert_call(
-                account_sid=fields.get("account", api.project.sid), to_number=fields.get("to", "+15005550006"),
-                from_number=fields.get("from_", "+15005550100"), status=fields.get("status", "completed"),
-                direction="outbound-api", url="http://h/x", now=base + dt.timedelta(seconds=i),
+                account_sid=fields.get("account", api.project.sid),
+                to_number=fields.get("to", "+15005550006"),
+                from_number=fields.get("from_", "+15005550100"),
+                status=fields.get("status", "completed"),
+                direction="outbound-api",
+                url="http://h/x",
+                now=base + dt.timedelta(seconds=i),
                 start_time=fields.get("start", base + dt.timedelta(days=i % 3)),
                 end_time=fields.get("end", base + dt.timedelta(days=i % 3, minutes=1)),
                 parent_call_sid=fields.get("parent"),
@@ -396,7 +445,11 @@ async def test_list_envelope_paging_and_newest_first(api: Api) -> None:
         pages.append(body)
         seen += [c["sid"] for c in body["calls"]]
     assert seen == newest_first
-    assert [(p["page"], p["start"], p["end"], len(p["calls"])) for p in pages] == [(0, 0, 2, 3), (1, 3, 5, 3), (2, 6, 6, 1)]
+    assert [(p["page"], p["start"], p["end"], len(p["calls"])) for p in pages] == [
+        (0, 0, 2, 3),
+        (1, 3, 5, 3),
+        (2, 6, 6, 1),
+    ]
     assert pages[1]["previous_page_uri"] is not None and "Page=0" in pages[1]["previous_page_uri"]
     assert pages[2]["first_page_uri"] == pages[0]["uri"]
 
@@ -461,7 +514,9 @@ async def test_time_filters(api: Api) -> None:
     day = dt.datetime(2026, 3, 10)
     a = seed(api, 1, start=day - dt.timedelta(days=1, hours=2), end=day - dt.timedelta(days=1, hours=1))[0]  # 9th
     b = seed(api, 1, start=day + dt.timedelta(hours=12), end=day + dt.timedelta(hours=13))[0]  # 10th
-    c = seed(api, 1, start=day + dt.timedelta(days=1, hours=23), end=day + dt.timedelta(days=2, minutes=5))[0]  # 11th -> 12th
+    c = seed(api, 1, start=day + dt.timedelta(days=1, hours=23), end=day + dt.timedelta(days=2, minutes=5))[
+        0
+    ]  # 11th -> 12th
 
     async def sids(query: str) -> set[str]:
         resp = await api.client.get(f"{api.base}/Calls.json?{query}", headers=api.auth)
@@ -483,7 +538,11 @@ async def test_time_filters(api: Api) -> None:
 
 async def test_filters_survive_in_page_uris(api: Api) -> None:
     seed(api, 5, start=dt.datetime(2026, 3, 10, 12))
-    body = await (await api.client.get(f"{api.base}/Calls.json?StartTime%3E=2026-03-10&To=%2B15005550006&PageSize=2", headers=api.auth)).json()
+    body = await (
+        await api.client.get(
+            f"{api.base}/Calls.json?StartTime%3E=2026-03-10&To=%2B15005550006&PageSize=2", headers=api.auth
+        )
+    ).json()
     for key in ("uri", "first_page_uri", "next_page_uri"):
         query = dict(parse_qsl(urlsplit(body[key]).query))
         assert query["StartTime>"] == "2026-03-10" and query["To"] == "+15005550006" and query["PageSize"] == "2"
@@ -558,7 +617,13 @@ async def test_update_on_an_in_progress_call(ctl_api: tuple[Api, RecordingContro
 async def test_update_of_an_ended_call_is_21220(api: Api) -> None:
     for status in ("completed", "canceled", "busy", "failed", "no-answer"):
         done = seed(api, 1, status=status)[0]
-        for form in ({"Status": "canceled"}, {"Status": "completed"}, {"Url": "http://h/a"}, {"Twiml": "<Response/>"}, {"TimeLimit": "10"}):
+        for form in (
+            {"Status": "canceled"},
+            {"Status": "completed"},
+            {"Url": "http://h/a"},
+            {"Twiml": "<Response/>"},
+            {"TimeLimit": "10"},
+        ):
             body = await error_of(await update(api, done.sid, **form), 400, 21220)
             assert "not in-progress" in body["message"]
         assert api.store.read_sync(repo.get_call, done.sid).status == status
@@ -576,7 +641,11 @@ async def test_new_instructions_for_a_queued_call(ctl_api: tuple[Api, RecordingC
     assert stored.twiml == "<Response><Say>x</Say></Response>" and stored.url is None
     await update(api, q["sid"], StatusCallback="http://h/cb", StatusCallbackMethod="get", FallbackUrl="http://h/fb")
     stored = api.store.read_sync(repo.get_call, q["sid"])
-    assert (stored.status_callback, stored.status_callback_method, stored.fallback_url) == ("http://h/cb", "GET", "http://h/fb")
+    assert (stored.status_callback, stored.status_callback_method, stored.fallback_url) == (
+        "http://h/cb",
+        "GET",
+        "http://h/fb",
+    )
 
 
 @pytest.mark.parametrize(

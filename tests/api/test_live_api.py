@@ -37,13 +37,18 @@ def new_project(server: LiveServer) -> tuple[str, str]:
     """A fresh project (own rate-limit bucket) made by the CLI on the server's data dir."""
     out = subprocess.run(
         [sys.executable, "-m", "wirexa", "projects", "create", "live", "--data-dir", str(server.data_dir), "--json"],
-        env=server.env, capture_output=True, check=True, text=True,
+        env=server.env,
+        capture_output=True,
+        check=True,
+        text=True,
     )
     info = json.loads(out.stdout)
     return info["sid"], info["auth_token"]
 
 
-def http(server: LiveServer, method: str, path: str, account: tuple[str, str] | None, form: Any = None) -> tuple[int, dict[str, str], Any]:
+def http(
+    server: LiveServer, method: str, path: str, account: tuple[str, str] | None, form: Any = None
+) -> tuple[int, dict[str, str], Any]:
     data = urllib.parse.urlencode(form, doseq=True).encode() if form is not None else None
     req = urllib.request.Request(server.base_url + path, data=data, method=method)
     if account is not None:
@@ -68,14 +73,26 @@ def test_health(live_server: LiveServer) -> None:
 def test_init_project_creates_lists_fetches_updates_deletes(live_server: LiveServer) -> None:
     acct = (live_server.project_id, live_server.auth_token)
     base = f"/2010-04-01/Accounts/{live_server.project_id}"
-    status, _, call = http(live_server, "POST", f"{base}/Calls.json", acct, [
-        ("To", "+15005550006"), ("From", "+15005550100"), ("Url", "http://127.0.0.1:9/x"),
-        ("StatusCallbackEvent", "initiated"), ("StatusCallbackEvent", "completed"), ("Record", "True"),
-    ])
+    status, _, call = http(
+        live_server,
+        "POST",
+        f"{base}/Calls.json",
+        acct,
+        [
+            ("To", "+15005550006"),
+            ("From", "+15005550100"),
+            ("Url", "http://127.0.0.1:9/x"),
+            ("StatusCallbackEvent", "initiated"),
+            ("StatusCallbackEvent", "completed"),
+            ("Record", "True"),
+        ],
+    )
     assert status == 201 and call["status"] == "queued"
     status, _, page = http(live_server, "GET", f"{base}/Calls.json?PageSize=1", acct)
     assert status == 200 and page["calls"][0]["sid"] == call["sid"]
-    status, _, laml = http(live_server, "GET", f"/api/laml/2010-04-01/Accounts/{live_server.project_id}/Calls/{call['sid']}", acct)
+    status, _, laml = http(
+        live_server, "GET", f"/api/laml/2010-04-01/Accounts/{live_server.project_id}/Calls/{call['sid']}", acct
+    )
     assert status == 200 and laml["uri"].startswith("/api/laml/2010-04-01/")
     status, _, body = http(live_server, "DELETE", f"{base}/Calls/{call['sid']}.json", acct)
     assert (status, body["code"]) == (400, 20009)
@@ -92,7 +109,9 @@ def test_errors_from_the_real_server(live_server: LiveServer) -> None:
     base = f"/2010-04-01/Accounts/{acct[0]}"
     status, headers, body = http(live_server, "GET", f"{base}/Calls.json", (acct[0], "wrong"))
     assert (status, body["code"]) == (401, 20003) and headers["WWW-Authenticate"].startswith("Basic")
-    status, _, body = http(live_server, "POST", f"{base}/Calls.json", acct, {"To": "+15005550006", "From": "+15005550100"})
+    status, _, body = http(
+        live_server, "POST", f"{base}/Calls.json", acct, {"To": "+15005550006", "From": "+15005550100"}
+    )
     assert (status, body["code"]) == (400, 21205)
     status, _, body = http(live_server, "PUT", f"{base}/Calls.json", acct, {})
     assert (status, body["code"]) == (405, 20004)
@@ -103,8 +122,21 @@ def test_errors_from_the_real_server(live_server: LiveServer) -> None:
 def test_credits_set_by_the_cli_give_402(live_server: LiveServer) -> None:
     acct = new_project(live_server)
     subprocess.run(
-        [sys.executable, "-m", "wirexa", "projects", "credits", acct[0], "--set", "0", "--data-dir", str(live_server.data_dir)],
-        env=live_server.env, capture_output=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "wirexa",
+            "projects",
+            "credits",
+            acct[0],
+            "--set",
+            "0",
+            "--data-dir",
+            str(live_server.data_dir),
+        ],
+        env=live_server.env,
+        capture_output=True,
+        check=True,
     )
     form = {"To": "+15005550006", "From": "+15005550100", "Url": "http://127.0.0.1:9/x"}
     status, _, body = http(live_server, "POST", f"/2010-04-01/Accounts/{acct[0]}/Calls.json", acct, form)
@@ -128,8 +160,21 @@ def test_cli_reads_what_the_server_wrote(live_server: LiveServer) -> None:
     form = {"To": "+15005550007", "From": "+15005550100", "Url": "http://127.0.0.1:9/x"}
     _, _, call = http(live_server, "POST", f"/2010-04-01/Accounts/{acct[0]}/Calls.json", acct, form)
     out = subprocess.run(
-        [sys.executable, "-m", "wirexa", "calls", "show", call["sid"], "--data-dir", str(live_server.data_dir), "--json"],
-        env=live_server.env, capture_output=True, check=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "wirexa",
+            "calls",
+            "show",
+            call["sid"],
+            "--data-dir",
+            str(live_server.data_dir),
+            "--json",
+        ],
+        env=live_server.env,
+        capture_output=True,
+        check=True,
+        text=True,
     )
     shown = json.loads(out.stdout)
     assert shown["sid"] == call["sid"] and shown["to"] == "+15005550007" and shown["status"] == "queued"
@@ -140,17 +185,32 @@ def test_twilio_python_reads_and_deletes_notifications(live_server: LiveServer) 
     fetches and deletes what the server's store holds; written here through the real repo, as the
     call session writes them."""
     acct = new_project(live_server)
-    _, _, call = http(live_server, "POST", f"/2010-04-01/Accounts/{acct[0]}/Calls.json", acct, {
-        "To": "+15005550006", "From": "+15005550100", "Url": "http://127.0.0.1:9/x",
-    })
+    _, _, call = http(
+        live_server,
+        "POST",
+        f"/2010-04-01/Accounts/{acct[0]}/Calls.json",
+        acct,
+        {
+            "To": "+15005550006",
+            "From": "+15005550100",
+            "Url": "http://127.0.0.1:9/x",
+        },
+    )
     store = open_store(config.load(overrides={"data_dir": str(live_server.data_dir)}, env={}))
     try:
 
         def note(call_sid: str | None, code: int, level: int) -> repo.NotificationRecord:
-            return store.write_sync(lambda: repo.insert_notification(
-                account_sid=acct[0], call_sid=call_sid, error_code=code, message_text=f"problem {code}",
-                request_url="http://127.0.0.1:9/x", request_method="GET", log_level=level,
-            ))
+            return store.write_sync(
+                lambda: repo.insert_notification(
+                    account_sid=acct[0],
+                    call_sid=call_sid,
+                    error_code=code,
+                    message_text=f"problem {code}",
+                    request_url="http://127.0.0.1:9/x",
+                    request_method="GET",
+                    log_level=level,
+                )
+            )
 
         error, warning, loose = note(call["sid"], 11200, 0), note(call["sid"], 12200, 1), note(None, 12100, 0)
     finally:
@@ -160,13 +220,22 @@ def test_twilio_python_reads_and_deletes_notifications(live_server: LiveServer) 
 
     on_call = client.calls(call["sid"]).notifications.list()
     assert [n.sid for n in on_call] == [warning.sid, error.sid]
-    assert [(n.log, n.error_code, n.call_sid) for n in on_call] == [("1", "12200", call["sid"]), ("0", "11200", call["sid"])]
+    assert [(n.log, n.error_code, n.call_sid) for n in on_call] == [
+        ("1", "12200", call["sid"]),
+        ("0", "11200", call["sid"]),
+    ]
     assert on_call[1].date_created == error.date_created.replace(tzinfo=dt.UTC, microsecond=0)
     assert on_call[1].more_info == "https://www.twilio.com/docs/errors/11200" and on_call[1].request_method == "GET"
     assert {n.sid for n in client.notifications.list(log=0)} == {error.sid, loose.sid}
-    assert [n.sid for n in client.notifications.list(log=1, message_date_after=error.date_created.date())] == [warning.sid]
+    assert [n.sid for n in client.notifications.list(log=1, message_date_after=error.date_created.date())] == [
+        warning.sid
+    ]
     fetched = client.notifications(error.sid).fetch()
-    assert (fetched.message_text, fetched.request_url, fetched.response_body) == ("problem 11200", "http://127.0.0.1:9/x", None)
+    assert (fetched.message_text, fetched.request_url, fetched.response_body) == (
+        "problem 11200",
+        "http://127.0.0.1:9/x",
+        None,
+    )
     assert client.calls(call["sid"]).notifications(warning.sid).fetch().log == "1"
     # twilio-python 9 has no delete() on Notifications (the spec dropped it): the SDK's own
     # request path for the instance's URI.

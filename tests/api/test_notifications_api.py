@@ -28,21 +28,46 @@ from wirexa.store import repo
 
 # The keys of a list item (Twilio's schema); a fetch adds INSTANCE_ONLY.
 ITEM_KEYS = {
-    "account_sid", "api_version", "call_sid", "date_created", "date_updated", "error_code", "log", "message_date",
-    "message_text", "more_info", "request_method", "request_url", "sid", "uri",
+    "account_sid",
+    "api_version",
+    "call_sid",
+    "date_created",
+    "date_updated",
+    "error_code",
+    "log",
+    "message_date",
+    "message_text",
+    "more_info",
+    "request_method",
+    "request_url",
+    "sid",
+    "uri",
 }
 INSTANCE_ONLY = {"request_variables", "response_body", "response_headers"}
 
 
 def notify(
-    api: Api, call_sid: str | None, code: int = 11200, *, log_level: int = 0, when: dt.datetime | None = None,
-    account: str | None = None, url: str | None = "http://127.0.0.1:9/doc.xml", method: str | None = "POST",
+    api: Api,
+    call_sid: str | None,
+    code: int = 11200,
+    *,
+    log_level: int = 0,
+    when: dt.datetime | None = None,
+    account: str | None = None,
+    url: str | None = "http://127.0.0.1:9/doc.xml",
+    method: str | None = "POST",
 ) -> repo.NotificationRecord:
     """One notification through the real store, as the call session writes them."""
     return api.store.write_sync(
         lambda: repo.insert_notification(
-            account_sid=account or api.project.sid, call_sid=call_sid, error_code=code, log_level=log_level,
-            message_text=f"error {code}", request_url=url, request_method=method, now=when,
+            account_sid=account or api.project.sid,
+            call_sid=call_sid,
+            error_code=code,
+            log_level=log_level,
+            message_text=f"error {code}",
+            request_url=url,
+            request_method=method,
+            now=when,
         )
     )
 
@@ -78,7 +103,12 @@ async def test_call_notifications_list_and_fetch(api: Api, api_check: SchemaChec
     assert item["uri"] == f"{api.base}/Calls/{call.sid}/Notifications/{err.sid}.json"
     warning = body["notifications"][0]
     # No method recorded: Twilio's default (its schema allows only GET or POST there).
-    assert (warning["log"], warning["error_code"], warning["request_url"], warning["request_method"]) == ("1", "12200", None, "POST")
+    assert (warning["log"], warning["error_code"], warning["request_url"], warning["request_method"]) == (
+        "1",
+        "12200",
+        None,
+        "POST",
+    )
 
     fetched = await get(api, item["uri"])
     assert set(fetched) == ITEM_KEYS | INSTANCE_ONLY
@@ -114,7 +144,9 @@ async def test_log_and_message_date_filters(api: Api) -> None:
     c = notify(api, call.sid, 12100, when=day + dt.timedelta(days=1, hours=23))  # 11th, error
 
     async def sids(query: str, level: str = "") -> set[str]:
-        path = f"{api.base}/Calls/{call.sid}/Notifications.json" if level == "call" else f"{api.base}/Notifications.json"
+        path = (
+            f"{api.base}/Calls/{call.sid}/Notifications.json" if level == "call" else f"{api.base}/Notifications.json"
+        )
         return {n["sid"] for n in (await get(api, f"{path}?{query}"))["notifications"]}
 
     assert await sids("") == {a.sid, b.sid, c.sid}
@@ -187,7 +219,9 @@ async def test_unknown_and_foreign_notifications_are_404(api: Api) -> None:
     await error_of(await api.client.delete(f"{api.base}/Notifications/{theirs.sid}.json", headers=api.auth), 404, 20404)
     assert api.store.read_sync(repo.list_notifications, foreign_call.sid)[0].sid == theirs.sid  # untouched
     # The other project sees its own.
-    resp = await api.client.get(f"/2010-04-01/Accounts/{other.sid}/Notifications.json", headers=basic(other.sid, other.auth_token))
+    resp = await api.client.get(
+        f"/2010-04-01/Accounts/{other.sid}/Notifications.json", headers=basic(other.sid, other.auth_token)
+    )
     assert [n["sid"] for n in (await resp.json())["notifications"]] == [theirs.sid]
     await error_of(await api.client.get(f"{api.base}/Notifications.json"), 401, 20003)
     await error_of(await api.client.post(f"{api.base}/Notifications.json", headers=api.auth), 405, 20004)
@@ -203,15 +237,27 @@ def test_schema_check_catches_a_bad_notification(api_check: SchemaCheck) -> None
     """The check is not vacuous for notifications: a number for `log`, an ISO date, a missing key
     and a fetched body without the instance keys are each reported."""
     good = {k: None for k in ITEM_KEYS | INSTANCE_ONLY} | {
-        "sid": "NO" + "a" * 32, "log": "0", "request_method": "POST", "date_created": "Tue, 10 Mar 2026 12:00:00 +0000",
+        "sid": "NO" + "a" * 32,
+        "log": "0",
+        "request_method": "POST",
+        "date_created": "Tue, 10 Mar 2026 12:00:00 +0000",
         "uri": "/2010-04-01/Accounts/AC1/Notifications/NO.json",
     }
     path = "/2010-04-01/Accounts/AC1/Notifications/NO.json"
     api_check.check(path, 200, good)
     assert api_check.seen[NOTIFICATION + INSTANCE] == 1
     no_instance_keys = {k: v for k, v in good.items() if k not in INSTANCE_ONLY}
-    for bad in (good | {"log": 0}, good | {"date_created": "2026-03-10T12:00:00Z"}, good | {"request_method": None}, no_instance_keys):
+    for bad in (
+        good | {"log": 0},
+        good | {"date_created": "2026-03-10T12:00:00Z"},
+        good | {"request_method": None},
+        no_instance_keys,
+    ):
         with pytest.raises(Exception):  # noqa: B017 - jsonschema ValidationError or AssertionError
             api_check.check(path, 200, bad)
     with pytest.raises(AssertionError):  # an extra envelope key breaks the SDK
-        api_check.check("/2010-04-01/Accounts/AC1/Notifications.json", 200, {"notifications": [], "total": 0} | {k: None for k in META})
+        api_check.check(
+            "/2010-04-01/Accounts/AC1/Notifications.json",
+            200,
+            {"notifications": [], "total": 0} | {k: None for k in META},
+        )

@@ -26,20 +26,44 @@ from wirexa.store import repo
 # Keys signalwire 2.1.1's patched account-level RecordingInstance reads with payload[...]
 # (reference §3 item 6): a missing one is a KeyError in that client.
 SIGNALWIRE_STRICT = {
-    "account_sid", "api_version", "call_sid", "conference_sid", "date_created", "date_updated", "start_time",
-    "duration", "sid", "price", "uri", "price_unit", "status", "source", "error_code",
+    "account_sid",
+    "api_version",
+    "call_sid",
+    "conference_sid",
+    "date_created",
+    "date_updated",
+    "start_time",
+    "duration",
+    "sid",
+    "price",
+    "uri",
+    "price_unit",
+    "status",
+    "source",
+    "error_code",
 }
 
 
 def make_recording(
-    api: Api, tmp_path: Path, call_sid: str, status: str = "completed", account: str | None = None, when: dt.datetime | None = None
+    api: Api,
+    tmp_path: Path,
+    call_sid: str,
+    status: str = "completed",
+    account: str | None = None,
+    when: dt.datetime | None = None,
 ) -> repo.RecordingRecord:
     wav = tmp_path / f"{call_sid}-{repo.new_sid('')}.wav"
     wav.write_bytes(wav_bytes(tone_pcm(440, 1000)))
     return api.store.write_sync(
         lambda: repo.insert_recording(
-            account_sid=account or api.project.sid, call_sid=call_sid, status=status, source="RecordVerb",
-            duration_s=None if status == "in-progress" else 1, start_time=repo.utcnow(), wav_path=str(wav), now=when,
+            account_sid=account or api.project.sid,
+            call_sid=call_sid,
+            status=status,
+            source="RecordVerb",
+            duration_s=None if status == "in-progress" else 1,
+            start_time=repo.utcnow(),
+            wav_path=str(wav),
+            now=when,
         )
     )
 
@@ -72,11 +96,17 @@ async def test_call_level_list_and_fetch(api: Api, tmp_path: Path, api_check: Sc
     per_call = await (await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings.json", headers=api.auth)).json()
     assert [r["sid"] for r in per_call["recordings"]] == [rec.sid]
     assert per_call["recordings"][0]["track"] == "both" and "media_url" not in per_call["recordings"][0]
-    one = await (await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings/{rec.sid}.json", headers=api.auth)).json()
+    one = await (
+        await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings/{rec.sid}.json", headers=api.auth)
+    ).json()
     assert one["uri"] == f"{api.base}/Calls/{call.sid}/Recordings/{rec.sid}.json"
     assert SIGNALWIRE_STRICT <= set(one)
     # the recording exists, but not under that call
-    await error_of(await api.client.get(f"{api.base}/Calls/{other_call.sid}/Recordings/{rec.sid}.json", headers=api.auth), 404, 20404)
+    await error_of(
+        await api.client.get(f"{api.base}/Calls/{other_call.sid}/Recordings/{rec.sid}.json", headers=api.auth),
+        404,
+        20404,
+    )
     await error_of(await api.client.get(f"{api.base}/Calls/CAnope/Recordings.json", headers=api.auth), 404, 20404)
     assert api_check.seen["api.v2010.account.call.call_recording"] == 2
 
@@ -103,9 +133,15 @@ async def test_recording_list_paging_and_date_filter(api: Api, tmp_path: Path) -
         body = await (await api.client.get(body["next_page_uri"], headers=api.auth)).json()
         seen += [r["sid"] for r in body["recordings"]]
     assert seen == [r.sid for r in reversed(recs)]
-    ranged = await (await api.client.get(f"{api.base}/Recordings.json?DateCreated%3E=2026-02-02&DateCreated%3C=2026-02-04", headers=api.auth)).json()
+    ranged = await (
+        await api.client.get(
+            f"{api.base}/Recordings.json?DateCreated%3E=2026-02-02&DateCreated%3C=2026-02-04", headers=api.auth
+        )
+    ).json()
     assert [r["sid"] for r in ranged["recordings"]] == [recs[2].sid, recs[1].sid]
-    on_day = await (await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings.json?DateCreated=2026-02-05", headers=api.auth)).json()
+    on_day = await (
+        await api.client.get(f"{api.base}/Calls/{call.sid}/Recordings.json?DateCreated=2026-02-05", headers=api.auth)
+    ).json()
     assert [r["sid"] for r in on_day["recordings"]] == [recs[4].sid]
 
 
@@ -120,7 +156,11 @@ async def test_other_projects_recordings_are_404(api: Api, tmp_path: Path) -> No
     await error_of(await api.client.get(f"{api.base}/Recordings/{theirs.sid}.wav"), 404, 20404)
     listed = await (await api.client.get(f"{api.base}/Recordings.json", headers=api.auth)).json()
     assert listed["recordings"] == []
-    mine = await (await api.client.get(f"/2010-04-01/Accounts/{other.sid}/Recordings/{theirs.sid}.json", headers=basic(other.sid, other.auth_token))).json()
+    mine = await (
+        await api.client.get(
+            f"/2010-04-01/Accounts/{other.sid}/Recordings/{theirs.sid}.json", headers=basic(other.sid, other.auth_token)
+        )
+    ).json()
     assert mine["sid"] == theirs.sid
 
 
@@ -199,14 +239,22 @@ async def test_create_recording_of_a_live_call(api: Api) -> None:
     live = seed(api, 1, status="in-progress")[0]
     resp = await api.client.post(
         f"{api.base}/Calls/{live.sid}/Recordings.json",
-        data={"RecordingStatusCallback": "http://h/r", "RecordingStatusCallbackEvent": "in-progress completed", "RecordingChannels": "dual"},
+        data={
+            "RecordingStatusCallback": "http://h/r",
+            "RecordingStatusCallbackEvent": "in-progress completed",
+            "RecordingChannels": "dual",
+        },
         headers=api.auth,
     )
     body = await resp.json()
     assert resp.status == 201 and body["status"] == "in-progress" and body["source"] == "StartCallRecordingAPI"
     assert body["duration"] is None and body["price"] is None and body["channels"] == 2 and body["call_sid"] == live.sid
     stored = api.store.read_sync(repo.get_recording, body["sid"])
-    assert (stored.trim, stored.status_callback, stored.status_callback_events) == ("do-not-trim", "http://h/r", "in-progress completed")
+    assert (stored.trim, stored.status_callback, stored.status_callback_events) == (
+        "do-not-trim",
+        "http://h/r",
+        "in-progress completed",
+    )
     await error_of(await api.client.post(f"{api.base}/Calls/CAnope/Recordings.json", headers=api.auth), 404, 20404)
 
 
@@ -214,11 +262,17 @@ async def test_update_call_recording(api: Api) -> None:
     live = seed(api, 1, status="in-progress")[0]
     created = await (await api.client.post(f"{api.base}/Calls/{live.sid}/Recordings.json", headers=api.auth)).json()
     url = f"{api.base}/Calls/{live.sid}/Recordings/{created['sid']}.json"
-    assert (await (await api.client.post(url, data={"Status": "paused"}, headers=api.auth)).json())["status"] == "paused"
-    assert (await (await api.client.post(url, data={"Status": "in-progress"}, headers=api.auth)).json())["status"] == "in-progress"
+    assert (await (await api.client.post(url, data={"Status": "paused"}, headers=api.auth)).json())[
+        "status"
+    ] == "paused"
+    assert (await (await api.client.post(url, data={"Status": "in-progress"}, headers=api.auth)).json())[
+        "status"
+    ] == "in-progress"
     await error_of(await api.client.post(url, data={"Status": "bogus"}, headers=api.auth), 400, 21220)
     await error_of(await api.client.post(url, data={}, headers=api.auth), 400, 20001)
-    assert (await (await api.client.post(url, data={"Status": "stopped"}, headers=api.auth)).json())["status"] == "stopped"
+    assert (await (await api.client.post(url, data={"Status": "stopped"}, headers=api.auth)).json())[
+        "status"
+    ] == "stopped"
     # a stopped recording cannot be resumed
     await error_of(await api.client.post(url, data={"Status": "in-progress"}, headers=api.auth), 400, 21220)
 
@@ -246,7 +300,9 @@ async def test_twilio_python_contract_with_2500_calls(api: Api, tmp_path: Path) 
     """twilio-python 9 (the oracle) against the app on a real socket: create 201, 2,500+ calls
     paged through next_page_uri by the SDK's iterator, a time-range filter, update, delete 204,
     recordings, and 404 / 401 as TwilioRestException."""
-    seeded = seed(api, 2500, base=dt.datetime(2026, 1, 1), start=dt.datetime(2026, 1, 1, 12), end=dt.datetime(2026, 1, 1, 13))
+    seeded = seed(
+        api, 2500, base=dt.datetime(2026, 1, 1), start=dt.datetime(2026, 1, 1, 12), end=dt.datetime(2026, 1, 1, 13)
+    )
     rec = make_recording(api, tmp_path, seeded[0].sid)
     base_url = str(api.client.make_url("")).rstrip("/")
     assert base_url.startswith("http://127.0.0.1:")
@@ -255,14 +311,20 @@ async def test_twilio_python_contract_with_2500_calls(api: Api, tmp_path: Path) 
         client = Client(api.project.sid, api.project.auth_token, edge=None, region=None)
         client.api.base_url = base_url
         created = client.calls.create(
-            to="+15005550006", from_="+15005550100", url="http://127.0.0.1:9/x", record=True,
-            status_callback="http://127.0.0.1:9/cb", status_callback_event=["initiated", "answered"],
+            to="+15005550006",
+            from_="+15005550100",
+            url="http://127.0.0.1:9/x",
+            record=True,
+            status_callback="http://127.0.0.1:9/cb",
+            status_callback_event=["initiated", "answered"],
         )
         fetched = client.calls(created.sid).fetch()
         streamed = [c.sid for c in client.calls.stream(page_size=1000)]
         default_paged = len(client.calls.list(limit=120))
         ranged = client.calls.list(
-            start_time_after=dt.datetime(2026, 1, 1, 11), start_time_before=dt.datetime(2026, 1, 1, 12, 30), page_size=1000
+            start_time_after=dt.datetime(2026, 1, 1, 11),
+            start_time_before=dt.datetime(2026, 1, 1, 12, 30),
+            page_size=1000,
         )
         updated = client.calls(created.sid).update(status="canceled")
         deleted = client.calls(created.sid).delete()
@@ -288,9 +350,16 @@ async def test_twilio_python_contract_with_2500_calls(api: Api, tmp_path: Path) 
         except TwilioRestException as exc:
             errors["bad"] = (exc.status, exc.code)
         return {
-            "created": created, "fetched": fetched, "updated": updated.status, "streamed": streamed,
-            "default_paged": default_paged, "ranged": len(ranged), "deleted": deleted, "recordings": recordings,
-            "call_recs": call_recs, "errors": errors,
+            "created": created,
+            "fetched": fetched,
+            "updated": updated.status,
+            "streamed": streamed,
+            "default_paged": default_paged,
+            "ranged": len(ranged),
+            "deleted": deleted,
+            "recordings": recordings,
+            "call_recs": call_recs,
+            "errors": errors,
         }
 
     r = await asyncio.to_thread(drive)
@@ -348,14 +417,23 @@ async def test_media_head_and_byte_ranges(api: Api, tmp_path: Path) -> None:
     call = seed(api, 1)[0]
     rec = make_recording(api, tmp_path, call.sid)
     data = Path(rec.wav_path or "").read_bytes()
-    for url in (f"/recordings/{rec.sid}.wav", f"/recordings/{rec.sid}", f"{api.base}/Recordings/{rec.sid}", f"/recordings/call/{call.sid}.wav"):
+    for url in (
+        f"/recordings/{rec.sid}.wav",
+        f"/recordings/{rec.sid}",
+        f"{api.base}/Recordings/{rec.sid}",
+        f"/recordings/call/{call.sid}.wav",
+    ):
         head = await api.client.head(url)
         assert head.status == 200 and await head.read() == b"", url
         assert head.headers["Content-Type"] == "audio/x-wav" and int(head.headers["Content-Length"]) == len(data)
         assert head.headers["Accept-Ranges"] == "bytes"
     url = f"/recordings/{rec.sid}.wav"
-    for spec, (start, end) in (("bytes=0-99", (0, 99)), ("bytes=100-", (100, len(data) - 1)), ("bytes=-10", (len(data) - 10, len(data) - 1)),
-                               (f"bytes=16000-{10 * len(data)}", (16000, len(data) - 1))):
+    for spec, (start, end) in (
+        ("bytes=0-99", (0, 99)),
+        ("bytes=100-", (100, len(data) - 1)),
+        ("bytes=-10", (len(data) - 10, len(data) - 1)),
+        (f"bytes=16000-{10 * len(data)}", (16000, len(data) - 1)),
+    ):
         part = await api.client.get(url, headers={"Range": spec})
         assert part.status == 206, spec
         assert part.headers["Content-Range"] == f"bytes {start}-{end}/{len(data)}"
@@ -398,8 +476,16 @@ async def test_media_auth_setting_requires_the_projects_credentials(tmp_path: Pa
         call = seed(api, 1)[0]
         rec = make_recording(api, tmp_path, call.sid)
         other = api.store.write_sync(repo.create_project, "other")
-        for url in (f"/recordings/{rec.sid}.wav", f"{api.base}/Recordings/{rec.sid}.wav", f"/recordings/call/{call.sid}.wav"):
+        for url in (
+            f"/recordings/{rec.sid}.wav",
+            f"{api.base}/Recordings/{rec.sid}.wav",
+            f"/recordings/call/{call.sid}.wav",
+        ):
             await error_of(await api.client.get(url), 401, 20003)
             assert (await api.client.get(url, headers=api.auth)).status == 200, url
-        await error_of(await api.client.get(f"/recordings/{rec.sid}.wav", headers=basic(other.sid, other.auth_token)), 404, 20404)
-        await error_of(await api.client.get(f"/recordings/{rec.sid}.wav", headers=basic(api.project.sid, "wrong")), 401, 20003)
+        await error_of(
+            await api.client.get(f"/recordings/{rec.sid}.wav", headers=basic(other.sid, other.auth_token)), 404, 20404
+        )
+        await error_of(
+            await api.client.get(f"/recordings/{rec.sid}.wav", headers=basic(api.project.sid, "wrong")), 401, 20003
+        )

@@ -27,13 +27,22 @@ def test_rfc2822_matches_the_email_module(when: dt.datetime) -> None:
 
 
 def test_rfc2822_converts_aware_times_to_utc() -> None:
-    assert rfc2822(dt.datetime(2026, 1, 1, 3, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))) == "Thu, 01 Jan 2026 01:00:00 +0000"
+    assert (
+        rfc2822(dt.datetime(2026, 1, 1, 3, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))))
+        == "Thu, 01 Jan 2026 01:00:00 +0000"
+    )
     assert rfc2822(None) is None
 
 
 def test_envelope_equals_page_json() -> None:
     records = [{"sid": "CA1", "n": 1}, {"sid": "CA2", "to": "+1 \u00e9"}]
-    args: dict[str, Any] = {"path": "/x/Calls.json", "query": [("To", "+1")], "page": 2, "page_size": 2, "next_token": "PACA2"}
+    args: dict[str, Any] = {
+        "path": "/x/Calls.json",
+        "query": [("To", "+1")],
+        "page": 2,
+        "page_size": 2,
+        "next_token": "PACA2",
+    }
     spliced = envelope("calls", [json.dumps(r).encode() for r in records], page_meta(len(records), **args))
     assert json.loads(spliced) == page_json("calls", records, **args)
     empty = envelope("calls", [], page_meta(0, **args))

@@ -120,10 +120,15 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
     calls_store = StoreCalls(
         store,
         status_callbacks=status_callbacks,
-        recording_callbacks=lambda rec, call, event: callbacks.append((call.sid, "recording-" + event, {"RecordingSid": rec.sid})),
+        recording_callbacks=lambda rec, call, event: callbacks.append(
+            (call.sid, "recording-" + event, {"RecordingSid": rec.sid})
+        ),
         amd_callbacks=outbox.amd_callbacks,  # real outbox rows: tests read them with repo.list_webhooks
     )
-    async with DocumentFetcher(lambda token, url, params: "sig", timeout_s=2.0) as fetcher, AudioCache(tmp_path / "audio") as audio:
+    async with (
+        DocumentFetcher(lambda token, url, params: "sig", timeout_s=2.0) as fetcher,
+        AudioCache(tmp_path / "audio") as audio,
+    ):
         deps = SessionDeps(
             store=calls_store,
             sip=sip,
@@ -137,6 +142,15 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
         )
         dispatcher = Dispatcher(settings, deps, node_id="test")
         async with dispatcher:
-            yield Flow(store, sip, dispatcher, CallService(calls_store, dispatcher), project, Backend(server, docs, requests), tts, callbacks)
+            yield Flow(
+                store,
+                sip,
+                dispatcher,
+                CallService(calls_store, dispatcher),
+                project,
+                Backend(server, docs, requests),
+                tts,
+                callbacks,
+            )
     await server.close()
     store.close()

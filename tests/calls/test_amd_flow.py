@@ -52,7 +52,9 @@ async def test_synchronous_amd_fetches_the_url_after_the_decision(flow: Flow) ->
 async def test_async_amd_fetches_at_once_and_posts_the_result(flow: Flow) -> None:
     flow.backend.docs["/xml"] = "<Response><Pause length='1'/><Hangup/></Response>"
     call = await flow.create(
-        url=flow.backend.url("/xml"), machine_detection="Enable", async_amd=True,
+        url=flow.backend.url("/xml"),
+        machine_detection="Enable",
+        async_amd=True,
         async_amd_status_callback="http://h/amd",
     )
     await flow.wait_for(lambda: len(flow.backend.requests_to("/xml")) == 1)
@@ -68,7 +70,9 @@ async def test_async_amd_fetches_at_once_and_posts_the_result(flow: Flow) -> Non
 
 async def test_a_call_ended_during_synchronous_detection_is_unknown(flow: Flow) -> None:
     flow.backend.docs["/xml"] = DOC
-    call = await flow.create(url=flow.backend.url("/xml"), machine_detection="DetectMessageEnd", status_callback="http://h/s")
+    call = await flow.create(
+        url=flow.backend.url("/xml"), machine_detection="DetectMessageEnd", status_callback="http://h/s"
+    )
     await answered(flow, call.sid)
     await flow.sip.hangup(CallSid(call.sid))  # the callee hangs up while the detector listens
     done = await flow.wait_status(call.sid, ("completed",))

@@ -62,7 +62,9 @@ async def test_ring_timeout_gives_no_answer(flow: Flow) -> None:
 async def test_gather_digit_posts_action(flow: Flow) -> None:
     flow.backend.docs["/xml"] = GATHER
     flow.backend.docs["/gather"] = "<Response><Say>You pressed it.</Say><Hangup/></Response>"
-    flow.sip.on_answer["+15005550006"] = lambda sid: asyncio.get_running_loop().call_later(0.05, flow.sip.press, sid, "1")
+    flow.sip.on_answer["+15005550006"] = lambda sid: asyncio.get_running_loop().call_later(
+        0.05, flow.sip.press, sid, "1"
+    )
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_status(call.sid, ("completed",))
     [params] = flow.backend.requests_to("/gather")
@@ -149,7 +151,11 @@ async def test_dial_busy_without_action_continues(flow: Flow) -> None:
 
 def legs_of(flow: Flow, parent_sid: str) -> dict[str, str]:
     """The <Dial> legs of a call: To number -> child call sid."""
-    return {c.dial.to_uri.split(":")[1].split("@")[0]: s for s, c in flow.sip.calls.items() if c.dial.parent_call_sid == parent_sid}
+    return {
+        c.dial.to_uri.split(":")[1].split("@")[0]: s
+        for s, c in flow.sip.calls.items()
+        if c.dial.parent_call_sid == parent_sid
+    }
 
 
 async def test_dial_rings_every_number_at_once_and_connects_the_one_that_answers(flow: Flow) -> None:
@@ -175,7 +181,9 @@ async def test_dial_rings_every_number_at_once_and_connects_the_one_that_answers
 
 
 async def test_dial_first_answer_wins_and_the_other_legs_are_hung_up(flow: Flow) -> None:
-    flow.backend.docs["/xml"] = '<Response><Dial timeout="5"><Number>+15005550007</Number><Number>+15005550008</Number></Dial></Response>'
+    flow.backend.docs["/xml"] = (
+        '<Response><Dial timeout="5"><Number>+15005550007</Number><Number>+15005550008</Number></Dial></Response>'
+    )
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_for(lambda: len(legs_of(flow, call.sid)) == 2)
     legs = list(legs_of(flow, call.sid).values())
@@ -272,9 +280,13 @@ async def test_caller_id_must_be_on_the_trunk_list(flow: Flow) -> None:
 
     service = CallService(flow.calls.store, flow.dispatcher, frozenset({"+18005550100"}))
     with pytest.raises(BadRequest) as err:
-        await service.create(flow.project, NewCall(to_number="+15005550006", from_number="+15005550100", twiml="<Response/>"))
+        await service.create(
+            flow.project, NewCall(to_number="+15005550006", from_number="+15005550100", twiml="<Response/>")
+        )
     assert err.value.code == 21210
-    ok = await service.create(flow.project, NewCall(to_number="+15005550006", from_number="+18005550100", twiml="<Response/>"))
+    ok = await service.create(
+        flow.project, NewCall(to_number="+15005550006", from_number="+18005550100", twiml="<Response/>")
+    )
     assert ok.status == "queued"
 
 
@@ -290,7 +302,9 @@ async def test_dial_number_send_digits_before_bridging(flow: Flow) -> None:
 
 
 async def test_dial_record_reports_the_recording_to_action(flow: Flow) -> None:
-    flow.backend.docs["/xml"] = '<Response><Dial action="/dialed" record="record-from-answer">+15005550007</Dial></Response>'
+    flow.backend.docs["/xml"] = (
+        '<Response><Dial action="/dialed" record="record-from-answer">+15005550007</Dial></Response>'
+    )
     flow.backend.docs["/dialed"] = "<Response><Hangup/></Response>"
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_for(lambda: any(c.dial.parent_call_sid == call.sid for c in flow.sip.calls.values()))
@@ -318,14 +332,20 @@ async def test_dial_number_url_whispers_to_the_callee_before_bridging(flow: Flow
     child_sid = next(s for s, c in flow.sip.calls.items() if c.dial.parent_call_sid == call.sid)
     await flow.wait_for(lambda: flow.sip.calls[child_sid].bridged_to == call.sid)
     [params] = flow.backend.requests_to("/whisper")
-    assert params["CallSid"] == child_sid and params["ParentCallSid"] == call.sid and params["Direction"] == "outbound-dial"
+    assert (
+        params["CallSid"] == child_sid
+        and params["ParentCallSid"] == call.sid
+        and params["Direction"] == "outbound-dial"
+    )
     assert flow.sip.calls[child_sid].plays  # the callee heard the whisper
     flow.sip.remote_hangup(child_sid)
     await flow.wait_status(call.sid, ("completed",))
 
 
 async def test_dial_whisper_hangup_screens_the_call(flow: Flow) -> None:
-    flow.backend.docs["/xml"] = '<Response><Dial action="/dialed"><Number url="/screen">+15005550007</Number></Dial></Response>'
+    flow.backend.docs["/xml"] = (
+        '<Response><Dial action="/dialed"><Number url="/screen">+15005550007</Number></Dial></Response>'
+    )
     flow.backend.docs["/screen"] = "<Response><Hangup/></Response>"
     flow.backend.docs["/dialed"] = "<Response><Hangup/></Response>"
     call = await flow.create(url=flow.backend.url("/xml"))

@@ -29,7 +29,9 @@ def fastapi_url() -> Iterator[str]:
 
 
 def press_after_answer(flow: Flow, digits: str, delay: float = 0.3) -> None:
-    flow.sip.on_answer["+15005550006"] = lambda sid: asyncio.get_running_loop().call_later(delay, flow.sip.press, sid, digits)
+    flow.sip.on_answer["+15005550006"] = lambda sid: asyncio.get_running_loop().call_later(
+        delay, flow.sip.press, sid, digits
+    )
 
 
 def spoken(flow: Flow) -> list[str]:
@@ -41,7 +43,11 @@ async def test_flask_backend_key(flow: Flow, flask_url: str, digit: str) -> None
     press_after_answer(flow, digit)
     call = await flow.create(url=flask_url + "/xml", status_callback=flask_url + "/status")
     await flow.wait_status(call.sid, ("completed",), timeout=20)
-    assert spoken(flow) == ["Hello! This call is being recorded.", "Press 1 for sales, 2 for support.", f"You pressed {digit}."]
+    assert spoken(flow) == [
+        "Hello! This call is being recorded.",
+        "Press 1 for sales, 2 for support.",
+        f"You pressed {digit}.",
+    ]
 
 
 async def test_flask_backend_no_key_hangs_up(flow: Flow, flask_url: str) -> None:
@@ -83,7 +89,11 @@ async def test_fastapi_backend_invalid_key_repeats_menu(flow: Flow, fastapi_url:
     press_after_answer(flow, "5")
     call = await flow.create(url=fastapi_url + "/xml")
     await flow.wait_status(call.sid, ("completed",), timeout=30)
-    assert spoken(flow) == ["Hello, thank you for answering.", MENU, "Invalid option. Press 1 for sales, 2 for support."]
+    assert spoken(flow) == [
+        "Hello, thank you for answering.",
+        MENU,
+        "Invalid option. Press 1 for sales, 2 for support.",
+    ]
 
 
 async def test_fastapi_backend_no_key(flow: Flow, fastapi_url: str) -> None:

@@ -15,7 +15,9 @@ async def notes(flow: Flow, sid: str) -> list[tuple[int, int, str]]:
 
 
 async def test_a_provider_that_fell_back_leaves_a_warning(flow: Flow) -> None:
-    flow.tts.fallbacks = (FakeFallback(13520, "Say: TTS provider polly could not render the text (401); used the next provider"),)
+    flow.tts.fallbacks = (
+        FakeFallback(13520, "Say: TTS provider polly could not render the text (401); used the next provider"),
+    )
     call = await flow.create(twiml='<Response><Say voice="polly.Joanna">Hi</Say><Hangup/></Response>')
     await flow.wait_status(call.sid, ("completed",))
     assert await notes(flow, call.sid) == [(13520, 1, flow.tts.fallbacks[0].message)]
@@ -28,7 +30,9 @@ class Failed(TtsError):
 
 async def test_no_provider_at_all_is_an_error_and_the_call_goes_on(flow: Flow) -> None:
     flow.tts.failure = Failed("no TTS provider could render the text")
-    call = await flow.create(twiml="<Response><Say>Hi</Say><Play>/beep.wav</Play><Hangup/></Response>", url=flow.backend.url("/xml"))
+    call = await flow.create(
+        twiml="<Response><Say>Hi</Say><Play>/beep.wav</Play><Hangup/></Response>", url=flow.backend.url("/xml")
+    )
     await flow.wait_status(call.sid, ("completed",))
     got = await notes(flow, call.sid)
     assert [(code, level) for code, level, _ in got] == [(13511, 1), (13520, 0)]

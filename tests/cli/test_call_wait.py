@@ -18,7 +18,9 @@ from tests.conftest import LiveServer
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
 
-def wirexa(server_or_dir: LiveServer | Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def wirexa(
+    server_or_dir: LiveServer | Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     if isinstance(server_or_dir, LiveServer):
         data_dir = server_or_dir.data_dir
         # No WIREXA_PORT: the CLI must find the engine through <data_dir>/engine.json.
@@ -26,8 +28,13 @@ def wirexa(server_or_dir: LiveServer | Path, *args: str, env: dict[str, str] | N
     else:
         data_dir = server_or_dir
     env = env or {k: v for k, v in os.environ.items() if not k.startswith("WIREXA_")}
-    return subprocess.run([sys.executable, "-m", "wirexa", *args, "--data-dir", str(data_dir)],
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "wirexa", *args, "--data-dir", str(data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_engine_json_names_the_running_engine(live_server: LiveServer) -> None:
@@ -65,11 +72,27 @@ def test_no_wait_prints_the_queued_call_and_exits_0(live_server: LiveServer) -> 
 
 def test_no_engine_running_is_one_red_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREXA_")}
-    subprocess.run([sys.executable, "-m", "wirexa", "init", "--data-dir", str(tmp_path), "--port", str(free_port())],
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "wirexa", "init", "--data-dir", str(tmp_path), "--port", str(free_port())],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     # A stale engine.json (its engine was killed) does not count either.
-    (tmp_path / "engine.json").write_text(json.dumps({"pid": 2**22 + 7, "api_url": "http://127.0.0.1:9", "port": 9, "host": "127.0.0.1",
-                                                      "data_dir": str(tmp_path), "config_file": "", "version": "0", "started_at": 0}))
+    (tmp_path / "engine.json").write_text(
+        json.dumps(
+            {
+                "pid": 2**22 + 7,
+                "api_url": "http://127.0.0.1:9",
+                "port": 9,
+                "host": "127.0.0.1",
+                "data_dir": str(tmp_path),
+                "config_file": "",
+                "version": "0",
+                "started_at": 0,
+            }
+        )
+    )
     done = wirexa(tmp_path, "call", "+15005550006", env=env)
     assert done.returncode == 1 and done.stdout == ""
     lines = done.stderr.strip().splitlines()

@@ -72,7 +72,14 @@ def test_init_table(tmp_path: Path) -> None:
     table = run("init", "--data-dir", str(tmp_path))
     assert table.exit_code == 0
     info = json.loads(run("init", "--data-dir", str(tmp_path), "--json").stdout)
-    for text in ("Project ID", info["project_id"], "Auth Token", info["auth_token"], "http://127.0.0.1:5000", str(tmp_path / "wirexa.toml")):
+    for text in (
+        "Project ID",
+        info["project_id"],
+        "Auth Token",
+        info["auth_token"],
+        "http://127.0.0.1:5000",
+        str(tmp_path / "wirexa.toml"),
+    ):
         assert text in table.stdout
 
 
@@ -214,16 +221,35 @@ def seed_calls(tmp_path: Path) -> tuple[repo.ProjectRecord, list[repo.CallRecord
     calls = store.write_sync(
         lambda: [
             repo.insert_call(
-                account_sid=account, to_number="+15005550006", from_number="+15005550100", status=status,
-                direction="outbound-api", now=base + dt.timedelta(seconds=i), duration_s=7 if status == "completed" else None,
+                account_sid=account,
+                to_number="+15005550006",
+                from_number="+15005550100",
+                status=status,
+                direction="outbound-api",
+                now=base + dt.timedelta(seconds=i),
+                duration_s=7 if status == "completed" else None,
             )
-            for i, (account, status) in enumerate([(project.sid, "completed"), (other.sid, "busy"), (project.sid, "queued")])
+            for i, (account, status) in enumerate(
+                [(project.sid, "completed"), (other.sid, "busy"), (project.sid, "queued")]
+            )
         ]
     )
-    store.write_sync(lambda: repo.insert_notification(account_sid=project.sid, call_sid=calls[0].sid, error_code=11200, message_text="HTTP retrieval failure", request_url="http://h/x"))
+    store.write_sync(
+        lambda: repo.insert_notification(
+            account_sid=project.sid,
+            call_sid=calls[0].sid,
+            error_code=11200,
+            message_text="HTTP retrieval failure",
+            request_url="http://h/x",
+        )
+    )
     wav = tmp_path / "r.wav"
     wav.write_bytes(b"RIFF....WAVE")
-    rec = store.write_sync(lambda: repo.insert_recording(account_sid=project.sid, call_sid=calls[0].sid, status="completed", source="RecordVerb", wav_path=str(wav)))
+    rec = store.write_sync(
+        lambda: repo.insert_recording(
+            account_sid=project.sid, call_sid=calls[0].sid, status="completed", source="RecordVerb", wav_path=str(wav)
+        )
+    )
     store.close()
     return project, calls, rec
 
@@ -244,7 +270,11 @@ def test_calls_list_and_show(tmp_path: Path) -> None:
     table = run("calls", "list", *d).stdout
     assert all(c.sid in table for c in calls) and "7s" in table and "Call SID" in table
     shown = json.loads(run("calls", "show", calls[0].sid, *d, "--json").stdout)
-    assert shown["status"] == "completed" and shown["duration"] == "7" and shown["uri"].startswith(f"/2010-04-01/Accounts/{project.sid}/")
+    assert (
+        shown["status"] == "completed"
+        and shown["duration"] == "7"
+        and shown["uri"].startswith(f"/2010-04-01/Accounts/{project.sid}/")
+    )
     assert shown["notifications"] == [{"error_code": 11200, "message": "HTTP retrieval failure", "url": "http://h/x"}]
     text = run("calls", "show", calls[0].sid, *d).stdout
     assert calls[0].sid in text and "11200" in text and "HTTP retrieval failure" in text
@@ -330,7 +360,12 @@ def test_every_command_option_and_argument_has_help() -> None:
                 missing.append(f"{path} {p.name}")
     assert missing == []
     names = {path for path, _ in commands()}
-    assert {"wirexa projects credits", "wirexa calls show", "wirexa serve", "wirexa init"} <= names  # the walk reaches them
+    assert {
+        "wirexa projects credits",
+        "wirexa calls show",
+        "wirexa serve",
+        "wirexa init",
+    } <= names  # the walk reaches them
     options = [p for _, cmd in commands() for p in cmd.params if p.param_type_name == "option"]
     assert len(options) > 40
 

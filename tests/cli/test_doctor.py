@@ -60,7 +60,9 @@ def test_an_initialised_data_dir_passes(tmp_path: Path, ports: dict[str, str]) -
     assert code == 0, checks
     assert checks["config"]["detail"] == f"{tmp_path / 'wirexa.toml'} parsed"
     assert checks["database"]["detail"].endswith("(current)")
-    assert {checks[n]["status"] for n in ("API port", "sandbox SIP ports", "espeak-ng", "ffmpeg", "clock", "disk space")} == {"ok"}
+    assert {
+        checks[n]["status"] for n in ("API port", "sandbox SIP ports", "espeak-ng", "ffmpeg", "clock", "disk space")
+    } == {"ok"}
     table = runner.invoke(app, ["doctor", "--data-dir", str(tmp_path)], env={**ports, "COLUMNS": "200"})
     assert table.exit_code == 0 and "espeak-ng" in table.stdout
 
@@ -94,7 +96,9 @@ def sip_responder() -> Iterator[tuple[int, list[bytes]]]:
             except OSError:
                 return
             seen.append(data)
-            headers = [h for h in data.decode().split("\r\n") if h.split(":")[0] in ("Via", "From", "To", "Call-ID", "CSeq")]
+            headers = [
+                h for h in data.decode().split("\r\n") if h.split(":")[0] in ("Via", "From", "To", "Call-ID", "CSeq")
+            ]
             sock.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(headers) + "\r\nContent-Length: 0\r\n\r\n").encode(), peer)
 
     threading.Thread(target=answer, daemon=True).start()
@@ -102,11 +106,15 @@ def sip_responder() -> Iterator[tuple[int, list[bytes]]]:
     sock.close()
 
 
-def test_a_trunk_answering_options_passes(tmp_path: Path, ports: dict[str, str], sip_responder: tuple[int, list[bytes]]) -> None:
+def test_a_trunk_answering_options_passes(
+    tmp_path: Path, ports: dict[str, str], sip_responder: tuple[int, list[bytes]]
+) -> None:
     port, seen = sip_responder
     init(tmp_path, ports)
     code, checks = doctor(tmp_path, {**ports, "WIREXA_SIP_TRUNK_HOST": f"127.0.0.1:{port}"})
-    assert checks["SIP trunk"]["status"] == "ok" and "SIP/2.0 200 OK" in checks["SIP trunk"]["detail"], checks["SIP trunk"]
+    assert checks["SIP trunk"]["status"] == "ok" and "SIP/2.0 200 OK" in checks["SIP trunk"]["detail"], checks[
+        "SIP trunk"
+    ]
     assert seen and seen[0].startswith(b"OPTIONS sip:127.0.0.1:")
     assert "sandbox SIP ports" not in checks and code == 0
 
@@ -117,23 +125,39 @@ def test_a_silent_trunk_fails(tmp_path: Path, ports: dict[str, str]) -> None:
     silent.bind(("127.0.0.1", 0))
     with silent:
         code, checks = doctor(tmp_path, {**ports, "WIREXA_SIP_TRUNK_HOST": f"127.0.0.1:{silent.getsockname()[1]}"})
-    assert code == 1 and checks["SIP trunk"]["status"] == "fail" and "did not answer OPTIONS" in checks["SIP trunk"]["detail"]
+    assert (
+        code == 1
+        and checks["SIP trunk"]["status"] == "fail"
+        and "did not answer OPTIONS" in checks["SIP trunk"]["detail"]
+    )
 
 
-def test_missing_tools_name_their_debian_packages(tmp_path: Path, ports: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_tools_name_their_debian_packages(
+    tmp_path: Path, ports: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     init(tmp_path, ports)
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     code, checks = doctor(tmp_path, ports)
     assert code == 1
-    assert checks["espeak-ng"]["fix"] == "apt-get install espeak-ng" and checks["ffmpeg"]["fix"] == "apt-get install ffmpeg"
+    assert (
+        checks["espeak-ng"]["fix"] == "apt-get install espeak-ng"
+        and checks["ffmpeg"]["fix"] == "apt-get install ffmpeg"
+    )
 
 
 def test_half_configured_tts_providers_fail(tmp_path: Path, ports: dict[str, str]) -> None:
     init(tmp_path, ports)
-    code, checks = doctor(tmp_path, {**ports, "WIREXA_TTS_POLLY_ACCESS_KEY_ID": "AKIAX", "WIREXA_TTS_AZURE_KEY": "k",
-                                     "WIREXA_TTS_ELEVENLABS_API_KEY": "e"})
+    code, checks = doctor(
+        tmp_path,
+        {
+            **ports,
+            "WIREXA_TTS_POLLY_ACCESS_KEY_ID": "AKIAX",
+            "WIREXA_TTS_AZURE_KEY": "k",
+            "WIREXA_TTS_ELEVENLABS_API_KEY": "e",
+        },
+    )
     assert code == 1
     assert checks["TTS polly"]["status"] == "fail" and "secret_access_key" in checks["TTS polly"]["detail"]
     assert checks["TTS azure"]["status"] == "fail" and checks["TTS elevenlabs"]["status"] == "ok"
@@ -144,19 +168,31 @@ def test_half_configured_tts_providers_fail(tmp_path: Path, ports: dict[str, str
 
 
 def test_the_shipped_unit_is_what_install_service_writes_for_the_binary() -> None:
-    result = runner.invoke(app, ["install-service", "--stdout", "--exec", "/usr/local/bin/wirexa", "--config", "/nonexistent/wirexa.toml"])
+    result = runner.invoke(
+        app, ["install-service", "--stdout", "--exec", "/usr/local/bin/wirexa", "--config", "/nonexistent/wirexa.toml"]
+    )
     assert result.exit_code == 0
     shipped = (ROOT / "config" / "wirexa.service").read_text()
     assert result.stdout == shipped.replace("/etc/wirexa/wirexa.toml", "/nonexistent/wirexa.toml")
-    for line in ("User=wirexa", "Environment=WIREXA_CONFIG=/etc/wirexa/wirexa.toml", "StateDirectory=wirexa", "Restart=on-failure",
-                 "KillMode=mixed", "ExecReload=/bin/kill -HUP $MAINPID", "TimeoutStopSec=60", "LimitNOFILE=65536",
-                 "ExecStart=/usr/local/bin/wirexa serve"):
+    for line in (
+        "User=wirexa",
+        "Environment=WIREXA_CONFIG=/etc/wirexa/wirexa.toml",
+        "StateDirectory=wirexa",
+        "Restart=on-failure",
+        "KillMode=mixed",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "TimeoutStopSec=60",
+        "LimitNOFILE=65536",
+        "ExecStart=/usr/local/bin/wirexa serve",
+    ):
         assert line in shipped.splitlines(), line
 
 
 def test_install_service_writes_the_unit_and_config_for_this_venv(tmp_path: Path) -> None:
     cfg = tmp_path / "etc" / "wirexa.toml"
-    result = runner.invoke(app, ["install-service", "--unit-dir", str(tmp_path / "units"), "--config", str(cfg), "--user", "voice"])
+    result = runner.invoke(
+        app, ["install-service", "--unit-dir", str(tmp_path / "units"), "--config", str(cfg), "--user", "voice"]
+    )
     assert result.exit_code == 0, result.output
     unit = (tmp_path / "units" / "wirexa.service").read_text()
     exec_line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
@@ -164,6 +200,10 @@ def test_install_service_writes_the_unit_and_config_for_this_venv(tmp_path: Path
     assert "User=voice" in unit and f"WIREXA_CONFIG={cfg}" in unit
     assert 'data_dir = "/var/lib/wirexa"' in cfg.read_text()
     # A bigger call ceiling in the config: more descriptors, a longer stop timeout.
-    cfg.write_text(cfg.read_text().replace("max_concurrent = 64", "max_concurrent = 5000").replace("shutdown_grace_s = 30.0", "shutdown_grace_s = 120.0"))
+    cfg.write_text(
+        cfg.read_text()
+        .replace("max_concurrent = 64", "max_concurrent = 5000")
+        .replace("shutdown_grace_s = 30.0", "shutdown_grace_s = 120.0")
+    )
     again = runner.invoke(app, ["install-service", "--stdout", "--config", str(cfg)])
     assert "LimitNOFILE=524288" in again.stdout and "TimeoutStopSec=150" in again.stdout

@@ -42,8 +42,13 @@ def seed_webhooks(tmp_path: Path, call_sid: str, account_sid: str) -> list[repo.
     rows = [
         store.write_sync(
             lambda event=event: repo.insert_webhook(
-                account_sid=account_sid, call_sid=call_sid, kind="call-status", event=event,
-                url=LONG_URL, method="POST", params=[("CallStatus", event)],
+                account_sid=account_sid,
+                call_sid=call_sid,
+                kind="call-status",
+                event=event,
+                url=LONG_URL,
+                method="POST",
+                params=[("CallStatus", event)],
             )
         )
         for event in ("initiated", "completed")
@@ -58,8 +63,12 @@ def insert_calls(tmp_path: Path, sids: list[str]) -> repo.ProjectRecord:
     for sid in sids:
         store.write_sync(
             lambda sid=sid: repo.insert_call(
-                sid=sid, account_sid=project.sid, to_number="+15005550006", from_number="+15005550100",
-                status="completed", direction="outbound-api",
+                sid=sid,
+                account_sid=project.sid,
+                to_number="+15005550006",
+                from_number="+15005550100",
+                status="completed",
+                direction="outbound-api",
             )
         )
     store.close()
@@ -84,7 +93,10 @@ def test_tail_webhooks_in_a_pipe_at_80_columns_keeps_sids_and_urls(tmp_path: Pat
     rows = plain_rows(ok("tail-webhooks", "--no-follow", "--data-dir", str(tmp_path), env={"COLUMNS": "80"}))
     assert rows[0][:4] == ["Time", "Call", "Event", "URL"] and "Status" in rows[0]
     status = rows[0].index("Status")
-    assert [(r[1], r[2], r[3]) for r in rows[1:]] == [(calls[0].sid, "initiated", LONG_URL), (calls[0].sid, "completed", LONG_URL)]
+    assert [(r[1], r[2], r[3]) for r in rows[1:]] == [
+        (calls[0].sid, "initiated", LONG_URL),
+        (calls[0].sid, "completed", LONG_URL),
+    ]
     assert rows[1][status] == "pending"
 
 
@@ -176,7 +188,13 @@ def test_sandbox_show_accepts_a_unique_prefix(tmp_path: Path) -> None:
     folder = tmp_path / "sandbox"
     folder.mkdir()
     for sid in ("CA" + "ab" * 16, "CA" + "ac" * 16):
-        log = {"call_sid": sid, "number": "+15005550006", "behaviour": "answer", "events": [{"t": 0.5, "event": "answered"}], "wav": str(tmp_path / "none.wav")}
+        log = {
+            "call_sid": sid,
+            "number": "+15005550006",
+            "behaviour": "answer",
+            "events": [{"t": 0.5, "event": "answered"}],
+            "wav": str(tmp_path / "none.wav"),
+        }
         (folder / f"{sid}.json").write_text(json.dumps(log))
     d = ["--data-dir", str(tmp_path)]
     assert json.loads(ok("sandbox", "show", "CAabab", *d, "--json"))["call_sid"] == "CA" + "ab" * 16
@@ -260,7 +278,9 @@ def test_tail_webhooks_follow_into_a_pipe_streams_plain_lines(tmp_path: Path) ->
     out = b""
     with subprocess.Popen(
         [sys.executable, "-m", "wirexa", "tail-webhooks", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin", "COLUMNS": "80"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "80"},
     ) as proc:
         assert proc.stdout is not None
         deadline = time.monotonic() + 20
@@ -273,4 +293,7 @@ def test_tail_webhooks_follow_into_a_pipe_streams_plain_lines(tmp_path: Path) ->
         proc.terminate()
     rows = plain_rows(out.decode())
     assert rows[0][:4] == ["Time", "Call", "Event", "URL"]
-    assert [(r[1], r[2], r[3]) for r in rows[1:]] == [(calls[0].sid, "initiated", LONG_URL), (calls[0].sid, "completed", LONG_URL)]
+    assert [(r[1], r[2], r[3]) for r in rows[1:]] == [
+        (calls[0].sid, "initiated", LONG_URL),
+        (calls[0].sid, "completed", LONG_URL),
+    ]

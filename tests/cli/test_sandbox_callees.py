@@ -39,7 +39,10 @@ def test_the_config_files_callees_as_json(tmp_path: Path) -> None:
     by = {c["number"]: c for c in body["callees"]}
     assert by["+15005550001"]["answer"] == "human" and by["+15005550001"]["settings"]["press"] == "1"
     assert by["+15005550077"]["answer"] == str(wav)  # relative to the sandbox.toml's folder
-    assert by["+15005550077"]["behaves_as"] == "plays a WAV in a loop" and by["+15005550077"]["settings"]["hangup_after_s"] == 30
+    assert (
+        by["+15005550077"]["behaves_as"] == "plays a WAV in a loop"
+        and by["+15005550077"]["settings"]["hangup_after_s"] == 30
+    )
     assert by["*"]["answer"] == "silence" and by["+15005550005"]["answer"] == "machine"
     plain = run("sandbox", "callees", "--data-dir", str(tmp_path), "--config", str(tmp_path / "wirexa.toml"))
     line = next(x for x in plain.stdout.splitlines() if x.startswith("+15005550077"))
@@ -52,6 +55,10 @@ def test_an_unusable_sandbox_toml_is_one_red_line(tmp_path: Path) -> None:
     line = one_red_line(run("sandbox", "callees", "--data-dir", str(tmp_path), env={"WIREXA_SANDBOX_CONFIG": str(bad)}))
     assert str(tmp_path / "nowhere.wav") in line
     bad.write_text("[numbers\n")
-    assert str(bad) in one_red_line(run("sandbox", "callees", "--data-dir", str(tmp_path), env={"WIREXA_SANDBOX_CONFIG": str(bad)}))
+    assert str(bad) in one_red_line(
+        run("sandbox", "callees", "--data-dir", str(tmp_path), env={"WIREXA_SANDBOX_CONFIG": str(bad)})
+    )
     bad.write_text('[numbers."+1"]\nanwser = "busy"\n')
-    assert "anwser" in one_red_line(run("sandbox", "callees", "--data-dir", str(tmp_path), env={"WIREXA_SANDBOX_CONFIG": str(bad)}))
+    assert "anwser" in one_red_line(
+        run("sandbox", "callees", "--data-dir", str(tmp_path), env={"WIREXA_SANDBOX_CONFIG": str(bad)})
+    )

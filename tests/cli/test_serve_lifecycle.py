@@ -43,11 +43,16 @@ def health(server: LiveServer) -> Any:
         return json.loads(resp.read())
 
 
-def serve(data_dir: Path, env: dict[str, str], *args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], float]:
+def serve(
+    data_dir: Path, env: dict[str, str], *args: str, timeout: float = 120
+) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "wirexa", "serve", "--data-dir", str(data_dir), *args],
-        env=env, capture_output=True, text=True, timeout=timeout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return done, time.monotonic() - started
 
@@ -97,17 +102,27 @@ def test_check_beside_a_running_engine_is_isolated(running: LiveServer) -> None:
 
 
 def init(data_dir: Path, env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "wirexa", "init", "--data-dir", str(data_dir), "--json"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "wirexa", "init", "--data-dir", str(data_dir), "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def sip_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREXA_")}
     sip = free_udp_block(40000, 49000, 100, (0, 1, 60, 61))
-    env.update({
-        "WIREXA_SIP_PORT_BASE": str(sip), "WIREXA_SANDBOX_PORT_BASE": str(sip + 60),
-        "WIREXA_SIP_RTP_PORT_BASE": str(free_udp_block(20000, 29000, 8000, (0, 5000, 5100))),
-        "WIREXA_SANDBOX_PROCESSES": "2", "WIREXA_LOG_LEVEL": "INFO", **extra,
-    })
+    env.update(
+        {
+            "WIREXA_SIP_PORT_BASE": str(sip),
+            "WIREXA_SANDBOX_PORT_BASE": str(sip + 60),
+            "WIREXA_SIP_RTP_PORT_BASE": str(free_udp_block(20000, 29000, 8000, (0, 5000, 5100))),
+            "WIREXA_SANDBOX_PROCESSES": "2",
+            "WIREXA_LOG_LEVEL": "INFO",
+            **extra,
+        }
+    )
     return env
 
 
@@ -172,7 +187,9 @@ def test_ctrl_c_stops_everything_quietly_and_listens_on_loopback(tmp_path: Path)
     init(tmp_path, env)
     port = free_port()
     out = tmp_path / "serve.out"
-    proc = start_in_own_group([sys.executable, "-m", "wirexa", "serve", "--data-dir", str(tmp_path), "--port", str(port)], env, out, port)
+    proc = start_in_own_group(
+        [sys.executable, "-m", "wirexa", "serve", "--data-dir", str(tmp_path), "--port", str(port)], env, out, port
+    )
     text = ctrl_c(proc, out)
     assert f"listening on http://127.0.0.1:{port}" in text  # the default host, as really bound
     assert_quiet(text, tmp_path)

@@ -57,8 +57,12 @@ def receiver() -> Iterator[Receiver]:
 
 def api(server: LiveServer, method: str, path: str, form: dict[str, str] | None = None) -> Any:
     data = urllib.parse.urlencode(form).encode() if form else None
-    req = urllib.request.Request(f"{server.base_url}/2010-04-01/Accounts/{server.project_id}{path}", data=data,
-                                 method=method, headers=server.auth)
+    req = urllib.request.Request(
+        f"{server.base_url}/2010-04-01/Accounts/{server.project_id}{path}",
+        data=data,
+        method=method,
+        headers=server.auth,
+    )
     with urllib.request.urlopen(req, timeout=15) as resp:
         return json.loads(resp.read())
 
@@ -102,7 +106,9 @@ def stop(server: LiveServer, timeout: float) -> tuple[int, float]:
 def test_sigterm_lets_a_live_call_finish_and_starts_no_queued_call(tmp_path: Path, receiver: Receiver) -> None:
     server = make_live_server(tmp_path, {"WIREXA_SANDBOX_PROCESSES": "1", "WIREXA_SHUTDOWN_GRACE_S": "30"})
     try:
-        sid = create(server, '<Response><Say>One moment.</Say><Pause length="5"/><Say>Goodbye.</Say></Response>', receiver.url)
+        sid = create(
+            server, '<Response><Say>One moment.</Say><Pause length="5"/><Say>Goodbye.</Say></Response>', receiver.url
+        )
         wait_status(server, sid, "in-progress")
         code_started = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
@@ -146,7 +152,9 @@ def test_sighup_rereads_the_tts_settings_while_a_call_goes_on(tmp_path: Path) ->
     wrapper.write_text(f'#!/bin/sh\necho "$@" >> {spoken}\nexec espeak-ng "$@"\n')
     wrapper.chmod(0o755)
     try:
-        sid = create(server, '<Response><Say>Before the reload.</Say><Pause length="4"/><Say>Still here.</Say></Response>')
+        sid = create(
+            server, '<Response><Say>Before the reload.</Say><Pause length="4"/><Say>Still here.</Say></Response>'
+        )
         wait_status(server, sid, "in-progress")
         cfg = tmp_path / "wirexa.toml"
         text = cfg.read_text()

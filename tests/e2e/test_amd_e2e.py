@@ -61,7 +61,9 @@ def create(engine: LiveServer, web: WebApp, to: str, doc: str = "/xml", **kw: An
 
 
 @pytest.mark.parametrize(("to", "expected"), [("+15005550006", "human"), ("+15005550005", "machine_start")])
-def test_synchronous_amd_classifies_the_sandbox_callees(engine: LiveServer, web: WebApp, to: str, expected: str) -> None:
+def test_synchronous_amd_classifies_the_sandbox_callees(
+    engine: LiveServer, web: WebApp, to: str, expected: str
+) -> None:
     call = create(engine, web, to, machine_detection="Enable")
     done = final(engine.client(), call.sid)
     assert done.status == "completed" and done.answered_by == expected
@@ -85,7 +87,12 @@ def test_detect_message_end_reports_the_beep(engine: LiveServer, web: WebApp) ->
 
 def test_async_amd_posts_the_result_while_the_document_runs(engine: LiveServer, web: WebApp) -> None:
     call = create(
-        engine, web, "+15005550006", "/long", machine_detection="Enable", async_amd=True,
+        engine,
+        web,
+        "+15005550006",
+        "/long",
+        machine_detection="Enable",
+        async_amd=True,
         async_amd_status_callback=web.url("/amd"),
     )
     [fetch] = web.wait("/long", call.sid)

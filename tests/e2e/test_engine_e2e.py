@@ -94,7 +94,9 @@ def create(engine: LiveServer, **kw: Any) -> Any:
 def test_done_when_say_to_a_person_completes_with_callbacks(engine: LiveServer, web: WebApp) -> None:
     client = engine.client()
     call = create(
-        engine, to="+15005550006", twiml="<Response><Say>Hello from Wirexa. This is a real call.</Say></Response>",
+        engine,
+        to="+15005550006",
+        twiml="<Response><Say>Hello from Wirexa. This is a real call.</Say></Response>",
         status_callback=web.url("/status"),
     )
     assert call.status == "queued"
@@ -110,7 +112,10 @@ def test_done_when_say_to_a_person_completes_with_callbacks(engine: LiveServer, 
     assert all(validator.validate(h.url, h.form, h.headers["X-Twilio-Signature"]) for h in hits)
     out = subprocess.run(
         [sys.executable, "-m", "wirexa", "sandbox", "show", call.sid, "--json", "--data-dir", str(engine.data_dir)],
-        capture_output=True, text=True, check=True, env=engine.env,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=engine.env,
     )
     heard = json.loads(out.stdout)
     assert heard["audio"]["speech_fraction"] > 0.3  # the callee heard the Say
@@ -119,8 +124,13 @@ def test_done_when_say_to_a_person_completes_with_callbacks(engine: LiveServer, 
 
 @pytest.mark.parametrize(
     ("number", "status", "timeout"),
-    [("+15005550001", "busy", None), ("+15005550002", "no-answer", 3), ("+15005550003", "failed", None),
-     ("+15005550004", "busy", None), ("+15005550005", "completed", None)],
+    [
+        ("+15005550001", "busy", None),
+        ("+15005550002", "no-answer", 3),
+        ("+15005550003", "failed", None),
+        ("+15005550004", "busy", None),
+        ("+15005550005", "completed", None),
+    ],
 )
 def test_default_callees(engine: LiveServer, number: str, status: str, timeout: int | None) -> None:
     kw: dict[str, Any] = {"timeout": timeout} if timeout else {}
@@ -129,7 +139,9 @@ def test_default_callees(engine: LiveServer, number: str, status: str, timeout: 
 
 
 def test_gather_num_digits_over_sip(engine: LiveServer, web: WebApp) -> None:
-    web.docs["/g1"] = '<Response><Gather numDigits="1" timeout="6" action="/g1-done"><Say>Press a key now.</Say></Gather><Say>Nothing.</Say></Response>'
+    web.docs["/g1"] = (
+        '<Response><Gather numDigits="1" timeout="6" action="/g1-done"><Say>Press a key now.</Say></Gather><Say>Nothing.</Say></Response>'
+    )
     web.docs["/g1-done"] = "<Response><Say>Thanks.</Say></Response>"
     call = create(engine, to="+15005550010", url=web.url("/g1"))
     [hit] = web.wait("/g1-done", call.sid)
@@ -138,7 +150,9 @@ def test_gather_num_digits_over_sip(engine: LiveServer, web: WebApp) -> None:
 
 
 def test_gather_finish_on_key_over_sip(engine: LiveServer, web: WebApp) -> None:
-    web.docs["/g2"] = '<Response><Gather timeout="6" finishOnKey="#" action="/g2-done"><Say>Enter your pin.</Say></Gather></Response>'
+    web.docs["/g2"] = (
+        '<Response><Gather timeout="6" finishOnKey="#" action="/g2-done"><Say>Enter your pin.</Say></Gather></Response>'
+    )
     web.docs["/g2-done"] = "<Response><Hangup/></Response>"
     call = create(engine, to="+15005550012", url=web.url("/g2"))
     [hit] = web.wait("/g2-done", call.sid)
@@ -146,7 +160,9 @@ def test_gather_finish_on_key_over_sip(engine: LiveServer, web: WebApp) -> None:
 
 
 def test_gather_timeout_falls_through(engine: LiveServer, web: WebApp) -> None:
-    web.docs["/g3"] = '<Response><Gather timeout="2" action="/g3-done"><Say>Press nothing.</Say></Gather><Redirect>/g3-after</Redirect></Response>'
+    web.docs["/g3"] = (
+        '<Response><Gather timeout="2" action="/g3-done"><Say>Press nothing.</Say></Gather><Redirect>/g3-after</Redirect></Response>'
+    )
     web.docs["/g3-after"] = "<Response><Hangup/></Response>"
     call = create(engine, to="+15005550006", url=web.url("/g3"))
     web.wait("/g3-after", call.sid)
@@ -157,9 +173,15 @@ def test_gather_timeout_falls_through(engine: LiveServer, web: WebApp) -> None:
     ("number", "record", "how"),
     # The answering machine talks for ~10 s, so its recording survives trim-silence; the silent
     # callees' recordings would be trimmed to nothing (and skipped, as on Twilio) without do-not-trim.
-    [("+15005550005", '<Record timeout="2" maxLength="30" playBeep="true" action="/rec-done"/>', "silence"),
-     ("+15005550031", '<Record timeout="0" maxLength="2" trim="do-not-trim" action="/rec-done"/>', "max-length"),
-     ("+15005550013", '<Record timeout="0" maxLength="30" finishOnKey="#" trim="do-not-trim" action="/rec-done"/>', "key")],
+    [
+        ("+15005550005", '<Record timeout="2" maxLength="30" playBeep="true" action="/rec-done"/>', "silence"),
+        ("+15005550031", '<Record timeout="0" maxLength="2" trim="do-not-trim" action="/rec-done"/>', "max-length"),
+        (
+            "+15005550013",
+            '<Record timeout="0" maxLength="30" finishOnKey="#" trim="do-not-trim" action="/rec-done"/>',
+            "key",
+        ),
+    ],
 )
 def test_record_over_sip(engine: LiveServer, web: WebApp, number: str, record: str, how: str) -> None:
     web.docs["/rec"] = f"<Response><Say>Leave a message.</Say>{record}</Response>"
@@ -200,7 +222,9 @@ def test_dial_over_sip(engine: LiveServer, web: WebApp, target: str, attrs: str,
 
 
 def test_simultaneous_dial_over_sip_connects_the_leg_that_answers(engine: LiveServer, web: WebApp) -> None:
-    web.docs["/dial2"] = '<Response><Dial action="/dial2-done"><Number>+15005550001</Number><Number>+15005550030</Number></Dial></Response>'
+    web.docs["/dial2"] = (
+        '<Response><Dial action="/dial2-done"><Number>+15005550001</Number><Number>+15005550030</Number></Dial></Response>'
+    )
     web.docs["/dial2-done"] = "<Response><Hangup/></Response>"
     call = create(engine, to="+15005550006", url=web.url("/dial2"))
     [hit] = web.wait("/dial2-done", call.sid)
@@ -211,7 +235,10 @@ def test_simultaneous_dial_over_sip_connects_the_leg_that_answers(engine: LiveSe
 
 def test_twelve_concurrent_calls(engine: LiveServer) -> None:
     client = engine.client()
-    sids = [create(engine, to="+15005550006", twiml="<Response><Say>Hi</Say><Pause length='2'/></Response>").sid for _ in range(12)]
+    sids = [
+        create(engine, to="+15005550006", twiml="<Response><Say>Hi</Say><Pause length='2'/></Response>").sid
+        for _ in range(12)
+    ]
     assert {wait_final(client, s, timeout=90).status for s in sids} == {"completed"}
 
 
@@ -238,7 +265,10 @@ def test_kill_dash_9_with_queued_and_live_calls(tmp_path: Path, web: WebApp) -> 
         deadline = time.monotonic() + 15
         while client.calls(live.sid).fetch().status != "in-progress" and time.monotonic() < deadline:
             time.sleep(0.2)
-        queued = [create(server, to="+15005550006", twiml="<Response><Say>Queued call.</Say></Response>").sid for _ in range(2)]
+        queued = [
+            create(server, to="+15005550006", twiml="<Response><Say>Queued call.</Say></Response>").sid
+            for _ in range(2)
+        ]
         assert {client.calls(s).fetch().status for s in queued} == {"queued"}
         server.kill_tree()
         server.start()
@@ -271,8 +301,13 @@ def flask_backend() -> Iterator[str]:
 
 @pytest.mark.parametrize(
     ("number", "outcome"),
-    [("+15005550010", "transfer"), ("+15005550011", "support"), ("+15005550019", "removed"),
-     ("+15005550015", "invalid"), ("+15005550006", "no key")],
+    [
+        ("+15005550010", "transfer"),
+        ("+15005550011", "support"),
+        ("+15005550019", "removed"),
+        ("+15005550015", "invalid"),
+        ("+15005550006", "no key"),
+    ],
 )
 def test_product_doc_fastapi_ivr_over_sip(engine: LiveServer, fastapi_backend: str, number: str, outcome: str) -> None:
     client = engine.client()
@@ -283,7 +318,10 @@ def test_product_doc_fastapi_ivr_over_sip(engine: LiveServer, fastapi_backend: s
     heard = json.loads(
         subprocess.run(
             [sys.executable, "-m", "wirexa", "sandbox", "show", call.sid, "--json", "--data-dir", str(engine.data_dir)],
-            capture_output=True, text=True, check=True, env=engine.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=engine.env,
         ).stdout
     )
     sent = [e["digits"] for e in heard["events"] if e["event"] == "digits sent"]
@@ -308,7 +346,10 @@ def test_product_doc_flask_backend_over_sip(engine: LiveServer, flask_backend: s
     assert wait_final(client, call.sid, timeout=60).status == "completed"
     notes = subprocess.run(
         [sys.executable, "-m", "wirexa", "calls", "show", call.sid, "--json", "--data-dir", str(engine.data_dir)],
-        capture_output=True, text=True, check=True, env=engine.env,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=engine.env,
     )
     assert json.loads(notes.stdout)["notifications"] == []
 
@@ -319,11 +360,28 @@ def test_real_trunk_from_the_config_file(tmp_path: Path, web: WebApp) -> None:
 
     port = free_udp_block(30000, 39000, 10)
     sipp = subprocess.Popen(
-        ["sipp", "-sf", str(Path(__file__).parent.parent / "data" / "sipp" / "uas_answer.xml"), "-i", "127.0.0.1",
-         "-p", str(port), "-m", "1", "-nostdin", "-timeout", "60s", "-rtp_echo"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+        [
+            "sipp",
+            "-sf",
+            str(Path(__file__).parent.parent / "data" / "sipp" / "uas_answer.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-rtp_echo",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
     )
-    server = make_live_server(tmp_path, config={"trunk_host": f'"127.0.0.1:{port}"', "trunk_allowed_caller_ids": '"+18005550100"'})
+    server = make_live_server(
+        tmp_path, config={"trunk_host": f'"127.0.0.1:{port}"', "trunk_allowed_caller_ids": '"+18005550100"'}
+    )
     try:
         health = json.loads(__import__("urllib.request").request.urlopen(server.base_url + "/health").read())
         assert health["sip"]["trunk"]["host"] == f"127.0.0.1:{port}" and "sandbox" not in health["sip"]
@@ -334,7 +392,9 @@ def test_real_trunk_from_the_config_file(tmp_path: Path, web: WebApp) -> None:
             client.calls.create(to="+13125551234", from_="+15005550100", twiml="<Response/>")
         assert err.value.code == 21210
         call = client.calls.create(
-            to="+13125551234", from_="+18005550100", twiml="<Response><Say>Hello trunk.</Say></Response>",
+            to="+13125551234",
+            from_="+18005550100",
+            twiml="<Response><Say>Hello trunk.</Say></Response>",
             status_callback=web.url("/trunk-status"),
         )
         done = wait_final(client, call.sid)
@@ -348,7 +408,9 @@ def test_real_trunk_from_the_config_file(tmp_path: Path, web: WebApp) -> None:
 
 
 def test_dial_record_over_sip(engine: LiveServer, web: WebApp) -> None:
-    web.docs["/dialrec"] = '<Response><Dial action="/dialrec-done" record="record-from-answer">+15005550030</Dial></Response>'
+    web.docs["/dialrec"] = (
+        '<Response><Dial action="/dialrec-done" record="record-from-answer">+15005550030</Dial></Response>'
+    )
     web.docs["/dialrec-done"] = "<Response><Hangup/></Response>"
     call = create(engine, to="+15005550006", url=web.url("/dialrec"))
     [hit] = web.wait("/dialrec-done", call.sid)

@@ -46,7 +46,10 @@ def web() -> Iterator[WebApp]:
 def notifications(engine: LiveServer, sid: str) -> list[dict[str, Any]]:
     out = subprocess.run(
         [sys.executable, "-m", "wirexa", "calls", "show", sid, "--json", "--data-dir", str(engine.data_dir)],
-        capture_output=True, text=True, check=True, env=engine.env,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=engine.env,
     )
     notes: list[dict[str, Any]] = json.loads(out.stdout)["notifications"]
     return notes

@@ -37,8 +37,19 @@ class WebApp:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
                 parts = urlsplit(self.path)
-                form = dict(parse_qsl(body, keep_blank_values=True)) if self.command == "POST" else dict(parse_qsl(parts.query, keep_blank_values=True))
-                req = Request(parts.path, self.command, f"http://127.0.0.1:{app.port}{self.path}", form, dict(self.headers), time.monotonic())
+                form = (
+                    dict(parse_qsl(body, keep_blank_values=True))
+                    if self.command == "POST"
+                    else dict(parse_qsl(parts.query, keep_blank_values=True))
+                )
+                req = Request(
+                    parts.path,
+                    self.command,
+                    f"http://127.0.0.1:{app.port}{self.path}",
+                    form,
+                    dict(self.headers),
+                    time.monotonic(),
+                )
                 with app.lock:
                     app.requests.append(req)
                 doc = app.docs.get(parts.path)
@@ -71,7 +82,9 @@ class WebApp:
 
     def to(self, path: str, call_sid: str | None = None) -> list[Request]:
         with self.lock:
-            return [r for r in self.requests if r.path == path and (call_sid is None or r.form.get("CallSid") == call_sid)]
+            return [
+                r for r in self.requests if r.path == path and (call_sid is None or r.form.get("CallSid") == call_sid)
+            ]
 
     def wait(self, path: str, call_sid: str | None = None, count: int = 1, timeout: float = 30.0) -> list[Request]:
         deadline = time.monotonic() + timeout

@@ -51,7 +51,9 @@ class FakeCall:
 
 
 class FakeSip:
-    def __init__(self, *, ring_s: float = 0.01, play_s: float = 0.02, record_s: float = 0.6, capacity: int = 64) -> None:
+    def __init__(
+        self, *, ring_s: float = 0.01, play_s: float = 0.02, record_s: float = 0.6, capacity: int = 64
+    ) -> None:
         self.ring_s = ring_s
         self.play_s = play_s
         self.record_s = record_s
@@ -118,8 +120,14 @@ class FakeSip:
         self._spawn(self._later(0.01, DigitsSent(call_sid)))
 
     async def start_recording(
-        self, call_sid: CallSid, rec_id: str, path: str, max_length_s: float, silence_timeout_s: float,
-        finish_on_key: str, mix_with: CallSid | None = None,
+        self,
+        call_sid: CallSid,
+        rec_id: str,
+        path: str,
+        max_length_s: float,
+        silence_timeout_s: float,
+        finish_on_key: str,
+        mix_with: CallSid | None = None,
     ) -> None:
         call = self.calls[call_sid]
         if self.fail_recordings:

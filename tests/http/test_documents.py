@@ -31,7 +31,9 @@ async def test_signed_fetches_validate_on_the_url_the_receiver_saw() -> None:
 
     async def doc(request: web.Request) -> web.StreamResponse:
         form = {k: str(v) for k, v in (await request.post()).items()} if request.method == "POST" else {}
-        seen.append((request.method, str(request.url), dict(request.query), form, request.headers["X-Twilio-Signature"]))
+        seen.append(
+            (request.method, str(request.url), dict(request.query), form, request.headers["X-Twilio-Signature"])
+        )
         return web.Response(text="<Response/>", content_type="text/xml")
 
     app = web.Application()

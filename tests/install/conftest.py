@@ -18,7 +18,9 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """{"sdist": ..., "wheel": ...}: `python -m build` makes the sdist, then the wheel from it
     (so a file missing from the sdist is missing from the wheel too)."""
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], check=True, capture_output=True, timeout=600
+    )
     (sdist,) = out.glob("wirexa-*.tar.gz")
     (wheel,) = out.glob("wirexa-*.whl")
     return {"sdist": sdist, "wheel": wheel}
@@ -30,9 +32,21 @@ def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("pyinstaller")
     dist, work = tmp / "dist", tmp / "build"
     done = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "pyinstaller"), "--noconfirm", "--log-level", "WARN",
-         "--distpath", str(dist), "--workpath", str(work), str(ROOT / "wirexa.spec")],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [
+            str(ROOT / ".venv" / "bin" / "pyinstaller"),
+            "--noconfirm",
+            "--log-level",
+            "WARN",
+            "--distpath",
+            str(dist),
+            "--workpath",
+            str(work),
+            str(ROOT / "wirexa.spec"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return dist / "wirexa"

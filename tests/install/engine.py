@@ -51,11 +51,17 @@ def exercise(wirexa: list[str], cwd: Path, env: dict[str, str]) -> Outcome:
     log = cwd / "serve.log"
     started = time.monotonic()
     with open(log, "wb") as out:
-        proc = subprocess.Popen([*wirexa, "serve", "--data-dir", str(data)], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*wirexa, "serve", "--data-dir", str(data)], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         start_s = _wait_healthy(proc, port, log, started)
         # No port given: `call` finds the engine of this data dir through its engine.json.
-        done = run([*wirexa, "call", "+15005550006", "--twiml", SAY_RECORD, "--wait", "--json", "--data-dir", str(data)], cwd, env)
+        done = run(
+            [*wirexa, "call", "+15005550006", "--twiml", SAY_RECORD, "--wait", "--json", "--data-dir", str(data)],
+            cwd,
+            env,
+        )
         assert done.returncode == 0, (done.stdout, done.stderr[-3000:], log.read_text()[-3000:])
         call = json.loads(done.stdout)
         assert call["status"] == "completed" and call["sip_response_code"] == 200, call

@@ -97,15 +97,7 @@ def press(keys: str) -> list[Event]:
     return [DigitReceived(key) for key in keys]
 
 
-Started = (
-    act.Say
-    | act.PlayAudio
-    | act.PlayDigits
-    | act.StartTimer
-    | act.StartRecording
-    | act.Dial
-    | act.FetchDocument
-)
+Started = act.Say | act.PlayAudio | act.PlayDigits | act.StartTimer | act.StartRecording | act.Dial | act.FetchDocument
 
 
 def _latest(actions: list[act.Action], kinds: tuple[type[Started], ...]) -> int:
@@ -137,9 +129,7 @@ def _event(step: Script, actions: list[act.Action]) -> Event:
     return step
 
 
-def drive(
-    interpreter: Interpreter, first: list[act.Action], events: Iterable[Script]
-) -> list[act.Action]:
+def drive(interpreter: Interpreter, first: list[act.Action], events: Iterable[Script]) -> list[act.Action]:
     actions = list(first)
     for step in events:
         actions += interpreter.feed(_event(step, actions))
@@ -160,9 +150,7 @@ def run(
     return drive(interpreter, interpreter.start(document), events)
 
 
-def run_url(
-    url: str, events: Iterable[Script] = (), *, call_params: Mapping[str, str] = CALL
-) -> list[act.Action]:
+def run_url(url: str, events: Iterable[Script] = (), *, call_params: Mapping[str, str] = CALL) -> list[act.Action]:
     """Start a call by fetching `url`, then apply the events."""
     interpreter = Interpreter(call_params, None)
     return drive(interpreter, interpreter.start(url), events)

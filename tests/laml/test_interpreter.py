@@ -329,9 +329,7 @@ def test_gather_timeout_between_digits_submits_what_it_has() -> None:
 
 
 def test_gather_prompts_play_in_order_including_pauses() -> None:
-    xml = doc(
-        '<Gather><Say>a</Say><Pause length="0"/><Pause length="2"/><Play>/b.wav</Play></Gather>'
-    )
+    xml = doc('<Gather><Say>a</Say><Pause length="0"/><Pause length="2"/><Play>/b.wav</Play></Gather>')
     actions = run(xml, [Played(), Fired(), Played(), Fired()])
     assert flow(actions) == [
         "gather", "say:a", "timer:2", "play:https://app.example/b.wav", "timer:5",
@@ -363,9 +361,7 @@ def test_gather_prompt_with_unresolvable_play_is_an_application_error() -> None:
 
 
 def test_gather_with_loop_zero_prompt_waits_for_a_key() -> None:
-    actions = run(
-        doc('<Gather numDigits="1"><Play loop="0">/hold.wav</Play></Gather>'), [*press("1")]
-    )
+    actions = run(doc('<Gather numDigits="1"><Play loop="0">/hold.wav</Play></Gather>'), [*press("1")])
     assert flow(actions)[:3] == ["gather", "play:https://app.example/hold.wav x0", "stop-prompts"]
 
 
@@ -655,7 +651,10 @@ def test_implicit_hangup_is_marked_end_of_document() -> None:
     from wirexa.laml.interpreter import Interpreter
     from wirexa.laml.parse import parse_document
 
-    for xml, implicit in (("<Response><Pause length='0'/></Response>", True), ("<Response><Hangup/></Response>", False)):
+    for xml, implicit in (
+        ("<Response><Pause length='0'/></Response>", True),
+        ("<Response><Hangup/></Response>", False),
+    ):
         interp = Interpreter({"CallSid": "CA1", "Direction": "outbound-api"}, "http://h/x")
         out = interp.start(parse_document(xml, "text/xml"))
         [hangup] = [a for a in out if isinstance(a, act.Hangup)]

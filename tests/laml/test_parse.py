@@ -130,9 +130,7 @@ def test_exactly_64k_is_accepted() -> None:
 
 
 def test_declaration_leading_whitespace_and_namespaces_are_tolerated() -> None:
-    body = (
-        '\n  <?xml version="1.0" encoding="UTF-8"?>\n<Response xmlns="urn:x"><Hangup/></Response>'
-    )
+    body = '\n  <?xml version="1.0" encoding="UTF-8"?>\n<Response xmlns="urn:x"><Hangup/></Response>'
     assert parse_document(body, "text/xml").verbs == (Hangup(),)
 
 
@@ -535,9 +533,7 @@ def test_dial_attribute_problems(attrs: str, field: str, value: object, code: in
          (DialTarget(TargetKind.NUMBER, "+15551234"),), [13215]),
     ],
 )  # fmt: skip
-def test_dial_target_problems(
-    inner: str, targets: tuple[DialTarget, ...], warning_codes: list[int]
-) -> None:
+def test_dial_target_problems(inner: str, targets: tuple[DialTarget, ...], warning_codes: list[int]) -> None:
     document = parse(f"<Dial>{inner}</Dial>")
     verb = document.verbs[0]
     assert isinstance(verb, Dial)

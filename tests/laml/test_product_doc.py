@@ -96,9 +96,7 @@ def fastapi_backend(url: str, form: Mapping[str, str]) -> str:
     if urlsplit(url).path == "/xml":
         return FASTAPI_MACHINE if form.get("AnsweredBy") == "machine_start" else FASTAPI_MENU
     digits = form.get("Digits", "")
-    return {"1": FASTAPI_SALES, "2": FASTAPI_SUPPORT, "9": FASTAPI_REMOVED}.get(
-        digits, FASTAPI_INVALID
-    )
+    return {"1": FASTAPI_SALES, "2": FASTAPI_SUPPORT, "9": FASTAPI_REMOVED}.get(digits, FASTAPI_INVALID)
 
 
 def answer(action: act.Action, backend: Backend) -> Event:

@@ -50,7 +50,7 @@ def tone(hz: float, ms: int, is_speech: bool = True, level: float = 12000) -> li
     """A steady sine (webrtcvad often calls tones speech: the classifier must not)."""
     n = ms * RATE // 1000
     pcm = _pcm([level * math.sin(2 * math.pi * hz * i / RATE) for i in range(n)])
-    return [(pcm[i:i + FRAME_BYTES], is_speech) for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES)]
+    return [(pcm[i : i + FRAME_BYTES], is_speech) for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES)]
 
 
 def run(frames: list[tuple[bytes, bool]], params: AmdParams | None = None) -> AmdDecision | None:
@@ -73,49 +73,144 @@ CASES = [
     # speech frames 15..39, last speech frame 39, quick rule: gap 40 frames -> frame 79 decides
     ("hello then silence -> quick human", silence(300) + speech(500) + silence(3000), None, AnsweredBy.HUMAN, 1600),
     # 1.5 s is not short (> 1.2 s): the full 1200 ms end threshold: last frame 89, +60 -> frame 149
-    ("longer phrase -> human after the end threshold", silence(300) + speech(1500) + silence(3000), None, AnsweredBy.HUMAN, 3000),
-    ("pauses shorter than the end threshold join phrases", silence(300) + speech(1000) + silence(500) + speech(1000) + silence(3000),
-     None, AnsweredBy.HUMAN, 4000),
+    (
+        "longer phrase -> human after the end threshold",
+        silence(300) + speech(1500) + silence(3000),
+        None,
+        AnsweredBy.HUMAN,
+        3000,
+    ),
+    (
+        "pauses shorter than the end threshold join phrases",
+        silence(300) + speech(1000) + silence(500) + speech(1000) + silence(3000),
+        None,
+        AnsweredBy.HUMAN,
+        4000,
+    ),
     # speech from frame 15: the 120th speech frame is frame 134
-    ("long speech -> machine_start at the speech threshold", silence(300) + speech(6000), None, AnsweredBy.MACHINE_START, 2700),
-    ("pauses do not count toward the threshold", silence(300) + (speech(1000) + silence(400)) * 4, None, AnsweredBy.MACHINE_START, 3500),
-    ("speech threshold 1000", silence(300) + speech(1500) + silence(3000), AmdParams(speech_threshold_ms=1000),
-     AnsweredBy.MACHINE_START, 1300),
-    ("speech end threshold 3000 waits longer", silence(300) + speech(1500) + silence(5000), AmdParams(speech_end_threshold_ms=3000),
-     AnsweredBy.HUMAN, 4800),
+    (
+        "long speech -> machine_start at the speech threshold",
+        silence(300) + speech(6000),
+        None,
+        AnsweredBy.MACHINE_START,
+        2700,
+    ),
+    (
+        "pauses do not count toward the threshold",
+        silence(300) + (speech(1000) + silence(400)) * 4,
+        None,
+        AnsweredBy.MACHINE_START,
+        3500,
+    ),
+    (
+        "speech threshold 1000",
+        silence(300) + speech(1500) + silence(3000),
+        AmdParams(speech_threshold_ms=1000),
+        AnsweredBy.MACHINE_START,
+        1300,
+    ),
+    (
+        "speech end threshold 3000 waits longer",
+        silence(300) + speech(1500) + silence(5000),
+        AmdParams(speech_end_threshold_ms=3000),
+        AnsweredBy.HUMAN,
+        4800,
+    ),
     ("speech flags during the VAD's warm-up are ignored", speech(100) + silence(8000), None, AnsweredBy.UNKNOWN, 5000),
     # frame 25 is the first tone frame (the steadiness reference), 26..29 make the run
-    ("a beep alone -> machine_start after 100 ms of aligned tone", silence(500) + tone(1000, 500) + silence(2000), None,
-     AnsweredBy.MACHINE_START, 600),
-    ("DME: greeting then beep -> machine_end_beep when the beep ends",
-     silence(300) + speech(4000) + silence(500) + tone(1000, 500) + silence(3000), DME, AnsweredBy.MACHINE_END_BEEP, 5320),
-    ("DME: a long low beep", silence(300) + speech(4000) + silence(300) + tone(440, 1000) + silence(3000), DME,
-     AnsweredBy.MACHINE_END_BEEP, 5620),
-    ("DME: greeting then silence -> machine_end_silence", silence(300) + speech(4000) + silence(3000), DME,
-     AnsweredBy.MACHINE_END_SILENCE, 5500),
-    ("DME: a beep during the silence wait is still a beep",
-     silence(300) + speech(4000) + silence(1000) + tone(800, 600) + silence(3000), DME, AnsweredBy.MACHINE_END_BEEP, 5920),
-    ("DME: endless greeting -> machine_end_other at the timeout", silence(300) + speech(40_000),
-     AmdParams(mode=AmdMode.DETECT_MESSAGE_END, timeout_ms=10_000), AnsweredBy.MACHINE_END_OTHER, 10_000),
+    (
+        "a beep alone -> machine_start after 100 ms of aligned tone",
+        silence(500) + tone(1000, 500) + silence(2000),
+        None,
+        AnsweredBy.MACHINE_START,
+        600,
+    ),
+    (
+        "DME: greeting then beep -> machine_end_beep when the beep ends",
+        silence(300) + speech(4000) + silence(500) + tone(1000, 500) + silence(3000),
+        DME,
+        AnsweredBy.MACHINE_END_BEEP,
+        5320,
+    ),
+    (
+        "DME: a long low beep",
+        silence(300) + speech(4000) + silence(300) + tone(440, 1000) + silence(3000),
+        DME,
+        AnsweredBy.MACHINE_END_BEEP,
+        5620,
+    ),
+    (
+        "DME: greeting then silence -> machine_end_silence",
+        silence(300) + speech(4000) + silence(3000),
+        DME,
+        AnsweredBy.MACHINE_END_SILENCE,
+        5500,
+    ),
+    (
+        "DME: a beep during the silence wait is still a beep",
+        silence(300) + speech(4000) + silence(1000) + tone(800, 600) + silence(3000),
+        DME,
+        AnsweredBy.MACHINE_END_BEEP,
+        5920,
+    ),
+    (
+        "DME: endless greeting -> machine_end_other at the timeout",
+        silence(300) + speech(40_000),
+        AmdParams(mode=AmdMode.DETECT_MESSAGE_END, timeout_ms=10_000),
+        AnsweredBy.MACHINE_END_OTHER,
+        10_000,
+    ),
     ("DME: a human is reported at once", silence(300) + speech(500) + silence(3000), DME, AnsweredBy.HUMAN, 1600),
-    ("timeout before anything is decided -> unknown", silence(300) + (speech(1000) + silence(700)) * 10,
-     AmdParams(timeout_ms=3000, speech_threshold_ms=6000, speech_end_threshold_ms=5000), AnsweredBy.UNKNOWN, 3000),
-    ("fax CNG (1100 Hz, 0.5 s) before speech", silence(500) + tone(1100, 500) + silence(3000) + tone(1100, 500), None,
-     AnsweredBy.FAX, 1020),
+    (
+        "timeout before anything is decided -> unknown",
+        silence(300) + (speech(1000) + silence(700)) * 10,
+        AmdParams(timeout_ms=3000, speech_threshold_ms=6000, speech_end_threshold_ms=5000),
+        AnsweredBy.UNKNOWN,
+        3000,
+    ),
+    (
+        "fax CNG (1100 Hz, 0.5 s) before speech",
+        silence(500) + tone(1100, 500) + silence(3000) + tone(1100, 500),
+        None,
+        AnsweredBy.FAX,
+        1020,
+    ),
     ("fax CED (2100 Hz answer tone)", silence(300) + tone(2100, 3000), None, AnsweredBy.FAX, 1320),
-    ("a 1100 Hz beep after a greeting is a beep, not a fax",
-     silence(300) + speech(4000) + silence(300) + tone(1100, 500) + silence(3000), DME, AnsweredBy.MACHINE_END_BEEP, 5120),
-    ("a tone too short for a beep (80 ms) is ignored", silence(300) + speech(500) + silence(200) + tone(1000, 80) + silence(3000),
-     None, AnsweredBy.HUMAN, None),
-    ("a tone outside the beep band (250 Hz) is no beep", silence(300) + tone(250, 1000, is_speech=False) + silence(8000), None,
-     AnsweredBy.UNKNOWN, 5000),
-    ("quiet tone (-50 dBFS) is no beep", silence(300) + speech(500) + silence(100) + tone(1000, 500, False, level=100) + silence(3000),
-     None, AnsweredBy.HUMAN, None),
+    (
+        "a 1100 Hz beep after a greeting is a beep, not a fax",
+        silence(300) + speech(4000) + silence(300) + tone(1100, 500) + silence(3000),
+        DME,
+        AnsweredBy.MACHINE_END_BEEP,
+        5120,
+    ),
+    (
+        "a tone too short for a beep (80 ms) is ignored",
+        silence(300) + speech(500) + silence(200) + tone(1000, 80) + silence(3000),
+        None,
+        AnsweredBy.HUMAN,
+        None,
+    ),
+    (
+        "a tone outside the beep band (250 Hz) is no beep",
+        silence(300) + tone(250, 1000, is_speech=False) + silence(8000),
+        None,
+        AnsweredBy.UNKNOWN,
+        5000,
+    ),
+    (
+        "quiet tone (-50 dBFS) is no beep",
+        silence(300) + speech(500) + silence(100) + tone(1000, 500, False, level=100) + silence(3000),
+        None,
+        AnsweredBy.HUMAN,
+        None,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("frames", "params", "expected", "at_ms"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_decisions(frames: list[tuple[bytes, bool]], params: AmdParams | None, expected: AnsweredBy, at_ms: int | None) -> None:
+def test_decisions(
+    frames: list[tuple[bytes, bool]], params: AmdParams | None, expected: AnsweredBy, at_ms: int | None
+) -> None:
     d = run(frames, params)
     assert d is not None
     assert d.answered_by is expected, d.reason
@@ -139,12 +234,20 @@ def test_dme_records_when_the_machine_was_recognised() -> None:
 
 
 def test_answered_by_uses_twilios_spelling() -> None:
-    assert [a.value for a in AnsweredBy] == ["human", "machine_start", "machine_end_beep", "machine_end_silence",
-                                            "machine_end_other", "fax", "unknown"]
+    assert [a.value for a in AnsweredBy] == [
+        "human",
+        "machine_start",
+        "machine_end_beep",
+        "machine_end_silence",
+        "machine_end_other",
+        "fax",
+        "unknown",
+    ]
     assert f"{AnsweredBy.MACHINE_END_BEEP}" == "machine_end_beep"
 
 
 # -- Twilio's parameters ------------------------------------------------------------------------------
+
 
 def test_from_twilio_defaults() -> None:
     p = AmdParams.from_twilio("Enable")
@@ -158,25 +261,29 @@ def test_from_twilio_values() -> None:
     assert AmdParams.from_twilio("Enable", 3, 1000, 5000, 10000).timeout_ms == 3000
 
 
-@pytest.mark.parametrize(("args", "name"), [
-    (("Maybe",), "MachineDetection"),
-    (("Enable", 2), "MachineDetectionTimeout"),
-    (("Enable", 60), "MachineDetectionTimeout"),
-    (("Enable", "ten"), "MachineDetectionTimeout"),
-    (("Enable", None, 999), "MachineDetectionSpeechThreshold"),
-    (("Enable", None, 6001), "MachineDetectionSpeechThreshold"),
-    (("Enable", None, None, 499), "MachineDetectionSpeechEndThreshold"),
-    (("Enable", None, None, 5001), "MachineDetectionSpeechEndThreshold"),
-    (("Enable", None, None, None, 1999), "MachineDetectionSilenceTimeout"),
-    (("Enable", None, None, None, 10001), "MachineDetectionSilenceTimeout"),
-    (("Enable", None, None, None, "1.5"), "MachineDetectionSilenceTimeout"),
-])
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (("Maybe",), "MachineDetection"),
+        (("Enable", 2), "MachineDetectionTimeout"),
+        (("Enable", 60), "MachineDetectionTimeout"),
+        (("Enable", "ten"), "MachineDetectionTimeout"),
+        (("Enable", None, 999), "MachineDetectionSpeechThreshold"),
+        (("Enable", None, 6001), "MachineDetectionSpeechThreshold"),
+        (("Enable", None, None, 499), "MachineDetectionSpeechEndThreshold"),
+        (("Enable", None, None, 5001), "MachineDetectionSpeechEndThreshold"),
+        (("Enable", None, None, None, 1999), "MachineDetectionSilenceTimeout"),
+        (("Enable", None, None, None, 10001), "MachineDetectionSilenceTimeout"),
+        (("Enable", None, None, None, "1.5"), "MachineDetectionSilenceTimeout"),
+    ],
+)
 def test_from_twilio_rejects(args: tuple[object, ...], name: str) -> None:
     with pytest.raises(ValueError, match=f"^{name} "):
         AmdParams.from_twilio(*args)  # type: ignore[arg-type]
 
 
 # -- the VAD side ------------------------------------------------------------------------------------
+
 
 def test_vad_modes_and_frames() -> None:
     with pytest.raises(ValueError, match="VAD mode"):
@@ -196,6 +303,7 @@ def test_tap_pads_short_frames_and_decides() -> None:
 
 # -- the labelled corpus through real webrtcvad ---------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
     # Generated afresh for each run (a few seconds): the suite runs without pytest's cache.
@@ -207,11 +315,24 @@ def test_corpus_covers_the_issue(corpus: tuple[Path, list[dict[str, object]]]) -
     out, entries = corpus
     assert len(entries) >= 60
     kinds = {str(e["kind"]) for e in entries}
-    for kind in ("hello", "intro", "two short bursts with a pause", "silence then Yes?", "background noise", "receptionist greeting",
-                 "personal greeting", "carrier greeting", "music before the greeting", "silence", "noise"):
+    for kind in (
+        "hello",
+        "intro",
+        "two short bursts with a pause",
+        "silence then Yes?",
+        "background noise",
+        "receptionist greeting",
+        "personal greeting",
+        "carrier greeting",
+        "music before the greeting",
+        "silence",
+        "noise",
+    ):
         assert kind in kinds
     machines = [e for e in entries if e["label"] == "machine"]
-    assert min(int(e["greeting_ms"]) for e in machines) >= 2500 and max(int(e["greeting_ms"]) for e in machines) >= 20_000  # type: ignore[call-overload]
+    assert (
+        min(int(e["greeting_ms"]) for e in machines) >= 2500 and max(int(e["greeting_ms"]) for e in machines) >= 20_000
+    )  # type: ignore[call-overload]
     beeps = [e["beep"] for e in machines if e["beep"]]
     assert {b["hz"] for b in beeps} >= {440, 1000, 1400} and {b["duration_ms"] for b in beeps} >= {120, 1000}  # type: ignore[index]
     assert len({v for e in entries for v in e["voices"]}) >= 10  # type: ignore[attr-defined]

@@ -46,7 +46,11 @@ def moto_s3() -> Iterator[str]:
 @pytest.fixture
 def s3(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A fresh bucket; credentials through the standard AWS chain (the environment)."""
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     client = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1")
@@ -66,15 +70,29 @@ def _keys(client: Any, bucket: str = BUCKET) -> list[str]:
 
 
 def _settings(tmp_path: Path, moto_s3: str, **values: Any) -> Any:
-    return config.load(env={}, overrides={
-        "data_dir": str(tmp_path), "recordings_s3_bucket": BUCKET, "recordings_s3_prefix": "recs",
-        "recordings_s3_endpoint_url": moto_s3, "recordings_s3_region": "us-east-1", **values,
-    })
+    return config.load(
+        env={},
+        overrides={
+            "data_dir": str(tmp_path),
+            "recordings_s3_bucket": BUCKET,
+            "recordings_s3_prefix": "recs",
+            "recordings_s3_endpoint_url": moto_s3,
+            "recordings_s3_region": "us-east-1",
+            **values,
+        },
+    )
 
 
 def _call(store: Store, account: str) -> repo.CallRecord:
-    return store.write_sync(lambda: repo.insert_call(
-        account_sid=account, to_number="+15005550006", from_number="+15005550100", status="in-progress", direction="outbound-api"))
+    return store.write_sync(
+        lambda: repo.insert_call(
+            account_sid=account,
+            to_number="+15005550006",
+            from_number="+15005550100",
+            status="in-progress",
+            direction="outbound-api",
+        )
+    )
 
 
 async def _save(calls: StoreCalls, call: repo.CallRecord, folder: Path, ms: int = 1000) -> repo.RecordingRecord:
@@ -83,16 +101,33 @@ async def _save(calls: StoreCalls, call: repo.CallRecord, folder: Path, ms: int 
     wav.parent.mkdir(parents=True, exist_ok=True)
     wav.write_bytes(wav_bytes(tone_pcm(440, ms)))
     new = NewRecording(
-        sid=sid, account_sid=call.account_sid, call_sid=call.sid, source="RecordVerb", channels=1, track="both",
-        duration_s=max(1, ms // 1000), start_time=repo.utcnow(), wav_path=str(wav), status_callback="http://h/rs",
-        status_callback_method="POST", status_callback_events=("completed",),
+        sid=sid,
+        account_sid=call.account_sid,
+        call_sid=call.sid,
+        source="RecordVerb",
+        channels=1,
+        track="both",
+        duration_s=max(1, ms // 1000),
+        start_time=repo.utcnow(),
+        wav_path=str(wav),
+        status_callback="http://h/rs",
+        status_callback_method="POST",
+        status_callback_events=("completed",),
     )
     return await calls.save_recording(new, call)
 
 
 def test_parse_range() -> None:
-    assert parse_range(None, 100) is None and parse_range("bytes=0-1,5-6", 100) is None and parse_range("items=0-1", 100) is None
-    assert parse_range("bytes=5-", 100) == (5, 99) and parse_range("bytes=-5", 100) == (95, 99) and parse_range("bytes=-500", 100) == (0, 99)
+    assert (
+        parse_range(None, 100) is None
+        and parse_range("bytes=0-1,5-6", 100) is None
+        and parse_range("items=0-1", 100) is None
+    )
+    assert (
+        parse_range("bytes=5-", 100) == (5, 99)
+        and parse_range("bytes=-5", 100) == (95, 99)
+        and parse_range("bytes=-500", 100) == (0, 99)
+    )
     assert parse_range("bytes=10-20", 100) == (10, 20) and parse_range("bytes=20-10", 100) is None
     for bad in ("bytes=100-", "bytes=-0"):
         with pytest.raises(RangeNotSatisfiable):
@@ -115,7 +150,9 @@ async def test_saved_recording_gets_mp3_then_callback_then_upload(tmp_path: Path
     remote = S3Storage(BUCKET, "recs", endpoint_url=moto_s3, region="us-east-1")
     try:
         async with RecordingMedia(rows, remote=remote, keep_local=False, poll_s=0.05) as media:
-            calls = StoreCalls(store, status_callbacks=lambda *a: None, recording_callbacks=callbacks, recording_saved=media.wake)
+            calls = StoreCalls(
+                store, status_callbacks=lambda *a: None, recording_callbacks=callbacks, recording_saved=media.wake
+            )
             call = _call(store, project.sid)
             rec = await _save(calls, call, settings.recordings_path, 1500)
             assert rec.media_state == "pending" and sent == []  # not at save time
@@ -138,7 +175,11 @@ async def test_saved_recording_gets_mp3_then_callback_then_upload(tmp_path: Path
         full = await api.client.get(f"/recordings/{rec.sid}.wav")
         assert full.status == 200 and await full.read() == data and full.headers["Content-Type"] == "audio/x-wav"
         head = await api.client.head(f"/recordings/{rec.sid}.mp3")
-        assert head.status == 200 and head.headers["Content-Type"] == "audio/mpeg" and int(head.headers["Content-Length"]) > 1000
+        assert (
+            head.status == 200
+            and head.headers["Content-Type"] == "audio/mpeg"
+            and int(head.headers["Content-Length"]) > 1000
+        )
         assert await head.read() == b""
         part = await api.client.get(f"{api.base}/Recordings/{rec.sid}", headers={"Range": "bytes=-100"})
         assert part.status == 206 and await part.read() == data[-100:]
@@ -155,8 +196,12 @@ async def test_saved_recording_gets_mp3_then_callback_then_upload(tmp_path: Path
 
 
 def _api_values(moto_s3: str) -> dict[str, Any]:
-    return {"recordings_s3_bucket": BUCKET, "recordings_s3_prefix": "recs", "recordings_s3_endpoint_url": moto_s3,
-            "recordings_s3_region": "us-east-1"}
+    return {
+        "recordings_s3_bucket": BUCKET,
+        "recordings_s3_prefix": "recs",
+        "recordings_s3_endpoint_url": moto_s3,
+        "recordings_s3_region": "us-east-1",
+    }
 
 
 async def test_an_upload_that_fails_is_retried_and_keeps_the_local_files(tmp_path: Path, moto_s3: str, s3: Any) -> None:
@@ -165,12 +210,23 @@ async def test_an_upload_that_fails_is_retried_and_keeps_the_local_files(tmp_pat
     project = ensure_project(store)
     rows = StoreRecordings(store, recording_callbacks=lambda *a: None)
     try:
-        media = RecordingMedia(rows, remote=S3Storage("no-such-bucket", endpoint_url=moto_s3, region="us-east-1"), keep_local=False, retry_s=0)
-        calls = StoreCalls(store, status_callbacks=lambda *a: None, recording_callbacks=lambda *a: None, recording_saved=lambda: None)
+        media = RecordingMedia(
+            rows,
+            remote=S3Storage("no-such-bucket", endpoint_url=moto_s3, region="us-east-1"),
+            keep_local=False,
+            retry_s=0,
+        )
+        calls = StoreCalls(
+            store, status_callbacks=lambda *a: None, recording_callbacks=lambda *a: None, recording_saved=lambda: None
+        )
         rec = await _save(calls, _call(store, project.sid), settings.recordings_path)
         await media.run_once()  # MP3, then the upload fails
         after = store.read_sync(repo.get_recording, rec.sid)
-        assert after.media_state == "upload" and Path(after.wav_path or "").exists() and Path(after.mp3_path or "").exists()
+        assert (
+            after.media_state == "upload"
+            and Path(after.wav_path or "").exists()
+            and Path(after.mp3_path or "").exists()
+        )
         media.remote = S3Storage(BUCKET, "recs", endpoint_url=moto_s3, region="us-east-1")
         await media.run_once()
         assert store.read_sync(repo.get_recording, rec.sid).media_state == "ready" and len(_keys(s3)) == 2
@@ -178,20 +234,34 @@ async def test_an_upload_that_fails_is_retried_and_keeps_the_local_files(tmp_pat
         store.close()
 
 
-async def test_retention_deletes_old_recordings_and_their_files_everywhere(tmp_path: Path, moto_s3: str, s3: Any) -> None:
+async def test_retention_deletes_old_recordings_and_their_files_everywhere(
+    tmp_path: Path, moto_s3: str, s3: Any
+) -> None:
     settings = _settings(tmp_path, moto_s3)
     store = open_store(settings)
     project = ensure_project(store)
     rows = StoreRecordings(store, recording_callbacks=lambda *a: None)
     remote = S3Storage(BUCKET, "recs", endpoint_url=moto_s3, region="us-east-1")
     try:
-        calls = StoreCalls(store, status_callbacks=lambda *a: None, recording_callbacks=lambda *a: None, recording_saved=lambda: None)
+        calls = StoreCalls(
+            store, status_callbacks=lambda *a: None, recording_callbacks=lambda *a: None, recording_saved=lambda: None
+        )
         call = _call(store, project.sid)
-        old, new = await _save(calls, call, settings.recordings_path), await _save(calls, call, settings.recordings_path)
+        old, new = (
+            await _save(calls, call, settings.recordings_path),
+            await _save(calls, call, settings.recordings_path),
+        )
         await RecordingMedia(rows, remote=remote).run_once()
         store.write_sync(lambda: repo.update_recording(old.sid, date_created=repo.utcnow() - dt.timedelta(days=40)))
-        live = store.write_sync(lambda: repo.insert_recording(
-            account_sid=project.sid, call_sid=call.sid, status="in-progress", source="OutboundAPI", now=repo.utcnow() - dt.timedelta(days=90)))
+        live = store.write_sync(
+            lambda: repo.insert_recording(
+                account_sid=project.sid,
+                call_sid=call.sid,
+                status="in-progress",
+                source="OutboundAPI",
+                now=repo.utcnow() - dt.timedelta(days=90),
+            )
+        )
         assert len(_keys(s3)) == 4
         async with RetentionJanitor(rows, days=30, locate=locator(settings, remote), interval_s=3600):
             for _ in range(100):
@@ -223,9 +293,18 @@ def _seed_export(tmp_path: Path) -> tuple[list[repo.RecordingRecord], Path]:
     for day in (1, 2, 3):
         wav = tmp_path / f"r{day}.wav"
         wav.write_bytes(wav_bytes(tone_pcm(300 + day, 700)))
-        recs.append(store.write_sync(lambda wav=wav, day=day: repo.insert_recording(
-            account_sid=project.sid, call_sid=call.sid, status="completed", source="RecordVerb", wav_path=str(wav),
-            now=dt.datetime(2026, 3, day, 12))))
+        recs.append(
+            store.write_sync(
+                lambda wav=wav, day=day: repo.insert_recording(
+                    account_sid=project.sid,
+                    call_sid=call.sid,
+                    status="completed",
+                    source="RecordVerb",
+                    wav_path=str(wav),
+                    now=dt.datetime(2026, 3, day, 12),
+                )
+            )
+        )
     store.close()
     return recs, tmp_path
 
@@ -239,7 +318,10 @@ def test_export_to_a_directory_resumes_and_never_overwrites_a_different_file(tmp
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(f"{r.call_sid}_{r.sid}{ext}" for r in recs[1:] for ext in (".wav", ".mp3"))
     assert (out / f"{recs[1].call_sid}_{recs[1].sid}.wav").read_bytes() == Path(recs[1].wav_path or "").read_bytes()
-    assert "exported 4 file(s)" in first.stdout and [ln.split("\t")[0] for ln in first.stdout.splitlines()[:4]] == ["exported"] * 4
+    assert (
+        "exported 4 file(s)" in first.stdout
+        and [ln.split("\t")[0] for ln in first.stdout.splitlines()[:4]] == ["exported"] * 4
+    )
     # Re-run (an interrupted export resumed): identical files are skipped, the new one copied.
     mp3 = out / f"{recs[1].call_sid}_{recs[1].sid}.mp3"
     before = mp3.stat().st_mtime_ns
@@ -252,7 +334,11 @@ def test_export_to_a_directory_resumes_and_never_overwrites_a_different_file(tmp
     wav = out / f"{recs[0].call_sid}_{recs[0].sid}.wav"
     wav.write_bytes(b"someone else's file")
     clash = _export(str(out), *d)
-    assert clash.exit_code == 1 and "a different file is there" in clash.stderr and wav.read_bytes() == b"someone else's file"
+    assert (
+        clash.exit_code == 1
+        and "a different file is there" in clash.stderr
+        and wav.read_bytes() == b"someone else's file"
+    )
     forced = _export(str(out), *d, "--overwrite")
     assert forced.exit_code == 0 and wav.read_bytes() == Path(recs[0].wav_path or "").read_bytes()
     assert not list(out.glob("*.part"))

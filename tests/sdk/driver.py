@@ -40,8 +40,11 @@ def make(token_):
 try:
     client = make(token)
     call = client.calls.create(
-        to="+15005550006", from_="+15005550100", url="http://127.0.0.1:9/xml",
-        status_callback="http://127.0.0.1:9/s", status_callback_event=["initiated", "ringing", "completed"],
+        to="+15005550006",
+        from_="+15005550100",
+        url="http://127.0.0.1:9/xml",
+        status_callback="http://127.0.0.1:9/s",
+        status_callback_event=["initiated", "ringing", "completed"],
         record=True,
     )
     out["created"] = [call.sid[:2], call.status]

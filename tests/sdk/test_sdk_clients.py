@@ -30,8 +30,18 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def drive(engine: LiveServer, venv: str, kind: str) -> dict:  # type: ignore[type-arg]
     python = VENVS / venv / "bin" / "python"
     out = subprocess.run(
-        [str(python), str(Path(__file__).parent / "driver.py"), kind, engine.base_url, engine.project_id, engine.auth_token],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            str(python),
+            str(Path(__file__).parent / "driver.py"),
+            kind,
+            engine.base_url,
+            engine.project_id,
+            engine.auth_token,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert "error" not in result, result.get("trace")
@@ -40,7 +50,12 @@ def drive(engine: LiveServer, venv: str, kind: str) -> dict:  # type: ignore[typ
 
 @pytest.mark.parametrize(
     ("venv", "kind", "twilio_major"),
-    [("twilio9", "twilio", "9"), ("signalwire", "signalwire", "6"), ("twilio9", "ours", "9"), ("signalwire", "ours", "6")],
+    [
+        ("twilio9", "twilio", "9"),
+        ("signalwire", "signalwire", "6"),
+        ("twilio9", "ours", "9"),
+        ("signalwire", "ours", "6"),
+    ],
 )
 def test_twilio_based_clients(engine: LiveServer, venv: str, kind: str, twilio_major: str) -> None:
     r = drive(engine, venv, kind)
@@ -61,7 +76,7 @@ def test_published_wirexaapi_1_0_1(engine: LiveServer) -> None:
     assert r["listed"] >= 1 and r["updated"] == "canceled"  # completed on a queued call cancels it
 
 
-QUICK_START = '''
+QUICK_START = """
 import json
 from wirexaapi import Client as SignalWireClient
 with open("settings.json") as f:
@@ -83,16 +98,30 @@ call = signalwire_client.calls.create(
     record=True,
 )
 print(call.sid, call.status) # CAxxxxxxxx queued
-'''
+"""
 
 
 @pytest.mark.parametrize("venv", ["twilio9", "wirexaapi101"])
 def test_product_doc_quick_start_runs_unchanged(engine: LiveServer, tmp_path: Path, venv: str) -> None:
     (tmp_path / "settings.json").write_text(
-        json.dumps({"signalwire": {"project_id": engine.project_id, "api_token": engine.auth_token, "space_url": f"127.0.0.1:{engine.port}"}})
+        json.dumps(
+            {
+                "signalwire": {
+                    "project_id": engine.project_id,
+                    "api_token": engine.auth_token,
+                    "space_url": f"127.0.0.1:{engine.port}",
+                }
+            }
+        )
     )
     (tmp_path / "quickstart.py").write_text(QUICK_START)
-    out = subprocess.run([str(VENVS / venv / "bin" / "python"), "quickstart.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(VENVS / venv / "bin" / "python"), "quickstart.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     sid, status = out.stdout.split()
     assert sid.startswith("CA") and status == "queued"

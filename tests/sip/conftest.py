@@ -54,7 +54,9 @@ class SipHarness:
     async def dial(self, number: str, timeout_s: float = 10.0, parent: str | None = None) -> str:
         sid = CallSid(f"CA{os.getpid():08x}{next(self._n):024x}")
         to_uri, from_uri, headers = self.bridge.resolve(number, "+15005550100")
-        await self.bridge.start_call(Dialout(sid, to_uri, from_uri, timeout_s, headers, parent_call_sid=CallSid(parent) if parent else None))
+        await self.bridge.start_call(
+            Dialout(sid, to_uri, from_uri, timeout_s, headers, parent_call_sid=CallSid(parent) if parent else None)
+        )
         return sid
 
     async def ended(self, sid: str, timeout: float = 20.0) -> CallEnded:
@@ -101,7 +103,21 @@ def sipp(tmp_path: Path) -> Iterator[Any]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(scenario: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
-        argv = ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin", "-timeout", "30s", *extra]
+        argv = [
+            "sipp",
+            "-sf",
+            str(SIPP_DIR / scenario),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "30s",
+            *extra,
+        ]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
         procs.append(proc)
         return proc

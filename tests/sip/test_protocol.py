@@ -25,7 +25,13 @@ from wirexa.sip import protocol as proto
 SID = CallSid("CA" + "1" * 32)
 
 SAMPLES: list[proto.Command | proto.Event] = [
-    proto.MakeCall(SID, "sip:+15005550006@127.0.0.1:5090", "sip:+15005550100@127.0.0.1", 30.0, (("P-Asserted-Identity", "<sip:x@y>"),)),
+    proto.MakeCall(
+        SID,
+        "sip:+15005550006@127.0.0.1:5090",
+        "sip:+15005550100@127.0.0.1",
+        30.0,
+        (("P-Asserted-Identity", "<sip:x@y>"),),
+    ),
     proto.Hangup(SID),
     proto.Play(SID, "3", "/tmp/a.wav", 0),
     proto.StopPlay(SID),
@@ -68,20 +74,35 @@ def test_round_trip(message: proto.Command | proto.Event) -> None:
 def test_wire_format_is_todays_json_shape() -> None:
     call = json.loads(SAMPLES[0].to_json())
     assert call == {
-        "op": "call", "sid": SID, "to": "sip:+15005550006@127.0.0.1:5090", "from": "sip:+15005550100@127.0.0.1",
-        "timeout": 30.0, "headers": [["P-Asserted-Identity", "<sip:x@y>"]],
-        "amd": "", "amd_timeout_ms": 30000, "amd_speech_ms": 2400, "amd_speech_end_ms": 1200, "amd_silence_ms": 5000,
+        "op": "call",
+        "sid": SID,
+        "to": "sip:+15005550006@127.0.0.1:5090",
+        "from": "sip:+15005550100@127.0.0.1",
+        "timeout": 30.0,
+        "headers": [["P-Asserted-Identity", "<sip:x@y>"]],
+        "amd": "",
+        "amd_timeout_ms": 30000,
+        "amd_speech_ms": 2400,
+        "amd_speech_end_ms": 1200,
+        "amd_silence_ms": 5000,
     }
     assert json.loads(proto.Shutdown().to_json()) == {"op": "shutdown"}
     assert json.loads(proto.Ended(SID, "failed", None, "local").to_json()) == {
-        "ev": "ended", "sid": SID, "reason": "failed", "code": None, "by": "local", "message": "",
+        "ev": "ended",
+        "sid": SID,
+        "reason": "failed",
+        "code": None,
+        "by": "local",
+        "message": "",
     }
     error = json.loads(proto.CommandError("boom", SID, "record", "RE1").to_json())
     assert error == {"ev": "error", "message": "boom", "sid": SID, "op": "record", "ref": "RE1"}
 
 
 def test_defaults_fill_optional_fields_and_numbers_widen() -> None:
-    assert proto.from_json('{"op":"play","sid":"CA1","play_id":"1","path":"/a.wav"}') == proto.Play("CA1", "1", "/a.wav", 1)
+    assert proto.from_json('{"op":"play","sid":"CA1","play_id":"1","path":"/a.wav"}') == proto.Play(
+        "CA1", "1", "/a.wav", 1
+    )
     call = proto.from_json('{"op":"call","sid":"CA1","to":"sip:a@b","from":"sip:c@d","timeout":60}')
     assert isinstance(call, proto.MakeCall) and call.timeout == 60.0 and isinstance(call.timeout, float)
     assert call.headers == ()
@@ -161,7 +182,9 @@ def test_events_map_to_calls_ports_events() -> None:
 
 def test_a_failed_command_becomes_command_failed_with_twilios_code() -> None:
     """13420 (Play: invalid content) for a prompt the worker cannot open, else 12400 (internal failure)."""
-    assert proto.to_sip_event(proto.CommandError("x", SID, "record", "RE1")) == CommandFailed(SID, "record", "RE1", 12400, "x")
+    assert proto.to_sip_event(proto.CommandError("x", SID, "record", "RE1")) == CommandFailed(
+        SID, "record", "RE1", 12400, "x"
+    )
     assert proto.to_sip_event(proto.CommandError("x", SID, "bridge")) == CommandFailed(SID, "bridge", "", 12400, "x")
     # A call that could not be placed has nothing else to end it: it ends failed.
     assert proto.to_sip_event(proto.CommandError("x", SID, "call")) == CallEnded(SID, "failed", None, "local")

@@ -49,7 +49,12 @@ async def test_the_person_replies_after_each_prompt_up_to_reply_max(tmp_path: Pa
                 assert rec.how == "silence" and rec.duration_ms >= 3000 and level(rec.path) > -40.0, (n, rec)
             else:  # reply_max reached: it only listens
                 assert rec.duration_ms <= 2600 and level(rec.path) < -60.0, rec
-        assert await replies(h, sid) == ["prompt ended", "replied", "prompt ended", "replied"]  # then it stops listening
+        assert await replies(h, sid) == [
+            "prompt ended",
+            "replied",
+            "prompt ended",
+            "replied",
+        ]  # then it stops listening
 
 
 async def test_reply_after_seconds_says_it_once_without_a_prompt(tmp_path: Path) -> None:

@@ -27,7 +27,19 @@ SECOND = 8000 * 2  # bytes of 8 kHz 16-bit mono
 
 def ffmpeg_tone(path: Path, hz: int, seconds: float, *args: str) -> Path:
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"sine=frequency={hz}:duration={seconds}", *args, str(path)],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={hz}:duration={seconds}",
+            *args,
+            str(path),
+        ],
         check=True,
     )
     return path
@@ -80,7 +92,10 @@ async def test_wav_callees_play_once_loop_or_convert(tmp_path: Path) -> None:
         for number, hz in ((HIFI, 440), (FLOAT, 900)):
             pcm = await heard(h, number, tmp_path, 3.0)
             assert rms_dbfs(pcm[int(0.2 * SECOND) : SECOND]) > -30.0, number
-            assert abs(pitch(pcm[int(0.2 * SECOND) : SECOND]) - hz) <= hz * 0.05, (number, pitch(pcm[int(0.2 * SECOND) : SECOND]))
+            assert abs(pitch(pcm[int(0.2 * SECOND) : SECOND]) - hz) <= hz * 0.05, (
+                number,
+                pitch(pcm[int(0.2 * SECOND) : SECOND]),
+            )
             assert rms_dbfs(pcm[int(2.2 * SECOND) :]) < -60.0, number
 
 

@@ -260,12 +260,19 @@ async def test_killed_worker_finalizes_only_its_calls(sandbox_sip: SipHarness) -
 # --- SIPp as the far end (a trunk) ----------------------------------------------------------
 
 
-async def trunk_call(tmp_path: Path, sipp: object, scenario: str, *extra: str, timeout_s: float = 10, **settings_kw: object) -> tuple[SipHarness, str]:
+async def trunk_call(
+    tmp_path: Path, sipp: object, scenario: str, *extra: str, timeout_s: float = 10, **settings_kw: object
+) -> tuple[SipHarness, str]:
     settings = make_settings(tmp_path, **settings_kw)
     port = settings.sip_port_base + 150
     proc = sipp(scenario, port, *extra)  # type: ignore[operator]
     await asyncio.sleep(0.3)
-    settings = make_settings(tmp_path, sip_trunk_host=f"127.0.0.1:{port}", **{k: v for k, v in settings_kw.items()}, sip_port_base=settings.sip_port_base)
+    settings = make_settings(
+        tmp_path,
+        sip_trunk_host=f"127.0.0.1:{port}",
+        **{k: v for k, v in settings_kw.items()},
+        sip_port_base=settings.sip_port_base,
+    )
     bridge = SipBridge(settings)
     await bridge.__aenter__()
     h = SipHarness(bridge, settings, tmp_path)
@@ -331,15 +338,38 @@ async def test_tls_trunk(tmp_path: Path) -> None:
     """A pjsua2 peer with only a TLS transport (a self-signed certificate) as the trunk."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     base = make_settings(tmp_path)
     port = base.sip_port_base + 150
     peer = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "tls_peer.py"), str(port), str(cert), str(key), str(base.sip_rtp_port_base + 200)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        [
+            sys.executable,
+            str(Path(__file__).parent / "tls_peer.py"),
+            str(port),
+            str(cert),
+            str(key),
+            str(base.sip_rtp_port_base + 200),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     assert peer.stdout is not None and peer.stdin is not None
 
@@ -353,8 +383,11 @@ async def test_tls_trunk(tmp_path: Path) -> None:
     try:
         assert (await event())["ev"] == "ready"
         settings = make_settings(
-            tmp_path, sip_trunk_host=f"127.0.0.1:{port}", sip_trunk_transport="tls",
-            sip_port_base=base.sip_port_base, sip_rtp_port_base=base.sip_rtp_port_base,
+            tmp_path,
+            sip_trunk_host=f"127.0.0.1:{port}",
+            sip_trunk_transport="tls",
+            sip_port_base=base.sip_port_base,
+            sip_rtp_port_base=base.sip_rtp_port_base,
         )
         async with running(settings, tmp_path) as h:
             bridge = h.bridge
@@ -408,8 +441,14 @@ async def test_sipp_trunk_407_digest_auth(tmp_path: Path, sipp: object) -> None:
 
 async def test_trunk_rewrites_numbers_and_asserts_identity(tmp_path: Path, sipp: object) -> None:
     h, sid = await trunk_call(
-        tmp_path, sipp, "uas_answer.xml", "-trace_msg",
-        sip_trunk_dial_prefix="9", sip_trunk_strip_plus=True, sip_trunk_from_domain="carrier.example", sip_trunk_pai=True,
+        tmp_path,
+        sipp,
+        "uas_answer.xml",
+        "-trace_msg",
+        sip_trunk_dial_prefix="9",
+        sip_trunk_strip_plus=True,
+        sip_trunk_from_domain="carrier.example",
+        sip_trunk_pai=True,
     )
     try:
         await h.wait(sid, CallAnswered)
@@ -432,8 +471,12 @@ async def test_trunk_registration(tmp_path: Path, sipp: object) -> None:
     proc = sipp("uas_register.xml", port)  # type: ignore[operator]
     await asyncio.sleep(0.3)
     settings = make_settings(
-        tmp_path, sip_trunk_host=f"127.0.0.1:{port}", sip_trunk_register=True, sip_trunk_username="trunkuser",
-        sip_trunk_password="s3cret", sip_port_base=settings.sip_port_base,
+        tmp_path,
+        sip_trunk_host=f"127.0.0.1:{port}",
+        sip_trunk_register=True,
+        sip_trunk_username="trunkuser",
+        sip_trunk_password="s3cret",
+        sip_port_base=settings.sip_port_base,
     )
     async with SipBridge(settings) as bridge:
         for _ in range(100):

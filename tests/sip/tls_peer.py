@@ -29,7 +29,10 @@ class Peer(pj.Account):  # type: ignore[misc]
     def onIncomingCall(self, prm: Any) -> None:
         call = PeerCall(self, prm.callId)
         self.calls.append(call)
-        say(ev="incoming", via=next((line for line in prm.rdata.wholeMsg.splitlines() if line.lower().startswith("via:")), ""))
+        say(
+            ev="incoming",
+            via=next((line for line in prm.rdata.wholeMsg.splitlines() if line.lower().startswith("via:")), ""),
+        )
         op = pj.CallOpParam()
         op.statusCode = 200
         call.answer(op)

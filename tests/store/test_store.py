@@ -65,7 +65,9 @@ def test_migrate_to_a_target_version_then_the_rest(tmp_path: Path) -> None:
 
 def test_a_failing_migration_rolls_back_alone(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'f.db'}")
-    bad = types.SimpleNamespace(VERSION=len(MIGRATIONS) + 1, STATEMENTS=("CREATE TABLE half_done (a INTEGER)", "NOT SQL AT ALL"))
+    bad = types.SimpleNamespace(
+        VERSION=len(MIGRATIONS) + 1, STATEMENTS=("CREATE TABLE half_done (a INTEGER)", "NOT SQL AT ALL")
+    )
     with pytest.raises(StoreError, match="migration failed"):
         migrate(store.db, (*MIGRATIONS, bad))  # type: ignore[arg-type]
     assert store.version() == len(MIGRATIONS)  # the good ones committed
@@ -84,7 +86,9 @@ def store(tmp_path: Path) -> Store:
 def test_foreign_keys_are_enforced(store: Store) -> None:
     with pytest.raises(StoreError):
         store.write_sync(
-            lambda: repo.insert_call(account_sid="ACnobody", to_number="+1", from_number="+2", status="queued", direction="outbound-api")
+            lambda: repo.insert_call(
+                account_sid="ACnobody", to_number="+1", from_number="+2", status="queued", direction="outbound-api"
+            )
         )
 
 
@@ -110,7 +114,9 @@ async def test_a_cancelled_awaiter_does_not_cancel_the_write(store: Store) -> No
         import time
 
         time.sleep(0.2)
-        return repo.insert_call(account_sid=p.sid, to_number="+1", from_number="+2", status="queued", direction="outbound-api").sid
+        return repo.insert_call(
+            account_sid=p.sid, to_number="+1", from_number="+2", status="queued", direction="outbound-api"
+        ).sid
 
     task = asyncio.create_task(store.write(slow_insert))
     await started.wait()
@@ -125,7 +131,17 @@ async def test_a_cancelled_awaiter_does_not_cancel_the_write(store: Store) -> No
 def insert_calls(store: Store, account: str, times: list[dt.datetime], **fields: object) -> list[repo.CallRecord]:
     return store.write_sync(
         lambda: [
-            repo.insert_call(**{"account_sid": account, "to_number": "+1", "from_number": "+2", "status": "completed", "direction": "outbound-api", "now": when, **fields})
+            repo.insert_call(
+                **{
+                    "account_sid": account,
+                    "to_number": "+1",
+                    "from_number": "+2",
+                    "status": "completed",
+                    "direction": "outbound-api",
+                    "now": when,
+                    **fields,
+                }
+            )
             for when in times
         ]
     )
@@ -176,7 +192,8 @@ def test_keyset_paging_with_filters_and_an_unknown_anchor(store: Store) -> None:
 
 def test_list_calls_uses_the_index(store: Store) -> None:
     plan = store.db.execute_sql(
-        "EXPLAIN QUERY PLAN SELECT * FROM calls WHERE account_sid = ? ORDER BY date_created DESC, sid DESC LIMIT 51", ("AC1",)
+        "EXPLAIN QUERY PLAN SELECT * FROM calls WHERE account_sid = ? ORDER BY date_created DESC, sid DESC LIMIT 51",
+        ("AC1",),
     ).fetchall()
     text = " ".join(str(row[-1]) for row in plan)
     assert "calls_account_created" in text and "TEMP B-TREE" not in text, text
@@ -185,7 +202,15 @@ def test_list_calls_uses_the_index(store: Store) -> None:
 def add_webhooks(store: Store, account: str, n: int, call_sid: str | None = None, url: str | None = None) -> list[int]:
     return store.write_sync(
         lambda: [
-            repo.insert_webhook(account_sid=account, call_sid=call_sid, kind="k", event="e", url=url or f"http://h/{i}", method="POST", params=[("A", str(i))]).id
+            repo.insert_webhook(
+                account_sid=account,
+                call_sid=call_sid,
+                kind="k",
+                event="e",
+                url=url or f"http://h/{i}",
+                method="POST",
+                params=[("A", str(i))],
+            ).id
             for i in range(n)
         ]
     )
@@ -205,8 +230,16 @@ def test_claim_never_gives_a_row_twice(store: Store) -> None:
     later = lease + dt.timedelta(seconds=1)  # leases expired: a dead worker's rows come back
     assert len(store.write_sync(repo.claim_webhooks, "c", later, later + dt.timedelta(seconds=30), 20)) == 10
     # a worker that lost its claim cannot finish the row
-    assert not store.write_sync(lambda: repo.finish_webhook(a[0].id, "a", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=later))
-    assert store.write_sync(lambda: repo.finish_webhook(a[0].id, "c", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=later))
+    assert not store.write_sync(
+        lambda: repo.finish_webhook(
+            a[0].id, "a", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=later
+        )
+    )
+    assert store.write_sync(
+        lambda: repo.finish_webhook(
+            a[0].id, "c", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=later
+        )
+    )
     done = store.read_sync(repo.get_webhook, a[0].id)
     assert done.status == "delivered" and done.claimed_by is None and done.delivered_at == later
 
@@ -216,11 +249,26 @@ def test_claim_respects_due_time_and_per_call_order(store: Store) -> None:
     first, second = add_webhooks(store, p.sid, 2, call_sid="CA1", url="http://h/cb")
     other_url = add_webhooks(store, p.sid, 1, call_sid="CA1", url="http://h/other")[0]
     now = repo.utcnow()
-    store.write_sync(lambda: repo.insert_webhook(account_sid=p.sid, call_sid=None, kind="k", event="e", url="http://h/later", method="POST", params=[], due=now + dt.timedelta(minutes=5)))
+    store.write_sync(
+        lambda: repo.insert_webhook(
+            account_sid=p.sid,
+            call_sid=None,
+            kind="k",
+            event="e",
+            url="http://h/later",
+            method="POST",
+            params=[],
+            due=now + dt.timedelta(minutes=5),
+        )
+    )
     lease = now + dt.timedelta(seconds=30)
     claimed = store.write_sync(repo.claim_webhooks, "w", now, lease, 10)
     assert sorted(r.id for r in claimed) == sorted([first, other_url])  # second waits for first; 'later' is not due
-    store.write_sync(lambda: repo.finish_webhook(first, "w", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=now))
+    store.write_sync(
+        lambda: repo.finish_webhook(
+            first, "w", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=now
+        )
+    )
     assert [r.id for r in store.write_sync(repo.claim_webhooks, "w", now, lease, 10)] == [second]
 
 
@@ -250,7 +298,10 @@ def test_two_processes_claiming_one_database_never_share_a_row(tmp_path: Path) -
     p = store.write_sync(repo.create_project, "p")
     ids = add_webhooks(store, p.sid, 300)
     store.close()
-    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, url, name], stdout=subprocess.PIPE, text=True) for name in ("a", "b", "c")]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CLAIMER, url, name], stdout=subprocess.PIPE, text=True)
+        for name in ("a", "b", "c")
+    ]
     results = [json.loads(proc.communicate(timeout=120)[0]) for proc in procs]
     claimed = [i for r in results for i in r]
     assert sorted(claimed) == sorted(ids)  # every row once, none twice

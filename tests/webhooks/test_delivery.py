@@ -53,9 +53,17 @@ class Receiver:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         form = {k: str(v) for k, v in (await request.post()).items()} if request.method == "POST" else {}
         self.hits.append(
-            Hit(time.monotonic(), request.method, str(request.url), form, dict(request.query),
-                request.headers.get("X-Twilio-Signature"), request.headers.get("X-SignalWire-Signature"),
-                request.headers.get("User-Agent"), request.headers.get("Authorization"))
+            Hit(
+                time.monotonic(),
+                request.method,
+                str(request.url),
+                form,
+                dict(request.query),
+                request.headers.get("X-Twilio-Signature"),
+                request.headers.get("X-SignalWire-Signature"),
+                request.headers.get("User-Agent"),
+                request.headers.get("Authorization"),
+            )
         )
         special = self.behaviour.get(request.path)
         if special is not None:
@@ -98,10 +106,23 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     store.close()
 
 
-def enqueue(env: Env, url: str, *, call_sid: str | None = "CA" + "1" * 32, method: str = "POST", params: list[tuple[str, str]] | None = None, event: str = "completed") -> int:
+def enqueue(
+    env: Env,
+    url: str,
+    *,
+    call_sid: str | None = "CA" + "1" * 32,
+    method: str = "POST",
+    params: list[tuple[str, str]] | None = None,
+    event: str = "completed",
+) -> int:
     row = env.store.write_sync(
         lambda: repo.insert_webhook(
-            account_sid=env.project.sid, call_sid=call_sid, kind="call-status", event=event, url=url, method=method,
+            account_sid=env.project.sid,
+            call_sid=call_sid,
+            kind="call-status",
+            event=event,
+            url=url,
+            method=method,
             params=params or [("CallSid", call_sid or ""), ("CallStatus", event), ("To", "+15005550006")],
         )
     )
@@ -181,7 +202,10 @@ async def test_later_event_waits_for_earlier_one_of_same_call(env: Env) -> None:
 async def test_two_workers_never_deliver_a_row_twice(env: Env) -> None:
     for i in range(60):
         enqueue(env, env.receiver.url(f"/r{i}"), call_sid=f"CA{i:032d}")
-    async with DeliveryWorker(env.store, env.settings, worker_id="a"), DeliveryWorker(env.store, env.settings, worker_id="b"):
+    async with (
+        DeliveryWorker(env.store, env.settings, worker_id="a"),
+        DeliveryWorker(env.store, env.settings, worker_id="b"),
+    ):
         await wait_rows(env, lambda rs: all(r.status == "delivered" for r in rs))
     paths = [h.url.rsplit("/", 1)[1] for h in env.receiver.hits]
     assert sorted(paths) == sorted(f"r{i}" for i in range(60))
@@ -294,8 +318,13 @@ def test_tail_webhooks_json_no_follow(tmp_path: Path) -> None:
     for event in ("initiated", "completed"):
         store.write_sync(
             lambda event=event: repo.insert_webhook(
-                account_sid=project.sid, call_sid="CA" + "9" * 32, kind="call-status", event=event,
-                url="http://127.0.0.1:9/s", method="POST", params=[("CallStatus", event)],
+                account_sid=project.sid,
+                call_sid="CA" + "9" * 32,
+                kind="call-status",
+                event=event,
+                url="http://127.0.0.1:9/s",
+                method="POST",
+                params=[("CallStatus", event)],
             )
         )
     store.close()
@@ -303,7 +332,10 @@ def test_tail_webhooks_json_no_follow(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["tail-webhooks", "--json", "--no-follow", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [(x["event"], x["status"], x["attempts"]) for x in lines] == [("initiated", "pending", 0), ("completed", "pending", 0)]
+    assert [(x["event"], x["status"], x["attempts"]) for x in lines] == [
+        ("initiated", "pending", 0),
+        ("completed", "pending", 0),
+    ]
     assert lines[0]["params"] == {"CallStatus": "initiated"} and lines[0]["call_sid"] == "CA" + "9" * 32
     bad = CliRunner().invoke(app, ["tail-webhooks", "--status", "nope", "--no-follow", "--data-dir", str(tmp_path)])
     assert bad.exit_code == 1 and "Traceback" not in bad.output
@@ -314,7 +346,9 @@ def test_tail_webhooks_json_no_follow(tmp_path: Path) -> None:
 CALL = "CA" + "5" * 32
 
 
-def held_back_store(tmp_path: Path, dead_url: str, *, held_due_ago_s: float = 3600) -> tuple[Store, int, int, dt.datetime]:
+def held_back_store(
+    tmp_path: Path, dead_url: str, *, held_due_ago_s: float = 3600
+) -> tuple[Store, int, int, dt.datetime]:
     """A call whose first callback failed (retry in 60 s) and whose second callback, due long
     ago, is held back behind it; returns the store, both ids and the head's retry time."""
     store = open_store(config.load(overrides={"data_dir": str(tmp_path)}, env={}))
@@ -324,8 +358,14 @@ def held_back_store(tmp_path: Path, dead_url: str, *, held_due_ago_s: float = 36
     def add(event: str, due: dt.datetime) -> int:
         return store.write_sync(
             lambda: repo.insert_webhook(
-                account_sid=project.sid, call_sid=CALL, kind="call-status", event=event, url=dead_url,
-                method="POST", params=[("CallStatus", event)], due=due,
+                account_sid=project.sid,
+                call_sid=CALL,
+                kind="call-status",
+                event=event,
+                url=dead_url,
+                method="POST",
+                params=[("CallStatus", event)],
+                due=due,
             )
         ).id
 
@@ -335,8 +375,16 @@ def held_back_store(tmp_path: Path, dead_url: str, *, held_due_ago_s: float = 36
     assert claimed.id == head
     retry = now + dt.timedelta(seconds=60)
     assert store.write_sync(
-        lambda: repo.finish_webhook(head, "w", status="pending", attempts=1, next_attempt_at=retry,
-                                    status_code=None, error="connect: refused", now=now)
+        lambda: repo.finish_webhook(
+            head,
+            "w",
+            status="pending",
+            attempts=1,
+            next_attempt_at=retry,
+            status_code=None,
+            error="connect: refused",
+            now=now,
+        )
     )
     return store, head, held, retry
 
@@ -355,8 +403,14 @@ def test_rows_held_back_behind_a_retry_are_not_due(tmp_path: Path) -> None:
         for call_sid, url in ((CALL, "http://127.0.0.1:9/other"), (None, "http://127.0.0.1:9/status")):
             store.write_sync(
                 lambda call_sid=call_sid, url=url, due=soon: repo.insert_webhook(
-                    account_sid=project.sid, call_sid=call_sid, kind="call-status", event="completed", url=url,
-                    method="POST", params=[], due=due,
+                    account_sid=project.sid,
+                    call_sid=call_sid,
+                    kind="call-status",
+                    event="completed",
+                    url=url,
+                    method="POST",
+                    params=[],
+                    due=due,
                 )
             )
             assert store.read_sync(repo.next_webhook_due) == soon
@@ -366,8 +420,9 @@ def test_rows_held_back_behind_a_retry_are_not_due(tmp_path: Path) -> None:
         claimed = store.write_sync(repo.claim_webhooks, "w", later, later + dt.timedelta(seconds=30), 10)
         assert head in [w.id for w in claimed] and held not in [w.id for w in claimed]
         store.write_sync(
-            lambda: repo.finish_webhook(head, "w", status="delivered", attempts=2, next_attempt_at=None,
-                                        status_code=200, error=None, now=later)
+            lambda: repo.finish_webhook(
+                head, "w", status="delivered", attempts=2, next_attempt_at=None, status_code=200, error=None, now=later
+            )
         )
         assert store.read_sync(repo.next_webhook_due) == rows[held].next_attempt_at
         assert {w.id: w for w in store.read_sync(repo.list_webhooks)}[held].held_back_by is None
@@ -395,8 +450,13 @@ async def test_dead_receiver_leaves_the_worker_idle(tmp_path: Path) -> None:
     """Callbacks stuck behind a dead receiver's retry do not keep the worker claiming (it used to
     claim every 5 ms, about 200 write transactions a second, for as long as they waited)."""
     settings = config.load(
-        overrides={"data_dir": str(tmp_path), "webhooks_schedule_s": "0,60", "webhooks_poll_interval_s": 1.0,
-                   "webhooks_connect_timeout_s": 0.5, "webhooks_total_timeout_s": 1.0},
+        overrides={
+            "data_dir": str(tmp_path),
+            "webhooks_schedule_s": "0,60",
+            "webhooks_poll_interval_s": 1.0,
+            "webhooks_connect_timeout_s": 0.5,
+            "webhooks_total_timeout_s": 1.0,
+        },
         env={},
     )
     store = open_store(settings)
@@ -406,8 +466,13 @@ async def test_dead_receiver_leaves_the_worker_idle(tmp_path: Path) -> None:
         for event in ("initiated", "ringing", "completed"):
             store.write_sync(
                 lambda i=i, event=event: repo.insert_webhook(
-                    account_sid=project.sid, call_sid=f"CA{i:032d}", kind="call-status", event=event, url=dead,
-                    method="POST", params=[("CallStatus", event)],
+                    account_sid=project.sid,
+                    call_sid=f"CA{i:032d}",
+                    kind="call-status",
+                    event=event,
+                    url=dead,
+                    method="POST",
+                    params=[("CallStatus", event)],
                 )
             )
     counting = CountingStore(store)
@@ -428,7 +493,8 @@ async def test_dead_receiver_leaves_the_worker_idle(tmp_path: Path) -> None:
     assert claims <= 2, f"{claims} claim transactions in 1 s with nothing due"
     assert [(w.event, w.attempts, w.held_back_by is not None) for w in rows] == [
         (event, 1 if event == "initiated" else 0, event != "initiated")
-        for _ in range(3) for event in ("initiated", "ringing", "completed")
+        for _ in range(3)
+        for event in ("initiated", "ringing", "completed")
     ]
     assert all(w.status == "pending" for w in rows)
 

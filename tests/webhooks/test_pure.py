@@ -25,12 +25,17 @@ VECTOR_PARAMS = [
 
 
 def test_reference_vector() -> None:
-    assert signature("secret-token", "https://hooks.example.org/status?leg=a", VECTOR_PARAMS) == "bXd0o/kxY+MtLIcfeQa75Jp1i9A="
+    assert (
+        signature("secret-token", "https://hooks.example.org/status?leg=a", VECTOR_PARAMS)
+        == "bXd0o/kxY+MtLIcfeQa75Jp1i9A="
+    )
 
 
 def test_param_order_does_not_matter() -> None:
     url = "https://hooks.example.org/status?leg=a"
-    assert signature("secret-token", url, list(reversed(VECTOR_PARAMS))) == signature("secret-token", url, VECTOR_PARAMS)
+    assert signature("secret-token", url, list(reversed(VECTOR_PARAMS))) == signature(
+        "secret-token", url, VECTOR_PARAMS
+    )
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000/cb", "https://x.example/cb?a=1&b=2"])
@@ -63,17 +68,53 @@ def test_schedule_exhausted() -> None:
 
 def make_call(**kw: object) -> CallRecord:
     base = dict(
-        sid="CA" + "a" * 32, account_sid="AC1", parent_call_sid=None, to_number="+15005550006", from_number="+15005550100",
-        status="completed", direction="outbound-api", url=None, method="POST", twiml=None, fallback_url=None,
-        fallback_method="POST", status_callback="http://h/s", status_callback_method="POST", status_callback_events="",
-        send_digits=None, timeout_s=60, time_limit_s=14400, record=False, recording_channels="mono",
-        recording_track="both", recording_status_callback=None, recording_status_callback_method="POST",
-        recording_status_callback_events="completed", trim="trim-silence", machine_detection=None,
-        machine_detection_timeout_s=30, machine_detection_speech_threshold_ms=2400,
-        machine_detection_speech_end_threshold_ms=1200, machine_detection_silence_timeout_ms=5000, async_amd=False,
-        async_amd_status_callback=None, async_amd_status_callback_method="POST", caller_id=None, answered_by=None,
-        sip_response_code=200, start_time=NOW, answer_time=NOW, end_time=NOW, duration_s=49, queue_time_ms=0,
-        price=None, price_unit="USD", sequence_number=0, owner=None, date_created=NOW, date_updated=NOW,
+        sid="CA" + "a" * 32,
+        account_sid="AC1",
+        parent_call_sid=None,
+        to_number="+15005550006",
+        from_number="+15005550100",
+        status="completed",
+        direction="outbound-api",
+        url=None,
+        method="POST",
+        twiml=None,
+        fallback_url=None,
+        fallback_method="POST",
+        status_callback="http://h/s",
+        status_callback_method="POST",
+        status_callback_events="",
+        send_digits=None,
+        timeout_s=60,
+        time_limit_s=14400,
+        record=False,
+        recording_channels="mono",
+        recording_track="both",
+        recording_status_callback=None,
+        recording_status_callback_method="POST",
+        recording_status_callback_events="completed",
+        trim="trim-silence",
+        machine_detection=None,
+        machine_detection_timeout_s=30,
+        machine_detection_speech_threshold_ms=2400,
+        machine_detection_speech_end_threshold_ms=1200,
+        machine_detection_silence_timeout_ms=5000,
+        async_amd=False,
+        async_amd_status_callback=None,
+        async_amd_status_callback_method="POST",
+        caller_id=None,
+        answered_by=None,
+        sip_response_code=200,
+        start_time=NOW,
+        answer_time=NOW,
+        end_time=NOW,
+        duration_s=49,
+        queue_time_ms=0,
+        price=None,
+        price_unit="USD",
+        sequence_number=0,
+        owner=None,
+        date_created=NOW,
+        date_updated=NOW,
     )
     base.update(kw)
     return CallRecord(**base)  # type: ignore[arg-type]
@@ -96,5 +137,9 @@ def test_progress_params_have_no_duration() -> None:
 
 
 def test_child_leg_params() -> None:
-    params = dict(outbox.call_status_params(make_call(parent_call_sid="CA" + "b" * 32, direction="outbound-dial", answered_by="human"), 0, NOW))
+    params = dict(
+        outbox.call_status_params(
+            make_call(parent_call_sid="CA" + "b" * 32, direction="outbound-dial", answered_by="human"), 0, NOW
+        )
+    )
     assert params["ParentCallSid"] == "CA" + "b" * 32 and params["AnsweredBy"] == "human"

@@ -25,8 +25,12 @@ def test_pending_retry_survives_kill_9(tmp_path: Path) -> None:
         store = Store(config.load(overrides={"data_dir": str(tmp_path)}, env={}).db_url)
         row = store.write_sync(
             lambda: repo.insert_webhook(
-                account_sid=server.project_id, call_sid="CA" + "5" * 32, kind="call-status", event="completed",
-                url=web.url("/cb?leg=1"), method="POST",
+                account_sid=server.project_id,
+                call_sid="CA" + "5" * 32,
+                kind="call-status",
+                event="completed",
+                url=web.url("/cb?leg=1"),
+                method="POST",
                 params=[("CallSid", "CA" + "5" * 32), ("CallStatus", "completed"), ("SequenceNumber", "3")],
             )
         )

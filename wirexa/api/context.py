@@ -112,6 +112,7 @@ async def form(request: web.Request) -> MultiDict[str]:
     data = await request.post()
     return MultiDict((k, v) for k, v in data.items() if isinstance(v, str))
 
+
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 SIP_URI = re.compile(r"^sips?:[^\s@]+(@[^\s]+)?$", re.IGNORECASE)
 CLIENT_ID = re.compile(r"^client:[\w.@-]{1,256}$")

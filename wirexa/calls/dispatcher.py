@@ -108,7 +108,9 @@ class Dispatcher:
         if session is not None:
             return await self._hang_up_and_wait(session, call)
         if call.status == state.CallStatus.QUEUED:
-            updated = await finalize(self.store, self.clock, call.sid, state.Fact.ENDED_CANCELED, expect=(state.CallStatus.QUEUED,))
+            updated = await finalize(
+                self.store, self.clock, call.sid, state.Fact.ENDED_CANCELED, expect=(state.CallStatus.QUEUED,)
+            )
             if updated is not None:
                 return updated
         # It left the queue meanwhile: the session now owns it.
@@ -209,7 +211,9 @@ class Dispatcher:
         self.sessions.add(session)
         log.info("[%s] dialing %s", call.sid, to_uri)
         try:
-            await self.sip.start_call(Dialout(CallSid(call.sid), to_uri, from_uri, float(call.timeout_s), headers, amd=amd_request(call)))
+            await self.sip.start_call(
+                Dialout(CallSid(call.sid), to_uri, from_uri, float(call.timeout_s), headers, amd=amd_request(call))
+            )
         except SipError as exc:
             log.warning("[%s] start_call failed: %s", call.sid, exc)
             session.could_not_start()

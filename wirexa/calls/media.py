@@ -91,7 +91,9 @@ class MediaPrep:
             notices = (_notice(call, error.code, error.message, action.url),)
             params = (*action.params, ("ErrorCode", str(error.code)), ("ErrorUrl", action.url))
             try:
-                return Loaded(await self._load(fallback, call.fallback_method, params, auth_token, action.op_id), notices)
+                return Loaded(
+                    await self._load(fallback, call.fallback_method, params, auth_token, action.op_id), notices
+                )
             except DocumentError as exc2:
                 error = exc2
         return Loaded(E.FetchFailed(action.op_id, error.code, error.message, error.url or action.url), notices)
@@ -109,8 +111,14 @@ def _fallback_notices(call: CallRecord, fallbacks: Sequence[TtsFallback]) -> tup
     return tuple(_notice(call, fb.code, fb.message, warning=True) for fb in fallbacks)
 
 
-def _notice(call: CallRecord, code: int, message: str, url: str | None = None, *, warning: bool = False) -> NewNotification:
+def _notice(
+    call: CallRecord, code: int, message: str, url: str | None = None, *, warning: bool = False
+) -> NewNotification:
     return NewNotification(
-        account_sid=call.account_sid, call_sid=call.sid, error_code=code, message_text=message,
-        request_url=url, log_level=1 if warning else 0,
+        account_sid=call.account_sid,
+        call_sid=call.sid,
+        error_code=code,
+        message_text=message,
+        request_url=url,
+        log_level=1 if warning else 0,
     )

@@ -50,7 +50,12 @@ async def keep(
     """Save a finished recording of `call`, or discard it when it is empty (None)."""
     if duration_ms < MIN_RECORDING_MS or not path.exists():
         path.unlink(missing_ok=True)
-        await _discarded(store, call, Notice.RECORDING_TOO_SHORT, f"{_VERB.get(kind.source, kind.source)}: recording too short ({duration_ms} ms), discarded")
+        await _discarded(
+            store,
+            call,
+            Notice.RECORDING_TOO_SHORT,
+            f"{_VERB.get(kind.source, kind.source)}: recording too short ({duration_ms} ms), discarded",
+        )
         return None
     if kind.trim == "trim-silence":
         trimmed = await trim(path)
@@ -58,7 +63,12 @@ async def keep(
             duration_ms = int(trimmed * 1000)
             if duration_ms < MIN_RECORDING_MS:
                 path.unlink(missing_ok=True)
-                await _discarded(store, call, Notice.RECORDING_SILENT, f"{_VERB.get(kind.source, kind.source)}: recording silent, discarded")
+                await _discarded(
+                    store,
+                    call,
+                    Notice.RECORDING_SILENT,
+                    f"{_VERB.get(kind.source, kind.source)}: recording silent, discarded",
+                )
                 return None
     new = NewRecording(
         sid=rec_sid,
@@ -80,5 +90,7 @@ async def keep(
 
 async def _discarded(store: CallStore, call: CallRecord, code: int, message: str) -> None:
     await store.notify(
-        NewNotification(account_sid=call.account_sid, call_sid=call.sid, error_code=code, message_text=message, log_level=1)
+        NewNotification(
+            account_sid=call.account_sid, call_sid=call.sid, error_code=code, message_text=message, log_level=1
+        )
     )

@@ -218,7 +218,9 @@ class CallChanges:
     def columns(self) -> dict[str, Any]:
         """The columns to write by name: the set ones, and the cleared ones as None."""
         values = {
-            f.name: v for f in dataclasses.fields(self) if f.name != "cleared" and (v := getattr(self, f.name)) is not None
+            f.name: v
+            for f in dataclasses.fields(self)
+            if f.name != "cleared" and (v := getattr(self, f.name)) is not None
         }
         return values | dict.fromkeys(self.cleared)
 

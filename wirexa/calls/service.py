@@ -77,7 +77,9 @@ class NullController:
 class CallService:
     """Loop-side entry points of the Calls resource; raises ApiError subclasses."""
 
-    def __init__(self, store: CallStore, controller: CallController, allowed_caller_ids: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, store: CallStore, controller: CallController, allowed_caller_ids: frozenset[str] = frozenset()
+    ) -> None:
         self.store = store
         self.controller = controller
         self.allowed_caller_ids = allowed_caller_ids

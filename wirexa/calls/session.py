@@ -154,7 +154,9 @@ Posted = SipEvent | _Feed | Prompt | Loaded | _Redirect | LegAnswered | LegEnded
 class CallSession:
     """One live call; created by the Dispatcher when the call leaves the queue. Loop-only."""
 
-    def __init__(self, call: CallRecord, host: SessionHost, deps: SessionDeps, parent: CallSession | None = None) -> None:
+    def __init__(
+        self, call: CallRecord, host: SessionHost, deps: SessionDeps, parent: CallSession | None = None
+    ) -> None:
         self.call = call
         self.host = host
         self.deps = deps
@@ -371,7 +373,9 @@ class CallSession:
             await self._on_amd(AMD_UNDECIDED, self.call.machine_detection_timeout_s * 1000, 0.0)
         fact = state.Fact.ENDED_COMPLETED if self.answered else state.fact_for_end(ev.reason)
         final = await finalize(self.store, self.deps.clock, self.sid, fact, sip_code=ev.sip_code)
-        log.info("[%s] ended: %s (sip %s, by %s)", self.sid, final.status if final else ev.reason, ev.sip_code, ev.hangup_by)
+        log.info(
+            "[%s] ended: %s (sip %s, by %s)", self.sid, final.status if final else ev.reason, ev.sip_code, ev.hangup_by
+        )
         if self.interp is not None:
             try:
                 await self._execute(self.interp.feed(E.CallHungUp()))
@@ -481,7 +485,9 @@ class CallSession:
         )
 
     async def _notify(self, notice: NewNotification) -> None:
-        log.warning("[%s] notification %s: %s (%s)", self.sid, notice.error_code, notice.message_text, notice.request_url or "")
+        log.warning(
+            "[%s] notification %s: %s (%s)", self.sid, notice.error_code, notice.message_text, notice.request_url or ""
+        )
         await self.store.notify(notice)
 
     # --- live modification -----------------------------------------------------------------
@@ -518,7 +524,12 @@ class CallSession:
         if action.play_beep:
             await self.sip.play(CallSid(self.sid), "beep", str(self.deps.beep_wav), 1)
         await self.sip.start_recording(
-            CallSid(self.sid), rec_sid, str(path), float(action.max_length_s), float(action.silence_timeout_s), action.finish_on_key
+            CallSid(self.sid),
+            rec_sid,
+            str(path),
+            float(action.max_length_s),
+            float(action.silence_timeout_s),
+            action.finish_on_key,
         )
 
     async def _keep(self, done: RecordingFinished, kind: RecordingKind) -> RecordingRecord | None:
@@ -530,8 +541,13 @@ class CallSession:
         if self.dial is not None and done.rec_id == self.dial.rec_sid:
             dial = self.dial.action
             kind = RecordingKind(
-                "DialVerb", 1, "both", "do-not-trim", dial.recording_status_callback,
-                str(dial.recording_status_callback_method), dial.recording_status_callback_event,
+                "DialVerb",
+                1,
+                "both",
+                "do-not-trim",
+                dial.recording_status_callback,
+                str(dial.recording_status_callback_method),
+                dial.recording_status_callback_event,
             )
             await self._dial_result(self.dial.recording_closed(await self._keep(done, kind)))
             return
@@ -539,15 +555,22 @@ class CallSession:
         if action is None:
             return
         kind = RecordingKind(
-            "RecordVerb", 1, "inbound", str(action.trim), action.recording_status_callback,
-            str(action.recording_status_callback_method), action.recording_status_callback_event,
+            "RecordVerb",
+            1,
+            "inbound",
+            str(action.trim),
+            action.recording_status_callback,
+            str(action.recording_status_callback_method),
+            action.recording_status_callback_event,
         )
         rec = await self._keep(done, kind)
         if rec is None:
             await self._feed(E.RecordingEmpty(action.op_id))
             return
         digit = done.digit if done.how == "key" and done.digit else ""
-        await self._feed(E.RecordingSaved(action.op_id, rec.sid, self.recording_url(rec.sid), rec.duration_s or 0, digit))
+        await self._feed(
+            E.RecordingSaved(action.op_id, rec.sid, self.recording_url(rec.sid), rec.duration_s or 0, digit)
+        )
 
     # --- dial (DialParent) ------------------------------------------------------------------
 

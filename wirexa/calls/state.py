@@ -56,9 +56,7 @@ class CallbackEvent(StrEnum):
 
 ALL_EVENTS = tuple(str(e) for e in CallbackEvent)
 
-FINAL = frozenset(
-    {CallStatus.COMPLETED, CallStatus.BUSY, CallStatus.FAILED, CallStatus.NO_ANSWER, CallStatus.CANCELED}
-)
+FINAL = frozenset({CallStatus.COMPLETED, CallStatus.BUSY, CallStatus.FAILED, CallStatus.NO_ANSWER, CallStatus.CANCELED})
 LIVE = frozenset(set(CallStatus) - FINAL)
 # The statuses of a call whose SIP dialog exists (or may): the INVITE has left.
 DIALING = frozenset(LIVE - {CallStatus.QUEUED})

@@ -55,7 +55,9 @@ class Command(TyperCommand):
 class Group(TyperGroup):
     """A command group; the root one turns every usage error below it into one red line."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any) -> Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any
+    ) -> Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
         except UsageError as exc:
@@ -79,5 +81,7 @@ class App(typer.Typer):
         kwargs.setdefault("cls", Group)
         super().__init__(**kwargs)
 
-    def command(self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs: Any) -> Callable[[CommandFunctionType], CommandFunctionType]:
+    def command(
+        self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
         return super().command(name, cls=cls or Command, **kwargs)

@@ -69,7 +69,9 @@ def find_engine(s: Settings) -> str:
     if info is not None:
         if healthy(info.api_url):
             return info.api_url
-        fail(f"the engine of {s.data_path} (pid {info.pid}) does not answer at {info.api_url}/health; is it still starting?")
+        fail(
+            f"the engine of {s.data_path} (pid {info.pid}) does not answer at {info.api_url}/health; is it still starting?"
+        )
     api_url, _ = urls(s)
     if healthy(api_url):
         return api_url
@@ -89,14 +91,24 @@ def call(
     status_callback: Annotated[str | None, typer.Option("--status-callback", help="URL for status callbacks.")] = None,
     wait: Annotated[
         bool,
-        typer.Option("--wait/--no-wait", help="Wait until the call ends (a live status line meanwhile); exit 0 only if it completed."),
+        typer.Option(
+            "--wait/--no-wait",
+            help="Wait until the call ends (a live status line meanwhile); exit 0 only if it completed.",
+        ),
     ] = True,
-    timeout_s: Annotated[float, typer.Option("--timeout", help="With --wait: give up after this many seconds (exit 7).", min=1)] = 3600,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout", help="With --wait: give up after this many seconds (exit 7).", min=1)
+    ] = 3600,
     project: Annotated[str | None, typer.Option("--project", help="Project ID; default: the first project.")] = None,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
-    port: Annotated[int | None, typer.Option("--port", help="API port of the engine, when it has no engine.json.", envvar="WIREXA_PORT")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document (the call, its SIP code and recording URLs).")] = False,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="API port of the engine, when it has no engine.json.", envvar="WIREXA_PORT"),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document (the call, its SIP code and recording URLs).")
+    ] = False,
 ) -> None:
     """Create a call through the engine's API (the engine must be running); exit 0 only for a
     completed call: 3 busy, 4 no-answer, 5 failed, 6 canceled, 7 --timeout ran out, 1 an error."""
@@ -136,7 +148,9 @@ def call(
         # The engine stopped (a graceful stop ends live calls first): the store has the outcome.
         stored = _stored_call(s, body["sid"])
         if stored is None or stored.get("status") not in ENDED:
-            fail(f"lost the engine at {api.api_url} while the call was {body.get('status')}: {exc or type(exc).__name__}")
+            fail(
+                f"lost the engine at {api.api_url} while the call was {body.get('status')}: {exc or type(exc).__name__}"
+            )
         body = stored
     sip_code = _sip_code(s, body["sid"])
     code = EXIT_CODES.get(str(body.get("status")), EXIT_STILL_LIVE) if wait else 0

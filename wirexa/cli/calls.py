@@ -16,7 +16,14 @@ from wirexa.store.bootstrap import open_store
 
 app = App(help="Inspect calls in the store.", no_args_is_help=True)
 
-STATUS_COLORS = {"completed": "green", "busy": "yellow", "no-answer": "yellow", "failed": "red", "canceled": "red", "in-progress": "cyan"}
+STATUS_COLORS = {
+    "completed": "green",
+    "busy": "yellow",
+    "no-answer": "yellow",
+    "failed": "red",
+    "canceled": "red",
+    "in-progress": "cyan",
+}
 CALL_COLUMNS = (
     Column("Call SID", keep=True),
     Column("Status", keep=True, colors=STATUS_COLORS),
@@ -57,7 +64,14 @@ def list_(
             print_json(call_json(c, _prefix(c.account_sid)))
         return
     rows = [
-        [c.sid, RESOURCE_STATUS.get(c.status, c.status), c.from_number, c.to_number, str(c.date_created)[:19], "" if c.duration_s is None else f"{c.duration_s}s"]
+        [
+            c.sid,
+            RESOURCE_STATUS.get(c.status, c.status),
+            c.from_number,
+            c.to_number,
+            str(c.date_created)[:19],
+            "" if c.duration_s is None else f"{c.duration_s}s",
+        ]
         for c in calls
     ]
     render_rows(CALL_COLUMNS, rows)
@@ -74,7 +88,9 @@ def show(
     store = open_store(options.settings(data_dir, config_file))
     call = store.read_sync(repo.get_call, call_sid)
     if call is None:
-        sid = options.unique_prefix(call_sid, store.read_sync(repo.call_sids_with_prefix, call_sid, options.PREFIX_MATCHES), "call")
+        sid = options.unique_prefix(
+            call_sid, store.read_sync(repo.call_sids_with_prefix, call_sid, options.PREFIX_MATCHES), "call"
+        )
         call = store.read_sync(repo.get_call, sid)
         if call is None:  # deleted in between
             fail(f"no call {call_sid}")
@@ -82,7 +98,9 @@ def show(
     notes = store.read_sync(repo.list_notifications, call.sid)
     hooks = store.read_sync(lambda: repo.list_webhooks(call_sid=call.sid, limit=100_000))
     if json_out:
-        body["notifications"] = [{"error_code": n.error_code, "message": n.message_text, "url": n.request_url} for n in notes]
+        body["notifications"] = [
+            {"error_code": n.error_code, "message": n.message_text, "url": n.request_url} for n in notes
+        ]
         body["webhooks"] = [tail_webhooks.row_json(w) for w in hooks]
         print_json(body)
         return
@@ -91,5 +109,15 @@ def show(
     render_rows((Column("Field"), Column("Value")), fields, out=out)
     if notes:
         note_rows = [[str(n.error_code), n.message_text, n.request_url or ""] for n in notes]
-        render_rows((Column("Notification", keep=True), Column("Message"), Column("URL")), note_rows, title="Notifications", out=out)
-    render_rows(tail_webhooks.columns(with_call=False), [tail_webhooks.cells(w, with_call=False) for w in hooks], title="Webhooks", out=out)
+        render_rows(
+            (Column("Notification", keep=True), Column("Message"), Column("URL")),
+            note_rows,
+            title="Notifications",
+            out=out,
+        )
+    render_rows(
+        tail_webhooks.columns(with_call=False),
+        [tail_webhooks.cells(w, with_call=False) for w in hooks],
+        title="Webhooks",
+        out=out,
+    )

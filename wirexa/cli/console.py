@@ -127,7 +127,9 @@ def plain_lines(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> lis
     return [line([c.header for c in columns]), *(line(row) for row in rows)]
 
 
-def render_rows(columns: Sequence[Column], rows: Sequence[Sequence[str]], title: str | None = None, out: Console | None = None) -> None:
+def render_rows(
+    columns: Sequence[Column], rows: Sequence[Sequence[str]], title: str | None = None, out: Console | None = None
+) -> None:
     """Print a listing: a rich table when stdout is a terminal, else plain lines (no box, no
     colours, no truncation; a titled listing is set off by an empty line instead). Every listing
     command prints through here."""

@@ -47,10 +47,20 @@ def check_config(data_dir: str | None, config_file: str | None) -> tuple[Check, 
     try:
         s = config.load(config_file, overrides={"data_dir": data_dir})
     except WirexaError as exc:
-        return Check("config", FAIL, str(exc), "fix the file (config/wirexa.example.toml lists every setting), or run `wirexa init`"), None
+        return Check(
+            "config",
+            FAIL,
+            str(exc),
+            "fix the file (config/wirexa.example.toml lists every setting), or run `wirexa init`",
+        ), None
     if not s.config_file:
         where = config.default_config_path(s.data_dir)
-        return Check("config", WARN, f"no config file ({where} does not exist): built-in defaults", f"run `wirexa init --data-dir {s.data_path}`"), s
+        return Check(
+            "config",
+            WARN,
+            f"no config file ({where} does not exist): built-in defaults",
+            f"run `wirexa init --data-dir {s.data_path}`",
+        ), s
     return Check("config", OK, f"{s.config_file} parsed"), s
 
 
@@ -62,7 +72,12 @@ def check_data_dir(s: Settings) -> Check:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-"):
             pass
     except OSError as exc:
-        return Check("data directory", FAIL, f"{path} is not writable: {exc.strerror}", f"chown it to the user running wirexa (`chown -R $(id -un) {path}`)")
+        return Check(
+            "data directory",
+            FAIL,
+            f"{path} is not writable: {exc.strerror}",
+            f"chown it to the user running wirexa (`chown -R $(id -un) {path}`)",
+        )
     return Check("data directory", OK, f"{path} writable")
 
 
@@ -80,11 +95,23 @@ def check_database(s: Settings) -> Check:
         finally:
             db.close()
     except Exception as exc:  # noqa: BLE001 - any driver error is the answer
-        return Check("database", FAIL, f"cannot read {s.db_url}: {exc}", "check database_url and the file's permissions")
+        return Check(
+            "database", FAIL, f"cannot read {s.db_url}: {exc}", "check database_url and the file's permissions"
+        )
     if version < latest:
-        return Check("database", FAIL, f"schema version {version}, this wirexa needs {latest}", "run `wirexa init` (it migrates), or start `wirexa serve`")
+        return Check(
+            "database",
+            FAIL,
+            f"schema version {version}, this wirexa needs {latest}",
+            "run `wirexa init` (it migrates), or start `wirexa serve`",
+        )
     if version > latest:
-        return Check("database", FAIL, f"schema version {version} is newer than this wirexa's {latest}", "run the newer wirexa that migrated it")
+        return Check(
+            "database",
+            FAIL,
+            f"schema version {version} is newer than this wirexa's {latest}",
+            "run the newer wirexa that migrated it",
+        )
     return Check("database", OK, f"schema version {version} (current)")
 
 
@@ -98,7 +125,14 @@ def check_ports(s: Settings, engine: engine_file.EngineInfo | None) -> list[Chec
     elif port_free(s.host, s.port):
         out.append(Check("API port", OK, f"{s.host}:{s.port} free"))
     else:
-        out.append(Check("API port", FAIL, f"{s.host}:{s.port} is in use by another program", "choose another with --port, WIREXA_PORT or port in the config file"))
+        out.append(
+            Check(
+                "API port",
+                FAIL,
+                f"{s.host}:{s.port} is in use by another program",
+                "choose another with --port, WIREXA_PORT or port in the config file",
+            )
+        )
     sandbox = not s.sip_trunk_host and s.sandbox_enabled
     if sandbox:
         from wirexa.sip.sandbox_carrier import sandbox_ports
@@ -109,7 +143,14 @@ def check_ports(s: Settings, engine: engine_file.EngineInfo | None) -> list[Chec
         if engine is not None:
             out.append(Check("sandbox SIP ports", OK, f"{span} {held}"))
         elif busy:
-            out.append(Check("sandbox SIP ports", FAIL, f"{', '.join(map(str, busy))} in use by another program", "choose another base with WIREXA_SANDBOX_PORT_BASE or port_base in [sandbox]"))
+            out.append(
+                Check(
+                    "sandbox SIP ports",
+                    FAIL,
+                    f"{', '.join(map(str, busy))} in use by another program",
+                    "choose another base with WIREXA_SANDBOX_PORT_BASE or port_base in [sandbox]",
+                )
+            )
         else:
             out.append(Check("sandbox SIP ports", OK, f"{span} free"))
     base, count = s.sip_port_base, max(1, s.sip_workers_max)
@@ -118,15 +159,32 @@ def check_ports(s: Settings, engine: engine_file.EngineInfo | None) -> list[Chec
     if engine is not None:
         out.append(Check("SIP worker ports", OK, detail + f" (the rest {held} or skipped)"))
     elif free == 0:
-        out.append(Check("SIP worker ports", FAIL, detail, "choose another base with WIREXA_SIP_PORT_BASE or port_base in [sip]"))
+        out.append(
+            Check(
+                "SIP worker ports", FAIL, detail, "choose another base with WIREXA_SIP_PORT_BASE or port_base in [sip]"
+            )
+        )
     else:
-        out.append(Check("SIP worker ports", OK if free == count else WARN, detail + ("" if free == count else " (busy ones are skipped)")))
+        out.append(
+            Check(
+                "SIP worker ports",
+                OK if free == count else WARN,
+                detail + ("" if free == count else " (busy ones are skipped)"),
+            )
+        )
     rtp = [s.sip_rtp_port_base] + ([s.sip_rtp_port_base + 5000] if sandbox else [])
     busy_rtp = [p for p in rtp if not _udp_free(s.sip_bind_host, p)]
     if engine is not None:
         out.append(Check("RTP ports", OK, f"from {s.sip_rtp_port_base} {held}"))
     elif busy_rtp:
-        out.append(Check("RTP ports", WARN, f"{', '.join(map(str, busy_rtp))} in use", "choose another base with WIREXA_SIP_RTP_PORT_BASE or rtp_port_base in [sip]"))
+        out.append(
+            Check(
+                "RTP ports",
+                WARN,
+                f"{', '.join(map(str, busy_rtp))} in use",
+                "choose another base with WIREXA_SIP_RTP_PORT_BASE or rtp_port_base in [sip]",
+            )
+        )
     else:
         out.append(Check("RTP ports", OK, f"from {s.sip_rtp_port_base} free"))
     return out
@@ -145,7 +203,9 @@ def sip_options(host: str, port: int, transport: str, timeout_s: float = OPTIONS
     """Send one SIP OPTIONS to host:port; (status line of the answer, local address). Raises
     OSError (TimeoutError when nothing answers)."""
     transport = transport.lower()
-    family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM)[0]
+    family, kind, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    )[0]
     with socket.socket(family, kind) as sock:
         sock.settimeout(timeout_s)
         sock.connect(address)
@@ -193,22 +253,52 @@ def sip_options(host: str, port: int, transport: str, timeout_s: float = OPTIONS
 
 def check_trunk(s: Settings, health: dict[str, Any] | None) -> list[Check]:
     if not s.sip_trunk_host:
-        detail = "none: calls go to the built-in sandbox carrier" if s.sandbox_enabled else "none, and the sandbox is off"
+        detail = (
+            "none: calls go to the built-in sandbox carrier" if s.sandbox_enabled else "none, and the sandbox is off"
+        )
         status = OK if s.sandbox_enabled else FAIL
-        return [Check("SIP trunk", status, detail, "" if status == OK else "set trunk_host in [sip], or sandbox enabled = true")]
-    host, _, port_text = s.sip_trunk_host.rpartition(":") if s.sip_trunk_host.count(":") == 1 else (s.sip_trunk_host, "", "")
+        return [
+            Check(
+                "SIP trunk",
+                status,
+                detail,
+                "" if status == OK else "set trunk_host in [sip], or sandbox enabled = true",
+            )
+        ]
+    host, _, port_text = (
+        s.sip_trunk_host.rpartition(":") if s.sip_trunk_host.count(":") == 1 else (s.sip_trunk_host, "", "")
+    )
     port = int(port_text) if port_text.isdigit() else (5061 if s.sip_trunk_transport == "tls" else 5060)
     out: list[Check] = []
     try:
         addresses = sorted({str(a[4][0]) for a in socket.getaddrinfo(host, port)})
     except socket.gaierror as exc:
-        return [Check("SIP trunk", FAIL, f"{host} does not resolve: {exc.strerror}", "check trunk_host in [sip] and this machine's DNS")]
+        return [
+            Check(
+                "SIP trunk",
+                FAIL,
+                f"{host} does not resolve: {exc.strerror}",
+                "check trunk_host in [sip] and this machine's DNS",
+            )
+        ]
     try:
         answer, _ = sip_options(host, port, s.sip_trunk_transport)
-        out.append(Check("SIP trunk", OK, f"{host}:{port} ({', '.join(addresses)}) answered OPTIONS over {s.sip_trunk_transport}: {answer}"))
+        out.append(
+            Check(
+                "SIP trunk",
+                OK,
+                f"{host}:{port} ({', '.join(addresses)}) answered OPTIONS over {s.sip_trunk_transport}: {answer}",
+            )
+        )
     except (OSError, ValueError) as exc:
-        out.append(Check("SIP trunk", FAIL, f"{host}:{port} ({', '.join(addresses)}) did not answer OPTIONS over {s.sip_trunk_transport}: {exc or type(exc).__name__}",
-                         "check trunk_host, trunk_transport and the firewall (the trunk must allow this machine's address)"))
+        out.append(
+            Check(
+                "SIP trunk",
+                FAIL,
+                f"{host}:{port} ({', '.join(addresses)}) did not answer OPTIONS over {s.sip_trunk_transport}: {exc or type(exc).__name__}",
+                "check trunk_host, trunk_transport and the firewall (the trunk must allow this machine's address)",
+            )
+        )
     if s.sip_trunk_register:
         out.append(check_registration(health))
     return out
@@ -216,7 +306,12 @@ def check_trunk(s: Settings, health: dict[str, Any] | None) -> list[Check]:
 
 def check_registration(health: dict[str, Any] | None) -> Check:
     if health is None:
-        return Check("trunk registration", WARN, "the engine is not running: registration is made by `wirexa serve`", "start `wirexa serve`, then run doctor again")
+        return Check(
+            "trunk registration",
+            WARN,
+            "the engine is not running: registration is made by `wirexa serve`",
+            "start `wirexa serve`, then run doctor again",
+        )
     sip = health.get("sip") or {}
     reg = sip.get("registration") or (sip.get("trunk") or {}).get("registration")
     if reg is None:
@@ -224,7 +319,12 @@ def check_registration(health: dict[str, Any] | None) -> Check:
     state = reg.get("state") if isinstance(reg, dict) else str(reg)
     if state in ("registered", "ok", True):
         return Check("trunk registration", OK, "registered")
-    return Check("trunk registration", FAIL, f"not registered: {reg}", "check trunk_username, trunk_password and trunk_from_domain")
+    return Check(
+        "trunk registration",
+        FAIL,
+        f"not registered: {reg}",
+        "check trunk_username, trunk_password and trunk_from_domain",
+    )
 
 
 def check_tools(s: Settings) -> list[Check]:
@@ -234,8 +334,14 @@ def check_tools(s: Settings) -> list[Check]:
         if found:
             out.append(Check(name, OK, found))
         else:
-            use = "<Say> without a cloud TTS provider" if name == "espeak-ng" else "<Record> MP3s, <Play> and speech conversion"
-            out.append(Check(name, FAIL, f"{binary} not found on PATH (needed for {use})", f"apt-get install {package}"))
+            use = (
+                "<Say> without a cloud TTS provider"
+                if name == "espeak-ng"
+                else "<Record> MP3s, <Play> and speech conversion"
+            )
+            out.append(
+                Check(name, FAIL, f"{binary} not found on PATH (needed for {use})", f"apt-get install {package}")
+            )
     return out
 
 
@@ -247,7 +353,14 @@ def check_tts(s: Settings) -> list[Check]:
             out.append(Check("TTS polly", OK, f"access key and secret set (region {s.tts_polly_region})"))
         else:
             missing = "secret_access_key" if s.tts_polly_access_key_id else "access_key_id"
-            out.append(Check("TTS polly", FAIL, f"polly_{missing} is empty", f"set polly_{missing} in [tts] (or WIREXA_TTS_POLLY_{missing.upper()})"))
+            out.append(
+                Check(
+                    "TTS polly",
+                    FAIL,
+                    f"polly_{missing} is empty",
+                    f"set polly_{missing} in [tts] (or WIREXA_TTS_POLLY_{missing.upper()})",
+                )
+            )
     if s.tts_google_api_key:
         out.append(Check("TTS google", OK, "API key set"))
     elif s.tts_google_service_account_file:
@@ -255,14 +368,28 @@ def check_tts(s: Settings) -> list[Check]:
         if path.is_file() and os.access(path, os.R_OK):
             out.append(Check("TTS google", OK, f"service account {path}"))
         else:
-            out.append(Check("TTS google", FAIL, f"service account file {path} is missing or unreadable", "fix google_service_account_file in [tts]"))
+            out.append(
+                Check(
+                    "TTS google",
+                    FAIL,
+                    f"service account file {path} is missing or unreadable",
+                    "fix google_service_account_file in [tts]",
+                )
+            )
     if s.tts_elevenlabs_api_key:
         out.append(Check("TTS elevenlabs", OK, "API key set"))
     if s.tts_azure_key:
         if s.tts_azure_region or s.tts_azure_endpoint_url:
             out.append(Check("TTS azure", OK, f"key set (region {s.tts_azure_region or s.tts_azure_endpoint_url})"))
         else:
-            out.append(Check("TTS azure", FAIL, "azure_key is set but azure_region is empty", "set azure_region in [tts] (eastus, westeurope, ...)"))
+            out.append(
+                Check(
+                    "TTS azure",
+                    FAIL,
+                    "azure_key is set but azure_region is empty",
+                    "set azure_region in [tts] (eastus, westeurope, ...)",
+                )
+            )
     if s.tts_gtts_enabled:
         out.append(Check("TTS gtts", OK, "enabled (no credentials needed)"))
     if not out:
@@ -286,10 +413,17 @@ def check_disk(s: Settings) -> Check:
 def check_clock(s: Settings) -> Check:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if not 2024 <= now.year < 2100:
-        return Check("clock", FAIL, f"system time is {now:%Y-%m-%d %H:%M} UTC", "set the clock (timedatectl set-ntp true)")
+        return Check(
+            "clock", FAIL, f"system time is {now:%Y-%m-%d %H:%M} UTC", "set the clock (timedatectl set-ntp true)"
+        )
     newest = _newest_row(s)
     if newest is not None and newest - now > dt.timedelta(minutes=5):
-        return Check("clock", FAIL, f"the database has rows from {newest:%Y-%m-%d %H:%M} UTC, after now ({now:%H:%M})", "the clock went back: set it right (timedatectl set-ntp true)")
+        return Check(
+            "clock",
+            FAIL,
+            f"the database has rows from {newest:%Y-%m-%d %H:%M} UTC, after now ({now:%H:%M})",
+            "the clock went back: set it right (timedatectl set-ntp true)",
+        )
     sync = _ntp_synchronized()
     if sync is False:
         return Check("clock", WARN, f"{now:%Y-%m-%d %H:%M:%S} UTC, not NTP-synchronized", "timedatectl set-ntp true")
@@ -302,7 +436,7 @@ def _newest_row(s: Settings) -> dt.datetime | None:
     import sqlite3
 
     try:
-        with sqlite3.connect(f"file:{s.db_url[len('sqlite:///'):]}?mode=ro", uri=True) as db:
+        with sqlite3.connect(f"file:{s.db_url[len('sqlite:///') :]}?mode=ro", uri=True) as db:
             row = db.execute("SELECT MAX(date_created) FROM calls").fetchone()
     except sqlite3.Error:
         return None
@@ -320,7 +454,9 @@ def _ntp_synchronized() -> bool | None:
     import subprocess
 
     try:
-        out = subprocess.run([tool, "show", "-p", "NTPSynchronized", "--value"], capture_output=True, text=True, timeout=3)
+        out = subprocess.run(
+            [tool, "show", "-p", "NTPSynchronized", "--value"], capture_output=True, text=True, timeout=3
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     value = out.stdout.strip()
@@ -353,11 +489,26 @@ def run_checks(data_dir: str | None, config_file: str | None) -> list[Check]:
     health = engine_health(info)
     if info is not None:
         state = "answering /health" if health is not None else "NOT answering /health"
-        checks.append(Check("engine", OK if health is not None else FAIL, f"running, pid {info.pid}, {info.api_url} {state}",
-                            "" if health is not None else "look at its log (journalctl -u wirexa), restart it"))
+        checks.append(
+            Check(
+                "engine",
+                OK if health is not None else FAIL,
+                f"running, pid {info.pid}, {info.api_url} {state}",
+                "" if health is not None else "look at its log (journalctl -u wirexa), restart it",
+            )
+        )
     else:
         checks.append(Check("engine", OK, "not running (doctor checks that it could start)"))
-    checks += [check_data_dir(s), check_database(s), *check_ports(s, info), *check_trunk(s, health), *check_tools(s), *check_tts(s), check_disk(s), check_clock(s)]
+    checks += [
+        check_data_dir(s),
+        check_database(s),
+        *check_ports(s, info),
+        *check_trunk(s, health),
+        *check_tools(s),
+        *check_tts(s),
+        check_disk(s),
+        check_clock(s),
+    ]
     return checks
 
 
@@ -376,7 +527,12 @@ def doctor(
     if json_out:
         print_json({"ok": not failed, "checks": [dataclasses.asdict(c) for c in checks]})
     else:
-        columns = (Column("Check", keep=True), Column("Status", keep=True, colors=STATUS_COLORS), Column("Detail"), Column("Fix"))
+        columns = (
+            Column("Check", keep=True),
+            Column("Status", keep=True, colors=STATUS_COLORS),
+            Column("Detail"),
+            Column("Fix"),
+        )
         render_rows(columns, [[c.name, c.status, c.detail, c.fix] for c in checks])
         if failed:
             from rich.markup import escape
@@ -384,7 +540,10 @@ def doctor(
             from wirexa.cli.console import console
 
             console(stderr=True).print(
-                f"[red]{len(failed)} check(s) failed:[/red] " + escape("; ".join(f"{c.name}: {c.fix or c.detail}" for c in failed)),
-                markup=True, highlight=False, soft_wrap=True,
+                f"[red]{len(failed)} check(s) failed:[/red] "
+                + escape("; ".join(f"{c.name}: {c.fix or c.detail}" for c in failed)),
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
             )
     raise typer.Exit(1 if failed else 0)

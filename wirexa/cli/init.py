@@ -48,7 +48,9 @@ def init(
         fail(f"init failed: {exc}")
     api_url, space_url = urls(s)
     if json_out:
-        print_json({"project_id": project.sid, "auth_token": project.auth_token, "api_url": api_url, "space_url": space_url})
+        print_json(
+            {"project_id": project.sid, "auth_token": project.auth_token, "api_url": api_url, "space_url": space_url}
+        )
         return
     out = console()
     out.print(f"Config:      {cfg}")

@@ -86,12 +86,19 @@ WantedBy=multi-user.target
 
 
 def install_service(
-    unit_dir: Annotated[Path, typer.Option("--unit-dir", help="Where the unit file goes.")] = Path("/etc/systemd/system"),
+    unit_dir: Annotated[Path, typer.Option("--unit-dir", help="Where the unit file goes.")] = Path(
+        "/etc/systemd/system"
+    ),
     name: Annotated[str, typer.Option("--name", help="Unit name (without .service).")] = "wirexa",
     user: Annotated[str, typer.Option("--user", help="System user the engine runs as.")] = "wirexa",
-    config_file: Annotated[Path, typer.Option("--config", help="Config file the service reads (written when missing).")] = Path("/etc/wirexa/wirexa.toml"),
+    config_file: Annotated[
+        Path, typer.Option("--config", help="Config file the service reads (written when missing).")
+    ] = Path("/etc/wirexa/wirexa.toml"),
     data_dir: Annotated[str, typer.Option("--data-dir", help="Data directory of the service.")] = "/var/lib/wirexa",
-    exec_path: Annotated[str | None, typer.Option("--exec", help="wirexa executable to run; default: this binary, or this virtualenv's wirexa.")] = None,
+    exec_path: Annotated[
+        str | None,
+        typer.Option("--exec", help="wirexa executable to run; default: this binary, or this virtualenv's wirexa."),
+    ] = None,
     stdout: Annotated[bool, typer.Option("--stdout", help="Print the unit instead of writing anything.")] = False,
 ) -> None:
     """Write a systemd unit running `wirexa serve` (this binary or this virtualenv's wirexa), and
@@ -104,7 +111,14 @@ def install_service(
             fail(str(exc))
     else:
         s = config.load(env={}, overrides={"data_dir": data_dir})
-    text = unit_text(command, user=user, config_file=str(config_file), data_dir=data_dir, grace_s=s.shutdown_grace_s, max_calls=s.calls_max_concurrent)
+    text = unit_text(
+        command,
+        user=user,
+        config_file=str(config_file),
+        data_dir=data_dir,
+        grace_s=s.shutdown_grace_s,
+        max_calls=s.calls_max_concurrent,
+    )
     if stdout:
         sys.stdout.write(text)
         return
@@ -125,6 +139,12 @@ def install_service(
     if wrote_config:
         out.print(f"Wrote {config_file}", markup=False)
     out.print("Next:", markup=False)
-    out.print(f"  id -u {user} >/dev/null 2>&1 || useradd --system --home-dir {data_dir} --shell /usr/sbin/nologin {user}", markup=False)
+    out.print(
+        f"  id -u {user} >/dev/null 2>&1 || useradd --system --home-dir {data_dir} --shell /usr/sbin/nologin {user}",
+        markup=False,
+    )
     out.print(f"  systemctl daemon-reload && systemctl enable --now {name}", markup=False)
-    out.print(f"  sudo -u {user} {shlex.join(command)} projects list --config {config_file} --data-dir {data_dir}   # credentials", markup=False)
+    out.print(
+        f"  sudo -u {user} {shlex.join(command)} projects list --config {config_file} --data-dir {data_dir}   # credentials",
+        markup=False,
+    )

@@ -33,16 +33,24 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+    ] = False,
 ) -> None:
     """Wirexa voice engine."""
 
 
 app.command(help="Create the config file, database and a first project.")(init)
 app.command(help="Run the engine (REST API, webhooks, SIP workers, sandbox carrier).")(serve)
-app.command(help="Place a call through the running engine's REST API; with --wait (the default) exit 0 only if it completed.")(call)
-app.command(help="Check config, data dir, database, ports, SIP trunk, espeak-ng/ffmpeg, TTS credentials, disk, clock.")(doctor)
-app.command("install-service", help="Write a systemd unit running `wirexa serve` (and /etc/wirexa/wirexa.toml if missing).")(install_service)
+app.command(
+    help="Place a call through the running engine's REST API; with --wait (the default) exit 0 only if it completed."
+)(call)
+app.command(help="Check config, data dir, database, ports, SIP trunk, espeak-ng/ffmpeg, TTS credentials, disk, clock.")(
+    doctor
+)
+app.command(
+    "install-service", help="Write a systemd unit running `wirexa serve` (and /etc/wirexa/wirexa.toml if missing)."
+)(install_service)
 app.add_typer(projects.app, name="projects")
 app.add_typer(calls.app, name="calls")
 app.add_typer(recordings.app, name="recordings")

@@ -13,7 +13,9 @@ from wirexa.errors import WirexaError
 
 DataDir = Annotated[
     str | None,
-    typer.Option("--data-dir", help="Data directory (database, recordings, caches).", envvar="WIREXA_DATA_DIR", show_envvar=True),
+    typer.Option(
+        "--data-dir", help="Data directory (database, recordings, caches).", envvar="WIREXA_DATA_DIR", show_envvar=True
+    ),
 ]
 ConfigFile = Annotated[
     str | None,

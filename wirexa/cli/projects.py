@@ -51,7 +51,9 @@ def _show(p: repo.ProjectRecord, json_out: bool) -> None:
 
 
 @app.command("list")
-def list_(data_dir: options.DataDir = None, config_file: options.ConfigFile = None, json_out: options.Json = False) -> None:
+def list_(
+    data_dir: options.DataDir = None, config_file: options.ConfigFile = None, json_out: options.Json = False
+) -> None:
     """List projects."""
     store = _store(data_dir, config_file)
     projects = store.read_sync(repo.list_projects)
@@ -59,8 +61,23 @@ def list_(data_dir: options.DataDir = None, config_file: options.ConfigFile = No
         for p in projects:
             print_json(_as_json(p))
         return
-    columns = (Column("Project ID", keep=True), Column("Name"), Column("Status", keep=True), Column("Credits"), Column("Created"))
-    rows = [[p.sid, p.friendly_name, p.status, "unlimited" if p.credits_s is None else str(p.credits_s), str(p.date_created)[:19]] for p in projects]
+    columns = (
+        Column("Project ID", keep=True),
+        Column("Name"),
+        Column("Status", keep=True),
+        Column("Credits"),
+        Column("Created"),
+    )
+    rows = [
+        [
+            p.sid,
+            p.friendly_name,
+            p.status,
+            "unlimited" if p.credits_s is None else str(p.credits_s),
+            str(p.date_created)[:19],
+        ]
+        for p in projects
+    ]
     render_rows(columns, rows)
 
 
@@ -78,7 +95,9 @@ def create(
 
 @app.command()
 def show(
-    project: Annotated[str, typer.Argument(help="Project ID (AccountSid), or enough of its start to match one project.")],
+    project: Annotated[
+        str, typer.Argument(help="Project ID (AccountSid), or enough of its start to match one project.")
+    ],
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
@@ -87,12 +106,22 @@ def show(
     store = _store(data_dir, config_file)
     found = store.read_sync(repo.get_project, project)
     if found is None:
-        found = _get(store, options.unique_prefix(project, store.read_sync(repo.project_sids_with_prefix, project, options.PREFIX_MATCHES), "project"))
+        found = _get(
+            store,
+            options.unique_prefix(
+                project, store.read_sync(repo.project_sids_with_prefix, project, options.PREFIX_MATCHES), "project"
+            ),
+        )
     _show(found, json_out)
 
 
 @app.command("rotate-token")
-def rotate_token(project: ProjectArg, data_dir: options.DataDir = None, config_file: options.ConfigFile = None, json_out: options.Json = False) -> None:
+def rotate_token(
+    project: ProjectArg,
+    data_dir: options.DataDir = None,
+    config_file: options.ConfigFile = None,
+    json_out: options.Json = False,
+) -> None:
     """Give a project a new Auth Token (the old one stops working at once)."""
     store = _store(data_dir, config_file)
     current = _get(store, project)
@@ -104,7 +133,9 @@ def credits(
     project: ProjectArg,
     set_: Annotated[int | None, typer.Option("--set", help="Set the balance to N call-seconds.")] = None,
     add: Annotated[int | None, typer.Option("--add", help="Add N call-seconds (negative to deduct).")] = None,
-    unlimited: Annotated[bool, typer.Option("--unlimited", help="Remove the balance: calls are never refused for credits.")] = False,
+    unlimited: Annotated[
+        bool, typer.Option("--unlimited", help="Remove the balance: calls are never refused for credits.")
+    ] = False,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,

@@ -61,10 +61,36 @@ def list_(
     recs = _recordings(store, call, project, limit)
     if json_out:
         for r in recs:
-            print_json({"sid": r.sid, "call_sid": r.call_sid, "status": r.status, "duration": r.duration_s, "source": r.source, "wav": r.wav_path})
+            print_json(
+                {
+                    "sid": r.sid,
+                    "call_sid": r.call_sid,
+                    "status": r.status,
+                    "duration": r.duration_s,
+                    "source": r.source,
+                    "wav": r.wav_path,
+                }
+            )
         return
-    columns = (Column("Recording SID", keep=True), Column("Call SID", keep=True), Column("Status", keep=True), Column("Duration"), Column("Source"), Column("Created"))
-    rows = [[r.sid, r.call_sid, r.status, "" if r.duration_s is None else f"{r.duration_s}s", r.source, str(r.date_created)[:19]] for r in recs]
+    columns = (
+        Column("Recording SID", keep=True),
+        Column("Call SID", keep=True),
+        Column("Status", keep=True),
+        Column("Duration"),
+        Column("Source"),
+        Column("Created"),
+    )
+    rows = [
+        [
+            r.sid,
+            r.call_sid,
+            r.status,
+            "" if r.duration_s is None else f"{r.duration_s}s",
+            r.source,
+            str(r.date_created)[:19],
+        ]
+        for r in recs
+    ]
     render_rows(columns, rows)
 
 
@@ -82,7 +108,12 @@ def _when(text: str | None, flag: str) -> dt.datetime | None:
 
 
 def _to_export(
-    store: Store, call: str | None, project: str | None, since: dt.datetime | None, until: dt.datetime | None, limit: int
+    store: Store,
+    call: str | None,
+    project: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    limit: int,
 ) -> list[repo.RecordingRecord]:
     """Completed recordings in [since, until), oldest first (a resumed export goes the same way)."""
     bounds: list[repo.TimeBound] = []
@@ -130,7 +161,11 @@ class _Exporter:
     async def source(self, rec: repo.RecordingRecord, ext: str) -> Path | None:
         """A local file with the recording's WAV or MP3: its own, the bucket's copy, or (MP3) made now."""
         wav = Path(rec.wav_path) if rec.wav_path else None
-        local = wav if ext == ".wav" else (Path(rec.mp3_path) if rec.mp3_path else (wav.with_suffix(".mp3") if wav else None))
+        local = (
+            wav
+            if ext == ".wav"
+            else (Path(rec.mp3_path) if rec.mp3_path else (wav.with_suffix(".mp3") if wav else None))
+        )
         if local is not None and local.exists():
             return local
         if rec.storage_url:
@@ -190,7 +225,9 @@ def _target(out: str, settings: Any, endpoint_url: str | None) -> Storage:
         except ValueError as exc:
             fail(str(exc))
         return S3Storage(
-            bucket, prefix, region=settings.recordings_s3_region,
+            bucket,
+            prefix,
+            region=settings.recordings_s3_region,
             endpoint_url=settings.recordings_s3_endpoint_url if endpoint_url is None else endpoint_url,
         )
     path = Path(out)
@@ -203,14 +240,25 @@ def _target(out: str, settings: Any, endpoint_url: str | None) -> Storage:
 
 @app.command()
 def export(
-    out: Annotated[str, typer.Argument(help="Directory (created if missing) or s3://bucket/prefix to write the files to.")],
+    out: Annotated[
+        str, typer.Argument(help="Directory (created if missing) or s3://bucket/prefix to write the files to.")
+    ],
     call: Annotated[str | None, typer.Option("--call", help="Only recordings of this call.")] = None,
     project: Annotated[str | None, typer.Option("--project", help="Project ID; default: every project.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="wav, mp3 or both.")] = "wav",
-    since: Annotated[str | None, typer.Option("--since", help="Only recordings created at or after this ISO date/time (UTC).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Only recordings created before this ISO date/time (UTC).")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a different file of the same name (default: skip it, in red).")] = False,
-    endpoint_url: Annotated[str | None, typer.Option("--endpoint-url", help="S3 endpoint of an s3:// target; default: [recordings] s3_endpoint_url.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only recordings created at or after this ISO date/time (UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Only recordings created before this ISO date/time (UTC).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a different file of the same name (default: skip it, in red).")
+    ] = False,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option("--endpoint-url", help="S3 endpoint of an s3:// target; default: [recordings] s3_endpoint_url."),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Most recordings exported, oldest first.", min=1)] = 1_000_000,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
@@ -253,8 +301,14 @@ async def _run(exporter: _Exporter, recs: list[repo.RecordingRecord], exts: list
     progress = None
     if out.is_terminal and not json_out:
         progress = Progress(
-            TextColumn("[bold]export"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-            TextColumn("{task.fields[moved]}"), TimeElapsedColumn(), console=out, transient=True,
+            TextColumn("[bold]export"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files"),
+            TextColumn("{task.fields[moved]}"),
+            TimeElapsedColumn(),
+            console=out,
+            transient=True,
         )
         progress.start()
     task = progress.add_task("export", total=len(jobs), moved="0 bytes") if progress else None

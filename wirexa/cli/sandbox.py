@@ -40,7 +40,9 @@ def wav_summary(path: Path) -> dict[str, Any]:
 
 @app.command()
 def show(
-    call_sid: Annotated[str, typer.Argument(help="Call SID the sandbox answered, or enough of its start to match one call.")],
+    call_sid: Annotated[
+        str, typer.Argument(help="Call SID the sandbox answered, or enough of its start to match one call.")
+    ],
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
@@ -52,7 +54,9 @@ def show(
     log_path = folder / f"{name}.json"
     if not log_path.is_file():
         # glob.escape: what was typed is a prefix, not a pattern.
-        found = sorted(p.stem for p in folder.glob(glob.escape(name) + "*.json"))[: options.PREFIX_MATCHES] if name else []
+        found = (
+            sorted(p.stem for p in folder.glob(glob.escape(name) + "*.json"))[: options.PREFIX_MATCHES] if name else []
+        )
         if not found:
             fail(f"the sandbox has no call {call_sid} (looked in {folder})")
         log_path = folder / f"{options.unique_prefix(name, found, 'call')}.json"
@@ -73,7 +77,9 @@ def show(
     if audio is None:
         out.print(f"WAV: {wav} (no audio)")
     else:
-        out.print(f"WAV: {wav}  duration {audio['duration_s']} s, level {audio['rms_dbfs']} dBFS, speech in {int(audio['speech_fraction'] * 100)}% of frames")
+        out.print(
+            f"WAV: {wav}  duration {audio['duration_s']} s, level {audio['rms_dbfs']} dBFS, speech in {int(audio['speech_fraction'] * 100)}% of frames"
+        )
 
 
 @app.command()
@@ -91,13 +97,20 @@ def callees(
         fail(f"{exc}" if isinstance(exc, SandboxConfigError) else f"sandbox config {path}: {exc}")
     entries = [(n, behaviour_for(n, default, numbers)) for n in sorted(numbers)] + [("*", default)]
     if json_out:
-        print_json({
-            "config": path or None,
-            "callees": [
-                {"number": n, "answer": b["answer"], "behaves_as": describe(b)[0], "settings": dict(sorted(b.items()))}
-                for n, b in entries
-            ],
-        })
+        print_json(
+            {
+                "config": path or None,
+                "callees": [
+                    {
+                        "number": n,
+                        "answer": b["answer"],
+                        "behaves_as": describe(b)[0],
+                        "settings": dict(sorted(b.items())),
+                    }
+                    for n, b in entries
+                ],
+            }
+        )
         return
     out = console()
     rows = [[("any other" if n == "*" else n), *_described(b)] for n, b in entries]

@@ -147,11 +147,15 @@ async def check(settings: Settings) -> bool:
 def serve(
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
-    host: Annotated[str | None, typer.Option("--host", help="Address the API listens on.", envvar="WIREXA_HOST")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address the API listens on.", envvar="WIREXA_HOST")
+    ] = None,
     port: Annotated[int | None, typer.Option("--port", help="API port.", envvar="WIREXA_PORT")] = None,
     check_only: Annotated[
         bool,
-        typer.Option("--check", help="Boot in a throwaway data dir on free ports, request /health, shut down; exit 0 or 1."),
+        typer.Option(
+            "--check", help="Boot in a throwaway data dir on free ports, request /health, shut down; exit 0 or 1."
+        ),
     ] = False,
 ) -> None:
     """Run the engine: REST API, webhooks, SIP workers and the sandbox carrier."""
@@ -164,7 +168,9 @@ def serve(
         if check_only:
             ok = asyncio.run(check(s))
             raise typer.Exit(0 if ok else 1)
-        asyncio.run(run_until_signal(s, lambda: config.load(config_file, overrides={"data_dir": data_dir, **overrides})))
+        asyncio.run(
+            run_until_signal(s, lambda: config.load(config_file, overrides={"data_dir": data_dir, **overrides}))
+        )
     except WirexaError as exc:
         fail(str(exc))
     except OSError as exc:

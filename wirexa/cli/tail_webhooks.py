@@ -55,7 +55,9 @@ def row_json(w: repo.WebhookRecord) -> dict[str, Any]:
         "attempts": w.attempts,
         "http_status": w.last_status_code,
         "error": w.last_error,
-        "next_attempt_at": w.next_attempt_at.isoformat() + "Z" if w.status == "pending" and w.held_back_by is None else None,
+        "next_attempt_at": w.next_attempt_at.isoformat() + "Z"
+        if w.status == "pending" and w.held_back_by is None
+        else None,
         "held_back_by": w.held_back_by,  # id of the earlier row of the call this one waits for
         "delivered_at": w.delivered_at.isoformat() + "Z" if w.delivered_at else None,
         "params": dict(w.params),
@@ -90,7 +92,9 @@ def cells(w: repo.WebhookRecord, with_call: bool = True) -> list[str]:
         # A row held back behind an earlier one of its call is sent after that one, not at
         # its own (possibly long past) due time.
         "waiting" if w.held_back_by else w.status,
-        f"after #{w.held_back_by}" if w.held_back_by else (w.next_attempt_at.strftime("%H:%M:%S") if w.status == "pending" else ""),
+        f"after #{w.held_back_by}"
+        if w.held_back_by
+        else (w.next_attempt_at.strftime("%H:%M:%S") if w.status == "pending" else ""),
     ]
     return row if with_call else row[:1] + row[2:]
 
@@ -101,8 +105,13 @@ def render(rows: list[repo.WebhookRecord]) -> Listing:
 
 def tail_webhooks(
     call: Annotated[str | None, typer.Option("--call", help="Only deliveries of this call SID.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="Only deliveries in this state: pending, delivered, failed (or in-flight).")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Only rows written since: 10m, 2h, 1d, or an ISO time (UTC).")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only deliveries in this state: pending, delivered, failed (or in-flight)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only rows written since: 10m, 2h, 1d, or an ISO time (UTC).")
+    ] = None,
     json_out: options.Json = False,
     no_follow: Annotated[bool, typer.Option("--no-follow", help="Print what is there now and exit.")] = False,
     data_dir: options.DataDir = None,

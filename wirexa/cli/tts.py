@@ -28,9 +28,17 @@ app = App(help="Text-to-speech providers.", no_args_is_help=True)
 @app.command("test")
 def test(
     text: Annotated[str, typer.Argument(help="Text to speak.")],
-    voice: Annotated[str, typer.Option("--voice", help="Voice as in <Say voice>: polly.Joanna, google.en-US-Wavenet-F, eleven.Rachel, azure.en-US-JennyNeural, woman, man.")] = "woman",
+    voice: Annotated[
+        str,
+        typer.Option(
+            "--voice",
+            help="Voice as in <Say voice>: polly.Joanna, google.en-US-Wavenet-F, eleven.Rachel, azure.en-US-JennyNeural, woman, man.",
+        ),
+    ] = "woman",
     language: Annotated[str, typer.Option("--language", help="BCP-47 language, as in <Say language>.")] = "en-US",
-    each: Annotated[bool, typer.Option("--each", help="Also make one test synthesis with every configured provider.")] = False,
+    each: Annotated[
+        bool, typer.Option("--each", help="Also make one test synthesis with every configured provider.")
+    ] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Copy the WAV here.")] = None,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,

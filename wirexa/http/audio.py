@@ -25,7 +25,9 @@ MAX_AUDIO_BYTES = 50 * 1024 * 1024
 class AudioCache:
     """Loop-only. get(url) -> path of a playable WAV; raises DocumentError (11200, 13420)."""
 
-    def __init__(self, cache_dir: Path, timeout_s: float = 30.0, max_bytes: int = MAX_AUDIO_BYTES, ffmpeg: str = "ffmpeg") -> None:
+    def __init__(
+        self, cache_dir: Path, timeout_s: float = 30.0, max_bytes: int = MAX_AUDIO_BYTES, ffmpeg: str = "ffmpeg"
+    ) -> None:
         self.cache_dir = cache_dir
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=5.0)
         self.max_bytes = max_bytes
@@ -34,7 +36,9 @@ class AudioCache:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AudioCache:
-        self._session = aiohttp.ClientSession(timeout=self.timeout, headers={"User-Agent": f"Wirexa/{wirexa.__version__}"})
+        self._session = aiohttp.ClientSession(
+            timeout=self.timeout, headers={"User-Agent": f"Wirexa/{wirexa.__version__}"}
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -60,7 +64,9 @@ class AudioCache:
                     if resp.status == 304 and wav.exists():
                         return wav
                     if not 200 <= resp.status < 300:
-                        raise DocumentError(Notice.HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: status {resp.status}", url)
+                        raise DocumentError(
+                            Notice.HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: status {resp.status}", url
+                        )
                     ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
                     if ctype and not (ctype.startswith("audio/") or ctype == "application/octet-stream"):
                         raise DocumentError(Notice.PLAY_INVALID_CONTENT, f"Play: unsupported Content-Type {ctype}", url)
@@ -74,23 +80,42 @@ class AudioCache:
                 if wav.exists():
                     log.warning("refetch of %s failed (%s); playing the cached copy", url, exc)
                     return wav
-                raise DocumentError(Notice.HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: {exc or type(exc).__name__}", url) from exc
+                raise DocumentError(
+                    Notice.HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: {exc or type(exc).__name__}", url
+                ) from exc
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             src = self.cache_dir / f"{key}.{os.getpid()}.src"
             tmp = self.cache_dir / f"{key}.{os.getpid()}.tmp.wav"
             src.write_bytes(body)
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    shutil.which(self.ffmpeg) or self.ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
-                    "-ar", "8000", "-ac", "1", "-sample_fmt", "s16", str(tmp),
-                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                    shutil.which(self.ffmpeg) or self.ffmpeg,
+                    "-nostdin",
+                    "-loglevel",
+                    "error",
+                    "-y",
+                    "-i",
+                    str(src),
+                    "-ar",
+                    "8000",
+                    "-ac",
+                    "1",
+                    "-sample_fmt",
+                    "s16",
+                    str(tmp),
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
                 )
                 _, err = await proc.communicate()
             finally:
                 src.unlink(missing_ok=True)
             if proc.returncode != 0:
                 tmp.unlink(missing_ok=True)
-                raise DocumentError(Notice.PLAY_INVALID_CONTENT, f"Play: cannot decode audio: {err.decode(errors='replace').strip()[:200]}", url)
+                raise DocumentError(
+                    Notice.PLAY_INVALID_CONTENT,
+                    f"Play: cannot decode audio: {err.decode(errors='replace').strip()[:200]}",
+                    url,
+                )
             tmp.replace(wav)
             meta.write_text(json.dumps(validators))
             return wav

@@ -39,7 +39,13 @@ class Fetched:
 class DocumentFetcher:
     """Loop-only; owns one aiohttp ClientSession. Use as an async context manager."""
 
-    def __init__(self, signer: Signer, timeout_s: float = 15.0, connect_timeout_s: float = 5.0, max_bytes: int = MAX_DOCUMENT_BYTES) -> None:
+    def __init__(
+        self,
+        signer: Signer,
+        timeout_s: float = 15.0,
+        connect_timeout_s: float = 5.0,
+        max_bytes: int = MAX_DOCUMENT_BYTES,
+    ) -> None:
         self.signer = signer
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
         self.max_bytes = max_bytes
@@ -86,7 +92,9 @@ class DocumentFetcher:
                 if len(body) > limit:
                     raise DocumentError(Notice.RESPONSE_TOO_LARGE, f"Response body exceeds {limit} bytes", url)
                 if not 200 <= resp.status < 300:
-                    raise DocumentError(Notice.HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: status {resp.status}", url)
+                    raise DocumentError(
+                        Notice.HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: status {resp.status}", url
+                    )
                 return Fetched(resp.status, resp.headers.get("Content-Type"), body, str(resp.url))
         except DocumentError:
             raise
@@ -97,7 +105,9 @@ class DocumentFetcher:
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, socket.gaierror):
                 raise DocumentError(Notice.HTTP_BAD_HOST_NAME, f"HTTP bad host name: {parts.hostname}", url) from exc
-            raise DocumentError(Notice.HTTP_CONNECTION_FAILURE, f"HTTP connection failure: {exc.os_error}", url) from exc
+            raise DocumentError(
+                Notice.HTTP_CONNECTION_FAILURE, f"HTTP connection failure: {exc.os_error}", url
+            ) from exc
         except TimeoutError as exc:
             raise DocumentError(Notice.HTTP_RETRIEVAL_FAILURE, "HTTP retrieval failure: timed out", url) from exc
         except aiohttp.ClientError as exc:

@@ -185,9 +185,7 @@ class Interpreter:
     def finished(self) -> bool:
         return self._state is State.FINISHED
 
-    def start(
-        self, source: v.Document | str, method: v.HttpMethod = v.HttpMethod.POST
-    ) -> list[act.Action]:
+    def start(self, source: v.Document | str, method: v.HttpMethod = v.HttpMethod.POST) -> list[act.Action]:
         """Begin the call: fetch `source` (a URL, relative ones resolve against base_url) or
         run an inline Document. Callable once; raises InterpreterStateError otherwise."""
         if self._state is not State.IDLE:
@@ -294,14 +292,10 @@ class Interpreter:
         the response is not run (Finished follows at once)."""
         target = self._resolve(url) if url is not None else self._doc_url
         if target is not None:
-            self._emit(
-                act.FetchDocument(self._new_op(), target, method, self._params(extra), reason)
-            )
+            self._emit(act.FetchDocument(self._new_op(), target, method, self._params(extra), reason))
         self._finish()
 
-    def _app_error(
-        self, code: int, message: str, url: str | None, stopping: tuple[act.Action, ...] = ()
-    ) -> None:
+    def _app_error(self, code: int, message: str, url: str | None, stopping: tuple[act.Action, ...] = ()) -> None:
         """Report `code`, announce the application error, then (on PlaybackFinished) hang up.
         `stopping` ends whatever the session is still doing (a gather)."""
         self._out.extend(stopping)
@@ -368,20 +362,14 @@ class Interpreter:
                 return True
             case v.Unsupported():  # pragma: no branch (the match is exhaustive)
                 message = f"<{verb.name}> is not supported by Wirexa; skipped"
-                self._emit(
-                    act.Notify(
-                        CODE_UNSUPPORTED_VERB, message, self._doc_url, act.NotifyLevel.WARNING
-                    )
-                )
+                self._emit(act.Notify(CODE_UNSUPPORTED_VERB, message, self._doc_url, act.NotifyLevel.WARNING))
                 return False
 
     def _play(self, prompt: v.Say | v.Play, stopping: tuple[act.Action, ...] = ()) -> bool:
         """Emit the playback for a Say/Play; False if it could not (app error entered, after
         the `stopping` actions)."""
         if isinstance(prompt, v.Say):
-            self._emit(
-                act.Say(self._new_op(), prompt.text, prompt.voice, prompt.language, prompt.loop)
-            )
+            self._emit(act.Say(self._new_op(), prompt.text, prompt.voice, prompt.language, prompt.loop))
             return True
         if prompt.digits is not None:
             self._emit(act.PlayDigits(self._new_op(), prompt.digits))
@@ -464,11 +452,7 @@ class Interpreter:
         self._fetches_since_progress = 0
         self._answer()
         self._verb = record
-        callback = (
-            self._resolve(record.recording_status_callback)
-            if record.recording_status_callback
-            else None
-        )
+        callback = self._resolve(record.recording_status_callback) if record.recording_status_callback else None
         self._state = State.RECORDING
         self._emit(
             act.StartRecording(
@@ -507,11 +491,7 @@ class Interpreter:
             )
             for t in dial.targets
         )
-        callback = (
-            self._resolve(dial.recording_status_callback)
-            if dial.recording_status_callback
-            else None
-        )
+        callback = self._resolve(dial.recording_status_callback) if dial.recording_status_callback else None
         self._state = State.DIALING
         self._emit(
             act.Dial(

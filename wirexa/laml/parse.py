@@ -380,7 +380,9 @@ class _Parser:
             timeout_s=self._int(element, "timeout", 5, Notice.GATHER_INVALID_TIMEOUT, minimum=1),
             finish_on_key=self._keys(element, "finishOnKey", "#", Notice.GATHER_INVALID_FINISH_ON_KEY, single=True),
             num_digits=self._int(element, "numDigits", None, Notice.GATHER_INVALID_NUM_DIGITS, minimum=1),
-            action_on_empty_result=self._bool(element, "actionOnEmptyResult", False, Notice.GATHER_INVALID_ACTION_ON_EMPTY_RESULT),
+            action_on_empty_result=self._bool(
+                element, "actionOnEmptyResult", False, Notice.GATHER_INVALID_ACTION_ON_EMPTY_RESULT
+            ),
             barge_in=self._bool(element, "bargeIn", True, Notice.SCHEMA_WARNING),
             children=children,
         )
@@ -393,17 +395,19 @@ class _Parser:
             action=self._url(element, "action"),
             method=self._method(element, "method", Notice.RECORD_INVALID_METHOD),
             timeout_s=self._int(element, timeout_attr, 5, Notice.RECORD_INVALID_TIMEOUT),
-            finish_on_key=self._keys(element, "finishOnKey", "1234567890*#", Notice.RECORD_INVALID_FINISH_ON_KEY, single=False),
-            max_length_s=self._int(element, "maxLength", 3600, Notice.RECORD_INVALID_MAX_LENGTH, minimum=1, maximum=86400),
+            finish_on_key=self._keys(
+                element, "finishOnKey", "1234567890*#", Notice.RECORD_INVALID_FINISH_ON_KEY, single=False
+            ),
+            max_length_s=self._int(
+                element, "maxLength", 3600, Notice.RECORD_INVALID_MAX_LENGTH, minimum=1, maximum=86400
+            ),
             play_beep=self._bool(element, "playBeep", True, Notice.RECORD_INVALID_PLAY_BEEP),
             trim=self._choice(element, "trim", Trim, Trim.TRIM_SILENCE, Notice.SCHEMA_WARNING),
             recording_status_callback=self._url(element, "recordingStatusCallback"),
             recording_status_callback_method=self._method(
                 element, "recordingStatusCallbackMethod", Notice.RECORD_INVALID_METHOD
             ),
-            recording_status_callback_event=self._events(
-                element, "recordingStatusCallbackEvent", _RECORDING_EVENTS
-            ),
+            recording_status_callback_event=self._events(element, "recordingStatusCallbackEvent", _RECORDING_EVENTS),
         )
 
     def _dial_record(self, element: ET.Element) -> DialRecord:
@@ -484,7 +488,9 @@ class _Parser:
             method=self._method(element, "method", Notice.DIAL_INVALID_METHOD),
             timeout_s=self._int(element, "timeout", 30, Notice.DIAL_INVALID_TIMEOUT, minimum=1, maximum=600),
             caller_id=caller_id.strip() if caller_id is not None else None,
-            time_limit_s=self._int(element, "timeLimit", 14400, Notice.DIAL_INVALID_TIME_LIMIT, minimum=1, maximum=86400),
+            time_limit_s=self._int(
+                element, "timeLimit", 14400, Notice.DIAL_INVALID_TIME_LIMIT, minimum=1, maximum=86400
+            ),
             hangup_on_star=self._bool(element, "hangupOnStar", False, Notice.DIAL_INVALID_HANGUP_ON_STAR),
             record=self._dial_record(element),
             answer_on_bridge=self._bool(element, "answerOnBridge", False, Notice.SCHEMA_WARNING),
@@ -492,9 +498,7 @@ class _Parser:
             recording_status_callback_method=self._method(
                 element, "recordingStatusCallbackMethod", Notice.DIAL_INVALID_METHOD
             ),
-            recording_status_callback_event=self._events(
-                element, "recordingStatusCallbackEvent", _RECORDING_EVENTS
-            ),
+            recording_status_callback_event=self._events(element, "recordingStatusCallbackEvent", _RECORDING_EVENTS),
         )
 
     def _redirect(self, element: ET.Element) -> Redirect | None:

@@ -191,9 +191,7 @@ class Unsupported:
     name: str
 
 
-Verb: TypeAlias = (
-    Say | Play | Pause | Gather | Record | Dial | Redirect | Hangup | Reject | Unsupported
-)
+Verb: TypeAlias = Say | Play | Pause | Gather | Record | Dial | Redirect | Hangup | Reject | Unsupported
 
 
 @dataclass(frozen=True, slots=True)

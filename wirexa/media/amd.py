@@ -162,12 +162,18 @@ class AmdParams:
         return cls(
             mode=mode,
             timeout_ms=1000 * _ranged("MachineDetectionTimeout", timeout_s, d.timeout_ms // 1000, TIMEOUT_S_RANGE),
-            speech_threshold_ms=_ranged("MachineDetectionSpeechThreshold", speech_threshold_ms, d.speech_threshold_ms,
-                                        SPEECH_THRESHOLD_MS_RANGE),
-            speech_end_threshold_ms=_ranged("MachineDetectionSpeechEndThreshold", speech_end_threshold_ms,
-                                            d.speech_end_threshold_ms, SPEECH_END_THRESHOLD_MS_RANGE),
-            silence_timeout_ms=_ranged("MachineDetectionSilenceTimeout", silence_timeout_ms, d.silence_timeout_ms,
-                                       SILENCE_TIMEOUT_MS_RANGE),
+            speech_threshold_ms=_ranged(
+                "MachineDetectionSpeechThreshold", speech_threshold_ms, d.speech_threshold_ms, SPEECH_THRESHOLD_MS_RANGE
+            ),
+            speech_end_threshold_ms=_ranged(
+                "MachineDetectionSpeechEndThreshold",
+                speech_end_threshold_ms,
+                d.speech_end_threshold_ms,
+                SPEECH_END_THRESHOLD_MS_RANGE,
+            ),
+            silence_timeout_ms=_ranged(
+                "MachineDetectionSilenceTimeout", silence_timeout_ms, d.silence_timeout_ms, SILENCE_TIMEOUT_MS_RANGE
+            ),
         )
 
 
@@ -262,8 +268,13 @@ class AmdClassifier:
 
         # -- tones
         tone = False
-        if ms2 >= TONE_MIN_MS2 and TONE_ZC_RANGE[0] <= zc <= TONE_ZC_RANGE[1] and abs(zc - self._prev_zc) <= TONE_ZC_JITTER \
-                and self._prev_ms2 <= 2 * ms2 and ms2 <= 2 * self._prev_ms2:
+        if (
+            ms2 >= TONE_MIN_MS2
+            and TONE_ZC_RANGE[0] <= zc <= TONE_ZC_RANGE[1]
+            and abs(zc - self._prev_zc) <= TONE_ZC_JITTER
+            and self._prev_ms2 <= 2 * ms2
+            and ms2 <= 2 * self._prev_ms2
+        ):
             peak = max(max(s), -min(s))
             tone = 2 * ms2 >= TONE_CREST_MIN * peak * peak and _tonality(s, hb, zc, ms2) >= TONE_PURITY_MIN
         self._prev_zc = zc
@@ -275,7 +286,11 @@ class AmdClassifier:
             zc_mean = self._tone_zc_sum / r
             if r >= CED_MIN_FRAMES and CED_ZC_RANGE[0] <= zc_mean <= CED_ZC_RANGE[1]:
                 return self._decide(AnsweredBy.FAX, 0.9, "ced tone")
-            if r == BEEP_MIN_FRAMES and BEEP_ZC_RANGE[0] <= zc_mean <= BEEP_ZC_RANGE[1] and self.machine_detected_ms is None:
+            if (
+                r == BEEP_MIN_FRAMES
+                and BEEP_ZC_RANGE[0] <= zc_mean <= BEEP_ZC_RANGE[1]
+                and self.machine_detected_ms is None
+            ):
                 self.machine_detected_ms = (n + 1) * FRAME_MS
                 fax_like = not self._heard_speech and CNG_ZC_RANGE[0] <= zc_mean <= CNG_ZC_RANGE[1]
                 if not self._dme and not fax_like:
@@ -285,8 +300,11 @@ class AmdClassifier:
             zc_mean = self._tone_zc_sum / r
             self._tone_run = 0
             self._tone_zc_sum = 0
-            if not self._heard_speech and CNG_ZC_RANGE[0] <= zc_mean <= CNG_ZC_RANGE[1] \
-                    and CNG_FRAMES_RANGE[0] <= r <= CNG_FRAMES_RANGE[1]:
+            if (
+                not self._heard_speech
+                and CNG_ZC_RANGE[0] <= zc_mean <= CNG_ZC_RANGE[1]
+                and CNG_FRAMES_RANGE[0] <= r <= CNG_FRAMES_RANGE[1]
+            ):
                 return self._decide(AnsweredBy.FAX, 0.8, "cng tone")
             if r >= BEEP_MIN_FRAMES and BEEP_ZC_RANGE[0] <= zc_mean <= BEEP_ZC_RANGE[1]:
                 if self._dme:

@@ -22,8 +22,17 @@ async def convert_mp3(wav: Path, mp3: Path, ffmpeg: str = "ffmpeg") -> bool:
     binary = shutil.which(ffmpeg) or ffmpeg
     try:
         proc = await asyncio.create_subprocess_exec(
-            binary, "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), *MP3_ARGS, str(tmp),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            binary,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(wav),
+            *MP3_ARGS,
+            str(tmp),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         _, err = await proc.communicate()
     except OSError as exc:
@@ -137,9 +146,24 @@ async def trim_silence(wav: Path, ffmpeg: str = "ffmpeg") -> float | None:
     tmp = wav.with_suffix(".trim.wav")
     try:
         proc = await asyncio.create_subprocess_exec(
-            shutil.which(ffmpeg) or ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(wav),
-            "-af", TRIM_FILTER, "-ar", "8000", "-ac", "1", "-sample_fmt", "s16", str(tmp),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            shutil.which(ffmpeg) or ffmpeg,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(wav),
+            "-af",
+            TRIM_FILTER,
+            "-ar",
+            "8000",
+            "-ac",
+            "1",
+            "-sample_fmt",
+            "s16",
+            str(tmp),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         _, err = await proc.communicate()
     except OSError as exc:

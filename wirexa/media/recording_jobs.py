@@ -65,7 +65,10 @@ async def recover_recordings(rows: RecordingRows, repair: Callable[[Path], float
         duration = max(1, round(seconds)) if seconds else None
         log.warning(
             "[%s] recording %s was %s when its engine or worker stopped: %s",
-            rec.call_sid, rec.sid, rec.status, f"kept {seconds:.1f} s" if seconds else "nothing captured, failed",
+            rec.call_sid,
+            rec.sid,
+            rec.status,
+            f"kept {seconds:.1f} s" if seconds else "nothing captured, failed",
         )
         await rows.recovered(rec.sid, duration)
         closed += 1
@@ -161,15 +164,23 @@ class RecordingMedia:
             for path in files:
                 await remote.put(path, recording_key(rec.account_sid, rec.sid, path.suffix))
         except Exception as exc:  # noqa: BLE001 - the bucket is down or refuses: retry later
-            log.warning("[%s] upload of recording %s to %s failed (retry in %.0f s): %s",
-                        rec.call_sid, rec.sid, remote.root, self.retry_s, exc)
+            log.warning(
+                "[%s] upload of recording %s to %s failed (retry in %.0f s): %s",
+                rec.call_sid,
+                rec.sid,
+                remote.root,
+                self.retry_s,
+                exc,
+            )
             self._retry_at[rec.sid] = time.monotonic() + self.retry_s
             return
         self._retry_at.pop(rec.sid, None)
         keep = self.keep_local or not files
         done = await self.rows.stored(
-            rec.sid, remote.root if files else rec.storage_url,
-            rec.wav_path if keep else None, rec.mp3_path if keep else None,
+            rec.sid,
+            remote.root if files else rec.storage_url,
+            rec.wav_path if keep else None,
+            rec.mp3_path if keep else None,
         )
         if done is not None and not keep:
             for path in files:

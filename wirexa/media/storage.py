@@ -162,16 +162,16 @@ class S3Storage:
     `client` is a boto3 S3 client (thread-safe); `at(url)` gives a store on the same client for
     another s3:// location, e.g. where a recording was uploaded under an earlier prefix."""
 
-    def __init__(self, bucket: str, prefix: str = "", *, region: str = "", endpoint_url: str = "", client: Any = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", *, region: str = "", endpoint_url: str = "", client: Any = None
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.root = f"s3://{bucket}/{self.prefix}"
         if client is None:
             import boto3  # imported here: only an engine with a bucket configured needs it
 
-            client = boto3.session.Session().client(
-                "s3", region_name=region or None, endpoint_url=endpoint_url or None
-            )
+            client = boto3.session.Session().client("s3", region_name=region or None, endpoint_url=endpoint_url or None)
         self.client = client
 
     def at(self, url: str) -> S3Storage:
@@ -190,7 +190,9 @@ class S3Storage:
         def upload() -> None:
             digest = sha256 or sha256_file(src)
             self.client.upload_file(
-                str(src), self.bucket, self._key(key),
+                str(src),
+                self.bucket,
+                self._key(key),
                 ExtraArgs={"ContentType": content_type(key), "Metadata": {"sha256": digest}},
             )
 

@@ -55,8 +55,10 @@ class SipBridge:
             if self.trunk and s.sip_trunk_register:
                 domain = s.sip_trunk_from_domain or s.sip_trunk_host.split(":")[0]
                 extra += [
-                    "--registrar", f"sip:{s.sip_trunk_host}{self._transport_param()}",
-                    "--aor", f"sip:{s.sip_trunk_username or 'wirexa'}@{domain}",
+                    "--registrar",
+                    f"sip:{s.sip_trunk_host}{self._transport_param()}",
+                    "--aor",
+                    f"sip:{s.sip_trunk_username or 'wirexa'}@{domain}",
                 ]
             self.pool = await self._stack.enter_async_context(WorkerPool(s, self._on_event, extra))
         except BaseException:

@@ -144,7 +144,10 @@ def audio_media_of(call: Any) -> Any:
     except pj.Error:
         return None
     for i, mi in enumerate(info.media):
-        if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+        if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status in (
+            pj.PJSUA_CALL_MEDIA_ACTIVE,
+            pj.PJSUA_CALL_MEDIA_REMOTE_HOLD,
+        ):
             return call.getAudioMedia(i)
     return None
 
@@ -157,7 +160,9 @@ def sip_error(exc: Exception) -> SipError:
 class CommandLoop:
     """Runs the Endpoint's poll loop on the calling (main) thread; see the module docstring."""
 
-    def __init__(self, ep: Any, handle: Callable[[proto.Command], None], tick: Callable[[float], None], poll_ms: int = 5) -> None:
+    def __init__(
+        self, ep: Any, handle: Callable[[proto.Command], None], tick: Callable[[float], None], poll_ms: int = 5
+    ) -> None:
         self.ep = ep
         self.handle = handle
         self.tick = tick

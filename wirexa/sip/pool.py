@@ -94,7 +94,9 @@ class WorkerProc:
 class WorkerPool:
     """Async context manager. `sink` receives calls.ports events on the loop."""
 
-    def __init__(self, settings: Settings, sink: Callable[[SipEvent], None], extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, sink: Callable[[SipEvent], None], extra_args: list[str] | None = None
+    ) -> None:
         self.settings = settings
         self.sink = sink
         self.extra_args = extra_args or []
@@ -170,7 +172,8 @@ class WorkerPool:
     def _free_indices(self) -> list[int]:
         now = time.monotonic()
         return [
-            i for i in range(self.settings.sip_workers_max)
+            i
+            for i in range(self.settings.sip_workers_max)
             if i not in self.workers and self._unusable.get(i, 0.0) <= now
         ]
 
@@ -204,10 +207,14 @@ class WorkerPool:
         s = self.settings
         port = s.sip_port_base + index
         args = [
-            "--port", str(port),
-            "--rtp-port", str(s.sip_rtp_port_base + index * 100),
-            "--bind", s.sip_bind_host,
-            "--log-file", str(self.log_dir / f"sip-worker-{index}.log"),
+            "--port",
+            str(port),
+            "--rtp-port",
+            str(s.sip_rtp_port_base + index * 100),
+            "--bind",
+            s.sip_bind_host,
+            "--log-file",
+            str(self.log_dir / f"sip-worker-{index}.log"),
             *self.extra_args,
         ]
         env = dict(os.environ)
@@ -274,10 +281,20 @@ class WorkerPool:
         if (worker.closing or self._closing) and not worker.calls:
             return
         if self._closing:
-            log.info("SIP worker %d stopped (code %s) with %d call(s)", worker.index, worker.proc.returncode, len(worker.calls))
+            log.info(
+                "SIP worker %d stopped (code %s) with %d call(s)",
+                worker.index,
+                worker.proc.returncode,
+                len(worker.calls),
+            )
         else:
             self.crashes += 1
-            log.error("SIP worker %d exited (code %s) with %d call(s)", worker.index, worker.proc.returncode, len(worker.calls))
+            log.error(
+                "SIP worker %d exited (code %s) with %d call(s)",
+                worker.index,
+                worker.proc.returncode,
+                len(worker.calls),
+            )
         for sid in list(worker.calls):
             answered = sid in worker.answered
             self.by_call.pop(sid, None)

@@ -300,7 +300,18 @@ class CommandError(_Event):
 
 
 Event: TypeAlias = (
-    Ready | Initiated | Ringing | Answered | Ended | Digit | PlayDone | RecordDone | DtmfDone | AmdResult | Pong | CommandError
+    Ready
+    | Initiated
+    | Ringing
+    | Answered
+    | Ended
+    | Digit
+    | PlayDone
+    | RecordDone
+    | DtmfDone
+    | AmdResult
+    | Pong
+    | CommandError
 )
 
 COMMANDS: dict[str, type[Command]] = {
@@ -309,7 +320,20 @@ COMMANDS: dict[str, type[Command]] = {
 }
 EVENTS: dict[str, type[Event]] = {
     e.NAME: e
-    for e in (Ready, Initiated, Ringing, Answered, Ended, Digit, PlayDone, RecordDone, DtmfDone, AmdResult, Pong, CommandError)
+    for e in (
+        Ready,
+        Initiated,
+        Ringing,
+        Answered,
+        Ended,
+        Digit,
+        PlayDone,
+        RecordDone,
+        DtmfDone,
+        AmdResult,
+        Pong,
+        CommandError,
+    )
 }
 # Each message's field types, resolved once (the annotations are strings under `from __future__`).
 _FIELD_TYPES: dict[type[Any], dict[str, Any]] = {
@@ -379,8 +403,6 @@ def _build(cls: type[Any], obj: dict[str, Any]) -> Any:
     if obj:
         raise ValueError(f"{cls.NAME}: unknown field(s) {sorted(obj)}")
     return cls(**kwargs)
-
-
 
 
 def _check(value: Any, tp: Any) -> Any:

@@ -47,7 +47,16 @@ from wirexa.sip.sandbox_config import (
 )
 from wirexa.sip.worker import file_complete
 
-__all__ = ["DEFAULT_BEHAVIOUR", "DEFAULT_NUMBERS", "FINAL_CODES", "Sandbox", "behaviour_for", "load_config", "main", "replies"]
+__all__ = [
+    "DEFAULT_BEHAVIOUR",
+    "DEFAULT_NUMBERS",
+    "FINAL_CODES",
+    "Sandbox",
+    "behaviour_for",
+    "load_config",
+    "main",
+    "replies",
+]
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +147,11 @@ class Sandbox:
         self.voices.mkdir(exist_ok=True)
         self.default, self.numbers = self.load(args.config)
         self.ep = create_endpoint(
-            port=args.port, bind=args.bind, rtp_port=args.rtp_port, log_file=args.log_file, user_agent="Wirexa-Sandbox",
+            port=args.port,
+            bind=args.bind,
+            rtp_port=args.rtp_port,
+            log_file=args.log_file,
+            user_agent="Wirexa-Sandbox",
             bind_wait_s=15.0,  # the carrier's ports are fixed (the workers dial them): wait for them
         )
         self.account = SandboxAccount(self)
@@ -168,18 +181,38 @@ class Sandbox:
         except (wave.Error, EOFError, OSError):
             pass  # another WAV format (float, extensible, mu-law), or not a WAV: ffmpeg decides
         st = src.stat()
-        key = hashlib.sha1(f"{src.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode(), usedforsecurity=False).hexdigest()[:12]
+        key = hashlib.sha1(
+            f"{src.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode(), usedforsecurity=False
+        ).hexdigest()[:12]
         path = self.voices / f"file-{re.sub(r'[^A-Za-z0-9]+', '-', src.stem)[:30]}-{key}.wav"
         if path.exists():
             return path
         tmp = path.with_suffix(f".{os.getpid()}.tmp.wav")
         done = subprocess.run(
-            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-ar", "8000", "-ac", "1", "-c:a", "pcm_s16le", str(tmp)],
-            capture_output=True, text=True,
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(src),
+                "-ar",
+                "8000",
+                "-ac",
+                "1",
+                "-c:a",
+                "pcm_s16le",
+                str(tmp),
+            ],
+            capture_output=True,
+            text=True,
         )
         if done.returncode != 0:
             tmp.unlink(missing_ok=True)
-            why = next((line.strip() for line in reversed(done.stderr.splitlines()) if line.strip()), f"exit {done.returncode}")
+            why = next(
+                (line.strip() for line in reversed(done.stderr.splitlines()) if line.strip()), f"exit {done.returncode}"
+            )
             raise SandboxConfigError(f"sandbox callee file {src} cannot be played (ffmpeg could not convert it: {why})")
         tmp.replace(path)
         log.info("converted %s to 8 kHz mono 16-bit for playing: %s", src, path)
@@ -191,11 +224,29 @@ class Sandbox:
         if path.exists():
             return path
         raw = path.with_suffix(f".{os.getpid()}.raw.wav")
-        subprocess.run([self.args.espeak, "-v", "en-us", "-s", "160", "-w", str(raw), "--", text], check=True, capture_output=True)
+        subprocess.run(
+            [self.args.espeak, "-v", "en-us", "-s", "160", "-w", str(raw), "--", text], check=True, capture_output=True
+        )
         tmp = path.with_suffix(f".{os.getpid()}.tmp.wav")
         subprocess.run(
-            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(raw), "-ar", "8000", "-ac", "1", "-sample_fmt", "s16", str(tmp)],
-            check=True, capture_output=True,
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(raw),
+                "-ar",
+                "8000",
+                "-ac",
+                "1",
+                "-sample_fmt",
+                "s16",
+                str(tmp),
+            ],
+            check=True,
+            capture_output=True,
         )
         raw.unlink(missing_ok=True)
         tmp.replace(path)
@@ -282,7 +333,11 @@ class Sandbox:
             callee.media = None
             self.loop.bury(callee.player)
             callee.player = None
-            callee.log("hung up", code=info.lastStatusCode, by="callee" if callee.hangup_at and time.monotonic() >= callee.hangup_at else "caller")
+            callee.log(
+                "hung up",
+                code=info.lastStatusCode,
+                by="callee" if callee.hangup_at and time.monotonic() >= callee.hangup_at else "caller",
+            )
             # The recorder writes the WAV header when destroyed: do that in the next tick,
             # outside this callback, then log that the file is complete.
             self.closing.append(callee)
@@ -346,7 +401,11 @@ class Sandbox:
             callee.press_at = None
             callee.pressed = True  # a callee presses its digits once
             self._press(callee, str(b["press"]))
-        if callee.reply_at is not None and now >= max(callee.reply_at, callee.speaking_until) and callee.media is not None:
+        if (
+            callee.reply_at is not None
+            and now >= max(callee.reply_at, callee.speaking_until)
+            and callee.media is not None
+        ):
             callee.reply_at = None
             self._reply(callee, now)
         if callee.hangup_at is not None and now >= callee.hangup_at:
@@ -357,7 +416,9 @@ class Sandbox:
     @staticmethod
     def _waits_to_press(callee: Callee) -> bool:
         b = callee.behaviour
-        return bool(b.get("press")) and b.get("press_after") == "prompt" and not callee.pressed and callee.press_at is None
+        return (
+            bool(b.get("press")) and b.get("press_after") == "prompt" and not callee.pressed and callee.press_at is None
+        )
 
     @staticmethod
     def _waits_to_reply(callee: Callee) -> bool:

@@ -92,7 +92,12 @@ class SandboxCarrier:
         except BaseException:
             await self.__aexit__()
             raise
-        log.info("sandbox carrier: %d process(es) on ports %d-%d", self.processes, self.port(0), self.port(self.processes - 1))
+        log.info(
+            "sandbox carrier: %d process(es) on ports %d-%d",
+            self.processes,
+            self.port(0),
+            self.port(self.processes - 1),
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -115,13 +120,20 @@ class SandboxCarrier:
     async def _start(self, index: int) -> None:
         s = self.settings
         args = [
-            "--port", str(self.port(index)),
-            "--rtp-port", str(int(s.sip_rtp_port_base) + 5000 + index * 100),
-            "--bind", s.sip_bind_host,
-            "--data-dir", str(self.data_dir),
-            "--config", self.config_path,
-            "--log-file", str(self.log_dir / f"sandbox-{index}.log"),
-            "--espeak", s.tts_espeak_binary,
+            "--port",
+            str(self.port(index)),
+            "--rtp-port",
+            str(int(s.sip_rtp_port_base) + 5000 + index * 100),
+            "--bind",
+            s.sip_bind_host,
+            "--data-dir",
+            str(self.data_dir),
+            "--config",
+            self.config_path,
+            "--log-file",
+            str(self.log_dir / f"sandbox-{index}.log"),
+            "--espeak",
+            s.tts_espeak_binary,
         ]
         stderr_log = self.log_dir / f"sandbox-{index}.stderr"
         offset = stderr_log.stat().st_size if stderr_log.exists() else 0
@@ -206,11 +218,16 @@ class SandboxCarrier:
                 del self._pings[key]
         failed = sorted({m for i in waits for m in self._errors.get(i, [])})
         if failed:
-            log.error("sandbox reload of %s not applied, the callees stay as they were: %s",
-                      config_path or "the built-in callees", "; ".join(failed))
+            log.error(
+                "sandbox reload of %s not applied, the callees stay as they were: %s",
+                config_path or "the built-in callees",
+                "; ".join(failed),
+            )
             return
         self.config_path = config_path
-        log.info("sandbox callees re-read from %s by %d process(es)", config_path or "the built-in defaults", len(waits))
+        log.info(
+            "sandbox callees re-read from %s by %d process(es)", config_path or "the built-in defaults", len(waits)
+        )
 
     def health(self) -> dict[str, object]:
         return {"processes": len(self._procs), "capacity": self.capacity, "restarts": self.restarts}

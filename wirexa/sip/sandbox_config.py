@@ -86,13 +86,15 @@ def load_config(path: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
             table["answer"] = _answer(path, where, table["answer"])
     default.update(tables[0][1])
     for where, overrides in tables[1:]:
-        numbers.setdefault(where[len('numbers."'):-1], {}).update(overrides)
+        numbers.setdefault(where[len('numbers."') : -1], {}).update(overrides)
     return default, numbers
 
 
 def _answer(config: str, where: str, answer: object) -> str:
     if not isinstance(answer, str) or not answer:
-        raise SandboxConfigError(f"sandbox config {config}: [{where}] answer must be one of {', '.join(ANSWERS)} or a WAV path")
+        raise SandboxConfigError(
+            f"sandbox config {config}: [{where}] answer must be one of {', '.join(ANSWERS)} or a WAV path"
+        )
     if not is_file_answer(answer):
         return answer
     file = Path(answer).expanduser()
@@ -129,7 +131,10 @@ def describe(behaviour: dict[str, Any]) -> tuple[str, list[str]]:
         settings.append(f"greeting={b['greeting']!r}")
         if replies(b):
             settings.append(f"reply={b['reply']!r}")
-            settings.append(f"reply_after={b['reply_after']}" + (f" (+{b['reply_delay_s']:g} s)" if b["reply_after"] == "prompt" else " s"))
+            settings.append(
+                f"reply_after={b['reply_after']}"
+                + (f" (+{b['reply_delay_s']:g} s)" if b["reply_after"] == "prompt" else " s")
+            )
             settings.append(f"reply_max={b['reply_max']}")
     elif answer == "machine":
         what = "answering machine (greeting, beep, silence)"
@@ -140,7 +145,10 @@ def describe(behaviour: dict[str, Any]) -> tuple[str, list[str]]:
         settings.append(f"file={answer}")
     if b.get("press"):
         settings.append(f"press={b['press']!r}")
-        settings.append(f"press_after={b['press_after']}" + (f" (+{b['press_delay_s']:g} s)" if b["press_after"] == "prompt" else " s"))
+        settings.append(
+            f"press_after={b['press_after']}"
+            + (f" (+{b['press_delay_s']:g} s)" if b["press_after"] == "prompt" else " s")
+        )
     if float(b.get("hangup_after_s") or 0) > 0:
         settings.append(f"hangup_after_s={b['hangup_after_s']:g}")
     return what, settings

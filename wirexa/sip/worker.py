@@ -125,8 +125,11 @@ def amd_params(cmd: proto.MakeCall) -> AmdParams | None:
     if not cmd.amd:
         return None
     return AmdParams(
-        mode=AmdMode(cmd.amd), timeout_ms=cmd.amd_timeout_ms, speech_threshold_ms=cmd.amd_speech_ms,
-        speech_end_threshold_ms=cmd.amd_speech_end_ms, silence_timeout_ms=cmd.amd_silence_ms,
+        mode=AmdMode(cmd.amd),
+        timeout_ms=cmd.amd_timeout_ms,
+        speech_threshold_ms=cmd.amd_speech_ms,
+        speech_end_threshold_ms=cmd.amd_speech_end_ms,
+        silence_timeout_ms=cmd.amd_silence_ms,
     )
 
 
@@ -150,8 +153,13 @@ class Worker:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.ep = create_endpoint(
-            port=args.port, bind=args.bind, rtp_port=args.rtp_port, log_file=args.log_file, max_calls=args.max_calls,
-            tls=args.tls, bind_wait_s=2.0,  # short: the pool moves on to another index (port) instead
+            port=args.port,
+            bind=args.bind,
+            rtp_port=args.rtp_port,
+            log_file=args.log_file,
+            max_calls=args.max_calls,
+            tls=args.tls,
+            bind_wait_s=2.0,  # short: the pool moves on to another index (port) instead
         )
         # Registering with a trunk: the address of record is the trunk user at the trunk.
         uri = args.aor or f"sip:wirexa@{args.bind}:{args.port}"
@@ -299,8 +307,15 @@ class Worker:
             return
         now = time.monotonic()
         st.recording = Recording(
-            cmd.rec_id, path, recorder, now, cmd.max_s or 86400.0, cmd.silence_s,
-            cmd.keys, now, other.media if other is not None else None,
+            cmd.rec_id,
+            path,
+            recorder,
+            now,
+            cmd.max_s or 86400.0,
+            cmd.silence_s,
+            cmd.keys,
+            now,
+            other.media if other is not None else None,
         )
 
     def finish_recording(self, st: CallState, how: proto.RecordHow, digit: str | None = None) -> None:

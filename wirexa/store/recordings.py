@@ -57,14 +57,18 @@ class StoreRecordings:
         self._wake()
         return result
 
-    async def stored(self, sid: str, storage_url: str | None, wav_path: str | None, mp3_path: str | None) -> RecordingRecord | None:
+    async def stored(
+        self, sid: str, storage_url: str | None, wav_path: str | None, mp3_path: str | None
+    ) -> RecordingRecord | None:
         """The bucket holds the files now; the local paths that remain (None: removed)."""
         return await self.store.write(
-            lambda: repo.update_recording(
-                sid, storage_url=storage_url, wav_path=wav_path, mp3_path=mp3_path, media_state="ready"
+            lambda: (
+                repo.update_recording(
+                    sid, storage_url=storage_url, wav_path=wav_path, mp3_path=mp3_path, media_state="ready"
+                )
+                if repo.get_recording(sid) is not None
+                else None
             )
-            if repo.get_recording(sid) is not None
-            else None
         )
 
     async def unfinished(self) -> list[RecordingRecord]:
@@ -79,7 +83,9 @@ class StoreRecordings:
 
         def tx() -> RecordingRecord | None:
             if duration_s is None:
-                rec = repo.update_recording(sid, status="absent", error_code=Notice.RECORDING_TOO_SHORT, duration_s=0, media_state="ready")
+                rec = repo.update_recording(
+                    sid, status="absent", error_code=Notice.RECORDING_TOO_SHORT, duration_s=0, media_state="ready"
+                )
                 if rec is not None:
                     self._announce(dataclasses.replace(rec, status="failed"))
                 return rec

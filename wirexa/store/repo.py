@@ -39,8 +39,17 @@ LIVE_STATUSES = tuple(sorted(str(s) for s in LIVE))
 # The records are the call domain's (calls/records.py: no peewee there); re-exported here for
 # the store's other callers.
 __all__ = [
-    "CallChanges", "CallRecord", "NewCall", "NewNotification", "NewRecording", "NotificationRecord",
-    "ProjectRecord", "RecordingRecord", "WebhookRecord", "new_sid", "utcnow",
+    "CallChanges",
+    "CallRecord",
+    "NewCall",
+    "NewNotification",
+    "NewRecording",
+    "NotificationRecord",
+    "ProjectRecord",
+    "RecordingRecord",
+    "WebhookRecord",
+    "new_sid",
+    "utcnow",
 ]
 
 
@@ -68,7 +77,7 @@ class _Select:
         self.model = model
         self.cls = cls
         fields = [model._meta.fields[name] for name in (names or [f.name for f in dataclasses.fields(cls)])]  # type: ignore[arg-type]
-        self.head = "SELECT {} FROM \"{}\" WHERE ".format(
+        self.head = 'SELECT {} FROM "{}" WHERE '.format(
             ", ".join(f'"{f.column_name}"' for f in fields), model._meta.table_name
         )
         self.convert = [(i, fn) for i, fn in enumerate(map(_python_value, fields)) if fn is not None] if cls else []
@@ -128,9 +137,7 @@ _CALL_VERSIONS = _Select(Call, None, ("sid", "date_updated"))  # raw tuples
 # --- projects --------------------------------------------------------------------------------
 
 
-def create_project(
-    friendly_name: str, sid: str | None = None, auth_token: str | None = None
-) -> ProjectRecord:
+def create_project(friendly_name: str, sid: str | None = None, auth_token: str | None = None) -> ProjectRecord:
     now = utcnow()
     row = Project.create(
         sid=sid or new_sid("AC"),
@@ -199,7 +206,12 @@ def call_sids_with_prefix(prefix: str, limit: int = 2) -> list[str]:
 
 def _sids_with_prefix(model: Any, prefix: str, limit: int) -> list[str]:
     # SUBSTR, not LIKE: LIKE is case-blind in SQLite and treats % and _ as wildcards.
-    rows = model.select(model.sid).where(pw.fn.SUBSTR(model.sid, 1, len(prefix)) == prefix).order_by(model.sid).limit(limit)
+    rows = (
+        model.select(model.sid)
+        .where(pw.fn.SUBSTR(model.sid, 1, len(prefix)) == prefix)
+        .order_by(model.sid)
+        .limit(limit)
+    )
     return [r.sid for r in rows]
 
 
@@ -287,7 +299,9 @@ def _page(
     if after_sid is not None:
         table = select.model._meta.table_name
         cursor = select.model._meta.database.execute_sql(
-            f'SELECT "date_created", "sid" FROM "{table}" WHERE "sid" = ?'.replace("?", select.model._meta.database.param),
+            f'SELECT "date_created", "sid" FROM "{table}" WHERE "sid" = ?'.replace(
+                "?", select.model._meta.database.param
+            ),
             (after_sid,),
         )
         anchor = cursor.fetchone()
@@ -304,7 +318,9 @@ def _page(
     return rows[:page_size], len(rows) > page_size
 
 
-def list_calls(f: CallFilter, page_size: int, page: int = 0, after_sid: str | None = None) -> tuple[list[CallRecord], bool]:
+def list_calls(
+    f: CallFilter, page_size: int, page: int = 0, after_sid: str | None = None
+) -> tuple[list[CallRecord], bool]:
     """One page of calls, newest first, and whether another page follows."""
     return _page(_CALLS, *_call_where(f), page_size, page, after_sid)
 
@@ -312,7 +328,9 @@ def list_calls(f: CallFilter, page_size: int, page: int = 0, after_sid: str | No
 CallVersion = tuple[str, str]  # (sid, date_updated as text): a call row's identity and version
 
 
-def list_call_versions(f: CallFilter, page_size: int, page: int = 0, after_sid: str | None = None) -> tuple[list[CallVersion], bool]:
+def list_call_versions(
+    f: CallFilter, page_size: int, page: int = 0, after_sid: str | None = None
+) -> tuple[list[CallVersion], bool]:
     """list_calls for a caller that keeps rendered calls: each row's (sid, version) only, the
     version being date_updated as text (it changes on every write to the row)."""
     rows, more = _page(_CALL_VERSIONS, *_call_where(f), page_size, page, after_sid)
@@ -527,19 +545,20 @@ def claim_webhooks(worker_id: str, now: dt.datetime, lease_until: dt.datetime, l
         ((Webhook.status == "pending") & (Webhook.next_attempt_at <= now))
         | ((Webhook.status == "in-flight") & (Webhook.claimed_until < now))
     ) & _not_held_back()
-    ids = [r.id for r in Webhook.select(Webhook.id).where(due).order_by(Webhook.next_attempt_at, Webhook.id).limit(limit)]
+    ids = [
+        r.id for r in Webhook.select(Webhook.id).where(due).order_by(Webhook.next_attempt_at, Webhook.id).limit(limit)
+    ]
     if not ids:
         return []
     # Re-check the due condition in the UPDATE so that two engines racing on one database
     # (PostgreSQL READ COMMITTED re-evaluates it on the locked row) never both win a row.
     Webhook.update(status="in-flight", claimed_by=worker_id, claimed_until=lease_until, updated_at=now).where(
         Webhook.id.in_(ids)
-        & (
-            (Webhook.status == "pending")
-            | ((Webhook.status == "in-flight") & (Webhook.claimed_until < now))
-        )
+        & ((Webhook.status == "pending") | ((Webhook.status == "in-flight") & (Webhook.claimed_until < now)))
     ).execute()
-    rows = Webhook.select().where(Webhook.id.in_(ids) & (Webhook.claimed_by == worker_id) & (Webhook.claimed_until == lease_until))
+    rows = Webhook.select().where(
+        Webhook.id.in_(ids) & (Webhook.claimed_by == worker_id) & (Webhook.claimed_until == lease_until)
+    )
     return [_webhook_record(r) for r in rows.order_by(Webhook.id)]
 
 
@@ -563,10 +582,15 @@ def finish_webhook(
     cursor = db.execute_sql(
         sql,
         (
-            status, attempts, status_code, error, at(now),
+            status,
+            attempts,
+            status_code,
+            error,
+            at(now),
             at(next_attempt_at) if next_attempt_at is not None else None,
             at(now) if status == "delivered" else None,
-            webhook_id, worker_id,
+            webhook_id,
+            worker_id,
         ),
     )
     return bool(cursor.rowcount)
@@ -630,7 +654,9 @@ def list_notifications(call_sid: str) -> list[NotificationRecord]:
 _NOTIFICATIONS = _Select(Notification, NotificationRecord)
 
 
-def get_notification(sid: str, account_sid: str | None = None, call_sid: str | None = None) -> NotificationRecord | None:
+def get_notification(
+    sid: str, account_sid: str | None = None, call_sid: str | None = None
+) -> NotificationRecord | None:
     where, params = ['"sid" = ?'], [sid]
     for column, value in (("account_sid", account_sid), ("call_sid", call_sid)):
         if value is not None:

@@ -73,7 +73,9 @@ def describe_error(exc: BaseException) -> str:
 class DeliveryWorker:
     """Async context manager started by runtime.py; loop-only apart from the store calls."""
 
-    def __init__(self, store: Store, settings: Settings, *, worker_id: str, clock: Callable[[], dt.datetime] = repo.utcnow) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, *, worker_id: str, clock: Callable[[], dt.datetime] = repo.utcnow
+    ) -> None:
         self.store = store
         self.settings = settings
         self.worker_id = worker_id
@@ -208,14 +210,25 @@ class DeliveryWorker:
             self.failed_attempts += 1
             log.info(
                 "[%s] webhook %s attempt %d to %s failed (%s); %s",
-                row.call_sid or "-", row.event, attempts, row.url, error or status_code,
+                row.call_sid or "-",
+                row.event,
+                attempts,
+                row.url,
+                error or status_code,
                 f"retry at {due:%H:%M:%S}" if due else "giving up",
             )
         try:
             await self._record(
                 functools.partial(
-                    repo.finish_webhook, row.id, self.worker_id, status=status, attempts=attempts,
-                    next_attempt_at=due, status_code=status_code, error=error, now=now,
+                    repo.finish_webhook,
+                    row.id,
+                    self.worker_id,
+                    status=status,
+                    attempts=attempts,
+                    next_attempt_at=due,
+                    status_code=status_code,
+                    error=error,
+                    now=now,
                 )
             )
         except Exception:  # noqa: BLE001 - the lease expires and the row is retried

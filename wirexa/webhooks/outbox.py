@@ -138,7 +138,9 @@ def amd_callbacks(call: CallRecord, detection_ms: int, confidence: float) -> Non
     )
 
 
-def amd_params(call: CallRecord, answered_by: str, detection_ms: int, confidence: float | None = None) -> list[tuple[str, str]]:
+def amd_params(
+    call: CallRecord, answered_by: str, detection_ms: int, confidence: float | None = None
+) -> list[tuple[str, str]]:
     """Async AMD result parameters (reference §10.3, plus the product doc's AmdConfidence)."""
     params = [
         ("AccountSid", call.account_sid),

@@ -28,7 +28,8 @@ SECRET = "sk-TEST-0123456789abcdef"  # every fake vendor's credential; must neve
 def _ffmpeg(src: Path, *args: str) -> bytes:
     out = subprocess.run(
         ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(src), *args, "pipe:1"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return out.stdout
 

@@ -35,12 +35,23 @@ def azure_on(v: AzureVendor) -> dict[str, Any]:
 
 
 def polly_on(url: str) -> dict[str, Any]:
-    return {"tts_polly_access_key_id": "AKIAWIREXATEST", "tts_polly_secret_access_key": SECRET, "tts_polly_endpoint_url": url}
+    return {
+        "tts_polly_access_key_id": "AKIAWIREXATEST",
+        "tts_polly_secret_access_key": SECRET,
+        "tts_polly_endpoint_url": url,
+    }
 
 
 async def test_defaults_render_with_espeak_and_no_fallbacks(tmp_path: Path) -> None:
     chain = chain_for(tmp_path)
-    assert chain.status() == [("polly", False), ("google", False), ("elevenlabs", False), ("azure", False), ("gtts", False), ("espeak", True)]
+    assert chain.status() == [
+        ("polly", False),
+        ("google", False),
+        ("elevenlabs", False),
+        ("azure", False),
+        ("gtts", False),
+        ("espeak", True),
+    ]
     result = await chain.synthesize("Hello", "woman", "en-US")
     assert (result.provider, result.voice, result.fallbacks, result.cached) == ("espeak", "woman", (), False)
     assert (await chain.synthesize("Hello", "woman", "en-US")).path == result.path  # from the cache
@@ -56,7 +67,9 @@ async def test_requested_provider_not_configured(tmp_path: Path, google: GoogleV
     await chain.aclose()
 
 
-async def test_woman_starts_at_the_first_configured_provider(tmp_path: Path, eleven: ElevenVendor, azure: AzureVendor) -> None:
+async def test_woman_starts_at_the_first_configured_provider(
+    tmp_path: Path, eleven: ElevenVendor, azure: AzureVendor
+) -> None:
     chain = chain_for(tmp_path, **eleven_on(eleven), **azure_on(azure))
     result = await chain.synthesize("Hi", "alice", "en-US")
     assert (result.provider, result.voice, result.fallbacks) == ("elevenlabs", "Rachel", ())
@@ -65,7 +78,9 @@ async def test_woman_starts_at_the_first_configured_provider(tmp_path: Path, ele
     await chain.aclose()
 
 
-async def test_401_falls_back(tmp_path: Path, google: GoogleVendor, azure: AzureVendor, caplog: pytest.LogCaptureFixture) -> None:
+async def test_401_falls_back(
+    tmp_path: Path, google: GoogleVendor, azure: AzureVendor, caplog: pytest.LogCaptureFixture
+) -> None:
     google.mode = "401"  # the server echoes the key in its error body
     chain = chain_for(tmp_path, **google_on(google), **azure_on(azure))
     with caplog.at_level(logging.DEBUG):
@@ -162,8 +177,11 @@ async def test_second_call_makes_no_request(tmp_path: Path, google: GoogleVendor
 async def test_cache_key_has_provider_voice_language_text(tmp_path: Path, google: GoogleVendor) -> None:
     chain = chain_for(tmp_path, **google_on(google))
     for voice, lang, text in [
-        ("google.en-US-Wavenet-F", "en-US", "a"), ("google.en-US-Wavenet-D", "en-US", "a"),
-        ("google.en-US-Wavenet-F", "en-US", "b"), ("woman", "en-US", "a"), ("woman", "es-ES", "a"),
+        ("google.en-US-Wavenet-F", "en-US", "a"),
+        ("google.en-US-Wavenet-D", "en-US", "a"),
+        ("google.en-US-Wavenet-F", "en-US", "b"),
+        ("woman", "en-US", "a"),
+        ("woman", "es-ES", "a"),
     ]:
         assert not (await chain.synthesize(text, voice, lang)).cached
     assert len(google.synth_requests()) == 5
@@ -174,7 +192,9 @@ async def test_concurrent_identical_texts_synthesized_once(tmp_path: Path, azure
     azure.mode, azure.delay_s = "slow", 0.3
     azure_ok = azure_on(azure)
     chain = chain_for(tmp_path, **azure_ok)
-    results = await asyncio.gather(*(chain.synthesize("Same text", "azure.en-US-JennyNeural", "en-US") for _ in range(8)))
+    results = await asyncio.gather(
+        *(chain.synthesize("Same text", "azure.en-US-JennyNeural", "en-US") for _ in range(8))
+    )
     assert len(azure.synth_requests()) == 1
     assert len({r.path for r in results}) == 1 and all(r.provider == "azure" for r in results)
     await chain.aclose()

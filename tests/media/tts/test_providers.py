@@ -31,7 +31,7 @@ from wirexa.media.tts.google import GoogleTts
 from wirexa.media.tts.gtts import GttsTts
 from wirexa.media.tts.polly import PollyTts
 
-TRICKY = "Tom & Jerry <b>say</b> \"hi\" & it's 5 < 6 > 4"
+TRICKY = 'Tom & Jerry <b>say</b> "hi" & it\'s 5 < 6 > 4'
 
 
 def wav_info(path: Path) -> tuple[int, int, int, bytes]:
@@ -49,7 +49,9 @@ def pcm_of(wav: bytes, tmp_path: Path) -> bytes:
 
 
 def polly(moto_url: str, **kw: Any) -> PollyTts:
-    return PollyTts(region="us-east-1", access_key_id="AKIAWIREXATEST", secret_access_key=SECRET, endpoint_url=moto_url, **kw)
+    return PollyTts(
+        region="us-east-1", access_key_id="AKIAWIREXATEST", secret_access_key=SECRET, endpoint_url=moto_url, **kw
+    )
 
 
 async def test_polly_asks_for_8khz_pcm_and_writes_a_wav(
@@ -63,10 +65,17 @@ async def test_polly_asks_for_8khz_pcm_and_writes_a_wav(
     (req,) = moto_requests()
     assert req["method"] == "POST" and req["url"].endswith("/v1/speech")
     assert req["json"] == {
-        "Text": TRICKY, "TextType": "text", "VoiceId": "Joanna", "Engine": "neural",
-        "OutputFormat": "pcm", "SampleRate": "8000",
+        "Text": TRICKY,
+        "TextType": "text",
+        "VoiceId": "Joanna",
+        "Engine": "neural",
+        "OutputFormat": "pcm",
+        "SampleRate": "8000",
     }
-    assert "Credential=AKIAWIREXATEST/" in req["headers"]["Authorization"] and "/us-east-1/polly/aws4_request" in req["headers"]["Authorization"]
+    assert (
+        "Credential=AKIAWIREXATEST/" in req["headers"]["Authorization"]
+        and "/us-east-1/polly/aws4_request" in req["headers"]["Authorization"]
+    )
     assert SECRET not in json.dumps(req)  # SigV4 signs with the secret, never sends it
 
 
@@ -84,10 +93,20 @@ async def test_polly_engine_default_and_unknown_voice(
 async def test_polly_unreachable_endpoint_is_a_failure(tmp_path: Path) -> None:
     from tests.backends import free_port
 
-    p = PollyTts(region="us-east-1", access_key_id="AKIAX", secret_access_key=SECRET, endpoint_url=f"http://127.0.0.1:{free_port()}", timeout_s=1)
+    p = PollyTts(
+        region="us-east-1",
+        access_key_id="AKIAX",
+        secret_access_key=SECRET,
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        timeout_s=1,
+    )
     with pytest.raises(ProviderError) as err:
         await p.render("hello", "Joanna", "en-US", tmp_path / "x.wav")
-    assert err.value.code == CODE_NOT_RENDERED and "EndpointConnectionError" in err.value.reason and SECRET not in err.value.reason
+    assert (
+        err.value.code == CODE_NOT_RENDERED
+        and "EndpointConnectionError" in err.value.reason
+        and SECRET not in err.value.reason
+    )
 
 
 def test_polly_configuration() -> None:
@@ -118,7 +137,10 @@ async def test_google_default_voice_is_a_gender(google: GoogleVendor, tmp_path: 
     g = GoogleTts(api_key=SECRET, endpoint_url=google.url)
     await g.render("hola", g.default_voice("male", "es-es"), "es-es", tmp_path / "g.wav")
     await g.aclose()
-    assert google.problems == [] and json.loads(google.requests[0].body)["voice"] == {"languageCode": "es-ES", "ssmlGender": "MALE"}
+    assert google.problems == [] and json.loads(google.requests[0].body)["voice"] == {
+        "languageCode": "es-ES",
+        "ssmlGender": "MALE",
+    }
 
 
 async def test_google_service_account(google: GoogleVendor, tmp_path: Path) -> None:
@@ -188,7 +210,11 @@ async def test_elevenlabs_language_code_for_models_that_take_it(eleven: ElevenVe
     e = ElevenLabsTts(api_key=SECRET, endpoint_url=eleven.url, model_id="eleven_flash_v2_5")
     await e.render("hola", "Adam", "es-MX", tmp_path / "e.wav")
     await e.aclose()
-    assert json.loads(eleven.requests[-1].body) == {"text": "hola", "model_id": "eleven_flash_v2_5", "language_code": "es"}
+    assert json.loads(eleven.requests[-1].body) == {
+        "text": "hola",
+        "model_id": "eleven_flash_v2_5",
+        "language_code": "es",
+    }
 
 
 async def test_elevenlabs_refused_key(eleven: ElevenVendor, tmp_path: Path) -> None:
@@ -218,7 +244,9 @@ async def test_azure_ssml_and_riff_8khz(azure: AzureVendor, audio: Audio, tmp_pa
 
 
 def test_azure_endpoint_from_region() -> None:
-    assert AzureTts(key="k", region="westeurope").url == "https://westeurope.tts.speech.microsoft.com/cognitiveservices/v1"
+    assert (
+        AzureTts(key="k", region="westeurope").url == "https://westeurope.tts.speech.microsoft.com/cognitiveservices/v1"
+    )
     assert AzureTts(key="k", endpoint_url="http://x:1/").url == "http://x:1/cognitiveservices/v1"
     assert not AzureTts(key="k").configured() and not AzureTts(key="", region="eastus").configured()
     assert AzureTts(key="k", region="eastus").default_voice("female", "fr-FR") == "fr-FR-DeniseNeural"

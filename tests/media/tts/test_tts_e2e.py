@@ -23,16 +23,23 @@ pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def vendors(audio: Audio) -> Iterator[dict[str, Vendor]]:
-    with serve(GoogleVendor(audio, SECRET)) as g, serve(ElevenVendor(audio, SECRET)) as e, serve(AzureVendor(audio, SECRET)) as a:
+    with (
+        serve(GoogleVendor(audio, SECRET)) as g,
+        serve(ElevenVendor(audio, SECRET)) as e,
+        serve(AzureVendor(audio, SECRET)) as a,
+    ):
         yield {"google": g, "eleven": e, "azure": a}
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory, vendors: dict[str, Vendor]) -> Iterator[LiveServer]:
     env = {
-        "WIREXA_TTS_GOOGLE_API_KEY": SECRET, "WIREXA_TTS_GOOGLE_ENDPOINT_URL": vendors["google"].url,
-        "WIREXA_TTS_ELEVENLABS_API_KEY": SECRET, "WIREXA_TTS_ELEVENLABS_ENDPOINT_URL": vendors["eleven"].url,
-        "WIREXA_TTS_AZURE_KEY": SECRET, "WIREXA_TTS_AZURE_ENDPOINT_URL": vendors["azure"].url,
+        "WIREXA_TTS_GOOGLE_API_KEY": SECRET,
+        "WIREXA_TTS_GOOGLE_ENDPOINT_URL": vendors["google"].url,
+        "WIREXA_TTS_ELEVENLABS_API_KEY": SECRET,
+        "WIREXA_TTS_ELEVENLABS_ENDPOINT_URL": vendors["eleven"].url,
+        "WIREXA_TTS_AZURE_KEY": SECRET,
+        "WIREXA_TTS_AZURE_ENDPOINT_URL": vendors["azure"].url,
         "WIREXA_TTS_AZURE_REGION": "eastus",
     }
     server = make_live_server(tmp_path_factory.mktemp("tts-engine"), extra_env=env)
@@ -46,7 +53,13 @@ def finished(engine: LiveServer, text: str, voice: str) -> Any:
         to="+15005550006", from_="+15005550100", twiml=f'<Response><Say voice="{voice}">{text}</Say></Response>'
     )
     deadline = time.monotonic() + 60
-    while (call := client.calls(call.sid).fetch()).status not in ("completed", "failed", "busy", "no-answer", "canceled"):
+    while (call := client.calls(call.sid).fetch()).status not in (
+        "completed",
+        "failed",
+        "busy",
+        "no-answer",
+        "canceled",
+    ):
         assert time.monotonic() < deadline, call.status
         time.sleep(0.25)
     return call
@@ -55,7 +68,10 @@ def finished(engine: LiveServer, text: str, voice: str) -> Any:
 def heard(engine: LiveServer, call_sid: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "wirexa", "sandbox", "show", call_sid, "--json", "--data-dir", str(engine.data_dir)],
-        capture_output=True, text=True, check=True, env=engine.env,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=engine.env,
     )
     return json.loads(out.stdout)["audio"]  # type: ignore[no-any-return]
 
@@ -64,7 +80,9 @@ def heard(engine: LiveServer, call_sid: str) -> dict[str, Any]:
     ("provider", "voice"),
     [("google", "google.en-US-Wavenet-F"), ("eleven", "eleven.Rachel"), ("azure", "azure.en-US-JennyNeural")],
 )
-def test_each_provider_speaks_to_the_callee(engine: LiveServer, vendors: dict[str, Vendor], provider: str, voice: str) -> None:
+def test_each_provider_speaks_to_the_callee(
+    engine: LiveServer, vendors: dict[str, Vendor], provider: str, voice: str
+) -> None:
     vendor = vendors[provider]
     before = len(vendor.synth_requests())
     text = f"This is {provider} speaking on a real call."

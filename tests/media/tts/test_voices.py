@@ -71,7 +71,14 @@ def test_registry_is_the_doc_order() -> None:
 
 @pytest.mark.parametrize(
     ("language", "expected"),
-    [("en-US", "en-US"), ("en-us", "en-US"), ("EN_gb", "en-GB"), ("", "en-US"), ("fr", "fr"), ("zh-Hant-TW", "zh-Hant-TW")],
+    [
+        ("en-US", "en-US"),
+        ("en-us", "en-US"),
+        ("EN_gb", "en-GB"),
+        ("", "en-US"),
+        ("fr", "fr"),
+        ("zh-Hant-TW", "zh-Hant-TW"),
+    ],
 )
 def test_normalize_language(language: str, expected: str) -> None:
     assert normalize_language(language) == expected
@@ -107,12 +114,30 @@ def test_ulaw_decoding_matches_ffmpeg(tmp_path: Path) -> None:
     src = tmp_path / "all.ulaw"
     src.write_bytes(ulaw)
     ref = subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "mulaw", "-ar", "8000", "-ac", "1", "-i", str(src),
-         "-f", "s16le", "pipe:1"],
-        check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "mulaw",
+            "-ar",
+            "8000",
+            "-ac",
+            "1",
+            "-i",
+            str(src),
+            "-f",
+            "s16le",
+            "pipe:1",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     assert base.ulaw_to_pcm16(ulaw) == ref
-    assert base.ulaw_to_pcm16(b"\xff\x7f\x00\x80") == (0).to_bytes(2, "little") * 2 + (-32124).to_bytes(2, "little", signed=True) + (32124).to_bytes(2, "little")
+    assert base.ulaw_to_pcm16(b"\xff\x7f\x00\x80") == (0).to_bytes(2, "little") * 2 + (-32124).to_bytes(
+        2, "little", signed=True
+    ) + (32124).to_bytes(2, "little")
 
 
 def test_pcm_from_wav_checks_the_format(tmp_path: Path) -> None:

@@ -122,7 +122,11 @@ class GoogleVendor(Vendor):
         header, claims = json.loads(unb64(header_b64)), json.loads(unb64(payload_b64))
         if header != {"alg": "RS256", "typ": "JWT"}:
             return self._problem(f"JWT header {header}")
-        expected = {"iss": self.client_email, "scope": "https://www.googleapis.com/auth/cloud-platform", "aud": self.url + "/token"}
+        expected = {
+            "iss": self.client_email,
+            "scope": "https://www.googleapis.com/auth/cloud-platform",
+            "aud": self.url + "/token",
+        }
         if {k: claims.get(k) for k in expected} != expected or claims["exp"] - claims["iat"] != 3600:
             return self._problem(f"JWT claims {claims}")
         return web.json_response({"access_token": self.token, "expires_in": 3599, "token_type": "Bearer"})
@@ -132,8 +136,20 @@ class GoogleVendor(Vendor):
         bad = await self._misbehave()
         if bad is not None:
             return bad
-        if seen.headers.get("X-Goog-Api-Key") != self.secret and seen.headers.get("Authorization") != f"Bearer {self.token}":
-            return web.json_response({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT"}}, status=400)
+        if (
+            seen.headers.get("X-Goog-Api-Key") != self.secret
+            and seen.headers.get("Authorization") != f"Bearer {self.token}"
+        ):
+            return web.json_response(
+                {
+                    "error": {
+                        "code": 400,
+                        "message": "API key not valid. Please pass a valid API key.",
+                        "status": "INVALID_ARGUMENT",
+                    }
+                },
+                status=400,
+            )
         if not seen.headers.get("Content-Type", "").startswith("application/json"):
             return self._problem(f"Content-Type {seen.headers.get('Content-Type')}")
         if "key" in seen.query:
@@ -146,7 +162,16 @@ class GoogleVendor(Vendor):
         voice = body["voice"]
         if "name" in voice:
             if voice["name"] not in self.VOICES:
-                return web.json_response({"error": {"code": 400, "message": f"Voice '{voice['name']}' does not exist. Is it misspelled?", "status": "INVALID_ARGUMENT"}}, status=400)
+                return web.json_response(
+                    {
+                        "error": {
+                            "code": 400,
+                            "message": f"Voice '{voice['name']}' does not exist. Is it misspelled?",
+                            "status": "INVALID_ARGUMENT",
+                        }
+                    },
+                    status=400,
+                )
             if not voice["name"].startswith(voice["languageCode"] + "-"):
                 return self._problem(f"voice {voice}")
         elif voice.get("ssmlGender") not in ("FEMALE", "MALE") or "languageCode" not in voice:
@@ -160,15 +185,24 @@ class GoogleVendor(Vendor):
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ).decode()
         return {
-            "type": "service_account", "project_id": "wirexa-test", "private_key_id": "k1", "private_key": pem,
-            "client_email": self.client_email, "client_id": "1", "token_uri": self.url + "/token",
+            "type": "service_account",
+            "project_id": "wirexa-test",
+            "private_key_id": "k1",
+            "private_key": pem,
+            "client_email": self.client_email,
+            "client_id": "1",
+            "token_uri": self.url + "/token",
         }
 
 
 class ElevenVendor(Vendor):
     """api.elevenlabs.io: GET /v1/voices and POST /v1/text-to-speech/{voice_id}?output_format=..."""
 
-    VOICES = {"21m00Tcm4TlvDq8ikWAM": "Rachel", "pNInz6obpgDQGcFmaJgB": "Adam", "EXAVITQu4vr4xnSDxMaL": "Sarah - soft news"}
+    VOICES = {
+        "21m00Tcm4TlvDq8ikWAM": "Rachel",
+        "pNInz6obpgDQGcFmaJgB": "Adam",
+        "EXAVITQu4vr4xnSDxMaL": "Sarah - soft news",
+    }
 
     def is_synthesis(self, r: Seen) -> bool:
         return r.path.startswith("/v1/text-to-speech/")
@@ -178,7 +212,9 @@ class ElevenVendor(Vendor):
 
     def _auth(self, seen: Seen) -> web.Response | None:
         if seen.headers.get("xi-api-key") != self.secret:
-            return web.json_response({"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}, status=401)
+            return web.json_response(
+                {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}, status=401
+            )
         return None
 
     async def voices(self, request: web.Request) -> web.Response:
@@ -186,7 +222,9 @@ class ElevenVendor(Vendor):
         bad = self._auth(seen) or (await self._misbehave() if self.mode in ("401", "500") else None)
         if bad is not None:
             return bad
-        return web.json_response({"voices": [{"voice_id": k, "name": v, "category": "premade"} for k, v in self.VOICES.items()]})
+        return web.json_response(
+            {"voices": [{"voice_id": k, "name": v, "category": "premade"} for k, v in self.VOICES.items()]}
+        )
 
     async def synthesize(self, request: web.Request) -> web.Response:
         seen = await self._record(request)
@@ -195,13 +233,25 @@ class ElevenVendor(Vendor):
             return bad
         voice_id = request.match_info["voice_id"]
         if voice_id not in self.VOICES:
-            return web.json_response({"detail": {"status": "voice_not_found", "message": f"A voice with the voice_id {voice_id} was not found."}}, status=404)
+            return web.json_response(
+                {
+                    "detail": {
+                        "status": "voice_not_found",
+                        "message": f"A voice with the voice_id {voice_id} was not found.",
+                    }
+                },
+                status=404,
+            )
         if seen.query != {"output_format": "ulaw_8000"}:
             return self._problem(f"query {seen.query}")
         if seen.headers.get("Content-Type") != "application/json":
             return self._problem(f"Content-Type {seen.headers.get('Content-Type')}")
         body = json.loads(seen.body)
-        if not isinstance(body.get("text"), str) or not body.get("model_id") or set(body) - {"text", "model_id", "language_code"}:
+        if (
+            not isinstance(body.get("text"), str)
+            or not body.get("model_id")
+            or set(body) - {"text", "model_id", "language_code"}
+        ):
             return self._problem(f"body {body}")
         return web.Response(body=self.audio.ulaw8k, content_type="audio/basic")
 
@@ -316,4 +366,3 @@ def serve(vendor: V) -> Iterator[V]:
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
-

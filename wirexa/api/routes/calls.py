@@ -65,7 +65,9 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
         normalized = {"enable": "Enable", "detectmessageend": "DetectMessageEnd", "none": None}
         key = machine_detection.strip().lower()
         if key not in normalized:
-            raise BadRequest(f"MachineDetection must be Enable or DetectMessageEnd, got {machine_detection!r}", code=21207)
+            raise BadRequest(
+                f"MachineDetection must be Enable or DetectMessageEnd, got {machine_detection!r}", code=21207
+            )
         machine_detection = normalized[key]
     return NewCall(
         to_number=to,
@@ -83,7 +85,9 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
         time_limit_s=ctx.parse_int(form.get("TimeLimit"), "TimeLimit", 14400, 1, 86400, 21208),
         record=ctx.parse_bool(form.get("Record"), "Record"),
         recording_channels=ctx.parse_enum(form.get("RecordingChannels"), "RecordingChannels", ("mono", "dual"), "mono"),
-        recording_track=ctx.parse_enum(form.get("RecordingTrack"), "RecordingTrack", ("inbound", "outbound", "both"), "both"),
+        recording_track=ctx.parse_enum(
+            form.get("RecordingTrack"), "RecordingTrack", ("inbound", "outbound", "both"), "both"
+        ),
         recording_status_callback=_opt_url(form, "RecordingStatusCallback"),
         recording_status_callback_method=ctx.parse_method(
             form.get("RecordingStatusCallbackMethod"), "RecordingStatusCallbackMethod"
@@ -95,13 +99,25 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
             form.get("MachineDetectionTimeout"), "MachineDetectionTimeout", 30, *amd.TIMEOUT_S_RANGE, 21207
         ),
         machine_detection_speech_threshold_ms=ctx.parse_int(
-            form.get("MachineDetectionSpeechThreshold"), "MachineDetectionSpeechThreshold", 2400, *amd.SPEECH_THRESHOLD_MS_RANGE, 21207
+            form.get("MachineDetectionSpeechThreshold"),
+            "MachineDetectionSpeechThreshold",
+            2400,
+            *amd.SPEECH_THRESHOLD_MS_RANGE,
+            21207,
         ),
         machine_detection_speech_end_threshold_ms=ctx.parse_int(
-            form.get("MachineDetectionSpeechEndThreshold"), "MachineDetectionSpeechEndThreshold", 1200, *amd.SPEECH_END_THRESHOLD_MS_RANGE, 21207
+            form.get("MachineDetectionSpeechEndThreshold"),
+            "MachineDetectionSpeechEndThreshold",
+            1200,
+            *amd.SPEECH_END_THRESHOLD_MS_RANGE,
+            21207,
         ),
         machine_detection_silence_timeout_ms=ctx.parse_int(
-            form.get("MachineDetectionSilenceTimeout"), "MachineDetectionSilenceTimeout", 5000, *amd.SILENCE_TIMEOUT_MS_RANGE, 21207
+            form.get("MachineDetectionSilenceTimeout"),
+            "MachineDetectionSilenceTimeout",
+            5000,
+            *amd.SILENCE_TIMEOUT_MS_RANGE,
+            21207,
         ),
         async_amd=ctx.parse_bool(form.get("AsyncAmd"), "AsyncAmd"),
         async_amd_status_callback=_opt_url(form, "AsyncAmdStatusCallback"),
@@ -129,7 +145,9 @@ def parse_update(form: MultiMapping[str]) -> CallUpdate:
         method=ctx.parse_method(form.get("Method"), "Method") if form.get("Method") else None,
         twiml=twiml,
         fallback_url=_opt_url(form, "FallbackUrl"),
-        fallback_method=ctx.parse_method(form.get("FallbackMethod"), "FallbackMethod") if form.get("FallbackMethod") else None,
+        fallback_method=ctx.parse_method(form.get("FallbackMethod"), "FallbackMethod")
+        if form.get("FallbackMethod")
+        else None,
         status_callback=_opt_url(form, "StatusCallback"),
         status_callback_method=ctx.parse_method(form.get("StatusCallbackMethod"), "StatusCallbackMethod")
         if form.get("StatusCallbackMethod")

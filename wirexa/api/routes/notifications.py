@@ -112,7 +112,12 @@ def add_routes(app: web.Application) -> None:
     for version in ctx.VERSION_PREFIXES:
         base = version + "/Accounts/{account}"
         for path, list_, fetch, delete in (
-            (f"{base}/Notifications", list_account_notifications, fetch_account_notification, delete_account_notification),
+            (
+                f"{base}/Notifications",
+                list_account_notifications,
+                fetch_account_notification,
+                delete_account_notification,
+            ),
             (
                 base + "/Calls/{call:[^/.]+}/Notifications",
                 list_call_notifications,

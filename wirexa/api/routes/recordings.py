@@ -144,7 +144,9 @@ async def account_recording(request: web.Request) -> web.StreamResponse:
     rec = await _get_rec(request, project)
     if media:
         return await _media(request, rec, ext or ".wav")
-    return web.json_response(recording_json(rec, ctx.prefix(request), call_level=False, media_base=_media_base(request)))
+    return web.json_response(
+        recording_json(rec, ctx.prefix(request), call_level=False, media_base=_media_base(request))
+    )
 
 
 async def delete_account_recording(request: web.Request) -> web.Response:
@@ -170,7 +172,9 @@ async def list_account_recordings(request: web.Request) -> web.Response:
     return await _list(request, project, request.query.get("CallSid") or None)
 
 
-async def _list(request: web.Request, project: ProjectRecord, call_sid: str | None, call_level: bool = False) -> web.Response:
+async def _list(
+    request: web.Request, project: ProjectRecord, call_sid: str | None, call_level: bool = False
+) -> web.Response:
     svc = ctx.services(request)
     paging = ctx.parse_paging(request.query)
     recs, more = await svc.store.read(
@@ -227,7 +231,9 @@ async def create_call_recording(request: web.Request) -> web.Response:
             channels=2 if form.get("RecordingChannels") == "dual" else 1,
             track=ctx.parse_enum(form.get("RecordingTrack"), "RecordingTrack", ("inbound", "outbound", "both"), "both"),
             status_callback=form.get("RecordingStatusCallback") or None,
-            status_callback_method=ctx.parse_method(form.get("RecordingStatusCallbackMethod"), "RecordingStatusCallbackMethod"),
+            status_callback_method=ctx.parse_method(
+                form.get("RecordingStatusCallbackMethod"), "RecordingStatusCallbackMethod"
+            ),
             status_callback_events=" ".join(events),
             trim=ctx.parse_enum(form.get("Trim"), "Trim", ("trim-silence", "do-not-trim"), "do-not-trim"),
             start_time=repo.utcnow(),

@@ -125,9 +125,25 @@ async def decode_with_ffmpeg(ffmpeg: str, data: bytes, out: Path) -> None:
     """Decode compressed audio (MP3) to an 8 kHz 16-bit mono WAV at `out` with ffmpeg."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", "pipe:0",
-            "-ar", str(TELEPHONE_RATE), "-ac", "1", "-sample_fmt", "s16", "-f", "wav", str(out),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            ffmpeg,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            "pipe:0",
+            "-ar",
+            str(TELEPHONE_RATE),
+            "-ac",
+            "1",
+            "-sample_fmt",
+            "s16",
+            "-f",
+            "wav",
+            str(out),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
     except OSError as exc:
         raise failed(f"cannot run {ffmpeg}: {exc}") from exc

@@ -149,7 +149,9 @@ class TtsChain:
         request = parse_voice(voice)
         fallbacks: list[Fallback] = []
         if request.unknown:
-            fallbacks.append(Fallback(voice.partition(".")[0] or "voice", CODE_INVALID_VOICE, f"unknown voice {voice!r}"))
+            fallbacks.append(
+                Fallback(voice.partition(".")[0] or "voice", CODE_INVALID_VOICE, f"unknown voice {voice!r}")
+            )
         order = self.providers
         if request.provider is not None:
             order = [p for p in self.providers if p.name == request.provider] + [
@@ -171,7 +173,9 @@ class TtsChain:
                 code = getattr(exc, "code", CODE_NOT_RENDERED)
                 fallbacks.append(Fallback(provider.name, code, str(exc)))
             except TimeoutError:
-                fallbacks.append(Fallback(provider.name, CODE_NOT_RENDERED, f"timed out after {self._timeout(provider):g} s"))
+                fallbacks.append(
+                    Fallback(provider.name, CODE_NOT_RENDERED, f"timed out after {self._timeout(provider):g} s")
+                )
             except OSError as exc:
                 fallbacks.append(Fallback(provider.name, CODE_NOT_RENDERED, f"{type(exc).__name__}: {exc.strerror}"))
             else:

@@ -19,7 +19,9 @@ def espeak_voice(voice: str, language: str) -> str:
     base = {"en-us": "en-us", "en-gb": "en-gb", "es-es": "es", "es-mx": "es-419", "fr-fr": "fr", "de-de": "de"}.get(
         lang, lang.split("-")[0]
     )
-    variant = _VARIANT.get(voice.lower(), "+f3" if voice.lower().endswith(("joanna", "jennyneural", "rachel", "-f")) else "")
+    variant = _VARIANT.get(
+        voice.lower(), "+f3" if voice.lower().endswith(("joanna", "jennyneural", "rachel", "-f")) else ""
+    )
     return base + variant
 
 
@@ -50,8 +52,20 @@ class EspeakTts:
         await _run(self.binary, "-v", espeak_voice(voice, language), "-s", "165", "-w", str(raw), "--", text)
         try:
             await _run(
-                self.ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(raw),
-                "-ar", "8000", "-ac", "1", "-sample_fmt", "s16", str(out),
+                self.ffmpeg,
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(raw),
+                "-ar",
+                "8000",
+                "-ac",
+                "1",
+                "-sample_fmt",
+                "s16",
+                str(out),
             )
         finally:
             raw.unlink(missing_ok=True)

@@ -66,7 +66,9 @@ def gtts_language(language: str) -> str:
 class GttsTts:
     name = "gtts"
 
-    def __init__(self, *, enabled: bool, endpoint_url: str = "https://translate.google.com", ffmpeg: str = "ffmpeg") -> None:
+    def __init__(
+        self, *, enabled: bool, endpoint_url: str = "https://translate.google.com", ffmpeg: str = "ffmpeg"
+    ) -> None:
         self.enabled = enabled
         self.endpoint_url = (endpoint_url or "https://translate.google.com").rstrip("/")
         self.ffmpeg = ffmpeg

@@ -24,8 +24,12 @@ from wirexa.media.tts.voices import POLLY_DEFAULTS, table_default
 _ENGINES = {"neural": "neural", "generative": "generative", "longform": "long-form", "standard": "standard"}
 _VOICE_ERRORS = ("EngineNotSupportedException", "LanguageNotSupportedException")
 _AUTH_ERRORS = (
-    "UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException",
-    "ExpiredTokenException", "InvalidClientTokenId", "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "AccessDeniedException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
 )
 
 
