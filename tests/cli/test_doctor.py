@@ -207,3 +207,18 @@ def test_install_service_writes_the_unit_and_config_for_this_venv(tmp_path: Path
     )
     again = runner.invoke(app, ["install-service", "--stdout", "--config", str(cfg)])
     assert "LimitNOFILE=524288" in again.stdout and "TimeoutStopSec=150" in again.stdout
+
+
+def test_trunk_registration_is_read_from_the_engines_health() -> None:
+    """The shape wirexa/sip/pool.py puts in /health (tests/sip/test_sip.py::test_trunk_registration
+    checks it against a SIPp registrar); doctor turns it into ok / warning / failure."""
+    from wirexa.cli.doctor import FAIL, OK, WARN, check_registration
+
+    def status(reg: object) -> str:
+        return check_registration({"sip": {"registration": reg}}).status
+
+    assert status({"state": "registered", "code": 200, "workers": 1}) == OK
+    assert status({"state": "pending", "workers": 0}) == WARN
+    failed = check_registration({"sip": {"registration": {"state": "failed", "code": 403, "reason": "Forbidden"}}})
+    assert failed.status == FAIL and "403" in failed.detail
+    assert check_registration(None).status == WARN  # no engine running

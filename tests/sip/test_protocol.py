@@ -53,6 +53,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.RecordDone(SID, "RE1", "/tmp/r.wav", 1500, "key", "#"),
     proto.DtmfDone(SID),
     proto.AmdResult(SID, "machine_end_beep", 0.9, 10480),
+    proto.Registration(200, "OK", True),
     proto.Pong(7, 2),
     proto.CommandError("cannot play /tmp/a.wav: Unsupported WAVE file format", SID, "play", "3"),
 ]
@@ -60,7 +61,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 12 and len(proto.EVENTS) == 12
+    assert len(proto.COMMANDS) == 12 and len(proto.EVENTS) == 13
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
@@ -175,6 +176,7 @@ def test_events_map_to_calls_ports_events() -> None:
         RecordingFinished(SID, "RE1", "/tmp/r.wav", 1500, "key", "#"),
         DigitsSent(SID),
         AmdDecided(SID, "machine_end_beep", 0.9, 10480),
+        None,  # registration: the pool's own
         None,  # pong
         CommandFailed(SID, "play", "3", 13420, "cannot play /tmp/a.wav: Unsupported WAVE file format"),
     ]

@@ -485,3 +485,8 @@ async def test_trunk_registration(tmp_path: Path, sipp: object) -> None:
             await asyncio.sleep(0.1)
         assert proc.poll() == 0  # SIPp got a REGISTER for trunkuser and answered it
         assert bridge.health()["trunk"]["register"] is True  # type: ignore[index]
+        for _ in range(50):  # the worker reports the registrar's 200 (what `wirexa doctor` reads)
+            if bridge.health()["registration"]["state"] != "pending":  # type: ignore[index]
+                break
+            await asyncio.sleep(0.1)
+        assert bridge.health()["registration"] == {"state": "registered", "code": 200, "workers": 1}

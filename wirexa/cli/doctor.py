@@ -319,6 +319,10 @@ def check_registration(health: dict[str, Any] | None) -> Check:
     state = reg.get("state") if isinstance(reg, dict) else str(reg)
     if state in ("registered", "ok", True):
         return Check("trunk registration", OK, "registered")
+    if state == "pending":
+        return Check(
+            "trunk registration", WARN, "no answer from the registrar yet", "run doctor again in a few seconds"
+        )
     return Check(
         "trunk registration",
         FAIL,

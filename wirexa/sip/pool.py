@@ -82,6 +82,7 @@ class WorkerProc:
     idle_since: float = field(default_factory=time.monotonic)
     reader: asyncio.Task[None] | None = None
     closing: bool = False
+    registration: proto.Registration | None = None  # its last registration report
 
     @property
     def top_level(self) -> int:
@@ -255,6 +256,12 @@ class WorkerPool:
             case proto.Pong():
                 worker.last_pong = time.monotonic()
                 return
+            case proto.Registration(code=code, reason=reason, active=active):
+                worker.registration = msg
+                level = logging.INFO if active else logging.WARNING
+                state = "active" if active else "failed"
+                log.log(level, "worker %d: trunk registration %s (%s %s)", worker.index, state, code, reason)
+                return
             case proto.CommandError(sid=sid, op=op, message=message):
                 log.warning("[%s] worker %d: %s failed: %s", sid or "-", worker.index, op or "a command", message)
                 if sid not in worker.calls:
@@ -341,9 +348,24 @@ class WorkerPool:
                     asyncio.get_running_loop().create_task(self._stop(worker))
 
     def health(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "workers": len(self.workers),
             "workers_max": self.settings.sip_workers_max,
             "live_calls": len(self.by_call),
             "worker_crashes": self.crashes,
         }
+        if self.settings.sip_trunk_register:
+            body["registration"] = self.registration()
+        return body
+
+    def registration(self) -> dict[str, object]:
+        """The trunk registration as the workers report it: registered when every worker that
+        reported is registered; else the failure (the registrar's code and reason)."""
+        reports = [w.registration for w in self.workers.values() if w.registration is not None]
+        if not reports:
+            return {"state": "pending", "workers": 0}
+        failed = [r for r in reports if not r.active]
+        if failed:
+            ok = len(reports) - len(failed)
+            return {"state": "failed", "code": failed[0].code, "reason": failed[0].reason, "workers": ok}
+        return {"state": "registered", "code": reports[0].code, "workers": len(reports)}

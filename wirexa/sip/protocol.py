@@ -280,6 +280,17 @@ class AmdResult(_Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Registration(_Event):
+    """The worker's registration with the trunk changed: the registrar's last answer (`code`,
+    `reason`) and whether the registration is now active."""
+
+    NAME = "registration"
+    code: int
+    reason: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Pong(_Event):
     NAME = "pong"
     n: int
@@ -310,6 +321,7 @@ Event: TypeAlias = (
     | RecordDone
     | DtmfDone
     | AmdResult
+    | Registration
     | Pong
     | CommandError
 )
@@ -331,6 +343,7 @@ EVENTS: dict[str, type[Event]] = {
         RecordDone,
         DtmfDone,
         AmdResult,
+        Registration,
         Pong,
         CommandError,
     )

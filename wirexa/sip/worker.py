@@ -133,6 +133,13 @@ def amd_params(cmd: proto.MakeCall) -> AmdParams | None:
     )
 
 
+class WorkerAccount(pj.Account):  # type: ignore[misc]
+    """The worker's account: reports its trunk registration (poll thread, mainThreadOnly)."""
+
+    def onRegState(self, prm: Any) -> None:
+        emit(proto.Registration(int(prm.code), str(prm.reason), bool(self.getInfo().regIsActive)))
+
+
 class WorkerCall(pj.Call):  # type: ignore[misc]
     def __init__(self, worker: Worker, account: Any, sid: str) -> None:
         super().__init__(account)
@@ -171,7 +178,7 @@ class Worker:
             acfg.regConfig.registerOnAdd = True
         else:
             acfg.regConfig.registerOnAdd = False
-        self.account = pj.Account()
+        self.account = WorkerAccount()
         self.account.create(acfg, True)
         self.calls: dict[str, CallState] = {}
         self.finishing: list[tuple[float, proto.RecordDone]] = []  # recordings being closed
