@@ -15,35 +15,35 @@ log = logging.getLogger(__name__)
 MP3_ARGS = ("-codec:a", "libmp3lame", "-qscale:a", "4")
 
 
-async def convert_mp3(wav: Path, mp3: Path, ffmpeg: str = "ffmpeg") -> bool:
-    """Encode `wav` to `mp3` with ffmpeg (a subprocess: the loop never blocks). The MP3 appears
-    whole or not at all (written beside it as .part.mp3, then renamed). False on failure."""
-    tmp = mp3.with_suffix(".part.mp3")
-    binary = shutil.which(ffmpeg) or ffmpeg
+async def _ffmpeg_to(src: Path, out: Path, what: str, *args: str, ffmpeg: str = "ffmpeg") -> bool:
+    """Run ffmpeg on `src` with `args`, writing `out` beside its final place as a temporary file
+    first, so `out` appears whole or not at all. A subprocess: the loop never blocks. False (and
+    one log line naming `what`) when ffmpeg cannot start or fails; `out` is then untouched."""
+    tmp = out.with_name(out.stem + ".part" + out.suffix)
     try:
         proc = await asyncio.create_subprocess_exec(
-            binary,
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(wav),
-            *MP3_ARGS,
+            shutil.which(ffmpeg) or ffmpeg,
+            *("-nostdin", "-loglevel", "error", "-y", "-i", str(src)),
+            *args,
             str(tmp),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
         _, err = await proc.communicate()
     except OSError as exc:
-        log.error("mp3 conversion of %s could not start: %s", wav, exc)
+        log.error("%s of %s could not start: %s", what, src, exc)
         return False
     if proc.returncode != 0:
-        log.error("mp3 conversion of %s failed: %s", wav, err.decode(errors="replace").strip())
+        log.error("%s of %s failed: %s", what, src, err.decode(errors="replace").strip())
         tmp.unlink(missing_ok=True)
         return False
-    tmp.replace(mp3)
+    tmp.replace(out)
     return True
+
+
+async def convert_mp3(wav: Path, mp3: Path, ffmpeg: str = "ffmpeg") -> bool:
+    """Encode `wav` to `mp3` (appears whole or not at all). False on failure."""
+    return await _ffmpeg_to(wav, mp3, "mp3 conversion", *MP3_ARGS, ffmpeg=ffmpeg)
 
 
 class Mp3Converter:
@@ -143,36 +143,8 @@ async def trim_silence(wav: Path, ffmpeg: str = "ffmpeg") -> float | None:
     """
     import wave
 
-    tmp = wav.with_suffix(".trim.wav")
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            shutil.which(ffmpeg) or ffmpeg,
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(wav),
-            "-af",
-            TRIM_FILTER,
-            "-ar",
-            "8000",
-            "-ac",
-            "1",
-            "-sample_fmt",
-            "s16",
-            str(tmp),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _, err = await proc.communicate()
-    except OSError as exc:
-        log.error("trim of %s could not start: %s", wav, exc)
+    args = ("-af", TRIM_FILTER, "-ar", "8000", "-ac", "1", "-sample_fmt", "s16")
+    if not await _ffmpeg_to(wav, wav, "trim", *args, ffmpeg=ffmpeg):
         return None
-    if proc.returncode != 0:
-        log.error("trim of %s failed: %s", wav, err.decode(errors="replace").strip())
-        tmp.unlink(missing_ok=True)
-        return None
-    tmp.replace(wav)
     with wave.open(str(wav)) as w:
         return float(w.getnframes()) / float(w.getframerate())
