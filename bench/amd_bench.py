@@ -64,24 +64,37 @@ class Outcome:
         return LABEL_TO_GROUP.get(self.got) == self.entry["label"]
 
 
-def frames_of(path: Path) -> list[bytes]:
+ALIGNMENTS = (0, 40, 80, 120)  # samples of silence put before a file: 0, 5, 10, 15 ms (frame boundaries move)
+SILENT_FRAME = bytes(FRAME_BYTES)
+
+
+def frames_of(path: Path, offset: int = 0) -> list[bytes]:
+    """The file's 20 ms frames; `offset` samples of silence first (as RTP framing may fall anywhere)."""
     with wave.open(str(path)) as w:
-        pcm = w.readframes(w.getnframes())
+        pcm = bytes(2 * offset) + w.readframes(w.getnframes())
     return [pcm[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\0") for i in range(0, len(pcm), FRAME_BYTES)]
 
 
 def classify(frames: list[bytes], params: AmdParams, vad_mode: int = DEFAULT_VAD_MODE) -> AmdDecision | None:
+    """Feed the frames, then silence up to the timeout (the SIP bench's callee plays the file once,
+    then silence), as the worker feeds a live call; the decision, or None if the timeout passed."""
     vad = Vad(vad_mode)
     amd = AmdClassifier(params)
     for f in frames:
         d = amd.feed(f, vad.is_speech(f))
         if d is not None:
             return d
+    for _ in range(len(frames), params.timeout_ms // 20 + 1):
+        d = amd.feed(SILENT_FRAME, vad.is_speech(SILENT_FRAME))
+        if d is not None:
+            return d
     return amd.decision
 
 
-def evaluate(corpus: Path, entries: list[dict[str, object]], mode: AmdMode, vad_mode: int = DEFAULT_VAD_MODE) -> list[Outcome]:
-    return [Outcome(e, classify(frames_of(corpus / str(e["file"])), AmdParams(mode=mode), vad_mode), mode) for e in entries]
+def evaluate(corpus: Path, entries: list[dict[str, object]], mode: AmdMode, vad_mode: int = DEFAULT_VAD_MODE,
+             offset: int = 0) -> list[Outcome]:
+    return [Outcome(e, classify(frames_of(corpus / str(e["file"]), offset), AmdParams(mode=mode), vad_mode), mode)
+            for e in entries]
 
 
 def summary(outcomes: list[Outcome]) -> dict[str, object]:
@@ -101,6 +114,12 @@ def summary(outcomes: list[Outcome]) -> dict[str, object]:
                 for o in beeps if o.decision and o.got == "machine_end_beep"]
     first_end = [int(o.entry["first_speech_end_ms"]) for o in hm if o.entry["label"] == "human"  # type: ignore[call-overload]
                  and o.entry["first_speech_end_ms"] is not None]
+    # the human rules' own latency: decision minus the end of the first utterance (labelled, clean audio)
+    after_first = [o.decision.detection_ms - int(o.entry["first_speech_end_ms"])  # type: ignore[call-overload]
+                   for o in right if o.decision and o.entry["label"] == "human" and o.entry["first_speech_end_ms"] is not None]
+    # the machine rules' own latency: decision minus the start of speech
+    after_start = [o.decision.detection_ms - int(o.entry["speech_start_ms"])  # type: ignore[call-overload]
+                   for o in right if o.decision and o.entry["label"] == "machine" and o.entry["speech_start_ms"] is not None]
     return {
         "files": len(outcomes), "human_machine_files": len(hm), "correct": len(right),
         "accuracy": round(len(right) / len(hm), 4) if hm else None,
@@ -115,7 +134,35 @@ def summary(outcomes: list[Outcome]) -> dict[str, object]:
         "beep_end_latency_ms": sorted(beep_lat),
         "beep_end_latency_max_ms": max(beep_lat, default=None),
         "human_first_speech_end_ms_median": statistics.median(first_end) if first_end else None,
+        "human_ms_after_first_utterance_median": statistics.median(after_first) if after_first else None,
+        "machine_ms_after_speech_start_median": statistics.median(after_start) if after_start else None,
     }
+
+
+def per_file(outcomes: list[Outcome]) -> list[str]:
+    """One line a file: what it is, what was decided when and by which rule (AMD_BENCH_VERBOSE=1)."""
+    lines = []
+    for o in outcomes:
+        e, d = o.entry, o.decision
+        mark = "  " if o.got == o.expected else ("~ " if o.group_ok else "X ")
+        lines.append(f"{mark}{e['file']!s:40} {o.mode.value:16} expected {o.expected:19} got {o.got:19} "
+                     f"at {d.detection_ms if d else '-':>5} ms ({d.reason if d else 'no decision'}); speech "
+                     f"{e['speech_start_ms']}..{e['first_speech_end_ms']}..{e['speech_end_ms']} ms"
+                     + (f", beep {e['beep']['start_ms']}..{e['beep']['end_ms']} ms" if e.get("beep") else ""))  # type: ignore[index]
+    return lines
+
+
+def alignment_spread(corpus: Path, entries: list[dict[str, object]]) -> dict[str, object]:
+    """Enable-mode accuracy with the frame boundaries moved (ALIGNMENTS): over SIP a file's first sample
+    falls anywhere in a 20 ms frame, and files near a rule's threshold may then decide otherwise."""
+    per: dict[int, float] = {}
+    flips: set[str] = set()
+    for off in ALIGNMENTS:
+        s = summary(evaluate(corpus, entries, AmdMode.ENABLE, offset=off))
+        per[off] = float(s["accuracy"])  # type: ignore[arg-type]
+        flips |= {str(w).split(":")[0] for w in s["wrong"]}  # type: ignore[attr-defined]
+    return {"accuracy_by_offset_samples": per, "min": min(per.values()), "mean": round(statistics.mean(per.values()), 4),
+            "files_wrong_at_some_offset": sorted(flips)}
 
 
 def cpu_per_frame(corpus: Path, entries: list[dict[str, object]], rounds: int = 3) -> dict[str, float]:
@@ -160,24 +207,44 @@ def offline(corpus: Path, entries: list[dict[str, object]], gen_s: float) -> tup
     enable = summary(enable_out)
     dme = summary(dme_out)
     cpu = cpu_per_frame(corpus, entries)
+    spread = alignment_spread(corpus, entries)
+    if os.environ.get("AMD_BENCH_VERBOSE"):
+        for line in per_file(enable_out) + per_file(dme_out):
+            print(line, file=sys.stderr)
     for name, s in (("Enable", enable), ("DetectMessageEnd", dme)):
         print(f"{name}: accuracy {s['accuracy']} ({s['correct']}/{s['human_machine_files']}), confusion {s['confusion']}", file=sys.stderr)
         for w in s["wrong"]:  # type: ignore[attr-defined]
             print(f"  {w}", file=sys.stderr)
-    r = {"corpus_files": len(entries), "corpus_generate_s": gen_s, "enable": enable, "detect_message_end": dme, "cpu": cpu}
+    # Series 1 is the first 66 files (the figures before series 2 was added compare with it).
+    series1 = {str(e["file"]) for e in entries if e.get("series", 1) == 1}
+    by_series: dict[str, Any] = {"series1_files": len(series1)}
+    for name, outs in (("enable", enable_out), ("detect_message_end", dme_out)):
+        s1 = summary([o for o in outs if str(o.entry["file"]) in series1])
+        by_series[f"{name}_series1"] = {k: s1[k] for k in ("accuracy", "correct", "human_machine_files", "wrong", "human_ms_median",
+                                                           "machine_ms_median", "beep_files", "beeps_detected")}
+    r = {"corpus_files": len(entries), "corpus_generate_s": gen_s, "enable": enable, "detect_message_end": dme,
+         "series1": by_series, "frame_alignment": spread, "cpu": cpu}
+    e1 = by_series["enable_series1"]
     lat = dme["beep_end_latency_max_ms"]
     targets = [
         {"metric": "accuracy human vs machine (Enable)", "target": ">= 0.96", "measured": enable["accuracy"],
          "met": enable["accuracy"] is not None and enable["accuracy"] >= 0.96,  # type: ignore[operator]
-         "note": f"{enable['correct']}/{enable['human_machine_files']} files; unknown counts wrong"},
+         "note": f"{enable['correct']}/{enable['human_machine_files']} files; unknown counts wrong; "
+                 f"first 66 files: {e1['accuracy']} ({e1['correct']}/{e1['human_machine_files']})"},
         {"metric": "accuracy human vs machine (DetectMessageEnd)", "target": ">= 0.96", "measured": dme["accuracy"],
          "met": dme["accuracy"] is not None and dme["accuracy"] >= 0.96},  # type: ignore[operator]
+        {"metric": "accuracy human vs machine (Enable), frames shifted 0/5/10/15 ms: min", "target": "report",
+         "measured": spread["min"], "met": None,
+         "note": f"mean {spread['mean']}; wrong at some shift: {', '.join(spread['files_wrong_at_some_offset'])}"},  # type: ignore[arg-type]
         {"metric": "human decision, median ms after answer", "target": "<= 1500", "measured": enable["human_ms_median"],
          "met": enable["human_ms_median"] is not None and enable["human_ms_median"] <= 1500,  # type: ignore[operator]
-         "note": f"p90 {enable['human_ms_p90']}; median end of the humans' first utterance (a floor for any rule that waits for silence): {enable['human_first_speech_end_ms_median']} ms"},
+         "note": f"p90 {enable['human_ms_p90']}; median end of the humans' first utterance (a floor for any rule that waits for silence): "
+                 f"{enable['human_first_speech_end_ms_median']} ms; median decision after that end: {enable['human_ms_after_first_utterance_median']} ms; "
+                 f"first 66 files: {e1['human_ms_median']}"},
         {"metric": "machine_start, median ms after answer", "target": "<= 3000", "measured": enable["machine_ms_median"],
          "met": enable["machine_ms_median"] is not None and enable["machine_ms_median"] <= 3000,  # type: ignore[operator]
-         "note": f"p90 {enable['machine_ms_p90']}"},
+         "note": f"p90 {enable['machine_ms_p90']}; median after the greeting's first word: {enable['machine_ms_after_speech_start_median']} ms; "
+                 f"first 66 files: {e1['machine_ms_median']}"},
         {"metric": "machine_end_beep after the beep's end, max ms", "target": "<= 300", "measured": lat,
          "met": lat is not None and 0 <= min(dme["beep_end_latency_ms"]) and lat <= 300,  # type: ignore[call-overload, operator]
          "note": f"{dme['beeps_detected']}/{dme['beep_files']} beep files reported as machine_end_beep (the others: see wrong)"},
@@ -272,7 +339,7 @@ def sip_mode(corpus: Path, entries: list[dict[str, object]], enable_off: list[Ou
            "WIREXA_SIP_PORT_BASE": str(base), "WIREXA_SANDBOX_PORT_BASE": str(base + gap)}
     web = WebApp()
     web.docs["/amd"] = HANGUP_DOC
-    for n in range(0, 61):
+    for n in range(61):
         web.docs[f"/pause/{n}"] = f"<Response><Pause length='{n}'/><Hangup/></Response>" if n else HANGUP_DOC
     indexed = list(enumerate(entries))
     if os.environ.get("AMD_SIP_SAMPLE"):  # a smoke run: every Nth file only

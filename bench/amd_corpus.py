@@ -90,6 +90,7 @@ class Case:
     noise: str = "pink"  # white | pink | brown | babble
     noise_dbfs: float = -70.0  # level for noise-only files (and the line hiss floor)
     seed: int = 0
+    series: int = 1  # 1: the first 66 files; 2: variants added to test later rules (appended: series 1 is unchanged)
 
 
 ESPEAK = ["en-us", "en-us+f3", "en+m3", "en-gb-x-rp+f2", "en-us+m7", "en+f4", "en-us+klatt", "en+m1", "en-gb+f5"]
@@ -219,6 +220,44 @@ def cases() -> list[Case]:
     add("noise_brown", "unknown", "noise", Gap(100), tail_ms=8000, noise="brown", noise_dbfs=-30)
     add("fax_cng", "fax", "fax (CNG)", Gap(500), Tone(1100, 500, 3000, 3), tail_ms=1000)
     add("fax_ced", "fax", "fax (CED)", Gap(300), Tone(2100, 3000, 75, 1), tail_ms=3000)
+
+    # -- series 2: variants that test the rules added after the first measurements, in both classes.
+    # People: more ways of saying hello (fast, slow, one word, two), longer hellos (1.5-2 s, at the
+    # quick-human rule's limit and past it), a receptionist in noise (webrtcvad drops single frames
+    # in noise; bridging them must not push a 2-3 s greeting over the speech threshold).
+    hellos2: list[tuple[str, str, int, float | None, str]] = [
+        ("Hello, who's this?", "espeak:en-us+m3:200:55", 250, None, "pink"),
+        ("Yeah?", "flite:rms", 400, 20, "pink"),
+        ("Speaking.", "espeak:en-gb-x-rp+f2:160:40", 300, None, "pink"),
+        ("Hello? Hello?", "flite:slt", 200, 15, "white"),
+        ("Hi, this is Dan speaking.", "espeak:en-us:130:35", 300, None, "pink"),
+        ("Good afternoon, this is Maria.", "flite:awb", 450, 20, "babble"),
+    ]
+    for text, voice, lead, snr2, nz in hellos2:
+        add("hello2", "human", "more hellos, fast and slow", Gap(lead), Say(text, voice), snr_db=snr2, noise=nz, series=2)
+    add("receptionist_noisy", "human", "receptionist greeting", Gap(350),
+        Say("Hello, Smith Hardware, how can I help?", "espeak:en-us+f3:180:50"), snr_db=12, noise="pink", series=2)
+    # Machines: fast greetings (espeak at 230-250 words a minute), choppy flite voices in noise (the
+    # single-frame bridge), and beeps that come late (1-1.5 s after the last word: DetectMessageEnd
+    # must not report machine_end_silence just before them) or quiet.
+    add("fast_beep", "machine", "fast greeting", Gap(250),
+        Say("Hi, you've reached Sam Carter. I can't take your call right now, please leave a message after the beep.",
+            "espeak:en-us+m3:240:50"), Gap(500), Beep(1000, 300), snr_db=20, series=2)
+    add("fast", "machine", "fast greeting", Gap(300),
+        Say("You've reached the voicemail of Ana. Leave a message and I'll call you back.", "espeak:en+f4:230:60"),
+        series=2)
+    add("carrier_late_beep", "machine", "carrier greeting, late beep", Gap(200),
+        Say("The number you have dialed is not available. Please leave a message after the tone.", "espeak:en-us:175:45"),
+        Gap(1200), Beep(900, 300), snr_db=15, series=2)
+    add("personal_choppy_beep", "machine", "personal greeting, slow voice in noise", Gap(300),
+        Say("Hi, this is Rick. I'm out of the office. Leave your name and number, and I'll call you back.", "flite:rms"),
+        Gap(1000), Beep(600, 250), snr_db=12, series=2)
+    add("personal_choppy", "machine", "personal greeting, slow voice in noise", Gap(400),
+        Say("Hello, you have reached Linda. Sorry I missed your call. Please leave a message.", "flite:awb"),
+        snr_db=15, noise="brown", series=2)
+    add("quiet_late_beep", "machine", "personal greeting, quiet late beep", Gap(300),
+        Say("Hey, it's Jo. Can't talk now. Leave a message and I'll get back to you.", "espeak:en-gb+f5:170:55"),
+        Gap(1400), Beep(1300, 200, level=0.1), snr_db=20, series=2)
     return out
 
 
@@ -240,7 +279,7 @@ def tts(part: Say, work: Path) -> list[float]:
         subprocess.run([*cmd, part.text], check=True, capture_output=True)
     else:
         subprocess.run(["flite", "-voice", spec, "-t", part.text, "-o", str(raw)], check=True, capture_output=True)
-    pcm = subprocess.run(["sox", str(raw), "-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16", "-c", "1", "-"],
+    pcm = subprocess.run(["sox", "-D", str(raw), "-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16", "-c", "1", "-"],
                          check=True, capture_output=True).stdout
     raw.unlink()
     samples = array.array("h", pcm)
@@ -347,7 +386,7 @@ def bandlimit(x: list[float], work: Path, name: str) -> list[float]:
     """300-3400 Hz telephone band (sox sinc filter), on 16-bit PCM."""
     src = work / f"{name}.in.raw"
     src.write_bytes(array.array("h", (max(-32767, min(32767, int(s * 32767))) for s in x)).tobytes())
-    out = subprocess.run(["sox", "-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16", "-c", "1", str(src),
+    out = subprocess.run(["sox", "-D", "-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16", "-c", "1", str(src),
                           "-t", "raw", "-", "sinc", "300-3400"], check=True, capture_output=True).stdout
     src.unlink()
     return [s / 32767 for s in array.array("h", out)][: len(x)]
@@ -408,7 +447,7 @@ def build(case: Case, work: Path, babble: list[list[float]]) -> Built:
         "beep": beep, "snr_db": case.snr_db, "noise": case.noise if case.snr_db is not None or not speech else None,
         "voices": sorted({p.voice for p in case.parts if isinstance(p, Say)}),
         "texts": [p.text for p in case.parts if isinstance(p, Say)],
-        "duration_ms": n * 1000 // RATE,
+        "duration_ms": n * 1000 // RATE, "series": case.series,
     }
     return Built(entry, pcm)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.amd_bench import Outcome, evaluate, frames_of, summary
-from bench.amd_corpus import generate
+from bench.amd_bench import Outcome, classify, evaluate, frames_of, summary
+from bench.amd_corpus import build, cases, generate
 from wirexa.media.amd import (
     FRAME_BYTES,
     AmdClassifier,
@@ -44,6 +44,13 @@ def speech(ms: int, seed: int = 1) -> list[tuple[bytes, bool]]:
         env = 3000 * (0.6 + 0.4 * math.sin(k / 3))
         out.append((_pcm([env * rnd.gauss(0, 1) for _ in range(SPF)]), True))
     return out
+
+
+def choppy(ms: int, every: int, drop: int, seed: int = 1) -> list[tuple[bytes, bool]]:
+    """Speech whose VAD verdict drops out: after each `every` speech frames, `drop` frames of the
+    same audio flagged non-speech (webrtcvad does that inside words, more often in noise)."""
+    frames = speech(ms, seed)
+    return [(pcm, k % (every + drop) < every) for k, (pcm, _) in enumerate(frames)]
 
 
 def tone(hz: float, ms: int, is_speech: bool = True, level: float = 12000) -> list[tuple[bytes, bool]]:
@@ -139,12 +146,54 @@ CASES = [
         AnsweredBy.MACHINE_END_BEEP,
         5620,
     ),
+    # last speech frame 214; 1.5 x the end threshold (90 frames) later: frame 304
     (
-        "DME: greeting then silence -> machine_end_silence",
+        "DME: greeting then silence -> machine_end_silence after 1.5 x the end threshold",
         silence(300) + speech(4000) + silence(3000),
         DME,
         AnsweredBy.MACHINE_END_SILENCE,
-        5500,
+        6100,
+    ),
+    (
+        "DME: the silence wait scales with the end threshold (600 ms -> 900 ms)",
+        silence(300) + speech(4000) + silence(3000),
+        AmdParams(mode=AmdMode.DETECT_MESSAGE_END, speech_end_threshold_ms=600),
+        AnsweredBy.MACHINE_END_SILENCE,
+        5200,
+    ),
+    # the beep starts 1.5 s after the last word, past the end threshold: still reported as the beep
+    (
+        "DME: a late beep (1.5 s after the greeting) is waited for",
+        silence(300) + speech(4000) + silence(1500) + tone(1000, 300) + silence(3000),
+        DME,
+        AnsweredBy.MACHINE_END_BEEP,
+        6120,
+    ),
+    (
+        "DME: a beep later than the grace -> machine_end_silence first",
+        silence(300) + speech(4000) + silence(2000) + tone(1000, 300) + silence(3000),
+        DME,
+        AnsweredBy.MACHINE_END_SILENCE,
+        6100,
+    ),
+    # speech from frame 15; 9 flagged + 1 dropped per 10 frames: the dropouts count (once the
+    # speech resumes), so 120 frames of speech activity are frames 15..134; 134 is a dropout, credited
+    # on frame 135 (without the bridge: 108 speech frames by frame 134, the 120th on frame 148)
+    (
+        "single-frame VAD dropouts inside speech count as speech",
+        silence(300) + choppy(6000, every=9, drop=1),
+        None,
+        AnsweredBy.MACHINE_START,
+        2720,
+    ),
+    # 8 flagged + 2 dropped: pauses of 40 ms do not count; 120 speech frames = 15 runs of 8 ->
+    # the last run starts at frame 15 + 140 = 155 and its 8th frame is 162
+    (
+        "two-frame pauses do not count toward the threshold",
+        silence(300) + choppy(6000, every=8, drop=2),
+        None,
+        AnsweredBy.MACHINE_START,
+        3260,
     ),
     (
         "DME: a beep during the silence wait is still a beep",
@@ -342,6 +391,38 @@ def test_corpus_covers_the_issue(corpus: tuple[Path, list[dict[str, object]]]) -
     assert all(len(f) == FRAME_BYTES for f in frames)
 
 
+def test_corpus_is_bit_reproducible(tmp_path: Path) -> None:
+    """The same case builds to the same samples (TTS, noise, sox filtering without dither, G.711)."""
+    picked = [c for c in cases() if c.name.startswith(("038_", "068_"))]  # espeak + beep + noise; flite + noise
+    assert len(picked) == 2
+    for case in picked:
+        first, second = (build(case, tmp_path, []).samples for _ in range(2))
+        assert first == second, case.name
+
+
+def test_corpus_series_2_adds_variants_of_both_labels(corpus: tuple[Path, list[dict[str, object]]]) -> None:
+    _, entries = corpus
+    assert [e["series"] for e in entries[:66]] == [1] * 66
+    added = [e for e in entries if e["series"] == 2]
+    assert {e["label"] for e in added} == {"human", "machine"}
+    # beeps that start past the end threshold after the last word: DetectMessageEnd's grace
+    beeps = [(e["beep"], e["speech_end_ms"]) for e in added if e["beep"]]
+    gaps = [int(b["start_ms"]) - int(end) for b, end in beeps]  # type: ignore[index, call-overload]
+    assert len([g for g in gaps if g >= 1200]) >= 2
+
+
+def test_bench_feeds_silence_after_the_file(corpus: tuple[Path, list[dict[str, object]]]) -> None:
+    """Offline, a file that stops right after its greeting still ends it (the SIP callee plays the file
+    once, then silence): machine_end_silence, not no decision."""
+    out, entries = corpus
+    e = next(e for e in entries if e["label"] == "machine" and not e["beep"])
+    frames = frames_of(out / str(e["file"]))[: int(e["speech_end_ms"]) // 20 + 1]  # type: ignore[call-overload]
+    d = classify(frames, AmdParams(mode=AmdMode.DETECT_MESSAGE_END))
+    assert d is not None and d.answered_by is AnsweredBy.MACHINE_END_SILENCE
+    # 1800 ms after the VAD's last speech frame, which is a little before the labelled end
+    assert d.detection_ms >= int(e["speech_end_ms"]) + 1500  # type: ignore[call-overload]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", list(AmdMode))
 def test_corpus_accuracy_and_timing(corpus: tuple[Path, list[dict[str, object]]], mode: AmdMode) -> None:
@@ -354,7 +435,7 @@ def test_corpus_accuracy_and_timing(corpus: tuple[Path, list[dict[str, object]]]
             assert o.got == o.expected, o.entry["file"]
     if mode is AmdMode.DETECT_MESSAGE_END:
         lat = s["beep_end_latency_ms"]
-        assert len(lat) >= 0.9 * int(s["beep_files"])  # type: ignore[arg-type, call-overload]
+        assert len(lat) >= 0.95 * int(s["beep_files"])  # type: ignore[arg-type, call-overload]
         assert all(0 <= x <= 300 for x in lat), lat  # type: ignore[attr-defined]
     else:
         # Regression guards at what this classifier achieves on this corpus (bench/amd_bench.py

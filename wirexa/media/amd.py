@@ -23,9 +23,11 @@ give three kinds of frames:
 
 Speech frames make utterances: an utterance starts with 3 speech frames in a row (60 ms) and lasts
 until `speech_end_threshold_ms` of non-speech. Its length ("speech activity") is the time the VAD
-heard speech in it: pauses shorter than the end threshold join phrases into one utterance but do
-not count. (Counting them, from first to last speech frame, decides machines ~0.3 s sooner but
-turns a receptionist's 2.5-3 s "Acme Dental, this is Jane, how can I help you?" into a machine.)
+heard speech in it, plus single non-speech frames between two speech frames (webrtcvad drops one
+inside a word, more often in noise: 20 ms is no pause). Longer pauses join phrases into one
+utterance but do not count. (Counting them, from first to last speech frame, decides machines
+~0.3 s sooner but turns a receptionist's 2.5-3 s "Acme Dental, this is Jane, how can I help you?"
+into a machine; so does bridging pauses of 2 frames or more, on bench/amd_corpus.py.)
 
 Decision rules, first match wins, evaluated on every frame until decided:
 
@@ -39,14 +41,23 @@ Decision rules, first match wins, evaluated on every frame until decided:
 3. machine: the current utterance holds `speech_threshold_ms` of speech.
 4. human: the utterance ended: `speech_end_threshold_ms` of silence after it; or, quicker, a short
    utterance (at most half the speech threshold, e.g. "Hello?") followed by two thirds of the end
-   threshold of silence (800 ms at the defaults, Asterisk AMD's after-greeting silence). No human decision while a tone is in progress (a beep may be starting).
+   threshold of silence (800 ms at the defaults, Asterisk AMD's after-greeting silence). No human
+   decision while a tone is in progress (a beep may be starting).
 5. unknown: no speech at all by `silence_timeout_ms` (Twilio's initial-silence rule), or nothing
    decided by `timeout_ms`.
 
 In DetectMessageEnd mode a machine found by rule 3 is not reported yet: the classifier waits for
-the greeting's end: a beep (rule 2's `machine_end_beep`), `speech_end_threshold_ms` of silence
-after the last speech and no tone in progress (`machine_end_silence`), or the timeout
+the greeting's end: a beep (rule 2's `machine_end_beep`), one and a half times
+`speech_end_threshold_ms` of silence after the last speech and no tone in progress
+(`machine_end_silence`: 1800 ms at the defaults; the half is a grace for a beep that comes late,
+~1-1.7 s after the last word, which a dialer must not talk over), or the timeout
 (`machine_end_other`). `machine_detected_ms` tells when the machine itself was recognised.
+
+What bounds the decision times: a human is decided no sooner than the end of the first utterance
+plus the quick rule's silence (800 ms; any shorter and a greeting that starts "Hello." and pauses
+~0.7 s reads as a person), so the median after answer cannot beat the callers' median first-word
+end plus that; a machine no sooner than its speech start plus `speech_threshold_ms` of speech
+(pauses excluded, see above). Both are Twilio's trade-offs, set by its parameters.
 
 Cost: a few microseconds of Python per frame (bench/amd_bench.py measures it with the VAD).
 """
@@ -82,6 +93,8 @@ VAD_WARMUP_FRAMES = 6  # webrtcvad calls its first ~80-120 ms speech while it le
 ONSET_FRAMES = 3  # speech frames in a row that start an utterance
 QUICK_HUMAN_SPEECH_RATIO = 0.5  # "short" utterance: at most this share of the speech threshold
 QUICK_HUMAN_SILENCE_RATIO = 0.67  # ...then human after this share of the end threshold (800 ms by default)
+BRIDGE_FRAMES = 1  # non-speech frames between two speech frames that still count as speech (VAD dropouts)
+BEEP_WAIT_RATIO = 0.5  # DetectMessageEnd: after the end threshold of silence, wait this share of it more for a beep
 SPEECH_MIN_MS2 = _mean_square(-55)
 TONE_MIN_MS2 = _mean_square(-40)
 TONE_ZC_RANGE = (13, 92)  # crossings per 20 ms frame = frequency / 25 Hz
@@ -204,6 +217,7 @@ class AmdClassifier:
     __slots__ = (
         "_dme",
         "_end_frames",
+        "_end_silence_frames",
         "_heard_speech",
         "_last_speech",
         "_n",
@@ -240,6 +254,7 @@ class AmdClassifier:
         self._tone_zc_sum = 0
         self._thr_frames = p.speech_threshold_ms // FRAME_MS
         self._end_frames = p.speech_end_threshold_ms // FRAME_MS
+        self._end_silence_frames = int(self._end_frames * (1 + BEEP_WAIT_RATIO))
         self._quick_len_frames = int(self._thr_frames * QUICK_HUMAN_SPEECH_RATIO)
         self._quick_gap_frames = int(self._end_frames * QUICK_HUMAN_SILENCE_RATIO)
         self._silence_frames = p.silence_timeout_ms // FRAME_MS
@@ -315,7 +330,8 @@ class AmdClassifier:
         if is_speech and not tone and n >= VAD_WARMUP_FRAMES and ms2 >= SPEECH_MIN_MS2:
             self._speech_run += 1
             if self._utt_start >= 0:
-                self._voiced += 1
+                pause = n - self._last_speech - 1
+                self._voiced += 1 + pause if pause <= BRIDGE_FRAMES else 1
                 self._last_speech = n
             elif self._speech_run >= ONSET_FRAMES:
                 self._voiced = ONSET_FRAMES
@@ -328,7 +344,7 @@ class AmdClassifier:
         in_tone = self._tone_run > 1
         if self.machine_detected_ms is not None:
             # DetectMessageEnd, waiting for the greeting to end (Enable mode has returned already).
-            if self._heard_speech and n - self._last_speech >= self._end_frames and not in_tone:
+            if self._heard_speech and n - self._last_speech >= self._end_silence_frames and not in_tone:
                 return self._decide(AnsweredBy.MACHINE_END_SILENCE, 0.8, "silence after greeting")
         elif self._utt_start >= 0:
             length = self._last_speech - self._utt_start + 1
