@@ -202,7 +202,7 @@ def test_install_service_writes_the_unit_and_config_for_this_venv(tmp_path: Path
     # A bigger call ceiling in the config: more descriptors, a longer stop timeout.
     cfg.write_text(
         cfg.read_text()
-        .replace("max_concurrent = 64", "max_concurrent = 5000")
+        .replace("max_concurrent = 0", "max_concurrent = 5000")
         .replace("shutdown_grace_s = 30.0", "shutdown_grace_s = 120.0")
     )
     again = runner.invoke(app, ["install-service", "--stdout", "--config", str(cfg)])

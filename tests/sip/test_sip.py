@@ -205,7 +205,7 @@ async def test_more_calls_than_one_worker_holds(tmp_path: Path) -> None:
         bridge = h.bridge
         sids = [await h.dial("+15005550006") for _ in range(12)]
         await asyncio.gather(*(h.wait(s, CallAnswered, timeout=30) for s in sids))
-        assert bridge.pool is not None and len(bridge.pool.workers) >= 6
+        assert bridge.pool is not None and len(bridge.pool.workers) >= 3  # 4 calls per worker
         await asyncio.sleep(0.5)
         for s in sids:
             await bridge.hangup(s)
@@ -220,11 +220,18 @@ async def test_a_worker_port_held_by_another_program_is_skipped(tmp_path: Path) 
     try:
         async with running(settings, tmp_path) as h:
             bridge = h.bridge
-            sids = [await h.dial("+15005550006") for _ in range(3)]  # the third needs a second worker
+            sids = [await h.dial("+15005550006") for _ in range(5)]  # the fifth needs a second worker
             for sid in sids:
                 await h.wait(sid, CallAnswered, timeout=30)
-            assert bridge.pool is not None and sorted(bridge.pool.workers) == [0, 2]
-            assert bridge.pool.capacity_left() == 1  # index 1 is not counted while it is unusable
+            pool = bridge.pool
+            assert pool is not None
+            for _ in range(100):  # a spare worker may still be trying index 1's port
+                if sorted(pool.workers) == [0, 2]:
+                    break
+                await asyncio.sleep(0.1)
+            assert sorted(pool.workers) == [0, 2]
+            # 8 slots in workers 0 and 2, 5 calls, 1 kept for a leg; index 1 is not counted
+            assert pool.capacity_left() == 2
             for sid in sids:
                 await bridge.hangup(sid)
                 assert (await h.ended(sid)).reason == "completed"
@@ -236,14 +243,12 @@ async def test_killed_worker_finalizes_only_its_calls(sandbox_sip: SipHarness) -
     h = sandbox_sip
     pool = h.bridge.pool
     assert pool is not None
-    a = await h.dial("+15005550006")
-    b = await h.dial("+15005550006")
-    c = await h.dial("+15005550006")  # a third top-level call needs a second worker
-    for sid in (a, b, c):
+    calls = [await h.dial("+15005550006") for _ in range(5)]  # the fifth needs a second worker
+    for sid in calls:
         await h.wait(sid, CallAnswered)
-    victim = pool.by_call[a]
-    survivors = [s for s in (a, b, c) if pool.by_call[s] is not victim]
-    killed = [s for s in (a, b, c) if pool.by_call[s] is victim]
+    victim = pool.by_call[calls[0]]
+    survivors = [s for s in calls if pool.by_call[s] is not victim]
+    killed = [s for s in calls if pool.by_call[s] is victim]
     assert survivors and killed
     os.kill(victim.proc.pid, signal.SIGKILL)
     for sid in killed:

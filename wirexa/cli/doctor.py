@@ -331,6 +331,33 @@ def check_registration(health: dict[str, Any] | None) -> Check:
     )
 
 
+def check_capacity(s: Settings, health: dict[str, Any] | None) -> Check:
+    """The engine's ceiling: calls at once, worker processes, and what limits them on this machine."""
+    from wirexa.sip.pool import capacity_report
+
+    report = capacity_report(s)
+    running = ((health or {}).get("sip") or {}).get("capacity")
+    if isinstance(running, dict):
+        report = running  # the engine's own figures (its settings, its view of the machine)
+    machine = report["machine"]
+    assert isinstance(machine, dict)
+    sized = (s.sip_workers_max, s.calls_max_concurrent) == (machine["workers_max"], machine["calls_max"])
+    how = "sized from this machine" if sized else "set in the configuration"
+    detail = (
+        f"{report['ceiling']} calls at once ({s.sip_workers_max} workers x 4 calls, calls.max_concurrent "
+        f"{s.calls_max_concurrent}; {how}); this machine allows {machine['calls_max']}, limited by "
+        f"{machine['limited_by']} ({machine['cores']} cores, {machine['memory_available_mb']} MB available, "
+        f"{machine['open_files_limit']} open files)"
+    )
+    over = int(str(report["ceiling"])) > int(str(machine["calls_max"])) + 1
+    return Check(
+        "capacity",
+        WARN if over else OK,
+        detail,
+        "set sip.workers_max and calls.max_concurrent to 0 to size them from the machine" if over else "",
+    )
+
+
 def check_tools(s: Settings) -> list[Check]:
     out = []
     for name, binary, package in (("espeak-ng", s.tts_espeak_binary, "espeak-ng"), ("ffmpeg", "ffmpeg", "ffmpeg")):
@@ -507,6 +534,7 @@ def run_checks(data_dir: str | None, config_file: str | None) -> list[Check]:
         check_data_dir(s),
         check_database(s),
         *check_ports(s, info),
+        check_capacity(s, health),
         *check_trunk(s, health),
         *check_tools(s),
         *check_tts(s),

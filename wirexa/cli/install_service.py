@@ -43,7 +43,25 @@ def nofile_for(max_calls: int) -> int:
     return max(MIN_NOFILE, 1 << math.ceil(math.log2(max(1, max_calls) * FDS_PER_CALL)))
 
 
-def unit_text(command: list[str], *, user: str, config_file: str, data_dir: str, grace_s: float, max_calls: int) -> str:
+def configured_max_calls(config_file: Path, loaded: int) -> int | None:
+    """calls.max_concurrent as the config file sets it: None when 0 or absent (sized from the
+    machine where the service runs, not where this command runs), else `loaded`."""
+    import tomllib
+
+    try:
+        raw = tomllib.loads(config_file.read_text()) if config_file.is_file() else {}
+    except (OSError, tomllib.TOMLDecodeError):
+        raw = {}
+    calls = raw.get("calls", {})
+    return loaded if isinstance(calls, dict) and calls.get("max_concurrent") else None
+
+
+def unit_text(
+    command: list[str], *, user: str, config_file: str, data_dir: str, grace_s: float, max_calls: int | None
+) -> str:
+    """`max_calls` None: calls_max_concurrent is sized from the machine at start (0 in the config);
+    MIN_NOFILE descriptors then cover what that sizing allows (it counts 16 per call)."""
+    calls = "sized from the machine at start" if max_calls is None else str(max_calls)
     exec_start = " ".join(shlex.quote(part) for part in [*command, "serve"])
     state_dir = data_dir.removeprefix("/var/lib/") if data_dir.startswith("/var/lib/") else ""
     return f"""# Wirexa voice engine as a systemd service; written by `wirexa install-service`.
@@ -73,8 +91,8 @@ KillSignal=SIGTERM
 TimeoutStopSec={math.ceil(grace_s) + STOP_MARGIN_S}
 Restart=on-failure
 RestartSec=2
-# Descriptors for calls_max_concurrent = {max_calls} (up to {FDS_PER_CALL} per call in the engine).
-LimitNOFILE={nofile_for(max_calls)}
+# Descriptors for calls_max_concurrent = {calls} (up to {FDS_PER_CALL} per call in the engine).
+LimitNOFILE={nofile_for(max_calls or 0)}
 NoNewPrivileges=true
 ProtectSystem=full
 ProtectHome=true
@@ -117,7 +135,7 @@ def install_service(
         config_file=str(config_file),
         data_dir=data_dir,
         grace_s=s.shutdown_grace_s,
-        max_calls=s.calls_max_concurrent,
+        max_calls=configured_max_calls(config_file, s.calls_max_concurrent),
     )
     if stdout:
         sys.stdout.write(text)

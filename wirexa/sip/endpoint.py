@@ -2,10 +2,11 @@
 plumbing shared by the media worker and the sandbox carrier.
 
 Theory of operation (facts measured in docs/PJSUA2_FINDINGS.md). The process's
-main thread calls libCreate/libInit, then loops: libHandleEvents(5 ms), run the commands a
-stdin-reader thread queued, run the owner's tick. With threadCnt = 0 and mainThreadOnly every
-pjsua2 callback (call state, media state, DTMF) runs on that same thread, so no pjsua2 object
-is ever touched elsewhere; the reader thread only parses JSON into a queue.Queue. Objects
+main thread calls libCreate/libInit, then loops: libHandleEvents (waits on the SIP sockets and
+pjsip's timers), run the commands a stdin-reader thread queued, run the owner's tick. With
+threadCnt = 0 and mainThreadOnly every pjsua2 callback (call state, media state, DTMF) runs on
+that same thread, so no pjsua2 object is ever touched elsewhere; the reader thread only parses
+JSON into a queue.Queue and wakes the main thread (CommandLoop explains how and why). Objects
 whose last reference would be dropped inside a pjsua2 callback go to a graveyard that the loop
 empties later; ended Call objects instead go as soon as the callback is over (release()). The
 null sound device clocks the conference bridge and never auto-closes (sndAutoCloseTime = -1),
@@ -17,16 +18,19 @@ from __future__ import annotations
 import ctypes
 import logging
 import queue
+import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pjsua2 as pj
 
 from wirexa.errors import SipError
 from wirexa.sip import protocol as proto
+from wirexa.sip.guard import PeerPolicy, SipGuard, peer_networks
+from wirexa.sip.relay_commands import RelayClose, RelayCommand, RelayOpen, relay_command_from_json
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +55,12 @@ def emit(event: proto.Event) -> None:
         sys.stdout.buffer.flush()
 
 
+GUARD: SipGuard | None = None  # this process's SIP guard (one Endpoint per process)
+
+
 def silence_banner() -> None:
     """Keep pjlib's start-up banner off stdout (stdout carries our protocol)."""
-    lib = ctypes.CDLL(pj._pjsua2.__file__)
-    lib.pj_log_set_level(0)
+    _LIB.pj_log_set_level(0)
 
 
 def create_endpoint(
@@ -68,8 +74,12 @@ def create_endpoint(
     tls: bool = False,
     user_agent: str = "Wirexa",
     bind_wait_s: float = 0.0,
+    allow: Sequence[str] = (),
 ) -> Any:
-    """libCreate + libInit + transports + null audio device + codecs + libStart."""
+    """libCreate + libInit + the SIP guard + transports + null audio device + codecs + libStart.
+
+    The guard (guard.py) answers 403 to requests from anyone but loopback, `bind` and the
+    `allow` list (the trunk), before pjsua sees them; it is in place before any transport opens."""
     silence_banner()
     ep = pj.Endpoint()
     ep.libCreate()
@@ -89,6 +99,10 @@ def create_endpoint(
     cfg.logConfig.filename = log_file
     cfg.logConfig.decor = cfg.logConfig.decor & ~pj.PJ_LOG_HAS_COLOR
     ep.libInit(cfg)
+    global GUARD
+    GUARD = SipGuard(PeerPolicy(peer_networks(allow, bind)))
+    GUARD.install(_LIB)
+    GUARD.quiet_parse_errors(_LIB)
     tc = pj.TransportConfig()
     tc.port = port
     tc.boundAddress = bind
@@ -157,21 +171,109 @@ def sip_error(exc: Exception) -> SipError:
     return SipError(info() if callable(info) else str(exc))
 
 
+WAKE = b"\r\n\r\n"  # a SIP keep-alive (RFC 5626): pjsip's UDP transport drops it unparsed
+ACTIVE_POLL_MS = 20  # while calls are live: the owners' tick timers need ~20 ms resolution
+IDLE_POLL_MS = 1000  # nothing live: only a command, a SIP packet or a pjsip timer has work
+LINGER_S = 3.0  # keep ticking this long after the last call or command (recordings closing)
+
+
+def live_calls() -> int:
+    """pjsua's count of calls in this process (any state), read through the C API: pjsua2 has
+    no wrapper for it, and the owner's own bookkeeping is not the loop's business."""
+    return int(_pjsua_call_get_count())
+
+
+_LIB = ctypes.CDLL(pj._pjsua2.__file__)
+_pjsua_call_get_count = _LIB.pjsua_call_get_count
+_pjsua_call_get_count.restype = ctypes.c_uint
+_pjsua_call_get_count.argtypes = []
+
+
+def wake_address(ep: Any) -> tuple[str, int] | None:
+    """Where to send the wake-up packet: the Endpoint's own UDP SIP transport."""
+    for tid in ep.transportEnum():
+        info = ep.transportGetInfo(tid)
+        if info.typeName != "UDP":
+            continue
+        host, _, port = str(info.localName).rpartition(":")
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        return host.strip("[]"), int(port)
+    return None
+
+
 class CommandLoop:
-    """Runs the Endpoint's poll loop on the calling (main) thread; see the module docstring."""
+    """Runs the Endpoint's poll loop on the calling (main) thread; see the module docstring.
+
+    How the main thread waits (measured in docs/PJSUA2_FINDINGS.md, "Idle cost"). It used to
+    poll with libHandleEvents(5 ms): 200 wake-ups a second, ~1.8% of a core per idle process
+    (Python's loop body and the select/wake-up in the kernel; the native side is ~8% of that).
+    Now libHandleEvents waits as long as nothing can be due:
+    - a command wakes it at once: the stdin reader, after queueing it, sends a 4-byte SIP
+      keep-alive (CRLF CRLF) to this Endpoint's own UDP transport, so the select() inside
+      libHandleEvents returns and the command runs (pjsip drops the packet unparsed, and
+      pjlib's queue is never touched from the reader thread);
+    - SIP traffic and pjsip's own timers (retransmissions, registration refresh) wake it as
+      they always did: libHandleEvents never sleeps past pjsip's next timer;
+    - while pjsua has a call, and for LINGER_S after the last call or command, it polls every
+      ACTIVE_POLL_MS so the owner's tick (ring timeout, end of playback, recording silence and
+      length, DTMF pacing, the AMD decision, recordings being closed) keeps ~20 ms resolution,
+      and so the callbacks pjsua2 queues from the media thread (DTMF digits, mainThreadOnly)
+      run within 20 ms;
+    - otherwise it waits IDLE_POLL_MS (a lost wake-up packet, which loopback does not lose
+      short of a full socket buffer, would delay a command by at most that).
+    The alternatives measured: a fixed 1/5/10 ms poll (cost grows with the rate), and
+    pjsua2's own worker threads (callbacks then run on threads Python code shares state with).
+    Without a UDP transport (never the case here) it falls back to polling every 5 ms.
+
+    `elapsed` is the time since the previous tick, for owners that integrate over ticks."""
 
     def __init__(
-        self, ep: Any, handle: Callable[[proto.Command], None], tick: Callable[[float], None], poll_ms: int = 5
+        self,
+        ep: Any,
+        handle: Callable[[proto.Command], None],
+        tick: Callable[[float], None],
+        *,
+        active_ms: int = ACTIVE_POLL_MS,
+        idle_ms: int = IDLE_POLL_MS,
+        busy: Callable[[], bool] | None = None,
     ) -> None:
         self.ep = ep
         self.handle = handle
         self.tick = tick
-        self.poll_ms = poll_ms
-        self.commands: queue.Queue[proto.Command | None] = queue.Queue()
+        self.busy = busy
+        self.commands: queue.Queue[proto.Command | RelayCommand | None] = queue.Queue()
+        # A media worker relays audio to a call in another worker (relay.py); None = not here.
+        self.on_relay: Callable[[RelayCommand], None] | None = None
         self.running = True
         self.graveyard: list[tuple[float, Any]] = []
         self.released: list[Any] = []  # ended Call objects, dropped before anything else runs
+        self.elapsed = 0.0
+        self._wake_to = wake_address(ep)
+        self.active_ms = active_ms if self._wake_to is not None else 5
+        self.idle_ms = idle_ms if self._wake_to is not None else 5
+        self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if self._wake_to is not None else None
+        self._busy_until = time.monotonic() + LINGER_S
         self._reader = threading.Thread(target=self._read_stdin, name="stdin-reader", daemon=True)
+
+    def wake(self) -> None:
+        """Make the main thread's libHandleEvents return now. Any thread."""
+        if self._wake_sock is not None and self._wake_to is not None:
+            try:
+                self._wake_sock.sendto(WAKE, self._wake_to)
+            except OSError as exc:  # the main thread still polls every idle_ms
+                log.warning("wake-up packet not sent: %s", exc)
+
+    def poll_ms(self, now: float) -> int:
+        """How long the next libHandleEvents may wait (see the class docstring)."""
+        if self.busy is not None:
+            busy = self.busy()
+        else:
+            busy = live_calls() > 0 or bool(self.graveyard)
+        if busy:
+            self._busy_until = now + LINGER_S
+            return self.active_ms
+        return self.active_ms if now < self._busy_until else self.idle_ms
 
     def bury(self, obj: Any) -> None:
         """Drop a pjsua2 object later, on this thread, outside any callback."""
@@ -193,27 +295,40 @@ class CommandLoop:
         for raw in sys.stdin.buffer:
             if not raw.strip():
                 continue
+            cmd: proto.Command | RelayCommand | None
             try:
-                self.commands.put(proto.command_from_json(raw))
+                cmd = proto.command_from_json(raw)
             except ValueError as exc:
-                emit(proto.CommandError(f"bad command: {exc}"))
+                cmd = relay_command_from_json(raw)
+                if cmd is None:
+                    emit(proto.CommandError(f"bad command: {exc}"))
+                    continue
+            self.commands.put(cmd)
+            self.wake()
         self.commands.put(None)  # the engine went away: shut down
+        self.wake()
 
     def run(self) -> None:
         self._reader.start()
+        last_tick = time.monotonic()
         while self.running:
-            self.ep.libHandleEvents(self.poll_ms)
+            self.ep.libHandleEvents(self.poll_ms(time.monotonic()))
             self.released.clear()
             while True:
                 try:
                     cmd = self.commands.get_nowait()
                 except queue.Empty:
                     break
+                if not isinstance(cmd, proto.Ping):  # the pool's pings every 2 s are no work
+                    self._busy_until = time.monotonic() + LINGER_S
                 if cmd is None or isinstance(cmd, proto.Shutdown):
                     self.running = False
                     break
                 # The owner reports the failures it expects (a file it cannot play) itself; what
                 # escapes is still answered, naming the command, so the engine never waits on it.
+                if isinstance(cmd, RelayOpen | RelayClose):
+                    self._relay(cmd)
+                    continue
                 try:
                     self.handle(cmd)
                     self.released.clear()  # a hangup may end its call at once
@@ -224,12 +339,23 @@ class CommandLoop:
                     log.exception("command %s failed", cmd.NAME)
                     emit(proto.failure(cmd, f"{type(exc).__name__}: {exc}"))
             now = time.monotonic()
+            self.elapsed, last_tick = now - last_tick, now
             try:
                 self.tick(now)
             except Exception:  # noqa: BLE001
                 log.exception("tick failed")
             if self.graveyard and self.graveyard[0][0] <= now:
                 self.graveyard = [(t, o) for t, o in self.graveyard if t > now]
+
+    def _relay(self, cmd: RelayCommand) -> None:
+        if self.on_relay is None:
+            emit(proto.CommandError(f"this process takes no {cmd.NAME} command", cmd.sid, cmd.NAME))
+            return
+        try:
+            self.on_relay(cmd)
+        except Exception as exc:  # noqa: BLE001 - answered, like any failed command
+            log.warning("%s %s/%s failed: %s", cmd.NAME, cmd.sid, cmd.peer, exc)
+            emit(proto.CommandError(f"{type(exc).__name__}: {exc}", cmd.sid, cmd.NAME))
 
     def shutdown(self) -> None:
         """Hang up everything, let the BYEs go out, destroy the library."""
@@ -242,6 +368,8 @@ class CommandLoop:
             pass
         self.released.clear()
         self.graveyard.clear()
+        if self._wake_sock is not None:
+            self._wake_sock.close()
         import gc
 
         gc.collect()

@@ -1,10 +1,23 @@
 """The worker pool: spawns and supervises SIP worker processes and places calls on them.
 
 Theory of operation. The pjsua2 wheel holds 4 calls per process, so calls live in worker
-processes (worker.py), each with its own SIP and RTP ports. A worker takes at most 2 top-level
-calls, so each of them can always get a <Dial> leg in the same process (a leg must share its
-parent's conference bridge to be connected to it). The pool grows on demand up to
-`sip.workers_max` and stops idle workers beyond the first after `sip.worker_idle_s`.
+processes (worker.py), each with its own SIP and RTP ports, and every slot is used: a call goes
+to the least loaded worker with a free slot, a <Dial> leg to its parent's worker when that has
+one. When it has none, the leg goes to another worker and bridging the two (bridge/unbridge)
+becomes a relay: each worker gets a relay port (relay.py, not a call: it takes no slot) and the
+20 ms audio frames cross between them as UDP datagrams on loopback, on ports from the unused
+tail of each worker's RTP block. So no <Dial> fails because its parent's worker is full; one
+fails only when the whole pool is (capacity_left() keeps LEG_RESERVE slots back for legs).
+The pool grows ahead of demand up to the ceiling (`sip.workers_max`, or sized from the machine):
+it keeps headroom() slots free beyond the calls waiting (SPARE_SLOTS, plus the calls the recent
+placement rate brings while a worker starts) and starts up to SPAWN_PARALLEL workers at once to
+get there; a call waits for the first one ready. Starting a worker is CPU-bound (~0.2 s of CPU,
+mostly Python imports), so from a cold pool a 2-core machine reaches ~10 workers/s: a burst
+faster than that waits (docs/PJSUA2_FINDINGS.md). Idle workers beyond the first stop after
+`sip.worker_idle_s`, unless the others would be left with less than headroom().
+A call this side hung up holds its pjsua slot until the far end answers the BYE or CANCEL, after
+the worker reported the end: placement prefers workers without such slots for DRAIN_S, and a
+call the library still refuses as too many (PJ_ETOOMANY) is placed again (PLACE_TRIES).
 
 Each worker's stdout is read by one asyncio task that turns event lines (protocol.py's typed
 events) into calls.ports events for the sink, on the loop; a command the worker could not
@@ -21,8 +34,10 @@ Ctrl-C reaches only the engine, which shuts them down with a "shutdown" command.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import math
 import os
 import sys
 import time
@@ -31,17 +46,52 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wirexa.calls.ports import CallAnswered, CallEnded, CallSid, SipEvent
-from wirexa.config import Settings
+from wirexa.config import Settings, machine_sizing
 from wirexa.errors import SipError
 from wirexa.sip import protocol as proto
+from wirexa.sip.relay_commands import RelayClose, RelayCommand, RelayOpen
 
 log = logging.getLogger(__name__)
 
 CALLS_PER_WORKER = 4
-TOP_LEVEL_PER_WORKER = 2
+PLACE_TRIES = 3  # a call the worker's library refused as too many is placed again this often
+SPARE_SLOTS = 2  # free slots the pool keeps ready beyond the demand (a worker starts below that)
+# Workers starting at once at most: a start is CPU-bound (~0.15-0.2 s of CPU, ~0.2-0.3 s alone,
+# ~80% of it Python imports), so more at once than cores only adds contention.
+SPAWN_PARALLEL = max(2, len(os.sched_getaffinity(0)))
+SPAWN_GUESS_S = 0.5  # a worker's start time until one has been measured
+RATE_WINDOW_S = 2.0  # placements over this window give the call rate that sizes the headroom
+HEADROOM_MAX_SLOTS = 64  # the headroom never asks for more free slots than this
+LEG_RESERVE = 1  # slots of the whole pool that top-level calls leave for <Dial> legs
+RTP_BLOCK = 100  # worker N's RTP ports: rtp_base + 100 N, pjsua uses the first RTP_RANGE
+RTP_RANGE = 64
+RELAY_PORTS = range(RTP_RANGE + 8, RTP_BLOCK)  # offsets in the block for relay ports
+DRAIN_S = 1.0  # how long a slot of a call hung up here counts as still held (the BYE's round trip)
 UNUSABLE_INDEX_S = 60.0  # a worker index that failed to start is not retried for this long
 PING_EVERY_S = 2.0
 PING_DEADLINE_S = 10.0
+
+
+def capacity_report(settings: Settings) -> dict[str, object]:
+    """The engine's ceiling (what /health and `wirexa doctor` show): the limits in force, and
+    what this machine allows (the sizing used when sip.workers_max / calls.max_concurrent are 0)."""
+    sandbox = settings.sandbox_enabled and not settings.sip_trunk_host
+    sized = machine_sizing(settings.sip_port_base, settings.sip_rtp_port_base, sandbox)
+    slots = settings.sip_workers_max * CALLS_PER_WORKER
+    return {
+        "calls_max_concurrent": settings.calls_max_concurrent,
+        "call_slots": slots,
+        "ceiling": min(settings.calls_max_concurrent, max(0, slots - LEG_RESERVE)),
+        "machine": {
+            "workers_max": sized.workers_max,
+            "calls_max": sized.calls_max,
+            "limited_by": sized.limit,
+            "calls_by_resource": dict(sized.by),
+            "cores": sized.cores,
+            "memory_available_mb": sized.memory_available_mb,
+            "open_files_limit": sized.open_files_limit,
+        },
+    }
 
 
 def worker_argv(kind: str, *args: str) -> list[str]:
@@ -84,12 +134,20 @@ class WorkerProc:
     closing: bool = False
     registration: proto.Registration | None = None  # its last registration report
 
-    @property
-    def top_level(self) -> int:
-        return sum(1 for leg in self.calls.values() if not leg)
+    relay_ports: set[int] = field(default_factory=set)  # offsets (RELAY_PORTS) in use
 
-    def has_room(self, legs: int) -> bool:
-        return self.top_level < TOP_LEVEL_PER_WORKER and len(self.calls) + legs <= CALLS_PER_WORKER
+    # Calls this side hung up, until DRAIN_S after their end: pjsua still holds their slot (see
+    # _on_message), so placement prefers other workers meanwhile.
+    draining: dict[str, float] = field(default_factory=dict)  # sid -> monotonic end of the drain
+
+    def has_room(self, calls: int = 1) -> bool:
+        return len(self.calls) + calls <= CALLS_PER_WORKER
+
+    def load(self, now: float) -> int:
+        """Calls, and slots pjsua may still hold for calls hung up here a moment ago."""
+        for sid in [sid for sid, until in self.draining.items() if until <= now]:
+            del self.draining[sid]
+        return len(self.calls) + len(self.draining)
 
 
 class WorkerPool:
@@ -105,11 +163,22 @@ class WorkerPool:
         self.by_call: dict[str, WorkerProc] = {}
         self.log_dir = Path(settings.data_path) / "logs"
         self._spawning: dict[int, asyncio.Task[WorkerProc]] = {}
+        self._waiters = 0  # place() calls waiting for a worker with room
+        self._placed_at: collections.deque[float] = collections.deque()  # placements, last RATE_WINDOW_S
+        self.worker_start_s = SPAWN_GUESS_S  # moving average of a worker's start (spawn to ready)
+        self._spawn_error: SipError | None = None  # the last start that failed
+        self.workers_started = 0
         self._unusable: dict[int, float] = {}  # worker index -> monotonic time it may be tried again
         self._supervisor: asyncio.Task[None] | None = None
         self._ping_n = 0
         self._closing = False
         self.crashes = 0
+        # Cross-worker bridges: (a, b) -> (worker of a, its relay port offset, worker of b, its offset)
+        self.relays: dict[tuple[str, str], tuple[WorkerProc, int, WorkerProc, int]] = {}
+        # Calls sent to a worker and not yet initiated: (parent, command, tries), to place again
+        # when the worker's library was still full (a slot freed a moment after the call's end).
+        self._placing: dict[str, tuple[str | None, proto.MakeCall, int]] = {}
+        self.legs_relayed = 0
 
     def begin_shutdown(self) -> None:
         """From now on no worker is started, and a worker that exits is no crash."""
@@ -118,6 +187,7 @@ class WorkerPool:
     async def __aenter__(self) -> WorkerPool:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         await self._worker_with_room()  # worker 0, or the next index whose port is free
+        self._placed_at.clear()  # that was no call
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="sip-pool")
         return self
 
@@ -126,64 +196,196 @@ class WorkerPool:
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
+        # Workers still starting finish first (or fail), so that none is left running.
+        await asyncio.gather(*self._spawning.values(), return_exceptions=True)
         await asyncio.gather(*(self._stop(w) for w in list(self.workers.values())), return_exceptions=True)
 
     # --- capacity and placement --------------------------------------------------------------
 
     def capacity_left(self) -> int:
-        """Top-level calls that can still be placed (existing room + workers not yet started)."""
-        room = sum(TOP_LEVEL_PER_WORKER - w.top_level for w in self.workers.values() if not w.closing)
-        return int(room + len(self._free_indices()) * TOP_LEVEL_PER_WORKER)
+        """Top-level calls that can still be placed: free slots in live workers and in workers
+        not yet started, less the calls already waiting for one and LEG_RESERVE kept for <Dial> legs."""
+        room = sum(CALLS_PER_WORKER - len(w.calls) for w in self.workers.values() if not w.closing)
+        room += (len(self._free_indices()) + sum(1 for i in self._spawning if i not in self.workers)) * CALLS_PER_WORKER
+        return max(0, room - self._waiters - LEG_RESERVE)
 
     async def place(self, sid: str, parent: str | None, command: proto.MakeCall) -> None:
-        """Send a call command to the right worker (the parent's for a leg). Raises SipError."""
-        if parent is not None:
-            worker = self.by_call.get(parent)
-            if worker is None or len(worker.calls) >= CALLS_PER_WORKER:
-                raise SipError(f"no room for a Dial leg next to {parent}")
-        else:
+        """Send a call command to the right worker (for a leg its parent's when it has room,
+        else any: bridging them is then relayed). Raises SipError."""
+        worker = self.by_call.get(parent) if parent is not None else None
+        if worker is None or worker.closing or not worker.has_room():
             worker = await self._worker_with_room()
         worker.calls[sid] = parent is not None
         self.by_call[sid] = worker
+        self._placing[sid] = (parent, command, self._placing.get(sid, (None, command, 0))[2] + 1)
         await self._send(worker, command)
 
+    async def _place_again(self, sid: str, parent: str | None, command: proto.MakeCall) -> None:
+        await asyncio.sleep(0.05)
+        try:
+            await self.place(sid, parent, command)
+        except SipError as exc:
+            self._placing.pop(sid, None)
+            self.sink(CallEnded(CallSid(sid), "failed", None, "local"))
+            log.warning("[%s] could not place the call again: %s", sid, exc)
+
     async def _worker_with_room(self) -> WorkerProc:
-        live = [w for w in self.workers.values() if not w.closing and w.ready.done() and not w.ready.exception()]
-        candidates = [w for w in live if w.has_room(1)]
-        if candidates:
-            return min(candidates, key=lambda w: (len(w.calls), w.index))
-        for task in list(self._spawning.values()):
-            worker = await task
-            if worker.has_room(1):
+        """The least loaded live worker with a free slot, else the first started worker that has
+        room once it is ready. The caller takes the slot before its next await, and every wait
+        ends in a fresh look: a burst of calls waiting on starting workers never puts more than 4
+        calls on one of them."""
+        while True:
+            live = [w for w in self.workers.values() if not w.closing and w.ready.done() and not w.ready.exception()]
+            candidates = [w for w in live if w.has_room()]
+            if candidates:
+                now = time.monotonic()
+                worker = min(candidates, key=lambda w: (w.load(now), len(w.calls), w.index))
+                self._placed_at.append(now)
+                self._grow(taking=1)
                 return worker
-        if self._closing:
-            raise SipError("the SIP worker pool is shutting down")
-        error = SipError("all SIP workers are full")
-        for index in self._free_indices():
+            if self._closing:
+                raise SipError("the SIP worker pool is shutting down")
+            self._waiters += 1
             try:
-                return await self._spawn(index)
-            except SipError as exc:
-                # Typically its port is held by another program: try the next index, and leave
-                # this one alone for a while.
+                self._grow()
+                pending = [t for t in self._spawning.values() if not t.done()]
+                if pending:
+                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                elif self._spawning:
+                    await asyncio.sleep(0)  # a start just ended: its done callback runs first
+                else:
+                    raise self._spawn_error or SipError("all SIP workers are full")
+            finally:
+                self._waiters -= 1
+
+    @property
+    def starting(self) -> int:
+        """Workers being started now."""
+        return len(self._spawning)
+
+    def headroom(self) -> int:
+        """Free slots to keep ready: SPARE_SLOTS, and the calls expected while a worker starts
+        (the placement rate of the last RATE_WINDOW_S times the measured start time)."""
+        since = time.monotonic() - RATE_WINDOW_S
+        while self._placed_at and self._placed_at[0] < since:
+            self._placed_at.popleft()
+        rate = len(self._placed_at) / RATE_WINDOW_S
+        return min(HEADROOM_MAX_SLOTS, SPARE_SLOTS + math.ceil(rate * self.worker_start_s))
+
+    def _grow(self, taking: int = 0) -> None:
+        """Start workers in the background, up to SPAWN_PARALLEL at once, until the free slots
+        of the live and starting workers cover the calls waiting plus headroom(). `taking`: a
+        slot about to be taken by the caller (not yet in the worker's calls)."""
+        if self._closing:
+            return
+        free = sum(CALLS_PER_WORKER - len(w.calls) for w in self.workers.values() if not w.closing)
+        free += sum(CALLS_PER_WORKER for i in self._spawning if i not in self.workers) - taking
+        missing = self._waiters + self.headroom() - free
+        while missing > 0 and len(self._spawning) < SPAWN_PARALLEL:
+            indices = self._free_indices()
+            if not indices:
+                return
+            self._start(indices[0])
+            missing -= CALLS_PER_WORKER
+
+    def _start(self, index: int) -> asyncio.Task[WorkerProc]:
+        """Start worker `index` in the background (registered at once, so the next look counts it)."""
+        task = asyncio.get_running_loop().create_task(self._start_worker(index), name=f"sip-worker-{index}-start")
+        self._spawning[index] = task
+        task.add_done_callback(self._started(index))
+        return task
+
+    def _started(self, index: int) -> Callable[[asyncio.Task[WorkerProc]], None]:
+        def done(task: asyncio.Task[WorkerProc]) -> None:
+            if self._spawning.get(index) is task:
+                del self._spawning[index]
+            if task.cancelled():
+                return
+            exc = task.exception()
+            if exc is not None:
+                # Typically its port is held by another program: leave this index alone for a while.
                 self._unusable[index] = time.monotonic() + UNUSABLE_INDEX_S
+                self._spawn_error = exc if isinstance(exc, SipError) else SipError(str(exc))
                 log.warning("%s; trying another worker index", exc)
-                error = exc
-        raise error
+            if self._waiters:
+                self._grow()  # still calls waiting: replace a failed start, or keep SPAWN_PARALLEL going
+
+        return done
+
+    @property
+    def workers_max(self) -> int:
+        return self.settings.sip_workers_max
 
     def _free_indices(self) -> list[int]:
         now = time.monotonic()
         return [
             i
-            for i in range(self.settings.sip_workers_max)
-            if i not in self.workers and self._unusable.get(i, 0.0) <= now
+            for i in range(self.workers_max)
+            if i not in self.workers and i not in self._spawning and self._unusable.get(i, 0.0) <= now
         ]
 
     async def send(self, sid: str, command: proto.Command) -> None:
         worker = self.by_call.get(sid)
-        if worker is not None:
-            await self._send(worker, command)
+        if worker is None:
+            return
+        if isinstance(command, proto.Bridge | proto.Unbridge):
+            other = self.by_call.get(command.b)
+            if other is not None and other is not worker:
+                if isinstance(command, proto.Bridge):
+                    await self._relay_open(command.a, command.b)
+                else:
+                    await self._relay_close(command.a, command.b)
+                return
+        await self._send(worker, command)
 
-    async def _send(self, worker: WorkerProc, command: proto.Command) -> None:
+    # --- relays (a bridge across two workers) ------------------------------------------------
+
+    def _relay_port(self, worker: WorkerProc, offset: int) -> int:
+        return self.settings.sip_rtp_port_base + worker.index * RTP_BLOCK + offset
+
+    def _take_relay_port(self, worker: WorkerProc) -> int:
+        free = [o for o in RELAY_PORTS if o not in worker.relay_ports]
+        if not free:
+            raise SipError(f"worker {worker.index} has no relay port left")
+        worker.relay_ports.add(free[0])
+        return free[0]
+
+    async def _relay_open(self, a: str, b: str) -> None:
+        wa, wb = self.by_call[a], self.by_call[b]
+        if (a, b) in self.relays or (b, a) in self.relays:
+            return
+        oa = self._take_relay_port(wa)
+        try:
+            ob = self._take_relay_port(wb)
+        except SipError:
+            wa.relay_ports.discard(oa)
+            raise
+        self.relays[(a, b)] = (wa, oa, wb, ob)
+        self.legs_relayed += 1
+        pa, pb = self._relay_port(wa, oa), self._relay_port(wb, ob)
+        log.info("[%s] bridged with %s across workers %d and %d (relay ports %d/%d)", a, b, wa.index, wb.index, pa, pb)
+        await self._send(wa, RelayOpen(a, b, pa, pb))
+        await self._send(wb, RelayOpen(b, a, pb, pa))
+
+    async def _relay_close(self, a: str, b: str) -> None:
+        key = (a, b) if (a, b) in self.relays else (b, a)
+        entry = self.relays.pop(key, None)
+        if entry is None:
+            return
+        wa, oa, wb, ob = entry
+        wa.relay_ports.discard(oa)
+        wb.relay_ports.discard(ob)
+        for worker, sid, peer in ((wa, key[0], key[1]), (wb, key[1], key[0])):
+            if sid in worker.calls:  # an ended call's worker closed its side itself
+                with contextlib.suppress(SipError):
+                    await self._send(worker, RelayClose(sid, peer))
+
+    def _relays_of_ended(self, sid: str) -> None:
+        """A call ended: its worker dropped its relay ports; close the other sides."""
+        for a, b in [k for k in self.relays if sid in k]:
+            asyncio.get_running_loop().create_task(self._relay_close(a, b))
+
+    async def _send(self, worker: WorkerProc, command: proto.Command | RelayCommand) -> None:
         if worker.proc.stdin is None or worker.proc.stdin.is_closing():
             raise SipError(f"worker {worker.index} is gone")
         worker.proc.stdin.write(command.to_json())
@@ -194,16 +396,6 @@ class WorkerPool:
 
     # --- process lifecycle -------------------------------------------------------------------
 
-    async def _spawn(self, index: int) -> WorkerProc:
-        if index in self._spawning:
-            return await self._spawning[index]
-        task = asyncio.get_running_loop().create_task(self._start_worker(index))
-        self._spawning[index] = task
-        try:
-            return await task
-        finally:
-            self._spawning.pop(index, None)
-
     async def _start_worker(self, index: int) -> WorkerProc:
         s = self.settings
         port = s.sip_port_base + index
@@ -211,16 +403,18 @@ class WorkerPool:
             "--port",
             str(port),
             "--rtp-port",
-            str(s.sip_rtp_port_base + index * 100),
+            str(s.sip_rtp_port_base + index * RTP_BLOCK),
             "--bind",
             s.sip_bind_host,
             "--log-file",
             str(self.log_dir / f"sip-worker-{index}.log"),
             *self.extra_args,
+            *(["--allow", s.sip_trunk_host] if s.sip_trunk_host else []),
         ]
         env = dict(os.environ)
         if s.sip_trunk_password:
             env["WIREXA_SIP_PASSWORD"] = str(s.sip_trunk_password)  # not on the command line
+        t0 = time.monotonic()
         proc = await spawn_worker("_sip-worker", args, self.log_dir / f"sip-worker-{index}.stderr", env)
         worker = WorkerProc(index, port, proc, asyncio.get_running_loop().create_future())
         self.workers[index] = worker
@@ -230,7 +424,10 @@ class WorkerPool:
         except (TimeoutError, SipError) as exc:
             await self._kill(worker)
             raise SipError(f"SIP worker {index} did not start: {exc or 'timeout'}") from exc
-        log.info("SIP worker %d ready on port %d (pid %d)", index, port, proc.pid)
+        took = time.monotonic() - t0
+        self.worker_start_s += (took - self.worker_start_s) / 4
+        self.workers_started += 1
+        log.info("SIP worker %d ready on port %d (pid %d) in %.2f s", index, port, proc.pid, took)
         return worker
 
     async def _read(self, worker: WorkerProc) -> None:
@@ -262,6 +459,16 @@ class WorkerPool:
                 state = "active" if active else "failed"
                 log.log(level, "worker %d: trunk registration %s (%s %s)", worker.index, state, code, reason)
                 return
+            case proto.Initiated(sid=sid):
+                self._placing.pop(sid, None)
+            case proto.Ended(sid=sid, by="local", message=message) if sid in self._placing and "ETOOMANY" in message:
+                parent, command, tries = self._placing[sid]
+                if tries < PLACE_TRIES:
+                    log.info("[%s] worker %d had no free call slot yet: placing the call again", sid, worker.index)
+                    worker.calls.pop(sid, None)
+                    self.by_call.pop(sid, None)
+                    asyncio.get_running_loop().create_task(self._place_again(sid, parent, command))
+                    return
             case proto.CommandError(sid=sid, op=op, message=message):
                 log.warning("[%s] worker %d: %s failed: %s", sid or "-", worker.index, op or "a command", message)
                 if sid not in worker.calls:
@@ -272,9 +479,16 @@ class WorkerPool:
         if isinstance(event, CallAnswered):
             worker.answered.add(event.call_sid)
         if isinstance(event, CallEnded):
+            if event.hangup_by == "local" and self._placing.pop(event.call_sid, None) is None:
+                # Hung up from this side: pjsua reports DISCONNECTED (our Ended) when it sends the
+                # BYE or CANCEL, and frees the call's slot only when that is answered.
+                worker.draining[event.call_sid] = time.monotonic() + DRAIN_S
+            self._placing.pop(event.call_sid, None)
             worker.calls.pop(event.call_sid, None)
             worker.answered.discard(event.call_sid)
             self.by_call.pop(event.call_sid, None)
+            if self.relays:
+                self._relays_of_ended(event.call_sid)
             if not worker.calls:
                 worker.idle_since = time.monotonic()
         self.sink(event)
@@ -305,6 +519,9 @@ class WorkerPool:
         for sid in list(worker.calls):
             answered = sid in worker.answered
             self.by_call.pop(sid, None)
+            self._placing.pop(sid, None)
+            if self.relays:
+                self._relays_of_ended(sid)
             self.sink(CallEnded(CallSid(sid), "completed" if answered else "failed", None, "worker"))
         worker.calls.clear()
 
@@ -331,6 +548,9 @@ class WorkerPool:
             await asyncio.sleep(PING_EVERY_S)
             now = time.monotonic()
             self._ping_n += 1
+            # An idle worker is stopped only while the others keep headroom() free slots, so a
+            # steady load does not stop and restart the same spare worker.
+            free = sum(CALLS_PER_WORKER - len(w.calls) for w in self.workers.values() if not w.closing)
             for worker in list(self.workers.values()):
                 if worker.closing or not worker.ready.done():
                     continue
@@ -343,16 +563,24 @@ class WorkerPool:
                 except SipError:
                     continue
                 idle = not worker.calls and now - worker.idle_since > self.settings.sip_worker_idle_s
-                if idle and worker.index != min(self.workers):
+                if idle and worker.index != min(self.workers) and free - CALLS_PER_WORKER >= self.headroom():
                     log.info("stopping idle SIP worker %d", worker.index)
+                    free -= CALLS_PER_WORKER
                     asyncio.get_running_loop().create_task(self._stop(worker))
 
     def health(self) -> dict[str, object]:
         body: dict[str, object] = {
             "workers": len(self.workers),
-            "workers_max": self.settings.sip_workers_max,
+            "workers_max": self.workers_max,
+            "calls_per_worker": CALLS_PER_WORKER,
             "live_calls": len(self.by_call),
+            "relayed_bridges": len(self.relays),
             "worker_crashes": self.crashes,
+            "workers_starting": self.starting,
+            "workers_started": self.workers_started,
+            "worker_start_s": round(self.worker_start_s, 3),  # moving average, spawn to ready
+            "spare_slots": self.headroom(),
+            "capacity": capacity_report(self.settings),
         }
         if self.settings.sip_trunk_register:
             body["registration"] = self.registration()
