@@ -39,7 +39,7 @@ from wirexa.errors import ConfigError
 from wirexa.http.audio import AudioCache
 from wirexa.http.documents import DocumentFetcher
 from wirexa.media.audio import tone_pcm, wav_bytes
-from wirexa.media.recording import trim_silence
+from wirexa.media.recording import merge_channels, repair_in_thread, trim_silence
 from wirexa.media.recording_jobs import RecordingMedia, RetentionJanitor, recover_recordings
 from wirexa.media.storage import locator, remote_from_settings
 from wirexa.media.tts.chain import TtsChain
@@ -254,6 +254,8 @@ class Engine:
             clock=clock,
             new_sid=new_sid,
             trim=trim_silence,
+            merge=merge_channels,
+            repair=repair_in_thread,
             recordings_dir=s.recordings_path,
             base_url=s.base_url,
             beep_wav=beep,

@@ -231,50 +231,48 @@ async def test_media_is_202_while_recording_and_404_when_the_file_is_gone(api: A
     await error_of(await api.client.get(f"/recordings/{done.sid}.wav"), 404, 20404)
 
 
-async def test_create_recording_of_a_live_call(api: Api) -> None:
-    for status in ("completed", "queued", "ringing"):
+async def test_create_recording_of_a_call_not_live_here(api: Api) -> None:
+    """The API only validates; recording is the live call's session's (tests/calls/
+    test_call_recordings.py, tests/e2e/test_recordings_e2e.py). Without one: 21220, no row."""
+    for status in ("completed", "queued", "ringing", "in-progress"):
         call = seed(api, 1, status=status)[0]
         resp = await api.client.post(f"{api.base}/Calls/{call.sid}/Recordings.json", headers=api.auth)
         await error_of(resp, 400, 21220)
+        assert api.store.read_sync(lambda sid=call.sid: repo.list_recordings(api.project.sid, 5, call_sid=sid))[0] == []
     live = seed(api, 1, status="in-progress")[0]
-    resp = await api.client.post(
-        f"{api.base}/Calls/{live.sid}/Recordings.json",
-        data={
-            "RecordingStatusCallback": "http://h/r",
-            "RecordingStatusCallbackEvent": "in-progress completed",
-            "RecordingChannels": "dual",
-        },
-        headers=api.auth,
-    )
-    body = await resp.json()
-    assert resp.status == 201 and body["status"] == "in-progress" and body["source"] == "StartCallRecordingAPI"
-    assert body["duration"] is None and body["price"] is None and body["channels"] == 2 and body["call_sid"] == live.sid
-    stored = api.store.read_sync(repo.get_recording, body["sid"])
-    assert (stored.trim, stored.status_callback, stored.status_callback_events) == (
-        "do-not-trim",
-        "http://h/r",
-        "in-progress completed",
+    url = f"{api.base}/Calls/{live.sid}/Recordings.json"
+    for bad in (
+        {"RecordingChannels": "stereo"},
+        {"RecordingTrack": "sideways"},
+        {"Trim": "some"},
+        {"RecordingStatusCallbackEvent": "finished"},
+    ):
+        await error_of(await api.client.post(url, data=bad, headers=api.auth), 400, 20001)
+    await error_of(
+        await api.client.post(url, data={"RecordingStatusCallback": "ftp://x"}, headers=api.auth), 400, 21205
     )
     await error_of(await api.client.post(f"{api.base}/Calls/CAnope/Recordings.json", headers=api.auth), 404, 20404)
 
 
-async def test_update_call_recording(api: Api) -> None:
+async def test_update_call_recording_checks(api: Api, tmp_path: Path) -> None:
     live = seed(api, 1, status="in-progress")[0]
-    created = await (await api.client.post(f"{api.base}/Calls/{live.sid}/Recordings.json", headers=api.auth)).json()
-    url = f"{api.base}/Calls/{live.sid}/Recordings/{created['sid']}.json"
-    assert (await (await api.client.post(url, data={"Status": "paused"}, headers=api.auth)).json())[
-        "status"
-    ] == "paused"
-    assert (await (await api.client.post(url, data={"Status": "in-progress"}, headers=api.auth)).json())[
-        "status"
-    ] == "in-progress"
+    rec = api.store.write_sync(
+        lambda: repo.insert_recording(
+            account_sid=api.project.sid, call_sid=live.sid, status="in-progress", source="StartCallRecordingAPI"
+        )
+    )
+    url = f"{api.base}/Calls/{live.sid}/Recordings/{rec.sid}.json"
     await error_of(await api.client.post(url, data={"Status": "bogus"}, headers=api.auth), 400, 21220)
     await error_of(await api.client.post(url, data={}, headers=api.auth), 400, 20001)
-    assert (await (await api.client.post(url, data={"Status": "stopped"}, headers=api.auth)).json())[
-        "status"
-    ] == "stopped"
-    # a stopped recording cannot be resumed
+    bad = {"Status": "paused", "PauseBehavior": "mute"}
+    await error_of(await api.client.post(url, data=bad, headers=api.auth), 400, 20001)
+    # a row whose call runs on no session here (an engine that died): not in progress
+    await error_of(await api.client.post(url, data={"Status": "paused"}, headers=api.auth), 400, 21220)
+    current = f"{api.base}/Calls/{live.sid}/Recordings/Twilio.CURRENT.json"
+    await error_of(await api.client.post(current, data={"Status": "paused"}, headers=api.auth), 400, 21220)
+    api.store.write_sync(lambda: repo.update_recording(rec.sid, status="completed"))
     await error_of(await api.client.post(url, data={"Status": "in-progress"}, headers=api.auth), 400, 21220)
+    await error_of(await api.client.post(current, data={"Status": "paused"}, headers=api.auth), 404, 20404)
 
 
 async def test_delete_recordings(api: Api, tmp_path: Path) -> None:

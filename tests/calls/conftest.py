@@ -24,7 +24,7 @@ from wirexa.clock import SystemClock, new_sid
 from wirexa.http.audio import AudioCache
 from wirexa.http.documents import DocumentFetcher
 from wirexa.media.audio import tone_pcm, wav_bytes
-from wirexa.media.recording import trim_silence
+from wirexa.media.recording import merge_channels, repair_in_thread, trim_silence
 from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
@@ -136,6 +136,8 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
             clock=SystemClock(),
             new_sid=new_sid,
             trim=trim_silence,
+            merge=merge_channels,
+            repair=repair_in_thread,
             recordings_dir=tmp_path / "recordings",
             base_url="http://127.0.0.1:5000",
             beep_wav=beep,

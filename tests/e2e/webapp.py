@@ -25,6 +25,7 @@ class Request:
 class WebApp:
     def __init__(self, port: int = 0) -> None:
         self.docs: dict[str, str | Callable[[Request], str]] = {}
+        self.files: dict[str, tuple[bytes, str]] = {}  # path -> (body, Content-Type), e.g. audio
         self.requests: list[Request] = []
         self.lock = threading.Lock()
         app = self
@@ -53,12 +54,12 @@ class WebApp:
                 with app.lock:
                     app.requests.append(req)
                 doc = app.docs.get(parts.path)
-                if doc is None:
-                    text, ctype = "OK", "text/plain"
+                if parts.path in app.files:
+                    data, ctype = app.files[parts.path]
+                elif doc is None:
+                    data, ctype = b"OK", "text/plain"
                 else:
-                    text = doc(req) if callable(doc) else doc
-                    ctype = "text/xml"
-                data = text.encode()
+                    data, ctype = (doc(req) if callable(doc) else doc).encode(), "text/xml"
                 self.send_response(200)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))

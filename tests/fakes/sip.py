@@ -48,6 +48,9 @@ class FakeCall:
     record_task: asyncio.Task[None] | None = None
     bridged_to: str | None = None
     mix_with: str | None = None
+    # call recordings by rec_id: [path, out_path, track, started, paused behavior, paused since, skipped s]
+    whole: dict[str, list[object]] = field(default_factory=dict)
+    streams: dict[str, int] = field(default_factory=dict)  # streamed plays: play_id -> size once ended
 
 
 class FakeSip:
@@ -59,6 +62,7 @@ class FakeSip:
         self.record_s = record_s
         self.capacity = capacity
         self.record_silent = False  # recordings are silence instead of a tone
+        self.record_close_s = 0.05  # after a hangup, call recordings are reported this much later
         self.fail_recordings = False  # start_recording fails as when the worker cannot create the file
         self.corrupt: Callable[[str], bool] | None = None  # garbage over these files before they play
         self.calls: dict[str, FakeCall] = {}
@@ -91,12 +95,17 @@ class FakeSip:
             return
         self._end(call, "completed" if call.answered else "canceled", 200 if call.answered else 487, "local")
 
-    async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1) -> None:
+    async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1, stream: bool = False) -> None:
         call = self.calls.get(call_sid)
         if call is None or call.ended:
             return
         self._stop_play(call)
         call.plays.append((play_id, path, loop))
+        if stream:  # plays until end_stream() gave the size, then one play_s
+            call.streams[play_id] = -1
+            call.play_id = play_id
+            call.play_task = self._spawn(self._streaming(call, play_id))
+            return
         if self.corrupt is not None and self.corrupt(path):
             with open(path, "wb") as f:
                 f.write(b"no audio here " * 16)
@@ -106,6 +115,11 @@ class FakeSip:
             return
         call.play_id = play_id
         call.play_task = self._spawn(self._playing(call, play_id, loop))
+
+    async def end_stream(self, call_sid: CallSid, play_id: str, size: int) -> None:
+        call = self.calls.get(call_sid)
+        if call is not None and play_id in call.streams:
+            call.streams[play_id] = size
 
     async def stop_play(self, call_sid: CallSid) -> None:
         call = self.calls.get(call_sid)
@@ -139,10 +153,40 @@ class FakeSip:
         if silence_timeout_s or max_length_s:  # a <Dial> recording runs until stopped
             call.record_task = self._spawn(self._recording(call, "silence", None, self.record_s))
 
-    async def stop_recording(self, call_sid: CallSid) -> None:
+    async def stop_recording(self, call_sid: CallSid, rec_id: str = "") -> None:
         call = self.calls.get(call_sid)
-        if call is not None and call.recording is not None:
+        if call is None:
+            return
+        if rec_id:
+            if rec_id in call.whole:
+                self._finish_whole(call, rec_id, "stopped")
+        elif call.recording is not None:
             self._finish_recording(call, "stopped", None)
+
+    async def start_call_recording(
+        self, call_sid: CallSid, rec_id: str, path: str, track: str, out_path: str = ""
+    ) -> None:
+        call = self.calls.get(call_sid)
+        if call is None or call.ended:
+            return
+        if self.fail_recordings:
+            self._fail(proto.Record(call_sid, rec_id, path, whole=True), f"cannot record to {path}: broken")
+            return
+        call.whole[rec_id] = [path, out_path, track, asyncio.get_running_loop().time(), "", 0.0, 0.0]
+
+    async def pause_recording(self, call_sid: CallSid, rec_id: str, behavior: str) -> None:
+        call = self.calls.get(call_sid)
+        if call is not None and rec_id in call.whole and not call.whole[rec_id][4]:
+            call.whole[rec_id][4] = behavior
+            call.whole[rec_id][5] = asyncio.get_running_loop().time()
+
+    async def resume_recording(self, call_sid: CallSid, rec_id: str) -> None:
+        call = self.calls.get(call_sid)
+        if call is not None and rec_id in call.whole and call.whole[rec_id][4]:
+            rec = call.whole[rec_id]
+            if rec[4] == "skip":
+                rec[6] = float(rec[6]) + asyncio.get_running_loop().time() - float(rec[5])  # type: ignore[arg-type]
+            rec[4] = ""
 
     async def bridge(self, a: CallSid, b: CallSid) -> None:
         self.calls[a].bridged_to = b
@@ -226,6 +270,32 @@ class FakeSip:
         call.play_task = None
         self._emit(PlaybackFinished(call.dial.call_sid, play_id, "done"))
 
+    async def _streaming(self, call: FakeCall, play_id: str) -> None:
+        while call.streams.get(play_id, -1) < 0:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(self.play_s)
+        call.play_task = None
+        self._emit(PlaybackFinished(call.dial.call_sid, play_id, "done"))
+
+    async def _whole_closed(self, call: FakeCall, rec_id: str, after: float) -> None:
+        await asyncio.sleep(after)
+        self._finish_whole(call, rec_id, "hangup")
+
+    def _finish_whole(self, call: FakeCall, rec_id: str, how: str) -> None:
+        """A call recording ends: a tone WAV as long as it ran (less skipped pauses), and a
+        second file for the outbound track when asked."""
+        from wirexa.media.audio import tone_pcm, wav_bytes
+
+        path, out_path, _track, started, paused, paused_at, skipped = call.whole.pop(rec_id)
+        now = asyncio.get_running_loop().time()
+        skipped = float(skipped) + (now - float(paused_at) if paused == "skip" else 0.0)  # type: ignore[arg-type]
+        duration_ms = int((now - float(started) - skipped) * 1000)  # type: ignore[arg-type]
+        for file, hz in ((path, 440), (out_path, 880)):
+            if file:
+                with open(str(file), "wb") as f:
+                    f.write(wav_bytes(tone_pcm(hz, max(duration_ms, 0))))
+        self._emit(RecordingFinished(call.dial.call_sid, rec_id, str(path), duration_ms, how, None))  # type: ignore[arg-type]
+
     def _stop_play(self, call: FakeCall) -> None:
         if call.play_task is not None and not call.play_task.done():
             call.play_task.cancel()
@@ -256,6 +326,9 @@ class FakeSip:
         if call.recording is not None:
             self._finish_recording(call, "hangup", None)
         self._emit(CallEnded(call.dial.call_sid, reason, code, by))  # type: ignore[arg-type]
+        # As the worker: call recordings are reported once their files are closed, after the end.
+        for rec_id in list(call.whole):
+            self._spawn(self._whole_closed(call, rec_id, self.record_close_s))
 
 
 def unplayable(path: str) -> str:

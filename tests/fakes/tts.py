@@ -13,6 +13,7 @@ from wirexa.media.audio import tone_pcm, wav_bytes
 class FakeSpeech:
     path: Path
     fallbacks: tuple[object, ...] = ()
+    stream: None = None  # FakeTts never streams (the flow tests for streaming use the real chain)
 
 
 class FakeTts:
@@ -26,7 +27,7 @@ class FakeTts:
     def prepare(self, text: str, voice: str, language: str) -> None:
         self.prepared.append((text, voice, language))
 
-    async def synthesize(self, text: str, voice: str, language: str) -> FakeSpeech:
+    async def synthesize(self, text: str, voice: str, language: str, *, stream: bool = False) -> FakeSpeech:
         self.spoken.append((text, voice, language))
         if self.failure is not None:
             raise self.failure

@@ -37,7 +37,13 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.StopPlay(SID),
     proto.SendDtmf(SID, "1w2#"),
     proto.Record(SID, "RE1", "/tmp/r.wav", 30.0, 5.0, "#", "CA" + "2" * 32),
+    proto.Record(SID, "RE2", "/tmp/r2.wav", whole=True, track="both", out_path="/tmp/r2.out.wav"),
     proto.StopRecord(SID),
+    proto.StopRecord(SID, "RE2"),
+    proto.PauseRecord(SID, "RE2", "silence"),
+    proto.ResumeRecord(SID, "RE2"),
+    proto.Play(SID, "5", "/tmp/tts.pcm", 1, stream=True),
+    proto.StreamEnd(SID, "5", 16000),
     proto.Bridge(SID, "CA" + "2" * 32),
     proto.Unbridge(SID, "CA" + "2" * 32),
     proto.Ping(7),
@@ -61,7 +67,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 12 and len(proto.EVENTS) == 13
+    assert len(proto.COMMANDS) == 15 and len(proto.EVENTS) == 13
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
@@ -156,6 +162,11 @@ def test_failure_names_the_command_its_call_and_its_reference() -> None:
     other = "CA" + "2" * 32
     assert proto.failure(proto.Play(SID, "4", "/a.wav"), "m") == proto.CommandError("m", SID, "play", "4")
     assert proto.failure(proto.Record(SID, "RE9", "/r.wav"), "m") == proto.CommandError("m", SID, "record", "RE9")
+    assert proto.failure(proto.PauseRecord(SID, "RE9"), "m") == proto.CommandError("m", SID, "pause_record", "RE9")
+    assert proto.failure(proto.StreamEnd(SID, "7", 9), "m") == proto.CommandError("m", SID, "stream_end", "7")
+    bad = '{"op":"pause_record","sid":"CA1","rec_id":"RE1","behavior":"mute"}'
+    with pytest.raises(ValueError, match="behavior"):
+        proto.from_json(bad)
     assert proto.failure(proto.Bridge(SID, other), "m") == proto.CommandError("m", SID, "bridge", "")
     assert proto.failure(proto.Unbridge(SID, other), "m") == proto.CommandError("m", SID, "unbridge", "")
     assert proto.failure(proto.SendDtmf(SID, "1"), "m") == proto.CommandError("m", SID, "dtmf", "")

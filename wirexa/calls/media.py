@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from wirexa.calls.ports import AudioSource, Fetcher, TtsFallback, TtsPort
+from wirexa.calls.ports import AudioSource, Fetcher, SpeechStream, TtsFallback, TtsPort
 from wirexa.calls.records import CallRecord, NewNotification
 from wirexa.errors import DocumentError, TtsError
 from wirexa.laml import actions as A
@@ -26,11 +26,24 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True, slots=True)
 class Prompt:
     """A prompt ready to play (`path`, None when there is none), and what the customer should
-    be told about it (a TTS provider that fell back, a file that could not be fetched)."""
+    be told about it (a TTS provider that fell back, a file that could not be fetched).
+    With `stream`, `path` is speech still being synthesized (headerless PCM that grows): the
+    session plays it as a stream and awaits `MediaPrep.stream_done` for its end."""
 
     op_id: int
     loop: int
     path: Path | None = None
+    notices: tuple[NewNotification, ...] = ()
+    stream: SpeechStream | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StreamDone:
+    """A streamed prompt's synthesis ended: the session sends end_stream(size). `notices`: a
+    provider that stopped before the end of the text (the prompt was cut short)."""
+
+    op_id: int
+    size: int
     notices: tuple[NewNotification, ...] = ()
 
 
@@ -52,14 +65,28 @@ class MediaPrep:
         self.audio = audio
 
     async def say(self, call: CallRecord, action: A.Say) -> Prompt:
+        """The rendered <Say>. A single play (loop 1) of a text not cached yet streams when the
+        provider can: the Prompt comes with the first audio. A looped <Say> waits for the
+        complete WAV (a stream plays once), which the other loops replay."""
         try:
-            speech = await self.tts.synthesize(action.text, action.voice, action.language)
+            speech = await self.tts.synthesize(action.text, action.voice, action.language, stream=action.loop == 1)
         except TtsError as exc:
             log.error("[%s] TTS failed: %s", call.sid, exc)
             notices = _fallback_notices(call, getattr(exc, "fallbacks", ()))
             failed = _notice(call, Notice.SAY_INVALID_TEXT, f"Say: text could not be rendered: {exc}")
             return Prompt(action.op_id, action.loop, notices=(*notices, failed))
-        return Prompt(action.op_id, action.loop, path=speech.path, notices=_fallback_notices(call, speech.fallbacks))
+        notices = _fallback_notices(call, speech.fallbacks)
+        return Prompt(action.op_id, action.loop, path=speech.path, notices=notices, stream=speech.stream)
+
+    async def stream_done(self, call: CallRecord, prompt: Prompt) -> StreamDone:
+        """Wait for the end of a streamed prompt's synthesis."""
+        assert prompt.stream is not None
+        end = await prompt.stream.wait()
+        notices: tuple[NewNotification, ...] = ()
+        if end.failure is not None:
+            log.warning("[%s] TTS stream cut short: %s", call.sid, end.failure.message)
+            notices = (_notice(call, end.failure.code, end.failure.message, warning=True),)
+        return StreamDone(prompt.op_id, end.size, notices)
 
     async def play(self, call: CallRecord, action: A.PlayAudio) -> Prompt:
         try:

@@ -141,7 +141,7 @@ class RecordingFinished:
     rec_id: str
     path: str
     duration_ms: int
-    how: Literal["silence", "max-length", "key", "hangup", "stopped"]
+    how: Literal["silence", "max-length", "key", "hangup", "stopped", "lost"]  # lost: never reported
     digit: str | None = None  # the finishOnKey digit when how == "key"
 
 
@@ -215,8 +215,14 @@ class SipPort(Protocol):
         """CANCEL before answer (CallEnded reason 'canceled'), BYE after."""
         ...
 
-    async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1) -> None:
-        """Play a WAV (mono 16-bit, any rate pjsua2 reads) into the call; loop 0 = until stopped."""
+    async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1, stream: bool = False) -> None:
+        """Play a WAV (mono 16-bit, any rate pjsua2 reads) into the call; loop 0 = until stopped.
+        With `stream`, `path` is headerless 16-bit 8 kHz mono PCM still being written: it plays
+        as it grows and finishes (PlaybackFinished) once end_stream() has given its size."""
+        ...
+
+    async def end_stream(self, call_sid: CallSid, play_id: str, size: int) -> None:
+        """The streamed play `play_id` is complete at `size` bytes."""
         ...
 
     async def stop_play(self, call_sid: CallSid) -> None: ...
@@ -241,7 +247,24 @@ class SipPort(Protocol):
         mixed to mono (<Dial record>). 0 for max_length_s/silence_timeout_s means no limit."""
         ...
 
-    async def stop_recording(self, call_sid: CallSid) -> None: ...
+    async def stop_recording(self, call_sid: CallSid, rec_id: str = "") -> None:
+        """Stop the recording `rec_id`; "" = the call's <Record> / <Dial record> recording."""
+        ...
+
+    async def start_call_recording(
+        self, call_sid: CallSid, rec_id: str, path: str, track: str, out_path: str = ""
+    ) -> None:
+        """Record the whole call (Record=true, the Recordings API) until stop_recording(rec_id)
+        or hangup: `track` inbound (the far end), outbound (prompts and bridged parties) or
+        both; with `out_path`, the outbound track goes to that second file (dual channel).
+        Several run at once, each to its own file; RecordingFinished(rec_id) when one ends."""
+        ...
+
+    async def pause_recording(self, call_sid: CallSid, rec_id: str, behavior: str) -> None:
+        """Pause a call recording: behavior skip (paused time left out) or silence (kept as silence)."""
+        ...
+
+    async def resume_recording(self, call_sid: CallSid, rec_id: str) -> None: ...
 
     async def bridge(self, a: CallSid, b: CallSid) -> None:
         """Connect the audio of two calls of the same worker both ways."""
@@ -289,8 +312,27 @@ class TtsFallback(Protocol):
     def message(self) -> str: ...
 
 
+class SpeechStreamEnd(Protocol):
+    """A streamed render is complete: `size` bytes of PCM; `failure` (a warning for the call)
+    when the provider stopped before the end of the text."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def failure(self) -> TtsFallback | None: ...
+
+
+class SpeechStream(Protocol):
+    async def wait(self) -> SpeechStreamEnd:
+        """When the provider is done (never raises but CancelledError)."""
+        ...
+
+
 class Speech(Protocol):
-    """Rendered text: a playable 8 kHz mono WAV, and the providers that fell back on the way."""
+    """Rendered text: a playable 8 kHz mono WAV, and the providers that fell back on the way.
+    With `stream` (not None), `path` is instead headerless 16-bit 8 kHz mono PCM still being
+    written (SipPort.play(stream=True)); `stream.wait()` gives its final size (end_stream)."""
 
     @property
     def path(self) -> Path: ...
@@ -298,13 +340,17 @@ class Speech(Protocol):
     @property
     def fallbacks(self) -> Sequence[TtsFallback]: ...
 
+    @property
+    def stream(self) -> SpeechStream | None: ...
+
 
 class TtsPort(Protocol):
     """Render text through the provider chain (media/tts/chain.py): cached, and shared while
     the same text is being rendered. Raises errors.TtsError (with `fallbacks`) when no provider
-    could render it."""
+    could render it. With `stream`, answers as soon as a streaming provider's first audio is on
+    disk (a Speech with `stream`), else with the complete WAV."""
 
-    async def synthesize(self, text: str, voice: str, language: str) -> Speech: ...
+    async def synthesize(self, text: str, voice: str, language: str, *, stream: bool = False) -> Speech: ...
 
     def prepare(self, text: str, voice: str, language: str) -> None:
         """Start rendering without waiting (a later synthesize() of the same text shares it)."""
@@ -372,7 +418,22 @@ class CallStore(Protocol):
     async def delete(self, call_sid: str) -> None: ...
 
     async def save_recording(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
-        """Insert a finished recording and enqueue its `completed` callback if subscribed."""
+        """Insert a finished recording (or complete the in-progress row of a call recording with
+        the same sid) and enqueue its `completed` callback if subscribed."""
+        ...
+
+    async def recording_started(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
+        """Insert a call recording `in-progress` (listed and fetched while it runs) and enqueue
+        its `in-progress` callback if subscribed."""
+        ...
+
+    async def recording_status(self, sid: str, status: str) -> RecordingRecord | None:
+        """Set a live recording's status (paused, in-progress, stopped); no callback."""
+        ...
+
+    async def recording_absent(self, sid: str, call: CallRecord, error_code: int) -> RecordingRecord | None:
+        """Close a call recording that captured nothing usable: `absent` with `error_code`,
+        its files gone, and its `absent` callback if subscribed."""
         ...
 
     async def notify(self, notice: NewNotification) -> None: ...

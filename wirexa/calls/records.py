@@ -246,6 +246,19 @@ class NewRecording:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class RecordingOptions:
+    """How to record a whole call (Record=true on create, or the call Recordings API)."""
+
+    source: str  # OutboundAPI | StartCallRecordingAPI
+    channels: int = 1  # 2 = dual: the far end on the first channel, what it is sent on the second
+    track: str = "both"  # inbound | outbound | both
+    trim: str = "do-not-trim"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: tuple[str, ...] = ("completed",)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class NewNotification:
     """Something the customer should see about a call (Twilio's Notifications resource)."""
 

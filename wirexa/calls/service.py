@@ -13,7 +13,7 @@ from typing import Protocol
 
 from wirexa.calls import state
 from wirexa.calls.ports import CallStore, Clock
-from wirexa.calls.records import CallChanges, CallRecord, NewCall, ProjectRecord
+from wirexa.calls.records import CallChanges, CallRecord, NewCall, ProjectRecord, RecordingOptions, RecordingRecord
 from wirexa.calls.state import ALL_EVENTS
 from wirexa.errors import BadRequest, NotFound, PaymentRequired
 
@@ -51,6 +51,16 @@ class CallController(Protocol):
         """Abort the current verb of an in-progress call and run the new instructions."""
         ...
 
+    async def start_recording(self, call: CallRecord, options: RecordingOptions) -> RecordingRecord | None:
+        """Start a whole-call recording of a live, answered call; None when this engine runs no such call."""
+        ...
+
+    async def update_recording(
+        self, call: CallRecord, rec_sid: str, status: str, pause_behavior: str
+    ) -> RecordingRecord | None:
+        """Pause, resume or stop a live call recording; None when it is not running here."""
+        ...
+
 
 class NullController:
     """Used when no dispatcher runs (API-only tests): queued calls stay queued; cancelling a
@@ -71,6 +81,14 @@ class NullController:
         return updated or call
 
     async def redirect(self, call: CallRecord, url: str | None, method: str, twiml: str | None) -> None:
+        return None
+
+    async def start_recording(self, call: CallRecord, options: RecordingOptions) -> RecordingRecord | None:
+        return None
+
+    async def update_recording(
+        self, call: CallRecord, rec_sid: str, status: str, pause_behavior: str
+    ) -> RecordingRecord | None:
         return None
 
 
@@ -142,6 +160,26 @@ class CallService:
         elif redirect and call.status == state.CallStatus.IN_PROGRESS:
             await self.controller.redirect(call, upd.url, upd.method or "POST", upd.twiml)
         return await self.store.call(sid) or call
+
+    async def start_recording(self, call: CallRecord, options: RecordingOptions) -> RecordingRecord:
+        """POST .../Calls/{Sid}/Recordings: record a live call (21220 when it is not in progress)."""
+        rec = None
+        if call.status == state.CallStatus.IN_PROGRESS:
+            rec = await self.controller.start_recording(call, options)
+        if rec is None:
+            raise BadRequest("Requested resource is not eligible for recording", code=21220)
+        return rec
+
+    async def update_recording(
+        self, call: CallRecord, rec: RecordingRecord, status: str, pause_behavior: str
+    ) -> RecordingRecord:
+        """POST .../Recordings/{Sid}: Status paused (PauseBehavior), in-progress or stopped."""
+        if rec.status not in ("in-progress", "paused"):
+            raise BadRequest("Recording is not in progress", code=21220)
+        updated = await self.controller.update_recording(call, rec.sid, status, pause_behavior)
+        if updated is None:
+            raise BadRequest("Recording is not in progress", code=21220)
+        return updated
 
     async def delete(self, project: ProjectRecord, sid: str, path: str) -> None:
         call = await self.get(project, sid, path)

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from wirexa.calls import recordings, state
 from wirexa.calls.dial import DialGroup, Leg, LegEnded
-from wirexa.calls.media import Loaded, MediaPrep, Prompt
+from wirexa.calls.media import Loaded, MediaPrep, Prompt, StreamDone
 from wirexa.calls.params import call_params
 from wirexa.calls.ports import (
     AmdDecided,
@@ -50,8 +50,15 @@ from wirexa.calls.ports import (
     SipEvent,
     SipPort,
 )
-from wirexa.calls.recordings import RecordingKind, Trimmer
-from wirexa.calls.records import CallChanges, CallRecord, NewCall, NewNotification, RecordingRecord
+from wirexa.calls.recordings import CallRecordings, Merger, RecordingKind, Repairer, Trimmer
+from wirexa.calls.records import (
+    CallChanges,
+    CallRecord,
+    NewCall,
+    NewNotification,
+    RecordingOptions,
+    RecordingRecord,
+)
 from wirexa.errors import DocumentError, SipError, WirexaError
 from wirexa.laml import actions as A
 from wirexa.laml import events as E
@@ -77,6 +84,8 @@ class SessionDeps:
     clock: Clock
     new_sid: SidSource
     trim: Trimmer
+    merge: Merger
+    repair: Repairer
     recordings_dir: Path
     base_url: str
     beep_wav: Path
@@ -91,6 +100,19 @@ class SessionHost(Protocol):
         ...
 
     def session_ended(self, call_sid: str) -> None: ...
+
+
+def call_recording_options(call: CallRecord) -> RecordingOptions:
+    """Record=true and its options on the call create (source OutboundAPI)."""
+    return RecordingOptions(
+        source="OutboundAPI",
+        channels=2 if call.recording_channels == "dual" else 1,
+        track=call.recording_track,
+        trim=call.trim,
+        status_callback=call.recording_status_callback,
+        status_callback_method=call.recording_status_callback_method,
+        status_callback_events=tuple(call.recording_status_callback_events.split()) or ("completed",),
+    )
 
 
 async def finalize(
@@ -148,7 +170,25 @@ class _AmdGuard:
     """Synchronous AMD reported nothing in time."""
 
 
-Posted = SipEvent | _Feed | Prompt | Loaded | _Redirect | LegAnswered | LegEnded | _Hangup | _AmdGuard
+@dataclasses.dataclass(frozen=True, slots=True)
+class _RecordingsGuard:
+    """The call ended and its recordings' workers did not report them in time."""
+
+
+Posted = (
+    SipEvent
+    | _Feed
+    | Prompt
+    | StreamDone
+    | Loaded
+    | _Redirect
+    | LegAnswered
+    | LegEnded
+    | _Hangup
+    | _AmdGuard
+    | _RecordingsGuard
+)
+RECORDINGS_GUARD_S = 5.0  # after hangup, how long a session waits for its recordings' files
 
 
 class CallSession:
@@ -179,6 +219,17 @@ class CallSession:
         self._amd_guard: asyncio.TimerHandle | None = None  # synchronous AMD in progress
         self._amd_ms: int | None = None  # its decision time, for MachineDetectionDuration
         self.finished = asyncio.Event()  # set once the call is finalized in the store
+        self.recordings = CallRecordings(
+            deps.store,
+            deps.sip,
+            deps.clock,
+            deps.new_sid,
+            deps.trim,
+            deps.merge,
+            deps.repair,
+            deps.recordings_dir / call.account_sid,
+        )
+        self._lingering = False  # ended, waiting for its recordings to be reported
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"call-{call.sid}")
 
     @property
@@ -192,7 +243,7 @@ class CallSession:
     # --- entry points (loop) -------------------------------------------------------------------
 
     def post(self, item: Posted) -> None:
-        if not self.ended:
+        if not self.ended or self._lingering:
             self._queue.put_nowait(item)
 
     async def hangup(self) -> None:
@@ -216,7 +267,7 @@ class CallSession:
 
     async def _run(self) -> None:
         try:
-            while not self.ended:
+            while not self.ended or self._lingering:
                 item = await self._queue.get()
                 try:
                     await self._handle(item)
@@ -247,7 +298,18 @@ class CallSession:
         elif isinstance(item, DigitsSent):
             await self._on_digits_sent()
         elif isinstance(item, RecordingFinished):
-            await self._on_recording(item)
+            if item.rec_id in self.recordings:
+                await self.recordings.finished(self.call, item)
+            else:
+                await self._on_recording(item)
+            if self._lingering and not self._recordings_pending():
+                self._close()
+        elif isinstance(item, _RecordingsGuard):
+            if self._lingering:
+                for rec_id in self.recordings.pending():
+                    log.warning("[%s] recording %s was never reported: closing it from its file", self.sid, rec_id)
+                    await self.recordings.finished(self.call, self.recordings.lost(rec_id))
+                self._close()
         elif isinstance(item, AmdDecided):
             await self._on_amd(item.answered_by, item.detection_ms, item.confidence)
         elif isinstance(item, _AmdGuard):
@@ -260,6 +322,8 @@ class CallSession:
             await self._feed(item.event)
         elif isinstance(item, Prompt):
             await self._on_prompt(item)
+        elif isinstance(item, StreamDone):
+            await self._on_stream_done(item)
         elif isinstance(item, Loaded):
             for notice in item.notices:
                 await self._notify(notice)
@@ -277,6 +341,18 @@ class CallSession:
         elif isinstance(item, _Hangup):
             await self.hangup()
 
+    async def start_recording(self, options: RecordingOptions) -> RecordingRecord | None:
+        """The Recordings API starts a recording of this call; None when it is no longer live."""
+        if self.ended or not self.answered:
+            return None
+        return await self.recordings.start(self.call, options)
+
+    async def update_recording(self, rec_sid: str, status: str, pause_behavior: str) -> RecordingRecord | None:
+        """The Recordings API pauses, resumes or stops one (`Twilio.CURRENT`: the latest)."""
+        if rec_sid == "Twilio.CURRENT":
+            rec_sid = self.recordings.current() or rec_sid
+        return await self.recordings.update(rec_sid, status, pause_behavior)
+
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def _on_answered(self) -> None:
@@ -290,6 +366,8 @@ class CallSession:
         updated = await self.store.transition(self.sid, state.Fact.ANSWERED, changes, announce=not sync_amd)
         if updated is not None:
             self.call = updated
+        if self.call.record and self.parent is None:  # Record=true: from the answer to the hangup
+            await self.recordings.start(self.call, call_recording_options(self.call))
         if sync_amd:
             guard_s = self.call.machine_detection_timeout_s + AMD_GUARD_S  # a detector that never reports
             self._amd_guard = asyncio.get_running_loop().call_later(guard_s, self.post, _AmdGuard())
@@ -386,6 +464,19 @@ class CallSession:
         if self.parent is not None:
             status = final.status if final else ev.reason
             self.parent.post(LegEnded(self, status, final.duration_s if final else None, bridged=self.answered))
+        if self._recordings_pending():
+            # The worker reports a recording once its file is closed, a moment after the
+            # hangup: stay registered until then, so the recording is kept and announced.
+            self._lingering = True
+            asyncio.get_running_loop().call_later(RECORDINGS_GUARD_S, self.post, _RecordingsGuard())
+            return
+        self._close()
+
+    def _recordings_pending(self) -> bool:
+        return bool(self.recordings.pending()) or self._recording is not None
+
+    def _close(self) -> None:
+        self._lingering = False
         self.finished.set()
         self.host.session_ended(self.sid)
 
@@ -467,7 +558,16 @@ class CallSession:
         if prompt.path is None:
             await self._feed(E.PlaybackFinished(prompt.op_id))
             return
+        if prompt.stream is not None:  # speech still being synthesized: play it as it grows
+            await self.sip.play(CallSid(self.sid), str(prompt.op_id), str(prompt.path), 1, stream=True)
+            self._spawn(self.deps.media.stream_done(self.call, prompt))
+            return
         await self.sip.play(CallSid(self.sid), str(prompt.op_id), str(prompt.path), prompt.loop)
+
+    async def _on_stream_done(self, done: StreamDone) -> None:
+        for notice in done.notices:
+            await self._notify(notice)
+        await self.sip.end_stream(CallSid(self.sid), str(done.op_id), done.size)
 
     async def _on_command_failed(self, failed: CommandFailed) -> None:
         """A SIP command failed in the worker (a prompt it could not play, a recorder it could
@@ -475,6 +575,8 @@ class CallSession:
         await self._notify_call(failed.code, failed.message)
         if failed.command == "play" and failed.ref.isdigit():
             await self._feed(E.PlaybackFinished(int(failed.ref)))
+        elif failed.command == "record" and failed.ref in self.recordings:
+            await self.recordings.failed(self.call, failed.ref)
         elif failed.command == "record" and self._recording is not None:
             action, self._recording = self._recording, None
             await self._feed(E.RecordingEmpty(action.op_id))

@@ -41,6 +41,14 @@ async def _ffmpeg_to(src: Path, out: Path, what: str, *args: str, ffmpeg: str = 
     return True
 
 
+async def merge_channels(left: Path, right: Path, out: Path, ffmpeg: str = "ffmpeg") -> bool:
+    """Two mono WAVs recorded side by side (a dual-channel call recording's tracks) as one
+    2-channel 8 kHz 16-bit WAV, `left` on the first channel; as long as the shorter one (they
+    start in the same bridge tick and both keep time with silence). False on failure."""
+    args = ("-i", str(right), "-filter_complex", "[0:a][1:a]amerge=inputs=2[a]", "-map", "[a]")
+    return await _ffmpeg_to(left, out, "channel merge", *args, "-ar", "8000", "-sample_fmt", "s16", ffmpeg=ffmpeg)
+
+
 async def convert_mp3(wav: Path, mp3: Path, ffmpeg: str = "ffmpeg") -> bool:
     """Encode `wav` to `mp3` (appears whole or not at all). False on failure."""
     return await _ffmpeg_to(wav, mp3, "mp3 conversion", *MP3_ARGS, ffmpeg=ffmpeg)
@@ -84,6 +92,11 @@ class Mp3Converter:
         if ok:
             self._tasks.pop(mp3, None)
         return ok
+
+
+async def repair_in_thread(path: Path) -> float | None:
+    """repair_wav() off the event loop."""
+    return await asyncio.to_thread(repair_wav, path)
 
 
 def repair_wav(path: Path) -> float | None:
@@ -143,7 +156,7 @@ async def trim_silence(wav: Path, ffmpeg: str = "ffmpeg") -> float | None:
     """
     import wave
 
-    args = ("-af", TRIM_FILTER, "-ar", "8000", "-ac", "1", "-sample_fmt", "s16")
+    args = ("-af", TRIM_FILTER, "-ar", "8000", "-sample_fmt", "s16")  # channels as recorded (dual stays 2)
     if not await _ffmpeg_to(wav, wav, "trim", *args, ffmpeg=ffmpeg):
         return None
     with wave.open(str(wav)) as w:

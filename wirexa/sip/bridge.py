@@ -28,6 +28,10 @@ SANDBOX_HOST = "sandbox.wirexa.invalid"
 SLOT_GRACE_S = 1.5
 
 
+def _track(track: str) -> proto.RecordTrack:
+    return "inbound" if track == "inbound" else "outbound" if track == "outbound" else "both"
+
+
 class SipBridge:
     """Async context manager; every method runs on the event loop."""
 
@@ -152,8 +156,11 @@ class SipBridge:
     async def hangup(self, call_sid: CallSid) -> None:
         await self._send(call_sid, proto.Hangup(call_sid))
 
-    async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1) -> None:
-        await self._send(call_sid, proto.Play(call_sid, play_id, path, loop))
+    async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1, stream: bool = False) -> None:
+        await self._send(call_sid, proto.Play(call_sid, play_id, path, loop, stream))
+
+    async def end_stream(self, call_sid: CallSid, play_id: str, size: int) -> None:
+        await self._send(call_sid, proto.StreamEnd(call_sid, play_id, size))
 
     async def stop_play(self, call_sid: CallSid) -> None:
         await self._send(call_sid, proto.StopPlay(call_sid))
@@ -175,8 +182,22 @@ class SipBridge:
             call_sid, proto.Record(call_sid, rec_id, path, max_length_s, silence_timeout_s, finish_on_key, mix_with)
         )
 
-    async def stop_recording(self, call_sid: CallSid) -> None:
-        await self._send(call_sid, proto.StopRecord(call_sid))
+    async def stop_recording(self, call_sid: CallSid, rec_id: str = "") -> None:
+        await self._send(call_sid, proto.StopRecord(call_sid, rec_id))
+
+    async def start_call_recording(
+        self, call_sid: CallSid, rec_id: str, path: str, track: str, out_path: str = ""
+    ) -> None:
+        await self._send(
+            call_sid,
+            proto.Record(call_sid, rec_id, path, 0.0, 0.0, "", None, True, _track(track), out_path),
+        )
+
+    async def pause_recording(self, call_sid: CallSid, rec_id: str, behavior: str) -> None:
+        await self._send(call_sid, proto.PauseRecord(call_sid, rec_id, "silence" if behavior == "silence" else "skip"))
+
+    async def resume_recording(self, call_sid: CallSid, rec_id: str) -> None:
+        await self._send(call_sid, proto.ResumeRecord(call_sid, rec_id))
 
     async def bridge(self, a: CallSid, b: CallSid) -> None:
         await self._send(a, proto.Bridge(a, b))

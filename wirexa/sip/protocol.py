@@ -8,10 +8,11 @@ Calls are named by "sid" (the CallSid). Every message is a frozen dataclass with
 from_json() turns one line back into one, checking the name, every field's presence and
 type, and that no unknown key came along (anything else is a ValueError).
 
-Commands: call(sid, to, from, timeout, headers, amd...) · hangup(sid) · play(sid, play_id, path, loop)
-· stop_play(sid) · dtmf(sid, digits) · record(sid, rec_id, path, max_s, silence_s, keys,
-mix_with) · stop_record(sid) · bridge(a, b) · unbridge(a, b) · ping(n) · shutdown() ·
-reload(config) (the sandbox carrier only).
+Commands: call(sid, to, from, timeout, headers, amd...) · hangup(sid) · play(sid, play_id, path,
+loop, stream) · stream_end(sid, play_id, size) · stop_play(sid) · dtmf(sid, digits) ·
+record(sid, rec_id, path, max_s, silence_s, keys, mix_with, whole, track, out_path) ·
+stop_record(sid, rec_id) · pause_record(sid, rec_id, behavior) · resume_record(sid, rec_id) ·
+bridge(a, b) · unbridge(a, b) · ping(n) · shutdown() · reload(config) (the sandbox carrier only).
 Events: ready(port, pid) · initiated(sid) · ringing(sid, code) · answered(sid, code) ·
 ended(sid, reason, code, by, message) · digit(sid, digit) · play_done(sid, play_id, how) ·
 record_done(sid, rec_id, path, ms, how, digit) · dtmf_done(sid) · amd(sid, answered_by,
@@ -54,6 +55,8 @@ from wirexa.notices import Notice
 PlayHow: TypeAlias = Literal["done", "stopped"]
 RecordHow: TypeAlias = Literal["silence", "max-length", "key", "hangup", "stopped"]
 HangupBy: TypeAlias = Literal["remote", "local", "worker"]
+RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
+PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
 class _Message:
@@ -106,13 +109,28 @@ class Hangup(_Command):
 
 @dataclass(frozen=True, slots=True)
 class Play(_Command):
-    """Play a WAV `loop` times (0 = until stopped); play_done, or an error naming play_id."""
+    """Play a WAV `loop` times (0 = until stopped); play_done, or an error naming play_id.
+
+    With `stream`, `path` is headerless 16-bit little-endian 8 kHz mono PCM that may still be
+    growing (TTS arriving from a provider): the child plays the bytes as they appear, silence
+    while it waits, and finishes (play_done) only after a stream_end has told it the size."""
 
     NAME = "play"
     sid: str
     play_id: str
     path: str
     loop: int = 1
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd(_Command):
+    """The streamed play `play_id` is complete at `size` bytes."""
+
+    NAME = "stream_end"
+    sid: str
+    play_id: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +148,13 @@ class SendDtmf(_Command):
 
 @dataclass(frozen=True, slots=True)
 class Record(_Command):
-    """Record the far end (mixed with `mix_with` when set); record_done, or an error naming rec_id."""
+    """Record the far end (mixed with `mix_with` when set); record_done, or an error naming rec_id.
+
+    `whole` makes it a call recording (Record=true, the Recordings API): it has no silence,
+    length or key limit, runs until stop_record names it or the call ends, records `track`
+    (inbound = the far end, outbound = what the call is sent: prompts and bridged parties,
+    both), keeps time while nothing is heard, and with `out_path` writes the outbound track to
+    that second file (the engine merges the two into one dual-channel file)."""
 
     NAME = "record"
     sid: str
@@ -140,12 +164,36 @@ class Record(_Command):
     silence_s: float = 5.0
     keys: str = ""
     mix_with: str | None = None
+    whole: bool = False
+    track: RecordTrack = "inbound"
+    out_path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class StopRecord(_Command):
+    """Stop the recording `rec_id`; "" = the call's <Record>/<Dial record> recording."""
+
     NAME = "stop_record"
     sid: str
+    rec_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PauseRecord(_Command):
+    """Pause a call recording: `skip` leaves the paused time out of the file, `silence` keeps it
+    as silence (Twilio's PauseBehavior). Nothing of the call reaches the file while paused."""
+
+    NAME = "pause_record"
+    sid: str
+    rec_id: str
+    behavior: PauseBehavior = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeRecord(_Command):
+    NAME = "resume_record"
+    sid: str
+    rec_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +230,26 @@ class Reload(_Command):
     config: str
 
 
-CallCommand: TypeAlias = Hangup | Play | StopPlay | SendDtmf | Record | StopRecord  # the ones naming one live call
+# the ones naming one live call
+CallCommand: TypeAlias = (
+    Hangup | Play | StreamEnd | StopPlay | SendDtmf | Record | StopRecord | PauseRecord | ResumeRecord
+)
 Command: TypeAlias = (
-    MakeCall | Hangup | Play | StopPlay | SendDtmf | Record | StopRecord | Bridge | Unbridge | Ping | Shutdown | Reload
+    MakeCall
+    | Hangup
+    | Play
+    | StreamEnd
+    | StopPlay
+    | SendDtmf
+    | Record
+    | StopRecord
+    | PauseRecord
+    | ResumeRecord
+    | Bridge
+    | Unbridge
+    | Ping
+    | Shutdown
+    | Reload
 )
 
 
@@ -328,7 +393,23 @@ Event: TypeAlias = (
 
 COMMANDS: dict[str, type[Command]] = {
     c.NAME: c
-    for c in (MakeCall, Hangup, Play, StopPlay, SendDtmf, Record, StopRecord, Bridge, Unbridge, Ping, Shutdown, Reload)
+    for c in (
+        MakeCall,
+        Hangup,
+        Play,
+        StreamEnd,
+        StopPlay,
+        SendDtmf,
+        Record,
+        StopRecord,
+        PauseRecord,
+        ResumeRecord,
+        Bridge,
+        Unbridge,
+        Ping,
+        Shutdown,
+        Reload,
+    )
 }
 EVENTS: dict[str, type[Event]] = {
     e.NAME: e
@@ -478,11 +559,18 @@ def failure(cmd: Command, message: str) -> CommandError:
     """The error event for a command that could not be carried out: its op, its call (side a
     of a bridge) and the play or recording id it carried."""
     match cmd:
-        case Play(sid=sid, play_id=ref) | Record(sid=sid, rec_id=ref):
+        case (
+            Play(sid=sid, play_id=ref)
+            | StreamEnd(sid=sid, play_id=ref)
+            | Record(sid=sid, rec_id=ref)
+            | StopRecord(sid=sid, rec_id=ref)
+            | PauseRecord(sid=sid, rec_id=ref)
+            | ResumeRecord(sid=sid, rec_id=ref)
+        ):
             return CommandError(message, sid, cmd.NAME, ref)
         case Bridge(a=sid) | Unbridge(a=sid):
             return CommandError(message, sid, cmd.NAME)
-        case MakeCall(sid=sid) | Hangup(sid=sid) | StopPlay(sid=sid) | SendDtmf(sid=sid) | StopRecord(sid=sid):
+        case MakeCall(sid=sid) | Hangup(sid=sid) | StopPlay(sid=sid) | SendDtmf(sid=sid):
             return CommandError(message, sid, cmd.NAME)
         case _:
             return CommandError(message, "", cmd.NAME)

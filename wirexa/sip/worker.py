@@ -14,6 +14,7 @@ no completion event: the engine's session turns it into a notification and the n
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
 import sys
@@ -27,9 +28,13 @@ import pjsua2 as pj
 from wirexa.media.amd import AmdMode, AmdParams
 from wirexa.media.amd_vad import AmdTap
 from wirexa.media.audio import wav_header_complete
+from wirexa.sip import endpoint
 from wirexa.sip import protocol as proto
 from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit, frame_bytes
+from wirexa.sip.guard import pin_udp_socket, split_hostport
 from wirexa.sip.protocol import dtmf_plan, end_reason
+from wirexa.sip.relay import RelayHub
+from wirexa.sip.relay_commands import RelayClose, RelayCommand, RelayOpen
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +68,8 @@ def wav_seconds(path: str) -> float:
 @dataclass
 class Playback:
     play_id: str
-    player: Any
-    ends_at: float | None  # None = loops until stopped
+    player: Any  # an AudioMediaPlayer, or a StreamPort
+    ends_at: float | None  # None = loops until stopped (or, for a stream, until it has played)
 
 
 @dataclass
@@ -78,6 +83,15 @@ class Recording:
     keys: str
     last_sound: float
     mixed: Any = None  # the other party's AudioMedia when recording a bridge
+    # Call recordings (Record=true, the Recordings API); see Worker.wire().
+    whole: bool = False
+    track: str = "inbound"
+    out: Any = None  # the outbound track's recorder (dual channel)
+    out_path: str = ""
+    paused: str = ""  # "" | "skip" | "silence"
+    paused_at: float = 0.0
+    skipped_s: float = 0.0  # paused time left out of the file (skip)
+    links: dict[tuple[int, int], tuple[Any, Any]] = field(default_factory=dict)  # (src, sink) ports -> media
 
 
 @dataclass
@@ -91,14 +105,76 @@ class CallState:
     media: Any = None
     playback: Playback | None = None
     pending_play: proto.Play | None = None
-    recording: Recording | None = None
-    pending_record: proto.Record | None = None
+    pending_size: int | None = None  # a stream_end that came before the stream could start
+    recordings: dict[str, Recording] = field(default_factory=dict)  # by rec_id
+    pending_records: list[proto.Record] = field(default_factory=list)  # until media is up
     dtmf: list[tuple[float, str]] = field(default_factory=list)
     dtmf_done_at: float | None = None
     peers: set[str] = field(default_factory=set)
     disconnected: bool = False  # the call's conference port is gone: never touch st.media again
     amd: AmdParams | None = None  # answering-machine detection asked for this call
     amd_port: Any = None  # its tap in the bridge, from media active until the decision
+
+
+class StreamPort(pj.AudioMediaPort):  # type: ignore[misc]
+    """A prompt that is still arriving: plays headerless 8 kHz 16-bit mono PCM from a file the
+    engine is appending to (TTS streamed by a provider), 20 ms a frame, silence while the next
+    bytes are not there yet. `total` (set by stream_end from the main thread) is the final size;
+    `finished` flips once that many bytes have been played, and the main thread's tick reports it.
+
+    Threading: onFrameRequested runs on the clock thread shared by every call of the worker: it
+    reads the file in 8 kB pieces (one small read every 256 ms) and copies 320 bytes into a
+    ByteVector made once (a memmove into its storage, not a per-byte SWIG copy)."""
+
+    FRAME = 320
+    CHUNK = 8192
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.file = open(path, "rb")  # noqa: SIM115 - closed by close() when the play ends
+        self.buf = b""
+        self.pos = 0  # bytes handed to the bridge
+        self.total: int | None = None
+        self.finished = False
+        self.vector = pj.ByteVector(self.FRAME)
+        self.addr = int(ctypes.c_void_p.from_address(int(self.vector.this)).value or 0)
+
+    def onFrameRequested(self, frame: Any) -> None:
+        data = b""
+        if not self.finished:
+            if len(self.buf) < self.FRAME:
+                self.buf += self.file.read(self.CHUNK)
+            data = self.buf[: self.FRAME]
+            if self.total is not None and self.pos + len(data) >= self.total:
+                data = data[: max(0, self.total - self.pos)]
+                self.finished = True
+            elif len(data) < self.FRAME and self.total is None:
+                data = data[: len(data) & ~1]  # whole samples only; the rest waits for its pair
+            self.buf = self.buf[len(data) :]
+            self.pos += len(data)
+        ctypes.memmove(self.addr, data.ljust(self.FRAME, b"\0"), self.FRAME)
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = self.vector
+        frame.size = self.FRAME
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def stream_port(sid: str, play_id: str, path: str) -> StreamPort:
+    port = StreamPort(path)
+    fmt = pj.MediaFormatAudio()
+    fmt.type = pj.PJMEDIA_TYPE_AUDIO
+    fmt.clockRate = 8000
+    fmt.channelCount = 1
+    fmt.bitsPerSample = 16
+    fmt.frameTimeUsec = 20000
+    try:
+        port.createPort(f"tts-{sid}-{play_id}"[:60], fmt)
+    except pj.Error:
+        port.close()
+        raise
+    return port
 
 
 class AmdPort(pj.AudioMediaPort):  # type: ignore[misc]
@@ -134,10 +210,51 @@ def amd_params(cmd: proto.MakeCall) -> AmdParams | None:
 
 
 class WorkerAccount(pj.Account):  # type: ignore[misc]
-    """The worker's account: reports its trunk registration (poll thread, mainThreadOnly)."""
+    """The worker's account: reports its trunk registration, and refuses what a worker never
+    takes: incoming calls and subscriptions (poll thread, mainThreadOnly). Strangers never get
+    this far (guard.py answers them first); these come from an allowed peer, e.g. the trunk."""
 
     def onRegState(self, prm: Any) -> None:
         emit(proto.Registration(int(prm.code), str(prm.reason), bool(self.getInfo().regIsActive)))
+
+    def onIncomingCall(self, prm: Any) -> None:
+        # pjsua2's default (no Call object made) answers 500 after pjsua has set up media; say
+        # what it is instead: this number takes no calls. No Call object, so nothing to bury.
+        refuse_incoming_call(int(prm.callId), str(prm.rdata.srcAddress))
+
+    def onIncomingSubscribe(self, prm: Any) -> None:
+        prm.code = REFUSE_INCOMING  # pjsua would accept a presence subscription and send NOTIFYs
+
+
+REFUSE_INCOMING = 403
+_pjsua_call_hangup = endpoint._LIB.pjsua_call_hangup
+_pjsua_call_hangup.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+_pjsua_call_hangup.restype = ctypes.c_int
+
+
+def pin_stream(call: Any, index: int) -> None:
+    """RTP only from the far end's SDP address (issue 15): pjmedia otherwise takes audio from any
+    source and, after 10 packets from a new one in a row, sends the call's audio there (a flood
+    hijacks the call). Connecting the stream's RTP and RTCP sockets to the far end makes the
+    kernel drop everyone else's packets. Runs for every stream created (a re-INVITE's too)."""
+    try:
+        tp = call.getMedTransportInfo(index)
+        si = call.getStreamInfo(index)
+    except pj.Error as exc:
+        log.warning("RTP source not pinned: %s", describe(exc))
+        return
+    for local, remote in ((tp.localRtpName, si.remoteRtpAddress), (tp.localRtcpName, si.remoteRtcpAddress)):
+        here, there = split_hostport(local), split_hostport(remote)
+        if here is None or there is None or not pin_udp_socket(here[1], there):
+            log.warning("RTP source not pinned: local %s, remote %s", local, remote)
+
+
+def refuse_incoming_call(call_id: int, source: str) -> None:
+    """Answer an incoming INVITE 403 through pjsua's C API (the call id is pjsua's)."""
+    host, _, port = source.rpartition(":")
+    if endpoint.GUARD is not None:
+        endpoint.GUARD.refusals.refused(host, int(port) if port.isdigit() else 0, "INVITE", "a worker takes no calls")
+    _pjsua_call_hangup(call_id, REFUSE_INCOMING, None, None)
 
 
 class WorkerCall(pj.Call):  # type: ignore[misc]
@@ -155,6 +272,9 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
     def onDtmfDigit(self, prm: Any) -> None:
         self.worker.on_digit(self.sid, prm.digit)
 
+    def onStreamCreated(self, prm: Any) -> None:
+        pin_stream(self, int(prm.streamIdx))
+
 
 class Worker:
     def __init__(self, args: argparse.Namespace) -> None:
@@ -167,6 +287,7 @@ class Worker:
             max_calls=args.max_calls,
             tls=args.tls,
             bind_wait_s=2.0,  # short: the pool moves on to another index (port) instead
+            allow=[*args.allow, *([args.registrar] if args.registrar else [])],
         )
         # Registering with a trunk: the address of record is the trunk user at the trunk.
         uri = args.aor or f"sip:wirexa@{args.bind}:{args.port}"
@@ -181,8 +302,13 @@ class Worker:
         self.account = WorkerAccount()
         self.account.create(acfg, True)
         self.calls: dict[str, CallState] = {}
-        self.finishing: list[tuple[float, proto.RecordDone]] = []  # recordings being closed
+        # recordings being closed: (deadline, their files, the event to send once they are complete)
+        self.finishing: list[tuple[float, tuple[str, ...], proto.RecordDone]] = []
+        # conference slot 0, the null sound device: silence every 20 ms (see sources())
+        self.silence = self.ep.audDevManager().getCaptureDevMedia()
         self.loop = CommandLoop(self.ep, self.handle, self.tick)
+        self.relays = RelayHub(self.loop.bury)  # bridges to calls in other workers (pool.py)
+        self.loop.on_relay = self.relay
 
     # --- commands (main thread) ---------------------------------------------------------------
 
@@ -205,12 +331,43 @@ class Worker:
                 if st is not None:  # else the call already ended: its ended event went out
                     self.call_command(st, cmd)
 
+    def relay(self, cmd: RelayCommand) -> None:
+        """Bridge a call with a call of another worker (relay.py); raises what CommandLoop reports."""
+        st = self.calls.get(cmd.sid)
+        match cmd:
+            case RelayOpen():
+                if st is None or st.disconnected or st.media is None:
+                    raise ValueError(f"call {cmd.sid} has no live audio")
+                self.relays.open(cmd, st.media)
+                self.rewire(st)
+            case RelayClose(sid=sid, peer=peer):
+                relayed = self.relays.media_of(sid, peer)
+                # Closing buries the port (destroyed later), so the recordings can still be
+                # disconnected from it just after; one mixing it (<Dial record>) loses it.
+                self.relays.close(sid, peer, media_gone=st is None or st.disconnected)
+                if st is not None:
+                    for rec in st.recordings.values():
+                        if relayed is not None and rec.mixed is relayed:
+                            rec.mixed = None
+                    self.rewire(st)
+
+    def rewire(self, st: CallState) -> None:
+        """The sources of the call's recordings changed (a relay came or went)."""
+        for rec in list(st.recordings.values()):
+            self.wire(st, rec)
+
     def call_command(self, st: CallState, cmd: proto.CallCommand) -> None:
         match cmd:
             case proto.Hangup():
                 self.hangup(st, "cancel")
             case proto.Play():
                 self.play(st, cmd)
+            case proto.StreamEnd(play_id=play_id, size=size):
+                pb = st.playback
+                if pb is not None and pb.play_id == play_id and isinstance(pb.player, StreamPort):
+                    pb.player.total = size
+                elif st.pending_play is not None and st.pending_play.play_id == play_id:
+                    st.pending_size = size
             case proto.StopPlay():
                 self.stop_play(st, "stopped")
             case proto.SendDtmf(digits=digits):
@@ -220,11 +377,28 @@ class Worker:
                 st.dtmf_done_at = last_t + 0.25 * len(last_run)
             case proto.Record():
                 if st.media is None:
-                    st.pending_record = cmd
+                    st.pending_records.append(cmd)
                 else:
                     self.record(st, cmd)
-            case proto.StopRecord():
-                self.finish_recording(st, "stopped")
+            case proto.StopRecord(rec_id=rec_id):
+                st.pending_records = [
+                    r for r in st.pending_records if not (r.rec_id == rec_id or (not rec_id and not r.whole))
+                ]
+                for rec in list(st.recordings.values()):
+                    if rec.rec_id == rec_id or (not rec_id and not rec.whole):
+                        self.finish_recording(st, rec, "stopped")
+            case proto.PauseRecord(rec_id=rec_id, behavior=behavior):
+                paused = st.recordings.get(rec_id)
+                if paused is not None and not paused.paused:
+                    paused.paused, paused.paused_at = behavior, time.monotonic()
+                    self.wire(st, paused)
+            case proto.ResumeRecord(rec_id=rec_id):
+                resumed = st.recordings.get(rec_id)
+                if resumed is not None and resumed.paused:
+                    if resumed.paused == "skip":
+                        resumed.skipped_s += time.monotonic() - resumed.paused_at
+                    resumed.paused = ""
+                    self.wire(st, resumed)
 
     def make_call(self, cmd: proto.MakeCall) -> None:
         sid = cmd.sid
@@ -264,18 +438,29 @@ class Worker:
         if st.media is None:
             st.pending_play = cmd
             return
-        player = None
+        player: Any = None
         try:
-            seconds = wav_seconds(cmd.path)
-            player = pj.AudioMediaPlayer()
-            player.createPlayer(cmd.path, 0)  # 0 = loop; we stop it after `loop` rounds
+            if cmd.stream:
+                player = stream_port(st.sid, cmd.play_id, cmd.path)
+                player.total, st.pending_size = st.pending_size, None
+                ends = None
+            else:
+                seconds = wav_seconds(cmd.path)
+                player = pj.AudioMediaPlayer()
+                player.createPlayer(cmd.path, 0)  # 0 = loop; we stop it after `loop` rounds
+                ends = time.monotonic() + seconds * cmd.loop if cmd.loop > 0 else None
             player.startTransmit(st.media)
         except (OSError, EOFError, ArithmeticError, wave.Error, pj.Error) as exc:
-            self.loop.bury(player)
+            self.drop_player(player)
             self.fail(st, cmd, f"cannot play {cmd.path}: {describe(exc)}")
             return
-        ends = time.monotonic() + seconds * cmd.loop if cmd.loop > 0 else None
         st.playback = Playback(cmd.play_id, player, ends)
+        self.wire_all(st)
+
+    def drop_player(self, player: Any) -> None:
+        if isinstance(player, StreamPort):
+            player.close()
+        self.loop.bury(player)
 
     def fail(self, st: CallState, cmd: proto.Command, message: str) -> None:
         log.warning("[%s] %s failed: %s", st.sid, cmd.NAME, message)
@@ -284,64 +469,149 @@ class Worker:
     def stop_play(self, st: CallState, how: proto.PlayHow) -> None:
         pb, st.playback = st.playback, None
         st.pending_play = None
+        st.pending_size = None
         if pb is None:
             return
+        self.wire_all(st)  # take the prompt out of the call's outbound recordings
         try:
             if st.media is not None and not st.disconnected:
                 pb.player.stopTransmit(st.media)
         except pj.Error:
             pass
-        self.loop.bury(pb.player)
+        self.drop_player(pb.player)
         emit(proto.PlayDone(st.sid, pb.play_id, how))
 
     def record(self, st: CallState, cmd: proto.Record) -> None:
         """Start a recording, or answer an error event (never record_done) when the file
-        cannot be created."""
-        self.finish_recording(st, "stopped")
-        path = cmd.path
+        cannot be created. A <Record> (not `whole`) replaces the call's previous one; call
+        recordings run side by side, each into its own file."""
+        if not cmd.whole:
+            for old in [r for r in st.recordings.values() if not r.whole]:
+                self.finish_recording(st, old, "stopped")
+        if cmd.rec_id in st.recordings:
+            self.fail(st, cmd, f"recording {cmd.rec_id} is already running")
+            return
         other = self.calls.get(cmd.mix_with or "")
-        recorder = None
+        relayed = self.relays.media_of(st.sid, cmd.mix_with)  # mix_with is in another worker
+        recorder = out = None
         try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            os.makedirs(os.path.dirname(cmd.path) or ".", exist_ok=True)
             recorder = pj.AudioMediaRecorder()
-            recorder.createRecorder(path)
-            st.media.startTransmit(recorder)
-            if other is not None and other.media is not None:
-                other.media.startTransmit(recorder)  # the bridge mixes both parties into the file
+            recorder.createRecorder(cmd.path)
+            if cmd.out_path:
+                out = pj.AudioMediaRecorder()
+                out.createRecorder(cmd.out_path)
         except (OSError, pj.Error) as exc:
-            self.loop.bury(recorder)  # dropping it also takes it out of the bridge
-            self.fail(st, cmd, f"cannot record to {path}: {describe(exc)}")
+            self.loop.bury(recorder)
+            self.loop.bury(out)
+            self.fail(st, cmd, f"cannot record to {cmd.path}: {describe(exc)}")
             return
         now = time.monotonic()
-        st.recording = Recording(
+        rec = Recording(
             cmd.rec_id,
-            path,
+            cmd.path,
             recorder,
             now,
             cmd.max_s or 86400.0,
-            cmd.silence_s,
-            cmd.keys,
+            0.0 if cmd.whole else cmd.silence_s,
+            "" if cmd.whole else cmd.keys,
             now,
-            other.media if other is not None else None,
+            other.media if other is not None and not other.disconnected else relayed,
+            whole=cmd.whole,
+            track=cmd.track if cmd.whole else "inbound",
+            out=out,
+            out_path=cmd.out_path,
         )
+        st.recordings[cmd.rec_id] = rec
+        try:
+            self.wire(st, rec)
+        except pj.Error as exc:
+            self.unwire(st, rec)
+            del st.recordings[cmd.rec_id]
+            self.loop.bury(recorder)  # dropping it also takes it out of the bridge
+            self.loop.bury(out)
+            self.fail(st, cmd, f"cannot record to {cmd.path}: {describe(exc)}")
 
-    def finish_recording(self, st: CallState, how: proto.RecordHow, digit: str | None = None) -> None:
-        rec, st.recording = st.recording, None
-        st.pending_record = None
-        if rec is None:
-            return
-        for media in (st.media, rec.mixed):
+    def sources(self, st: CallState, rec: Recording) -> list[tuple[Any, Any]]:
+        """The (source, recorder) links `rec` wants now. The inbound track is the call's own
+        port (what the far end says); the outbound track is what the bridge sends the call:
+        its prompt and the calls bridged to it. A call recording also takes the null device's
+        silence (conference slot 0) into each file, so the file keeps time while no party is
+        connected or while paused with `silence`; paused with `skip`, nothing is connected and
+        the bridge writes nothing (measured: a recorder with no source gets no frames)."""
+        links: list[tuple[Any, Any]] = []
+        if rec.paused == "skip" or st.disconnected or st.media is None:
+            return links
+        out = rec.out if rec.out is not None else rec.recorder
+        if not rec.paused:
+            if rec.track in ("inbound", "both"):
+                links.append((st.media, rec.recorder))
+            if rec.mixed is not None:
+                links.append((rec.mixed, rec.recorder))
+            if rec.track in ("outbound", "both"):
+                if st.playback is not None:
+                    links.append((st.playback.player, out))
+                for peer in st.peers:
+                    other = self.calls.get(peer)
+                    if other is not None and other.media is not None and not other.disconnected:
+                        links.append((other.media, out))
+                links += [(port, out) for port in self.relays.ports_of(st.sid)]
+        if rec.whole:
+            links.append((self.silence, rec.recorder))
+            if rec.out is not None:
+                links.append((self.silence, rec.out))
+        return links
+
+    def wire(self, st: CallState, rec: Recording) -> None:
+        """Connect and disconnect `rec`'s sources to what sources() says now."""
+        want = {(src.getPortId(), sink.getPortId()): (src, sink) for src, sink in self.sources(st, rec)}
+        for key, (src, sink) in list(rec.links.items()):
+            if key not in want:
+                del rec.links[key]
+                try:
+                    src.stopTransmit(sink)
+                except pj.Error:
+                    pass
+        for key, (src, sink) in want.items():
+            if key not in rec.links:
+                src.startTransmit(sink)
+                rec.links[key] = (src, sink)
+
+    def unwire(self, st: CallState, rec: Recording) -> None:
+        for src, sink in rec.links.values():
             try:
-                if media is not None and not st.disconnected:
-                    media.stopTransmit(rec.recorder)
+                if not st.disconnected:
+                    src.stopTransmit(sink)
             except pj.Error:
                 pass
-        ms = int((time.monotonic() - rec.started) * 1000)
+        rec.links.clear()
+
+    def wire_all(self, st: CallState) -> None:
+        """A call's prompt or bridge changed: rewire its recordings with an outbound track."""
+        for rec in st.recordings.values():
+            if rec.whole and rec.track != "inbound":
+                try:
+                    self.wire(st, rec)
+                except pj.Error as exc:
+                    log.warning(
+                        "[%s] recording %s could not follow the call's audio: %s", st.sid, rec.rec_id, describe(exc)
+                    )
+
+    def finish_recording(self, st: CallState, rec: Recording, how: proto.RecordHow, digit: str | None = None) -> None:
+        if st.recordings.pop(rec.rec_id, None) is None:
+            return
+        self.unwire(st, rec)
+        now = time.monotonic()
+        skipped = rec.skipped_s + (now - rec.paused_at if rec.paused == "skip" else 0.0)
+        ms = int((now - rec.started - skipped) * 1000)
         # Dropping the recorder removes its port from the bridge; pjmedia does that on the
         # clock thread a moment later and only then writes the final WAV header. Report the
         # recording once the file is complete (tick checks), so the engine never reads half a file.
-        rec.recorder = None
-        self.finishing.append((time.monotonic() + 2.0, proto.RecordDone(st.sid, rec.rec_id, rec.path, ms, how, digit)))
+        self.loop.bury(rec.recorder)
+        self.loop.bury(rec.out)
+        rec.recorder = rec.out = None
+        paths = (rec.path, rec.out_path) if rec.out_path else (rec.path,)
+        self.finishing.append((now + 2.0, paths, proto.RecordDone(st.sid, rec.rec_id, rec.path, ms, how, digit)))
 
     def bridge(self, a: str, b: str, on: bool) -> None:
         sa, sb = self.calls.get(a), self.calls.get(b)
@@ -365,6 +635,8 @@ class Worker:
                     pass
             sa.peers.discard(b)
             sb.peers.discard(a)
+        self.wire_all(sa)
+        self.wire_all(sb)
 
     # --- callbacks (main thread, inside libHandleEvents) -----------------------------------------
 
@@ -385,9 +657,11 @@ class Worker:
             st.disconnected = True
             self.stop_amd(st)  # undecided: the engine reports it (no event from here)
             self.stop_play(st, "stopped")
-            self.finish_recording(st, "hangup")
+            for rec in list(st.recordings.values()):
+                self.finish_recording(st, rec, "hangup")
             for peer in list(st.peers):
                 self.bridge(sid, peer, False)
+            self.relays.close_call(sid)
             code = info.lastStatusCode or None
             reason = end_reason(st.answered, code, st.local_reason)
             by: proto.HangupBy = "local" if st.local_reason else "remote"
@@ -409,8 +683,8 @@ class Worker:
         if st.pending_play is not None:
             play, st.pending_play = st.pending_play, None
             self.play(st, play)
-        if st.pending_record is not None:
-            cmd, st.pending_record = st.pending_record, None
+        pending, st.pending_records = st.pending_records, []
+        for cmd in pending:
             self.record(st, cmd)
         if st.amd is not None and st.answered and st.amd_port is None:
             self.start_amd(st)
@@ -452,19 +726,20 @@ class Worker:
         if st is None:
             return
         emit(proto.Digit(sid, digit))
-        if st.recording is not None and digit in st.recording.keys:
-            self.finish_recording(st, "key", digit)
+        for rec in list(st.recordings.values()):
+            if digit in rec.keys:
+                self.finish_recording(st, rec, "key", digit)
 
     # --- timers (main thread) -------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
         if self.finishing:
             pending = []
-            for deadline, event in self.finishing:
-                if file_complete(event.path) or now >= deadline:
+            for deadline, paths, event in self.finishing:
+                if all(file_complete(p) for p in paths) or now >= deadline:
                     emit(event)
                 else:
-                    pending.append((deadline, event))
+                    pending.append((deadline, paths, event))
             self.finishing = pending
         for st in list(self.calls.values()):
             try:
@@ -480,19 +755,22 @@ class Worker:
             self.stop_amd(st)
             emit(proto.AmdResult(st.sid, str(d.answered_by), round(float(d.confidence), 3), int(d.detection_ms)))
         pb = st.playback
-        if pb is not None and pb.ends_at is not None and now >= pb.ends_at:
+        if pb is not None and (
+            (pb.ends_at is not None and now >= pb.ends_at) or (isinstance(pb.player, StreamPort) and pb.player.finished)
+        ):
             self.stop_play(st, "done")
-        rec = st.recording
-        if rec is not None:
+        for rec in list(st.recordings.values()):
+            if rec.whole:
+                continue  # no limits: it runs until stopped or the call ends
             # Measured on this wheel: the call's conference port reports the far end's audio as
             # its *tx* level (the level it transmits into the bridge); getRxLevel() stays 0.
             level = st.media.getTxLevel() if st.media is not None else 0
             if level > SOUND_LEVEL:
                 rec.last_sound = now
             if now - rec.started >= rec.max_s:
-                self.finish_recording(st, "max-length")
+                self.finish_recording(st, rec, "max-length")
             elif rec.silence_s > 0 and now - rec.last_sound >= rec.silence_s:
-                self.finish_recording(st, "silence")
+                self.finish_recording(st, rec, "silence")
         while st.dtmf and st.dtmf[0][0] <= now:
             _, run = st.dtmf.pop(0)
             self.send_digits(st, run)
@@ -533,6 +811,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--registrar", default="")
     ap.add_argument("--aor", default="", help="address of record used when registering")
     ap.add_argument("--tls", action="store_true", help="create a TLS transport for a sips/TLS trunk")
+    ap.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="PEER",
+        help="also take SIP requests from this host[:port], address or CIDR network (the trunk); repeatable",
+    )
     return ap.parse_args(argv)
 
 

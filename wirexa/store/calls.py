@@ -8,9 +8,11 @@ webhooks/) commit together or not at all; after the commit delivery is woken.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable, Mapping
 
 from wirexa.calls import state
+from wirexa.calls.permissions import ProjectLimits
 from wirexa.calls.ports import AmdCallbacks, RecordingCallbacks, StatusCallbacks
 from wirexa.calls.records import (
     NO_CHANGES,
@@ -27,7 +29,7 @@ from wirexa.store.db import Store
 
 
 class StoreCalls:
-    """Implements calls.ports.CallStore. Loop-only."""
+    """Implements calls.ports.CallStore and calls.permissions.LimitsStore. Loop-only."""
 
     def __init__(
         self,
@@ -53,6 +55,17 @@ class StoreCalls:
 
     async def call(self, call_sid: str) -> CallRecord | None:
         return await self.store.lookup(repo.get_call, call_sid)
+
+    # calls.permissions.LimitsStore: the toll-fraud facts the dispatcher checks.
+
+    async def calls_stopped(self) -> bool:
+        return await self.store.lookup(repo.get_flag, repo.CALLS_STOPPED) is not None
+
+    async def project_limits(self, account_sid: str) -> ProjectLimits:
+        return await self.store.lookup(repo.project_limits, account_sid)
+
+    async def call_usage_since(self, account_sid: str, since: dt.datetime) -> tuple[int, list[dt.datetime]]:
+        return await self.store.read(repo.call_usage_since, account_sid, since)
 
     async def queued(self, limit: int) -> list[CallRecord]:
         return await self.store.read(repo.queued_calls, limit)
@@ -116,7 +129,13 @@ class StoreCalls:
         def tx() -> RecordingRecord:
             fields = dataclasses.asdict(new)
             fields["status_callback_events"] = " ".join(new.status_callback_events)
-            rec = repo.insert_recording(**fields, media_state="pending" if deferred else "ready")
+            fields["media_state"] = "pending" if deferred else "ready"
+            existing = repo.get_recording(new.sid)  # a call recording's in-progress row
+            if existing is not None:
+                del fields["sid"], fields["start_time"]
+                rec = repo.update_recording(new.sid, **fields) or existing
+            else:
+                rec = repo.insert_recording(**fields)
             if not deferred and new.status_callback and "completed" in new.status_callback_events:
                 self._recording_callbacks(rec, call, "completed")
             return rec
@@ -126,6 +145,34 @@ class StoreCalls:
             self._recording_saved()
         else:
             self._wake()
+        return rec
+
+    async def recording_started(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
+        def tx() -> RecordingRecord:
+            fields = dataclasses.asdict(new)
+            fields["status_callback_events"] = " ".join(new.status_callback_events)
+            rec = repo.insert_recording(**fields, media_state="ready")
+            self._recording_callbacks(rec, call, "in-progress")
+            return rec
+
+        rec = await self.store.write(tx)
+        self._wake()
+        return rec
+
+    async def recording_status(self, sid: str, status: str) -> RecordingRecord | None:
+        return await self.store.write(lambda: repo.update_recording(sid, status=status))
+
+    async def recording_absent(self, sid: str, call: CallRecord, error_code: int) -> RecordingRecord | None:
+        def tx() -> RecordingRecord | None:
+            rec = repo.update_recording(
+                sid, status="absent", error_code=error_code, duration_s=0, media_state="ready", wav_path=None
+            )
+            if rec is not None:
+                self._recording_callbacks(rec, call, "absent")
+            return rec
+
+        rec = await self.store.write(tx)
+        self._wake()
         return rec
 
     async def amd_decided(

@@ -1,10 +1,10 @@
-"""Fixtures: real audio in every vendor format (espeak-ng + ffmpeg), the vendor servers, moto."""
+"""Fixtures: real audio in every vendor format (espeak-ng + ffmpeg), the vendor servers, moto
+(and a paced Polly server for streaming)."""
 
 from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +18,8 @@ from tests.media.tts.vendors import (
     ElevenVendor,
     GoogleVendor,
     GttsVendor,
+    PollyVendor,
+    make_audio,
     serve,
 )
 from wirexa import config
@@ -25,24 +27,9 @@ from wirexa import config
 SECRET = "sk-TEST-0123456789abcdef"  # every fake vendor's credential; must never be printed or logged
 
 
-def _ffmpeg(src: Path, *args: str) -> bytes:
-    out = subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(src), *args, "pipe:1"],
-        check=True,
-        capture_output=True,
-    )
-    return out.stdout
-
-
 @pytest.fixture(scope="session")
 def audio(tmp_path_factory: pytest.TempPathFactory) -> Audio:
-    src = tmp_path_factory.mktemp("tts-audio") / "hello.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(src), "--", "Hello from the vendor."], check=True)
-    return Audio(
-        wav8k=_ffmpeg(src, "-ar", "8000", "-ac", "1", "-sample_fmt", "s16", "-f", "wav"),
-        ulaw8k=_ffmpeg(src, "-ar", "8000", "-ac", "1", "-f", "mulaw"),
-        mp3=_ffmpeg(src, "-ar", "24000", "-ac", "1", "-codec:a", "libmp3lame", "-f", "mp3"),
-    )
+    return make_audio(tmp_path_factory.mktemp("tts-audio"))
 
 
 @pytest.fixture
@@ -66,6 +53,13 @@ def azure(audio: Audio) -> Iterator[AzureVendor]:
 @pytest.fixture
 def gtts(audio: Audio) -> Iterator[GttsVendor]:
     with serve(GttsVendor(audio, SECRET)) as v:
+        yield v
+
+
+@pytest.fixture
+def polly_vendor(audio: Audio) -> Iterator[PollyVendor]:
+    """A paced Polly (moto answers at once); for streaming tests."""
+    with serve(PollyVendor(audio, SECRET)) as v:
         yield v
 
 

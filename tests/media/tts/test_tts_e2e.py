@@ -1,14 +1,18 @@
 """TTS through the whole engine: `wirexa serve` with the cloud providers pointed at local servers
 that speak their APIs, twilio-python creating calls with <Say voice="provider.Voice">, the
 sandbox callee hearing speech over real SIP, and a provider that fails leaving a warning
-notification on the call while the next provider speaks."""
+notification on the call while the next provider speaks. A streaming provider that pauses in the
+middle of its answer is heard at the callee before it has finished: the callee's recording has
+the first half of the speech, the pause as silence, then the rest."""
 
 from __future__ import annotations
 
+import array
 import json
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +20,7 @@ import pytest
 
 from tests.conftest import LiveServer, make_live_server
 from tests.media.tts.conftest import SECRET
-from tests.media.tts.vendors import Audio, AzureVendor, ElevenVendor, GoogleVendor, Vendor, serve
+from tests.media.tts.vendors import Audio, AzureVendor, ElevenVendor, GoogleVendor, Pace, Vendor, serve
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -108,3 +112,45 @@ def test_a_failing_provider_falls_back_with_a_warning(engine: LiveServer, vendor
     notes = engine.client().calls(call.sid).notifications.list()
     assert [(n.error_code, n.log) for n in notes] == [("13520", "1")]  # a warning: the call went on
     assert "google" in notes[0].message_text and SECRET not in notes[0].message_text
+
+
+def loud_frames(engine: LiveServer, call_sid: str, threshold: int = 500) -> list[bool]:
+    """The callee's recording (saved a moment after the hangup) as 20 ms frames: sound or not."""
+    path = engine.data_dir / "sandbox" / f"{call_sid}.wav"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            events = json.loads((engine.data_dir / "sandbox" / f"{call_sid}.json").read_text())["events"]
+        except (OSError, ValueError, KeyError):
+            events = []
+        if any(e["event"] in ("wav saved", "no audio") for e in events):
+            break
+        assert time.monotonic() < deadline, "the callee saved no recording"
+        time.sleep(0.1)
+    with wave.open(str(path)) as w:
+        rate, pcm = w.getframerate(), array.array("h", w.readframes(w.getnframes()))
+    step = rate // 50
+    return [max(map(abs, pcm[i : i + step])) > threshold for i in range(0, len(pcm) - step + 1, step)]
+
+
+def test_a_streaming_provider_is_heard_before_it_has_finished(engine: LiveServer, vendors: dict[str, Vendor]) -> None:
+    eleven = vendors["eleven"]
+    # First chunk at once, then a 2 s pause after half the answer (within the 3 s provider timeout).
+    eleven.pace = Pace(first_byte_s=0.1, chunks=8, hold_s=2.0, total_s=2.6)
+    try:
+        before = eleven.streams_done
+        call = finished(engine, "Streaming to a real callee.", "eleven.Rachel")
+    finally:
+        eleven.pace = Pace()
+    assert call.status == "completed"
+    assert eleven.streams_done == before + 1 and eleven.synth_requests()[-1].path.endswith("/stream")
+    frames = loud_frames(engine, call.sid)
+    first, last = frames.index(True), len(frames) - 1 - frames[::-1].index(True)
+    longest = run = 0
+    for loud in frames[first : last + 1]:
+        run = 0 if loud else run + 1
+        longest = max(longest, run)
+    # Had the engine waited for the whole answer, the callee would hear the speech in one piece
+    # (its word gaps are well under 0.5 s). It heard the first half, the vendor's pause, the rest.
+    assert longest * 0.02 >= 1.0, "".join("#" if f else "." for f in frames)
+    assert engine.client().calls(call.sid).notifications.list() == []

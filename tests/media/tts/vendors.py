@@ -6,6 +6,12 @@ output format) and answers real audio in the asked format (made by espeak-ng + f
 in `problems`, so a test asserts `problems == []`. `mode` makes the server misbehave:
 "ok", "401", "500", "slow" (sleeps `delay_s` before answering).
 
+Streaming endpoints (ElevenLabs `/stream`, Azure `raw-8khz-16bit-mono-pcm`, Polly) answer
+chunked, paced by the vendor's `pace` (Pace): the first chunk after `first_byte_s`, the rest
+spread so that the answer ends `total_s` after the request; they can stop in the middle until a
+test opens a gate (`gate`, a threading.Event), pause (`hold_s`) or drop the connection after some
+chunks (`cut_after`). Chunks are cut at odd byte counts, so a 16-bit sample is split across two.
+
 The servers run in a thread with their own event loop so that code under test which runs its
 own loop (the CLI's asyncio.run) can reach them too.
 """
@@ -16,10 +22,12 @@ import asyncio
 import base64
 import dataclasses
 import json
+import subprocess
 import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 from xml.etree import ElementTree
 
@@ -33,6 +41,35 @@ class Audio:
     wav8k: bytes  # 8 kHz 16-bit mono WAV (Google LINEAR16, Azure riff-8khz-16bit-mono-pcm)
     ulaw8k: bytes  # raw G.711 mu-law at 8 kHz (ElevenLabs ulaw_8000)
     mp3: bytes  # 24 kHz MP3 (gTTS)
+
+
+def make_audio(folder: Path, text: str = "Hello from the vendor.") -> Audio:
+    """`text` spoken by espeak-ng, in every vendor format (ffmpeg)."""
+    src = folder / "hello.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(src), "--", text], check=True)
+
+    def convert(*args: str) -> bytes:
+        cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(src), *args, "pipe:1"]
+        return subprocess.run(cmd, check=True, capture_output=True).stdout
+
+    return Audio(
+        wav8k=convert("-ar", "8000", "-ac", "1", "-sample_fmt", "s16", "-f", "wav"),
+        ulaw8k=convert("-ar", "8000", "-ac", "1", "-f", "mulaw"),
+        mp3=convert("-ar", "24000", "-ac", "1", "-codec:a", "libmp3lame", "-f", "mp3"),
+    )
+
+
+@dataclasses.dataclass
+class Pace:
+    """How a streaming answer is sent (see the module docstring)."""
+
+    first_byte_s: float = 0.0
+    total_s: float = 0.0
+    chunks: int = 8
+    gate_after: int | None = None  # chunks sent before waiting for `gate`
+    gate: threading.Event | None = None
+    hold_s: float = 0.0  # a pause after half the chunks
+    cut_after: int | None = None  # chunks sent before the connection is dropped
 
 
 @dataclasses.dataclass
@@ -55,6 +92,8 @@ class Vendor:
         self.requests: list[Seen] = []
         self.problems: list[str] = []
         self.url = ""
+        self.pace = Pace()
+        self.streams_done = 0  # streaming answers sent to the end
 
     def synth_requests(self) -> list[Seen]:
         return [r for r in self.requests if self.is_synthesis(r)]
@@ -73,6 +112,34 @@ class Vendor:
     def _problem(self, text: str) -> web.Response:
         self.problems.append(text)
         return web.Response(status=418, text=text)
+
+    async def _stream(self, request: web.Request, payload: bytes, content_type: str) -> web.StreamResponse:
+        """Send `payload` chunked, paced by `self.pace`."""
+        pace = self.pace
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        step = max(1, len(payload) // pace.chunks) | 1  # odd: samples split across chunks
+        pieces = [payload[i : i + step] for i in range(0, len(payload), step)]
+        await asyncio.sleep(pace.first_byte_s)
+        resp = web.StreamResponse(headers={"Content-Type": content_type})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        gap = max(0.0, pace.total_s - pace.first_byte_s - pace.hold_s) / max(1, len(pieces) - 1)
+        half = len(pieces) // 2
+        for i, piece in enumerate(pieces):
+            if i == pace.cut_after:
+                assert request.transport is not None
+                request.transport.close()
+                return resp
+            if i and i == pace.gate_after and pace.gate is not None:
+                while not pace.gate.is_set():
+                    await asyncio.sleep(0.01)
+            due = start + pace.first_byte_s + gap * i + (pace.hold_s if i >= half else 0.0)
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            await resp.write(piece)
+        await resp.write_eof()
+        self.streams_done += 1
+        return resp
 
     async def _misbehave(self) -> web.Response | None:
         if self.mode == "slow":
@@ -208,7 +275,11 @@ class ElevenVendor(Vendor):
         return r.path.startswith("/v1/text-to-speech/")
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/v1/voices", self.voices), web.post("/v1/text-to-speech/{voice_id}", self.synthesize)]
+        return [
+            web.get("/v1/voices", self.voices),
+            web.post("/v1/text-to-speech/{voice_id}", self.synthesize),
+            web.post("/v1/text-to-speech/{voice_id}/stream", self.synthesize),
+        ]
 
     def _auth(self, seen: Seen) -> web.Response | None:
         if seen.headers.get("xi-api-key") != self.secret:
@@ -226,7 +297,7 @@ class ElevenVendor(Vendor):
             {"voices": [{"voice_id": k, "name": v, "category": "premade"} for k, v in self.VOICES.items()]}
         )
 
-    async def synthesize(self, request: web.Request) -> web.Response:
+    async def synthesize(self, request: web.Request) -> web.StreamResponse:
         seen = await self._record(request)
         bad = await self._misbehave() or self._auth(seen)
         if bad is not None:
@@ -253,6 +324,8 @@ class ElevenVendor(Vendor):
             or set(body) - {"text", "model_id", "language_code"}
         ):
             return self._problem(f"body {body}")
+        if request.path.endswith("/stream"):
+            return await self._stream(request, self.audio.ulaw8k, "audio/basic")
         return web.Response(body=self.audio.ulaw8k, content_type="audio/basic")
 
 
@@ -266,7 +339,7 @@ class AzureVendor(Vendor):
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/cognitiveservices/v1", self.synthesize)]
 
-    async def synthesize(self, request: web.Request) -> web.Response:
+    async def synthesize(self, request: web.Request) -> web.StreamResponse:
         seen = await self._record(request)
         bad = await self._misbehave()
         if bad is not None:
@@ -275,7 +348,7 @@ class AzureVendor(Vendor):
             return web.Response(status=401, text="")
         if seen.headers.get("Content-Type") != "application/ssml+xml":
             return self._problem(f"Content-Type {seen.headers.get('Content-Type')}")
-        if seen.headers.get("X-Microsoft-OutputFormat") != "riff-8khz-16bit-mono-pcm":
+        if seen.headers.get("X-Microsoft-OutputFormat") not in ("riff-8khz-16bit-mono-pcm", "raw-8khz-16bit-mono-pcm"):
             return self._problem(f"output format {seen.headers.get('X-Microsoft-OutputFormat')}")
         if not seen.headers.get("User-Agent"):
             return self._problem("no User-Agent")
@@ -289,11 +362,61 @@ class AzureVendor(Vendor):
         name = voices[0].get("name")
         if name not in self.VOICES:
             return web.Response(status=400, text=f"Unsupported voice {name}.")
+        if seen.headers["X-Microsoft-OutputFormat"].startswith("raw-"):
+            return await self._stream(request, pcm_of(self.audio.wav8k), "audio/x-wav")
         return web.Response(body=self.audio.wav8k, content_type="audio/x-wav")
 
     @staticmethod
     def spoken_text(seen: Seen) -> str:
         return ElementTree.fromstring(seen.body.decode("utf-8"))[0].text or ""
+
+
+class PollyVendor(Vendor):
+    """polly.<region>.amazonaws.com: POST /v1/speech (SigV4-signed JSON), PCM answered chunked.
+
+    moto is the standard local Polly (tests/media/tts/conftest.py), but it answers all at once;
+    this one paces its answer like Polly, which sends audio while it synthesizes. It checks the
+    request as botocore sends it: the SigV4 Authorization header's credential scope and the JSON
+    body (OutputFormat pcm at SampleRate 8000)."""
+
+    VOICES = frozenset({"Joanna", "Matthew", "Ruth"})
+
+    def __init__(self, audio: Audio, secret: str, access_key_id: str = "AKIAWIREXATEST") -> None:
+        super().__init__(audio, secret)
+        self.access_key_id = access_key_id
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v1/speech", self.speech)]
+
+    async def speech(self, request: web.Request) -> web.StreamResponse:
+        seen = await self._record(request)
+        bad = await self._misbehave()
+        if bad is not None:
+            return bad
+        auth = seen.headers.get("Authorization", "")
+        if not auth.startswith(f"AWS4-HMAC-SHA256 Credential={self.access_key_id}/") or (
+            "/polly/aws4_request" not in auth or "Signature=" not in auth or self.secret in auth
+        ):
+            return self._problem(f"Authorization {auth!r}")
+        body = json.loads(seen.body)
+        expected = {"OutputFormat": "pcm", "SampleRate": "8000", "TextType": "text"}
+        if {k: body.get(k) for k in expected} != expected or not body.get("Text") or not body.get("Engine"):
+            return self._problem(f"body {body}")
+        if body.get("VoiceId") not in self.VOICES:
+            return web.json_response(
+                {"__type": "InvalidParameterValue", "message": f"Value {body.get('VoiceId')} at 'voiceId' failed"},
+                status=400,
+                headers={"x-amzn-ErrorType": "InvalidParameterValue"},
+            )
+        return await self._stream(request, pcm_of(self.audio.wav8k), "audio/pcm")
+
+
+def pcm_of(wav: bytes) -> bytes:
+    import io
+    import wave
+
+    with wave.open(io.BytesIO(wav)) as w:
+        return w.readframes(w.getnframes())
 
 
 class GttsVendor(Vendor):

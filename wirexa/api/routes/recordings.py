@@ -10,6 +10,7 @@ from aiohttp import web
 
 from wirexa.api import context as ctx
 from wirexa.api.serializers import error_json, page_json, recording_json
+from wirexa.calls.records import RecordingOptions
 from wirexa.errors import BadRequest, NotFound, ServiceUnavailable
 from wirexa.media.recording import Mp3Converter
 from wirexa.media.storage import (
@@ -214,33 +215,28 @@ async def list_call_recordings(request: web.Request) -> web.Response:
 
 
 async def create_call_recording(request: web.Request) -> web.Response:
-    """Start recording a live call (StartCallRecordingAPI)."""
+    """Start recording a live call (StartCallRecordingAPI): the call's session records it from
+    now until it is stopped or the call ends; 21220 when the call is not in progress here."""
     project = await ctx.require_project(request)
     call = await _call_of(request, project)
     form = await ctx.form(request)
-    if call.status != "in-progress":
-        raise BadRequest("Requested resource is not eligible for recording", code=21220)
     events = ctx.parse_list(form, "RecordingStatusCallbackEvent") or ["completed"]
-    svc = ctx.services(request)
-    rec = await svc.store.write(
-        lambda: repo.insert_recording(
-            account_sid=project.sid,
-            call_sid=call.sid,
-            status="in-progress",
-            source="StartCallRecordingAPI",
-            channels=2 if form.get("RecordingChannels") == "dual" else 1,
-            track=ctx.parse_enum(form.get("RecordingTrack"), "RecordingTrack", ("inbound", "outbound", "both"), "both"),
-            status_callback=form.get("RecordingStatusCallback") or None,
-            status_callback_method=ctx.parse_method(
-                form.get("RecordingStatusCallbackMethod"), "RecordingStatusCallbackMethod"
-            ),
-            status_callback_events=" ".join(events),
-            trim=ctx.parse_enum(form.get("Trim"), "Trim", ("trim-silence", "do-not-trim"), "do-not-trim"),
-            start_time=repo.utcnow(),
-        )
+    for event in events:
+        ctx.parse_enum(event, "RecordingStatusCallbackEvent", ("in-progress", "completed", "absent"), "")
+    options = RecordingOptions(
+        source="StartCallRecordingAPI",
+        channels=2
+        if ctx.parse_enum(form.get("RecordingChannels"), "RecordingChannels", ("mono", "dual"), "mono") == "dual"
+        else 1,
+        track=ctx.parse_enum(form.get("RecordingTrack"), "RecordingTrack", ("inbound", "outbound", "both"), "both"),
+        trim=ctx.parse_enum(form.get("Trim"), "Trim", ("trim-silence", "do-not-trim"), "do-not-trim"),
+        status_callback=ctx.opt_url(form, "RecordingStatusCallback"),
+        status_callback_method=ctx.parse_method(
+            form.get("RecordingStatusCallbackMethod"), "RecordingStatusCallbackMethod"
+        ),
+        status_callback_events=tuple(events),
     )
-    if svc.recordings is not None:
-        await svc.recordings.start(call, rec)
+    rec = await ctx.services(request).calls.start_recording(call, options)
     return web.json_response(
         recording_json(rec, ctx.prefix(request), call_level=True, media_base=_media_base(request)), status=201
     )
@@ -257,21 +253,25 @@ async def call_recording(request: web.Request) -> web.StreamResponse:
 
 
 async def update_call_recording(request: web.Request) -> web.Response:
+    """Pause (PauseBehavior skip|silence, default silence as Twilio), resume or stop a live call
+    recording; the recording sid may be `Twilio.CURRENT` (the call's latest live recording)."""
     project = await ctx.require_project(request)
     call = await _call_of(request, project)
-    rec = await _get_rec(request, project, call.sid)
     form = await ctx.form(request)
     status = ctx.parse_enum(form.get("Status"), "Status", ("paused", "in-progress", "stopped"), "", code=21220)
     if not status:
         raise BadRequest("Status is required", code=20001)
-    if rec.status not in ("in-progress", "paused"):
-        raise BadRequest("Recording is not in progress", code=21220)
+    behavior = ctx.parse_enum(form.get("PauseBehavior"), "PauseBehavior", ("skip", "silence"), "silence")
     svc = ctx.services(request)
-    if svc.recordings is not None:
-        await svc.recordings.update(call, rec, status)
+    if request.match_info["sid"] == "Twilio.CURRENT":
+        recs, _ = await svc.store.read(lambda: repo.list_recordings(project.sid, 50, call_sid=call.sid))
+        live = [r for r in recs if r.status in ("in-progress", "paused")]
+        if not live:
+            raise _not_found(request)
+        rec = max(live, key=lambda r: (r.date_created, r.sid))
     else:
-        await svc.store.write(lambda: repo.update_recording(rec.sid, status=status))
-    rec = await _get_rec(request, project, call.sid)
+        rec = await _get_rec(request, project, call.sid)
+    rec = await svc.calls.update_recording(call, rec, status, behavior)
     return web.json_response(recording_json(rec, ctx.prefix(request), call_level=True, media_base=_media_base(request)))
 
 
@@ -319,6 +319,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_route("POST", f"{call}{ctx.JSON_EXT}", create_call_recording)
         for method in ("GET", "HEAD"):
             app.router.add_route(method, f"{call}/{ctx.SID}{media}", call_recording)
+        app.router.add_route("POST", f"{call}/{{sid:Twilio\\.CURRENT}}{ctx.JSON_EXT}", update_call_recording)
         app.router.add_route("POST", f"{call}/{ctx.SID}{ctx.JSON_EXT}", update_call_recording)
         app.router.add_route("DELETE", f"{call}/{ctx.SID}{ctx.JSON_EXT}", delete_call_recording)
     for method in ("GET", "HEAD"):

@@ -2,7 +2,8 @@
 
 Why REST and not azure-cognitiveservices-speech: the SDK is a 30 MB native library (libssl and
 ALSA dependencies, its own threads, a fresh WebSocket per synthesizer) that PyInstaller must
-collect by hand; the REST API is one POST and answers the exact WAV we play.
+collect by hand; the REST API is one POST and answers the exact WAV we play. For streaming the
+same POST asks for `raw-8khz-16bit-mono-pcm`, which Azure sends chunked as it synthesizes.
 
 Auth is the resource key in `Ocp-Apim-Subscription-Key`. The endpoint is
 `https://<region>.tts.speech.microsoft.com` unless one is configured (sovereign clouds,
@@ -11,6 +12,7 @@ containers, tests). The text is XML-escaped into the SSML, so `&` and `<` are sp
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -20,6 +22,7 @@ from wirexa.media.tts.vendorhttp import VendorHttp
 from wirexa.media.tts.voices import AZURE_DEFAULTS, MALE, gender_of, normalize_language, table_default
 
 OUTPUT_FORMAT = "riff-8khz-16bit-mono-pcm"
+STREAM_FORMAT = "raw-8khz-16bit-mono-pcm"
 
 
 def ssml(text: str, voice: str, language: str) -> str:
@@ -71,22 +74,34 @@ class AzureTts:
         return override or table_default(AZURE_DEFAULTS, gender, language)
 
     async def render(self, text: str, voice: str, language: str, out: Path) -> None:
-        parts = voice.split("-")
-        lang = "-".join(parts[:2]) if len(parts) >= 3 else normalize_language(language)
         status, data = await self._http.request(
-            "POST",
-            self.url,
-            headers={
-                "Ocp-Apim-Subscription-Key": self._key,
-                "Content-Type": "application/ssml+xml",
-                "X-Microsoft-OutputFormat": OUTPUT_FORMAT,
-                "User-Agent": "wirexa",
-            },
-            data=ssml(text, voice, lang).encode("utf-8"),
+            "POST", self.url, headers=self._headers(OUTPUT_FORMAT), data=self._ssml(text, voice, language)
         )
         if status != 200:
             raise self._http.status_error(status, data, voice=voice)
         write_wav(out, pcm_from_wav(data), TELEPHONE_RATE)
+
+    async def stream(self, text: str, voice: str, language: str) -> AsyncGenerator[bytes, None]:
+        """The same POST asking for headerless PCM (`raw-8khz-16bit-mono-pcm`): Azure sends the
+        answer chunked while it synthesizes, and the chunks are already what we play."""
+        async for chunk in self._http.stream(
+            "POST", self.url, headers=self._headers(STREAM_FORMAT), data=self._ssml(text, voice, language), voice=voice
+        ):
+            yield chunk
+
+    def _headers(self, output_format: str) -> dict[str, str]:
+        return {
+            "Ocp-Apim-Subscription-Key": self._key,
+            "Content-Type": "application/ssml+xml",
+            "X-Microsoft-OutputFormat": output_format,
+            "User-Agent": "wirexa",
+        }
+
+    @staticmethod
+    def _ssml(text: str, voice: str, language: str) -> bytes:
+        parts = voice.split("-")
+        lang = "-".join(parts[:2]) if len(parts) >= 3 else normalize_language(language)
+        return ssml(text, voice, lang).encode("utf-8")
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import io
 import wave
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -51,6 +51,23 @@ class TtsProvider(Protocol):
     async def render(self, text: str, voice: str, language: str, out: Path) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+class StreamingTtsProvider(TtsProvider, Protocol):
+    """A provider whose vendor sends audio while it synthesizes (Polly, ElevenLabs, Azure).
+
+    `stream` yields 8 kHz 16-bit little-endian mono PCM (no header) as the vendor sends it,
+    converted chunk by chunk (mu-law is expanded, a header is never asked for); a chunk may end
+    in the middle of a sample (the chain re-cuts at sample boundaries). It raises ProviderError
+    like `render`, before the first chunk or after any. The chain plays the chunks as they come.
+    """
+
+    def stream(self, text: str, voice: str, language: str) -> AsyncGenerator[bytes, None]: ...
+
+
+def streaming(provider: TtsProvider) -> StreamingTtsProvider | None:
+    """`provider` if it can stream (has a `stream` method), else None."""
+    return provider if callable(getattr(provider, "stream", None)) else None  # type: ignore[return-value]
 
 
 class ProviderError(TtsError):
@@ -102,6 +119,21 @@ def pcm_from_wav(data: bytes, expect_rate: int = TELEPHONE_RATE) -> bytes:
         raise failed(f"vendor sent no WAV audio: {exc}") from exc
 
 
+class SampleCutter:
+    """Re-cuts a stream of 16-bit PCM bytes at sample boundaries: an odd trailing byte waits
+    for the next chunk."""
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def feed(self, data: bytes) -> bytes:
+        if self._carry:
+            data = self._carry + data
+        cut = len(data) - len(data) % 2
+        self._carry = data[cut:]
+        return data[:cut]
+
+
 def _ulaw_table() -> tuple[int, ...]:
     # G.711 mu-law expansion (ITU-T G.711), as a 256-entry table: audioop is deprecated.
     out = []
@@ -113,12 +145,12 @@ def _ulaw_table() -> tuple[int, ...]:
 
 
 _ULAW = _ulaw_table()
+_ULAW_LE = tuple(v.to_bytes(2, "little", signed=True) for v in _ULAW)
 
 
 def ulaw_to_pcm16(data: bytes) -> bytes:
     """G.711 mu-law bytes -> 16-bit little-endian PCM (same sample rate)."""
-    table = _ULAW
-    return b"".join(table[b].to_bytes(2, "little", signed=True) for b in data)
+    return b"".join(map(_ULAW_LE.__getitem__, data))
 
 
 async def decode_with_ffmpeg(ffmpeg: str, data: bytes, out: Path) -> None:

@@ -75,6 +75,12 @@ class LruCache:
     def _load(self) -> OrderedDict[Path, int]:
         if self._index is None:
             self.directory.mkdir(parents=True, exist_ok=True)
+            for p in self.directory.glob("*.tmp.pcm"):  # streams (chain.py) a crash left behind
+                try:
+                    if time.time() - p.stat().st_mtime > 3600:
+                        p.unlink(missing_ok=True)
+                except OSError:
+                    continue
             entries = []
             for p in self.directory.glob("*.wav"):
                 try:

@@ -3,7 +3,8 @@
 Why REST and not the `elevenlabs` SDK: the SDK is a generated client on httpx and pydantic
 (a second HTTP stack beside aiohttp, slower start-up, more for PyInstaller to collect) for two
 endpoints. We ask for `ulaw_8000`, G.711 at the telephone rate, and expand it to 16-bit PCM
-ourselves: no resampling at all.
+ourselves: no resampling at all. `stream` uses the `/stream` variant of the same endpoint, whose
+chunks are played as they arrive.
 
 Voices are ids; users write names (`eleven.Rachel`). Names are mapped through `GET /v1/voices`,
 fetched once and kept; an unknown name refetches at most once a minute before the voice is
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from wirexa.config import Settings
@@ -67,21 +69,41 @@ class ElevenLabsTts:
 
     async def render(self, text: str, voice: str, language: str, out: Path) -> None:
         voice_id = await self.voice_id(voice)
-        body: dict[str, str] = {"text": text, "model_id": self.model_id}
-        if self.model_id in _LANGUAGE_MODELS and language:
-            body["language_code"] = language.split("-")[0].lower()
         status, data = await self._http.request(
             "POST",
             f"{self.endpoint_url}/v1/text-to-speech/{voice_id}",
             params={"output_format": f"ulaw_{TELEPHONE_RATE}"},
-            headers={"xi-api-key": self._api_key, "Content-Type": "application/json", "Accept": "audio/basic"},
-            json_body=body,
+            headers=self._headers(),
+            json_body=self._body(text, language),
         )
         if status != 200:
             raise self._http.status_error(status, data, voice=voice)
         if not data:
             raise failed("vendor sent no audio")
         write_wav(out, ulaw_to_pcm16(data), TELEPHONE_RATE)
+
+    async def stream(self, text: str, voice: str, language: str) -> AsyncGenerator[bytes, None]:
+        """`POST /v1/text-to-speech/{voice_id}/stream`: the same request, answered with chunked
+        mu-law while the model speaks; each chunk is expanded to PCM as it comes."""
+        voice_id = await self.voice_id(voice)
+        async for chunk in self._http.stream(
+            "POST",
+            f"{self.endpoint_url}/v1/text-to-speech/{voice_id}/stream",
+            params={"output_format": f"ulaw_{TELEPHONE_RATE}"},
+            headers=self._headers(),
+            json_body=self._body(text, language),
+            voice=voice,
+        ):
+            yield ulaw_to_pcm16(chunk)
+
+    def _headers(self) -> dict[str, str]:
+        return {"xi-api-key": self._api_key, "Content-Type": "application/json", "Accept": "audio/basic"}
+
+    def _body(self, text: str, language: str) -> dict[str, str]:
+        body = {"text": text, "model_id": self.model_id}
+        if self.model_id in _LANGUAGE_MODELS and language:
+            body["language_code"] = language.split("-")[0].lower()
+        return body
 
     async def voice_id(self, voice: str) -> str:
         """A voice name (case-insensitive) or id -> the voice id; ProviderError 13511 if unknown."""

@@ -6,6 +6,9 @@ fast when Polly is not configured) and every call runs on a worker thread (STYLE
 client gets region, endpoint URL and credentials from Settings explicitly, one attempt (the
 chain falls back instead of retrying) and socket timeouts equal to the chain's timeout.
 
+`stream` reads the same answer's AudioStream on a worker thread as Polly sends it (Polly
+synthesizes while it answers), handing each chunk to the loop: the chain plays it at once.
+
 Voices: `Joanna` uses the engine from settings (standard by default); Twilio's `Joanna-Neural`,
 `Ruth-Generative` and `Danielle-LongForm` pick the engine from the suffix.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ from wirexa.config import Settings
 from wirexa.media.tts.base import TELEPHONE_RATE, failed, redact, voice_rejected, write_wav
 from wirexa.media.tts.voices import POLLY_DEFAULTS, table_default
 
+STREAM_READ_BYTES = 8192  # at most ~0.5 s of audio per chunk; read1 answers with what is there
 _ENGINES = {"neural": "neural", "generative": "generative", "longform": "long-form", "standard": "standard"}
 _VOICE_ERRORS = ("EngineNotSupportedException", "LanguageNotSupportedException")
 _AUTH_ERRORS = (
@@ -112,6 +117,14 @@ class PollyTts:
             return self._client
 
     def _synthesize_threadsafe(self, text: str, voice_id: str, engine: str) -> bytes:
+        return b"".join(self._chunks_threadsafe(text, voice_id, engine, threading.Event(), 1 << 20))
+
+    def _chunks_threadsafe(
+        self, text: str, voice_id: str, engine: str, stop: threading.Event, size: int
+    ) -> Iterator[bytes]:
+        """The PCM of one `synthesize_speech`, read as Polly sends it: up to `size` bytes at a
+        time, each as soon as some bytes are there (urllib3's read1), until `stop` is set."""
+        import urllib3.exceptions
         from botocore.exceptions import BotoCoreError, ClientError
 
         secrets = (self._access_key_id, self._secret_access_key)
@@ -124,8 +137,18 @@ class PollyTts:
                 OutputFormat="pcm",
                 SampleRate=str(TELEPHONE_RATE),
             )
-            with response["AudioStream"] as stream:
-                return bytes(stream.read())
+            body = response["AudioStream"]  # botocore's StreamingBody over urllib3's response
+            raw = getattr(body, "_raw_stream", None)
+            # StreamingBody.read(n) waits for n bytes; urllib3's read1 answers with what came.
+            read = raw.read1 if raw is not None and hasattr(raw, "read1") else body.read
+            try:
+                while not stop.is_set():
+                    chunk = read(size)
+                    if not chunk:
+                        break
+                    yield bytes(chunk)
+            finally:
+                body.close()
         except ClientError as exc:
             err = exc.response.get("Error", {})
             code, message = str(err.get("Code", "")), redact(str(err.get("Message", "")), secrets)
@@ -137,8 +160,42 @@ class PollyTts:
             if code in _VOICE_ERRORS or (status == 400 and ("voice" in message.lower() or "Joanna" in message)):
                 raise voice_rejected(f"voice {voice_id!r} ({engine}) rejected: {code}: {message[:200]}") from exc
             raise failed(f"HTTP {status}: {code}: {message[:200]}") from exc
-        except BotoCoreError as exc:
+        except (BotoCoreError, urllib3.exceptions.HTTPError) as exc:
             raise failed(redact(f"request failed: {type(exc).__name__}: {exc}", secrets)) from exc
+
+    async def stream(self, text: str, voice: str, language: str) -> AsyncGenerator[bytes, None]:
+        """Polly's AudioStream read on a worker thread; each chunk is handed to the loop as it
+        arrives. Leaving the iteration early stops the thread at its next chunk."""
+        voice_id, engine = split_voice(voice, self.engine)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+        stop = threading.Event()
+
+        def put_threadsafe(item: bytes | BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is closed: nobody listens any more
+                stop.set()
+
+        def run_threadsafe() -> None:
+            try:
+                for chunk in self._chunks_threadsafe(text, voice_id, engine, stop, STREAM_READ_BYTES):
+                    put_threadsafe(chunk)
+            except Exception as exc:  # noqa: BLE001 - handed to the loop, raised there
+                put_threadsafe(exc)
+            else:
+                put_threadsafe(None)
+
+        reader = loop.run_in_executor(None, run_threadsafe)
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            if reader.done():
+                reader.result()
 
     async def aclose(self) -> None:
         self._client = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -40,6 +40,31 @@ class VendorHttp:
                 method, url, headers=dict(headers), json=json_body, data=data, params=params
             ) as resp:
                 return resp.status, await resp.read()
+        except aiohttp.ClientError as exc:
+            raise failed(self.redact(f"connection to the vendor failed: {type(exc).__name__}: {exc}")) from exc
+
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json_body: Any = None,
+        data: bytes | str | None = None,
+        params: Mapping[str, str] | None = None,
+        voice: str = "",
+    ) -> AsyncIterator[bytes]:
+        """Send one request and yield the answer's body as it arrives (chunked or not); a
+        non-2xx answer raises `status_error` before anything is yielded."""
+        try:
+            async with self._client().request(
+                method, url, headers=dict(headers), json=json_body, data=data, params=params
+            ) as resp:
+                if resp.status != 200:
+                    raise self.status_error(resp.status, await resp.read(), voice=voice)
+                async for chunk in resp.content.iter_any():
+                    if chunk:
+                        yield chunk
         except aiohttp.ClientError as exc:
             raise failed(self.redact(f"connection to the vendor failed: {type(exc).__name__}: {exc}")) from exc
 
