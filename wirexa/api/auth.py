@@ -1,12 +1,18 @@
-"""HTTP Basic auth against projects (constant-time), and the per-project request rate limit."""
+"""HTTP Basic auth against projects (constant-time), the per-project request rate limit, and the
+slow-down of client addresses that keep failing to log in (AuthThrottle)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import binascii
+import collections
 import hmac
+import logging
 import time
+import urllib.parse
+from collections.abc import Callable
 
+from wirexa.config import Settings
 from wirexa.errors import TooManyRequests, Unauthorized
 from wirexa.store.repo import ProjectRecord
 from wirexa.tokenbucket import TokenBucket
@@ -18,7 +24,7 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error, and a str that is not ASCII
         return None
     user, sep, password = decoded.partition(":")
     return (user, password) if sep else None
@@ -50,3 +56,125 @@ class RateLimiter:
             bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
         if bucket.take(now) > 0:
             raise TooManyRequests("Too many requests", code=20429)
+
+
+log = logging.getLogger(__name__)
+
+# The one log line of a failed login, for fail2ban (config/fail2ban/filter.d/wirexa.conf):
+#   <asctime> WARNING wirexa.api.auth: auth failure client=<address> failures=<n> action=<a> account=<user> path=<path>
+# Everything the client controls comes after the address and is escaped (no spaces, no control
+# characters), so no request can make the line name another address.
+FAILURE_LINE = "auth failure client=%s failures=%d action=%s account=%s path=%s"
+
+
+def log_field(text: str, limit: int = 120) -> str:
+    """A client-controlled value as one log token: percent-encoded outside a safe set, capped."""
+    return urllib.parse.quote(text[:limit], safe="/._-@:,=+") or "-"
+
+
+class AuthThrottle:
+    """Failed logins per client address, and what to do about the next one. Loop-only.
+
+    Theory of operation. Every failed Basic auth (wrong token, unknown account, a malformed
+    header) is counted against the client's address for `window_s`. The first `free` failures
+    are answered at once (typos happen); each one beyond is answered 401 only after a delay that
+    doubles from FIRST_DELAY_S up to MAX_DELAY_S, so guessing gets slower and slower. From `block`
+    failures on (0 = never) the address gets 429 / 20429 without its credentials being checked
+    at all, until its oldest failures leave the window: with a right token too, so that a block
+    tells a guesser nothing. A success does not clear the count: an address that holds one
+    project's token must not guess another's faster. Every failure logs FAILURE_LINE; a
+    blocked address logs it once per BLOCK_LOG_S, not once per request.
+
+    Memory is bounded: at most MAX_ADDRESSES addresses are tracked (the stalest go first), and
+    each keeps at most max(block, free + 16) failure times.
+    """
+
+    FIRST_DELAY_S = 0.5
+    MAX_DELAY_S = 8.0
+    BLOCK_LOG_S = 60.0
+    MAX_ADDRESSES = 50_000
+
+    def __init__(self, free: int, block: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.free = max(0, free)
+        self.block = max(0, block)
+        self.window_s = window_s
+        self.clock = clock
+        self._keep = max(self.block, self.free + 16)
+        self._failures: collections.OrderedDict[str, collections.deque[float]] = collections.OrderedDict()
+        self._block_logged: dict[str, float] = {}
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> AuthThrottle:
+        return cls(s.api_auth_failures_free, s.api_auth_failures_block, s.api_auth_failure_window_s)
+
+    def failures(self, address: str, now: float | None = None) -> int:
+        """Failures of `address` still in the window."""
+        times = self._failures.get(address)
+        if times is None:
+            return 0
+        now = self.clock() if now is None else now
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        if not times:
+            del self._failures[address]
+            self._block_logged.pop(address, None)
+            return 0
+        return len(times)
+
+    def check(self, address: str, path: str = "") -> None:
+        """Before credentials are checked: TooManyRequests (20429) while `address` is blocked."""
+        if not self.block or address not in self._failures:
+            return
+        now = self.clock()
+        count = self.failures(address, now)
+        if count < self.block:
+            return
+        oldest = self._failures[address][-self.block]
+        retry_s = max(1, int(oldest + self.window_s - now + 0.999))
+        if now - self._block_logged.get(address, -self.BLOCK_LOG_S) >= self.BLOCK_LOG_S:
+            self._block_logged[address] = now
+            log.warning(FAILURE_LINE, address, count, "blocked", "-", log_field(path))
+        raise TooManyRequests(
+            f"Too many failed authentication attempts from {address}; try again in {retry_s} s", code=20429
+        )
+
+    def delay_s(self, count: int) -> float:
+        """How long the answer to the `count`-th failure in the window waits."""
+        if count <= self.free:
+            return 0.0
+        return min(self.MAX_DELAY_S, self.FIRST_DELAY_S * float(2 ** (count - self.free - 1)))
+
+    def record_failure(self, address: str, account: str, path: str) -> float:
+        """Count a failed login of `address`, log it; returns the delay its 401 should wait."""
+        now = self.clock()
+        count = self.failures(address, now) + 1
+        times = self._failures.setdefault(address, collections.deque(maxlen=self._keep))
+        times.append(now)
+        self._failures.move_to_end(address)
+        if len(self._failures) > self.MAX_ADDRESSES:
+            self._evict(now)
+        if self.block and count >= self.block:
+            delay, action = 0.0, "blocked"  # its next request gets 429: no need to hold this one
+        else:
+            delay = self.delay_s(count)
+            action = f"delay={delay:g}s" if delay else "none"
+        log.warning(FAILURE_LINE, address, count, action, log_field(account, 64), log_field(path))
+        return delay
+
+    async def failed(self, address: str, account: str, path: str) -> None:
+        """record_failure, then wait out its delay (the caller answers 401 afterwards)."""
+        delay = self.record_failure(address, account, path)
+        if delay:
+            await asyncio.sleep(delay)
+
+    def _evict(self, now: float) -> None:
+        """Drop addresses whose failures all left the window, then the least recently failing."""
+        for address in [a for a, t in self._failures.items() if not t or t[-1] <= now - self.window_s]:
+            del self._failures[address]
+            self._block_logged.pop(address, None)
+        while len(self._failures) > self.MAX_ADDRESSES:
+            address, _ = self._failures.popitem(last=False)
+            self._block_logged.pop(address, None)
+
+    def __len__(self) -> int:
+        return len(self._failures)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import MultiDict, MultiMapping
 
-from wirexa.api.auth import RateLimiter, check_token, parse_basic
+from wirexa.api.auth import AuthThrottle, RateLimiter, check_token, parse_basic
 from wirexa.api.rendered import RenderedCache
 from wirexa.calls.ports import SipPort
 from wirexa.calls.service import CallService
@@ -41,6 +41,11 @@ class ApiServices:
     # Rendered call JSON and whole list pages; see wirexa/api/rendered.py.
     rendered: RenderedCache = dataclasses.field(default_factory=RenderedCache)
     pages: RenderedCache = dataclasses.field(default_factory=lambda: RenderedCache(32 << 20))
+    # Failed logins per client address (api/auth.py), from the api.auth_failures_* settings.
+    auth_throttle: AuthThrottle = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.auth_throttle = AuthThrottle.from_settings(self.settings)
 
 
 SERVICES = web.AppKey("services", ApiServices)
@@ -69,13 +74,22 @@ async def authenticate(request: web.Request, *, optional: bool = False) -> Proje
     With optional=True a request without credentials passes (returns None): public media.
     """
     svc = services(request)
-    creds = parse_basic(request.headers.get("Authorization"))
-    if creds is None:
+    header = request.headers.get("Authorization")
+    creds = parse_basic(header)
+    if creds is None and (optional or header is None):
         if optional:
             return None
         raise Unauthorized("Authenticate", code=20003)
-    user, password = creds
-    project = check_token(await cached_project(svc, user), password)
+    # A client that keeps failing is blocked (429) before its credentials are even looked at.
+    address = request.remote or "-"
+    svc.auth_throttle.check(address, request.path)
+    try:
+        if creds is None:  # a malformed Authorization header counts as a failed login
+            raise Unauthorized("Authenticate", code=20003)
+        project = check_token(await cached_project(svc, creds[0]), creds[1])
+    except Unauthorized:
+        await svc.auth_throttle.failed(address, creds[0] if creds else "-", request.path)
+        raise
     account = request.match_info.get("account")
     if account is not None and account != project.sid:
         raise NotFound(f"The requested resource {request.path} was not found")
@@ -113,7 +127,7 @@ async def form(request: web.Request) -> MultiDict[str]:
     return MultiDict((k, v) for k, v in data.items() if isinstance(v, str))
 
 
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 SIP_URI = re.compile(r"^sips?:[^\s@]+(@[^\s]+)?$", re.IGNORECASE)
 CLIENT_ID = re.compile(r"^client:[\w.@-]{1,256}$")
 
@@ -124,6 +138,16 @@ def valid_address(value: str) -> bool:
 
 def valid_url(value: str) -> bool:
     return bool(re.match(r"^https?://[^\s/?#]+[^\s]*$", value, re.IGNORECASE))
+
+
+def opt_url(form: MultiMapping[str], name: str, code: int = 21205) -> str | None:
+    """An optional http(s) URL parameter (None when absent), else BadRequest with `code`."""
+    value = (form.get(name) or "").strip()
+    if not value:
+        return None
+    if not valid_url(value):
+        raise BadRequest(f"{name} is not a valid URL: {value}", code=code)
+    return value
 
 
 def parse_bool(value: str | None, name: str, default: bool = False) -> bool:
@@ -193,7 +217,10 @@ def parse_time_filter(query: MultiMapping[str], name: str) -> tuple[tuple[str, d
         except ValueError:
             raise BadRequest(f"{name}{op} is not a date (YYYY-MM-DD) or time: {raw!r}", code=20001) from None
         if when.tzinfo is not None:
-            when = when.astimezone(dt.UTC).replace(tzinfo=None)
+            try:
+                when = when.astimezone(dt.UTC).replace(tzinfo=None)
+            except OverflowError:
+                raise BadRequest(f"{name}{op} is out of range: {raw!r}", code=20001) from None
         bounds.append((op or "=", when, False))
     return tuple(bounds)
 

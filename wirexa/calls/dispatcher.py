@@ -10,6 +10,14 @@ one store transaction (queued -> initiated, the `initiated` callback row) follow
 SipPort.start_call; a call cancelled meanwhile is skipped because the transition only applies
 to a `queued` call. Over the limits calls simply stay queued, as on Twilio.
 
+Toll-fraud controls (calls/permissions.py) apply here too, because the API checked a call when
+it was created, not when it leaves the queue: while the emergency stop is on nothing is
+dispatched (queued calls wait for `wirexa calls resume`); a queued call whose destination the
+project may no longer dial, or whose project used up its daily minutes meanwhile, ends `failed`
+with a notification naming the code (21215, 20005). <Dial> legs are checked the same way, and
+also against the project's concurrency cap (max_concurrent counts legs): a refused leg ends
+`failed` and the parent's <Dial> goes on without it (13224).
+
 SIP events arrive on the loop through the sink and go to the call's CallSession (the registry
 of live calls), which owns the call until CallEnded. Everything here runs on the event loop.
 """
@@ -19,9 +27,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from wirexa.calls import state
+from wirexa.calls import permissions, state
 from wirexa.calls.ports import AmdRequest, CallSid, CallStore, Dialout, SipEvent, SipPort
-from wirexa.calls.records import CallChanges, CallRecord, ProjectRecord
+from wirexa.calls.records import (
+    CallChanges,
+    CallRecord,
+    NewNotification,
+    ProjectRecord,
+    RecordingOptions,
+    RecordingRecord,
+)
 from wirexa.calls.registry import Registry
 from wirexa.calls.session import CallSession, SessionDeps, finalize
 from wirexa.config import Settings
@@ -31,6 +46,7 @@ from wirexa.tokenbucket import TokenBucket
 log = logging.getLogger(__name__)
 
 HANGUP_WAIT_S = 3.0  # how long an API hangup waits for SIP to confirm
+STOPPED_POLL_S = 1.0  # with the emergency stop on: how often the dispatcher looks for its end
 
 
 def amd_request(call: CallRecord) -> AmdRequest | None:
@@ -65,6 +81,14 @@ class Dispatcher:
         self._project_buckets: dict[str, TokenBucket] = {}
         self._closing = False
         self._draining = False
+        # Every CallStore of the engine (store/calls.py) also answers the toll-fraud questions.
+        self.limits = deps.store if isinstance(deps.store, permissions.LimitsStore) else None
+        self.policy = permissions.policy(
+            settings.sip_trunk_country_code,
+            settings.calls_allowed_countries,
+            settings.calls_daily_minutes,
+            settings.sip_trunk_host,
+        )
 
     async def __aenter__(self) -> Dispatcher:
         await self.recover()
@@ -152,6 +176,8 @@ class Dispatcher:
 
     def _room(self) -> bool:
         """The engine-wide limits allow another call (the concurrency cap, a free SIP slot)."""
+        if self.settings.calls_hold:
+            return False
         return len(self.sessions) < self.settings.calls_max_concurrent and self.sip.can_start(2)
 
     def _limit_ok(self, project: ProjectRecord | None) -> bool:
@@ -171,10 +197,13 @@ class Dispatcher:
             return wait
         if not self._room():
             return 0.5  # woken earlier when a slot frees
+        if self.limits is not None and await self.limits.calls_stopped():
+            return STOPPED_POLL_S  # the emergency stop: look again for `wirexa calls resume`
         queued = await self.store.queued(100)
         if not queued:
             return 5.0
         projects: dict[str, ProjectRecord | None] = {}
+        usage: dict[str, tuple[permissions.ProjectLimits, int]] = {}  # per pass: limits, seconds used
         for call in queued:
             if call.sid in self.sessions:
                 continue
@@ -183,6 +212,10 @@ class Dispatcher:
             project = projects[call.account_sid]
             if not self._limit_ok(project):
                 return 0.5  # woken earlier when a slot frees
+            refusal = await self._refusal(call.account_sid, call.to_number, usage)
+            if refusal is not None:
+                await self._refuse(call, refusal)
+                continue
             now = self.clock.monotonic()
             if project is not None and project.cps:
                 bucket = self._project_buckets.setdefault(project.sid, TokenBucket(project.cps, now=now))
@@ -218,10 +251,64 @@ class Dispatcher:
             log.warning("[%s] start_call failed: %s", call.sid, exc)
             session.could_not_start()
 
+    # --- toll-fraud controls ------------------------------------------------------------------
+
+    async def _refusal(
+        self,
+        account_sid: str,
+        to_number: str,
+        usage: dict[str, tuple[permissions.ProjectLimits, int]] | None = None,
+    ) -> permissions.Refusal | None:
+        """Why a call (or leg) of this project to `to_number` may not be placed now, or None.
+        `usage` caches the project's limits and minutes used over one dispatch pass."""
+        if self.limits is None:
+            return None
+        cached = usage.get(account_sid) if usage is not None else None
+        if cached is None:
+            limits = await self.limits.project_limits(account_sid)
+            used_s = 0
+            if permissions.daily_cap_s(limits, self.policy):
+                now = self.clock.now()
+                finished_s, live = await self.limits.call_usage_since(account_sid, permissions.day_start(now))
+                used_s = permissions.seconds_used(finished_s, live, now)
+            cached = (limits, used_s)
+            if usage is not None:
+                usage[account_sid] = cached
+        limits, used_s = cached
+        prefixes = permissions.prefixes_for(limits, self.policy)
+        return permissions.destination_refusal(to_number, prefixes, self.policy.trunk_host) or (
+            permissions.usage_refusal(used_s, permissions.daily_cap_s(limits, self.policy))
+        )
+
+    async def _refuse(self, call: CallRecord, refusal: permissions.Refusal) -> None:
+        """End a queued call (or leg) that may not be placed: `failed`, with a notification."""
+        log.warning("[%s] refused to %s: %s %s", call.sid, call.to_number, refusal.code, refusal.message)
+        ended = await finalize(
+            self.store, self.clock, call.sid, state.Fact.ENDED_FAILED, expect=(state.CallStatus.QUEUED,)
+        )
+        if ended is not None:
+            await self.store.notify(NewNotification(call.account_sid, call.sid, refusal.code, refusal.message))
+
+    async def _leg_refusal(self, parent: CallSession, leg: CallRecord) -> permissions.Refusal | None:
+        if self.limits is not None and await self.limits.calls_stopped():
+            return permissions.STOPPED
+        project = await self.store.project(leg.account_sid)
+        if project is not None and project.max_concurrent is not None:
+            if self.sessions.count(project.sid) >= project.max_concurrent:
+                return permissions.Refusal(
+                    429, 20429, f"The project's limit of {project.max_concurrent} concurrent calls is reached"
+                )
+        return await self._refusal(leg.account_sid, leg.to_number)
+
     # --- SessionHost -------------------------------------------------------------------------
 
     async def start_leg(self, parent: CallSession, leg: CallRecord, timeout_s: float, caller_id: str) -> CallSession:
-        """Dial a <Dial> leg in the parent's worker; returns its session. Raises SipError."""
+        """Dial a <Dial> leg in the parent's worker; returns its session. Raises SipError, also
+        when the toll-fraud controls refuse the leg (it then ends `failed`)."""
+        refusal = await self._leg_refusal(parent, leg)
+        if refusal is not None:
+            await self._refuse(leg, refusal)
+            raise SipError(f"{refusal.code}: {refusal.message}")
         to_uri, from_uri, headers = self.sip.resolve(leg.to_number, caller_id)
         changes = CallChanges(start_time=self.clock.now(), owner=self.node_id)
         updated = await self.store.transition(leg.sid, state.Fact.DISPATCHED, changes)
@@ -235,6 +322,16 @@ class Dispatcher:
             session.could_not_start()
             raise
         return session
+
+    async def start_recording(self, call: CallRecord, options: RecordingOptions) -> RecordingRecord | None:
+        session = self.sessions.get(call.sid)
+        return await session.start_recording(options) if session is not None else None
+
+    async def update_recording(
+        self, call: CallRecord, rec_sid: str, status: str, pause_behavior: str
+    ) -> RecordingRecord | None:
+        session = self.sessions.get(call.sid)
+        return await session.update_recording(rec_sid, status, pause_behavior) if session is not None else None
 
     def session_ended(self, call_sid: str) -> None:
         self.sessions.discard(call_sid)

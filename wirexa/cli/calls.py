@@ -1,20 +1,36 @@
-"""`wirexa calls list|show`: read calls from the store (works with serve down)."""
+"""`wirexa calls list|show`: read calls from the store (works with serve down).
+
+The operator's toll-fraud controls: `stop` / `resume` (the emergency stop, kept in the store so
+that it outlives a restart and works with serve down), `hangup` (ends live and queued calls
+through the running engine's REST API, as `wirexa call` places them) and `limits` (a project's
+dialing permissions, daily minutes and concurrency cap).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import getpass
+import socket
+from typing import Annotated, Any
 
+import aiohttp
 import typer
 
 from wirexa.api.serializers import call_json
-from wirexa.calls.state import RESOURCE_STATUS, stored_statuses
+from wirexa.calls import permissions
+from wirexa.calls.state import LIVE, RESOURCE_STATUS, CallStatus, stored_statuses
 from wirexa.cli import options, tail_webhooks
 from wirexa.cli.base import App
+from wirexa.cli.call import find_engine
 from wirexa.cli.console import Column, console, fail, print_json, render_rows
 from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
+from wirexa.store.db import Store
 
-app = App(help="Inspect calls in the store.", no_args_is_help=True)
+app = App(
+    help="Inspect calls in the store; stop, resume and hang up calls; set a project's call limits.",
+    no_args_is_help=True,
+)
 
 STATUS_COLORS = {
     "completed": "green",
@@ -121,3 +137,268 @@ def show(
         title="Webhooks",
         out=out,
     )
+
+
+# --- toll-fraud controls -------------------------------------------------------------------------
+
+Port = Annotated[
+    int | None,
+    typer.Option("--port", help="API port of the engine, when it has no engine.json.", envvar="WIREXA_PORT"),
+]
+HANGUP_CONCURRENCY = 16
+HANGUP_PASSES = 5  # calls a <Dial> or the dispatcher started while we hung up are caught next pass
+
+
+def _stop_state(store: Store) -> str | None:
+    return store.read_sync(repo.get_flag, repo.CALLS_STOPPED)
+
+
+@app.command()
+def stop(
+    reason: Annotated[str, typer.Option("--reason", help="Why, for whoever runs `calls resume`.")] = "",
+    hangup_all: Annotated[
+        bool, typer.Option("--hangup", help="Also hang up every live and queued call (the engine must run).")
+    ] = False,
+    data_dir: options.DataDir = None,
+    config_file: options.ConfigFile = None,
+    port: Port = None,
+    json_out: options.Json = False,
+) -> None:
+    """Emergency stop: the engine refuses new calls (503 / 20503) and places no queued call or
+    <Dial> leg until `wirexa calls resume`; kept across restarts. Live calls go on (see --hangup)."""
+    s = options.settings(data_dir, config_file, port=port)
+    store = open_store(s)
+    try:
+        value = _stop_state(store)
+        if value is None:
+            value = (
+                f"since {repo.utcnow().isoformat(timespec='seconds')}Z by {getpass.getuser()}@{socket.gethostname()}"
+            )
+            value += f": {reason}" if reason else ""
+            store.write_sync(repo.set_flag, repo.CALLS_STOPPED, value)
+    finally:
+        store.close()
+    if not json_out:
+        console().print(
+            f"Calls stopped ({value}). New calls are refused; `wirexa calls resume` lifts it.", markup=False
+        )
+    result = _hangup(s, None, all_=True, project=None, quiet=json_out) if hangup_all else None
+    if json_out:
+        print_json({"stopped": True, "since": value, **({"hangup": result} if result is not None else {})})
+    if result is not None and result["errors"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def resume(
+    data_dir: options.DataDir = None, config_file: options.ConfigFile = None, json_out: options.Json = False
+) -> None:
+    """Lift the emergency stop: new calls are accepted and queued calls are placed again."""
+    store = open_store(options.settings(data_dir, config_file))
+    try:
+        value = _stop_state(store)
+        if value is not None:
+            store.write_sync(repo.set_flag, repo.CALLS_STOPPED, None)
+    finally:
+        store.close()
+    if json_out:
+        print_json({"stopped": False, "was": value})
+    elif value is None:
+        console().print("Calls were not stopped.")
+    else:
+        console().print(f"Calls resumed (stopped {value}).", markup=False)
+
+
+@app.command()
+def hangup(
+    call_sid: Annotated[str | None, typer.Argument(help="The call to hang up (or cancel, when queued).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every live and queued call (of --project, else all).")] = False,
+    project: Annotated[str | None, typer.Option("--project", help="With --all: only this project's calls.")] = None,
+    data_dir: options.DataDir = None,
+    config_file: options.ConfigFile = None,
+    port: Port = None,
+    json_out: options.Json = False,
+) -> None:
+    """Hang up live calls and cancel queued ones through the running engine's API (each gets its
+    final status and callbacks). Exit 1 when a call could not be ended."""
+    if (call_sid is None) == (not all_):
+        fail("give a CALL_SID or --all (not both)")
+    if project is not None and not all_:
+        fail("--project goes with --all")
+    s = options.settings(data_dir, config_file, port=port)
+    result = _hangup(s, call_sid, all_=all_, project=project, quiet=json_out)
+    if json_out:
+        print_json(result)
+    if result["errors"]:
+        raise typer.Exit(1)
+
+
+def _live_calls(store: Store, account_sids: list[str]) -> list[repo.CallRecord]:
+    """Every live call (queued included) of these projects; the ones already placed first."""
+    statuses = tuple(sorted(str(st) for st in LIVE))
+    out: list[repo.CallRecord] = []
+    for sid in account_sids:
+        after: str | None = None
+        while True:
+            page, more = store.read_sync(
+                repo.list_calls, repo.CallFilter(account_sid=sid, statuses=statuses), 1000, 0, after
+            )
+            out += page
+            if not more or not page:
+                break
+            after = page[-1].sid
+    out.sort(key=lambda c: c.status == CallStatus.QUEUED)
+    return out
+
+
+def _hangup(s: Any, call_sid: str | None, *, all_: bool, project: str | None, quiet: bool) -> dict[str, Any]:
+    store = open_store(s)
+    try:
+        projects = {p.sid: p for p in store.read_sync(repo.list_projects)}
+        if project is not None and project not in projects:
+            fail(f"no project {project}")
+        if call_sid is not None:
+            call = store.read_sync(repo.get_call, call_sid)
+            if call is None:
+                fail(f"no call {call_sid}")
+            targets = [call]
+        else:
+            targets = _live_calls(store, [project] if project else list(projects))
+        api_url = find_engine(s)
+        ended: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for _ in range(HANGUP_PASSES if all_ else 1):
+            todo = [c for c in targets if c.sid not in ended and c.sid not in errors]
+            if not todo:
+                break
+            done, failed = asyncio.run(_end_calls(api_url, projects, todo))
+            ended.update(done)
+            errors.update(failed)
+            if not all_:
+                break
+            targets = _live_calls(store, [project] if project else list(projects))
+    finally:
+        store.close()
+    if not quiet:
+        out = console()
+        counts: dict[str, int] = {}
+        for status in ended.values():
+            counts[status] = counts.get(status, 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no live calls"
+        out.print(f"Ended {len(ended)} call(s): {summary}.", markup=False)
+        for sid, error in errors.items():
+            console(stderr=True).print(f"{sid}: {error}", markup=False)
+    return {"ended": ended, "errors": errors}
+
+
+async def _end_calls(
+    api_url: str, projects: dict[str, repo.ProjectRecord], calls: list[repo.CallRecord]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """POST Status=completed for each call (the API cancels the ones not answered yet); returns
+    (sid -> status it ended with, sid -> error)."""
+    ended: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    gate = asyncio.Semaphore(HANGUP_CONCURRENCY)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+
+        async def end(call: repo.CallRecord) -> None:
+            p = projects.get(call.account_sid)
+            if p is None:
+                errors[call.sid] = "its project is gone"
+                return
+            url = f"{api_url}/2010-04-01/Accounts/{p.sid}/Calls/{call.sid}.json"
+            async with gate:
+                try:
+                    async with session.post(
+                        url, data={"Status": "completed"}, auth=aiohttp.BasicAuth(p.sid, p.auth_token)
+                    ) as resp:
+                        body = await resp.json(content_type=None)
+                except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+                    errors[call.sid] = f"cannot reach the engine at {api_url}: {exc or type(exc).__name__}"
+                    return
+            if resp.status == 200:
+                ended[call.sid] = str(body.get("status"))
+            elif resp.status == 400 and body.get("code") == 21220:
+                ended[call.sid] = "already ended"  # it ended while we looked
+            else:
+                errors[call.sid] = f"{body.get('code')}: {body.get('message')}"
+
+        await asyncio.gather(*(end(c) for c in calls))
+    return ended, errors
+
+
+@app.command()
+def limits(
+    project: Annotated[str, typer.Argument(help="Project ID (AccountSid).")],
+    countries: Annotated[
+        str | None,
+        typer.Option(
+            "--countries",
+            help="Destinations it may dial: E.164 country codes or prefixes, comma-separated (1, 44, 1876; * = "
+            "anywhere); 'default' = the engine's calls.allowed_countries.",
+        ),
+    ] = None,
+    daily_minutes: Annotated[
+        str | None,
+        typer.Option(
+            "--daily-minutes",
+            help="Call-minutes a UTC day (0 = unlimited); 'default' = the engine's calls.daily_minutes.",
+        ),
+    ] = None,
+    max_concurrent: Annotated[
+        int | None,
+        typer.Option(
+            "--max-concurrent", help="Live calls and <Dial> legs at once (0 = only the engine-wide cap).", min=0
+        ),
+    ] = None,
+    data_dir: options.DataDir = None,
+    config_file: options.ConfigFile = None,
+    json_out: options.Json = False,
+) -> None:
+    """Show or set a project's toll-fraud limits: dialing permissions (others get 21215), daily
+    call-minutes (20005 beyond) and concurrent calls (more wait queued; <Dial> legs are refused)."""
+    s = options.settings(data_dir, config_file)
+    changes: dict[str, Any] = {}
+    if countries is not None:
+        if countries.strip().lower() == "default":
+            changes["allowed_countries"] = None
+        else:
+            try:
+                changes["allowed_countries"] = ",".join(permissions.parse_prefixes(countries))
+            except ValueError as exc:
+                fail(f"--countries: {exc}")
+    if daily_minutes is not None:
+        if daily_minutes.strip().lower() == "default":
+            changes["daily_minutes"] = None
+        elif daily_minutes.strip().isdigit():
+            changes["daily_minutes"] = int(daily_minutes)
+        else:
+            fail(f"--daily-minutes must be a number of minutes or 'default', got {daily_minutes!r}")
+    if max_concurrent is not None:
+        changes["max_concurrent"] = max_concurrent or None
+    store = open_store(s)
+    try:
+        if store.read_sync(repo.get_project, project) is None:
+            fail(f"no project {project}")
+        if changes:
+            store.write_sync(lambda: repo.update_project(project, **changes))
+        own = store.read_sync(repo.project_limits, project)
+        record = store.read_sync(repo.get_project, project)
+    finally:
+        store.close()
+    assert record is not None
+    pol = permissions.policy(
+        s.sip_trunk_country_code, s.calls_allowed_countries, s.calls_daily_minutes, s.sip_trunk_host
+    )
+    shown = {
+        "project": project,
+        "allowed_countries": ",".join(permissions.prefixes_for(own, pol)),
+        "allowed_countries_source": "project" if own.allowed_countries is not None else "engine default",
+        "daily_minutes": permissions.daily_cap_s(own, pol) // 60 or "unlimited",
+        "daily_minutes_source": "project" if own.daily_minutes is not None else "engine default",
+        "max_concurrent": record.max_concurrent or f"engine-wide {s.calls_max_concurrent}",
+    }
+    if json_out:
+        print_json(shown)
+        return
+    render_rows((Column("Limit"), Column("Value")), [[k, str(v)] for k, v in shown.items()])

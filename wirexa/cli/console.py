@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
@@ -17,6 +18,23 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+# What must never reach a terminal raw from a stored value (a To, From, URL or error text that a
+# caller or a receiver chose): C0 controls but tab and newline (ESC starts colour, cursor, title
+# and clipboard sequences; CR and BS overwrite what was printed), DEL, the C1 controls (a CSI on
+# its own) and the bidi overrides and isolates (they reorder what is shown, "Trojan Source").
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """`text` with every control character and bidi override shown as an escape (ESC as \\x1b):
+    what a listing prints is what is stored, and nothing stored can drive the terminal."""
+    return _HIDDEN.sub(_shown, text)
 
 
 def console(stderr: bool = False) -> Console:
@@ -33,7 +51,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print one red line to stderr and exit `code` (1; 2 for usage errors, see base.py)."""
     # soft_wrap: one line however long the message (a path) and however narrow the terminal.
     # escape: the message is text ("unknown section [nope]"), not rich markup.
-    console(stderr=True).print(f"[red]Error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+    console(stderr=True).print(
+        f"[red]Error:[/red] {escape(visible(message))}", markup=True, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 
@@ -63,11 +83,12 @@ class Listing:
     or ellipsize a SID; here the `keep` columns get their full width and the others wrap (folding
     a long word) in what is left. When even that does not fit, each row is printed as a block of
     `header  value` lines instead, as psql's expanded display does. Nothing is ever cut.
-    Cells are plain text, never markup: a project named "[bold]" prints as typed."""
+    Cells are plain text, never markup: a project named "[bold]" prints as typed; a control
+    character in a cell prints escaped (see `visible`)."""
 
     def __init__(self, columns: Sequence[Column], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
         self.columns = list(columns)
-        self.rows = [list(r) for r in rows]
+        self.rows = [[visible(cell) for cell in r] for r in rows]
         self.title = title
         if any(len(r) != len(self.columns) for r in self.rows):
             raise ValueError("every row needs one cell per column")
@@ -119,10 +140,11 @@ _FLAT = str.maketrans("\t\r\n", "   ")
 
 def plain_lines(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> list[str]:
     """The pipe rendering: a header line, then one line per row, cells separated by tabs (a tab
-    or newline inside a cell becomes a space, so `cut -f` and `awk -F'\\t'` see every row whole)."""
+    or newline inside a cell becomes a space, so `cut -f` and `awk -F'\\t'` see every row whole;
+    other control characters print escaped, see `visible`)."""
 
     def line(cells: Sequence[str]) -> str:
-        return "\t".join(cell.translate(_FLAT) for cell in cells)
+        return "\t".join(visible(cell.translate(_FLAT)) for cell in cells)
 
     return [line([c.header for c in columns]), *(line(row) for row in rows)]
 

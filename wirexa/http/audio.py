@@ -15,6 +15,7 @@ import aiohttp
 
 import wirexa
 from wirexa.errors import DocumentError
+from wirexa.http.documents import read_capped
 from wirexa.notices import Notice
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class AudioCache:
                     ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
                     if ctype and not (ctype.startswith("audio/") or ctype == "application/octet-stream"):
                         raise DocumentError(Notice.PLAY_INVALID_CONTENT, f"Play: unsupported Content-Type {ctype}", url)
-                    body = await resp.content.read(self.max_bytes + 1)
+                    body = await read_capped(resp.content, self.max_bytes)
                     if len(body) > self.max_bytes:
                         raise DocumentError(Notice.RESPONSE_TOO_LARGE, "Audio file too large", url)
                     validators = {"etag": resp.headers.get("ETag"), "last_modified": resp.headers.get("Last-Modified")}

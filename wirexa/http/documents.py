@@ -28,6 +28,20 @@ MAX_REDIRECTS = 5
 Signer = Callable[[str, str, Sequence[tuple[str, str]]], str]
 
 
+async def read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The whole body, or its first limit + 1 bytes when it is longer (the caller refuses it).
+    One StreamReader.read(n) returns what has arrived, up to n: a large body comes in many."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Fetched:
     status: int
@@ -88,7 +102,7 @@ class DocumentFetcher:
             async with self._session.request(
                 method, target, data=data, headers=headers, allow_redirects=True, max_redirects=MAX_REDIRECTS
             ) as resp:
-                body = await resp.content.read(limit + 1)
+                body = await read_capped(resp.content, limit)
                 if len(body) > limit:
                     raise DocumentError(Notice.RESPONSE_TOO_LARGE, f"Response body exceeds {limit} bytes", url)
                 if not 200 <= resp.status < 300:

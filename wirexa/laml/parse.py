@@ -60,6 +60,9 @@ from wirexa.notices import Notice
 
 MAX_DOCUMENT_BYTES = 64 * 1024
 MAX_SAY_CHARS = 4096
+# Real documents nest five deep or so (<Response><Gather><Say><prosody><emphasis>); 64 kB of
+# "<s>" would nest 9,000 deep, past Python's recursion limit in the SSML walk: refused (12100).
+MAX_DEPTH = 32
 
 XML_CONTENT_TYPES = frozenset({"text/xml", "application/xml", "text/html"})
 
@@ -156,6 +159,17 @@ def _collapse(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+def _too_deep(root: ET.Element) -> bool:
+    """Whether any element is more than MAX_DEPTH deep (walked without recursion)."""
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in element)
+    return False
+
+
 def _local(tag: str) -> str:
     """Element name without a namespace."""
     return tag.rpartition("}")[2]
@@ -200,6 +214,10 @@ class _Parser:
             root = DET.fromstring(raw.lstrip(), forbid_dtd=True)
         except (ET.ParseError, defusedxml.DefusedXmlException, ValueError) as exc:
             raise DocumentError(Notice.DOCUMENT_PARSE_FAILURE, f"document parse failure: {exc}", url) from exc
+        if _too_deep(root):
+            raise DocumentError(
+                Notice.DOCUMENT_PARSE_FAILURE, f"document parse failure: elements nest over {MAX_DEPTH} deep", url
+            )
         if _local(root.tag) != "Response":
             raise DocumentError(
                 Notice.INVALID_ROOT_ELEMENT, f"root element must be <Response>, not <{_local(root.tag)}>", url

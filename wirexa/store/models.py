@@ -24,9 +24,20 @@ class Project(Base):
     max_concurrent = pw.IntegerField(null=True)
     date_created = pw.DateTimeField()
     date_updated = pw.DateTimeField()
+    allowed_countries = pw.CharField(null=True)
+    daily_minutes = pw.IntegerField(null=True)
 
     class Meta:
         table_name = "projects"
+
+
+class EngineFlag(Base):
+    name = pw.CharField(primary_key=True)
+    value = pw.TextField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "engine_flags"
 
 
 class Call(Base):

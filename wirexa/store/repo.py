@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import peewee as pw
 
+from wirexa.calls.permissions import ProjectLimits
 from wirexa.calls.records import (
     CallChanges,
     CallRecord,
@@ -29,7 +30,7 @@ from wirexa.calls.records import (
 )
 from wirexa.calls.state import DIALING, LIVE
 from wirexa.clock import new_sid, utcnow
-from wirexa.store.models import Call, Notification, Project, Recording, Webhook
+from wirexa.store.models import Call, EngineFlag, Notification, Project, Recording, Webhook
 
 R = TypeVar("R")
 
@@ -166,6 +167,24 @@ def update_project(sid: str, **fields: Any) -> ProjectRecord | None:
     fields["date_updated"] = utcnow()
     Project.update(**fields).where(Project.sid == sid).execute()
     return get_project(sid)
+
+
+def project_limits(sid: str) -> ProjectLimits:
+    """A project's own toll-fraud limits (calls/permissions.py); all None for an unknown project."""
+    row = _PROJECT_LIMITS.one('"sid" = ?', (sid,))
+    return ProjectLimits(row[0], row[1]) if row else ProjectLimits()
+
+
+_PROJECT_LIMITS = _Select(Project, None, ("allowed_countries", "daily_minutes"))
+
+
+def call_usage_since(account_sid: str, since: dt.datetime) -> tuple[int, list[dt.datetime]]:
+    """For the daily minutes cap: the seconds of the project's calls (and <Dial> legs) created
+    since `since` that ended answered, and the answer times of those still up."""
+    q = (Call.account_sid == account_sid) & (Call.date_created >= since)
+    done = Call.select(pw.fn.SUM(Call.duration_s)).where(q & Call.duration_s.is_null(False)).scalar()
+    live = Call.select(Call.answer_time).where(q & Call.answer_time.is_null(False) & Call.end_time.is_null(True))
+    return int(done or 0), [r.answer_time for r in live if r.answer_time is not None]
 
 
 def charge_credits(sid: str, seconds: int) -> None:
@@ -689,3 +708,27 @@ def page_notifications(
             params.append(value)
     _time_where("date_created", Notification.date_created, message_date, where, params)
     return _page(_NOTIFICATIONS, where, params, page_size, page, after_sid)
+
+
+# --- engine flags ----------------------------------------------------------------------------
+
+CALLS_STOPPED = "calls_stopped"  # the emergency stop: no new call is accepted or placed
+
+
+def get_flag(name: str) -> str | None:
+    """An engine-wide switch's value, None when it is off (no row)."""
+    row = _FLAGS.one('"name" = ?', (name,))
+    return str(row[0]) if row else None
+
+
+_FLAGS = _Select(EngineFlag, None, ("value",))
+
+
+def set_flag(name: str, value: str | None) -> None:
+    """Turn a switch on with a value (who and why, for the operator) or off (None)."""
+    if value is None:
+        EngineFlag.delete().where(EngineFlag.name == name).execute()
+        return
+    EngineFlag.insert(name=name, value=value, date_updated=utcnow()).on_conflict(
+        conflict_target=[EngineFlag.name], update={EngineFlag.value: value, EngineFlag.date_updated: utcnow()}
+    ).execute()

@@ -10,9 +10,10 @@ from multidict import MultiMapping
 from wirexa.api import context as ctx
 from wirexa.api.rendered import envelope
 from wirexa.api.serializers import call_json, page_meta
-from wirexa.calls import state
+from wirexa.calls import permissions, state
 from wirexa.calls.service import ALL_EVENTS, CallUpdate, NewCall
-from wirexa.errors import BadRequest
+from wirexa.config import Settings
+from wirexa.errors import ApiError, BadRequest
 from wirexa.media import amd
 from wirexa.store import repo
 
@@ -156,10 +157,38 @@ def parse_update(form: MultiMapping[str]) -> CallUpdate:
     )
 
 
+def call_policy(s: Settings) -> permissions.Policy:
+    """The engine's toll-fraud defaults from its settings."""
+    return permissions.policy(
+        s.sip_trunk_country_code, s.calls_allowed_countries, s.calls_daily_minutes, s.sip_trunk_host
+    )
+
+
+async def admit(svc: ctx.ApiServices, project: repo.ProjectRecord, to_number: str) -> None:
+    """Raise the Twilio error that refuses a new call: the emergency stop (503 / 20503), a
+    destination outside the dialing permissions (21215), the daily minutes cap used up (20005)."""
+    refusal = None
+    if await svc.store.lookup(repo.get_flag, repo.CALLS_STOPPED) is not None:
+        refusal = permissions.STOPPED
+    else:
+        pol = call_policy(svc.settings)
+        limits = await svc.store.lookup(repo.project_limits, project.sid)
+        refusal = permissions.destination_refusal(to_number, permissions.prefixes_for(limits, pol), pol.trunk_host)
+        cap_s = permissions.daily_cap_s(limits, pol)
+        if refusal is None and cap_s:
+            now = repo.utcnow()
+            finished_s, live = await svc.store.read(repo.call_usage_since, project.sid, permissions.day_start(now))
+            refusal = permissions.usage_refusal(permissions.seconds_used(finished_s, live, now), cap_s)
+    if refusal is not None:
+        raise ApiError(refusal.message, code=refusal.code, status=refusal.status)
+
+
 async def create_call(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     svc = ctx.services(request)
-    call = await svc.calls.create(project, parse_new_call(await ctx.form(request)))
+    new = parse_new_call(await ctx.form(request))
+    await admit(svc, project, new.to_number)
+    call = await svc.calls.create(project, new)
     return web.json_response(call_json(call, ctx.prefix(request)), status=201)
 
 
