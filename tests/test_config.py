@@ -21,6 +21,8 @@ def sample(setting: config.Setting, n: int) -> Any:
         return 0.5 + n
     if setting.name == "webhooks_schedule_s":
         return f"{n},1,2"
+    if setting.name in ("calls_allowed_countries", "sip_trunk_country_code"):
+        return f"{n}{n}"  # E.164 prefixes (config.check_prefixes)
     return f"/value/{n}"
 
 
@@ -41,8 +43,13 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.db_url == f"sqlite:///{tmp_path / 'wirexa.db'}"
     assert s.recordings_path == tmp_path / "recordings" and s.base_url == "http://127.0.0.1:5000"
     assert s.config_file == ""
+    sized = config.machine_sizing(s.sip_port_base, s.sip_rtp_port_base, sandbox=True)
     for setting in config.SETTINGS[1:]:
+        if setting.name in config.MACHINE_SIZED:  # 0: sized from the machine at load
+            assert setting.default == 0
+            continue
         assert getattr(s, setting.name) == setting.default, setting.name
+    assert (s.sip_workers_max, s.calls_max_concurrent) == (sized.workers_max, sized.calls_max)
 
 
 def test_every_setting_through_every_layer(tmp_path: Path) -> None:

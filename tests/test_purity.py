@@ -24,6 +24,7 @@ PURE = sorted(
         "calls/ports.py",
         "calls/records.py",
         "calls/params.py",
+        "calls/permissions.py",
         "webhooks/signing.py",
         "webhooks/backoff.py",
         "media/audio.py",

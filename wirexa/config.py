@@ -62,6 +62,13 @@ class Settings:
         100.0, "Requests per second allowed per project (429 / 20429 above it); 0 = unlimited."
     )
     api_rate_limit_burst: int = _setting(200, "Burst size of the per-project request rate limit.")
+    api_auth_failures_free: int = _setting(
+        5, "Failed logins (401) one client address may make in auth_failure_window_s before its 401s come slower."
+    )
+    api_auth_failures_block: int = _setting(
+        30, "Failed logins after which the address gets 429 / 20429 without a check until the window passes; 0 = never."
+    )
+    api_auth_failure_window_s: float = _setting(600.0, "Seconds a failed login counts against its client address.")
     webhooks_schedule_s: str = _setting(
         "0,60,300,900", "Delays before each delivery attempt, comma-separated seconds (attempt 1, 2, ...)."
     )
@@ -75,11 +82,25 @@ class Settings:
     webhooks_max_response_bytes: int = _setting(
         65_536, "Response bytes read from a webhook receiver before giving up on the body."
     )
-    calls_max_concurrent: int = _setting(64, "Calls live at once across the engine; more wait in queued.")
+    calls_max_concurrent: int = _setting(
+        0, "Calls live at once across the engine; more wait in queued. 0 = sized from this machine (wirexa doctor)."
+    )
     calls_cps: float = _setting(10.0, "Engine-wide call setups per second; more wait in queued.")
+    calls_hold: bool = _setting(
+        False, "Accept and queue new calls but place none (maintenance; `wirexa calls stop` refuses them instead)."
+    )
     calls_document_timeout_s: float = _setting(15.0, "Timeout for fetching a call's XML document.")
     calls_max_redirects: int = _setting(20, "Document fetches one call may chain (Redirect loops are cut here).")
-    sip_workers_max: int = _setting(16, "Most pjsua2 media worker processes (each holds 4 calls).")
+    calls_allowed_countries: str = _setting(
+        "",
+        "Destinations calls may dial: E.164 country codes or longer prefixes, comma-separated (1 = US/Canada without the Caribbean, 1876 = Jamaica, * = anywhere); empty = sip.trunk_country_code only. Others get 21215.",
+    )
+    calls_daily_minutes: int = _setting(
+        0, "Call-minutes a project may use per UTC day, <Dial> legs included (402 / 20005 beyond); 0 = unlimited."
+    )
+    sip_workers_max: int = _setting(
+        0, "Most pjsua2 media worker processes (each holds 4 calls); 0 = sized from this machine (wirexa doctor)."
+    )
     sip_worker_idle_s: float = _setting(30.0, "Seconds an idle worker beyond the first lives before it is stopped.")
     sip_bind_host: str = _setting("127.0.0.1", "Address the SIP workers bind their SIP and RTP ports to.")
     sip_port_base: int = _setting(15060, "First SIP port of the worker pool (worker N uses base+N).")
@@ -96,6 +117,10 @@ class Settings:
     sip_trunk_dial_prefix: str = _setting("", "Prefix put in front of dialed numbers.")
     sip_trunk_strip_plus: bool = _setting(False, "Strip the leading + of E.164 numbers before dialing.")
     sip_trunk_pai: bool = _setting(False, "Send P-Asserted-Identity with the caller ID.")
+    sip_trunk_country_code: str = _setting(
+        "1",
+        "E.164 country calling code of the trunk's home country (1 = US/Canada, 44 = UK ...): the default dialing permission.",
+    )
     sandbox_enabled: bool = _setting(True, "Start the sandbox carrier when no trunk is configured.")
     sandbox_port_base: int = _setting(16060, "First SIP port of the sandbox carrier's processes.")
     sandbox_processes: int = _setting(4, "Sandbox carrier processes (each answers 4 calls at once).")
@@ -105,6 +130,11 @@ class Settings:
     )
     tts_espeak_binary: str = _setting("espeak-ng", "espeak-ng executable used for <Say>.")
     tts_timeout_s: float = _setting(3.0, "Seconds one TTS provider may take before <Say> falls back to the next one.")
+    tts_stream: bool = _setting(
+        True,
+        "Play the audio of providers that stream (Polly, ElevenLabs, Azure) as it arrives; the first chunk must come"
+        " within tts_timeout_s, and each next one within tts_timeout_s of the previous.",
+    )
     tts_cache_max_bytes: int = _setting(
         268_435_456, "Size bound of the rendered-speech cache (least recently used files go first); 0 = unbounded."
     )
@@ -225,6 +255,13 @@ def parse_schedule(text: str) -> tuple[float, ...]:
     return values
 
 
+def check_prefixes(name: str, text: str) -> None:
+    """ConfigError unless `text` is comma-separated E.164 prefixes (digits, no leading 0) or '*'."""
+    for item in (p.strip().lstrip("+") for p in text.split(",")):
+        if item and item != "*" and not (item.isdigit() and item[0] != "0" and len(item) <= 15):
+            raise ConfigError(f"{name}: not an E.164 country code or prefix: {item!r}")
+
+
 def _coerce(setting: Setting, value: Any, origin: str) -> Any:
     t = setting.type
     try:
@@ -322,8 +359,15 @@ def load(
     for name, value in overrides.items():
         values[name] = _coerce(_BY_NAME[name], value, "--" + name.replace("_", "-"))
 
+    if not values["sip_workers_max"] or not values["calls_max_concurrent"]:
+        sandbox = values["sandbox_enabled"] and not values["sip_trunk_host"]
+        sized = machine_sizing(values["sip_port_base"], values["sip_rtp_port_base"], sandbox)
+        values["sip_workers_max"] = values["sip_workers_max"] or sized.workers_max
+        values["calls_max_concurrent"] = values["calls_max_concurrent"] or sized.calls_max
     settings = Settings(**values, config_file=str(path) if path else "")
     parse_schedule(settings.webhooks_schedule_s)  # validate early
+    check_prefixes("calls.allowed_countries", settings.calls_allowed_countries)
+    check_prefixes("sip.trunk_country_code", settings.sip_trunk_country_code)
     return settings
 
 
@@ -354,3 +398,75 @@ def example_toml() -> str:
             key = s.name.split("_", 1)[1]
             lines += [f"# {s.help} (env WIREXA_{s.name.upper()})", f"{key} = {fmt(s)}", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+# --- sizing the engine from the machine (sip_workers_max / calls_max_concurrent = 0) -------------
+
+MACHINE_SIZED = ("sip_workers_max", "calls_max_concurrent")  # 0 = load() sizes them from the machine
+CALLS_PER_WORKER = 4  # the pjsua2 wheel's limit (sip/pool.py)
+CALLS_PER_CORE = 250  # ~0.2-0.3% of a core per call (bench/sip_bench.py), leaving a quarter idle
+WORKER_MEMORY_MB = 40  # a worker's RSS with 4 calls is ~30 MB; half the available memory is used
+ENGINE_FDS_PER_CALL = 16  # engine side: worker pipes, webhook and document sockets, files
+ENGINE_FDS_RESERVED = 512
+RTP_PORTS_PER_WORKER = 100  # sip/pool.py: worker N's RTP block starts at rtp_base + 100 N
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sizing:
+    """What this machine can hold, and what limits it (`limit` names the smallest ceiling)."""
+
+    workers_max: int
+    calls_max: int
+    limit: str
+    cores: int
+    memory_available_mb: int
+    open_files_limit: int
+    by: dict[str, int]  # calls each resource allows
+
+
+SANDBOX_RTP_OFFSET = 5000  # sip/sandbox_carrier.py: the sandbox's RTP ports start at rtp_base + 5000
+
+
+def machine_sizing(sip_port_base: int, rtp_port_base: int, sandbox: bool = False) -> Sizing:
+    """Size the worker pool and the engine-wide call limit from the cores, the available memory,
+    the open-file limit and the port range (RTP blocks up to 65535, or up to the sandbox
+    carrier's when it runs; SIP ports below the RTP range). The calls limit leaves one slot
+    free for a <Dial> leg."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    memory_mb = _available_memory_mb()
+    try:
+        import resource
+
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        nofile = 1024
+    if nofile < 0:  # RLIM_INFINITY
+        nofile = 1 << 20
+    rtp_top = rtp_port_base + SANDBOX_RTP_OFFSET if sandbox else 65536
+    rtp_workers = max(1, (rtp_top - rtp_port_base) // RTP_PORTS_PER_WORKER)
+    top = rtp_port_base if sip_port_base < rtp_port_base else 65536
+    sip_workers = max(1, top - sip_port_base)
+    by = {
+        "cpu": cores * CALLS_PER_CORE,
+        "memory": max(1, memory_mb // 2 // WORKER_MEMORY_MB) * CALLS_PER_WORKER,
+        "open_files": max(CALLS_PER_WORKER, (nofile - ENGINE_FDS_RESERVED) // ENGINE_FDS_PER_CALL),
+        "ports": min(rtp_workers, sip_workers) * CALLS_PER_WORKER,
+    }
+    limit = min(by, key=lambda k: by[k])
+    slots = by[limit]
+    workers = max(1, -(-slots // CALLS_PER_WORKER))
+    return Sizing(workers, max(1, slots - 1), limit, cores, memory_mb, nofile, by)
+
+
+def _available_memory_mb() -> int:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1 << 20))
+    except (OSError, ValueError, AttributeError):
+        return 1024

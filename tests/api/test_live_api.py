@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def live_server_env() -> dict[str, str]:
     # Calls stay queued (no dispatch); a small per-project rate limit with room for the tests.
-    return {"WIREXA_CALLS_MAX_CONCURRENT": "0", "WIREXA_API_RATE_LIMIT_PER_S": "1", "WIREXA_API_RATE_LIMIT_BURST": "25"}
+    return {"WIREXA_CALLS_HOLD": "true", "WIREXA_API_RATE_LIMIT_PER_S": "1", "WIREXA_API_RATE_LIMIT_BURST": "25"}
 
 
 def new_project(server: LiveServer) -> tuple[str, str]:

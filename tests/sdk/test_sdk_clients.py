@@ -22,7 +22,7 @@ VENVS = ROOT / ".venv-sdk"
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     subprocess.run(["bash", str(ROOT / "scripts" / "sdk-venvs")], check=True, capture_output=True)
     # Calls stay queued (nothing is dispatched) so the scenario sees stable states.
-    server = make_live_server(tmp_path_factory.mktemp("sdk"), {"WIREXA_CALLS_MAX_CONCURRENT": "0"})
+    server = make_live_server(tmp_path_factory.mktemp("sdk"), {"WIREXA_CALLS_HOLD": "true"})
     yield server
     server.stop()
 

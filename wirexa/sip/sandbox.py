@@ -431,7 +431,7 @@ class Sandbox:
         # The far end's audio is the conference port's tx level (see worker.tick_call).
         level = callee.media.getTxLevel()
         if level > SOUND_LEVEL:
-            callee.sound_s += self.loop.poll_ms / 1000.0
+            callee.sound_s += min(self.loop.elapsed, 0.1)  # ticks come every ~20 ms during calls
             callee.silence_since = None
         elif callee.sound_s >= PROMPT_MIN_SOUND_S:
             if callee.silence_since is None:
