@@ -116,3 +116,12 @@ async def test_an_unusable_wav_is_refused_at_load_naming_the_file(tmp_path: Path
 def test_a_sine_pitch_is_measured() -> None:
     assert abs(pitch(tone_pcm(440, 500, amplitude=0.3)) - 440) < 10
     assert math.isfinite(pitch(b"\0\0" * 800))
+
+
+async def test_a_default_callee_that_never_answers_starts_the_sandbox(tmp_path: Path) -> None:
+    """`[default] answer = "busy"` (no greeting to render) once crashed the sandbox at start."""
+    toml = tmp_path / "sandbox.toml"
+    toml.write_text('[default]\nanswer = "busy"\n')
+    async with running(make_settings(tmp_path, sandbox_config=str(toml), sandbox_processes=1), tmp_path) as h:
+        ended = await h.ended(await h.dial("+15005559999"))
+        assert (ended.reason, ended.sip_code) == ("busy", 486)

@@ -280,8 +280,8 @@ class Sandbox:
             return self.spoken(str(behaviour.get("greeting") or "Hello?"), "human")
         if answer == "machine":
             return self.machine_greeting()
-        if answer == "silence":
-            return None
+        if answer == "silence" or PLAY not in behaviour:
+            return None  # silence, or a callee that never answers (busy, ring, fail ...)
         return Path(behaviour[PLAY])  # a file: its playable copy
 
     # --- pjsua2 callbacks (main thread) ------------------------------------------------------
