@@ -21,13 +21,7 @@ CALL_STATUSES = tuple(dict.fromkeys(state.RESOURCE_STATUS.values()))  # Twilio's
 RECORDING_EVENTS = ("in-progress", "completed", "absent")
 
 
-def _opt_url(form: MultiMapping[str], name: str, code: int = 21205) -> str | None:
-    value = (form.get(name) or "").strip()
-    if not value:
-        return None
-    if not ctx.valid_url(value):
-        raise BadRequest(f"{name} is not a valid URL: {value}", code=code)
-    return value
+_opt_url = ctx.opt_url
 
 
 def parse_new_call(form: MultiMapping[str]) -> NewCall:
