@@ -350,6 +350,20 @@ def test_tap_pads_short_frames_and_decides() -> None:
     assert tap.decision is decision
 
 
+def test_tap_fed_in_blocks_decides_as_frame_by_frame(corpus: tuple[Path, list[dict[str, object]]]) -> None:
+    """The worker's tap gets 100 ms blocks (five frames): same decision, same frame, as 20 ms frames."""
+    out, entries = corpus
+    for e in entries[::6]:
+        frames = frames_of(out / str(e["file"])) + [bytes(FRAME_BYTES)] * 400
+        params = AmdParams(mode=AmdMode.DETECT_MESSAGE_END)
+        by_frame, by_block = AmdTap(params), AmdTap(params)
+        one = next((d for d in (by_frame.feed(f) for f in frames) if d is not None), None)
+        blocks = (b"".join(frames[i : i + 5]) for i in range(0, len(frames), 5))
+        five = next((d for d in (by_block.feed_block(b) for b in blocks) if d is not None), None)
+        assert one is not None and five == one, e["file"]
+    assert AmdTap().feed_block(b"") is None
+
+
 # -- the labelled corpus through real webrtcvad ---------------------------------------------------------
 
 

@@ -34,7 +34,8 @@ class Vad:
 class AmdTap:
     """VAD + classifier for one call, the object a worker's frame callback holds: `feed(frame)`
     per received 20 ms frame returns the AmdDecision once, else None. Frames of another size
-    (a short last frame) are zero-padded or cut to 320 bytes."""
+    (a short last frame) are zero-padded or cut to 320 bytes. `feed_block(pcm)` takes several
+    frames at once (the worker's tap receives 100 ms blocks: one callback instead of five)."""
 
     __slots__ = ("classifier", "vad")
 
@@ -46,6 +47,15 @@ class AmdTap:
         if len(frame) != FRAME_BYTES:
             frame = frame[:FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
         return self.classifier.feed(frame, self.vad.is_speech(frame))
+
+    def feed_block(self, pcm: bytes) -> AmdDecision | None:
+        """Feed 20 ms frames from a block of them (the last one padded if short), in order;
+        the decision as soon as one is made (the block's remaining frames are not fed)."""
+        for start in range(0, len(pcm), FRAME_BYTES):
+            decision = self.feed(pcm[start : start + FRAME_BYTES])
+            if decision is not None:
+                return decision
+        return None
 
     @property
     def decision(self) -> AmdDecision | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import queue
 import socket
 import sys
@@ -216,10 +217,11 @@ class CommandLoop:
     - SIP traffic and pjsip's own timers (retransmissions, registration refresh) wake it as
       they always did: libHandleEvents never sleeps past pjsip's next timer;
     - while pjsua has a call, and for LINGER_S after the last call or command, it polls every
-      ACTIVE_POLL_MS so the owner's tick (ring timeout, end of playback, recording silence and
-      length, DTMF pacing, the AMD decision, recordings being closed) keeps ~20 ms resolution,
-      and so the callbacks pjsua2 queues from the media thread (DTMF digits, mainThreadOnly)
-      run within 20 ms;
+      `active_ms` (ACTIVE_POLL_MS, 20 ms, unless the owner sets it) so the owner's tick keeps
+      that resolution and the callbacks pjsua2 queues from the media thread (DTMF digits,
+      mainThreadOnly) run within it; an owner that knows when its next timer is due (`due`:
+      a ring timeout, the end of a prompt, a digit to send) is woken then, so it can poll
+      rarely (the media worker: 100 ms) without being late for anything;
     - otherwise it waits IDLE_POLL_MS (a lost wake-up packet, which loopback does not lose
       short of a full socket buffer, would delay a command by at most that).
     The alternatives measured: a fixed 1/5/10 ms poll (cost grows with the rate), and
@@ -237,11 +239,13 @@ class CommandLoop:
         active_ms: int = ACTIVE_POLL_MS,
         idle_ms: int = IDLE_POLL_MS,
         busy: Callable[[], bool] | None = None,
+        due: Callable[[], float | None] | None = None,
     ) -> None:
         self.ep = ep
         self.handle = handle
         self.tick = tick
         self.busy = busy
+        self.due = due
         self.commands: queue.Queue[proto.Command | RelayCommand | None] = queue.Queue()
         # A media worker relays audio to a call in another worker (relay.py); None = not here.
         self.on_relay: Callable[[RelayCommand], None] | None = None
@@ -272,8 +276,14 @@ class CommandLoop:
             busy = live_calls() > 0 or bool(self.graveyard)
         if busy:
             self._busy_until = now + LINGER_S
-            return self.active_ms
-        return self.active_ms if now < self._busy_until else self.idle_ms
+        limit = self.active_ms if now < self._busy_until else self.idle_ms
+        due = self.due() if self.due is not None else None
+        if due is None:
+            return limit
+        ms = math.ceil((due - now) * 1000)
+        # Past due although the tick just ran: the owner could not act on it (a failing call);
+        # poll briskly rather than spin.
+        return min(limit, ms if ms >= 1 else 5)
 
     def bury(self, obj: Any) -> None:
         """Drop a pjsua2 object later, on this thread, outside any callback."""
