@@ -8,6 +8,8 @@ import pytest
 from aiohttp import web
 
 from tests.calls.conftest import Flow
+from wirexa.calls import dispatcher
+from wirexa.calls.records import NewCall
 from wirexa.calls.service import CallUpdate
 from wirexa.store import repo
 
@@ -370,3 +372,19 @@ async def test_do_not_trim_keeps_silence(flow: Flow) -> None:
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_status(call.sid, ("completed",))
     assert len(flow.backend.requests_to("/after")) == 1
+
+
+async def test_a_project_waiting_on_its_own_cps_does_not_hold_up_the_others(flow: Flow) -> None:
+    """The dispatcher reads a few queued rows per pass (QUEUE_PEEK) and looks further down the
+    queue only when all of them were skipped: another project's call behind 20 of a CPS-limited
+    project's calls still goes at once."""
+    await flow.store.write(lambda: repo.update_project(flow.project.sid, cps=0.01))  # one call, then 100 s to wait
+    slow = [await flow.create(twiml="<Response><Pause length='30'/></Response>") for _ in range(20)]
+    assert len(slow) > dispatcher.QUEUE_PEEK * 2
+    other = await flow.store.write(repo.create_project, "other")
+    call = await flow.calls.create(
+        other, NewCall(to_number="+15005550006", from_number="+15005550100", twiml="<Response/>")
+    )
+    await flow.wait_status(call.sid, ("completed",), timeout=5)
+    statuses = [(await flow.store.read(repo.get_call, c.sid)).status for c in slow]
+    assert statuses[0] != "queued" and set(statuses[1:]) == {"queued"}

@@ -4,7 +4,9 @@ events to each call's session, and finalizes calls a previous run left live.
 Theory of operation. The queue is the `calls` table itself (status `queued`), so queued calls
 survive restarts. One loop task wakes when a call is created (wake()), when a slot frees or
 when the CPS bucket refills, reads the oldest queued calls and dispatches as many as the limits
-allow: engine-wide and per-project calls per second (token buckets), engine-wide and
+allow (it reads a few, QUEUE_PEEK, and more only when those were all skipped: a pass usually
+places one call, and reading a hundred rows for it, 50 times a second at 50 CPS, was what slowed
+the API down under a deep queue, issue 15 item 7): engine-wide and per-project calls per second (token buckets), engine-wide and
 per-project concurrent calls, and the SIP pool's capacity (SipPort.can_start). Dispatching is
 one store transaction (queued -> initiated, the `initiated` callback row) followed by
 SipPort.start_call; a call cancelled meanwhile is skipped because the transition only applies
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 
 HANGUP_WAIT_S = 3.0  # how long an API hangup waits for SIP to confirm
 STOPPED_POLL_S = 1.0  # with the emergency stop on: how often the dispatcher looks for its end
+QUEUE_PEEK = 8  # queued rows a pass reads first ...
+QUEUE_READ_MAX = 512  # ... and at most, when the first ones were all skipped (a project's own CPS)
 
 
 def amd_request(call: CallRecord) -> AmdRequest | None:
@@ -199,33 +203,38 @@ class Dispatcher:
             return 0.5  # woken earlier when a slot frees
         if self.limits is not None and await self.limits.calls_stopped():
             return STOPPED_POLL_S  # the emergency stop: look again for `wirexa calls resume`
-        queued = await self.store.queued(100)
-        if not queued:
-            return 5.0
         projects: dict[str, ProjectRecord | None] = {}
         usage: dict[str, tuple[permissions.ProjectLimits, int]] = {}  # per pass: limits, seconds used
-        for call in queued:
-            if call.sid in self.sessions:
-                continue
-            if call.account_sid not in projects:
-                projects[call.account_sid] = await self.store.project(call.account_sid)
-            project = projects[call.account_sid]
-            if not self._limit_ok(project):
-                return 0.5  # woken earlier when a slot frees
-            refusal = await self._refusal(call.account_sid, call.to_number, usage)
-            if refusal is not None:
-                await self._refuse(call, refusal)
-                continue
-            now = self.clock.monotonic()
-            if project is not None and project.cps:
-                bucket = self._project_buckets.setdefault(project.sid, TokenBucket(project.cps, now=now))
-                if bucket.take(now) > 0:
-                    continue  # this project waits; others may go
-            wait = self._bucket.take(now)
-            if wait > 0:
-                return wait
-            await self._dispatch(call)
-        return 0.5
+        limit = QUEUE_PEEK
+        while True:
+            # Oldest first; rows skipped below stay queued and are read again (skipping is cheap).
+            queued = await self.store.queued(limit)
+            if not queued:
+                return 5.0
+            for call in queued:
+                if call.sid in self.sessions:
+                    continue
+                if call.account_sid not in projects:
+                    projects[call.account_sid] = await self.store.project(call.account_sid)
+                project = projects[call.account_sid]
+                if not self._limit_ok(project):
+                    return 0.5  # woken earlier when a slot frees
+                refusal = await self._refusal(call.account_sid, call.to_number, usage)
+                if refusal is not None:
+                    await self._refuse(call, refusal)
+                    continue
+                now = self.clock.monotonic()
+                if project is not None and project.cps:
+                    bucket = self._project_buckets.setdefault(project.sid, TokenBucket(project.cps, now=now))
+                    if bucket.take(now) > 0:
+                        continue  # this project waits; others may go
+                wait = self._bucket.take(now)
+                if wait > 0:
+                    return wait
+                await self._dispatch(call)
+            if len(queued) < limit or limit >= QUEUE_READ_MAX:
+                return 0.5
+            limit = min(QUEUE_READ_MAX, limit * 4)  # all skipped or placed: look further down the queue
 
     async def _dispatch(self, call: CallRecord) -> None:
         try:
