@@ -35,19 +35,6 @@ Merger = Callable[[Path, Path, Path], Awaitable[bool]]
 Repairer = Callable[[Path], Awaitable[float | None]]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RecordingKind:
-    """What a recording is and who hears about it (Twilio's Recording fields)."""
-
-    source: str  # RecordVerb | DialVerb | OutboundAPI | StartCallRecordingAPI
-    channels: int
-    track: str  # inbound | outbound | both
-    trim: str  # trim-silence | do-not-trim
-    status_callback: str | None
-    status_callback_method: str
-    status_callback_events: tuple[str, ...]
-
-
 async def keep(
     store: CallStore,
     clock: Clock,
@@ -56,7 +43,7 @@ async def keep(
     rec_sid: str,
     path: Path,
     duration_ms: int,
-    kind: RecordingKind,
+    kind: RecordingOptions,
     start_time: dt.datetime | None = None,
 ) -> RecordingRecord | None:
     """Save a finished recording of `call`, or discard it when it is empty (None)."""
@@ -207,7 +194,7 @@ class CallRecordings:
         live = self.live.pop(done.rec_id, None)
         if live is None:
             return None
-        path, kind = live.path, self._kind(live.options)
+        path, kind = live.path, live.options
         if done.how == "lost":  # the worker died: its files were never closed
             seconds = await self.repair(path)
             if live.out_path is not None and await self.repair(live.out_path) is None:
@@ -247,15 +234,3 @@ class CallRecordings:
         keeps what its files hold, their headers repaired."""
         live = self.live[rec_sid]
         return RecordingFinished(CallSid(live.record.call_sid), rec_sid, str(live.path), 0, "lost", None)
-
-    @staticmethod
-    def _kind(options: RecordingOptions) -> RecordingKind:
-        return RecordingKind(
-            options.source,
-            options.channels,
-            options.track,
-            options.trim,
-            options.status_callback,
-            options.status_callback_method,
-            options.status_callback_events,
-        )

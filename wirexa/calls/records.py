@@ -247,9 +247,10 @@ class NewRecording:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RecordingOptions:
-    """How to record a whole call (Record=true on create, or the call Recordings API)."""
+    """What a recording is and who hears about it (Twilio's Recording fields): a whole call's
+    (Record=true on create, or the call Recordings API), a <Record>'s or a <Dial record>'s."""
 
-    source: str  # OutboundAPI | StartCallRecordingAPI
+    source: str  # OutboundAPI | StartCallRecordingAPI | RecordVerb | DialVerb
     channels: int = 1  # 2 = dual: the far end on the first channel, what it is sent on the second
     track: str = "both"  # inbound | outbound | both
     trim: str = "do-not-trim"

@@ -50,7 +50,7 @@ from wirexa.calls.ports import (
     SipEvent,
     SipPort,
 )
-from wirexa.calls.recordings import CallRecordings, Merger, RecordingKind, Repairer, Trimmer
+from wirexa.calls.recordings import CallRecordings, Merger, Repairer, Trimmer
 from wirexa.calls.records import (
     CallChanges,
     CallRecord,
@@ -634,7 +634,7 @@ class CallSession:
             action.finish_on_key,
         )
 
-    async def _keep(self, done: RecordingFinished, kind: RecordingKind) -> RecordingRecord | None:
+    async def _keep(self, done: RecordingFinished, kind: RecordingOptions) -> RecordingRecord | None:
         return await recordings.keep(
             self.store, self.deps.clock, self.deps.trim, self.call, done.rec_id, Path(done.path), done.duration_ms, kind
         )
@@ -642,7 +642,7 @@ class CallSession:
     async def _on_recording(self, done: RecordingFinished) -> None:
         if self.dial is not None and done.rec_id == self.dial.rec_sid:
             dial = self.dial.action
-            kind = RecordingKind(
+            kind = RecordingOptions(
                 "DialVerb",
                 1,
                 "both",
@@ -656,7 +656,7 @@ class CallSession:
         action, self._recording = self._recording, None
         if action is None:
             return
-        kind = RecordingKind(
+        kind = RecordingOptions(
             "RecordVerb",
             1,
             "inbound",
