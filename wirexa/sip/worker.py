@@ -130,8 +130,8 @@ class StreamPort(pj.AudioMediaPort):  # type: ignore[misc]
     `finished` flips once that many bytes have been played, and the main thread's tick reports it.
 
     Threading: onFrameRequested runs on the clock thread shared by every call of the worker: it
-    reads the file in 8 kB pieces (one small read every 256 ms) and copies 320 bytes into a
-    ByteVector made once (a memmove into its storage, not a per-byte SWIG copy)."""
+    reads the file in 8 kB pieces (one small read every 256 ms), takes each frame at an offset
+    into that piece, and copies 320 bytes into a ByteVector made once (a memmove into its storage, not a per-byte SWIG copy)."""
 
     FRAME = 320
     CHUNK = 8192
@@ -141,6 +141,7 @@ class StreamPort(pj.AudioMediaPort):  # type: ignore[misc]
         self.wake = wake  # the main thread's tick ends the play: wake it rather than wait for its poll
         self.file = open(path, "rb")  # noqa: SIM115 - closed by close() when the play ends
         self.buf = b""
+        self.at = 0  # where the next frame starts in buf (sliced once per refill, not per frame)
         self.pos = 0  # bytes handed to the bridge
         self.total: int | None = None
         self.finished = False
@@ -150,16 +151,17 @@ class StreamPort(pj.AudioMediaPort):  # type: ignore[misc]
     def onFrameRequested(self, frame: Any) -> None:
         data = b""
         if not self.finished:
-            if len(self.buf) < self.FRAME:
-                self.buf += self.file.read(self.CHUNK)
-            data = self.buf[: self.FRAME]
+            if len(self.buf) - self.at < self.FRAME:  # refill: what is left plus the next piece
+                self.buf = self.buf[self.at :] + self.file.read(self.CHUNK)
+                self.at = 0
+            data = self.buf[self.at : self.at + self.FRAME]
             if self.total is not None and self.pos + len(data) >= self.total:
                 data = data[: max(0, self.total - self.pos)]
                 self.finished = True
                 self.wake()
             elif len(data) < self.FRAME and self.total is None:
                 data = data[: len(data) & ~1]  # whole samples only; the rest waits for its pair
-            self.buf = self.buf[len(data) :]
+            self.at += len(data)
             self.pos += len(data)
         ctypes.memmove(self.addr, data.ljust(self.FRAME, b"\0"), self.FRAME)
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
