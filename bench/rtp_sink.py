@@ -141,6 +141,10 @@ class Sink:
                     return
                 if line.strip() == "w":
                     print(json.dumps(self.window()), flush=True)
+                elif line.strip() == "r":  # a fresh window, the old one's figures dropped unread
+                    self.drain()
+                    self.reset()
+                    print("ok", flush=True)
 
 
 if __name__ == "__main__":
