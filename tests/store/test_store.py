@@ -11,6 +11,7 @@ import textwrap
 import types
 from pathlib import Path
 
+import peewee as pw
 import pytest
 
 from wirexa.errors import StoreError
@@ -305,3 +306,19 @@ def test_two_processes_claiming_one_database_never_share_a_row(tmp_path: Path) -
     results = [json.loads(proc.communicate(timeout=120)[0]) for proc in procs]
     claimed = [i for r in results for i in r]
     assert sorted(claimed) == sorted(ids)  # every row once, none twice
+
+
+def test_sequence_numbers_count_per_call_from_zero(store: Store) -> None:
+    p = store.write_sync(lambda: repo.create_project("p"))
+
+    def new_call() -> str:
+        return repo.insert_call(
+            account_sid=p.sid, to_number="+1", from_number="+2", status="queued", direction="outbound-api"
+        ).sid
+
+    a, b = store.write_sync(new_call), store.write_sync(new_call)
+    seqs = [store.write_sync(lambda sid=sid: repo.next_sequence_number(sid)) for sid in (a, a, b, a)]
+    assert seqs == [0, 1, 0, 2]
+    assert store.read_sync(lambda: repo.get_call(a)).sequence_number == 3  # type: ignore[union-attr]
+    with pytest.raises(pw.DoesNotExist):  # as the whole-row read before it did
+        store.write_sync(lambda: repo.next_sequence_number("CAnone"))
