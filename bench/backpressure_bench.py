@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from bench.common import pct, rss_mb, tree  # noqa: E402
+from bench.common import pct, rss_mb, total_rss_mb, tree  # noqa: E402
 from tests.conftest import LiveServer, make_live_server  # noqa: E402
 
 N_CALLS = int(os.environ.get("BACKPRESSURE_BENCH_CALLS", "3000"))
@@ -54,13 +54,7 @@ class Sampler(threading.Thread):
         t0 = time.monotonic()
         while not self.stop.wait(1.0):
             try:
-                pids = tree(self.pid)
-                total = 0.0
-                for p in pids:
-                    try:
-                        total += rss_mb(p)
-                    except OSError:
-                        pass
+                total = total_rss_mb(tree(self.pid))
                 self.samples.append((round(time.monotonic() - t0, 1), round(rss_mb(self.pid), 1), round(total, 1)))
             except OSError:
                 return

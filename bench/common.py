@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 
@@ -28,6 +29,27 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def total_rss_mb(pids: list[int]) -> float:
+    """RSS of these processes together (one that exits meanwhile counts 0)."""
+    total = 0.0
+    for p in pids:
+        try:
+            total += rss_mb(p)
+        except OSError:
+            pass
+    return total
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 5 s."""
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def tree(pid: int) -> list[int]:

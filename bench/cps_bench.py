@@ -47,7 +47,6 @@ import os
 import resource
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -60,7 +59,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from bench.common import pct, rss_mb  # noqa: E402
+from bench.common import pct, rss_mb, stop_process, total_rss_mb  # noqa: E402
 from bench.sip_bench import Sink, start_sipp  # noqa: E402
 from tests.backends import free_port, free_udp_block  # noqa: E402
 from tests.conftest import LiveServer, make_live_server  # noqa: E402
@@ -186,13 +185,7 @@ class Sampler(threading.Thread):
             workers = [p for p in pids if "_sip-worker" in cmdline(p)]
             self.worker_pids.update(workers)
             self.workers.append(len(workers))
-            total = 0.0
-            for p in pids:
-                try:
-                    total += rss_mb(p)
-                except OSError:
-                    pass
-            self.rss_tree.append(total)
+            self.rss_tree.append(total_rss_mb(pids))
 
 
 # --- the callback receiver -------------------------------------------------------------------------
@@ -606,12 +599,7 @@ def main() -> None:
             sampler.join(5)
         if server is not None:
             server.stop()
-        sipp.terminate()
-        try:
-            sipp.wait(5)
-        except subprocess.TimeoutExpired:
-            sipp.kill()
-            sipp.wait()
+        stop_process(sipp)
         receiver.close()
     assert server is not None and sampler is not None
     time.sleep(1.0)

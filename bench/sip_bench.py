@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from bench.common import pct, proc_times, rss_mb  # noqa: E402
+from bench.common import pct, proc_times, rss_mb, stop_process  # noqa: E402
 from tests.backends import free_udp_block  # noqa: E402
 from tests.sip.conftest import SipHarness, make_settings  # noqa: E402
 from wirexa.calls.ports import CallAnswered, CallEnded, CallInitiated, CallSid, RecordingFinished  # noqa: E402
@@ -760,12 +760,7 @@ async def run() -> dict[str, Any]:
                 targets = [st["target"] for st in c if "target" in st] or list(STEPS)
                 base["concurrent_calls"] = await baseline_calls(uac, sink, others, targets)
         finally:
-            sipp.terminate()
-            try:
-                sipp.wait(5)
-            except subprocess.TimeoutExpired:
-                sipp.kill()
-                sipp.wait()
+            stop_process(sipp)
             await sink.stop()
         err = tmp_path / "sipp_errors.log"
         sipp_errors = err.read_text(errors="replace").count("\n") if err.exists() else 0

@@ -59,6 +59,16 @@ class SipHarness:
         )
         return sid
 
+    async def sandbox_wav(self, sid: str, timeout: float = 5.0) -> Path:
+        """What the sandbox callee heard on call `sid`, once it has saved it (after the hangup)."""
+        log, wav = self.data_dir / "sandbox" / f"{sid}.json", self.data_dir / "sandbox" / f"{sid}.wav"
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (log.exists() and "wav saved" in log.read_text()):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the sandbox saved no recording of {sid}")
+            await asyncio.sleep(0.05)
+        return wav
+
     async def ended(self, sid: str, timeout: float = 20.0) -> CallEnded:
         ev: CallEnded = await self.wait(sid, CallEnded, timeout)
         return ev

@@ -267,15 +267,10 @@ async def test_an_rtp_flood_does_not_disturb_a_live_call(tmp_path: Path) -> None
         await h.wait(sid, PlaybackFinished, timeout=10)
         await h.bridge.hangup(sid)
         await h.ended(sid)
-        for _ in range(100):
-            if (h.data_dir / "sandbox" / f"{sid}.json").exists() and "wav saved" in (
-                h.data_dir / "sandbox" / f"{sid}.json"
-            ).read_text():
-                break
-            await asyncio.sleep(0.05)
+        heard_wav = await h.sandbox_wav(sid)
     assert sent >= 10_000, sent
     assert got == 0, f"the worker sent {got} packets of the call's audio to the flooder"
-    heard = levels(h.data_dir / "sandbox" / f"{sid}.wav")
+    heard = levels(heard_wav)
     # what the callee heard: the 7 s tone throughout, the 4 s flood (from 1.5 s on) included
     tone_windows = heard[1:12]
     assert min(tone_windows) > -20.0, heard

@@ -47,12 +47,6 @@ async def test_a_growing_file_is_played_whole_and_ends_at_its_final_size(tmp_pat
         await asyncio.sleep(0.5)
         await h.bridge.hangup(sid)
         await h.ended(sid)
-        saved = h.data_dir / "sandbox" / f"{sid}.wav"
-        for _ in range(100):
-            if (h.data_dir / "sandbox" / f"{sid}.json").exists() and "wav saved" in (
-                h.data_dir / "sandbox" / f"{sid}.json"
-            ).read_text():
-                break
-            await asyncio.sleep(0.05)
+        saved = await h.sandbox_wav(sid)
     # every 20 ms frame of the 2.01 s tone once: a skipped or repeated piece would change the count
     assert abs(loud_frames(saved) - 100) <= 3, loud_frames(saved)
