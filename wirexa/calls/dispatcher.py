@@ -5,9 +5,9 @@ Theory of operation. The queue is the `calls` table itself (status `queued`), so
 survive restarts. One loop task wakes when a call is created (wake()), when a slot frees or
 when the CPS bucket refills, reads the oldest queued calls and dispatches as many as the limits
 allow (it reads a few, QUEUE_PEEK, and more only when those were all skipped: a pass usually
-places one call, and reading a hundred rows for it, 50 times a second at 50 CPS, was what slowed
-the API down under a deep queue, issue 15 item 7): engine-wide and per-project calls per second (token buckets), engine-wide and
-per-project concurrent calls, and the SIP pool's capacity (SipPort.can_start). Dispatching is
+places one call, and reading a hundred rows for each one was what slowed the API down under a
+deep queue, issue 15 item 7): engine-wide and per-project calls per second (token buckets),
+engine-wide and per-project concurrent calls, and the SIP pool's capacity (SipPort.can_start). Dispatching is
 one store transaction (queued -> initiated, the `initiated` callback row) followed by
 SipPort.start_call; a call cancelled meanwhile is skipped because the transition only applies
 to a `queued` call. Over the limits calls simply stay queued, as on Twilio.

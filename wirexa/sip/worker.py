@@ -131,7 +131,8 @@ class StreamPort(pj.AudioMediaPort):  # type: ignore[misc]
 
     Threading: onFrameRequested runs on the clock thread shared by every call of the worker: it
     reads the file in 8 kB pieces (one small read every 256 ms), takes each frame at an offset
-    into that piece, and copies 320 bytes into a ByteVector made once (a memmove into its storage, not a per-byte SWIG copy)."""
+    into that piece, and copies 320 bytes into a ByteVector made once (a memmove into its
+    storage, not a per-byte SWIG copy)."""
 
     FRAME = 320
     CHUNK = 8192
@@ -197,9 +198,9 @@ class AmdPort(pj.AudioMediaPort):  # type: ignore[misc]
     nothing at all. The port's frames are 100 ms (FRAME_US): the bridge buffers five of the
     call's 20 ms frames per callback, which cuts the tap's cost per call from ~0.12% to ~0.05%
     of a core (the Python callback, not the VAD, was most of it) for at most 80 ms more latency
-    (measured with 40 taps on one tone, docs/PJSUA2_FINDINGS.md). It touches no pjsua2 object but the frame; the decision is picked up by the
-    main thread's tick (an attribute written once), which emits it and takes the port out of
-    the bridge."""
+    (measured with 40 taps on one tone, docs/PJSUA2_FINDINGS.md). It touches no pjsua2 object
+    but the frame; the decision (an attribute written once) wakes the main thread, whose tick
+    emits it and takes the port out of the bridge."""
 
     FRAME_US = 100_000
 

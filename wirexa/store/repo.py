@@ -254,7 +254,7 @@ def update_call(sid: str, *, expect_status: Iterable[str] | None = None, **field
 def next_sequence_number(sid: str) -> int:
     """Return the call's next callback SequenceNumber (0, 1, 2 ...) and advance it. Runs inside
     the caller's write transaction; reads one column, not the row (this ran for every status
-    callback and, reading the whole call, was the store writer's largest cost at 50 CPS)."""
+    callback and, reading the whole call, was 39% of the store writer's time at ~30 CPS)."""
     Call.update(sequence_number=Call.sequence_number + 1).where(Call.sid == sid).execute()
     seq = Call.select(Call.sequence_number).where(Call.sid == sid).scalar()
     if seq is None:
