@@ -322,3 +322,42 @@ def test_sequence_numbers_count_per_call_from_zero(store: Store) -> None:
     assert store.read_sync(lambda: repo.get_call(a)).sequence_number == 3  # type: ignore[union-attr]
     with pytest.raises(pw.DoesNotExist):  # as the whole-row read before it did
         store.write_sync(lambda: repo.next_sequence_number("CAnone"))
+
+
+def test_compiled_writes_return_the_rows_as_stored(store: Store) -> None:
+    """insert_call / update_call / insert_webhook build their records without peewee's model
+    layer: every column, defaults and conversions included, must match a fresh read."""
+    p = store.write_sync(repo.create_project, "p")
+    call = store.write_sync(
+        lambda: repo.insert_call(
+            account_sid=p.sid, to_number="+1", from_number="+2", status="queued", direction="outbound-api", record=True
+        )
+    )
+    assert call == store.read_sync(repo.get_call, call.sid)
+    assert call.timeout_s == 60 and call.record is True and call.answer_time is None and call.sequence_number == 0
+    now = repo.utcnow()
+    moved = store.write_sync(
+        lambda: repo.update_call(call.sid, expect_status=("queued", "initiated"), status="initiated", start_time=now)
+    )
+    assert moved == store.read_sync(repo.get_call, call.sid) and moved.start_time == now and moved.status == "initiated"
+    assert store.write_sync(lambda: repo.update_call(call.sid, expect_status=("queued",), status="ringing")) is None
+    assert store.write_sync(lambda: repo.update_call(call.sid, expect_status=(), status="ringing")) is None
+    hook = store.write_sync(
+        lambda: repo.insert_webhook(
+            account_sid=p.sid,
+            call_sid=call.sid,
+            kind="call-status",
+            event="initiated",
+            url="http://h/cb",
+            method="POST",
+            params=[("CallSid", call.sid), ("SequenceNumber", 0)],  # type: ignore[list-item]
+        )
+    )
+    assert hook == store.read_sync(repo.get_webhook, hook.id) and hook.params[1] == ("SequenceNumber", "0")
+    now = repo.utcnow()
+    claimed = store.write_sync(repo.claim_webhooks, "w", now, now + dt.timedelta(seconds=30), 5)
+    assert claimed == [store.read_sync(repo.get_webhook, hook.id)] and claimed[0].claimed_by == "w"
+    store.write_sync(lambda: repo.charge_credits(p.sid, 30))  # an unlimited project stays unlimited
+    store.write_sync(lambda: repo.update_project(p.sid, credits_s=100))
+    store.write_sync(lambda: repo.charge_credits(p.sid, 30))
+    assert store.read_sync(repo.get_project, p.sid).credits_s == 70  # type: ignore[union-attr]
