@@ -338,7 +338,16 @@ def rate_windows(starts: list[float]) -> dict[str, Any]:
         "max_10s_per_s": max(windows) if windows else None,
         "min_10s_per_s": min(windows) if windows else None,
         "min_10s_after_first_s_per_s": min(windows[1:]) if len(windows) > 1 else None,
+        # From a cold engine the first ~20 s also start the SIP workers the load needs.
+        "steady_from_s": STEADY_FROM_S,
+        "steady_per_s": round(sum(full[STEADY_FROM_S:]) / len(full[STEADY_FROM_S:]), 2)
+        if len(full) > STEADY_FROM_S
+        else None,
+        "min_10s_steady_per_s": min(windows[STEADY_FROM_S:]) if len(windows) > STEADY_FROM_S else None,
     }
+
+
+STEADY_FROM_S = 30
 
 
 def ms(values: list[float]) -> dict[str, float | int]:
@@ -633,7 +642,9 @@ def main() -> None:
         },
         {
             "metric": "placed rate (first to last dispatch)",
-            "measured": f"{result['placed_per_s']}/s (10 s windows {rate['min_10s_per_s']}..{rate['max_10s_per_s']}/s)",
+            "measured": f"{result['placed_per_s']}/s (10 s windows {rate['min_10s_per_s']}..{rate['max_10s_per_s']}/s; "
+            f"from second {rate.get('steady_from_s')}: {rate.get('steady_per_s')}/s, 10 s windows from "
+            f"{rate.get('min_10s_steady_per_s')}/s)",
             "target": f"{CPS:g}/s",
             "met": result["placed_per_s"] is not None and result["placed_per_s"] >= 0.95 * CPS,
         },

@@ -78,6 +78,30 @@ def classify(root: int, kinds: dict[bytes, str], default: str) -> dict[int, Proc
     return out
 
 
+def thread_cpu(pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of the processes' threads, summed by thread name (a SIP worker's are
+    `python` (its main thread), `clock` (the null sound device's: the bridge and every
+    onFrameReceived), `media` (RTP in)): a process-wide figure hides a per-thread change
+    smaller than its own run-to-run noise."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                    text = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            fields = text[text.rindex(")") + 2 :].split()
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def cpu_delta(before: dict[int, Proc], after: dict[int, Proc]) -> tuple[dict[str, float], int, int]:
     """CPU seconds per kind between two snapshots: own time of processes alive at both ends, all
     time of processes started in between, and reaped-children time. Also (new, gone) counts; a
