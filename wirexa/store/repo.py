@@ -153,7 +153,7 @@ class _Write:
     def insert(self, values: Mapping[str, Any]) -> int | None:
         """Insert one row; returns its id on a table with an auto-increment key (else None)."""
         db = self.model._meta.database
-        sqlite = isinstance(db.obj, pw.SqliteDatabase)
+        sqlite = isinstance(getattr(db, "obj", db), pw.SqliteDatabase)  # models are bound through a proxy
 
         def build() -> str:
             columns = ", ".join(f'"{self.fields[name].column_name}"' for name in values)
