@@ -29,7 +29,7 @@ from typing import Any
 
 import pjsua2 as pj
 
-from wirexa.sip.endpoint import frame_bytes
+from wirexa.sip.endpoint import frame_bytes, hold_thread_state
 from wirexa.sip.relay_commands import RelayClose, RelayOpen
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class RelayPort(pj.AudioMediaPort):  # type: ignore[misc]
         self.createPort(name, fmt)
 
     def onFrameReceived(self, frame: Any) -> None:
+        hold_thread_state()
         try:
             if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
                 self.sock.sendto(frame_bytes(frame.buf), self.peer)
@@ -71,6 +72,7 @@ class RelayPort(pj.AudioMediaPort):  # type: ignore[misc]
             pass
 
     def onFrameRequested(self, frame: Any) -> None:
+        hold_thread_state()
         try:
             while True:
                 data = self.sock.recv(2048)

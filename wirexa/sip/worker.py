@@ -31,7 +31,15 @@ from wirexa.media.amd_vad import AmdTap
 from wirexa.media.audio import wav_header_complete
 from wirexa.sip import endpoint
 from wirexa.sip import protocol as proto
-from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint, emit, frame_bytes
+from wirexa.sip.endpoint import (
+    CommandLoop,
+    account_config,
+    audio_media_of,
+    create_endpoint,
+    emit,
+    frame_bytes,
+    hold_thread_state,
+)
 from wirexa.sip.guard import pin_udp_socket, split_hostport
 from wirexa.sip.protocol import dtmf_plan, end_reason
 from wirexa.sip.relay import RelayHub
@@ -150,6 +158,7 @@ class StreamPort(pj.AudioMediaPort):  # type: ignore[misc]
         self.addr = int(ctypes.c_void_p.from_address(int(self.vector.this)).value or 0)
 
     def onFrameRequested(self, frame: Any) -> None:
+        hold_thread_state()
         data = b""
         if not self.finished:
             if len(self.buf) - self.at < self.FRAME:  # refill: what is left plus the next piece
@@ -211,6 +220,7 @@ class AmdPort(pj.AudioMediaPort):  # type: ignore[misc]
         self.decision: Any = None
 
     def onFrameReceived(self, frame: Any) -> None:
+        hold_thread_state()
         if self.decision is None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
             self.decision = self.tap.feed_block(frame_bytes(frame.buf))
             if self.decision is not None:
