@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys, threading, time
     import pjsua2 as pj
-    from wirexa.sip.endpoint import hold_thread_state
+    from wirexa.sip.endpoint import audio_format, hold_thread_state
 
     HOLD = sys.argv[1] == "hold"
     ep = pj.Endpoint()
@@ -23,6 +23,7 @@ SCRIPT = textwrap.dedent(
     cfg.uaConfig.mainThreadOnly = True
     cfg.logConfig.level = 0
     cfg.logConfig.consoleLevel = 0
+    cfg.medConfig.sndAutoCloseTime = -1  # as the worker: one clock thread for the process's life
     ep.libInit(cfg)
     ep.audDevManager().setNullDev()
     ep.libStart()
@@ -37,12 +38,7 @@ SCRIPT = textwrap.dedent(
             seen.append((threading.get_ident(), local.n))
 
     port = Port()
-    fmt = pj.MediaFormatAudio()
-    fmt.type = pj.PJMEDIA_TYPE_AUDIO
-    fmt.clockRate = 8000
-    fmt.channelCount = 1
-    fmt.bitsPerSample = 16
-    fmt.frameTimeUsec = 20000
+    fmt = audio_format()
     port.createPort("t", fmt)
     ep.audDevManager().getCaptureDevMedia().startTransmit(port)
     deadline = time.monotonic() + 10
@@ -68,10 +64,10 @@ def test_the_clock_thread_keeps_its_python_state_between_callbacks() -> None:
     seen = held["seen"]
     assert isinstance(seen, list) and len(seen) >= 50
     threads = {ident for ident, _ in seen}
-    assert len(threads) == 1 and held["main"] not in threads  # pjlib's clock thread, not ours
-    assert [n for _, n in seen] == list(range(1, len(seen) + 1))  # its thread-local data survived
+    assert len(threads) == 1 and held["main"] not in threads, held  # pjlib's clock thread, not ours
+    assert [n for _, n in seen] == list(range(1, len(seen) + 1)), seen  # its thread-local data survived
 
     # Without it, every callback starts from a new thread state: the thread-local data is gone
     # each time (what the hold saves: building and tearing down that state 50 times a second).
     plain = run("plain")
-    assert {n for _, n in plain["seen"]} == {1}  # type: ignore[union-attr]
+    assert {n for _, n in plain["seen"]} == {1}, plain  # type: ignore[union-attr]

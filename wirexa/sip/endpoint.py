@@ -70,6 +70,18 @@ def hold_thread_state() -> None:
         ctypes.pythonapi.PyGILState_Ensure()
 
 
+def audio_format(frame_us: int = 20_000) -> Any:
+    """The bridge's audio format (8 kHz 16-bit mono) for an AudioMediaPort's createPort, with
+    frames of `frame_us` (the bridge buffers when it differs from its own 20 ms)."""
+    fmt = pj.MediaFormatAudio()
+    fmt.type = pj.PJMEDIA_TYPE_AUDIO
+    fmt.clockRate = 8000
+    fmt.channelCount = 1
+    fmt.bitsPerSample = 16
+    fmt.frameTimeUsec = frame_us
+    return fmt
+
+
 def emit(event: proto.Event) -> None:
     """Write one event line to stdout (the engine reads it). Any thread."""
     data = event.to_json()

@@ -29,7 +29,7 @@ from typing import Any
 
 import pjsua2 as pj
 
-from wirexa.sip.endpoint import frame_bytes, hold_thread_state
+from wirexa.sip.endpoint import audio_format, frame_bytes, hold_thread_state
 from wirexa.sip.relay_commands import RelayClose, RelayOpen
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,7 @@ class RelayPort(pj.AudioMediaPort):  # type: ignore[misc]
         self.sent = self.received = 0
 
     def create(self, name: str) -> None:
-        fmt = pj.MediaFormatAudio()
-        fmt.type = pj.PJMEDIA_TYPE_AUDIO
-        fmt.clockRate = 8000
-        fmt.channelCount = 1
-        fmt.bitsPerSample = 16
-        fmt.frameTimeUsec = 20000
+        fmt = audio_format()
         self.createPort(name, fmt)
 
     def onFrameReceived(self, frame: Any) -> None:

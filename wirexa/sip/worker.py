@@ -34,6 +34,7 @@ from wirexa.sip import protocol as proto
 from wirexa.sip.endpoint import (
     CommandLoop,
     account_config,
+    audio_format,
     audio_media_of,
     create_endpoint,
     emit,
@@ -184,12 +185,7 @@ class StreamPort(pj.AudioMediaPort):  # type: ignore[misc]
 
 def stream_port(sid: str, play_id: str, path: str, wake: Callable[[], None]) -> StreamPort:
     port = StreamPort(path, wake)
-    fmt = pj.MediaFormatAudio()
-    fmt.type = pj.PJMEDIA_TYPE_AUDIO
-    fmt.clockRate = 8000
-    fmt.channelCount = 1
-    fmt.bitsPerSample = 16
-    fmt.frameTimeUsec = 20000
+    fmt = audio_format()
     try:
         port.createPort(f"tts-{sid}-{play_id}"[:60], fmt)
     except pj.Error:
@@ -723,12 +719,7 @@ class Worker:
         """Tap the far end's audio into the call's detector (from the first frame after answer)."""
         assert st.amd is not None
         port = AmdPort(st.amd, self.loop.wake)
-        fmt = pj.MediaFormatAudio()
-        fmt.type = pj.PJMEDIA_TYPE_AUDIO
-        fmt.clockRate = 8000
-        fmt.channelCount = 1
-        fmt.bitsPerSample = 16
-        fmt.frameTimeUsec = AmdPort.FRAME_US
+        fmt = audio_format(AmdPort.FRAME_US)
         try:
             port.createPort(f"amd-{st.sid}", fmt)
             st.media.startTransmit(port)
