@@ -83,7 +83,6 @@ def thread_cpu(pids: list[int]) -> dict[str, float]:
     `python` (its main thread), `clock` (the null sound device's: the bridge and every
     onFrameReceived), `media` (RTP in)): a process-wide figure hides a per-thread change
     smaller than its own run-to-run noise."""
-    tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     for pid in pids:
         try:
@@ -98,7 +97,7 @@ def thread_cpu(pids: list[int]) -> dict[str, float]:
                 continue
             name = text[text.index("(") + 1 : text.rindex(")")]
             fields = text[text.rindex(")") + 2 :].split()
-            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLK
     return out
 
 

@@ -30,6 +30,7 @@ from wirexa.calls.records import (
 )
 from wirexa.calls.state import DIALING, LIVE
 from wirexa.clock import new_sid, utcnow
+from wirexa.store.db import is_sqlite
 from wirexa.store.models import Call, EngineFlag, Notification, Project, Recording, Webhook
 
 R = TypeVar("R")
@@ -59,9 +60,14 @@ def _record(cls: type[R], row: Any) -> R:
     return cls(**values)
 
 
+def _params(items: Iterable[Sequence[Any]]) -> tuple[tuple[str, str], ...]:
+    """An outbox row's params as WebhookRecord holds them (pairs of strings)."""
+    return tuple((str(k), str(v)) for k, v in items)
+
+
 def _webhook_record(row: Any) -> WebhookRecord:
     values = {f.name: getattr(row, f.name) for f in dataclasses.fields(WebhookRecord) if f.name != "held_back_by"}
-    values["params"] = tuple((str(k), str(v)) for k, v in json.loads(row.params))
+    values["params"] = _params(json.loads(row.params))
     # list_webhooks selects held_back_by; the other queries leave it out.
     return WebhookRecord(**values, held_back_by=getattr(row, "held_back_by", None))
 
@@ -153,7 +159,7 @@ class _Write:
     def insert(self, values: Mapping[str, Any]) -> int | None:
         """Insert one row; returns its id on a table with an auto-increment key (else None)."""
         db = self.model._meta.database
-        sqlite = isinstance(getattr(db, "obj", db), pw.SqliteDatabase)  # models are bound through a proxy
+        sqlite = is_sqlite(getattr(db, "obj", db))  # models are bound through a proxy
 
         def build() -> str:
             columns = ", ".join(f'"{self.fields[name].column_name}"' for name in values)
@@ -201,7 +207,7 @@ _WEBHOOK_NAMES = tuple(f.name for f in dataclasses.fields(WebhookRecord) if f.na
 
 def _webhook_from_columns(*columns: Any) -> WebhookRecord:
     values = dict(zip(_WEBHOOK_NAMES, columns, strict=True))
-    values["params"] = tuple((str(k), str(v)) for k, v in json.loads(values["params"]))
+    values["params"] = _params(json.loads(values["params"]))
     return WebhookRecord(**values)
 
 
@@ -593,7 +599,7 @@ def insert_webhook(
         "updated_at": now,
     }
     row_id = _WEBHOOK_WRITE.insert(_WEBHOOK_WRITE.defaults(values))
-    values["params"] = tuple((str(k), str(v)) for k, v in items)
+    values["params"] = _params(items)
     return WebhookRecord(id=int(row_id or 0), **values)
 
 
@@ -694,11 +700,9 @@ def finish_webhook(
     """Record an attempt's outcome for a row this worker holds; False if the claim was lost."""
     # Written as SQL once (both databases run it): a delivery's outcome is the outbox's hottest
     # write, and peewee's compiler would cost ten times the UPDATE itself.
-    db = Webhook._meta.database
-    sql = _FINISH_WEBHOOK_SQL.replace("?", db.param)
     at: Callable[[Any], Any] = Webhook.updated_at.db_value
-    cursor = db.execute_sql(
-        sql,
+    cursor = _WEBHOOK_WRITE.execute(
+        _FINISH_WEBHOOK_SQL,
         (
             status,
             attempts,
