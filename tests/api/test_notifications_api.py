@@ -181,7 +181,9 @@ async def test_paging_keeps_filters(api: Api) -> None:
         seen += [n["sid"] for n in body["notifications"]]
     assert seen == [n.sid for n in reversed(made)]
     assert body["page"] == 2 and body["previous_page_uri"] is not None
-    await error_of(await api.client.get(f"{api.base}/Notifications.json?PageSize=1001", headers=api.auth), 400, 20001)
+    await error_of(await api.client.get(f"{api.base}/Notifications.json?PageSize=0", headers=api.auth), 400, 20001)
+    capped = await get(api, f"{api.base}/Notifications.json?PageSize=1001")  # capped, as on Twilio
+    assert capped["page_size"] == 1000 and "PageSize=1000&" in capped["uri"]
 
 
 async def test_delete_answers_204_then_404(api: Api) -> None:

@@ -171,14 +171,17 @@ def parse_method(value: str | None, name: str, default: str = "POST", code: int 
     return method
 
 
-def parse_int(value: str | None, name: str, default: int, lo: int, hi: int, code: int) -> int:
+def parse_int(value: str | None, name: str, default: int, lo: int, hi: int | None, code: int) -> int:
+    """An integer parameter in [lo, hi] (hi None: no upper bound), else BadRequest with `code`."""
     if value is None or value == "":
         return default
     try:
         number = int(value.strip())
     except ValueError:
         raise BadRequest(f"{name} must be an integer, got {value!r}", code=code) from None
-    if not lo <= number <= hi:
+    if hi is None and number < lo:
+        raise BadRequest(f"{name} must be {lo} or more, got {number}", code=code)
+    if hi is not None and not lo <= number <= hi:
         raise BadRequest(f"{name} must be between {lo} and {hi}, got {number}", code=code)
     return number
 
@@ -232,8 +235,14 @@ class Paging:
     after_sid: str | None
 
 
+MAX_PAGE_SIZE = 1000
+
+
 def parse_paging(query: MultiMapping[str]) -> Paging:
-    page_size = parse_int(query.get("PageSize"), "PageSize", 50, 1, 1000, 20001)
+    """PageSize (default 50) over MAX_PAGE_SIZE is capped, as Twilio does (twilio-python sends
+    list(limit=n) as PageSize=n); the page's page_size and URIs say what was used. Zero, negative
+    and non-numeric values are 400 / 20001."""
+    page_size = min(parse_int(query.get("PageSize"), "PageSize", 50, 1, None, 20001), MAX_PAGE_SIZE)
     page = parse_int(query.get("Page"), "Page", 0, 0, 10**9, 20001)
     token = query.get("PageToken")
     after = token[2:] if token and token.startswith("PA") and len(token) > 2 else None
