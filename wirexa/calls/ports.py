@@ -409,10 +409,12 @@ class CallStore(Protocol):
         changes: CallChanges = NO_CHANGES,
         extra: Mapping[str, str] | None = None,
         announce: bool = True,
+        expect: tuple[str, ...] | None = None,
     ) -> CallRecord | None:
         """Apply a status fact (state.step) with `changes`, enqueue the status callback the new
         status fires (with `extra` parameters; not when `announce` is False), charge credits for
-        a final answered call, in one transaction. None when the fact does not apply."""
+        a final answered call, in one transaction. None when the fact does not apply, or when
+        `expect` is given and the stored status (read in that transaction) is not one of it."""
         ...
 
     async def delete(self, call_sid: str) -> None: ...

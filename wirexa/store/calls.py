@@ -94,10 +94,11 @@ class StoreCalls:
         changes: CallChanges = NO_CHANGES,
         extra: Mapping[str, str] | None = None,
         announce: bool = True,
+        expect: tuple[str, ...] | None = None,
     ) -> CallRecord | None:
         def tx() -> CallRecord | None:
             call = repo.get_call(call_sid)
-            if call is None:
+            if call is None or (expect is not None and call.status not in expect):
                 return None
             new = state.step(call.status, fact)
             if new is None:
