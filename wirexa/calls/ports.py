@@ -410,11 +410,15 @@ class CallStore(Protocol):
         extra: Mapping[str, str] | None = None,
         announce: bool = True,
         expect: tuple[str, ...] | None = None,
+        *,
+        notice: NewNotification | None = None,
     ) -> CallRecord | None:
         """Apply a status fact (state.step) with `changes`, enqueue the status callback the new
         status fires (with `extra` parameters; not when `announce` is False), charge credits for
-        a final answered call, in one transaction. None when the fact does not apply, or when
-        `expect` is given and the stored status (read in that transaction) is not one of it."""
+        a final answered call, insert `notice` (why the call ended: a toll-fraud refusal), in one
+        transaction: nobody reads the new status without its notification. None (and no notice)
+        when the fact does not apply, or when `expect` is given and the stored status (read in
+        that transaction) is not one of it."""
         ...
 
     async def delete(self, call_sid: str) -> None: ...

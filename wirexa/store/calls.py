@@ -95,6 +95,8 @@ class StoreCalls:
         extra: Mapping[str, str] | None = None,
         announce: bool = True,
         expect: tuple[str, ...] | None = None,
+        *,
+        notice: NewNotification | None = None,
     ) -> CallRecord | None:
         def tx() -> CallRecord | None:
             call = repo.get_call(call_sid)
@@ -110,6 +112,8 @@ class StoreCalls:
                 self._status_callbacks(updated, state.EVENT_OF[new], extra or {})
             if new in state.FINAL and updated.duration_s:
                 repo.charge_credits(updated.account_sid, updated.duration_s)
+            if notice is not None:  # why it ended, visible together with the status (a refusal's code)
+                repo.insert_notification(**dataclasses.asdict(notice))
             return updated
 
         result: CallRecord | None = await self.store.write(tx)
