@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,26 @@ def test_a_completed_call_exits_0_with_one_json_document(live_server: LiveServer
 def test_no_wait_prints_the_queued_call_and_exits_0(live_server: LiveServer) -> None:
     done = wirexa(live_server, "call", "+15005550001", "--no-wait", "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["status"] == "queued", done.stderr
+
+
+def _calls(server: LiveServer) -> list[str]:
+    url = f"{server.base_url}/2010-04-01/Accounts/{server.project_id}/Calls.json?PageSize=1000"
+    with urllib.request.urlopen(urllib.request.Request(url, headers=server.auth), timeout=10) as resp:  # noqa: S310
+        return [c["sid"] for c in json.loads(resp.read())["calls"]]
+
+
+@pytest.mark.parametrize("wait", ["--wait", "--no-wait"])
+def test_twiml_that_does_not_parse_is_one_red_line_and_no_call(live_server: LiveServer, wait: str) -> None:
+    """It used to ring the callee for nothing (the engine hung up after 2 s) and exit 0."""
+    before = _calls(live_server)
+    done = wirexa(live_server, "call", "+15005550006", "--twiml", "<Response><Say>x</Response>", wait)
+    assert done.returncode == 1 and done.stdout == "", (done.returncode, done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(
+        "Error: 21205: Twiml is not valid TwiML (12100): document parse failure: mismatched tag: line 1, column"
+    ), lines[0]
+    assert _calls(live_server) == before
 
 
 def test_no_engine_running_is_one_red_line(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ from wirexa.api.serializers import call_json, page_meta
 from wirexa.calls import permissions, state
 from wirexa.calls.service import ALL_EVENTS, CallUpdate, NewCall
 from wirexa.config import Settings
-from wirexa.errors import ApiError, BadRequest
+from wirexa.errors import ApiError, BadRequest, DocumentError
+from wirexa.laml.parse import parse_document
 from wirexa.media import amd
 from wirexa.store import repo
 
@@ -22,6 +23,17 @@ RECORDING_EVENTS = ("in-progress", "completed", "absent")
 
 
 _opt_url = ctx.opt_url
+
+
+def check_twiml(twiml: str) -> None:
+    """Refuse (400 / 21205) a Twiml parameter that can never run: what parse_document refuses
+    (not XML, a DTD, too deep, a root other than <Response>), named in the words of the
+    notification (12100, 12102) the call would get. Unknown verbs and attributes parse: those
+    are run-time notices (12200), and the document is accepted."""
+    try:
+        parse_document(twiml, "text/xml")
+    except DocumentError as exc:
+        raise BadRequest(f"Twiml is not valid TwiML ({exc.code}): {exc.message}", code=21205) from None
 
 
 def parse_new_call(form: MultiMapping[str]) -> NewCall:
@@ -42,8 +54,10 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
         raise BadRequest("Either Url or Twiml is required.", code=21205)
     if url is not None:
         twiml = None  # Twilio: Twiml is ignored when Url is also given on create
-    elif twiml is not None and len(twiml) > 4000:
-        raise BadRequest("Twiml must be 4000 characters or fewer.", code=21205)
+    elif twiml is not None:
+        if len(twiml) > 4000:
+            raise BadRequest("Twiml must be 4000 characters or fewer.", code=21205)
+        check_twiml(twiml)
     events = ctx.parse_list(form, "StatusCallbackEvent")
     bad = [e for e in events if e not in ALL_EVENTS]
     if bad:
@@ -131,8 +145,10 @@ def parse_update(form: MultiMapping[str]) -> CallUpdate:
     twiml = form.get("Twiml") or None
     if url is not None and twiml is not None:
         raise BadRequest("Url and Twiml are mutually exclusive.", code=21205)
-    if twiml is not None and len(twiml) > 4000:
-        raise BadRequest("Twiml must be 4000 characters or fewer.", code=21205)
+    if twiml is not None:
+        if len(twiml) > 4000:
+            raise BadRequest("Twiml must be 4000 characters or fewer.", code=21205)
+        check_twiml(twiml)
     time_limit = form.get("TimeLimit")
     return CallUpdate(
         status=status,
