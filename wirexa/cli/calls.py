@@ -57,7 +57,9 @@ def _prefix(account_sid: str) -> str:
 @app.command("list")
 def list_(
     status: Annotated[str | None, typer.Option("--status", help="Only calls with this status.")] = None,
-    project: Annotated[str | None, typer.Option("--project", help="Project ID; default: every project.")] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Project ID (or a unique start of one); default: every project.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Most calls shown, newest first.", min=1)] = 50,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
@@ -68,7 +70,9 @@ def list_(
     if status and not statuses:  # () would mean every status
         fail(f"--status must be one of {', '.join(dict.fromkeys(RESOURCE_STATUS.values()))}, got {status!r}")
     store = open_store(options.settings(data_dir, config_file))
-    projects = [project] if project else [p.sid for p in store.read_sync(repo.list_projects)]
+    projects = (
+        [options.project_sid(store, project)] if project else [p.sid for p in store.read_sync(repo.list_projects)]
+    )
     calls: list[repo.CallRecord] = []
     for sid in projects:
         page, _ = store.read_sync(repo.list_calls, repo.CallFilter(account_sid=sid, statuses=statuses), limit)
@@ -102,14 +106,9 @@ def show(
 ) -> None:
     """Show one call, its notifications and its webhook deliveries (callbacks)."""
     store = open_store(options.settings(data_dir, config_file))
-    call = store.read_sync(repo.get_call, call_sid)
-    if call is None:
-        sid = options.unique_prefix(
-            call_sid, store.read_sync(repo.call_sids_with_prefix, call_sid, options.PREFIX_MATCHES), "call"
-        )
-        call = store.read_sync(repo.get_call, sid)
-        if call is None:  # deleted in between
-            fail(f"no call {call_sid}")
+    call = store.read_sync(repo.get_call, options.call_sid(store, call_sid))
+    if call is None:  # deleted in between
+        fail(f"no call {call_sid}")
     body = call_json(call, _prefix(call.account_sid))
     notes = store.read_sync(repo.list_notifications, call.sid)
     hooks = store.read_sync(lambda: repo.list_webhooks(call_sid=call.sid, limit=100_000))
@@ -211,9 +210,13 @@ def resume(
 
 @app.command()
 def hangup(
-    call_sid: Annotated[str | None, typer.Argument(help="The call to hang up (or cancel, when queued).")] = None,
+    call_sid: Annotated[
+        str | None, typer.Argument(help="The call to hang up (or cancel, when queued): its SID or a unique start.")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every live and queued call (of --project, else all).")] = False,
-    project: Annotated[str | None, typer.Option("--project", help="With --all: only this project's calls.")] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="With --all: only this project's calls (ID or unique start).")
+    ] = None,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     port: Port = None,
@@ -255,11 +258,11 @@ def _hangup(s: Any, call_sid: str | None, *, all_: bool, project: str | None, qu
     store = open_store(s)
     try:
         projects = {p.sid: p for p in store.read_sync(repo.list_projects)}
-        if project is not None and project not in projects:
-            fail(f"no project {project}")
+        if project is not None:
+            project = options.project_sid(store, project)
         if call_sid is not None:
-            call = store.read_sync(repo.get_call, call_sid)
-            if call is None:
+            call = store.read_sync(repo.get_call, options.call_sid(store, call_sid))
+            if call is None:  # deleted in between
                 fail(f"no call {call_sid}")
             targets = [call]
         else:
@@ -329,7 +332,7 @@ async def _end_calls(
 
 @app.command()
 def limits(
-    project: Annotated[str, typer.Argument(help="Project ID (AccountSid).")],
+    project: Annotated[str, typer.Argument(help="Project ID (AccountSid), or a unique start of one.")],
     countries: Annotated[
         str | None,
         typer.Option(
@@ -378,8 +381,7 @@ def limits(
         changes["max_concurrent"] = max_concurrent or None
     store = open_store(s)
     try:
-        if store.read_sync(repo.get_project, project) is None:
-            fail(f"no project {project}")
+        project = options.project_sid(store, project)
         if changes:
             store.write_sync(lambda: repo.update_project(project, **changes))
         own = store.read_sync(repo.project_limits, project)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +10,8 @@ import typer
 from wirexa import config
 from wirexa.cli.console import fail
 from wirexa.errors import WirexaError
+from wirexa.store import repo
+from wirexa.store.db import Store
 
 DataDir = Annotated[
     str | None,
@@ -32,7 +34,7 @@ def settings(data_dir: str | None, config_file: str | None, **overrides: Any) ->
         fail(str(exc))
 
 
-PREFIX_MATCHES = 6  # `show` commands ask the store for this many SIDs starting with what was typed
+PREFIX_MATCHES = 6  # commands ask the store for this many SIDs starting with what was typed
 
 
 def unique_prefix(prefix: str, sids: Sequence[str], noun: str) -> str:
@@ -45,3 +47,31 @@ def unique_prefix(prefix: str, sids: Sequence[str], noun: str) -> str:
         listed = "" if len(sids) >= PREFIX_MATCHES else ": " + ", ".join(sids)
         fail(f"{prefix} matches {count} {noun}s{listed}; give more of the SID")
     return sids[0]
+
+
+def resolve_sid(
+    store: Store,
+    typed: str,
+    noun: str,
+    with_prefix: Callable[[str, int], list[str]],
+    kept: Callable[[str], bool] | None = None,
+) -> str:
+    """The SID that `typed` names: itself when it is one, else the one SID starting with it
+    (`with_prefix` is a repo lookup such as repo.call_sids_with_prefix); else one red line. Every
+    option and argument that takes a SID goes through here, so all take a unique start of one.
+    `kept(typed)` says whether rows outliving a deleted record (a call's webhooks or recordings)
+    still carry `typed`: a whole SID of those is taken as it is."""
+    sids = store.read_sync(with_prefix, typed, PREFIX_MATCHES)
+    if typed in sids or (not sids and kept is not None and kept(typed)):
+        return typed
+    return unique_prefix(typed, sids, noun)
+
+
+def call_sid(store: Store, typed: str, kept: Callable[[str], bool] | None = None) -> str:
+    """The call SID `typed` (a SID or a unique start of one) names; one red line otherwise."""
+    return resolve_sid(store, typed, "call", repo.call_sids_with_prefix, kept)
+
+
+def project_sid(store: Store, typed: str) -> str:
+    """The project SID `typed` (a SID or a unique start of one) names; one red line otherwise."""
+    return resolve_sid(store, typed, "project", repo.project_sids_with_prefix)

@@ -18,17 +18,18 @@ from wirexa.store.db import Store
 
 app = App(help="Manage projects (accounts): credentials, credits and limits.", no_args_is_help=True)
 
-ProjectArg = Annotated[str, typer.Argument(help="Project ID (AccountSid).")]
+ProjectArg = Annotated[str, typer.Argument(help="Project ID (AccountSid), or a unique start of one.")]
 
 
 def _store(data_dir: str | None, config_file: str | None) -> Store:
     return open_store(options.settings(data_dir, config_file))
 
 
-def _get(store: Store, sid: str) -> repo.ProjectRecord:
-    project = store.read_sync(repo.get_project, sid)
-    if project is None:
-        fail(f"no project {sid}")
+def _get(store: Store, typed: str) -> repo.ProjectRecord:
+    """The project `typed` (its SID or a unique start of one) names; one red line otherwise."""
+    project = store.read_sync(repo.get_project, options.project_sid(store, typed))
+    if project is None:  # deleted in between
+        fail(f"no project {typed}")
     return project
 
 
@@ -95,24 +96,13 @@ def create(
 
 @app.command()
 def show(
-    project: Annotated[
-        str, typer.Argument(help="Project ID (AccountSid), or enough of its start to match one project.")
-    ],
+    project: ProjectArg,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
 ) -> None:
     """Show one project with its credentials."""
-    store = _store(data_dir, config_file)
-    found = store.read_sync(repo.get_project, project)
-    if found is None:
-        found = _get(
-            store,
-            options.unique_prefix(
-                project, store.read_sync(repo.project_sids_with_prefix, project, options.PREFIX_MATCHES), "project"
-            ),
-        )
-    _show(found, json_out)
+    _show(_get(_store(data_dir, config_file), project), json_out)
 
 
 @app.command("rotate-token")
@@ -125,7 +115,10 @@ def rotate_token(
     """Give a project a new Auth Token (the old one stops working at once)."""
     store = _store(data_dir, config_file)
     current = _get(store, project)
-    _show(store.write_sync(lambda: repo.update_project(project, auth_token=secrets.token_hex(16))) or current, json_out)
+    _show(
+        store.write_sync(lambda: repo.update_project(current.sid, auth_token=secrets.token_hex(16))) or current,
+        json_out,
+    )
 
 
 @app.command()
@@ -147,11 +140,12 @@ def credits(
         fail("--set needs a balance of 0 or more")
     store = _store(data_dir, config_file)
     current = _get(store, project)
+    sid = current.sid
     if unlimited:
-        current = store.write_sync(lambda: repo.update_project(project, credits_s=None)) or current
+        current = store.write_sync(lambda: repo.update_project(sid, credits_s=None)) or current
     elif set_ is not None:
-        current = store.write_sync(lambda: repo.update_project(project, credits_s=set_)) or current
+        current = store.write_sync(lambda: repo.update_project(sid, credits_s=set_)) or current
     elif add is not None:
         new = (current.credits_s or 0) + add
-        current = store.write_sync(lambda: repo.update_project(project, credits_s=new)) or current
+        current = store.write_sync(lambda: repo.update_project(sid, credits_s=new)) or current
     _show(current, json_out)

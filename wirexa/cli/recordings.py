@@ -36,6 +36,27 @@ from wirexa.store.db import Store
 
 app = App(help="List and export recordings.", no_args_is_help=True)
 
+CallOption = Annotated[
+    str | None, typer.Option("--call", help="Only recordings of this call (its SID or a unique start of one).")
+]
+ProjectOption = Annotated[
+    str | None, typer.Option("--project", help="Project ID (or a unique start of one); default: every project.")
+]
+
+
+def _resolve(store: Store, call: str | None, project: str | None) -> tuple[str | None, str | None]:
+    """--call and --project as whole SIDs (each may be typed as a unique start); one red line otherwise.
+    A deleted call's recordings are kept: its whole SID still selects them."""
+
+    def kept(sid: str) -> bool:
+        accounts = [p.sid for p in store.read_sync(repo.list_projects)]
+        return any(store.read_sync(repo.list_recordings, a, 1, 0, None, sid)[0] for a in accounts)
+
+    return (
+        None if call is None else options.call_sid(store, call, kept),
+        None if project is None else options.project_sid(store, project),
+    )
+
 
 def _recordings(store: Store, call: str | None, project: str | None, limit: int) -> list[repo.RecordingRecord]:
     projects = [project] if project else [p.sid for p in store.read_sync(repo.list_projects)]
@@ -49,8 +70,8 @@ def _recordings(store: Store, call: str | None, project: str | None, limit: int)
 
 @app.command("list")
 def list_(
-    call: Annotated[str | None, typer.Option("--call", help="Only recordings of this call.")] = None,
-    project: Annotated[str | None, typer.Option("--project", help="Project ID; default: every project.")] = None,
+    call: CallOption = None,
+    project: ProjectOption = None,
     limit: Annotated[int, typer.Option("--limit", help="Most recordings shown, newest first.", min=1)] = 50,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
@@ -58,7 +79,7 @@ def list_(
 ) -> None:
     """List recordings, newest first."""
     store = open_store(options.settings(data_dir, config_file))
-    recs = _recordings(store, call, project, limit)
+    recs = _recordings(store, *_resolve(store, call, project), limit)
     if json_out:
         for r in recs:
             print_json(
@@ -243,8 +264,8 @@ def export(
     out: Annotated[
         str, typer.Argument(help="Directory (created if missing) or s3://bucket/prefix to write the files to.")
     ],
-    call: Annotated[str | None, typer.Option("--call", help="Only recordings of this call.")] = None,
-    project: Annotated[str | None, typer.Option("--project", help="Project ID; default: every project.")] = None,
+    call: CallOption = None,
+    project: ProjectOption = None,
     fmt: Annotated[str, typer.Option("--format", help="wav, mp3 or both.")] = "wav",
     since: Annotated[
         str | None, typer.Option("--since", help="Only recordings created at or after this ISO date/time (UTC).")
@@ -274,6 +295,7 @@ def export(
     settings = options.settings(data_dir, config_file)
     start, end = _when(since, "--since"), _when(until, "--until")
     store = open_store(settings)
+    call, project = _resolve(store, call, project)
     recs = _to_export(store, call, project, start, end, limit)
     target = _target(out, settings, endpoint_url)
     with tempfile.TemporaryDirectory(prefix="wirexa-export-") as work:

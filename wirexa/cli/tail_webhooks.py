@@ -104,7 +104,9 @@ def render(rows: list[repo.WebhookRecord]) -> Listing:
 
 
 def tail_webhooks(
-    call: Annotated[str | None, typer.Option("--call", help="Only deliveries of this call SID.")] = None,
+    call: Annotated[
+        str | None, typer.Option("--call", help="Only deliveries of this call (its SID or a unique start of one).")
+    ] = None,
     status: Annotated[
         str | None,
         typer.Option("--status", help="Only deliveries in this state: pending, delivered, failed (or in-flight)."),
@@ -122,6 +124,11 @@ def tail_webhooks(
         fail(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
     store = open_store(options.settings(data_dir, config_file))
     since_at = parse_since(since, repo.utcnow()) if since else None
+    if call is not None:
+        # The outbox outlives a call deleted through the API: its whole SID still selects its rows.
+        call = options.call_sid(
+            store, call, lambda sid: bool(store.read_sync(lambda: repo.list_webhooks(call_sid=sid, limit=1)))
+        )
 
     def load() -> list[repo.WebhookRecord]:
         return store.read_sync(lambda: repo.list_webhooks(call_sid=call, status=status, since=since_at, limit=100_000))
