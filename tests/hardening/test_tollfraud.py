@@ -233,11 +233,6 @@ async def test_queued_calls_are_checked_again_when_they_leave_the_queue(flow: Fl
     assert [n.error_code for n in await flow.store.read(repo.list_notifications, capped.sid)] == [20005]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defects item 13: Dispatcher._refuse still writes the notification after the `failed` commit; "
-    "drop this marker with the change that passes it to finalize(..., notice=...)",
-)
 async def test_a_refused_call_is_never_seen_failed_without_its_notification(
     flow: Flow,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,

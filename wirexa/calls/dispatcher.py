@@ -85,6 +85,9 @@ class Dispatcher:
         self._project_buckets: dict[str, TokenBucket] = {}
         self._closing = False
         self._draining = False
+        # Calls being taken out of the queue (queued -> initiated, then the session): set once
+        # the session is registered or the call stayed queued. A cancel waits on it.
+        self._claims: dict[str, asyncio.Event] = {}
         # Every CallStore of the engine (store/calls.py) also answers the toll-fraud questions.
         self.limits = deps.store if isinstance(deps.store, permissions.LimitsStore) else None
         self.policy = permissions.policy(
@@ -132,20 +135,28 @@ class Dispatcher:
         self._wake.set()
 
     async def cancel(self, call: CallRecord, status: str) -> CallRecord:
-        session = self.sessions.get(call.sid)
-        if session is not None:
-            return await self._hang_up_and_wait(session, call)
-        if call.status == state.CallStatus.QUEUED:
+        """Whatever the call is doing, a cancel wins: a queued call ends `canceled` in one
+        transaction (the dispatcher's own queued -> initiated then does not apply); a call the
+        dispatcher is taking out of the queue is waited for until its session exists; a session
+        hangs up (SIP withdraws an INVITE not yet sent, or CANCELs one that is)."""
+        sid = call.sid
+        while True:
+            session = self.sessions.get(sid)
+            if session is not None:
+                return await self._hang_up_and_wait(session, call)
+            claim = self._claims.get(sid)
+            if claim is not None:  # being dispatched: its session exists once this is set
+                await claim.wait()
+                continue
+            current = await self.store.call(sid)
+            if current is None or current.status != state.CallStatus.QUEUED:
+                return current or call  # ended (or deleted) meanwhile
             updated = await finalize(
-                self.store, self.clock, call.sid, state.Fact.ENDED_CANCELED, expect=(state.CallStatus.QUEUED,)
+                self.store, self.clock, sid, state.Fact.ENDED_CANCELED, expect=(state.CallStatus.QUEUED,)
             )
             if updated is not None:
                 return updated
-        # It left the queue meanwhile: the session now owns it.
-        session = self.sessions.get(call.sid)
-        if session is not None:
-            return await self._hang_up_and_wait(session, call)
-        return await self.store.call(call.sid) or call
+            # The dispatcher took it meanwhile: look again (it has a claim or a session now).
 
     async def _hang_up_and_wait(self, session: CallSession, call: CallRecord) -> CallRecord:
         """Hang up and give SIP a moment to confirm, so the API answers with the final status."""
@@ -246,11 +257,20 @@ class Dispatcher:
         now = self.clock.now()
         queue_ms = int((now - call.date_created).total_seconds() * 1000)
         changes = CallChanges(start_time=now, queue_time_ms=queue_ms, owner=self.node_id)
-        updated = await self.store.transition(call.sid, state.Fact.DISPATCHED, changes)
-        if updated is None:
-            return  # cancelled while we looked
-        session = CallSession(updated, self, self.deps)
-        self.sessions.add(session)
+        claim = self._claims[call.sid] = asyncio.Event()
+        try:
+            updated = await self.store.transition(
+                call.sid, state.Fact.DISPATCHED, changes, expect=(state.CallStatus.QUEUED,)
+            )
+            if updated is None:
+                return  # cancelled while we looked
+            session = CallSession(updated, self, self.deps)
+            self.sessions.add(session)
+        finally:
+            del self._claims[call.sid]
+            claim.set()
+        # No await from here into SipPort.start_call's own bookkeeping: a cancel now finds the
+        # session, and its hangup reaches SIP before or after the INVITE, never in between.
         log.info("[%s] dialing %s", call.sid, to_uri)
         try:
             await self.sip.start_call(
@@ -292,11 +312,10 @@ class Dispatcher:
     async def _refuse(self, call: CallRecord, refusal: permissions.Refusal) -> None:
         """End a queued call (or leg) that may not be placed: `failed`, with a notification."""
         log.warning("[%s] refused to %s: %s %s", call.sid, call.to_number, refusal.code, refusal.message)
-        ended = await finalize(
-            self.store, self.clock, call.sid, state.Fact.ENDED_FAILED, expect=(state.CallStatus.QUEUED,)
+        notice = NewNotification(call.account_sid, call.sid, refusal.code, refusal.message)
+        await finalize(
+            self.store, self.clock, call.sid, state.Fact.ENDED_FAILED, expect=(state.CallStatus.QUEUED,), notice=notice
         )
-        if ended is not None:
-            await self.store.notify(NewNotification(call.account_sid, call.sid, refusal.code, refusal.message))
 
     async def _leg_refusal(self, parent: CallSession, leg: CallRecord) -> permissions.Refusal | None:
         if self.limits is not None and await self.limits.calls_stopped():
@@ -320,8 +339,12 @@ class Dispatcher:
             raise SipError(f"{refusal.code}: {refusal.message}")
         to_uri, from_uri, headers = self.sip.resolve(leg.to_number, caller_id)
         changes = CallChanges(start_time=self.clock.now(), owner=self.node_id)
-        updated = await self.store.transition(leg.sid, state.Fact.DISPATCHED, changes)
-        session = CallSession(updated or leg, self, self.deps, parent=parent)
+        updated = await self.store.transition(
+            leg.sid, state.Fact.DISPATCHED, changes, expect=(state.CallStatus.QUEUED,)
+        )
+        if updated is None:
+            raise SipError("the leg was canceled before it was dialed")
+        session = CallSession(updated, self, self.deps, parent=parent)
         self.sessions.add(session)
         try:
             await self.sip.start_call(

@@ -123,10 +123,11 @@ async def finalize(
     *,
     expect: tuple[str, ...] | None = None,
     sip_code: int | None = None,
+    notice: NewNotification | None = None,
 ) -> CallRecord | None:
     """End a call with `fact`: end time, duration for an answered call, the SIP code, and the
-    `completed` callback, in one transaction. None when it does not apply (status moved on, or
-    not one of `expect` when the transaction reads it)."""
+    `completed` callback (and `notice`, when given), in one transaction. None when it does not
+    apply (status moved on, or not one of `expect` when the transaction reads it)."""
     call = await store.call(call_sid)
     if call is None or (expect is not None and call.status not in expect):
         return None
@@ -134,7 +135,7 @@ async def finalize(
     duration = max(0, int((now - call.answer_time).total_seconds())) if call.answer_time is not None else None
     extra: Mapping[str, str] = {"SipResponseCode": str(sip_code)} if sip_code is not None else {}
     changes = CallChanges(end_time=now, duration_s=duration, sip_response_code=sip_code)
-    return await store.transition(call_sid, fact, changes, extra, expect=expect)
+    return await store.transition(call_sid, fact, changes, extra, expect=expect, notice=notice)
 
 
 # --- internal facts posted to the session queue -------------------------------------------------

@@ -178,6 +178,9 @@ class WorkerPool:
         # Calls sent to a worker and not yet initiated: (parent, command, tries), to place again
         # when the worker's library was still full (a slot freed a moment after the call's end).
         self._placing: dict[str, tuple[str | None, proto.MakeCall, int]] = {}
+        # Calls given to place() whose INVITE is not yet with a worker (waiting for a worker with
+        # room, or to be placed again): sid -> hung up meanwhile. A hung-up one is never sent.
+        self._unsent: dict[str, bool] = {}
         self.legs_relayed = 0
 
     def begin_shutdown(self) -> None:
@@ -211,14 +214,23 @@ class WorkerPool:
 
     async def place(self, sid: str, parent: str | None, command: proto.MakeCall) -> None:
         """Send a call command to the right worker (for a leg its parent's when it has room,
-        else any: bridging them is then relayed). Raises SipError."""
-        worker = self.by_call.get(parent) if parent is not None else None
-        if worker is None or worker.closing or not worker.has_room():
-            worker = await self._worker_with_room()
+        else any: bridging them is then relayed). Raises SipError. A hangup sent for the call
+        before a worker takes it withdraws it: no INVITE leaves, and the call ends `canceled`."""
+        self._unsent.setdefault(sid, False)
+        try:
+            worker = self.by_call.get(parent) if parent is not None else None
+            if worker is None or worker.closing or not worker.has_room():
+                worker = await self._worker_with_room()
+            if self._unsent[sid]:
+                self._placing.pop(sid, None)
+                self.sink(CallEnded(CallSid(sid), "canceled", None, "local"))
+                return
+        finally:
+            del self._unsent[sid]
         worker.calls[sid] = parent is not None
         self.by_call[sid] = worker
         self._placing[sid] = (parent, command, self._placing.get(sid, (None, command, 0))[2] + 1)
-        await self._send(worker, command)
+        await self._send(worker, command)  # writes the command before its first await
 
     async def _place_again(self, sid: str, parent: str | None, command: proto.MakeCall) -> None:
         await asyncio.sleep(0.05)
@@ -327,6 +339,8 @@ class WorkerPool:
     async def send(self, sid: str, command: proto.Command) -> None:
         worker = self.by_call.get(sid)
         if worker is None:
+            if sid in self._unsent and isinstance(command, proto.Hangup):
+                self._unsent[sid] = True
             return
         if isinstance(command, proto.Bridge | proto.Unbridge):
             other = self.by_call.get(command.b)
@@ -467,6 +481,7 @@ class WorkerPool:
                     log.info("[%s] worker %d had no free call slot yet: placing the call again", sid, worker.index)
                     worker.calls.pop(sid, None)
                     self.by_call.pop(sid, None)
+                    self._unsent[sid] = False  # a hangup until it is sent again withdraws it
                     asyncio.get_running_loop().create_task(self._place_again(sid, parent, command))
                     return
             case proto.CommandError(sid=sid, op=op, message=message):
