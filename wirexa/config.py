@@ -66,7 +66,9 @@ class Settings:
         5, "Failed logins (401) one client address may make in auth_failure_window_s before its 401s come slower."
     )
     api_auth_failures_block: int = _setting(
-        30, "Failed logins after which the address gets 429 / 20429 without a check until the window passes; 0 = never."
+        30,
+        "Failed logins after which the address's failing requests get 429 / 20429 until the window passes "
+        "(a valid token is still served); 0 = never.",
     )
     api_auth_failure_window_s: float = _setting(600.0, "Seconds a failed login counts against its client address.")
     webhooks_schedule_s: str = _setting(

@@ -79,11 +79,23 @@ class AuthThrottle:
     header) is counted against the client's address for `window_s`. The first `free` failures
     are answered at once (typos happen); each one beyond is answered 401 only after a delay that
     doubles from FIRST_DELAY_S up to MAX_DELAY_S, so guessing gets slower and slower. From `block`
-    failures on (0 = never) the address gets 429 / 20429 without its credentials being checked
-    at all, until its oldest failures leave the window: with a right token too, so that a block
-    tells a guesser nothing. A success does not clear the count: an address that holds one
-    project's token must not guess another's faster. Every failure logs FAILURE_LINE; a
-    blocked address logs it once per BLOCK_LOG_S, not once per request.
+    failures on (0 = never) the address is blocked until its oldest failures leave the window.
+    A success does not clear the count: an address that holds one project's token must not
+    guess another's faster. Every failure logs FAILURE_LINE; a blocked address logs it once per
+    BLOCK_LOG_S, not once per request.
+
+    What a block means depends on who chose the secret (`lockout`):
+
+    - Machine-generated secrets (lockout=False; the API's Auth Tokens, 128-bit random): the
+      credentials are checked first (`failed` is called only for a request that failed), so a
+      valid one is always served, and at once, however many failures its address has. Only the
+      failing requests are throttled: delayed, then 429 / 20429 while blocked. Guessing a
+      128-bit token is hopeless with or without a lockout, and a lockout would let one
+      misconfigured client (an old token in a cron job on the same host or behind the same NAT)
+      take down the good integration at that address.
+    - Human-chosen secrets (lockout=True; the console's admin password, to come): call
+      `before_credentials` first. A blocked address gets 429 / 20429 without its credentials
+      being checked at all, the right password too, so that a block tells a guesser nothing.
 
     Memory is bounded: at most MAX_ADDRESSES addresses are tracked (the stalest go first), and
     each keeps at most max(block, free + 16) failure times.
@@ -94,17 +106,27 @@ class AuthThrottle:
     BLOCK_LOG_S = 60.0
     MAX_ADDRESSES = 50_000
 
-    def __init__(self, free: int, block: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        free: int,
+        block: int,
+        window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        lockout: bool = False,
+    ) -> None:
         self.free = max(0, free)
         self.block = max(0, block)
         self.window_s = window_s
         self.clock = clock
+        self.lockout = lockout
         self._keep = max(self.block, self.free + 16)
         self._failures: collections.OrderedDict[str, collections.deque[float]] = collections.OrderedDict()
         self._block_logged: dict[str, float] = {}
 
     @classmethod
     def from_settings(cls, s: Settings) -> AuthThrottle:
+        """The REST API's throttle: its Auth Tokens are random, so failures only (no lockout)."""
         return cls(s.api_auth_failures_free, s.api_auth_failures_block, s.api_auth_failure_window_s)
 
     def failures(self, address: str, now: float | None = None) -> int:
@@ -121,8 +143,14 @@ class AuthThrottle:
             return 0
         return len(times)
 
+    def before_credentials(self, address: str, path: str = "") -> None:
+        """Call before the credentials are looked at. With lockout: `check` (a blocked address is
+        refused with the right secret too). Without: nothing, a valid credential is served."""
+        if self.lockout:
+            self.check(address, path)
+
     def check(self, address: str, path: str = "") -> None:
-        """Before credentials are checked: TooManyRequests (20429) while `address` is blocked."""
+        """TooManyRequests (20429) while `address` is blocked."""
         if not self.block or address not in self._failures:
             return
         now = self.clock()
@@ -154,7 +182,7 @@ class AuthThrottle:
         if len(self._failures) > self.MAX_ADDRESSES:
             self._evict(now)
         if self.block and count >= self.block:
-            delay, action = 0.0, "blocked"  # its next request gets 429: no need to hold this one
+            delay, action = 0.0, "blocked"  # its next failing request gets 429: no need to hold this one
         else:
             delay = self.delay_s(count)
             action = f"delay={delay:g}s" if delay else "none"
@@ -162,7 +190,10 @@ class AuthThrottle:
         return delay
 
     async def failed(self, address: str, account: str, path: str) -> None:
-        """record_failure, then wait out its delay (the caller answers 401 afterwards)."""
+        """A request of `address` failed to log in: TooManyRequests (20429) at once while the
+        address is blocked (not counted again); else record_failure, then wait out its delay
+        (the caller answers 401 afterwards)."""
+        self.check(address, path)
         delay = self.record_failure(address, account, path)
         if delay:
             await asyncio.sleep(delay)

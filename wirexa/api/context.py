@@ -80,9 +80,10 @@ async def authenticate(request: web.Request, *, optional: bool = False) -> Proje
         if optional:
             return None
         raise Unauthorized("Authenticate", code=20003)
-    # A client that keeps failing is blocked (429) before its credentials are even looked at.
+    # Auth Tokens are random: the credentials are checked first and a valid one is always
+    # served (no lockout, api/auth.py AuthThrottle); only failing requests are slowed, then 429.
     address = request.remote or "-"
-    svc.auth_throttle.check(address, request.path)
+    svc.auth_throttle.before_credentials(address, request.path)
     try:
         if creds is None:  # a malformed Authorization header counts as a failed login
             raise Unauthorized("Authenticate", code=20003)
