@@ -96,6 +96,7 @@ class Callee:
     events: list[dict[str, Any]] = field(default_factory=list)
     ended: bool = False
     closing_deadline: float = 0.0
+    invited_at: float = field(default_factory=time.time)  # wall clock (Unix time) of the INVITE
 
     def log(self, event: str, **extra: Any) -> None:
         self.events.append({"t": round(time.monotonic() - self.started, 3), "event": event, **extra})
@@ -104,6 +105,7 @@ class Callee:
             "number": self.number,
             "behaviour": self.behaviour.get("answer"),
             "wav": str(self.wav_path),
+            "invited_at": self.invited_at,
             "events": self.events,
         }
         tmp = self.log_path.with_suffix(".json.tmp")
