@@ -1,7 +1,9 @@
-"""`wirexa init`: config file, database and a first project; safe to run again."""
+"""`wirexa init`: config file, a commented sandbox.toml beside it, database and a first project;
+safe to run again (an existing file is never overwritten)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +14,7 @@ from wirexa.cli import options
 from wirexa.cli.console import console, fail, print_json
 from wirexa.config import Settings
 from wirexa.errors import WirexaError
+from wirexa.sip.sandbox_config import commented_toml
 from wirexa.store.bootstrap import ensure_project, open_store
 
 
@@ -29,7 +32,7 @@ def init(
     json_out: options.Json = False,
     port: Annotated[int | None, typer.Option("--port", help="API port written to a new config file.")] = None,
 ) -> None:
-    """Create the config file, the database and a first project; print its credentials."""
+    """Create the config file, a commented sandbox.toml, the database and a first project; print its credentials."""
     s = options.settings(data_dir, config_file, port=port)
     try:
         s.data_path.mkdir(parents=True, exist_ok=True)
@@ -41,6 +44,13 @@ def init(
             if port is not None:
                 text = text.replace("port = 5000", f"port = {port}")
             cfg.write_text(text, encoding="utf-8")
+        # The sandbox's callees, all commented out (the built-in ones), where the engine reads
+        # them: beside the config file, unless [sandbox] config names a file of its own.
+        # A folder init may not write to (an existing /etc/wirexa) only goes without the file.
+        sandbox_toml = cfg.parent / "sandbox.toml"
+        if not s.sandbox_config and not sandbox_toml.exists():
+            with contextlib.suppress(OSError):
+                sandbox_toml.write_text(commented_toml(), encoding="utf-8")
         store = open_store(s)
         project = ensure_project(store)
         store.close()
@@ -54,6 +64,7 @@ def init(
         return
     out = console()
     out.print(f"Config:      {cfg}")
+    out.print(f"Sandbox:     {s.sandbox_config or cfg.parent / 'sandbox.toml'}  (the sandbox carrier's callees)")
     out.print(f"Database:    {s.db_url}")
     out.print(f"Project ID:  [bold]{project.sid}[/bold]")
     out.print(f"Auth Token:  [bold]{project.auth_token}[/bold]")

@@ -1,5 +1,6 @@
 """`wirexa sandbox show CALLSID`: what a sandbox callee heard (WAV path, duration, level) and its log.
-`wirexa sandbox callees`: the callees the engine's sandbox carrier answers as (same sandbox.toml)."""
+`wirexa sandbox callees`: the callees the engine's sandbox carrier answers as (same sandbox.toml), and
+which file that is, or where one would be read when there is none."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from wirexa.cli import options
 from wirexa.cli.base import App
 from wirexa.cli.console import Column, console, fail, print_json, render_rows
 from wirexa.media.audio import rms_dbfs
-from wirexa.sip.sandbox_config import SandboxConfigError, behaviour_for, describe, load_config, sandbox_config_path
+from wirexa.sip.sandbox_config import (
+    SandboxConfigError,
+    behaviour_for,
+    describe,
+    load_config,
+    sandbox_config_file,
+    sandbox_config_path,
+)
 
 app = App(help="Inspect the built-in sandbox carrier.", no_args_is_help=True)
 
@@ -88,9 +96,11 @@ def callees(
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
 ) -> None:
-    """List the sandbox's callees: each configured number, then every other number (the default)."""
+    """List the sandbox's callees: each configured number, then every other number (the default),
+    and the sandbox.toml they come from (or where to put one)."""
     s = options.settings(data_dir, config_file)
     path = sandbox_config_path(s)
+    where = path or str(sandbox_config_file(s))
     try:
         default, numbers = load_config(path)
     except (OSError, tomllib.TOMLDecodeError, SandboxConfigError) as exc:
@@ -99,7 +109,8 @@ def callees(
     if json_out:
         print_json(
             {
-                "config": path or None,
+                "config": where,  # the file in use, or where one would be read
+                "config_exists": bool(path),
                 "callees": [
                     {
                         "number": n,
@@ -115,8 +126,11 @@ def callees(
     out = console()
     rows = [[("any other" if n == "*" else n), *_described(b)] for n, b in entries]
     render_rows((Column("Number", keep=True), Column("Behaves as"), Column("Settings")), rows, out=out)
-    if out.is_terminal:
-        out.print(f"From {path or 'the built-in defaults'}.", markup=False)
+    if out.is_terminal:  # (into a pipe: the rows only; --json names the file too)
+        if path:
+            out.print(f"From {path}.", markup=False)
+        else:
+            out.print(f"Built-in callees: no {where} (write one there to change them).", markup=False)
 
 
 def _described(behaviour: dict[str, Any]) -> list[str]:

@@ -3,6 +3,9 @@
 No pjsua2 here: the sandbox program (wirexa/sip/sandbox.py), the engine (sandbox_config_path) and
 `wirexa sandbox callees` all read the callees through this module, so they agree on them.
 
+The built-in callees (DEFAULT_BEHAVIOUR, DEFAULT_NUMBERS) are also written out, commented, as the
+sandbox.toml `wirexa init` puts beside wirexa.toml (commented_toml), so the two cannot disagree.
+
 A callee's `answer` is a keyword (ANSWERS) or the path of an audio file played on answer (a
 relative path is taken from the sandbox.toml's folder). The file is played once, then the callee
 is silent, unless `loop = true`. A file that is missing is refused here, naming it; the sandbox
@@ -18,19 +21,37 @@ from typing import Any
 from wirexa.config import Settings
 
 DEFAULT_BEHAVIOUR: dict[str, Any] = {
-    "answer": "human",  # human | machine | silence | busy | decline | fail | ring | a WAV path
+    "answer": "human",
     "ring_s": 1.0,
     "greeting": "Hello?",
-    # What a person says when the caller's prompt (a <Say>, a <Record> beep) ends; "" = nothing.
     "reply": "Hi, this is Sam. Sorry I missed you. Please call me back. Bye.",
-    "reply_after": "prompt",  # "prompt" (after each prompt of the caller) or seconds after answer (once)
-    "reply_delay_s": 0.3,  # with "prompt": seconds after the prompt ended
-    "reply_max": 3,  # replies per call; then the person only listens
+    "reply_after": "prompt",
+    "reply_delay_s": 0.3,
+    "reply_max": 3,
     "press": "",
-    "press_after": "prompt",  # "prompt" (after the caller's first prompt ends) or seconds after answer
+    "press_after": "prompt",
     "press_delay_s": 2.0,
-    "hangup_after_s": 0.0,  # 0 = the callee never hangs up
-    "loop": False,  # a WAV answer: play it again and again (else once, then silence)
+    "hangup_after_s": 0.0,
+    "loop": False,
+}
+
+# What each setting means: the header of the sandbox.toml that `wirexa init` writes (commented_toml).
+SETTING_HELP: dict[str, str] = {
+    "answer": "human | machine | silence | busy (486) | decline (603) | fail (503) | ring (rings forever) |"
+    " a path to a WAV file played on answer (relative to this file's folder; not 8 kHz mono 16-bit PCM:"
+    " converted by ffmpeg at load)",
+    "ring_s": "seconds of ringing before an answering callee picks up",
+    "greeting": 'what a "human" callee says on answer (espeak-ng)',
+    "reply": 'what a "human" callee says when the caller\'s prompt ends (a <Say>, the beep of a <Record>:'
+    ' it leaves this message), then it listens ("" = never replies)',
+    "reply_after": '"prompt" = after each prompt of the caller ends, or seconds after answering (once)',
+    "reply_delay_s": 'with reply_after = "prompt": seconds after the prompt ended',
+    "reply_max": "replies per call at most; then the person only listens",
+    "press": 'digits the callee presses ("" = none)',
+    "press_after": '"prompt" = after the caller\'s first prompt ends, or seconds after answering',
+    "press_delay_s": 'with press_after = "prompt": seconds after the prompt ended',
+    "hangup_after_s": "the callee hangs up this long after answering (0 = never)",
+    "loop": "with a WAV answer: true = play it again and again, false = once, then silence",
 }
 
 DEFAULT_NUMBERS: dict[str, dict[str, Any]] = {
@@ -38,7 +59,7 @@ DEFAULT_NUMBERS: dict[str, dict[str, Any]] = {
     "+15005550002": {"answer": "ring"},
     "+15005550003": {"answer": "fail"},
     "+15005550004": {"answer": "decline"},
-    "+15005550005": {"answer": "machine"},
+    "+15005550005": {"answer": "machine"},  # ~10 s greeting, a 1 kHz beep, then silence
 }
 
 FINAL_CODES = {"busy": 486, "decline": 603, "fail": 503}
@@ -49,15 +70,71 @@ class SandboxConfigError(ValueError):
     """A sandbox.toml that cannot be used; the message names the file (and the callee)."""
 
 
+def sandbox_config_file(settings: Settings) -> Path:
+    """Where the callees are read from, whether the file exists or not: the `[sandbox] config`
+    setting, else sandbox.toml beside the config file (<data_dir>/wirexa.toml unless --config or
+    WIREXA_CONFIG names another; <data_dir> when there is no config file at all)."""
+    if settings.sandbox_config:
+        return Path(settings.sandbox_config)
+    folder = Path(settings.config_file).parent if settings.config_file else settings.data_path
+    return folder / "sandbox.toml"
+
+
 def sandbox_config_path(settings: Settings) -> str:
-    """sandbox.config, else config/sandbox.toml beside the config file, else built-in defaults."""
+    """The file to load_config(): the `[sandbox] config` setting (a missing one is an error there),
+    else sandbox.toml beside the config file if it exists, else "" (the built-in callees)."""
     if settings.sandbox_config:
         return str(settings.sandbox_config)
-    if settings.config_file:
-        candidate = Path(settings.config_file).parent / "sandbox.toml"
-        if candidate.is_file():
-            return str(candidate)
-    return ""
+    candidate = sandbox_config_file(settings)
+    return str(candidate) if candidate.is_file() else ""
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def commented_toml() -> str:
+    """The sandbox.toml `wirexa init` writes (and config/sandbox.toml): every setting and number
+    of the built-in callees, commented out, so the file changes nothing until a line is uncommented.
+    Made from DEFAULT_BEHAVIOUR, DEFAULT_NUMBERS and SETTING_HELP, so it cannot drift from them."""
+    width = max(len(k) for k in SETTING_HELP) + 2
+    lines = [
+        "# The sandbox carrier's callees: how each number answers when no SIP trunk is configured.",
+        '# The engine reads this file from beside its wirexa.toml (or from [sandbox] config = "/path").',
+        "# Every line is commented out: the callees are the built-in ones. Uncomment what you change;",
+        "# `wirexa sandbox callees` shows the result, SIGHUP (systemctl reload) applies it to new calls.",
+        "#",
+    ]
+    for key, text in SETTING_HELP.items():
+        words = text.split()
+        row = f"# {key + ':':<{width}}"
+        for word in words:
+            if len(row) + 1 + len(word) > 100 and not row.endswith(" " * width):
+                lines.append(row.rstrip())
+                row = "# " + " " * width
+            row += word + " "
+        lines.append(row.rstrip())
+    lines += ["", "# [default]          # every number not listed below: a person"]
+    lines += [f"# {key} = {_toml_value(value)}" for key, value in DEFAULT_BEHAVIOUR.items()]
+    for number, overrides in DEFAULT_NUMBERS.items():
+        lines += ["", f'# [numbers."{number}"]']
+        lines += [f"# {key} = {_toml_value(value)}" for key, value in overrides.items()]
+    lines += [
+        "",
+        "# Example: a caller who presses 1 two seconds after your first prompt and hangs up after 20 s.",
+        '# [numbers."+15005550010"]',
+        '# press = "1"',
+        "# hangup_after_s = 20",
+        "#",
+        "# Example: a recorded voicemail greeting, played once.",
+        '# [numbers."+15005550020"]',
+        '# answer = "voicemail.wav"',
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def is_file_answer(answer: object) -> bool:
