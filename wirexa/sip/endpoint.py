@@ -212,6 +212,18 @@ IDLE_POLL_MS = 1000  # nothing live: only a command, a SIP packet or a pjsip tim
 LINGER_S = 3.0  # keep ticking this long after the last call or command (recordings closing)
 
 
+def registered_accounts() -> int:
+    """Accounts in this process that register with a registrar (a trunk), through pjsua2's lookup
+    of the valid account ids (pjsua2 cannot list them; an id lookup() does not know aborts)."""
+    count = 0
+    for acc_id in range(MAX_ACCOUNTS):
+        if _pjsua_acc_is_valid(acc_id):
+            account = pj.Account.lookup(acc_id)
+            if account is None or account.getInfo().regIsConfigured:  # unknown counts as registered
+                count += 1
+    return count
+
+
 def live_calls() -> int:
     """pjsua's count of calls in this process (any state), read through the C API: pjsua2 has
     no wrapper for it, and the owner's own bookkeeping is not the loop's business."""
@@ -222,6 +234,10 @@ _LIB = ctypes.CDLL(pj._pjsua2.__file__)
 _pjsua_call_get_count = _LIB.pjsua_call_get_count
 _pjsua_call_get_count.restype = ctypes.c_uint
 _pjsua_call_get_count.argtypes = []
+_pjsua_acc_is_valid = _LIB.pjsua_acc_is_valid
+_pjsua_acc_is_valid.argtypes = [ctypes.c_int]
+_pjsua_acc_is_valid.restype = ctypes.c_int
+MAX_ACCOUNTS = 32  # above pjsua's PJSUA_MAX_ACC (8); pjsua_acc_is_valid is false past it
 
 
 def wake_address(ep: Any) -> tuple[str, int] | None:
@@ -402,11 +418,19 @@ class CommandLoop:
             emit(proto.CommandError(f"{type(exc).__name__}: {exc}", cmd.sid, cmd.NAME))
 
     def shutdown(self) -> None:
-        """Hang up everything, let the BYEs go out, destroy the library."""
+        """Hang up everything, let the BYEs go out, destroy the library.
+
+        An idle process exits at once (an idle engine stops in well under a second): the BYEs
+        get up to 1 s only while calls are still ending, and libDestroy's own fixed second
+        (pjsua_destroy2 sleeps it "for unregistration and ICE/TURN shutdown" unless told not
+        to wait for replies) is kept only when there is something to wait for: calls were live
+        here, or an account registered with a trunk (its unregistration may need a digest
+        challenge answered)."""
+        calls = live_calls()
         try:
             self.ep.hangupAllCalls()
             deadline = time.monotonic() + 1.0
-            while time.monotonic() < deadline:
+            while live_calls() and time.monotonic() < deadline:
                 self.ep.libHandleEvents(20)
         except pj.Error:
             pass
@@ -417,4 +441,5 @@ class CommandLoop:
         import gc
 
         gc.collect()
-        self.ep.libDestroy()
+        wait = calls > 0 or registered_accounts() > 0
+        self.ep.libDestroy(0 if wait else pj.PJSUA_DESTROY_NO_RX_MSG)
