@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Any
 
+from wirexa import config
 from wirexa.config import Settings
 
 FILE_NAME = "engine.json"
@@ -99,4 +101,29 @@ def info_for(settings: Settings, api_url: str, port: int, sip_ports: list[int]) 
         sip_ports=tuple(sip_ports),
         sip_port_base=settings.sip_port_base,
         sip_workers_max=settings.sip_workers_max,
+    )
+
+
+def selection_args(settings: Settings) -> list[str]:
+    """The options another wirexa command needs to reach the same engine: --data-dir unless it is
+    the default, --config when the file is not the data directory's wirexa.toml."""
+    args: list[str] = []
+    default = next(str(s.default) for s in config.SETTINGS if s.name == "data_dir")
+    default_dir = Path(os.path.expanduser(default)).absolute()
+    if settings.data_path.absolute() != default_dir:
+        args += ["--data-dir", str(settings.data_path)]
+    if settings.config_file and Path(settings.config_file).absolute() != (
+        config.default_config_path(str(settings.data_path)).absolute()
+    ):
+        args += ["--config", settings.config_file]
+    return args
+
+
+def not_running(settings: Settings, api_url: str) -> str:
+    """The one-line error when no engine serves this data directory: where it looked, and the
+    whole command that starts one."""
+    start = shlex.join(["wirexa", "serve", *selection_args(settings)])
+    return (
+        f"no engine is running for data dir {settings.data_path} (no live {path(settings)}, nothing answers "
+        f"{api_url}/health): start one with `{start}`"
     )

@@ -8,7 +8,9 @@ Signals, as systemd sends them (config/wirexa.service):
   callees are applied; live calls go on. Other changed settings are logged as needing a restart.
 
 While it runs, serve keeps `<data_dir>/engine.json` (cli/engine_file.py) up to date, so that
-`wirexa call` and `wirexa doctor` find it.
+`wirexa call` and `wirexa doctor` find it. Its banner (stderr) says where the API listens, how to
+run this CLI when its folder is not on PATH (a checkout's .venv/bin after scripts/serve), and which
+sandbox.toml the sandbox carrier's callees come from (or where to write one).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import asyncio
 import dataclasses
 import logging
 import os
+import shlex
+import shutil
 import signal
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import aiohttp
@@ -31,6 +36,7 @@ from wirexa.cli.console import console, fail
 from wirexa.config import Settings
 from wirexa.errors import WirexaError
 from wirexa.runtime import Engine, free_port_pair
+from wirexa.sip.sandbox_config import sandbox_config_file
 
 
 def setup_logging(level: str) -> None:
@@ -63,7 +69,9 @@ async def run_until_signal(settings: Settings, reread: Callable[[], Settings] | 
         async with Engine(settings) as engine:
             _write_engine_file(settings, engine)
             try:
-                console(stderr=True).print(listening(engine.urls), markup=False)
+                sandbox = getattr(engine.sip, "sandbox", None)
+                lines = banner(settings, engine.urls, sandbox.config_path if sandbox is not None else None)
+                console(stderr=True).print("\n".join(lines), markup=False)
                 while not stop.is_set():
                     waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(reload_wanted.wait())]
                     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -72,7 +80,10 @@ async def run_until_signal(settings: Settings, reread: Callable[[], Settings] | 
                     if reload_wanted.is_set() and not stop.is_set():
                         reload_wanted.clear()
                         await _reload(engine, reread)
-                log.info("shutting down: no new calls; live calls have %.0f s to finish", settings.shutdown_grace_s)
+                log.info(
+                    "shutting down: no new calls; live calls have %.0f s to finish (a second Ctrl-C hangs them up now)",
+                    settings.shutdown_grace_s,
+                )
                 await engine.drain(settings.shutdown_grace_s, hurry)
             finally:
                 engine_file.remove(settings, os.getpid())
@@ -111,6 +122,40 @@ def listening(urls: list[str]) -> str:
     everywhere = any(u.startswith(("http://0.0.0.0:", "http://[::]:")) for u in urls)
     note = " (every network interface: put TLS in front)" if everywhere else ""
     return f"Wirexa listening on {', '.join(urls)}{note}  (Ctrl-C stops)"
+
+
+def cli_hint(settings: Settings) -> str | None:
+    """How to run this wirexa's CLI from another shell, when `wirexa` on PATH is not this one (a
+    checkout's .venv/bin is not on PATH after scripts/serve); None when it is."""
+    from wirexa.cli.install_service import exec_command
+
+    command = exec_command()
+    found = shutil.which("wirexa")
+    if found is not None and len(command) == 1 and Path(found).resolve() == Path(command[0]).resolve():
+        return None
+    why = "not on PATH" if found is None else f"`wirexa` on PATH is another one, {found}"
+    example = shlex.join([*command, "calls", "list", *engine_file.selection_args(settings)])
+    return f"CLI: {shlex.join(command)} ({why}), e.g. {example}"
+
+
+def sandbox_note(settings: Settings, config_path: str) -> str:
+    """Where the sandbox carrier's callees come from: `config_path` (its sandbox.toml), or, for
+    the built-in ones (""), where a sandbox.toml would be read."""
+    if config_path:
+        return f"Sandbox callees: {config_path}  (`wirexa sandbox callees` lists them; SIGHUP re-reads)"
+    return f"Sandbox callees: the built-in ones (to change them, write {sandbox_config_file(settings)})"
+
+
+def banner(settings: Settings, urls: list[str], sandbox_config: str | None) -> list[str]:
+    """What serve prints once the engine is up: where it listens, how to run the CLI (when
+    needed), and the sandbox's config file (`sandbox_config`: the carrier's; None without it)."""
+    lines = [listening(urls)]
+    hint = cli_hint(settings)
+    if hint is not None:
+        lines.append(hint)
+    if sandbox_config is not None:
+        lines.append(sandbox_note(settings, sandbox_config))
+    return lines
 
 
 def isolated(settings: Settings, data_dir: str) -> Any:
