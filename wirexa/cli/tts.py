@@ -1,8 +1,11 @@
 """`wirexa tts test "text" --voice V`: which TTS providers are configured, and one real synthesis.
 
-Renders into a fresh temporary cache (a test must reach the vendor, not an old file) and prints
-the provider that rendered, the fallbacks on the way and the WAV path. Credentials are never
-printed: only whether each provider is configured, and reasons that providers redact.
+Renders into a fresh temporary cache (a test must reach the vendor, not an old file), removed
+when the command ends, and prints the providers (a listing: a table on a terminal, plain lines
+into a pipe), the fallbacks on the way, the provider that rendered and the WAV: --out FILE, else
+<data_dir>/tts-test/last.wav, overwritten by the next run, so that it can be listened to.
+Credentials are never printed: only whether each provider is configured, and reasons that
+providers redact.
 """
 
 from __future__ import annotations
@@ -14,11 +17,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from wirexa.cli import options
 from wirexa.cli.base import App
-from wirexa.cli.console import console, fail, print_json
+from wirexa.cli.console import Column, console, fail, print_json, render_rows
 from wirexa.config import Settings
 from wirexa.media.tts.chain import Fallback, Synthesis, SynthesisFailed, TtsChain
 
@@ -39,19 +41,25 @@ def test(
     each: Annotated[
         bool, typer.Option("--each", help="Also make one test synthesis with every configured provider.")
     ] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Copy the WAV here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the WAV here (default: <data-dir>/tts-test/last.wav).")
+    ] = None,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
 ) -> None:
     """Show the configured providers and render TEXT through the fallback chain; exit 1 if none could."""
     settings = options.settings(data_dir, config_file)
-    workdir = Path(tempfile.mkdtemp(prefix="wirexa-tts-"))
-    result, error, per_provider, status = asyncio.run(_run(settings, workdir, text, voice, language, each))
-    if result is not None and out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.path, out)
-    path = str(out) if (out is not None and result is not None) else (str(result.path) if result else None)
+    wav = out if out is not None else settings.data_path / "tts-test" / "last.wav"
+    with tempfile.TemporaryDirectory(prefix="wirexa-tts-", ignore_cleanup_errors=True) as workdir:
+        result, error, per_provider, status = asyncio.run(_run(settings, Path(workdir), text, voice, language, each))
+        if result is not None:
+            try:
+                wav.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(result.path, wav)
+            except OSError as exc:
+                fail(f"cannot write {wav}: {exc}")
+    path = str(wav) if result is not None else None
     fallbacks = result.fallbacks if result is not None else (error.fallbacks if error else ())
     if json_out:
         print_json(
@@ -66,11 +74,13 @@ def test(
         )
     else:
         c = console()
-        table = Table("Provider", "Configured", *(["Test synthesis"] if each else []))
+        columns = [Column("Provider", keep=True), Column("Configured"), *([Column("Test synthesis")] if each else [])]
         tests = dict(per_provider)
-        for name, configured in status:
-            table.add_row(name, "yes" if configured else "no", *([tests.get(name, "-")] if each else []))
-        c.print(table)
+        rows = [
+            [name, "yes" if configured else "no", *([tests.get(name, "-")] if each else [])]
+            for name, configured in status
+        ]
+        render_rows(columns, rows, out=c)
         for f in fallbacks:
             c.print(f"fallback: {f.provider} ({f.code}): {f.reason}", markup=False)
         if result is not None:
