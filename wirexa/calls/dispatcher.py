@@ -27,6 +27,7 @@ of live calls), which owns the call until CallEnded. Everything here runs on the
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 
 from wirexa.calls import permissions, state
@@ -48,6 +49,7 @@ from wirexa.tokenbucket import TokenBucket
 log = logging.getLogger(__name__)
 
 HANGUP_WAIT_S = 3.0  # how long an API hangup waits for SIP to confirm
+ALIVE_EVERY_S = 1.0  # how often live calls are marked up in the store (a dead engine's calls end there)
 STOPPED_POLL_S = 1.0  # with the emergency stop on: how often the dispatcher looks for its end
 QUEUE_PEEK = 8  # queued rows a pass reads first ...
 QUEUE_READ_MAX = 512  # ... and at most, when the first ones were all skipped (a project's own CPS)
@@ -80,6 +82,7 @@ class Dispatcher:
         self.sessions: Registry[CallSession] = Registry()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         now = self.clock.monotonic()
         self._bucket = TokenBucket(settings.calls_cps, burst=max(1.0, settings.calls_cps), now=now)
         self._project_buckets: dict[str, TokenBucket] = {}
@@ -100,15 +103,18 @@ class Dispatcher:
     async def __aenter__(self) -> Dispatcher:
         await self.recover()
         self.sip.set_event_sink(self._on_sip_event)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="dispatcher")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="dispatcher")
+        self._heartbeat = loop.create_task(self._beat(), name="call-heartbeat")
         self.wake()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._heartbeat):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         # Hang up what is live and give SIP a moment to confirm; anything left is finalized
         # by recover() at the next start.
         for session in self.sessions:
@@ -116,6 +122,21 @@ class Dispatcher:
         deadline = self.clock.monotonic() + HANGUP_WAIT_S
         while len(self.sessions) and self.clock.monotonic() < deadline:
             await asyncio.sleep(0.05)
+
+    async def _beat(self) -> None:
+        """Every ALIVE_EVERY_S, one write marks the live calls up (CallStore.alive): an engine
+        that dies ends them, at its next start, no later than that before it died."""
+        while True:
+            await asyncio.sleep(ALIVE_EVERY_S)
+            try:
+                await self.mark_alive()
+            except Exception:  # noqa: BLE001 - a missed beat costs precision, not the call
+                log.exception("marking the live calls up failed")
+
+    async def mark_alive(self) -> None:
+        live = [s.sid for s in self.sessions if not s.ended]
+        if live:
+            await self.store.alive(live, self.clock.now())
 
     def drain(self) -> None:
         """Stop dispatching (the engine is stopping): queued calls stay queued for the next start;
@@ -379,11 +400,20 @@ class Dispatcher:
         session.post(event)
 
     async def recover(self) -> None:
-        """Finalize calls a previous run left live (their SIP dialogs died with it)."""
+        """Finalize calls a previous run left live (their SIP dialogs died with it), ending each
+        at the last moment that run knew it was up (last_known_alive), not now."""
         for call in await self.store.dialing():
             if call.sid in self.sessions:
                 continue
             answered = call.status == state.CallStatus.IN_PROGRESS
             fact = state.Fact.ENDED_COMPLETED if answered else state.Fact.ENDED_FAILED
-            log.warning("[%s] was %s when the engine stopped: finalizing", call.sid, call.status)
-            await finalize(self.store, self.clock, call.sid, fact)
+            at = last_known_alive(call, self.clock.now())
+            log.warning("[%s] was %s when the engine stopped (last known up %s): finalizing", call.sid, call.status, at)
+            await finalize(self.store, self.clock, call.sid, fact, at=at)
+
+
+def last_known_alive(call: CallRecord, now: dt.datetime) -> dt.datetime:
+    """The last moment a dead engine knew `call` was up: its last heartbeat, or the last change of
+    the row (an answer, a status change) when that came later; never after `now`."""
+    known = [t for t in (call.alive_at, call.date_updated, call.answer_time, call.start_time) if t is not None]
+    return min(max(known), now)

@@ -421,6 +421,10 @@ class CallStore(Protocol):
         that transaction) is not one of it."""
         ...
 
+    async def alive(self, call_sids: Sequence[str], at: dt.datetime) -> None:
+        """Heartbeat: these live calls were up at `at` (CallRecord.alive_at)."""
+        ...
+
     async def delete(self, call_sid: str) -> None: ...
 
     async def save_recording(self, new: NewRecording, call: CallRecord) -> RecordingRecord:

@@ -77,6 +77,7 @@ class CallRecord:
     owner: str | None
     date_created: dt.datetime
     date_updated: dt.datetime
+    alive_at: dt.datetime | None = None  # the engine's last heartbeat while the call was live
 
     @property
     def is_live(self) -> bool:

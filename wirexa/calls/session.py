@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
@@ -124,14 +125,16 @@ async def finalize(
     expect: tuple[str, ...] | None = None,
     sip_code: int | None = None,
     notice: NewNotification | None = None,
+    at: dt.datetime | None = None,
 ) -> CallRecord | None:
     """End a call with `fact`: end time, duration for an answered call, the SIP code, and the
-    `completed` callback (and `notice`, when given), in one transaction. None when it does not
-    apply (status moved on, or not one of `expect` when the transaction reads it)."""
+    `completed` callback (and `notice`, when given), in one transaction. The call ends now, or
+    `at` (the last moment a dead engine knew it was up). None when it does not apply (status
+    moved on, or not one of `expect` when the transaction reads it)."""
     call = await store.call(call_sid)
     if call is None or (expect is not None and call.status not in expect):
         return None
-    now = clock.now()
+    now = at or clock.now()
     duration = max(0, int((now - call.answer_time).total_seconds())) if call.answer_time is not None else None
     extra: Mapping[str, str] = {"SipResponseCode": str(sip_code)} if sip_code is not None else {}
     changes = CallChanges(end_time=now, duration_s=duration, sip_response_code=sip_code)

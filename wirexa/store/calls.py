@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from wirexa.calls import state
 from wirexa.calls.permissions import ProjectLimits
@@ -120,6 +120,9 @@ class StoreCalls:
         if result is not None:
             self._wake()
         return result
+
+    async def alive(self, call_sids: Sequence[str], at: dt.datetime) -> None:
+        await self.store.write(repo.mark_alive, call_sids, at)
 
     async def delete(self, call_sid: str) -> None:
         await self.store.write(repo.delete_call, call_sid)

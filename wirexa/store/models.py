@@ -88,6 +88,7 @@ class Call(Base):
     owner = pw.CharField(null=True)
     date_created = pw.DateTimeField()
     date_updated = pw.DateTimeField()
+    alive_at = pw.DateTimeField(null=True)
 
     class Meta:
         table_name = "calls"

@@ -339,6 +339,14 @@ def update_call(sid: str, *, expect_status: Iterable[str] | None = None, **field
     return get_call(sid)
 
 
+def mark_alive(sids: Sequence[str], at: dt.datetime) -> None:
+    """The engine's heartbeat: these live calls were up at `at` (date_updated stays: nothing of
+    the resource changed)."""
+    for i in range(0, len(sids), 500):  # bound the IN list
+        chunk = list(sids[i : i + 500])
+        _CALL_WRITE.update({"alive_at": at}, f'"sid" IN ({", ".join("?" * len(chunk))})', chunk)
+
+
 def next_sequence_number(sid: str) -> int:
     """Return the call's next callback SequenceNumber (0, 1, 2 ...) and advance it. Runs inside
     the caller's write transaction; reads one column, not the row (this ran for every status

@@ -1,5 +1,11 @@
 """Numbered schema migrations; MIGRATIONS lists them in order (see store/db.py migrate())."""
 
-from wirexa.store.migrations import m0001_initial, m0002_queue_index, m0003_recording_media, m0004_call_limits
+from wirexa.store.migrations import (
+    m0001_initial,
+    m0002_queue_index,
+    m0003_recording_media,
+    m0004_call_limits,
+    m0005_call_alive,
+)
 
-MIGRATIONS = (m0001_initial, m0002_queue_index, m0003_recording_media, m0004_call_limits)
+MIGRATIONS = (m0001_initial, m0002_queue_index, m0003_recording_media, m0004_call_limits, m0005_call_alive)
