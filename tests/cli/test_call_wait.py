@@ -118,4 +118,4 @@ def test_no_engine_running_is_one_red_line(tmp_path: Path) -> None:
     assert done.returncode == 1 and done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: no engine is running for data dir"), done.stderr
-    assert "wirexa serve" in lines[0]
+    assert lines[0].endswith(f"start one with `wirexa serve --data-dir {tmp_path}`"), lines[0]  # the whole command

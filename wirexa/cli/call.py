@@ -75,11 +75,7 @@ def find_engine(s: Settings) -> str:
     api_url, _ = urls(s)
     if healthy(api_url):
         return api_url
-    fail(
-        f"no engine is running for data dir {s.data_path} (no live {engine_file.path(s)}, nothing answers "
-        f"{api_url}/health): start one with `wirexa serve`"
-        + (f" --data-dir {s.data_path}" if s.data_dir != "~/.local/share/wirexa" else "")
-    )
+    fail(engine_file.not_running(s, api_url))
 
 
 def call(
