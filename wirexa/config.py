@@ -128,7 +128,7 @@ class Settings:
     sandbox_processes: int = _setting(4, "Sandbox carrier processes (each answers 4 calls at once).")
     sandbox_config: str = _setting(
         "",
-        "Path of sandbox.toml (callee behaviour); empty = config/sandbox.toml next to the config file, else built-in defaults.",
+        "Path of sandbox.toml (callee behaviour); empty = sandbox.toml next to the config file (wirexa init writes one, all commented out), else built-in defaults.",
     )
     tts_espeak_binary: str = _setting("espeak-ng", "espeak-ng executable used for <Say>.")
     tts_timeout_s: float = _setting(3.0, "Seconds one TTS provider may take before <Say> falls back to the next one.")

@@ -1,7 +1,7 @@
 """The sandbox carrier program: a pjsua2 UAS on loopback that answers as the telephone network.
 
 Each process answers up to 4 calls. The dialed number (the Request-URI user) picks a callee
-behaviour from config/sandbox.toml (or the built-in defaults of sandbox_config.py): busy (486), decline
+behaviour from sandbox.toml beside the config file (or the built-in defaults of sandbox_config.py): busy (486), decline
 (603), fail (503), ring (180, never answers), or an answering party — a person (one ring,
 "Hello?", then a short reply after each prompt of the caller, a <Record> beep included, up to
 reply_max times), an answering machine (a ~10 s greeting, a 1 kHz beep, silence), silence, or
