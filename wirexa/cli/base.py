@@ -5,7 +5,9 @@ Other known errors exit 1 (console.fail)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import typer
@@ -28,11 +30,40 @@ def _usage_error(exc: UsageError) -> NoReturn:
     fail(exc.format_message() + hint, code=USAGE_EXIT)
 
 
-def _quiet_flags(command: Any, ctx: Context) -> None:
-    """A flag takes no value, so rich help shows no type next to it (typer would say `<bool>`)."""
-    for param in command.get_params(ctx):
-        if isinstance(param, TyperOption) and (param.is_flag or param.count) and param.metavar is None:
-            param.metavar = ""
+@contextlib.contextmanager
+def _compact_help(command: Any, ctx: Context) -> Iterator[None]:
+    """Help laid out for an 80-column terminal, while it prints. rich shows each option as a row
+    of columns (name, negative name, type, description), each as wide as its widest cell, and the
+    description gets what is left: `--wait`, `--no-wait` and `<float range> [x>=1]` left it 20
+    columns. So a flag's negative joins its name (`--wait/--no-wait`, its default said in its
+    help), a flag shows no type (typer would say `<bool>`), a number range shows its bare type
+    (`<float> [x>=1]`), and a single line break inside a paragraph of the command's help is a
+    space, as typer already makes it in the first paragraph."""
+    params = [p for p in command.get_params(ctx) if isinstance(p, TyperOption | TyperArgument)]
+    saved = [(p, p.opts, p.secondary_opts, p.metavar, p.help, p.show_default) for p in params]
+    help_text = command.help
+    try:
+        for param in params:
+            if param.metavar is not None:
+                continue
+            if isinstance(param, TyperOption) and (param.is_flag or param.count):
+                param.metavar = ""
+                if param.secondary_opts:
+                    default = (param.opts if param.default else param.secondary_opts)[0].lstrip("-")
+                    if param.show_default is True:
+                        param.help, param.show_default = f"{param.help or ''} \\[default: {default}]".strip(), False
+                    param.opts, param.secondary_opts = ["/".join([*param.opts, *param.secondary_opts])], []
+            elif param.display_type(ctx).endswith(" range>"):
+                param.metavar = param.display_type(ctx).removesuffix(" range>") + ">"
+        if help_text:
+            paragraphs = inspect.cleandoc(help_text).split("\n\n")
+            command.help = "\n\n".join(p if p.startswith("\b") else p.replace("\n", " ") for p in paragraphs)
+        yield
+    finally:
+        command.help = help_text
+        for param, opts, secondary, metavar, help_, show_default in saved:
+            param.opts, param.secondary_opts, param.metavar = opts, secondary, metavar
+            param.help, param.show_default = help_, show_default
 
 
 class Command(TyperCommand):
@@ -48,8 +79,8 @@ class Command(TyperCommand):
         return pieces
 
     def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
-        _quiet_flags(self, ctx)
-        super().format_help(ctx, formatter)
+        with _compact_help(self, ctx):
+            super().format_help(ctx, formatter)
 
 
 class Group(TyperGroup):
@@ -70,8 +101,8 @@ class Group(TyperGroup):
             _usage_error(exc)
 
     def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
-        _quiet_flags(self, ctx)
-        super().format_help(ctx, formatter)
+        with _compact_help(self, ctx):
+            super().format_help(ctx, formatter)
 
 
 class App(typer.Typer):

@@ -22,7 +22,7 @@ from wirexa.calls.state import LIVE, RESOURCE_STATUS, CallStatus, stored_statuse
 from wirexa.cli import options, tail_webhooks
 from wirexa.cli.base import App
 from wirexa.cli.call import find_engine
-from wirexa.cli.console import Column, console, fail, print_json, render_rows
+from wirexa.cli.console import Column, console, fail, print_json, render_pairs, render_rows
 from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
@@ -40,13 +40,14 @@ STATUS_COLORS = {
     "canceled": "red",
     "in-progress": "cyan",
 }
+# At 80 columns: the SID, status, To and when it was created; the rest from 100 or so.
 CALL_COLUMNS = (
     Column("Call SID", keep=True),
     Column("Status", keep=True, colors=STATUS_COLORS),
-    Column("From", keep=True),
-    Column("To", keep=True),
-    Column("Created"),
-    Column("Duration"),
+    Column("From", keep=True, drop=4),
+    Column("To", keep=True, drop=1),
+    Column("Created", keep=True, drop=2),
+    Column("Duration", keep=True, drop=3),
 )
 
 
@@ -120,18 +121,18 @@ def show(
         print_json(body)
         return
     out = console()
-    fields = [[key, "" if value is None else str(value)] for key, value in body.items() if key != "subresource_uris"]
-    render_rows((Column("Field"), Column("Value")), fields, out=out)
+    fields = [(key, "" if value is None else str(value)) for key, value in body.items() if key != "subresource_uris"]
+    render_pairs(fields, out=out)
     if notes:
         note_rows = [[str(n.error_code), n.message_text, n.request_url or ""] for n in notes]
         render_rows(
-            (Column("Notification", keep=True), Column("Message"), Column("URL")),
+            (Column("Notification", keep=True), Column("Message", cut=True), Column("URL", keep=True, below=True)),
             note_rows,
             title="Notifications",
             out=out,
         )
     render_rows(
-        tail_webhooks.columns(with_call=False),
+        tail_webhooks.columns(with_call=False, url_below=True),
         [tail_webhooks.cells(w, with_call=False) for w in hooks],
         title="Webhooks",
         out=out,
@@ -403,4 +404,4 @@ def limits(
     if json_out:
         print_json(shown)
         return
-    render_rows((Column("Limit"), Column("Value")), [[k, str(v)] for k, v in shown.items()])
+    render_pairs([(k, str(v)) for k, v in shown.items()], headers=("Limit", "Value"))

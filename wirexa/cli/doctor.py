@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from wirexa import config
 from wirexa.cli import engine_file, options
-from wirexa.cli.console import Column, print_json, render_rows
+from wirexa.cli.console import GAP, Column, console, print_json, render_rows, visible, wrap_words
 from wirexa.config import Settings
 from wirexa.errors import WirexaError
 
@@ -545,6 +546,35 @@ def run_checks(data_dir: str | None, config_file: str | None) -> list[Check]:
 
 
 STATUS_COLORS = {OK: "green", WARN: "yellow", FAIL: "red"}
+COLUMNS = (Column("Check", keep=True), Column("Status", keep=True), Column("Detail"), Column("Fix"))
+
+
+def screen_lines(checks: list[Check], width: int) -> list[Text]:
+    """The checks as a terminal `width` columns wide shows them: a line each, `status  name
+    detail`; a passing check's detail is cut to fit (--json has it whole), a warning or failure
+    has its whole detail and, under it, its fix (wrapped at spaces; a path or URL never broken)."""
+    names = max(len(c.name) for c in checks)
+    indent = 4 + GAP + names + GAP
+    out = []
+    for c in checks:
+        head = Text()
+        head.append(c.status.ljust(4), style=STATUS_COLORS.get(c.status, ""))
+        head.append(" " * GAP + c.name.ljust(names) + " " * GAP)
+        if c.status == OK:
+            detail = Text(visible(c.detail))
+            detail.truncate(max(1, width - indent), overflow="ellipsis")
+            out.append(head + detail)
+            continue
+        more = wrap_words(visible(c.detail), width, indent)
+        if more and more[0].startswith(" " * indent):  # else a word too long for the line comes first
+            head.append(more.pop(0)[indent:])
+        out += [head, *(Text(line) for line in more)]
+        if c.fix:
+            out += [Text(line) for line in wrap_words(f"fix: {visible(c.fix)}", width, indent)]
+    for line in out:
+        line.rstrip()
+        line.no_wrap, line.overflow = True, "ignore"
+    return out
 
 
 def doctor(
@@ -559,17 +589,14 @@ def doctor(
     if json_out:
         print_json({"ok": not failed, "checks": [dataclasses.asdict(c) for c in checks]})
     else:
-        columns = (
-            Column("Check", keep=True),
-            Column("Status", keep=True, colors=STATUS_COLORS),
-            Column("Detail"),
-            Column("Fix"),
-        )
-        render_rows(columns, [[c.name, c.status, c.detail, c.fix] for c in checks])
+        out = console()
+        if out.is_terminal:
+            for line in screen_lines(checks, out.width):
+                out.print(line, soft_wrap=True)
+        else:
+            render_rows(COLUMNS, [[c.name, c.status, c.detail, c.fix] for c in checks], out=out)
         if failed:
             from rich.markup import escape
-
-            from wirexa.cli.console import console
 
             console(stderr=True).print(
                 f"[red]{len(failed)} check(s) failed:[/red] "

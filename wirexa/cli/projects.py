@@ -64,10 +64,10 @@ def list_(
         return
     columns = (
         Column("Project ID", keep=True),
-        Column("Name"),
-        Column("Status", keep=True),
-        Column("Credits"),
-        Column("Created"),
+        Column("Name", cut=True),
+        Column("Status", keep=True, drop=1),
+        Column("Credits", keep=True, drop=2),
+        Column("Created", keep=True, drop=3),
     )
     rows = [
         [

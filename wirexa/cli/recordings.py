@@ -95,11 +95,11 @@ def list_(
         return
     columns = (
         Column("Recording SID", keep=True),
-        Column("Call SID", keep=True),
-        Column("Status", keep=True),
-        Column("Duration"),
-        Column("Source"),
-        Column("Created"),
+        Column("Call SID", keep=True, drop=1),
+        Column("Status", keep=True, drop=2),
+        Column("Duration", keep=True, drop=3),
+        Column("Source", keep=True, drop=5),
+        Column("Created", keep=True, drop=4),
     )
     rows = [
         [
@@ -278,7 +278,7 @@ def export(
     ] = False,
     endpoint_url: Annotated[
         str | None,
-        typer.Option("--endpoint-url", help="S3 endpoint of an s3:// target; default: [recordings] s3_endpoint_url."),
+        typer.Option("--endpoint-url", help="S3 endpoint of an s3:// target; default: \\[recordings] s3_endpoint_url."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Most recordings exported, oldest first.", min=1)] = 1_000_000,
     data_dir: options.DataDir = None,

@@ -64,18 +64,20 @@ def row_json(w: repo.WebhookRecord) -> dict[str, Any]:
     }
 
 
-def columns(with_call: bool = True) -> list[Column]:
-    """The listing's columns (`calls show` leaves out the call)."""
+def columns(with_call: bool = True, url_below: bool = False) -> list[Column]:
+    """The listing's columns (`calls show` leaves out the call, and puts a URL too long for the
+    line under it). On a terminal: one line per delivery, with the call, event and status, and
+    the other columns that fit, the URL first (an 80-column one has no room for a long URL)."""
     colors = {"delivered": "green", "failed": "red", "pending": "yellow", "waiting": "yellow", "in-flight": "cyan"}
     out = [
-        Column("Time"),
+        Column("Time", keep=True, drop=2),
         Column("Call", keep=True),
         Column("Event", keep=True),
-        Column("URL"),  # folds when long: whole, on more than one line
-        Column("Attempt"),
-        Column("Result"),
+        Column("URL", keep=True, drop=1, below=url_below),
+        Column("Attempt", keep=True, drop=5),
+        Column("Result", cut=True, drop=3),
         Column("Status", keep=True, colors=colors),
-        Column("Next retry"),
+        Column("Next retry", keep=True, drop=4),
     ]
     return out if with_call else [c for c in out if c.header != "Call"]
 
