@@ -1,9 +1,12 @@
 """Wirexa as users install it, built once per test session: the sdist and the wheel built from it
-(`python -m build`), and the single binary (PyInstaller from wirexa.spec). Each is then used from
-a temporary directory outside the checkout (tests/install/engine.py drives init, serve, a call)."""
+(`python -m build`), and the single binary (`bash scripts/build` on a copy with no .venv). Each is
+then used from a temporary directory outside the checkout (tests/install/engine.py drives init,
+serve, a call)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,25 +31,28 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """dist/wirexa built by PyInstaller from wirexa.spec (as scripts/build does), in a temp dir."""
-    tmp = tmp_path_factory.mktemp("pyinstaller")
-    dist, work = tmp / "dist", tmp / "build"
-    done = subprocess.run(
-        [
-            str(ROOT / ".venv" / "bin" / "pyinstaller"),
-            "--noconfirm",
-            "--log-level",
-            "WARN",
-            "--distpath",
-            str(dist),
-            "--workpath",
-            str(work),
-            str(ROOT / "wirexa.spec"),
-        ],
+    """dist/wirexa built by `bash scripts/build` in a copy of the checkout's files with no .venv, as
+    on a fresh clone: the script sets up what it needs (scripts/setup serve, PyInstaller), builds
+    from wirexa.spec and smoke-tests the binary."""
+    tmp = tmp_path_factory.mktemp("fresh-clone")
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
         capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, files):
+        src, dst = ROOT / name.decode(), tmp / name.decode()
+        if src.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    done = subprocess.run(
+        ["bash", "scripts/build"],
+        cwd=tmp,
+        env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1200,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return dist / "wirexa"
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return tmp / "dist" / "wirexa"
