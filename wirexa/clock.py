@@ -3,9 +3,11 @@ calls/ gets them through its ports (calls.ports.Clock, SidSource); this is the r
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 import uuid
+from collections.abc import Callable
 
 
 class SystemClock:
@@ -16,6 +18,9 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> asyncio.TimerHandle:
+        return asyncio.get_running_loop().call_later(delay_s, fn)
 
 
 def utcnow() -> dt.datetime:

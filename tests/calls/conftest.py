@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.fakes.clock import SteppedClock
 from tests.fakes.sip import FakeSip
 from tests.fakes.tts import FakeTts
 from wirexa import config
@@ -20,7 +21,7 @@ from wirexa.calls.dispatcher import Dispatcher
 from wirexa.calls.media import MediaPrep
 from wirexa.calls.service import CallService, NewCall
 from wirexa.calls.session import SessionDeps
-from wirexa.clock import SystemClock, new_sid
+from wirexa.clock import new_sid
 from wirexa.http.audio import AudioCache
 from wirexa.http.documents import DocumentFetcher
 from wirexa.media.audio import tone_pcm, wav_bytes
@@ -133,7 +134,7 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
             store=calls_store,
             sip=sip,
             media=MediaPrep(fetcher, tts, audio),
-            clock=SystemClock(),
+            clock=SteppedClock(),  # the session's timers: real, and fire_within() for long guards
             new_sid=new_sid,
             trim=trim_silence,
             merge=merge_channels,

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.calls.conftest import Flow
+from tests.fakes.clock import SteppedClock
 from wirexa.calls.records import RecordingOptions, RecordingRecord
+from wirexa.calls.session import RECORDINGS_GUARD_S
 from wirexa.errors import BadRequest
 from wirexa.store import repo
 
@@ -143,7 +145,10 @@ async def test_a_recording_never_reported_is_closed_from_its_file(flow: Flow) ->
     from wirexa.media.audio import tone_pcm, wav_bytes
 
     path.write_bytes(wav_bytes(tone_pcm(440, 1500)))
-    await asyncio.wait_for(session.finished.wait(), 8.0)
+    clock = flow.dispatcher.clock
+    assert isinstance(clock, SteppedClock)
+    assert clock.fire_within(RECORDINGS_GUARD_S) >= 1  # the guard, not waited out
+    await asyncio.wait_for(session.finished.wait(), 2.0)
     [rec] = await recordings_of(flow, sid)
     assert rec.status == "completed" and rec.duration_s in (1, 2)
 

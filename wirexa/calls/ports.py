@@ -457,12 +457,20 @@ class CallStore(Protocol):
         ...
 
 
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
 class Clock(Protocol):
     def now(self) -> dt.datetime:
         """UTC, naive (what the store keeps)."""
         ...
 
     def monotonic(self) -> float: ...
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> Timer:
+        """Run fn on the event loop after delay_s (loop-only); the Timer cancels it."""
+        ...
 
 
 SidSource: TypeAlias = Callable[[str], str]  # "RE" -> a new RecordingSid

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
@@ -50,6 +51,7 @@ from wirexa.calls.ports import (
     SidSource,
     SipEvent,
     SipPort,
+    Timer,
 )
 from wirexa.calls.recordings import CallRecordings, Merger, Repairer, Trimmer
 from wirexa.calls.records import (
@@ -215,13 +217,13 @@ class CallSession:
         self.hanging_up = False
         self.auth_token = ""
         self._queue: asyncio.Queue[Posted] = asyncio.Queue()
-        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._timers: dict[int, Timer] = {}
         self._digits_op: int | None = None  # a <Play digits> in progress
         self._send_digits_pending = False  # SendDigits before the program (or the bridge)
         self._recording: A.StartRecording | None = None  # a <Record> in progress
         self._bg: set[asyncio.Task[Any]] = set()
-        self._time_limit: asyncio.TimerHandle | None = None
-        self._amd_guard: asyncio.TimerHandle | None = None  # synchronous AMD in progress
+        self._time_limit: Timer | None = None
+        self._amd_guard: Timer | None = None  # synchronous AMD in progress
         self._amd_ms: int | None = None  # its decision time, for MachineDetectionDuration
         self.finished = asyncio.Event()  # set once the call is finalized in the store
         self.recordings = CallRecordings(
@@ -375,7 +377,7 @@ class CallSession:
             await self.recordings.start(self.call, call_recording_options(self.call))
         if sync_amd:
             guard_s = self.call.machine_detection_timeout_s + AMD_GUARD_S  # a detector that never reports
-            self._amd_guard = asyncio.get_running_loop().call_later(guard_s, self.post, _AmdGuard())
+            self._amd_guard = self.deps.clock.call_later(guard_s, functools.partial(self.post, _AmdGuard()))
             return
         await self._run_answered()
 
@@ -397,8 +399,7 @@ class CallSession:
 
     async def _run_answered(self) -> None:
         """The answered call's program: time limit, SendDigits, then the document."""
-        loop = asyncio.get_running_loop()
-        self._time_limit = loop.call_later(self.call.time_limit_s, self.post, _Hangup())
+        self._time_limit = self.deps.clock.call_later(self.call.time_limit_s, functools.partial(self.post, _Hangup()))
         project = await self.store.project(self.account_sid)
         self.auth_token = project.auth_token if project else ""
         if self.call.send_digits:  # SendDigits (<Number sendDigits> on a leg) before anything else
@@ -473,7 +474,7 @@ class CallSession:
             # The worker reports a recording once its file is closed, a moment after the
             # hangup: stay registered until then, so the recording is kept and announced.
             self._lingering = True
-            asyncio.get_running_loop().call_later(RECORDINGS_GUARD_S, self.post, _RecordingsGuard())
+            self.deps.clock.call_later(RECORDINGS_GUARD_S, functools.partial(self.post, _RecordingsGuard()))
             return
         self._close()
 
@@ -520,8 +521,9 @@ class CallSession:
         elif isinstance(action, A.StopPrompts):
             await self.sip.stop_play(sid)
         elif isinstance(action, A.StartTimer):
-            loop = asyncio.get_running_loop()
-            self._timers[action.op_id] = loop.call_later(action.delay_s, self._timer_fired, action.op_id)
+            self._timers[action.op_id] = self.deps.clock.call_later(
+                action.delay_s, functools.partial(self._timer_fired, action.op_id)
+            )
         elif isinstance(action, A.CancelTimer):
             handle = self._timers.pop(action.op_id, None)
             if handle is not None:
