@@ -17,9 +17,45 @@
 
 "Customer errors" (ApiError, DocumentError) are reported to the customer with Twilio's code.
 Anything else that escapes is our bug: it is logged with its traceback and answered with 500.
+
+ApiCode is the one home of the REST API's codes (DocumentError's are wirexa.notices.Notice); a
+test keeps every such code literal in wirexa/api/ in this table.
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ApiCode(IntEnum):
+    """Twilio's REST API error codes that Wirexa answers with, so a customer can look each one up
+    at https://www.twilio.com/docs/errors/<code>. A bare HTTP status used as the code (413, 503)
+    is not one of them."""
+
+    # Any resource.
+    INVALID_PARAMETER = 20001
+    AUTHENTICATION_FAILED = 20003
+    METHOD_NOT_ALLOWED = 20004
+    ACCOUNT_NOT_ACTIVE = 20005  # no credits left, the daily minutes cap used up
+    DELETE_BEFORE_COMPLETE = 20009
+    NOT_FOUND = 20404
+    TOO_MANY_REQUESTS = 20429
+    INTERNAL_SERVER_ERROR = 20500
+    SERVICE_UNAVAILABLE = 20503  # the emergency stop
+    # Calls.
+    TO_REQUIRED = 21201
+    INVALID_URL = 21205
+    INVALID_SEND_DIGITS = 21206
+    INVALID_MACHINE_DETECTION = 21207
+    INVALID_TIMEOUT = 21208
+    INVALID_METHOD = 21209
+    FROM_NOT_VERIFIED = 21210
+    INVALID_TO = 21211
+    INVALID_FROM = 21212
+    FROM_REQUIRED = 21213
+    NOT_PERMITTED_DESTINATION = 21215
+    INVALID_CALL_STATE = 21220
+    INVALID_STATUS_CALLBACK_EVENT = 21626
 
 
 class WirexaError(Exception):
@@ -58,22 +94,22 @@ class BadRequest(ApiError):
 
 class Unauthorized(ApiError):
     status = 401
-    default_code = 20003
+    default_code = ApiCode.AUTHENTICATION_FAILED
 
 
 class PaymentRequired(ApiError):
     status = 402
-    default_code = 20005
+    default_code = ApiCode.ACCOUNT_NOT_ACTIVE
 
 
 class NotFound(ApiError):
     status = 404
-    default_code = 20404
+    default_code = ApiCode.NOT_FOUND
 
 
 class MethodNotAllowed(ApiError):
     status = 405
-    default_code = 20004
+    default_code = ApiCode.METHOD_NOT_ALLOWED
 
 
 class PayloadTooLarge(ApiError):
@@ -83,7 +119,7 @@ class PayloadTooLarge(ApiError):
 
 class TooManyRequests(ApiError):
     status = 429
-    default_code = 20429
+    default_code = ApiCode.TOO_MANY_REQUESTS
 
 
 class ServiceUnavailable(ApiError):

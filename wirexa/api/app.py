@@ -12,6 +12,7 @@ from wirexa.api.context import SERVICES, ApiServices
 from wirexa.api.errors import HTTP_CODES, error_middleware, input_guard
 from wirexa.api.routes import calls, health, notifications, recordings
 from wirexa.api.serializers import error_json
+from wirexa.errors import ApiCode
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class _Connection(RequestHandler):
             text = "Bad HTTP request"
         if status < 500:
             log.info("refused a malformed HTTP request from %s: %s", request.remote, exc or message)
-        code = HTTP_CODES.get(status, 20500 if status >= 500 else status)
+        code = HTTP_CODES.get(status, ApiCode.INTERNAL_SERVER_ERROR if status >= 500 else status)
         response = web.json_response(error_json(code, text, status), status=status)
         response.force_close()
         return response

@@ -13,7 +13,7 @@ import urllib.parse
 from collections.abc import Callable
 
 from wirexa.config import Settings
-from wirexa.errors import TooManyRequests, Unauthorized
+from wirexa.errors import ApiCode, TooManyRequests, Unauthorized
 from wirexa.store.repo import ProjectRecord
 from wirexa.tokenbucket import TokenBucket
 
@@ -35,7 +35,7 @@ def check_token(project: ProjectRecord | None, password: str) -> ProjectRecord:
     expected = project.auth_token if project is not None else "x" * 32
     ok = hmac.compare_digest(expected.encode(), password.encode())
     if project is None or not ok or project.status != "active":
-        raise Unauthorized("Authenticate", code=20003)
+        raise Unauthorized("Authenticate", code=ApiCode.AUTHENTICATION_FAILED)
     return project
 
 
@@ -55,7 +55,7 @@ class RateLimiter:
         if bucket is None:
             bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
         if bucket.take(now) > 0:
-            raise TooManyRequests("Too many requests", code=20429)
+            raise TooManyRequests("Too many requests", code=ApiCode.TOO_MANY_REQUESTS)
 
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,8 @@ class AuthThrottle:
             self._block_logged[address] = now
             log.warning(FAILURE_LINE, address, count, "blocked", "-", log_field(path))
         raise TooManyRequests(
-            f"Too many failed authentication attempts from {address}; try again in {retry_s} s", code=20429
+            f"Too many failed authentication attempts from {address}; try again in {retry_s} s",
+            code=ApiCode.TOO_MANY_REQUESTS,
         )
 
     def delay_s(self, count: int) -> float:

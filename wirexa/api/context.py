@@ -17,7 +17,7 @@ from wirexa.api.rendered import RenderedCache
 from wirexa.calls.ports import SipPort
 from wirexa.calls.service import CallService
 from wirexa.config import Settings
-from wirexa.errors import BadRequest, NotFound, Unauthorized
+from wirexa.errors import ApiCode, BadRequest, NotFound, Unauthorized
 from wirexa.store import repo
 from wirexa.store.repo import ProjectRecord
 
@@ -79,14 +79,14 @@ async def authenticate(request: web.Request, *, optional: bool = False) -> Proje
     if creds is None and (optional or header is None):
         if optional:
             return None
-        raise Unauthorized("Authenticate", code=20003)
+        raise Unauthorized("Authenticate", code=ApiCode.AUTHENTICATION_FAILED)
     # Auth Tokens are random: the credentials are checked first and a valid one is always
     # served (no lockout, api/auth.py AuthThrottle); only failing requests are slowed, then 429.
     address = request.remote or "-"
     svc.auth_throttle.before_credentials(address, request.path)
     try:
         if creds is None:  # a malformed Authorization header counts as a failed login
-            raise Unauthorized("Authenticate", code=20003)
+            raise Unauthorized("Authenticate", code=ApiCode.AUTHENTICATION_FAILED)
         project = check_token(await cached_project(svc, creds[0]), creds[1])
     except Unauthorized:
         await svc.auth_throttle.failed(address, creds[0] if creds else "-", request.path)
@@ -141,7 +141,7 @@ def valid_url(value: str) -> bool:
     return bool(re.match(r"^https?://[^\s/?#]+[^\s]*$", value, re.IGNORECASE))
 
 
-def opt_url(form: MultiMapping[str], name: str, code: int = 21205) -> str | None:
+def opt_url(form: MultiMapping[str], name: str, code: int = ApiCode.INVALID_URL) -> str | None:
     """An optional http(s) URL parameter (None when absent), else BadRequest with `code`."""
     value = (form.get(name) or "").strip()
     if not value:
@@ -160,10 +160,10 @@ def parse_bool(value: str | None, name: str, default: bool = False) -> bool:
         return True
     if text in ("false", "0", "no"):
         return False
-    raise BadRequest(f"{name} must be true or false, got {value!r}", code=20001)
+    raise BadRequest(f"{name} must be true or false, got {value!r}", code=ApiCode.INVALID_PARAMETER)
 
 
-def parse_method(value: str | None, name: str, default: str = "POST", code: int = 21209) -> str:
+def parse_method(value: str | None, name: str, default: str = "POST", code: int = ApiCode.INVALID_METHOD) -> str:
     if value is None or value == "":
         return default
     method = value.strip().upper()
@@ -195,7 +195,9 @@ def parse_list(form: MultiMapping[str], name: str) -> list[str]:
     return values
 
 
-def parse_enum(value: str | None, name: str, allowed: Iterable[str], default: str, code: int = 20001) -> str:
+def parse_enum(
+    value: str | None, name: str, allowed: Iterable[str], default: str, code: int = ApiCode.INVALID_PARAMETER
+) -> str:
     if value is None or value == "":
         return default
     choices = tuple(allowed)
@@ -219,12 +221,14 @@ def parse_time_filter(query: MultiMapping[str], name: str) -> tuple[tuple[str, d
                 continue
             when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise BadRequest(f"{name}{op} is not a date (YYYY-MM-DD) or time: {raw!r}", code=20001) from None
+            raise BadRequest(
+                f"{name}{op} is not a date (YYYY-MM-DD) or time: {raw!r}", code=ApiCode.INVALID_PARAMETER
+            ) from None
         if when.tzinfo is not None:
             try:
                 when = when.astimezone(dt.UTC).replace(tzinfo=None)
             except OverflowError:
-                raise BadRequest(f"{name}{op} is out of range: {raw!r}", code=20001) from None
+                raise BadRequest(f"{name}{op} is out of range: {raw!r}", code=ApiCode.INVALID_PARAMETER) from None
         bounds.append((op or "=", when, False))
     return tuple(bounds)
 
@@ -243,8 +247,8 @@ def parse_paging(query: MultiMapping[str]) -> Paging:
     """PageSize (default 50) over MAX_PAGE_SIZE is capped, as Twilio does (twilio-python sends
     list(limit=n) as PageSize=n); the page's page_size and URIs say what was used. Zero, negative
     and non-numeric values are 400 / 20001."""
-    page_size = min(parse_int(query.get("PageSize"), "PageSize", 50, 1, None, 20001), MAX_PAGE_SIZE)
-    page = parse_int(query.get("Page"), "Page", 0, 0, 10**9, 20001)
+    page_size = min(parse_int(query.get("PageSize"), "PageSize", 50, 1, None, ApiCode.INVALID_PARAMETER), MAX_PAGE_SIZE)
+    page = parse_int(query.get("Page"), "Page", 0, 0, 10**9, ApiCode.INVALID_PARAMETER)
     token = query.get("PageToken")
     after = token[2:] if token and token.startswith("PA") and len(token) > 2 else None
     return Paging(page_size, page, after)

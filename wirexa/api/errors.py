@@ -11,14 +11,14 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from aiohttp import web
 
 from wirexa.api.serializers import error_json
-from wirexa.errors import ApiError, BadRequest
+from wirexa.errors import ApiCode, ApiError, BadRequest
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Twilio codes for plain HTTP failures that aiohttp raises itself.
-HTTP_CODES = {404: 20404, 405: 20004, 413: 413, 401: 20003}
+HTTP_CODES = {404: ApiCode.NOT_FOUND, 405: ApiCode.METHOD_NOT_ALLOWED, 413: 413, 401: ApiCode.AUTHENTICATION_FAILED}
 
 
 def error_response(exc: ApiError, headers: dict[str, str] | None = None) -> web.Response:
@@ -48,7 +48,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(error_json(code, message, exc.status), status=exc.status, headers=headers)
     except Exception:  # noqa: BLE001 - the one catch-all of the API: log, never leak a traceback
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return web.json_response(error_json(20500, "Internal server error", 500), status=500)
+        return web.json_response(error_json(ApiCode.INTERNAL_SERVER_ERROR, "Internal server error", 500), status=500)
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -60,7 +60,7 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def _check_text(pairs: Iterable[tuple[str, str]], where: str) -> None:
     for key, value in pairs:
         if CONTROL.search(key) or CONTROL.search(value):
-            raise BadRequest(f"{where} parameter {key!r} contains a control character", code=20001)
+            raise BadRequest(f"{where} parameter {key!r} contains a control character", code=ApiCode.INVALID_PARAMETER)
 
 
 @web.middleware
@@ -74,28 +74,30 @@ async def input_guard(request: web.Request, handler: Handler) -> web.StreamRespo
         unquote_to_bytes(raw_path).decode("utf-8")
         query = parse_qsl(raw_query, keep_blank_values=True, encoding="utf-8", errors="strict")
     except UnicodeDecodeError:
-        raise BadRequest("The request URL is not valid UTF-8", code=20001) from None
+        raise BadRequest("The request URL is not valid UTF-8", code=ApiCode.INVALID_PARAMETER) from None
     _check_text(query, "Query")
     if request.method == "POST" and request.body_exists:
         if request.content_type not in FORM_TYPES:
             if await request.read():
                 raise BadRequest(
                     f"Unsupported Content-Type {request.content_type}: send application/x-www-form-urlencoded",
-                    code=20001,
+                    code=ApiCode.INVALID_PARAMETER,
                 )
         else:
             if request.content_type == FORM_TYPES[0]:
                 charset = (request.charset or "utf-8").lower()
                 if charset not in ("utf-8", "utf8"):
-                    raise BadRequest(f"Unsupported form charset {charset}: send UTF-8", code=20001)
+                    raise BadRequest(f"Unsupported form charset {charset}: send UTF-8", code=ApiCode.INVALID_PARAMETER)
                 try:
                     body = (await request.read()).decode("utf-8")
                     parse_qsl(body, keep_blank_values=True, encoding="utf-8", errors="strict")
                 except UnicodeDecodeError:
-                    raise BadRequest("The request body is not valid UTF-8", code=20001) from None
+                    raise BadRequest("The request body is not valid UTF-8", code=ApiCode.INVALID_PARAMETER) from None
             try:
                 form = await request.post()
             except (ValueError, LookupError) as exc:  # aiohttp's multipart and charset errors
-                raise BadRequest(f"The request body is not a valid form: {exc}", code=20001) from None
+                raise BadRequest(
+                    f"The request body is not a valid form: {exc}", code=ApiCode.INVALID_PARAMETER
+                ) from None
             _check_text(((k, v) for k, v in form.items() if isinstance(v, str)), "Form")
     return await handler(request)

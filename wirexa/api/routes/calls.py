@@ -13,7 +13,7 @@ from wirexa.api.serializers import call_json, page_meta
 from wirexa.calls import permissions, state
 from wirexa.calls.service import ALL_EVENTS, CallUpdate, NewCall
 from wirexa.config import Settings
-from wirexa.errors import ApiError, BadRequest, DocumentError
+from wirexa.errors import ApiCode, ApiError, BadRequest, DocumentError
 from wirexa.laml.parse import parse_document
 from wirexa.media import amd
 from wirexa.store import repo
@@ -33,49 +33,50 @@ def check_twiml(twiml: str) -> None:
     try:
         parse_document(twiml, "text/xml")
     except DocumentError as exc:
-        raise BadRequest(f"Twiml is not valid TwiML ({exc.code}): {exc.message}", code=21205) from None
+        raise BadRequest(f"Twiml is not valid TwiML ({exc.code}): {exc.message}", code=ApiCode.INVALID_URL) from None
 
 
 def parse_new_call(form: MultiMapping[str]) -> NewCall:
     """Validate a create request with Twilio's codes (reference §6)."""
     to = (form.get("To") or "").strip()
     if not to:
-        raise BadRequest("A 'To' phone number is required.", code=21201)
+        raise BadRequest("A 'To' phone number is required.", code=ApiCode.TO_REQUIRED)
     if not ctx.valid_address(to):
-        raise BadRequest(f"Invalid 'To' Phone Number: {to}", code=21211)
+        raise BadRequest(f"Invalid 'To' Phone Number: {to}", code=ApiCode.INVALID_TO)
     from_ = (form.get("From") or "").strip()
     if not from_:
-        raise BadRequest("A 'From' phone number is required.", code=21213)
+        raise BadRequest("A 'From' phone number is required.", code=ApiCode.FROM_REQUIRED)
     if not ctx.valid_address(from_):
-        raise BadRequest(f"Invalid 'From' Phone Number: {from_}", code=21212)
+        raise BadRequest(f"Invalid 'From' Phone Number: {from_}", code=ApiCode.INVALID_FROM)
     url = _opt_url(form, "Url")
     twiml = form.get("Twiml") or None
     if url is None and not twiml:
-        raise BadRequest("Either Url or Twiml is required.", code=21205)
+        raise BadRequest("Either Url or Twiml is required.", code=ApiCode.INVALID_URL)
     if url is not None:
         twiml = None  # Twilio: Twiml is ignored when Url is also given on create
     elif twiml is not None:
         if len(twiml) > 4000:
-            raise BadRequest("Twiml must be 4000 characters or fewer.", code=21205)
+            raise BadRequest("Twiml must be 4000 characters or fewer.", code=ApiCode.INVALID_URL)
         check_twiml(twiml)
     events = ctx.parse_list(form, "StatusCallbackEvent")
     bad = [e for e in events if e not in ALL_EVENTS]
     if bad:
-        raise BadRequest(f"Invalid StatusCallbackEvent: {bad[0]}", code=21626)
+        raise BadRequest(f"Invalid StatusCallbackEvent: {bad[0]}", code=ApiCode.INVALID_STATUS_CALLBACK_EVENT)
     rec_events = ctx.parse_list(form, "RecordingStatusCallbackEvent") or ["completed"]
     bad = [e for e in rec_events if e not in RECORDING_EVENTS]
     if bad:
-        raise BadRequest(f"Invalid RecordingStatusCallbackEvent: {bad[0]}", code=21626)
+        raise BadRequest(f"Invalid RecordingStatusCallbackEvent: {bad[0]}", code=ApiCode.INVALID_STATUS_CALLBACK_EVENT)
     send_digits = form.get("SendDigits") or None
     if send_digits is not None and (len(send_digits) > 32 or not all(c in "0123456789ABCD#*wW" for c in send_digits)):
-        raise BadRequest(f"SendDigits is invalid: {send_digits}", code=21206)
+        raise BadRequest(f"SendDigits is invalid: {send_digits}", code=ApiCode.INVALID_SEND_DIGITS)
     machine_detection = form.get("MachineDetection") or None
     if machine_detection is not None:
         normalized = {"enable": "Enable", "detectmessageend": "DetectMessageEnd", "none": None}
         key = machine_detection.strip().lower()
         if key not in normalized:
             raise BadRequest(
-                f"MachineDetection must be Enable or DetectMessageEnd, got {machine_detection!r}", code=21207
+                f"MachineDetection must be Enable or DetectMessageEnd, got {machine_detection!r}",
+                code=ApiCode.INVALID_MACHINE_DETECTION,
             )
         machine_detection = normalized[key]
     return NewCall(
@@ -90,8 +91,8 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
         status_callback_method=ctx.parse_method(form.get("StatusCallbackMethod"), "StatusCallbackMethod"),
         status_callback_events=tuple(dict.fromkeys(events)),
         send_digits=send_digits,
-        timeout_s=ctx.parse_int(form.get("Timeout"), "Timeout", 60, 1, 600, 21208),
-        time_limit_s=ctx.parse_int(form.get("TimeLimit"), "TimeLimit", 14400, 1, 86400, 21208),
+        timeout_s=ctx.parse_int(form.get("Timeout"), "Timeout", 60, 1, 600, ApiCode.INVALID_TIMEOUT),
+        time_limit_s=ctx.parse_int(form.get("TimeLimit"), "TimeLimit", 14400, 1, 86400, ApiCode.INVALID_TIMEOUT),
         record=ctx.parse_bool(form.get("Record"), "Record"),
         recording_channels=ctx.parse_enum(form.get("RecordingChannels"), "RecordingChannels", ("mono", "dual"), "mono"),
         recording_track=ctx.parse_enum(
@@ -105,28 +106,32 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
         trim=ctx.parse_enum(form.get("Trim"), "Trim", ("trim-silence", "do-not-trim"), "trim-silence"),
         machine_detection=machine_detection,
         machine_detection_timeout_s=ctx.parse_int(
-            form.get("MachineDetectionTimeout"), "MachineDetectionTimeout", 30, *amd.TIMEOUT_S_RANGE, 21207
+            form.get("MachineDetectionTimeout"),
+            "MachineDetectionTimeout",
+            30,
+            *amd.TIMEOUT_S_RANGE,
+            ApiCode.INVALID_MACHINE_DETECTION,
         ),
         machine_detection_speech_threshold_ms=ctx.parse_int(
             form.get("MachineDetectionSpeechThreshold"),
             "MachineDetectionSpeechThreshold",
             2400,
             *amd.SPEECH_THRESHOLD_MS_RANGE,
-            21207,
+            ApiCode.INVALID_MACHINE_DETECTION,
         ),
         machine_detection_speech_end_threshold_ms=ctx.parse_int(
             form.get("MachineDetectionSpeechEndThreshold"),
             "MachineDetectionSpeechEndThreshold",
             1200,
             *amd.SPEECH_END_THRESHOLD_MS_RANGE,
-            21207,
+            ApiCode.INVALID_MACHINE_DETECTION,
         ),
         machine_detection_silence_timeout_ms=ctx.parse_int(
             form.get("MachineDetectionSilenceTimeout"),
             "MachineDetectionSilenceTimeout",
             5000,
             *amd.SILENCE_TIMEOUT_MS_RANGE,
-            21207,
+            ApiCode.INVALID_MACHINE_DETECTION,
         ),
         async_amd=ctx.parse_bool(form.get("AsyncAmd"), "AsyncAmd"),
         async_amd_status_callback=_opt_url(form, "AsyncAmdStatusCallback"),
@@ -140,14 +145,14 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
 def parse_update(form: MultiMapping[str]) -> CallUpdate:
     status = form.get("Status") or None
     if status is not None and status not in ("canceled", "completed"):
-        raise BadRequest(f"Status must be canceled or completed, got {status!r}", code=21220)
+        raise BadRequest(f"Status must be canceled or completed, got {status!r}", code=ApiCode.INVALID_CALL_STATE)
     url = _opt_url(form, "Url")
     twiml = form.get("Twiml") or None
     if url is not None and twiml is not None:
-        raise BadRequest("Url and Twiml are mutually exclusive.", code=21205)
+        raise BadRequest("Url and Twiml are mutually exclusive.", code=ApiCode.INVALID_URL)
     if twiml is not None:
         if len(twiml) > 4000:
-            raise BadRequest("Twiml must be 4000 characters or fewer.", code=21205)
+            raise BadRequest("Twiml must be 4000 characters or fewer.", code=ApiCode.INVALID_URL)
         check_twiml(twiml)
     time_limit = form.get("TimeLimit")
     return CallUpdate(
@@ -163,7 +168,9 @@ def parse_update(form: MultiMapping[str]) -> CallUpdate:
         status_callback_method=ctx.parse_method(form.get("StatusCallbackMethod"), "StatusCallbackMethod")
         if form.get("StatusCallbackMethod")
         else None,
-        time_limit_s=ctx.parse_int(time_limit, "TimeLimit", 0, 1, 86400, 21208) if time_limit else None,
+        time_limit_s=ctx.parse_int(time_limit, "TimeLimit", 0, 1, 86400, ApiCode.INVALID_TIMEOUT)
+        if time_limit
+        else None,
     )
 
 
@@ -208,7 +215,9 @@ async def list_calls(request: web.Request) -> web.Response:
     q = request.query
     status = q.get("Status") or None
     if status is not None and status not in CALL_STATUSES:
-        raise BadRequest(f"Status must be one of {', '.join(CALL_STATUSES)}, got {status!r}", code=20001)
+        raise BadRequest(
+            f"Status must be one of {', '.join(CALL_STATUSES)}, got {status!r}", code=ApiCode.INVALID_PARAMETER
+        )
     paging = ctx.parse_paging(q)
     flt = repo.CallFilter(
         account_sid=project.sid,

@@ -8,7 +8,7 @@ from multidict import MultiMapping
 
 from wirexa.api import context as ctx
 from wirexa.api.serializers import notification_json, page_json
-from wirexa.errors import BadRequest, NotFound
+from wirexa.errors import ApiCode, BadRequest, NotFound
 from wirexa.store import repo
 from wirexa.store.repo import NotificationRecord, ProjectRecord
 
@@ -25,7 +25,7 @@ def parse_log(query: MultiMapping[str]) -> int | None:
         return None
     level = LOG_LEVELS.get(raw.strip())
     if level is None:
-        raise BadRequest(f"Log must be 0 (error) or 1 (warning), got {raw!r}", code=20001)
+        raise BadRequest(f"Log must be 0 (error) or 1 (warning), got {raw!r}", code=ApiCode.INVALID_PARAMETER)
     return level
 
 

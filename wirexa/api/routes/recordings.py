@@ -11,7 +11,7 @@ from aiohttp import web
 from wirexa.api import context as ctx
 from wirexa.api.serializers import error_json, page_json, recording_json
 from wirexa.calls.records import RecordingOptions
-from wirexa.errors import BadRequest, NotFound, ServiceUnavailable
+from wirexa.errors import ApiCode, BadRequest, NotFound, ServiceUnavailable
 from wirexa.media.recording import Mp3Converter
 from wirexa.media.storage import (
     Locator,
@@ -65,7 +65,7 @@ async def _media(request: web.Request, rec: RecordingRecord, ext: str) -> web.St
     conv = request.app[MP3]
     state = conv.state(wav)
     if state == "failed":
-        raise NotFound("The MP3 of this recording could not be made", code=20404)
+        raise NotFound("The MP3 of this recording could not be made", code=ApiCode.NOT_FOUND)
     if state != "ready":
         conv.start(wav)
         return _accepted("Recording is being converted to MP3")
@@ -258,9 +258,11 @@ async def update_call_recording(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     call = await _call_of(request, project)
     form = await ctx.form(request)
-    status = ctx.parse_enum(form.get("Status"), "Status", ("paused", "in-progress", "stopped"), "", code=21220)
+    status = ctx.parse_enum(
+        form.get("Status"), "Status", ("paused", "in-progress", "stopped"), "", code=ApiCode.INVALID_CALL_STATE
+    )
     if not status:
-        raise BadRequest("Status is required", code=20001)
+        raise BadRequest("Status is required", code=ApiCode.INVALID_PARAMETER)
     behavior = ctx.parse_enum(form.get("PauseBehavior"), "PauseBehavior", ("skip", "silence"), "silence")
     svc = ctx.services(request)
     if request.match_info["sid"] == "Twilio.CURRENT":
