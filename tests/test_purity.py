@@ -30,6 +30,7 @@ PURE = sorted(
         "media/audio.py",
         "media/amd.py",
         "sip/protocol.py",
+        "sip/mediagraph.py",
         "timefmt.py",
         "tokenbucket.py",
         "notices.py",
