@@ -23,6 +23,7 @@ PURE = sorted(
         "calls/state.py",
         "calls/ports.py",
         "calls/records.py",
+        "calls/statuses.py",
         "calls/params.py",
         "calls/permissions.py",
         "webhooks/signing.py",

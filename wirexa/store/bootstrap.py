@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from wirexa.calls.records import ProjectRecord
 from wirexa.config import Settings
-from wirexa.store import repo
 from wirexa.store.db import Store
+from wirexa.store.repo import projects
 
 
 def open_store(settings: Settings) -> Store:
@@ -15,9 +16,9 @@ def open_store(settings: Settings) -> Store:
     return store
 
 
-def ensure_project(store: Store) -> repo.ProjectRecord:
+def ensure_project(store: Store) -> ProjectRecord:
     """The first project, created if the database has none (init and serve on a fresh box)."""
-    projects = store.read_sync(repo.list_projects)
-    if projects:
-        return projects[0]
-    return store.write_sync(repo.create_project, "Default project")
+    existing = store.read_sync(projects.list_projects)
+    if existing:
+        return existing[0]
+    return store.write_sync(projects.create_project, "Default project")

@@ -24,8 +24,9 @@ from wirexa.calls.records import (
     ProjectRecord,
     RecordingRecord,
 )
-from wirexa.store import repo
+from wirexa.calls.statuses import RecordingStatus
 from wirexa.store.db import Store
+from wirexa.store.repo import calls, flags, notifications, projects, recordings
 
 
 class StoreCalls:
@@ -51,41 +52,41 @@ class StoreCalls:
         self._wake = wake_webhooks
 
     async def project(self, account_sid: str) -> ProjectRecord | None:
-        return await self.store.lookup(repo.get_project, account_sid)
+        return await self.store.lookup(projects.get_project, account_sid)
 
     async def call(self, call_sid: str) -> CallRecord | None:
-        return await self.store.lookup(repo.get_call, call_sid)
+        return await self.store.lookup(calls.get_call, call_sid)
 
     # calls.permissions.LimitsStore: the toll-fraud facts the dispatcher checks.
 
     async def calls_stopped(self) -> bool:
-        return await self.store.lookup(repo.get_flag, repo.CALLS_STOPPED) is not None
+        return await self.store.lookup(flags.get_flag, flags.CALLS_STOPPED) is not None
 
     async def project_limits(self, account_sid: str) -> ProjectLimits:
-        return await self.store.lookup(repo.project_limits, account_sid)
+        return await self.store.lookup(projects.project_limits, account_sid)
 
     async def call_usage_since(self, account_sid: str, since: dt.datetime) -> tuple[int, list[dt.datetime]]:
-        return await self.store.read(repo.call_usage_since, account_sid, since)
+        return await self.store.read(calls.call_usage_since, account_sid, since)
 
     async def queued(self, limit: int) -> list[CallRecord]:
-        return await self.store.read(repo.queued_calls, limit)
+        return await self.store.read(calls.queued_calls, limit)
 
     async def dialing(self) -> list[CallRecord]:
-        return await self.store.read(repo.calls_with_status, tuple(str(s) for s in state.DIALING))
+        return await self.store.read(calls.calls_with_status, tuple(str(s) for s in state.DIALING))
 
     async def insert(self, account_sid: str, new: NewCall) -> CallRecord:
         fields = dataclasses.asdict(new)
         fields["status_callback_events"] = " ".join(new.status_callback_events)
         fields["recording_status_callback_events"] = " ".join(new.recording_status_callback_events)
         return await self.store.write(
-            lambda: repo.insert_call(account_sid=account_sid, status=str(state.CallStatus.QUEUED), **fields)
+            lambda: calls.insert_call(account_sid=account_sid, status=str(state.CallStatus.QUEUED), **fields)
         )
 
     async def change(self, call_sid: str, changes: CallChanges) -> CallRecord | None:
         columns = changes.columns()
         if not columns:
             return await self.call(call_sid)
-        return await self.store.write(lambda: repo.update_call(call_sid, **columns))
+        return await self.store.write(lambda: calls.update_call(call_sid, **columns))
 
     async def transition(
         self,
@@ -99,21 +100,21 @@ class StoreCalls:
         notice: NewNotification | None = None,
     ) -> CallRecord | None:
         def tx() -> CallRecord | None:
-            call = repo.get_call(call_sid)
+            call = calls.get_call(call_sid)
             if call is None or (expect is not None and call.status not in expect):
                 return None
             new = state.step(call.status, fact)
             if new is None:
                 return None
-            updated = repo.update_call(call_sid, expect_status=(call.status,), status=str(new), **changes.columns())
+            updated = calls.update_call(call_sid, expect_status=(call.status,), status=str(new), **changes.columns())
             if updated is None:
                 return None
             if announce:
                 self._status_callbacks(updated, state.EVENT_OF[new], extra or {})
             if new in state.FINAL and updated.duration_s:
-                repo.charge_credits(updated.account_sid, updated.duration_s)
+                projects.charge_credits(updated.account_sid, updated.duration_s)
             if notice is not None:  # why it ended, visible together with the status (a refusal's code)
-                repo.insert_notification(**dataclasses.asdict(notice))
+                notifications.insert_notification(**dataclasses.asdict(notice))
             return updated
 
         result: CallRecord | None = await self.store.write(tx)
@@ -122,10 +123,10 @@ class StoreCalls:
         return result
 
     async def alive(self, call_sids: Sequence[str], at: dt.datetime) -> None:
-        await self.store.write(repo.mark_alive, call_sids, at)
+        await self.store.write(calls.mark_alive, call_sids, at)
 
     async def delete(self, call_sid: str) -> None:
-        await self.store.write(repo.delete_call, call_sid)
+        await self.store.write(calls.delete_call, call_sid)
 
     async def save_recording(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
         """Insert a finished recording. With a media job wired (`recording_saved`) the row is
@@ -138,14 +139,14 @@ class StoreCalls:
             fields = dataclasses.asdict(new)
             fields["status_callback_events"] = " ".join(new.status_callback_events)
             fields["media_state"] = "pending" if deferred else "ready"
-            existing = repo.get_recording(new.sid)  # a call recording's in-progress row
+            existing = recordings.get_recording(new.sid)  # a call recording's in-progress row
             if existing is not None:
                 del fields["sid"], fields["start_time"]
-                rec = repo.update_recording(new.sid, **fields) or existing
+                rec = recordings.update_recording(new.sid, **fields) or existing
             else:
-                rec = repo.insert_recording(**fields)
-            if not deferred and new.status_callback and "completed" in new.status_callback_events:
-                self._recording_callbacks(rec, call, "completed")
+                rec = recordings.insert_recording(**fields)
+            if not deferred and new.status_callback and RecordingStatus.COMPLETED in new.status_callback_events:
+                self._recording_callbacks(rec, call, RecordingStatus.COMPLETED)
             return rec
 
         rec = await self.store.write(tx)
@@ -159,8 +160,8 @@ class StoreCalls:
         def tx() -> RecordingRecord:
             fields = dataclasses.asdict(new)
             fields["status_callback_events"] = " ".join(new.status_callback_events)
-            rec = repo.insert_recording(**fields, media_state="ready")
-            self._recording_callbacks(rec, call, "in-progress")
+            rec = recordings.insert_recording(**fields, media_state="ready")
+            self._recording_callbacks(rec, call, RecordingStatus.IN_PROGRESS)
             return rec
 
         rec = await self.store.write(tx)
@@ -168,15 +169,20 @@ class StoreCalls:
         return rec
 
     async def recording_status(self, sid: str, status: str) -> RecordingRecord | None:
-        return await self.store.write(lambda: repo.update_recording(sid, status=status))
+        return await self.store.write(lambda: recordings.update_recording(sid, status=status))
 
     async def recording_absent(self, sid: str, call: CallRecord, error_code: int) -> RecordingRecord | None:
         def tx() -> RecordingRecord | None:
-            rec = repo.update_recording(
-                sid, status="absent", error_code=error_code, duration_s=0, media_state="ready", wav_path=None
+            rec = recordings.update_recording(
+                sid,
+                status=str(RecordingStatus.ABSENT),
+                error_code=error_code,
+                duration_s=0,
+                media_state="ready",
+                wav_path=None,
             )
             if rec is not None:
-                self._recording_callbacks(rec, call, "absent")
+                self._recording_callbacks(rec, call, RecordingStatus.ABSENT)
             return rec
 
         rec = await self.store.write(tx)
@@ -187,7 +193,7 @@ class StoreCalls:
         self, call_sid: str, answered_by: str, detection_ms: int, confidence: float, *, announce_answered: bool
     ) -> CallRecord | None:
         def tx() -> CallRecord | None:
-            call = repo.update_call(call_sid, answered_by=answered_by)
+            call = calls.update_call(call_sid, answered_by=answered_by)
             if call is None:
                 return None
             if announce_answered:
@@ -201,4 +207,4 @@ class StoreCalls:
         return result
 
     async def notify(self, notice: NewNotification) -> None:
-        await self.store.write(lambda: repo.insert_notification(**dataclasses.asdict(notice)))
+        await self.store.write(lambda: notifications.insert_notification(**dataclasses.asdict(notice)))

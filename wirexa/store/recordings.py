@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 from wirexa.calls.ports import RecordingCallbacks
 from wirexa.calls.records import RecordingRecord
+from wirexa.calls.statuses import RecordingStatus
 from wirexa.notices import Notice
-from wirexa.store import repo
 from wirexa.store.db import Store
+from wirexa.store.repo import calls, recordings
 
 DUE_PAGE = 100
 
@@ -33,22 +34,22 @@ class StoreRecordings:
 
     def _announce(self, rec: RecordingRecord) -> None:
         """Enqueue the terminal callback of `rec` (its RecordingStatus is rec.status); inside a tx."""
-        call = repo.get_call(rec.call_sid)
+        call = calls.get_call(rec.call_sid)
         if call is not None and rec.status_callback:
-            self._callbacks(rec, call, "completed")
+            self._callbacks(rec, call, RecordingStatus.COMPLETED)
 
     async def media_due(self) -> list[RecordingRecord]:
-        return await self.store.read(repo.recordings_media_due, DUE_PAGE)
+        return await self.store.read(recordings.recordings_media_due, DUE_PAGE)
 
     async def media_made(self, sid: str, mp3_path: str | None, next_state: str) -> RecordingRecord | None:
         """The MP3 exists (or could not be made: None): record it, move to `next_state` and send
         the `completed` callback, in one transaction. None when the row is gone (deleted)."""
 
         def tx() -> RecordingRecord | None:
-            rec = repo.get_recording(sid)
+            rec = recordings.get_recording(sid)
             if rec is None or rec.media_state != "pending":
                 return None
-            updated = repo.update_recording(sid, mp3_path=mp3_path, media_state=next_state)
+            updated = recordings.update_recording(sid, mp3_path=mp3_path, media_state=next_state)
             if updated is not None:
                 self._announce(updated)
             return updated
@@ -63,16 +64,16 @@ class StoreRecordings:
         """The bucket holds the files now; the local paths that remain (None: removed)."""
         return await self.store.write(
             lambda: (
-                repo.update_recording(
+                recordings.update_recording(
                     sid, storage_url=storage_url, wav_path=wav_path, mp3_path=mp3_path, media_state="ready"
                 )
-                if repo.get_recording(sid) is not None
+                if recordings.get_recording(sid) is not None
                 else None
             )
         )
 
     async def unfinished(self) -> list[RecordingRecord]:
-        return await self.store.read(repo.unfinished_recordings)
+        return await self.store.read(recordings.unfinished_recordings)
 
     async def recovered(self, sid: str, duration_s: int | None) -> RecordingRecord | None:
         """Close a recording a dead engine or worker left open: completed with `duration_s` (its
@@ -83,20 +84,26 @@ class StoreRecordings:
 
         def tx() -> RecordingRecord | None:
             if duration_s is None:
-                rec = repo.update_recording(
-                    sid, status="absent", error_code=Notice.RECORDING_TOO_SHORT, duration_s=0, media_state="ready"
+                rec = recordings.update_recording(
+                    sid,
+                    status=str(RecordingStatus.ABSENT),
+                    error_code=Notice.RECORDING_TOO_SHORT,
+                    duration_s=0,
+                    media_state="ready",
                 )
                 if rec is not None:
-                    self._announce(dataclasses.replace(rec, status="failed"))
+                    self._announce(dataclasses.replace(rec, status=str(RecordingStatus.FAILED)))
                 return rec
-            return repo.update_recording(sid, status="completed", duration_s=duration_s, media_state="pending")
+            return recordings.update_recording(
+                sid, status=str(RecordingStatus.COMPLETED), duration_s=duration_s, media_state="pending"
+            )
 
         result: RecordingRecord | None = await self.store.write(tx)
         self._wake()
         return result
 
     async def expired(self, before: dt.datetime, limit: int) -> list[RecordingRecord]:
-        return await self.store.read(repo.recordings_created_before, before, limit)
+        return await self.store.read(recordings.recordings_created_before, before, limit)
 
     async def delete(self, sid: str) -> None:
-        await self.store.write(repo.delete_recording, sid)
+        await self.store.write(recordings.delete_recording, sid)

@@ -36,9 +36,10 @@ from urllib.parse import urlencode
 import aiohttp
 
 import wirexa
+from wirexa.calls.statuses import WebhookStatus
+from wirexa.clock import utcnow
 from wirexa.config import Settings
-from wirexa.store import repo
-from wirexa.store.repo import WebhookRecord
+from wirexa.store.repo import WebhookRecord, projects, webhooks
 from wirexa.urls import wire_url
 from wirexa.webhooks.backoff import next_attempt
 from wirexa.webhooks.signing import signature
@@ -74,7 +75,7 @@ class DeliveryWorker:
     """Async context manager started by runtime.py; loop-only apart from the store calls."""
 
     def __init__(
-        self, store: Store, settings: Settings, *, worker_id: str, clock: Callable[[], dt.datetime] = repo.utcnow
+        self, store: Store, settings: Settings, *, worker_id: str, clock: Callable[[], dt.datetime] = utcnow
     ) -> None:
         self.store = store
         self.settings = settings
@@ -151,7 +152,7 @@ class DeliveryWorker:
     async def _idle_delay(self) -> float:
         delay = float(self.settings.webhooks_poll_interval_s)
         try:
-            due = await self.store.read(repo.next_webhook_due)
+            due = await self.store.read(webhooks.next_webhook_due)
         except Exception:  # noqa: BLE001
             log.exception("webhook due-time lookup failed")
             return delay
@@ -168,7 +169,7 @@ class DeliveryWorker:
         now = self.clock()
         lease = now + dt.timedelta(seconds=self.settings.webhooks_claim_ttl_s)
         rows: list[WebhookRecord] = await self.store.write(
-            repo.claim_webhooks, self.worker_id, now, lease, min(free, CLAIM_BATCH)
+            webhooks.claim_webhooks, self.worker_id, now, lease, min(free, CLAIM_BATCH)
         )
         for row in rows:
             task = asyncio.get_running_loop().create_task(self._deliver(row))
@@ -182,7 +183,7 @@ class DeliveryWorker:
         cached = self._tokens.get(account_sid)
         if cached is not None and time.monotonic() - cached[1] < 5.0:
             return cached[0]
-        project = await self.store.read(repo.get_project, account_sid)
+        project = await self.store.read(projects.get_project, account_sid)
         token = project.auth_token if project is not None else ""
         self._tokens[account_sid] = (token, time.monotonic())
         return token
@@ -202,11 +203,11 @@ class DeliveryWorker:
         attempts = row.attempts + 1
         now = self.clock()
         if ok:
-            status, due = "delivered", None
+            status, due = WebhookStatus.DELIVERED, None
             self.delivered += 1
         else:
             due = next_attempt(attempts, now, self.schedule)
-            status = "pending" if due is not None else "failed"
+            status = WebhookStatus.PENDING if due is not None else WebhookStatus.FAILED
             self.failed_attempts += 1
             log.info(
                 "[%s] webhook %s attempt %d to %s failed (%s); %s",
@@ -220,7 +221,7 @@ class DeliveryWorker:
         try:
             await self._record(
                 functools.partial(
-                    repo.finish_webhook,
+                    webhooks.finish_webhook,
                     row.id,
                     self.worker_id,
                     status=status,
@@ -233,7 +234,7 @@ class DeliveryWorker:
             )
         except Exception:  # noqa: BLE001 - the lease expires and the row is retried
             log.exception("cannot record webhook %s outcome", row.id)
-        if status == "pending" or ok:
+        if status == WebhookStatus.PENDING or ok:
             self._wake.set()  # a due time changed, or a later row of the call is now free
 
     async def _record(self, finish: Callable[[], object]) -> None:

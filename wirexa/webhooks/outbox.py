@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from wirexa.calls import state
 from wirexa.calls.params import call_params
-from wirexa.store import repo
-from wirexa.store.repo import CallRecord, RecordingRecord
+from wirexa.clock import utcnow
+from wirexa.store.repo import CallRecord, RecordingRecord, WebhookRecord, calls, webhooks
 from wirexa.timefmt import rfc2822
 
 
@@ -28,9 +28,9 @@ def enqueue(
     method: str,
     params: Sequence[tuple[str, str]],
     sequence_number: int = 0,
-) -> repo.WebhookRecord:
+) -> WebhookRecord:
     """Write one delivery row (call inside the caller's transaction)."""
-    return repo.insert_webhook(
+    return webhooks.insert_webhook(
         account_sid=account_sid,
         call_sid=call_sid,
         kind=kind,
@@ -71,7 +71,7 @@ def call_status_callbacks(call: CallRecord, event: str, extra: Mapping[str, str]
     subscribed = call.events or state.ALL_EVENTS
     if event not in subscribed:
         return
-    seq = repo.next_sequence_number(call.sid)
+    seq = calls.next_sequence_number(call.sid)
     enqueue(
         account_sid=call.account_sid,
         call_sid=call.sid,
@@ -79,7 +79,7 @@ def call_status_callbacks(call: CallRecord, event: str, extra: Mapping[str, str]
         event=event,
         url=call.status_callback,
         method=call.status_callback_method,
-        params=call_status_params(call, seq, repo.utcnow(), extra),
+        params=call_status_params(call, seq, utcnow(), extra),
         sequence_number=seq,
     )
 
