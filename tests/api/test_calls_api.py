@@ -135,6 +135,41 @@ async def test_accepted_spellings(api: Api) -> None:
     assert (call.method, call.machine_detection, call.send_digits, call.timeout_s) == ("GET", "Enable", "W1234#", 20)
 
 
+async def test_machine_detection_parameters(api: Api) -> None:
+    """MachineDetection* go through AmdParams.from_twilio: Twilio's defaults, any case, 'none'
+    for off, the thresholds checked without MachineDetection too, the error naming the parameter."""
+
+    async def stored(**form: str) -> tuple[object, ...]:
+        resp = await api.create(**form)
+        assert resp.status == 201
+        c = api.store.read_sync(repo.get_call, (await resp.json())["sid"])
+        assert c is not None
+        return (
+            c.machine_detection,
+            c.machine_detection_timeout_s,
+            c.machine_detection_speech_threshold_ms,
+            c.machine_detection_speech_end_threshold_ms,
+            c.machine_detection_silence_timeout_ms,
+        )
+
+    assert await stored() == (None, 30, 2400, 1200, 5000)
+    assert await stored(MachineDetection="None", MachineDetectionTimeout="59") == (None, 59, 2400, 1200, 5000)
+    assert await stored(
+        MachineDetection="detectmessageend",
+        MachineDetectionSpeechThreshold="6000",
+        MachineDetectionSpeechEndThreshold="500",
+        MachineDetectionSilenceTimeout="2000",
+    ) == ("DetectMessageEnd", 30, 6000, 500, 2000)
+    body = await error_of(await api.create(MachineDetectionSpeechEndThreshold="499"), 400, 21207)
+    assert body["message"] == "MachineDetectionSpeechEndThreshold must be between 500 and 5000, got 499"
+    body = await error_of(await api.create(MachineDetection="Enable", MachineDetectionTimeout="ten"), 400, 21207)
+    assert body["message"] == "MachineDetectionTimeout must be an integer, got 'ten'"
+    body = await error_of(await api.create(MachineDetection="Sometimes"), 400, 21207)
+    assert body["message"] == "MachineDetection must be Enable or DetectMessageEnd, got 'Sometimes'"
+    # The first bad parameter names the error: Method comes before the thresholds.
+    await error_of(await api.create(Method="PUT", MachineDetectionTimeout="500"), 400, 21209)
+
+
 async def test_twiml_instead_of_url_and_length_limit(api: Api) -> None:
     twiml = "<Response><Say>Hi</Say></Response>"
     resp = await api.client.post(

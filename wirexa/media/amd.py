@@ -79,11 +79,16 @@ FRAME_MS = 20
 SAMPLE_RATE = 8000
 FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000 * 2  # 320
 
-# Twilio's ranges and defaults (ms unless named _s).
+# Twilio's ranges and defaults (ms unless named _s): the one home of the MachineDetection*
+# defaults, which the API, the call records and the worker protocol take from here.
 TIMEOUT_S_RANGE = (3, 59)
 SPEECH_THRESHOLD_MS_RANGE = (1000, 6000)
 SPEECH_END_THRESHOLD_MS_RANGE = (500, 5000)
 SILENCE_TIMEOUT_MS_RANGE = (2000, 10000)
+DEFAULT_TIMEOUT_S = 30
+DEFAULT_SPEECH_THRESHOLD_MS = 2400
+DEFAULT_SPEECH_END_THRESHOLD_MS = 1200
+DEFAULT_SILENCE_TIMEOUT_MS = 5000
 
 _FULL = 32768.0
 
@@ -155,10 +160,10 @@ class AmdMode(StrEnum):
 @dataclass(frozen=True, slots=True)
 class AmdParams:
     mode: AmdMode = AmdMode.ENABLE
-    timeout_ms: int = 30_000
-    speech_threshold_ms: int = 2400
-    speech_end_threshold_ms: int = 1200
-    silence_timeout_ms: int = 5000
+    timeout_ms: int = DEFAULT_TIMEOUT_S * 1000
+    speech_threshold_ms: int = DEFAULT_SPEECH_THRESHOLD_MS
+    speech_end_threshold_ms: int = DEFAULT_SPEECH_END_THRESHOLD_MS
+    silence_timeout_ms: int = DEFAULT_SILENCE_TIMEOUT_MS
 
     @classmethod
     def from_twilio(
@@ -174,7 +179,7 @@ class AmdParams:
         modes = {m.value.lower(): m for m in AmdMode}
         mode = modes.get(str(machine_detection).strip().lower())
         if mode is None:
-            raise ValueError(f"MachineDetection must be Enable or DetectMessageEnd, not {machine_detection!r}")
+            raise ValueError(f"MachineDetection must be Enable or DetectMessageEnd, got {machine_detection!r}")
         d = cls()
         return cls(
             mode=mode,
@@ -200,10 +205,10 @@ def _ranged(name: str, value: int | str | None, default: int, bounds: tuple[int,
     try:
         n = int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, not {value!r}") from None
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
     lo, hi = bounds
     if not lo <= n <= hi:
-        raise ValueError(f"{name} must be between {lo} and {hi}, not {n}")
+        raise ValueError(f"{name} must be between {lo} and {hi}, got {n}")
     return n
 
 

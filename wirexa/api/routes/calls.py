@@ -10,12 +10,11 @@ from multidict import MultiMapping
 from wirexa.api import context as ctx
 from wirexa.api.rendered import envelope
 from wirexa.api.serializers import call_json, page_meta
-from wirexa.calls import permissions, state
+from wirexa.calls import state
 from wirexa.calls.service import ALL_EVENTS, CallUpdate, NewCall
-from wirexa.config import Settings
-from wirexa.errors import ApiCode, ApiError, BadRequest, DocumentError
+from wirexa.errors import ApiCode, BadRequest, DocumentError
 from wirexa.laml.parse import parse_document
-from wirexa.media import amd
+from wirexa.media.amd import AmdMode, AmdParams
 from wirexa.store import repo
 
 CALL_STATUSES = tuple(dict.fromkeys(state.RESOURCE_STATUS.values()))  # Twilio's enum
@@ -34,6 +33,24 @@ def check_twiml(twiml: str) -> None:
         parse_document(twiml, "text/xml")
     except DocumentError as exc:
         raise BadRequest(f"Twiml is not valid TwiML ({exc.code}): {exc.message}", code=ApiCode.INVALID_URL) from None
+
+
+AMD_THRESHOLDS = (
+    "MachineDetectionTimeout",
+    "MachineDetectionSpeechThreshold",
+    "MachineDetectionSpeechEndThreshold",
+    "MachineDetectionSilenceTimeout",
+)
+
+
+def amd_params(machine_detection: str, form: MultiMapping[str] | None = None) -> AmdParams:
+    """AmdParams.from_twilio of MachineDetection and the form's AMD_THRESHOLDS (Twilio's defaults
+    without a form or for those absent), else 400 / 21207 naming the parameter."""
+    thresholds = [form.get(name) for name in AMD_THRESHOLDS] if form is not None else []
+    try:
+        return AmdParams.from_twilio(machine_detection, *thresholds)
+    except ValueError as exc:
+        raise BadRequest(str(exc), code=ApiCode.INVALID_MACHINE_DETECTION) from None
 
 
 def parse_new_call(form: MultiMapping[str]) -> NewCall:
@@ -69,16 +86,10 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
     send_digits = form.get("SendDigits") or None
     if send_digits is not None and (len(send_digits) > 32 or not all(c in "0123456789ABCD#*wW" for c in send_digits)):
         raise BadRequest(f"SendDigits is invalid: {send_digits}", code=ApiCode.INVALID_SEND_DIGITS)
-    machine_detection = form.get("MachineDetection") or None
-    if machine_detection is not None:
-        normalized = {"enable": "Enable", "detectmessageend": "DetectMessageEnd", "none": None}
-        key = machine_detection.strip().lower()
-        if key not in normalized:
-            raise BadRequest(
-                f"MachineDetection must be Enable or DetectMessageEnd, got {machine_detection!r}",
-                code=ApiCode.INVALID_MACHINE_DETECTION,
-            )
-        machine_detection = normalized[key]
+    raw_detection = form.get("MachineDetection") or None
+    machine_detection = None
+    if raw_detection is not None and raw_detection.strip().lower() != "none":
+        machine_detection = amd_params(raw_detection).mode
     return NewCall(
         to_number=to,
         from_number=from_,
@@ -105,34 +116,12 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
         recording_status_callback_events=tuple(dict.fromkeys(rec_events)),
         trim=ctx.parse_enum(form.get("Trim"), "Trim", ("trim-silence", "do-not-trim"), "trim-silence"),
         machine_detection=machine_detection,
-        machine_detection_timeout_s=ctx.parse_int(
-            form.get("MachineDetectionTimeout"),
-            "MachineDetectionTimeout",
-            30,
-            *amd.TIMEOUT_S_RANGE,
-            ApiCode.INVALID_MACHINE_DETECTION,
-        ),
-        machine_detection_speech_threshold_ms=ctx.parse_int(
-            form.get("MachineDetectionSpeechThreshold"),
-            "MachineDetectionSpeechThreshold",
-            2400,
-            *amd.SPEECH_THRESHOLD_MS_RANGE,
-            ApiCode.INVALID_MACHINE_DETECTION,
-        ),
-        machine_detection_speech_end_threshold_ms=ctx.parse_int(
-            form.get("MachineDetectionSpeechEndThreshold"),
-            "MachineDetectionSpeechEndThreshold",
-            1200,
-            *amd.SPEECH_END_THRESHOLD_MS_RANGE,
-            ApiCode.INVALID_MACHINE_DETECTION,
-        ),
-        machine_detection_silence_timeout_ms=ctx.parse_int(
-            form.get("MachineDetectionSilenceTimeout"),
-            "MachineDetectionSilenceTimeout",
-            5000,
-            *amd.SILENCE_TIMEOUT_MS_RANGE,
-            ApiCode.INVALID_MACHINE_DETECTION,
-        ),
+        # The thresholds are checked (and stored) without MachineDetection too, here in the
+        # order of the parameters: the first bad one names the error.
+        machine_detection_timeout_s=(amd := amd_params(machine_detection or AmdMode.ENABLE, form)).timeout_ms // 1000,
+        machine_detection_speech_threshold_ms=amd.speech_threshold_ms,
+        machine_detection_speech_end_threshold_ms=amd.speech_end_threshold_ms,
+        machine_detection_silence_timeout_ms=amd.silence_timeout_ms,
         async_amd=ctx.parse_bool(form.get("AsyncAmd"), "AsyncAmd"),
         async_amd_status_callback=_opt_url(form, "AsyncAmdStatusCallback"),
         async_amd_status_callback_method=ctx.parse_method(
@@ -174,37 +163,10 @@ def parse_update(form: MultiMapping[str]) -> CallUpdate:
     )
 
 
-def call_policy(s: Settings) -> permissions.Policy:
-    """The engine's toll-fraud defaults from its settings."""
-    return permissions.policy(
-        s.sip_trunk_country_code, s.calls_allowed_countries, s.calls_daily_minutes, s.sip_trunk_host
-    )
-
-
-async def admit(svc: ctx.ApiServices, project: repo.ProjectRecord, to_number: str) -> None:
-    """Raise the Twilio error that refuses a new call: the emergency stop (503 / 20503), a
-    destination outside the dialing permissions (21215), the daily minutes cap used up (20005)."""
-    refusal = None
-    if await svc.store.lookup(repo.get_flag, repo.CALLS_STOPPED) is not None:
-        refusal = permissions.STOPPED
-    else:
-        pol = call_policy(svc.settings)
-        limits = await svc.store.lookup(repo.project_limits, project.sid)
-        refusal = permissions.destination_refusal(to_number, permissions.prefixes_for(limits, pol), pol.trunk_host)
-        cap_s = permissions.daily_cap_s(limits, pol)
-        if refusal is None and cap_s:
-            now = repo.utcnow()
-            finished_s, live = await svc.store.read(repo.call_usage_since, project.sid, permissions.day_start(now))
-            refusal = permissions.usage_refusal(permissions.seconds_used(finished_s, live, now), cap_s)
-    if refusal is not None:
-        raise ApiError(refusal.message, code=refusal.code, status=refusal.status)
-
-
 async def create_call(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     svc = ctx.services(request)
     new = parse_new_call(await ctx.form(request))
-    await admit(svc, project, new.to_number)
     call = await svc.calls.create(project, new)
     return web.json_response(call_json(call, ctx.prefix(request)), status=201)
 
