@@ -13,7 +13,8 @@ clean TTS audio, before noise), the greeting length, and the beep's pitch, start
 answer = the file's first sample), plus the AnsweredBy values expected in both Twilio modes.
 
 Usage: python bench/amd_corpus.py [OUT_DIR]  (default ~/.cache/wirexa/amd_corpus). A directory whose
-manifest carries the same generator fingerprint is reused as it is.
+manifest carries the same generator fingerprint is reused as it is. Tests take `cached()`: one
+directory per fingerprint under ~/.cache/wirexa/amd_corpora, built once and shared by every run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pathlib import Path
 
 RATE = 8000
 DEFAULT_OUT = Path.home() / ".cache" / "wirexa" / "amd_corpus"
+CACHE_ROOT = Path.home() / ".cache" / "wirexa" / "amd_corpora"
 TOOLS = ("espeak-ng", "flite", "sox")
 
 
@@ -493,6 +495,29 @@ def generate(out: Path, workers: int = 2, log: Callable[[str], None] | None = No
     if log:
         log(f"amd corpus: {len(entries)} files in {out}")
     return entries
+
+
+def cached(root: Path = CACHE_ROOT) -> tuple[Path, list[dict[str, object]]]:
+    """The corpus in `root`/<fingerprint>, built on first use. It is built in a temporary sibling and
+    renamed into place, so runs started side by side never read a half-written corpus (the loser of
+    a race drops its copy: both are the same bytes)."""
+    fp = fingerprint()
+    out = root / fp
+    manifest = out / "manifest.json"
+    if manifest.exists():
+        return out, list(json.loads(manifest.read_text())["files"])
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{fp}-", dir=root))
+    try:
+        generate(tmp)
+        try:
+            os.rename(tmp, out)
+        except OSError:  # another run renamed its copy first
+            if not manifest.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out, list(json.loads(manifest.read_text())["files"])
 
 
 def main() -> None:

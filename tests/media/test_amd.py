@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.amd_bench import Outcome, classify, evaluate, frames_of, summary
-from bench.amd_corpus import build, cases, generate
+from bench.amd_corpus import build, cached, cases
 from wirexa.media.amd import (
     FRAME_BYTES,
     AmdClassifier,
@@ -367,11 +367,11 @@ def test_tap_fed_in_blocks_decides_as_frame_by_frame(corpus: tuple[Path, list[di
 # -- the labelled corpus through real webrtcvad ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
-    # Generated afresh for each run (a few seconds): the suite runs without pytest's cache.
-    out = tmp_path_factory.mktemp("amd_corpus")
-    return out, generate(out)
+@pytest.fixture(scope="session")
+def corpus() -> tuple[Path, list[dict[str, object]]]:
+    # Built once per generator fingerprint (the script and the TTS/sox versions) under ~/.cache;
+    # test_corpus_is_bit_reproducible checks that a build gives the same samples each time.
+    return cached()
 
 
 def test_corpus_covers_the_issue(corpus: tuple[Path, list[dict[str, object]]]) -> None:
