@@ -7,7 +7,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from multidict import MultiDict, MultiMapping
@@ -34,7 +34,6 @@ class ApiServices:
     calls: CallService
     limiter: RateLimiter
     sip: SipPort | None = None
-    recordings: Any = None  # media conversion hook (wirexa.media.recording), optional
     # Project rows looked up for auth, kept for a second: one store read less per request.
     # A token rotated from the CLI (another process) takes effect within PROJECT_CACHE_S.
     project_cache: dict[str, tuple[ProjectRecord | None, float]] = dataclasses.field(default_factory=dict)

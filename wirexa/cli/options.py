@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -26,7 +26,7 @@ ConfigFile = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def settings(data_dir: str | None, config_file: str | None, **overrides: Any) -> Any:
+def settings(data_dir: str | None, config_file: str | None, **overrides: object) -> config.Settings:
     """Build Settings from the layered sources; a bad setting is one red line."""
     try:
         return config.load(config_file, overrides={"data_dir": data_dir, **overrides})

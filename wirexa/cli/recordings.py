@@ -8,7 +8,7 @@ import dataclasses
 import datetime as dt
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich import filesize
@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from wirexa.cli import options
 from wirexa.cli.base import App
 from wirexa.cli.console import Column, console, fail, print_json, render_rows
+from wirexa.config import Settings
 from wirexa.media.recording import convert_mp3
 from wirexa.media.storage import (
     LocalStorage,
@@ -170,7 +171,7 @@ class _Exporter:
     unless told to: an existing file with the same size and SHA-256 counts as exported already,
     so a second run resumes where the first stopped."""
 
-    def __init__(self, settings: Any, target: Storage, overwrite: bool, work: Path) -> None:
+    def __init__(self, settings: Settings, target: Storage, overwrite: bool, work: Path) -> None:
         self.settings = settings
         self.target = target
         self.overwrite = overwrite
@@ -239,7 +240,7 @@ class ExportError(Exception):
     pass
 
 
-def _target(out: str, settings: Any, endpoint_url: str | None) -> Storage:
+def _target(out: str, settings: Settings, endpoint_url: str | None) -> Storage:
     if out.startswith("s3://"):
         try:
             bucket, prefix = parse_s3_url(out)

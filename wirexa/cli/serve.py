@@ -25,7 +25,7 @@ import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import aiohttp
 import typer
@@ -158,7 +158,7 @@ def banner(settings: Settings, urls: list[str], sandbox_config: str | None) -> l
     return lines
 
 
-def isolated(settings: Settings, data_dir: str) -> Any:
+def isolated(settings: Settings, data_dir: str) -> Settings:
     """`settings` for a smoke test that cannot disturb a running engine: a throwaway data dir
     (database, logs, sandbox records), the API on a free loopback port, free SIP ports and one
     sandbox process. The config file is still read, so it is checked too."""
@@ -204,7 +204,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the engine: REST API, webhooks, SIP workers and the sandbox carrier."""
-    overrides: dict[str, Any] = {"host": host, "port": port}
+    overrides: dict[str, object] = {"host": host, "port": port}
     if check_only:
         overrides.update(host="127.0.0.1", port=0)
     s = options.settings(data_dir, config_file, **overrides)
