@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 
@@ -23,18 +23,18 @@ class RenderedCache:
     def __init__(self, max_bytes: int = 64 << 20) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self._items: OrderedDict[Any, bytes] = OrderedDict()
+        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
 
-    def has(self, key: Any) -> bool:
+    def has(self, key: Hashable) -> bool:
         return key in self._items
 
-    def get(self, key: Any) -> bytes | None:
+    def get(self, key: Hashable) -> bytes | None:
         body = self._items.get(key)
         if body is not None:
             self._items.move_to_end(key)
         return body
 
-    def put(self, key: Any, body: bytes) -> None:
+    def put(self, key: Hashable, body: bytes) -> None:
         old = self._items.pop(key, None)
         if old is not None:
             self.size -= len(old)
@@ -43,7 +43,7 @@ class RenderedCache:
         while self.size > self.max_bytes and self._items:
             self.size -= len(self._items.popitem(last=False)[1])
 
-    def render(self, key: Any, make: Callable[[], dict[str, Any]]) -> bytes:
+    def render(self, key: Hashable, make: Callable[[], dict[str, Any]]) -> bytes:
         body = self.get(key)
         if body is None:
             body = dumps(make())
@@ -54,7 +54,7 @@ class RenderedCache:
         return len(self._items)
 
 
-def dumps(obj: Any) -> bytes:
+def dumps(obj: object) -> bytes:
     """JSON as aiohttp's json_response writes it (json.dumps defaults), encoded."""
     return json.dumps(obj).encode()
 
