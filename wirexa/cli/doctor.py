@@ -210,7 +210,7 @@ def sip_options(host: str, port: int, transport: str, timeout_s: float = OPTIONS
     with socket.socket(family, kind) as sock:
         sock.settimeout(timeout_s)
         sock.connect(address)
-        conn: Any = sock
+        conn: socket.socket = sock  # an ssl.SSLSocket over it for TLS
         if transport == "tls":
             conn = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
         local_ip, local_port = sock.getsockname()[:2]
