@@ -27,6 +27,7 @@ from wirexa import config
 from wirexa.api.app import make_app
 from wirexa.api.auth import RateLimiter
 from wirexa.api.context import ApiServices
+from wirexa.calls.admission import Admission
 from wirexa.calls.service import CallController, CallService, NullController
 from wirexa.clock import SystemClock
 from wirexa.store import repo
@@ -113,7 +114,11 @@ async def start_api(
     services = ApiServices(
         store=store,
         settings=settings,
-        calls=CallService(calls, controller or NullController(calls, SystemClock())),
+        calls=CallService(
+            calls,
+            controller or NullController(calls, SystemClock()),
+            Admission.from_settings(settings, calls, SystemClock()),
+        ),
         limiter=limiter or RateLimiter(0, 1),
     )
     app = make_app(services)

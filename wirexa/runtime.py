@@ -29,6 +29,7 @@ from typing import Any
 from wirexa.api.app import make_app, start_server
 from wirexa.api.auth import RateLimiter
 from wirexa.api.context import ApiServices
+from wirexa.calls.admission import Admission
 from wirexa.calls.media import MediaPrep
 from wirexa.calls.ports import CallStore, SipPort
 from wirexa.calls.service import CallController, CallService, NullController
@@ -208,20 +209,22 @@ class Engine:
             recording_saved=media_job.wake,
         )
         controller: CallController = NullController(calls, clock)
+        admission = Admission.from_settings(s, calls, clock)  # one policy for the API and the dispatcher
         if self.with_sip:
             from wirexa.calls.dispatcher import Dispatcher
             from wirexa.sip.bridge import SipBridge
 
             self.sip = await self._stack.enter_async_context(SipBridge(s))
             deps = await self._session_deps(calls, self.sip, clock)
-            self.dispatcher = await self._stack.enter_async_context(Dispatcher(s, deps, node_id=self.node_id))
+            self.dispatcher = await self._stack.enter_async_context(
+                Dispatcher(s, deps, node_id=self.node_id, admission=admission)
+            )
             controller = self.dispatcher
 
-        allowed = frozenset(n.strip() for n in s.sip_trunk_allowed_caller_ids.split(",") if n.strip())
         self.services = ApiServices(
             store=store,
             settings=s,
-            calls=CallService(calls, controller, allowed if s.sip_trunk_host else frozenset()),
+            calls=CallService(calls, controller, admission),
             limiter=RateLimiter(s.api_rate_limit_per_s, s.api_rate_limit_burst),
             sip=self.sip,
         )

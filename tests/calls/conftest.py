@@ -149,7 +149,7 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
                 store,
                 sip,
                 dispatcher,
-                CallService(calls_store, dispatcher),
+                CallService(calls_store, dispatcher, dispatcher.admission),
                 project,
                 Backend(server, docs, requests),
                 tts,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from tests.calls.conftest import Flow
-from wirexa.calls.dispatcher import last_known_alive
+from wirexa.calls.ending import last_known_alive
 from wirexa.calls.service import CallUpdate
 from wirexa.store import repo
 

@@ -277,10 +277,15 @@ async def test_time_limit_ends_the_call(flow: Flow) -> None:
 
 
 async def test_caller_id_must_be_on_the_trunk_list(flow: Flow) -> None:
+    from wirexa.calls.admission import Admission
     from wirexa.calls.service import CallService, NewCall
+    from wirexa.clock import SystemClock
     from wirexa.errors import BadRequest
 
-    service = CallService(flow.calls.store, flow.dispatcher, frozenset({"+18005550100"}))
+    admission = Admission(
+        flow.dispatcher.admission.policy, flow.calls.store, SystemClock(), caller_ids=frozenset({"+18005550100"})
+    )
+    service = CallService(flow.calls.store, flow.dispatcher, admission)
     with pytest.raises(BadRequest) as err:
         await service.create(
             flow.project, NewCall(to_number="+15005550006", from_number="+15005550100", twiml="<Response/>")

@@ -19,7 +19,7 @@ from tests.conftest import Api, start_api
 from wirexa import config
 from wirexa.calls import permissions
 from wirexa.calls.permissions import ProjectLimits
-from wirexa.errors import ConfigError
+from wirexa.errors import BadRequest, ConfigError
 from wirexa.store import repo
 from wirexa.store.db import Store
 
@@ -216,10 +216,34 @@ async def test_dial_legs_count_against_the_projects_concurrency_cap(flow: Flow) 
     assert legs[0].status == "failed" and codes == [20429]
 
 
+async def queued_unchecked(flow: Flow, to: str) -> repo.CallRecord:  # noqa: F811
+    """A call in the queue that admission at create did not see (its limits changed since)."""
+    call = await flow.store.write(
+        lambda: repo.insert_call(
+            account_sid=flow.project.sid,
+            to_number=to,
+            from_number="+15005550100",
+            status="queued",
+            direction="outbound-api",
+            url=flow.backend.url("/xml"),
+        )
+    )
+    flow.dispatcher.wake()
+    return call
+
+
+async def test_create_refuses_what_admission_refuses_in_the_service_too(flow: Flow) -> None:  # noqa: F811
+    # Admission is one place (calls/admission.py): the service refuses, not only the HTTP route.
+    with pytest.raises(BadRequest) as err:
+        await flow.create(to=UK, url=flow.backend.url("/xml"))
+    assert err.value.code == 21215
+    assert await flow.store.read(repo.queued_calls, 10) == []  # nothing was queued
+
+
 async def test_queued_calls_are_checked_again_when_they_leave_the_queue(flow: Flow) -> None:  # noqa: F811
-    # Created through the service (no API check), as if the permissions changed while it waited.
+    # Queued without the create's admission, as if the permissions changed while it waited.
     flow.backend.docs["/xml"] = "<Response><Hangup/></Response>"
-    call = await flow.create(to=UK, url=flow.backend.url("/xml"))
+    call = await queued_unchecked(flow, UK)
     ended = await flow.wait_status(call.sid, ("failed",))
     assert ended.sip_response_code is None and call.sid not in flow.sip.calls
     assert [n.error_code for n in await flow.store.read(repo.list_notifications, call.sid)] == [21215]
@@ -228,7 +252,7 @@ async def test_queued_calls_are_checked_again_when_they_leave_the_queue(flow: Fl
     await flow.store.write(
         lambda: repo.insert_call(**_call(flow.project.sid, "completed", duration_s=60, now=repo.utcnow()))
     )
-    capped = await flow.create(url=flow.backend.url("/xml"))
+    capped = await queued_unchecked(flow, "+15005550006")
     await flow.wait_status(capped.sid, ("failed",))
     assert [n.error_code for n in await flow.store.read(repo.list_notifications, capped.sid)] == [20005]
 
@@ -251,7 +275,7 @@ async def test_a_refused_call_is_never_seen_failed_without_its_notification(
         return updated
 
     monkeypatch.setattr(calls_store, "transition", observed)
-    call = await flow.create(to=UK, url=flow.backend.url("/xml"))
+    call = await queued_unchecked(flow, UK)
     await flow.wait_status(call.sid, ("failed",))
     await flow.wait_for(lambda: bool(seen))
     assert seen == [("failed", [21215])]
@@ -261,7 +285,7 @@ async def test_a_refused_call_is_never_seen_failed_without_its_notification(
 async def test_nothing_leaves_the_queue_during_an_emergency_stop(flow: Flow) -> None:  # noqa: F811
     await flow.store.write(repo.set_flag, repo.CALLS_STOPPED, "since now: test")
     flow.backend.docs["/xml"] = "<Response><Pause length='30'/></Response>"
-    call = await flow.create(url=flow.backend.url("/xml"))
+    call = await queued_unchecked(flow, "+15005550006")  # queued before the stop
     for _ in range(3):  # a few dispatcher passes (it looks again every STOPPED_POLL_S, and when woken)
         flow.dispatcher.wake()
         await asyncio.sleep(0.5)

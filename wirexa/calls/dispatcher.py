@@ -27,10 +27,11 @@ of live calls), which owns the call until CallEnded. Everything here runs on the
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 
 from wirexa.calls import permissions, state
+from wirexa.calls.admission import Admission, UsageCache
+from wirexa.calls.ending import end_lost, end_queued
 from wirexa.calls.ports import AmdRequest, CallSid, CallStore, Dialout, SipEvent, SipPort
 from wirexa.calls.records import (
     CallChanges,
@@ -41,7 +42,7 @@ from wirexa.calls.records import (
     RecordingRecord,
 )
 from wirexa.calls.registry import Registry
-from wirexa.calls.session import CallSession, SessionDeps, finalize
+from wirexa.calls.session import CallSession, SessionDeps
 from wirexa.config import Settings
 from wirexa.errors import SipError
 from wirexa.tokenbucket import TokenBucket
@@ -72,7 +73,9 @@ class Dispatcher:
     """Implements calls.service.CallController and calls.session.SessionHost; an async context
     manager started by runtime."""
 
-    def __init__(self, settings: Settings, deps: SessionDeps, *, node_id: str) -> None:
+    def __init__(
+        self, settings: Settings, deps: SessionDeps, *, node_id: str, admission: Admission | None = None
+    ) -> None:
         self.settings = settings
         self.deps = deps
         self.store: CallStore = deps.store
@@ -91,14 +94,7 @@ class Dispatcher:
         # Calls being taken out of the queue (queued -> initiated, then the session): set once
         # the session is registered or the call stayed queued. A cancel waits on it.
         self._claims: dict[str, asyncio.Event] = {}
-        # Every CallStore of the engine (store/calls.py) also answers the toll-fraud questions.
-        self.limits = deps.store if isinstance(deps.store, permissions.LimitsStore) else None
-        self.policy = permissions.policy(
-            settings.sip_trunk_country_code,
-            settings.calls_allowed_countries,
-            settings.calls_daily_minutes,
-            settings.sip_trunk_host,
-        )
+        self.admission = admission or Admission.from_settings(settings, deps.store, deps.clock)
 
     async def __aenter__(self) -> Dispatcher:
         await self.recover()
@@ -172,9 +168,7 @@ class Dispatcher:
             current = await self.store.call(sid)
             if current is None or current.status != state.CallStatus.QUEUED:
                 return current or call  # ended (or deleted) meanwhile
-            updated = await finalize(
-                self.store, self.clock, sid, state.Fact.ENDED_CANCELED, expect=(state.CallStatus.QUEUED,)
-            )
+            updated = await end_queued(self.store, self.clock, sid, state.Fact.ENDED_CANCELED)
             if updated is not None:
                 return updated
             # The dispatcher took it meanwhile: look again (it has a claim or a session now).
@@ -233,10 +227,10 @@ class Dispatcher:
             return wait
         if not self._room():
             return 0.5  # woken earlier when a slot frees
-        if self.limits is not None and await self.limits.calls_stopped():
+        if await self.admission.calls_stopped():
             return STOPPED_POLL_S  # the emergency stop: look again for `wirexa calls resume`
         projects: dict[str, ProjectRecord | None] = {}
-        usage: dict[str, tuple[permissions.ProjectLimits, int]] = {}  # per pass: limits, seconds used
+        usage: UsageCache = {}  # per pass: limits, seconds used
         limit = QUEUE_PEEK
         while True:
             # Oldest first; rows skipped below stay queued and are read again (skipping is cheap).
@@ -251,7 +245,7 @@ class Dispatcher:
                 project = projects[call.account_sid]
                 if not self._limit_ok(project):
                     return 0.5  # woken earlier when a slot frees
-                refusal = await self._refusal(call.account_sid, call.to_number, usage)
+                refusal = await self.admission.destination_and_usage(call.account_sid, call.to_number, usage)
                 if refusal is not None:
                     await self._refuse(call, refusal)
                     continue
@@ -273,7 +267,7 @@ class Dispatcher:
             to_uri, from_uri, headers = self.sip.resolve(call.to_number, call.caller_id or call.from_number)
         except SipError as exc:
             log.warning("[%s] cannot route: %s", call.sid, exc)
-            await finalize(self.store, self.clock, call.sid, state.Fact.ENDED_FAILED, expect=(state.CallStatus.QUEUED,))
+            await end_queued(self.store, self.clock, call.sid, state.Fact.ENDED_FAILED)
             return
         now = self.clock.now()
         queue_ms = int((now - call.date_created).total_seconds() * 1000)
@@ -303,58 +297,18 @@ class Dispatcher:
 
     # --- toll-fraud controls ------------------------------------------------------------------
 
-    async def _refusal(
-        self,
-        account_sid: str,
-        to_number: str,
-        usage: dict[str, tuple[permissions.ProjectLimits, int]] | None = None,
-    ) -> permissions.Refusal | None:
-        """Why a call (or leg) of this project to `to_number` may not be placed now, or None.
-        `usage` caches the project's limits and minutes used over one dispatch pass."""
-        if self.limits is None:
-            return None
-        cached = usage.get(account_sid) if usage is not None else None
-        if cached is None:
-            limits = await self.limits.project_limits(account_sid)
-            used_s = 0
-            if permissions.daily_cap_s(limits, self.policy):
-                now = self.clock.now()
-                finished_s, live = await self.limits.call_usage_since(account_sid, permissions.day_start(now))
-                used_s = permissions.seconds_used(finished_s, live, now)
-            cached = (limits, used_s)
-            if usage is not None:
-                usage[account_sid] = cached
-        limits, used_s = cached
-        prefixes = permissions.prefixes_for(limits, self.policy)
-        return permissions.destination_refusal(to_number, prefixes, self.policy.trunk_host) or (
-            permissions.usage_refusal(used_s, permissions.daily_cap_s(limits, self.policy))
-        )
-
     async def _refuse(self, call: CallRecord, refusal: permissions.Refusal) -> None:
         """End a queued call (or leg) that may not be placed: `failed`, with a notification."""
         log.warning("[%s] refused to %s: %s %s", call.sid, call.to_number, refusal.code, refusal.message)
         notice = NewNotification(call.account_sid, call.sid, refusal.code, refusal.message)
-        await finalize(
-            self.store, self.clock, call.sid, state.Fact.ENDED_FAILED, expect=(state.CallStatus.QUEUED,), notice=notice
-        )
-
-    async def _leg_refusal(self, parent: CallSession, leg: CallRecord) -> permissions.Refusal | None:
-        if self.limits is not None and await self.limits.calls_stopped():
-            return permissions.STOPPED
-        project = await self.store.project(leg.account_sid)
-        if project is not None and project.max_concurrent is not None:
-            if self.sessions.count(project.sid) >= project.max_concurrent:
-                return permissions.Refusal(
-                    429, 20429, f"The project's limit of {project.max_concurrent} concurrent calls is reached"
-                )
-        return await self._refusal(leg.account_sid, leg.to_number)
+        await end_queued(self.store, self.clock, call.sid, state.Fact.ENDED_FAILED, notice)
 
     # --- SessionHost -------------------------------------------------------------------------
 
     async def start_leg(self, parent: CallSession, leg: CallRecord, timeout_s: float, caller_id: str) -> CallSession:
         """Dial a <Dial> leg in the parent's worker; returns its session. Raises SipError, also
         when the toll-fraud controls refuse the leg (it then ends `failed`)."""
-        refusal = await self._leg_refusal(parent, leg)
+        refusal = await self.admission.for_leg(leg.account_sid, leg.to_number, self.sessions.count(leg.account_sid))
         if refusal is not None:
             await self._refuse(leg, refusal)
             raise SipError(f"{refusal.code}: {refusal.message}")
@@ -400,20 +354,10 @@ class Dispatcher:
         session.post(event)
 
     async def recover(self) -> None:
-        """Finalize calls a previous run left live (their SIP dialogs died with it), ending each
-        at the last moment that run knew it was up (last_known_alive), not now."""
+        """Finalize calls a previous run left live (their SIP dialogs died with it), each at the
+        last moment that run knew it was up (ending.end_lost)."""
         for call in await self.store.dialing():
             if call.sid in self.sessions:
                 continue
-            answered = call.status == state.CallStatus.IN_PROGRESS
-            fact = state.Fact.ENDED_COMPLETED if answered else state.Fact.ENDED_FAILED
-            at = last_known_alive(call, self.clock.now())
-            log.warning("[%s] was %s when the engine stopped (last known up %s): finalizing", call.sid, call.status, at)
-            await finalize(self.store, self.clock, call.sid, fact, at=at)
-
-
-def last_known_alive(call: CallRecord, now: dt.datetime) -> dt.datetime:
-    """The last moment a dead engine knew `call` was up: its last heartbeat, or the last change of
-    the row (an answer, a status change) when that came later; never after `now`."""
-    known = [t for t in (call.alive_at, call.date_updated, call.answer_time, call.start_time) if t is not None]
-    return min(max(known), now)
+            log.warning("[%s] was %s when the engine stopped: finalizing", call.sid, call.status)
+            await end_lost(self.store, self.clock, call)

@@ -12,10 +12,11 @@ import logging
 from typing import Protocol
 
 from wirexa.calls import state
+from wirexa.calls.admission import Admission
 from wirexa.calls.ports import CallStore, Clock
 from wirexa.calls.records import CallChanges, CallRecord, NewCall, ProjectRecord, RecordingOptions, RecordingRecord
 from wirexa.calls.state import ALL_EVENTS
-from wirexa.errors import BadRequest, NotFound, PaymentRequired
+from wirexa.errors import ApiError, BadRequest, NotFound, PaymentRequired
 
 __all__ = ["ALL_EVENTS", "CallController", "CallService", "CallUpdate", "NewCall", "NullController"]
 
@@ -95,23 +96,17 @@ class NullController:
 class CallService:
     """Loop-side entry points of the Calls resource; raises ApiError subclasses."""
 
-    def __init__(
-        self, store: CallStore, controller: CallController, allowed_caller_ids: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, store: CallStore, controller: CallController, admission: Admission) -> None:
         self.store = store
         self.controller = controller
-        self.allowed_caller_ids = allowed_caller_ids
+        self.admission = admission
 
     async def create(self, project: ProjectRecord, req: NewCall) -> CallRecord:
-        # The balance moves as calls end: check the stored one, not the auth-time copy.
-        current = await self.store.project(project.sid) or project
-        if current.credits_s is not None and current.credits_s <= 0:
-            raise PaymentRequired("No credits remaining for this project", code=20005, status=402)
-        if self.allowed_caller_ids and req.from_number not in self.allowed_caller_ids:
-            raise BadRequest(
-                f"The source phone number provided, {req.from_number}, is not yet verified for your account.",
-                code=21210,
-            )
+        """Admit the call (calls.admission: the API answers its refusal) and queue it."""
+        refusal = await self.admission.at_create(project, req.to_number, req.from_number)
+        if refusal is not None:
+            error = {400: BadRequest, 402: PaymentRequired}.get(refusal.status, ApiError)
+            raise error(refusal.message, code=refusal.code, status=refusal.status)
         new = dataclasses.replace(req, status_callback_events=req.status_callback_events or ALL_EVENTS)
         call = await self.store.insert(project.sid, new)
         log.info("[%s] queued %s -> %s", call.sid, call.from_number, call.to_number)

@@ -8,7 +8,7 @@ TTS, file conversion: calls/media.py) runs in helper tasks that post their resul
 session task itself only awaits quick SIP commands and store writes.
 
 A call ends with CallEnded from SIP (the far end hung up, we did, the ring timeout, a dead
-worker). _on_ended is the one place that ends it: timers stop, finalize() writes the final
+worker). _on_ended is the one place that ends it: timers stop, ending.finalize() writes the final
 status with end time, duration and the `completed` callback in one transaction, the
 interpreter hears CallHungUp (a <Record> or <Gather> in progress may still report), the legs
 of a <Dial> in progress are hung up, a leg tells its parent (LegEnded), and the dispatcher
@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import functools
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, Protocol
 
 from wirexa.calls import recordings, state
 from wirexa.calls.dial import DialGroup, Leg, LegEnded
+from wirexa.calls.ending import end_fact, finalize, never_started
 from wirexa.calls.media import Loaded, MediaPrep, Prompt, StreamDone
 from wirexa.calls.params import call_params
 from wirexa.calls.ports import (
@@ -116,31 +116,6 @@ def call_recording_options(call: CallRecord) -> RecordingOptions:
         status_callback_method=call.recording_status_callback_method,
         status_callback_events=tuple(call.recording_status_callback_events.split()) or ("completed",),
     )
-
-
-async def finalize(
-    store: CallStore,
-    clock: Clock,
-    call_sid: str,
-    fact: state.Fact,
-    *,
-    expect: tuple[str, ...] | None = None,
-    sip_code: int | None = None,
-    notice: NewNotification | None = None,
-    at: dt.datetime | None = None,
-) -> CallRecord | None:
-    """End a call with `fact`: end time, duration for an answered call, the SIP code, and the
-    `completed` callback (and `notice`, when given), in one transaction. The call ends now, or
-    `at` (the last moment a dead engine knew it was up). None when it does not apply (status
-    moved on, or not one of `expect` when the transaction reads it)."""
-    call = await store.call(call_sid)
-    if call is None or (expect is not None and call.status not in expect):
-        return None
-    now = at or clock.now()
-    duration = max(0, int((now - call.answer_time).total_seconds())) if call.answer_time is not None else None
-    extra: Mapping[str, str] = {"SipResponseCode": str(sip_code)} if sip_code is not None else {}
-    changes = CallChanges(end_time=now, duration_s=duration, sip_response_code=sip_code)
-    return await store.transition(call_sid, fact, changes, extra, expect=expect, notice=notice)
 
 
 # --- internal facts posted to the session queue -------------------------------------------------
@@ -268,7 +243,7 @@ class CallSession:
 
     def could_not_start(self) -> None:
         """start_call failed: the call was never placed."""
-        self.post(CallEnded(CallSid(self.sid), "failed", None, "local"))
+        self.post(never_started(self.sid))
 
     # --- the session task ----------------------------------------------------------------------
 
@@ -455,7 +430,7 @@ class CallSession:
             self._time_limit.cancel()
         if self._amd_guard is not None:  # hung up while synchronous AMD listened: undecided
             await self._on_amd(AMD_UNDECIDED, self.call.machine_detection_timeout_s * 1000, 0.0)
-        fact = state.Fact.ENDED_COMPLETED if self.answered else state.fact_for_end(ev.reason)
+        fact = end_fact(self.answered, ev.reason)
         final = await finalize(self.store, self.deps.clock, self.sid, fact, sip_code=ev.sip_code)
         log.info(
             "[%s] ended: %s (sip %s, by %s)", self.sid, final.status if final else ev.reason, ev.sip_code, ev.hangup_by

@@ -18,6 +18,7 @@ import typer
 
 from wirexa.api.serializers import call_json
 from wirexa.calls import permissions
+from wirexa.calls.admission import settings_policy
 from wirexa.calls.state import LIVE, RESOURCE_STATUS, CallStatus, stored_statuses
 from wirexa.cli import options, tail_webhooks
 from wirexa.cli.base import App
@@ -390,9 +391,7 @@ def limits(
     finally:
         store.close()
     assert record is not None
-    pol = permissions.policy(
-        s.sip_trunk_country_code, s.calls_allowed_countries, s.calls_daily_minutes, s.sip_trunk_host
-    )
+    pol = settings_policy(s)
     shown = {
         "project": project,
         "allowed_countries": ",".join(permissions.prefixes_for(own, pol)),

@@ -1,0 +1,117 @@
+"""Admission: whether a call, or a <Dial> leg, may go, decided in one place with one Policy.
+
+Theory of operation. A call is admitted three times, each time against the facts of that moment:
+at create (the API answers the refusal: the emergency stop 503 / 20503, a destination outside the
+dialing permissions 400 / 21215, the daily minutes used up 402 / 20005, no credits left 402 /
+20005, a caller id the trunk does not allow 400 / 21210), when it leaves the queue (permissions and
+minutes may have changed meanwhile: the queued call ends `failed` with the refusal as its
+notification), and for a <Dial> leg (the emergency stop, the project's concurrency cap, then the
+same permissions and minutes). The checks run in that order and the first refusal wins. The
+Policy (the engine's defaults) is built once from Settings; the project's own limits and usage
+come from the LimitsStore each time. Loop-only.
+"""
+
+from __future__ import annotations
+
+from wirexa.calls import permissions
+from wirexa.calls.permissions import LimitsStore, Refusal
+from wirexa.calls.ports import CallStore, Clock
+from wirexa.calls.records import ProjectRecord
+from wirexa.config import Settings
+
+NO_CREDITS = Refusal(402, 20005, "No credits remaining for this project")
+
+# Per dispatch pass: account_sid -> (the project's limits, call-seconds used today)
+UsageCache = dict[str, tuple[permissions.ProjectLimits, int]]
+
+
+def settings_policy(s: Settings) -> permissions.Policy:
+    """The engine's toll-fraud defaults from its settings."""
+    return permissions.policy(
+        s.sip_trunk_country_code, s.calls_allowed_countries, s.calls_daily_minutes, s.sip_trunk_host
+    )
+
+
+def allowed_caller_ids(s: Settings) -> frozenset[str]:
+    """The From numbers a trunk allows (`sip_trunk_allowed_caller_ids`); empty = any (and always
+    any with the sandbox carrier)."""
+    if not s.sip_trunk_host:
+        return frozenset()
+    return frozenset(n.strip() for n in s.sip_trunk_allowed_caller_ids.split(",") if n.strip())
+
+
+class Admission:
+    def __init__(
+        self,
+        policy: permissions.Policy,
+        store: CallStore,
+        clock: Clock,
+        *,
+        limits: LimitsStore | None = None,
+        caller_ids: frozenset[str] = frozenset(),
+    ) -> None:
+        """`limits` None: no toll-fraud checks (only credits and caller ids)."""
+        self.policy = policy
+        self.store = store
+        self.clock = clock
+        self.limits = limits
+        self.caller_ids = caller_ids
+
+    @classmethod
+    def from_settings(cls, s: Settings, store: CallStore, clock: Clock) -> Admission:
+        limits = store if isinstance(store, LimitsStore) else None
+        return cls(settings_policy(s), store, clock, limits=limits, caller_ids=allowed_caller_ids(s))
+
+    async def at_create(self, project: ProjectRecord, to_number: str, from_number: str) -> Refusal | None:
+        """Why the API must refuse a new call, or None."""
+        if self.limits is not None and await self.limits.calls_stopped():
+            return permissions.STOPPED
+        refusal = await self.destination_and_usage(project.sid, to_number)
+        if refusal is not None:
+            return refusal
+        # The balance moves as calls end: check the stored one, not the auth-time copy.
+        current = await self.store.project(project.sid) or project
+        if current.credits_s is not None and current.credits_s <= 0:
+            return NO_CREDITS
+        if self.caller_ids and from_number not in self.caller_ids:
+            return Refusal(
+                400, 21210, f"The source phone number provided, {from_number}, is not yet verified for your account."
+            )
+        return None
+
+    async def calls_stopped(self) -> bool:
+        """The emergency stop is on: nothing leaves the queue."""
+        return self.limits is not None and await self.limits.calls_stopped()
+
+    async def destination_and_usage(
+        self, account_sid: str, to_number: str, usage: UsageCache | None = None
+    ) -> Refusal | None:
+        """Why a call (or leg) of this project to `to_number` may not be placed now, or None.
+        `usage` caches the project's limits and minutes used over one dispatch pass."""
+        if self.limits is None:
+            return None
+        cached = usage.get(account_sid) if usage is not None else None
+        if cached is None:
+            limits = await self.limits.project_limits(account_sid)
+            used_s = 0
+            if permissions.daily_cap_s(limits, self.policy):
+                now = self.clock.now()
+                finished_s, live = await self.limits.call_usage_since(account_sid, permissions.day_start(now))
+                used_s = permissions.seconds_used(finished_s, live, now)
+            cached = (limits, used_s)
+            if usage is not None:
+                usage[account_sid] = cached
+        limits, used_s = cached
+        prefixes = permissions.prefixes_for(limits, self.policy)
+        return permissions.destination_refusal(to_number, prefixes, self.policy.trunk_host) or (
+            permissions.usage_refusal(used_s, permissions.daily_cap_s(limits, self.policy))
+        )
+
+    async def for_leg(self, account_sid: str, to_number: str, live_calls: int) -> Refusal | None:
+        """Why a <Dial> leg may not be placed now (`live_calls`: the project's live calls and legs)."""
+        if await self.calls_stopped():
+            return permissions.STOPPED
+        project = await self.store.project(account_sid)
+        if project is not None and project.max_concurrent is not None and live_calls >= project.max_concurrent:
+            return Refusal(429, 20429, f"The project's limit of {project.max_concurrent} concurrent calls is reached")
+        return await self.destination_and_usage(account_sid, to_number)
