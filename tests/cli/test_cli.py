@@ -145,7 +145,8 @@ def test_credits(tmp_path: Path) -> None:
     assert json.loads(projects(tmp_path, "credits", sid, "--set", "0", "--json").stdout)["credits"] == 0
     s = config.load(overrides={"data_dir": str(tmp_path)}, env={})
     store = open_store(s)
-    assert store.read_sync(repo.get_project, sid).credits_s == 0
+    project = store.read_sync(repo.get_project, sid)
+    assert project is not None and project.credits_s == 0
     store.close()
 
 

@@ -4,10 +4,11 @@ noise, and usage errors as one red line with exit 2 (issues 8, 9 and 11)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -288,7 +289,7 @@ def test_tail_webhooks_follow_into_a_pipe_streams_plain_lines(tmp_path: Path) ->
         deadline = time.monotonic() + 20
         while out.count(b"\n") < 3 and time.monotonic() < deadline:
             if select.select([proc.stdout], [], [], 0.2)[0]:
-                chunk = proc.stdout.read1(65536)
+                chunk = cast(io.BufferedReader, proc.stdout).read1(65536)
                 if not chunk:
                     break
                 out += chunk

@@ -67,7 +67,7 @@ class FakeSip:
         self.corrupt: Callable[[str], bool] | None = None  # garbage over these files before they play
         self.calls: dict[str, FakeCall] = {}
         self.events: list[SipEvent] = []
-        self.on_answer: dict[str, Callable[[str], None]] = {}
+        self.on_answer: dict[str, Callable[[str], object]] = {}
         self._sink: Callable[[SipEvent], None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 

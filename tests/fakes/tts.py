@@ -12,7 +12,7 @@ from wirexa.media.audio import tone_pcm, wav_bytes
 @dataclasses.dataclass(frozen=True, slots=True)
 class FakeSpeech:
     path: Path
-    fallbacks: tuple[object, ...] = ()
+    fallbacks: tuple[FakeFallback, ...] = ()
     stream: None = None  # FakeTts never streams (the flow tests for streaming use the real chain)
 
 

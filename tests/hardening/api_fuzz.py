@@ -270,11 +270,15 @@ def run(
     import schemathesis
     from hypothesis.errors import Unsatisfiable
     from schemathesis import GenerationMode
+    from schemathesis.core.result import Ok
 
     _register_formats()
     schema = schemathesis.openapi.from_dict(fuzz_schema())
     schema.config.update(base_url=target.base_url)
-    ops = [r.ok() for r in schema.get_all_operations()]
+    ops = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()
+        ops.append(result.ok())
     ops.sort(key=lambda op: (op.method.upper() == "DELETE", op.path, op.method))
     fuzzer = _Fuzzer(target, seed)
     started = time.monotonic()

@@ -37,7 +37,7 @@ def declared() -> set[str]:
 
 def test_install_requires_is_exactly_what_the_code_imports() -> None:
     owners = packages_distributions()
-    needed = set()
+    needed: set[str] = set()
     for module in imported_top_level():
         assert module in owners, f"{module} is imported but no installed distribution provides it"
         needed.update(canonical(d) for d in owners[module])

@@ -83,6 +83,12 @@ def _settings(tmp_path: Path, moto_s3: str, **values: Any) -> Any:
     )
 
 
+def _recording(store: Store, sid: str) -> repo.RecordingRecord:
+    rec = store.read_sync(repo.get_recording, sid)
+    assert rec is not None, sid
+    return rec
+
+
 def _call(store: Store, account: str) -> repo.CallRecord:
     return store.write_sync(
         lambda: repo.insert_call(
@@ -157,7 +163,7 @@ async def test_saved_recording_gets_mp3_then_callback_then_upload(tmp_path: Path
             rec = await _save(calls, call, settings.recordings_path, 1500)
             assert rec.media_state == "pending" and sent == []  # not at save time
             for _ in range(200):
-                now = store.read_sync(repo.get_recording, rec.sid)
+                now = _recording(store, rec.sid)
                 if now.media_state == "ready":
                     break
                 await asyncio.sleep(0.05)
@@ -221,7 +227,7 @@ async def test_an_upload_that_fails_is_retried_and_keeps_the_local_files(tmp_pat
         )
         rec = await _save(calls, _call(store, project.sid), settings.recordings_path)
         await media.run_once()  # MP3, then the upload fails
-        after = store.read_sync(repo.get_recording, rec.sid)
+        after = _recording(store, rec.sid)
         assert (
             after.media_state == "upload"
             and Path(after.wav_path or "").exists()
@@ -229,7 +235,7 @@ async def test_an_upload_that_fails_is_retried_and_keeps_the_local_files(tmp_pat
         )
         media.remote = S3Storage(BUCKET, "recs", endpoint_url=moto_s3, region="us-east-1")
         await media.run_once()
-        assert store.read_sync(repo.get_recording, rec.sid).media_state == "ready" and len(_keys(s3)) == 2
+        assert _recording(store, rec.sid).media_state == "ready" and len(_keys(s3)) == 2
     finally:
         store.close()
 

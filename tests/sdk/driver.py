@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 kind, base_url, project, token = sys.argv[1:5]
 space = urlsplit(base_url).netloc
-out = {"kind": kind}
+out: dict[str, object] = {"kind": kind}
 
 
 def make(token_):
