@@ -18,8 +18,8 @@ from wirexa.calls.ports import SipPort
 from wirexa.calls.service import CallService
 from wirexa.config import Settings
 from wirexa.errors import ApiCode, BadRequest, NotFound, Unauthorized
-from wirexa.store import repo
 from wirexa.store.repo import ProjectRecord
+from wirexa.store.repo.projects import get_project
 
 if TYPE_CHECKING:  # the Store is handed in by runtime; api/ reads through store.repo functions
     from wirexa.store.db import Store
@@ -105,7 +105,7 @@ async def cached_project(svc: ApiServices, sid: str) -> ProjectRecord | None:
     hit = svc.project_cache.get(sid)
     if hit is not None and now - hit[1] < PROJECT_CACHE_S:
         return hit[0]
-    project = await svc.store.lookup(repo.get_project, sid)
+    project = await svc.store.lookup(get_project, sid)
     if len(svc.project_cache) > 10_000:
         svc.project_cache.clear()
     svc.project_cache[sid] = (project, now)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from wirexa.calls.ports import CallSid, CallStore, Clock, RecordingFinished, SidSource, SipPort
 from wirexa.calls.records import CallRecord, NewNotification, NewRecording, RecordingOptions, RecordingRecord
+from wirexa.calls.statuses import RecordingStatus
 from wirexa.notices import Notice
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ class CallRecordings:
             status_callback_method=options.status_callback_method,
             status_callback_events=options.status_callback_events,
             trim=options.trim,
-            status="in-progress",
+            status=str(RecordingStatus.IN_PROGRESS),
         )
         record = await self.store.recording_started(new, call)
         self.live[rec_sid] = _Live(record, options, path, out_path)
@@ -175,13 +176,13 @@ class CallRecordings:
         if live is None:
             return None
         sid = CallSid(live.record.call_sid)
-        if status == "paused":
-            if live.record.status == "in-progress":
+        if status == RecordingStatus.PAUSED:
+            if live.record.status == RecordingStatus.IN_PROGRESS:
                 await self.sip.pause_recording(sid, rec_sid, pause_behavior)
-        elif status == "in-progress":
-            if live.record.status == "paused":
+        elif status == RecordingStatus.IN_PROGRESS:
+            if live.record.status == RecordingStatus.PAUSED:
                 await self.sip.resume_recording(sid, rec_sid)
-        elif status == "stopped":
+        elif status == RecordingStatus.STOPPED:
             await self.sip.stop_recording(sid, rec_sid)
         else:
             raise ValueError(f"no such recording status: {status}")

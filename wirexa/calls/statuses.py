@@ -34,6 +34,10 @@ UNFINISHED_RECORDING = (
 )
 # Capturing now: the recordings a pause, resume or stop request applies to.
 CAPTURING_RECORDING = (RecordingStatus.IN_PROGRESS, RecordingStatus.PAUSED)
+# The statuses an update request may set (Twilio's order, which error messages list).
+RECORDING_UPDATES = (RecordingStatus.PAUSED, RecordingStatus.IN_PROGRESS, RecordingStatus.STOPPED)
+# Twilio's RecordingStatusCallbackEvent values: the statuses a recording callback is sent for.
+RECORDING_CALLBACK_EVENTS = (RecordingStatus.IN_PROGRESS, RecordingStatus.COMPLETED, RecordingStatus.ABSENT)
 
 
 class WebhookStatus(StrEnum):

@@ -25,8 +25,9 @@ from wirexa.cli import engine_file, options
 from wirexa.cli.console import Column, console, fail, print_json, render_rows
 from wirexa.cli.init import urls
 from wirexa.config import Settings
-from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
+from wirexa.store.repo.calls import get_call
+from wirexa.store.repo.projects import get_project
 
 ENDED = tuple(str(s) for s in state.FINAL)
 EXIT_CODES = {"completed": 0, "busy": 3, "no-answer": 4, "failed": 5, "canceled": 6}
@@ -111,7 +112,7 @@ def call(
     s = options.settings(data_dir, config_file, port=port)
     store = open_store(s)
     try:
-        proj = store.read_sync(repo.get_project, project) if project else ensure_project(store)
+        proj = store.read_sync(get_project, project) if project else ensure_project(store)
     finally:
         store.close()
     if proj is None:
@@ -209,7 +210,7 @@ def _stored_call(s: Settings, call_sid: str) -> dict[str, Any] | None:
 
     store = open_store(s)
     try:
-        call = store.read_sync(repo.get_call, call_sid)
+        call = store.read_sync(get_call, call_sid)
     finally:
         store.close()
     return None if call is None else call_json(call, f"/2010-04-01/Accounts/{call.account_sid}")
@@ -222,7 +223,7 @@ def _sip_code(s: Settings, call_sid: str) -> int | None:
     except Exception:  # noqa: BLE001 - a nicety: the result stands without it
         return None
     try:
-        call = store.read_sync(repo.get_call, call_sid)
+        call = store.read_sync(get_call, call_sid)
     finally:
         store.close()
     return None if call is None else call.sip_response_code

@@ -10,8 +10,9 @@ import typer
 from wirexa import config
 from wirexa.cli.console import fail
 from wirexa.errors import WirexaError
-from wirexa.store import repo
 from wirexa.store.db import Store
+from wirexa.store.repo.calls import call_sids_with_prefix
+from wirexa.store.repo.projects import project_sids_with_prefix
 
 DataDir = Annotated[
     str | None,
@@ -57,7 +58,7 @@ def resolve_sid(
     kept: Callable[[str], bool] | None = None,
 ) -> str:
     """The SID that `typed` names: itself when it is one, else the one SID starting with it
-    (`with_prefix` is a repo lookup such as repo.call_sids_with_prefix); else one red line. Every
+    (`with_prefix` is a repo lookup such as call_sids_with_prefix); else one red line. Every
     option and argument that takes a SID goes through here, so all take a unique start of one.
     `kept(typed)` says whether rows outliving a deleted record (a call's webhooks or recordings)
     still carry `typed`: a whole SID of those is taken as it is."""
@@ -69,9 +70,9 @@ def resolve_sid(
 
 def call_sid(store: Store, typed: str, kept: Callable[[str], bool] | None = None) -> str:
     """The call SID `typed` (a SID or a unique start of one) names; one red line otherwise."""
-    return resolve_sid(store, typed, "call", repo.call_sids_with_prefix, kept)
+    return resolve_sid(store, typed, "call", call_sids_with_prefix, kept)
 
 
 def project_sid(store: Store, typed: str) -> str:
     """The project SID `typed` (a SID or a unique start of one) names; one red line otherwise."""
-    return resolve_sid(store, typed, "project", repo.project_sids_with_prefix)
+    return resolve_sid(store, typed, "project", project_sids_with_prefix)

@@ -12,9 +12,10 @@ from rich.markup import escape
 from wirexa.cli import options
 from wirexa.cli.base import App
 from wirexa.cli.console import Column, console, fail, print_json, render_rows
-from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
+from wirexa.store.repo import ProjectRecord
+from wirexa.store.repo.projects import create_project, get_project, list_projects, update_project
 
 app = App(help="Manage projects (accounts): credentials, credits and limits.", no_args_is_help=True)
 
@@ -25,21 +26,21 @@ def _store(data_dir: str | None, config_file: str | None) -> Store:
     return open_store(options.settings(data_dir, config_file))
 
 
-def _get(store: Store, typed: str) -> repo.ProjectRecord:
+def _get(store: Store, typed: str) -> ProjectRecord:
     """The project `typed` (its SID or a unique start of one) names; one red line otherwise."""
-    project = store.read_sync(repo.get_project, options.project_sid(store, typed))
+    project = store.read_sync(get_project, options.project_sid(store, typed))
     if project is None:  # deleted in between
         fail(f"no project {typed}")
     return project
 
 
-def _as_json(p: repo.ProjectRecord) -> dict[str, Any]:
+def _as_json(p: ProjectRecord) -> dict[str, Any]:
     d = dataclasses.asdict(p)
     d["credits"] = "unlimited" if p.credits_s is None else p.credits_s
     return d
 
 
-def _show(p: repo.ProjectRecord, json_out: bool) -> None:
+def _show(p: ProjectRecord, json_out: bool) -> None:
     if json_out:
         print_json(_as_json(p))
         return
@@ -57,7 +58,7 @@ def list_(
 ) -> None:
     """List projects."""
     store = _store(data_dir, config_file)
-    projects = store.read_sync(repo.list_projects)
+    projects = store.read_sync(list_projects)
     if json_out:
         for p in projects:
             print_json(_as_json(p))
@@ -91,7 +92,7 @@ def create(
 ) -> None:
     """Create a project and print its Project ID and Auth Token."""
     store = _store(data_dir, config_file)
-    _show(store.write_sync(repo.create_project, name), json_out)
+    _show(store.write_sync(create_project, name), json_out)
 
 
 @app.command()
@@ -116,7 +117,7 @@ def rotate_token(
     store = _store(data_dir, config_file)
     current = _get(store, project)
     _show(
-        store.write_sync(lambda: repo.update_project(current.sid, auth_token=secrets.token_hex(16))) or current,
+        store.write_sync(lambda: update_project(current.sid, auth_token=secrets.token_hex(16))) or current,
         json_out,
     )
 
@@ -142,10 +143,10 @@ def credits(
     current = _get(store, project)
     sid = current.sid
     if unlimited:
-        current = store.write_sync(lambda: repo.update_project(sid, credits_s=None)) or current
+        current = store.write_sync(lambda: update_project(sid, credits_s=None)) or current
     elif set_ is not None:
-        current = store.write_sync(lambda: repo.update_project(sid, credits_s=set_)) or current
+        current = store.write_sync(lambda: update_project(sid, credits_s=set_)) or current
     elif add is not None:
         new = (current.credits_s or 0) + add
-        current = store.write_sync(lambda: repo.update_project(sid, credits_s=new)) or current
+        current = store.write_sync(lambda: update_project(sid, credits_s=new)) or current
     _show(current, json_out)

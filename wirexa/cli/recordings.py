@@ -15,6 +15,7 @@ from rich import filesize
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from wirexa.calls.statuses import RecordingStatus
 from wirexa.cli import options
 from wirexa.cli.base import App
 from wirexa.cli.console import Column, console, fail, print_json, render_rows
@@ -31,9 +32,11 @@ from wirexa.media.storage import (
     remote_from_settings,
     sha256_file,
 )
-from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
+from wirexa.store.repo import RecordingRecord, TimeBound
+from wirexa.store.repo.projects import list_projects
+from wirexa.store.repo.recordings import list_recordings
 
 app = App(help="List and export recordings.", no_args_is_help=True)
 
@@ -50,8 +53,8 @@ def _resolve(store: Store, call: str | None, project: str | None) -> tuple[str |
     A deleted call's recordings are kept: its whole SID still selects them."""
 
     def kept(sid: str) -> bool:
-        accounts = [p.sid for p in store.read_sync(repo.list_projects)]
-        return any(store.read_sync(repo.list_recordings, a, 1, 0, None, sid)[0] for a in accounts)
+        accounts = [p.sid for p in store.read_sync(list_projects)]
+        return any(store.read_sync(list_recordings, a, 1, 0, None, sid)[0] for a in accounts)
 
     return (
         None if call is None else options.call_sid(store, call, kept),
@@ -59,11 +62,11 @@ def _resolve(store: Store, call: str | None, project: str | None) -> tuple[str |
     )
 
 
-def _recordings(store: Store, call: str | None, project: str | None, limit: int) -> list[repo.RecordingRecord]:
-    projects = [project] if project else [p.sid for p in store.read_sync(repo.list_projects)]
-    out: list[repo.RecordingRecord] = []
+def _recordings(store: Store, call: str | None, project: str | None, limit: int) -> list[RecordingRecord]:
+    projects = [project] if project else [p.sid for p in store.read_sync(list_projects)]
+    out: list[RecordingRecord] = []
     for sid in projects:
-        page, _ = store.read_sync(repo.list_recordings, sid, limit, 0, None, call)
+        page, _ = store.read_sync(list_recordings, sid, limit, 0, None, call)
         out.extend(page)
     out.sort(key=lambda r: (r.date_created, r.sid), reverse=True)
     return out[:limit]
@@ -136,20 +139,20 @@ def _to_export(
     since: dt.datetime | None,
     until: dt.datetime | None,
     limit: int,
-) -> list[repo.RecordingRecord]:
+) -> list[RecordingRecord]:
     """Completed recordings in [since, until), oldest first (a resumed export goes the same way)."""
-    bounds: list[repo.TimeBound] = []
+    bounds: list[TimeBound] = []
     if since is not None:
         bounds.append((">", since, False))
     if until is not None:
         bounds.append(("<", until, False))
-    projects = [project] if project else [p.sid for p in store.read_sync(repo.list_projects)]
-    out: list[repo.RecordingRecord] = []
+    projects = [project] if project else [p.sid for p in store.read_sync(list_projects)]
+    out: list[RecordingRecord] = []
     for sid in projects:
         after: str | None = None
         while True:
-            page, more = store.read_sync(repo.list_recordings, sid, 500, 0, after, call, bounds)
-            out.extend(r for r in page if r.status == "completed" and (r.wav_path or r.storage_url))
+            page, more = store.read_sync(list_recordings, sid, 500, 0, after, call, bounds)
+            out.extend(r for r in page if r.status == RecordingStatus.COMPLETED and (r.wav_path or r.storage_url))
             if not more or not page:
                 break
             after = page[-1].sid
@@ -180,7 +183,7 @@ class _Exporter:
         self.locate = locator(settings, self.remote)
         self.tally = _Tally()
 
-    async def source(self, rec: repo.RecordingRecord, ext: str) -> Path | None:
+    async def source(self, rec: RecordingRecord, ext: str) -> Path | None:
         """A local file with the recording's WAV or MP3: its own, the bucket's copy, or (MP3) made now."""
         wav = Path(rec.wav_path) if rec.wav_path else None
         local = (
@@ -206,7 +209,7 @@ class _Exporter:
                 raise ExportError(f"ffmpeg could not make the MP3 of {rec.sid}")
         return None
 
-    async def copy(self, rec: repo.RecordingRecord, ext: str) -> tuple[str, str, int]:
+    async def copy(self, rec: RecordingRecord, ext: str) -> tuple[str, str, int]:
         """Export one file; (outcome, where, bytes): exported | same | conflict | missing."""
         # File names come from sids only, never from customer input (threat model).
         name = f"{rec.call_sid}_{rec.sid}{ext}"
@@ -317,7 +320,7 @@ def export(
         raise typer.Exit(1)
 
 
-async def _run(exporter: _Exporter, recs: list[repo.RecordingRecord], exts: list[str], json_out: bool) -> None:
+async def _run(exporter: _Exporter, recs: list[RecordingRecord], exts: list[str], json_out: bool) -> None:
     err = console(stderr=True)
     out = console()
     jobs = [(r, ext) for r in recs for ext in exts]

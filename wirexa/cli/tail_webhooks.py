@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.live import Live
 
+from wirexa.calls.statuses import WebhookStatus
 from wirexa.cli import options
 from wirexa.cli.console import (
     Column,
@@ -21,10 +22,11 @@ from wirexa.cli.console import (
     print_json,
     render_rows,
 )
-from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
+from wirexa.store.repo import WebhookRecord, utcnow
+from wirexa.store.repo.webhooks import list_webhooks
 
-STATUSES = ("pending", "in-flight", "delivered", "failed")
+STATUSES = tuple(str(s) for s in WebhookStatus)
 
 
 def parse_since(text: str, now: dt.datetime) -> dt.datetime:
@@ -42,7 +44,7 @@ def parse_since(text: str, now: dt.datetime) -> dt.datetime:
     return when
 
 
-def row_json(w: repo.WebhookRecord) -> dict[str, Any]:
+def row_json(w: WebhookRecord) -> dict[str, Any]:
     return {
         "id": w.id,
         "time": w.created_at.isoformat() + "Z",
@@ -56,7 +58,7 @@ def row_json(w: repo.WebhookRecord) -> dict[str, Any]:
         "http_status": w.last_status_code,
         "error": w.last_error,
         "next_attempt_at": w.next_attempt_at.isoformat() + "Z"
-        if w.status == "pending" and w.held_back_by is None
+        if w.status == WebhookStatus.PENDING and w.held_back_by is None
         else None,
         "held_back_by": w.held_back_by,  # id of the earlier row of the call this one waits for
         "delivered_at": w.delivered_at.isoformat() + "Z" if w.delivered_at else None,
@@ -68,7 +70,13 @@ def columns(with_call: bool = True, url_below: bool = False) -> list[Column]:
     """The listing's columns (`calls show` leaves out the call, and puts a URL too long for the
     line under it). On a terminal: one line per delivery, with the call, event and status, and
     the other columns that fit, the URL first (an 80-column one has no room for a long URL)."""
-    colors = {"delivered": "green", "failed": "red", "pending": "yellow", "waiting": "yellow", "in-flight": "cyan"}
+    colors = {
+        WebhookStatus.DELIVERED: "green",
+        WebhookStatus.FAILED: "red",
+        WebhookStatus.PENDING: "yellow",
+        "waiting": "yellow",  # pending, held back behind an earlier row (cells)
+        WebhookStatus.IN_FLIGHT: "cyan",
+    }
     out = [
         Column("Time", keep=True, drop=2),
         Column("Call", keep=True),
@@ -82,7 +90,7 @@ def columns(with_call: bool = True, url_below: bool = False) -> list[Column]:
     return out if with_call else [c for c in out if c.header != "Call"]
 
 
-def cells(w: repo.WebhookRecord, with_call: bool = True) -> list[str]:
+def cells(w: WebhookRecord, with_call: bool = True) -> list[str]:
     result = str(w.last_status_code) if w.last_status_code is not None else (w.last_error or "")
     row = [
         w.created_at.strftime("%H:%M:%S"),
@@ -96,12 +104,12 @@ def cells(w: repo.WebhookRecord, with_call: bool = True) -> list[str]:
         "waiting" if w.held_back_by else w.status,
         f"after #{w.held_back_by}"
         if w.held_back_by
-        else (w.next_attempt_at.strftime("%H:%M:%S") if w.status == "pending" else ""),
+        else (w.next_attempt_at.strftime("%H:%M:%S") if w.status == WebhookStatus.PENDING else ""),
     ]
     return row if with_call else row[:1] + row[2:]
 
 
-def render(rows: list[repo.WebhookRecord]) -> Listing:
+def render(rows: list[WebhookRecord]) -> Listing:
     return Listing(columns(), [cells(w) for w in rows[-200:]])
 
 
@@ -125,15 +133,15 @@ def tail_webhooks(
     if status is not None and status not in STATUSES:
         fail(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
     store = open_store(options.settings(data_dir, config_file))
-    since_at = parse_since(since, repo.utcnow()) if since else None
+    since_at = parse_since(since, utcnow()) if since else None
     if call is not None:
         # The outbox outlives a call deleted through the API: its whole SID still selects its rows.
         call = options.call_sid(
-            store, call, lambda sid: bool(store.read_sync(lambda: repo.list_webhooks(call_sid=sid, limit=1)))
+            store, call, lambda sid: bool(store.read_sync(lambda: list_webhooks(call_sid=sid, limit=1)))
         )
 
-    def load() -> list[repo.WebhookRecord]:
-        return store.read_sync(lambda: repo.list_webhooks(call_sid=call, status=status, since=since_at, limit=100_000))
+    def load() -> list[WebhookRecord]:
+        return store.read_sync(lambda: list_webhooks(call_sid=call, status=status, since=since_at, limit=100_000))
 
     rows = load()
     out = console()

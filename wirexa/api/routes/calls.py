@@ -12,13 +12,14 @@ from wirexa.api.rendered import envelope
 from wirexa.api.serializers import call_json, page_meta
 from wirexa.calls import state
 from wirexa.calls.service import ALL_EVENTS, CallUpdate, NewCall
+from wirexa.calls.statuses import RECORDING_CALLBACK_EVENTS, RecordingStatus
 from wirexa.errors import ApiCode, BadRequest, DocumentError
 from wirexa.laml.parse import parse_document
 from wirexa.media.amd import AmdMode, AmdParams
-from wirexa.store import repo
+from wirexa.store.repo import ProjectRecord
+from wirexa.store.repo.calls import CallFilter, CallVersion, get_call, get_calls, list_call_versions
 
 CALL_STATUSES = tuple(dict.fromkeys(state.RESOURCE_STATUS.values()))  # Twilio's enum
-RECORDING_EVENTS = ("in-progress", "completed", "absent")
 
 
 _opt_url = ctx.opt_url
@@ -79,8 +80,8 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
     bad = [e for e in events if e not in ALL_EVENTS]
     if bad:
         raise BadRequest(f"Invalid StatusCallbackEvent: {bad[0]}", code=ApiCode.INVALID_STATUS_CALLBACK_EVENT)
-    rec_events = ctx.parse_list(form, "RecordingStatusCallbackEvent") or ["completed"]
-    bad = [e for e in rec_events if e not in RECORDING_EVENTS]
+    rec_events = ctx.parse_list(form, "RecordingStatusCallbackEvent") or [str(RecordingStatus.COMPLETED)]
+    bad = [e for e in rec_events if e not in RECORDING_CALLBACK_EVENTS]
     if bad:
         raise BadRequest(f"Invalid RecordingStatusCallbackEvent: {bad[0]}", code=ApiCode.INVALID_STATUS_CALLBACK_EVENT)
     send_digits = form.get("SendDigits") or None
@@ -181,7 +182,7 @@ async def list_calls(request: web.Request) -> web.Response:
             f"Status must be one of {', '.join(CALL_STATUSES)}, got {status!r}", code=ApiCode.INVALID_PARAMETER
         )
     paging = ctx.parse_paging(q)
-    flt = repo.CallFilter(
+    flt = CallFilter(
         account_sid=project.sid,
         to_number=q.get("To") or None,
         from_number=q.get("From") or None,
@@ -192,10 +193,10 @@ async def list_calls(request: web.Request) -> web.Response:
     )
     # Unfiltered pages walk the (account, date_created, sid) index: their cost is bounded by the
     # page, so on SQLite they are read inline; filtered ones may scan and go to a reader thread.
-    unfiltered = flt == repo.CallFilter(account_sid=project.sid)
+    unfiltered = flt == CallFilter(account_sid=project.sid)
     bounded = unfiltered and (paging.after_sid is not None or paging.page * paging.page_size <= 1000)
     read = svc.store.lookup if bounded else svc.store.read
-    versions, more = await read(repo.list_call_versions, flt, paging.page_size, paging.page, paging.after_sid)
+    versions, more = await read(list_call_versions, flt, paging.page_size, paging.page, paging.after_sid)
     page_key = (request.path_qs, tuple(versions), more)
     body = svc.pages.get(page_key)
     if body is None:
@@ -207,21 +208,21 @@ async def list_calls(request: web.Request) -> web.Response:
 async def _render_page(
     request: web.Request,
     svc: ctx.ApiServices,
-    project: repo.ProjectRecord,
-    versions: list[repo.CallVersion],
+    project: ProjectRecord,
+    versions: list[CallVersion],
     more: bool,
     paging: ctx.Paging,
 ) -> bytes:
     pfx = ctx.prefix(request)
     rows = svc.rendered
     missing = [sid for sid, version in versions if not rows.has((sid, version, pfx))]
-    fetched = {c.sid: c for c in await svc.store.lookup(repo.get_calls, missing)} if missing else {}
+    fetched = {c.sid: c for c in await svc.store.lookup(get_calls, missing)} if missing else {}
     items: list[bytes] = []
     last_sid = None
     for sid, version in versions:
         item = rows.get((sid, version, pfx))
         if item is None:
-            call = fetched.get(sid) or await svc.store.lookup(repo.get_call, sid, project.sid)  # evicted meanwhile
+            call = fetched.get(sid) or await svc.store.lookup(get_call, sid, project.sid)  # evicted meanwhile
             if call is None:
                 continue  # deleted meanwhile
             # Under the listed version: if the row changed since, this JSON is newer, never older.

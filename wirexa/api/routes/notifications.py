@@ -9,8 +9,9 @@ from multidict import MultiMapping
 from wirexa.api import context as ctx
 from wirexa.api.serializers import notification_json, page_json
 from wirexa.errors import ApiCode, BadRequest, NotFound
-from wirexa.store import repo
 from wirexa.store.repo import NotificationRecord, ProjectRecord
+from wirexa.store.repo.calls import get_call
+from wirexa.store.repo.notifications import delete_notification, get_notification, page_notifications
 
 LOG_LEVELS = {"0": 0, "1": 1}  # Twilio's Log: 0 error, 1 warning
 
@@ -31,7 +32,7 @@ def parse_log(query: MultiMapping[str]) -> int | None:
 
 async def _call_sid(request: web.Request, project: ProjectRecord) -> str:
     """The path's call, which must be the project's."""
-    call = await ctx.services(request).store.lookup(repo.get_call, request.match_info["call"], project.sid)
+    call = await ctx.services(request).store.lookup(get_call, request.match_info["call"], project.sid)
     if call is None:
         raise _not_found(request)
     return call.sid
@@ -42,7 +43,7 @@ async def _list(request: web.Request, project: ProjectRecord, call_sid: str | No
     q = request.query
     paging = ctx.parse_paging(q)
     notes, more = await svc.store.read(
-        repo.page_notifications,
+        page_notifications,
         project.sid,
         paging.page_size,
         paging.page,
@@ -66,7 +67,7 @@ async def _list(request: web.Request, project: ProjectRecord, call_sid: str | No
 
 async def _get(request: web.Request, project: ProjectRecord, call_sid: str | None) -> NotificationRecord:
     svc = ctx.services(request)
-    note = await svc.store.lookup(repo.get_notification, request.match_info["sid"], project.sid, call_sid)
+    note = await svc.store.lookup(get_notification, request.match_info["sid"], project.sid, call_sid)
     if note is None:
         raise _not_found(request)
     return note
@@ -97,14 +98,14 @@ async def fetch_call_notification(request: web.Request) -> web.Response:
 async def delete_account_notification(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     note = await _get(request, project, None)
-    await ctx.services(request).store.write(repo.delete_notification, note.sid)
+    await ctx.services(request).store.write(delete_notification, note.sid)
     return web.Response(status=204)
 
 
 async def delete_call_notification(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     note = await _get(request, project, request.match_info["call"])
-    await ctx.services(request).store.write(repo.delete_notification, note.sid)
+    await ctx.services(request).store.write(delete_notification, note.sid)
     return web.Response(status=204)
 
 

@@ -11,6 +11,13 @@ from aiohttp import web
 from wirexa.api import context as ctx
 from wirexa.api.serializers import error_json, page_json, recording_json
 from wirexa.calls.records import RecordingOptions
+from wirexa.calls.statuses import (
+    CAPTURING_RECORDING,
+    RECORDING_CALLBACK_EVENTS,
+    RECORDING_UPDATES,
+    UNFINISHED_RECORDING,
+    RecordingStatus,
+)
 from wirexa.errors import ApiCode, BadRequest, NotFound, ServiceUnavailable
 from wirexa.media.recording import Mp3Converter
 from wirexa.media.storage import (
@@ -22,14 +29,14 @@ from wirexa.media.storage import (
     remote_from_settings,
     remove_files,
 )
-from wirexa.store import repo
-from wirexa.store.repo import ProjectRecord, RecordingRecord
+from wirexa.store.repo import CallRecord, ProjectRecord, RecordingRecord
+from wirexa.store.repo.calls import get_call
+from wirexa.store.repo.recordings import delete_recording, first_completed_recording, get_recording, list_recordings
 
 log = logging.getLogger(__name__)
 
 MP3 = web.AppKey("mp3", Mp3Converter)
 LOCATE: web.AppKey[Locator] = web.AppKey("locate")
-LIVE = ("in-progress", "paused", "stopped", "processing")
 WAV, MPEG = "audio/x-wav", "audio/mpeg"
 
 
@@ -45,7 +52,7 @@ def _accepted(message: str) -> web.Response:
 async def _media(request: web.Request, rec: RecordingRecord, ext: str) -> web.StreamResponse:
     """Serve the WAV or MP3 of a recording (GET and HEAD, single byte ranges); 202 while it is
     recorded or its MP3 is made. Local copies first, then the bucket (proxied or redirected)."""
-    if rec.status in LIVE or not (rec.wav_path or rec.storage_url):
+    if rec.status in UNFINISHED_RECORDING or not (rec.wav_path or rec.storage_url):
         return _accepted("Recording is still being processed")
     wav = Path(rec.wav_path) if rec.wav_path else None
     if ext != ".mp3":
@@ -126,7 +133,7 @@ def _owned(request: web.Request, rec: RecordingRecord, project: ProjectRecord | 
 async def _get_rec(request: web.Request, project: ProjectRecord | None, call_sid: str | None = None) -> RecordingRecord:
     svc = ctx.services(request)
     account = project.sid if project else request.match_info.get("account")
-    rec = await svc.store.lookup(repo.get_recording, request.match_info["sid"], account, call_sid)
+    rec = await svc.store.lookup(get_recording, request.match_info["sid"], account, call_sid)
     if rec is None:
         raise _not_found(request)
     return rec
@@ -165,7 +172,7 @@ async def _delete(request: web.Request, rec: RecordingRecord) -> None:
     except Exception as exc:  # noqa: BLE001 - botocore's errors and ours, mapped at this edge
         log.error("deleting the files of recording %s failed: %s", rec.sid, exc)
         raise ServiceUnavailable("The recording's files could not be deleted from storage; try again") from exc
-    await ctx.services(request).store.write(repo.delete_recording, rec.sid)
+    await ctx.services(request).store.write(delete_recording, rec.sid)
 
 
 async def list_account_recordings(request: web.Request) -> web.Response:
@@ -179,7 +186,7 @@ async def _list(
     svc = ctx.services(request)
     paging = ctx.parse_paging(request.query)
     recs, more = await svc.store.read(
-        repo.list_recordings,
+        list_recordings,
         project.sid,
         paging.page_size,
         paging.page,
@@ -200,9 +207,9 @@ async def _list(
     return web.json_response(body)
 
 
-async def _call_of(request: web.Request, project: ProjectRecord) -> repo.CallRecord:
+async def _call_of(request: web.Request, project: ProjectRecord) -> CallRecord:
     svc = ctx.services(request)
-    call = await svc.store.read(repo.get_call, request.match_info["call"], project.sid)
+    call = await svc.store.read(get_call, request.match_info["call"], project.sid)
     if call is None:
         raise _not_found(request)
     return call
@@ -220,9 +227,9 @@ async def create_call_recording(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     call = await _call_of(request, project)
     form = await ctx.form(request)
-    events = ctx.parse_list(form, "RecordingStatusCallbackEvent") or ["completed"]
+    events = ctx.parse_list(form, "RecordingStatusCallbackEvent") or [str(RecordingStatus.COMPLETED)]
     for event in events:
-        ctx.parse_enum(event, "RecordingStatusCallbackEvent", ("in-progress", "completed", "absent"), "")
+        ctx.parse_enum(event, "RecordingStatusCallbackEvent", RECORDING_CALLBACK_EVENTS, "")
     options = RecordingOptions(
         source="StartCallRecordingAPI",
         channels=2
@@ -258,16 +265,14 @@ async def update_call_recording(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     call = await _call_of(request, project)
     form = await ctx.form(request)
-    status = ctx.parse_enum(
-        form.get("Status"), "Status", ("paused", "in-progress", "stopped"), "", code=ApiCode.INVALID_CALL_STATE
-    )
+    status = ctx.parse_enum(form.get("Status"), "Status", RECORDING_UPDATES, "", code=ApiCode.INVALID_CALL_STATE)
     if not status:
         raise BadRequest("Status is required", code=ApiCode.INVALID_PARAMETER)
     behavior = ctx.parse_enum(form.get("PauseBehavior"), "PauseBehavior", ("skip", "silence"), "silence")
     svc = ctx.services(request)
     if request.match_info["sid"] == "Twilio.CURRENT":
-        recs, _ = await svc.store.read(lambda: repo.list_recordings(project.sid, 50, call_sid=call.sid))
-        live = [r for r in recs if r.status in ("in-progress", "paused")]
+        recs, _ = await svc.store.read(lambda: list_recordings(project.sid, 50, call_sid=call.sid))
+        live = [r for r in recs if r.status in CAPTURING_RECORDING]
         if not live:
             raise _not_found(request)
         rec = max(live, key=lambda r: (r.date_created, r.sid))
@@ -288,7 +293,7 @@ async def delete_call_recording(request: web.Request) -> web.Response:
 async def public_media(request: web.Request) -> web.StreamResponse:
     """/recordings/{RecordingSid}[.wav|.mp3] (no extension: WAV), as the product doc shows."""
     project = await _media_project(request)
-    rec = await ctx.services(request).store.lookup(repo.get_recording, request.match_info["sid"])
+    rec = await ctx.services(request).store.lookup(get_recording, request.match_info["sid"])
     if rec is None:
         raise _not_found(request)
     return await _media(request, _owned(request, rec, project), request.match_info.get("ext") or ".wav")
@@ -297,7 +302,7 @@ async def public_media(request: web.Request) -> web.StreamResponse:
 async def public_call_media(request: web.Request) -> web.StreamResponse:
     """/recordings/call/{CallSid}.mp3|.wav: the call's first completed recording."""
     project = await _media_project(request)
-    rec = await ctx.services(request).store.read(repo.first_completed_recording, request.match_info["call"])
+    rec = await ctx.services(request).store.read(first_completed_recording, request.match_info["call"])
     if rec is None:
         raise _not_found(request)
     return await _media(request, _owned(request, rec, project), request.match_info.get("ext") or ".wav")
