@@ -8,6 +8,11 @@ outcome. A queued call cancelled through the API goes straight to `canceled`. Fi
 never change again; a fact that does not apply to the current status is ignored (SIP may
 report a late 180 after the 200, or two ends for one call), and the table says so by omission.
 
+An inbound call (the carrier's INVITE) has no queue and no INVITE of ours: it is created
+`ringing` (`initial_status`), its document is fetched while it rings, and the `Answer` its
+document asks for moves it to `in-progress`; its ends before the answer are the caller's (the
+caller gave up: `canceled`) or the document's (`<Reject>`: `busy` or `failed`).
+
 `initiated` is the engine's own step (the INVITE left; a call there is no longer in the queue
 and is finalized, not re-dialed, after a crash), not one of Twilio's call statuses: the Call
 resource shows it as `queued` until the call rings (RESOURCE_STATUS), and `initiated` is only
@@ -32,6 +37,14 @@ class CallStatus(StrEnum):
     FAILED = "failed"
     NO_ANSWER = "no-answer"
     CANCELED = "canceled"
+
+
+class Direction(StrEnum):
+    """Twilio's call directions."""
+
+    OUTBOUND_API = "outbound-api"
+    OUTBOUND_DIAL = "outbound-dial"
+    INBOUND = "inbound"
 
 
 class Fact(StrEnum):
@@ -101,6 +114,12 @@ RESOURCE_STATUS: dict[str, str] = {
 def stored_statuses(resource_status: str) -> tuple[str, ...]:
     """The stored statuses a Call resource `Status` filter value stands for."""
     return tuple(s for s, shown in RESOURCE_STATUS.items() if shown == resource_status)
+
+
+def initial_status(direction: str) -> CallStatus:
+    """The status a new call is created in: `queued` for the calls we place, `ringing` for an
+    inbound call (its INVITE is already ringing us)."""
+    return CallStatus.RINGING if direction == Direction.INBOUND else CallStatus.QUEUED
 
 
 def step(current: str, fact: Fact) -> CallStatus | None:
