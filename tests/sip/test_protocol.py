@@ -46,6 +46,8 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.StreamEnd(SID, "5", 16000),
     proto.Bridge(SID, "CA" + "2" * 32),
     proto.Unbridge(SID, "CA" + "2" * 32),
+    proto.RelayOpen(SID, "CA" + "2" * 32, 5190, 6190),
+    proto.RelayClose(SID, "CA" + "2" * 32),
     proto.Ping(7),
     proto.Shutdown(),
     proto.Reload("/etc/wirexa/sandbox.toml"),
@@ -67,7 +69,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 15 and len(proto.EVENTS) == 13
+    assert len(proto.COMMANDS) == 17 and len(proto.EVENTS) == 13
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
@@ -172,6 +174,7 @@ def test_failure_names_the_command_its_call_and_its_reference() -> None:
     assert proto.failure(proto.SendDtmf(SID, "1"), "m") == proto.CommandError("m", SID, "dtmf", "")
     assert proto.failure(proto.MakeCall(SID, "a", "b"), "m") == proto.CommandError("m", SID, "call", "")
     assert proto.failure(proto.Ping(3), "m") == proto.CommandError("m", "", "ping", "")
+    assert proto.failure(proto.RelayOpen(SID, other, 1, 2), "m") == proto.CommandError("m", SID, "relay_open", "")
 
 
 def test_events_map_to_calls_ports_events() -> None:
@@ -204,6 +207,9 @@ def test_a_failed_command_becomes_command_failed_with_twilios_code() -> None:
     # An error naming no call (a bad line) or no known command is the pool's to log.
     assert proto.to_sip_event(proto.CommandError("bad command: x")) is None
     assert proto.to_sip_event(proto.CommandError("x", SID, "dance")) is None
+    # the pool's own relay commands: the pool logs their failure, no session hears of it
+    assert proto.to_sip_event(proto.CommandError("x", SID, "relay_open")) is None
+    assert proto.to_sip_event(proto.CommandError("x", SID, "relay_close")) is None
 
 
 def test_end_reason_and_dtmf_plan() -> None:

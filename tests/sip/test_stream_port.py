@@ -8,7 +8,7 @@ from pathlib import Path
 import pjsua2 as pj
 
 from wirexa.sip.endpoint import frame_bytes
-from wirexa.sip.worker import StreamPort
+from wirexa.sip.ports import StreamPort
 
 DATA = bytes(range(1, 256)) * 160  # no zero byte: the padding (silence) is told apart from the data
 

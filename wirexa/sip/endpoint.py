@@ -31,7 +31,6 @@ import pjsua2 as pj
 from wirexa.errors import SipError
 from wirexa.sip import protocol as proto
 from wirexa.sip.guard import PeerPolicy, SipGuard, peer_networks
-from wirexa.sip.relay_commands import RelayClose, RelayCommand, RelayOpen, relay_command_from_json
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +81,11 @@ def audio_format(frame_us: int = 20_000) -> Any:
     return fmt
 
 
+Sink = Callable[[proto.Event], None]  # where a worker program's events go
+
+
 def emit(event: proto.Event) -> None:
-    """Write one event line to stdout (the engine reads it). Any thread."""
+    """The default Sink: write one event line to stdout (the engine reads it). Any thread."""
     data = event.to_json()
     with _STDOUT_LOCK:
         sys.stdout.buffer.write(data)
@@ -201,6 +203,16 @@ def audio_media_of(call: Any) -> Any:
     return None
 
 
+def describe(exc: BaseException) -> str:
+    """One line for an error event: pjsua2's own text for a pj.Error, else type and message."""
+    info = getattr(exc, "info", None)
+    if callable(info):
+        return str(info())
+    kind = type(exc)
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    return f"{name}: {exc}"
+
+
 def sip_error(exc: Exception) -> SipError:
     info = getattr(exc, "info", None)
     return SipError(info() if callable(info) else str(exc))
@@ -290,15 +302,15 @@ class CommandLoop:
         idle_ms: int = IDLE_POLL_MS,
         busy: Callable[[], bool] | None = None,
         due: Callable[[], float | None] | None = None,
+        emit: Sink = emit,
     ) -> None:
         self.ep = ep
+        self.emit = emit
         self.handle = handle
         self.tick = tick
         self.busy = busy
         self.due = due
-        self.commands: queue.Queue[proto.Command | RelayCommand | None] = queue.Queue()
-        # A media worker relays audio to a call in another worker (relay.py); None = not here.
-        self.on_relay: Callable[[RelayCommand], None] | None = None
+        self.commands: queue.Queue[proto.Command | None] = queue.Queue()
         self.running = True
         self.graveyard: list[tuple[float, Any]] = []
         self.released: list[Any] = []  # ended Call objects, dropped before anything else runs
@@ -355,14 +367,11 @@ class CommandLoop:
         for raw in sys.stdin.buffer:
             if not raw.strip():
                 continue
-            cmd: proto.Command | RelayCommand | None
             try:
                 cmd = proto.command_from_json(raw)
             except ValueError as exc:
-                cmd = relay_command_from_json(raw)
-                if cmd is None:
-                    emit(proto.CommandError(f"bad command: {exc}"))
-                    continue
+                self.emit(proto.CommandError(f"bad command: {exc}"))
+                continue
             self.commands.put(cmd)
             self.wake()
         self.commands.put(None)  # the engine went away: shut down
@@ -386,18 +395,15 @@ class CommandLoop:
                     break
                 # The owner reports the failures it expects (a file it cannot play) itself; what
                 # escapes is still answered, naming the command, so the engine never waits on it.
-                if isinstance(cmd, RelayOpen | RelayClose):
-                    self._relay(cmd)
-                    continue
                 try:
                     self.handle(cmd)
                     self.released.clear()  # a hangup may end its call at once
                 except pj.Error as exc:
                     log.warning("command %s failed: %s", cmd.NAME, sip_error(exc))
-                    emit(proto.failure(cmd, str(sip_error(exc))))
+                    self.emit(proto.failure(cmd, str(sip_error(exc))))
                 except Exception as exc:  # noqa: BLE001 - one bad command must not kill every call
                     log.exception("command %s failed", cmd.NAME)
-                    emit(proto.failure(cmd, f"{type(exc).__name__}: {exc}"))
+                    self.emit(proto.failure(cmd, f"{type(exc).__name__}: {exc}"))
             now = time.monotonic()
             self.elapsed, last_tick = now - last_tick, now
             try:
@@ -406,16 +412,6 @@ class CommandLoop:
                 log.exception("tick failed")
             if self.graveyard and self.graveyard[0][0] <= now:
                 self.graveyard = [(t, o) for t, o in self.graveyard if t > now]
-
-    def _relay(self, cmd: RelayCommand) -> None:
-        if self.on_relay is None:
-            emit(proto.CommandError(f"this process takes no {cmd.NAME} command", cmd.sid, cmd.NAME))
-            return
-        try:
-            self.on_relay(cmd)
-        except Exception as exc:  # noqa: BLE001 - answered, like any failed command
-            log.warning("%s %s/%s failed: %s", cmd.NAME, cmd.sid, cmd.peer, exc)
-            emit(proto.CommandError(f"{type(exc).__name__}: {exc}", cmd.sid, cmd.NAME))
 
     def shutdown(self) -> None:
         """Hang up everything, let the BYEs go out, destroy the library.

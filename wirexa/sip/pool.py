@@ -49,7 +49,7 @@ from wirexa.calls.ports import CallAnswered, CallEnded, CallSid, SipEvent
 from wirexa.config import Settings, machine_sizing
 from wirexa.errors import SipError
 from wirexa.sip import protocol as proto
-from wirexa.sip.relay_commands import RelayClose, RelayCommand, RelayOpen
+from wirexa.sip.protocol import RelayClose, RelayOpen
 
 log = logging.getLogger(__name__)
 
@@ -399,7 +399,7 @@ class WorkerPool:
         for a, b in [k for k in self.relays if sid in k]:
             asyncio.get_running_loop().create_task(self._relay_close(a, b))
 
-    async def _send(self, worker: WorkerProc, command: proto.Command | RelayCommand) -> None:
+    async def _send(self, worker: WorkerProc, command: proto.Command) -> None:
         if worker.proc.stdin is None or worker.proc.stdin.is_closing():
             raise SipError(f"worker {worker.index} is gone")
         worker.proc.stdin.write(command.to_json())

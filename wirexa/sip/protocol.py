@@ -12,7 +12,8 @@ Commands: call(sid, to, from, timeout, headers, amd...) · hangup(sid) · play(s
 loop, stream) · stream_end(sid, play_id, size) · stop_play(sid) · dtmf(sid, digits) ·
 record(sid, rec_id, path, max_s, silence_s, keys, mix_with, whole, track, out_path) ·
 stop_record(sid, rec_id) · pause_record(sid, rec_id, behavior) · resume_record(sid, rec_id) ·
-bridge(a, b) · unbridge(a, b) · ping(n) · shutdown() · reload(config) (the sandbox carrier only).
+bridge(a, b) · unbridge(a, b) · relay_open(sid, peer, listen_port, peer_port) ·
+relay_close(sid, peer) · ping(n) · shutdown() · reload(config) (the sandbox carrier only).
 Events: ready(port, pid) · initiated(sid) · ringing(sid, code) · answered(sid, code) ·
 ended(sid, reason, code, by, message) · digit(sid, digit) · play_done(sid, play_id, how) ·
 record_done(sid, rec_id, path, ms, how, digit) · dtmf_done(sid) · amd(sid, answered_by,
@@ -211,6 +212,26 @@ class Unbridge(_Command):
 
 
 @dataclass(frozen=True, slots=True)
+class RelayOpen(_Command):
+    """Relay the audio of call `sid` (in this worker) to and from call `peer` (in another
+    worker, pool.py's cross-worker bridge): listen on 127.0.0.1:listen_port, send to peer_port.
+    No reply; one that fails is answered with an error event naming it."""
+
+    NAME = "relay_open"
+    sid: str
+    peer: str
+    listen_port: int
+    peer_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class RelayClose(_Command):
+    NAME = "relay_close"
+    sid: str
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ping(_Command):
     NAME = "ping"
     n: int
@@ -247,6 +268,8 @@ Command: TypeAlias = (
     | ResumeRecord
     | Bridge
     | Unbridge
+    | RelayOpen
+    | RelayClose
     | Ping
     | Shutdown
     | Reload
@@ -406,6 +429,8 @@ COMMANDS: dict[str, type[Command]] = {
         ResumeRecord,
         Bridge,
         Unbridge,
+        RelayOpen,
+        RelayClose,
         Ping,
         Shutdown,
         Reload,
@@ -429,6 +454,8 @@ EVENTS: dict[str, type[Event]] = {
         CommandError,
     )
 }
+# The pool's own commands: a failure is logged by the pool, and no call's session hears of it.
+POOL_ONLY = frozenset({RelayOpen.NAME, RelayClose.NAME})
 # Each message's field types, resolved once (the annotations are strings under `from __future__`).
 _FIELD_TYPES: dict[type[Any], dict[str, Any]] = {
     cls: typing.get_type_hints(cls) for cls in (*COMMANDS.values(), *EVENTS.values())
@@ -570,7 +597,14 @@ def failure(cmd: Command, message: str) -> CommandError:
             return CommandError(message, sid, cmd.NAME, ref)
         case Bridge(a=sid) | Unbridge(a=sid):
             return CommandError(message, sid, cmd.NAME)
-        case MakeCall(sid=sid) | Hangup(sid=sid) | StopPlay(sid=sid) | SendDtmf(sid=sid):
+        case (
+            MakeCall(sid=sid)
+            | Hangup(sid=sid)
+            | StopPlay(sid=sid)
+            | SendDtmf(sid=sid)
+            | RelayOpen(sid=sid)
+            | RelayClose(sid=sid)
+        ):
             return CommandError(message, sid, cmd.NAME)
         case _:
             return CommandError(message, "", cmd.NAME)
@@ -610,7 +644,7 @@ def to_sip_event(event: Event) -> SipEvent | None:
             return AmdDecided(CallSid(sid), answered_by, confidence, ms)
         case CommandError(sid=sid, op=op) if sid and op == MakeCall.NAME:
             return CallEnded(CallSid(sid), "failed", None, "local")
-        case CommandError(sid=sid, op=op, ref=ref, message=message) if sid and op in COMMANDS:
+        case CommandError(sid=sid, op=op, ref=ref, message=message) if sid and op in COMMANDS and op not in POOL_ONLY:
             return CommandFailed(CallSid(sid), op, ref, failure_code(op), message)
         case _:
             return None

@@ -1,10 +1,13 @@
 """The media worker program: one pjsua2 Endpoint holding up to 4 calls, driven over stdin/stdout.
 
-Started by pool.py as `wirexa _sip-worker ...` (or `python -m wirexa.sip.worker ...`). All
-pjsua2 work happens on the main thread (endpoint.CommandLoop); the per-call timers (ring
-timeout, end of playback, recording silence and length, DTMF pacing) run in its tick, so no
-frame callback ever runs Python: recording silence is read from the conference bridge's
-receive level of the call's port every tick.
+Started by pool.py as `wirexa _sip-worker ...` (or `python -m wirexa.sip.worker ...`). This module
+is the program's core: it routes the engine's commands to the calls (dialogs.py), keeps the
+calls' media as a graph (mediagraph.py) whose link changes applier.py makes, and runs the per-call
+timers (ring timeout, end of playback, recording silence and length, DTMF pacing) in the main
+thread's tick. All pjsua2 work happens on the main thread (endpoint.CommandLoop); the code that
+runs on the bridge's clock thread is in ports.py, and taps do their work on their own thread
+(tap.py). Recording silence is read from the conference bridge's level of the call's port every
+tick. Events go to an injected sink (endpoint.emit, stdout, in the real program).
 
 A command it cannot carry out (a WAV pjmedia cannot open, a recorder it cannot create) is
 answered with the protocol's error event naming the command and its play or recording id, and
@@ -14,66 +17,46 @@ no completion event: the engine's session turns it into a notification and the n
 from __future__ import annotations
 
 import argparse
-import ctypes
 import logging
 import os
 import sys
 import time
 import wave
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pjsua2 as pj
 
-from wirexa.media.amd import AmdMode, AmdParams
 from wirexa.media.amd_vad import AmdTap
-from wirexa.media.audio import wav_header_complete
 from wirexa.sip import endpoint
+from wirexa.sip import mediagraph as mg
 from wirexa.sip import protocol as proto
+from wirexa.sip.applier import Applier
+from wirexa.sip.dialogs import Dialog, Playback, WorkerAccount, outbound
 from wirexa.sip.endpoint import (
     CommandLoop,
+    Sink,
     account_config,
-    audio_format,
     audio_media_of,
     create_endpoint,
-    emit,
-    frame_bytes,
-    hold_thread_state,
+    describe,
 )
-from wirexa.sip.guard import pin_udp_socket, split_hostport
+from wirexa.sip.ports import StreamPort, TapPort, stream_port
 from wirexa.sip.protocol import dtmf_plan, end_reason
+from wirexa.sip.recorder import Closing, Recording, open_recorders
+from wirexa.sip.recorder import file_complete as file_complete  # the sandbox carrier's import
 from wirexa.sip.relay import RelayHub
-from wirexa.sip.relay_commands import RelayClose, RelayCommand, RelayOpen
+from wirexa.sip.tap import Tap, TapThread
 
 log = logging.getLogger(__name__)
 
 SOUND_LEVEL = 3  # receive level (percent) above which a tick counts as sound for Record
 # While calls are up the main thread wakes at the next due moment (Worker.next_due), when a
-# command or SIP packet comes, when the clock thread has a result (AMD, end of a stream), and
-# otherwise every WORKER_POLL_MS: it samples Record's silence and runs the DTMF callbacks pjsua2
-# queued from the media thread. At 20 ms, that polling was half of a busy worker's CPU
-# (docs/PJSUA2_FINDINGS.md, "The main thread with calls up").
+# command or SIP packet comes, when the clock thread or a tap has a result (an AMD decision, the
+# end of a stream), and otherwise every WORKER_POLL_MS: it samples Record's silence and runs the
+# DTMF callbacks pjsua2 queued from the media thread. At 20 ms, that polling was half of a busy
+# worker's CPU (docs/PJSUA2_FINDINGS.md, "The main thread with calls up").
 WORKER_POLL_MS = 100
-
-
-def file_complete(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            header = f.read(12)
-        return wav_header_complete(header, os.path.getsize(path))
-    except OSError:
-        return False
-
-
-def describe(exc: BaseException) -> str:
-    """One line for an error event: pjsua2's own text for a pj.Error, else type and message."""
-    info = getattr(exc, "info", None)
-    if callable(info):
-        return str(info())
-    kind = type(exc)
-    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
-    return f"{name}: {exc}"
+AMD_TAP = "amd"
 
 
 def wav_seconds(path: str) -> float:
@@ -81,230 +64,12 @@ def wav_seconds(path: str) -> float:
         return float(w.getnframes()) / float(w.getframerate())
 
 
-@dataclass
-class Playback:
-    play_id: str
-    player: Any  # an AudioMediaPlayer, or a StreamPort
-    ends_at: float | None  # None = loops until stopped (or, for a stream, until it has played)
-
-
-@dataclass
-class Recording:
-    rec_id: str
-    path: str
-    recorder: Any | None
-    started: float
-    max_s: float
-    silence_s: float
-    keys: str
-    last_sound: float
-    mixed: Any = None  # the other party's AudioMedia when recording a bridge
-    # Call recordings (Record=true, the Recordings API); see Worker.wire().
-    whole: bool = False
-    track: str = "inbound"
-    out: Any = None  # the outbound track's recorder (dual channel)
-    out_path: str = ""
-    paused: str = ""  # "" | "skip" | "silence"
-    paused_at: float = 0.0
-    skipped_s: float = 0.0  # paused time left out of the file (skip)
-    links: dict[tuple[int, int], tuple[Any, Any]] = field(default_factory=dict)  # (src, sink) ports -> media
-
-
-@dataclass
-class CallState:
-    sid: str
-    call: Any
-    ring_deadline: float
-    answered: bool = False
-    ringing_sent: bool = False
-    local_reason: str | None = None
-    media: Any = None
-    playback: Playback | None = None
-    pending_play: proto.Play | None = None
-    pending_size: int | None = None  # a stream_end that came before the stream could start
-    recordings: dict[str, Recording] = field(default_factory=dict)  # by rec_id
-    pending_records: list[proto.Record] = field(default_factory=list)  # until media is up
-    dtmf: list[tuple[float, str]] = field(default_factory=list)
-    dtmf_done_at: float | None = None
-    peers: set[str] = field(default_factory=set)
-    disconnected: bool = False  # the call's conference port is gone: never touch st.media again
-    amd: AmdParams | None = None  # answering-machine detection asked for this call
-    amd_port: Any = None  # its tap in the bridge, from media active until the decision
-
-
-class StreamPort(pj.AudioMediaPort):  # type: ignore[misc]
-    """A prompt that is still arriving: plays headerless 8 kHz 16-bit mono PCM from a file the
-    engine is appending to (TTS streamed by a provider), 20 ms a frame, silence while the next
-    bytes are not there yet. `total` (set by stream_end from the main thread) is the final size;
-    `finished` flips once that many bytes have been played, and the main thread's tick reports it.
-
-    Threading: onFrameRequested runs on the clock thread shared by every call of the worker: it
-    reads the file in 8 kB pieces (one small read every 256 ms), takes each frame at an offset
-    into that piece, and copies 320 bytes into a ByteVector made once (a memmove into its
-    storage, not a per-byte SWIG copy)."""
-
-    FRAME = 320
-    CHUNK = 8192
-
-    def __init__(self, path: str, wake: Callable[[], None]) -> None:
-        super().__init__()
-        self.wake = wake  # the main thread's tick ends the play: wake it rather than wait for its poll
-        self.file = open(path, "rb")  # noqa: SIM115 - closed by close() when the play ends
-        self.buf = b""
-        self.at = 0  # where the next frame starts in buf (sliced once per refill, not per frame)
-        self.pos = 0  # bytes handed to the bridge
-        self.total: int | None = None
-        self.finished = False
-        self.vector = pj.ByteVector(self.FRAME)
-        self.addr = int(ctypes.c_void_p.from_address(int(self.vector.this)).value or 0)
-
-    def onFrameRequested(self, frame: Any) -> None:
-        hold_thread_state()
-        data = b""
-        if not self.finished:
-            if len(self.buf) - self.at < self.FRAME:  # refill: what is left plus the next piece
-                self.buf = self.buf[self.at :] + self.file.read(self.CHUNK)
-                self.at = 0
-            data = self.buf[self.at : self.at + self.FRAME]
-            if self.total is not None and self.pos + len(data) >= self.total:
-                data = data[: max(0, self.total - self.pos)]
-                self.finished = True
-                self.wake()
-            elif len(data) < self.FRAME and self.total is None:
-                data = data[: len(data) & ~1]  # whole samples only; the rest waits for its pair
-            self.at += len(data)
-            self.pos += len(data)
-        ctypes.memmove(self.addr, data.ljust(self.FRAME, b"\0"), self.FRAME)
-        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-        frame.buf = self.vector
-        frame.size = self.FRAME
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def stream_port(sid: str, play_id: str, path: str, wake: Callable[[], None]) -> StreamPort:
-    port = StreamPort(path, wake)
-    fmt = audio_format()
-    try:
-        port.createPort(f"tts-{sid}-{play_id}"[:60], fmt)
-    except pj.Error:
-        port.close()
-        raise
-    return port
-
-
-class AmdPort(pj.AudioMediaPort):  # type: ignore[misc]
-    """Answering-machine detection on one call: a bridge port that receives the far end's
-    20 ms frames and feeds them to the call's AmdTap (webrtcvad + media/amd.py).
-
-    Threading: onFrameReceived runs on the null sound device's clock thread, which serves every
-    call of this worker, so it does only the tap's few microseconds of work and, once decided,
-    nothing at all. The port's frames are 100 ms (FRAME_US): the bridge buffers five of the
-    call's 20 ms frames per callback, which cuts the tap's cost per call from ~0.12% to ~0.05%
-    of a core (the Python callback, not the VAD, was most of it) for at most 80 ms more latency
-    (measured with 40 taps on one tone, docs/PJSUA2_FINDINGS.md). It touches no pjsua2 object
-    but the frame; the decision (an attribute written once) wakes the main thread, whose tick
-    emits it and takes the port out of the bridge."""
-
-    FRAME_US = 100_000
-
-    def __init__(self, params: AmdParams, wake: Callable[[], None]) -> None:
-        super().__init__()
-        self.tap = AmdTap(params)
-        self.wake = wake
-        self.decision: Any = None
-
-    def onFrameReceived(self, frame: Any) -> None:
-        hold_thread_state()
-        if self.decision is None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
-            self.decision = self.tap.feed_block(frame_bytes(frame.buf))
-            if self.decision is not None:
-                self.wake()
-
-
-def amd_params(cmd: proto.MakeCall) -> AmdParams | None:
-    if not cmd.amd:
-        return None
-    return AmdParams(
-        mode=AmdMode(cmd.amd),
-        timeout_ms=cmd.amd_timeout_ms,
-        speech_threshold_ms=cmd.amd_speech_ms,
-        speech_end_threshold_ms=cmd.amd_speech_end_ms,
-        silence_timeout_ms=cmd.amd_silence_ms,
-    )
-
-
-class WorkerAccount(pj.Account):  # type: ignore[misc]
-    """The worker's account: reports its trunk registration, and refuses what a worker never
-    takes: incoming calls and subscriptions (poll thread, mainThreadOnly). Strangers never get
-    this far (guard.py answers them first); these come from an allowed peer, e.g. the trunk."""
-
-    def onRegState(self, prm: Any) -> None:
-        emit(proto.Registration(int(prm.code), str(prm.reason), bool(self.getInfo().regIsActive)))
-
-    def onIncomingCall(self, prm: Any) -> None:
-        # pjsua2's default (no Call object made) answers 500 after pjsua has set up media; say
-        # what it is instead: this number takes no calls. No Call object, so nothing to bury.
-        refuse_incoming_call(int(prm.callId), str(prm.rdata.srcAddress))
-
-    def onIncomingSubscribe(self, prm: Any) -> None:
-        prm.code = REFUSE_INCOMING  # pjsua would accept a presence subscription and send NOTIFYs
-
-
-REFUSE_INCOMING = 403
-_pjsua_call_hangup = endpoint._LIB.pjsua_call_hangup
-_pjsua_call_hangup.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-_pjsua_call_hangup.restype = ctypes.c_int
-
-
-def pin_stream(call: Any, index: int) -> None:
-    """RTP only from the far end's SDP address (issue 15): pjmedia otherwise takes audio from any
-    source and, after 10 packets from a new one in a row, sends the call's audio there (a flood
-    hijacks the call). Connecting the stream's RTP and RTCP sockets to the far end makes the
-    kernel drop everyone else's packets. Runs for every stream created (a re-INVITE's too)."""
-    try:
-        tp = call.getMedTransportInfo(index)
-        si = call.getStreamInfo(index)
-    except pj.Error as exc:
-        log.warning("RTP source not pinned: %s", describe(exc))
-        return
-    for local, remote in ((tp.localRtpName, si.remoteRtpAddress), (tp.localRtcpName, si.remoteRtcpAddress)):
-        here, there = split_hostport(local), split_hostport(remote)
-        if here is None or there is None or not pin_udp_socket(here[1], there):
-            log.warning("RTP source not pinned: local %s, remote %s", local, remote)
-
-
-def refuse_incoming_call(call_id: int, source: str) -> None:
-    """Answer an incoming INVITE 403 through pjsua's C API (the call id is pjsua's)."""
-    host, _, port = source.rpartition(":")
-    if endpoint.GUARD is not None:
-        endpoint.GUARD.refusals.refused(host, int(port) if port.isdigit() else 0, "INVITE", "a worker takes no calls")
-    _pjsua_call_hangup(call_id, REFUSE_INCOMING, None, None)
-
-
-class WorkerCall(pj.Call):  # type: ignore[misc]
-    def __init__(self, worker: Worker, account: Any, sid: str) -> None:
-        super().__init__(account)
-        self.worker = worker
-        self.sid = sid
-
-    def onCallState(self, prm: Any) -> None:
-        self.worker.on_state(self.sid)
-
-    def onCallMediaState(self, prm: Any) -> None:
-        self.worker.on_media(self.sid)
-
-    def onDtmfDigit(self, prm: Any) -> None:
-        self.worker.on_digit(self.sid, prm.digit)
-
-    def onStreamCreated(self, prm: Any) -> None:
-        pin_stream(self, int(prm.streamIdx))
-
-
 class Worker:
-    def __init__(self, args: argparse.Namespace) -> None:
+    """The worker's calls and media. Main thread only (commands, pjsua2 callbacks, the tick)."""
+
+    def __init__(self, args: argparse.Namespace, emit: Sink = endpoint.emit) -> None:
         self.args = args
+        self.emit = emit
         self.ep = create_endpoint(
             port=args.port,
             bind=args.bind,
@@ -325,29 +90,38 @@ class Worker:
             acfg.regConfig.registerOnAdd = True
         else:
             acfg.regConfig.registerOnAdd = False
-        self.account = WorkerAccount()
+        self.account = WorkerAccount(emit)
         self.account.create(acfg, True)
-        self.calls: dict[str, CallState] = {}
-        # recordings being closed: (deadline, their files, the event to send once they are complete)
-        self.finishing: list[tuple[float, tuple[str, ...], proto.RecordDone]] = []
-        # conference slot 0, the null sound device: silence every 20 ms (see sources())
-        self.silence = self.ep.audDevManager().getCaptureDevMedia()
-        self.loop = CommandLoop(self.ep, self.handle, self.tick, active_ms=WORKER_POLL_MS, due=self.next_due)
+        self.calls: dict[str, Dialog] = {}
+        self.closing = Closing()  # recordings whose files are being completed
+        self.graph = mg.MediaGraph()
+        self.applier = Applier()
+        # conference slot 0, the null sound device: silence every 20 ms (the graph's SILENCE)
+        self.applier.add(mg.SILENCE, self.ep.audDevManager().getCaptureDevMedia())
+        self.applier.add(mg.DEVICE, self.ep.audDevManager().getPlaybackDevMedia())
+        self.loop = CommandLoop(self.ep, self.handle, self.tick, active_ms=WORKER_POLL_MS, due=self.next_due, emit=emit)
         self.relays = RelayHub(self.loop.bury)  # bridges to calls in other workers (pool.py)
-        self.loop.on_relay = self.relay
+        self.taps = TapThread(self.loop.wake)
+
+    def link(self, changes: list[mg.Change], *, strict: bool = False) -> None:
+        self.applier.apply(changes, strict=strict)
 
     # --- commands (main thread) ---------------------------------------------------------------
 
     def handle(self, cmd: proto.Command) -> None:
         match cmd:
             case proto.Ping(n=n):
-                emit(proto.Pong(n, len(self.calls)))
+                self.emit(proto.Pong(n, len(self.calls)))
             case proto.MakeCall():
                 self.make_call(cmd)
             case proto.Bridge(a=a, b=b):
                 self.bridge(a, b, True)
             case proto.Unbridge(a=a, b=b):
                 self.bridge(a, b, False)
+            case proto.RelayOpen():
+                self.relay_open(cmd)
+            case proto.RelayClose(sid=sid, peer=peer):
+                self.relay_close(sid, peer)
             case proto.Shutdown():
                 pass  # the CommandLoop stops on it
             case proto.Reload():
@@ -357,32 +131,7 @@ class Worker:
                 if st is not None:  # else the call already ended: its ended event went out
                     self.call_command(st, cmd)
 
-    def relay(self, cmd: RelayCommand) -> None:
-        """Bridge a call with a call of another worker (relay.py); raises what CommandLoop reports."""
-        st = self.calls.get(cmd.sid)
-        match cmd:
-            case RelayOpen():
-                if st is None or st.disconnected or st.media is None:
-                    raise ValueError(f"call {cmd.sid} has no live audio")
-                self.relays.open(cmd, st.media)
-                self.rewire(st)
-            case RelayClose(sid=sid, peer=peer):
-                relayed = self.relays.media_of(sid, peer)
-                # Closing buries the port (destroyed later), so the recordings can still be
-                # disconnected from it just after; one mixing it (<Dial record>) loses it.
-                self.relays.close(sid, peer, media_gone=st is None or st.disconnected)
-                if st is not None:
-                    for rec in st.recordings.values():
-                        if relayed is not None and rec.mixed is relayed:
-                            rec.mixed = None
-                    self.rewire(st)
-
-    def rewire(self, st: CallState) -> None:
-        """The sources of the call's recordings changed (a relay came or went)."""
-        for rec in list(st.recordings.values()):
-            self.wire(st, rec)
-
-    def call_command(self, st: CallState, cmd: proto.CallCommand) -> None:
+    def call_command(self, st: Dialog, cmd: proto.CallCommand) -> None:
         match cmd:
             case proto.Hangup():
                 self.hangup(st, "cancel")
@@ -417,57 +166,53 @@ class Worker:
                 paused = st.recordings.get(rec_id)
                 if paused is not None and not paused.paused:
                     paused.paused, paused.paused_at = behavior, time.monotonic()
-                    self.wire(st, paused)
+                    self.link(self.graph.pause_recording(st.call_sid, rec_id, behavior), strict=True)
             case proto.ResumeRecord(rec_id=rec_id):
                 resumed = st.recordings.get(rec_id)
                 if resumed is not None and resumed.paused:
                     if resumed.paused == "skip":
                         resumed.skipped_s += time.monotonic() - resumed.paused_at
                     resumed.paused = ""
-                    self.wire(st, resumed)
+                    self.link(self.graph.resume_recording(st.call_sid, rec_id), strict=True)
 
     def make_call(self, cmd: proto.MakeCall) -> None:
-        sid = cmd.sid
-        call = WorkerCall(self, self.account, sid)
-        prm = pj.CallOpParam(True)
-        prm.txOption.localUri = cmd.from_uri
-        for name, value in cmd.headers:
-            h = pj.SipHeader()
-            h.hName, h.hValue = name, value
-            prm.txOption.headers.append(h)
-        h = pj.SipHeader()
-        h.hName, h.hValue = "X-Wirexa-CallSid", sid
-        prm.txOption.headers.append(h)
-        st = CallState(sid, call, time.monotonic() + cmd.timeout, amd=amd_params(cmd))
-        self.calls[sid] = st
+        st, prm = outbound(self, self.account, cmd, time.monotonic() + cmd.timeout)
+        self.calls[cmd.sid] = st
         try:
-            call.makeCall(cmd.to, prm)
+            st.call.makeCall(cmd.to, prm)
         except pj.Error as exc:
-            del self.calls[sid]
-            self.loop.bury(call)
-            emit(proto.Ended(sid, "failed", None, "local", exc.info()))
+            del self.calls[cmd.sid]
+            self.loop.bury(st.call)
+            self.emit(proto.Ended(cmd.sid, "failed", None, "local", exc.info()))
             return
-        emit(proto.Initiated(sid))
+        self.emit(proto.Initiated(cmd.sid))
 
-    def hangup(self, st: CallState, why: str) -> None:
+    def hangup(self, st: Dialog, why: str) -> None:
         if st.local_reason is None:
             st.local_reason = why
         try:
             st.call.hangup(pj.CallOpParam())
         except pj.Error as exc:
-            log.warning("[%s] hangup failed: %s", st.sid, exc.info())
+            log.warning("[%s] hangup failed: %s", st.call_sid, exc.info())
 
-    def play(self, st: CallState, cmd: proto.Play) -> None:
+    def fail(self, st: Dialog, cmd: proto.Command, message: str) -> None:
+        log.warning("[%s] %s failed: %s", st.call_sid, cmd.NAME, message)
+        self.emit(proto.failure(cmd, message))
+
+    # --- prompts ----------------------------------------------------------------------------------
+
+    def play(self, st: Dialog, cmd: proto.Play) -> None:
         """Start a playback, or answer an error event (never play_done) when the file is
         missing or neither Python's wave module nor pjmedia's player can read it."""
         self.stop_play(st, "stopped")
         if st.media is None:
             st.pending_play = cmd
             return
+        sid = st.call_sid
         player: Any = None
         try:
             if cmd.stream:
-                player = stream_port(st.sid, cmd.play_id, cmd.path, self.loop.wake)
+                player = stream_port(sid, cmd.play_id, cmd.path, self.loop.wake)
                 player.total, st.pending_size = st.pending_size, None
                 ends = None
             else:
@@ -475,39 +220,36 @@ class Worker:
                 player = pj.AudioMediaPlayer()
                 player.createPlayer(cmd.path, 0)  # 0 = loop; we stop it after `loop` rounds
                 ends = time.monotonic() + seconds * cmd.loop if cmd.loop > 0 else None
-            player.startTransmit(st.media)
+            self.applier.add(mg.player(sid), player)
+            self.link(self.graph.play(sid), strict=True)
         except (OSError, EOFError, ArithmeticError, wave.Error, pj.Error) as exc:
+            self.link(self.graph.stop_play(sid))
+            self.applier.drop(mg.player(sid))
             self.drop_player(player)
             self.fail(st, cmd, f"cannot play {cmd.path}: {describe(exc)}")
             return
         st.playback = Playback(cmd.play_id, player, ends)
-        self.wire_all(st)
 
     def drop_player(self, player: Any) -> None:
         if isinstance(player, StreamPort):
             player.close()
         self.loop.bury(player)
 
-    def fail(self, st: CallState, cmd: proto.Command, message: str) -> None:
-        log.warning("[%s] %s failed: %s", st.sid, cmd.NAME, message)
-        emit(proto.failure(cmd, message))
-
-    def stop_play(self, st: CallState, how: proto.PlayHow) -> None:
+    def stop_play(self, st: Dialog, how: proto.PlayHow) -> None:
         pb, st.playback = st.playback, None
         st.pending_play = None
         st.pending_size = None
         if pb is None:
             return
-        self.wire_all(st)  # take the prompt out of the call's outbound recordings
-        try:
-            if st.media is not None and not st.disconnected:
-                pb.player.stopTransmit(st.media)
-        except pj.Error:
-            pass
+        # out of the call's outbound recordings and the call (nothing to do once the call is gone)
+        self.link(self.graph.stop_play(st.call_sid))
+        self.applier.drop(mg.player(st.call_sid))
         self.drop_player(pb.player)
-        emit(proto.PlayDone(st.sid, pb.play_id, how))
+        self.emit(proto.PlayDone(st.call_sid, pb.play_id, how))
 
-    def record(self, st: CallState, cmd: proto.Record) -> None:
+    # --- recordings -------------------------------------------------------------------------------
+
+    def record(self, st: Dialog, cmd: proto.Record) -> None:
         """Start a recording, or answer an error event (never record_done) when the file
         cannot be created. A <Record> (not `whole`) replaces the call's previous one; call
         recordings run side by side, each into its own file."""
@@ -517,24 +259,20 @@ class Worker:
         if cmd.rec_id in st.recordings:
             self.fail(st, cmd, f"recording {cmd.rec_id} is already running")
             return
-        other = self.calls.get(cmd.mix_with or "")
-        relayed = self.relays.media_of(st.sid, cmd.mix_with)  # mix_with is in another worker
-        recorder = out = None
+        sid, rec_id = st.call_sid, cmd.rec_id
+        mixed: mg.Node | None = None  # mix_with is a call of this worker, or relayed from another
+        if cmd.mix_with and self.graph.live(cmd.mix_with):
+            mixed = mg.call_port(cmd.mix_with)
+        elif cmd.mix_with and self.relays.has(sid, cmd.mix_with):
+            mixed = mg.relay(sid, cmd.mix_with)
         try:
-            os.makedirs(os.path.dirname(cmd.path) or ".", exist_ok=True)
-            recorder = pj.AudioMediaRecorder()
-            recorder.createRecorder(cmd.path)
-            if cmd.out_path:
-                out = pj.AudioMediaRecorder()
-                out.createRecorder(cmd.out_path)
+            recorder, out = open_recorders(cmd, self.loop.bury)
         except (OSError, pj.Error) as exc:
-            self.loop.bury(recorder)
-            self.loop.bury(out)
             self.fail(st, cmd, f"cannot record to {cmd.path}: {describe(exc)}")
             return
         now = time.monotonic()
         rec = Recording(
-            cmd.rec_id,
+            rec_id,
             cmd.path,
             recorder,
             now,
@@ -542,127 +280,119 @@ class Worker:
             0.0 if cmd.whole else cmd.silence_s,
             "" if cmd.whole else cmd.keys,
             now,
-            other.media if other is not None and not other.disconnected else relayed,
             whole=cmd.whole,
-            track=cmd.track if cmd.whole else "inbound",
             out=out,
             out_path=cmd.out_path,
         )
-        st.recordings[cmd.rec_id] = rec
+        st.recordings[rec_id] = rec
+        self.applier.add(mg.recorder(sid, rec_id), recorder)
+        if out is not None:
+            self.applier.add(mg.recorder_out(sid, rec_id), out)
+        track = cmd.track if cmd.whole else "inbound"
         try:
-            self.wire(st, rec)
+            changes = self.graph.start_recording(
+                sid, rec_id, track=track, whole=cmd.whole, dual=out is not None, mixed=mixed
+            )
+            self.link(changes, strict=True)
         except pj.Error as exc:
-            self.unwire(st, rec)
-            del st.recordings[cmd.rec_id]
+            self.link(self.graph.stop_recording(sid, rec_id))
+            self.applier.drop(mg.recorder(sid, rec_id))
+            self.applier.drop(mg.recorder_out(sid, rec_id))
+            del st.recordings[rec_id]
             self.loop.bury(recorder)  # dropping it also takes it out of the bridge
             self.loop.bury(out)
             self.fail(st, cmd, f"cannot record to {cmd.path}: {describe(exc)}")
 
-    def sources(self, st: CallState, rec: Recording) -> list[tuple[Any, Any]]:
-        """The (source, recorder) links `rec` wants now. The inbound track is the call's own
-        port (what the far end says); the outbound track is what the bridge sends the call:
-        its prompt and the calls bridged to it. A call recording also takes the null device's
-        silence (conference slot 0) into each file, so the file keeps time while no party is
-        connected or while paused with `silence`; paused with `skip`, nothing is connected and
-        the bridge writes nothing (measured: a recorder with no source gets no frames)."""
-        links: list[tuple[Any, Any]] = []
-        if rec.paused == "skip" or st.disconnected or st.media is None:
-            return links
-        out = rec.out if rec.out is not None else rec.recorder
-        if not rec.paused:
-            if rec.track in ("inbound", "both"):
-                links.append((st.media, rec.recorder))
-            if rec.mixed is not None:
-                links.append((rec.mixed, rec.recorder))
-            if rec.track in ("outbound", "both"):
-                if st.playback is not None:
-                    links.append((st.playback.player, out))
-                for peer in st.peers:
-                    other = self.calls.get(peer)
-                    if other is not None and other.media is not None and not other.disconnected:
-                        links.append((other.media, out))
-                links += [(port, out) for port in self.relays.ports_of(st.sid)]
-        if rec.whole:
-            links.append((self.silence, rec.recorder))
-            if rec.out is not None:
-                links.append((self.silence, rec.out))
-        return links
-
-    def wire(self, st: CallState, rec: Recording) -> None:
-        """Connect and disconnect `rec`'s sources to what sources() says now."""
-        want = {(src.getPortId(), sink.getPortId()): (src, sink) for src, sink in self.sources(st, rec)}
-        for key, (src, sink) in list(rec.links.items()):
-            if key not in want:
-                del rec.links[key]
-                try:
-                    src.stopTransmit(sink)
-                except pj.Error:
-                    pass
-        for key, (src, sink) in want.items():
-            if key not in rec.links:
-                src.startTransmit(sink)
-                rec.links[key] = (src, sink)
-
-    def unwire(self, st: CallState, rec: Recording) -> None:
-        for src, sink in rec.links.values():
-            try:
-                if not st.disconnected:
-                    src.stopTransmit(sink)
-            except pj.Error:
-                pass
-        rec.links.clear()
-
-    def wire_all(self, st: CallState) -> None:
-        """A call's prompt or bridge changed: rewire its recordings with an outbound track."""
-        for rec in st.recordings.values():
-            if rec.whole and rec.track != "inbound":
-                try:
-                    self.wire(st, rec)
-                except pj.Error as exc:
-                    log.warning(
-                        "[%s] recording %s could not follow the call's audio: %s", st.sid, rec.rec_id, describe(exc)
-                    )
-
-    def finish_recording(self, st: CallState, rec: Recording, how: proto.RecordHow, digit: str | None = None) -> None:
+    def finish_recording(self, st: Dialog, rec: Recording, how: proto.RecordHow, digit: str | None = None) -> None:
         if st.recordings.pop(rec.rec_id, None) is None:
             return
-        self.unwire(st, rec)
+        sid = st.call_sid
+        self.link(self.graph.stop_recording(sid, rec.rec_id))
+        self.applier.drop(mg.recorder(sid, rec.rec_id))
+        self.applier.drop(mg.recorder_out(sid, rec.rec_id))
         now = time.monotonic()
-        skipped = rec.skipped_s + (now - rec.paused_at if rec.paused == "skip" else 0.0)
-        ms = int((now - rec.started - skipped) * 1000)
-        # Dropping the recorder removes its port from the bridge; pjmedia does that on the
-        # clock thread a moment later and only then writes the final WAV header. Report the
-        # recording once the file is complete (tick checks), so the engine never reads half a file.
+        ms = rec.duration_ms(now)
+        # Dropping the recorder removes its port from the bridge, and pjmedia writes the final
+        # WAV header a moment later (recorder.Closing waits for it).
         self.loop.bury(rec.recorder)
         self.loop.bury(rec.out)
         rec.recorder = rec.out = None
         paths = (rec.path, rec.out_path) if rec.out_path else (rec.path,)
-        self.finishing.append((now + 2.0, paths, proto.RecordDone(st.sid, rec.rec_id, rec.path, ms, how, digit)))
+        self.closing.add(now, paths, proto.RecordDone(sid, rec.rec_id, rec.path, ms, how, digit))
+
+    # --- bridges and relays -----------------------------------------------------------------------
 
     def bridge(self, a: str, b: str, on: bool) -> None:
+        """Two calls of this worker hear each other (or stop). A call without live audio, or
+        already ended, is ignored: its end took it out of every room."""
         sa, sb = self.calls.get(a), self.calls.get(b)
-        if sa is None or sb is None or sa.media is None or sb.media is None:
+        if sa is None or sb is None or not sa.live or not sb.live:
             return
-        if sa.disconnected or sb.disconnected:
-            # pjsua disconnects a dead call's port itself; touching it asserts in pjmedia.
-            sa.peers.discard(b)
-            sb.peers.discard(a)
+        if not on:
+            self.link(self.graph.unbridge(a, b))
             return
-        if on:
-            sa.media.startTransmit(sb.media)
-            sb.media.startTransmit(sa.media)
-            sa.peers.add(b)
-            sb.peers.add(a)
-        else:
-            for x, y in ((sa, sb), (sb, sa)):
-                try:
-                    x.media.stopTransmit(y.media)
-                except pj.Error:
-                    pass
-            sa.peers.discard(b)
-            sb.peers.discard(a)
-        self.wire_all(sa)
-        self.wire_all(sb)
+        try:
+            self.link(self.graph.bridge(a, b), strict=True)
+        except pj.Error:
+            self.link(self.graph.unbridge(a, b))
+            raise
+
+    def relay_open(self, cmd: proto.RelayOpen) -> None:
+        """Bridge a call with a call of another worker (relay.py); raises what CommandLoop reports."""
+        st = self.calls.get(cmd.sid)
+        if st is None or not st.live:
+            raise ValueError(f"call {cmd.sid} has no live audio")
+        self.relay_close(cmd.sid, cmd.peer)
+        port = self.relays.open(cmd)
+        node = mg.relay(cmd.sid, cmd.peer)
+        self.applier.add(node, port)
+        try:
+            self.link(self.graph.open_relay(cmd.sid, cmd.peer), strict=True)
+        except Exception:
+            self.link(self.graph.close_relay(cmd.sid, cmd.peer))
+            self.applier.drop(node)
+            self.relays.close(cmd.sid, cmd.peer)
+            raise
+
+    def relay_close(self, sid: str, peer: str) -> None:
+        """Take the relay out (a recording mixing it, a <Dial record>, loses it) and close it.
+        Its links are gone already when its call ended."""
+        self.link(self.graph.close_relay(sid, peer))
+        self.applier.drop(mg.relay(sid, peer))
+        self.relays.close(sid, peer)
+
+    # --- answering-machine detection: a tap on the inbound track ------------------------------
+
+    def start_amd(self, st: Dialog) -> None:
+        """Tap the far end's audio into the call's detector (from the first frame after answer)."""
+        assert st.amd is not None
+        sid = st.call_sid
+        tap: Tap[Any] = Tap(sid, AMD_TAP, AmdTap(st.amd).feed_block)
+        port = TapPort(tap)
+        node = mg.tap(sid, AMD_TAP)
+        try:
+            port.create(f"amd-{sid}")
+            self.applier.add(node, port)
+            self.taps.add(tap)
+            self.link(self.graph.start_tap(sid, AMD_TAP, "inbound"), strict=True)
+        except pj.Error as exc:
+            log.error("[%s] AMD could not start: %s", sid, describe(exc))
+            self.link(self.graph.stop_tap(sid, AMD_TAP))
+            self.applier.drop(node)
+            self.taps.remove(tap)
+            self.loop.bury(port)
+            self.emit(proto.AmdResult(sid, "unknown", 0.0, 0))
+            st.amd = None
+            return
+        st.amd_tap = tap
+
+    def stop_amd(self, st: Dialog) -> None:
+        tap, st.amd_tap, st.amd = st.amd_tap, None, None
+        if tap is None:
+            return
+        self.taps.remove(tap)
+        self.link(self.graph.stop_tap(st.call_sid, AMD_TAP))
+        self.loop.bury(self.applier.drop(mg.tap(st.call_sid, AMD_TAP)))
 
     # --- callbacks (main thread, inside libHandleEvents) -----------------------------------------
 
@@ -673,27 +403,29 @@ class Worker:
         info = st.call.getInfo()
         if info.state == pj.PJSIP_INV_STATE_EARLY and not st.ringing_sent and info.lastStatusCode in (180, 183):
             st.ringing_sent = True
-            emit(proto.Ringing(sid, info.lastStatusCode))
+            self.emit(proto.Ringing(sid, info.lastStatusCode))
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and not st.answered:
             st.answered = True
-            emit(proto.Answered(sid, 200))
-            if st.amd is not None and st.media is not None and st.amd_port is None:
+            self.emit(proto.Answered(sid, 200))
+            if st.amd is not None and st.media is not None and st.amd_tap is None:
                 self.start_amd(st)
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             st.disconnected = True
+            # pjsua took the call's port out of the bridge: its links are gone, nothing to undo
+            self.link(self.graph.remove_call(sid))
             self.stop_amd(st)  # undecided: the engine reports it (no event from here)
             self.stop_play(st, "stopped")
             for rec in list(st.recordings.values()):
                 self.finish_recording(st, rec, "hangup")
-            for peer in list(st.peers):
-                self.bridge(sid, peer, False)
-            self.relays.close_call(sid)
+            for peer in self.relays.peers_of(sid):
+                self.relay_close(sid, peer)
+            self.applier.drop_call(sid)
             code = info.lastStatusCode or None
             reason = end_reason(st.answered, code, st.local_reason)
             by: proto.HangupBy = "local" if st.local_reason else "remote"
             del self.calls[sid]
             self.loop.release(st.call)
-            emit(proto.Ended(sid, reason, code, by))
+            self.emit(proto.Ended(sid, reason, code, by))
 
     def on_media(self, sid: str) -> None:
         st = self.calls.get(sid)
@@ -703,50 +435,24 @@ class Worker:
         if media is None or st.media is not None:
             return
         st.media = media
-        # RFC 2833 digits only flow while the call's port is connected in the bridge: keep it
-        # connected to the (null) playback device.
-        media.startTransmit(self.ep.audDevManager().getPlaybackDevMedia())
+        # The graph connects the call's port to the (null) playback device: RFC 2833 digits
+        # only flow while the port is connected in the bridge.
+        self.applier.add(mg.call_port(sid), media)
+        self.link(self.graph.add_call(sid))
         if st.pending_play is not None:
             play, st.pending_play = st.pending_play, None
             self.play(st, play)
         pending, st.pending_records = st.pending_records, []
         for cmd in pending:
             self.record(st, cmd)
-        if st.amd is not None and st.answered and st.amd_port is None:
+        if st.amd is not None and st.answered and st.amd_tap is None:
             self.start_amd(st)
-
-    def start_amd(self, st: CallState) -> None:
-        """Tap the far end's audio into the call's detector (from the first frame after answer)."""
-        assert st.amd is not None
-        port = AmdPort(st.amd, self.loop.wake)
-        fmt = audio_format(AmdPort.FRAME_US)
-        try:
-            port.createPort(f"amd-{st.sid}", fmt)
-            st.media.startTransmit(port)
-        except pj.Error as exc:
-            log.error("[%s] AMD could not start: %s", st.sid, exc.info())
-            self.loop.bury(port)
-            emit(proto.AmdResult(st.sid, "unknown", 0.0, 0))
-            st.amd = None
-            return
-        st.amd_port = port
-
-    def stop_amd(self, st: CallState) -> None:
-        port, st.amd_port, st.amd = st.amd_port, None, None
-        if port is None:
-            return
-        if not st.disconnected and st.media is not None:
-            try:
-                st.media.stopTransmit(port)
-            except pj.Error:
-                pass
-        self.loop.bury(port)
 
     def on_digit(self, sid: str, digit: str) -> None:
         st = self.calls.get(sid)
         if st is None:
             return
-        emit(proto.Digit(sid, digit))
+        self.emit(proto.Digit(sid, digit))
         for rec in list(st.recordings.values()):
             if digit in rec.keys:
                 self.finish_recording(st, rec, "key", digit)
@@ -754,25 +460,19 @@ class Worker:
     # --- timers (main thread) -------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        if self.finishing:
-            pending = []
-            for deadline, paths, event in self.finishing:
-                if all(file_complete(p) for p in paths) or now >= deadline:
-                    emit(event)
-                else:
-                    pending.append((deadline, paths, event))
-            self.finishing = pending
+        for event in self.closing.ready(now):
+            self.emit(event)
         for st in list(self.calls.values()):
             try:
                 self.tick_call(st, now)
             except pj.Error as exc:  # one call's failure must not hold up the others
-                log.warning("[%s] tick failed: %s", st.sid, exc.info())
+                log.warning("[%s] tick failed: %s", st.call_sid, exc.info())
 
     def next_due(self) -> float | None:
         """The earliest moment a tick has something to do at a known time (the loop sleeps until
         then, or WORKER_POLL_MS at most): a ring timeout, the end of a prompt, a digit to send,
         a recording's length or silence limit, a closing recording's deadline."""
-        due = [d for d, _, _ in self.finishing]
+        due = self.closing.due()
         for st in self.calls.values():
             if not st.answered and st.local_reason is None:
                 due.append(st.ring_deadline)
@@ -789,13 +489,15 @@ class Worker:
                         due.append(rec.last_sound + rec.silence_s)
         return min(due) if due else None
 
-    def tick_call(self, st: CallState, now: float) -> None:
+    def tick_call(self, st: Dialog, now: float) -> None:
         if not st.answered and st.local_reason is None and now >= st.ring_deadline:
             self.hangup(st, "timeout")
-        if st.amd_port is not None and st.amd_port.decision is not None:
-            d = st.amd_port.decision
+        if st.amd_tap is not None and st.amd_tap.result is not None:
+            d = st.amd_tap.result
             self.stop_amd(st)
-            emit(proto.AmdResult(st.sid, str(d.answered_by), round(float(d.confidence), 3), int(d.detection_ms)))
+            self.emit(
+                proto.AmdResult(st.call_sid, str(d.answered_by), round(float(d.confidence), 3), int(d.detection_ms))
+            )
         pb = st.playback
         if pb is not None and (
             (pb.ends_at is not None and now >= pb.ends_at) or (isinstance(pb.player, StreamPort) and pb.player.finished)
@@ -818,9 +520,9 @@ class Worker:
             self.send_digits(st, run)
         if st.dtmf_done_at is not None and not st.dtmf and now >= st.dtmf_done_at:
             st.dtmf_done_at = None
-            emit(proto.DtmfDone(st.sid))
+            self.emit(proto.DtmfDone(st.call_sid))
 
-    def send_digits(self, st: CallState, digits: str) -> None:
+    def send_digits(self, st: Dialog, digits: str) -> None:
         try:
             st.call.dialDtmf(digits)
         except pj.Error:
@@ -831,13 +533,14 @@ class Worker:
             try:
                 st.call.sendDtmf(prm)
             except pj.Error as exc:
-                log.warning("[%s] DTMF %s failed: %s", st.sid, digits, exc.info())
+                log.warning("[%s] DTMF %s failed: %s", st.call_sid, digits, exc.info())
 
     def run(self) -> None:
-        emit(proto.Ready(self.args.port, os.getpid()))
+        self.emit(proto.Ready(self.args.port, os.getpid()))
         try:
             self.loop.run()
         finally:
+            self.taps.stop()
             self.loop.shutdown()
 
 

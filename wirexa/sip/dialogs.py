@@ -1,0 +1,167 @@
+"""A media worker's SIP side: its account (trunk registration, the refusal of what a worker
+never takes) and one Dialog per call, with the pjsua2 Call object under it.
+
+Everything here runs on the worker's main thread (pjsua2 with mainThreadOnly): the account's
+and the calls' callbacks come from inside libHandleEvents.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pjsua2 as pj
+
+from wirexa.media.amd import AmdMode, AmdParams
+from wirexa.sip import endpoint
+from wirexa.sip import protocol as proto
+from wirexa.sip.endpoint import Sink, describe
+from wirexa.sip.guard import pin_udp_socket, split_hostport
+from wirexa.sip.recorder import Recording
+from wirexa.sip.tap import Tap
+
+log = logging.getLogger(__name__)
+
+REFUSE_INCOMING = 403
+_pjsua_call_hangup = endpoint._LIB.pjsua_call_hangup
+_pjsua_call_hangup.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+_pjsua_call_hangup.restype = ctypes.c_int
+
+
+@dataclass
+class Playback:
+    play_id: str
+    player: Any  # an AudioMediaPlayer, or a StreamPort
+    ends_at: float | None  # None = loops until stopped (or, for a stream, until it has played)
+
+
+@dataclass
+class Dialog:
+    """One call of this worker: its pjsua2 Call, where its dialog stands, and the media the
+    worker runs on it. `media` is the call's AudioMedia once its audio is up; `disconnected`
+    once the call's conference port is gone (never touch `media` again then)."""
+
+    call_sid: str
+    call: Any
+    ring_deadline: float
+    answered: bool = False
+    ringing_sent: bool = False
+    local_reason: str | None = None
+    media: Any = None
+    disconnected: bool = False
+    playback: Playback | None = None
+    pending_play: proto.Play | None = None
+    pending_size: int | None = None  # a stream_end that came before the stream could start
+    recordings: dict[str, Recording] = field(default_factory=dict)  # by rec_id
+    pending_records: list[proto.Record] = field(default_factory=list)  # until media is up
+    dtmf: list[tuple[float, str]] = field(default_factory=list)
+    dtmf_done_at: float | None = None
+    amd: AmdParams | None = None  # answering-machine detection asked for this call
+    amd_tap: Tap[Any] | None = None  # its tap, from media active (after answer) until the decision
+
+    @property
+    def live(self) -> bool:
+        """The call's audio is in the bridge."""
+        return self.media is not None and not self.disconnected
+
+
+def amd_params(cmd: proto.MakeCall) -> AmdParams | None:
+    if not cmd.amd:
+        return None
+    return AmdParams(
+        mode=AmdMode(cmd.amd),
+        timeout_ms=cmd.amd_timeout_ms,
+        speech_threshold_ms=cmd.amd_speech_ms,
+        speech_end_threshold_ms=cmd.amd_speech_end_ms,
+        silence_timeout_ms=cmd.amd_silence_ms,
+    )
+
+
+class DialogOwner(Protocol):
+    """What a call's pjsua2 callbacks report to (the Worker)."""
+
+    def on_state(self, call_sid: str) -> None: ...
+    def on_media(self, call_sid: str) -> None: ...
+    def on_digit(self, call_sid: str, digit: str) -> None: ...
+
+
+class WorkerAccount(pj.Account):  # type: ignore[misc]
+    """The worker's account: reports its trunk registration, and refuses what a worker never
+    takes: incoming calls and subscriptions (poll thread, mainThreadOnly). Strangers never get
+    this far (guard.py answers them first); these come from an allowed peer, e.g. the trunk."""
+
+    def __init__(self, emit: Sink) -> None:
+        super().__init__()
+        self.emit = emit
+
+    def onRegState(self, prm: Any) -> None:
+        self.emit(proto.Registration(int(prm.code), str(prm.reason), bool(self.getInfo().regIsActive)))
+
+    def onIncomingCall(self, prm: Any) -> None:
+        # pjsua2's default (no Call object made) answers 500 after pjsua has set up media; say
+        # what it is instead: this number takes no calls. No Call object, so nothing to bury.
+        refuse_incoming_call(int(prm.callId), str(prm.rdata.srcAddress))
+
+    def onIncomingSubscribe(self, prm: Any) -> None:
+        prm.code = REFUSE_INCOMING  # pjsua would accept a presence subscription and send NOTIFYs
+
+
+def refuse_incoming_call(call_id: int, source: str) -> None:
+    """Answer an incoming INVITE 403 through pjsua's C API (the call id is pjsua's)."""
+    host, _, port = source.rpartition(":")
+    if endpoint.GUARD is not None:
+        endpoint.GUARD.refusals.refused(host, int(port) if port.isdigit() else 0, "INVITE", "a worker takes no calls")
+    _pjsua_call_hangup(call_id, REFUSE_INCOMING, None, None)
+
+
+def pin_stream(call: Any, index: int) -> None:
+    """RTP only from the far end's SDP address: pjmedia otherwise takes audio from any source
+    and, after 10 packets from a new one in a row, sends the call's audio there (a flood
+    hijacks the call). Connecting the stream's RTP and RTCP sockets to the far end makes the
+    kernel drop everyone else's packets. Runs for every stream created (a re-INVITE's too)."""
+    try:
+        tp = call.getMedTransportInfo(index)
+        si = call.getStreamInfo(index)
+    except pj.Error as exc:
+        log.warning("RTP source not pinned: %s", describe(exc))
+        return
+    for local, remote in ((tp.localRtpName, si.remoteRtpAddress), (tp.localRtcpName, si.remoteRtcpAddress)):
+        here, there = split_hostport(local), split_hostport(remote)
+        if here is None or there is None or not pin_udp_socket(here[1], there):
+            log.warning("RTP source not pinned: local %s, remote %s", local, remote)
+
+
+class WorkerCall(pj.Call):  # type: ignore[misc]
+    """The pjsua2 Call under a Dialog: its callbacks go to the owner by CallSid."""
+
+    def __init__(self, owner: DialogOwner, account: Any, call_sid: str) -> None:
+        super().__init__(account)
+        self.owner = owner
+        self.call_sid = call_sid
+
+    def onCallState(self, prm: Any) -> None:
+        self.owner.on_state(self.call_sid)
+
+    def onCallMediaState(self, prm: Any) -> None:
+        self.owner.on_media(self.call_sid)
+
+    def onDtmfDigit(self, prm: Any) -> None:
+        self.owner.on_digit(self.call_sid, prm.digit)
+
+    def onStreamCreated(self, prm: Any) -> None:
+        pin_stream(self, int(prm.streamIdx))
+
+
+def outbound(owner: DialogOwner, account: Any, cmd: proto.MakeCall, ring_deadline: float) -> tuple[Dialog, Any]:
+    """The Dialog of a call command and the CallOpParam of its INVITE (our CallSid rides in
+    X-Wirexa-CallSid); the caller sends it with `dialog.call.makeCall(cmd.to, prm)`."""
+    call = WorkerCall(owner, account, cmd.sid)
+    prm = pj.CallOpParam(True)
+    prm.txOption.localUri = cmd.from_uri
+    for name, value in (*cmd.headers, ("X-Wirexa-CallSid", cmd.sid)):
+        h = pj.SipHeader()
+        h.hName, h.hValue = name, value
+        prm.txOption.headers.append(h)
+    return Dialog(cmd.sid, call, ring_deadline, amd=amd_params(cmd)), prm
