@@ -1,6 +1,6 @@
 """PURE: the records of the call domain as frozen dataclasses, what a store keeps and hands out.
 
-The store (store/repo.py) reads and writes these; nothing here knows about a database, so
+The store (store/repo/) reads and writes these; nothing here knows about a database, so
 calls/, api/ and webhooks/ can be tested against an in-memory store. Inputs have their own
 types: a NewCall to insert, CallChanges for a plain update (None = leave as is), NewRecording
 and NewNotification for the rows a live call adds.

@@ -1,4 +1,4 @@
-"""PURE: the statuses of a recording and of a webhook delivery, one spelling each.
+"""PURE: the statuses of a recording, of its files and of a webhook delivery, one spelling each.
 
 A call's statuses and their machine live in state.py; these two have no machine of their own
 worth a table (a recording moves by the customer's API requests and the media job, a delivery
@@ -38,6 +38,15 @@ CAPTURING_RECORDING = (RecordingStatus.IN_PROGRESS, RecordingStatus.PAUSED)
 RECORDING_UPDATES = (RecordingStatus.PAUSED, RecordingStatus.IN_PROGRESS, RecordingStatus.STOPPED)
 # Twilio's RecordingStatusCallbackEvent values: the statuses a recording callback is sent for.
 RECORDING_CALLBACK_EVENTS = (RecordingStatus.IN_PROGRESS, RecordingStatus.COMPLETED, RecordingStatus.ABSENT)
+
+
+class MediaState(StrEnum):
+    """What is left to do with a recording's files: PENDING (make the MP3, then send the
+    `completed` callback), UPLOAD (copy the files to the bucket), READY (nothing)."""
+
+    PENDING = "pending"
+    UPLOAD = "upload"
+    READY = "ready"
 
 
 class WebhookStatus(StrEnum):

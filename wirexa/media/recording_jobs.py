@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from wirexa.calls.statuses import MediaState
 from wirexa.media.recording import convert_mp3, repair_wav
 from wirexa.media.storage import Locator, Storage, recording_key, remove_files
 
@@ -38,7 +39,7 @@ class RecordingRows(Protocol):
 
     async def media_due(self) -> list[RecordingRecord]: ...
 
-    async def media_made(self, sid: str, mp3_path: str | None, next_state: str) -> RecordingRecord | None: ...
+    async def media_made(self, sid: str, mp3_path: str | None, next_state: MediaState) -> RecordingRecord | None: ...
 
     async def stored(
         self, sid: str, storage_url: str | None, wav_path: str | None, mp3_path: str | None
@@ -134,7 +135,7 @@ class RecordingMedia:
             if not due:
                 return steps
             for rec in due:
-                if rec.media_state == "pending":
+                if rec.media_state == MediaState.PENDING:
                     await self._convert(rec)
                 else:
                     await self._upload(rec)
@@ -150,7 +151,9 @@ class RecordingMedia:
             ok = mp3.exists() or await self.convert(wav, mp3)  # exists: converted before a crash
             if not ok:
                 log.error("[%s] recording %s: no MP3 (ffmpeg failed); the WAV is kept", rec.call_sid, rec.sid)
-        done = await self.rows.media_made(rec.sid, str(mp3) if ok else None, "upload" if self.remote else "ready")
+        done = await self.rows.media_made(
+            rec.sid, str(mp3) if ok else None, MediaState.UPLOAD if self.remote else MediaState.READY
+        )
         if done is None and ok and mp3 is not None:
             mp3.unlink(missing_ok=True)  # deleted meanwhile
 

@@ -24,7 +24,7 @@ from wirexa.calls.records import (
     ProjectRecord,
     RecordingRecord,
 )
-from wirexa.calls.statuses import RecordingStatus
+from wirexa.calls.statuses import MediaState, RecordingStatus
 from wirexa.store.db import Store
 from wirexa.store.repo import calls, flags, notifications, projects, recordings
 
@@ -79,7 +79,9 @@ class StoreCalls:
         fields["status_callback_events"] = " ".join(new.status_callback_events)
         fields["recording_status_callback_events"] = " ".join(new.recording_status_callback_events)
         return await self.store.write(
-            lambda: calls.insert_call(account_sid=account_sid, status=str(state.CallStatus.QUEUED), **fields)
+            lambda: calls.insert_call(
+                account_sid=account_sid, status=str(state.initial_status(new.direction)), **fields
+            )
         )
 
     async def change(self, call_sid: str, changes: CallChanges) -> CallRecord | None:
@@ -138,7 +140,7 @@ class StoreCalls:
         def tx() -> RecordingRecord:
             fields = dataclasses.asdict(new)
             fields["status_callback_events"] = " ".join(new.status_callback_events)
-            fields["media_state"] = "pending" if deferred else "ready"
+            fields["media_state"] = str(MediaState.PENDING if deferred else MediaState.READY)
             existing = recordings.get_recording(new.sid)  # a call recording's in-progress row
             if existing is not None:
                 del fields["sid"], fields["start_time"]
@@ -160,7 +162,7 @@ class StoreCalls:
         def tx() -> RecordingRecord:
             fields = dataclasses.asdict(new)
             fields["status_callback_events"] = " ".join(new.status_callback_events)
-            rec = recordings.insert_recording(**fields, media_state="ready")
+            rec = recordings.insert_recording(**fields, media_state=str(MediaState.READY))
             self._recording_callbacks(rec, call, RecordingStatus.IN_PROGRESS)
             return rec
 
@@ -178,7 +180,7 @@ class StoreCalls:
                 status=str(RecordingStatus.ABSENT),
                 error_code=error_code,
                 duration_s=0,
-                media_state="ready",
+                media_state=str(MediaState.READY),
                 wav_path=None,
             )
             if rec is not None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from wirexa.calls.ports import RecordingCallbacks
 from wirexa.calls.records import RecordingRecord
-from wirexa.calls.statuses import RecordingStatus
+from wirexa.calls.statuses import MediaState, RecordingStatus
 from wirexa.notices import Notice
 from wirexa.store.db import Store
 from wirexa.store.repo import calls, recordings
@@ -41,15 +41,15 @@ class StoreRecordings:
     async def media_due(self) -> list[RecordingRecord]:
         return await self.store.read(recordings.recordings_media_due, DUE_PAGE)
 
-    async def media_made(self, sid: str, mp3_path: str | None, next_state: str) -> RecordingRecord | None:
+    async def media_made(self, sid: str, mp3_path: str | None, next_state: MediaState) -> RecordingRecord | None:
         """The MP3 exists (or could not be made: None): record it, move to `next_state` and send
         the `completed` callback, in one transaction. None when the row is gone (deleted)."""
 
         def tx() -> RecordingRecord | None:
             rec = recordings.get_recording(sid)
-            if rec is None or rec.media_state != "pending":
+            if rec is None or rec.media_state != MediaState.PENDING:
                 return None
-            updated = recordings.update_recording(sid, mp3_path=mp3_path, media_state=next_state)
+            updated = recordings.update_recording(sid, mp3_path=mp3_path, media_state=str(next_state))
             if updated is not None:
                 self._announce(updated)
             return updated
@@ -65,7 +65,11 @@ class StoreRecordings:
         return await self.store.write(
             lambda: (
                 recordings.update_recording(
-                    sid, storage_url=storage_url, wav_path=wav_path, mp3_path=mp3_path, media_state="ready"
+                    sid,
+                    storage_url=storage_url,
+                    wav_path=wav_path,
+                    mp3_path=mp3_path,
+                    media_state=str(MediaState.READY),
                 )
                 if recordings.get_recording(sid) is not None
                 else None
@@ -89,13 +93,13 @@ class StoreRecordings:
                     status=str(RecordingStatus.ABSENT),
                     error_code=Notice.RECORDING_TOO_SHORT,
                     duration_s=0,
-                    media_state="ready",
+                    media_state=str(MediaState.READY),
                 )
                 if rec is not None:
                     self._announce(dataclasses.replace(rec, status=str(RecordingStatus.FAILED)))
                 return rec
             return recordings.update_recording(
-                sid, status=str(RecordingStatus.COMPLETED), duration_s=duration_s, media_state="pending"
+                sid, status=str(RecordingStatus.COMPLETED), duration_s=duration_s, media_state=str(MediaState.PENDING)
             )
 
         result: RecordingRecord | None = await self.store.write(tx)

@@ -16,6 +16,7 @@ from wirexa.calls.statuses import (
     RECORDING_CALLBACK_EVENTS,
     RECORDING_UPDATES,
     UNFINISHED_RECORDING,
+    MediaState,
     RecordingStatus,
 )
 from wirexa.errors import ApiCode, BadRequest, NotFound, ServiceUnavailable
@@ -62,7 +63,7 @@ async def _media(request: web.Request, rec: RecordingRecord, ext: str) -> web.St
     mp3 = Path(rec.mp3_path) if rec.mp3_path else (wav.with_suffix(".mp3") if wav else None)
     if mp3 is not None and mp3.exists():
         return _file(mp3, MPEG)
-    if rec.media_state == "pending":
+    if rec.media_state == MediaState.PENDING:
         return _accepted("Recording is being converted to MP3")
     if rec.storage_url:
         return await _remote(request, rec, ".mp3", MPEG)

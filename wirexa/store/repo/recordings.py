@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from wirexa.calls.records import RecordingRecord
-from wirexa.calls.statuses import UNFINISHED_RECORDING, RecordingStatus
+from wirexa.calls.statuses import UNFINISHED_RECORDING, MediaState, RecordingStatus
 from wirexa.clock import new_sid, utcnow
 from wirexa.store.models import Recording
 from wirexa.store.sql import Select, TimeBound, marks, newest_first, record, time_where
@@ -78,7 +78,8 @@ def first_completed_recording(call_sid: str) -> RecordingRecord | None:
 def recordings_media_due(limit: int) -> list[RecordingRecord]:
     """Recordings whose files still need work (media_state pending or upload), oldest first."""
     return _RECORDINGS.all(  # type: ignore[no-any-return]
-        '"media_state" IN (?, ?) ORDER BY "date_created", "sid" LIMIT ?', ("pending", "upload", limit)
+        '"media_state" IN (?, ?) ORDER BY "date_created", "sid" LIMIT ?',
+        (str(MediaState.PENDING), str(MediaState.UPLOAD), limit),
     )
 
 
