@@ -10,9 +10,11 @@ import pytest
 
 from wirexa.calls import state
 from wirexa.calls.records import CallChanges
-from wirexa.store import repo
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
+from wirexa.store.repo import CallRecord, utcnow
+from wirexa.store.repo.calls import insert_call
+from wirexa.store.repo.projects import create_project
 
 
 @pytest.fixture
@@ -23,10 +25,10 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def _call(store: Store, status: str) -> repo.CallRecord:
-    project = store.write_sync(repo.create_project, "p")
+def _call(store: Store, status: str) -> CallRecord:
+    project = store.write_sync(create_project, "p")
     return store.write_sync(
-        lambda: repo.insert_call(
+        lambda: insert_call(
             account_sid=project.sid, to_number="+15005550002", from_number="+1", status=status, direction="outbound-api"
         )
     )
@@ -45,7 +47,7 @@ async def test_no_fact_moves_a_final_status(store: Store, final: str) -> None:
     call, events = _call(store, final), []
     calls = _calls(store, events)
     for fact in state.Fact:
-        assert await calls.transition(call.sid, fact, CallChanges(end_time=repo.utcnow())) is None
+        assert await calls.transition(call.sid, fact, CallChanges(end_time=utcnow())) is None
     after = await calls.call(call.sid)
     assert after is not None and (after.status, after.end_time, events) == (final, None, [])
 

@@ -15,9 +15,12 @@ import peewee as pw
 import pytest
 
 from wirexa.errors import StoreError
-from wirexa.store import repo
 from wirexa.store.db import Store, migrate, schema_version
 from wirexa.store.migrations import MIGRATIONS
+from wirexa.store.repo import CallRecord, utcnow
+from wirexa.store.repo.calls import CallFilter, get_call, insert_call, list_calls, next_sequence_number, update_call
+from wirexa.store.repo.projects import charge_credits, create_project, get_project, update_project
+from wirexa.store.repo.webhooks import claim_webhooks, finish_webhook, get_webhook, insert_webhook
 
 TABLES = {"projects", "calls", "recordings", "webhooks", "notifications"}
 
@@ -87,26 +90,26 @@ def store(tmp_path: Path) -> Store:
 def test_foreign_keys_are_enforced(store: Store) -> None:
     with pytest.raises(StoreError):
         store.write_sync(
-            lambda: repo.insert_call(
+            lambda: insert_call(
                 account_sid="ACnobody", to_number="+1", from_number="+2", status="queued", direction="outbound-api"
             )
         )
 
 
 def test_a_write_function_is_one_transaction(store: Store) -> None:
-    p = store.write_sync(repo.create_project, "p")
+    p = store.write_sync(create_project, "p")
 
     def half() -> None:
-        repo.insert_call(account_sid=p.sid, to_number="+1", from_number="+2", status="queued", direction="outbound-api")
+        insert_call(account_sid=p.sid, to_number="+1", from_number="+2", status="queued", direction="outbound-api")
         raise RuntimeError("after the insert")
 
     with pytest.raises(RuntimeError):
         store.write_sync(half)
-    assert store.read_sync(repo.list_calls, repo.CallFilter(account_sid=p.sid), 10)[0] == []
+    assert store.read_sync(list_calls, CallFilter(account_sid=p.sid), 10)[0] == []
 
 
 async def test_a_cancelled_awaiter_does_not_cancel_the_write(store: Store) -> None:
-    p = store.write_sync(repo.create_project, "p")
+    p = store.write_sync(create_project, "p")
     started = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -115,7 +118,7 @@ async def test_a_cancelled_awaiter_does_not_cancel_the_write(store: Store) -> No
         import time
 
         time.sleep(0.2)
-        return repo.insert_call(
+        return insert_call(
             account_sid=p.sid, to_number="+1", from_number="+2", status="queued", direction="outbound-api"
         ).sid
 
@@ -125,14 +128,14 @@ async def test_a_cancelled_awaiter_does_not_cancel_the_write(store: Store) -> No
     with pytest.raises(asyncio.CancelledError):
         await task
     await store.write(lambda: None)  # the writer is FIFO: the slow write is done now
-    calls, _ = await store.read(repo.list_calls, repo.CallFilter(account_sid=p.sid), 10)
+    calls, _ = await store.read(list_calls, CallFilter(account_sid=p.sid), 10)
     assert len(calls) == 1
 
 
-def insert_calls(store: Store, account: str, times: list[dt.datetime], **fields: object) -> list[repo.CallRecord]:
+def insert_calls(store: Store, account: str, times: list[dt.datetime], **fields: object) -> list[CallRecord]:
     return store.write_sync(
         lambda: [
-            repo.insert_call(
+            insert_call(
                 **{
                     "account_sid": account,
                     "to_number": "+1",
@@ -148,11 +151,11 @@ def insert_calls(store: Store, account: str, times: list[dt.datetime], **fields:
     )
 
 
-def walk(store: Store, flt: repo.CallFilter, size: int) -> list[str]:
+def walk(store: Store, flt: CallFilter, size: int) -> list[str]:
     seen: list[str] = []
     after = None
     while True:
-        page, more = store.read_sync(repo.list_calls, flt, size, 0, after)
+        page, more = store.read_sync(list_calls, flt, size, 0, after)
         assert len(page) <= size
         seen += [c.sid for c in page]
         if not more:
@@ -162,32 +165,32 @@ def walk(store: Store, flt: repo.CallFilter, size: int) -> list[str]:
 
 
 def test_keyset_paging_is_newest_first_and_stable_with_equal_timestamps(store: Store) -> None:
-    p = store.write_sync(repo.create_project, "p")
+    p = store.write_sync(create_project, "p")
     when = dt.datetime(2026, 1, 1)
     same = insert_calls(store, p.sid, [when] * 25)
     older = insert_calls(store, p.sid, [when - dt.timedelta(seconds=s) for s in range(1, 6)])
     newer = insert_calls(store, p.sid, [when + dt.timedelta(seconds=s) for s in range(1, 6)])
     expected = [c.sid for c in reversed(newer)] + sorted((c.sid for c in same), reverse=True) + [c.sid for c in older]
     for size in (1, 7, 10, 35, 100):
-        assert walk(store, repo.CallFilter(account_sid=p.sid), size) == expected, size
+        assert walk(store, CallFilter(account_sid=p.sid), size) == expected, size
     # rows inserted while paging (newer than the anchor) do not shift later pages
-    first, _ = store.read_sync(repo.list_calls, repo.CallFilter(account_sid=p.sid), 10)
+    first, _ = store.read_sync(list_calls, CallFilter(account_sid=p.sid), 10)
     insert_calls(store, p.sid, [when + dt.timedelta(hours=1)] * 3)
-    second, _ = store.read_sync(repo.list_calls, repo.CallFilter(account_sid=p.sid), 10, 1, first[-1].sid)
+    second, _ = store.read_sync(list_calls, CallFilter(account_sid=p.sid), 10, 1, first[-1].sid)
     assert [c.sid for c in first + second] == expected[:20]
 
 
 def test_keyset_paging_with_filters_and_an_unknown_anchor(store: Store) -> None:
-    p = store.write_sync(repo.create_project, "p")
-    q = store.write_sync(repo.create_project, "q")
+    p = store.write_sync(create_project, "p")
+    q = store.write_sync(create_project, "q")
     base = dt.datetime(2026, 1, 1)
     busy = insert_calls(store, p.sid, [base + dt.timedelta(seconds=i) for i in range(0, 40, 2)], status="busy")
     insert_calls(store, p.sid, [base + dt.timedelta(seconds=i) for i in range(1, 40, 2)])
     insert_calls(store, q.sid, [base] * 5, status="busy")
-    flt = repo.CallFilter(account_sid=p.sid, statuses=("busy",))
+    flt = CallFilter(account_sid=p.sid, statuses=("busy",))
     assert walk(store, flt, 6) == [c.sid for c in reversed(busy)]
     # an anchor that is gone (deleted call, forged token): fall back to the Page offset
-    page, more = store.read_sync(repo.list_calls, flt, 5, 1, "CAgone")
+    page, more = store.read_sync(list_calls, flt, 5, 1, "CAgone")
     assert [c.sid for c in page] == [c.sid for c in reversed(busy)][5:10] and more
 
 
@@ -203,7 +206,7 @@ def test_list_calls_uses_the_index(store: Store) -> None:
 def add_webhooks(store: Store, account: str, n: int, call_sid: str | None = None, url: str | None = None) -> list[int]:
     return store.write_sync(
         lambda: [
-            repo.insert_webhook(
+            insert_webhook(
                 account_sid=account,
                 call_sid=call_sid,
                 kind="k",
@@ -218,40 +221,40 @@ def add_webhooks(store: Store, account: str, n: int, call_sid: str | None = None
 
 
 def test_claim_never_gives_a_row_twice(store: Store) -> None:
-    p = store.write_sync(repo.create_project, "p")
+    p = store.write_sync(create_project, "p")
     add_webhooks(store, p.sid, 10)
-    now = repo.utcnow()
+    now = utcnow()
     lease = now + dt.timedelta(seconds=30)
-    a = store.write_sync(repo.claim_webhooks, "a", now, lease, 6)
-    b = store.write_sync(repo.claim_webhooks, "b", now, lease, 6)
+    a = store.write_sync(claim_webhooks, "a", now, lease, 6)
+    b = store.write_sync(claim_webhooks, "b", now, lease, 6)
     assert len(a) == 6 and len(b) == 4 and not {r.id for r in a} & {r.id for r in b}
     assert all(r.status == "in-flight" and r.claimed_by == "a" for r in a)
     assert a[0].params == (("A", "0"),)
-    assert store.write_sync(repo.claim_webhooks, "c", now, lease, 6) == []
+    assert store.write_sync(claim_webhooks, "c", now, lease, 6) == []
     later = lease + dt.timedelta(seconds=1)  # leases expired: a dead worker's rows come back
-    assert len(store.write_sync(repo.claim_webhooks, "c", later, later + dt.timedelta(seconds=30), 20)) == 10
+    assert len(store.write_sync(claim_webhooks, "c", later, later + dt.timedelta(seconds=30), 20)) == 10
     # a worker that lost its claim cannot finish the row
     assert not store.write_sync(
-        lambda: repo.finish_webhook(
+        lambda: finish_webhook(
             a[0].id, "a", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=later
         )
     )
     assert store.write_sync(
-        lambda: repo.finish_webhook(
+        lambda: finish_webhook(
             a[0].id, "c", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=later
         )
     )
-    done = store.read_sync(repo.get_webhook, a[0].id)
+    done = store.read_sync(get_webhook, a[0].id)
     assert done.status == "delivered" and done.claimed_by is None and done.delivered_at == later
 
 
 def test_claim_respects_due_time_and_per_call_order(store: Store) -> None:
-    p = store.write_sync(repo.create_project, "p")
+    p = store.write_sync(create_project, "p")
     first, second = add_webhooks(store, p.sid, 2, call_sid="CA1", url="http://h/cb")
     other_url = add_webhooks(store, p.sid, 1, call_sid="CA1", url="http://h/other")[0]
-    now = repo.utcnow()
+    now = utcnow()
     store.write_sync(
-        lambda: repo.insert_webhook(
+        lambda: insert_webhook(
             account_sid=p.sid,
             call_sid=None,
             kind="k",
@@ -263,26 +266,27 @@ def test_claim_respects_due_time_and_per_call_order(store: Store) -> None:
         )
     )
     lease = now + dt.timedelta(seconds=30)
-    claimed = store.write_sync(repo.claim_webhooks, "w", now, lease, 10)
+    claimed = store.write_sync(claim_webhooks, "w", now, lease, 10)
     assert sorted(r.id for r in claimed) == sorted([first, other_url])  # second waits for first; 'later' is not due
     store.write_sync(
-        lambda: repo.finish_webhook(
+        lambda: finish_webhook(
             first, "w", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=now
         )
     )
-    assert [r.id for r in store.write_sync(repo.claim_webhooks, "w", now, lease, 10)] == [second]
+    assert [r.id for r in store.write_sync(claim_webhooks, "w", now, lease, 10)] == [second]
 
 
 CLAIMER = textwrap.dedent(
     """
     import datetime as dt, json, sys
-    from wirexa.store import repo
+    from wirexa.clock import utcnow
+    from wirexa.store.repo.webhooks import claim_webhooks
     from wirexa.store.db import Store
     store = Store(sys.argv[1])
     got = []
     while True:
-        now = repo.utcnow()
-        rows = store.write_sync(repo.claim_webhooks, sys.argv[2], now, now + dt.timedelta(minutes=5), 3)
+        now = utcnow()
+        rows = store.write_sync(claim_webhooks, sys.argv[2], now, now + dt.timedelta(minutes=5), 3)
         if not rows:
             break
         got += [r.id for r in rows]
@@ -296,7 +300,7 @@ def test_two_processes_claiming_one_database_never_share_a_row(tmp_path: Path) -
     url = f"sqlite:///{tmp_path / 'race.db'}"
     store = Store(url)
     store.migrate()
-    p = store.write_sync(repo.create_project, "p")
+    p = store.write_sync(create_project, "p")
     ids = add_webhooks(store, p.sid, 300)
     store.close()
     procs = [
@@ -309,41 +313,41 @@ def test_two_processes_claiming_one_database_never_share_a_row(tmp_path: Path) -
 
 
 def test_sequence_numbers_count_per_call_from_zero(store: Store) -> None:
-    p = store.write_sync(lambda: repo.create_project("p"))
+    p = store.write_sync(lambda: create_project("p"))
 
     def new_call() -> str:
-        return repo.insert_call(
+        return insert_call(
             account_sid=p.sid, to_number="+1", from_number="+2", status="queued", direction="outbound-api"
         ).sid
 
     a, b = store.write_sync(new_call), store.write_sync(new_call)
-    seqs = [store.write_sync(lambda sid=sid: repo.next_sequence_number(sid)) for sid in (a, a, b, a)]
+    seqs = [store.write_sync(lambda sid=sid: next_sequence_number(sid)) for sid in (a, a, b, a)]
     assert seqs == [0, 1, 0, 2]
-    assert store.read_sync(lambda: repo.get_call(a)).sequence_number == 3  # type: ignore[union-attr]
+    assert store.read_sync(lambda: get_call(a)).sequence_number == 3  # type: ignore[union-attr]
     with pytest.raises(pw.DoesNotExist):  # as the whole-row read before it did
-        store.write_sync(lambda: repo.next_sequence_number("CAnone"))
+        store.write_sync(lambda: next_sequence_number("CAnone"))
 
 
 def test_compiled_writes_return_the_rows_as_stored(store: Store) -> None:
     """insert_call / update_call / insert_webhook build their records without peewee's model
     layer: every column, defaults and conversions included, must match a fresh read."""
-    p = store.write_sync(repo.create_project, "p")
+    p = store.write_sync(create_project, "p")
     call = store.write_sync(
-        lambda: repo.insert_call(
+        lambda: insert_call(
             account_sid=p.sid, to_number="+1", from_number="+2", status="queued", direction="outbound-api", record=True
         )
     )
-    assert call == store.read_sync(repo.get_call, call.sid)
+    assert call == store.read_sync(get_call, call.sid)
     assert call.timeout_s == 60 and call.record is True and call.answer_time is None and call.sequence_number == 0
-    now = repo.utcnow()
+    now = utcnow()
     moved = store.write_sync(
-        lambda: repo.update_call(call.sid, expect_status=("queued", "initiated"), status="initiated", start_time=now)
+        lambda: update_call(call.sid, expect_status=("queued", "initiated"), status="initiated", start_time=now)
     )
-    assert moved == store.read_sync(repo.get_call, call.sid) and moved.start_time == now and moved.status == "initiated"
-    assert store.write_sync(lambda: repo.update_call(call.sid, expect_status=("queued",), status="ringing")) is None
-    assert store.write_sync(lambda: repo.update_call(call.sid, expect_status=(), status="ringing")) is None
+    assert moved == store.read_sync(get_call, call.sid) and moved.start_time == now and moved.status == "initiated"
+    assert store.write_sync(lambda: update_call(call.sid, expect_status=("queued",), status="ringing")) is None
+    assert store.write_sync(lambda: update_call(call.sid, expect_status=(), status="ringing")) is None
     hook = store.write_sync(
-        lambda: repo.insert_webhook(
+        lambda: insert_webhook(
             account_sid=p.sid,
             call_sid=call.sid,
             kind="call-status",
@@ -353,11 +357,11 @@ def test_compiled_writes_return_the_rows_as_stored(store: Store) -> None:
             params=[("CallSid", call.sid), ("SequenceNumber", 0)],  # type: ignore[list-item]
         )
     )
-    assert hook == store.read_sync(repo.get_webhook, hook.id) and hook.params[1] == ("SequenceNumber", "0")
-    now = repo.utcnow()
-    claimed = store.write_sync(repo.claim_webhooks, "w", now, now + dt.timedelta(seconds=30), 5)
-    assert claimed == [store.read_sync(repo.get_webhook, hook.id)] and claimed[0].claimed_by == "w"
-    store.write_sync(lambda: repo.charge_credits(p.sid, 30))  # an unlimited project stays unlimited
-    store.write_sync(lambda: repo.update_project(p.sid, credits_s=100))
-    store.write_sync(lambda: repo.charge_credits(p.sid, 30))
-    assert store.read_sync(repo.get_project, p.sid).credits_s == 70  # type: ignore[union-attr]
+    assert hook == store.read_sync(get_webhook, hook.id) and hook.params[1] == ("SequenceNumber", "0")
+    now = utcnow()
+    claimed = store.write_sync(claim_webhooks, "w", now, now + dt.timedelta(seconds=30), 5)
+    assert claimed == [store.read_sync(get_webhook, hook.id)] and claimed[0].claimed_by == "w"
+    store.write_sync(lambda: charge_credits(p.sid, 30))  # an unlimited project stays unlimited
+    store.write_sync(lambda: update_project(p.sid, credits_s=100))
+    store.write_sync(lambda: charge_credits(p.sid, 30))
+    assert store.read_sync(get_project, p.sid).credits_s == 70  # type: ignore[union-attr]

@@ -12,9 +12,12 @@ import pytest
 from wirexa.calls import state
 from wirexa.calls.records import CallChanges, NewNotification
 from wirexa.errors import StoreError
-from wirexa.store import repo
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
+from wirexa.store.repo import CallRecord, utcnow
+from wirexa.store.repo.calls import get_call, insert_call
+from wirexa.store.repo.notifications import list_notifications
+from wirexa.store.repo.projects import create_project
 
 
 @pytest.fixture
@@ -25,10 +28,10 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def _queued(store: Store) -> repo.CallRecord:
-    project = store.write_sync(repo.create_project, "p")
+def _queued(store: Store) -> CallRecord:
+    project = store.write_sync(create_project, "p")
     return store.write_sync(
-        lambda: repo.insert_call(
+        lambda: insert_call(
             account_sid=project.sid,
             to_number="+442071838750",
             from_number="+2",
@@ -47,7 +50,7 @@ def _calls(store: Store, events: list[str]) -> StoreCalls:
 
 
 def _codes(store: Store, sid: str) -> list[int]:
-    return [n.error_code for n in store.read_sync(repo.list_notifications, sid)]
+    return [n.error_code for n in store.read_sync(list_notifications, sid)]
 
 
 async def test_the_failed_status_and_its_notification_commit_together(store: Store) -> None:
@@ -55,7 +58,7 @@ async def test_the_failed_status_and_its_notification_commit_together(store: Sto
     calls = _calls(store, events)
     notice = NewNotification(call.account_sid, call.sid, 21215, "Account not authorized to call +442071838750.")
     ended = await calls.transition(
-        call.sid, state.Fact.ENDED_FAILED, CallChanges(end_time=repo.utcnow()), expect=("queued",), notice=notice
+        call.sid, state.Fact.ENDED_FAILED, CallChanges(end_time=utcnow()), expect=("queued",), notice=notice
     )
     assert ended is not None and ended.status == "failed"
     assert _codes(store, call.sid) == [21215] and events == ["completed"]
@@ -75,5 +78,5 @@ async def test_a_notice_that_cannot_be_stored_rolls_the_status_back(store: Store
     bad = NewNotification(call.account_sid, call.sid, None, "no code")  # type: ignore[arg-type]
     with pytest.raises(StoreError):
         await calls.transition(call.sid, state.Fact.ENDED_FAILED, notice=bad)
-    stored = store.read_sync(repo.get_call, call.sid)
+    stored = store.read_sync(get_call, call.sid)
     assert stored is not None and stored.status == "queued" and _codes(store, call.sid) == []

@@ -20,9 +20,18 @@ from typer.testing import CliRunner
 
 from tests.backends import free_port
 from wirexa import config
-from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.db import Store
+from wirexa.store.repo import ProjectRecord, WebhookRecord, utcnow
+from wirexa.store.repo.projects import list_projects
+from wirexa.store.repo.webhooks import (
+    claim_webhooks,
+    finish_webhook,
+    get_webhook,
+    insert_webhook,
+    list_webhooks,
+    next_webhook_due,
+)
 from wirexa.webhooks.delivery import DeliveryWorker
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -80,7 +89,7 @@ class Receiver:
 class Env:
     store: Store
     settings: Any
-    project: repo.ProjectRecord
+    project: ProjectRecord
     receiver: Receiver
 
 
@@ -116,7 +125,7 @@ def enqueue(
     event: str = "completed",
 ) -> int:
     row = env.store.write_sync(
-        lambda: repo.insert_webhook(
+        lambda: insert_webhook(
             account_sid=env.project.sid,
             call_sid=call_sid,
             kind="call-status",
@@ -129,10 +138,10 @@ def enqueue(
     return row.id
 
 
-async def wait_rows(env: Env, predicate: Any, timeout: float = 10.0) -> list[repo.WebhookRecord]:
+async def wait_rows(env: Env, predicate: Any, timeout: float = 10.0) -> list[WebhookRecord]:
     deadline = time.monotonic() + timeout
     while True:
-        rows = env.store.read_sync(repo.list_webhooks)
+        rows = env.store.read_sync(list_webhooks)
         if predicate(rows):
             return rows
         if time.monotonic() > deadline:
@@ -214,8 +223,8 @@ async def test_two_workers_never_deliver_a_row_twice(env: Env) -> None:
 async def test_pending_rows_survive_a_new_worker(env: Env) -> None:
     """A row claimed by a worker that died (lease expired) is delivered by the next one."""
     enqueue(env, env.receiver.url())
-    now = repo.utcnow()
-    claimed = env.store.write_sync(repo.claim_webhooks, "dead-worker", now, now, 10)
+    now = utcnow()
+    claimed = env.store.write_sync(claim_webhooks, "dead-worker", now, now, 10)
     assert claimed[0].status == "in-flight"
     async with DeliveryWorker(env.store, env.settings, worker_id="w2"):
         rows = await wait_rows(env, lambda rs: rs[0].status == "delivered")
@@ -317,7 +326,7 @@ def test_tail_webhooks_json_no_follow(tmp_path: Path) -> None:
     project = ensure_project(store)
     for event in ("initiated", "completed"):
         store.write_sync(
-            lambda event=event: repo.insert_webhook(
+            lambda event=event: insert_webhook(
                 account_sid=project.sid,
                 call_sid="CA" + "9" * 32,
                 kind="call-status",
@@ -353,11 +362,11 @@ def held_back_store(
     ago, is held back behind it; returns the store, both ids and the head's retry time."""
     store = open_store(config.load(overrides={"data_dir": str(tmp_path)}, env={}))
     project = ensure_project(store)
-    now = repo.utcnow()
+    now = utcnow()
 
     def add(event: str, due: dt.datetime) -> int:
         return store.write_sync(
-            lambda: repo.insert_webhook(
+            lambda: insert_webhook(
                 account_sid=project.sid,
                 call_sid=CALL,
                 kind="call-status",
@@ -371,11 +380,11 @@ def held_back_store(
 
     head = add("initiated", now - dt.timedelta(seconds=held_due_ago_s + 1))
     held = add("completed", now - dt.timedelta(seconds=held_due_ago_s))
-    [claimed] = store.write_sync(repo.claim_webhooks, "w", now, now + dt.timedelta(seconds=30), 10)
+    [claimed] = store.write_sync(claim_webhooks, "w", now, now + dt.timedelta(seconds=30), 10)
     assert claimed.id == head
     retry = now + dt.timedelta(seconds=60)
     assert store.write_sync(
-        lambda: repo.finish_webhook(
+        lambda: finish_webhook(
             head,
             "w",
             status="pending",
@@ -391,18 +400,18 @@ def held_back_store(
 
 def test_rows_held_back_behind_a_retry_are_not_due(tmp_path: Path) -> None:
     store, head, held, retry = held_back_store(tmp_path, "http://127.0.0.1:9/status")
-    now = repo.utcnow()
+    now = utcnow()
     try:
-        assert store.read_sync(repo.next_webhook_due) == retry  # not the held row's time, an hour ago
-        assert store.write_sync(repo.claim_webhooks, "w", now, now + dt.timedelta(seconds=30), 10) == []
-        rows = {w.id: w for w in store.read_sync(repo.list_webhooks)}
+        assert store.read_sync(next_webhook_due) == retry  # not the held row's time, an hour ago
+        assert store.write_sync(claim_webhooks, "w", now, now + dt.timedelta(seconds=30), 10) == []
+        rows = {w.id: w for w in store.read_sync(list_webhooks)}
         assert rows[held].held_back_by == head and rows[head].held_back_by is None
         # Another URL of the same call, and a row of no call, are not held back by it.
-        project = store.read_sync(repo.list_projects)[0]
+        project = store.read_sync(list_projects)[0]
         soon = now + dt.timedelta(seconds=30)
         for call_sid, url in ((CALL, "http://127.0.0.1:9/other"), (None, "http://127.0.0.1:9/status")):
             store.write_sync(
-                lambda call_sid=call_sid, url=url, due=soon: repo.insert_webhook(
+                lambda call_sid=call_sid, url=url, due=soon: insert_webhook(
                     account_sid=project.sid,
                     call_sid=call_sid,
                     kind="call-status",
@@ -413,19 +422,19 @@ def test_rows_held_back_behind_a_retry_are_not_due(tmp_path: Path) -> None:
                     due=due,
                 )
             )
-            assert store.read_sync(repo.next_webhook_due) == soon
+            assert store.read_sync(next_webhook_due) == soon
             soon -= dt.timedelta(seconds=10)
         # Once the head is delivered, the held row is due at its own time and listed as free.
         later = retry + dt.timedelta(seconds=1)
-        claimed = store.write_sync(repo.claim_webhooks, "w", later, later + dt.timedelta(seconds=30), 10)
+        claimed = store.write_sync(claim_webhooks, "w", later, later + dt.timedelta(seconds=30), 10)
         assert head in [w.id for w in claimed] and held not in [w.id for w in claimed]
         store.write_sync(
-            lambda: repo.finish_webhook(
+            lambda: finish_webhook(
                 head, "w", status="delivered", attempts=2, next_attempt_at=None, status_code=200, error=None, now=later
             )
         )
-        assert store.read_sync(repo.next_webhook_due) == rows[held].next_attempt_at
-        assert {w.id: w for w in store.read_sync(repo.list_webhooks)}[held].held_back_by is None
+        assert store.read_sync(next_webhook_due) == rows[held].next_attempt_at
+        assert {w.id: w for w in store.read_sync(list_webhooks)}[held].held_back_by is None
     finally:
         store.close()
 
@@ -438,7 +447,7 @@ class CountingStore:
         self.claims = 0
 
     async def write(self, fn: Any, *args: Any) -> Any:
-        if fn is repo.claim_webhooks:
+        if fn is claim_webhooks:
             self.claims += 1
         return await self.store.write(fn, *args)
 
@@ -465,7 +474,7 @@ async def test_dead_receiver_leaves_the_worker_idle(tmp_path: Path) -> None:
     for i in range(3):
         for event in ("initiated", "ringing", "completed"):
             store.write_sync(
-                lambda i=i, event=event: repo.insert_webhook(
+                lambda i=i, event=event: insert_webhook(
                     account_sid=project.sid,
                     call_sid=f"CA{i:032d}",
                     kind="call-status",
@@ -480,14 +489,14 @@ async def test_dead_receiver_leaves_the_worker_idle(tmp_path: Path) -> None:
         async with DeliveryWorker(counting, settings, worker_id="w1") as worker:
             worker.wake()
             deadline = time.monotonic() + 10
-            while sum(w.attempts for w in store.read_sync(repo.list_webhooks)) < 3:
+            while sum(w.attempts for w in store.read_sync(list_webhooks)) < 3:
                 assert time.monotonic() < deadline, "the first attempts never finished"
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.2)
             before = counting.claims
             await asyncio.sleep(1.0)
             claims = counting.claims - before
-        rows = store.read_sync(repo.list_webhooks)
+        rows = store.read_sync(list_webhooks)
     finally:
         store.close()
     assert claims <= 2, f"{claims} claim transactions in 1 s with nothing due"
@@ -503,7 +512,7 @@ def test_tail_webhooks_shows_held_back_rows_as_waiting(tmp_path: Path, monkeypat
     from wirexa.cli.main import _register_optional, app
 
     store, head, held, retry = held_back_store(tmp_path, "http://127.0.0.1:9/status")
-    held_due = store.read_sync(lambda: repo.get_webhook(held)).next_attempt_at  # type: ignore[union-attr]
+    held_due = store.read_sync(lambda: get_webhook(held)).next_attempt_at  # type: ignore[union-attr]
     store.close()
     _register_optional()
     monkeypatch.setenv("COLUMNS", "200")

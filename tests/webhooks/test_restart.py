@@ -12,8 +12,8 @@ from twilio.request_validator import RequestValidator
 from tests.conftest import make_live_server
 from tests.e2e.webapp import WebApp
 from wirexa import config
-from wirexa.store import repo
 from wirexa.store.db import Store
+from wirexa.store.repo.webhooks import get_webhook, insert_webhook
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -24,7 +24,7 @@ def test_pending_retry_survives_kill_9(tmp_path: Path) -> None:
     try:
         store = Store(config.load(overrides={"data_dir": str(tmp_path)}, env={}).db_url)
         row = store.write_sync(
-            lambda: repo.insert_webhook(
+            lambda: insert_webhook(
                 account_sid=server.project_id,
                 call_sid="CA" + "5" * 32,
                 kind="call-status",
@@ -38,7 +38,7 @@ def test_pending_retry_survives_kill_9(tmp_path: Path) -> None:
         web.close()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            current = store.read_sync(repo.get_webhook, row.id)
+            current = store.read_sync(get_webhook, row.id)
             if current is not None and current.attempts >= 1:
                 break
             time.sleep(0.1)
@@ -52,9 +52,9 @@ def test_pending_retry_survives_kill_9(tmp_path: Path) -> None:
             assert hit.form == {"CallSid": "CA" + "5" * 32, "CallStatus": "completed", "SequenceNumber": "3"}
             assert RequestValidator(server.auth_token).validate(hit.url, hit.form, hit.headers["X-Twilio-Signature"])
             deadline = time.monotonic() + 10
-            while store.read_sync(repo.get_webhook, row.id).status != "delivered" and time.monotonic() < deadline:  # type: ignore[union-attr]
+            while store.read_sync(get_webhook, row.id).status != "delivered" and time.monotonic() < deadline:  # type: ignore[union-attr]
                 time.sleep(0.1)
-            final = store.read_sync(repo.get_webhook, row.id)
+            final = store.read_sync(get_webhook, row.id)
             assert final is not None and final.status == "delivered" and final.attempts == 2
             time.sleep(1)
             assert len(web2.to("/cb")) == 1  # delivered once after the restart
