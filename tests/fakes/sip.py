@@ -89,6 +89,20 @@ class FakeSip:
         self.calls[dial.call_sid] = call
         self._spawn(self._progress(call))
 
+    async def answer(self, call_sid: CallSid) -> None:
+        call = self.calls.get(call_sid)
+        if call is None or call.ended or call.answered:
+            return
+        call.answered = True
+        self._spawn(self._later(self.ring_s, CallAnswered(call_sid, 200)))
+
+    def incoming(self, call_sid: str, from_number: str, to_number: str) -> None:
+        """An inbound INVITE for `to_number`, ringing until answer() (the engine's Answer)."""
+        dial = Dialout(
+            CallSid(call_sid), f"sip:{to_number}@wirexa.invalid", f"sip:{from_number}@carrier.invalid", 60.0, ()
+        )
+        self.calls[call_sid] = FakeCall(dial)
+
     async def hangup(self, call_sid: CallSid) -> None:
         call = self.calls.get(call_sid)
         if call is None or call.ended:

@@ -330,6 +330,15 @@ class Dispatcher:
             raise
         return session
 
+    def start_inbound(self, call: CallRecord) -> CallSession:
+        """Take live an inbound call, created `ringing` (its SID minted by the engine) when its
+        INVITE came: its session runs the document while it rings, and answers when the
+        document asks (the Answer action)."""
+        session = CallSession(call, self, self.deps)
+        self.sessions.add(session)
+        session.start_inbound()
+        return session
+
     async def start_recording(self, call: CallRecord, options: RecordingOptions) -> RecordingRecord | None:
         session = self.sessions.get(call.sid)
         return await session.start_recording(options) if session is not None else None

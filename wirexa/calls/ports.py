@@ -215,6 +215,10 @@ class SipPort(Protocol):
         """CANCEL before answer (CallEnded reason 'canceled'), BYE after."""
         ...
 
+    async def answer(self, call_sid: CallSid) -> None:
+        """Answer an inbound call (200 OK); CallAnswered follows once it is confirmed."""
+        ...
+
     async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1, stream: bool = False) -> None:
         """Play a WAV (mono 16-bit, any rate pjsua2 reads) into the call; loop 0 = until stopped.
         With `stream`, `path` is headerless 16-bit 8 kHz mono PCM still being written: it plays

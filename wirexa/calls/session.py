@@ -148,6 +148,11 @@ class _Hangup:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class _StartInbound:
+    pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class _AmdGuard:
     """Synchronous AMD reported nothing in time."""
 
@@ -167,6 +172,7 @@ Posted = (
     | LegAnswered
     | LegEnded
     | _Hangup
+    | _StartInbound
     | _AmdGuard
     | _RecordingsGuard
 )
@@ -240,6 +246,14 @@ class CallSession:
 
     def redirect(self, url: str | None, method: str, twiml: str | None) -> None:
         self.post(_Redirect(url, method, twiml))
+
+    @property
+    def inbound(self) -> bool:
+        return self.call.direction == state.Direction.INBOUND
+
+    def start_inbound(self) -> None:
+        """An inbound call (created ringing) runs its document now, before any answer."""
+        self.post(_StartInbound())
 
     def could_not_start(self) -> None:
         """start_call failed: the call was never placed."""
@@ -322,6 +336,9 @@ class CallSession:
                 await self._dial_result(await self.dial.leg_ended(item, parent_gone=self.ended))
         elif isinstance(item, _Hangup):
             await self.hangup()
+        elif isinstance(item, _StartInbound):
+            await self._load_auth_token()
+            await self._start_program()
 
     async def start_recording(self, options: RecordingOptions) -> RecordingRecord | None:
         """The Recordings API starts a recording of this call; None when it is no longer live."""
@@ -354,6 +371,9 @@ class CallSession:
             guard_s = self.call.machine_detection_timeout_s + AMD_GUARD_S  # a detector that never reports
             self._amd_guard = self.deps.clock.call_later(guard_s, functools.partial(self.post, _AmdGuard()))
             return
+        if self.inbound:  # its document is running: the answer was its Answer action's doing
+            self._start_time_limit()
+            return
         await self._run_answered()
 
     async def _on_amd(self, answered_by: str, detection_ms: int, confidence: float) -> None:
@@ -372,11 +392,17 @@ class CallSession:
         if sync and not self.ended:
             await self._run_answered()
 
-    async def _run_answered(self) -> None:
-        """The answered call's program: time limit, SendDigits, then the document."""
+    def _start_time_limit(self) -> None:
         self._time_limit = self.deps.clock.call_later(self.call.time_limit_s, functools.partial(self.post, _Hangup()))
+
+    async def _load_auth_token(self) -> None:
         project = await self.store.project(self.account_sid)
         self.auth_token = project.auth_token if project else ""
+
+    async def _run_answered(self) -> None:
+        """The answered call's program: time limit, SendDigits, then the document."""
+        self._start_time_limit()
+        await self._load_auth_token()
         if self.call.send_digits:  # SendDigits (<Number sendDigits> on a leg) before anything else
             self._send_digits_pending = True
             await self.sip.send_dtmf(CallSid(self.sid), self.call.send_digits)
@@ -400,7 +426,9 @@ class CallSession:
             await self._start_program()
 
     async def _start_program(self) -> None:
-        params = call_params(self.call, str(state.CallStatus.IN_PROGRESS))
+        """Run the call's document: at the answer for the calls we place, while it rings for an
+        inbound one (CallStatus ringing; its interpreter asks for the Answer)."""
+        params = call_params(self.call, state.RESOURCE_STATUS[self.call.status])
         if self._amd_ms is not None:
             params.append(("MachineDetectionDuration", str(self._amd_ms)))
         self.interp = Interpreter(
@@ -503,8 +531,10 @@ class CallSession:
             handle = self._timers.pop(action.op_id, None)
             if handle is not None:
                 handle.cancel()
-        elif isinstance(action, (A.StartGather, A.StopGather, A.Answer)):
-            return
+        elif isinstance(action, A.Answer):
+            await self.sip.answer(sid)
+        elif isinstance(action, (A.StartGather, A.StopGather)):
+            return  # DTMF input needs nothing started: the worker reports every digit
         elif isinstance(action, A.StartRecording):
             await self._start_recording(action)
         elif isinstance(action, A.StopRecording):

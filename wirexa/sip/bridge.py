@@ -129,9 +129,9 @@ class SipBridge:
                 command,
                 amd="DetectMessageEnd" if dial.amd.detect_message_end else "Enable",
                 amd_timeout_ms=dial.amd.timeout_ms,
-                amd_speech_ms=dial.amd.speech_threshold_ms,
-                amd_speech_end_ms=dial.amd.speech_end_threshold_ms,
-                amd_silence_ms=dial.amd.silence_timeout_ms,
+                amd_speech_threshold_ms=dial.amd.speech_threshold_ms,
+                amd_speech_end_threshold_ms=dial.amd.speech_end_threshold_ms,
+                amd_silence_timeout_ms=dial.amd.silence_timeout_ms,
             )
         try:
             await self.pool.place(dial.call_sid, dial.parent_call_sid, command)
@@ -155,6 +155,11 @@ class SipBridge:
 
     async def hangup(self, call_sid: CallSid) -> None:
         await self._send(call_sid, proto.Hangup(call_sid))
+
+    async def answer(self, call_sid: CallSid) -> None:
+        # The workers refuse every inbound INVITE (403) until inbound calls are built, so no
+        # session of an inbound call exists to ask this.
+        raise SipError(f"call {call_sid}: the SIP workers take no inbound calls yet")
 
     async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1, stream: bool = False) -> None:
         await self._send(call_sid, proto.Play(call_sid, play_id, path, loop, stream))
