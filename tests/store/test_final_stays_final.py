@@ -44,7 +44,7 @@ def _calls(store: Store, events: list[str]) -> StoreCalls:
 
 @pytest.mark.parametrize("final", sorted(state.FINAL))
 async def test_no_fact_moves_a_final_status(store: Store, final: str) -> None:
-    call, events = _call(store, final), []
+    call, events = _call(store, final), list[str]()
     calls = _calls(store, events)
     for fact in state.Fact:
         assert await calls.transition(call.sid, fact, CallChanges(end_time=utcnow())) is None
@@ -55,7 +55,7 @@ async def test_no_fact_moves_a_final_status(store: Store, final: str) -> None:
 async def test_expect_is_read_in_the_transaction(store: Store) -> None:
     # The dispatcher moved the call on (queued -> initiated) after a cancel had read it `queued`:
     # the cancel's `expect=(queued,)` must refuse, not end the call it is dialing.
-    call, events = _call(store, "queued"), []
+    call, events = _call(store, "queued"), list[str]()
     calls = _calls(store, events)
     assert await calls.transition(call.sid, state.Fact.DISPATCHED) is not None
     canceled = await calls.transition(call.sid, state.Fact.ENDED_CANCELED, expect=("queued",))

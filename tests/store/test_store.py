@@ -9,11 +9,13 @@ import subprocess
 import sys
 import textwrap
 import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import peewee as pw
 import pytest
 
+from wirexa.calls.statuses import WebhookStatus
 from wirexa.errors import StoreError
 from wirexa.store.db import Store, migrate, schema_version
 from wirexa.store.migrations import MIGRATIONS
@@ -80,10 +82,10 @@ def test_a_failing_migration_rolls_back_alone(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(f"sqlite:///{tmp_path / 'w.db'}")
     s.migrate()
-    yield s  # type: ignore[misc]
+    yield s
     s.close()
 
 
@@ -236,15 +238,30 @@ def test_claim_never_gives_a_row_twice(store: Store) -> None:
     # a worker that lost its claim cannot finish the row
     assert not store.write_sync(
         lambda: finish_webhook(
-            a[0].id, "a", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=later
+            a[0].id,
+            "a",
+            status=WebhookStatus.DELIVERED,
+            attempts=1,
+            next_attempt_at=None,
+            status_code=200,
+            error=None,
+            now=later,
         )
     )
     assert store.write_sync(
         lambda: finish_webhook(
-            a[0].id, "c", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=later
+            a[0].id,
+            "c",
+            status=WebhookStatus.DELIVERED,
+            attempts=1,
+            next_attempt_at=None,
+            status_code=200,
+            error=None,
+            now=later,
         )
     )
     done = store.read_sync(get_webhook, a[0].id)
+    assert done is not None
     assert done.status == "delivered" and done.claimed_by is None and done.delivered_at == later
 
 
@@ -270,7 +287,14 @@ def test_claim_respects_due_time_and_per_call_order(store: Store) -> None:
     assert sorted(r.id for r in claimed) == sorted([first, other_url])  # second waits for first; 'later' is not due
     store.write_sync(
         lambda: finish_webhook(
-            first, "w", status="delivered", attempts=1, next_attempt_at=None, status_code=200, error=None, now=now
+            first,
+            "w",
+            status=WebhookStatus.DELIVERED,
+            attempts=1,
+            next_attempt_at=None,
+            status_code=200,
+            error=None,
+            now=now,
         )
     )
     assert [r.id for r in store.write_sync(claim_webhooks, "w", now, lease, 10)] == [second]
@@ -343,6 +367,7 @@ def test_compiled_writes_return_the_rows_as_stored(store: Store) -> None:
     moved = store.write_sync(
         lambda: update_call(call.sid, expect_status=("queued", "initiated"), status="initiated", start_time=now)
     )
+    assert moved is not None
     assert moved == store.read_sync(get_call, call.sid) and moved.start_time == now and moved.status == "initiated"
     assert store.write_sync(lambda: update_call(call.sid, expect_status=("queued",), status="ringing")) is None
     assert store.write_sync(lambda: update_call(call.sid, expect_status=(), status="ringing")) is None

@@ -54,7 +54,7 @@ def _codes(store: Store, sid: str) -> list[int]:
 
 
 async def test_the_failed_status_and_its_notification_commit_together(store: Store) -> None:
-    call, events = _queued(store), []
+    call, events = _queued(store), list[str]()
     calls = _calls(store, events)
     notice = NewNotification(call.account_sid, call.sid, 21215, "Account not authorized to call +442071838750.")
     ended = await calls.transition(
@@ -73,7 +73,7 @@ async def test_the_failed_status_and_its_notification_commit_together(store: Sto
 
 
 async def test_a_notice_that_cannot_be_stored_rolls_the_status_back(store: Store) -> None:
-    call, events = _queued(store), []
+    call, events = _queued(store), list[str]()
     calls = _calls(store, events)
     bad = NewNotification(call.account_sid, call.sid, None, "no code")  # type: ignore[arg-type]
     with pytest.raises(StoreError):

@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from tests.backends import free_port
 from wirexa import config
+from wirexa.calls.statuses import WebhookStatus
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.db import Store
 from wirexa.store.repo import ProjectRecord, WebhookRecord, utcnow
@@ -387,7 +388,7 @@ def held_back_store(
         lambda: finish_webhook(
             head,
             "w",
-            status="pending",
+            status=WebhookStatus.PENDING,
             attempts=1,
             next_attempt_at=retry,
             status_code=None,
@@ -430,7 +431,14 @@ def test_rows_held_back_behind_a_retry_are_not_due(tmp_path: Path) -> None:
         assert head in [w.id for w in claimed] and held not in [w.id for w in claimed]
         store.write_sync(
             lambda: finish_webhook(
-                head, "w", status="delivered", attempts=2, next_attempt_at=None, status_code=200, error=None, now=later
+                head,
+                "w",
+                status=WebhookStatus.DELIVERED,
+                attempts=2,
+                next_attempt_at=None,
+                status_code=200,
+                error=None,
+                now=later,
             )
         )
         assert store.read_sync(next_webhook_due) == rows[held].next_attempt_at
@@ -486,7 +494,7 @@ async def test_dead_receiver_leaves_the_worker_idle(tmp_path: Path) -> None:
             )
     counting = CountingStore(store)
     try:
-        async with DeliveryWorker(counting, settings, worker_id="w1") as worker:
+        async with DeliveryWorker(cast(Store, counting), settings, worker_id="w1") as worker:
             worker.wake()
             deadline = time.monotonic() + 10
             while sum(w.attempts for w in store.read_sync(list_webhooks)) < 3:

@@ -67,7 +67,7 @@ def test_schedule_exhausted() -> None:
 
 
 def make_call(**kw: object) -> CallRecord:
-    base = dict(
+    base: dict[str, object] = dict(
         sid="CA" + "a" * 32,
         account_sid="AC1",
         parent_call_sid=None,
