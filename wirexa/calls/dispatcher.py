@@ -4,24 +4,32 @@ events to each call's session, and finalizes calls a previous run left live.
 Theory of operation. The queue is the `calls` table itself (status `queued`), so queued calls
 survive restarts. One loop task wakes when a call is created (wake()), when a slot frees or
 when the CPS bucket refills, reads the oldest queued calls and dispatches as many as the limits
-allow (it reads a few, QUEUE_PEEK, and more only when those were all skipped: a pass usually
-places one call, and reading a hundred rows for each one was what slowed the API down under a
-deep queue, issue 15 item 7): engine-wide and per-project calls per second (token buckets),
-engine-wide and per-project concurrent calls, and the SIP pool's capacity (SipPort.can_start). Dispatching is
-one store transaction (queued -> initiated, the `initiated` callback row) followed by
-SipPort.start_call; a call cancelled meanwhile is skipped because the transition only applies
-to a `queued` call. Over the limits calls simply stay queued, as on Twilio.
+allow: engine-wide and per-project calls per second (token buckets), engine-wide and
+per-project concurrent calls, and the SIP pool's capacity (SipPort.can_start). A pass reads a
+few rows (QUEUE_PEEK) and looks further down the queue only when those were all skipped (a
+project waiting on its own CPS), because a pass usually places one call and reading many rows
+for each would load the store under a deep queue. Over the limits calls simply stay queued, as
+on Twilio.
 
-Toll-fraud controls (calls/permissions.py) apply here too, because the API checked a call when
-it was created, not when it leaves the queue: while the emergency stop is on nothing is
-dispatched (queued calls wait for `wirexa calls resume`); a queued call whose destination the
-project may no longer dial, or whose project used up its daily minutes meanwhile, ends `failed`
-with a notification naming the code (21215, 20005). <Dial> legs are checked the same way, and
-also against the project's concurrency cap (max_concurrent counts legs): a refused leg ends
-`failed` and the parent's <Dial> goes on without it (13224).
+Dispatching a call is a claim (`_claims`), one store transaction (queued -> initiated with its
+`initiated` callback row, applied only to a `queued` call), the session registered, then
+SipPort.start_call. A cancel (`cancel`) ends a queued call in one transaction from `queued`
+only; one that finds the call claimed waits for the claim and then hangs up its session, and
+the SIP side withdraws an INVITE not yet sent; so a cancel wins at every moment and no INVITE
+leaves after it is answered.
+
+Admission (calls/admission.py) is asked again when a call leaves the queue, because the API
+checked it at create: while the emergency stop is on nothing is dispatched (queued calls wait
+for `wirexa calls resume`); a queued call whose destination the project may not dial any more,
+or whose project used up its daily minutes meanwhile, ends `failed` with its notification
+(21215, 20005) in the same transaction. <Dial> legs are admitted the same way, and also
+against the project's concurrency cap (max_concurrent counts legs): a refused leg ends `failed`
+and the parent's <Dial> goes on without it (13224). Every end goes through calls/ending.py.
 
 SIP events arrive on the loop through the sink and go to the call's CallSession (the registry
-of live calls), which owns the call until CallEnded. Everything here runs on the event loop.
+of live calls), which owns the call until CallEnded. While calls are live their rows are marked
+up once a second (`alive_at`), so the next start ends a dead engine's calls at that moment.
+Everything here runs on the event loop.
 """
 
 from __future__ import annotations

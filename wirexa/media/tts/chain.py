@@ -21,7 +21,7 @@ The first chunk must come within the provider timeout and each next one within t
 the previous (a long text may take longer than the timeout in all). A provider that fails
 before its first chunk falls back exactly as a non-streaming one. One that fails after it
 ends the stream at the bytes written (StreamEnd.failure: a warning for the call that heard the
-prompt cut short); the render itself goes on to the next provider as before, for those who
+prompt cut short); the render itself goes on to the next provider, as a non-streamed one does, for those who
 wait for the complete WAV (and the cache). Callers that did not ask to stream, and every caller
 when the render comes from the cache or a non-streaming provider, get the complete WAV.
 A streamed file is deleted STREAM_KEEP_S after its stream ended (a player that opened it keeps
