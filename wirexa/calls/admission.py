@@ -18,8 +18,9 @@ from wirexa.calls.permissions import LimitsStore, Refusal
 from wirexa.calls.ports import CallStore, Clock
 from wirexa.calls.records import ProjectRecord
 from wirexa.config import Settings
+from wirexa.errors import ApiCode
 
-NO_CREDITS = Refusal(402, 20005, "No credits remaining for this project")
+NO_CREDITS = Refusal(402, ApiCode.ACCOUNT_NOT_ACTIVE, "No credits remaining for this project")
 
 # Per dispatch pass: account_sid -> (the project's limits, call-seconds used today)
 UsageCache = dict[str, tuple[permissions.ProjectLimits, int]]
@@ -75,7 +76,9 @@ class Admission:
             return NO_CREDITS
         if self.caller_ids and from_number not in self.caller_ids:
             return Refusal(
-                400, 21210, f"The source phone number provided, {from_number}, is not yet verified for your account."
+                400,
+                ApiCode.FROM_NOT_VERIFIED,
+                f"The source phone number provided, {from_number}, is not yet verified for your account.",
             )
         return None
 
@@ -113,5 +116,9 @@ class Admission:
             return permissions.STOPPED
         project = await self.store.project(account_sid)
         if project is not None and project.max_concurrent is not None and live_calls >= project.max_concurrent:
-            return Refusal(429, 20429, f"The project's limit of {project.max_concurrent} concurrent calls is reached")
+            return Refusal(
+                429,
+                ApiCode.TOO_MANY_REQUESTS,
+                f"The project's limit of {project.max_concurrent} concurrent calls is reached",
+            )
         return await self.destination_and_usage(account_sid, to_number)

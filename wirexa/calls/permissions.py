@@ -22,6 +22,8 @@ import datetime as dt
 import re
 from typing import Protocol, runtime_checkable
 
+from wirexa.errors import ApiCode
+
 # NANP area codes of countries other than the US and Canada (ITU: "+1 xxx" country codes).
 NANP_OTHER_COUNTRIES: dict[str, str] = {
     "242": "Bahamas",
@@ -158,7 +160,7 @@ def destination_refusal(to: str, prefixes: tuple[str, ...], trunk_host: str = ""
         return None
     return Refusal(
         400,
-        21215,
+        ApiCode.NOT_PERMITTED_DESTINATION,
         f"Account not authorized to call {to}. Perhaps you need to enable some international permissions: "
         f"{GEO_PERMISSIONS_URL}",
     )
@@ -176,7 +178,7 @@ def usage_refusal(used_s: int, cap_s: int) -> Refusal | None:
         return None
     return Refusal(
         402,
-        20005,
+        ApiCode.ACCOUNT_NOT_ACTIVE,
         f"Daily call-minutes limit reached for this project ({cap_s // 60} minutes a day, "
         f"{used_s // 60} used); calls resume at 00:00 UTC",
     )
@@ -184,7 +186,7 @@ def usage_refusal(used_s: int, cap_s: int) -> Refusal | None:
 
 STOPPED = Refusal(
     503,
-    20503,
+    ApiCode.SERVICE_UNAVAILABLE,
     "New calls are refused: an operator stopped calling on this engine (emergency stop). "
     "It lifts with `wirexa calls resume`.",
 )

@@ -16,7 +16,8 @@ from wirexa.calls.admission import Admission
 from wirexa.calls.ports import CallStore, Clock
 from wirexa.calls.records import CallChanges, CallRecord, NewCall, ProjectRecord, RecordingOptions, RecordingRecord
 from wirexa.calls.state import ALL_EVENTS
-from wirexa.errors import ApiError, BadRequest, NotFound, PaymentRequired
+from wirexa.calls.statuses import CAPTURING_RECORDING
+from wirexa.errors import ApiCode, ApiError, BadRequest, NotFound, PaymentRequired
 
 __all__ = ["ALL_EVENTS", "CallController", "CallService", "CallUpdate", "NewCall", "NullController"]
 
@@ -124,11 +125,11 @@ class CallService:
         redirect = upd.url is not None or upd.twiml is not None
         if not call.is_live:
             if upd.status is not None:
-                raise BadRequest("Call is not in-progress. Cannot cancel or hang up.", code=21220)
+                raise BadRequest("Call is not in-progress. Cannot cancel or hang up.", code=ApiCode.INVALID_CALL_STATE)
             if redirect:
-                raise BadRequest("Call is not in-progress. Cannot redirect.", code=21220)
+                raise BadRequest("Call is not in-progress. Cannot redirect.", code=ApiCode.INVALID_CALL_STATE)
             if upd.time_limit_s is not None:
-                raise BadRequest("Call is not in-progress. Cannot update.", code=21220)
+                raise BadRequest("Call is not in-progress. Cannot update.", code=ApiCode.INVALID_CALL_STATE)
         changes = CallChanges(
             fallback_url=upd.fallback_url,
             fallback_method=upd.fallback_method,
@@ -162,22 +163,22 @@ class CallService:
         if call.status == state.CallStatus.IN_PROGRESS:
             rec = await self.controller.start_recording(call, options)
         if rec is None:
-            raise BadRequest("Requested resource is not eligible for recording", code=21220)
+            raise BadRequest("Requested resource is not eligible for recording", code=ApiCode.INVALID_CALL_STATE)
         return rec
 
     async def update_recording(
         self, call: CallRecord, rec: RecordingRecord, status: str, pause_behavior: str
     ) -> RecordingRecord:
         """POST .../Recordings/{Sid}: Status paused (PauseBehavior), in-progress or stopped."""
-        if rec.status not in ("in-progress", "paused"):
-            raise BadRequest("Recording is not in progress", code=21220)
+        if rec.status not in CAPTURING_RECORDING:
+            raise BadRequest("Recording is not in progress", code=ApiCode.INVALID_CALL_STATE)
         updated = await self.controller.update_recording(call, rec.sid, status, pause_behavior)
         if updated is None:
-            raise BadRequest("Recording is not in progress", code=21220)
+            raise BadRequest("Recording is not in progress", code=ApiCode.INVALID_CALL_STATE)
         return updated
 
     async def delete(self, project: ProjectRecord, sid: str, path: str) -> None:
         call = await self.get(project, sid, path)
         if call.is_live:
-            raise BadRequest("Cannot delete a call that is not complete.", code=20009)
+            raise BadRequest("Cannot delete a call that is not complete.", code=ApiCode.DELETE_BEFORE_COMPLETE)
         await self.store.delete(sid)
