@@ -24,9 +24,14 @@ from wirexa.cli import options, tail_webhooks
 from wirexa.cli.base import App
 from wirexa.cli.call import find_engine
 from wirexa.cli.console import Column, console, fail, print_json, render_pairs, render_rows
-from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
+from wirexa.store.repo import CallRecord, ProjectRecord, utcnow
+from wirexa.store.repo.calls import CallFilter, get_call, list_calls
+from wirexa.store.repo.flags import CALLS_STOPPED, get_flag, set_flag
+from wirexa.store.repo.notifications import list_notifications
+from wirexa.store.repo.projects import get_project, list_projects, project_limits, update_project
+from wirexa.store.repo.webhooks import list_webhooks
 
 app = App(
     help="Inspect calls in the store; stop, resume and hang up calls; set a project's call limits.",
@@ -72,12 +77,10 @@ def list_(
     if status and not statuses:  # () would mean every status
         fail(f"--status must be one of {', '.join(dict.fromkeys(RESOURCE_STATUS.values()))}, got {status!r}")
     store = open_store(options.settings(data_dir, config_file))
-    projects = (
-        [options.project_sid(store, project)] if project else [p.sid for p in store.read_sync(repo.list_projects)]
-    )
-    calls: list[repo.CallRecord] = []
+    projects = [options.project_sid(store, project)] if project else [p.sid for p in store.read_sync(list_projects)]
+    calls: list[CallRecord] = []
     for sid in projects:
-        page, _ = store.read_sync(repo.list_calls, repo.CallFilter(account_sid=sid, statuses=statuses), limit)
+        page, _ = store.read_sync(list_calls, CallFilter(account_sid=sid, statuses=statuses), limit)
         calls.extend(page)
     calls.sort(key=lambda c: (c.date_created, c.sid), reverse=True)
     calls = calls[:limit]
@@ -108,12 +111,12 @@ def show(
 ) -> None:
     """Show one call, its notifications and its webhook deliveries (callbacks)."""
     store = open_store(options.settings(data_dir, config_file))
-    call = store.read_sync(repo.get_call, options.call_sid(store, call_sid))
+    call = store.read_sync(get_call, options.call_sid(store, call_sid))
     if call is None:  # deleted in between
         fail(f"no call {call_sid}")
     body = call_json(call, _prefix(call.account_sid))
-    notes = store.read_sync(repo.list_notifications, call.sid)
-    hooks = store.read_sync(lambda: repo.list_webhooks(call_sid=call.sid, limit=100_000))
+    notes = store.read_sync(list_notifications, call.sid)
+    hooks = store.read_sync(lambda: list_webhooks(call_sid=call.sid, limit=100_000))
     if json_out:
         body["notifications"] = [
             {"error_code": n.error_code, "message": n.message_text, "url": n.request_url} for n in notes
@@ -151,7 +154,7 @@ HANGUP_PASSES = 5  # calls a <Dial> or the dispatcher started while we hung up a
 
 
 def _stop_state(store: Store) -> str | None:
-    return store.read_sync(repo.get_flag, repo.CALLS_STOPPED)
+    return store.read_sync(get_flag, CALLS_STOPPED)
 
 
 @app.command()
@@ -172,11 +175,9 @@ def stop(
     try:
         value = _stop_state(store)
         if value is None:
-            value = (
-                f"since {repo.utcnow().isoformat(timespec='seconds')}Z by {getpass.getuser()}@{socket.gethostname()}"
-            )
+            value = f"since {utcnow().isoformat(timespec='seconds')}Z by {getpass.getuser()}@{socket.gethostname()}"
             value += f": {reason}" if reason else ""
-            store.write_sync(repo.set_flag, repo.CALLS_STOPPED, value)
+            store.write_sync(set_flag, CALLS_STOPPED, value)
     finally:
         store.close()
     if not json_out:
@@ -199,7 +200,7 @@ def resume(
     try:
         value = _stop_state(store)
         if value is not None:
-            store.write_sync(repo.set_flag, repo.CALLS_STOPPED, None)
+            store.write_sync(set_flag, CALLS_STOPPED, None)
     finally:
         store.close()
     if json_out:
@@ -238,16 +239,14 @@ def hangup(
         raise typer.Exit(1)
 
 
-def _live_calls(store: Store, account_sids: list[str]) -> list[repo.CallRecord]:
+def _live_calls(store: Store, account_sids: list[str]) -> list[CallRecord]:
     """Every live call (queued included) of these projects; the ones already placed first."""
     statuses = tuple(sorted(str(st) for st in LIVE))
-    out: list[repo.CallRecord] = []
+    out: list[CallRecord] = []
     for sid in account_sids:
         after: str | None = None
         while True:
-            page, more = store.read_sync(
-                repo.list_calls, repo.CallFilter(account_sid=sid, statuses=statuses), 1000, 0, after
-            )
+            page, more = store.read_sync(list_calls, CallFilter(account_sid=sid, statuses=statuses), 1000, 0, after)
             out += page
             if not more or not page:
                 break
@@ -259,11 +258,11 @@ def _live_calls(store: Store, account_sids: list[str]) -> list[repo.CallRecord]:
 def _hangup(s: Any, call_sid: str | None, *, all_: bool, project: str | None, quiet: bool) -> dict[str, Any]:
     store = open_store(s)
     try:
-        projects = {p.sid: p for p in store.read_sync(repo.list_projects)}
+        projects = {p.sid: p for p in store.read_sync(list_projects)}
         if project is not None:
             project = options.project_sid(store, project)
         if call_sid is not None:
-            call = store.read_sync(repo.get_call, options.call_sid(store, call_sid))
+            call = store.read_sync(get_call, options.call_sid(store, call_sid))
             if call is None:  # deleted in between
                 fail(f"no call {call_sid}")
             targets = [call]
@@ -297,7 +296,7 @@ def _hangup(s: Any, call_sid: str | None, *, all_: bool, project: str | None, qu
 
 
 async def _end_calls(
-    api_url: str, projects: dict[str, repo.ProjectRecord], calls: list[repo.CallRecord]
+    api_url: str, projects: dict[str, ProjectRecord], calls: list[CallRecord]
 ) -> tuple[dict[str, str], dict[str, str]]:
     """POST Status=completed for each call (the API cancels the ones not answered yet); returns
     (sid -> status it ended with, sid -> error)."""
@@ -306,7 +305,7 @@ async def _end_calls(
     gate = asyncio.Semaphore(HANGUP_CONCURRENCY)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
 
-        async def end(call: repo.CallRecord) -> None:
+        async def end(call: CallRecord) -> None:
             p = projects.get(call.account_sid)
             if p is None:
                 errors[call.sid] = "its project is gone"
@@ -385,9 +384,9 @@ def limits(
     try:
         project = options.project_sid(store, project)
         if changes:
-            store.write_sync(lambda: repo.update_project(project, **changes))
-        own = store.read_sync(repo.project_limits, project)
-        record = store.read_sync(repo.get_project, project)
+            store.write_sync(lambda: update_project(project, **changes))
+        own = store.read_sync(project_limits, project)
+        record = store.read_sync(get_project, project)
     finally:
         store.close()
     assert record is not None
