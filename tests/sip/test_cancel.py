@@ -19,40 +19,38 @@ from wirexa.sip.pool import CALLS_PER_WORKER
 pytestmark = pytest.mark.sip
 
 
-async def test_hangup_before_any_provisional_cancels_after_the_first_one(tmp_path: Path, sipp: object) -> None:
-    # SIPp says nothing for 1 s, then 180; a CANCEL during that second fails its scenario.
-    h, sid = await trunk_call(tmp_path, sipp, "uas_late_provisional.xml")
+async def hang_up_against(tmp_path: Path, sipp: object, scenario: str, *, after: type | float) -> CallEnded:
+    """Dial SIPp playing `scenario`, hang up once `after` happened (an event type, or seconds), and
+    return the end; SIPp must have seen its whole scenario (it fails on a CANCEL out of turn)."""
+    h, sid = await trunk_call(tmp_path, sipp, scenario, timeout_s=20)
     try:
+        if isinstance(after, type):
+            await h.wait(sid, after)
+        else:
+            await asyncio.sleep(after)
         await h.bridge.hangup(CallSid(sid))
-        ended = await h.ended(sid)
-        assert ended.reason == "canceled"
+        ended = await h.ended(sid, timeout=5)  # never the 20 s ring timeout
         assert await asyncio.to_thread(h.sipp_proc.wait, 15) == 0  # type: ignore[attr-defined]
+        return ended
     finally:
         await h.bridge.__aexit__(None, None, None)
+
+
+async def test_hangup_before_any_provisional_cancels_after_the_first_one(tmp_path: Path, sipp: object) -> None:
+    # SIPp says nothing for 1 s, then 180; a CANCEL during that second fails its scenario.
+    ended = await hang_up_against(tmp_path, sipp, "uas_late_provisional.xml", after=0.0)
+    assert (ended.reason, ended.hangup_by) == ("canceled", "local")
 
 
 async def test_hangup_after_a_100_only_cancels(tmp_path: Path, sipp: object) -> None:
-    h, sid = await trunk_call(tmp_path, sipp, "uas_trying_only.xml")
-    try:
-        await asyncio.sleep(0.6)  # the 100 came at 300 ms; no 180 will
-        await h.bridge.hangup(CallSid(sid))
-        ended = await h.ended(sid)
-        assert ended.reason == "canceled"
-        assert await asyncio.to_thread(h.sipp_proc.wait, 15) == 0  # type: ignore[attr-defined]
-    finally:
-        await h.bridge.__aexit__(None, None, None)
+    # The 100 comes at 300 ms and no 180 ever does.
+    ended = await hang_up_against(tmp_path, sipp, "uas_trying_only.xml", after=0.6)
+    assert (ended.reason, ended.hangup_by) == ("canceled", "local")
 
 
 async def test_hangup_while_ringing_cancels_at_once(tmp_path: Path, sipp: object) -> None:
-    h, sid = await trunk_call(tmp_path, sipp, "uas_noanswer.xml", timeout_s=20)
-    try:
-        await h.wait(sid, CallRinging)
-        await h.bridge.hangup(CallSid(sid))
-        ended = await h.ended(sid, timeout=5)  # not the 20 s ring timeout
-        assert (ended.reason, ended.hangup_by) == ("canceled", "local")
-        assert await asyncio.to_thread(h.sipp_proc.wait, 15) == 0  # type: ignore[attr-defined]
-    finally:
-        await h.bridge.__aexit__(None, None, None)
+    ended = await hang_up_against(tmp_path, sipp, "uas_noanswer.xml", after=CallRinging)
+    assert (ended.reason, ended.hangup_by) == ("canceled", "local")
 
 
 async def _sandbox_saw(h: SipHarness, sid: str) -> bool:
