@@ -33,6 +33,7 @@ from typing import TypeVar
 import defusedxml
 import defusedxml.ElementTree as DET
 
+from wirexa.calls.statuses import RECORDING_CALLBACK_EVENTS
 from wirexa.errors import DocumentError
 from wirexa.laml.verbs import (
     Dial,
@@ -120,7 +121,7 @@ _RECORD_ATTRS = frozenset(
     }
 )  # fmt: skip
 _CALLBACK_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
-_RECORDING_EVENTS = frozenset({"in-progress", "completed", "absent"})
+_RECORDING_EVENTS = frozenset(str(e) for e in RECORDING_CALLBACK_EVENTS)
 
 
 def parse_document(body: bytes | str, content_type: str | None, url: str | None = None) -> Document:
