@@ -36,6 +36,12 @@ from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
 from wirexa.webhooks import outbox
 
+# Compiled modules are cached (__pycache__) even where the environment sets PYTHONDONTWRITEBYTECODE:
+# rewriting and compiling every test module, and the CLI and engine subprocesses compiling wirexa,
+# on each run costs seconds. Test modules are imported after this one.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
+import struct
 from pathlib import Path
 from typing import cast
 
@@ -30,7 +31,7 @@ SPF = 160  # samples per frame
 
 
 def _pcm(samples: list[float]) -> bytes:
-    return b"".join(max(-32767, min(32767, int(s))).to_bytes(2, "little", signed=True) for s in samples)
+    return struct.pack(f"<{len(samples)}h", *(max(-32767, min(32767, int(s))) for s in samples))
 
 
 def silence(ms: int) -> list[tuple[bytes, bool]]:
