@@ -133,7 +133,7 @@ class StoreCalls:
     async def save_recording(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
         """Insert a finished recording. With a media job wired (`recording_saved`) the row is
         media_state pending: the job makes the MP3 and sends the `completed` callback in its own
-        transaction once both files exist. Without one the callback commits here, as before (the
+        transaction once both files exist. Without one the callback commits here, with the row (the
         MP3 is then made on the first request)."""
         deferred = self._recording_saved is not None
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import peewee as pw
 
+from wirexa.calls.statuses import MediaState, WebhookStatus
+
 database_proxy: Any = pw.DatabaseProxy()
 
 
@@ -113,7 +115,7 @@ class Recording(Base):
     trim = pw.CharField(default="do-not-trim")
     date_created = pw.DateTimeField()
     date_updated = pw.DateTimeField()
-    media_state = pw.CharField(default="ready")
+    media_state = pw.CharField(default=str(MediaState.READY))
     storage_url = pw.TextField(null=True)
 
     class Meta:
@@ -130,7 +132,7 @@ class Webhook(Base):
     method = pw.CharField(default="POST")
     params = pw.TextField()
     sequence_number = pw.IntegerField(default=0)
-    status = pw.CharField(default="pending")
+    status = pw.CharField(default=str(WebhookStatus.PENDING))
     attempts = pw.IntegerField(default=0)
     next_attempt_at = pw.DateTimeField()
     claimed_by = pw.CharField(null=True)

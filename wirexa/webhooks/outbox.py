@@ -64,7 +64,7 @@ def call_status_params(
 def call_status_callbacks(call: CallRecord, event: str, extra: Mapping[str, str]) -> None:
     """Enqueue the call's status callback for `event` if the customer subscribed to it.
 
-    Matches calls.dispatcher.StatusCallbacks; call inside the status change's transaction.
+    A calls.ports.StatusCallbacks; call inside the status change's transaction.
     """
     if not call.status_callback:
         return
@@ -104,7 +104,7 @@ def recording_status_params(rec: RecordingRecord, call: CallRecord, base_url: st
 
 
 def recording_callbacks(base_url: str) -> Callable[[RecordingRecord, CallRecord, str], None]:
-    """A calls.session.RecordingCallbacks that enqueues the recording status callback."""
+    """A calls.ports.RecordingCallbacks that enqueues the recording status callback."""
 
     def enqueue_recording(rec: RecordingRecord, call: CallRecord, event: str) -> None:
         if not rec.status_callback or event not in rec.status_callback_events.split():
