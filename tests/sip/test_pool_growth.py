@@ -13,8 +13,9 @@ import pytest
 
 from tests.sip.conftest import make_settings, running
 from wirexa.calls.ports import CallAnswered, CallSid
+from wirexa.errors import SipError
 from wirexa.sip.pool import CALLS_PER_WORKER, DRAIN_S, PLACE_TRIES, SPARE_SLOTS, WorkerPool, WorkerProc
-from wirexa.sip.protocol import Ended, MakeCall
+from wirexa.sip.protocol import VERSION, Ended, MakeCall, Ready
 
 pytestmark = pytest.mark.sip
 
@@ -102,3 +103,14 @@ async def test_placement_prefers_workers_whose_hung_up_slots_are_free(tmp_path: 
     pool._on_message(w1, Ended("CA4", "completed", None, "remote"))  # the far end hung up: slot freed
     assert not w1.draining
     assert w0.load(time.monotonic() + DRAIN_S + 0.1) == 1  # the drain ends
+
+
+async def test_a_worker_speaking_another_protocol_version_is_not_ready(tmp_path: Path) -> None:
+    pool = WorkerPool(make_settings(tmp_path), lambda event: None)
+    loop = asyncio.get_running_loop()
+    old, same = (WorkerProc(i, 0, _NoProc(), loop.create_future()) for i in (0, 1))  # type: ignore[arg-type]
+    pool._on_message(old, Ready(5060, 1, VERSION - 1))
+    pool._on_message(same, Ready(5061, 2))
+    with pytest.raises(SipError, match=f"speaks protocol {VERSION - 1}, not {VERSION}"):
+        old.ready.result()
+    assert same.ready.result() is None

@@ -84,36 +84,44 @@ def test_wire_format_is_todays_json_shape() -> None:
     call = json.loads(SAMPLES[0].to_json())
     assert call == {
         "op": "call",
-        "sid": SID,
-        "to": "sip:+15005550006@127.0.0.1:5090",
-        "from": "sip:+15005550100@127.0.0.1",
-        "timeout": 30.0,
+        "call_sid": SID,
+        "to_uri": "sip:+15005550006@127.0.0.1:5090",
+        "from_uri": "sip:+15005550100@127.0.0.1",
+        "timeout_s": 30.0,
         "headers": [["P-Asserted-Identity", "<sip:x@y>"]],
         "amd": "",
         "amd_timeout_ms": 30000,
-        "amd_speech_ms": 2400,
-        "amd_speech_end_ms": 1200,
-        "amd_silence_ms": 5000,
+        "amd_speech_threshold_ms": 2400,
+        "amd_speech_end_threshold_ms": 1200,
+        "amd_silence_timeout_ms": 5000,
     }
     assert json.loads(proto.Shutdown().to_json()) == {"op": "shutdown"}
     assert json.loads(proto.Ended(SID, "failed", None, "local").to_json()) == {
         "ev": "ended",
-        "sid": SID,
+        "call_sid": SID,
         "reason": "failed",
-        "code": None,
-        "by": "local",
+        "sip_code": None,
+        "hangup_by": "local",
         "message": "",
     }
     error = json.loads(proto.CommandError("boom", SID, "record", "RE1").to_json())
-    assert error == {"ev": "error", "message": "boom", "sid": SID, "op": "record", "ref": "RE1"}
+    assert json.loads(proto.Ready(5060, 7).to_json()) == {
+        "ev": "ready",
+        "port": 5060,
+        "pid": 7,
+        "version": proto.VERSION,
+    }
+    assert json.loads(proto.RecordDone(SID, "RE1", "/r.wav", 10, "key", "#").to_json())["duration_ms"] == 10
+    assert json.loads(proto.AmdResult(SID, "human", 0.5, 900).to_json())["detection_ms"] == 900
+    assert error == {"ev": "error", "message": "boom", "call_sid": SID, "command": "record", "ref": "RE1"}
 
 
 def test_defaults_fill_optional_fields_and_numbers_widen() -> None:
-    assert proto.from_json('{"op":"play","sid":"CA1","play_id":"1","path":"/a.wav"}') == proto.Play(
+    assert proto.from_json('{"op":"play","call_sid":"CA1","play_id":"1","path":"/a.wav"}') == proto.Play(
         "CA1", "1", "/a.wav", 1
     )
-    call = proto.from_json('{"op":"call","sid":"CA1","to":"sip:a@b","from":"sip:c@d","timeout":60}')
-    assert isinstance(call, proto.MakeCall) and call.timeout == 60.0 and isinstance(call.timeout, float)
+    call = proto.from_json('{"op":"call","call_sid":"CA1","to_uri":"sip:a@b","from_uri":"sip:c@d","timeout_s":60}')
+    assert isinstance(call, proto.MakeCall) and call.timeout_s == 60.0 and isinstance(call.timeout_s, float)
     assert call.headers == ()
     assert proto.from_json('{"ev":"error","message":"bad command: x"}') == proto.CommandError("bad command: x")
 
@@ -124,25 +132,28 @@ def test_defaults_fill_optional_fields_and_numbers_widen() -> None:
         ("not json", "not JSON"),
         (b"\xff\xfe", "not JSON"),
         ("[1, 2]", "not a message"),
-        ('{"sid": "CA1"}', "unknown message"),
-        ('{"op": "dance", "sid": "CA1"}', "unknown message"),
+        ('{"call_sid": "CA1"}', "unknown message"),
+        ('{"op": "dance", "call_sid": "CA1"}', "unknown message"),
         ('{"ev": "exploded"}', "unknown message"),
         ('{"op": 3}', "unknown message"),
-        ('{"op": "hangup"}', "missing 'sid'"),
-        ('{"op": "play", "sid": "CA1", "play_id": "1"}', "missing 'path'"),
-        ('{"op": "hangup", "sid": 5}', "bad 'sid'"),
-        ('{"op": "play", "sid": "CA1", "play_id": "1", "path": "/a", "loop": "2"}', "bad 'loop'"),
-        ('{"op": "play", "sid": "CA1", "play_id": "1", "path": "/a", "loop": true}', "bad 'loop'"),
-        ('{"op": "play", "sid": "CA1", "play_id": "1", "path": "/a", "loop": 1.5}', "bad 'loop'"),
+        ('{"op": "hangup"}', "missing 'call_sid'"),
+        ('{"op": "play", "call_sid": "CA1", "play_id": "1"}', "missing 'path'"),
+        ('{"op": "hangup", "call_sid": 5}', "bad 'call_sid'"),
+        ('{"op": "play", "call_sid": "CA1", "play_id": "1", "path": "/a", "loop": "2"}', "bad 'loop'"),
+        ('{"op": "play", "call_sid": "CA1", "play_id": "1", "path": "/a", "loop": true}', "bad 'loop'"),
+        ('{"op": "play", "call_sid": "CA1", "play_id": "1", "path": "/a", "loop": 1.5}', "bad 'loop'"),
         ('{"op": "ping", "n": null}', "bad 'n'"),
-        ('{"op": "call", "sid": "CA1", "to": "a", "from": "b", "headers": [["X"]]}', "bad 'headers'"),
-        ('{"op": "call", "sid": "CA1", "to": "a", "from": "b", "headers": "X: 1"}', "bad 'headers'"),
-        ('{"op": "call", "sid": "CA1", "to": "a", "from_uri": "b"}', "missing 'from'"),
-        ('{"op": "record", "sid": "CA1", "rec_id": "r", "path": "/r", "mix_with": 5}', "bad 'mix_with'"),
-        ('{"ev": "ended", "sid": "CA1", "reason": "exploded"}', "bad 'reason'"),
-        ('{"ev": "play_done", "sid": "CA1", "play_id": "1", "how": "maybe"}', "bad 'how'"),
-        ('{"ev": "record_done", "sid": "CA1", "rec_id": "r", "path": "/r", "ms": "10", "how": "key"}', "bad 'ms'"),
-        ('{"op": "hangup", "sid": "CA1", "why": "because"}', "unknown field"),
+        ('{"op": "call", "call_sid": "CA1", "to_uri": "a", "from_uri": "b", "headers": [["X"]]}', "bad 'headers'"),
+        ('{"op": "call", "call_sid": "CA1", "to_uri": "a", "from_uri": "b", "headers": "X: 1"}', "bad 'headers'"),
+        ('{"op": "call", "call_sid": "CA1", "to_uri": "a", "from": "b"}', "missing 'from_uri'"),
+        ('{"op": "record", "call_sid": "CA1", "rec_id": "r", "path": "/r", "mix_with": 5}', "bad 'mix_with'"),
+        ('{"ev": "ended", "call_sid": "CA1", "reason": "exploded"}', "bad 'reason'"),
+        ('{"ev": "play_done", "call_sid": "CA1", "play_id": "1", "how": "maybe"}', "bad 'how'"),
+        (
+            '{"ev": "record_done", "call_sid": "CA1", "rec_id": "r", "path": "/r", "duration_ms": "10", "how": "key"}',
+            "bad 'duration_ms'",
+        ),
+        ('{"op": "hangup", "call_sid": "CA1", "why": "because"}', "unknown field"),
         ('{"op": "shutdown", "now": true}', "unknown field"),
     ],
 )
@@ -166,7 +177,7 @@ def test_failure_names_the_command_its_call_and_its_reference() -> None:
     assert proto.failure(proto.Record(SID, "RE9", "/r.wav"), "m") == proto.CommandError("m", SID, "record", "RE9")
     assert proto.failure(proto.PauseRecord(SID, "RE9"), "m") == proto.CommandError("m", SID, "pause_record", "RE9")
     assert proto.failure(proto.StreamEnd(SID, "7", 9), "m") == proto.CommandError("m", SID, "stream_end", "7")
-    bad = '{"op":"pause_record","sid":"CA1","rec_id":"RE1","behavior":"mute"}'
+    bad = '{"op":"pause_record","call_sid":"CA1","rec_id":"RE1","behavior":"mute"}'
     with pytest.raises(ValueError, match="behavior"):
         proto.from_json(bad)
     assert proto.failure(proto.Bridge(SID, other), "m") == proto.CommandError("m", SID, "bridge", "")

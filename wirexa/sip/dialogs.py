@@ -73,9 +73,9 @@ def amd_params(cmd: proto.MakeCall) -> AmdParams | None:
     return AmdParams(
         mode=AmdMode(cmd.amd),
         timeout_ms=cmd.amd_timeout_ms,
-        speech_threshold_ms=cmd.amd_speech_ms,
-        speech_end_threshold_ms=cmd.amd_speech_end_ms,
-        silence_timeout_ms=cmd.amd_silence_ms,
+        speech_threshold_ms=cmd.amd_speech_threshold_ms,
+        speech_end_threshold_ms=cmd.amd_speech_end_threshold_ms,
+        silence_timeout_ms=cmd.amd_silence_timeout_ms,
     )
 
 
@@ -156,12 +156,12 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
 
 def outbound(owner: DialogOwner, account: Any, cmd: proto.MakeCall, ring_deadline: float) -> tuple[Dialog, Any]:
     """The Dialog of a call command and the CallOpParam of its INVITE (our CallSid rides in
-    X-Wirexa-CallSid); the caller sends it with `dialog.call.makeCall(cmd.to, prm)`."""
-    call = WorkerCall(owner, account, cmd.sid)
+    X-Wirexa-CallSid); the caller sends it with `dialog.call.makeCall(cmd.to_uri, prm)`."""
+    call = WorkerCall(owner, account, cmd.call_sid)
     prm = pj.CallOpParam(True)
     prm.txOption.localUri = cmd.from_uri
-    for name, value in (*cmd.headers, ("X-Wirexa-CallSid", cmd.sid)):
+    for name, value in (*cmd.headers, ("X-Wirexa-CallSid", cmd.call_sid)):
         h = pj.SipHeader()
         h.hName, h.hValue = name, value
         prm.txOption.headers.append(h)
-    return Dialog(cmd.sid, call, ring_deadline, amd=amd_params(cmd)), prm
+    return Dialog(cmd.call_sid, call, ring_deadline, amd=amd_params(cmd)), prm

@@ -460,8 +460,12 @@ class WorkerPool:
 
     def _on_message(self, worker: WorkerProc, msg: proto.Event) -> None:
         match msg:
-            case proto.Ready():
-                if not worker.ready.done():
+            case proto.Ready(version=version):
+                if worker.ready.done():
+                    return
+                if version != proto.VERSION:  # a child from another build: its lines would not parse
+                    worker.ready.set_exception(SipError(f"it speaks protocol {version}, not {proto.VERSION}"))
+                else:
                     worker.ready.set_result(None)
                 return
             case proto.Pong():
@@ -473,9 +477,11 @@ class WorkerPool:
                 state = "active" if active else "failed"
                 log.log(level, "worker %d: trunk registration %s (%s %s)", worker.index, state, code, reason)
                 return
-            case proto.Initiated(sid=sid):
+            case proto.Initiated(call_sid=sid):
                 self._placing.pop(sid, None)
-            case proto.Ended(sid=sid, by="local", message=message) if sid in self._placing and "ETOOMANY" in message:
+            case proto.Ended(call_sid=sid, hangup_by="local", message=message) if (
+                sid in self._placing and "ETOOMANY" in message
+            ):
                 parent, command, tries = self._placing[sid]
                 if tries < PLACE_TRIES:
                     log.info("[%s] worker %d had no free call slot yet: placing the call again", sid, worker.index)
@@ -484,7 +490,7 @@ class WorkerPool:
                     self._unsent[sid] = False  # a hangup until it is sent again withdraws it
                     asyncio.get_running_loop().create_task(self._place_again(sid, parent, command))
                     return
-            case proto.CommandError(sid=sid, op=op, message=message):
+            case proto.CommandError(call_sid=sid, command=op, message=message):
                 log.warning("[%s] worker %d: %s failed: %s", sid or "-", worker.index, op or "a command", message)
                 if sid not in worker.calls:
                     return  # no call of this worker waits for it (a bad line, a call already gone)

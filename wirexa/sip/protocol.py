@@ -1,27 +1,30 @@
 """PURE: the typed message set between the engine and its SIP child processes, and SIP outcome mapping.
 
 Commands go to a child's stdin and events come back on its stdout, one JSON object per line.
-A command carries its name under "op", an event under "ev" (an error event also has an "op":
-the command that failed); the other keys are the message's
-fields (a field's wire key is its name, except MakeCall.from_uri, which travels as "from").
-Calls are named by "sid" (the CallSid). Every message is a frozen dataclass with to_json();
-from_json() turns one line back into one, checking the name, every field's presence and
-type, and that no unknown key came along (anything else is a ValueError).
+A command carries its name under "op", an event under "ev"; the other keys are the message's
+fields, each under its own name, which is the name the same fact has in calls.ports (a call is
+`call_sid`, a SIP status `sip_code`, a length in milliseconds `duration_ms`, the command an
+error is about `command`). Every message is a frozen dataclass with to_json(); from_json()
+turns one line back into one, checking the name, every field's presence and type, and that no
+unknown key came along (anything else is a ValueError). The engine and its children ship
+together; `ready` carries VERSION, and the pool refuses a child that speaks another.
 
-Commands: call(sid, to, from, timeout, headers, amd...) · hangup(sid) · play(sid, play_id, path,
-loop, stream) · stream_end(sid, play_id, size) · stop_play(sid) · dtmf(sid, digits) ·
-record(sid, rec_id, path, max_s, silence_s, keys, mix_with, whole, track, out_path) ·
-stop_record(sid, rec_id) · pause_record(sid, rec_id, behavior) · resume_record(sid, rec_id) ·
-bridge(a, b) · unbridge(a, b) · relay_open(sid, peer, listen_port, peer_port) ·
-relay_close(sid, peer) · ping(n) · shutdown() · reload(config) (the sandbox carrier only).
-Events: ready(port, pid) · initiated(sid) · ringing(sid, code) · answered(sid, code) ·
-ended(sid, reason, code, by, message) · digit(sid, digit) · play_done(sid, play_id, how) ·
-record_done(sid, rec_id, path, ms, how, digit) · dtmf_done(sid) · amd(sid, answered_by,
-confidence, ms) · pong(n, calls) ·
-error(sid, op, ref, message).
+Commands: call(call_sid, to_uri, from_uri, timeout_s, headers, amd...) · hangup(call_sid) ·
+play(call_sid, play_id, path, loop, stream) · stream_end(call_sid, play_id, size) ·
+stop_play(call_sid) · dtmf(call_sid, digits) · record(call_sid, rec_id, path, max_length_s,
+silence_timeout_s, finish_on_key, mix_with, whole, track, out_path) · stop_record(call_sid,
+rec_id) · pause_record(call_sid, rec_id, behavior) · resume_record(call_sid, rec_id) ·
+bridge(a, b) · unbridge(a, b) · relay_open(call_sid, peer, listen_port, peer_port) ·
+relay_close(call_sid, peer) · ping(n) · shutdown() · reload(config) (the sandbox carrier only).
+Events: ready(port, pid, version) · initiated(call_sid) · ringing(call_sid, sip_code) ·
+answered(call_sid, sip_code) · ended(call_sid, reason, sip_code, hangup_by, message) ·
+digit(call_sid, digit) · play_done(call_sid, play_id, how) · record_done(call_sid, rec_id,
+path, duration_ms, how, digit) · dtmf_done(call_sid) · amd(call_sid, answered_by, confidence,
+detection_ms) · registration(code, reason, active) · pong(n, calls) ·
+error(message, call_sid, command, ref).
 
 The contract that keeps a call from hanging: a child answers every call command it cannot
-carry out with an error event naming the command (`op`) and the play or recording id it
+carry out with an error event naming the command (`command`) and the play or recording id it
 carried (`ref`), and then sends no completion event (play_done, record_done) for it.
 to_sip_event() hands that to the call's session as calls.ports.CommandFailed, which notifies
 the customer and moves on to the next verb.
@@ -33,7 +36,7 @@ import dataclasses
 import json
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeAlias
 
 from wirexa.calls.ports import (
@@ -60,6 +63,9 @@ RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
 PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
+VERSION = 2  # of this message set; bumped with any change to a message's name or fields
+
+
 class _Message:
     """Base of every message: KIND is "op" (a command) or "ev" (an event), NAME its wire name."""
 
@@ -71,7 +77,7 @@ class _Message:
         """One line: the JSON object with the name first, then the fields (tuples as lists), and a newline."""
         body: dict[str, Any] = {self.KIND: self.NAME}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            body[f.metadata.get("wire", f.name)] = getattr(self, f.name)
+            body[f.name] = getattr(self, f.name)
         return (json.dumps(body, separators=(",", ":")) + "\n").encode("utf-8")
 
 
@@ -88,24 +94,24 @@ class MakeCall(_Command):
     """Place a call; the child answers initiated, or ended(reason "failed") when it cannot."""
 
     NAME = "call"
-    sid: str
-    to: str
-    from_uri: str = field(metadata={"wire": "from"})
-    timeout: float = 60.0
+    call_sid: str
+    to_uri: str
+    from_uri: str
+    timeout_s: float = 60.0
     headers: tuple[tuple[str, str], ...] = ()
     # Answering-machine detection on the answered call's audio ("" = off; else Enable or
     # DetectMessageEnd, with Twilio's thresholds): the child reports one amd event.
     amd: str = ""
     amd_timeout_ms: int = 30_000
-    amd_speech_ms: int = 2400
-    amd_speech_end_ms: int = 1200
-    amd_silence_ms: int = 5000
+    amd_speech_threshold_ms: int = 2400
+    amd_speech_end_threshold_ms: int = 1200
+    amd_silence_timeout_ms: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
 class Hangup(_Command):
     NAME = "hangup"
-    sid: str
+    call_sid: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,7 @@ class Play(_Command):
     while it waits, and finishes (play_done) only after a stream_end has told it the size."""
 
     NAME = "play"
-    sid: str
+    call_sid: str
     play_id: str
     path: str
     loop: int = 1
@@ -129,7 +135,7 @@ class StreamEnd(_Command):
     """The streamed play `play_id` is complete at `size` bytes."""
 
     NAME = "stream_end"
-    sid: str
+    call_sid: str
     play_id: str
     size: int
 
@@ -137,13 +143,13 @@ class StreamEnd(_Command):
 @dataclass(frozen=True, slots=True)
 class StopPlay(_Command):
     NAME = "stop_play"
-    sid: str
+    call_sid: str
 
 
 @dataclass(frozen=True, slots=True)
 class SendDtmf(_Command):
     NAME = "dtmf"
-    sid: str
+    call_sid: str
     digits: str
 
 
@@ -158,12 +164,12 @@ class Record(_Command):
     that second file (the engine merges the two into one dual-channel file)."""
 
     NAME = "record"
-    sid: str
+    call_sid: str
     rec_id: str
     path: str
-    max_s: float = 3600.0
-    silence_s: float = 5.0
-    keys: str = ""
+    max_length_s: float = 3600.0
+    silence_timeout_s: float = 5.0
+    finish_on_key: str = ""
     mix_with: str | None = None
     whole: bool = False
     track: RecordTrack = "inbound"
@@ -175,7 +181,7 @@ class StopRecord(_Command):
     """Stop the recording `rec_id`; "" = the call's <Record>/<Dial record> recording."""
 
     NAME = "stop_record"
-    sid: str
+    call_sid: str
     rec_id: str = ""
 
 
@@ -185,7 +191,7 @@ class PauseRecord(_Command):
     as silence (Twilio's PauseBehavior). Nothing of the call reaches the file while paused."""
 
     NAME = "pause_record"
-    sid: str
+    call_sid: str
     rec_id: str
     behavior: PauseBehavior = "skip"
 
@@ -193,7 +199,7 @@ class PauseRecord(_Command):
 @dataclass(frozen=True, slots=True)
 class ResumeRecord(_Command):
     NAME = "resume_record"
-    sid: str
+    call_sid: str
     rec_id: str
 
 
@@ -213,12 +219,12 @@ class Unbridge(_Command):
 
 @dataclass(frozen=True, slots=True)
 class RelayOpen(_Command):
-    """Relay the audio of call `sid` (in this worker) to and from call `peer` (in another
+    """Relay the audio of call `call_sid` (in this worker) to and from call `peer` (in another
     worker, pool.py's cross-worker bridge): listen on 127.0.0.1:listen_port, send to peer_port.
     No reply; one that fails is answered with an error event naming it."""
 
     NAME = "relay_open"
-    sid: str
+    call_sid: str
     peer: str
     listen_port: int
     peer_port: int
@@ -227,7 +233,7 @@ class RelayOpen(_Command):
 @dataclass(frozen=True, slots=True)
 class RelayClose(_Command):
     NAME = "relay_close"
-    sid: str
+    call_sid: str
     peer: str
 
 
@@ -291,49 +297,50 @@ class Ready(_Event):
     NAME = "ready"
     port: int
     pid: int
+    version: int = VERSION
 
 
 @dataclass(frozen=True, slots=True)
 class Initiated(_Event):
     NAME = "initiated"
-    sid: str
+    call_sid: str
 
 
 @dataclass(frozen=True, slots=True)
 class Ringing(_Event):
     NAME = "ringing"
-    sid: str
-    code: int = 180
+    call_sid: str
+    sip_code: int = 180
 
 
 @dataclass(frozen=True, slots=True)
 class Answered(_Event):
     NAME = "answered"
-    sid: str
-    code: int = 200
+    call_sid: str
+    sip_code: int = 200
 
 
 @dataclass(frozen=True, slots=True)
 class Ended(_Event):
     NAME = "ended"
-    sid: str
+    call_sid: str
     reason: EndReason
-    code: int | None = None
-    by: HangupBy = "remote"
+    sip_code: int | None = None
+    hangup_by: HangupBy = "remote"
     message: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Digit(_Event):
     NAME = "digit"
-    sid: str
+    call_sid: str
     digit: str
 
 
 @dataclass(frozen=True, slots=True)
 class PlayDone(_Event):
     NAME = "play_done"
-    sid: str
+    call_sid: str
     play_id: str
     how: PlayHow = "done"
 
@@ -341,10 +348,10 @@ class PlayDone(_Event):
 @dataclass(frozen=True, slots=True)
 class RecordDone(_Event):
     NAME = "record_done"
-    sid: str
+    call_sid: str
     rec_id: str
     path: str
-    ms: int
+    duration_ms: int
     how: RecordHow
     digit: str | None = None
 
@@ -352,19 +359,19 @@ class RecordDone(_Event):
 @dataclass(frozen=True, slots=True)
 class DtmfDone(_Event):
     NAME = "dtmf_done"
-    sid: str
+    call_sid: str
 
 
 @dataclass(frozen=True, slots=True)
 class AmdResult(_Event):
     """The answering-machine detector of a call decided (once): Twilio's AnsweredBy value,
-    its confidence (0..1) and `ms` from the answer's first audio to the decision."""
+    its confidence (0..1) and `detection_ms` from the answer's first audio to the decision."""
 
     NAME = "amd"
-    sid: str
+    call_sid: str
     answered_by: str
     confidence: float
-    ms: int
+    detection_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,14 +394,14 @@ class Pong(_Event):
 
 @dataclass(frozen=True, slots=True)
 class CommandError(_Event):
-    """A command failed in the child: `op` names it ("play", "record", ...; "" for a line that
-    was no command at all), `ref` is the play_id or rec_id it carried ("" for others), `sid`
-    the call it was for ("" when none)."""
+    """A command failed in the child: `command` names it ("play", "record", ...; "" for a line
+    that was no command at all), `ref` is the play_id or rec_id it carried ("" for others),
+    `call_sid` the call it was for ("" when none)."""
 
     NAME = "error"
     message: str
-    sid: str = ""
-    op: str = ""
+    call_sid: str = ""
+    command: str = ""
     ref: str = ""
 
 
@@ -474,7 +481,7 @@ def from_json(line: bytes | str) -> Command | Event:
         raise ValueError(f"not JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise ValueError(f"not a message: {_short(line)}")
-    # "ev" decides: an error event carries an "op" too (the command that failed).
+    # "ev" decides: an event never carries an "op".
     cls: type[Command] | type[Event] | None
     if "ev" in obj:
         name = obj.pop("ev")
@@ -512,7 +519,7 @@ def _build(cls: type[Any], obj: dict[str, Any]) -> Any:
     hints = _FIELD_TYPES[cls]
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        key = f.metadata.get("wire", f.name)
+        key = f.name
         if key not in obj:
             if f.default is dataclasses.MISSING:
                 raise ValueError(f"{cls.NAME}: missing {key!r}")
@@ -583,36 +590,36 @@ INTERNAL_FAILURE = Notice.INTERNAL_FAILURE
 
 
 def failure(cmd: Command, message: str) -> CommandError:
-    """The error event for a command that could not be carried out: its op, its call (side a
+    """The error event for a command that could not be carried out: its name, its call (side a
     of a bridge) and the play or recording id it carried."""
     match cmd:
         case (
-            Play(sid=sid, play_id=ref)
-            | StreamEnd(sid=sid, play_id=ref)
-            | Record(sid=sid, rec_id=ref)
-            | StopRecord(sid=sid, rec_id=ref)
-            | PauseRecord(sid=sid, rec_id=ref)
-            | ResumeRecord(sid=sid, rec_id=ref)
+            Play(call_sid=sid, play_id=ref)
+            | StreamEnd(call_sid=sid, play_id=ref)
+            | Record(call_sid=sid, rec_id=ref)
+            | StopRecord(call_sid=sid, rec_id=ref)
+            | PauseRecord(call_sid=sid, rec_id=ref)
+            | ResumeRecord(call_sid=sid, rec_id=ref)
         ):
             return CommandError(message, sid, cmd.NAME, ref)
         case Bridge(a=sid) | Unbridge(a=sid):
             return CommandError(message, sid, cmd.NAME)
         case (
-            MakeCall(sid=sid)
-            | Hangup(sid=sid)
-            | StopPlay(sid=sid)
-            | SendDtmf(sid=sid)
-            | RelayOpen(sid=sid)
-            | RelayClose(sid=sid)
+            MakeCall(call_sid=sid)
+            | Hangup(call_sid=sid)
+            | StopPlay(call_sid=sid)
+            | SendDtmf(call_sid=sid)
+            | RelayOpen(call_sid=sid)
+            | RelayClose(call_sid=sid)
         ):
             return CommandError(message, sid, cmd.NAME)
         case _:
             return CommandError(message, "", cmd.NAME)
 
 
-def failure_code(op: str) -> int:
+def failure_code(command: str) -> int:
     """The Twilio notification code of a failed command (see PLAY_FAILED, INTERNAL_FAILURE)."""
-    return PLAY_FAILED if op == Play.NAME else INTERNAL_FAILURE
+    return PLAY_FAILED if command == Play.NAME else INTERNAL_FAILURE
 
 
 def to_sip_event(event: Event) -> SipEvent | None:
@@ -624,27 +631,29 @@ def to_sip_event(event: Event) -> SipEvent | None:
     and nothing else would ever end it.
     """
     match event:
-        case Initiated(sid=sid):
+        case Initiated(call_sid=sid):
             return CallInitiated(CallSid(sid))
-        case Ringing(sid=sid, code=code):
+        case Ringing(call_sid=sid, sip_code=code):
             return CallRinging(CallSid(sid), code)
-        case Answered(sid=sid, code=code):
+        case Answered(call_sid=sid, sip_code=code):
             return CallAnswered(CallSid(sid), code)
-        case Ended(sid=sid, reason=reason, code=code, by=by):
+        case Ended(call_sid=sid, reason=reason, sip_code=code, hangup_by=by):
             return CallEnded(CallSid(sid), reason, code, by)
-        case Digit(sid=sid, digit=digit):
+        case Digit(call_sid=sid, digit=digit):
             return DigitReceived(CallSid(sid), digit)
-        case PlayDone(sid=sid, play_id=play_id, how=how):
+        case PlayDone(call_sid=sid, play_id=play_id, how=how):
             return PlaybackFinished(CallSid(sid), play_id, how)
-        case RecordDone(sid=sid, rec_id=rec_id, path=path, ms=ms, how=how, digit=digit):
+        case RecordDone(call_sid=sid, rec_id=rec_id, path=path, duration_ms=ms, how=how, digit=digit):
             return RecordingFinished(CallSid(sid), rec_id, path, ms, how, digit)
-        case DtmfDone(sid=sid):
+        case DtmfDone(call_sid=sid):
             return DigitsSent(CallSid(sid))
-        case AmdResult(sid=sid, answered_by=answered_by, confidence=confidence, ms=ms):
+        case AmdResult(call_sid=sid, answered_by=answered_by, confidence=confidence, detection_ms=ms):
             return AmdDecided(CallSid(sid), answered_by, confidence, ms)
-        case CommandError(sid=sid, op=op) if sid and op == MakeCall.NAME:
+        case CommandError(call_sid=sid, command=op) if sid and op == MakeCall.NAME:
             return CallEnded(CallSid(sid), "failed", None, "local")
-        case CommandError(sid=sid, op=op, ref=ref, message=message) if sid and op in COMMANDS and op not in POOL_ONLY:
+        case CommandError(call_sid=sid, command=op, ref=ref, message=message) if (
+            sid and op in COMMANDS and op not in POOL_ONLY
+        ):
             return CommandFailed(CallSid(sid), op, ref, failure_code(op), message)
         case _:
             return None

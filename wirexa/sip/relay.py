@@ -36,12 +36,12 @@ class RelayHub:
         """A new port for (sid, peer), in the bridge but linked to nothing. Raises pj.Error or OSError."""
         port = RelayPort(cmd.listen_port, cmd.peer_port)
         try:
-            port.create(f"relay-{cmd.sid[-8:]}-{cmd.peer[-8:]}")
+            port.create(f"relay-{cmd.call_sid[-8:]}-{cmd.peer[-8:]}")
         except Exception:
             port.close()
             self.bury(port)
             raise
-        self.ports[(cmd.sid, cmd.peer)] = port
+        self.ports[(cmd.call_sid, cmd.peer)] = port
         return port
 
     def close(self, sid: str, peer: str) -> None:

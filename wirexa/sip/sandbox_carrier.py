@@ -167,7 +167,7 @@ class SandboxCarrier:
                     fut = self._pings.get((index, n))
                     if fut is not None and not fut.done():
                         fut.set_result(None)
-                case proto.CommandError(op=op, message=message):
+                case proto.CommandError(command=op, message=message):
                     log.error("sandbox process %d: %s failed: %s", index, op or "a command", message)
                     self._errors.setdefault(index, []).append(message)
         for (i, _), fut in list(self._pings.items()):

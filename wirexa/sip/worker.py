@@ -120,14 +120,14 @@ class Worker:
                 self.bridge(a, b, False)
             case proto.RelayOpen():
                 self.relay_open(cmd)
-            case proto.RelayClose(sid=sid, peer=peer):
+            case proto.RelayClose(call_sid=sid, peer=peer):
                 self.relay_close(sid, peer)
             case proto.Shutdown():
                 pass  # the CommandLoop stops on it
             case proto.Reload():
                 raise ValueError("a SIP worker takes no reload command (the sandbox carrier's)")
             case _:
-                st = self.calls.get(cmd.sid)
+                st = self.calls.get(cmd.call_sid)
                 if st is not None:  # else the call already ended: its ended event went out
                     self.call_command(st, cmd)
 
@@ -176,16 +176,16 @@ class Worker:
                     self.link(self.graph.resume_recording(st.call_sid, rec_id), strict=True)
 
     def make_call(self, cmd: proto.MakeCall) -> None:
-        st, prm = outbound(self, self.account, cmd, time.monotonic() + cmd.timeout)
-        self.calls[cmd.sid] = st
+        st, prm = outbound(self, self.account, cmd, time.monotonic() + cmd.timeout_s)
+        self.calls[cmd.call_sid] = st
         try:
-            st.call.makeCall(cmd.to, prm)
+            st.call.makeCall(cmd.to_uri, prm)
         except pj.Error as exc:
-            del self.calls[cmd.sid]
+            del self.calls[cmd.call_sid]
             self.loop.bury(st.call)
-            self.emit(proto.Ended(cmd.sid, "failed", None, "local", exc.info()))
+            self.emit(proto.Ended(cmd.call_sid, "failed", None, "local", exc.info()))
             return
-        self.emit(proto.Initiated(cmd.sid))
+        self.emit(proto.Initiated(cmd.call_sid))
 
     def hangup(self, st: Dialog, why: str) -> None:
         if st.local_reason is None:
@@ -276,9 +276,9 @@ class Worker:
             cmd.path,
             recorder,
             now,
-            cmd.max_s or 86400.0,
-            0.0 if cmd.whole else cmd.silence_s,
-            "" if cmd.whole else cmd.keys,
+            cmd.max_length_s or 86400.0,
+            0.0 if cmd.whole else cmd.silence_timeout_s,
+            "" if cmd.whole else cmd.finish_on_key,
             now,
             whole=cmd.whole,
             out=out,
@@ -339,19 +339,19 @@ class Worker:
 
     def relay_open(self, cmd: proto.RelayOpen) -> None:
         """Bridge a call with a call of another worker (relay.py); raises what CommandLoop reports."""
-        st = self.calls.get(cmd.sid)
+        st = self.calls.get(cmd.call_sid)
         if st is None or not st.live:
-            raise ValueError(f"call {cmd.sid} has no live audio")
-        self.relay_close(cmd.sid, cmd.peer)
+            raise ValueError(f"call {cmd.call_sid} has no live audio")
+        self.relay_close(cmd.call_sid, cmd.peer)
         port = self.relays.open(cmd)
-        node = mg.relay(cmd.sid, cmd.peer)
+        node = mg.relay(cmd.call_sid, cmd.peer)
         self.applier.add(node, port)
         try:
-            self.link(self.graph.open_relay(cmd.sid, cmd.peer), strict=True)
+            self.link(self.graph.open_relay(cmd.call_sid, cmd.peer), strict=True)
         except Exception:
-            self.link(self.graph.close_relay(cmd.sid, cmd.peer))
+            self.link(self.graph.close_relay(cmd.call_sid, cmd.peer))
             self.applier.drop(node)
-            self.relays.close(cmd.sid, cmd.peer)
+            self.relays.close(cmd.call_sid, cmd.peer)
             raise
 
     def relay_close(self, sid: str, peer: str) -> None:
