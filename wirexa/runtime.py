@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from wirexa.api.app import make_app, start_server
 from wirexa.api.auth import RateLimiter
@@ -50,6 +50,10 @@ from wirexa.store.db import Store
 from wirexa.store.recordings import StoreRecordings
 from wirexa.webhooks import outbox, signing
 from wirexa.webhooks.delivery import DeliveryWorker
+
+if TYPE_CHECKING:  # imported when SIP starts (with_sip)
+    from wirexa.calls.dispatcher import Dispatcher
+    from wirexa.sip.bridge import SipBridge
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +129,9 @@ class Engine:
         self.services: ApiServices | None = None
         self.port: int | None = None
         self.urls: list[str] = []  # http://address:port the API really listens on, after entry
-        self.sip: Any = None
-        self.delivery: Any = None
-        self.dispatcher: Any = None
+        self.sip: SipBridge | None = None
+        self.delivery: DeliveryWorker | None = None
+        self.dispatcher: Dispatcher | None = None
         self.media: MediaPrep | None = None
         self._stack = contextlib.AsyncExitStack()
 
@@ -170,7 +174,8 @@ class Engine:
 
     def _stop_supervising(self) -> None:
         """First step of shutdown: processes that exit from now on are not restarted."""
-        for part in (getattr(self.sip, "sandbox", None), getattr(self.sip, "pool", None)):
+        parts = (self.sip.sandbox, self.sip.pool) if self.sip is not None else ()
+        for part in parts:
             if part is not None:
                 part.begin_shutdown()
 
@@ -229,7 +234,7 @@ class Engine:
             sip=self.sip,
         )
         if self.with_api:
-            await self._start_api(make_app(self.services))
+            await self._start_api(self.services)
         if self.sip is not None:
             self._stack.callback(self._stop_supervising)  # pushed last: the first step of shutdown
 
@@ -277,9 +282,9 @@ class Engine:
         if live:
             log.info("waiting up to %.0f s for %d live call(s) to end", grace_s, live)
             idle = asyncio.ensure_future(dispatcher.wait_idle(grace_s))
-            waits: set[asyncio.Future[Any]] = {idle}
+            waits: set[asyncio.Future[bool]] = {idle}
             if hurry is not None:
-                waits.add(asyncio.ensure_future(hurry.wait()))
+                waits.add(asyncio.ensure_future(_set(hurry)))
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
                 w.cancel()
@@ -317,7 +322,7 @@ class Engine:
             self._stack.push_async_callback(chain.aclose)
             self.media.tts = chain
             log.info("reload: TTS providers now %s", ", ".join(n for n, ok in chain.status() if ok))
-        sandbox = getattr(self.sip, "sandbox", None)
+        sandbox = self.sip.sandbox if self.sip is not None else None
         if sandbox is not None:
             from wirexa.sip.sandbox_carrier import sandbox_config_path
 
@@ -329,14 +334,19 @@ class Engine:
         log.info("reload done (%d setting(s) applied)", len(applied))
         return rest
 
-    async def _start_api(self, app: Any) -> None:
-        runner, self.port = await start_server(app, self.settings.host, self.settings.port)
+    async def _start_api(self, services: ApiServices) -> None:
+        runner, self.port = await start_server(make_app(services), self.settings.host, self.settings.port)
         self._stack.push_async_callback(runner.cleanup)
         self.urls = [_url(address) for address in runner.addresses]
         log.info("REST API listening on %s", ", ".join(self.urls))
 
 
-def _url(address: Any) -> str:
+async def _set(event: asyncio.Event) -> bool:
+    """True once `event` is set: a task to wait for beside others that return a bool."""
+    return await event.wait()
+
+
+def _url(address: tuple[str, int] | tuple[str, int, int, int]) -> str:
     """http://host:port of a bound socket address ((host, port) or (host, port, flow, scope))."""
     host, port = address[0], address[1]
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
