@@ -24,6 +24,7 @@ from wirexa.cli import options, tail_webhooks
 from wirexa.cli.base import App
 from wirexa.cli.call import find_engine
 from wirexa.cli.console import Column, console, fail, print_json, render_pairs, render_rows
+from wirexa.config import Settings
 from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
 from wirexa.store.repo import CallRecord, ProjectRecord, utcnow
@@ -255,7 +256,7 @@ def _live_calls(store: Store, account_sids: list[str]) -> list[CallRecord]:
     return out
 
 
-def _hangup(s: Any, call_sid: str | None, *, all_: bool, project: str | None, quiet: bool) -> dict[str, Any]:
+def _hangup(s: Settings, call_sid: str | None, *, all_: bool, project: str | None, quiet: bool) -> dict[str, Any]:
     store = open_store(s)
     try:
         projects = {p.sid: p for p in store.read_sync(list_projects)}
