@@ -13,9 +13,11 @@ from wirexa import config
 from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.media.recording import repair_wav, trim_silence
 from wirexa.media.recording_jobs import RecordingMedia, recover_recordings
-from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.recordings import StoreRecordings
+from wirexa.store.repo import RecordingRecord
+from wirexa.store.repo.calls import insert_call
+from wirexa.store.repo.recordings import get_recording, insert_recording
 
 
 @pytest.mark.parametrize(
@@ -85,7 +87,7 @@ async def test_restart_closes_recordings_left_in_progress(tmp_path: Path) -> Non
     )
     try:
         call = store.write_sync(
-            lambda: repo.insert_call(
+            lambda: insert_call(
                 account_sid=project.sid,
                 to_number="+15005550006",
                 from_number="+15005550100",
@@ -96,9 +98,9 @@ async def test_restart_closes_recordings_left_in_progress(tmp_path: Path) -> Non
         wav = tmp_path / "live.wav"
         _broken_wav(wav, tone_pcm(440, 2600))
 
-        def live(path: str | None) -> repo.RecordingRecord:
+        def live(path: str | None) -> RecordingRecord:
             return store.write_sync(
-                lambda: repo.insert_recording(
+                lambda: insert_recording(
                     account_sid=project.sid,
                     call_sid=call.sid,
                     status="in-progress",
@@ -113,10 +115,10 @@ async def test_restart_closes_recordings_left_in_progress(tmp_path: Path) -> Non
         assert await recover_recordings(rows) == 3
         with wave.open(str(wav)) as w:
             assert w.getnframes() == 2600 * 8
-        done = store.read_sync(repo.get_recording, kept.sid)
+        done = store.read_sync(get_recording, kept.sid)
         assert (done.status, done.duration_s, done.media_state) == ("completed", 3, "pending")
         for sid in (lost.sid, never.sid):
-            failed = store.read_sync(repo.get_recording, sid)
+            failed = store.read_sync(get_recording, sid)
             assert (failed.status, failed.error_code, failed.duration_s) == ("absent", 16101, 0)
         assert sorted(sent) == sorted([(lost.sid, "completed", "failed"), (never.sid, "completed", "failed")])
         async with RecordingMedia(rows, poll_s=0.05):
@@ -125,7 +127,7 @@ async def test_restart_closes_recordings_left_in_progress(tmp_path: Path) -> Non
                     break
                 await asyncio.sleep(0.05)
         assert sent[-1] == (kept.sid, "completed", "completed")
-        done = store.read_sync(repo.get_recording, kept.sid)
+        done = store.read_sync(get_recording, kept.sid)
         assert (
             done.media_state == "ready"
             and done.mp3_path

@@ -26,10 +26,10 @@ from wirexa.http.audio import AudioCache
 from wirexa.http.documents import DocumentFetcher
 from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.media.recording import merge_channels, repair_in_thread, trim_silence
-from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
-from wirexa.store.repo import CallRecord
+from wirexa.store.repo import CallRecord, ProjectRecord
+from wirexa.store.repo.calls import get_call
 from wirexa.webhooks import outbox
 
 
@@ -54,7 +54,7 @@ class Flow:
     sip: FakeSip
     dispatcher: Dispatcher
     calls: CallService
-    project: repo.ProjectRecord
+    project: ProjectRecord
     backend: Backend
     tts: FakeTts
     callbacks: list[tuple[str, str, dict[str, str]]]
@@ -65,7 +65,7 @@ class Flow:
     async def wait_status(self, sid: str, statuses: tuple[str, ...], timeout: float = 10.0) -> CallRecord:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            call = await self.store.read(repo.get_call, sid)
+            call = await self.store.read(get_call, sid)
             assert call is not None
             if call.status in statuses:
                 return call
@@ -124,7 +124,7 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
         recording_callbacks=lambda rec, call, event: callbacks.append(
             (call.sid, "recording-" + event, {"RecordingSid": rec.sid})
         ),
-        amd_callbacks=outbox.amd_callbacks,  # real outbox rows: tests read them with repo.list_webhooks
+        amd_callbacks=outbox.amd_callbacks,  # real outbox rows: tests read them with list_webhooks
     )
     async with (
         DocumentFetcher(lambda token, url, params: "sig", timeout_s=2.0) as fetcher,

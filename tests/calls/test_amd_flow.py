@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from tests.calls.conftest import Flow
 from wirexa.calls.ports import AmdDecided, CallSid
-from wirexa.store import repo
+from wirexa.store.repo.calls import get_call
+from wirexa.store.repo.webhooks import list_webhooks
 
 DOC = "<Response><Say>Hi</Say><Hangup/></Response>"
 
 
 async def answered(flow: Flow, sid: str) -> None:
     async def has_answer_time() -> bool:
-        call = await flow.store.read(repo.get_call, sid)
+        call = await flow.store.read(get_call, sid)
         return call is not None and call.answer_time is not None
 
     for _ in range(500):
@@ -62,7 +63,7 @@ async def test_async_amd_fetches_at_once_and_posts_the_result(flow: Flow) -> Non
     decide(flow, call.sid, "human", ms=900, confidence=0.8)
     done = await flow.wait_status(call.sid, ("completed",))
     assert done.answered_by == "human"
-    [amd] = [w for w in await flow.store.read(repo.list_webhooks) if w.kind == "amd"]
+    [amd] = [w for w in await flow.store.read(list_webhooks) if w.kind == "amd"]
     params = dict(amd.params)
     assert amd.url == "http://h/amd" and params["AnsweredBy"] == "human" and params["AmdDetectionTimeMs"] == "900"
     assert params["MachineDetectionDuration"] == "900" and params["AmdConfidence"] == "0.80"
@@ -86,4 +87,4 @@ async def test_calls_without_amd_carry_no_answered_by(flow: Flow) -> None:
     done = await flow.wait_status(call.sid, ("completed",))
     assert done.answered_by is None and "AnsweredBy" not in flow.backend.requests_to("/xml")[0]
     decide(flow, call.sid, "human")  # a stray report after the end changes nothing
-    assert (await flow.store.read(repo.get_call, call.sid)).answered_by is None  # type: ignore[union-attr]
+    assert (await flow.store.read(get_call, call.sid)).answered_by is None  # type: ignore[union-attr]

@@ -16,13 +16,15 @@ from tests.fakes.clock import SteppedClock
 from wirexa.calls.records import RecordingOptions, RecordingRecord
 from wirexa.calls.session import RECORDINGS_GUARD_S
 from wirexa.errors import BadRequest
-from wirexa.store import repo
+from wirexa.store.repo.calls import get_call
+from wirexa.store.repo.notifications import list_notifications
+from wirexa.store.repo.recordings import list_recordings
 
 PAUSE = '<Response><Pause length="{n}"/></Response>'
 
 
 async def recordings_of(flow: Flow, call_sid: str) -> list[RecordingRecord]:
-    recs, _ = await flow.store.read(lambda: repo.list_recordings(flow.project.sid, 20, call_sid=call_sid))
+    recs, _ = await flow.store.read(lambda: list_recordings(flow.project.sid, 20, call_sid=call_sid))
     return sorted(recs, key=lambda r: (r.date_created, r.sid))
 
 
@@ -82,7 +84,7 @@ async def test_calls_without_record_record_nothing(flow: Flow) -> None:
 
 async def test_api_start_pause_resume_stop(flow: Flow) -> None:
     sid = await answered(flow, 5)
-    call = await flow.store.read(repo.get_call, sid)
+    call = await flow.store.read(get_call, sid)
     options = RecordingOptions(
         source="StartCallRecordingAPI",
         status_callback="http://h/rec",
@@ -118,7 +120,7 @@ async def test_api_start_pause_resume_stop(flow: Flow) -> None:
 async def test_api_recording_of_a_call_that_is_not_running_here(flow: Flow) -> None:
     sid = await answered(flow, 1)
     await flow.wait_status(sid, ("completed",))
-    call = await flow.store.read(repo.get_call, sid)
+    call = await flow.store.read(get_call, sid)
     with pytest.raises(BadRequest) as err:
         await flow.calls.start_recording(call, RecordingOptions(source="StartCallRecordingAPI"))
     assert err.value.code == 21220
@@ -170,5 +172,5 @@ async def test_a_recorder_the_worker_cannot_open_ends_absent(flow: Flow) -> None
         "recording-in-progress",
         "recording-absent",
     ]
-    notes = await flow.store.read(repo.list_notifications, sid)
+    notes = await flow.store.read(list_notifications, sid)
     assert [n.error_code for n in notes] == [12400]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.calls.conftest import Flow
 from wirexa.calls.ports import CommandFailed
-from wirexa.store import repo
+from wirexa.store.repo.notifications import list_notifications
 
 
 async def test_a_play_the_worker_cannot_open_is_reported_and_the_call_goes_on(flow: Flow, tmp_path: Path) -> None:
@@ -19,7 +19,7 @@ async def test_a_play_the_worker_cannot_open_is_reported_and_the_call_goes_on(fl
     assert flow.tts.spoken == [("after", "man", "en-US")]
     [failed] = [e for e in flow.sip.events if isinstance(e, CommandFailed)]
     assert (failed.call_sid, failed.command, failed.code) == (call.sid, "play", 13420) and failed.ref.isdigit()
-    [note] = await flow.store.read(repo.list_notifications, call.sid)
+    [note] = await flow.store.read(list_notifications, call.sid)
     assert note.error_code == 13420 and "cannot play" in note.message_text
     assert flow.events_of(call.sid) == ["initiated", "ringing", "answered", "completed"]
 
@@ -31,5 +31,5 @@ async def test_a_recorder_the_worker_cannot_open_is_reported_and_the_call_goes_o
     await flow.wait_status(call.sid, ("completed",), timeout=5)
     assert flow.backend.requests_to("/after") == []  # nothing was recorded: no action, as for an empty one
     assert ("after", "man", "en-US") in flow.tts.spoken
-    [note] = await flow.store.read(repo.list_notifications, call.sid)
+    [note] = await flow.store.read(list_notifications, call.sid)
     assert note.error_code == 12400 and "cannot record" in note.message_text

@@ -11,7 +11,10 @@ from tests.calls.conftest import Flow
 from wirexa.calls import dispatcher
 from wirexa.calls.records import NewCall
 from wirexa.calls.service import CallUpdate
-from wirexa.store import repo
+from wirexa.store.repo.calls import get_call
+from wirexa.store.repo.notifications import list_notifications
+from wirexa.store.repo.projects import create_project, update_project
+from wirexa.store.repo.recordings import get_recording
 
 GATHER = """<Response>
   <Gather numDigits="1" timeout="2" action="/gather">
@@ -87,7 +90,7 @@ async def test_cancel_queued_call(flow: Flow) -> None:
     flow.sip.capacity = 0  # nothing can start: the call stays queued
     call = await flow.create(twiml="<Response/>")
     await asyncio.sleep(0.05)
-    assert (await flow.store.read(repo.get_call, call.sid)).status == "queued"
+    assert (await flow.store.read(get_call, call.sid)).status == "queued"
     updated = await flow.calls.update(flow.project, call.sid, CallUpdate(status="canceled"), "/x")
     assert updated.status == "canceled"
     assert flow.events_of(call.sid) == ["completed"]
@@ -122,7 +125,7 @@ async def test_record_posts_recording_to_action(flow: Flow) -> None:
     [params] = flow.backend.requests_to("/after")
     assert params["RecordingSid"].startswith("RE")
     assert params["RecordingUrl"].endswith("/recordings/" + params["RecordingSid"])
-    rec = await flow.store.read(repo.get_recording, params["RecordingSid"])
+    rec = await flow.store.read(get_recording, params["RecordingSid"])
     assert rec is not None and rec.status == "completed" and rec.source == "RecordVerb"
     assert flow.sip.calls[call.sid].plays[0][0] == "beep"
 
@@ -139,7 +142,7 @@ async def test_dial_bridges_child_and_reports_status(flow: Flow) -> None:
     [params] = flow.backend.requests_to("/dialed")
     assert params["DialCallStatus"] == "completed"
     assert params["DialCallSid"] == child_sid
-    child = await flow.store.read(repo.get_call, child_sid)
+    child = await flow.store.read(get_call, child_sid)
     assert child.parent_call_sid == call.sid and child.direction == "outbound-dial"
     assert child.status == "completed"
 
@@ -175,11 +178,11 @@ async def test_dial_rings_every_number_at_once_and_connects_the_one_that_answers
     await flow.wait_status(call.sid, ("completed",))
     [params] = flow.backend.requests_to("/dialed")
     assert params["DialCallStatus"] == "completed" and params["DialCallSid"] == legs["+15005550007"]
-    busy = await flow.store.read(repo.get_call, legs["+15005550001"])
-    failed = await flow.store.read(repo.get_call, legs["+15005550003"])
+    busy = await flow.store.read(get_call, legs["+15005550001"])
+    failed = await flow.store.read(get_call, legs["+15005550003"])
     assert (busy.status, failed.status) == ("busy", "failed")
     assert busy.parent_call_sid == failed.parent_call_sid == call.sid
-    assert await flow.store.read(repo.list_notifications, call.sid) == []
+    assert await flow.store.read(list_notifications, call.sid) == []
 
 
 async def test_dial_first_answer_wins_and_the_other_legs_are_hung_up(flow: Flow) -> None:
@@ -218,7 +221,7 @@ async def test_backend_500_gives_application_error_and_notification(flow: Flow) 
     flow.backend.docs["/xml"] = boom
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_status(call.sid, ("completed",))
-    notes = await flow.store.read(repo.list_notifications, call.sid)
+    notes = await flow.store.read(list_notifications, call.sid)
     assert [n.error_code for n in notes] == [11200]
     assert "application error" in flow.tts.spoken[-1][0].lower()
 
@@ -265,7 +268,7 @@ async def test_bad_backends_give_application_error_and_notification(flow: Flow, 
     flow.backend.docs["/xml"] = handler
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_status(call.sid, ("completed",), timeout=15)
-    notes = await flow.store.read(repo.list_notifications, call.sid)
+    notes = await flow.store.read(list_notifications, call.sid)
     assert [n.error_code for n in notes] == [code]
     assert "an application error has occurred" in flow.tts.spoken[-1][0].lower()
 
@@ -322,7 +325,7 @@ async def test_dial_record_reports_the_recording_to_action(flow: Flow) -> None:
     params = await _first(flow, "/dialed")
     assert params["DialCallStatus"] == "completed" and params["RecordingSid"].startswith("RE")
     assert params["RecordingUrl"].endswith(params["RecordingSid"]) and int(params["RecordingDuration"]) >= 1
-    rec = await flow.store.read(repo.get_recording, params["RecordingSid"])
+    rec = await flow.store.read(get_recording, params["RecordingSid"])
     assert rec is not None and rec.source == "DialVerb" and rec.call_sid == call.sid
 
 
@@ -383,13 +386,13 @@ async def test_a_project_waiting_on_its_own_cps_does_not_hold_up_the_others(flow
     """The dispatcher reads a few queued rows per pass (QUEUE_PEEK) and looks further down the
     queue only when all of them were skipped: another project's call behind 20 of a CPS-limited
     project's calls still goes at once."""
-    await flow.store.write(lambda: repo.update_project(flow.project.sid, cps=0.01))  # one call, then 100 s to wait
+    await flow.store.write(lambda: update_project(flow.project.sid, cps=0.01))  # one call, then 100 s to wait
     slow = [await flow.create(twiml="<Response><Pause length='30'/></Response>") for _ in range(20)]
     assert len(slow) > dispatcher.QUEUE_PEEK * 2
-    other = await flow.store.write(repo.create_project, "other")
+    other = await flow.store.write(create_project, "other")
     call = await flow.calls.create(
         other, NewCall(to_number="+15005550006", from_number="+15005550100", twiml="<Response/>")
     )
     await flow.wait_status(call.sid, ("completed",), timeout=5)
-    statuses = [(await flow.store.read(repo.get_call, c.sid)).status for c in slow]
+    statuses = [(await flow.store.read(get_call, c.sid)).status for c in slow]
     assert statuses[0] != "queued" and set(statuses[1:]) == {"queued"}

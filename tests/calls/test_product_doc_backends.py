@@ -11,7 +11,7 @@ import pytest
 
 from tests.backends import run_backend
 from tests.calls.conftest import Flow
-from wirexa.store import repo
+from wirexa.store.repo.calls import get_call
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,7 @@ async def test_fastapi_backend_press_1_transfers_to_sales(flow: Flow, fastapi_ur
     flow.sip.remote_hangup(child_sid)
     await flow.wait_status(call.sid, ("completed",), timeout=20)
     assert spoken(flow) == ["Hello, thank you for answering.", MENU, "Connecting you to sales."]
-    child = await flow.store.read(repo.get_call, child_sid)
+    child = await flow.store.read(get_call, child_sid)
     assert child is not None and child.status == "completed" and child.parent_call_sid == call.sid
 
 

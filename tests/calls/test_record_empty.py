@@ -4,7 +4,7 @@ warning notification saying so: 16101 too short, 16102 only silence."""
 from __future__ import annotations
 
 from tests.calls.conftest import Flow
-from wirexa.store import repo
+from wirexa.store.repo.notifications import list_notifications
 
 DOC = '<Response><Record action="/after"/><Say>Nothing recorded.</Say></Response>'
 
@@ -15,7 +15,7 @@ async def test_a_silent_recording_leaves_a_16102_warning(flow: Flow) -> None:
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_status(call.sid, ("completed",))
     assert flow.backend.requests_to("/after") == []
-    [note] = await flow.store.read(repo.list_notifications, call.sid)
+    [note] = await flow.store.read(list_notifications, call.sid)
     assert (note.error_code, note.log_level) == (16102, 1) and "silent" in note.message_text
 
 
@@ -25,5 +25,5 @@ async def test_a_too_short_recording_leaves_a_16101_warning(flow: Flow) -> None:
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_status(call.sid, ("completed",))
     assert flow.backend.requests_to("/after") == []
-    [note] = await flow.store.read(repo.list_notifications, call.sid)
+    [note] = await flow.store.read(list_notifications, call.sid)
     assert (note.error_code, note.log_level) == (16101, 1) and "too short" in note.message_text

@@ -19,13 +19,13 @@ from wirexa import config
 from wirexa.errors import TtsError
 from wirexa.media.tts.base import ulaw_to_pcm16
 from wirexa.media.tts.chain import TtsChain
-from wirexa.store import repo
+from wirexa.store.repo.notifications import list_notifications
 
 SECRET = "sk-TEST-flow-0123456789"
 
 
 async def notes(flow: Flow, sid: str) -> list[tuple[int, int, str]]:
-    return [(n.error_code, n.log_level, n.message_text) for n in await flow.store.read(repo.list_notifications, sid)]
+    return [(n.error_code, n.log_level, n.message_text) for n in await flow.store.read(list_notifications, sid)]
 
 
 async def test_a_provider_that_fell_back_leaves_a_warning(flow: Flow) -> None:

@@ -23,11 +23,13 @@ from wirexa.cli.main import app as cli_app
 from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.media.recording_jobs import RecordingMedia, RetentionJanitor
 from wirexa.media.storage import RangeNotSatisfiable, S3Storage, locator, parse_range
-from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
 from wirexa.store.recordings import StoreRecordings
+from wirexa.store.repo import CallRecord, RecordingRecord, new_sid, utcnow
+from wirexa.store.repo.calls import insert_call
+from wirexa.store.repo.recordings import get_recording, insert_recording, update_recording
 
 BUCKET = "wirexa-recs"
 
@@ -83,15 +85,15 @@ def _settings(tmp_path: Path, moto_s3: str, **values: Any) -> Any:
     )
 
 
-def _recording(store: Store, sid: str) -> repo.RecordingRecord:
-    rec = store.read_sync(repo.get_recording, sid)
+def _recording(store: Store, sid: str) -> RecordingRecord:
+    rec = store.read_sync(get_recording, sid)
     assert rec is not None, sid
     return rec
 
 
-def _call(store: Store, account: str) -> repo.CallRecord:
+def _call(store: Store, account: str) -> CallRecord:
     return store.write_sync(
-        lambda: repo.insert_call(
+        lambda: insert_call(
             account_sid=account,
             to_number="+15005550006",
             from_number="+15005550100",
@@ -101,8 +103,8 @@ def _call(store: Store, account: str) -> repo.CallRecord:
     )
 
 
-async def _save(calls: StoreCalls, call: repo.CallRecord, folder: Path, ms: int = 1000) -> repo.RecordingRecord:
-    sid = repo.new_sid("RE")
+async def _save(calls: StoreCalls, call: CallRecord, folder: Path, ms: int = 1000) -> RecordingRecord:
+    sid = new_sid("RE")
     wav = folder / call.account_sid / f"{sid}.wav"
     wav.parent.mkdir(parents=True, exist_ok=True)
     wav.write_bytes(wav_bytes(tone_pcm(440, ms)))
@@ -114,7 +116,7 @@ async def _save(calls: StoreCalls, call: repo.CallRecord, folder: Path, ms: int 
         channels=1,
         track="both",
         duration_s=max(1, ms // 1000),
-        start_time=repo.utcnow(),
+        start_time=utcnow(),
         wav_path=str(wav),
         status_callback="http://h/rs",
         status_callback_method="POST",
@@ -149,7 +151,7 @@ async def test_saved_recording_gets_mp3_then_callback_then_upload(tmp_path: Path
     project = ensure_project(store)
     sent: list[tuple[str, str, str | None]] = []
 
-    def callbacks(rec: repo.RecordingRecord, call: repo.CallRecord, event: str) -> None:
+    def callbacks(rec: RecordingRecord, call: CallRecord, event: str) -> None:
         sent.append((rec.sid, event, rec.mp3_path))
 
     rows = StoreRecordings(store, recording_callbacks=callbacks)
@@ -258,27 +260,27 @@ async def test_retention_deletes_old_recordings_and_their_files_everywhere(
             await _save(calls, call, settings.recordings_path),
         )
         await RecordingMedia(rows, remote=remote).run_once()
-        store.write_sync(lambda: repo.update_recording(old.sid, date_created=repo.utcnow() - dt.timedelta(days=40)))
+        store.write_sync(lambda: update_recording(old.sid, date_created=utcnow() - dt.timedelta(days=40)))
         live = store.write_sync(
-            lambda: repo.insert_recording(
+            lambda: insert_recording(
                 account_sid=project.sid,
                 call_sid=call.sid,
                 status="in-progress",
                 source="OutboundAPI",
-                now=repo.utcnow() - dt.timedelta(days=90),
+                now=utcnow() - dt.timedelta(days=90),
             )
         )
         assert len(_keys(s3)) == 4
         async with RetentionJanitor(rows, days=30, locate=locator(settings, remote), interval_s=3600):
             for _ in range(100):
-                if store.read_sync(repo.get_recording, old.sid) is None:
+                if store.read_sync(get_recording, old.sid) is None:
                     break
                 await asyncio.sleep(0.05)
-        assert store.read_sync(repo.get_recording, old.sid) is None
+        assert store.read_sync(get_recording, old.sid) is None
         assert not Path(old.wav_path or "").exists() and not Path(old.wav_path or "").with_suffix(".mp3").exists()
         assert _keys(s3) == [f"recs/{project.sid}/{new.sid}.mp3", f"recs/{project.sid}/{new.sid}.wav"]
-        assert store.read_sync(repo.get_recording, new.sid) is not None and Path(new.wav_path or "").exists()
-        assert store.read_sync(repo.get_recording, live.sid) is not None  # never a recording still going
+        assert store.read_sync(get_recording, new.sid) is not None and Path(new.wav_path or "").exists()
+        assert store.read_sync(get_recording, live.sid) is not None  # never a recording still going
     finally:
         store.close()
 
@@ -290,7 +292,7 @@ def _export(*args: str) -> Any:
     return CliRunner().invoke(cli_app, ["recordings", "export", *args], catch_exceptions=False)
 
 
-def _seed_export(tmp_path: Path) -> tuple[list[repo.RecordingRecord], Path]:
+def _seed_export(tmp_path: Path) -> tuple[list[RecordingRecord], Path]:
     settings = config.load(env={}, overrides={"data_dir": str(tmp_path)})
     store = open_store(settings)
     project = ensure_project(store)
@@ -301,7 +303,7 @@ def _seed_export(tmp_path: Path) -> tuple[list[repo.RecordingRecord], Path]:
         wav.write_bytes(wav_bytes(tone_pcm(300 + day, 700)))
         recs.append(
             store.write_sync(
-                lambda wav=wav, day=day: repo.insert_recording(
+                lambda wav=wav, day=day: insert_recording(
                     account_sid=project.sid,
                     call_sid=call.sid,
                     status="completed",
