@@ -25,6 +25,7 @@ from wirexa.cli.base import App
 from wirexa.cli.call import find_engine
 from wirexa.cli.console import Column, console, fail, print_json, render_pairs, render_rows
 from wirexa.config import Settings
+from wirexa.errors import ApiCode
 from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
 from wirexa.store.repo import CallRecord, ProjectRecord, utcnow
@@ -323,7 +324,7 @@ async def _end_calls(
                     return
             if resp.status == 200:
                 ended[call.sid] = str(body.get("status"))
-            elif resp.status == 400 and body.get("code") == 21220:
+            elif resp.status == 400 and body.get("code") == ApiCode.INVALID_CALL_STATE:
                 ended[call.sid] = "already ended"  # it ended while we looked
             else:
                 errors[call.sid] = f"{body.get('code')}: {body.get('message')}"
