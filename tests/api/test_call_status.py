@@ -4,14 +4,14 @@ is `queued` until it rings, and the `Status` filter follows what the resource sh
 from __future__ import annotations
 
 from tests.api.conftest import Api, SchemaCheck
-from wirexa.store import repo
+from wirexa.store.repo.calls import update_call
 
 
 async def _dispatched_call(api: Api) -> str:
     resp = await api.create()
     sid: str = (await resp.json())["sid"]
     # What the dispatcher writes when the INVITE leaves.
-    moved = await api.store.write(lambda: repo.update_call(sid, expect_status=("queued",), status="initiated"))
+    moved = await api.store.write(lambda: update_call(sid, expect_status=("queued",), status="initiated"))
     assert moved is not None and moved.status == "initiated"
     return sid
 

@@ -27,7 +27,9 @@ from tests.conftest import start_api
 from wirexa.api import auth as api_auth
 from wirexa.calls.service import NullController
 from wirexa.clock import SystemClock
-from wirexa.store import repo
+from wirexa.store.repo import CallRecord
+from wirexa.store.repo.calls import CallFilter, get_call, insert_call, list_calls
+from wirexa.store.repo.projects import create_project, update_project
 
 
 async def error_of(resp: Any, status: int, code: int) -> dict[str, Any]:
@@ -114,7 +116,7 @@ def test_schema_check_catches_a_bad_call(api_check: SchemaCheck) -> None:
 )
 async def test_create_validation_codes(api: Api, form: dict[str, str], code: int) -> None:
     await error_of(await api.create(**form), 400, code)
-    assert api.store.read_sync(repo.list_calls, repo.CallFilter(account_sid=api.project.sid), 10)[0] == []
+    assert api.store.read_sync(list_calls, CallFilter(account_sid=api.project.sid), 10)[0] == []
 
 
 async def test_validation_order_to_before_from_before_url(api: Api) -> None:
@@ -131,7 +133,7 @@ async def test_validation_order_to_before_from_before_url(api: Api) -> None:
 async def test_accepted_spellings(api: Api) -> None:
     resp = await api.create(Method="get", MachineDetection="enable", SendDigits="W1234#", Timeout="20")
     assert resp.status == 201
-    call = api.store.read_sync(repo.get_call, (await resp.json())["sid"])
+    call = api.store.read_sync(get_call, (await resp.json())["sid"])
     assert (call.method, call.machine_detection, call.send_digits, call.timeout_s) == ("GET", "Enable", "W1234#", 20)
 
 
@@ -142,7 +144,7 @@ async def test_machine_detection_parameters(api: Api) -> None:
     async def stored(**form: str) -> tuple[object, ...]:
         resp = await api.create(**form)
         assert resp.status == 201
-        c = api.store.read_sync(repo.get_call, (await resp.json())["sid"])
+        c = api.store.read_sync(get_call, (await resp.json())["sid"])
         assert c is not None
         return (
             c.machine_detection,
@@ -176,7 +178,7 @@ async def test_twiml_instead_of_url_and_length_limit(api: Api) -> None:
         f"{api.base}/Calls.json", data={"To": "+15005550006", "From": "+15005550100", "Twiml": twiml}, headers=api.auth
     )
     assert resp.status == 201
-    assert api.store.read_sync(repo.get_call, (await resp.json())["sid"]).twiml == twiml
+    assert api.store.read_sync(get_call, (await resp.json())["sid"]).twiml == twiml
     too_long = await api.client.post(
         f"{api.base}/Calls.json",
         data={"To": "+15005550006", "From": "+15005550100", "Twiml": "x" * 4001},
@@ -185,7 +187,7 @@ async def test_twiml_instead_of_url_and_length_limit(api: Api) -> None:
     await error_of(too_long, 400, 21205)
     # Url and Twiml together on create: Twiml is ignored (reference §6, §14.4).
     both = await (await api.create(Twiml=twiml)).json()
-    stored = api.store.read_sync(repo.get_call, both["sid"])
+    stored = api.store.read_sync(get_call, both["sid"])
     assert stored.url == "http://127.0.0.1:9/xml" and stored.twiml is None
 
 
@@ -213,7 +215,7 @@ async def test_status_callback_event_repeated_and_joined(api: Api) -> None:
     events = []
     for r in (r1, r2, r3, r4, r5):
         assert r.status == 201
-        events.append(api.store.read_sync(repo.get_call, (await r.json())["sid"]).status_callback_events)
+        events.append(api.store.read_sync(get_call, (await r.json())["sid"]).status_callback_events)
     assert events == [
         "initiated ringing",
         "initiated ringing completed",
@@ -237,10 +239,7 @@ async def test_status_callback_event_repeated_and_joined(api: Api) -> None:
 
 async def test_recording_status_callback_event_list(api: Api) -> None:
     body = await (await api.create(RecordingStatusCallbackEvent="in-progress completed absent")).json()
-    assert (
-        api.store.read_sync(repo.get_call, body["sid"]).recording_status_callback_events
-        == "in-progress completed absent"
-    )
+    assert api.store.read_sync(get_call, body["sid"]).recording_status_callback_events == "in-progress completed absent"
     await error_of(await api.create(RecordingStatusCallbackEvent="in-progress,exploded"), 400, 21626)
 
 
@@ -250,7 +249,7 @@ async def test_recording_status_callback_event_list(api: Api) -> None:
 )
 async def test_booleans_are_case_insensitive(api: Api, value: str, expected: bool) -> None:
     body = await (await api.create(Record=value, AsyncAmd=value)).json()
-    call = api.store.read_sync(repo.get_call, body["sid"])
+    call = api.store.read_sync(get_call, body["sid"])
     assert call.record is expected and call.async_amd is expected
 
 
@@ -331,13 +330,13 @@ async def test_tokens_are_compared_in_constant_time(api: Api, monkeypatch: pytes
 
 
 async def test_suspended_project_is_401(api: Api) -> None:
-    api.store.write_sync(lambda: repo.update_project(api.project.sid, status="suspended"))
+    api.store.write_sync(lambda: update_project(api.project.sid, status="suspended"))
     api.services.project_cache.clear()
     await error_of(await api.client.get(f"{api.base}/Calls.json", headers=api.auth), 401, 20003)
 
 
 async def test_other_projects_resources_are_404(api: Api) -> None:
-    other = api.store.write_sync(repo.create_project, "other")
+    other = api.store.write_sync(create_project, "other")
     call = await (await api.create()).json()
     as_other = basic(other.sid, other.auth_token)
     other_base = f"/2010-04-01/Accounts/{other.sid}"
@@ -352,30 +351,30 @@ async def test_other_projects_resources_are_404(api: Api) -> None:
     await error_of(await api.client.delete(f"{other_base}/Calls/{call['sid']}.json", headers=as_other), 404, 20404)
     listed = await (await api.client.get(f"{other_base}/Calls.json", headers=as_other)).json()
     assert listed["calls"] == []
-    assert api.store.read_sync(repo.get_call, call["sid"]).status == "queued"  # untouched
+    assert api.store.read_sync(get_call, call["sid"]).status == "queued"  # untouched
 
 
 async def test_path_account_must_be_the_authenticated_one(api: Api) -> None:
-    other = api.store.write_sync(repo.create_project, "other")
+    other = api.store.write_sync(create_project, "other")
     as_other = basic(other.sid, other.auth_token)
     body = await error_of(await api.client.get(f"{api.base}/Calls.json", headers=as_other), 404, 20404)
     assert body["message"] == f"The requested resource {api.base}/Calls.json was not found"
     await error_of(
         await api.client.post(f"{api.base}/Calls.json", data={"To": "+15005550006"}, headers=as_other), 404, 20404
     )
-    assert api.store.read_sync(repo.list_calls, repo.CallFilter(account_sid=api.project.sid), 10)[0] == []
+    assert api.store.read_sync(list_calls, CallFilter(account_sid=api.project.sid), 10)[0] == []
 
 
 @pytest.mark.parametrize("balance", [0, -12])
 async def test_402_when_credits_are_used_up(api: Api, balance: int) -> None:
-    api.store.write_sync(lambda: repo.update_project(api.project.sid, credits_s=balance))
+    api.store.write_sync(lambda: update_project(api.project.sid, credits_s=balance))
     resp = await api.create()
     body = await resp.json()
     assert resp.status == 402 and body["status"] == 402
     assert body["detail"] == "No credits remaining for this project" == body["message"]
-    api.store.write_sync(lambda: repo.update_project(api.project.sid, credits_s=30))
+    api.store.write_sync(lambda: update_project(api.project.sid, credits_s=30))
     assert (await api.create()).status == 201
-    api.store.write_sync(lambda: repo.update_project(api.project.sid, credits_s=None))  # unlimited
+    api.store.write_sync(lambda: update_project(api.project.sid, credits_s=None))  # unlimited
     assert (await api.create()).status == 201
 
 
@@ -408,7 +407,7 @@ async def test_429_rate_limit_per_project(tmp_path: Path) -> None:
         assert statuses == [200, 200, 200, 429, 429]
         await error_of(await limited.client.get(f"{limited.base}/Calls.json", headers=limited.auth), 429, 20429)
         # Another project has its own bucket.
-        other = limited.store.write_sync(repo.create_project, "other")
+        other = limited.store.write_sync(create_project, "other")
         resp = await limited.client.get(
             f"/2010-04-01/Accounts/{other.sid}/Calls.json", headers=basic(other.sid, other.auth_token)
         )
@@ -440,13 +439,13 @@ async def test_500_never_shows_a_traceback(api: Api) -> None:
 # --- lists ---------------------------------------------------------------------------------------
 
 
-def seed(api: Api, n: int, **fields: Any) -> list[repo.CallRecord]:
+def seed(api: Api, n: int, **fields: Any) -> list[CallRecord]:
     """n calls inserted through the repo in one transaction, created one second apart."""
     base = fields.get("base", dt.datetime(2026, 1, 1))
 
-    def tx() -> list[repo.CallRecord]:
+    def tx() -> list[CallRecord]:
         return [
-            repo.insert_call(
+            insert_call(
                 account_sid=fields.get("account", api.project.sid),
                 to_number=fields.get("to", "+15005550006"),
                 from_number=fields.get("from_", "+15005550100"),
@@ -535,7 +534,7 @@ async def test_list_filters(api: Api) -> None:
     parent = seed(api, 1)[0]
     seed(api, 2, parent=parent.sid, to="+15005550007")
     seed(api, 3, status="busy", from_="+15005550101")
-    other = api.store.write_sync(repo.create_project, "other")
+    other = api.store.write_sync(create_project, "other")
     seed(api, 4, account=other.sid)  # never listed for this project
 
     assert await count(api, "") == 6
@@ -607,11 +606,11 @@ class RecordingController(NullController):
         self.redirects: list[tuple[str, str | None, str, str | None]] = []
         self.cancels: list[tuple[str, str]] = []
 
-    async def cancel(self, call: repo.CallRecord, status: str) -> repo.CallRecord:
+    async def cancel(self, call: CallRecord, status: str) -> CallRecord:
         self.cancels.append((call.sid, status))
         return await super().cancel(call, status)
 
-    async def redirect(self, call: repo.CallRecord, url: str | None, method: str, twiml: str | None) -> None:
+    async def redirect(self, call: CallRecord, url: str | None, method: str, twiml: str | None) -> None:
         self.redirects.append((call.sid, url, method, twiml))
 
 
@@ -646,7 +645,7 @@ async def test_update_on_an_in_progress_call(ctl_api: tuple[Api, RecordingContro
     assert ctl.redirects[-1] == (live.sid, None, "POST", "<Response><Hangup/></Response>")
     # TimeLimit on a live call is stored
     await update(api, live.sid, TimeLimit="30")
-    assert api.store.read_sync(repo.get_call, live.sid).time_limit_s == 30
+    assert api.store.read_sync(get_call, live.sid).time_limit_s == 30
     # completed hangs it up
     body = await (await update(api, live.sid, Status="completed")).json()
     assert ctl.cancels == [(live.sid, "completed")] and body["status"] == "completed"
@@ -664,21 +663,21 @@ async def test_update_of_an_ended_call_is_21220(api: Api) -> None:
         ):
             body = await error_of(await update(api, done.sid, **form), 400, 21220)
             assert "not in-progress" in body["message"]
-        assert api.store.read_sync(repo.get_call, done.sid).status == status
+        assert api.store.read_sync(get_call, done.sid).status == status
 
 
 async def test_new_instructions_for_a_queued_call(ctl_api: tuple[Api, RecordingController]) -> None:
     api, ctl = ctl_api
     q = await (await api.create()).json()
     body = await (await update(api, q["sid"], Url="http://h/other", Method="GET")).json()
-    stored = api.store.read_sync(repo.get_call, q["sid"])
+    stored = api.store.read_sync(get_call, q["sid"])
     assert body["url"] == "http://h/other" and stored.method == "GET" and body["status"] == "queued"
     assert ctl.redirects == []  # not answered yet: nothing to redirect
     await update(api, q["sid"], Twiml="<Response><Say>x</Say></Response>")
-    stored = api.store.read_sync(repo.get_call, q["sid"])
+    stored = api.store.read_sync(get_call, q["sid"])
     assert stored.twiml == "<Response><Say>x</Say></Response>" and stored.url is None
     await update(api, q["sid"], StatusCallback="http://h/cb", StatusCallbackMethod="get", FallbackUrl="http://h/fb")
-    stored = api.store.read_sync(repo.get_call, q["sid"])
+    stored = api.store.read_sync(get_call, q["sid"])
     assert (stored.status_callback, stored.status_callback_method, stored.fallback_url) == (
         "http://h/cb",
         "GET",
@@ -701,7 +700,7 @@ async def test_new_instructions_for_a_queued_call(ctl_api: tuple[Api, RecordingC
 async def test_update_validation(api: Api, form: dict[str, str], code: int) -> None:
     q = await (await api.create()).json()
     await error_of(await update(api, q["sid"], **form), 400, code)
-    assert api.store.read_sync(repo.get_call, q["sid"]).url == "http://127.0.0.1:9/xml"
+    assert api.store.read_sync(get_call, q["sid"]).url == "http://127.0.0.1:9/xml"
 
 
 async def test_update_unknown_call_is_404(api: Api) -> None:
@@ -713,7 +712,7 @@ async def test_delete_only_ended_calls(api: Api) -> None:
     await error_of(await api.client.delete(f"{api.base}/Calls/{queued['sid']}.json", headers=api.auth), 400, 20009)
     live = seed(api, 1, status="in-progress")[0]
     await error_of(await api.client.delete(f"{api.base}/Calls/{live.sid}", headers=api.auth), 400, 20009)
-    assert api.store.read_sync(repo.get_call, live.sid) is not None
+    assert api.store.read_sync(get_call, live.sid) is not None
     done = seed(api, 1)[0]
     resp = await api.client.delete(f"{api.base}/Calls/{done.sid}.json", headers=api.auth)
     assert resp.status == 204 and await resp.read() == b""

@@ -21,8 +21,9 @@ from twilio.rest import Client
 from tests.api.conftest import SchemaCheck
 from tests.conftest import LiveServer
 from wirexa import config
-from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
+from wirexa.store.repo import NotificationRecord
+from wirexa.store.repo.notifications import insert_notification
 
 pytestmark = pytest.mark.slow
 
@@ -199,9 +200,9 @@ def test_twilio_python_reads_and_deletes_notifications(live_server: LiveServer) 
     store = open_store(config.load(overrides={"data_dir": str(live_server.data_dir)}, env={}))
     try:
 
-        def note(call_sid: str | None, code: int, level: int) -> repo.NotificationRecord:
+        def note(call_sid: str | None, code: int, level: int) -> NotificationRecord:
             return store.write_sync(
-                lambda: repo.insert_notification(
+                lambda: insert_notification(
                     account_sid=acct[0],
                     call_sid=call_sid,
                     error_code=code,

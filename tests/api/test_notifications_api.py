@@ -24,7 +24,9 @@ from tests.api.conftest import (
     basic,
 )
 from tests.api.test_calls_api import error_of, seed
-from wirexa.store import repo
+from wirexa.store.repo import NotificationRecord
+from wirexa.store.repo.notifications import insert_notification, list_notifications
+from wirexa.store.repo.projects import create_project
 
 # The keys of a list item (Twilio's schema); a fetch adds INSTANCE_ONLY.
 ITEM_KEYS = {
@@ -56,10 +58,10 @@ def notify(
     account: str | None = None,
     url: str | None = "http://127.0.0.1:9/doc.xml",
     method: str | None = "POST",
-) -> repo.NotificationRecord:
+) -> NotificationRecord:
     """One notification through the real store, as the call session writes them."""
     return api.store.write_sync(
-        lambda: repo.insert_notification(
+        lambda: insert_notification(
             account_sid=account or api.project.sid,
             call_sid=call_sid,
             error_code=code,
@@ -193,7 +195,7 @@ async def test_delete_answers_204_then_404(api: Api) -> None:
     assert resp.status == 204 and await resp.read() == b""
     resp = await api.client.delete(f"{api.base}/Calls/{call.sid}/Notifications/{second.sid}.json", headers=api.auth)
     assert resp.status == 204
-    assert api.store.read_sync(repo.list_notifications, call.sid) == []
+    assert api.store.read_sync(list_notifications, call.sid) == []
     for sid in (first.sid, second.sid):
         path = f"{api.base}/Notifications/{sid}.json"
         body = await error_of(await api.client.get(path, headers=api.auth), 404, 20404)
@@ -204,7 +206,7 @@ async def test_delete_answers_204_then_404(api: Api) -> None:
 async def test_unknown_and_foreign_notifications_are_404(api: Api) -> None:
     call, other_call = seed(api, 2)
     mine = notify(api, call.sid)
-    other = api.store.write_sync(repo.create_project, "other")
+    other = api.store.write_sync(create_project, "other")
     foreign_call = seed(api, 1, account=other.sid)[0]
     theirs = notify(api, foreign_call.sid, account=other.sid)
     assert [n["sid"] for n in (await get(api, f"{api.base}/Notifications.json"))["notifications"]] == [mine.sid]
@@ -219,7 +221,7 @@ async def test_unknown_and_foreign_notifications_are_404(api: Api) -> None:
         body = await error_of(await api.client.get(path, headers=api.auth), 404, 20404)
         assert body["message"] == f"The requested resource {path} was not found"
     await error_of(await api.client.delete(f"{api.base}/Notifications/{theirs.sid}.json", headers=api.auth), 404, 20404)
-    assert api.store.read_sync(repo.list_notifications, foreign_call.sid)[0].sid == theirs.sid  # untouched
+    assert api.store.read_sync(list_notifications, foreign_call.sid)[0].sid == theirs.sid  # untouched
     # The other project sees its own.
     resp = await api.client.get(
         f"/2010-04-01/Accounts/{other.sid}/Notifications.json", headers=basic(other.sid, other.auth_token)

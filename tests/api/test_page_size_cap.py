@@ -14,17 +14,19 @@ from twilio.rest import Client
 
 from tests.api.conftest import Api
 from tests.api.test_calls_api import error_of, seed
-from wirexa.store import repo
+from wirexa.store.repo import NotificationRecord, RecordingRecord
+from wirexa.store.repo.notifications import insert_notification
+from wirexa.store.repo.recordings import insert_recording
 
 N = 1050  # one capped page of 1000 and a second of 50
 
 
-def seed_recordings(api: Api, call_sid: str, n: int) -> list[repo.RecordingRecord]:
+def seed_recordings(api: Api, call_sid: str, n: int) -> list[RecordingRecord]:
     base = dt.datetime(2026, 1, 1)
 
-    def tx() -> list[repo.RecordingRecord]:
+    def tx() -> list[RecordingRecord]:
         return [
-            repo.insert_recording(
+            insert_recording(
                 account_sid=api.project.sid,
                 call_sid=call_sid,
                 status="completed",
@@ -39,12 +41,12 @@ def seed_recordings(api: Api, call_sid: str, n: int) -> list[repo.RecordingRecor
     return api.store.write_sync(tx)
 
 
-def seed_notifications(api: Api, call_sid: str, n: int) -> list[repo.NotificationRecord]:
+def seed_notifications(api: Api, call_sid: str, n: int) -> list[NotificationRecord]:
     base = dt.datetime(2026, 1, 1)
 
-    def tx() -> list[repo.NotificationRecord]:
+    def tx() -> list[NotificationRecord]:
         return [
-            repo.insert_notification(
+            insert_notification(
                 account_sid=api.project.sid,
                 call_sid=call_sid,
                 error_code=11200,

@@ -21,7 +21,10 @@ from twilio.rest import Client
 from tests.api.conftest import Api, SchemaCheck, basic, make_api
 from tests.api.test_calls_api import error_of, seed
 from wirexa.media.audio import tone_pcm, wav_bytes
-from wirexa.store import repo
+from wirexa.store.repo import RecordingRecord, new_sid, utcnow
+from wirexa.store.repo.calls import get_call
+from wirexa.store.repo.projects import create_project
+from wirexa.store.repo.recordings import get_recording, insert_recording, list_recordings, update_recording
 
 # Keys signalwire 2.1.1's patched account-level RecordingInstance reads with payload[...]
 # (reference §3 item 6): a missing one is a KeyError in that client.
@@ -51,17 +54,17 @@ def make_recording(
     status: str = "completed",
     account: str | None = None,
     when: dt.datetime | None = None,
-) -> repo.RecordingRecord:
-    wav = tmp_path / f"{call_sid}-{repo.new_sid('')}.wav"
+) -> RecordingRecord:
+    wav = tmp_path / f"{call_sid}-{new_sid('')}.wav"
     wav.write_bytes(wav_bytes(tone_pcm(440, 1000)))
     return api.store.write_sync(
-        lambda: repo.insert_recording(
+        lambda: insert_recording(
             account_sid=account or api.project.sid,
             call_sid=call_sid,
             status=status,
             source="RecordVerb",
             duration_s=None if status == "in-progress" else 1,
-            start_time=repo.utcnow(),
+            start_time=utcnow(),
             wav_path=str(wav),
             now=when,
         )
@@ -146,7 +149,7 @@ async def test_recording_list_paging_and_date_filter(api: Api, tmp_path: Path) -
 
 
 async def test_other_projects_recordings_are_404(api: Api, tmp_path: Path) -> None:
-    other = api.store.write_sync(repo.create_project, "other")
+    other = api.store.write_sync(create_project, "other")
     call = seed(api, 1, account=other.sid)[0]
     theirs = make_recording(api, tmp_path, call.sid, account=other.sid)
     await error_of(await api.client.get(f"{api.base}/Recordings/{theirs.sid}.json", headers=api.auth), 404, 20404)
@@ -238,7 +241,7 @@ async def test_create_recording_of_a_call_not_live_here(api: Api) -> None:
         call = seed(api, 1, status=status)[0]
         resp = await api.client.post(f"{api.base}/Calls/{call.sid}/Recordings.json", headers=api.auth)
         await error_of(resp, 400, 21220)
-        assert api.store.read_sync(lambda sid=call.sid: repo.list_recordings(api.project.sid, 5, call_sid=sid))[0] == []
+        assert api.store.read_sync(lambda sid=call.sid: list_recordings(api.project.sid, 5, call_sid=sid))[0] == []
     live = seed(api, 1, status="in-progress")[0]
     url = f"{api.base}/Calls/{live.sid}/Recordings.json"
     for bad in (
@@ -257,7 +260,7 @@ async def test_create_recording_of_a_call_not_live_here(api: Api) -> None:
 async def test_update_call_recording_checks(api: Api, tmp_path: Path) -> None:
     live = seed(api, 1, status="in-progress")[0]
     rec = api.store.write_sync(
-        lambda: repo.insert_recording(
+        lambda: insert_recording(
             account_sid=api.project.sid, call_sid=live.sid, status="in-progress", source="StartCallRecordingAPI"
         )
     )
@@ -270,7 +273,7 @@ async def test_update_call_recording_checks(api: Api, tmp_path: Path) -> None:
     await error_of(await api.client.post(url, data={"Status": "paused"}, headers=api.auth), 400, 21220)
     current = f"{api.base}/Calls/{live.sid}/Recordings/Twilio.CURRENT.json"
     await error_of(await api.client.post(current, data={"Status": "paused"}, headers=api.auth), 400, 21220)
-    api.store.write_sync(lambda: repo.update_recording(rec.sid, status="completed"))
+    api.store.write_sync(lambda: update_recording(rec.sid, status="completed"))
     await error_of(await api.client.post(url, data={"Status": "in-progress"}, headers=api.auth), 400, 21220)
     await error_of(await api.client.post(current, data={"Status": "paused"}, headers=api.auth), 404, 20404)
 
@@ -287,7 +290,7 @@ async def test_delete_recordings(api: Api, tmp_path: Path) -> None:
     await error_of(await api.client.get(f"/recordings/{rec.sid}.wav"), 404, 20404)
     rec2 = make_recording(api, tmp_path, done.sid)
     resp = await api.client.delete(f"{api.base}/Calls/{done.sid}/Recordings/{rec2.sid}.json", headers=api.auth)
-    assert resp.status == 204 and api.store.read_sync(repo.get_recording, rec2.sid) is None
+    assert resp.status == 204 and api.store.read_sync(get_recording, rec2.sid) is None
     await error_of(await api.client.delete(f"{api.base}/Recordings/{rec.sid}.json", headers=api.auth), 404, 20404)
 
 
@@ -364,7 +367,7 @@ async def test_twilio_python_contract_with_2500_calls(api: Api, tmp_path: Path) 
     created = r["created"]
     assert created.status == "queued" and created.sid.startswith("CA") and created.date_created is not None
     assert created.to == "+15005550006" and created._from == "+15005550100"
-    stored = api.store.read_sync(repo.get_call, created.sid)
+    stored = api.store.read_sync(get_call, created.sid)
     assert stored is None  # deleted at the end
     assert r["fetched"].to == "+15005550006" and r["fetched"].start_time is None
     assert r["updated"] == "canceled" and r["deleted"] is True
@@ -455,7 +458,7 @@ async def test_a_recording_whose_mp3_is_pending_serves_its_wav_and_202_for_the_m
     """The media job makes the MP3 once (no conversion on request for it); until then 202."""
     call = seed(api, 1)[0]
     rec = make_recording(api, tmp_path, call.sid)
-    api.store.write_sync(lambda: repo.update_recording(rec.sid, media_state="pending"))
+    api.store.write_sync(lambda: update_recording(rec.sid, media_state="pending"))
     assert (await api.client.get(f"/recordings/{rec.sid}.wav")).status == 200
     for _ in range(3):
         resp = await api.client.get(f"/recordings/{rec.sid}.mp3")
@@ -464,7 +467,7 @@ async def test_a_recording_whose_mp3_is_pending_serves_its_wav_and_202_for_the_m
     assert not Path(rec.wav_path or "").with_suffix(".mp3").exists()  # the request did not convert it
     mp3 = Path(rec.wav_path or "").with_suffix(".mp3")
     mp3.write_bytes(b"ID3" + bytes(500))
-    api.store.write_sync(lambda: repo.update_recording(rec.sid, media_state="ready", mp3_path=str(mp3)))
+    api.store.write_sync(lambda: update_recording(rec.sid, media_state="ready", mp3_path=str(mp3)))
     done = await api.client.get(f"/recordings/{rec.sid}.mp3", headers={"Range": "bytes=0-2"})
     assert done.status == 206 and done.headers["Content-Type"] == "audio/mpeg" and await done.read() == b"ID3"
 
@@ -473,7 +476,7 @@ async def test_media_auth_setting_requires_the_projects_credentials(tmp_path: Pa
     async with make_api(tmp_path, recordings_media_auth=True) as api:
         call = seed(api, 1)[0]
         rec = make_recording(api, tmp_path, call.sid)
-        other = api.store.write_sync(repo.create_project, "other")
+        other = api.store.write_sync(create_project, "other")
         for url in (
             f"/recordings/{rec.sid}.wav",
             f"{api.base}/Recordings/{rec.sid}.wav",

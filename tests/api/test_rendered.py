@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import Api
 from wirexa.api.rendered import RenderedCache, envelope
 from wirexa.api.serializers import page_json, page_meta
-from wirexa.store import repo
+from wirexa.store.repo.calls import delete_call, update_call
 from wirexa.timefmt import rfc2822
 
 
@@ -78,7 +78,7 @@ async def test_an_updated_call_is_never_served_stale(api: Api) -> None:
     assert [c["status"] for c in await _calls(api)] == ["queued"]
     fetched = await (await api.client.get(f"{api.base}/Calls/{sid}.json", headers=api.auth)).json()
     assert fetched["status"] == "queued" and len(api.services.rendered) == 1
-    api.store.write_sync(lambda: repo.update_call(sid, status="completed", duration_s=7))
+    api.store.write_sync(lambda: update_call(sid, status="completed", duration_s=7))
     [listed] = await _calls(api)
     assert listed["status"] == "completed" and listed["duration"] == "7"
     fetched = await (await api.client.get(f"{api.base}/Calls/{sid}.json", headers=api.auth)).json()
@@ -106,7 +106,7 @@ class Forgetful(RenderedCache):
 async def test_entries_evicted_after_the_read_are_rendered_from_the_store(api: Api) -> None:
     sids = [(await (await api.create(To=f"+1500555000{i}")).json())["sid"] for i in range(3)]
     api.services.rendered = Forgetful()
-    api.store.write_sync(lambda: repo.delete_call(sids[1]))  # a deleted call is not listed
+    api.store.write_sync(lambda: delete_call(sids[1]))  # a deleted call is not listed
     body = await (await api.client.get(f"{api.base}/Calls.json?PageSize=3", headers=api.auth)).json()
     assert [c["sid"] for c in body["calls"]] == [sids[2], sids[0]]
     assert body["end"] == 1 and body["next_page_uri"] is None
@@ -117,7 +117,7 @@ async def test_a_polled_page_is_served_whole_until_a_row_on_it_changes(api: Api)
     first = await _calls(api)
     assert len(api.services.pages) == 1
     assert await _calls(api) == first and len(api.services.pages) == 1  # the same page, served whole
-    api.store.write_sync(lambda: repo.update_call(sids[0], status="completed"))
+    api.store.write_sync(lambda: update_call(sids[0], status="completed"))
     second = await _calls(api)
     assert [c["status"] for c in second] == ["queued", "queued", "completed"] and len(api.services.pages) == 2
     new = (await (await api.create()).json())["sid"]

@@ -19,7 +19,8 @@ from tests.api.test_calls_api import RecordingController, error_of, seed, update
 from tests.conftest import start_api
 from wirexa.errors import DocumentError
 from wirexa.laml.parse import parse_document
-from wirexa.store import repo
+from wirexa.store.repo import CallRecord
+from wirexa.store.repo.calls import CallFilter, get_call, list_calls
 
 BAD = [
     "<Response><Say>x</Response>",  # the issue's: mismatched tag (12100)
@@ -45,8 +46,8 @@ def client_for(api: Api) -> Client:
     return client
 
 
-def calls_of(api: Api) -> list[repo.CallRecord]:
-    return api.store.read_sync(repo.list_calls, repo.CallFilter(account_sid=api.project.sid), 100)[0]
+def calls_of(api: Api) -> list[CallRecord]:
+    return api.store.read_sync(list_calls, CallFilter(account_sid=api.project.sid), 100)[0]
 
 
 async def test_create_with_twiml_that_does_not_parse_is_400(api: Api, api_check: SchemaCheck) -> None:
@@ -73,7 +74,7 @@ async def test_twiml_with_unknown_verbs_is_still_accepted(api: Api) -> None:
     assert document.warnings  # 12200 notices at run time, not a parse error
     created = await asyncio.to_thread(lambda: client.calls.create(to="+15005550006", from_="+15005550100", twiml=twiml))
     assert created.status == "queued"
-    assert api.store.read_sync(repo.get_call, created.sid).twiml == twiml
+    assert api.store.read_sync(get_call, created.sid).twiml == twiml
     # With a Url, Twiml is ignored on create (reference §6), so it is not checked either.
     both = await api.create(Twiml=BAD[0])
     assert both.status == 201
@@ -99,7 +100,7 @@ async def test_update_with_twiml_that_does_not_parse_is_400(api: Api, api_check:
                 assert (exc.status, exc.code) == (400, 21205), (twiml, exc.status, exc.code, exc.msg)
                 assert exc.msg == f"Unable to update record: Twiml is not valid TwiML ({code}): {text}"
         assert controller.redirects == []  # the live call was not redirected to it
-        stored = ctl.store.read_sync(repo.get_call, queued["sid"])
+        stored = ctl.store.read_sync(get_call, queued["sid"])
         assert (stored.url, stored.twiml) == ("http://127.0.0.1:9/xml", None)  # the queued one kept its own
         # The raw answer: Twilio's error body, the message naming the parse error.
         body: Any = await error_of(await update(ctl, live.sid, Twiml=BAD[0]), 400, 21205)

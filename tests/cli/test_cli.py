@@ -14,8 +14,12 @@ from typer.testing import CliRunner
 from wirexa import config
 from wirexa.cli import serve as serve_cli
 from wirexa.cli.main import _register_optional, app
-from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
+from wirexa.store.repo import CallRecord, ProjectRecord, RecordingRecord
+from wirexa.store.repo.calls import insert_call
+from wirexa.store.repo.notifications import insert_notification
+from wirexa.store.repo.projects import create_project, get_project, list_projects
+from wirexa.store.repo.recordings import insert_recording
 
 _register_optional()
 runner = CliRunner()
@@ -64,7 +68,7 @@ def test_init_json_twice_keeps_the_project(tmp_path: Path) -> None:
     assert (tmp_path / "wirexa.db").exists()
     s = config.load(overrides={"data_dir": str(tmp_path)}, env={})
     store = open_store(s)
-    assert [p.sid for p in store.read_sync(repo.list_projects)] == [info["project_id"]]
+    assert [p.sid for p in store.read_sync(list_projects)] == [info["project_id"]]
     store.close()
 
 
@@ -145,7 +149,7 @@ def test_credits(tmp_path: Path) -> None:
     assert json.loads(projects(tmp_path, "credits", sid, "--set", "0", "--json").stdout)["credits"] == 0
     s = config.load(overrides={"data_dir": str(tmp_path)}, env={})
     store = open_store(s)
-    project = store.read_sync(repo.get_project, sid)
+    project = store.read_sync(get_project, sid)
     assert project is not None and project.credits_s == 0
     store.close()
 
@@ -211,17 +215,17 @@ def test_missing_config_file_is_one_red_line(tmp_path: Path) -> None:
     assert "not found" in one_red_line(run("projects", "list", "--config", str(tmp_path / "none.toml")))
 
 
-def seed_calls(tmp_path: Path) -> tuple[repo.ProjectRecord, list[repo.CallRecord], repo.RecordingRecord]:
+def seed_calls(tmp_path: Path) -> tuple[ProjectRecord, list[CallRecord], RecordingRecord]:
     import datetime as dt
 
     s = config.load(overrides={"data_dir": str(tmp_path)}, env={})
     store = open_store(s)
-    project = store.write_sync(repo.create_project, "p")
-    other = store.write_sync(repo.create_project, "q")
+    project = store.write_sync(create_project, "p")
+    other = store.write_sync(create_project, "q")
     base = dt.datetime(2026, 1, 1)
     calls = store.write_sync(
         lambda: [
-            repo.insert_call(
+            insert_call(
                 account_sid=account,
                 to_number="+15005550006",
                 from_number="+15005550100",
@@ -236,7 +240,7 @@ def seed_calls(tmp_path: Path) -> tuple[repo.ProjectRecord, list[repo.CallRecord
         ]
     )
     store.write_sync(
-        lambda: repo.insert_notification(
+        lambda: insert_notification(
             account_sid=project.sid,
             call_sid=calls[0].sid,
             error_code=11200,
@@ -247,7 +251,7 @@ def seed_calls(tmp_path: Path) -> tuple[repo.ProjectRecord, list[repo.CallRecord
     wav = tmp_path / "r.wav"
     wav.write_bytes(b"RIFF....WAVE")
     rec = store.write_sync(
-        lambda: repo.insert_recording(
+        lambda: insert_recording(
             account_sid=project.sid, call_sid=calls[0].sid, status="completed", source="RecordVerb", wav_path=str(wav)
         )
     )

@@ -18,8 +18,9 @@ from tests.cli.test_output import LONG_URL, TERMINAL, seed_webhooks
 from wirexa import config
 from wirexa.cli import doctor
 from wirexa.cli.doctor import FAIL, OK, WARN, Check
-from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
+from wirexa.store.repo.projects import create_project
+from wirexa.store.repo.webhooks import insert_webhook
 
 WIDTHS = [80, 120]
 SHORT_URL = "https://example.com/status"
@@ -72,7 +73,7 @@ def test_tail_webhooks_is_one_line_per_delivery(tmp_path: Path, width: int) -> N
     assert not any("https:" in line for line in lines)  # a URL that does not fit is left out, not cut
     store = open_store(config.load(overrides={"data_dir": str(tmp_path)}, env={}))
     store.write_sync(
-        lambda: repo.insert_webhook(
+        lambda: insert_webhook(
             account_sid=project.sid,
             call_sid=calls[1].sid,
             kind="call-status",
@@ -102,7 +103,7 @@ def test_recordings_and_projects_are_one_line_each(tmp_path: Path, width: int) -
 def test_a_long_name_is_cut_to_fit_never_a_sid(tmp_path: Path) -> None:
     """Free text (a project's name) is cut with an ellipsis to keep its row on one line."""
     store = open_store(config.load(overrides={"data_dir": str(tmp_path)}, env={}))
-    project = store.write_sync(repo.create_project, "A very long project name " * 4)
+    project = store.write_sync(create_project, "A very long project name " * 4)
     store.close()
     lines = screen("projects", "list", "--data-dir", str(tmp_path), width=80)
     assert len(lines) == 3 and lines[2].startswith(project.sid + " ") and "…" in lines[2]

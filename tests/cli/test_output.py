@@ -14,8 +14,11 @@ import pytest
 
 from tests.cli.test_cli import commands, one_red_line, run, seed_calls
 from wirexa import config
-from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
+from wirexa.store.repo import ProjectRecord, WebhookRecord
+from wirexa.store.repo.calls import insert_call
+from wirexa.store.repo.projects import create_project
+from wirexa.store.repo.webhooks import insert_webhook
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BOX = set("╭╮╰╯│┃━─┏┓┗┛┡┩└┘┌┐")
@@ -38,11 +41,11 @@ def plain_rows(text: str) -> list[list[str]]:
     return [line.split("\t") for line in text.splitlines()]
 
 
-def seed_webhooks(tmp_path: Path, call_sid: str, account_sid: str) -> list[repo.WebhookRecord]:
+def seed_webhooks(tmp_path: Path, call_sid: str, account_sid: str) -> list[WebhookRecord]:
     store = open_store(config.load(overrides={"data_dir": str(tmp_path)}, env={}))
     rows = [
         store.write_sync(
-            lambda event=event: repo.insert_webhook(
+            lambda event=event: insert_webhook(
                 account_sid=account_sid,
                 call_sid=call_sid,
                 kind="call-status",
@@ -58,12 +61,12 @@ def seed_webhooks(tmp_path: Path, call_sid: str, account_sid: str) -> list[repo.
     return rows
 
 
-def insert_calls(tmp_path: Path, sids: list[str]) -> repo.ProjectRecord:
+def insert_calls(tmp_path: Path, sids: list[str]) -> ProjectRecord:
     store = open_store(config.load(overrides={"data_dir": str(tmp_path)}, env={}))
-    project = store.write_sync(repo.create_project, "p")
+    project = store.write_sync(create_project, "p")
     for sid in sids:
         store.write_sync(
-            lambda sid=sid: repo.insert_call(
+            lambda sid=sid: insert_call(
                 sid=sid,
                 account_sid=project.sid,
                 to_number="+15005550006",

@@ -13,8 +13,12 @@ import pytest
 from tests.cli.test_cli import one_red_line, run
 from wirexa import config
 from wirexa.cli import calls as calls_cli
-from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
+from wirexa.store.repo import CallRecord
+from wirexa.store.repo.calls import delete_call, insert_call
+from wirexa.store.repo.projects import create_project
+from wirexa.store.repo.recordings import insert_recording
+from wirexa.store.repo.webhooks import insert_webhook
 
 # Two calls and two projects sharing a start, one call of each project: "CAab" and "ACab" are
 # ambiguous, "CAab0" and "ACab0" name one, "CAff" and "ACff" none.
@@ -26,9 +30,9 @@ PROJECT_OF = {CALL_A: PROJECT_A, CALL_B: PROJECT_B}
 def seed(tmp_path: Path) -> None:
     store = open_store(config.load(overrides={"data_dir": str(tmp_path)}, env={}))
     for project, call in ((PROJECT_A, CALL_A), (PROJECT_B, CALL_B)):
-        store.write_sync(lambda project=project: repo.create_project("p", sid=project))
+        store.write_sync(lambda project=project: create_project("p", sid=project))
         store.write_sync(
-            lambda project=project, call=call: repo.insert_call(
+            lambda project=project, call=call: insert_call(
                 sid=call,
                 account_sid=project,
                 to_number="+15005550006",
@@ -38,7 +42,7 @@ def seed(tmp_path: Path) -> None:
             )
         )
         store.write_sync(
-            lambda project=project, call=call: repo.insert_webhook(
+            lambda project=project, call=call: insert_webhook(
                 account_sid=project,
                 call_sid=call,
                 kind="call-status",
@@ -51,7 +55,7 @@ def seed(tmp_path: Path) -> None:
         wav = tmp_path / f"{call}.wav"
         wav.write_bytes(b"RIFF....WAVE")
         store.write_sync(
-            lambda project=project, call=call, wav=wav: repo.insert_recording(
+            lambda project=project, call=call, wav=wav: insert_recording(
                 account_sid=project, call_sid=call, status="completed", source="RecordVerb", wav_path=str(wav)
             )
         )
@@ -120,9 +124,7 @@ def test_calls_hangup_takes_unique_prefixes(tmp_path: Path, monkeypatch: pytest.
     seed(tmp_path)
     ended: list[list[str]] = []
 
-    async def end_calls(
-        api_url: str, projects: Any, calls: list[repo.CallRecord]
-    ) -> tuple[dict[str, str], dict[str, str]]:
+    async def end_calls(api_url: str, projects: Any, calls: list[CallRecord]) -> tuple[dict[str, str], dict[str, str]]:
         ended.append([c.sid for c in calls])
         return {c.sid: "completed" for c in calls}, {}
 
@@ -143,7 +145,7 @@ def test_a_deleted_calls_deliveries_and_recordings_keep_its_whole_sid(tmp_path: 
     selects them (a start of it no longer does)."""
     seed(tmp_path)
     store = open_store(config.load(overrides={"data_dir": str(tmp_path)}, env={}))
-    store.write_sync(repo.delete_call, CALL_A)
+    store.write_sync(delete_call, CALL_A)
     store.close()
     d = ["--data-dir", str(tmp_path)]
     assert {w["call_sid"] for w in json_lines("tail-webhooks", "--no-follow", "--call", CALL_A, *d)} == {CALL_A}

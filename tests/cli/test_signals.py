@@ -85,12 +85,12 @@ def wait_status(server: LiveServer, sid: str, status: str, timeout: float = 30) 
 
 def stored(server: LiveServer, sid: str) -> Any:
     from wirexa import config
-    from wirexa.store import repo
     from wirexa.store.bootstrap import open_store
+    from wirexa.store.repo.calls import get_call
 
     store = open_store(config.load(overrides={"data_dir": str(server.data_dir)}, env={}))
     try:
-        return store.read_sync(repo.get_call, sid)
+        return store.read_sync(get_call, sid)
     finally:
         store.close()
 

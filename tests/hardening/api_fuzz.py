@@ -444,8 +444,10 @@ def seed_target(server: Any) -> Target:
 
     from wirexa import config
     from wirexa.media.audio import wav_bytes
-    from wirexa.store import repo
     from wirexa.store.bootstrap import open_store
+    from wirexa.store.repo import utcnow
+    from wirexa.store.repo.notifications import insert_notification
+    from wirexa.store.repo.recordings import insert_recording
 
     target = Target(server.base_url, server.project_id, server.auth_token, {"CA": [], "RE": [], "NO": []})
     for n in range(4):
@@ -463,20 +465,20 @@ def seed_target(server: Any) -> Target:
             wav = media / f"r{n}.wav"
             wav.write_bytes(wav_bytes(b"\x00\x01" * 8000))
             rec = store.write_sync(
-                lambda call=target.known["CA"][n % 4], status=status, wav=wav: repo.insert_recording(
+                lambda call=target.known["CA"][n % 4], status=status, wav=wav: insert_recording(
                     account_sid=target.account,
                     call_sid=call,
                     status=status,
                     source="RecordVerb",
                     duration_s=1,
-                    start_time=repo.utcnow(),
+                    start_time=utcnow(),
                     wav_path=str(wav),
                 )
             )
             target.known["RE"].append(rec.sid)
         for n in range(4):
             note = store.write_sync(
-                lambda n=n: repo.insert_notification(
+                lambda n=n: insert_notification(
                     account_sid=target.account,
                     call_sid=target.known["CA"][n] if n % 2 else None,
                     error_code=11200,

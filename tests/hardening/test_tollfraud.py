@@ -20,8 +20,12 @@ from wirexa import config
 from wirexa.calls import permissions
 from wirexa.calls.permissions import ProjectLimits
 from wirexa.errors import BadRequest, ConfigError
-from wirexa.store import repo
 from wirexa.store.db import Store
+from wirexa.store.repo import CallRecord, ProjectRecord, utcnow
+from wirexa.store.repo.calls import CallFilter, get_call, insert_call, list_calls, queued_calls
+from wirexa.store.repo.flags import CALLS_STOPPED, set_flag
+from wirexa.store.repo.notifications import list_notifications
+from wirexa.store.repo.projects import update_project
 
 UK = "+442071838750"
 JAMAICA = "+18765550100"
@@ -112,7 +116,7 @@ def test_settings_validate_the_prefixes(tmp_path: Any) -> None:
 
 
 @pytest.fixture
-async def trunk_api(store: Store, settings: Any, project: repo.ProjectRecord) -> AsyncIterator[Api]:
+async def trunk_api(store: Store, settings: Any, project: ProjectRecord) -> AsyncIterator[Api]:
     """The API of an engine with a trunk (host trunk.example) and a UK home country."""
     s = dataclasses.replace(settings, sip_trunk_host="trunk.example:5060", sip_trunk_country_code="44")
     a = await start_api(store, s, project)
@@ -125,15 +129,15 @@ async def test_create_refuses_destinations_outside_the_home_country(api: Api) ->
     for number in (UK, JAMAICA):
         body = await error_of(await api.create(To=number), 400, 21215)
         assert body["message"] == GEO_MESSAGE.format(number)
-    assert api.store.read_sync(repo.list_calls, repo.CallFilter(account_sid=api.project.sid), 50)[0][0].to_number == US
+    assert api.store.read_sync(list_calls, CallFilter(account_sid=api.project.sid), 50)[0][0].to_number == US
 
 
 async def test_a_projects_own_permissions_replace_the_default(api: Api) -> None:
-    api.store.write_sync(lambda: repo.update_project(api.project.sid, allowed_countries="44,1876"))
+    api.store.write_sync(lambda: update_project(api.project.sid, allowed_countries="44,1876"))
     assert (await api.create(To=UK)).status == 201
     assert (await api.create(To=JAMAICA)).status == 201
     await error_of(await api.create(To=US), 400, 21215)
-    api.store.write_sync(lambda: repo.update_project(api.project.sid, allowed_countries="*"))
+    api.store.write_sync(lambda: update_project(api.project.sid, allowed_countries="*"))
     assert (await api.create(To="+4915112345678")).status == 201
 
 
@@ -146,30 +150,30 @@ async def test_trunk_sip_uris_are_checked(trunk_api: Api) -> None:
 
 
 async def test_the_emergency_stop_refuses_new_calls(api: Api) -> None:
-    api.store.write_sync(repo.set_flag, repo.CALLS_STOPPED, "since now: test")
+    api.store.write_sync(set_flag, CALLS_STOPPED, "since now: test")
     body = await error_of(await api.create(), 503, 20503)
     assert "emergency stop" in body["message"] and "wirexa calls resume" in body["message"]
-    api.store.write_sync(repo.set_flag, repo.CALLS_STOPPED, None)
+    api.store.write_sync(set_flag, CALLS_STOPPED, None)
     assert (await api.create()).status == 201
 
 
 async def test_the_daily_minutes_cap_refuses_once_used(api: Api) -> None:
     sid = api.project.sid
-    api.store.write_sync(lambda: repo.update_project(sid, daily_minutes=2))
-    now = repo.utcnow()
+    api.store.write_sync(lambda: update_project(sid, daily_minutes=2))
+    now = utcnow()
     # 90 s finished today, and one call answered 20 s ago still up: 110 s of 120.
-    api.store.write_sync(lambda: repo.insert_call(**_call(sid, "completed", duration_s=90, now=now)))
+    api.store.write_sync(lambda: insert_call(**_call(sid, "completed", duration_s=90, now=now)))
     live = _call(sid, "in-progress", answer_time=now - dt.timedelta(seconds=20), now=now)
-    api.store.write_sync(lambda: repo.insert_call(**live))
+    api.store.write_sync(lambda: insert_call(**live))
     # Yesterday's minutes do not count.
     api.store.write_sync(
-        lambda: repo.insert_call(**_call(sid, "completed", duration_s=5000, now=now - dt.timedelta(days=1)))
+        lambda: insert_call(**_call(sid, "completed", duration_s=5000, now=now - dt.timedelta(days=1)))
     )
     assert (await api.create()).status == 201
-    api.store.write_sync(lambda: repo.insert_call(**_call(sid, "completed", duration_s=10, now=now)))
+    api.store.write_sync(lambda: insert_call(**_call(sid, "completed", duration_s=10, now=now)))
     body = await error_of(await api.create(), 402, 20005)
     assert "Daily call-minutes limit" in body["message"]
-    api.store.write_sync(lambda: repo.update_project(sid, daily_minutes=None))  # back to the default: unlimited
+    api.store.write_sync(lambda: update_project(sid, daily_minutes=None))  # back to the default: unlimited
     assert (await api.create()).status == 201
 
 
@@ -195,31 +199,31 @@ async def test_a_dial_leg_outside_the_permissions_is_not_placed(flow: Flow) -> N
     await flow.wait_for(lambda: bool(flow.backend.requests_to("/dialed")))
     [params] = flow.backend.requests_to("/dialed")
     assert params["DialCallStatus"] == "failed"
-    legs, _ = await flow.store.read(repo.list_calls, repo.CallFilter(flow.project.sid, parent_call_sid=call.sid), 10)
+    legs, _ = await flow.store.read(list_calls, CallFilter(flow.project.sid, parent_call_sid=call.sid), 10)
     assert [(leg.to_number, leg.status) for leg in legs] == [(UK, "failed")]
     assert [c for c in flow.sip.calls.values() if c.dial.parent_call_sid == call.sid] == []  # never dialed
-    codes = {n.error_code: n.message_text for n in await flow.store.read(repo.list_notifications, legs[0].sid)}
+    codes = {n.error_code: n.message_text for n in await flow.store.read(list_notifications, legs[0].sid)}
     assert codes[21215] == GEO_MESSAGE.format(UK)
-    notes = await flow.store.read(repo.list_notifications, call.sid)
+    notes = await flow.store.read(list_notifications, call.sid)
     assert any(n.error_code == 13224 and "21215" in n.message_text for n in notes)
 
 
 async def test_dial_legs_count_against_the_projects_concurrency_cap(flow: Flow) -> None:  # noqa: F811
-    await flow.store.write(lambda: repo.update_project(flow.project.sid, max_concurrent=1))
+    await flow.store.write(lambda: update_project(flow.project.sid, max_concurrent=1))
     flow.backend.docs["/xml"] = '<Response><Dial action="/dialed" timeout="5">+15005550007</Dial></Response>'
     flow.backend.docs["/dialed"] = "<Response><Hangup/></Response>"
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_for(lambda: bool(flow.backend.requests_to("/dialed")))
     assert flow.backend.requests_to("/dialed")[0]["DialCallStatus"] == "failed"
-    legs, _ = await flow.store.read(repo.list_calls, repo.CallFilter(flow.project.sid, parent_call_sid=call.sid), 10)
-    codes = [n.error_code for n in await flow.store.read(repo.list_notifications, legs[0].sid)]
+    legs, _ = await flow.store.read(list_calls, CallFilter(flow.project.sid, parent_call_sid=call.sid), 10)
+    codes = [n.error_code for n in await flow.store.read(list_notifications, legs[0].sid)]
     assert legs[0].status == "failed" and codes == [20429]
 
 
-async def queued_unchecked(flow: Flow, to: str) -> repo.CallRecord:  # noqa: F811
+async def queued_unchecked(flow: Flow, to: str) -> CallRecord:  # noqa: F811
     """A call in the queue that admission at create did not see (its limits changed since)."""
     call = await flow.store.write(
-        lambda: repo.insert_call(
+        lambda: insert_call(
             account_sid=flow.project.sid,
             to_number=to,
             from_number="+15005550100",
@@ -237,7 +241,7 @@ async def test_create_refuses_what_admission_refuses_in_the_service_too(flow: Fl
     with pytest.raises(BadRequest) as err:
         await flow.create(to=UK, url=flow.backend.url("/xml"))
     assert err.value.code == 21215
-    assert await flow.store.read(repo.queued_calls, 10) == []  # nothing was queued
+    assert await flow.store.read(queued_calls, 10) == []  # nothing was queued
 
 
 async def test_queued_calls_are_checked_again_when_they_leave_the_queue(flow: Flow) -> None:  # noqa: F811
@@ -246,15 +250,13 @@ async def test_queued_calls_are_checked_again_when_they_leave_the_queue(flow: Fl
     call = await queued_unchecked(flow, UK)
     ended = await flow.wait_status(call.sid, ("failed",))
     assert ended.sip_response_code is None and call.sid not in flow.sip.calls
-    assert [n.error_code for n in await flow.store.read(repo.list_notifications, call.sid)] == [21215]
+    assert [n.error_code for n in await flow.store.read(list_notifications, call.sid)] == [21215]
     # The daily cap, used up by a call of today.
-    await flow.store.write(lambda: repo.update_project(flow.project.sid, daily_minutes=1))
-    await flow.store.write(
-        lambda: repo.insert_call(**_call(flow.project.sid, "completed", duration_s=60, now=repo.utcnow()))
-    )
+    await flow.store.write(lambda: update_project(flow.project.sid, daily_minutes=1))
+    await flow.store.write(lambda: insert_call(**_call(flow.project.sid, "completed", duration_s=60, now=utcnow())))
     capped = await queued_unchecked(flow, "+15005550006")
     await flow.wait_status(capped.sid, ("failed",))
-    assert [n.error_code for n in await flow.store.read(repo.list_notifications, capped.sid)] == [20005]
+    assert [n.error_code for n in await flow.store.read(list_notifications, capped.sid)] == [20005]
 
 
 async def test_a_refused_call_is_never_seen_failed_without_its_notification(
@@ -270,7 +272,7 @@ async def test_a_refused_call_is_never_seen_failed_without_its_notification(
     async def observed(call_sid: str, fact: Any, *args: Any, **kwargs: Any) -> Any:
         updated = await real(call_sid, fact, *args, **kwargs)
         if updated is not None and updated.status == "failed":
-            notes = await flow.store.read(repo.list_notifications, call_sid)
+            notes = await flow.store.read(list_notifications, call_sid)
             seen.append((updated.status, [n.error_code for n in notes]))
         return updated
 
@@ -279,17 +281,17 @@ async def test_a_refused_call_is_never_seen_failed_without_its_notification(
     await flow.wait_status(call.sid, ("failed",))
     await flow.wait_for(lambda: bool(seen))
     assert seen == [("failed", [21215])]
-    assert [n.error_code for n in await flow.store.read(repo.list_notifications, call.sid)] == [21215]  # once
+    assert [n.error_code for n in await flow.store.read(list_notifications, call.sid)] == [21215]  # once
 
 
 async def test_nothing_leaves_the_queue_during_an_emergency_stop(flow: Flow) -> None:  # noqa: F811
-    await flow.store.write(repo.set_flag, repo.CALLS_STOPPED, "since now: test")
+    await flow.store.write(set_flag, CALLS_STOPPED, "since now: test")
     flow.backend.docs["/xml"] = "<Response><Pause length='30'/></Response>"
     call = await queued_unchecked(flow, "+15005550006")  # queued before the stop
     for _ in range(3):  # a few dispatcher passes (it looks again every STOPPED_POLL_S, and when woken)
         flow.dispatcher.wake()
         await asyncio.sleep(0.5)
-    assert (await flow.store.read(repo.get_call, call.sid)).status == "queued"
+    assert (await flow.store.read(get_call, call.sid)).status == "queued"
     assert call.sid not in flow.sip.calls
-    await flow.store.write(repo.set_flag, repo.CALLS_STOPPED, None)
+    await flow.store.write(set_flag, CALLS_STOPPED, None)
     await flow.wait_for(lambda: call.sid in flow.sip.calls)  # placed within a poll after resume
