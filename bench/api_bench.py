@@ -83,15 +83,9 @@ def seed(data: Path) -> tuple[str, str, list[str]]:
         def tx(batch: int = batch) -> list[str]:
             return [
                 insert_call(
-                    account_sid=p.sid,
-                    to_number="+15005550006",
-                    from_number="+15005550100",
-                    status="completed",
-                    direction="outbound-api",
-                    url="http://h/x",
-                    now=start + dt.timedelta(seconds=batch + i),
-                    start_time=start + dt.timedelta(seconds=batch + i),
-                    end_time=start + dt.timedelta(seconds=batch + i + 30),
+                    account_sid=p.sid, to_number="+15005550006", from_number="+15005550100", status="completed",
+                    direction="outbound-api", url="http://h/x", now=start + dt.timedelta(seconds=batch + i),
+                    start_time=start + dt.timedelta(seconds=batch + i), end_time=start + dt.timedelta(seconds=batch + i + 30),
                     duration_s=30,
                 ).sid
                 for i in range(min(BATCH, N_CALLS - batch))
@@ -102,9 +96,7 @@ def seed(data: Path) -> tuple[str, str, list[str]]:
     return p.sid, p.auth_token, sids
 
 
-async def measure(
-    base: str, account: str, token: str, sids: list[str], bare: str, engine_pid: int
-) -> dict[str, dict[str, float]]:
+async def measure(base: str, account: str, token: str, sids: list[str], bare: str, engine_pid: int) -> dict[str, dict[str, float]]:
     auth = {"Authorization": aiohttp.BasicAuth(account, token).encode()}
     prefix = f"{base}/2010-04-01/Accounts/{account}"
     results: dict[str, dict[str, float]] = {}
@@ -140,13 +132,7 @@ async def measure(
                 assert r.status == 200
                 await r.read()
 
-        for name, fn in (
-            ("bare", bare_get),
-            ("fetch", fetch),
-            ("list", list_),
-            ("list_deep", list_deep),
-            ("create", create),
-        ):
+        for name, fn in (("bare", bare_get), ("fetch", fetch), ("list", list_), ("list_deep", list_deep), ("create", create)):
             await load(fn, CONCURRENCY, 1.0)  # warm-up: connections, caches
             cpu0 = proc_times(engine_pid)
             n, lat, errors = await load(fn, CONCURRENCY, SECONDS)
@@ -172,19 +158,13 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WIREXA_")}
         server = subprocess.Popen(
             [sys.executable, "-c", ENGINE, str(data), str(port), *([profile] if profile else [])],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
-        bare = subprocess.Popen(
-            [sys.executable, "-c", BARE, str(bare_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_http(f"http://127.0.0.1:{port}/health", 60, server)
             wait_http(f"http://127.0.0.1:{bare_port}/x", 20, bare)
-            r = asyncio.run(
-                measure(f"http://127.0.0.1:{port}", account, token, sids, f"http://127.0.0.1:{bare_port}/x", server.pid)
-            )
+            r = asyncio.run(measure(f"http://127.0.0.1:{port}", account, token, sids, f"http://127.0.0.1:{bare_port}/x", server.pid))
             engine_rss = rss_mb(server.pid)
         finally:
             server.terminate()
@@ -197,61 +177,26 @@ def main() -> None:
             print(f"engine profile: {out}", file=sys.stderr)
     bare_rate = r["bare"]["per_s"]
     targets = [
-        {
-            "metric": "fetch p99 (ms)",
-            "target": "< 15",
-            "measured": r["fetch"]["p99_ms"],
-            "met": r["fetch"]["p99_ms"] < 15,
-            "note": f"p50 {r['fetch']['p50_ms']} ms, {r['fetch']['per_s']}/s",
-        },
-        {
-            "metric": "list p99 (ms)",
-            "target": "< 15",
-            "measured": r["list"]["p99_ms"],
-            "met": r["list"]["p99_ms"] < 15,
-            "note": f"the first page (PageSize=50) polled, as a dashboard does: served whole while no call on it changes; p50 {r['list']['p50_ms']} ms, {r['list']['per_s']}/s",
-        },
-        {
-            "metric": "list of a different page each time, p99 (ms)",
-            "target": "report",
-            "measured": r["list_deep"]["p99_ms"],
-            "met": None,
-            "note": f"Page=1..200 at random, PageSize=50, To filter (reader thread, OFFSET); p50 {r['list_deep']['p50_ms']} ms, {r['list_deep']['per_s']}/s",
-        },
-        {
-            "metric": "create (per s)",
-            "target": ">= 300",
-            "measured": r["create"]["per_s"],
-            "met": r["create"]["per_s"] >= 300,
-            "note": f"p50 {r['create']['p50_ms']} ms, p99 {r['create']['p99_ms']} ms; calls stay queued (no SIP)",
-        },
+        {"metric": "fetch p99 (ms)", "target": "< 15", "measured": r["fetch"]["p99_ms"], "met": r["fetch"]["p99_ms"] < 15,
+         "note": f"p50 {r['fetch']['p50_ms']} ms, {r['fetch']['per_s']}/s"},
+        {"metric": "list p99 (ms)", "target": "< 15", "measured": r["list"]["p99_ms"], "met": r["list"]["p99_ms"] < 15,
+         "note": f"the first page (PageSize=50) polled, as a dashboard does: served whole while no call on it changes; p50 {r['list']['p50_ms']} ms, {r['list']['per_s']}/s"},
+        {"metric": "list of a different page each time, p99 (ms)", "target": "report", "measured": r["list_deep"]["p99_ms"], "met": None,
+         "note": f"Page=1..200 at random, PageSize=50, To filter (reader thread, OFFSET); p50 {r['list_deep']['p50_ms']} ms, {r['list_deep']['per_s']}/s"},
+        {"metric": "create (per s)", "target": ">= 300", "measured": r["create"]["per_s"], "met": r["create"]["per_s"] >= 300,
+         "note": f"p50 {r['create']['p50_ms']} ms, p99 {r['create']['p99_ms']} ms; calls stay queued (no SIP)"},
     ]
     for k in ("fetch", "list", "create"):
         ratio = round(r[k]["per_s"] / bare_rate, 3)
-        targets.append(
-            {
-                "metric": f"{k} throughput / bare aiohttp",
-                "target": ">= 0.3",
-                "measured": ratio,
-                "met": ratio >= 0.3,
-                "note": f"{r[k]['per_s']}/s vs bare {bare_rate}/s (bare p50 {r['bare']['p50_ms']} ms, p99 {r['bare']['p99_ms']} ms)",
-            }
-        )
-    print(
-        json.dumps(
-            {
-                "benchmark": "api",
-                "calls_in_db": N_CALLS,
-                "concurrency": CONCURRENCY,
-                "seconds_each": SECONDS,
-                "seed_s": round(seed_s, 1),
-                "engine": "runtime.Engine(with_sip=False) subprocess",
-                "engine_rss_mb": round(engine_rss, 1),
-                "results": r,
-                "targets": targets,
-            }
-        )
-    )
+        targets.append({
+            "metric": f"{k} throughput / bare aiohttp", "target": ">= 0.3", "measured": ratio, "met": ratio >= 0.3,
+            "note": f"{r[k]['per_s']}/s vs bare {bare_rate}/s (bare p50 {r['bare']['p50_ms']} ms, p99 {r['bare']['p99_ms']} ms)",
+        })
+    print(json.dumps({
+        "benchmark": "api", "calls_in_db": N_CALLS, "concurrency": CONCURRENCY, "seconds_each": SECONDS,
+        "seed_s": round(seed_s, 1), "engine": "runtime.Engine(with_sip=False) subprocess", "engine_rss_mb": round(engine_rss, 1),
+        "results": r, "targets": targets,
+    }))
 
 
 if __name__ == "__main__":

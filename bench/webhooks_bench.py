@@ -54,9 +54,7 @@ async def stats(url: str) -> dict:  # type: ignore[type-arg]
 
 
 async def run(data: Path, url: str) -> dict[str, object]:
-    settings = config.load(
-        overrides={"data_dir": str(data), "webhooks_concurrency": 64, "webhooks_poll_interval_s": 0.5}, env={}
-    )
+    settings = config.load(overrides={"data_dir": str(data), "webhooks_concurrency": 64, "webhooks_poll_interval_s": 0.5}, env={})
     store = open_store(settings)
     p = ensure_project(store)
 
@@ -64,15 +62,9 @@ async def run(data: Path, url: str) -> dict[str, object]:
         def tx() -> None:
             for i in range(n):
                 insert_webhook(
-                    account_sid=p.sid,
-                    call_sid=f"{call_prefix}{i:030d}",
-                    kind="call-status",
-                    event="completed",
-                    url=url + "/hook",
-                    method="POST",
-                    params=[("CallStatus", "completed"), ("t", repr(time.time()))],
+                    account_sid=p.sid, call_sid=f"{call_prefix}{i:030d}", kind="call-status", event="completed",
+                    url=url + "/hook", method="POST", params=[("CallStatus", "completed"), ("t", repr(time.time()))],
                 )
-
         store.write_sync(tx)
 
     # Throughput: a backlog of rows, drained at full speed.
@@ -104,9 +96,7 @@ async def run(data: Path, url: str) -> dict[str, object]:
         while (await stats(url))["count"] < LATENCY_ROWS:
             await asyncio.sleep(0.05)
         cpu3 = resource.getrusage(resource.RUSAGE_SELF)
-        lat_cpu_pct = (
-            100 * ((cpu3.ru_utime - cpu2.ru_utime) + (cpu3.ru_stime - cpu2.ru_stime)) / (time.perf_counter() - t2)
-        )
+        lat_cpu_pct = 100 * ((cpu3.ru_utime - cpu2.ru_utime) + (cpu3.ru_stime - cpu2.ru_stime)) / (time.perf_counter() - t2)
         lat_ms = [x * 1000 for x in (await stats(url))["lat"]]
     store.close()
     return {
@@ -146,14 +136,8 @@ async def dead_receiver(data: Path) -> dict[str, object]:
         for i in range(DEAD_CALLS):
             for seq, event in enumerate(DEAD_EVENTS):
                 insert_webhook(
-                    account_sid=p.sid,
-                    call_sid=f"CD{i:032d}",
-                    kind="call-status",
-                    event=event,
-                    url=dead,
-                    method="POST",
-                    params=[("CallStatus", event), ("SequenceNumber", str(seq))],
-                    sequence_number=seq,
+                    account_sid=p.sid, call_sid=f"CD{i:032d}", kind="call-status", event=event, url=dead,
+                    method="POST", params=[("CallStatus", event), ("SequenceNumber", str(seq))], sequence_number=seq,
                 )
 
     async with DeliveryWorker(store, settings, worker_id="bench-dead") as worker:
@@ -183,11 +167,9 @@ def dead_receiver_target(r: dict[str, object]) -> dict[str, object]:
     idle, stuck = float(r["engine_cpu_pct_idle"]), float(r["engine_cpu_pct_dead_receiver"])  # type: ignore[arg-type]
     return {
         "metric": "engine CPU % with 100 calls' callbacks stuck behind a dead receiver",
-        "target": f"idle cost ({idle} %, +0.5)",
-        "measured": stuck,
-        "met": stuck <= idle + 0.5,
+        "target": f"idle cost ({idle} %, +0.5)", "measured": stuck, "met": stuck <= idle + 0.5,
         "note": f"{r['dead_receiver_rows']} rows to a closed port, {DEAD_WINDOW_S:.0f} s after the first failures "
-        "(3 of 4 per call held back behind the first); idle = same worker with no rows",
+                "(3 of 4 per call held back behind the first); idle = same worker with no rows",
     }
 
 
@@ -198,9 +180,7 @@ def main() -> None:
         print(json.dumps({"benchmark": "webhooks", "results": d, "targets": [dead_receiver_target(d)]}))
         return
     port = free_port()
-    receiver = subprocess.Popen(
-        [sys.executable, "-c", RECEIVER, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/stats", 20, receiver)
         with tempfile.TemporaryDirectory() as tmp:
@@ -210,41 +190,17 @@ def main() -> None:
     finally:
         receiver.terminate()
         receiver.wait(10)
-    print(
-        json.dumps(
-            {
-                "benchmark": "webhooks",
-                "rows": THROUGHPUT_ROWS,
-                "latency_rows": LATENCY_ROWS,
-                "latency_rate_per_s": LATENCY_RATE,
-                "latency_batch": LATENCY_BATCH,
-                "results": r,
-                "targets": [
-                    {
-                        "metric": "deliveries per s",
-                        "target": ">= 1000",
-                        "measured": r["deliveries_per_s"],
-                        "met": r["deliveries_per_s"] >= 1000,
-                    },  # type: ignore[operator]
-                    {
-                        "metric": "enqueue->receipt p50 (ms)",
-                        "target": "< 20",
-                        "measured": r["latency_p50_ms"],
-                        "met": r["latency_p50_ms"] < 20,  # type: ignore[operator]
-                        "note": f"p99 {r['latency_p99_ms']} ms at {r['latency_phase_rate_achieved_per_s']}/s; 5 rows per transaction every 10 ms, then wake()",
-                    },
-                    {
-                        "metric": "process CPU % / max RSS MB (backlog drain)",
-                        "target": "report",
-                        "measured": f"{r['engine_cpu_pct_backlog']} % / {r['engine_max_rss_mb']} MB",
-                        "met": None,
-                        "note": "bench process = DeliveryWorker + store threads + enqueue; receiver is a separate process",
-                    },
-                    dead_receiver_target(r),
-                ],
-            }
-        )
-    )
+    print(json.dumps({
+        "benchmark": "webhooks", "rows": THROUGHPUT_ROWS, "latency_rows": LATENCY_ROWS, "latency_rate_per_s": LATENCY_RATE, "latency_batch": LATENCY_BATCH, "results": r,
+        "targets": [
+            {"metric": "deliveries per s", "target": ">= 1000", "measured": r["deliveries_per_s"], "met": r["deliveries_per_s"] >= 1000},  # type: ignore[operator]
+            {"metric": "enqueue->receipt p50 (ms)", "target": "< 20", "measured": r["latency_p50_ms"], "met": r["latency_p50_ms"] < 20,  # type: ignore[operator]
+             "note": f"p99 {r['latency_p99_ms']} ms at {r['latency_phase_rate_achieved_per_s']}/s; 5 rows per transaction every 10 ms, then wake()"},
+            {"metric": "process CPU % / max RSS MB (backlog drain)", "target": "report", "measured": f"{r['engine_cpu_pct_backlog']} % / {r['engine_max_rss_mb']} MB", "met": None,
+             "note": "bench process = DeliveryWorker + store threads + enqueue; receiver is a separate process"},
+            dead_receiver_target(r),
+        ],
+    }))
 
 
 if __name__ == "__main__":
