@@ -34,7 +34,7 @@ from wirexa.calls.media import MediaPrep
 from wirexa.calls.ports import CallStore, SipPort
 from wirexa.calls.service import CallController, CallService, NullController
 from wirexa.calls.session import SessionDeps
-from wirexa.clock import SystemClock, new_sid
+from wirexa.clock import SystemClock, new_sid, utcnow
 from wirexa.config import Settings
 from wirexa.errors import ConfigError
 from wirexa.http.audio import AudioCache
@@ -300,13 +300,13 @@ class Engine:
         """Give callback rows that are due now (the calls just finalized) up to wait_s to go out."""
         if self.store is None or self.delivery is None:
             return
-        from wirexa.store import repo
+        from wirexa.store.repo.webhooks import next_webhook_due
 
         self.delivery.wake()
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            due = await self.store.read(repo.next_webhook_due)
-            if due is None or due > repo.utcnow():
+            due = await self.store.read(next_webhook_due)
+            if due is None or due > utcnow():
                 return
             await asyncio.sleep(0.1)
 
