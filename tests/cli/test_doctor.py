@@ -5,6 +5,7 @@ TTS credentials; the unit file is config/wirexa.service."""
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import threading
@@ -16,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.backends import free_port, free_udp_block
+from wirexa.cli import doctor as doctor_module
 from wirexa.cli.main import _register_optional, app
 
 _register_optional()
@@ -119,8 +121,10 @@ def test_a_trunk_answering_options_passes(
     assert "sandbox SIP ports" not in checks and code == 0
 
 
-def test_a_silent_trunk_fails(tmp_path: Path, ports: dict[str, str]) -> None:
+def test_a_silent_trunk_fails(tmp_path: Path, ports: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     init(tmp_path, ports)
+    # The real OPTIONS probe, given up after 0.3 s instead of the doctor's 3 s.
+    monkeypatch.setattr(doctor_module, "sip_options", functools.partial(doctor_module.sip_options, timeout_s=0.3))
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     with silent:
