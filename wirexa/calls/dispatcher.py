@@ -53,6 +53,7 @@ from wirexa.calls.registry import Registry
 from wirexa.calls.session import CallSession, SessionDeps
 from wirexa.config import Settings
 from wirexa.errors import SipError
+from wirexa.media.amd import AmdMode
 from wirexa.tokenbucket import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def amd_request(call: CallRecord) -> AmdRequest | None:
     if not call.machine_detection:
         return None
     return AmdRequest(
-        detect_message_end=call.machine_detection == "DetectMessageEnd",
+        detect_message_end=call.machine_detection == AmdMode.DETECT_MESSAGE_END,
         timeout_ms=call.machine_detection_timeout_s * 1000,
         speech_threshold_ms=call.machine_detection_speech_threshold_ms,
         speech_end_threshold_ms=call.machine_detection_speech_end_threshold_ms,

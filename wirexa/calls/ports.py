@@ -28,6 +28,12 @@ from wirexa.calls.records import (
     RecordingRecord,
 )
 from wirexa.calls.state import Fact
+from wirexa.media.amd import (
+    DEFAULT_SILENCE_TIMEOUT_MS,
+    DEFAULT_SPEECH_END_THRESHOLD_MS,
+    DEFAULT_SPEECH_THRESHOLD_MS,
+    DEFAULT_TIMEOUT_S,
+)
 
 CallSid = NewType("CallSid", str)
 RecordingSid = NewType("RecordingSid", str)
@@ -43,10 +49,10 @@ class AmdRequest:
     Twilio's MachineDetection parameters. The SIP side reports AmdDecided once."""
 
     detect_message_end: bool = False
-    timeout_ms: int = 30_000
-    speech_threshold_ms: int = 2400
-    speech_end_threshold_ms: int = 1200
-    silence_timeout_ms: int = 5000
+    timeout_ms: int = DEFAULT_TIMEOUT_S * 1000
+    speech_threshold_ms: int = DEFAULT_SPEECH_THRESHOLD_MS
+    speech_end_threshold_ms: int = DEFAULT_SPEECH_END_THRESHOLD_MS
+    silence_timeout_ms: int = DEFAULT_SILENCE_TIMEOUT_MS
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,12 @@ import datetime as dt
 from typing import Any
 
 from wirexa.calls.state import LIVE
+from wirexa.media.amd import (
+    DEFAULT_SILENCE_TIMEOUT_MS,
+    DEFAULT_SPEECH_END_THRESHOLD_MS,
+    DEFAULT_SPEECH_THRESHOLD_MS,
+    DEFAULT_TIMEOUT_S,
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -182,10 +188,10 @@ class NewCall:
     recording_status_callback_events: tuple[str, ...] = ("completed",)
     trim: str = "trim-silence"
     machine_detection: str | None = None
-    machine_detection_timeout_s: int = 30
-    machine_detection_speech_threshold_ms: int = 2400
-    machine_detection_speech_end_threshold_ms: int = 1200
-    machine_detection_silence_timeout_ms: int = 5000
+    machine_detection_timeout_s: int = DEFAULT_TIMEOUT_S
+    machine_detection_speech_threshold_ms: int = DEFAULT_SPEECH_THRESHOLD_MS
+    machine_detection_speech_end_threshold_ms: int = DEFAULT_SPEECH_END_THRESHOLD_MS
+    machine_detection_silence_timeout_ms: int = DEFAULT_SILENCE_TIMEOUT_MS
     async_amd: bool = False
     async_amd_status_callback: str | None = None
     async_amd_status_callback_method: str = "POST"

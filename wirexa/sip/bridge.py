@@ -18,6 +18,7 @@ from collections.abc import Callable
 from wirexa.calls.ports import CallEnded, CallSid, Dialout, SipEvent
 from wirexa.config import Settings
 from wirexa.errors import SipError
+from wirexa.media.amd import AmdMode
 from wirexa.sip import protocol as proto
 from wirexa.sip.pool import CALLS_PER_WORKER, WorkerPool
 from wirexa.sip.sandbox_carrier import SandboxCarrier
@@ -127,7 +128,7 @@ class SipBridge:
         if dial.amd is not None:
             command = dataclasses.replace(
                 command,
-                amd="DetectMessageEnd" if dial.amd.detect_message_end else "Enable",
+                amd=AmdMode.DETECT_MESSAGE_END if dial.amd.detect_message_end else AmdMode.ENABLE,
                 amd_timeout_ms=dial.amd.timeout_ms,
                 amd_speech_threshold_ms=dial.amd.speech_threshold_ms,
                 amd_speech_end_threshold_ms=dial.amd.speech_end_threshold_ms,
