@@ -314,3 +314,96 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, live_server_env: dict[
     server = make_live_server(tmp_path_factory.mktemp("live"), live_server_env)
     yield server
     server.stop()
+
+
+# --- engines shared by the end-to-end modules ----------------------------------------------------
+
+# The sandbox's callees for the shared engine: the union of what the end-to-end modules that share
+# it dial (built-in callees plus these; no number means two things).
+SANDBOX_CALLEES = """
+[default]
+answer = "human"
+press_delay_s = 0.5
+
+[numbers."+15005550001"]
+answer = "busy"
+[numbers."+15005550002"]
+answer = "ring"
+[numbers."+15005550003"]
+answer = "fail"
+[numbers."+15005550004"]
+answer = "decline"
+[numbers."+15005550005"]
+answer = "machine"
+[numbers."+15005550010"]
+press_after = 4.5
+press = "1"
+[numbers."+15005550011"]
+press_after = 4.5
+press = "2"
+[numbers."+15005550019"]
+press_after = 4.5
+press = "9"
+[numbers."+15005550015"]
+press_after = 4.5
+press = "5"
+[numbers."+15005550012"]
+press = "1234#"
+[numbers."+15005550013"]
+press = "#"
+press_after = 3.0
+[numbers."+15005550030"]
+hangup_after_s = 2
+[numbers."+15005550031"]
+answer = "silence"
+[numbers."+15005550032"]
+hangup_after_s = 0.6
+[numbers."+13125550100"]
+hangup_after_s = 2
+"""
+
+
+@pytest.fixture(scope="session")
+def sandbox_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One `wirexa serve` with the default settings and SANDBOX_CALLEES, for every module that
+    takes it (engine_fixture(shared=True)): its tests leave the engine as they found it."""
+    server = make_live_server(tmp_path_factory.mktemp("engine"), sandbox_toml=SANDBOX_CALLEES)
+    yield server
+    server.stop()
+
+
+EngineEnv = dict[str, str] | Callable[[pytest.FixtureRequest], dict[str, str]]
+
+
+def engine_fixture(
+    folder: str = "engine",
+    *,
+    shared: bool = False,
+    sandbox: str | Callable[[Path], str] = "",
+    env: EngineEnv | None = None,
+    before: Callable[[], object] | None = None,
+    name: str = "engine",
+) -> Any:
+    """A module's `engine` fixture (or `name`). shared: the session's sandbox_engine. Else its own
+    `wirexa serve` for the module: `sandbox` is sandbox.toml's text (or makes it from the engine's
+    folder), `env` the WIREXA_* variables (or makes them from the request, to use other fixtures),
+    `before` runs first; SIGTERM (then kill) at the end of the module."""
+    if shared:
+
+        @pytest.fixture(scope="module", name=name)
+        def shared_engine(sandbox_engine: LiveServer) -> LiveServer:
+            return sandbox_engine
+
+        return shared_engine
+
+    @pytest.fixture(scope="module", name=name)
+    def own_engine(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+        if before is not None:
+            before()
+        tmp = tmp_path_factory.mktemp(folder)
+        extra_env = env(request) if callable(env) else env
+        server = make_live_server(tmp, extra_env, sandbox(tmp) if callable(sandbox) else sandbox)
+        yield server
+        server.stop()
+
+    return own_engine

@@ -12,29 +12,17 @@ from typing import Any
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.conftest import LiveServer, make_live_server
+from tests.conftest import LiveServer, engine_fixture
 from tests.e2e.webapp import WebApp
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
-SANDBOX = """
-[default]
-answer = "human"
-
-[numbers."+15005550005"]
-answer = "machine"
-[numbers."+15005550032"]
-hangup_after_s = 0.6
-"""
-
 DOC = "<Response><Say>Hello.</Say><Hangup/></Response>"
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = make_live_server(tmp_path_factory.mktemp("amd-engine"), sandbox_toml=SANDBOX)
-    yield server
-    server.stop()
+# The shared engine: a person by default, the answering machine on +15005550005, and +15005550032
+# hangs up 0.6 s after answering (tests/conftest.py SANDBOX_CALLEES).
+engine = engine_fixture(shared=True)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 from twilio.rest import Client
 
-from tests.conftest import LiveServer, make_live_server
+from tests.conftest import LiveServer, engine_fixture, make_live_server
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -26,15 +25,12 @@ STEP_MS = 4  # cancel 0, 4, 8 ... ms after the create's answer
 CALLS = 76  # up to 300 ms
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    # The sandbox's default: +15005550002 rings until it is CANCELed.
-    server = make_live_server(
-        tmp_path_factory.mktemp("cancel"),
-        extra_env={"WIREXA_API_RATE_LIMIT_PER_S": "0", "WIREXA_CALLS_CPS": "50", "WIREXA_SIP_WORKER_IDLE_S": "1"},
-    )
-    yield server
-    server.stop()
+# Its own engine (workers that leave after 1 s idle, no API rate limit, 50 calls a second), with the
+# sandbox's default callees: +15005550002 rings until it is CANCELed.
+engine = engine_fixture(
+    "cancel",
+    env={"WIREXA_API_RATE_LIMIT_PER_S": "0", "WIREXA_CALLS_CPS": "50", "WIREXA_SIP_WORKER_IDLE_S": "1"},
+)
 
 
 def client_of(server: LiveServer) -> Client:

@@ -14,59 +14,16 @@ from typing import Any
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.conftest import LiveServer, make_live_server
+from tests.conftest import LiveServer, engine_fixture, make_live_server
 from tests.e2e.webapp import WebApp
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
 
-SANDBOX = """
-[default]
-answer = "human"
-press_delay_s = 0.5
-
-[numbers."+15005550001"]
-answer = "busy"
-[numbers."+15005550002"]
-answer = "ring"
-[numbers."+15005550003"]
-answer = "fail"
-[numbers."+15005550004"]
-answer = "decline"
-[numbers."+15005550005"]
-answer = "machine"
-[numbers."+15005550010"]
-press_after = 4.5
-press = "1"
-[numbers."+15005550011"]
-press_after = 4.5
-press = "2"
-[numbers."+15005550019"]
-press_after = 4.5
-press = "9"
-[numbers."+15005550015"]
-press_after = 4.5
-press = "5"
-[numbers."+15005550012"]
-press = "1234#"
-[numbers."+15005550013"]
-press = "#"
-press_after = 3.0
-[numbers."+15005550030"]
-hangup_after_s = 2
-[numbers."+15005550031"]
-answer = "silence"
-[numbers."+13125550100"]
-hangup_after_s = 2
-"""
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = make_live_server(tmp_path_factory.mktemp("engine"), sandbox_toml=SANDBOX)
-    yield server
-    server.stop()
+# The shared engine: its sandbox's callees are tests/conftest.py SANDBOX_CALLEES (busy, ring, fail,
+# decline and machine on 01-05, keys pressed on 10-15 and 19, hangups on 30 and 13125550100, silence on 31).
+engine = engine_fixture(shared=True)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer, make_live_server
+from tests.conftest import LiveServer, engine_fixture
 from tests.e2e.webapp import WebApp
 from wirexa.media.audio import tone_pcm, wav_bytes
 
@@ -32,12 +32,10 @@ DIALED = "+15005550062"  # 1300 Hz
 FINAL = ("completed", "failed", "busy", "no-answer", "canceled")
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("rec-engine")
+def tone_callees(tmp: Path) -> str:
     for name, hz in (("a440.wav", 440), ("a1300.wav", 1300)):
         (tmp / name).write_bytes(wav_bytes(tone_pcm(hz, 1000, amplitude=0.3)))
-    sandbox = f"""
+    return f"""
 [numbers."{CALLEE}"]
 answer = "{tmp / "a440.wav"}"
 loop = true
@@ -45,9 +43,10 @@ loop = true
 answer = "{tmp / "a1300.wav"}"
 loop = true
 """
-    server = make_live_server(tmp, sandbox_toml=sandbox)
-    yield server
-    server.stop()
+
+
+# Its own engine: the tests below SIGKILL its workers and the engine itself.
+engine = engine_fixture("rec-engine", sandbox=tone_callees)
 
 
 @pytest.fixture(scope="module")

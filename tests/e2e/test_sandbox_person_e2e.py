@@ -14,24 +14,18 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer, make_live_server
+from tests.conftest import LiveServer, engine_fixture
 from tests.e2e.test_engine_e2e import create, wait_final
 from tests.e2e.webapp import WebApp
 from wirexa.media.audio import rms_dbfs
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
-# The built-in callees (the default person on +15005550006), plus one that never makes a sound.
-SANDBOX = '[numbers."+15005550031"]\nanswer = "silence"\n'
+# The shared engine: the default person on +15005550006, and +15005550031 never makes a sound
+# (tests/conftest.py SANDBOX_CALLEES).
+engine = engine_fixture(shared=True)
 
 RECORD = '<Response><Say>Leave a message</Say><Record maxLength="10" timeout="3" action="/rec-done"/></Response>'
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = make_live_server(tmp_path_factory.mktemp("person"), sandbox_toml=SANDBOX)
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

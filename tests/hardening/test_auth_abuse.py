@@ -24,7 +24,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from tests.conftest import Api, LiveServer, make_live_server, start_api
+from tests.conftest import Api, LiveServer, engine_fixture, start_api
 from wirexa import config
 from wirexa.api.auth import FAILURE_LINE, AuthThrottle
 from wirexa.errors import TooManyRequests
@@ -240,18 +240,15 @@ async def _get(server: LiveServer, headers: dict[str, str], path: str = "", sour
             return resp.status, body, time.monotonic() - started
 
 
-@pytest.fixture(scope="module")
-def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = make_live_server(
-        tmp_path_factory.mktemp("auth"),
-        {
-            "WIREXA_API_AUTH_FAILURES_FREE": "2",
-            "WIREXA_API_AUTH_FAILURES_BLOCK": "6",
-            "WIREXA_API_AUTH_FAILURE_WINDOW_S": "600",
-        },
-    )
-    yield server
-    server.stop()
+guarded_server = engine_fixture(
+    "auth",
+    env={
+        "WIREXA_API_AUTH_FAILURES_FREE": "2",
+        "WIREXA_API_AUTH_FAILURES_BLOCK": "6",
+        "WIREXA_API_AUTH_FAILURE_WINDOW_S": "600",
+    },
+    name="guarded_server",
+)
 
 
 @pytest.mark.slow

@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from tests.backends import free_port, wait_http
-from tests.conftest import LiveServer, make_live_server
+from tests.conftest import LiveServer, engine_fixture
 from tests.hardening import api_fuzz
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -23,11 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationW
 EXAMPLES = 12  # per operation and mode: about 1,200 requests, well under a minute on an idle machine
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    s = make_live_server(tmp_path_factory.mktemp("fuzz"), api_fuzz.SERVER_ENV)
-    yield s
-    s.stop()
+server = engine_fixture("fuzz", env=api_fuzz.SERVER_ENV, name="server")
 
 
 def test_fuzzing_the_api_finds_no_server_error_and_no_nonconforming_answer(server: LiveServer) -> None:
@@ -97,10 +92,13 @@ def test_the_fuzzer_reports_what_it_should() -> None:
 def test_error_shape_check() -> None:
     ok = json.dumps({"code": 20404, "message": "m", "more_info": "u", "status": 404, "detail": "m"}).encode()
     assert api_fuzz._error_shape(404, ok, "application/json; charset=utf-8") is None
-    assert api_fuzz._error_shape(400, ok, "application/json") is not None  # status differs
-    assert api_fuzz._error_shape(404, b"not found", "text/plain") is not None
+    doc = {"code": 20404, "message": "m", "more_info": "u", "status": 404, "detail": "m"}
+    assert api_fuzz._error_shape(400, ok, "application/json") == f"error body {doc}"  # status differs
+    assert api_fuzz._error_shape(404, b"not found", "text/plain") == "error with Content-Type 'text/plain'"
     other = json.dumps({"code": 20404, "message": "m", "more_info": "u", "status": 404, "detail": "x"}).encode()
-    assert api_fuzz._error_shape(404, other, "application/json") is not None
+    assert api_fuzz._error_shape(404, other, "application/json") == f"error body {json.loads(other)}"
+    assert api_fuzz._error_shape(404, b"{", "application/json") == "error body is not JSON"
+    assert api_fuzz._error_shape(404, b'{"code": 1}', "application/json") == "error keys ['code']"
 
 
 def test_the_schema_extract_is_what_the_routes_serve() -> None:

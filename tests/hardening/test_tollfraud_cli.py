@@ -9,13 +9,12 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from tests.conftest import LiveServer, make_live_server
+from tests.conftest import LiveServer, engine_fixture
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -24,11 +23,8 @@ BUSY = "+15005550001"
 TWIML = "<Response><Say>Hello</Say></Response>"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    s = make_live_server(tmp_path_factory.mktemp("tollfraud"))
-    yield s
-    s.stop()
+# Its own engine: the tests stop and resume all calls and change the project's limits.
+server = engine_fixture("tollfraud", name="server")
 
 
 def wirexa(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,25 +6,23 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LiveServer, make_live_server
+from tests.conftest import LiveServer, engine_fixture
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parent.parent.parent
 VENVS = ROOT / ".venv-sdk"
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def sdk_venvs() -> None:
     subprocess.run(["bash", str(ROOT / "scripts" / "sdk-venvs")], check=True, capture_output=True)
-    # Calls stay queued (nothing is dispatched) so the scenario sees stable states.
-    server = make_live_server(tmp_path_factory.mktemp("sdk"), {"WIREXA_CALLS_HOLD": "true"})
-    yield server
-    server.stop()
+
+
+# Its own engine: calls stay queued (nothing is dispatched) so the scenario sees stable states.
+engine = engine_fixture("sdk", env={"WIREXA_CALLS_HOLD": "true"}, before=sdk_venvs)
 
 
 def drive(engine: LiveServer, venv: str, kind: str) -> dict:  # type: ignore[type-arg]

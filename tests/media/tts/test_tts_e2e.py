@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer, make_live_server
+from tests.conftest import LiveServer, engine_fixture
 from tests.media.tts.conftest import SECRET
 from tests.media.tts.vendors import Audio, AzureVendor, ElevenVendor, GoogleVendor, Pace, Vendor, serve
 
@@ -35,9 +35,9 @@ def vendors(audio: Audio) -> Iterator[dict[str, Vendor]]:
         yield {"google": g, "eleven": e, "azure": a}
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, vendors: dict[str, Vendor]) -> Iterator[LiveServer]:
-    env = {
+def vendor_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    vendors: dict[str, Vendor] = request.getfixturevalue("vendors")
+    return {
         "WIREXA_TTS_GOOGLE_API_KEY": SECRET,
         "WIREXA_TTS_GOOGLE_ENDPOINT_URL": vendors["google"].url,
         "WIREXA_TTS_ELEVENLABS_API_KEY": SECRET,
@@ -46,9 +46,10 @@ def engine(tmp_path_factory: pytest.TempPathFactory, vendors: dict[str, Vendor])
         "WIREXA_TTS_AZURE_ENDPOINT_URL": vendors["azure"].url,
         "WIREXA_TTS_AZURE_REGION": "eastus",
     }
-    server = make_live_server(tmp_path_factory.mktemp("tts-engine"), extra_env=env)
-    yield server
-    server.stop()
+
+
+# Its own engine: the cloud providers point at the local vendors.
+engine = engine_fixture("tts-engine", env=vendor_env)
 
 
 def finished(engine: LiveServer, text: str, voice: str) -> Any:
