@@ -30,10 +30,10 @@ from wirexa.api.context import ApiServices
 from wirexa.calls.admission import Admission
 from wirexa.calls.service import CallController, CallService, NullController
 from wirexa.clock import SystemClock
-from wirexa.store import repo
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
+from wirexa.store.repo import ProjectRecord
 from wirexa.webhooks import outbox
 
 # Compiled modules are cached (__pycache__) even where the environment sets PYTHONDONTWRITEBYTECODE:
@@ -73,7 +73,7 @@ def store(settings: Any) -> Iterator[Store]:
 
 
 @pytest.fixture
-def project(store: Store) -> repo.ProjectRecord:
+def project(store: Store) -> ProjectRecord:
     return ensure_project(store)
 
 
@@ -86,7 +86,7 @@ class Api:
 
     client: TestClient  # type: ignore[type-arg]
     store: Store
-    project: repo.ProjectRecord
+    project: ProjectRecord
     settings: Any
     services: ApiServices
 
@@ -106,7 +106,7 @@ class Api:
 async def start_api(
     store: Store,
     settings: Any,
-    project: repo.ProjectRecord,
+    project: ProjectRecord,
     *,
     controller: CallController | None = None,
     limiter: RateLimiter | None = None,
@@ -151,7 +151,7 @@ def api_check() -> ResponseCheck | None:
 
 @pytest.fixture
 async def api(
-    store: Store, settings: Any, project: repo.ProjectRecord, api_check: ResponseCheck | None
+    store: Store, settings: Any, project: ProjectRecord, api_check: ResponseCheck | None
 ) -> AsyncIterator[Api]:
     """The REST API in process: real store, NullController, RateLimiter(0, 1) (unlimited)."""
     a = await start_api(store, settings, project, check=api_check)

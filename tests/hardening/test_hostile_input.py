@@ -30,8 +30,12 @@ from tests.e2e.webapp import WebApp
 from wirexa import config
 from wirexa.laml.parse import MAX_DEPTH
 from wirexa.media.audio import tone_pcm, wav_bytes
-from wirexa.store import repo
 from wirexa.store.bootstrap import open_store
+from wirexa.store.repo.calls import insert_call
+from wirexa.store.repo.notifications import insert_notification, list_notifications
+from wirexa.store.repo.projects import create_project
+from wirexa.store.repo.recordings import insert_recording
+from wirexa.store.repo.webhooks import insert_webhook
 
 AFTER = "After the problem."  # the <Say> after the hostile verb: spoken means the call went on
 
@@ -79,7 +83,7 @@ async def test_hostile_documents_give_their_code_and_the_call_ends_cleanly(
     flow.backend.docs["/xml"] = _doc(body, content_type)
     call = await flow.create(url=flow.backend.url("/xml"))
     done = await flow.wait_status(call.sid, ("completed",), timeout=15)
-    notes = await flow.store.read(repo.list_notifications, call.sid)
+    notes = await flow.store.read(list_notifications, call.sid)
     assert [n.error_code for n in notes] == [code]
     assert "an application error has occurred" in flow.tts.spoken[-1][0].lower()
     assert done.end_time is not None and flow.events_of(call.sid)[-1] == "completed"
@@ -91,7 +95,7 @@ async def test_a_document_nested_to_the_limit_is_spoken(flow: Flow) -> None:
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_status(call.sid, ("completed",))
     assert [t for t, *_ in flow.tts.spoken] == ["deep"]
-    assert await flow.store.read(repo.list_notifications, call.sid) == []
+    assert await flow.store.read(list_notifications, call.sid) == []
 
 
 # --- <Play> media -------------------------------------------------------------------------------
@@ -137,7 +141,7 @@ async def test_play_of_hostile_media_reports_and_the_call_goes_on(flow: Flow, tm
     )
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_status(call.sid, ("completed",), timeout=20)
-    notes = await flow.store.read(repo.list_notifications, call.sid)
+    notes = await flow.store.read(list_notifications, call.sid)
     assert [n.error_code for n in notes] == ([code] if code else [])
     assert flow.tts.spoken[-1][0] == AFTER  # the next verb ran
     plays = flow.sip.calls[call.sid].plays
@@ -153,7 +157,7 @@ async def test_play_of_a_file_over_50_mb_is_refused_and_the_call_goes_on(flow: F
     )
     call = await flow.create(url=flow.backend.url("/xml"))
     await flow.wait_status(call.sid, ("completed",), timeout=30)
-    notes = await flow.store.read(repo.list_notifications, call.sid)
+    notes = await flow.store.read(list_notifications, call.sid)
     assert [n.error_code for n in notes] == [11750]
     assert flow.tts.spoken[-1][0] == AFTER
     assert len(flow.sip.calls[call.sid].plays) == 1  # only the <Say>
@@ -244,7 +248,7 @@ async def _seeded(api: Api, tmp_path: Path) -> tuple[str, str, str]:
     wav = tmp_path / "r.wav"
     wav.write_bytes(wav_bytes(tone_pcm(440, 300)))
     rec = api.store.write_sync(
-        lambda: repo.insert_recording(
+        lambda: insert_recording(
             account_sid=api.project.sid,
             call_sid=call["sid"],
             status="completed",
@@ -254,7 +258,7 @@ async def _seeded(api: Api, tmp_path: Path) -> tuple[str, str, str]:
         )
     )
     note = api.store.write_sync(
-        lambda: repo.insert_notification(
+        lambda: insert_notification(
             account_sid=api.project.sid, call_sid=call["sid"], error_code=11200, message_text="x"
         )
     )
@@ -431,10 +435,10 @@ def _hostile_store(tmp_path: Path) -> tuple[str, str]:
     From or a receiver's answer could); returns (project, call sid)."""
     store = open_store(config.load(overrides={"data_dir": str(tmp_path)}, env={}))
     try:
-        project = store.write_sync(repo.create_project, "p\x1b[31m")
+        project = store.write_sync(create_project, "p\x1b[31m")
         hostile = "".join(ESCAPES.values())
         call = store.write_sync(
-            lambda: repo.insert_call(
+            lambda: insert_call(
                 account_sid=project.sid,
                 to_number="sip:" + hostile + "@x",
                 from_number="+1" + hostile,
@@ -443,7 +447,7 @@ def _hostile_store(tmp_path: Path) -> tuple[str, str]:
             )
         )
         store.write_sync(
-            lambda: repo.insert_webhook(
+            lambda: insert_webhook(
                 account_sid=project.sid,
                 call_sid=call.sid,
                 kind="call-status",
@@ -454,7 +458,7 @@ def _hostile_store(tmp_path: Path) -> tuple[str, str]:
             )
         )
         store.write_sync(
-            lambda: repo.insert_notification(
+            lambda: insert_notification(
                 account_sid=project.sid,
                 call_sid=call.sid,
                 error_code=11200,
