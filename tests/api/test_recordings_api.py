@@ -20,8 +20,9 @@ from twilio.rest import Client
 
 from tests.api.conftest import Api, SchemaCheck, basic, make_api
 from tests.api.test_calls_api import error_of, seed
+from wirexa.clock import new_sid, utcnow
 from wirexa.media.audio import tone_pcm, wav_bytes
-from wirexa.store.repo import RecordingRecord, new_sid, utcnow
+from wirexa.store.repo import RecordingRecord
 from wirexa.store.repo.calls import get_call
 from wirexa.store.repo.projects import create_project
 from wirexa.store.repo.recordings import get_recording, insert_recording, list_recordings, update_recording

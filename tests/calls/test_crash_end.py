@@ -9,7 +9,8 @@ import datetime as dt
 from tests.calls.conftest import Flow
 from wirexa.calls.ending import last_known_alive
 from wirexa.calls.service import CallUpdate
-from wirexa.store.repo import CallRecord, utcnow
+from wirexa.clock import utcnow
+from wirexa.store.repo import CallRecord
 from wirexa.store.repo.calls import get_call, insert_call, mark_alive, update_call
 from wirexa.store.repo.projects import get_project, update_project
 

@@ -443,9 +443,9 @@ def seed_target(server: Any) -> Target:
     import urllib.request
 
     from wirexa import config
+    from wirexa.clock import utcnow
     from wirexa.media.audio import wav_bytes
     from wirexa.store.bootstrap import open_store
-    from wirexa.store.repo import utcnow
     from wirexa.store.repo.notifications import insert_notification
     from wirexa.store.repo.recordings import insert_recording
 

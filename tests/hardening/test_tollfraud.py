@@ -19,9 +19,10 @@ from tests.conftest import Api, start_api
 from wirexa import config
 from wirexa.calls import permissions
 from wirexa.calls.permissions import ProjectLimits
+from wirexa.clock import utcnow
 from wirexa.errors import BadRequest, ConfigError
 from wirexa.store.db import Store
-from wirexa.store.repo import CallRecord, ProjectRecord, utcnow
+from wirexa.store.repo import CallRecord, ProjectRecord
 from wirexa.store.repo.calls import CallFilter, get_call, insert_call, list_calls, queued_calls
 from wirexa.store.repo.flags import CALLS_STOPPED, set_flag
 from wirexa.store.repo.notifications import list_notifications

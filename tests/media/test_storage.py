@@ -20,6 +20,7 @@ from tests.api.test_calls_api import error_of
 from wirexa import config
 from wirexa.calls.records import NewRecording
 from wirexa.cli.main import app as cli_app
+from wirexa.clock import new_sid, utcnow
 from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.media.recording_jobs import RecordingMedia, RetentionJanitor
 from wirexa.media.storage import RangeNotSatisfiable, S3Storage, locator, parse_range
@@ -27,7 +28,7 @@ from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
 from wirexa.store.recordings import StoreRecordings
-from wirexa.store.repo import CallRecord, RecordingRecord, new_sid, utcnow
+from wirexa.store.repo import CallRecord, RecordingRecord
 from wirexa.store.repo.calls import insert_call
 from wirexa.store.repo.recordings import get_recording, insert_recording, update_recording
 

@@ -10,9 +10,10 @@ import pytest
 
 from wirexa.calls import state
 from wirexa.calls.records import CallChanges
+from wirexa.clock import utcnow
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
-from wirexa.store.repo import CallRecord, utcnow
+from wirexa.store.repo import CallRecord
 from wirexa.store.repo.calls import insert_call
 from wirexa.store.repo.projects import create_project
 

@@ -16,10 +16,11 @@ import peewee as pw
 import pytest
 
 from wirexa.calls.statuses import WebhookStatus
+from wirexa.clock import utcnow
 from wirexa.errors import StoreError
 from wirexa.store.db import Store, migrate, schema_version
 from wirexa.store.migrations import MIGRATIONS
-from wirexa.store.repo import CallRecord, utcnow
+from wirexa.store.repo import CallRecord
 from wirexa.store.repo.calls import CallFilter, get_call, insert_call, list_calls, next_sequence_number, update_call
 from wirexa.store.repo.projects import charge_credits, create_project, get_project, update_project
 from wirexa.store.repo.webhooks import claim_webhooks, finish_webhook, get_webhook, insert_webhook

@@ -11,10 +11,11 @@ import pytest
 
 from wirexa.calls import state
 from wirexa.calls.records import CallChanges, NewNotification
+from wirexa.clock import utcnow
 from wirexa.errors import StoreError
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
-from wirexa.store.repo import CallRecord, utcnow
+from wirexa.store.repo import CallRecord
 from wirexa.store.repo.calls import get_call, insert_call
 from wirexa.store.repo.notifications import list_notifications
 from wirexa.store.repo.projects import create_project

@@ -21,9 +21,10 @@ from typer.testing import CliRunner
 from tests.backends import free_port
 from wirexa import config
 from wirexa.calls.statuses import WebhookStatus
+from wirexa.clock import utcnow
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.db import Store
-from wirexa.store.repo import ProjectRecord, WebhookRecord, utcnow
+from wirexa.store.repo import ProjectRecord, WebhookRecord
 from wirexa.store.repo.projects import list_projects
 from wirexa.store.repo.webhooks import (
     claim_webhooks,

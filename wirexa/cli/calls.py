@@ -24,11 +24,12 @@ from wirexa.cli import options, tail_webhooks
 from wirexa.cli.base import App
 from wirexa.cli.call import find_engine
 from wirexa.cli.console import Column, console, fail, print_json, render_pairs, render_rows
+from wirexa.clock import utcnow
 from wirexa.config import Settings
 from wirexa.errors import ApiCode
 from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
-from wirexa.store.repo import CallRecord, ProjectRecord, utcnow
+from wirexa.store.repo import CallRecord, ProjectRecord
 from wirexa.store.repo.calls import CallFilter, get_call, list_calls
 from wirexa.store.repo.flags import CALLS_STOPPED, get_flag, set_flag
 from wirexa.store.repo.notifications import list_notifications

@@ -22,8 +22,9 @@ from wirexa.cli.console import (
     print_json,
     render_rows,
 )
+from wirexa.clock import utcnow
 from wirexa.store.bootstrap import open_store
-from wirexa.store.repo import WebhookRecord, utcnow
+from wirexa.store.repo import WebhookRecord
 from wirexa.store.repo.webhooks import list_webhooks
 
 STATUSES = tuple(str(s) for s in WebhookStatus)
