@@ -3,7 +3,7 @@
 A list page is 50 calls; rendering them (50 dicts of 30 keys, 200 timestamps, json.dumps) costs
 several times the SQLite query, and dashboards poll the same first page over and over. Two caches:
 - rows: a call's JSON by (sid, date_updated, prefix). A call row changes date_updated on every
-  write (repo.update_call), so that key never serves stale JSON; the prefix is in the key because
+  write (store.repo.calls.update_call), so that key never serves stale JSON; the prefix is in the key because
   every uri in the body repeats it.
 - pages: a whole list response by (request path and query, the page's (sid, date_updated) rows,
   more-follows flag): served only when the store still lists exactly those row versions.
