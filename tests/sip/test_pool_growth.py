@@ -15,7 +15,7 @@ from tests.sip.conftest import make_settings, running
 from wirexa.calls.ports import CallAnswered, CallSid
 from wirexa.errors import SipError
 from wirexa.sip.pool import CALLS_PER_WORKER, DRAIN_S, PLACE_TRIES, SPARE_SLOTS, WorkerPool, WorkerProc
-from wirexa.sip.protocol import VERSION, Ended, MakeCall, Ready
+from wirexa.sip.protocol import VERSION, Command, Ended, Incoming, MakeCall, Ready, Reject
 
 pytestmark = pytest.mark.sip
 
@@ -114,3 +114,19 @@ async def test_a_worker_speaking_another_protocol_version_is_not_ready(tmp_path:
     with pytest.raises(SipError, match=f"speaks protocol {VERSION - 1}, not {VERSION}"):
         old.ready.result()
     assert same.ready.result() is None
+
+
+async def test_an_incoming_invite_is_answered_with_a_reject(tmp_path: Path) -> None:
+    """The engine takes no inbound calls: the pool refuses each INVITE a worker holds, 403."""
+    pool = WorkerPool(make_settings(tmp_path), lambda event: None)
+    ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    worker = WorkerProc(0, 0, _NoProc(), ready)  # type: ignore[arg-type]
+    sent: list[tuple[WorkerProc, Command]] = []
+
+    async def send(w: WorkerProc, command: Command) -> None:
+        sent.append((w, command))
+
+    pool._send = send  # type: ignore[method-assign]
+    pool._on_message(worker, Incoming("in-0-1", "sip:+1500@trunk", "sip:+1501@127.0.0.1", "127.0.0.1:5070"))
+    await asyncio.sleep(0)
+    assert sent == [(worker, Reject("in-0-1", 403, "a worker takes no calls"))]

@@ -44,6 +44,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.ResumeRecord(SID, "RE2"),
     proto.Play(SID, "5", "/tmp/tts.pcm", 1, stream=True),
     proto.StreamEnd(SID, "5", 16000),
+    proto.Reject("in-3-1", 403, "a worker takes no calls"),
     proto.Bridge(SID, "CA" + "2" * 32),
     proto.Unbridge(SID, "CA" + "2" * 32),
     proto.RelayOpen(SID, "CA" + "2" * 32, 5190, 6190),
@@ -52,6 +53,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.Shutdown(),
     proto.Reload("/etc/wirexa/sandbox.toml"),
     proto.Ready(5060, 1234),
+    proto.Incoming("in-3-1", "sip:+15005550100@trunk", "sip:+15005550006@127.0.0.1", "127.0.0.1:5070"),
     proto.Initiated(SID),
     proto.Ringing(SID, 183),
     proto.Answered(SID, 200),
@@ -69,7 +71,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 17 and len(proto.EVENTS) == 13
+    assert len(proto.COMMANDS) == 18 and len(proto.EVENTS) == 14
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
@@ -192,6 +194,7 @@ def test_events_map_to_calls_ports_events() -> None:
     mapped = [proto.to_sip_event(m) for m in SAMPLES if type(m) in proto.EVENTS.values()]  # type: ignore[arg-type]
     assert mapped == [
         None,  # ready: the pool's own
+        None,  # incoming: the pool answers it (reject)
         CallInitiated(SID),
         CallRinging(SID, 183),
         CallAnswered(SID, 200),
@@ -221,6 +224,7 @@ def test_a_failed_command_becomes_command_failed_with_twilios_code() -> None:
     # the pool's own relay commands: the pool logs their failure, no session hears of it
     assert proto.to_sip_event(proto.CommandError("x", SID, "relay_open")) is None
     assert proto.to_sip_event(proto.CommandError("x", SID, "relay_close")) is None
+    assert proto.to_sip_event(proto.CommandError("x", "", "reject")) is None
 
 
 def test_end_reason_and_dtmf_plan() -> None:

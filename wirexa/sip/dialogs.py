@@ -1,5 +1,10 @@
-"""A media worker's SIP side: its account (trunk registration, the refusal of what a worker
-never takes) and one Dialog per call, with the pjsua2 Call object under it.
+"""A media worker's SIP side: its account (trunk registration, incoming INVITEs, the refusal
+of subscriptions) and one Dialog per call, outbound and inbound alike, with the pjsua2 Call
+object under it.
+
+An outbound dialog is named by the CallSid the engine minted before the INVITE. An inbound
+one is named by the worker (`dialog_id`) when the INVITE arrives: the worker holds it and tells
+the engine (protocol.Incoming), whose answer (protocol.Reject) it carries out.
 
 Everything here runs on the worker's main thread (pjsua2 with mainThreadOnly): the account's
 and the calls' callbacks come from inside libHandleEvents.
@@ -8,9 +13,10 @@ and the calls' callbacks come from inside libHandleEvents.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pjsua2 as pj
 
@@ -41,11 +47,17 @@ class Playback:
 class Dialog:
     """One call of this worker: its pjsua2 Call, where its dialog stands, and the media the
     worker runs on it. `media` is the call's AudioMedia once its audio is up; `disconnected`
-    once the call's conference port is gone (never touch `media` again then)."""
+    once the call's conference port is gone (never touch `media` again then).
+
+    `ring_deadline` is, outbound, when an unanswered INVITE is cancelled (the ring timeout);
+    inbound, when an INVITE the engine has not answered is refused. An inbound dialog's
+    `call_sid` is its dialog_id, and `source` the host:port its INVITE came from."""
 
     call_sid: str
     call: Any
     ring_deadline: float
+    direction: Literal["outbound", "inbound"] = "outbound"
+    source: str = ""
     answered: bool = False
     ringing_sent: bool = False
     local_reason: str | None = None
@@ -80,39 +92,55 @@ def amd_params(cmd: proto.MakeCall) -> AmdParams | None:
 
 
 class DialogOwner(Protocol):
-    """What a call's pjsua2 callbacks report to (the Worker)."""
+    """What the account's and a call's pjsua2 callbacks report to (the Worker)."""
 
+    def on_incoming(self, call: Any, source: str) -> None: ...
     def on_state(self, call_sid: str) -> None: ...
     def on_media(self, call_sid: str) -> None: ...
     def on_digit(self, call_sid: str, digit: str) -> None: ...
 
 
 class WorkerAccount(pj.Account):  # type: ignore[misc]
-    """The worker's account: reports its trunk registration, and refuses what a worker never
-    takes: incoming calls and subscriptions (poll thread, mainThreadOnly). Strangers never get
-    this far (guard.py answers them first); these come from an allowed peer, e.g. the trunk."""
+    """The worker's account: reports its trunk registration, hands an incoming INVITE to its
+    owner as an InboundCall, and refuses subscriptions (poll thread, mainThreadOnly). Strangers
+    never get this far (guard.py answers them first); these come from an allowed peer, e.g. the
+    trunk."""
 
-    def __init__(self, emit: Sink) -> None:
+    def __init__(self, owner: DialogOwner, emit: Sink) -> None:
         super().__init__()
+        self.owner = owner
         self.emit = emit
 
     def onRegState(self, prm: Any) -> None:
         self.emit(proto.Registration(int(prm.code), str(prm.reason), bool(self.getInfo().regIsActive)))
 
     def onIncomingCall(self, prm: Any) -> None:
-        # pjsua2's default (no Call object made) answers 500 after pjsua has set up media; say
-        # what it is instead: this number takes no calls. No Call object, so nothing to bury.
-        refuse_incoming_call(int(prm.callId), str(prm.rdata.srcAddress))
+        # A Call object for it (without one, pjsua2 answers 500 after pjsua has set up media);
+        # the owner holds it until the engine answers.
+        source = str(prm.rdata.srcAddress)
+        try:
+            call = InboundCall(self.owner, self, int(prm.callId))
+        except pj.Error as exc:
+            log.warning("incoming INVITE from %s not taken: %s", source, describe(exc))
+            refuse_incoming_call(int(prm.callId), source, f"not taken: {describe(exc)}")
+            return
+        self.owner.on_incoming(call, source)
 
     def onIncomingSubscribe(self, prm: Any) -> None:
         prm.code = REFUSE_INCOMING  # pjsua would accept a presence subscription and send NOTIFYs
 
 
-def refuse_incoming_call(call_id: int, source: str) -> None:
-    """Answer an incoming INVITE 403 through pjsua's C API (the call id is pjsua's)."""
+def log_refusal(source: str, why: str) -> None:
+    """One line in the guard's log of refused requests (rate-limited per host)."""
     host, _, port = source.rpartition(":")
     if endpoint.GUARD is not None:
-        endpoint.GUARD.refusals.refused(host, int(port) if port.isdigit() else 0, "INVITE", "a worker takes no calls")
+        endpoint.GUARD.refusals.refused(host, int(port) if port.isdigit() else 0, "INVITE", why)
+
+
+def refuse_incoming_call(call_id: int, source: str, why: str) -> None:
+    """Answer an incoming INVITE that has no Call object 403 through pjsua's C API (the call
+    id is pjsua's)."""
+    log_refusal(source, why)
     _pjsua_call_hangup(call_id, REFUSE_INCOMING, None, None)
 
 
@@ -152,6 +180,19 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
 
     def onStreamCreated(self, prm: Any) -> None:
         pin_stream(self, int(prm.streamIdx))
+
+
+class InboundCall(WorkerCall):
+    """The pjsua2 Call of an incoming INVITE: named by its dialog_id until the engine gives it a
+    CallSid."""
+
+    def __init__(self, owner: DialogOwner, account: Any, call_id: int) -> None:
+        pj.Call.__init__(self, account, call_id)
+        self.owner = owner
+        self.call_sid = f"in-{call_id}-{next(_INBOUND_IDS)}"
+
+
+_INBOUND_IDS = itertools.count(1)
 
 
 def outbound(owner: DialogOwner, account: Any, cmd: proto.MakeCall, ring_deadline: float) -> tuple[Dialog, Any]:

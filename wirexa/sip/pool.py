@@ -399,6 +399,10 @@ class WorkerPool:
         for a, b in [k for k in self.relays if sid in k]:
             asyncio.get_running_loop().create_task(self._relay_close(a, b))
 
+    async def _refuse(self, worker: WorkerProc, dialog_id: str) -> None:
+        with contextlib.suppress(SipError):  # a worker gone takes its held INVITEs with it
+            await self._send(worker, proto.Reject(dialog_id, 403, "a worker takes no calls"))
+
     async def _send(self, worker: WorkerProc, command: proto.Command) -> None:
         if worker.proc.stdin is None or worker.proc.stdin.is_closing():
             raise SipError(f"worker {worker.index} is gone")
@@ -476,6 +480,12 @@ class WorkerPool:
                 level = logging.INFO if active else logging.WARNING
                 state = "active" if active else "failed"
                 log.log(level, "worker %d: trunk registration %s (%s %s)", worker.index, state, code, reason)
+                return
+            case proto.Incoming(dialog_id=dialog_id, from_uri=from_uri, source=source):
+                # The engine takes no inbound calls: every INVITE that reaches a worker (from the
+                # trunk; the guard refuses strangers) is refused.
+                log.info("worker %d: incoming INVITE from %s (%s) refused", worker.index, from_uri, source)
+                asyncio.get_running_loop().create_task(self._refuse(worker, dialog_id))
                 return
             case proto.Initiated(call_sid=sid):
                 self._placing.pop(sid, None)

@@ -14,9 +14,10 @@ play(call_sid, play_id, path, loop, stream) · stream_end(call_sid, play_id, siz
 stop_play(call_sid) · dtmf(call_sid, digits) · record(call_sid, rec_id, path, max_length_s,
 silence_timeout_s, finish_on_key, mix_with, whole, track, out_path) · stop_record(call_sid,
 rec_id) · pause_record(call_sid, rec_id, behavior) · resume_record(call_sid, rec_id) ·
-bridge(a, b) · unbridge(a, b) · relay_open(call_sid, peer, listen_port, peer_port) ·
-relay_close(call_sid, peer) · ping(n) · shutdown() · reload(config) (the sandbox carrier only).
-Events: ready(port, pid, version) · initiated(call_sid) · ringing(call_sid, sip_code) ·
+reject(dialog_id, sip_code, why) · bridge(a, b) · unbridge(a, b) · relay_open(call_sid, peer,
+listen_port, peer_port) · relay_close(call_sid, peer) · ping(n) · shutdown() · reload(config) (the sandbox carrier only).
+Events: ready(port, pid, version) · incoming(dialog_id, from_uri, to_uri, source) ·
+initiated(call_sid) · ringing(call_sid, sip_code) ·
 answered(call_sid, sip_code) · ended(call_sid, reason, sip_code, hangup_by, message) ·
 digit(call_sid, digit) · play_done(call_sid, play_id, how) · record_done(call_sid, rec_id,
 path, duration_ms, how, digit) · dtmf_done(call_sid) · amd(call_sid, answered_by, confidence,
@@ -63,7 +64,7 @@ RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
 PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
-VERSION = 2  # of this message set; bumped with any change to a message's name or fields
+VERSION = 3  # of this message set; bumped with any change to a message's name or fields
 
 
 class _Message:
@@ -204,6 +205,17 @@ class ResumeRecord(_Command):
 
 
 @dataclass(frozen=True, slots=True)
+class Reject(_Command):
+    """Refuse the incoming INVITE `dialog_id` (an incoming event's) with `sip_code`; `why` goes
+    to the worker's log of refused requests."""
+
+    NAME = "reject"
+    dialog_id: str
+    sip_code: int = 403
+    why: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Bridge(_Command):
     NAME = "bridge"
     a: str
@@ -272,6 +284,7 @@ Command: TypeAlias = (
     | StopRecord
     | PauseRecord
     | ResumeRecord
+    | Reject
     | Bridge
     | Unbridge
     | RelayOpen
@@ -298,6 +311,19 @@ class Ready(_Event):
     port: int
     pid: int
     version: int = VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming(_Event):
+    """An INVITE from an allowed peer (the trunk) reached the worker, which holds it (after
+    pjsua's 100 Trying) as the dialog `dialog_id` until the engine answers with a reject; one
+    not answered within the worker's INCOMING_WAIT_S is refused 403 by the worker itself."""
+
+    NAME = "incoming"
+    dialog_id: str
+    from_uri: str
+    to_uri: str
+    source: str  # host:port the INVITE came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,6 +433,7 @@ class CommandError(_Event):
 
 Event: TypeAlias = (
     Ready
+    | Incoming
     | Initiated
     | Ringing
     | Answered
@@ -434,6 +461,7 @@ COMMANDS: dict[str, type[Command]] = {
         StopRecord,
         PauseRecord,
         ResumeRecord,
+        Reject,
         Bridge,
         Unbridge,
         RelayOpen,
@@ -447,6 +475,7 @@ EVENTS: dict[str, type[Event]] = {
     e.NAME: e
     for e in (
         Ready,
+        Incoming,
         Initiated,
         Ringing,
         Answered,
@@ -462,7 +491,7 @@ EVENTS: dict[str, type[Event]] = {
     )
 }
 # The pool's own commands: a failure is logged by the pool, and no call's session hears of it.
-POOL_ONLY = frozenset({RelayOpen.NAME, RelayClose.NAME})
+POOL_ONLY = frozenset({RelayOpen.NAME, RelayClose.NAME, Reject.NAME})
 # Each message's field types, resolved once (the annotations are strings under `from __future__`).
 _FIELD_TYPES: dict[type[Any], dict[str, Any]] = {
     cls: typing.get_type_hints(cls) for cls in (*COMMANDS.values(), *EVENTS.values())

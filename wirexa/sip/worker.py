@@ -31,7 +31,7 @@ from wirexa.sip import endpoint
 from wirexa.sip import mediagraph as mg
 from wirexa.sip import protocol as proto
 from wirexa.sip.applier import Applier
-from wirexa.sip.dialogs import Dialog, Playback, WorkerAccount, outbound
+from wirexa.sip.dialogs import Dialog, Playback, WorkerAccount, log_refusal, outbound
 from wirexa.sip.endpoint import (
     CommandLoop,
     Sink,
@@ -57,6 +57,9 @@ SOUND_LEVEL = 3  # receive level (percent) above which a tick counts as sound fo
 # worker's CPU (docs/PJSUA2_FINDINGS.md, "The main thread with calls up").
 WORKER_POLL_MS = 100
 AMD_TAP = "amd"
+# An incoming INVITE the engine has not answered by then is refused 403 here (the engine is
+# gone or stuck; the caller's side would otherwise wait for its own timer).
+INCOMING_WAIT_S = 10.0
 
 
 def wav_seconds(path: str) -> float:
@@ -90,9 +93,10 @@ class Worker:
             acfg.regConfig.registerOnAdd = True
         else:
             acfg.regConfig.registerOnAdd = False
-        self.account = WorkerAccount(emit)
+        self.account = WorkerAccount(self, emit)
         self.account.create(acfg, True)
-        self.calls: dict[str, Dialog] = {}
+        self.calls: dict[str, Dialog] = {}  # by CallSid
+        self.incoming: dict[str, Dialog] = {}  # inbound dialogs the engine has not taken, by dialog_id
         self.closing = Closing()  # recordings whose files are being completed
         self.graph = mg.MediaGraph()
         self.applier = Applier()
@@ -114,6 +118,8 @@ class Worker:
                 self.emit(proto.Pong(n, len(self.calls)))
             case proto.MakeCall():
                 self.make_call(cmd)
+            case proto.Reject(dialog_id=dialog_id, sip_code=code, why=why):
+                self.reject(dialog_id, code, why)
             case proto.Bridge(a=a, b=b):
                 self.bridge(a, b, True)
             case proto.Unbridge(a=a, b=b):
@@ -186,6 +192,20 @@ class Worker:
             self.emit(proto.Ended(cmd.call_sid, "failed", None, "local", exc.info()))
             return
         self.emit(proto.Initiated(cmd.call_sid))
+
+    def reject(self, dialog_id: str, code: int, why: str) -> None:
+        """Answer a held incoming INVITE with a final `code` (already ended or answered: nothing)."""
+        st = self.incoming.get(dialog_id)
+        if st is None or st.local_reason is not None:
+            return
+        st.local_reason = "rejected"
+        log_refusal(st.source, why or f"refused {code}")
+        prm = pj.CallOpParam()
+        prm.statusCode = code
+        try:
+            st.call.hangup(prm)
+        except pj.Error as exc:
+            log.warning("[%s] reject failed: %s", dialog_id, exc.info())
 
     def hangup(self, st: Dialog, why: str) -> None:
         if st.local_reason is None:
@@ -396,7 +416,20 @@ class Worker:
 
     # --- callbacks (main thread, inside libHandleEvents) -----------------------------------------
 
+    def on_incoming(self, call: Any, source: str) -> None:
+        """An INVITE from an allowed peer: hold it as an inbound dialog and ask the engine."""
+        info = call.getInfo()
+        st = Dialog(call.call_sid, call, time.monotonic() + INCOMING_WAIT_S, direction="inbound", source=source)
+        self.incoming[st.call_sid] = st
+        self.emit(proto.Incoming(st.call_sid, str(info.remoteUri), str(info.localUri), source))
+
     def on_state(self, sid: str) -> None:
+        held = self.incoming.get(sid)
+        if held is not None:
+            if held.call.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                del self.incoming[sid]
+                self.loop.release(held.call)
+            return
         st = self.calls.get(sid)
         if st is None:
             return
@@ -462,6 +495,9 @@ class Worker:
     def tick(self, now: float) -> None:
         for event in self.closing.ready(now):
             self.emit(event)
+        for held in list(self.incoming.values()):
+            if held.local_reason is None and now >= held.ring_deadline:
+                self.reject(held.call_sid, 403, "the engine did not answer the INVITE")
         for st in list(self.calls.values()):
             try:
                 self.tick_call(st, now)
@@ -473,6 +509,7 @@ class Worker:
         then, or WORKER_POLL_MS at most): a ring timeout, the end of a prompt, a digit to send,
         a recording's length or silence limit, a closing recording's deadline."""
         due = self.closing.due()
+        due += [held.ring_deadline for held in self.incoming.values() if held.local_reason is None]
         for st in self.calls.values():
             if not st.answered and st.local_reason is None:
                 due.append(st.ring_deadline)
