@@ -108,7 +108,8 @@ async def test_api_start_pause_resume_stop(flow: Flow) -> None:
     await flow.wait_for(lambda: sum(c[1] == "recording-completed" for c in flow.callbacks) == 1)
     session = flow.dispatcher.sessions.get(sid)
     assert session is not None
-    assert (await session.update_recording("Twilio.CURRENT", "stopped", "skip")) is not None  # the other one
+    current = await session.update_recording("Twilio.CURRENT", "stopped", "skip")  # the other one
+    assert current is not None and (current.sid, current.status) == (silence.sid, "stopped")
     await flow.wait_for(lambda: sum(c[1] == "recording-completed" for c in flow.callbacks) == 2)
     done = {r.sid: r for r in await recordings_of(flow, sid)}
     skip_s = channels_and_seconds(done[skip.sid].wav_path)[1]
