@@ -268,10 +268,10 @@ def wake_address(ep: Any) -> tuple[str, int] | None:
 class CommandLoop:
     """Runs the Endpoint's poll loop on the calling (main) thread; see the module docstring.
 
-    How the main thread waits (measured in docs/PJSUA2_FINDINGS.md, "Idle cost"). It used to
-    poll with libHandleEvents(5 ms): 200 wake-ups a second, ~1.8% of a core per idle process
-    (Python's loop body and the select/wake-up in the kernel; the native side is ~8% of that).
-    Now libHandleEvents waits as long as nothing can be due:
+    How the main thread waits (measured in docs/PJSUA2_FINDINGS.md, "Idle cost"). A fixed poll
+    with libHandleEvents(5 ms) is 200 wake-ups a second, ~1.8% of a core per idle process
+    (Python's loop body and the select/wake-up in the kernel; the native side is ~8% of that),
+    so libHandleEvents waits as long as nothing can be due:
     - a command wakes it at once: the stdin reader, after queueing it, sends a 4-byte SIP
       keep-alive (CRLF CRLF) to this Endpoint's own UDP transport, so the select() inside
       libHandleEvents returns and the command runs (pjsip drops the packet unparsed, and

@@ -411,6 +411,8 @@ class Worker:
         if tap is None:
             return
         self.taps.remove(tap)
+        if tap.dropped:
+            log.warning("[%s] AMD tap fell behind: %d blocks dropped", st.call_sid, tap.dropped)
         self.link(self.graph.stop_tap(st.call_sid, AMD_TAP))
         self.loop.bury(self.applier.drop(mg.tap(st.call_sid, AMD_TAP)))
 
