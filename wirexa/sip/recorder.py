@@ -1,21 +1,33 @@
-"""A media worker's recordings: the recorders of one recording and the files being closed.
+"""A media worker's recordings: their pjmedia recorders, a <Record>'s limits (length, silence,
+finish keys), pause and resume, and the moment a finished file is complete enough to report.
 
 How a recording is wired (its tracks, pause, the time-keeping silence) is the media graph's
-business (mediagraph.py); this module owns the pjmedia recorders, a <Record>'s limits and the
-moment a finished file is complete enough to report. Main thread only."""
+business (mediagraph.py); Recorders tells the graph what changed and applies its answer.
+Main thread only."""
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
 from wirexa.media.audio import wav_header_complete
+from wirexa.sip import mediagraph as mg
 from wirexa.sip import protocol as proto
+from wirexa.sip.applier import Applier
+from wirexa.sip.endpoint import Sink, describe
 
+if TYPE_CHECKING:
+    from wirexa.sip.dialogs import Dialog
+
+log = logging.getLogger(__name__)
+
+SOUND_LEVEL = 3  # level (percent) of the call's port above which a tick counts as sound for Record
 CLOSE_WAIT_S = 2.0  # report a finished recording after this long even if its header never completed
 
 
@@ -96,3 +108,151 @@ class Closing:
                 pending.append((deadline, paths, event))
         self.pending = pending
         return done
+
+
+class Recorders:
+    """Starts, pauses, resumes and finishes the recordings of the worker's calls (each in its
+    Dialog's `recordings`), and reports each one once its files are complete."""
+
+    def __init__(self, graph: mg.MediaGraph, applier: Applier, bury: Callable[[Any], None], emit: Sink) -> None:
+        self.graph = graph
+        self.applier = applier
+        self.bury = bury
+        self.emit = emit
+        self.closing = Closing()
+
+    def _fail(self, st: Dialog, cmd: proto.Record, message: str) -> None:
+        log.warning("[%s] %s failed: %s", st.call_sid, cmd.NAME, message)
+        self.emit(proto.failure(cmd, message))
+
+    def start(self, st: Dialog, cmd: proto.Record, mixed: mg.Node | None) -> None:
+        """Start a recording (the call's audio is up), or answer an error event (never
+        record_done) when the file cannot be created. A <Record> (not `whole`) replaces the
+        call's previous one; call recordings run side by side, each into its own file. `mixed`
+        is the port mix_with names (a call here, or a relay from another worker)."""
+        if not cmd.whole:
+            for old in [r for r in st.recordings.values() if not r.whole]:
+                self.finish(st, old, "stopped")
+        if cmd.rec_id in st.recordings:
+            self._fail(st, cmd, f"recording {cmd.rec_id} is already running")
+            return
+        sid, rec_id = st.call_sid, cmd.rec_id
+        try:
+            recorder, out = open_recorders(cmd, self.bury)
+        except (OSError, pj.Error) as exc:
+            self._fail(st, cmd, f"cannot record to {cmd.path}: {describe(exc)}")
+            return
+        now = time.monotonic()
+        rec = Recording(
+            rec_id,
+            cmd.path,
+            recorder,
+            now,
+            cmd.max_length_s or 86400.0,
+            0.0 if cmd.whole else cmd.silence_timeout_s,
+            "" if cmd.whole else cmd.finish_on_key,
+            now,
+            whole=cmd.whole,
+            out=out,
+            out_path=cmd.out_path,
+        )
+        st.recordings[rec_id] = rec
+        self.applier.add(mg.recorder(sid, rec_id), recorder)
+        if out is not None:
+            self.applier.add(mg.recorder_out(sid, rec_id), out)
+        track = cmd.track if cmd.whole else "inbound"
+        try:
+            changes = self.graph.start_recording(
+                sid, rec_id, track=track, whole=cmd.whole, dual=out is not None, mixed=mixed
+            )
+            self.applier.apply(changes, strict=True)
+        except pj.Error as exc:
+            self.applier.apply(self.graph.stop_recording(sid, rec_id))
+            self.applier.drop(mg.recorder(sid, rec_id))
+            self.applier.drop(mg.recorder_out(sid, rec_id))
+            del st.recordings[rec_id]
+            self.bury(recorder)  # dropping it also takes it out of the bridge
+            self.bury(out)
+            self._fail(st, cmd, f"cannot record to {cmd.path}: {describe(exc)}")
+
+    def finish(self, st: Dialog, rec: Recording, how: proto.RecordHow, digit: str | None = None) -> None:
+        if st.recordings.pop(rec.rec_id, None) is None:
+            return
+        sid = st.call_sid
+        self.applier.apply(self.graph.stop_recording(sid, rec.rec_id))
+        self.applier.drop(mg.recorder(sid, rec.rec_id))
+        self.applier.drop(mg.recorder_out(sid, rec.rec_id))
+        now = time.monotonic()
+        ms = rec.duration_ms(now)
+        # Dropping the recorder removes its port from the bridge, and pjmedia writes the final
+        # WAV header a moment later (Closing waits for it).
+        self.bury(rec.recorder)
+        self.bury(rec.out)
+        rec.recorder = rec.out = None
+        paths = (rec.path, rec.out_path) if rec.out_path else (rec.path,)
+        self.closing.add(now, paths, proto.RecordDone(sid, rec.rec_id, rec.path, ms, how, digit))
+
+    def stop(self, st: Dialog, rec_id: str) -> None:
+        """stop_record: the recording `rec_id`, or with "" the call's <Record>/<Dial record> one
+        (also one still waiting for the call's audio)."""
+
+        def named(r_id: str, whole: bool) -> bool:
+            return r_id == rec_id or (not rec_id and not whole)
+
+        st.pending_records = [r for r in st.pending_records if not named(r.rec_id, r.whole)]
+        for rec in list(st.recordings.values()):
+            if named(rec.rec_id, rec.whole):
+                self.finish(st, rec, "stopped")
+
+    def pause(self, st: Dialog, rec_id: str, behavior: proto.PauseBehavior) -> None:
+        rec = st.recordings.get(rec_id)
+        if rec is not None and not rec.paused:
+            rec.paused, rec.paused_at = behavior, time.monotonic()
+            self.applier.apply(self.graph.pause_recording(st.call_sid, rec_id, behavior), strict=True)
+
+    def resume(self, st: Dialog, rec_id: str) -> None:
+        rec = st.recordings.get(rec_id)
+        if rec is not None and rec.paused:
+            if rec.paused == "skip":
+                rec.skipped_s += time.monotonic() - rec.paused_at
+            rec.paused = ""
+            self.applier.apply(self.graph.resume_recording(st.call_sid, rec_id), strict=True)
+
+    def digit(self, st: Dialog, digit: str) -> None:
+        for rec in list(st.recordings.values()):
+            if digit in rec.keys:
+                self.finish(st, rec, "key", digit)
+
+    def hangup(self, st: Dialog) -> None:
+        for rec in list(st.recordings.values()):
+            self.finish(st, rec, "hangup")
+
+    def check_limits(self, st: Dialog, now: float) -> None:
+        """A <Record>'s length and silence limits (call recordings have none)."""
+        for rec in list(st.recordings.values()):
+            if rec.whole:
+                continue  # no limits: it runs until stopped or the call ends
+            # Measured on this wheel: the call's conference port reports the far end's audio as
+            # its *tx* level (the level it transmits into the bridge); getRxLevel() stays 0.
+            level = st.media.getTxLevel() if st.media is not None else 0
+            if level > SOUND_LEVEL:
+                rec.last_sound = now
+            if now - rec.started >= rec.max_s:
+                self.finish(st, rec, "max-length")
+            elif rec.silence_s > 0 and now - rec.last_sound >= rec.silence_s:
+                self.finish(st, rec, "silence")
+
+    def due(self, st: Dialog) -> list[float]:
+        """When the call's <Record> reaches its length or silence limit."""
+        due = []
+        for rec in st.recordings.values():
+            if not rec.whole:
+                due.append(rec.started + rec.max_s)
+                if rec.silence_s > 0:
+                    due.append(rec.last_sound + rec.silence_s)
+        return due
+
+    def report(self, now: float) -> None:
+        """Send the record_done of every finished recording whose files are now complete."""
+        for event in self.closing.ready(now):
+            self.emit(event)

@@ -42,14 +42,13 @@ from wirexa.sip.endpoint import (
 )
 from wirexa.sip.ports import StreamPort, TapPort, stream_port
 from wirexa.sip.protocol import dtmf_plan, end_reason
-from wirexa.sip.recorder import Closing, Recording, open_recorders
+from wirexa.sip.recorder import Recorders
 from wirexa.sip.recorder import file_complete as file_complete  # the sandbox carrier's import
 from wirexa.sip.relay import RelayHub
 from wirexa.sip.tap import Tap, TapThread
 
 log = logging.getLogger(__name__)
 
-SOUND_LEVEL = 3  # receive level (percent) above which a tick counts as sound for Record
 # While calls are up the main thread wakes at the next due moment (Worker.next_due), when a
 # command or SIP packet comes, when the clock thread or a tap has a result (an AMD decision, the
 # end of a stream), and otherwise every WORKER_POLL_MS: it samples Record's silence and runs the
@@ -97,7 +96,6 @@ class Worker:
         self.account.create(acfg, True)
         self.calls: dict[str, Dialog] = {}  # by CallSid
         self.incoming: dict[str, Dialog] = {}  # inbound dialogs the engine has not taken, by dialog_id
-        self.closing = Closing()  # recordings whose files are being completed
         self.graph = mg.MediaGraph()
         self.applier = Applier()
         # conference slot 0, the null sound device: silence every 20 ms (the graph's SILENCE)
@@ -105,6 +103,7 @@ class Worker:
         self.applier.add(mg.DEVICE, self.ep.audDevManager().getPlaybackDevMedia())
         self.loop = CommandLoop(self.ep, self.handle, self.tick, active_ms=WORKER_POLL_MS, due=self.next_due, emit=emit)
         self.relays = RelayHub(self.loop.bury)  # bridges to calls in other workers (pool.py)
+        self.recorders = Recorders(self.graph, self.applier, self.loop.bury, emit)
         self.taps = TapThread(self.loop.wake)
 
     def link(self, changes: list[mg.Change], *, strict: bool = False) -> None:
@@ -162,24 +161,11 @@ class Worker:
                 else:
                     self.record(st, cmd)
             case proto.StopRecord(rec_id=rec_id):
-                st.pending_records = [
-                    r for r in st.pending_records if not (r.rec_id == rec_id or (not rec_id and not r.whole))
-                ]
-                for rec in list(st.recordings.values()):
-                    if rec.rec_id == rec_id or (not rec_id and not rec.whole):
-                        self.finish_recording(st, rec, "stopped")
+                self.recorders.stop(st, rec_id)
             case proto.PauseRecord(rec_id=rec_id, behavior=behavior):
-                paused = st.recordings.get(rec_id)
-                if paused is not None and not paused.paused:
-                    paused.paused, paused.paused_at = behavior, time.monotonic()
-                    self.link(self.graph.pause_recording(st.call_sid, rec_id, behavior), strict=True)
+                self.recorders.pause(st, rec_id, behavior)
             case proto.ResumeRecord(rec_id=rec_id):
-                resumed = st.recordings.get(rec_id)
-                if resumed is not None and resumed.paused:
-                    if resumed.paused == "skip":
-                        resumed.skipped_s += time.monotonic() - resumed.paused_at
-                    resumed.paused = ""
-                    self.link(self.graph.resume_recording(st.call_sid, rec_id), strict=True)
+                self.recorders.resume(st, rec_id)
 
     def make_call(self, cmd: proto.MakeCall) -> None:
         st, prm = outbound(self, self.account, cmd, time.monotonic() + cmd.timeout_s)
@@ -267,78 +253,16 @@ class Worker:
         self.drop_player(pb.player)
         self.emit(proto.PlayDone(st.call_sid, pb.play_id, how))
 
-    # --- recordings -------------------------------------------------------------------------------
+    # --- recordings (recorder.py) ----------------------------------------------------------------
 
     def record(self, st: Dialog, cmd: proto.Record) -> None:
-        """Start a recording, or answer an error event (never record_done) when the file
-        cannot be created. A <Record> (not `whole`) replaces the call's previous one; call
-        recordings run side by side, each into its own file."""
-        if not cmd.whole:
-            for old in [r for r in st.recordings.values() if not r.whole]:
-                self.finish_recording(st, old, "stopped")
-        if cmd.rec_id in st.recordings:
-            self.fail(st, cmd, f"recording {cmd.rec_id} is already running")
-            return
-        sid, rec_id = st.call_sid, cmd.rec_id
+        sid = st.call_sid
         mixed: mg.Node | None = None  # mix_with is a call of this worker, or relayed from another
         if cmd.mix_with and self.graph.live(cmd.mix_with):
             mixed = mg.call_port(cmd.mix_with)
         elif cmd.mix_with and self.relays.has(sid, cmd.mix_with):
             mixed = mg.relay(sid, cmd.mix_with)
-        try:
-            recorder, out = open_recorders(cmd, self.loop.bury)
-        except (OSError, pj.Error) as exc:
-            self.fail(st, cmd, f"cannot record to {cmd.path}: {describe(exc)}")
-            return
-        now = time.monotonic()
-        rec = Recording(
-            rec_id,
-            cmd.path,
-            recorder,
-            now,
-            cmd.max_length_s or 86400.0,
-            0.0 if cmd.whole else cmd.silence_timeout_s,
-            "" if cmd.whole else cmd.finish_on_key,
-            now,
-            whole=cmd.whole,
-            out=out,
-            out_path=cmd.out_path,
-        )
-        st.recordings[rec_id] = rec
-        self.applier.add(mg.recorder(sid, rec_id), recorder)
-        if out is not None:
-            self.applier.add(mg.recorder_out(sid, rec_id), out)
-        track = cmd.track if cmd.whole else "inbound"
-        try:
-            changes = self.graph.start_recording(
-                sid, rec_id, track=track, whole=cmd.whole, dual=out is not None, mixed=mixed
-            )
-            self.link(changes, strict=True)
-        except pj.Error as exc:
-            self.link(self.graph.stop_recording(sid, rec_id))
-            self.applier.drop(mg.recorder(sid, rec_id))
-            self.applier.drop(mg.recorder_out(sid, rec_id))
-            del st.recordings[rec_id]
-            self.loop.bury(recorder)  # dropping it also takes it out of the bridge
-            self.loop.bury(out)
-            self.fail(st, cmd, f"cannot record to {cmd.path}: {describe(exc)}")
-
-    def finish_recording(self, st: Dialog, rec: Recording, how: proto.RecordHow, digit: str | None = None) -> None:
-        if st.recordings.pop(rec.rec_id, None) is None:
-            return
-        sid = st.call_sid
-        self.link(self.graph.stop_recording(sid, rec.rec_id))
-        self.applier.drop(mg.recorder(sid, rec.rec_id))
-        self.applier.drop(mg.recorder_out(sid, rec.rec_id))
-        now = time.monotonic()
-        ms = rec.duration_ms(now)
-        # Dropping the recorder removes its port from the bridge, and pjmedia writes the final
-        # WAV header a moment later (recorder.Closing waits for it).
-        self.loop.bury(rec.recorder)
-        self.loop.bury(rec.out)
-        rec.recorder = rec.out = None
-        paths = (rec.path, rec.out_path) if rec.out_path else (rec.path,)
-        self.closing.add(now, paths, proto.RecordDone(sid, rec.rec_id, rec.path, ms, how, digit))
+        self.recorders.start(st, cmd, mixed)
 
     # --- bridges and relays -----------------------------------------------------------------------
 
@@ -450,8 +374,7 @@ class Worker:
             self.link(self.graph.remove_call(sid))
             self.stop_amd(st)  # undecided: the engine reports it (no event from here)
             self.stop_play(st, "stopped")
-            for rec in list(st.recordings.values()):
-                self.finish_recording(st, rec, "hangup")
+            self.recorders.hangup(st)
             for peer in self.relays.peers_of(sid):
                 self.relay_close(sid, peer)
             self.applier.drop_call(sid)
@@ -488,15 +411,12 @@ class Worker:
         if st is None:
             return
         self.emit(proto.Digit(sid, digit))
-        for rec in list(st.recordings.values()):
-            if digit in rec.keys:
-                self.finish_recording(st, rec, "key", digit)
+        self.recorders.digit(st, digit)
 
     # --- timers (main thread) -------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        for event in self.closing.ready(now):
-            self.emit(event)
+        self.recorders.report(now)
         for held in list(self.incoming.values()):
             if held.local_reason is None and now >= held.ring_deadline:
                 self.reject(held.call_sid, 403, "the engine did not answer the INVITE")
@@ -510,7 +430,7 @@ class Worker:
         """The earliest moment a tick has something to do at a known time (the loop sleeps until
         then, or WORKER_POLL_MS at most): a ring timeout, the end of a prompt, a digit to send,
         a recording's length or silence limit, a closing recording's deadline."""
-        due = self.closing.due()
+        due = self.recorders.closing.due()
         due += [held.ring_deadline for held in self.incoming.values() if held.local_reason is None]
         for st in self.calls.values():
             if not st.answered and st.local_reason is None:
@@ -521,11 +441,7 @@ class Worker:
                 due.append(st.dtmf[0][0])
             if st.dtmf_done_at is not None:
                 due.append(st.dtmf_done_at)
-            for rec in st.recordings.values():
-                if not rec.whole:
-                    due.append(rec.started + rec.max_s)
-                    if rec.silence_s > 0:
-                        due.append(rec.last_sound + rec.silence_s)
+            due += self.recorders.due(st)
         return min(due) if due else None
 
     def tick_call(self, st: Dialog, now: float) -> None:
@@ -542,18 +458,7 @@ class Worker:
             (pb.ends_at is not None and now >= pb.ends_at) or (isinstance(pb.player, StreamPort) and pb.player.finished)
         ):
             self.stop_play(st, "done")
-        for rec in list(st.recordings.values()):
-            if rec.whole:
-                continue  # no limits: it runs until stopped or the call ends
-            # Measured on this wheel: the call's conference port reports the far end's audio as
-            # its *tx* level (the level it transmits into the bridge); getRxLevel() stays 0.
-            level = st.media.getTxLevel() if st.media is not None else 0
-            if level > SOUND_LEVEL:
-                rec.last_sound = now
-            if now - rec.started >= rec.max_s:
-                self.finish_recording(st, rec, "max-length")
-            elif rec.silence_s > 0 and now - rec.last_sound >= rec.silence_s:
-                self.finish_recording(st, rec, "silence")
+        self.recorders.check_limits(st, now)
         while st.dtmf and st.dtmf[0][0] <= now:
             _, run = st.dtmf.pop(0)
             self.send_digits(st, run)
