@@ -73,6 +73,23 @@ class Flow:
                 raise AssertionError(f"call {sid} is {call.status}, wanted {statuses}")
             await asyncio.sleep(0.01)
 
+    async def hurry(self, sid: str, statuses: tuple[str, ...], within_s: float = 2.0) -> CallRecord:
+        """wait_status, firing at once each session timer due within `within_s` (a <Pause>, a
+        <Gather> timeout) for a test whose subject is not how long they last. The session's
+        guards (AMD_GUARD_S, RECORDINGS_GUARD_S: 3 s and more) are left to run their course."""
+        clock = self.dispatcher.clock
+        assert isinstance(clock, SteppedClock)
+        deadline = asyncio.get_running_loop().time() + 10.0
+        while True:
+            call = await self.store.read(get_call, sid)
+            assert call is not None
+            if call.status in statuses:
+                return call
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"call {sid} is {call.status}, wanted {statuses}")
+            clock.fire_within(within_s)
+            await asyncio.sleep(0.01)
+
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while not predicate():

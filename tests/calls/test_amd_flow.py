@@ -61,7 +61,7 @@ async def test_async_amd_fetches_at_once_and_posts_the_result(flow: Flow) -> Non
     await flow.wait_for(lambda: len(flow.backend.requests_to("/xml")) == 1)
     assert "AnsweredBy" not in flow.backend.requests_to("/xml")[0]  # not decided yet
     decide(flow, call.sid, "human", ms=900, confidence=0.8)
-    done = await flow.wait_status(call.sid, ("completed",))
+    done = await flow.hurry(call.sid, ("completed",))  # the Pause after the decision fired at once
     assert done.answered_by == "human"
     [amd] = [w for w in await flow.store.read(list_webhooks) if w.kind == "amd"]
     params = dict(amd.params)

@@ -77,7 +77,7 @@ async def test_record_true_dual_is_one_two_channel_file(flow: Flow) -> None:
 
 async def test_calls_without_record_record_nothing(flow: Flow) -> None:
     sid = await answered(flow, 1)
-    await flow.wait_status(sid, ("completed",))
+    await flow.hurry(sid, ("completed",))
     await asyncio.sleep(0.1)
     assert await recordings_of(flow, sid) == []
 
@@ -120,7 +120,7 @@ async def test_api_start_pause_resume_stop(flow: Flow) -> None:
 
 async def test_api_recording_of_a_call_that_is_not_running_here(flow: Flow) -> None:
     sid = await answered(flow, 1)
-    await flow.wait_status(sid, ("completed",))
+    await flow.hurry(sid, ("completed",))
     call = await flow.store.read(get_call, sid)
     with pytest.raises(BadRequest) as err:
         await flow.calls.start_recording(call, RecordingOptions(source="StartCallRecordingAPI"))
@@ -141,7 +141,7 @@ async def test_record_verb_and_call_recording_side_by_side(flow: Flow) -> None:
 async def test_a_recording_never_reported_is_closed_from_its_file(flow: Flow) -> None:
     flow.sip.record_close_s = 60.0  # the worker died: no RecordingFinished
     sid = await answered(flow, 1, record=True)
-    await flow.wait_status(sid, ("completed",))
+    await flow.hurry(sid, ("completed",))
     session = flow.dispatcher.sessions.get(sid)
     assert session is not None and session.finished.is_set() is False
     path = Path(session.recordings.live[session.recordings.pending()[0]].path)
@@ -165,7 +165,7 @@ async def test_a_recorder_the_worker_cannot_open_ends_absent(flow: Flow) -> None
         recording_status_callback="http://h/rec",
         recording_status_callback_events=("in-progress", "completed", "absent"),
     )
-    await flow.wait_status(sid, ("completed",))
+    await flow.hurry(sid, ("completed",))
     await flow.wait_for(lambda: sid not in flow.dispatcher.sessions)
     [rec] = await recordings_of(flow, sid)
     assert (rec.status, rec.error_code, rec.wav_path) == ("absent", 12400, None)

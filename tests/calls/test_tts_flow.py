@@ -63,7 +63,7 @@ async def test_every_say_of_a_loaded_document_starts_rendering_at_once(flow: Flo
     assert flow.tts.prepared == [("One", "man", "en-US"), ("Two", "man", "en-US"), ("Three", "woman", "en-US")]
     await flow.wait_for(lambda: bool(flow.tts.spoken))  # the first prompt's render may come a moment later
     assert flow.tts.spoken[:1] == [("One", "man", "en-US")]  # while the first prompt plays, or before
-    await flow.wait_status(call.sid, ("completed",), timeout=15)
+    await flow.hurry(call.sid, ("completed",))
 
 
 # --- streaming: the real chain over a local ElevenLabs server ------------------------------------
