@@ -144,7 +144,7 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
         amd_callbacks=outbox.amd_callbacks,  # real outbox rows: tests read them with list_webhooks
     )
     async with (
-        DocumentFetcher(lambda token, url, params: "sig", timeout_s=2.0) as fetcher,
+        DocumentFetcher(lambda token, url, params: "sig", timeout_s=1.0) as fetcher,
         AudioCache(tmp_path / "audio") as audio,
     ):
         deps = SessionDeps(

@@ -253,7 +253,7 @@ async def test_play_fetches_and_converts_audio(flow: Flow) -> None:
 
 
 async def slow_doc(request: web.Request) -> web.Response:
-    await asyncio.sleep(3)  # the harness' fetcher times out after 2 s
+    await asyncio.sleep(2)  # the harness' fetcher times out after 1 s
     return web.Response(text="<Response/>", content_type="text/xml")
 
 
