@@ -1,6 +1,7 @@
 """Shared fixtures: a clean environment; Settings, a migrated store and a project in tmp_path; the
 REST API in process (aiohttp test client over make_app, NullController, no rate limit); and
-`wirexa serve` run for real as a subprocess (`live_server`, `make_live_server`)."""
+`wirexa serve` run for real as a subprocess (`make_live_server`; a module's `live_server`; the
+end-to-end modules' engines from `engine_fixture`, one of them shared by the session)."""
 
 from __future__ import annotations
 
@@ -283,22 +284,6 @@ def make_live_server(
 def _logs_of(tmp: Path) -> str:
     logs = tmp / "logs"
     return "".join(p.read_text(errors="replace") for p in logs.glob("*")) if logs.is_dir() else ""
-
-
-@pytest.fixture
-def live_server_factory(tmp_path: Path) -> Iterator[object]:
-    servers: list[LiveServer] = []
-
-    def make(extra_env: dict[str, str] | None = None, sandbox_toml: str = "", name: str = "srv") -> LiveServer:
-        folder = tmp_path / f"{name}{len(servers)}"
-        folder.mkdir()
-        server = make_live_server(folder, extra_env, sandbox_toml)
-        servers.append(server)
-        return server
-
-    yield make
-    for s in servers:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
