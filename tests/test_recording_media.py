@@ -116,9 +116,11 @@ async def test_restart_closes_recordings_left_in_progress(tmp_path: Path) -> Non
         with wave.open(str(wav)) as w:
             assert w.getnframes() == 2600 * 8
         done = store.read_sync(get_recording, kept.sid)
+        assert done is not None
         assert (done.status, done.duration_s, done.media_state) == ("completed", 3, "pending")
         for sid in (lost.sid, never.sid):
             failed = store.read_sync(get_recording, sid)
+            assert failed is not None
             assert (failed.status, failed.error_code, failed.duration_s) == ("absent", 16101, 0)
         assert sorted(sent) == sorted([(lost.sid, "completed", "failed"), (never.sid, "completed", "failed")])
         async with RecordingMedia(rows, poll_s=0.05):
@@ -128,6 +130,7 @@ async def test_restart_closes_recordings_left_in_progress(tmp_path: Path) -> Non
                 await asyncio.sleep(0.05)
         assert sent[-1] == (kept.sid, "completed", "completed")
         done = store.read_sync(get_recording, kept.sid)
+        assert done is not None
         assert (
             done.media_state == "ready"
             and done.mp3_path
