@@ -125,8 +125,15 @@ async def trunk_api(store: Store, settings: Any, project: ProjectRecord) -> Asyn
     await a.client.close()
 
 
+async def queued(api: Api, to: str = "+15005550006") -> None:
+    """Create a call to `to`: accepted (201) and queued, to that number."""
+    resp = await api.create(To=to)
+    body = await resp.json()
+    assert (resp.status, body["status"], body["to"]) == (201, "queued", to), body
+
+
 async def test_create_refuses_destinations_outside_the_home_country(api: Api) -> None:
-    assert (await api.create(To=US)).status == 201
+    await queued(api, US)
     for number in (UK, JAMAICA):
         body = await error_of(await api.create(To=number), 400, 21215)
         assert body["message"] == GEO_MESSAGE.format(number)
@@ -135,18 +142,18 @@ async def test_create_refuses_destinations_outside_the_home_country(api: Api) ->
 
 async def test_a_projects_own_permissions_replace_the_default(api: Api) -> None:
     api.store.write_sync(lambda: update_project(api.project.sid, allowed_countries="44,1876"))
-    assert (await api.create(To=UK)).status == 201
-    assert (await api.create(To=JAMAICA)).status == 201
+    await queued(api, UK)
+    await queued(api, JAMAICA)
     await error_of(await api.create(To=US), 400, 21215)
     api.store.write_sync(lambda: update_project(api.project.sid, allowed_countries="*"))
-    assert (await api.create(To="+4915112345678")).status == 201
+    await queued(api, "+4915112345678")
 
 
 async def test_trunk_sip_uris_are_checked(trunk_api: Api) -> None:
-    assert (await trunk_api.create(To="sip:+442071838750@trunk.example")).status == 201
+    await queued(trunk_api, "sip:+442071838750@trunk.example")
     await error_of(await trunk_api.create(To="sip:+15005550006@trunk.example"), 400, 21215)
     await error_of(await trunk_api.create(To="sip:premium@trunk.example"), 400, 21215)
-    assert (await trunk_api.create(To="sip:alice@127.0.0.1:5070")).status == 201
+    await queued(trunk_api, "sip:alice@127.0.0.1:5070")
     await error_of(await trunk_api.create(To=US), 400, 21215)
 
 
@@ -155,7 +162,7 @@ async def test_the_emergency_stop_refuses_new_calls(api: Api) -> None:
     body = await error_of(await api.create(), 503, 20503)
     assert "emergency stop" in body["message"] and "wirexa calls resume" in body["message"]
     api.store.write_sync(set_flag, CALLS_STOPPED, None)
-    assert (await api.create()).status == 201
+    await queued(api)
 
 
 async def test_the_daily_minutes_cap_refuses_once_used(api: Api) -> None:
@@ -170,12 +177,12 @@ async def test_the_daily_minutes_cap_refuses_once_used(api: Api) -> None:
     api.store.write_sync(
         lambda: insert_call(**_call(sid, "completed", duration_s=5000, now=now - dt.timedelta(days=1)))
     )
-    assert (await api.create()).status == 201
+    await queued(api)
     api.store.write_sync(lambda: insert_call(**_call(sid, "completed", duration_s=10, now=now)))
     body = await error_of(await api.create(), 402, 20005)
     assert "Daily call-minutes limit" in body["message"]
     api.store.write_sync(lambda: update_project(sid, daily_minutes=None))  # back to the default: unlimited
-    assert (await api.create()).status == 201
+    await queued(api)
 
 
 def _call(account_sid: str, status: str, now: dt.datetime, **fields: Any) -> dict[str, Any]:
