@@ -3,9 +3,6 @@ by the store's transaction, and `expect` is read inside that transaction, not be
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from wirexa.calls import state
@@ -16,14 +13,6 @@ from wirexa.store.db import Store
 from wirexa.store.repo import CallRecord
 from wirexa.store.repo.calls import insert_call
 from wirexa.store.repo.projects import create_project
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'w.db'}")
-    s.migrate()
-    yield s
-    s.close()
 
 
 def _call(store: Store, status: str) -> CallRecord:

@@ -4,9 +4,6 @@ are exactly the due rows the delivery worker does not claim, and they never set 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-
-import pytest
 
 from wirexa.calls.statuses import WebhookStatus
 from wirexa.store.db import Store
@@ -32,13 +29,6 @@ ROWS: list[tuple[str, str | None, str, WebhookStatus, int, int | None, str | Non
     ("not-yet", "CA6", "a", P, 5, None, None),  # not due, and still ahead of the next row
     ("old-but-held", "CA6", "a", P, -120, None, "not-yet"),  # oldest due time of all, but held
 ]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'held.db'}")
-    s.migrate()
-    return s
 
 
 def _fill(store: Store, now: dt.datetime) -> dict[str, int]:

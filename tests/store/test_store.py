@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import peewee as pw
@@ -80,14 +79,6 @@ def test_a_failing_migration_rolls_back_alone(tmp_path: Path) -> None:
     assert store.version() == len(MIGRATIONS)  # the good ones committed
     assert "half_done" not in tables(store)  # the bad one left nothing behind
     store.close()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'w.db'}")
-    s.migrate()
-    yield s
-    s.close()
 
 
 def test_foreign_keys_are_enforced(store: Store) -> None:

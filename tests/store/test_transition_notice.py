@@ -4,9 +4,6 @@ test polling the call) ever sees a refused call `failed` without its notificatio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from wirexa.calls import state
@@ -19,14 +16,6 @@ from wirexa.store.repo import CallRecord
 from wirexa.store.repo.calls import get_call, insert_call
 from wirexa.store.repo.notifications import list_notifications
 from wirexa.store.repo.projects import create_project
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'w.db'}")
-    s.migrate()
-    yield s
-    s.close()
 
 
 def _queued(store: Store) -> CallRecord:
