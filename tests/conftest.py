@@ -43,6 +43,12 @@ from wirexa.webhooks import outbox
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
+# A run started in the background by a non-interactive shell (`pytest ... &`) inherits SIGINT ignored,
+# and so would every process the tests start and then stop as Ctrl-C does: catch it again, so that
+# those processes start with the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
