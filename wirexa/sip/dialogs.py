@@ -71,7 +71,7 @@ class Dialog:
     dtmf: list[tuple[float, str]] = field(default_factory=list)
     dtmf_done_at: float | None = None
     amd: AmdParams | None = None  # answering-machine detection asked for this call
-    amd_tap: Tap[Any] | None = None  # its tap, from media active (after answer) until the decision
+    taps: dict[str, Tap[Any]] = field(default_factory=dict)  # by name (the AMD tap: until its decision)
 
     @property
     def live(self) -> bool:

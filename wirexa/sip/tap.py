@@ -13,7 +13,8 @@ ports.py, to the call's inbound track, outbound track, or both). Three threads t
   on) and the thread wakes the main thread (the wake packet, CommandLoop.wake);
 - the main thread creates and removes taps, and reads `result` in its tick (an attribute
   written once by the TapThread, read after the wake).
-Streams and speech plug in as further `feed` callables; the worker's core does not change.
+A user is a `feed` callable handed to Worker.start_tap (AMD's is AmdTap.feed_block); streams and
+speech plug in the same way, without a change to the worker's core.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import os
 import sys
 import time
 import wave
+from collections.abc import Callable
 from typing import Any
 
 import pjsua2 as pj
@@ -305,40 +306,53 @@ class Worker:
         self.applier.drop(mg.relay(sid, peer))
         self.relays.close(sid, peer)
 
-    # --- answering-machine detection: a tap on the inbound track ------------------------------
+    # --- taps (tap.py): consumers of a track whose work runs on the tap thread ------------------
 
-    def start_amd(self, st: Dialog) -> None:
-        """Tap the far end's audio into the call's detector (from the first frame after answer)."""
-        assert st.amd is not None
+    def start_tap(
+        self, st: Dialog, name: str, feed: Callable[[bytes], Any], track: mg.Track = "inbound"
+    ) -> Tap[Any] | None:
+        """Attach `feed` to a track of the call (its audio is up); its first non-None result
+        lands in the tap's `result` and wakes the main thread. None (logged) when pjmedia
+        cannot add the tap's port."""
         sid = st.call_sid
-        tap: Tap[Any] = Tap(sid, AMD_TAP, AmdTap(st.amd).feed_block)
+        tap: Tap[Any] = Tap(sid, name, feed)
         port = TapPort(tap)
-        node = mg.tap(sid, AMD_TAP)
+        node = mg.tap(sid, name)
         try:
-            port.create(f"amd-{sid}")
+            port.create(f"{name}-{sid}")
             self.applier.add(node, port)
             self.taps.add(tap)
-            self.link(self.graph.start_tap(sid, AMD_TAP, "inbound"), strict=True)
+            self.link(self.graph.start_tap(sid, name, track), strict=True)
         except pj.Error as exc:
-            log.error("[%s] AMD could not start: %s", sid, describe(exc))
-            self.link(self.graph.stop_tap(sid, AMD_TAP))
+            log.error("[%s] tap %s could not start: %s", sid, name, describe(exc))
+            self.link(self.graph.stop_tap(sid, name))
             self.applier.drop(node)
             self.taps.remove(tap)
             self.loop.bury(port)
-            self.emit(proto.AmdResult(sid, "unknown", 0.0, 0))
-            st.amd = None
-            return
-        st.amd_tap = tap
+            return None
+        st.taps[name] = tap
+        return tap
 
-    def stop_amd(self, st: Dialog) -> None:
-        tap, st.amd_tap, st.amd = st.amd_tap, None, None
+    def stop_tap(self, st: Dialog, name: str) -> None:
+        tap = st.taps.pop(name, None)
         if tap is None:
             return
         self.taps.remove(tap)
         if tap.dropped:
-            log.warning("[%s] AMD tap fell behind: %d blocks dropped", st.call_sid, tap.dropped)
-        self.link(self.graph.stop_tap(st.call_sid, AMD_TAP))
-        self.loop.bury(self.applier.drop(mg.tap(st.call_sid, AMD_TAP)))
+            log.warning("[%s] tap %s fell behind: %d blocks dropped", st.call_sid, name, tap.dropped)
+        self.link(self.graph.stop_tap(st.call_sid, name))
+        self.loop.bury(self.applier.drop(mg.tap(st.call_sid, name)))
+
+    def start_amd(self, st: Dialog) -> None:
+        """Tap the far end's audio into the call's detector (from the first frame after answer)."""
+        assert st.amd is not None
+        if self.start_tap(st, AMD_TAP, AmdTap(st.amd).feed_block) is None:
+            self.emit(proto.AmdResult(st.call_sid, "unknown", 0.0, 0))
+            st.amd = None
+
+    def stop_amd(self, st: Dialog) -> None:
+        st.amd = None
+        self.stop_tap(st, AMD_TAP)
 
     # --- callbacks (main thread, inside libHandleEvents) -----------------------------------------
 
@@ -366,13 +380,15 @@ class Worker:
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and not st.answered:
             st.answered = True
             self.emit(proto.Answered(sid, 200))
-            if st.amd is not None and st.media is not None and st.amd_tap is None:
+            if st.amd is not None and st.media is not None and AMD_TAP not in st.taps:
                 self.start_amd(st)
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             st.disconnected = True
             # pjsua took the call's port out of the bridge: its links are gone, nothing to undo
             self.link(self.graph.remove_call(sid))
             self.stop_amd(st)  # undecided: the engine reports it (no event from here)
+            for name in list(st.taps):
+                self.stop_tap(st, name)
             self.stop_play(st, "stopped")
             self.recorders.hangup(st)
             for peer in self.relays.peers_of(sid):
@@ -403,7 +419,7 @@ class Worker:
         pending, st.pending_records = st.pending_records, []
         for cmd in pending:
             self.record(st, cmd)
-        if st.amd is not None and st.answered and st.amd_tap is None:
+        if st.amd is not None and st.answered and AMD_TAP not in st.taps:
             self.start_amd(st)
 
     def on_digit(self, sid: str, digit: str) -> None:
@@ -447,8 +463,9 @@ class Worker:
     def tick_call(self, st: Dialog, now: float) -> None:
         if not st.answered and st.local_reason is None and now >= st.ring_deadline:
             self.hangup(st, "timeout")
-        if st.amd_tap is not None and st.amd_tap.result is not None:
-            d = st.amd_tap.result
+        amd = st.taps.get(AMD_TAP)
+        if amd is not None and amd.result is not None:
+            d = amd.result
             self.stop_amd(st)
             self.emit(
                 proto.AmdResult(st.call_sid, str(d.answered_by), round(float(d.confidence), 3), int(d.detection_ms))
