@@ -280,8 +280,8 @@ async def test_retention_deletes_old_recordings_and_their_files_everywhere(
         assert store.read_sync(get_recording, old.sid) is None
         assert not Path(old.wav_path or "").exists() and not Path(old.wav_path or "").with_suffix(".mp3").exists()
         assert _keys(s3) == [f"recs/{project.sid}/{new.sid}.mp3", f"recs/{project.sid}/{new.sid}.wav"]
-        assert store.read_sync(get_recording, new.sid) is not None and Path(new.wav_path or "").exists()
-        assert store.read_sync(get_recording, live.sid) is not None  # never a recording still going
+        assert _recording(store, new.sid).status == "completed" and Path(new.wav_path or "").exists()
+        assert _recording(store, live.sid).status == "in-progress"  # never a recording still going
     finally:
         store.close()
 
