@@ -21,6 +21,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_outside_ephemeral(lo: int = 10000, hi: int = 20000) -> int:
+    """A TCP port in [lo, hi) free right now, outside the kernel's ephemeral range (32768-60999),
+    where the servers other tests start on port 0 never land."""
+    import random
+
+    for _ in range(200):
+        port = random.randrange(lo, hi)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
 def free_udp_block(lo: int, hi: int, span: int, probes: tuple[int, ...] = (0,)) -> int:
     """A random base in [lo, hi) whose UDP ports base+p (p in probes) are free right now."""
     import random

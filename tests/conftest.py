@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
+import typer.testing
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -43,11 +46,33 @@ from wirexa.webhooks import outbox
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
+# typer.testing.CliRunner builds the whole click command from the Typer app on every invoke (every
+# command's signature inspected, its annotations evaluated): ~10 ms a run, most of the CLI tests'
+# time. The app does not change once imported, so the command is built once per app and process.
+typer.testing._get_command = functools.cache(typer.main.get_command)  # type: ignore[attr-defined]
+
 # A run started in the background by a non-interactive shell (`pytest ... &`) inherits SIGINT ignored,
 # and so would every process the tests start and then stop as Ctrl-C does: catch it again, so that
 # those processes start with the default.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# The fast inner loop (`-m "not sip and not slow"`: pure, in-process and fake-SIP tests) runs on
+# FAST_LOOP_WORKERS pytest-xdist workers unless -n is given: 70 s of small tests take ~30 s on a 2-core
+# machine. Every other selection, the README's whole suite included, stays in one process (its SIP
+# tests load the machine themselves). `-n 0` runs the fast loop in one process.
+FAST_LOOP = "not sip and not slow"
+FAST_LOOP_WORKERS = 3
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or config.pluginmanager.getplugin("xdist") is None:
+        return
+    if " ".join(config.option.markexpr.split()) == FAST_LOOP and config.option.numprocesses is None:
+        config.option.numprocesses = FAST_LOOP_WORKERS
+        config.option.dist = "load"
+        config.option.tx = ["popen"] * FAST_LOOP_WORKERS
 
 
 @pytest.fixture(autouse=True)

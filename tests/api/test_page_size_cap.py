@@ -99,8 +99,7 @@ async def walk(api: Api, path: str, key: str, page_size: str) -> list[dict[str, 
     return pages
 
 
-@pytest.mark.parametrize("size", ["1001", "5000", "1000000"])
-async def test_every_list_resource_caps_the_page_size(api: Api, size: str) -> None:
+async def test_every_list_resource_caps_the_page_size(api: Api) -> None:
     call = seed(api, 1)[0]
     seed(api, N - 1)
     recordings = seed_recordings(api, call.sid, N)
@@ -112,15 +111,17 @@ async def test_every_list_resource_caps_the_page_size(api: Api, size: str) -> No
         (f"{api.base}/Notifications.json", "notifications", notifications),
         (f"{api.base}/Calls/{call.sid}/Notifications.json", "notifications", notifications),
     ]
-    for path, key, rows in lists:
-        pages = await walk(api, path, key, size)
-        sids = [item["sid"] for page in pages for item in page[key]]
-        assert len(sids) == len(set(sids)) == N, path
-        if rows is not None:
-            assert set(sids) == {r.sid for r in rows}, path
-    # Page=1 without a token is an offset by the capped size too.
-    body = await (await api.client.get(f"{api.base}/Calls.json?PageSize={size}&Page=1", headers=api.auth)).json()
-    assert (body["page_size"], body["page"], body["start"], len(body["calls"])) == (1000, 1, 1000, N - 1000)
+    for size in ("1001", "5000", "1000000"):  # the rows are seeded once for the three sizes
+        for path, key, rows in lists:
+            pages = await walk(api, path, key, size)
+            sids = [item["sid"] for page in pages for item in page[key]]
+            assert len(sids) == len(set(sids)) == N, (path, size)
+            if rows is not None:
+                assert set(sids) == {r.sid for r in rows}, (path, size)
+        # Page=1 without a token is an offset by the capped size too.
+        resp = await api.client.get(f"{api.base}/Calls.json?PageSize={size}&Page=1", headers=api.auth)
+        body = await resp.json()
+        assert (body["page_size"], body["page"], body["start"], len(body["calls"])) == (1000, 1, 1000, N - 1000)
 
 
 @pytest.mark.parametrize("size", ["0", "-1", "x", "2.5", ""])

@@ -165,9 +165,11 @@ async def test_saved_recording_gets_mp3_then_callback_then_upload(tmp_path: Path
             call = _call(store, project.sid)
             rec = await _save(calls, call, settings.recordings_path, 1500)
             assert rec.media_state == "pending" and sent == []  # not at save time
+            local = (Path(rec.wav_path or ""), Path(rec.wav_path or "").with_suffix(".mp3"))
             for _ in range(200):
                 now = _recording(store, rec.sid)
-                if now.media_state == "ready":
+                # The row says where the files are first; the local copies go right after.
+                if now.media_state == "ready" and not any(p.exists() for p in local):
                     break
                 await asyncio.sleep(0.05)
         assert len(sent) == 1 and sent[0][:2] == (rec.sid, "completed") and sent[0][2] and sent[0][2].endswith(".mp3")

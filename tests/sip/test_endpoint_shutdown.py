@@ -10,7 +10,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.backends import free_udp_block
+
+pytestmark = pytest.mark.sip  # real pjsua2 libraries started and destroyed, in child processes
 
 SCRIPT = textwrap.dedent(
     """

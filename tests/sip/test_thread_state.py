@@ -9,6 +9,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.sip  # real pjsua2 (a clock thread and its frame callbacks), in a child process
+
 SCRIPT = textwrap.dedent(
     """
     import json, sys, threading, time
