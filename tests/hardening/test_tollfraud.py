@@ -298,8 +298,35 @@ async def test_nothing_leaves_the_queue_during_an_emergency_stop(flow: Flow) -> 
     call = await queued_unchecked(flow, "+15005550006")  # queued before the stop
     for _ in range(3):  # a few dispatcher passes (it looks again every STOPPED_POLL_S, and when woken)
         flow.dispatcher.wake()
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)
     assert (await flow.store.read(get_call, call.sid)).status == "queued"
     assert call.sid not in flow.sip.calls
     await flow.store.write(set_flag, CALLS_STOPPED, None)
     await flow.wait_for(lambda: call.sid in flow.sip.calls)  # placed within a poll after resume
+
+
+async def test_a_stop_during_a_dispatch_pass_holds_the_calls_that_pass_read(
+    flow: Flow,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `wirexa calls stop` lands while a pass has read the queue (after its first look at the flag).
+    calls_store = flow.dispatcher.store
+    real = calls_store.queued
+    stopped: list[bool] = []
+
+    async def read_then_stop(limit: int) -> list[Any]:
+        rows = await real(limit)
+        if rows and not stopped:
+            await flow.store.write(set_flag, CALLS_STOPPED, "since now: test")
+            stopped.append(True)
+        return rows
+
+    monkeypatch.setattr(calls_store, "queued", read_then_stop)
+    flow.backend.docs["/xml"] = "<Response><Pause length='30'/></Response>"
+    call = await queued_unchecked(flow, "+15005550006")
+    await flow.wait_for(lambda: bool(stopped))
+    for _ in range(3):
+        flow.dispatcher.wake()
+        await asyncio.sleep(0.1)
+    assert (await flow.store.read(get_call, call.sid)).status == "queued"
+    assert call.sid not in flow.sip.calls
