@@ -55,6 +55,12 @@ from wirexa.calls.ports import (
     RecordingFinished,
     SipEvent,
 )
+from wirexa.media.amd import (
+    DEFAULT_SILENCE_TIMEOUT_MS,
+    DEFAULT_SPEECH_END_THRESHOLD_MS,
+    DEFAULT_SPEECH_THRESHOLD_MS,
+    DEFAULT_TIMEOUT_S,
+)
 from wirexa.notices import Notice
 
 PlayHow: TypeAlias = Literal["done", "stopped"]
@@ -103,10 +109,10 @@ class MakeCall(_Command):
     # Answering-machine detection on the answered call's audio ("" = off; else Enable or
     # DetectMessageEnd, with Twilio's thresholds): the child reports one amd event.
     amd: str = ""
-    amd_timeout_ms: int = 30_000
-    amd_speech_threshold_ms: int = 2400
-    amd_speech_end_threshold_ms: int = 1200
-    amd_silence_timeout_ms: int = 5000
+    amd_timeout_ms: int = DEFAULT_TIMEOUT_S * 1000
+    amd_speech_threshold_ms: int = DEFAULT_SPEECH_THRESHOLD_MS
+    amd_speech_end_threshold_ms: int = DEFAULT_SPEECH_END_THRESHOLD_MS
+    amd_silence_timeout_ms: int = DEFAULT_SILENCE_TIMEOUT_MS
 
 
 @dataclass(frozen=True, slots=True)
