@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Mapping
 
 from wirexa.calls import state
-from wirexa.calls.ports import CallEnded, CallSid, CallStore, Clock, EndReason
+from wirexa.calls.ports import CallStore, Clock, EndReason
 from wirexa.calls.records import CallChanges, CallRecord, NewNotification
 
 
@@ -26,11 +26,6 @@ def end_fact(answered: bool, reason: EndReason) -> state.Fact:
     """The fact a dialog's end is: every end of an answered call is `completed`; before the answer
     the SIP outcome decides (busy, no-answer, failed, canceled)."""
     return state.Fact.ENDED_COMPLETED if answered else state.fact_for_end(reason)
-
-
-def never_started(call_sid: str) -> CallEnded:
-    """The SIP event for a call whose INVITE could not be sent."""
-    return CallEnded(CallSid(call_sid), "failed", None, "local")
 
 
 async def finalize(

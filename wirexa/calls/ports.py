@@ -121,6 +121,11 @@ class CallEnded:
     sip_code: int | None
     hangup_by: Literal["remote", "local", "worker"] = "remote"
 
+    @classmethod
+    def never_placed(cls, call_sid: str) -> CallEnded:
+        """The end of a call whose INVITE could not be sent (no worker, a refused command)."""
+        return cls(CallSid(call_sid), "failed", None, "local")
+
 
 @dataclass(frozen=True, slots=True)
 class DigitReceived:

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from wirexa.calls import recordings, state
 from wirexa.calls.dial import DialGroup, Leg, LegEnded
-from wirexa.calls.ending import end_fact, finalize, never_started
+from wirexa.calls.ending import end_fact, finalize
 from wirexa.calls.media import Loaded, MediaPrep, Prompt, StreamDone
 from wirexa.calls.params import call_params
 from wirexa.calls.ports import (
@@ -257,7 +257,7 @@ class CallSession:
 
     def could_not_start(self) -> None:
         """start_call failed: the call was never placed."""
-        self.post(never_started(self.sid))
+        self.post(CallEnded.never_placed(self.sid))
 
     # --- the session task ----------------------------------------------------------------------
 

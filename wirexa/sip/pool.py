@@ -238,7 +238,7 @@ class WorkerPool:
             await self.place(sid, parent, command)
         except SipError as exc:
             self._placing.pop(sid, None)
-            self.sink(CallEnded(CallSid(sid), "failed", None, "local"))
+            self.sink(CallEnded.never_placed(sid))
             log.warning("[%s] could not place the call again: %s", sid, exc)
 
     async def _worker_with_room(self) -> WorkerProc:

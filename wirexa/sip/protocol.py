@@ -685,7 +685,7 @@ def to_sip_event(event: Event) -> SipEvent | None:
         case AmdResult(call_sid=sid, answered_by=answered_by, confidence=confidence, detection_ms=ms):
             return AmdDecided(CallSid(sid), answered_by, confidence, ms)
         case CommandError(call_sid=sid, command=op) if sid and op == MakeCall.NAME:
-            return CallEnded(CallSid(sid), "failed", None, "local")
+            return CallEnded.never_placed(sid)
         case CommandError(call_sid=sid, command=op, ref=ref, message=message) if (
             sid and op in COMMANDS and op not in POOL_ONLY
         ):
