@@ -51,12 +51,10 @@ class SipHarness:
         finally:
             self.waiters.remove(entry)
 
-    async def dial(self, number: str, timeout_s: float = 10.0, parent: str | None = None) -> str:
+    async def dial(self, number: str, timeout_s: float = 10.0, parent: CallSid | None = None) -> CallSid:
         sid = CallSid(f"CA{os.getpid():08x}{next(self._n):024x}")
         to_uri, from_uri, headers = self.bridge.resolve(number, "+15005550100")
-        await self.bridge.start_call(
-            Dialout(sid, to_uri, from_uri, timeout_s, headers, parent_call_sid=CallSid(parent) if parent else None)
-        )
+        await self.bridge.start_call(Dialout(sid, to_uri, from_uri, timeout_s, headers, parent_call_sid=parent))
         return sid
 
     async def sandbox_wav(self, sid: str, timeout: float = 5.0) -> Path:

@@ -123,8 +123,8 @@ async def test_an_incoming_invite_is_answered_with_a_reject(tmp_path: Path) -> N
     worker = WorkerProc(0, 0, _NoProc(), ready)  # type: ignore[arg-type]
     sent: list[tuple[WorkerProc, Command]] = []
 
-    async def send(w: WorkerProc, command: Command) -> None:
-        sent.append((w, command))
+    async def send(worker: WorkerProc, command: Command) -> None:
+        sent.append((worker, command))
 
     pool._send = send  # type: ignore[method-assign]
     pool._on_message(worker, Incoming("in-0-1", "sip:+1500@trunk", "sip:+1501@127.0.0.1", "127.0.0.1:5070"))

@@ -11,7 +11,7 @@ import pytest
 
 from tests.sip.conftest import SipHarness
 from tests.sip.test_sip import answered_callee, sandbox_log, saved, tone_file
-from wirexa.calls.ports import PlaybackFinished, RecordingFinished
+from wirexa.calls.ports import CallSid, PlaybackFinished, RecordingFinished
 from wirexa.media.audio import rms_dbfs
 from wirexa.sip.sandbox import load_config
 
@@ -23,12 +23,12 @@ def level(path: str) -> float:
         return rms_dbfs(w.readframes(w.getnframes()))
 
 
-async def prompt(h: SipHarness, sid: str, tmp_path: Path, play_id: str) -> None:
+async def prompt(h: SipHarness, sid: CallSid, tmp_path: Path, play_id: str) -> None:
     await h.bridge.play(sid, play_id, tone_file(tmp_path / f"{play_id}.wav", 1000), 1)
     await h.wait(sid, PlaybackFinished, pred=lambda e: e.play_id == play_id)
 
 
-async def replies(h: SipHarness, sid: str) -> list[str]:
+async def replies(h: SipHarness, sid: CallSid) -> list[str]:
     await h.bridge.hangup(sid)
     await h.ended(sid)
     await saved(h, sid)

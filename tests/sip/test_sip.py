@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 
 from tests.sip.conftest import SIPP_DIR, SipHarness, make_settings, running
-from wirexa.calls.ports import CallAnswered, CallRinging, DigitReceived, DigitsSent, PlaybackFinished, RecordingFinished
+from wirexa.calls.ports import (
+    CallAnswered,
+    CallRinging,
+    CallSid,
+    DigitReceived,
+    DigitsSent,
+    PlaybackFinished,
+    RecordingFinished,
+)
 from wirexa.media.audio import rms_dbfs, tone_pcm, wav_bytes
 from wirexa.sip.bridge import SipBridge
 
@@ -135,7 +143,7 @@ async def test_record_ends_on_silence_and_on_max_length(sandbox_sip: SipHarness,
 
 
 @contextlib.asynccontextmanager
-async def answered_callee(tmp_path: Path, behaviour: str) -> AsyncIterator[tuple[SipHarness, str]]:
+async def answered_callee(tmp_path: Path, behaviour: str) -> AsyncIterator[tuple[SipHarness, CallSid]]:
     """A call to a sandbox callee (+15005550010) with this sandbox.toml behaviour, answered."""
     sandbox = tmp_path / "sandbox.toml"
     sandbox.write_text(f'[numbers."+15005550010"]\n{behaviour}\n')
@@ -267,7 +275,7 @@ async def test_killed_worker_finalizes_only_its_calls(sandbox_sip: SipHarness) -
 
 async def trunk_call(
     tmp_path: Path, sipp: object, scenario: str, *extra: str, timeout_s: float = 10, **settings_kw: object
-) -> tuple[SipHarness, str]:
+) -> tuple[SipHarness, CallSid]:
     settings = make_settings(tmp_path, **settings_kw)
     port = settings.sip_port_base + 150
     proc = sipp(scenario, port, *extra)  # type: ignore[operator]

@@ -72,7 +72,12 @@ def main() -> None:
     peer = Peer()
     peer.create(acfg, True)
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+
+    def stop_at_eof() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=stop_at_eof, daemon=True).start()
     say(ev="ready")
     while not stop.is_set():
         ep.libHandleEvents(10)
