@@ -42,6 +42,13 @@ async def error_of(resp: Any, status: int, code: int) -> dict[str, Any]:
     return body  # type: ignore[no-any-return]
 
 
+def stored_call(api: Api, sid: str) -> CallRecord:
+    """The call as the store holds it (it must exist)."""
+    call = api.store.read_sync(get_call, sid)
+    assert call is not None, f"no call {sid} in the store"
+    return call
+
+
 async def test_create_returns_201_queued_call(api: Api, api_check: SchemaCheck) -> None:
     resp = await api.create(StatusCallback="http://h/s", StatusCallbackEvent="initiated")
     body = await resp.json()
@@ -133,7 +140,7 @@ async def test_validation_order_to_before_from_before_url(api: Api) -> None:
 async def test_accepted_spellings(api: Api) -> None:
     resp = await api.create(Method="get", MachineDetection="enable", SendDigits="W1234#", Timeout="20")
     assert resp.status == 201
-    call = api.store.read_sync(get_call, (await resp.json())["sid"])
+    call = stored_call(api, (await resp.json())["sid"])
     assert (call.method, call.machine_detection, call.send_digits, call.timeout_s) == ("GET", "Enable", "W1234#", 20)
 
 
@@ -144,8 +151,7 @@ async def test_machine_detection_parameters(api: Api) -> None:
     async def stored(**form: str) -> tuple[object, ...]:
         resp = await api.create(**form)
         assert resp.status == 201
-        c = api.store.read_sync(get_call, (await resp.json())["sid"])
-        assert c is not None
+        c = stored_call(api, (await resp.json())["sid"])
         return (
             c.machine_detection,
             c.machine_detection_timeout_s,
@@ -178,7 +184,7 @@ async def test_twiml_instead_of_url_and_length_limit(api: Api) -> None:
         f"{api.base}/Calls.json", data={"To": "+15005550006", "From": "+15005550100", "Twiml": twiml}, headers=api.auth
     )
     assert resp.status == 201
-    assert api.store.read_sync(get_call, (await resp.json())["sid"]).twiml == twiml
+    assert stored_call(api, (await resp.json())["sid"]).twiml == twiml
     too_long = await api.client.post(
         f"{api.base}/Calls.json",
         data={"To": "+15005550006", "From": "+15005550100", "Twiml": "x" * 4001},
@@ -187,7 +193,7 @@ async def test_twiml_instead_of_url_and_length_limit(api: Api) -> None:
     await error_of(too_long, 400, 21205)
     # Url and Twiml together on create: Twiml is ignored (reference §6, §14.4).
     both = await (await api.create(Twiml=twiml)).json()
-    stored = api.store.read_sync(get_call, both["sid"])
+    stored = stored_call(api, both["sid"])
     assert stored.url == "http://127.0.0.1:9/xml" and stored.twiml is None
 
 
@@ -215,7 +221,7 @@ async def test_status_callback_event_repeated_and_joined(api: Api) -> None:
     events = []
     for r in (r1, r2, r3, r4, r5):
         assert r.status == 201
-        events.append(api.store.read_sync(get_call, (await r.json())["sid"]).status_callback_events)
+        events.append(stored_call(api, (await r.json())["sid"]).status_callback_events)
     assert events == [
         "initiated ringing",
         "initiated ringing completed",
@@ -239,7 +245,7 @@ async def test_status_callback_event_repeated_and_joined(api: Api) -> None:
 
 async def test_recording_status_callback_event_list(api: Api) -> None:
     body = await (await api.create(RecordingStatusCallbackEvent="in-progress completed absent")).json()
-    assert api.store.read_sync(get_call, body["sid"]).recording_status_callback_events == "in-progress completed absent"
+    assert stored_call(api, body["sid"]).recording_status_callback_events == "in-progress completed absent"
     await error_of(await api.create(RecordingStatusCallbackEvent="in-progress,exploded"), 400, 21626)
 
 
@@ -249,7 +255,7 @@ async def test_recording_status_callback_event_list(api: Api) -> None:
 )
 async def test_booleans_are_case_insensitive(api: Api, value: str, expected: bool) -> None:
     body = await (await api.create(Record=value, AsyncAmd=value)).json()
-    call = api.store.read_sync(get_call, body["sid"])
+    call = stored_call(api, body["sid"])
     assert call.record is expected and call.async_amd is expected
 
 
@@ -318,7 +324,7 @@ async def test_tokens_are_compared_in_constant_time(api: Api, monkeypatch: pytes
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(api_auth.hmac, "compare_digest", spy)
+    monkeypatch.setattr("wirexa.api.auth.hmac.compare_digest", spy)  # the module auth.py compares with
     assert (await api.client.get(f"{api.base}/Calls.json", headers=basic(api.project.sid, "wrong"))).status == 401
     assert (await api.client.get(f"{api.base}/Calls.json", headers=basic("ACghost", "tok"))).status == 401
     assert (await api.client.get(f"{api.base}/Calls.json", headers=api.auth)).status == 200
@@ -351,7 +357,7 @@ async def test_other_projects_resources_are_404(api: Api) -> None:
     await error_of(await api.client.delete(f"{other_base}/Calls/{call['sid']}.json", headers=as_other), 404, 20404)
     listed = await (await api.client.get(f"{other_base}/Calls.json", headers=as_other)).json()
     assert listed["calls"] == []
-    assert api.store.read_sync(get_call, call["sid"]).status == "queued"  # untouched
+    assert stored_call(api, call["sid"]).status == "queued"  # untouched
 
 
 async def test_path_account_must_be_the_authenticated_one(api: Api) -> None:
@@ -645,7 +651,7 @@ async def test_update_on_an_in_progress_call(ctl_api: tuple[Api, RecordingContro
     assert ctl.redirects[-1] == (live.sid, None, "POST", "<Response><Hangup/></Response>")
     # TimeLimit on a live call is stored
     await update(api, live.sid, TimeLimit="30")
-    assert api.store.read_sync(get_call, live.sid).time_limit_s == 30
+    assert stored_call(api, live.sid).time_limit_s == 30
     # completed hangs it up
     body = await (await update(api, live.sid, Status="completed")).json()
     assert ctl.cancels == [(live.sid, "completed")] and body["status"] == "completed"
@@ -663,21 +669,21 @@ async def test_update_of_an_ended_call_is_21220(api: Api) -> None:
         ):
             body = await error_of(await update(api, done.sid, **form), 400, 21220)
             assert "not in-progress" in body["message"]
-        assert api.store.read_sync(get_call, done.sid).status == status
+        assert stored_call(api, done.sid).status == status
 
 
 async def test_new_instructions_for_a_queued_call(ctl_api: tuple[Api, RecordingController]) -> None:
     api, ctl = ctl_api
     q = await (await api.create()).json()
     body = await (await update(api, q["sid"], Url="http://h/other", Method="GET")).json()
-    stored = api.store.read_sync(get_call, q["sid"])
+    stored = stored_call(api, q["sid"])
     assert body["url"] == "http://h/other" and stored.method == "GET" and body["status"] == "queued"
     assert ctl.redirects == []  # not answered yet: nothing to redirect
     await update(api, q["sid"], Twiml="<Response><Say>x</Say></Response>")
-    stored = api.store.read_sync(get_call, q["sid"])
+    stored = stored_call(api, q["sid"])
     assert stored.twiml == "<Response><Say>x</Say></Response>" and stored.url is None
     await update(api, q["sid"], StatusCallback="http://h/cb", StatusCallbackMethod="get", FallbackUrl="http://h/fb")
-    stored = api.store.read_sync(get_call, q["sid"])
+    stored = stored_call(api, q["sid"])
     assert (stored.status_callback, stored.status_callback_method, stored.fallback_url) == (
         "http://h/cb",
         "GET",
@@ -700,7 +706,7 @@ async def test_new_instructions_for_a_queued_call(ctl_api: tuple[Api, RecordingC
 async def test_update_validation(api: Api, form: dict[str, str], code: int) -> None:
     q = await (await api.create()).json()
     await error_of(await update(api, q["sid"], **form), 400, code)
-    assert api.store.read_sync(get_call, q["sid"]).url == "http://127.0.0.1:9/xml"
+    assert stored_call(api, q["sid"]).url == "http://127.0.0.1:9/xml"
 
 
 async def test_update_unknown_call_is_404(api: Api) -> None:

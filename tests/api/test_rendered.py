@@ -35,7 +35,7 @@ def test_rfc2822_converts_aware_times_to_utc() -> None:
 
 
 def test_envelope_equals_page_json() -> None:
-    records = [{"sid": "CA1", "n": 1}, {"sid": "CA2", "to": "+1 \u00e9"}]
+    records: list[dict[str, Any]] = [{"sid": "CA1", "n": 1}, {"sid": "CA2", "to": "+1 \u00e9"}]
     args: dict[str, Any] = {
         "path": "/x/Calls.json",
         "query": [("To", "+1")],

@@ -74,7 +74,8 @@ async def test_twiml_with_unknown_verbs_is_still_accepted(api: Api) -> None:
     assert document.warnings  # 12200 notices at run time, not a parse error
     created = await asyncio.to_thread(lambda: client.calls.create(to="+15005550006", from_="+15005550100", twiml=twiml))
     assert created.status == "queued"
-    assert api.store.read_sync(get_call, created.sid).twiml == twiml
+    stored = api.store.read_sync(get_call, created.sid)
+    assert stored is not None and stored.twiml == twiml
     # With a Url, Twiml is ignored on create (reference §6), so it is not checked either.
     both = await api.create(Twiml=BAD[0])
     assert both.status == 201
@@ -101,6 +102,7 @@ async def test_update_with_twiml_that_does_not_parse_is_400(api: Api, api_check:
                 assert exc.msg == f"Unable to update record: Twiml is not valid TwiML ({code}): {text}"
         assert controller.redirects == []  # the live call was not redirected to it
         stored = ctl.store.read_sync(get_call, queued["sid"])
+        assert stored is not None
         assert (stored.url, stored.twiml) == ("http://127.0.0.1:9/xml", None)  # the queued one kept its own
         # The raw answer: Twilio's error body, the message naming the parse error.
         body: Any = await error_of(await update(ctl, live.sid, Twiml=BAD[0]), 400, 21205)
