@@ -197,9 +197,21 @@ async def test_twiml_instead_of_url_and_length_limit(api: Api) -> None:
     assert stored.url == "http://127.0.0.1:9/xml" and stored.twiml is None
 
 
-@pytest.mark.parametrize("to", ["sip:alice@127.0.0.1:5070", "+14155550123", "client:bob", "SIP:bob@example.com"])
-async def test_to_accepts_e164_sip_and_client(api: Api, to: str) -> None:
-    assert (await api.create(To=to)).status == 201
+@pytest.mark.parametrize(
+    ("to", "formatted"),
+    [
+        ("sip:alice@127.0.0.1:5070", "sip:alice@127.0.0.1:5070"),
+        ("+14155550123", "(415) 555-0123"),
+        ("client:bob", "client:bob"),
+        ("SIP:bob@example.com", "SIP:bob@example.com"),
+    ],
+)
+async def test_to_accepts_e164_sip_and_client(api: Api, to: str, formatted: str) -> None:
+    resp = await api.create(To=to)
+    body = await resp.json()
+    assert resp.status == 201, body
+    assert (body["to"], body["to_formatted"], body["status"]) == (to, formatted, "queued")
+    assert stored_call(api, body["sid"]).to_number == to  # kept as given, not rewritten
 
 
 async def test_status_callback_event_repeated_and_joined(api: Api) -> None:
@@ -312,7 +324,9 @@ async def test_auth_failures_are_401_with_challenge(api: Api, monkeypatch: pytes
             body = await error_of(resp, 401, 20003)
             assert resp.headers["WWW-Authenticate"].startswith("Basic realm=")
             assert body["message"] == "Authenticate"
-    assert (await api.client.get(f"{api.base}/Calls.json", headers=api.auth)).status == 200
+    resp = await api.client.get(f"{api.base}/Calls.json", headers=api.auth)
+    assert resp.status == 200
+    assert (await resp.json())["calls"] == []  # none of the refused POSTs created a call
 
 
 async def test_tokens_are_compared_in_constant_time(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -325,9 +339,10 @@ async def test_tokens_are_compared_in_constant_time(api: Api, monkeypatch: pytes
         return real(a, b)
 
     monkeypatch.setattr("wirexa.api.auth.hmac.compare_digest", spy)  # the module auth.py compares with
-    assert (await api.client.get(f"{api.base}/Calls.json", headers=basic(api.project.sid, "wrong"))).status == 401
-    assert (await api.client.get(f"{api.base}/Calls.json", headers=basic("ACghost", "tok"))).status == 401
-    assert (await api.client.get(f"{api.base}/Calls.json", headers=api.auth)).status == 200
+    await error_of(await api.client.get(f"{api.base}/Calls.json", headers=basic(api.project.sid, "wrong")), 401, 20003)
+    await error_of(await api.client.get(f"{api.base}/Calls.json", headers=basic("ACghost", "tok")), 401, 20003)
+    resp = await api.client.get(f"{api.base}/Calls.json", headers=api.auth)
+    assert resp.status == 200 and (await resp.json())["calls"] == []
     assert compared == [
         (api.project.auth_token.encode(), b"wrong"),
         (b"x" * 32, b"tok"),  # unknown project: a dummy compare, same cost
@@ -417,7 +432,9 @@ async def test_429_rate_limit_per_project(tmp_path: Path) -> None:
         resp = await limited.client.get(
             f"/2010-04-01/Accounts/{other.sid}/Calls.json", headers=basic(other.sid, other.auth_token)
         )
-        assert resp.status == 200
+        body = await resp.json()
+        assert resp.status == 200, body
+        assert body["calls"] == [] and body["uri"] == f"/2010-04-01/Accounts/{other.sid}/Calls.json?PageSize=50&Page=0"
 
 
 def test_rate_limiter_refills() -> None:
@@ -718,7 +735,8 @@ async def test_delete_only_ended_calls(api: Api) -> None:
     await error_of(await api.client.delete(f"{api.base}/Calls/{queued['sid']}.json", headers=api.auth), 400, 20009)
     live = seed(api, 1, status="in-progress")[0]
     await error_of(await api.client.delete(f"{api.base}/Calls/{live.sid}", headers=api.auth), 400, 20009)
-    assert api.store.read_sync(get_call, live.sid) is not None
+    kept = stored_call(api, live.sid)
+    assert (kept.sid, kept.status) == (live.sid, "in-progress")  # refused: still there, untouched
     done = seed(api, 1)[0]
     resp = await api.client.delete(f"{api.base}/Calls/{done.sid}.json", headers=api.auth)
     assert resp.status == 204 and await resp.read() == b""

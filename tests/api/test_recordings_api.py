@@ -85,7 +85,8 @@ async def test_account_level_list_fetch_and_strict_keys(api: Api, tmp_path: Path
     assert body["call_sid"] == call.sid and body["duration"] == "1" and body["status"] == "completed"
     assert body["media_url"] == f"http://127.0.0.1:5000{api.base}/Recordings/{rec.sid}"
     assert body["subresource_uris"]["transcriptions"] == f"{api.base}/Recordings/{rec.sid}/Transcriptions.json"
-    assert email.utils.parsedate_to_datetime(body["date_created"]) is not None
+    created = email.utils.parsedate_to_datetime(body["date_created"])
+    assert created == rec.date_created.replace(tzinfo=dt.UTC, microsecond=0)  # the stored time, in UTC
     filtered = await (await api.client.get(f"{api.base}/Recordings.json?CallSid=CAnone", headers=api.auth)).json()
     assert filtered["recordings"] == []
     by_call = await (await api.client.get(f"{api.base}/Recordings.json?CallSid={call.sid}", headers=api.auth)).json()
