@@ -44,6 +44,8 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.ResumeRecord(SID, "RE2"),
     proto.Play(SID, "5", "/tmp/tts.pcm", 1, stream=True),
     proto.StreamEnd(SID, "5", 16000),
+    proto.Accept("in-3-1", SID),
+    proto.Answer(SID),
     proto.Reject("in-3-1", 403, "a worker takes no calls"),
     proto.Bridge(SID, "CA" + "2" * 32),
     proto.Unbridge(SID, "CA" + "2" * 32),
@@ -71,7 +73,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 18 and len(proto.EVENTS) == 14
+    assert len(proto.COMMANDS) == 20 and len(proto.EVENTS) == 14
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)

@@ -158,9 +158,25 @@ class SipBridge:
         await self._send(call_sid, proto.Hangup(call_sid))
 
     async def answer(self, call_sid: CallSid) -> None:
-        # The workers refuse every inbound INVITE (403) until inbound calls are built, so no
-        # session of an inbound call exists to ask this.
-        raise SipError(f"call {call_sid}: the SIP workers take no inbound calls yet")
+        await self._send(call_sid, proto.Answer(call_sid))
+
+    # Inbound: the incoming INVITEs the workers hold, for whoever routes them to a call.
+
+    def set_incoming_handler(self, handler: Callable[[proto.Incoming], None] | None) -> None:
+        """`handler` gets each incoming INVITE (loop); it must accept or refuse it, else the
+        worker refuses it after its INCOMING_WAIT_S. None: every one is refused 403."""
+        if self.pool is not None:
+            self.pool.on_incoming = handler
+
+    async def accept(self, dialog_id: str, call_sid: CallSid) -> None:
+        """Take a held INVITE as the call `call_sid` (a CallSid the engine minted); raises SipError."""
+        if self.pool is None:
+            raise SipError("the SIP engine is not running")
+        await self.pool.accept(dialog_id, call_sid)
+
+    async def refuse(self, dialog_id: str, code: int, why: str) -> None:
+        if self.pool is not None:
+            await self.pool.refuse(dialog_id, code, why)
 
     async def play(self, call_sid: CallSid, play_id: str, path: str, loop: int = 1, stream: bool = False) -> None:
         await self._send(call_sid, proto.Play(call_sid, play_id, path, loop, stream))

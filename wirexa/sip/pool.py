@@ -181,6 +181,10 @@ class WorkerPool:
         # Calls given to place() whose INVITE is not yet with a worker (waiting for a worker with
         # room, or to be placed again): sid -> hung up meanwhile. A hung-up one is never sent.
         self._unsent: dict[str, bool] = {}
+        # Inbound: who takes the incoming INVITEs (None: each is refused 403), and the worker
+        # holding each one not yet accepted or refused, by dialog_id.
+        self.on_incoming: Callable[[proto.Incoming], None] | None = None
+        self._held: dict[str, WorkerProc] = {}
         self.legs_relayed = 0
 
     def begin_shutdown(self) -> None:
@@ -399,9 +403,28 @@ class WorkerPool:
         for a, b in [k for k in self.relays if sid in k]:
             asyncio.get_running_loop().create_task(self._relay_close(a, b))
 
-    async def _refuse(self, worker: WorkerProc, dialog_id: str) -> None:
+    async def _refuse(
+        self, worker: WorkerProc, dialog_id: str, code: int = 403, why: str = "a worker takes no calls"
+    ) -> None:
         with contextlib.suppress(SipError):  # a worker gone takes its held INVITEs with it
-            await self._send(worker, proto.Reject(dialog_id, 403, "a worker takes no calls"))
+            await self._send(worker, proto.Reject(dialog_id, code, why))
+
+    async def accept(self, dialog_id: str, call_sid: str) -> None:
+        """Take the held INVITE `dialog_id` (an incoming event's) as the call `call_sid`: its
+        events come under that CallSid from now on, and call commands reach its worker. Raises
+        SipError when no worker holds it (its worker is gone)."""
+        worker = self._held.pop(dialog_id, None)
+        if worker is None or worker.proc.returncode is not None:
+            raise SipError(f"no worker holds the incoming INVITE {dialog_id}")
+        worker.calls[call_sid] = False
+        self.by_call[call_sid] = worker
+        await self._send(worker, proto.Accept(dialog_id, call_sid))
+
+    async def refuse(self, dialog_id: str, code: int, why: str) -> None:
+        """Refuse the held INVITE `dialog_id` with a final `code` (a worker gone: nothing to do)."""
+        worker = self._held.pop(dialog_id, None)
+        if worker is not None:
+            await self._refuse(worker, dialog_id, code, why)
 
     async def _send(self, worker: WorkerProc, command: proto.Command) -> None:
         if worker.proc.stdin is None or worker.proc.stdin.is_closing():
@@ -482,10 +505,14 @@ class WorkerPool:
                 log.log(level, "worker %d: trunk registration %s (%s %s)", worker.index, state, code, reason)
                 return
             case proto.Incoming(dialog_id=dialog_id, from_uri=from_uri, source=source):
-                # The engine takes no inbound calls: every INVITE that reaches a worker (from the
-                # trunk; the guard refuses strangers) is refused.
-                log.info("worker %d: incoming INVITE from %s (%s) refused", worker.index, from_uri, source)
-                asyncio.get_running_loop().create_task(self._refuse(worker, dialog_id))
+                # An INVITE from the trunk (the guard refuses strangers), held by the worker: the
+                # incoming handler takes it (accept) or refuses it; with none, it is refused.
+                if self.on_incoming is None:
+                    log.info("worker %d: incoming INVITE from %s (%s) refused", worker.index, from_uri, source)
+                    asyncio.get_running_loop().create_task(self._refuse(worker, dialog_id))
+                    return
+                self._held[dialog_id] = worker
+                self.on_incoming(msg)
                 return
             case proto.Initiated(call_sid=sid):
                 self._placing.pop(sid, None)

@@ -70,7 +70,7 @@ RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
 PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
-VERSION = 3  # of this message set; bumped with any change to a message's name or fields
+VERSION = 4  # of this message set; bumped with any change to a message's name or fields
 
 
 class _Message:
@@ -211,6 +211,26 @@ class ResumeRecord(_Command):
 
 
 @dataclass(frozen=True, slots=True)
+class Accept(_Command):
+    """Take the held incoming INVITE `dialog_id` as the call `call_sid`, a CallSid the engine
+    minted: the worker rings the caller (180) and reports the call under `call_sid` from now on
+    (answered, digits, ended ...); one the caller gave up meanwhile is reported ended."""
+
+    NAME = "accept"
+    dialog_id: str
+    call_sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(_Command):
+    """Answer an accepted inbound call (200 OK); `answered` follows when the caller's ACK
+    confirms it."""
+
+    NAME = "answer"
+    call_sid: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reject(_Command):
     """Refuse the incoming INVITE `dialog_id` (an incoming event's) with `sip_code`; `why` goes
     to the worker's log of refused requests."""
@@ -277,7 +297,7 @@ class Reload(_Command):
 
 # the ones naming one live call
 CallCommand: TypeAlias = (
-    Hangup | Play | StreamEnd | StopPlay | SendDtmf | Record | StopRecord | PauseRecord | ResumeRecord
+    Hangup | Answer | Play | StreamEnd | StopPlay | SendDtmf | Record | StopRecord | PauseRecord | ResumeRecord
 )
 Command: TypeAlias = (
     MakeCall
@@ -290,6 +310,8 @@ Command: TypeAlias = (
     | StopRecord
     | PauseRecord
     | ResumeRecord
+    | Accept
+    | Answer
     | Reject
     | Bridge
     | Unbridge
@@ -322,8 +344,9 @@ class Ready(_Event):
 @dataclass(frozen=True, slots=True)
 class Incoming(_Event):
     """An INVITE from an allowed peer (the trunk) reached the worker, which holds it (after
-    pjsua's 100 Trying) as the dialog `dialog_id` until the engine answers with a reject; one
-    not answered within the worker's INCOMING_WAIT_S is refused 403 by the worker itself."""
+    pjsua's 100 Trying) as the dialog `dialog_id` until the engine accepts it (accept, with the
+    CallSid it minted) or refuses it (reject); one left unanswered for the worker's
+    INCOMING_WAIT_S is refused 403 by the worker itself."""
 
     NAME = "incoming"
     dialog_id: str
@@ -467,6 +490,8 @@ COMMANDS: dict[str, type[Command]] = {
         StopRecord,
         PauseRecord,
         ResumeRecord,
+        Accept,
+        Answer,
         Reject,
         Bridge,
         Unbridge,
@@ -497,7 +522,7 @@ EVENTS: dict[str, type[Event]] = {
     )
 }
 # The pool's own commands: a failure is logged by the pool, and no call's session hears of it.
-POOL_ONLY = frozenset({RelayOpen.NAME, RelayClose.NAME, Reject.NAME})
+POOL_ONLY = frozenset({RelayOpen.NAME, RelayClose.NAME, Accept.NAME, Reject.NAME})
 # Each message's field types, resolved once (the annotations are strings under `from __future__`).
 _FIELD_TYPES: dict[type[Any], dict[str, Any]] = {
     cls: typing.get_type_hints(cls) for cls in (*COMMANDS.values(), *EVENTS.values())

@@ -118,6 +118,8 @@ class Worker:
                 self.emit(proto.Pong(n, len(self.calls)))
             case proto.MakeCall():
                 self.make_call(cmd)
+            case proto.Accept(dialog_id=dialog_id, call_sid=call_sid):
+                self.accept(dialog_id, call_sid)
             case proto.Reject(dialog_id=dialog_id, sip_code=code, why=why):
                 self.reject(dialog_id, code, why)
             case proto.Bridge(a=a, b=b):
@@ -141,6 +143,8 @@ class Worker:
         match cmd:
             case proto.Hangup():
                 self.hangup(st, "cancel")
+            case proto.Answer():
+                self.answer(st)
             case proto.Play():
                 self.play(st, cmd)
             case proto.StreamEnd(play_id=play_id, size=size):
@@ -179,6 +183,36 @@ class Worker:
             self.emit(proto.Ended(cmd.call_sid, "failed", None, "local", exc.info()))
             return
         self.emit(proto.Initiated(cmd.call_sid))
+
+    def accept(self, dialog_id: str, call_sid: str) -> None:
+        """The engine takes the held INVITE `dialog_id` as its call `call_sid`: ring the caller
+        (180) and report the dialog under `call_sid` from now on. The engine decides how long it
+        rings (it answers, or hangs up): no ring timeout here."""
+        held = self.incoming.pop(dialog_id, None)
+        if held is None or held.local_reason is not None:  # the caller gave up, or we refused it
+            self.emit(proto.Ended(call_sid, "canceled", None, "remote"))
+            return
+        held.call_sid = held.call.call_sid = call_sid
+        self.calls[call_sid] = held
+        prm = pj.CallOpParam()
+        prm.statusCode = 180
+        try:
+            held.call.answer(prm)
+        except pj.Error as exc:
+            log.warning("[%s] ringing the caller failed: %s", call_sid, exc.info())
+
+    def answer(self, st: Dialog) -> None:
+        """Answer an accepted inbound call (200 OK with our SDP); `answered` goes out when the
+        caller's ACK confirms the dialog (on_state)."""
+        if st.direction != "inbound" or st.answered or st.local_reason is not None:
+            return
+        prm = pj.CallOpParam()
+        prm.statusCode = 200
+        try:
+            st.call.answer(prm)
+        except pj.Error as exc:
+            log.warning("[%s] answer failed: %s", st.call_sid, exc.info())
+            self.hangup(st, "failed")
 
     def reject(self, dialog_id: str, code: int, why: str) -> None:
         """Answer a held incoming INVITE with a final `code` (already ended or answered: nothing)."""
@@ -449,7 +483,7 @@ class Worker:
         due = self.recorders.closing.due()
         due += [held.ring_deadline for held in self.incoming.values() if held.local_reason is None]
         for st in self.calls.values():
-            if not st.answered and st.local_reason is None:
+            if st.direction == "outbound" and not st.answered and st.local_reason is None:
                 due.append(st.ring_deadline)
             if st.playback is not None and st.playback.ends_at is not None:
                 due.append(st.playback.ends_at)
@@ -461,7 +495,7 @@ class Worker:
         return min(due) if due else None
 
     def tick_call(self, st: Dialog, now: float) -> None:
-        if not st.answered and st.local_reason is None and now >= st.ring_deadline:
+        if st.direction == "outbound" and not st.answered and st.local_reason is None and now >= st.ring_deadline:
             self.hangup(st, "timeout")
         amd = st.taps.get(AMD_TAP)
         if amd is not None and amd.result is not None:
