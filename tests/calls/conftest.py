@@ -62,7 +62,13 @@ class Flow:
     async def create(self, to: str = "+15005550006", **kw: Any) -> CallRecord:
         return await self.calls.create(self.project, NewCall(to_number=to, from_number="+15005550100", **kw))
 
-    async def wait_status(self, sid: str, statuses: tuple[str, ...], timeout: float = 10.0) -> CallRecord:
+    async def wait_status(
+        self, sid: str, statuses: tuple[str, ...], timeout: float = 10.0, *, fire_within_s: float = 0.0
+    ) -> CallRecord:
+        """Wait until the call is in one of `statuses`; with fire_within_s, fire at once each of
+        the session's timers due within that many seconds while waiting."""
+        clock = self.dispatcher.clock
+        assert isinstance(clock, SteppedClock)
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             call = await self.store.read(get_call, sid)
@@ -71,24 +77,15 @@ class Flow:
                 return call
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"call {sid} is {call.status}, wanted {statuses}")
+            if fire_within_s:
+                clock.fire_within(fire_within_s)
             await asyncio.sleep(0.01)
 
     async def hurry(self, sid: str, statuses: tuple[str, ...], within_s: float = 2.0) -> CallRecord:
         """wait_status, firing at once each session timer due within `within_s` (a <Pause>, a
         <Gather> timeout) for a test whose subject is not how long they last. The session's
         guards (AMD_GUARD_S, RECORDINGS_GUARD_S: 3 s and more) are left to run their course."""
-        clock = self.dispatcher.clock
-        assert isinstance(clock, SteppedClock)
-        deadline = asyncio.get_running_loop().time() + 10.0
-        while True:
-            call = await self.store.read(get_call, sid)
-            assert call is not None
-            if call.status in statuses:
-                return call
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"call {sid} is {call.status}, wanted {statuses}")
-            clock.fire_within(within_s)
-            await asyncio.sleep(0.01)
+        return await self.wait_status(sid, statuses, fire_within_s=within_s)
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
