@@ -258,13 +258,13 @@ class Dispatcher:
                 if refusal is not None:
                     await self._refuse(call, refusal)
                     continue
+                if await self.admission.calls_stopped():
+                    return STOPPED_POLL_S  # stopped during this pass: nothing more leaves the queue
                 now = self.clock.monotonic()
                 if project is not None and project.cps:
                     bucket = self._project_buckets.setdefault(project.sid, TokenBucket(project.cps, now=now))
                     if bucket.take(now) > 0:
                         continue  # this project waits; others may go
-                if await self.admission.calls_stopped():
-                    return STOPPED_POLL_S  # stopped during this pass: nothing more leaves the queue
                 wait = self._bucket.take(now)
                 if wait > 0:
                     return wait
