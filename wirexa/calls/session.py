@@ -428,7 +428,8 @@ class CallSession:
     async def _start_program(self) -> None:
         """Run the call's document: at the answer for the calls we place, while it rings for an
         inbound one (CallStatus ringing; its interpreter asks for the Answer)."""
-        params = call_params(self.call, state.RESOURCE_STATUS[self.call.status])
+        status = state.CallStatus.IN_PROGRESS if self.answered else state.RESOURCE_STATUS[self.call.status]
+        params = call_params(self.call, str(status))
         if self._amd_ms is not None:
             params.append(("MachineDetectionDuration", str(self._amd_ms)))
         self.interp = Interpreter(
