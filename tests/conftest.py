@@ -297,10 +297,11 @@ def make_live_server(
         port = free_port()
         ports = {
             "WIREXA_PORT": str(port),
-            "WIREXA_SIP_PORT_BASE": str(free_udp_block(40000, 49000, 100, (0, 1, 2, 60, 61, 62, 63))),
+            "WIREXA_SIP_PORT_BASE": str(free_udp_block(40000, 49000, 100, (0, 1, 2, 60, 61, 62, 63, 90))),
             "WIREXA_SIP_RTP_PORT_BASE": str(free_udp_block(20000, 29000, 8000, (0, 100, 5000, 5100, 5200, 5300))),
         }
         ports["WIREXA_SANDBOX_PORT_BASE"] = str(int(ports["WIREXA_SIP_PORT_BASE"]) + 60)  # room for 60 workers
+        ports["WIREXA_SIP_INBOUND_PORT"] = str(int(ports["WIREXA_SIP_PORT_BASE"]) + 90)  # the inbound front
         run_env = {**env, **ports, **(extra_env or {})}
         server = LiveServer(tmp, int(run_env["WIREXA_PORT"]), info["project_id"], info["auth_token"], run_env)
         try:

@@ -119,6 +119,43 @@ class Settings:
     sip_trunk_dial_prefix: str = _setting("", "Prefix put in front of dialed numbers.")
     sip_trunk_strip_plus: bool = _setting(False, "Strip the leading + of E.164 numbers before dialing.")
     sip_trunk_pai: bool = _setting(False, "Send P-Asserted-Identity with the caller ID.")
+    sip_inbound_port: int = _setting(
+        5060,
+        "Port the engine takes the carrier's INVITEs and the desk phones' REGISTERs on (UDP and TCP, on bind_host); 0 = no inbound calls.",
+    )
+    sip_inbound_tls_port: int = _setting(
+        5061, "TLS port for inbound SIP, used when inbound_tls_cert and inbound_tls_key are set."
+    )
+    sip_inbound_tls_cert: str = _setting("", "PEM certificate (chain) for inbound SIP over TLS; empty = no TLS.")
+    sip_inbound_tls_key: str = _setting("", "PEM private key of inbound_tls_cert.")
+    sip_inbound_allowed: str = _setting(
+        "",
+        "Comma-separated CIDRs whose INVITEs are taken as the carrier's; empty = the trunk host's resolved addresses. Phones and the sandbox caller get in by their credentials; everyone else gets 403.",
+    )
+    sip_inbound_number_from: str = _setting(
+        "request-uri", "Where the called number of an inbound INVITE is read: request-uri (its user part) or to."
+    )
+    sip_inbound_username: str = _setting(
+        "", "Digest username the carrier must answer a challenge with (optional); empty = no digest auth for the carrier."
+    )
+    sip_inbound_password: Secret = _setting(Secret(""), "Digest password for inbound_username.")
+    sip_domain: str = _setting(
+        "wirexa", "SIP domain of the desk phones (sip:alice@<domain>) and the digest realm of the inbound port."
+    )
+    sip_phones_voice_url: str = _setting(
+        "", "URL of the TwiML run for calls made from registered desk phones (Twilio's SIP Domain VoiceUrl)."
+    )
+    sip_phones_voice_method: str = _setting("POST", "HTTP method of phones_voice_url: GET or POST.")
+    sip_registration_max_s: int = _setting(
+        3600, "Longest registration (Expires) a desk phone is granted; longer asks are cut to this."
+    )
+    sip_public_address: str = _setting(
+        "",
+        "Public address of a box behind NAT: put in Contact and Via of SIP messages (and in SDP when public_rtp_address is empty); empty = bind_host.",
+    )
+    sip_public_rtp_address: str = _setting(
+        "", "Public address put in the SDP c= line behind NAT; empty = public_address, else bind_host."
+    )
     sip_trunk_country_code: str = _setting(
         "1",
         "E.164 country calling code of the trunk's home country (1 = US/Canada, 44 = UK ...): the default dialing permission.",
@@ -370,7 +407,28 @@ def load(
     parse_schedule(settings.webhooks_schedule_s)  # validate early
     check_prefixes("calls.allowed_countries", settings.calls_allowed_countries)
     check_prefixes("sip.trunk_country_code", settings.sip_trunk_country_code)
+    check_choice("sip.inbound_number_from", settings.sip_inbound_number_from, ("request-uri", "to"))
+    check_choice("sip.phones_voice_method", settings.sip_phones_voice_method.upper(), ("GET", "POST"))
+    check_cidrs("sip.inbound_allowed", settings.sip_inbound_allowed)
     return settings
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def check_cidrs(name: str, value: str) -> None:
+    """A comma-separated list of addresses or networks (CIDR)."""
+    import ipaddress
+
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an address or a network (CIDR)") from None
 
 
 def example_toml() -> str:
