@@ -23,6 +23,12 @@ def sample(setting: config.Setting, n: int) -> Any:
         return f"{n},1,2"
     if setting.name in ("calls_allowed_countries", "sip_trunk_country_code"):
         return f"{n}{n}"  # E.164 prefixes (config.check_prefixes)
+    if setting.name == "sip_inbound_number_from":
+        return ("to", "request-uri", "to")[n - 1]  # config.check_choice
+    if setting.name == "sip_phones_voice_method":
+        return ("GET", "POST", "GET")[n - 1]
+    if setting.name == "sip_inbound_allowed":
+        return f"10.{n}.0.0/16"  # config.check_cidrs
     return f"/value/{n}"
 
 
@@ -181,3 +187,16 @@ def test_database_url_and_paths(tmp_path: Path) -> None:
     assert (
         s.db_url == "postgresql://u@h/db" and s.recordings_path == tmp_path / "r" and s.base_url == "https://x.example"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("WIREXA_SIP_INBOUND_NUMBER_FROM", "from", "sip.inbound_number_from must be one of request-uri, to"),
+        ("WIREXA_SIP_PHONES_VOICE_METHOD", "PUT", "sip.phones_voice_method must be one of GET, POST"),
+        ("WIREXA_SIP_INBOUND_ALLOWED", "127.0.0.1/32, carrier.example", "'carrier.example' is not an address"),
+    ],
+)
+def test_inbound_settings_are_checked_at_load(key: str, value: str, said: str) -> None:
+    with pytest.raises(ConfigError, match=said):
+        config.load(env={key: value})
