@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import ipaddress
 import os
 import secrets
 import shutil
@@ -18,6 +19,7 @@ import socket
 import ssl
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -305,6 +307,70 @@ def check_trunk(s: Settings, health: dict[str, Any] | None) -> list[Check]:
     return out
 
 
+# Addresses a box behind NAT has, that nobody on the internet can send RTP to: RFC 1918, the
+# carrier-grade NAT block (RFC 6598), loopback and link-local. Not ipaddress.is_private, which
+# also counts the documentation blocks (TEST-NET) and other special ranges as private.
+PRIVATE_NETS = tuple(
+    ipaddress.IPv4Network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16")
+)
+
+
+def is_private(address: str) -> bool:
+    """A private (RFC 1918, RFC 6598), loopback or link-local IPv4 address."""
+    try:
+        addr = ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    return any(addr in net for net in PRIVATE_NETS)
+
+
+def local_address_toward(remote: str) -> str:
+    """The source address the kernel picks for packets to `remote` (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect((remote, 9))
+        return str(sock.getsockname()[0])
+
+
+def check_nat(s: Settings, resolve: Callable[[str], list[str]] | None = None) -> list[Check]:
+    """Would the SDP toward a public trunk carry a private address? (One-way audio behind NAT.)
+    Only with a trunk; `resolve` (host -> IPv4 addresses) is for tests."""
+    if not s.sip_trunk_host:
+        return []
+    public = s.sip_public_rtp_address or s.sip_public_address
+    if public:
+        return [Check("NAT", OK, f"SDP and Contact carry the public address {public}")]
+    host = s.sip_trunk_host.rpartition(":")[0] if s.sip_trunk_host.count(":") == 1 else s.sip_trunk_host
+    try:
+        trunk = (resolve or _ipv4_addresses)(host)
+    except OSError:
+        return []  # the SIP trunk check reports a name that does not resolve
+    public_trunk = [a for a in trunk if not is_private(a)]
+    if not public_trunk:
+        return [Check("NAT", OK, f"the trunk ({', '.join(trunk) or host}) is on a private network: no NAT rewriting")]
+    sdp = s.sip_bind_host
+    if sdp in ("", "0.0.0.0"):
+        try:
+            sdp = local_address_toward(public_trunk[0])
+        except OSError:
+            return []
+    if not is_private(sdp):
+        return [Check("NAT", OK, f"SDP carries {sdp}, a public address")]
+    return [
+        Check(
+            "NAT",
+            WARN,
+            f"the SDP would carry the private address {sdp} to the public trunk {public_trunk[0]}: "
+            "the trunk's audio would not reach this machine",
+            "set public_address in [sip] (WIREXA_SIP_PUBLIC_ADDRESS) to this machine's public IPv4 address",
+        )
+    ]
+
+
+def _ipv4_addresses(host: str) -> list[str]:
+    return sorted({str(a[4][0]) for a in socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)})
+
+
 def check_registration(health: dict[str, Any] | None) -> Check:
     if health is None:
         return Check(
@@ -537,6 +603,7 @@ def run_checks(data_dir: str | None, config_file: str | None) -> list[Check]:
         *check_ports(s, info),
         check_capacity(s, health),
         *check_trunk(s, health),
+        *check_nat(s),
         *check_tools(s),
         *check_tts(s),
         check_disk(s),
@@ -582,8 +649,8 @@ def doctor(
     config_file: options.ConfigFile = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
 ) -> None:
-    """Check the config, data directory, database, ports, SIP trunk, espeak-ng and ffmpeg, TTS
-    credentials, disk and clock; exit 0 when nothing failed, 1 otherwise."""
+    """Check the config, data directory, database, ports, SIP trunk, NAT addresses, espeak-ng and
+    ffmpeg, TTS credentials, disk and clock; exit 0 when nothing failed, 1 otherwise."""
     checks = run_checks(data_dir, config_file)
     failed = [c for c in checks if c.status == FAIL]
     if json_out:
