@@ -54,7 +54,13 @@ class ApiCode(IntEnum):
     INVALID_FROM = 21212
     FROM_REQUIRED = 21213
     NOT_PERMITTED_DESTINATION = 21215
+    INVALID_APPLICATION_SID = 21218  # also a number's VoiceApplicationSid
     INVALID_CALL_STATE = 21220
+    # IncomingPhoneNumbers.
+    FALLBACK_WITHOUT_URL = 21405  # VoiceFallbackUrl without a VoiceUrl
+    INVALID_PHONE_NUMBER = 21421
+    PHONE_NUMBER_UNAVAILABLE = 21422  # registered already (in any project)
+    NO_NUMBERS_IN_AREA_CODE = 21452  # AreaCode: Wirexa buys no numbers
     INVALID_STATUS_CALLBACK_EVENT = 21626
 
 

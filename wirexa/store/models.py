@@ -160,3 +160,56 @@ class Notification(Base):
 
     class Meta:
         table_name = "notifications"
+
+
+class Application(Base):
+    sid = pw.CharField(primary_key=True)
+    account_sid = pw.CharField()
+    friendly_name = pw.CharField(null=True)
+    api_version = pw.CharField(default="2010-04-01")
+    voice_url = pw.TextField(null=True)
+    voice_method = pw.CharField(default="POST")
+    voice_fallback_url = pw.TextField(null=True)
+    voice_fallback_method = pw.CharField(default="POST")
+    status_callback = pw.TextField(null=True)
+    status_callback_method = pw.CharField(default="POST")
+    voice_caller_id_lookup = pw.BooleanField(default=False)
+    date_created = pw.DateTimeField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "applications"
+
+
+class PhoneNumber(Base):
+    sid = pw.CharField(primary_key=True)
+    account_sid = pw.CharField()
+    phone_number = pw.CharField(unique=True)
+    friendly_name = pw.CharField()
+    number_type = pw.CharField(default="local")
+    api_version = pw.CharField(default="2010-04-01")
+    voice_url = pw.TextField(null=True)
+    voice_method = pw.CharField(default="POST")
+    voice_fallback_url = pw.TextField(null=True)
+    voice_fallback_method = pw.CharField(default="POST")
+    status_callback = pw.TextField(null=True)
+    status_callback_method = pw.CharField(default="POST")
+    voice_caller_id_lookup = pw.BooleanField(default=False)
+    voice_application_sid = pw.CharField(null=True)
+    date_created = pw.DateTimeField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "numbers"
+
+
+class Phone(Base):
+    sid = pw.CharField(primary_key=True)
+    account_sid = pw.CharField()
+    username = pw.CharField(unique=True)
+    password = pw.CharField()
+    date_created = pw.DateTimeField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "phones"

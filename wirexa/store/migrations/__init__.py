@@ -6,6 +6,16 @@ from wirexa.store.migrations import (
     m0003_recording_media,
     m0004_call_limits,
     m0005_call_alive,
+    m0006_numbers,
+    m0007_inbound_calls,
 )
 
-MIGRATIONS = (m0001_initial, m0002_queue_index, m0003_recording_media, m0004_call_limits, m0005_call_alive)
+MIGRATIONS = (
+    m0001_initial,
+    m0002_queue_index,
+    m0003_recording_media,
+    m0004_call_limits,
+    m0005_call_alive,
+    m0006_numbers,
+    m0007_inbound_calls,
+)
