@@ -28,10 +28,12 @@ from wirexa.calls.ports import (
     Dialout,
     DigitReceived,
     DigitsSent,
+    InboundInvite,
     PlaybackFinished,
     RecordingFinished,
     SipEvent,
 )
+from wirexa.errors import SipError
 from wirexa.sip import protocol as proto
 
 
@@ -70,6 +72,11 @@ class FakeSip:
         self.on_answer: dict[str, Callable[[str], object]] = {}
         self._sink: Callable[[SipEvent], None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.on_invite: Callable[[InboundInvite], None] | None = None
+        self.held: dict[str, InboundInvite] = {}
+        self.accepted: dict[str, str] = {}  # dialog_id -> CallSid
+        self.refused: dict[str, tuple[int, str]] = {}  # dialog_id -> (code, why)
+        self.gone: set[str] = set()  # dialog_ids whose caller hangs up before they are taken
 
     # --- SipPort ------------------------------------------------------------------------------
 
@@ -96,6 +103,30 @@ class FakeSip:
         call.answered = True
         self._spawn(self._later(self.ring_s, CallAnswered(call_sid, 200)))
 
+    # --- InboundSip: held INVITEs, taken or refused ----------------------------------------------
+
+    def set_incoming_handler(self, handler: Callable[[InboundInvite], None] | None) -> None:
+        self.on_invite = handler
+
+    def invite(self, invite: InboundInvite) -> None:
+        """A worker holds `invite`: hand it to the engine's handler (as the bridge does)."""
+        self.held[invite.dialog_id] = invite
+        assert self.on_invite is not None, "no incoming handler"
+        self.on_invite(invite)
+
+    async def accept(self, dialog_id: str, call_sid: CallSid) -> None:
+        invite = self.held.pop(dialog_id, None)
+        if invite is None:
+            raise SipError(f"no worker holds the incoming INVITE {dialog_id}")
+        self.accepted[dialog_id] = call_sid
+        self.incoming(call_sid, invite.from_uri, invite.to_uri)
+        if dialog_id in self.gone:  # the caller hung up before the engine took it
+            self._end(self.calls[call_sid], "canceled", 487, "remote")
+
+    async def refuse(self, dialog_id: str, code: int, why: str) -> None:
+        if self.held.pop(dialog_id, None) is not None:
+            self.refused[dialog_id] = (code, why)
+
     def incoming(self, call_sid: str, from_number: str, to_number: str) -> None:
         """An inbound INVITE for `to_number`, ringing until answer() (the engine's Answer)."""
         dial = Dialout(
@@ -103,9 +134,12 @@ class FakeSip:
         )
         self.calls[call_sid] = FakeCall(dial)
 
-    async def hangup(self, call_sid: CallSid) -> None:
+    async def hangup(self, call_sid: CallSid, code: int = 0) -> None:
         call = self.calls.get(call_sid)
         if call is None or call.ended:
+            return
+        if code and not call.answered:  # an inbound call refused (<Reject>), as the worker does
+            self._end(call, "busy" if code == 486 else "no-answer", code, "local")
             return
         self._end(call, "completed" if call.answered else "canceled", 200 if call.answered else 487, "local")
 

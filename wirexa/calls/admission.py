@@ -110,6 +110,33 @@ class Admission:
             permissions.usage_refusal(used_s, permissions.daily_cap_s(limits, self.policy))
         )
 
+    async def for_inbound(self, account_sid: str, live_calls: int) -> Refusal | None:
+        """Why an inbound call to a number of the project may not be taken now (`live_calls`: the
+        project's live calls): the emergency stop, its concurrency cap, no credits left, its
+        daily minutes used up."""
+        if await self.calls_stopped():
+            return permissions.STOPPED
+        project = await self.store.project(account_sid)
+        if project is None:
+            return Refusal(404, ApiCode.NOT_FOUND, "The project of the number is gone")
+        if project.max_concurrent is not None and live_calls >= project.max_concurrent:
+            return Refusal(
+                429,
+                ApiCode.TOO_MANY_REQUESTS,
+                f"The project's limit of {project.max_concurrent} concurrent calls is reached",
+            )
+        if project.credits_s is not None and project.credits_s <= 0:
+            return NO_CREDITS
+        if self.limits is None:
+            return None
+        limits = await self.limits.project_limits(account_sid)
+        cap_s = permissions.daily_cap_s(limits, self.policy)
+        if not cap_s:
+            return None
+        now = self.clock.now()
+        finished_s, live = await self.limits.call_usage_since(account_sid, permissions.day_start(now))
+        return permissions.usage_refusal(permissions.seconds_used(finished_s, live, now), cap_s)
+
     async def for_leg(self, account_sid: str, to_number: str, live_calls: int) -> Refusal | None:
         """Why a <Dial> leg may not be placed now (`live_calls`: the project's live calls and legs)."""
         if await self.calls_stopped():

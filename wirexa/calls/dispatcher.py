@@ -345,10 +345,20 @@ class Dispatcher:
         """Take live an inbound call, created `ringing` (its SID minted by the engine) when its
         INVITE came: its session runs the document while it rings, and answers when the
         document asks (the Answer action)."""
-        session = CallSession(call, self, self.deps)
-        self.sessions.add(session)
+        session = self.adopt_inbound(call)
         session.start_inbound()
         return session
+
+    def adopt_inbound(self, call: CallRecord) -> CallSession:
+        """The session of an inbound call, live (its SIP events reach it) but not started: the
+        router starts it once the worker has the INVITE under the call's SID."""
+        session = CallSession(call, self, self.deps)
+        self.sessions.add(session)
+        return session
+
+    def live_calls(self, account_sid: str) -> int:
+        """The project's live calls and legs on this engine."""
+        return self.sessions.count(account_sid)
 
     async def start_recording(self, call: CallRecord, options: RecordingOptions) -> RecordingRecord | None:
         session = self.sessions.get(call.sid)

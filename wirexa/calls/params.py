@@ -10,7 +10,7 @@ API_VERSION = "2010-04-01"
 
 def call_params(call: CallRecord, status: str) -> list[tuple[str, str]]:
     """CallSid, AccountSid, From, To, CallStatus, Direction, ApiVersion, Caller, Called, and
-    ParentCallSid / AnsweredBy when the call has them. `status` is the CallStatus to report."""
+    ParentCallSid / AnsweredBy / ForwardedFrom when the call has them. `status` is the CallStatus to report."""
     params = [
         ("CallSid", call.sid),
         ("AccountSid", call.account_sid),
@@ -26,4 +26,6 @@ def call_params(call: CallRecord, status: str) -> list[tuple[str, str]]:
         params.append(("ParentCallSid", call.parent_call_sid))
     if call.answered_by:
         params.append(("AnsweredBy", call.answered_by))
+    if call.forwarded_from:
+        params.append(("ForwardedFrom", call.forwarded_from))
     return params

@@ -21,6 +21,7 @@ from wirexa.calls.records import (
     NO_CHANGES,
     CallChanges,
     CallRecord,
+    InboundRoute,
     NewCall,
     NewNotification,
     NewRecording,
@@ -202,6 +203,54 @@ SipEvent: TypeAlias = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class InboundInvite:
+    """An INVITE a media worker holds until the engine takes it (InboundSip.accept, with the
+    CallSid it minted) or refuses it: its From and To (as pjsua2 gives them, with display names
+    and tags), Request-URI, sender (host:port) and the headers calls/inbound.py routes by."""
+
+    dialog_id: str
+    from_uri: str
+    to_uri: str
+    source: str
+    request_uri: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), or None."""
+        key = name.lower()
+        return next((value for hname, value in self.headers if hname.lower() == key), None)
+
+
+class InboundSip(Protocol):
+    """The SIP side of inbound calls (sip.bridge.SipBridge): the held INVITEs, on the loop."""
+
+    def set_incoming_handler(self, handler: Callable[[InboundInvite], None] | None) -> None:
+        """`handler` gets each held INVITE; it must accept or refuse it (None: all are refused 403)."""
+        ...
+
+    async def accept(self, dialog_id: str, call_sid: CallSid) -> None:
+        """Take the INVITE as the call `call_sid` (the caller hears 180); raises SipError when no
+        worker holds it any more. Its events then come under call_sid."""
+        ...
+
+    async def refuse(self, dialog_id: str, code: int, why: str) -> None:
+        """Answer the INVITE with a final `code`."""
+        ...
+
+
+class NumberDirectory(Protocol):
+    """Where inbound calls go (the store's numbers and desk phones, on the loop)."""
+
+    async def number_route(self, phone_number: str) -> InboundRoute | None:
+        """The route of a number registered with a project (E.164), or None."""
+        ...
+
+    async def phone_route(self, username: str) -> InboundRoute | None:
+        """The route of calls made from the desk phone `username`, or None (no such phone)."""
+        ...
+
+
 class SipPort(Protocol):
     """What the call session needs from the SIP engine. All methods run on the event loop.
 
@@ -222,8 +271,9 @@ class SipPort(Protocol):
 
     async def start_call(self, dial: Dialout) -> None: ...
 
-    async def hangup(self, call_sid: CallSid) -> None:
-        """CANCEL before answer (CallEnded reason 'canceled'), BYE after."""
+    async def hangup(self, call_sid: CallSid, code: int = 0) -> None:
+        """CANCEL before answer (CallEnded reason 'canceled'), BYE after; an unanswered inbound
+        call with `code` (486, 603: <Reject>) is refused with it (reason busy / no-answer)."""
         ...
 
     async def answer(self, call_sid: CallSid) -> None:

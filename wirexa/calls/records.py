@@ -84,6 +84,8 @@ class CallRecord:
     date_created: dt.datetime
     date_updated: dt.datetime
     alive_at: dt.datetime | None = None  # the engine's last heartbeat while the call was live
+    phone_number_sid: str | None = None  # an inbound call's number (PN...)
+    forwarded_from: str | None = None  # an inbound call's Diversion
 
     @property
     def is_live(self) -> bool:
@@ -198,6 +200,8 @@ class NewCall:
     caller_id: str | None = None
     direction: str = "outbound-api"
     parent_call_sid: str | None = None
+    phone_number_sid: str | None = None
+    forwarded_from: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -277,6 +281,21 @@ class NewNotification:
     request_url: str | None = None
     request_method: str | None = None
     log_level: int = 0  # 0 error, 1 warning (Twilio's `log`)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InboundRoute:
+    """Where an inbound call goes: the project, and the voice URLs of its number (an
+    Application's when the number names one), or of the desk phones ([sip] phones_voice_url)."""
+
+    account_sid: str
+    voice_url: str | None
+    voice_method: str = "POST"
+    voice_fallback_url: str | None = None
+    voice_fallback_method: str = "POST"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    phone_number_sid: str | None = None
 
 
 NO_CHANGES = CallChanges()

@@ -67,11 +67,13 @@ from wirexa.laml import actions as A
 from wirexa.laml import events as E
 from wirexa.laml.interpreter import Interpreter
 from wirexa.laml.parse import parse_document
-from wirexa.laml.verbs import DialTarget, HttpMethod
+from wirexa.laml.verbs import DialTarget, HttpMethod, RejectReason
 from wirexa.notices import Notice
 
 log = logging.getLogger(__name__)
 
+# <Reject reason=...> of an unanswered inbound call: the final response the caller gets.
+REJECT_CODES = {RejectReason.BUSY: 486, RejectReason.REJECTED: 603}
 APPLICATION_ERROR_XML = "<Response><Say>An application error has occurred.</Say><Hangup/></Response>"
 AMD_GUARD_S = 3.0  # beyond MachineDetectionTimeout, for a detector that never reports
 AMD_UNDECIDED = "unknown"  # AnsweredBy when synchronous AMD ends without a decision
@@ -234,13 +236,14 @@ class CallSession:
         if not self.ended or self._lingering:
             self._queue.put_nowait(item)
 
-    async def hangup(self) -> None:
-        """Hang up (CANCEL before answer); the CallEnded event finishes the session."""
+    async def hangup(self, code: int = 0) -> None:
+        """Hang up (CANCEL before answer; an unanswered inbound call refused with `code` when
+        given); the CallEnded event finishes the session."""
         if self.ended or self.hanging_up:
             return
         self.hanging_up = True
         try:
-            await self.sip.hangup(CallSid(self.sid))
+            await self.sip.hangup(CallSid(self.sid), code)
         except SipError as exc:
             log.warning("[%s] hangup failed: %s", self.sid, exc)
 
@@ -550,7 +553,9 @@ class CallSession:
             self._spawn(self.deps.media.document(self.call, action, self.auth_token))
         elif isinstance(action, A.Hangup) and action.end_of_document and self.parent is not None:
             return  # a whisper document ran out: Finished connects the parties
-        elif isinstance(action, (A.Hangup, A.Reject)):
+        elif isinstance(action, A.Reject):
+            await self.hangup(REJECT_CODES[action.reason])
+        elif isinstance(action, A.Hangup):
             await self.hangup()
         elif isinstance(action, A.Notify):
             level = 1 if action.level is A.NotifyLevel.WARNING else 0

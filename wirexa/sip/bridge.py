@@ -15,7 +15,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-from wirexa.calls.ports import CallEnded, CallSid, Dialout, SipEvent
+from wirexa.calls.ports import CallEnded, CallSid, Dialout, InboundInvite, SipEvent
 from wirexa.config import Settings
 from wirexa.errors import SipError
 from wirexa.media.amd import AmdMode
@@ -154,19 +154,27 @@ class SipBridge:
         if self.pool is not None:
             await self.pool.send(call_sid, command)
 
-    async def hangup(self, call_sid: CallSid) -> None:
-        await self._send(call_sid, proto.Hangup(call_sid))
+    async def hangup(self, call_sid: CallSid, code: int = 0) -> None:
+        await self._send(call_sid, proto.Hangup(call_sid, code))
 
     async def answer(self, call_sid: CallSid) -> None:
         await self._send(call_sid, proto.Answer(call_sid))
 
     # Inbound: the incoming INVITEs the workers hold, for whoever routes them to a call.
 
-    def set_incoming_handler(self, handler: Callable[[proto.Incoming], None] | None) -> None:
+    def set_incoming_handler(self, handler: Callable[[InboundInvite], None] | None) -> None:
         """`handler` gets each incoming INVITE (loop); it must accept or refuse it, else the
         worker refuses it after its INCOMING_WAIT_S. None: every one is refused 403."""
-        if self.pool is not None:
-            self.pool.on_incoming = handler
+        if self.pool is None:
+            return
+        if handler is None:
+            self.pool.on_incoming = None
+            return
+
+        def hand_over(msg: proto.Incoming, handler: Callable[[InboundInvite], None] = handler) -> None:
+            handler(InboundInvite(msg.dialog_id, msg.from_uri, msg.to_uri, msg.source, msg.request_uri, msg.headers))
+
+        self.pool.on_incoming = hand_over
 
     async def accept(self, dialog_id: str, call_sid: CallSid) -> None:
         """Take a held INVITE as the call `call_sid` (a CallSid the engine minted); raises SipError."""

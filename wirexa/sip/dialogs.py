@@ -94,7 +94,7 @@ def amd_params(cmd: proto.MakeCall) -> AmdParams | None:
 class DialogOwner(Protocol):
     """What the account's and a call's pjsua2 callbacks report to (the Worker)."""
 
-    def on_incoming(self, call: Any, source: str) -> None: ...
+    def on_incoming(self, call: Any, source: str, message: str) -> None: ...
     def on_state(self, call_sid: str) -> None: ...
     def on_media(self, call_sid: str) -> None: ...
     def on_digit(self, call_sid: str, digit: str) -> None: ...
@@ -124,7 +124,7 @@ class WorkerAccount(pj.Account):  # type: ignore[misc]
             log.warning("incoming INVITE from %s not taken: %s", source, describe(exc))
             refuse_incoming_call(int(prm.callId), source, f"not taken: {describe(exc)}")
             return
-        self.owner.on_incoming(call, source)
+        self.owner.on_incoming(call, source, str(prm.rdata.wholeMsg))
 
     def onIncomingSubscribe(self, prm: Any) -> None:
         prm.code = REFUSE_INCOMING  # pjsua would accept a presence subscription and send NOTIFYs

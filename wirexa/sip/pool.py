@@ -66,6 +66,8 @@ LEG_RESERVE = 1  # slots of the whole pool that top-level calls leave for <Dial>
 RTP_BLOCK = 100  # worker N's RTP ports: rtp_base + 100 N, pjsua uses the first RTP_RANGE
 RTP_RANGE = 64
 RELAY_PORTS = range(RTP_RANGE + 8, RTP_BLOCK)  # offsets in the block for relay ports
+INBOUND_SENT_S = 2.0  # an INVITE the front sent a worker holds its slot this long until the worker reports it
+INBOUND_HELD_S = 12.0  # and a held one until the engine takes or refuses it (the worker gives up at 10 s)
 DRAIN_S = 1.0  # how long a slot of a call hung up here counts as still held (the BYE's round trip)
 UNUSABLE_INDEX_S = 60.0  # a worker index that failed to start is not retried for this long
 PING_EVERY_S = 2.0
@@ -140,14 +142,27 @@ class WorkerProc:
     # _on_message), so placement prefers other workers meanwhile.
     draining: dict[str, float] = field(default_factory=dict)  # sid -> monotonic end of the drain
 
+    # Slots of incoming INVITEs: sent here by the inbound front and not yet seen ("sent-N"), or
+    # held by the worker until the engine takes or refuses them (their dialog_id); each with the
+    # monotonic time it is given up by (an INVITE lost on the way, a worker that refused it).
+    inbound: dict[str, float] = field(default_factory=dict)
+
+    def used(self) -> int:
+        """Slots taken: its calls, and the incoming INVITEs sent to it or held by it."""
+        if self.inbound:
+            now = time.monotonic()
+            for key in [key for key, until in self.inbound.items() if until <= now]:
+                del self.inbound[key]
+        return len(self.calls) + len(self.inbound)
+
     def has_room(self, calls: int = 1) -> bool:
-        return len(self.calls) + calls <= CALLS_PER_WORKER
+        return self.used() + calls <= CALLS_PER_WORKER
 
     def load(self, now: float) -> int:
         """Calls, and slots pjsua may still hold for calls hung up here a moment ago."""
         for sid in [sid for sid, until in self.draining.items() if until <= now]:
             del self.draining[sid]
-        return len(self.calls) + len(self.draining)
+        return self.used() + len(self.draining)
 
 
 class WorkerPool:
@@ -185,6 +200,7 @@ class WorkerPool:
         # holding each one not yet accepted or refused, by dialog_id.
         self.on_incoming: Callable[[proto.Incoming], None] | None = None
         self._held: dict[str, WorkerProc] = {}
+        self._inbound_n = 0
         self.legs_relayed = 0
 
     def begin_shutdown(self) -> None:
@@ -212,7 +228,7 @@ class WorkerPool:
     def capacity_left(self) -> int:
         """Top-level calls that can still be placed: free slots in live workers and in workers
         not yet started, less the calls already waiting for one and LEG_RESERVE kept for <Dial> legs."""
-        room = sum(CALLS_PER_WORKER - len(w.calls) for w in self.workers.values() if not w.closing)
+        room = sum(CALLS_PER_WORKER - w.used() for w in self.workers.values() if not w.closing)
         room += (len(self._free_indices()) + sum(1 for i in self._spawning if i not in self.workers)) * CALLS_PER_WORKER
         return max(0, room - self._waiters - LEG_RESERVE)
 
@@ -255,7 +271,7 @@ class WorkerPool:
             candidates = [w for w in live if w.has_room()]
             if candidates:
                 now = time.monotonic()
-                worker = min(candidates, key=lambda w: (w.load(now), len(w.calls), w.index))
+                worker = min(candidates, key=lambda w: (w.load(now), w.used(), w.index))
                 self._placed_at.append(now)
                 self._grow(taking=1)
                 return worker
@@ -294,7 +310,7 @@ class WorkerPool:
         slot about to be taken by the caller (not yet in the worker's calls)."""
         if self._closing:
             return
-        free = sum(CALLS_PER_WORKER - len(w.calls) for w in self.workers.values() if not w.closing)
+        free = sum(CALLS_PER_WORKER - w.used() for w in self.workers.values() if not w.closing)
         free += sum(CALLS_PER_WORKER for i in self._spawning if i not in self.workers) - taking
         missing = self._waiters + self.headroom() - free
         while missing > 0 and len(self._spawning) < SPAWN_PARALLEL:
@@ -409,6 +425,24 @@ class WorkerPool:
         with contextlib.suppress(SipError):  # a worker gone takes its held INVITEs with it
             await self._send(worker, proto.Reject(dialog_id, code, why))
 
+    def inbound_target(self) -> tuple[str, int] | None:
+        """Where the inbound front sends an INVITE: the SIP address of the least loaded live
+        worker with a free slot, which the INVITE takes until the worker reports it (then until
+        the engine takes or refuses it); None when every live worker is full (the front answers
+        503). Inbound INVITEs never wait behind queued outbound calls: they take any free slot
+        now, and the pool starts workers for the next ones."""
+        live = [w for w in self.workers.values() if not w.closing and w.ready.done() and not w.ready.exception()]
+        candidates = [w for w in live if w.has_room()]
+        self._grow(taking=1 if candidates else 0)
+        if not candidates:
+            return None
+        now = time.monotonic()
+        worker = min(candidates, key=lambda w: (w.load(now), w.used(), w.index))
+        self._inbound_n += 1
+        worker.inbound[f"sent-{self._inbound_n}"] = now + INBOUND_SENT_S
+        host = self.settings.sip_bind_host
+        return ("127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host), worker.port
+
     async def accept(self, dialog_id: str, call_sid: str) -> None:
         """Take the held INVITE `dialog_id` (an incoming event's) as the call `call_sid`: its
         events come under that CallSid from now on, and call commands reach its worker. Raises
@@ -416,6 +450,7 @@ class WorkerPool:
         worker = self._held.pop(dialog_id, None)
         if worker is None or worker.proc.returncode is not None:
             raise SipError(f"no worker holds the incoming INVITE {dialog_id}")
+        worker.inbound.pop(dialog_id, None)
         worker.calls[call_sid] = False
         self.by_call[call_sid] = worker
         await self._send(worker, proto.Accept(dialog_id, call_sid))
@@ -424,6 +459,7 @@ class WorkerPool:
         """Refuse the held INVITE `dialog_id` with a final `code` (a worker gone: nothing to do)."""
         worker = self._held.pop(dialog_id, None)
         if worker is not None:
+            worker.inbound.pop(dialog_id, None)
             await self._refuse(worker, dialog_id, code, why)
 
     async def _send(self, worker: WorkerProc, command: proto.Command) -> None:
@@ -512,6 +548,10 @@ class WorkerPool:
                     asyncio.get_running_loop().create_task(self._refuse(worker, dialog_id))
                     return
                 self._held[dialog_id] = worker
+                sent = next((key for key in worker.inbound if key.startswith("sent-")), None)
+                if sent is not None:  # the front's INVITE arrived: its slot is the held dialog's now
+                    del worker.inbound[sent]
+                worker.inbound[dialog_id] = time.monotonic() + INBOUND_HELD_S
                 self.on_incoming(msg)
                 return
             case proto.Initiated(call_sid=sid):
@@ -608,7 +648,7 @@ class WorkerPool:
             self._ping_n += 1
             # An idle worker is stopped only while the others keep headroom() free slots, so a
             # steady load does not stop and restart the same spare worker.
-            free = sum(CALLS_PER_WORKER - len(w.calls) for w in self.workers.values() if not w.closing)
+            free = sum(CALLS_PER_WORKER - w.used() for w in self.workers.values() if not w.closing)
             for worker in list(self.workers.values()):
                 if worker.closing or not worker.ready.done():
                     continue
@@ -620,7 +660,7 @@ class WorkerPool:
                     await self._send(worker, proto.Ping(self._ping_n))
                 except SipError:
                     continue
-                idle = not worker.calls and now - worker.idle_since > self.settings.sip_worker_idle_s
+                idle = not worker.used() and now - worker.idle_since > self.settings.sip_worker_idle_s
                 if idle and worker.index != min(self.workers) and free - CALLS_PER_WORKER >= self.headroom():
                     log.info("stopping idle SIP worker %d", worker.index)
                     free -= CALLS_PER_WORKER

@@ -9,14 +9,15 @@ turns one line back into one, checking the name, every field's presence and type
 unknown key came along (anything else is a ValueError). The engine and its children ship
 together; `ready` carries VERSION, and the pool refuses a child that speaks another.
 
-Commands: call(call_sid, to_uri, from_uri, timeout_s, headers, amd...) · hangup(call_sid) ·
+Commands: call(call_sid, to_uri, from_uri, timeout_s, headers, amd...) · hangup(call_sid, code) ·
 play(call_sid, play_id, path, loop, stream) · stream_end(call_sid, play_id, size) ·
 stop_play(call_sid) · dtmf(call_sid, digits) · record(call_sid, rec_id, path, max_length_s,
 silence_timeout_s, finish_on_key, mix_with, whole, track, out_path) · stop_record(call_sid,
 rec_id) · pause_record(call_sid, rec_id, behavior) · resume_record(call_sid, rec_id) ·
 reject(dialog_id, sip_code, why) · bridge(a, b) · unbridge(a, b) · relay_open(call_sid, peer,
 listen_port, peer_port) · relay_close(call_sid, peer) · ping(n) · shutdown() · reload(config) (the sandbox carrier only).
-Events: ready(port, pid, version) · incoming(dialog_id, from_uri, to_uri, source) ·
+Events: ready(port, pid, version) · incoming(dialog_id, from_uri, to_uri, source,
+request_uri, headers) ·
 initiated(call_sid) · ringing(call_sid, sip_code) ·
 answered(call_sid, sip_code) · ended(call_sid, reason, sip_code, hangup_by, message) ·
 digit(call_sid, digit) · play_done(call_sid, play_id, how) · record_done(call_sid, rec_id,
@@ -70,7 +71,7 @@ RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
 PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
-VERSION = 4  # of this message set; bumped with any change to a message's name or fields
+VERSION = 5  # of this message set; bumped with any change to a message's name or fields
 
 
 class _Message:
@@ -117,8 +118,12 @@ class MakeCall(_Command):
 
 @dataclass(frozen=True, slots=True)
 class Hangup(_Command):
+    """End the call: BYE when answered, CANCEL for our INVITE, and for an unanswered inbound call
+    a final response: `code` (486 busy, 603 decline: <Reject>), else pjsua's default."""
+
     NAME = "hangup"
     call_sid: str
+    code: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +358,37 @@ class Incoming(_Event):
     from_uri: str
     to_uri: str
     source: str  # host:port the INVITE came from
+    request_uri: str = ""
+    # The INVITE's headers the engine routes by (INCOMING_HEADERS), in their order.
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def incoming_fields(message: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The Request-URI of a SIP request's text and its INCOMING_HEADERS (name as listed, value
+    stripped, in the message's order); the body and every other header are left."""
+    head = message.replace("\r\n", "\n").split("\n\n", 1)[0].split("\n")
+    parts = head[0].split(" ") if head else []
+    request_uri = parts[1] if len(parts) == 3 else ""
+    wanted = {name.lower(): name for name in INCOMING_HEADERS}
+    found: list[tuple[str, str]] = []
+    for line in head[1:]:
+        name, sep, value = line.partition(":")
+        key = wanted.get(name.strip().lower())
+        if sep and key is not None:
+            found.append((key, value.strip()))
+    return request_uri, tuple(found)
+
+
+# Headers of an incoming INVITE that travel with protocol.Incoming: the caller's identity, the
+# diversion, and what the inbound front (sip/front.py) says of the sender.
+INCOMING_HEADERS = (
+    "P-Asserted-Identity",
+    "Remote-Party-ID",
+    "Privacy",
+    "Diversion",
+    "X-Wirexa-Source",
+    "X-Wirexa-Auth",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -728,11 +764,13 @@ NO_ANSWER_CODES = frozenset({408, 480, 487})
 def end_reason(answered: bool, code: int | None, local: str | None) -> EndReason:
     """The calls.ports.EndReason of a finished dialog.
 
-    `local` says why we ended it ourselves: "cancel" (API), "timeout" (ring timeout),
+    `local` says why we ended it ourselves: "cancel" (API), "timeout" (ring timeout), "reject",
     "shutdown", or None when the far end or the network ended it.
     """
     if answered:
         return "completed"
+    if local == "reject":  # <Reject>: Twilio's status is busy for reason=busy, else no-answer
+        return "busy" if code == 486 else "no-answer"
     if local == "cancel":
         return "canceled"
     if local == "timeout":

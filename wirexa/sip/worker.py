@@ -141,8 +141,11 @@ class Worker:
 
     def call_command(self, st: Dialog, cmd: proto.CallCommand) -> None:
         match cmd:
-            case proto.Hangup():
-                self.hangup(st, "cancel")
+            case proto.Hangup(code=code):
+                if code and st.direction == "inbound" and not st.answered:
+                    self.hangup(st, "reject", code)
+                else:
+                    self.hangup(st, "cancel")
             case proto.Answer():
                 self.answer(st)
             case proto.Play():
@@ -228,11 +231,14 @@ class Worker:
         except pj.Error as exc:
             log.warning("[%s] reject failed: %s", dialog_id, exc.info())
 
-    def hangup(self, st: Dialog, why: str) -> None:
+    def hangup(self, st: Dialog, why: str, code: int = 0) -> None:
         if st.local_reason is None:
             st.local_reason = why
+        prm = pj.CallOpParam()
+        if code:
+            prm.statusCode = code
         try:
-            st.call.hangup(pj.CallOpParam())
+            st.call.hangup(prm)
         except pj.Error as exc:
             log.warning("[%s] hangup failed: %s", st.call_sid, exc.info())
 
@@ -390,12 +396,13 @@ class Worker:
 
     # --- callbacks (main thread, inside libHandleEvents) -----------------------------------------
 
-    def on_incoming(self, call: Any, source: str) -> None:
+    def on_incoming(self, call: Any, source: str, message: str) -> None:
         """An INVITE from an allowed peer: hold it as an inbound dialog and ask the engine."""
         info = call.getInfo()
         st = Dialog(call.call_sid, call, time.monotonic() + INCOMING_WAIT_S, direction="inbound", source=source)
         self.incoming[st.call_sid] = st
-        self.emit(proto.Incoming(st.call_sid, str(info.remoteUri), str(info.localUri), source))
+        request_uri, headers = proto.incoming_fields(message)
+        self.emit(proto.Incoming(st.call_sid, str(info.remoteUri), str(info.localUri), source, request_uri, headers))
 
     def on_state(self, sid: str) -> None:
         held = self.incoming.get(sid)

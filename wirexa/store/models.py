@@ -91,6 +91,8 @@ class Call(Base):
     date_created = pw.DateTimeField()
     date_updated = pw.DateTimeField()
     alive_at = pw.DateTimeField(null=True)
+    phone_number_sid = pw.CharField(max_length=34, null=True)  # an inbound call's number
+    forwarded_from = pw.CharField(max_length=64, null=True)
 
     class Meta:
         table_name = "calls"
