@@ -323,3 +323,171 @@ def error_json(code: int, message: str, status: int) -> dict[str, Any]:
         "status": status,
         "detail": message,
     }
+
+
+# --- IncomingPhoneNumbers and Applications -------------------------------------------------------
+
+
+class NumberLike(Protocol):
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def account_sid(self) -> str: ...
+
+    @property
+    def phone_number(self) -> str: ...
+
+    @property
+    def friendly_name(self) -> str: ...
+
+    @property
+    def number_type(self) -> str: ...
+
+    @property
+    def api_version(self) -> str: ...
+
+    @property
+    def voice_url(self) -> str | None: ...
+
+    @property
+    def voice_method(self) -> str: ...
+
+    @property
+    def voice_fallback_url(self) -> str | None: ...
+
+    @property
+    def voice_fallback_method(self) -> str: ...
+
+    @property
+    def status_callback(self) -> str | None: ...
+
+    @property
+    def status_callback_method(self) -> str: ...
+
+    @property
+    def voice_caller_id_lookup(self) -> bool: ...
+
+    @property
+    def voice_application_sid(self) -> str | None: ...
+
+    @property
+    def date_created(self) -> dt.datetime: ...
+
+    @property
+    def date_updated(self) -> dt.datetime: ...
+
+
+class ApplicationLike(Protocol):
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def account_sid(self) -> str: ...
+
+    @property
+    def friendly_name(self) -> str | None: ...
+
+    @property
+    def api_version(self) -> str: ...
+
+    @property
+    def voice_url(self) -> str | None: ...
+
+    @property
+    def voice_method(self) -> str: ...
+
+    @property
+    def voice_fallback_url(self) -> str | None: ...
+
+    @property
+    def voice_fallback_method(self) -> str: ...
+
+    @property
+    def status_callback(self) -> str | None: ...
+
+    @property
+    def status_callback_method(self) -> str: ...
+
+    @property
+    def voice_caller_id_lookup(self) -> bool: ...
+
+    @property
+    def date_created(self) -> dt.datetime: ...
+
+    @property
+    def date_updated(self) -> dt.datetime: ...
+
+
+def number_json(number: NumberLike, prefix: str) -> dict[str, Any]:
+    """Twilio's IncomingPhoneNumber resource (reference voice-next §4.1), with every key
+    signalwire 2.1.1's strict IncomingPhoneNumber class reads. A number registered with Wirexa
+    is `hosted` (not bought), takes voice calls only, and has none of the messaging, trunk,
+    emergency and regulatory settings Wirexa does not serve (null, or Twilio's inactive value)."""
+    base = f"{prefix}/IncomingPhoneNumbers/{number.sid}"
+    return {
+        "account_sid": number.account_sid,
+        "address_requirements": "none",
+        "address_sid": None,
+        "api_version": number.api_version,
+        "beta": False,
+        "capabilities": {"voice": True, "sms": False, "mms": False, "fax": False},
+        "date_created": rfc2822(number.date_created),
+        "date_updated": rfc2822(number.date_updated),
+        "emergency_address_sid": None,
+        "emergency_address_status": "unregistered",
+        "emergency_status": "Inactive",
+        "friendly_name": number.friendly_name,
+        "identity_sid": None,
+        "origin": "hosted",
+        "phone_number": number.phone_number,
+        "sid": number.sid,
+        "sms_application_sid": None,
+        "sms_fallback_method": "POST",
+        "sms_fallback_url": None,
+        "sms_method": "POST",
+        "sms_url": None,
+        "status_callback": number.status_callback,
+        "status_callback_method": number.status_callback_method,
+        "trunk_sid": None,
+        "uri": base + ".json",
+        "voice_application_sid": number.voice_application_sid,
+        "voice_caller_id_lookup": number.voice_caller_id_lookup,
+        "voice_fallback_method": number.voice_fallback_method,
+        "voice_fallback_url": number.voice_fallback_url,
+        "voice_method": number.voice_method,
+        "voice_receive_mode": "voice",
+        "voice_url": number.voice_url,
+        "bundle_sid": None,
+        "status": "in-use",
+        "type": number.number_type,
+        "subresource_uris": {"assigned_add_ons": f"{base}/AssignedAddOns.json"},
+    }
+
+
+def application_json(app: ApplicationLike, prefix: str) -> dict[str, Any]:
+    """Twilio's Application resource, with every key signalwire 2.1.1's strict Application class
+    reads; the messaging settings Wirexa does not serve are null (their methods Twilio's POST)."""
+    return {
+        "account_sid": app.account_sid,
+        "api_version": app.api_version,
+        "date_created": rfc2822(app.date_created),
+        "date_updated": rfc2822(app.date_updated),
+        "friendly_name": app.friendly_name,
+        "message_status_callback": None,
+        "sid": app.sid,
+        "sms_fallback_method": "POST",
+        "sms_fallback_url": None,
+        "sms_method": "POST",
+        "sms_status_callback": None,
+        "sms_url": None,
+        "status_callback": app.status_callback,
+        "status_callback_method": app.status_callback_method,
+        "uri": f"{prefix}/Applications/{app.sid}.json",
+        "voice_caller_id_lookup": app.voice_caller_id_lookup,
+        "voice_fallback_method": app.voice_fallback_method,
+        "voice_fallback_url": app.voice_fallback_url,
+        "voice_method": app.voice_method,
+        "voice_url": app.voice_url,
+        "public_application_connect_enabled": False,
+    }

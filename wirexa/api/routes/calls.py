@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from wirexa.errors import ApiCode, BadRequest, DocumentError
 from wirexa.laml.parse import parse_document
 from wirexa.media.amd import AmdMode, AmdParams
 from wirexa.store.repo import ProjectRecord
+from wirexa.store.repo.applications import ApplicationRecord, get_application
 from wirexa.store.repo.calls import CallFilter, CallVersion, get_call, get_calls, list_call_versions
 
 CALL_STATUSES = tuple(dict.fromkeys(state.RESOURCE_STATUS.values()))  # Twilio's enum
@@ -54,8 +56,53 @@ def amd_params(machine_detection: str, form: MultiMapping[str] | None = None) ->
         raise BadRequest(str(exc), code=ApiCode.INVALID_MACHINE_DETECTION) from None
 
 
+# What an Application gives a call created with its ApplicationSid, and so what the request
+# must not also give (Twilio ignores them; Wirexa refuses rather than ignore).
+APPLICATION_GIVES = (
+    "Url",
+    "Twiml",
+    "Method",
+    "FallbackUrl",
+    "FallbackMethod",
+    "StatusCallback",
+    "StatusCallbackMethod",
+)
+
+
+def check_application_form(form: MultiMapping[str]) -> None:
+    """400 naming a parameter that ApplicationSid replaces (21205 for Url and Twiml, else 20001)."""
+    for name in APPLICATION_GIVES:
+        if (form.get(name) or "").strip():
+            code = ApiCode.INVALID_URL if name in ("Url", "Twiml") else ApiCode.INVALID_PARAMETER
+            raise BadRequest(
+                f"{name} and ApplicationSid are mutually exclusive: the application's settings are used", code=code
+            )
+
+
+def with_application(new: NewCall, app: ApplicationRecord | None, application_sid: str) -> NewCall:
+    """The call `new` running the application `app` (None: not one of the project's, 400 /
+    21218): its VoiceUrl, VoiceMethod, VoiceFallbackUrl and StatusCallback with their methods."""
+    if app is None:
+        raise BadRequest(
+            f"ApplicationSid is invalid: no application {application_sid}", code=ApiCode.INVALID_APPLICATION_SID
+        )
+    if app.voice_url is None:
+        raise BadRequest(f"Application {app.sid} has no VoiceUrl", code=ApiCode.INVALID_APPLICATION_SID)
+    return dataclasses.replace(
+        new,
+        url=app.voice_url,
+        method=app.voice_method,
+        twiml=None,
+        fallback_url=app.voice_fallback_url,
+        fallback_method=app.voice_fallback_method,
+        status_callback=app.status_callback,
+        status_callback_method=app.status_callback_method,
+    )
+
+
 def parse_new_call(form: MultiMapping[str]) -> NewCall:
-    """Validate a create request with Twilio's codes (reference §6)."""
+    """Validate a create request with Twilio's codes (reference §6). With an ApplicationSid the
+    call has no Url yet: create_call fills in the application's (with_application)."""
     to = (form.get("To") or "").strip()
     if not to:
         raise BadRequest("A 'To' phone number is required.", code=ApiCode.TO_REQUIRED)
@@ -68,8 +115,11 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
         raise BadRequest(f"Invalid 'From' Phone Number: {from_}", code=ApiCode.INVALID_FROM)
     url = _opt_url(form, "Url")
     twiml = form.get("Twiml") or None
-    if url is None and not twiml:
-        raise BadRequest("Either Url or Twiml is required.", code=ApiCode.INVALID_URL)
+    application_sid = (form.get("ApplicationSid") or "").strip() or None
+    if application_sid is not None:
+        check_application_form(form)
+    elif url is None and not twiml:
+        raise BadRequest("Either Url, Twiml or ApplicationSid is required.", code=ApiCode.INVALID_URL)
     if url is not None:
         twiml = None  # Twilio: Twiml is ignored when Url is also given on create
     elif twiml is not None:
@@ -167,7 +217,12 @@ def parse_update(form: MultiMapping[str]) -> CallUpdate:
 async def create_call(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     svc = ctx.services(request)
-    new = parse_new_call(await ctx.form(request))
+    form = await ctx.form(request)
+    new = parse_new_call(form)
+    application_sid = (form.get("ApplicationSid") or "").strip()
+    if application_sid:
+        app = await svc.store.lookup(get_application, application_sid, project.sid)
+        new = with_application(new, app, application_sid)
     call = await svc.calls.create(project, new)
     return web.json_response(call_json(call, ctx.prefix(request)), status=201)
 
