@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import errno
 import logging
+import os
 import shutil
 import socket
 import time
@@ -54,14 +55,32 @@ from wirexa.webhooks.delivery import DeliveryWorker
 if TYPE_CHECKING:  # imported when SIP starts (with_sip)
     from wirexa.calls.dispatcher import Dispatcher
     from wirexa.sip.bridge import SipBridge
+    from wirexa.sip.front_net import Front
 
 log = logging.getLogger(__name__)
 
 # After a kill -9 of an engine its orphaned sandbox processes keep their ports until they read
 # EOF on stdin and shut down (~2 s measured on 2 busy cores); a restart waits that long for them.
 SANDBOX_PORT_WAIT_S = 5.0
+SANDBOX_CALLER = "wirexa-sandbox"  # the sandbox caller's digest username at the inbound front
 HANGUP_WAIT_S = 5.0  # after the shutdown grace: how long hung-up calls get to end in SIP
 WEBHOOK_FLUSH_S = 5.0  # then: how long their final callbacks get to go out
+
+
+def sandbox_caller_secret(s: Settings) -> str:
+    """The sandbox caller's password at the inbound front (`wirexa sandbox dial-in` reads it):
+    made once, kept in <data_dir>/sandbox/caller.secret (mode 0600)."""
+    path = s.data_path / "sandbox" / "caller.secret"
+    if path.exists():
+        secret = path.read_text().strip()
+        if secret:
+            return secret
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = uuid.uuid4().hex
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret
 
 
 def port_free(host: str, port: int, *, udp: bool = False) -> bool:
@@ -132,6 +151,7 @@ class Engine:
         self.sip: SipBridge | None = None
         self.delivery: DeliveryWorker | None = None
         self.dispatcher: Dispatcher | None = None
+        self.front: Front | None = None  # the inbound SIP front ([sip] inbound_port)
         self.media: MediaPrep | None = None
         self._stack = contextlib.AsyncExitStack()
 
@@ -171,6 +191,12 @@ class Engine:
                     f"port {busy} of the sandbox carrier on {s.sip_bind_host} is in use (another wirexa serve?): "
                     "choose another base with WIREXA_SANDBOX_PORT_BASE or port_base in [sandbox]"
                 )
+
+        if self.with_sip and s.sip_inbound_port and not port_free(s.sip_bind_host, s.sip_inbound_port, udp=True):
+            raise ConfigError(
+                f"the inbound SIP port {s.sip_inbound_port} on {s.sip_bind_host} is in use (another wirexa serve, or a"
+                " PBX?): choose another with WIREXA_SIP_INBOUND_PORT or inbound_port in [sip] (0 = no inbound calls)"
+            )
 
     def _stop_supervising(self) -> None:
         """First step of shutdown: processes that exit from now on are not restarted."""
@@ -225,6 +251,8 @@ class Engine:
                 Dispatcher(s, deps, node_id=self.node_id, admission=admission)
             )
             controller = self.dispatcher
+            if s.sip_inbound_port:
+                await self._start_inbound(store, calls, admission)
 
         self.services = ApiServices(
             store=store,
@@ -237,6 +265,33 @@ class Engine:
             await self._start_api(self.services)
         if self.sip is not None:
             self._stack.callback(self._stop_supervising)  # pushed last: the first step of shutdown
+
+    async def _start_inbound(self, store: Store, calls: CallStore, admission: Admission) -> None:
+        """Inbound calls: the router takes the INVITEs the workers hold, and the front on [sip]
+        inbound_port lets in the carrier, the desk phones and the sandbox caller."""
+        from wirexa.calls.inbound import InboundRouter, Numbering
+        from wirexa.sip.front import Credential
+        from wirexa.sip.front_net import Front
+        from wirexa.store.directory import StoreDirectory
+
+        s = self.settings
+        assert self.sip is not None and self.dispatcher is not None
+        directory = StoreDirectory(store, s)
+        router = InboundRouter(Numbering.from_settings(s), directory, calls, admission, self.dispatcher, self.sip)
+        router.attach()
+        self._stack.push_async_callback(router.close)
+        sandbox_secret = sandbox_caller_secret(s)
+
+        async def lookup_user(username: str) -> Credential | None:
+            if username == SANDBOX_CALLER:
+                return Credential(username, sandbox_secret, "sandbox")
+            password = await directory.phone_password(username)
+            return None if password is None else Credential(username, password, "phone")
+
+        front = Front(s, self.sip.inbound_target, lookup_user)
+        await front.start()
+        self._stack.push_async_callback(front.close)
+        self.front = front
 
     async def _session_deps(self, calls: CallStore, sip: SipPort, clock: SystemClock) -> SessionDeps:
         """What live calls work with: the store, SIP, the document fetcher, the TTS chain, the

@@ -176,6 +176,10 @@ class SipBridge:
 
         self.pool.on_incoming = hand_over
 
+    def inbound_target(self) -> tuple[str, int] | None:
+        """Where the inbound front sends an INVITE (a worker with a free slot), or None: full."""
+        return self.pool.inbound_target() if self.pool is not None else None
+
     async def accept(self, dialog_id: str, call_sid: CallSid) -> None:
         """Take a held INVITE as the call `call_sid` (a CallSid the engine minted); raises SipError."""
         if self.pool is None:
