@@ -1,4 +1,4 @@
-"""Hidden entry points of the worker programs (`_sip-worker`, `_sandbox`), frozen or not.
+"""Hidden entry points of the worker programs (`_sip-worker`, `_sandbox`, `_dial-in`), frozen or not.
 
 Kept free of Typer so that the pool starts workers fast: `python -m wirexa.sip.entry KIND ...`,
 or `wirexa KIND ...` from the PyInstaller binary (cli.main dispatches before Typer).
@@ -21,6 +21,10 @@ def main(kind: str, argv: list[str]) -> int:
         from wirexa.sip import sandbox
 
         return sandbox.main(argv)
+    if kind == "_dial-in":
+        from wirexa.sip import sandbox_caller
+
+        return sandbox_caller.main(argv)
     print(f"unknown worker kind {kind!r}", file=sys.stderr)
     return 2
 
