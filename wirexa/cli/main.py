@@ -67,7 +67,7 @@ def _register_optional() -> None:
 
 def main() -> None:
     # The hidden worker entry points must not pay for Typer: the pool starts them often.
-    if len(sys.argv) > 1 and sys.argv[1] in ("_sip-worker", "_sandbox"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("_sip-worker", "_sandbox", "_dial-in"):
         from wirexa.sip import entry
 
         entry.run(sys.argv[1], sys.argv[2:])
