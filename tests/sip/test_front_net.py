@@ -1,0 +1,293 @@
+"""The inbound SIP front on real sockets: SIPp callers and phones -> Front -> a SIPp "worker"."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.backends import free_udp_block
+from wirexa import config
+from wirexa.sip.front import Credential, parse
+from wirexa.sip.front_net import Front
+
+pytestmark = pytest.mark.sip
+
+SIPP_DIR = Path(__file__).parent.parent / "data" / "sipp"
+USERS = {
+    "alice": Credential("alice", "s3cret", "phone"),
+    "wirexa-sandbox": Credential("wirexa-sandbox", "pw", "sandbox"),
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, front: Front, ports: int, picks: list[tuple[str, int] | None]) -> None:
+        self.tmp_path = tmp_path
+        self.front = front
+        self.worker_port = ports + 1
+        self.caller_port = ports + 2
+        self.picks = picks
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def sipp(self, scenario: str, port: int, *extra: str, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+        argv = ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", host, "-p", str(port), "-m", "1", "-nostdin"]
+        argv += ["-timeout", "8s", "-timeout_error", "-trace_err", "-trace_msg", "-trace_logs", *extra]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.tmp_path)
+        self.procs.append(proc)
+        return proc
+
+    async def worker(self, scenario: str, *extra: str) -> subprocess.Popen[bytes]:
+        proc = self.sipp(scenario, self.worker_port, *extra)
+        await asyncio.sleep(0.2)  # SIPp binds its port
+        return proc
+
+    def caller(self, scenario: str, *extra: str, host: str = "127.0.0.1", tcp: bool = False) -> subprocess.Popen[bytes]:
+        transport = ("-t", "t1") if tcp else ()
+        return self.sipp(scenario, self.caller_port, *transport, *extra, f"127.0.0.1:{self.front.port}", host=host)
+
+    async def finished(self, *procs: subprocess.Popen[bytes], timeout: float = 10.0) -> list[int]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while any(p.poll() is None for p in procs):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"SIPp still running; logs: {self.logs()}")
+            await asyncio.sleep(0.02)
+        return [int(p.returncode) for p in procs]
+
+    def logs(self, kind: str = "") -> str:
+        """The text of the SIPp trace files of this test (scenario name contains `kind`)."""
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp_path.glob(f"*{kind}*.log")))
+
+
+@contextlib.asynccontextmanager
+async def running(
+    tmp_path: Path, picks: list[tuple[str, int] | None] | None = None, clock: Any = None, **overrides: Any
+) -> AsyncIterator[Harness]:
+    assert shutil.which("sipp"), "SIPp is required (Debian package sip-tester)"
+    ports = free_udp_block(21000, 29000, 10, (1, 2))
+    values: dict[str, Any] = {"data_dir": str(tmp_path), "sip_inbound_port": 0, "sip_inbound_allowed": "127.0.0.1/32"}
+    values.update(overrides)
+    settings = config.load(overrides=values, env={})
+    worker: list[tuple[str, int] | None] = picks if picks is not None else [("127.0.0.1", ports + 1)]
+    chosen: list[tuple[str, int] | None] = []
+
+    def pick() -> tuple[str, int] | None:
+        chosen.append(worker[0])
+        return worker[0]
+
+    async def lookup(username: str) -> Credential | None:
+        return USERS.get(username)
+
+    front = Front(settings, pick, lookup, **({"clock": clock} if clock else {}))
+    await front.start()
+    harness = Harness(tmp_path, front, ports, chosen)
+    try:
+        yield harness
+    finally:
+        for p in harness.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        await front.close()
+
+
+async def test_a_carrier_call_goes_through_the_front_and_the_dialog_bypasses_it(tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        uas = await h.worker("front_uas.xml")
+        uac = h.caller("front_uac.xml")
+        assert await h.finished(uac, uas) == [0, 0], h.logs("errors")
+        log = h.logs("front_uas_")
+        assert (
+            f"X-Wirexa-Auth: carrier|X-Wirexa-Source: 127.0.0.1:{h.caller_port};transport=udp|Max-Forwards: 69" in log
+        )
+        invite = log[log.index("INVITE sip:") : log.index("SIP/2.0 180")]
+        assert invite.count("X-Wirexa-Auth") == 1  # the caller's forged one was removed
+        assert "Record-Route" not in invite
+        assert h.picks == [("127.0.0.1", h.worker_port)]
+        assert h.front.forwarded == 1  # the INVITE only: ACK and BYE went to the worker directly
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+async def test_a_cancel_and_the_ack_of_its_487_reach_the_worker_that_has_the_invite(tmp_path: Path, tcp: bool) -> None:
+    async with running(tmp_path) as h:
+        uas = await h.worker("front_uas_cancel.xml")
+        uac = h.caller("front_uac_cancel.xml", tcp=tcp)
+        assert await h.finished(uac, uas) == [0, 0], h.logs("errors")
+        assert len(h.picks) == 1
+        assert h.front.forwarded == 3  # INVITE, CANCEL, ACK
+
+
+async def test_a_call_over_tcp_gets_its_responses_on_its_connection(tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        uas = await h.worker("front_uas_answer.xml")
+        uac = h.caller("front_uac_answer.xml", tcp=True)
+        assert await h.finished(uac, uas) == [0, 0], h.logs("errors")
+        assert "X-Wirexa-Source: 127.0.0.1:" in h.logs("front_uas_")
+        assert ";transport=tcp|" in h.logs("front_uas_")
+        assert "TCP message received" in h.logs("front_uac_answer")
+
+
+async def test_a_stranger_gets_403_without_any_version_header(tmp_path: Path, caplog: Any) -> None:
+    async with running(tmp_path) as h:
+        uac = h.caller("front_uac_refused.xml", host="127.0.0.2")
+        assert await h.finished(uac) == [0], h.logs("errors")
+        reply = await udp_exchange(h.front.port, invite(), source="127.0.0.2")
+        assert reply.code == 403
+        assert reply.get("server") is None and reply.get("user-agent") is None
+        assert h.picks == []
+        lines = [r for r in caplog.records if "refused SIP request from 127.0.0.2" in r.getMessage()]
+        assert len(lines) == 1  # one line per source per window
+
+
+async def test_a_phone_answering_the_challenge_is_forwarded_as_itself(tmp_path: Path) -> None:
+    async with running(tmp_path, sip_inbound_allowed="192.0.2.1/32") as h:
+        uas = await h.worker("front_uas.xml")
+        uac = h.caller("front_uac_auth.xml", "-s", "alice", "-au", "alice", "-ap", "s3cret")
+        assert await h.finished(uac, uas) == [0, 0], h.logs("errors")
+        assert "X-Wirexa-Auth: phone=alice|" in h.logs("front_uas_")
+        assert 'Proxy-Authenticate: Digest realm="wirexa"' in h.logs("front_uac_auth")
+
+
+async def test_a_wrong_password_gets_407_again(tmp_path: Path) -> None:
+    async with running(tmp_path, sip_inbound_allowed="192.0.2.1/32") as h:
+        uac = h.caller("front_uac_badauth.xml", "-s", "alice", "-au", "alice", "-ap", "wrong")
+        assert await h.finished(uac) == [0], h.logs("errors")
+        assert h.picks == [] and h.front.forwarded == 0
+
+
+async def test_the_carrier_must_answer_a_challenge_when_inbound_username_is_set(tmp_path: Path) -> None:
+    async with running(tmp_path, sip_inbound_username="trunk", sip_inbound_password="tpw") as h:
+        uas = await h.worker("front_uas.xml")
+        uac = h.caller("front_uac_auth.xml", "-s", "+14155550123", "-au", "trunk", "-ap", "tpw")
+        assert await h.finished(uac, uas) == [0, 0], h.logs("errors")
+        assert "X-Wirexa-Auth: carrier|" in h.logs("front_uas_")
+
+
+async def test_a_phone_registers_two_contacts_and_they_expire(tmp_path: Path) -> None:
+    clock = Clock()
+    async with running(tmp_path, clock=clock) as h:
+        uac = h.caller("front_register.xml", "-s", "alice", "-au", "alice", "-ap", "s3cret")
+        assert await h.finished(uac) == [0], h.logs("errors")
+        bindings = h.front.registrar.contacts("alice")
+        assert sorted(b.uri for b in bindings) == [
+            f"sip:alice@127.0.0.1:{h.caller_port};transport=UDP",
+            "sip:alice@192.0.2.10:5062;transport=tcp",
+        ]
+        assert {(b.source, b.transport) for b in bindings} == {(f"127.0.0.1:{h.caller_port}", "udp")}
+        clock.offset = 121
+        assert [b.uri for b in h.front.registrar.contacts("alice")] == ["sip:alice@192.0.2.10:5062;transport=tcp"]
+        clock.offset = 601
+        assert h.front.registrar.contacts("alice") == []
+
+
+async def test_no_worker_with_room_is_503_with_retry_after(tmp_path: Path) -> None:
+    async with running(tmp_path, picks=[None]) as h:
+        reply = await udp_exchange(h.front.port, invite())
+        assert reply.code == 503 and reply.get("retry-after") == "5"
+
+
+async def test_options_in_dialog_requests_and_garbage(tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        assert (await udp_exchange(h.front.port, request("OPTIONS"))).code == 200
+        assert (await udp_exchange(h.front.port, request("OPTIONS"), source="127.0.0.2")).code == 403
+        assert (await udp_exchange(h.front.port, request("BYE", to_tag=True))).code == 481
+        assert (await udp_exchange(h.front.port, request("SUBSCRIBE"))).code == 405
+        with pytest.raises(TimeoutError):
+            await asyncio.to_thread(udp_roundtrip, h.front.port, b"\x00\xffnot sip\r\n\r\n", "127.0.0.1", 0.3)
+        assert (await udp_exchange(h.front.port, request("OPTIONS"))).code == 200  # still there
+
+
+async def test_tls(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    async with running(
+        tmp_path, sip_inbound_tls_cert=str(cert), sip_inbound_tls_key=str(key), sip_inbound_tls_port=0
+    ) as h:
+        assert h.front.tls_port
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        reader, writer = await asyncio.open_connection("127.0.0.1", h.front.tls_port, ssl=ctx)
+        writer.write(b"\r\n\r\n" + request("OPTIONS", transport="TLS"))
+        assert await asyncio.wait_for(reader.readexactly(2), 2) == b"\r\n"  # the keepalive's pong
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+        assert parse(head).code == 200  # type: ignore[union-attr]
+        writer.close()
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def request(method: str, to_tag: bool = False, transport: str = "UDP", branch: str = "z9hG4bKtest1") -> bytes:
+    tag = ";tag=abc" if to_tag else ""
+    return (
+        f"{method} sip:+15005550100@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport} 127.0.0.1:5999;branch={branch}\r\n"
+        "From: <sip:+14155550123@127.0.0.1>;tag=x1\r\n"
+        f"To: <sip:+15005550100@127.0.0.1>{tag}\r\n"
+        "Call-ID: test-1\r\n"
+        f"CSeq: 1 {method}\r\n"
+        "Max-Forwards: 70\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def invite() -> bytes:
+    return request("INVITE")
+
+
+async def udp_exchange(port: int, data: bytes, source: str = "127.0.0.1") -> Any:
+    """Send `data` from `source` to the front and parse its answer (a socket on a thread: the
+    front runs on this loop)."""
+    return parse(await asyncio.to_thread(udp_roundtrip, port, data, source, 2.0))
+
+
+def udp_roundtrip(port: int, data: bytes, source: str, timeout: float) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((source, 0))
+        s.settimeout(timeout)
+        s.sendto(data, ("127.0.0.1", port))
+        return s.recv(65535)
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wirexa.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path

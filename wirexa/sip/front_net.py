@@ -1,0 +1,456 @@
+"""The inbound SIP front's servers: UDP and TCP on sip.inbound_port (and TLS on
+sip.inbound_tls_port when a certificate is configured), on sip.bind_host, around the pure
+core in front.py.
+
+Theory of operation: everything runs on the event loop that called start(). A datagram or a
+framed TCP/TLS message is parsed (garbage is dropped, one log line per source per window);
+a response is a worker's, routed back through the branch map; ACK and CANCEL are matched to
+the worker their INVITE went to, synchronously; every other request gets its own task, because
+deciding who sent it may await lookup_user (the store). The forwarded request goes to the
+worker over UDP from the front's own UDP socket (the worker answers to our Via: rport). TCP/TLS
+connections are numbered; a response goes back over the connection its request came on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Self
+
+from wirexa.sip.front import (
+    ALLOW,
+    MAX_FORWARD_BYTES,
+    RETRY_AFTER_S,
+    BranchMap,
+    Credential,
+    Digest,
+    ParseError,
+    Registrar,
+    Request,
+    Response,
+    Route,
+    SourcePolicy,
+    StreamFramer,
+    Transport,
+    Verdict,
+    authorize,
+    claimed_username,
+    derive_branch,
+    forward_request,
+    parse,
+    parse_via,
+    pop_our_via,
+    response_target,
+    response_to,
+    serialize,
+    tag_of,
+    trunk_hostname,
+    uri_of,
+    user_of,
+)
+from wirexa.sip.guard import RefusalLog
+
+__all__ = ["Credential", "Front"]
+
+log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 2048
+MAX_PENDING = 1024  # requests waiting for lookup_user; beyond, datagrams are dropped
+UDP_READ_LIMIT = 65535
+
+PickWorker = Callable[[], tuple[str, int] | None]
+LookupUser = Callable[[str], Awaitable[Credential | None]]
+
+
+class Front:
+    """The inbound SIP front. start() binds UDP and TCP on settings.sip_inbound_port (0: a free
+    port, the same for both) and TLS when sip_inbound_tls_cert and _key are set; close() stops
+    them. pick_worker() -> (host, port) of a worker with room, or None (the INVITE gets 503);
+    lookup_user(username) -> the phone's or the sandbox caller's Credential, or None. Loop-only."""
+
+    def __init__(
+        self, settings: Any, pick_worker: PickWorker, lookup_user: LookupUser, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.pick_worker = pick_worker
+        self.lookup_user = lookup_user
+        self.clock = clock
+        self.registrar = Registrar(clock, max_expires_s=int(settings.sip_registration_max_s))
+        self.port = int(settings.sip_inbound_port)
+        self.tls_port: int | None = None
+        self.branches = BranchMap()
+        self.policy = SourcePolicy(())
+        self.digest = Digest(settings.sip_domain, os.urandom(32))
+        self.refusals = RefusalLog(log)
+        self._secret = os.urandom(32)
+        self._carrier_user = str(settings.sip_inbound_username)
+        self._carrier_password = str(settings.sip_inbound_password)
+        self._udp: asyncio.DatagramTransport | None = None
+        self._servers: list[asyncio.Server] = []
+        self._conns: dict[int, _Stream] = {}
+        self._next_conn = 1
+        self._tasks: set[asyncio.Task[None]] = set()
+        bind = str(settings.sip_bind_host)
+        self._bind = bind
+        public = str(settings.sip_public_address).strip()
+        host = public or bind
+        if host in ("0.0.0.0", "::", ""):  # an unspecified bind address names no one
+            host = "127.0.0.1"
+        self._sent_by = host
+        self.forwarded = 0
+        self.refused = 0
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.policy = await self._allowed_sources()
+        loop = asyncio.get_running_loop()
+        for attempt in range(20):
+            udp, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), local_addr=(self._bind, self.port))
+            port = int(udp.get_extra_info("sockname")[1])
+            try:
+                server = await loop.create_server(
+                    lambda: _Stream(self, "tcp"), self._bind, port, reuse_address=True, backlog=256
+                )
+            except OSError:
+                udp.close()
+                if self.port or attempt == 19:
+                    raise
+                continue
+            self._udp = udp
+            self.port = port
+            self._servers.append(server)
+            break
+        cert, key = (str(self.settings.sip_inbound_tls_cert), str(self.settings.sip_inbound_tls_key))
+        if cert and key:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(cert, key)
+            tls = await loop.create_server(
+                lambda: _Stream(self, "tls"),
+                self._bind,
+                int(self.settings.sip_inbound_tls_port),
+                ssl=ctx,
+                reuse_address=True,
+                backlog=256,
+            )
+            self._servers.append(tls)
+            self.tls_port = int(tls.sockets[0].getsockname()[1])
+        log.info(
+            "inbound SIP front on %s:%d (udp, tcp%s); carrier from %s",
+            self._bind,
+            self.port,
+            f", tls {self.tls_port}" if self.tls_port else "",
+            ", ".join(map(str, self.policy.networks)) or "nobody (by address)",
+        )
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for conn in list(self._conns.values()):
+            conn.transport.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _allowed_sources(self) -> SourcePolicy:
+        allowed = str(self.settings.sip_inbound_allowed).strip()
+        if allowed:
+            return SourcePolicy.from_cidrs(allowed)
+        trunk = str(self.settings.sip_trunk_host).strip()
+        if not trunk:
+            return SourcePolicy(())
+        host = trunk_hostname(trunk)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            log.warning("SIP trunk host %s does not resolve (%s): no carrier INVITE will be let in", host, exc)
+            return SourcePolicy(())
+        return SourcePolicy.from_cidrs(",".join(sorted({str(info[4][0]) for info in infos})))
+
+    # --- receiving -----------------------------------------------------------------------------------
+
+    def received(self, data: bytes, source: tuple[str, int], transport: Transport, conn_id: int) -> None:
+        """One datagram or framed message from `source`."""
+        if not data.strip():
+            return  # a keepalive
+        try:
+            msg = parse(data)
+            if isinstance(msg, Request):
+                parse_via(msg.get_all("via")[0])
+        except ParseError as exc:
+            if self.refusals.malformed(source[0], source[1]):
+                log.debug("the packet from %s:%d: %s", source[0], source[1], exc)
+            return
+        if isinstance(msg, Response):
+            if transport == "udp":
+                self._worker_response(msg, source)
+            return
+        if msg.method in ("ACK", "CANCEL"):
+            self._ack_or_cancel(msg, source, transport, conn_id)
+            return
+        if tag_of(msg.get("to")):
+            self._reply(msg, 481, source, transport, conn_id)
+            return
+        if len(self._tasks) >= MAX_PENDING:
+            log.warning(
+                "SIP front: %d requests pending; dropping a %s from %s", len(self._tasks), msg.method, source[0]
+            )
+            return
+        task = asyncio.get_running_loop().create_task(self._request(msg, source, transport, conn_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _request(self, req: Request, source: tuple[str, int], transport: Transport, conn_id: int) -> None:
+        try:
+            if req.method == "INVITE":
+                await self._invite(req, source, transport, conn_id)
+            elif req.method == "REGISTER":
+                await self._register(req, source, transport, conn_id)
+            else:
+                # Carriers ping, registered phones keep their NAT open, a phone may authenticate.
+                if not self._known_source(source) and (await self._identify(req, source)).action != "pass":
+                    self._refuse(req, source, transport, conn_id)
+                elif req.method == "OPTIONS":
+                    self._reply(req, 200, source, transport, conn_id, [("Allow", ALLOW), ("Accept", "application/sdp")])
+                else:
+                    self._reply(req, 405, source, transport, conn_id, [("Allow", ALLOW)])
+        except Exception:  # a request must not take the front down
+            log.exception("SIP front failed on a %s from %s:%d", req.method, *source)
+            self._reply(req, 500, source, transport, conn_id)
+
+    def _known_source(self, source: tuple[str, int]) -> bool:
+        return self.policy.allows(source[0]) or self.registrar.has_source(f"{source[0]}:{source[1]}")
+
+    async def _identify(self, req: Request, source: tuple[str, int], allowed: bool | None = None) -> Verdict:
+        """Who sent `req` (authorize(), after looking up the user it names)."""
+        allowed = self.policy.allows(source[0]) if allowed is None else allowed
+        carrier_auth = bool(self._carrier_user)
+        if allowed and not carrier_auth:
+            return Verdict("pass", "carrier")
+        if req.method != "INVITE" and allowed:
+            return Verdict("pass", "carrier")  # the carrier's digest is asked on INVITEs only
+        name = claimed_username(req, self.digest)
+        credential: Credential | None = None
+        if allowed and name == self._carrier_user:
+            credential = Credential(name, self._carrier_password, "carrier")
+        elif name:
+            credential = await self.lookup_user(name)
+            if credential is not None and credential.kind == "carrier":
+                credential = None
+        return authorize(req, allowed, carrier_auth, credential, self.digest, self.clock())
+
+    async def _invite(self, req: Request, source: tuple[str, int], transport: Transport, conn_id: int) -> None:
+        now = self.clock()
+        branch = derive_branch(self._secret, req, self._conn_tag(transport, conn_id))
+        known = self.branches.get(branch, now)
+        if known is not None and known.source == source:
+            self._forward(req, branch, known, None, now)  # a retransmission: the same worker, unchanged
+            return
+        verdict = await self._identify(req, source)
+        if verdict.action == "refuse":
+            self._refuse(req, source, transport, conn_id)
+            return
+        if verdict.action == "challenge":
+            header = ("Proxy-Authenticate", self.digest.challenge(self.clock(), verdict.stale))
+            self._reply(req, 407, source, transport, conn_id, [header])
+            return
+        worker = self.pick_worker()
+        if worker is None:
+            log.warning("no media worker has room: INVITE from %s:%d answered 503", *source)
+            self._reply(req, 503, source, transport, conn_id, [("Retry-After", str(RETRY_AFTER_S))])
+            return
+        route = Route(worker, source, transport, conn_id, now + BranchMap.RINGING_TTL_S)
+        self._forward(req, branch, route, verdict.label, now)
+
+    def _forward(self, req: Request, branch: str, route: Route, auth: str | None, now: float) -> None:
+        our_via = f"SIP/2.0/UDP {self._sent_by}:{self.port};branch={branch};rport"
+        own = [(self._sent_by, self.port), (self._bind, self.port)]
+        fwd = forward_request(req, our_via, route.source, route.transport, auth, own)
+        if isinstance(fwd, Response):
+            if req.method != "ACK":
+                self._send(serialize(fwd), route.source, route.transport, route.conn_id)
+            return
+        data = serialize(fwd)
+        if len(data) > MAX_FORWARD_BYTES:
+            if req.method != "ACK":
+                self._reply(req, 513, route.source, route.transport, route.conn_id)
+            return
+        if req.method == "INVITE":
+            self.branches.put(branch, route)
+        if self._udp is not None:
+            self._udp.sendto(data, route.worker)
+            self.forwarded += 1
+            log.debug("%s %s from %s:%d -> worker %s:%d (%s)", req.method, req.uri, *route.source, *route.worker, auth)
+
+    def _ack_or_cancel(self, req: Request, source: tuple[str, int], transport: Transport, conn_id: int) -> None:
+        now = self.clock()
+        branch = derive_branch(self._secret, req, self._conn_tag(transport, conn_id))
+        route = self.branches.get(branch, now)
+        if route is not None and route.source[0] == source[0]:
+            self._forward(req, branch, route, None, now)
+            return
+        if req.method == "ACK":
+            return  # nothing answers an ACK: ours for a 4xx we made, or one for a forgotten branch
+        if self._known_source(source):
+            self._reply(req, 481, source, transport, conn_id)
+        else:
+            self._refuse(req, source, transport, conn_id)
+
+    async def _register(self, req: Request, source: tuple[str, int], transport: Transport, conn_id: int) -> None:
+        verdict = await self._identify(req, source, allowed=False)
+        credential = verdict.credential
+        if verdict.action == "challenge":
+            header = ("WWW-Authenticate", self.digest.challenge(self.clock(), verdict.stale))
+            self._reply(req, 401, source, transport, conn_id, [header])
+            return
+        aor = user_of(uri_of(req.get("to") or ""))
+        if verdict.action == "refuse" or credential is None or credential.kind != "phone" or aor != credential.username:
+            self._refuse(req, source, transport, conn_id)
+            return
+        result = self.registrar.register(credential.username, req, f"{source[0]}:{source[1]}", transport)
+        if result.code == 200:
+            log.info(
+                "phone %s registered from %s:%d (%s): %d contact(s)",
+                credential.username,
+                *source,
+                transport,
+                len(self.registrar.contacts(credential.username)),
+            )
+        self._reply(req, result.code, source, transport, conn_id, list(result.headers))
+
+    def _worker_response(self, resp: Response, source: tuple[str, int]) -> None:
+        try:
+            popped = pop_our_via(resp)
+            if popped is None:
+                return
+            ours, rest = popped
+            now = self.clock()
+            route = self.branches.get(ours.branch, now)
+            if route is None or route.worker != source:
+                return  # not a response to anything we forwarded (or from someone else)
+            self.branches.touch(ours.branch, now, final=resp.code >= 200)
+            if route.transport == "udp":
+                target = response_target(parse_via(rest.get_all("via")[0]))
+                self._send(serialize(rest), target, "udp", 0)
+            else:
+                self._send(serialize(rest), route.source, route.transport, route.conn_id)
+        except ParseError:
+            if self.refusals.malformed(*source):
+                log.debug("a response from %s:%d has a bad Via", *source)
+
+    # --- sending -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _conn_tag(transport: Transport, conn_id: int) -> str:
+        return "" if transport == "udp" else f"{transport}:{conn_id}"
+
+    def _reply(
+        self,
+        req: Request,
+        code: int,
+        source: tuple[str, int],
+        transport: Transport,
+        conn_id: int,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self._send(serialize(response_to(req, code, extra or [])), source, transport, conn_id)
+
+    def _refuse(self, req: Request, source: tuple[str, int], transport: Transport, conn_id: int) -> None:
+        self.refused += 1
+        self._reply(req, 403, source, transport, conn_id)
+        self.refusals.refused(source[0], source[1], req.method)
+
+    def _send(self, data: bytes, dest: tuple[str, int], transport: Transport, conn_id: int) -> None:
+        if transport == "udp":
+            if self._udp is not None:
+                self._udp.sendto(data, dest)
+            return
+        conn = self._conns.get(conn_id)
+        if conn is None or conn.transport.is_closing():
+            log.info("the %s connection of %s:%d is gone: a response to it is dropped", transport, *dest)
+            return
+        conn.transport.write(data)
+
+    def _add_conn(self, conn: _Stream) -> int | None:
+        if len(self._conns) >= MAX_CONNECTIONS:
+            return None
+        conn_id = self._next_conn
+        self._next_conn += 1
+        self._conns[conn_id] = conn
+        return conn_id
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, front: Front) -> None:
+        self.front = front
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.front.received(data, (str(addr[0]), int(addr[1])), "udp", 0)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("SIP front UDP: %s", exc)  # an ICMP port unreachable from a gone peer
+
+
+class _Stream(asyncio.Protocol):
+    """One TCP or TLS connection: framed messages in, responses out."""
+
+    def __init__(self, front: Front, kind: Transport) -> None:
+        self.front = front
+        self.kind = kind
+        self.framer = StreamFramer()
+        self.conn_id = 0
+        self.peer: tuple[str, int] = ("", 0)
+        self.transport: asyncio.Transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = (str(peer[0]), int(peer[1]))
+        conn_id = self.front._add_conn(self)
+        if conn_id is None:
+            log.warning("SIP front: %d connections open; closing one from %s", MAX_CONNECTIONS, self.peer[0])
+            transport.close()
+            return
+        self.conn_id = conn_id
+
+    def data_received(self, data: bytes) -> None:
+        if not self.conn_id:
+            return
+        pings = self.framer.pings
+        try:
+            messages = self.framer.feed(data)
+        except ParseError:
+            if self.front.refusals.malformed(*self.peer):
+                log.debug("closing the %s connection of %s:%d: unframeable", self.kind, *self.peer)
+            self.transport.close()
+            return
+        for _ in range(self.framer.pings - pings):
+            self.transport.write(b"\r\n")  # RFC 5626 pong
+        for message in messages:
+            self.front.received(message, self.peer, self.kind, self.conn_id)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn_id:
+            self.front._conns.pop(self.conn_id, None)
