@@ -6,15 +6,22 @@ AreaCode, the parameters Wirexa cannot honour) and another project's number as 4
 from __future__ import annotations
 
 import json
+import secrets
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openapi_schema_validator import OAS30Validator
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
 
 from tests.api.conftest import FORMATS, Api, basic
+from tests.conftest import LiveServer, engine_fixture
 from wirexa.api.routes.numbers import REFUSED, number_type_of, parse_phone_number
+from wirexa.api.serializers import format_number
 from wirexa.errors import ApiCode, BadRequest
 from wirexa.store.repo.projects import create_project
 
@@ -243,3 +250,69 @@ async def test_local_mobile_tollfree(api: Api) -> None:
         assert [n["sid"] for n in (await resp.json())["incoming_phone_numbers"]] == [body["sid"]]
     resp = await api.client.delete(f"{api.base}/IncomingPhoneNumbers/Local.json", headers=api.auth)
     assert resp.status in (404, 405)
+
+
+# --- a real engine, managed with twilio-python and signalwire 2.1.1 -----------------------------
+
+ROOT = Path(__file__).parent.parent.parent
+DRIVER = Path(__file__).parent / "data" / "numbers_sdk_driver.py"
+engine = engine_fixture(shared=True)
+
+
+def stem() -> str:
+    """A number start no other test uses (the shared engine is everyone's): +1555 and 6 random digits."""
+    return "+1555" + str(secrets.randbelow(900_000) + 100_000)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["twilio", "signalwire"])
+def test_sdks_manage_numbers_and_applications(engine: LiveServer, kind: str) -> None:
+    if kind == "signalwire":
+        subprocess.run(["bash", str(ROOT / "scripts" / "sdk-venvs")], check=True, capture_output=True)
+        python = str(ROOT / ".venv-sdk" / "signalwire" / "bin" / "python")
+    else:
+        python = sys.executable
+    s = stem()
+    out = subprocess.run(
+        [python, str(DRIVER), kind, engine.base_url, engine.project_id, engine.auth_token, s],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "error" not in r, r.get("trace")
+    assert r["twilio_version"].startswith("6." if kind == "signalwire" else "9.")
+    assert r["app"] == ["AP", "GET", "IVR"]
+    assert r["fetched"][:4] == ["PN", f"{s}0", format_number(f"{s}0"), "http://127.0.0.1:9/voice"]
+    assert r["fetched"][4] == {"voice": True, "sms": False, "mms": False, "fax": False}
+    assert r["duplicate"] == [400, 21422] and r["invalid"] == [400, 21421] and r["fallback_alone"] == [400, 21405]
+    assert r["listed"] == [f"{s}{i}" for i in range(3)] and r["paged"] == 3 and r["wildcard"] == 3
+    assert r["updated"] == [True, "Desk"] and r["app_listed"] and all(r["app_listed"])
+    assert r["app_updated"] == "http://127.0.0.1:9/app2" and r["after_app"] is None
+    assert r["missing"] == [404, 20404] and r["deleted"] == [True, True, True] and r["gone"] == [404, 20404]
+
+
+@pytest.mark.slow
+def test_another_projects_number_on_a_real_engine(engine: LiveServer) -> None:
+    made = subprocess.run(
+        [sys.executable, "-m", "wirexa", "projects", "create", "numbers", "--data-dir", str(engine.data_dir), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    other = json.loads(made.stdout)
+    theirs = Client(other["sid"], other["auth_token"])
+    theirs.api.base_url = engine.base_url
+    number = theirs.incoming_phone_numbers.create(phone_number=stem() + "0", voice_url="http://127.0.0.1:9/v")
+    mine = engine.client()
+    try:
+        with pytest.raises(TwilioRestException) as err:
+            mine.incoming_phone_numbers(number.sid).fetch()
+        assert (err.value.status, err.value.code) == (404, 20404)
+        with pytest.raises(TwilioRestException) as err:
+            mine.incoming_phone_numbers.create(phone_number=number.phone_number)
+        assert (err.value.status, err.value.code) == (400, 21422)
+        assert number.sid not in {n.sid for n in mine.incoming_phone_numbers.list(phone_number=number.phone_number)}
+    finally:
+        assert theirs.incoming_phone_numbers(number.sid).delete()
