@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from wirexa.api.app import make_app, start_server
 from wirexa.api.auth import RateLimiter
 from wirexa.api.context import ApiServices
-from wirexa.calls.admission import Admission
+from wirexa.calls.admission import Admission, allowed_caller_ids
 from wirexa.calls.media import MediaPrep
 from wirexa.calls.ports import CallStore, SipPort
 from wirexa.calls.service import CallController, CallService, NullController
@@ -55,6 +55,7 @@ from wirexa.webhooks.delivery import DeliveryWorker
 if TYPE_CHECKING:  # imported when SIP starts (with_sip)
     from wirexa.calls.dispatcher import Dispatcher
     from wirexa.sip.bridge import SipBridge
+    from wirexa.sip.front import Registrar
     from wirexa.sip.front_net import Front
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,24 @@ SANDBOX_PORT_WAIT_S = 5.0
 SANDBOX_CALLER = "wirexa-sandbox"  # the sandbox caller's digest username at the inbound front
 HANGUP_WAIT_S = 5.0  # after the shutdown grace: how long hung-up calls get to end in SIP
 WEBHOOK_FLUSH_S = 5.0  # then: how long their final callbacks get to go out
+
+
+class RegisteredPhones:
+    """calls.session.Phones over the inbound front's registrar (none before the front starts): a
+    phone is rung at the address its REGISTER came from (through a NAT, not its private Contact)."""
+
+    def __init__(self) -> None:
+        self.registrar: Registrar | None = None
+
+    def reach(self, username: str) -> list[str]:
+        if self.registrar is None:
+            return []
+        targets = []
+        for binding in self.registrar.contacts(username):
+            user = binding.uri.split(":", 1)[-1].split("@")[0] if "@" in binding.uri else username
+            transport = "" if binding.transport == "udp" else f";transport={binding.transport}"
+            targets.append(f"sip:{user}@{binding.source}{transport}")
+        return targets
 
 
 def sandbox_caller_secret(s: Settings) -> str:
@@ -152,6 +171,7 @@ class Engine:
         self.delivery: DeliveryWorker | None = None
         self.dispatcher: Dispatcher | None = None
         self.front: Front | None = None  # the inbound SIP front ([sip] inbound_port)
+        self.phones = RegisteredPhones()  # its registrar, for <Dial><Client>
         self.media: MediaPrep | None = None
         self._stack = contextlib.AsyncExitStack()
 
@@ -292,6 +312,7 @@ class Engine:
         await front.start()
         self._stack.push_async_callback(front.close)
         self.front = front
+        self.phones.registrar = front.registrar
 
     async def _session_deps(self, calls: CallStore, sip: SipPort, clock: SystemClock) -> SessionDeps:
         """What live calls work with: the store, SIP, the document fetcher, the TTS chain, the
@@ -323,6 +344,9 @@ class Engine:
             base_url=s.base_url,
             beep_wav=beep,
             max_fetches=s.calls_max_redirects,
+            phones=self.phones,
+            phones_domain=s.sip_domain,
+            caller_ids=allowed_caller_ids(s),
         )
 
     async def drain(self, grace_s: float, hurry: asyncio.Event | None = None) -> None:

@@ -170,3 +170,57 @@ async def test_a_caller_gone_before_the_accept_leaves_a_canceled_call(flow: Flow
     assert done.end_time is not None
     stored = await flow.store.read(get_call, call.sid)
     assert stored is not None and stored.status == "canceled"
+
+
+async def hang_up(flow: Flow, sid: str) -> None:
+    """The caller hangs up once the call is answered."""
+    await flow.wait_status(sid, ("in-progress",))
+    session = flow.dispatcher.sessions.get(sid)
+    assert session is not None
+    await session.hangup()
+    await flow.wait_status(sid, ("completed",))
+
+
+class Phones:
+    def __init__(self, contacts: dict[str, list[str]]) -> None:
+        self.contacts = contacts
+
+    def reach(self, username: str) -> list[str]:
+        return self.contacts.get(username, [])
+
+
+async def test_dial_client_rings_every_registered_contact_with_the_callers_number(
+    flow: Flow, router: InboundRouter
+) -> None:
+    phones = Phones({"alice": ["sip:alice@127.0.0.1:5098", "sip:alice@127.0.0.1:5099;transport=tcp"]})
+    flow.dispatcher.deps = dataclasses.replace(flow.dispatcher.deps, phones=phones, caller_ids=frozenset())
+    flow.backend.docs["/voice"] = (
+        "<Response><Dial><Client>alice</Client><Sip>sip:bob@wirexa</Sip><Sip>sip:carol@pbx.example</Sip></Dial></Response>"
+    )
+    call = await held(flow, router, invite())
+    assert call is not None
+    await flow.wait_for(lambda: len(flow.sip.calls) >= 4)
+    legs = {c.dial.to_uri: c.dial.from_uri for sid, c in flow.sip.calls.items() if sid != call.sid}
+    # alice's two contacts, carol's URI as given; bob has no registration: left out, noticed
+    assert sorted(legs) == [
+        "sip:alice@127.0.0.1:5098",
+        "sip:alice@127.0.0.1:5099;transport=tcp",
+        "sip:carol@pbx.example",
+    ]
+    assert set(legs.values()) == {"sip:+14155550123@wirexa.invalid"}  # the inbound caller's number
+    await hang_up(flow, call.sid)
+    notes, _ = await flow.store.read(lambda: page_notifications(flow.project.sid, 50, call_sid=call.sid))
+    assert any("bob is not registered" in n.message_text for n in notes)
+
+
+async def test_a_forwarded_call_shows_the_number_called_when_the_caller_may_not_be_shown(
+    flow: Flow, router: InboundRouter
+) -> None:
+    flow.dispatcher.deps = dataclasses.replace(flow.dispatcher.deps, caller_ids=frozenset({"+15005550100"}))
+    flow.backend.docs["/voice"] = "<Response><Dial>+15005550006</Dial></Response>"
+    call = await held(flow, router, invite())  # +14155550123 is not an allowed caller id
+    assert call is not None
+    await flow.wait_for(lambda: len(flow.sip.calls) >= 2)
+    [leg] = [c for sid, c in flow.sip.calls.items() if sid != call.sid]
+    assert leg.dial.from_uri == "sip:+15005550100@wirexa.invalid"
+    await hang_up(flow, call.sid)

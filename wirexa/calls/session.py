@@ -67,7 +67,7 @@ from wirexa.laml import actions as A
 from wirexa.laml import events as E
 from wirexa.laml.interpreter import Interpreter
 from wirexa.laml.parse import parse_document
-from wirexa.laml.verbs import DialTarget, HttpMethod, RejectReason
+from wirexa.laml.verbs import DialTarget, HttpMethod, RejectReason, TargetKind
 from wirexa.notices import Notice
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,33 @@ class SessionDeps:
     base_url: str
     beep_wav: Path
     max_fetches: int = 20
+    # Desk phones: where <Dial><Client>alice</Client> (or <Sip>sip:alice@<phones_domain></Sip>) rings.
+    phones: Phones | None = None
+    phones_domain: str = "wirexa"
+    # The caller ids the trunk allows (empty: any): an inbound caller's number not among them is
+    # not put on a forwarded leg (the number it called is).
+    caller_ids: frozenset[str] = frozenset()
+
+
+class Phones(Protocol):
+    """The desk phones' registrations (the inbound front's registrar)."""
+
+    def reach(self, username: str) -> list[str]:
+        """SIP URIs to ring the phone `username` at: one per registered contact, or none."""
+        ...
+
+
+def phone_user(target: DialTarget, domain: str) -> str | None:
+    """The desk phone a <Dial> target names (<Client>alice</Client>, client:alice, or
+    <Sip>sip:alice@<domain></Sip>), or None for any other target."""
+    value = target.value.strip()
+    if target.kind is TargetKind.CLIENT:
+        return value.removeprefix("client:") or None
+    if target.kind is TargetKind.SIP:
+        user, _, host = value.split(":", 1)[-1].partition("@")
+        if host.split(";")[0].split(":")[0].lower() == domain.lower() and user:
+            return user
+    return None
 
 
 class SessionHost(Protocol):
@@ -544,6 +571,7 @@ class CallSession:
         elif isinstance(action, A.StopRecording):
             await self.sip.stop_recording(sid)
         elif isinstance(action, A.Dial):
+            action = dataclasses.replace(action, targets=await self._reach(action.targets))
             self.dial = DialGroup(self, self.sip, action)
             await self._dial_result(await self.dial.start())
         elif isinstance(action, A.StopDial):
@@ -694,8 +722,32 @@ class CallSession:
 
     # --- dial (DialParent) ------------------------------------------------------------------
 
+    async def _reach(self, targets: tuple[DialTarget, ...]) -> tuple[DialTarget, ...]:
+        """<Client>s and <Sip> URIs of the phones' domain become one SIP target per contact the
+        phone has registered (all ring at once); a phone with none is left out, noticed."""
+        reached: list[DialTarget] = []
+        for target in targets:
+            user = phone_user(target, self.deps.phones_domain)
+            if user is None or self.deps.phones is None:
+                reached.append(target)
+                continue
+            contacts = self.deps.phones.reach(user)
+            if not contacts:
+                await self._notify_call(Notice.DIAL_NUMBER_FAILED, f"Dial to {target.value}: {user} is not registered")
+            reached += [dataclasses.replace(target, kind=TargetKind.SIP, value=uri) for uri in contacts]
+        return tuple(reached)
+
+    def _default_caller_id(self) -> str:
+        """<Dial>'s callerId when none is given: the call's caller (Twilio forwards an inbound
+        caller's number), but for an inbound call the number it called when the caller is
+        anonymous or a number the trunk does not allow as caller id."""
+        caller = self.call.from_number
+        if self.inbound and (caller == "anonymous" or (self.deps.caller_ids and caller not in self.deps.caller_ids)):
+            return self.call.to_number
+        return caller
+
     async def start_leg(self, action: A.Dial, target: DialTarget) -> Leg | None:
-        caller_id = action.caller_id or self.call.from_number
+        caller_id = action.caller_id or self._default_caller_id()
         leg = await self.store.insert(
             self.account_sid,
             NewCall(
