@@ -100,7 +100,8 @@ def test_numbers_add_list_show_update_remove(data: Path) -> None:
         (("numbers", "add", "+1415", "--bogus"), "No such option: --bogus"),
         (("phones", "add", "al ice"), "is not a phone name"),
         (("phones", "add", "wirexa-sandbox"), "reserved for the sandbox caller"),
-        (("phones", "add", "alice", "--password", "short"), "--password must be 8 or more"),
+        (("phones", "add", "alice", "--password", "short"), "--password must be 8 to 128 printable"),
+        (("phones", "add", "alice", "--password", "x" * 129), "--password must be 8 to 128 printable"),
     ],
 )
 def test_bad_input_is_one_red_line(data: Path, args: tuple[str, ...], message: str) -> None:

@@ -23,6 +23,7 @@ app = App(help="Desk phones (SIP registrations): their usernames and passwords."
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$")
 RESERVED = frozenset({"wirexa-sandbox"})  # the sandbox caller's own credentials
 MIN_PASSWORD = 8
+MAX_PASSWORD = 128  # the column's size
 
 
 def parse_username(text: str) -> str:
@@ -46,7 +47,8 @@ def add(
     password: Annotated[
         str | None,
         typer.Option(
-            "--password", help=f"Its password ({MIN_PASSWORD} characters or more); default: a random one, printed once."
+            "--password",
+            help=f"Its password ({MIN_PASSWORD} to {MAX_PASSWORD} characters); default: a random one, printed once.",
         ),
     ] = None,
     project: Project = None,
@@ -57,9 +59,9 @@ def add(
     """Add a desk phone: it can REGISTER with NAME and the password, and be dialled."""
     username = parse_username(name)
     if password is not None and (
-        len(password) < MIN_PASSWORD or any(c.isspace() or not c.isprintable() for c in password)
+        not MIN_PASSWORD <= len(password) <= MAX_PASSWORD or any(c.isspace() or not c.isprintable() for c in password)
     ):
-        bad(f"--password must be {MIN_PASSWORD} or more printable characters without spaces")
+        bad(f"--password must be {MIN_PASSWORD} to {MAX_PASSWORD} printable characters without spaces")
     secret = password if password is not None else secrets.token_urlsafe(12)
     settings = options.settings(data_dir, config_file)
     store = open_store(settings)
