@@ -18,7 +18,7 @@ import pytest
 
 from tests.backends import free_udp_block
 from wirexa import config
-from wirexa.sip.front import Credential, parse
+from wirexa.sip.front import Credential, Request, Response, parse, response_to, serialize
 from wirexa.sip.front_net import Front
 
 pytestmark = pytest.mark.sip
@@ -231,20 +231,85 @@ async def test_tls(tmp_path: Path) -> None:
         writer.close()
 
 
+async def test_a_retransmission_goes_to_the_same_worker_and_only_the_workers_responses_come_back(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path) as h:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as worker,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as intruder,
+        ):
+            worker.bind(("127.0.0.1", h.worker_port))
+            caller.bind(("127.0.0.1", 0))
+            for s in (caller, worker, intruder):
+                s.settimeout(2)
+            data = request("INVITE", via_host=f"127.0.0.1:{caller.getsockname()[1]}")
+            caller.sendto(data, ("127.0.0.1", h.front.port))
+            first = parse(await asyncio.to_thread(worker.recv, 65535))
+            caller.sendto(data, ("127.0.0.1", h.front.port))
+            second = parse(await asyncio.to_thread(worker.recv, 65535))
+            assert first.get_all("via") == second.get_all("via") and len(h.picks) == 1
+            assert second.get_all("x-wirexa-auth") == ["carrier"]
+            assert isinstance(first, Request)
+            ringing = serialize(response_to(first, 180, tag="w1"))
+            intruder.sendto(ringing, ("127.0.0.1", h.front.port))  # not the worker the INVITE went to
+            worker.sendto(ringing, ("127.0.0.1", h.front.port))
+            back = parse(await asyncio.to_thread(caller.recv, 65535))
+            assert isinstance(back, Response) and back.code == 180
+            assert back.get_all("via") == [
+                f"SIP/2.0/UDP 127.0.0.1:{caller.getsockname()[1]};branch=z9hG4bKtest1;rport={caller.getsockname()[1]}"
+            ]
+            caller.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                await asyncio.to_thread(caller.recv, 65535)  # the intruder's copy was dropped
+
+
+async def test_refusals_around_cancel_register_hops_and_size(tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        assert (await udp_exchange(h.front.port, request("CANCEL"))).code == 481
+        assert (await udp_exchange(h.front.port, request("CANCEL"), source="127.0.0.2")).code == 403
+        challenge = await udp_exchange(h.front.port, request("REGISTER", user="alice"), source="127.0.0.2")
+        assert challenge.code == 401 and challenge.get("www-authenticate").startswith('Digest realm="wirexa"')
+        assert (await udp_exchange(h.front.port, request("REGISTER", user="mallory"))).code == 403
+        assert (await udp_exchange(h.front.port, request("REGISTER", user="wirexa-sandbox"))).code == 403
+        assert (await udp_exchange(h.front.port, request("INVITE", max_forwards=0))).code == 483
+        assert (await udp_exchange(h.front.port, request("INVITE", body="a" * 5000))).code == 513
+        assert h.picks == [] and h.front.forwarded == 0  # answered before a worker was picked
+
+
+@pytest.mark.parametrize(("trunk", "allowed"), [("localhost:5080", True), ("", False)])
+async def test_without_inbound_allowed_the_trunk_hosts_addresses_are_the_carrier(
+    tmp_path: Path, trunk: str, allowed: bool
+) -> None:
+    async with running(tmp_path, sip_inbound_allowed="", sip_trunk_host=trunk) as h:
+        assert (await udp_exchange(h.front.port, request("OPTIONS"))).code == (200 if allowed else 403)
+        assert (await udp_exchange(h.front.port, request("OPTIONS"), source="127.0.0.2")).code == 403
+
+
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def request(method: str, to_tag: bool = False, transport: str = "UDP", branch: str = "z9hG4bKtest1") -> bytes:
+def request(
+    method: str,
+    to_tag: bool = False,
+    transport: str = "UDP",
+    branch: str = "z9hG4bKtest1",
+    via_host: str = "127.0.0.1:5999",
+    user: str = "+15005550100",
+    max_forwards: int = 70,
+    body: str = "",
+) -> bytes:
     tag = ";tag=abc" if to_tag else ""
     return (
-        f"{method} sip:+15005550100@127.0.0.1 SIP/2.0\r\n"
-        f"Via: SIP/2.0/{transport} 127.0.0.1:5999;branch={branch}\r\n"
+        f"{method} sip:{user}@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport} {via_host};branch={branch}\r\n"
         "From: <sip:+14155550123@127.0.0.1>;tag=x1\r\n"
-        f"To: <sip:+15005550100@127.0.0.1>{tag}\r\n"
+        f"To: <sip:{user}@127.0.0.1>{tag}\r\n"
         "Call-ID: test-1\r\n"
         f"CSeq: 1 {method}\r\n"
-        "Max-Forwards: 70\r\n"
-        "Content-Length: 0\r\n\r\n"
+        f"Max-Forwards: {max_forwards}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n{body}"
     ).encode()
 
 

@@ -678,6 +678,7 @@ class Route:
     transport: Transport
     conn_id: int
     expires_at: float
+    auth: str | None = None  # the X-Wirexa-Auth of the INVITE (a retransmission carries it again)
 
 
 class BranchMap:

@@ -242,8 +242,15 @@ class Front:
     def _known_source(self, source: tuple[str, int]) -> bool:
         return self.policy.allows(source[0]) or self.registrar.has_source(f"{source[0]}:{source[1]}")
 
-    async def _identify(self, req: Request, source: tuple[str, int], allowed: bool | None = None) -> Verdict:
-        """Who sent `req` (authorize(), after looking up the user it names)."""
+    async def _identify(
+        self,
+        req: Request,
+        source: tuple[str, int],
+        allowed: bool | None = None,
+        kinds: tuple[str, ...] = ("phone", "sandbox"),
+    ) -> Verdict:
+        """Who sent `req` (authorize(), after looking up the user it names; a user of another
+        kind than `kinds` is no one)."""
         allowed = self.policy.allows(source[0]) if allowed is None else allowed
         carrier_auth = bool(self._carrier_user)
         if allowed and not carrier_auth:
@@ -256,7 +263,7 @@ class Front:
             credential = Credential(name, self._carrier_password, "carrier")
         elif name:
             credential = await self.lookup_user(name)
-            if credential is not None and credential.kind == "carrier":
+            if credential is not None and credential.kind not in kinds:
                 credential = None
         return authorize(req, allowed, carrier_auth, credential, self.digest, self.clock())
 
@@ -265,7 +272,10 @@ class Front:
         branch = derive_branch(self._secret, req, self._conn_tag(transport, conn_id))
         known = self.branches.get(branch, now)
         if known is not None and known.source == source:
-            self._forward(req, branch, known, None, now)  # a retransmission: the same worker, unchanged
+            # A retransmission: the same worker, the same message (the worker's transaction absorbs it).
+            data = self._prepare(req, branch, source, transport, conn_id, known.auth)
+            if data is not None:
+                self._to_worker(data, known.worker, req, source, known.auth)
             return
         verdict = await self._identify(req, source)
         if verdict.action == "refuse":
@@ -275,40 +285,53 @@ class Front:
             header = ("Proxy-Authenticate", self.digest.challenge(self.clock(), verdict.stale))
             self._reply(req, 407, source, transport, conn_id, [header])
             return
+        data = self._prepare(req, branch, source, transport, conn_id, verdict.label)
+        if data is None:
+            return
         worker = self.pick_worker()
         if worker is None:
             log.warning("no media worker has room: INVITE from %s:%d answered 503", *source)
             self._reply(req, 503, source, transport, conn_id, [("Retry-After", str(RETRY_AFTER_S))])
             return
-        route = Route(worker, source, transport, conn_id, now + BranchMap.RINGING_TTL_S)
-        self._forward(req, branch, route, verdict.label, now)
+        self.branches.put(
+            branch, Route(worker, source, transport, conn_id, now + BranchMap.RINGING_TTL_S, verdict.label)
+        )
+        self._to_worker(data, worker, req, source, verdict.label)
 
-    def _forward(self, req: Request, branch: str, route: Route, auth: str | None, now: float) -> None:
+    def _prepare(
+        self, req: Request, branch: str, source: tuple[str, int], transport: Transport, conn_id: int, auth: str | None
+    ) -> bytes | None:
+        """The bytes to forward, or None when the request was answered here instead (483, 513)."""
         our_via = f"SIP/2.0/UDP {self._sent_by}:{self.port};branch={branch};rport"
         own = [(self._sent_by, self.port), (self._bind, self.port)]
-        fwd = forward_request(req, our_via, route.source, route.transport, auth, own)
+        fwd = forward_request(req, our_via, source, transport, auth, own)
         if isinstance(fwd, Response):
             if req.method != "ACK":
-                self._send(serialize(fwd), route.source, route.transport, route.conn_id)
-            return
+                self._send(serialize(fwd), source, transport, conn_id)
+            return None
         data = serialize(fwd)
         if len(data) > MAX_FORWARD_BYTES:
             if req.method != "ACK":
-                self._reply(req, 513, route.source, route.transport, route.conn_id)
-            return
-        if req.method == "INVITE":
-            self.branches.put(branch, route)
+                self._reply(req, 513, source, transport, conn_id)
+            return None
+        return data
+
+    def _to_worker(
+        self, data: bytes, worker: tuple[str, int], req: Request, source: tuple[str, int], auth: str | None
+    ) -> None:
         if self._udp is not None:
-            self._udp.sendto(data, route.worker)
+            self._udp.sendto(data, worker)
             self.forwarded += 1
-            log.debug("%s %s from %s:%d -> worker %s:%d (%s)", req.method, req.uri, *route.source, *route.worker, auth)
+            log.debug("%s %s from %s:%d -> worker %s:%d (%s)", req.method, req.uri, *source, *worker, auth)
 
     def _ack_or_cancel(self, req: Request, source: tuple[str, int], transport: Transport, conn_id: int) -> None:
         now = self.clock()
         branch = derive_branch(self._secret, req, self._conn_tag(transport, conn_id))
         route = self.branches.get(branch, now)
         if route is not None and route.source[0] == source[0]:
-            self._forward(req, branch, route, None, now)
+            data = self._prepare(req, branch, source, transport, conn_id, None)
+            if data is not None:
+                self._to_worker(data, route.worker, req, source, None)
             return
         if req.method == "ACK":
             return  # nothing answers an ACK: ours for a 4xx we made, or one for a forgotten branch
@@ -318,7 +341,7 @@ class Front:
             self._refuse(req, source, transport, conn_id)
 
     async def _register(self, req: Request, source: tuple[str, int], transport: Transport, conn_id: int) -> None:
-        verdict = await self._identify(req, source, allowed=False)
+        verdict = await self._identify(req, source, allowed=False, kinds=("phone",))
         credential = verdict.credential
         if verdict.action == "challenge":
             header = ("WWW-Authenticate", self.digest.challenge(self.clock(), verdict.stale))
