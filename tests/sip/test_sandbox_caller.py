@@ -144,6 +144,9 @@ def check_digest(tmp_path: Path) -> None:
     [log] = list(tmp_path.glob("dial_in_*_messages.log"))
     [header] = [line for line in log.read_text().splitlines() if line.startswith("Proxy-Authorization:")]
     assert 'username="wirexa-sandbox"' in header and 'realm="wirexa"' in header
+    # The first INVITE names the user (an empty Authorization): the front challenges only known users.
+    empty = next(line for line in log.read_text().splitlines() if line.startswith("Authorization:"))
+    assert 'username="wirexa-sandbox"' in empty and 'realm="wirexa"' in empty and 'response=""' in empty
     assert digest_ok(header, "INVITE", PASSWORD) and not digest_ok(header, "INVITE", "wrong")
 
 

@@ -333,6 +333,7 @@ def dial_in(
         "port": port,
         "bind": host,
         "secret_file": str(secret),
+        "realm": s.sip_domain,
         "press": press,
         "hangup_after": hangup_after,
         "wav": str(wav),

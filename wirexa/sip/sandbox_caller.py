@@ -3,8 +3,9 @@ the phone network would, so `wirexa sandbox dial-in` can test an IVR without a c
 
 The program runs in a process of its own (one Endpoint per process; threading as in endpoint.py),
 started by `start()` below as `python -m wirexa.sip.entry _dial-in ...` (`wirexa _dial-in` frozen). It
-sends one INVITE (Request-URI sip:<to>@<host>:<port>, From sip:<from>@sandbox) and answers the front's
-407 digest challenge as CALLER_USERNAME with the password the engine keeps in
+sends one INVITE (Request-URI sip:<to>@<host>:<port>, From sip:<from>@sandbox) with an empty
+Authorization naming CALLER_USERNAME (so the front, which refuses strangers, challenges it) and
+answers the front's 407 digest challenge (realm: [sip] domain) with the password the engine keeps in
 <data_dir>/sandbox/caller.secret. Once the engine answers it records everything it hears to a WAV,
 and at its "turn" it presses the digits, then says the text or plays the WAV it was given.
 
@@ -145,7 +146,10 @@ class DialIn:
             port=0, bind=args.bind, rtp_port=0, log_file=args.log_file, tcp=False, user_agent="Wirexa-Sandbox-Caller"
         )
         acfg = account_config(f"sip:{args.from_number}@sandbox", args.bind, 0, 0)
-        acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", CALLER_USERNAME, 0, password))
+        acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", args.realm, CALLER_USERNAME, 0, password))
+        # The first INVITE carries an empty Authorization naming the user: the front challenges
+        # (407) only a request that names a user it knows, and refuses a stranger (403).
+        acfg.sipConfig.authInitialEmpty = True
         self.account = pj.Account()
         self.account.create(acfg)
         self.loop = CommandLoop(self.ep, self.handle, self.tick, due=self.due)
@@ -432,6 +436,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--bind", default="127.0.0.1")
     ap.add_argument("--secret-file", required=True)
+    ap.add_argument("--realm", default="wirexa")  # the front's digest realm: [sip] domain
     ap.add_argument("--press", default="")
     ap.add_argument("--say", default="")
     ap.add_argument("--play", default="")
