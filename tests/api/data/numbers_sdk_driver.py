@@ -12,7 +12,7 @@ import traceback
 from urllib.parse import urlsplit
 
 kind, base_url, project, token, stem = sys.argv[1:6]
-out = {"kind": kind}
+out: dict[str, object] = {"kind": kind}
 
 
 def make():
