@@ -234,17 +234,17 @@ async def test_list_filters_and_pages(api: Api) -> None:
 
 
 async def test_local_mobile_tollfree(api: Api) -> None:
-    for kind, number, expected in (
-        ("Local", "+14155550300", "local"),
-        ("Mobile", "+447700900000", "mobile"),
-        ("TollFree", "+18885550100", "toll-free"),
+    for kind, number, expected, schema in (
+        ("Local", "+14155550300", "local", "local"),
+        ("Mobile", "+447700900000", "mobile", "mobile"),
+        ("TollFree", "+18885550100", "toll-free", "toll_free"),
     ):
         resp = await api.client.post(
             f"{api.base}/IncomingPhoneNumbers/{kind}.json", data={"PhoneNumber": number}, headers=api.auth
         )
         assert resp.status == 201
         body = await resp.json()
-        validate(NUMBER, body)
+        validate(f"{NUMBER}.incoming_phone_number_{schema}", body)
         assert body["type"] == expected and body["uri"] == f"{api.base}/IncomingPhoneNumbers/{body['sid']}.json"
         resp = await api.client.get(f"{api.base}/IncomingPhoneNumbers/{kind}", headers=api.auth)
         assert [n["sid"] for n in (await resp.json())["incoming_phone_numbers"]] == [body["sid"]]
