@@ -16,6 +16,8 @@ else ended calls' ports leak and new calls fail after ~1,000.
 from __future__ import annotations
 
 import ctypes
+import heapq
+import itertools
 import logging
 import math
 import queue
@@ -112,11 +114,17 @@ def create_endpoint(
     user_agent: str = "Wirexa",
     bind_wait_s: float = 0.0,
     allow: Sequence[str] = (),
+    public_address: str = "",
 ) -> Any:
     """libCreate + libInit + the SIP guard + transports + null audio device + codecs + libStart.
 
     The guard (guard.py) answers 403 to requests from anyone but loopback, `bind` and the
-    `allow` list (the trunk), before pjsua sees them; it is in place before any transport opens."""
+    `allow` list (the trunk), before pjsua sees them; it is in place before any transport opens.
+
+    `public_address` (a box behind NAT: `[sip] public_address`) is what the SIP transports
+    announce: pjsip puts a transport's published name (TransportConfig.publicAddress) in the
+    Via sent-by and the Contact of everything it sends, while the sockets still bind `bind`.
+    The SDP's address is the account's business (account_config)."""
     silence_banner()
     ep = pj.Endpoint()
     ep.libCreate()
@@ -143,17 +151,20 @@ def create_endpoint(
     tc = pj.TransportConfig()
     tc.port = port
     tc.boundAddress = bind
+    tc.publicAddress = public_address
     _create_transport(ep, pj.PJSIP_TRANSPORT_UDP, tc, bind_wait_s)
     if tcp:
         tc2 = pj.TransportConfig()
         tc2.port = port
         tc2.boundAddress = bind
+        tc2.publicAddress = public_address
         _create_transport(ep, pj.PJSIP_TRANSPORT_TCP, tc2, bind_wait_s)
     if tls:
         # Client-side TLS to a trunk (TLS 1.2 with this wheel's OpenSSL 1.0.2); any local port.
         tc3 = pj.TransportConfig()
         tc3.port = 0
         tc3.boundAddress = bind
+        tc3.publicAddress = public_address
         tc3.tlsConfig.verifyServer = False
         ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tc3)
     ep.audDevManager().setNullDev()
@@ -179,10 +190,14 @@ def _create_transport(ep: Any, kind: Any, tc: Any, wait_s: float) -> None:
             time.sleep(0.25)
 
 
-def account_config(uri: str, bind: str, rtp_port: int, rtp_range: int = 64) -> Any:
+def account_config(uri: str, bind: str, rtp_port: int, rtp_range: int = 64, public_rtp_address: str = "") -> Any:
+    """An account whose calls' RTP sockets bind `bind` from `rtp_port` (`rtp_range` ports).
+    `public_rtp_address` (behind NAT: `[sip] public_rtp_address`, else `public_address`) is the
+    media transports' published name, which pjsua writes in the SDP's c= and o= lines."""
     acfg = pj.AccountConfig()
     acfg.idUri = uri
     acfg.mediaConfig.transportConfig.boundAddress = bind
+    acfg.mediaConfig.transportConfig.publicAddress = public_rtp_address
     acfg.mediaConfig.transportConfig.port = rtp_port
     acfg.mediaConfig.transportConfig.portRange = rtp_range
     return acfg
@@ -217,6 +232,37 @@ def sip_error(exc: Exception) -> SipError:
     info = getattr(exc, "info", None)
     return SipError(info() if callable(info) else str(exc))
 
+
+class Timers:
+    """Callbacks due at a time.monotonic() moment, run by the process's CommandLoop between
+    libHandleEvents calls, on the main thread: code outside the owner (dialogs.pin_stream's RTP
+    latch) can wait for something without a thread of its own, and touch pjsua2 objects when it
+    runs. Main thread only; the loop wakes in time for the next one (CommandLoop.poll_ms)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[float], None]]] = []
+        self._seq = itertools.count()
+
+    def call_at(self, when: float, fn: Callable[[float], None]) -> None:
+        """Run fn(now) at `when` (time.monotonic()) or soon after."""
+        heapq.heappush(self._heap, (when, next(self._seq), fn))
+
+    def next_due(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def run_due(self, now: float) -> None:
+        while self._heap and self._heap[0][0] <= now:
+            _, _, fn = heapq.heappop(self._heap)
+            try:
+                fn(now)
+            except Exception:  # noqa: BLE001 - one failing timer must not stop the loop
+                log.exception("timer failed")
+
+    def clear(self) -> None:
+        self._heap.clear()
+
+
+TIMERS = Timers()  # this process's (one Endpoint, one CommandLoop per process)
 
 WAKE = b"\r\n\r\n"  # a SIP keep-alive (RFC 5626): pjsip's UDP transport drops it unparsed
 ACTIVE_POLL_MS = 20  # while calls are live: the owners' tick timers need ~20 ms resolution
@@ -253,12 +299,13 @@ MAX_ACCOUNTS = 32  # above pjsua's PJSUA_MAX_ACC (8); pjsua_acc_is_valid is fals
 
 
 def wake_address(ep: Any) -> tuple[str, int] | None:
-    """Where to send the wake-up packet: the Endpoint's own UDP SIP transport."""
+    """Where to send the wake-up packet: the Endpoint's own UDP SIP transport, at the address its
+    socket is bound to (localAddress; localName is the published one, a public address behind NAT)."""
     for tid in ep.transportEnum():
         info = ep.transportGetInfo(tid)
         if info.typeName != "UDP":
             continue
-        host, _, port = str(info.localName).rpartition(":")
+        host, _, port = str(getattr(info, "localAddress", "") or info.localName).rpartition(":")
         if host in ("", "0.0.0.0"):
             host = "127.0.0.1"
         return host.strip("[]"), int(port)
@@ -283,7 +330,8 @@ class CommandLoop:
       that resolution and the callbacks pjsua2 queues from the media thread (DTMF digits,
       mainThreadOnly) run within it; an owner that knows when its next timer is due (`due`:
       a ring timeout, the end of a prompt, a digit to send) is woken then, so it can poll
-      rarely (the media worker: 100 ms) without being late for anything;
+      rarely (the media worker: 100 ms) without being late for anything; so is anyone
+      waiting on the process's TIMERS (an RTP latch);
     - otherwise it waits IDLE_POLL_MS (a lost wake-up packet, which loopback does not lose
       short of a full socket buffer, would delay a command by at most that).
     The alternatives measured: a fixed 1/5/10 ms poll (cost grows with the rate), and
@@ -340,6 +388,9 @@ class CommandLoop:
             self._busy_until = now + LINGER_S
         limit = self.active_ms if now < self._busy_until else self.idle_ms
         due = self.due() if self.due is not None else None
+        timer = TIMERS.next_due()
+        if timer is not None:
+            due = timer if due is None else min(due, timer)
         if due is None:
             return limit
         ms = math.ceil((due - now) * 1000)
@@ -405,6 +456,7 @@ class CommandLoop:
                     log.exception("command %s failed", cmd.NAME)
                     self.emit(proto.failure(cmd, f"{type(exc).__name__}: {exc}"))
             now = time.monotonic()
+            TIMERS.run_due(now)
             self.elapsed, last_tick = now - last_tick, now
             try:
                 self.tick(now)
@@ -432,6 +484,7 @@ class CommandLoop:
             pass
         self.released.clear()
         self.graveyard.clear()
+        TIMERS.clear()
         if self._wake_sock is not None:
             self._wake_sock.close()
         import gc
