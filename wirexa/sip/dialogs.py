@@ -15,6 +15,8 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
+import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -24,7 +26,18 @@ from wirexa.media.amd import AmdMode, AmdParams
 from wirexa.sip import endpoint
 from wirexa.sip import protocol as proto
 from wirexa.sip.endpoint import Sink, describe
-from wirexa.sip.guard import pin_udp_socket, split_hostport
+from wirexa.sip.guard import (
+    LATCH_POLL_S,
+    LATCH_WINDOW_S,
+    LOOPBACK,
+    RtpLatch,
+    filter_udp_socket,
+    pin_udp_socket,
+    rtp_networks,
+    split_hostport,
+    unpin_udp_socket,
+    uri_host,
+)
 from wirexa.sip.recorder import Recording
 from wirexa.sip.tap import Tap
 
@@ -144,21 +157,127 @@ def refuse_incoming_call(call_id: int, source: str, why: str) -> None:
     _pjsua_call_hangup(call_id, REFUSE_INCOMING, None, None)
 
 
+@dataclass
+class StreamPin:
+    """Where one stream's RTP and RTCP sockets stand in pin_stream's rule: filtered to the
+    latch's networks until `pinned` (the RTP socket's connect() target) is set."""
+
+    local_rtp: int
+    local_rtcp: int | None
+    sdp_rtcp: tuple[str, int] | None
+    latch: RtpLatch
+    pinned: tuple[str, int] | None = None
+    cancelled: bool = False
+
+
+_PINS: weakref.WeakKeyDictionary[Any, dict[int, StreamPin]] = weakref.WeakKeyDictionary()  # by Call, stream index
+
+
 def pin_stream(call: Any, index: int) -> None:
-    """RTP only from the far end's SDP address: pjmedia otherwise takes audio from any source
-    and, after 10 packets from a new one in a row, sends the call's audio there (a flood
-    hijacks the call). Connecting the stream's RTP and RTCP sockets to the far end makes the
-    kernel drop everyone else's packets. Runs for every stream created (a re-INVITE's too)."""
+    """RTP only from where the far end really sends it (guard.py's module docstring has the rule
+    and the pjmedia facts behind it): the stream's sockets take packets only from the SDP's host
+    and the call's signalling peers (the guard's networks and signalling_hosts()), then the RTP
+    socket is connect()ed to the first packet's source (pjmedia has latched onto it), or to the
+    SDP address when no RTP comes within LATCH_WINDOW_S. Without this, pjmedia takes audio from
+    anyone and sends the call's audio to a new source at its first packet, or after 10 in a row
+    once the far end has sent (a flood hijacks the call).
+
+    Runs for every stream created, on the main thread (onStreamCreated). A re-INVITE's stream on
+    the same socket keeps the pin when the SDP address is unchanged, and is pinned to the new SDP
+    address at once when the far end moved its media (signalled, so nothing to latch)."""
     try:
         tp = call.getMedTransportInfo(index)
         si = call.getStreamInfo(index)
     except pj.Error as exc:
         log.warning("RTP source not pinned: %s", describe(exc))
         return
-    for local, remote in ((tp.localRtpName, si.remoteRtpAddress), (tp.localRtcpName, si.remoteRtcpAddress)):
-        here, there = split_hostport(local), split_hostport(remote)
-        if here is None or there is None or not pin_udp_socket(here[1], there):
-            log.warning("RTP source not pinned: local %s, remote %s", local, remote)
+    here, here_rtcp = split_hostport(tp.localRtpName), split_hostport(tp.localRtcpName)
+    sdp, sdp_rtcp = split_hostport(si.remoteRtpAddress), split_hostport(si.remoteRtcpAddress)
+    if here is None or sdp is None:
+        log.warning("RTP source not pinned: local %s, remote %s", tp.localRtpName, si.remoteRtpAddress)
+        return
+    pins = _PINS.setdefault(call, {})
+    prev = pins.get(index)
+    if prev is not None and prev.local_rtp == here[1] and prev.latch.sdp == sdp:
+        return
+    rtcp_port = here_rtcp[1] if here_rtcp is not None else None
+    now = time.monotonic()
+    if prev is not None and prev.local_rtp == here[1]:
+        prev.cancelled = True
+        pin = StreamPin(here[1], rtcp_port, sdp_rtcp, RtpLatch(sdp, (), now), pinned=sdp)
+        pins[index] = pin
+        _pin(here[1], sdp)
+        if rtcp_port is not None and sdp_rtcp is not None:
+            _pin(rtcp_port, sdp_rtcp)
+        return
+    allowed = endpoint.GUARD.policy.networks if endpoint.GUARD is not None else (LOOPBACK,)
+    networks = rtp_networks(sdp[0], signalling_hosts(call), allowed)
+    pin = StreamPin(here[1], rtcp_port, sdp_rtcp, RtpLatch(sdp, networks, now + LATCH_WINDOW_S))
+    pins[index] = pin
+    for port in (here[1], rtcp_port):
+        if port is None:
+            continue
+        if not filter_udp_socket(port, networks):
+            log.warning("RTP sources not filtered on local port %d: pinned to the SDP address now", port)
+            _pin(port, sdp if port == here[1] else sdp_rtcp)
+            pin.pinned = sdp
+        else:
+            unpin_udp_socket(port)  # a socket pjsua reused may still be connected to another peer
+    if pin.pinned is None:
+        ref = weakref.ref(call)
+        endpoint.TIMERS.call_at(now + LATCH_POLL_S, lambda t: _latch(ref, index, pin, t))
+
+
+def signalling_hosts(call: Any) -> tuple[str, ...]:
+    """The hosts a call's signalling goes to besides the guard's networks: `call.signal_hosts`
+    (set by the worker: an inbound INVITE's real source) and, for a call we placed, the dialled
+    URI's host (a desk phone behind NAT is dialled at the address its REGISTER came from; an
+    inbound call's From is the caller's word, so it never counts)."""
+    hosts = list(getattr(call, "signal_hosts", ()))
+    try:
+        info = call.getInfo()
+    except pj.Error:
+        return tuple(hosts)
+    if info.role == pj.PJSIP_ROLE_UAC:
+        host = uri_host(str(info.remoteUri))
+        if host is not None:
+            hosts.append(host)
+    return tuple(hosts)
+
+
+def _pin(port: int, remote: tuple[str, int] | None) -> None:
+    if remote is not None and not pin_udp_socket(port, remote):
+        log.warning("RTP source not pinned: local port %d, remote %s:%d", port, *remote)
+
+
+def _latch(ref: weakref.ref[Any], index: int, pin: StreamPin, now: float) -> None:
+    """pin_stream's timer: pin the stream's sockets once its first RTP packet has come (or the
+    window is over); else look again in LATCH_POLL_S. Main thread (endpoint.TIMERS)."""
+    call = ref()
+    if pin.cancelled or call is None:
+        return
+    try:
+        tp = call.getMedTransportInfo(index)
+    except pj.Error:
+        return  # the call or its media is gone
+    source = split_hostport(tp.srcRtpName)
+    target = pin.latch.decide(source, now)
+    if target is None:
+        endpoint.TIMERS.call_at(now + LATCH_POLL_S, lambda t: _latch(ref, index, pin, t))
+        return
+    pin.pinned = target
+    _pin(pin.local_rtp, target)
+    if target != pin.latch.sdp:
+        log.info("RTP latched to %s:%d (the SDP said %s:%d)", *target, *pin.latch.sdp)
+    if pin.local_rtcp is None:
+        return
+    rtcp = split_hostport(tp.srcRtcpName)
+    if rtcp is not None and rtcp[1] != 0 and pin.latch.allows(rtcp[0]):
+        _pin(pin.local_rtcp, rtcp)
+    elif target == pin.latch.sdp:
+        _pin(pin.local_rtcp, pin.sdp_rtcp)
+    # else RTCP (no audio in it) stays filtered to the latch's networks: behind NAT its source
+    # port is unknown until the far end's first report, seconds later
 
 
 class WorkerCall(pj.Call):  # type: ignore[misc]

@@ -22,8 +22,42 @@ syntax error, or "Error processing packet from", a missing header) with the whol
 quiet_parse_errors() puts a filter in front of pjsua's log writer that lets the first one from a
 source through and counts the rest (REFUSAL_WINDOW_S again).
 
-RTP: pin_udp_socket() connects a call's RTP/RTCP socket to the far end (the worker calls it for
-each stream): pjmedia would otherwise send the call's audio to whoever floods its port.
+RTP: who may send a call's RTP, and where its audio goes (dialogs.pin_stream applies this for
+each stream; tests/sip/test_nat.py). What pjmedia does by itself, measured on this wheel with a
+SIPp trunk whose SDP said c=127.0.0.2 while its RTP came from 127.0.0.1 (a NAT's rewrite), 20 ms
+packets, the worker playing a tone:
+- pjsua leaves the UDP media transport's source check on (no PJMEDIA_UDP_NO_SRC_ADDR_CHECKING),
+  and the stream (stream.c: rtp_src_cnt, rem_rtp_flag) switches its RTP destination to a packet's
+  source AT ONCE while it has never received from its current destination: the trunk had the
+  call's audio from the packet after its first (20 ms), ~150 of 150.
+- Once packets have come from the destination, a new source takes the stream over after
+  PJMEDIA_RTP_NAT_PROBATION_CNT (10) packets in a row: 9 from a stranger between two of the
+  trunk's changed nothing, 10 or 20 got the stranger 9-10 packets of the call's audio until the
+  trunk's next 10 took it back. A stranger sending before the trunk's first packet takes the
+  stream with its first one (13 packets of audio went to it).
+- The old rule, connect() to the SDP address at once, lets the kernel drop the NAT'd trunk's
+  packets, and pjmedia sends to the SDP address nobody listens on: no audio either way.
+So pjmedia latches by itself, immediately, and anyone can steer it; the rule decides to whom:
+1. When a stream is created its RTP and RTCP sockets get a socket filter (classic BPF,
+   SO_ATTACH_FILTER: source_filter) that keeps packets only from the SDP's host and the call's
+   signalling peers (rtp_networks: the networks this guard lets in, i.e. 127.0.0.1, the bind
+   address, the trunk; the dialled URI's host of an outbound call, e.g. a desk phone at the
+   address its REGISTER came from; an inbound call's real source when the worker names it in
+   `call.signal_hosts`). A stranger
+   never reaches pjmedia, so the first packet pjmedia latches onto is from one of those hosts.
+2. Every LATCH_POLL_S (one packet time) the latch reads pjmedia's source of the last RTP packet
+   (MediaTransportInfo.srcRtpName); the first one seen is where pjmedia now sends, and the RTP
+   socket is connect()ed to it (RtpLatch.decide): from then on the kernel drops every other
+   source, another port of the same host included, so nothing re-latches later. RTCP is
+   connected to its own first source when one has come by then, else stays filtered (it carries
+   no audio, and behind NAT its port shows only with the far end's first report, seconds later).
+3. No RTP within LATCH_WINDOW_S of the stream's creation (the answer): both sockets are
+   connect()ed to the SDP's addresses, the old rule.
+What it does not stop: a host of the allowed set that sends before the real far end (the trunk
+itself, a process on this machine, the NAT'd caller's neighbours behind the same public address
+when the worker names it) latches the call; and a peer that sends from one port and listens on
+its SDP port (asymmetric RTP, rare today) gets its audio at the port it sends from, as pjmedia's
+own latching always did.
 
 The rdata fields are read at offsets measured on this wheel (2.15.1, x86_64, PJSIP_MAX_PKT_LEN
 4000); every packet is checked for consistency (the source as sockaddr and as text agree, the
@@ -45,7 +79,8 @@ import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -376,16 +411,15 @@ def split_hostport(name: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
-def pin_udp_socket(local_port: int, remote: tuple[str, int]) -> bool:
-    """connect() this process's UDP socket bound to local_port to `remote`: the kernel then drops
-    datagrams from any other source before pjmedia sees them. pjmedia's sendto() with an explicit
-    address keeps working on a connected UDP socket (Linux). False when no such socket is found."""
+def _udp_sockets(local_port: int) -> Iterator[socket.socket]:
+    """This process's IPv4 UDP sockets bound to local_port, each as a dup (closed after its turn):
+    connect(), setsockopt() on a dup act on the socket itself."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         try:
             if not stat.S_ISSOCK(os.fstat(fd).st_mode):
                 continue
-            sock = socket.fromfd(fd, socket.AF_INET, socket.SOCK_DGRAM)  # a dup: connect() acts on the socket
+            sock = socket.fromfd(fd, socket.AF_INET, socket.SOCK_DGRAM)
         except OSError:
             continue
         with contextlib.closing(sock):
@@ -394,8 +428,134 @@ def pin_udp_socket(local_port: int, remote: tuple[str, int]) -> bool:
                     continue
                 if sock.family != socket.AF_INET or sock.getsockname()[1] != local_port:
                     continue
-                sock.connect(remote)
-                return True
             except OSError:
                 continue
+            yield sock
+
+
+def pin_udp_socket(local_port: int, remote: tuple[str, int]) -> bool:
+    """connect() this process's UDP socket bound to local_port to `remote`: the kernel then drops
+    datagrams from any other source before pjmedia sees them. pjmedia's sendto() with an explicit
+    address keeps working on a connected UDP socket (Linux). A source filter (filter_udp_socket)
+    goes: the connection is stricter. False when no such socket is found."""
+    for sock in _udp_sockets(local_port):
+        try:
+            sock.connect(remote)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
+            return True
+        except OSError:
+            continue
     return False
+
+
+# classic BPF (linux/filter.h): the source address is 12 bytes into the IPv4 header, which a
+# socket filter reaches at SKF_NET_OFF whatever layer the packet is seen at.
+SO_ATTACH_FILTER = 26
+SO_DETACH_FILTER = 27
+_SKF_NET_OFF = -0x100000
+MAX_FILTER_NETWORKS = 80  # a jump offset is one byte: 3 instructions a network
+_BPF_LD_W_ABS, _BPF_AND_K, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x54, 0x15, 0x06
+
+
+def source_filter(networks: Iterable[ipaddress.IPv4Network]) -> bytes:
+    """A classic BPF program (struct sock_filter[]) that keeps IPv4 packets whose source is in one
+    of `networks` and drops all others."""
+    nets = list(dict.fromkeys(networks))
+    if len(nets) > MAX_FILTER_NETWORKS:
+        raise ValueError(f"{len(nets)} networks: a socket filter's jump takes at most {MAX_FILTER_NETWORKS}")
+    prog: list[tuple[int, int, int, int]] = []
+    for i, net in enumerate(nets):
+        accept = 3 * (len(nets) - i - 1) + 1  # jumps from this jeq over the later tests and the drop
+        prog += [
+            (_BPF_LD_W_ABS, 0, 0, (_SKF_NET_OFF + 12) & 0xFFFFFFFF),
+            (_BPF_AND_K, 0, 0, int(net.netmask)),
+            (_BPF_JEQ_K, accept, 0, int(net.network_address)),
+        ]
+    prog += [(_BPF_RET_K, 0, 0, 0), (_BPF_RET_K, 0, 0, 0xFFFFFFFF)]
+    return b"".join(struct.pack("HBBI", *ins) for ins in prog)
+
+
+def filter_udp_socket(local_port: int, networks: Iterable[ipaddress.IPv4Network]) -> bool:
+    """Attach source_filter(networks) to this process's UDP socket bound to local_port (replacing
+    any filter it had): the kernel drops datagrams from anywhere else before pjmedia sees them.
+    False when no such socket is found."""
+    try:
+        program = source_filter(networks)
+    except ValueError as exc:
+        log.warning("RTP sources not filtered: %s", exc)
+        return False
+    code = ctypes.create_string_buffer(program, len(program))
+    fprog = struct.pack("@HP", len(program) // 8, ctypes.addressof(code))
+    for sock in _udp_sockets(local_port):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def unpin_udp_socket(local_port: int) -> bool:
+    """Dissolve the connect() of this process's UDP socket bound to local_port (connect to
+    AF_UNSPEC, which Python's socket.connect cannot express). False when no socket was found."""
+    unspec = ctypes.create_string_buffer(16)  # struct sockaddr, sa_family AF_UNSPEC (0)
+    for sock in _udp_sockets(local_port):
+        if _LIBC.connect(sock.fileno(), unspec, 16) == 0:
+            return True
+    return False
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.connect.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint]
+_LIBC.connect.restype = ctypes.c_int
+
+
+LATCH_WINDOW_S = 5.0  # how long after its stream is created a call's RTP may latch
+LATCH_POLL_S = 0.02  # how often pin_stream's latch looks for the first packet (one ptime)
+
+
+@dataclass
+class RtpLatch:
+    """Where one stream's RTP may come from, and where its socket gets pinned (the module
+    docstring's rule). `networks`: the SDP host and the call's signalling peers; `deadline`: the
+    end of the latch window (time.monotonic()). Pure."""
+
+    sdp: tuple[str, int]
+    networks: tuple[ipaddress.IPv4Network, ...]
+    deadline: float
+
+    def allows(self, host: str) -> bool:
+        return PeerPolicy(self.networks).allows(host)
+
+    def decide(self, source: tuple[str, int] | None, now: float) -> tuple[str, int] | None:
+        """Where to pin the RTP socket now: the first packet's source (pjmedia's latest source
+        of RTP, port 0 = none yet) when an allowed host sent it, the SDP address once the window
+        is over with nothing latched, else None (look again in LATCH_POLL_S)."""
+        if source is not None and source[1] != 0 and self.allows(source[0]):
+            return source
+        if now >= self.deadline:
+            return self.sdp
+        return None
+
+
+_URI_HOST = re.compile(r"sips?:(?:[^@>;]*@)?(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
+
+
+def uri_host(uri: str) -> str | None:
+    """The IPv4 host of a SIP URI (name-addr or bare), or None for a host name (resolving it on
+    the poll thread could block every call)."""
+    m = _URI_HOST.search(uri)
+    return m.group(1) if m else None
+
+
+def rtp_networks(
+    sdp_host: str, peers: Iterable[str], allowed: Iterable[ipaddress.IPv4Network]
+) -> tuple[ipaddress.IPv4Network, ...]:
+    """The networks a call's RTP may latch to: the SDP's host, the call's signalling peers (host
+    addresses) and the networks the SIP guard lets in (127.0.0.1, the bind address, the trunk)."""
+    nets = []
+    for host in (sdp_host, *peers):
+        with contextlib.suppress(ValueError):
+            nets.append(ipaddress.IPv4Network(host))
+    return tuple(dict.fromkeys([*nets, *allowed]))
