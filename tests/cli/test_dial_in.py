@@ -1,10 +1,14 @@
-"""`wirexa sandbox dial-in`: its bad-input lines (before any call), and whole runs against SIPp
-as the engine's front (digest, prompt, digits, the recording's summary; a refusal as one line)."""
+"""`wirexa sandbox dial-in`: its bad-input lines (before any call), whole runs against SIPp as the
+engine's front (digest, prompt, digits, the recording's summary; a refusal as one line), and one
+against a live engine: a registered number's IVR heard and its <Gather> given the digit pressed."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,8 @@ import pytest
 
 from tests.backends import free_udp_block
 from tests.cli.test_cli import one_red_line, run
+from tests.conftest import LiveServer, engine_fixture
+from tests.e2e.webapp import WebApp
 from tests.sip.conftest import sipp  # noqa: F401 - the SIPp fixture
 from tests.sip.test_sandbox_caller import PASSWORD, RtpPeer
 from wirexa import config
@@ -169,3 +175,59 @@ def test_heard_summary_levels(tmp_path: Path) -> None:
     assert -13 < s["rms_dbfs"] < -11 and -6.5 < s["peak_dbfs"] < -5.5
     wav.write_bytes(wav_bytes(bytes(1600)))
     assert heard_summary(wav)["peak_dbfs"] is None and heard_summary(wav)["rms_dbfs"] is None
+
+
+# --- against a live engine -----------------------------------------------------------------------
+
+dial_engine = engine_fixture("dial-in", name="dial_engine")
+IVR = '<Response><Say>Hello caller</Say><Gather numDigits="1" timeout="8" action="/pressed"/></Response>'
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[WebApp]:
+    app = WebApp()
+    app.docs["/ivr"] = IVR
+    app.docs["/pressed"] = "<Response><Say>Thank you</Say><Hangup/></Response>"
+    yield app
+    app.close()
+
+
+def wirexa(engine: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wirexa", *args, "--data-dir", str(engine.data_dir)],
+        capture_output=True,
+        text=True,
+        env=engine.env,
+        timeout=90,
+    )
+
+
+@pytest.mark.sip
+@pytest.mark.slow
+def test_dial_in_to_a_live_engines_ivr(dial_engine: LiveServer, web: WebApp) -> None:
+    added = wirexa(dial_engine, "numbers", "add", "+15005550177", "--voice-url", web.url("/ivr"), "--json")
+    assert added.returncode == 0, added.stderr
+    done = wirexa(dial_engine, "sandbox", "dial-in", "+15005550177", "--press", "7", "--json")
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    # The VoiceUrl was fetched for an inbound call from the sandbox caller's number.
+    [first] = web.to("/ivr")
+    assert first.form["Direction"] == "inbound" and first.form["CallStatus"] == "ringing"
+    assert first.form["From"] == "+15005550100" and first.form["To"] == "+15005550177"
+    assert body["call_sid"] == first.form["CallSid"]
+    # The engine's <Gather> got the digit; its action's <Hangup/> ended the call.
+    [pressed] = web.to("/pressed")
+    assert pressed.form["Digits"] == "7" and pressed.form["CallSid"] == body["call_sid"]
+    assert body["digits_sent"] == "7" and body["hung_up_by"] == "engine"
+    # The caller heard speech: "Hello caller", then "Thank you".
+    audio = body["audio"]
+    assert audio["rms_dbfs"] is not None and audio["rms_dbfs"] > -40 and audio["speech_fraction"] > 0.2
+    assert audio["peak_dbfs"] > -20 and 1.5 < audio["duration_s"] < 15
+    shown = wirexa(dial_engine, "calls", "show", body["call_sid"], "--json")
+    assert shown.returncode == 0, shown.stderr
+    call = json.loads(shown.stdout)
+    assert call["direction"] == "inbound" and call["status"] == "completed"
+    # A number no project has: the router refuses it, one line with the SIP code.
+    refused = wirexa(dial_engine, "sandbox", "dial-in", "+15005550178")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.strip() == "Error: the engine refused the call: 404 Not Found"
