@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import json
 import shutil
 import socket
 import ssl
@@ -285,6 +286,104 @@ async def test_without_inbound_allowed_the_trunk_hosts_addresses_are_the_carrier
     async with running(tmp_path, sip_inbound_allowed="", sip_trunk_host=trunk) as h:
         assert (await udp_exchange(h.front.port, request("OPTIONS"))).code == (200 if allowed else 403)
         assert (await udp_exchange(h.front.port, request("OPTIONS"), source="127.0.0.2")).code == 403
+
+
+PJSUA2_WORKER = """
+import json, sys, threading
+import pjsua2 as pj
+
+def say(**event):
+    print(json.dumps(event), flush=True)
+
+class Worker(pj.Account):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def onIncomingCall(self, prm):
+        call = WorkerCall(self, prm.callId)
+        self.calls.append(call)
+        msg = prm.rdata.wholeMsg
+        say(ev="incoming", auth=[l for l in msg.splitlines() if l.startswith("X-Wirexa-Auth:")])
+        for code in (180, 200):
+            op = pj.CallOpParam()
+            op.statusCode = code
+            call.answer(op)
+
+class WorkerCall(pj.Call):
+    def onCallState(self, prm):
+        say(ev="state", state=self.getInfo().stateText)
+
+port = int(sys.argv[1])
+ep = pj.Endpoint()
+ep.libCreate()
+cfg = pj.EpConfig()
+cfg.uaConfig.threadCnt = 0
+cfg.uaConfig.mainThreadOnly = True
+cfg.logConfig.consoleLevel = 0
+cfg.logConfig.level = 0
+ep.libInit(cfg)
+tc = pj.TransportConfig()
+tc.port = port
+tc.boundAddress = "127.0.0.1"
+ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+ep.audDevManager().setNullDev()
+ep.libStart()
+acfg = pj.AccountConfig()
+acfg.idUri = f"sip:worker@127.0.0.1:{port}"
+acfg.mediaConfig.transportConfig.port = int(sys.argv[2])
+acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+worker = Worker()
+worker.create(acfg, True)
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+say(ev="ready")
+while not stop.is_set():
+    ep.libHandleEvents(10)
+ep.hangupAllCalls()
+for _ in range(20):
+    ep.libHandleEvents(10)
+worker.calls.clear()
+ep.libDestroy()
+"""
+
+
+async def test_a_pjsua2_endpoint_takes_the_forwarded_invite_and_the_dialog(tmp_path: Path) -> None:
+    """The forwarded INVITE (two Vias, our X-Wirexa headers) is one pjsip takes as it is: the call
+    is confirmed by the caller's ACK sent to pjsip's Contact, and the caller's BYE ends it."""
+    import sys
+
+    script = tmp_path / "worker.py"
+    script.write_text(PJSUA2_WORKER)
+    rtp = free_udp_block(30000, 59000, 10, (0, 1))
+    async with running(tmp_path) as h:
+        worker = subprocess.Popen(
+            [sys.executable, str(script), str(h.worker_port), str(rtp)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert worker.stdout is not None
+            line = ""
+            while '"ready"' not in line:  # pjlib prints a banner of its own first
+                line = await asyncio.wait_for(asyncio.to_thread(worker.stdout.readline), 10)
+                assert line, "the pjsua2 worker exited"
+            uac = h.caller("front_uac.xml")
+            assert await h.finished(uac) == [0], h.logs("errors")
+            await asyncio.sleep(0.3)
+        finally:
+            assert worker.stdin is not None
+            worker.stdin.close()
+            assert worker.stdout is not None
+            out = await asyncio.wait_for(asyncio.to_thread(worker.stdout.read), 10)
+            worker.wait(5)
+            worker.stdout.close()
+        events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        assert {"ev": "incoming", "auth": ["X-Wirexa-Auth: carrier"]} in events
+        states = [e["state"] for e in events if e["ev"] == "state"]
+        assert "CONFIRMED" in states and states[-1] == "DISCONNECTED"
 
 
 # --- helpers ---------------------------------------------------------------------------------------
