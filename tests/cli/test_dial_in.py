@@ -231,3 +231,13 @@ def test_dial_in_to_a_live_engines_ivr(dial_engine: LiveServer, web: WebApp) -> 
     refused = wirexa(dial_engine, "sandbox", "dial-in", "+15005550178")
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr.strip() == "Error: the engine refused the call: 404 Not Found"
+    # A caller.secret the engine does not know (another engine's): the front's challenge is not met.
+    secret = dial_engine.data_dir / "sandbox" / "caller.secret"
+    kept = secret.read_text()
+    secret.write_text("not-the-password\n")
+    try:
+        wrong = wirexa(dial_engine, "sandbox", "dial-in", "+15005550177")
+    finally:
+        secret.write_text(kept)
+    assert wrong.returncode == 1 and "407" in wrong.stderr and str(secret) in wrong.stderr, wrong.stderr
+    assert len(web.to("/ivr")) == 1  # neither refused call reached the VoiceUrl

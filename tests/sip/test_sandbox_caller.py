@@ -172,7 +172,7 @@ def test_digest_prompt_digits_and_hangup_after(tmp_path: Path, sipp: Any, prompt
     # The digits arrived in order, "," a pause of 1 s between 1 and 2.
     assert [d for _, d in prompt_peer.digits] == ["1", "2", "#"]
     (t1, _), (t2, _), (t3, _) = prompt_peer.digits
-    assert 1.1 <= t2 - t1 <= 1.6 and t3 - t2 < 0.5
+    assert 1.1 <= t2 - t1 <= 1.8 and t3 - t2 < 0.6  # a digit is ~240 ms
     # The recording: about the call's length, the tone (-9 dBFS RMS at half scale) within it.
     duration, level = wav_levels(Path(result["wav"]))
     assert 4.5 <= duration <= 6.0
@@ -214,7 +214,7 @@ def test_play_a_wav_that_needs_converting(tmp_path: Path, sipp: Any) -> None:
     assert "prompt ended" not in names
     turn = next(e for e in events if e["event"] == "turn")
     answered = next(e for e in events if e["event"] == "answered")
-    assert 1.9 <= turn["t"] - answered["t"] <= 2.3
+    assert 1.9 <= turn["t"] - answered["t"] <= 2.6
     loud = [level for _, level in peer.heard_at if not math.isinf(level) and level > -20]
     assert 40 <= len(loud) <= 55  # 1 s of the tone, 20 ms frames
     duration, level = wav_levels(Path(result["wav"]))
