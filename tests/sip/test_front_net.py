@@ -386,6 +386,28 @@ async def test_a_pjsua2_endpoint_takes_the_forwarded_invite_and_the_dialog(tmp_p
         assert "CONFIRMED" in states and states[-1] == "DISCONNECTED"
 
 
+async def test_a_bad_certificate_fails_start_and_leaves_nothing_bound(tmp_path: Path) -> None:
+    (tmp_path / "bad.pem").write_text("not a certificate")
+    values = {"data_dir": str(tmp_path), "sip_inbound_port": 0, "sip_inbound_tls_port": 0}
+    settings = config.load(
+        overrides={
+            **values,
+            "sip_inbound_tls_cert": str(tmp_path / "bad.pem"),
+            "sip_inbound_tls_key": str(tmp_path / "bad.pem"),
+        },
+        env={},
+    )
+
+    async def nobody(username: str) -> Credential | None:
+        return None
+
+    front = Front(settings, lambda: None, nobody)
+    with pytest.raises(ssl.SSLError):
+        await front.start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", front.port))  # the UDP port is free again
+
+
 # --- helpers ---------------------------------------------------------------------------------------
 
 

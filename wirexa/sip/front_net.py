@@ -129,16 +129,20 @@ class Front:
             break
         cert, key = (str(self.settings.sip_inbound_tls_cert), str(self.settings.sip_inbound_tls_key))
         if cert and key:
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(cert, key)
-            tls = await loop.create_server(
-                lambda: _Stream(self, "tls"),
-                self._bind,
-                int(self.settings.sip_inbound_tls_port),
-                ssl=ctx,
-                reuse_address=True,
-                backlog=256,
-            )
+            try:
+                ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                ctx.load_cert_chain(cert, key)
+                tls = await loop.create_server(
+                    lambda: _Stream(self, "tls"),
+                    self._bind,
+                    int(self.settings.sip_inbound_tls_port),
+                    ssl=ctx,
+                    reuse_address=True,
+                    backlog=256,
+                )
+            except (OSError, ssl.SSLError):
+                await self.close()  # unwind what started: UDP and TCP
+                raise
             self._servers.append(tls)
             self.tls_port = int(tls.sockets[0].getsockname()[1])
         log.info(
@@ -160,6 +164,7 @@ class Front:
         if self._udp is not None:
             self._udp.close()
             self._udp = None
+            await asyncio.sleep(0)  # the socket itself closes on the loop's next turn
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
