@@ -210,6 +210,8 @@ async def test_options_in_dialog_requests_and_garbage(tmp_path: Path) -> None:
         assert (await udp_exchange(h.front.port, request("OPTIONS"), source="127.0.0.2")).code == 403
         assert (await udp_exchange(h.front.port, request("BYE", to_tag=True))).code == 481
         assert (await udp_exchange(h.front.port, request("SUBSCRIBE"))).code == 405
+        assert (await udp_exchange(h.front.port, request("BYE"))).code == 481
+        assert (await udp_exchange(h.front.port, request("SUBSCRIBE"), source="127.0.0.2")).code == 403
         with pytest.raises(TimeoutError):
             await asyncio.to_thread(udp_roundtrip, h.front.port, b"\x00\xffnot sip\r\n\r\n", "127.0.0.1", 0.3)
         assert (await udp_exchange(h.front.port, request("OPTIONS"))).code == 200  # still there

@@ -236,6 +236,8 @@ class Front:
                 # Carriers ping, registered phones keep their NAT open, a phone may authenticate.
                 if not self._known_source(source) and (await self._identify(req, source)).action != "pass":
                     self._refuse(req, source, transport, conn_id)
+                elif req.method == "BYE":
+                    self._reply(req, 481, source, transport, conn_id)  # a BYE without a To tag names no dialog
                 elif req.method == "OPTIONS":
                     self._reply(req, 200, source, transport, conn_id, [("Allow", ALLOW), ("Accept", "application/sdp")])
                 else:
