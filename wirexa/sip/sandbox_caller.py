@@ -17,7 +17,8 @@ up `hangup_after_s` after the answer, else it waits for the engine to hang up, a
 an unanswered call is given up (CANCEL) after RING_CAP_S.
 
 stdout carries one JSON object a line: progress events ({"event": "ringing", "t": 0.01}, ...) and
-last {"event": "result", ...} (see DialInResult). stdin takes the CommandLoop's commands: a
+last {"event": "result", ...} (DialIn.result()), or {"event": "error", "message": ...} when it
+could not start (bad --press, audio espeak-ng or ffmpeg cannot make). stdin takes the CommandLoop's commands: a
 Shutdown (or EOF) hangs up and still reports the result.
 """
 
@@ -50,7 +51,6 @@ DEFAULT_FROM = "+15005550100"
 PAUSES_S = {",": 1.0, "w": 0.5, "W": 0.5}
 DIGITS = "0123456789*#ABCD"
 DIGIT_S = 0.24  # pjsua sends a digit string at one digit per ~240 ms (FINDINGS)
-NUMBER_RE = re.compile(r"^[A-Za-z0-9+*._-]{1,64}$")  # a TO/--from a SIP URI user can carry as it is
 
 SOUND_LEVEL = 3  # getTxLevel() above this: the engine is saying something (as the sandbox carrier)
 PROMPT_MIN_SOUND_S = 0.3
