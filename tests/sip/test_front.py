@@ -471,3 +471,15 @@ def test_too_brief_star_misuse_and_too_many_contacts() -> None:
 
 def test_a_credentials_repr_hides_the_password() -> None:
     assert "s3cret" not in repr(ALICE) and "alice" in repr(ALICE)
+
+
+def test_an_empty_initial_authorization_names_the_sandbox_caller_and_gets_a_challenge() -> None:
+    """The sandbox caller (pjsua2 authInitialEmpty) sends its username with an empty response
+    before any challenge: that names it (407, not 403) without authenticating it."""
+    digest = Digest("wirexa", SECRET)
+    empty = req(
+        "INVITE",
+        'Authorization: Digest username="wirexa-sandbox", realm="wirexa", nonce="", uri="sip:x", response=""',
+    )
+    assert claimed_username(empty, digest) == "wirexa-sandbox"
+    assert authorize(empty, False, False, SANDBOX, digest, NOW).action == "challenge"
