@@ -136,7 +136,8 @@ class Settings:
         "request-uri", "Where the called number of an inbound INVITE is read: request-uri (its user part) or to."
     )
     sip_inbound_username: str = _setting(
-        "", "Digest username the carrier must answer a challenge with (optional); empty = no digest auth for the carrier."
+        "",
+        "Digest username the carrier must answer a challenge with (optional); empty = no digest auth for the carrier.",
     )
     sip_inbound_password: Secret = _setting(Secret(""), "Digest password for inbound_username.")
     sip_domain: str = _setting(

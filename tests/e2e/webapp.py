@@ -26,6 +26,7 @@ class WebApp:
     def __init__(self, port: int = 0) -> None:
         self.docs: dict[str, str | Callable[[Request], str]] = {}
         self.files: dict[str, tuple[bytes, str]] = {}  # path -> (body, Content-Type), e.g. audio
+        self.statuses: dict[str, int] = {}  # path -> HTTP status answered there (an error page)
         self.requests: list[Request] = []
         self.lock = threading.Lock()
         app = self
@@ -60,7 +61,7 @@ class WebApp:
                     data, ctype = b"OK", "text/plain"
                 else:
                     data, ctype = (doc(req) if callable(doc) else doc).encode(), "text/xml"
-                self.send_response(200)
+                self.send_response(app.statuses.get(parts.path, 200))
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -13,9 +13,8 @@ import pytest
 
 from tests.sip.conftest import make_settings, running
 from tests.sip.test_exposure import invite
-from wirexa.calls.ports import CallAnswered, CallRinging, CallSid
+from wirexa.calls.ports import CallAnswered, CallRinging, CallSid, InboundInvite
 from wirexa.errors import SipError
-from wirexa.sip import protocol as proto
 
 pytestmark = pytest.mark.sip
 
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.sip
 async def test_an_invite_taken_with_an_engine_sid_rings_answers_and_ends(tmp_path: Path, sipp: object) -> None:
     settings = make_settings(tmp_path)
     async with running(settings, tmp_path) as h:
-        held: list[proto.Incoming] = []
+        held: list[InboundInvite] = []
         h.bridge.set_incoming_handler(held.append)
         worker = f"127.0.0.1:{settings.sip_port_base}"
         carrier = sipp("uac_inbound.xml", settings.sip_port_base + 150, worker)  # type: ignore[operator]
@@ -48,7 +47,7 @@ async def test_the_engine_refuses_a_held_invite_with_its_code(tmp_path: Path) ->
     settings = make_settings(tmp_path)
     async with running(settings, tmp_path) as h:
 
-        def refuse_busy(incoming: proto.Incoming) -> None:
+        def refuse_busy(incoming: InboundInvite) -> None:
             asyncio.get_running_loop().create_task(h.bridge.refuse(incoming.dialog_id, 486, "test: busy"))
 
         h.bridge.set_incoming_handler(refuse_busy)

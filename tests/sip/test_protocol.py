@@ -233,5 +233,29 @@ def test_end_reason_and_dtmf_plan() -> None:
     assert proto.end_reason(True, 200, None) == "completed"
     assert proto.end_reason(False, 487, "cancel") == "canceled"
     assert proto.end_reason(False, None, "timeout") == "no-answer"
+    # An inbound call: <Reject> (busy / no-answer by its code), the caller gone before the answer.
+    assert proto.end_reason(False, 486, "reject", inbound=True) == "busy"
+    assert proto.end_reason(False, 603, "reject", inbound=True) == "no-answer"
+    assert proto.end_reason(False, 487, None, inbound=True) == "canceled"
+    assert proto.end_reason(False, 487, None) == "no-answer"
     assert [proto.end_reason(False, c, None) for c in (486, 480, 503)] == ["busy", "no-answer", "failed"]
     assert proto.dtmf_plan("12w3W", 10.0) == [(10.0, "12"), (11.0, "3")]
+
+
+def test_incoming_fields_take_the_request_uri_and_the_routing_headers() -> None:
+    message = (
+        "INVITE sip:+15005550100@127.0.0.1:5060;user=phone SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n"
+        "p-asserted-identity: <sip:+14155550199@carrier.example>\r\n"
+        "Diversion: <sip:+13105550000@carrier.example>;reason=unconditional\r\n"
+        "X-Wirexa-Auth: phone=alice\r\n"
+        "Content-Length: 0\r\n\r\nX-Wirexa-Auth: in the body, not a header\r\n"
+    )
+    uri, headers = proto.incoming_fields(message)
+    assert uri == "sip:+15005550100@127.0.0.1:5060;user=phone"
+    assert headers == (
+        ("P-Asserted-Identity", "<sip:+14155550199@carrier.example>"),
+        ("Diversion", "<sip:+13105550000@carrier.example>;reason=unconditional"),
+        ("X-Wirexa-Auth", "phone=alice"),
+    )
+    assert proto.incoming_fields("garbage") == ("", ())

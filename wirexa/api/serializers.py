@@ -75,6 +75,12 @@ class CallLike(Protocol):
     def queue_time_ms(self) -> int | None: ...
 
     @property
+    def phone_number_sid(self) -> str | None: ...
+
+    @property
+    def forwarded_from(self) -> str | None: ...
+
+    @property
     def price(self) -> str | None: ...
 
     @property
@@ -167,7 +173,7 @@ def call_json(call: CallLike, prefix: str) -> dict[str, Any]:
         "to_formatted": format_number(call.to_number),
         "from": call.from_number,
         "from_formatted": format_number(call.from_number),
-        "phone_number_sid": None,
+        "phone_number_sid": call.phone_number_sid,
         "status": RESOURCE_STATUS.get(call.status, call.status),  # never `initiated`
         "start_time": rfc2822(call.start_time),
         "end_time": rfc2822(call.end_time),
@@ -178,7 +184,7 @@ def call_json(call: CallLike, prefix: str) -> dict[str, Any]:
         "answered_by": call.answered_by,
         "annotation": None,
         "api_version": API_VERSION,
-        "forwarded_from": None,
+        "forwarded_from": call.forwarded_from,
         "group_sid": None,
         "caller_name": None,
         "queue_time": "0" if call.queue_time_ms is None else str(call.queue_time_ms),

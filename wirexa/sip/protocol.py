@@ -761,7 +761,7 @@ BUSY_CODES = frozenset({486, 600, 603})
 NO_ANSWER_CODES = frozenset({408, 480, 487})
 
 
-def end_reason(answered: bool, code: int | None, local: str | None) -> EndReason:
+def end_reason(answered: bool, code: int | None, local: str | None, inbound: bool = False) -> EndReason:
     """The calls.ports.EndReason of a finished dialog.
 
     `local` says why we ended it ourselves: "cancel" (API), "timeout" (ring timeout), "reject",
@@ -771,6 +771,8 @@ def end_reason(answered: bool, code: int | None, local: str | None) -> EndReason
         return "completed"
     if local == "reject":  # <Reject>: Twilio's status is busy for reason=busy, else no-answer
         return "busy" if code == 486 else "no-answer"
+    if inbound and local is None:  # the caller hung up before we answered
+        return "canceled"
     if local == "cancel":
         return "canceled"
     if local == "timeout":

@@ -436,7 +436,7 @@ class Worker:
                 self.relay_close(sid, peer)
             self.applier.drop_call(sid)
             code = info.lastStatusCode or None
-            reason = end_reason(st.answered, code, st.local_reason)
+            reason = end_reason(st.answered, code, st.local_reason, inbound=st.direction == "inbound")
             by: proto.HangupBy = "local" if st.local_reason else "remote"
             del self.calls[sid]
             self.loop.release(st.call)

@@ -25,6 +25,7 @@ from wirexa.calls.records import (
     RecordingRecord,
 )
 from wirexa.calls.statuses import MediaState, RecordingStatus
+from wirexa.clock import utcnow
 from wirexa.store.db import Store
 from wirexa.store.repo import calls, flags, notifications, projects, recordings
 
@@ -76,6 +77,8 @@ class StoreCalls:
 
     async def insert(self, account_sid: str, new: NewCall) -> CallRecord:
         fields = dataclasses.asdict(new)
+        if new.direction == state.Direction.INBOUND:  # it started when its INVITE came
+            fields["start_time"] = utcnow()
         fields["status_callback_events"] = " ".join(new.status_callback_events)
         fields["recording_status_callback_events"] = " ".join(new.recording_status_callback_events)
         return await self.store.write(
