@@ -31,6 +31,7 @@ PURE = sorted(
         "media/audio.py",
         "media/amd.py",
         "sip/protocol.py",
+        "sip/front.py",
         "sip/mediagraph.py",
         "timefmt.py",
         "tokenbucket.py",

@@ -150,6 +150,7 @@ async def test_refusals(api: Api) -> None:
         ({"PhoneNumber": "+14155550101", "FriendlyName": "x" * 65}, 20001, "FriendlyName must be 64"),
         ({"PhoneNumber": "+14155550101", "ApiVersion": "2008-08-01"}, 20001, "ApiVersion 2008-08-01 is not"),
         ({"PhoneNumber": "+14155550101", "VoiceCallerIdLookup": "maybe"}, 20001, "VoiceCallerIdLookup must be"),
+        ({"PhoneNumber": "+14155550101", "VoiceCallerIdLookup": "true"}, 20001, "VoiceCallerIdLookup=true is not"),
         ({"PhoneNumber": "+14155550101", "VoiceApplicationSid": "AP" + "0" * 32}, 21218, "VoiceApplicationSid is"),
         ({"PhoneNumber": "+14155550101", "VoiceReceiveMode": "fax"}, 20001, "VoiceReceiveMode is not supported"),
         ({"PhoneNumber": "+14155550101", "EmergencyStatus": "Active"}, 20001, "EmergencyStatus is not supported"),

@@ -129,11 +129,16 @@ async def test_unknown_numbers_get_404_and_a_stopped_engine_503_with_a_notificat
     assert any("refused" in n.message_text for n in notes)
 
 
-async def test_a_project_at_its_concurrency_cap_refuses_503(flow: Flow, router: InboundRouter) -> None:
+async def test_a_project_or_engine_at_its_concurrency_cap_refuses_503(flow: Flow, router: InboundRouter) -> None:
     await flow.store.write(lambda: update_project(flow.project.sid, max_concurrent=0))
     inv = invite()
     assert await held(flow, router, inv) is None
     assert flow.sip.refused[inv.dialog_id][0] == 503
+    await flow.store.write(lambda: update_project(flow.project.sid, max_concurrent=None))
+    flow.dispatcher.settings = dataclasses.replace(flow.dispatcher.settings, calls_max_concurrent=0)
+    full = invite()
+    assert await held(flow, router, full) is None
+    assert flow.sip.refused[full.dialog_id] == (503, "the engine's limit of 0 concurrent calls is reached")
 
 
 async def test_a_desk_phone_runs_the_phones_url_with_sip_from_and_to(flow: Flow, router: InboundRouter) -> None:

@@ -356,6 +356,11 @@ class Dispatcher:
         self.sessions.add(session)
         return session
 
+    def engine_full(self) -> str | None:
+        """Why the engine takes no other call now (its concurrency cap), or None."""
+        cap = self.settings.calls_max_concurrent
+        return f"the engine's limit of {cap} concurrent calls is reached" if len(self.sessions) >= cap else None
+
     def live_calls(self, account_sid: str) -> int:
         """The project's live calls and legs on this engine."""
         return self.sessions.count(account_sid)

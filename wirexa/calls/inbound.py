@@ -132,6 +132,8 @@ class Sessions(Protocol):
 
     def live_calls(self, account_sid: str) -> int: ...
 
+    def engine_full(self) -> str | None: ...
+
     def adopt_inbound(self, call: CallRecord) -> _Startable: ...
 
 
@@ -204,9 +206,11 @@ class InboundRouter:
             await self._refuse(invite, NOT_FOUND, missing)
             return None
         refusal = await self.admission.for_inbound(route.account_sid, self.sessions.live_calls(route.account_sid))
-        if refusal is not None:
-            await self._notify(route, f"Inbound call to {to_number} refused: {refusal.message}", code=refusal.code)
-            await self._refuse(invite, UNAVAILABLE, refusal.message)
+        why = refusal.message if refusal is not None else self.sessions.engine_full()
+        if why is not None:
+            code = refusal.code if refusal is not None else ApiCode.TOO_MANY_REQUESTS
+            await self._notify(route, f"Inbound call to {to_number} refused: {why}", code=code)
+            await self._refuse(invite, UNAVAILABLE, why)
             return None
         call = await self.store.insert(
             route.account_sid,

@@ -98,6 +98,11 @@ def parse_voice_settings(form: MultiMapping[str], names: Iterable[str]) -> dict[
             out[column] = API_VERSION
         elif name == "VoiceCallerIdLookup":
             out[column] = ctx.parse_bool(raw, name)
+            if out[column]:  # never accepted and ignored: Wirexa has no caller-name (CNAM) lookup
+                raise BadRequest(
+                    "VoiceCallerIdLookup=true is not supported: Wirexa has no caller-name lookup (CallerName)",
+                    code=ApiCode.INVALID_PARAMETER,
+                )
     return out
 
 
