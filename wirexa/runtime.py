@@ -70,7 +70,9 @@ WEBHOOK_FLUSH_S = 5.0  # then: how long their final callbacks get to go out
 
 class RegisteredPhones:
     """calls.session.Phones over the inbound front's registrar (none before the front starts): a
-    phone is rung at the address its REGISTER came from (through a NAT, not its private Contact)."""
+    phone registered over UDP is rung at the address its REGISTER came from (through a NAT, not
+    its private Contact); one registered over TCP or TLS at its Contact (a worker cannot reuse the
+    front's connection, and the phone's source port of it is no listening port)."""
 
     def __init__(self) -> None:
         self.registrar: Registrar | None = None
@@ -80,9 +82,11 @@ class RegisteredPhones:
             return []
         targets = []
         for binding in self.registrar.contacts(username):
+            if binding.transport != "udp":
+                targets.append(binding.uri)
+                continue
             user = binding.uri.split(":", 1)[-1].split("@")[0] if "@" in binding.uri else username
-            transport = "" if binding.transport == "udp" else f";transport={binding.transport}"
-            targets.append(f"sip:{user}@{binding.source}{transport}")
+            targets.append(f"sip:{user}@{binding.source}")
         return targets
 
 
