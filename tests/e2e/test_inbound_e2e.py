@@ -163,16 +163,20 @@ def dial_in(engine: LiveServer, to: str, *args: str) -> dict[str, Any]:
     return said
 
 
-@pytest.mark.parametrize("transport", ["u1", "tn"])
+@pytest.mark.parametrize(
+    ("scenario", "transport"),
+    [("carrier_call.xml", "u1"), ("carrier_call.xml", "tn"), ("carrier_call_late.xml", "u1")],
+    ids=["udp", "tcp", "udp-late-offer"],
+)
 def test_a_carrier_call_through_the_front_runs_the_numbers_voice_url(
-    engine: LiveServer, web: WebApp, transport: str, tmp_path: Path
+    engine: LiveServer, web: WebApp, scenario: str, transport: str, tmp_path: Path
 ) -> None:
     assert shutil.which("sipp")
     carrier = subprocess.run(
         [
             "sipp",
             "-sf",
-            str(SIPP / "carrier_call.xml"),
+            str(SIPP / scenario),
             "-s",
             NUMBER,
             "-t",
@@ -267,6 +271,14 @@ def test_the_sandbox_caller_hears_the_error_prompt_when_voice_url_and_fallback_f
     assert call.status == "completed"
     codes = [n.error_code for n in engine.client().calls(call.sid).notifications.list()]
     assert codes.count("11200") >= 1
+
+
+def test_a_voice_url_that_times_out_without_a_fallback_plays_the_error_prompt(engine: LiveServer, web: WebApp) -> None:
+    heard = dial_in(engine, SLOW, "--hangup-after", "8")
+    assert heard["audio"]["rms_dbfs"] > -40, heard  # the error prompt, not the late document's <Say>
+    call = wait_final(engine.client(), heard["call_sid"])
+    notes = [(n.error_code, n.message_text) for n in engine.client().calls(call.sid).notifications.list()]
+    assert ("11200", "HTTP retrieval failure: timed out") in notes, notes  # twilio-compat.md: a timeout is 11200
 
 
 def test_a_call_forwarded_to_the_sandbox_person_is_heard_both_ways(engine: LiveServer, web: WebApp) -> None:
