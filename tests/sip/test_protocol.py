@@ -259,3 +259,9 @@ def test_incoming_fields_take_the_request_uri_and_the_routing_headers() -> None:
         ("X-Wirexa-Auth", "phone=alice"),
     )
     assert proto.incoming_fields("garbage") == ("", ())
+
+
+def test_source_host_of_the_fronts_header() -> None:
+    assert proto.source_host("198.51.100.7:40001;transport=udp") == "198.51.100.7"
+    assert proto.source_host("[2001:db8::5]:5060;transport=tcp") == "2001:db8::5"
+    assert proto.source_host("127.0.0.1:5060") == "127.0.0.1"

@@ -487,6 +487,8 @@ class WorkerPool:
             str(self.log_dir / f"sip-worker-{index}.log"),
             *self.extra_args,
             *(["--allow", s.sip_trunk_host] if s.sip_trunk_host else []),
+            *(["--public-address", s.sip_public_address] if s.sip_public_address else []),
+            *(["--public-rtp-address", s.sip_public_rtp_address] if s.sip_public_rtp_address else []),
         ]
         env = dict(os.environ)
         if s.sip_trunk_password:

@@ -379,6 +379,14 @@ def incoming_fields(message: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return request_uri, tuple(found)
 
 
+def source_host(source: str) -> str:
+    """The host of "ip:port", "[v6]:port" or "ip:port;transport=udp" (X-Wirexa-Source)."""
+    hostport = source.split(";", 1)[0].strip()
+    if hostport.startswith("["):
+        return hostport[1:].split("]", 1)[0]
+    return hostport.rpartition(":")[0] if hostport.count(":") == 1 else hostport
+
+
 # Headers of an incoming INVITE that travel with protocol.Incoming: the caller's identity, the
 # diversion, and what the inbound front (sip/front.py) says of the sender.
 INCOMING_HEADERS = (

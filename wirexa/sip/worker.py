@@ -82,10 +82,13 @@ class Worker:
             tls=args.tls,
             bind_wait_s=2.0,  # short: the pool moves on to another index (port) instead
             allow=[*args.allow, *([args.registrar] if args.registrar else [])],
+            public_address=args.public_address,
         )
         # Registering with a trunk: the address of record is the trunk user at the trunk.
         uri = args.aor or f"sip:wirexa@{args.bind}:{args.port}"
-        acfg = account_config(uri, args.bind, args.rtp_port)
+        acfg = account_config(
+            uri, args.bind, args.rtp_port, public_rtp_address=args.public_rtp_address or args.public_address
+        )
         if args.username:
             acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", args.username, 0, args.password or ""))
         if args.registrar:
@@ -402,6 +405,10 @@ class Worker:
         st = Dialog(call.call_sid, call, time.monotonic() + INCOMING_WAIT_S, direction="inbound", source=source)
         self.incoming[st.call_sid] = st
         request_uri, headers = proto.incoming_fields(message)
+        # RTP latching (dialogs.pin_stream) takes audio from the caller's real host too: the one
+        # the front saw (X-Wirexa-Source), else the INVITE's own source.
+        sender = next((value for name, value in headers if name == "X-Wirexa-Source"), source)
+        call.signal_hosts = (proto.source_host(sender),)
         self.emit(proto.Incoming(st.call_sid, str(info.remoteUri), str(info.localUri), source, request_uri, headers))
 
     def on_state(self, sid: str) -> None:
@@ -565,6 +572,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="PEER",
         help="also take SIP requests from this host[:port], address or CIDR network (the trunk); repeatable",
     )
+    ap.add_argument("--public-address", default="", help="behind NAT: the address put in Contact and Via")
+    ap.add_argument("--public-rtp-address", default="", help="behind NAT: the SDP's address (else --public-address)")
     return ap.parse_args(argv)
 
 
