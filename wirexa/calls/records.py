@@ -32,6 +32,7 @@ class ProjectRecord:
     max_concurrent: int | None
     date_created: dt.datetime
     date_updated: dt.datetime
+    parent_sid: str | None = None  # a subaccount's parent project
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

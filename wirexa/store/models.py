@@ -28,6 +28,7 @@ class Project(Base):
     date_updated = pw.DateTimeField()
     allowed_countries = pw.CharField(null=True)
     daily_minutes = pw.IntegerField(null=True)
+    parent_sid = pw.CharField(null=True)  # a subaccount's parent project
 
     class Meta:
         table_name = "projects"
@@ -215,3 +216,15 @@ class Phone(Base):
 
     class Meta:
         table_name = "phones"
+
+
+class ApiKey(Base):
+    sid = pw.CharField(primary_key=True)
+    account_sid = pw.CharField()
+    friendly_name = pw.CharField(null=True)
+    secret_hash = pw.CharField()
+    date_created = pw.DateTimeField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "api_keys"

@@ -8,6 +8,7 @@ from wirexa.store.migrations import (
     m0005_call_alive,
     m0006_numbers,
     m0007_inbound_calls,
+    m0008_keys_subaccounts,
 )
 
 MIGRATIONS = (
@@ -18,4 +19,5 @@ MIGRATIONS = (
     m0005_call_alive,
     m0006_numbers,
     m0007_inbound_calls,
+    m0008_keys_subaccounts,
 )
