@@ -9,6 +9,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from wirexa.api import context as ctx
+from wirexa.api.parameters import refuse
 from wirexa.api.rendered import envelope
 from wirexa.api.serializers import call_json, page_meta
 from wirexa.calls import state
@@ -102,7 +103,9 @@ def with_application(new: NewCall, app: ApplicationRecord | None, application_si
 
 def parse_new_call(form: MultiMapping[str]) -> NewCall:
     """Validate a create request with Twilio's codes (reference §6). With an ApplicationSid the
-    call has no Url yet: create_call fills in the application's (with_application)."""
+    call has no Url yet: create_call fills in the application's (with_application). Twilio
+    parameters Wirexa cannot honour are refused (wirexa/api/parameters.py)."""
+    refuse(form, "CreateCall")
     to = (form.get("To") or "").strip()
     if not to:
         raise BadRequest("A 'To' phone number is required.", code=ApiCode.TO_REQUIRED)
@@ -183,6 +186,7 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
 
 
 def parse_update(form: MultiMapping[str]) -> CallUpdate:
+    refuse(form, "UpdateCall")
     status = form.get("Status") or None
     if status is not None and status not in ("canceled", "completed"):
         raise BadRequest(f"Status must be canceled or completed, got {status!r}", code=ApiCode.INVALID_CALL_STATE)

@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from wirexa.api import context as ctx
+from wirexa.api.parameters import refuse
 from wirexa.api.serializers import error_json, page_json, recording_json
 from wirexa.calls.records import RecordingOptions
 from wirexa.calls.statuses import (
@@ -153,6 +154,7 @@ async def account_recording(request: web.Request) -> web.StreamResponse:
     rec = await _get_rec(request, project)
     if media:
         return await _media(request, rec, ext or ".wav")
+    ctx.parse_bool(request.query.get("IncludeSoftDeleted"), "IncludeSoftDeleted")  # none is soft-deleted
     return web.json_response(
         recording_json(rec, ctx.prefix(request), call_level=False, media_base=_media_base(request))
     )
@@ -177,24 +179,27 @@ async def _delete(request: web.Request, rec: RecordingRecord) -> None:
 
 
 async def list_account_recordings(request: web.Request) -> web.Response:
+    """The project's recordings (CallSid: one call's). Wirexa deletes recordings at once
+    (IncludeSoftDeleted finds no more) and has no conferences (ConferenceSid: an empty page)."""
     project = await ctx.require_project(request)
-    return await _list(request, project, request.query.get("CallSid") or None)
+    q = request.query
+    ctx.parse_bool(q.get("IncludeSoftDeleted"), "IncludeSoftDeleted")
+    return await _list(request, project, q.get("CallSid") or None, none=bool((q.get("ConferenceSid") or "").strip()))
 
 
 async def _list(
-    request: web.Request, project: ProjectRecord, call_sid: str | None, call_level: bool = False
+    request: web.Request, project: ProjectRecord, call_sid: str | None, call_level: bool = False, none: bool = False
 ) -> web.Response:
+    """A page of recordings (none: an empty page, the filters still checked)."""
     svc = ctx.services(request)
     paging = ctx.parse_paging(request.query)
-    recs, more = await svc.store.read(
-        list_recordings,
-        project.sid,
-        paging.page_size,
-        paging.page,
-        paging.after_sid,
-        call_sid,
-        ctx.parse_time_filter(request.query, "DateCreated"),
-    )
+    date_created = ctx.parse_time_filter(request.query, "DateCreated")
+    recs: list[RecordingRecord] = []
+    more = False
+    if not none:
+        recs, more = await svc.store.read(
+            list_recordings, project.sid, paging.page_size, paging.page, paging.after_sid, call_sid, date_created
+        )
     pfx = ctx.prefix(request)
     body = page_json(
         "recordings",
@@ -228,6 +233,7 @@ async def create_call_recording(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     call = await _call_of(request, project)
     form = await ctx.form(request)
+    refuse(form, "CreateCallRecording")
     events = ctx.parse_list(form, "RecordingStatusCallbackEvent") or [str(RecordingStatus.COMPLETED)]
     for event in events:
         ctx.parse_enum(event, "RecordingStatusCallbackEvent", RECORDING_CALLBACK_EVENTS, "")
@@ -266,6 +272,7 @@ async def update_call_recording(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     call = await _call_of(request, project)
     form = await ctx.form(request)
+    refuse(form, "UpdateCallRecording")
     status = ctx.parse_enum(form.get("Status"), "Status", RECORDING_UPDATES, "", code=ApiCode.INVALID_CALL_STATE)
     if not status:
         raise BadRequest("Status is required", code=ApiCode.INVALID_PARAMETER)

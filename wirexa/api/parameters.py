@@ -1,0 +1,257 @@
+"""Every parameter of Twilio's OpenAPI for the operations Wirexa serves, and what Wirexa does with
+it: supported, partial (how) or refused (a 400 naming it, never accepted and ignored). The routes
+refuse through `refuse`; README's "Twilio parameters" table is `markdown()`; tests/api/
+test_parameters.py walks Twilio's parameter lists against this table and the running API.
+
+A refused parameter with an empty value (an SDK clearing a setting), or with its `harmless`
+value (the one that asks for nothing), is accepted: there is nothing to do."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from enum import StrEnum
+
+from wirexa.errors import ApiCode, BadRequest
+
+
+class Support(StrEnum):
+    SUPPORTED = "supported"
+    PARTIAL = "partial"
+    REFUSED = "refused"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    support: Support
+    note: str = ""
+    harmless: str | None = None  # REFUSED: the one value that is accepted (it asks for nothing)
+    code: int = ApiCode.INVALID_PARAMETER  # REFUSED: Twilio's code of the 400
+
+
+S, P, R = Support.SUPPORTED, Support.PARTIAL, Support.REFUSED
+
+
+def _params(*rows: tuple[str, Support, str] | tuple[str, Support, str, str | None]) -> tuple[Param, ...]:
+    return tuple(Param(*row) for row in rows)
+
+
+_CALLBACK = "POSTed (or GET) with Twilio's parameters, signed, retried from the outbox"
+_PAGING = _params(
+    ("PageSize", S, "capped at the page size limit, as Twilio"),
+    ("Page", S, ""),
+    ("PageToken", S, "as the list's next_page_uri gives it"),
+)
+
+
+def _time_filter(name: str, what: str) -> tuple[Param, ...]:
+    return _params(
+        (name, S, f"{what} on that day (YYYY-MM-DD) or at that time"),
+        (f"{name}<", S, f"{what} on or before"),
+        (f"{name}>", S, f"{what} on or after"),
+    )
+
+
+_RECORDING_OPTIONS = _params(
+    ("RecordingChannels", S, "`mono` or `dual` (caller and callee on two channels)"),
+    ("RecordingTrack", S, "`inbound`, `outbound` or `both`"),
+    ("RecordingStatusCallback", S, _CALLBACK),
+    ("RecordingStatusCallbackMethod", S, ""),
+    ("RecordingStatusCallbackEvent", S, "`in-progress`, `completed`, `absent`"),
+    ("Trim", S, "`trim-silence` trims leading and trailing silence, `do-not-trim`"),
+)
+_AMD = _params(
+    ("MachineDetection", S, "`Enable` or `DetectMessageEnd`: Wirexa's own classifier, Twilio's AnsweredBy values"),
+    ("MachineDetectionTimeout", S, "seconds, 3-59"),
+    ("MachineDetectionSpeechThreshold", S, "milliseconds, 1000-6000"),
+    ("MachineDetectionSpeechEndThreshold", S, "milliseconds, 500-5000"),
+    ("MachineDetectionSilenceTimeout", S, "milliseconds, 2000-10000"),
+    ("AsyncAmd", S, "the call's document runs at once; the result is POSTed to AsyncAmdStatusCallback"),
+    ("AsyncAmdStatusCallback", S, _CALLBACK),
+    ("AsyncAmdStatusCallbackMethod", S, ""),
+)
+_CALL_DOCUMENT = _params(
+    ("Url", S, "fetched when the call answers"),
+    ("Method", S, ""),
+    (
+        "Twiml",
+        S,
+        "4000 characters at most, checked as TwiML (21205); on create, Url wins when both are given, as on Twilio",
+    ),
+    ("FallbackUrl", S, "fetched when Url fails (11200-class errors), as on Twilio"),
+    ("FallbackMethod", S, ""),
+    ("StatusCallback", S, _CALLBACK),
+    ("StatusCallbackMethod", S, ""),
+    ("TimeLimit", S, "seconds, 1-86400 (default 14400)"),
+)
+
+CALL_CREATE = (
+    _params(
+        ("To", S, "an E.164 number (through the SIP trunk, or to the sandbox) or a `sip:` URI, dialed as given"),
+        ("From", S, "E.164, `sip:` or `client:`; the SIP From user (a trunk may restrict it to its caller ids)"),
+        ("ApplicationSid", S, "runs the Application's voice URLs; Url, Twiml and the callbacks are then refused"),
+        ("StatusCallbackEvent", S, "`initiated`, `ringing`, `answered`, `completed`"),
+        ("SendDigits", S, "DTMF after the answer: 0-9, A-D, `#`, `*`, `w` (half a second); 32 at most"),
+        ("Timeout", S, "seconds of ringing, 1-600"),
+        ("Record", S, "records the whole call (source OutboundAPI)"),
+        ("CallerId", S, "the caller id presented (the SIP From user) in place of From"),
+    )
+    + _CALL_DOCUMENT
+    + _RECORDING_OPTIONS
+    + _AMD
+    + (
+        Param("SipAuthUsername", R, "Wirexa does not authenticate to SIP endpoints a call dials yet"),
+        Param("SipAuthPassword", R, "Wirexa does not authenticate to SIP endpoints a call dials yet"),
+        Param("Byoc", R, "Wirexa has no BYOC trunks: calls leave through its [sip] trunk"),
+        Param("CallReason", R, "Wirexa has no Branded Calling"),
+        Param("CallToken", R, "Wirexa issues no call tokens (an inbound call's caller id is forwarded by <Dial>)"),
+        Param("ClientNotificationUrl", R, "Wirexa has no Voice SDK clients to notify"),
+    )
+)
+CALL_UPDATE = _params(("Status", S, "`canceled` (a call not answered yet) or `completed` (any call)")) + _CALL_DOCUMENT
+CALL_LIST = (
+    _params(
+        ("To", S, ""),
+        ("From", S, ""),
+        ("ParentCallSid", S, "the <Dial> legs of a call"),
+        ("Status", S, "Twilio's statuses"),
+    )
+    + _time_filter("StartTime", "started")
+    + _time_filter("EndTime", "ended")
+    + _PAGING
+)
+CALL_RECORDING_CREATE = _RECORDING_OPTIONS
+CALL_RECORDING_UPDATE = _params(
+    ("Status", S, "`paused`, `in-progress` (resume) or `stopped`"),
+    ("PauseBehavior", S, "`silence` (the default, as Twilio) or `skip`"),
+)
+_SOFT_DELETED = ("IncludeSoftDeleted", S, "true or false: Wirexa deletes recordings at once, none is soft-deleted")
+RECORDING_LIST = (
+    _time_filter("DateCreated", "created")
+    + _params(
+        ("CallSid", S, "the call's recordings"),
+        ("ConferenceSid", S, "Wirexa has no conferences: an empty page"),
+        _SOFT_DELETED,
+    )
+    + _PAGING
+)
+RECORDING_FETCH = _params(_SOFT_DELETED)
+CALL_RECORDING_LIST = _time_filter("DateCreated", "created") + _PAGING
+
+_NUMBER_REFUSED = (
+    Param("SmsUrl", R, "Wirexa does not handle messaging"),
+    Param("SmsMethod", R, "Wirexa does not handle messaging"),
+    Param("SmsFallbackUrl", R, "Wirexa does not handle messaging"),
+    Param("SmsFallbackMethod", R, "Wirexa does not handle messaging"),
+    Param("SmsApplicationSid", R, "Wirexa does not handle messaging"),
+    Param("TrunkSid", R, "Wirexa has no Elastic SIP Trunks; set VoiceUrl or VoiceApplicationSid"),
+    Param("EmergencyStatus", R, "Wirexa does not register numbers for emergency calling", "Inactive"),
+    Param("EmergencyAddressSid", R, "Wirexa does not register numbers for emergency calling"),
+    Param("AddressSid", R, "Wirexa keeps no regulatory addresses"),
+    Param("IdentitySid", R, "Wirexa keeps no regulatory identities"),
+    Param("BundleSid", R, "Wirexa keeps no regulatory bundles"),
+    Param("VoiceReceiveMode", R, "Wirexa receives voice calls only, not fax", "voice"),
+)
+_NUMBER_VOICE = _params(
+    ("FriendlyName", S, "64 characters at most; empty: the formatted number"),
+    ("ApiVersion", P, "`2010-04-01` only (anything else: 400)"),
+    ("VoiceUrl", S, "fetched for each inbound call to the number"),
+    ("VoiceMethod", S, ""),
+    ("VoiceFallbackUrl", S, "needs a VoiceUrl (21405)"),
+    ("VoiceFallbackMethod", S, ""),
+    ("StatusCallback", S, "the inbound calls' status callbacks"),
+    ("StatusCallbackMethod", S, ""),
+    ("VoiceApplicationSid", S, "inbound calls run the Application's URLs; empty removes it"),
+    ("VoiceCallerIdLookup", P, "`false` only: Wirexa has no caller-name lookup (true: 400)"),
+)
+NUMBER_CREATE = (
+    _params(("PhoneNumber", S, "registered with the project (nothing is bought); one project per number (21422)"))
+    + (
+        Param(
+            "AreaCode",
+            R,
+            "Wirexa buys no numbers; register one of your carrier's with PhoneNumber",
+            code=ApiCode.NO_NUMBERS_IN_AREA_CODE,
+        ),
+    )
+    + _NUMBER_VOICE
+    + _NUMBER_REFUSED
+)
+NUMBER_UPDATE = (
+    _params(("AccountSid", P, "the number's own project only: a number cannot move to another project (400)"))
+    + _NUMBER_VOICE
+    + _NUMBER_REFUSED
+)
+NUMBER_LIST = (
+    _params(
+        ("PhoneNumber", S, "a part of the number; `*` matches any digits"),
+        ("FriendlyName", S, ""),
+        ("Origin", S, "every number is `hosted` (`twilio`: an empty page)"),
+        ("Beta", S, "true or false: no number is new to Twilio, all match"),
+    )
+    + _PAGING
+)
+
+# Twilio's operationId -> (where it is in README's table, its parameters).
+OPERATIONS: dict[str, tuple[str, tuple[Param, ...]]] = {
+    "CreateCall": ("Calls: create", CALL_CREATE),
+    "UpdateCall": ("Calls: update", CALL_UPDATE),
+    "ListCall": ("Calls: list", CALL_LIST),
+    "CreateCallRecording": ("Call Recordings: create", CALL_RECORDING_CREATE),
+    "UpdateCallRecording": ("Call Recordings: update", CALL_RECORDING_UPDATE),
+    "ListCallRecording": ("Call Recordings: list", CALL_RECORDING_LIST),
+    "ListRecording": ("Recordings: list", RECORDING_LIST),
+    "FetchRecording": ("Recordings: fetch", RECORDING_FETCH),
+    "CreateIncomingPhoneNumber": ("IncomingPhoneNumbers (and /Local, /Mobile, /TollFree): create", NUMBER_CREATE),
+    "UpdateIncomingPhoneNumber": ("IncomingPhoneNumbers: update", NUMBER_UPDATE),
+    "ListIncomingPhoneNumber": ("IncomingPhoneNumbers (and /Local, /Mobile, /TollFree): list", NUMBER_LIST),
+}
+# Twilio operations that take the parameters of another one here, but for those named.
+SAME_AS: dict[str, tuple[str, frozenset[str]]] = {
+    f"{verb}IncomingPhoneNumber{kind}": (f"{verb}IncomingPhoneNumber", frozenset({"AreaCode"}))
+    for verb in ("Create", "List")
+    for kind in ("Local", "Mobile", "TollFree")
+}
+# Resources of Twilio's API that Wirexa does not have: every operation answers 404.
+ABSENT = {
+    "Conferences": "not in Wirexa yet: every operation (Conferences, Participants, conference Recordings) is 404",
+    "Queues": "not in Wirexa yet: every operation (Queues, Members) is 404",
+}
+
+
+def parameters(operation: str) -> tuple[Param, ...]:
+    """The parameters of a Twilio operationId (KeyError: not one Wirexa serves)."""
+    same, without = SAME_AS.get(operation, (operation, frozenset()))
+    return tuple(p for p in OPERATIONS[same][1] if p.name not in without)
+
+
+def refuse(form: Mapping[str, str], operation: str) -> None:
+    """400 naming the first REFUSED parameter of `operation` that the form gives with a value
+    other than empty or its harmless one (Twilio's code for it, else 20001)."""
+    for param in parameters(operation):
+        if param.support is not Support.REFUSED:
+            continue
+        value = (form.get(param.name) or "").strip()
+        if value and value != param.harmless:
+            raise BadRequest(f"{param.name} is not supported: {param.note}", code=param.code)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown() -> str:
+    """README's table: one row per parameter of each operation, then the absent resources."""
+    lines = ["| Operation | Parameter | Wirexa |", "|---|---|---|"]
+    for where, params in OPERATIONS.values():
+        for i, p in enumerate(params):
+            if p.support is Support.REFUSED:
+                how = f"refused (400 / {int(p.code)}"
+                how += f"; `{p.harmless}` is accepted): " if p.harmless else "): "
+            else:
+                how = f"{p.support}: " if p.note else str(p.support)
+            lines.append(f"| {where if i == 0 else ''} | `{p.name}` | {_cell(how + p.note)} |")
+    for resource, why in ABSENT.items():
+        lines.append(f"| {resource} | all | {_cell(why)} |")
+    return "\n".join(lines) + "\n"
