@@ -62,6 +62,9 @@ class ApiCode(IntEnum):
     PHONE_NUMBER_UNAVAILABLE = 21422  # registered already (in any project)
     NO_NUMBERS_IN_AREA_CODE = 21452  # AreaCode: Wirexa buys no numbers
     INVALID_STATUS_CALLBACK_EVENT = 21626
+    # Accounts (subaccounts).
+    SUBACCOUNTS_CANNOT_NEST = 21101
+    SUBACCOUNT_CLOSED = 21479  # closed for good: its Status cannot change again
 
 
 class WirexaError(Exception):

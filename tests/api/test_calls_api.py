@@ -353,7 +353,8 @@ async def test_tokens_are_compared_in_constant_time(api: Api, monkeypatch: pytes
 async def test_suspended_project_is_401(api: Api) -> None:
     api.store.write_sync(lambda: update_project(api.project.sid, status="suspended"))
     api.services.project_cache.clear()
-    await error_of(await api.client.get(f"{api.base}/Calls.json", headers=api.auth), 401, 20003)
+    # The right token of a suspended account: 20005 (Account not active), not 20003.
+    await error_of(await api.client.get(f"{api.base}/Calls.json", headers=api.auth), 401, 20005)
 
 
 async def test_other_projects_resources_are_404(api: Api) -> None:

@@ -10,7 +10,7 @@ from aiohttp.web_request import BaseRequest
 
 from wirexa.api.context import SERVICES, ApiServices
 from wirexa.api.errors import HTTP_CODES, error_middleware, input_guard
-from wirexa.api.routes import applications, calls, health, notifications, numbers, recordings
+from wirexa.api.routes import accounts, applications, calls, health, keys, notifications, numbers, recordings
 from wirexa.api.serializers import error_json
 from wirexa.errors import ApiCode
 
@@ -30,6 +30,8 @@ def make_app(services: ApiServices) -> web.Application:
     notifications.add_routes(app)
     numbers.add_routes(app)
     applications.add_routes(app)
+    keys.add_routes(app)
+    accounts.add_routes(app)
     return app
 
 

@@ -1,11 +1,13 @@
-"""HTTP Basic auth against projects (constant-time), the per-project request rate limit, and the
-slow-down of client addresses that keep failing to log in (AuthThrottle)."""
+"""HTTP Basic auth against projects (constant-time) and their API Keys (KeyVerifier), the
+per-project request rate limit, and the slow-down of client addresses that keep failing to log in
+(AuthThrottle)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import collections
+import hashlib
 import hmac
 import logging
 import time
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from wirexa.config import Settings
 from wirexa.errors import ApiCode, TooManyRequests, Unauthorized
 from wirexa.store.repo import ProjectRecord
+from wirexa.store.repo.keys import decoy_hash, secret_matches
 from wirexa.tokenbucket import TokenBucket
 
 
@@ -31,12 +34,72 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
 
 
 def check_token(project: ProjectRecord | None, password: str) -> ProjectRecord:
-    """Raise Unauthorized unless the password matches the project's token (constant time)."""
+    """Raise Unauthorized unless the password matches the project's token (constant time) and
+    the project is active (check_active)."""
     expected = project.auth_token if project is not None else "x" * 32
     ok = hmac.compare_digest(expected.encode(), password.encode())
-    if project is None or not ok or project.status != "active":
+    if project is None or not ok:
         raise Unauthorized("Authenticate", code=ApiCode.AUTHENTICATION_FAILED)
+    return check_active(project)
+
+
+def check_active(project: ProjectRecord | None) -> ProjectRecord:
+    """The project whose credentials were right, if it may use the API: a suspended one is
+    401 / 20005 (Account not active: its parent may make it active again), a closed one (or
+    one that is gone) 401 / 20003 as a wrong password is, since it never comes back. Only
+    called once the secret matched, so a status is never told to a guesser."""
+    if project is None or project.status == "closed":
+        raise Unauthorized("Authenticate", code=ApiCode.AUTHENTICATION_FAILED)
+    if project.status != "active":
+        raise Unauthorized(f"Account not active: {project.sid} is {project.status}", code=ApiCode.ACCOUNT_NOT_ACTIVE)
     return project
+
+
+class KeyVerifier:
+    """Checks API Key secrets against their stored scrypt hashes (store/repo/keys.py). Loop-only.
+
+    A hash costs ~0.1 s of CPU, too much for every request of a busy key, so a secret that
+    matched is remembered: its SHA-256 under the key's SID, with the stored hash it matched.
+    The caller reads the key's row for every request (no cache), and a remembered secret counts
+    only while that row still holds the same hash, so a deleted key fails at once, in this
+    process and in any other. Everything else (a new secret, a wrong one, a key that does not
+    exist, checked against a decoy hash so that its answer takes as long) runs scrypt on a
+    thread, at most KDF_AT_ONCE at a time: a flood of wrong secrets costs that many cores, and
+    the AuthThrottle slows its addresses down.
+    """
+
+    KDF_AT_ONCE = 2
+    MAX_REMEMBERED = 10_000
+
+    def __init__(self) -> None:
+        self._matched: dict[str, tuple[str, bytes]] = {}
+        self._kdf = asyncio.Semaphore(self.KDF_AT_ONCE)
+
+    async def check(self, key_sid: str, secret: str, stored: tuple[str, str] | None) -> str | None:
+        """The account SID of the key when `secret` is its secret, else None. `stored` is the
+        key's (account_sid, secret_hash) as just read from the store, None when it is gone."""
+        fingerprint = hashlib.sha256(secret.encode()).digest()
+        if stored is not None:
+            known = self._matched.get(key_sid)
+            if known is not None and known[0] == stored[1] and hmac.compare_digest(known[1], fingerprint):
+                return stored[0]
+        async with self._kdf:
+            ok = await asyncio.to_thread(_secret_matches, secret, stored[1] if stored is not None else None)
+        if not ok or stored is None:
+            return None
+        if len(self._matched) >= self.MAX_REMEMBERED:
+            self._matched.clear()
+        self._matched[key_sid] = (stored[1], fingerprint)
+        return stored[0]
+
+    def forget(self, key_sid: str) -> None:
+        """Drop what is remembered of a key (deleted here)."""
+        self._matched.pop(key_sid, None)
+
+
+def _secret_matches(secret: str, stored_hash: str | None) -> bool:
+    """secret_matches on a thread; a key that does not exist is checked against the decoy."""
+    return secret_matches(secret, decoy_hash() if stored_hash is None else stored_hash)
 
 
 class RateLimiter:

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from multidict import MultiDict, MultiMapping
 
-from wirexa.api.auth import AuthThrottle, RateLimiter, check_token, parse_basic
+from wirexa.api.auth import AuthThrottle, KeyVerifier, RateLimiter, check_active, check_token, parse_basic
 from wirexa.api.rendered import RenderedCache
 from wirexa.calls.ports import SipPort
 from wirexa.calls.service import CallService
 from wirexa.config import Settings
 from wirexa.errors import ApiCode, BadRequest, NotFound, Unauthorized
 from wirexa.store.repo import ProjectRecord
+from wirexa.store.repo.keys import key_credentials
 from wirexa.store.repo.projects import get_project
 
 if TYPE_CHECKING:  # the Store is handed in by runtime; api/ reads through store.repo functions
@@ -42,6 +43,8 @@ class ApiServices:
     pages: RenderedCache = dataclasses.field(default_factory=lambda: RenderedCache(32 << 20))
     # Failed logins per client address (api/auth.py), from the api.auth_failures_* settings.
     auth_throttle: AuthThrottle = dataclasses.field(init=False)
+    # API Key secrets that matched (api/auth.py): scrypt runs once per key and secret.
+    key_verifier: KeyVerifier = dataclasses.field(default_factory=KeyVerifier)
 
     def __post_init__(self) -> None:
         self.auth_throttle = AuthThrottle.from_settings(self.settings)
@@ -67,34 +70,78 @@ def prefix(request: web.Request) -> str:
     return f"{version}/Accounts/{request.match_info['account']}"
 
 
-async def authenticate(request: web.Request, *, optional: bool = False) -> ProjectRecord | None:
-    """Check Basic auth and the path's account; apply the project's rate limit.
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """Whose credentials a request carries: the project (an API Key's own project for a key)
+    and the key's SID when it was one."""
 
-    With optional=True a request without credentials passes (returns None): public media.
-    """
+    project: ProjectRecord
+    key_sid: str | None = None
+
+
+async def caller(request: web.Request) -> Caller:
+    """Check the Basic credentials, an account's Auth Token or an API Key (`SK...:secret`, as
+    twilio-python's Client(key_sid, secret, account_sid) sends), and the account's status
+    (api/auth.py check_active). Failures are counted by the AuthThrottle."""
     svc = services(request)
     header = request.headers.get("Authorization")
     creds = parse_basic(header)
-    if creds is None and (optional or header is None):
-        if optional:
-            return None
+    if creds is None and header is None:
         raise Unauthorized("Authenticate", code=ApiCode.AUTHENTICATION_FAILED)
-    # Auth Tokens are random: the credentials are checked first and a valid one is always
-    # served (no lockout, api/auth.py AuthThrottle); only failing requests are slowed, then 429.
+    # Auth Tokens and key secrets are random: the credentials are checked first and a valid one
+    # is always served (no lockout, api/auth.py AuthThrottle); only failing requests are slowed.
     address = request.remote or "-"
     svc.auth_throttle.before_credentials(address, request.path)
     try:
         if creds is None:  # a malformed Authorization header counts as a failed login
             raise Unauthorized("Authenticate", code=ApiCode.AUTHENTICATION_FAILED)
-        project = check_token(await cached_project(svc, creds[0]), creds[1])
-    except Unauthorized:
-        await svc.auth_throttle.failed(address, creds[0] if creds else "-", request.path)
+        user, password = creds
+        if user.startswith("SK"):  # the key's row is read every time: a deleted key fails at once
+            stored = await svc.store.lookup(key_credentials, user)
+            owner = await svc.key_verifier.check(user, password, stored)
+            if owner is None:
+                raise Unauthorized("Authenticate", code=ApiCode.AUTHENTICATION_FAILED)
+            return Caller(check_active(await cached_project(svc, owner)), user)
+        return Caller(check_token(await cached_project(svc, user), password))
+    except Unauthorized as exc:
+        if exc.code == ApiCode.AUTHENTICATION_FAILED:  # not a suspended account's right token
+            await svc.auth_throttle.failed(address, creds[0] if creds else "-", request.path)
         raise
-    account = request.match_info.get("account")
-    if account is not None and account != project.sid:
-        raise NotFound(f"The requested resource {request.path} was not found")
+
+
+async def account_of(request: web.Request, who: Caller, account_sid: str) -> ProjectRecord:
+    """The account `account_sid` of the request's path, when `who` may act on it, with the
+    project's rate limit applied: its own, or one of its subaccounts (as on Twilio, a parent's
+    credentials reach its subaccounts' resources; a subaccount's never reach its parent's or a
+    sibling's: 404). A closed subaccount's resources can be read and deleted, not changed."""
+    svc = services(request)
+    project = who.project
+    if account_sid != project.sid:
+        target = await cached_project(svc, account_sid)
+        if target is None or target.parent_sid != project.sid:
+            raise NotFound(f"The requested resource {request.path} was not found")
+        project = target
+        if project.status == "closed" and request.method == "POST":
+            raise Unauthorized(f"Account not active: {project.sid} is closed", code=ApiCode.ACCOUNT_NOT_ACTIVE)
     svc.limiter.check(project.sid)
     return project
+
+
+async def authenticate(request: web.Request, *, optional: bool = False) -> ProjectRecord | None:
+    """Check Basic auth (caller) and the path's account (account_of); apply the project's rate
+    limit. Returns the project the request acts on: the path's account.
+
+    With optional=True a request without credentials passes (returns None): public media.
+    """
+    if optional and parse_basic(request.headers.get("Authorization")) is None:
+        return None
+    who = await caller(request)
+    return await account_of(request, who, request.match_info.get("account") or who.project.sid)
+
+
+def forget_project(svc: ApiServices, sid: str) -> None:
+    """Drop a project from the auth cache (its status or token changed here)."""
+    svc.project_cache.pop(sid, None)
 
 
 PROJECT_CACHE_S = 1.0

@@ -497,3 +497,86 @@ def application_json(app: ApplicationLike, prefix: str) -> dict[str, Any]:
         "voice_url": app.voice_url,
         "public_application_connect_enabled": False,
     }
+
+
+# --- Accounts (subaccounts) and API Keys ---------------------------------------------------------
+
+
+class AccountLike(Protocol):
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def auth_token(self) -> str: ...
+
+    @property
+    def friendly_name(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def parent_sid(self) -> str | None: ...
+
+    @property
+    def date_created(self) -> dt.datetime: ...
+
+    @property
+    def date_updated(self) -> dt.datetime: ...
+
+
+class KeyLike(Protocol):
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def friendly_name(self) -> str | None: ...
+
+    @property
+    def date_created(self) -> dt.datetime: ...
+
+    @property
+    def date_updated(self) -> dt.datetime: ...
+
+
+# The account's subresources Wirexa serves (Twilio lists more: messaging, SIP domains, ...).
+ACCOUNT_SUBRESOURCES = (
+    ("calls", "Calls"),
+    ("recordings", "Recordings"),
+    ("notifications", "Notifications"),
+    ("incoming_phone_numbers", "IncomingPhoneNumbers"),
+    ("applications", "Applications"),
+    ("keys", "Keys"),
+)
+
+
+def account_json(account: AccountLike, version: str) -> dict[str, Any]:
+    """Twilio's Account resource; `version` is '/2010-04-01' or '/api/laml/2010-04-01' (the
+    request's). A top-level project owns itself (owner_account_sid is its own SID, as Twilio's)."""
+    base = f"{version}/Accounts/{account.sid}"
+    return {
+        "auth_token": account.auth_token,
+        "date_created": rfc2822(account.date_created),
+        "date_updated": rfc2822(account.date_updated),
+        "friendly_name": account.friendly_name,
+        "owner_account_sid": account.parent_sid or account.sid,
+        "sid": account.sid,
+        "status": account.status,
+        "subresource_uris": {name: f"{base}/{path}.json" for name, path in ACCOUNT_SUBRESOURCES},
+        "type": "Full",
+        "uri": base + ".json",
+    }
+
+
+def key_json(key: KeyLike, *, secret: str | None = None) -> dict[str, Any]:
+    """Twilio's Key resource; with `secret`, the NewKey a create answers (the only time the
+    secret is shown)."""
+    body: dict[str, Any] = {
+        "sid": key.sid,
+        "friendly_name": key.friendly_name,
+        "date_created": rfc2822(key.date_created),
+        "date_updated": rfc2822(key.date_updated),
+    }
+    if secret is not None:
+        body["secret"] = secret
+    return body

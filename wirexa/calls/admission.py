@@ -22,8 +22,17 @@ from wirexa.errors import ApiCode
 
 NO_CREDITS = Refusal(402, ApiCode.ACCOUNT_NOT_ACTIVE, "No credits remaining for this project")
 
-# Per dispatch pass: account_sid -> (the project's limits, call-seconds used today)
-UsageCache = dict[str, tuple[permissions.ProjectLimits, int]]
+
+def inactive(project: ProjectRecord | None) -> Refusal | None:
+    """A suspended or closed project (subaccount) places and takes no calls: 401 / 20005."""
+    if project is None or project.status == "active":
+        return None
+    return Refusal(401, ApiCode.ACCOUNT_NOT_ACTIVE, f"Account not active: {project.sid} is {project.status}")
+
+
+# Per dispatch pass: account_sid -> (the project's limits, call-seconds used today), or the
+# refusal of a project that is not active
+UsageCache = dict[str, tuple[permissions.ProjectLimits, int] | Refusal]
 
 
 def settings_policy(s: Settings) -> permissions.Policy:
@@ -67,11 +76,12 @@ class Admission:
         """Why the API must refuse a new call, or None."""
         if self.limits is not None and await self.limits.calls_stopped():
             return permissions.STOPPED
-        refusal = await self.destination_and_usage(project.sid, to_number)
+        # The balance moves as calls end, a parent suspends a subaccount: the stored project, not
+        # the auth-time copy.
+        current = await self.store.project(project.sid) or project
+        refusal = inactive(current) or await self.destination_and_usage(project.sid, to_number)
         if refusal is not None:
             return refusal
-        # The balance moves as calls end: check the stored one, not the auth-time copy.
-        current = await self.store.project(project.sid) or project
         if current.credits_s is not None and current.credits_s <= 0:
             return NO_CREDITS
         if self.caller_ids and from_number not in self.caller_ids:
@@ -89,11 +99,20 @@ class Admission:
     async def destination_and_usage(
         self, account_sid: str, to_number: str, usage: UsageCache | None = None
     ) -> Refusal | None:
-        """Why a call (or leg) of this project to `to_number` may not be placed now, or None.
-        `usage` caches the project's limits and minutes used over one dispatch pass."""
+        """Why a call (or leg) of this project to `to_number` may not be placed now, or None:
+        the project is suspended or closed, the destination is not permitted, its minutes are
+        used up. `usage` caches the project's limits and minutes used over one dispatch pass."""
+        cached = usage.get(account_sid) if usage is not None else None
+        if cached is None:
+            refusal = inactive(await self.store.project(account_sid))
+            if refusal is not None:
+                if usage is not None:
+                    usage[account_sid] = refusal
+                return refusal
+        elif isinstance(cached, Refusal):
+            return cached
         if self.limits is None:
             return None
-        cached = usage.get(account_sid) if usage is not None else None
         if cached is None:
             limits = await self.limits.project_limits(account_sid)
             used_s = 0
@@ -119,6 +138,8 @@ class Admission:
         project = await self.store.project(account_sid)
         if project is None:
             return Refusal(404, ApiCode.NOT_FOUND, "The project of the number is gone")
+        if (refusal := inactive(project)) is not None:
+            return refusal
         if project.max_concurrent is not None and live_calls >= project.max_concurrent:
             return Refusal(
                 429,

@@ -1,4 +1,5 @@
-"""`wirexa projects ...`: list, create, show, rotate-token, credits."""
+"""`wirexa projects ...`: list, create, show, rotate-token, credits. Subaccounts (projects with a
+parent, made through the API's Accounts resource) are listed with their parent."""
 
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ def _show(p: ProjectRecord, json_out: bool) -> None:
     out.print(f"Name:        {escape(p.friendly_name)}")
     out.print(f"Auth Token:  {p.auth_token}")
     out.print(f"Status:      {p.status}")
+    if p.parent_sid is not None:
+        out.print(f"Parent:      {p.parent_sid} (a subaccount)")
     out.print(f"Credits:     {'unlimited' if p.credits_s is None else f'{p.credits_s} call-seconds'}")
 
 
@@ -69,6 +72,7 @@ def list_(
         Column("Status", keep=True, drop=1),
         Column("Credits", keep=True, drop=2),
         Column("Created", keep=True, drop=3),
+        Column("Parent", keep=True, drop=4),
     )
     rows = [
         [
@@ -77,6 +81,7 @@ def list_(
             p.status,
             "unlimited" if p.credits_s is None else str(p.credits_s),
             str(p.date_created)[:19],
+            p.parent_sid or "",
         ]
         for p in projects
     ]
