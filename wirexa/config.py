@@ -34,7 +34,7 @@ class Setting:
 
 
 # Sections are the first word of the name: sip_trunk_host lives in [sip] as trunk_host.
-SECTIONS = ("api", "webhooks", "sip", "sandbox", "calls", "tts", "recordings", "log")
+SECTIONS = ("api", "webhooks", "sip", "sandbox", "calls", "tts", "recordings", "store", "log")
 
 
 def _setting(default: Any, text: str) -> Any:
@@ -251,6 +251,9 @@ class Settings:
         "How media held only in the bucket is served: proxy (streamed through the engine, same auth and Range) or redirect (302 to a presigned URL).",
     )
     recordings_s3_url_expiry_s: int = _setting(300, "Lifetime of the presigned URLs of recordings_s3_serve = redirect.")
+    store_call_events_days: float = _setting(
+        7.0, "Days a call's Events (the requests it made and their responses) are kept; 0 = keep forever."
+    )
     config_file: str = ""  # the file load() read, "" for none (not a setting)
 
     @property

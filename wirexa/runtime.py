@@ -48,6 +48,7 @@ from wirexa.media.tts.chain import TtsChain
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
+from wirexa.store.events import CallEventJanitor, CallEventLog
 from wirexa.store.recordings import StoreRecordings
 from wirexa.webhooks import outbox, signing
 from wirexa.webhooks.delivery import DeliveryWorker
@@ -177,6 +178,7 @@ class Engine:
         self.front: Front | None = None  # the inbound SIP front ([sip] inbound_port)
         self.phones = RegisteredPhones()  # its registrar, for <Dial><Client>
         self.media: MediaPrep | None = None
+        self.call_events: CallEventLog | None = None
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Engine:
@@ -238,6 +240,10 @@ class Engine:
         ensure_project(store)
 
         self.delivery = await self._stack.enter_async_context(DeliveryWorker(store, s, worker_id=self.node_id))
+        # Call Events: the document fetches' log (the delivery worker stores its own attempts) and
+        # the janitor that deletes events after [store] call_events_days.
+        self.call_events = await self._stack.enter_async_context(CallEventLog(store))
+        await self._stack.enter_async_context(CallEventJanitor(store, days=s.store_call_events_days))
 
         # Recordings: close what a dead engine left open (before any call can record), then
         # the media job (MP3, callback, upload) and the retention janitor.
@@ -324,7 +330,11 @@ class Engine:
         s = self.settings
         cache = s.data_path / "cache"
         fetcher = await self._stack.enter_async_context(
-            DocumentFetcher(signing.signature, timeout_s=s.calls_document_timeout_s)
+            DocumentFetcher(
+                signing.signature,
+                timeout_s=s.calls_document_timeout_s,
+                on_exchange=self.call_events.document if self.call_events is not None else None,
+            )
         )
         audio = await self._stack.enter_async_context(AudioCache(cache / "audio"))
         tts = TtsChain.from_settings(s, cache / "tts")

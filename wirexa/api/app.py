@@ -10,7 +10,18 @@ from aiohttp.web_request import BaseRequest
 
 from wirexa.api.context import SERVICES, ApiServices
 from wirexa.api.errors import HTTP_CODES, error_middleware, input_guard
-from wirexa.api.routes import accounts, applications, calls, health, keys, notifications, numbers, recordings
+from wirexa.api.routes import (
+    accounts,
+    applications,
+    calls,
+    events,
+    health,
+    keys,
+    notifications,
+    numbers,
+    recordings,
+    usage,
+)
 from wirexa.api.serializers import error_json
 from wirexa.errors import ApiCode
 
@@ -32,6 +43,8 @@ def make_app(services: ApiServices) -> web.Application:
     applications.add_routes(app)
     keys.add_routes(app)
     accounts.add_routes(app)
+    events.add_routes(app)
+    usage.add_routes(app)
     return app
 
 

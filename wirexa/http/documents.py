@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import socket
+import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
@@ -26,6 +27,24 @@ MAX_REDIRECTS = 5
 
 # (auth token, url, params) -> X-Twilio-Signature value
 Signer = Callable[[str, str, Sequence[tuple[str, str]]], str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Exchange:
+    """One fetch and what came back, for the call's Events: status, content type and body are
+    None when no response came (no connection, a timeout); `body` is at most max_bytes + 1."""
+
+    method: str
+    url: str
+    params: tuple[tuple[str, str], ...]
+    status: int | None
+    content_type: str | None
+    body: bytes | None
+    duration_ms: int
+
+
+# Told of every fetch on the loop, after it ends; must return at once (runtime: the call events log).
+ExchangeSink = Callable[[Exchange], None]
 
 
 async def read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
@@ -59,8 +78,10 @@ class DocumentFetcher:
         timeout_s: float = 15.0,
         connect_timeout_s: float = 5.0,
         max_bytes: int = MAX_DOCUMENT_BYTES,
+        on_exchange: ExchangeSink | None = None,
     ) -> None:
         self.signer = signer
+        self.on_exchange = on_exchange
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
         self.max_bytes = max_bytes
         self._session: aiohttp.ClientSession | None = None
@@ -98,10 +119,15 @@ class DocumentFetcher:
             "X-SignalWire-Signature": signature,
             "Accept": "text/xml, application/xml, text/html, text/plain, audio/*;q=0.5",
         }
+        started = time.monotonic()
+        status: int | None = None
+        content_type: str | None = None
+        body: bytes | None = None
         try:
             async with self._session.request(
                 method, target, data=data, headers=headers, allow_redirects=True, max_redirects=MAX_REDIRECTS
             ) as resp:
+                status, content_type = resp.status, resp.headers.get("Content-Type")
                 body = await read_capped(resp.content, limit)
                 if len(body) > limit:
                     raise DocumentError(Notice.RESPONSE_TOO_LARGE, f"Response body exceeds {limit} bytes", url)
@@ -126,3 +152,11 @@ class DocumentFetcher:
             raise DocumentError(Notice.HTTP_RETRIEVAL_FAILURE, "HTTP retrieval failure: timed out", url) from exc
         except aiohttp.ClientError as exc:
             raise DocumentError(Notice.HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: {exc}", url) from exc
+        finally:
+            if self.on_exchange is not None:
+                elapsed_ms = int((time.monotonic() - started) * 1000)
+                exchange = Exchange(method, url, tuple(params), status, content_type, body, elapsed_ms)
+                try:
+                    self.on_exchange(exchange)
+                except Exception:  # noqa: BLE001 - the request log must not fail the call's fetch
+                    log.exception("could not log the fetch of %s", url)

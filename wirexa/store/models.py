@@ -228,3 +228,21 @@ class ApiKey(Base):
 
     class Meta:
         table_name = "api_keys"
+
+
+class CallEvent(Base):
+    id = pw.AutoField()
+    account_sid = pw.CharField()
+    call_sid = pw.CharField(max_length=34)
+    kind = pw.CharField(max_length=32)
+    method = pw.CharField(max_length=8)
+    url = pw.TextField()
+    parameters = pw.TextField()  # JSON: [[name, value], ...] in the order sent
+    response_code = pw.IntegerField(null=True)
+    content_type = pw.CharField(null=True)
+    response_body = pw.TextField(null=True)
+    request_duration_ms = pw.IntegerField(null=True)
+    date_created = pw.DateTimeField()
+
+    class Meta:
+        table_name = "call_events"

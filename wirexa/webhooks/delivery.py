@@ -39,7 +39,7 @@ import wirexa
 from wirexa.calls.statuses import WebhookStatus
 from wirexa.clock import utcnow
 from wirexa.config import Settings
-from wirexa.store.repo import WebhookRecord, projects, webhooks
+from wirexa.store.repo import WebhookRecord, events, projects, webhooks
 from wirexa.urls import wire_url
 from wirexa.webhooks.backoff import next_attempt
 from wirexa.webhooks.signing import signature
@@ -191,8 +191,10 @@ class DeliveryWorker:
     async def _deliver(self, row: WebhookRecord) -> None:
         status_code: int | None = None
         error: str | None = None
+        reply: list[tuple[str | None, bytes]] = []  # the response's content type and body, if one came
+        started = time.monotonic()
         try:
-            status_code, error = await self._send(row)
+            status_code, error = await self._send(row, reply)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure is one failed attempt
@@ -218,20 +220,38 @@ class DeliveryWorker:
                 error or status_code,
                 f"retry at {due:%H:%M:%S}" if due else "giving up",
             )
-        try:
-            await self._record(
-                functools.partial(
-                    webhooks.finish_webhook,
-                    row.id,
-                    self.worker_id,
-                    status=status,
-                    attempts=attempts,
-                    next_attempt_at=due,
-                    status_code=status_code,
-                    error=error,
-                    now=now,
-                )
+        writes: list[Callable[[], object]] = [
+            functools.partial(
+                webhooks.finish_webhook,
+                row.id,
+                self.worker_id,
+                status=status,
+                attempts=attempts,
+                next_attempt_at=due,
+                status_code=status_code,
+                error=error,
+                now=now,
             )
+        ]
+        if row.call_sid:  # the attempt is one of the call's Events, committed with its outcome
+            content_type, body = reply[0] if reply else (None, None)
+            elapsed_ms = int((time.monotonic() - started) * 1000)
+            event = events.NewCallEvent(
+                row.account_sid,
+                row.call_sid,
+                row.kind,
+                row.method,
+                row.url,
+                tuple(row.params),
+                status_code,
+                content_type,
+                body,
+                elapsed_ms,
+                now,
+            )
+            writes.append(functools.partial(events.insert_events, [event]))
+        try:
+            await self._record(lambda: [write() for write in writes])
         except Exception:  # noqa: BLE001 - the lease expires and the row is retried
             log.exception("cannot record webhook %s outcome", row.id)
         if status == WebhookStatus.PENDING or ok:
@@ -260,7 +280,9 @@ class DeliveryWorker:
                     if not done.done():
                         done.set_result(None)
 
-    async def _send(self, row: WebhookRecord) -> tuple[int | None, str | None]:
+    async def _send(self, row: WebhookRecord, reply: list[tuple[str | None, bytes]]) -> tuple[int | None, str | None]:
+        """One attempt: (status, error). Appends the response's content type and (bounded) body to
+        `reply` once they are read."""
         assert self._session is not None
         params = list(row.params)
         token = await self._token(row.account_sid)
@@ -280,7 +302,8 @@ class DeliveryWorker:
         ) as resp:
             # Read a bounded amount so a huge or endless body neither grows memory nor blocks
             # (the total timeout ends a slow one).
-            await resp.content.read(int(self.settings.webhooks_max_response_bytes))
+            body = await resp.content.read(int(self.settings.webhooks_max_response_bytes))
+            reply.append((resp.headers.get("Content-Type"), body))
             if 300 <= resp.status < 400:
                 return resp.status, f"redirect to {resp.headers.get('Location', '?')} not followed"
             return resp.status, None

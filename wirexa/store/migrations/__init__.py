@@ -9,6 +9,7 @@ from wirexa.store.migrations import (
     m0006_numbers,
     m0007_inbound_calls,
     m0008_keys_subaccounts,
+    m0009_call_events,
 )
 
 MIGRATIONS = (
@@ -20,4 +21,5 @@ MIGRATIONS = (
     m0006_numbers,
     m0007_inbound_calls,
     m0008_keys_subaccounts,
+    m0009_call_events,
 )
