@@ -266,6 +266,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.sip
 @pytest.mark.slow
 def test_twilio_python_with_an_api_key(engine: LiveServer) -> None:
     admin = engine.client()
@@ -289,6 +290,7 @@ def test_twilio_python_with_an_api_key(engine: LiveServer) -> None:
     assert (err.value.status, err.value.code) == (401, 20003)
 
 
+@pytest.mark.sip
 @pytest.mark.slow
 def test_signalwire_with_an_api_key(engine: LiveServer) -> None:
     subprocess.run(["bash", str(ROOT / "scripts" / "sdk-venvs")], check=True, capture_output=True)

@@ -325,6 +325,7 @@ def wait_status(client: Any, sid: str, statuses: tuple[str, ...], timeout: float
         time.sleep(0.2)
 
 
+@pytest.mark.sip
 @pytest.mark.slow
 def test_a_subaccount_on_a_real_engine(engine: LiveServer) -> None:
     parent = engine.client()
