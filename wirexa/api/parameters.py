@@ -92,7 +92,7 @@ CALL_CREATE = (
         ("From", S, "E.164, `sip:` or `client:`; the SIP From user (a trunk may restrict it to its caller ids)"),
         ("ApplicationSid", S, "runs the Application's voice URLs; Url, Twiml and the callbacks are then refused"),
         ("StatusCallbackEvent", S, "`initiated`, `ringing`, `answered`, `completed`"),
-        ("SendDigits", S, "DTMF after the answer: 0-9, A-D, `#`, `*`, `w` (half a second); 32 at most"),
+        ("SendDigits", S, "DTMF after the answer: 0-9, A-D, `#`, `*`, `w` (half a second), `W` (a second); 32 at most"),
         ("Timeout", S, "seconds of ringing, 1-600"),
         ("Record", S, "records the whole call (source OutboundAPI)"),
         ("CallerId", S, "the caller id presented (the SIP From user) in place of From"),
