@@ -52,7 +52,8 @@ VERSIONS = {
 def ready() -> None:
     """The clients' environments (built once; a few seconds when they are there)."""
     assert shutil.which("node"), "node is required (scripts/setup installs it)"
-    subprocess.run(["bash", str(ROOT / "scripts" / "sdk-venvs")], check=True, capture_output=True)
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "sdk-venvs")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-1000:] + out.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
