@@ -20,6 +20,7 @@ ROOT = Path(__file__).parent.parent / "wirexa"
 PURE = sorted(
     [
         "api/serializers.py",
+        "api/parameters.py",
         "calls/state.py",
         "calls/ports.py",
         "calls/records.py",
