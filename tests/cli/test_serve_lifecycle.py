@@ -113,10 +113,11 @@ def init(data_dir: Path, env: dict[str, str]) -> None:
 
 def sip_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREXA_")}
-    sip = free_udp_block(40000, 49000, 100, (0, 1, 60, 61))
+    sip = free_udp_block(40000, 49000, 100, (0, 1, 60, 61, 90))
     env.update(
         {
             "WIREXA_SIP_PORT_BASE": str(sip),
+            "WIREXA_SIP_INBOUND_PORT": str(sip + 90),
             "WIREXA_SANDBOX_PORT_BASE": str(sip + 60),
             "WIREXA_SIP_RTP_PORT_BASE": str(free_udp_block(20000, 29000, 8000, (0, 5000, 5100))),
             "WIREXA_SANDBOX_PROCESSES": "2",

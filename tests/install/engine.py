@@ -27,9 +27,10 @@ class Outcome:
 
 
 def port_env() -> dict[str, str]:
-    sip = free_udp_block(40000, 49000, 100, (0, 1, 2, 60, 61))
+    sip = free_udp_block(40000, 49000, 100, (0, 1, 2, 60, 61, 90))
     return {
         "WIREXA_SIP_PORT_BASE": str(sip),
+        "WIREXA_SIP_INBOUND_PORT": str(sip + 90),
         "WIREXA_SANDBOX_PORT_BASE": str(sip + 60),
         "WIREXA_SIP_RTP_PORT_BASE": str(free_udp_block(20000, 29000, 8000, (0, 100, 5000))),
         "WIREXA_SANDBOX_PROCESSES": "1",

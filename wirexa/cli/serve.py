@@ -164,6 +164,9 @@ def isolated(settings: Settings, data_dir: str) -> Settings:
     sandbox process. The config file is still read, so it is checked too."""
     bind = settings.sip_bind_host
     worker_port = free_port_pair(bind)
+    sandbox_port = free_port_pair(bind, avoid=range(worker_port, worker_port + settings.sip_workers_max))
+    taken = [*range(worker_port, worker_port + settings.sip_workers_max), sandbox_port]
+    inbound_port = free_port_pair(bind, avoid=taken) if settings.sip_inbound_port else 0
     return dataclasses.replace(
         settings,
         data_dir=data_dir,
@@ -172,8 +175,10 @@ def isolated(settings: Settings, data_dir: str) -> Settings:
         host="127.0.0.1",
         port=0,
         sip_port_base=worker_port,
-        sandbox_port_base=free_port_pair(bind, avoid=range(worker_port, worker_port + settings.sip_workers_max)),
+        sandbox_port_base=sandbox_port,
         sandbox_processes=1,
+        sip_inbound_port=inbound_port,
+        sip_inbound_tls_port=0,
     )
 
 
