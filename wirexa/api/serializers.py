@@ -334,57 +334,9 @@ def error_json(code: int, message: str, status: int) -> dict[str, Any]:
 # --- IncomingPhoneNumbers and Applications -------------------------------------------------------
 
 
-class NumberLike(Protocol):
-    @property
-    def sid(self) -> str: ...
-
-    @property
-    def account_sid(self) -> str: ...
-
-    @property
-    def phone_number(self) -> str: ...
-
-    @property
-    def friendly_name(self) -> str: ...
-
-    @property
-    def number_type(self) -> str: ...
-
-    @property
-    def api_version(self) -> str: ...
-
-    @property
-    def voice_url(self) -> str | None: ...
-
-    @property
-    def voice_method(self) -> str: ...
-
-    @property
-    def voice_fallback_url(self) -> str | None: ...
-
-    @property
-    def voice_fallback_method(self) -> str: ...
-
-    @property
-    def status_callback(self) -> str | None: ...
-
-    @property
-    def status_callback_method(self) -> str: ...
-
-    @property
-    def voice_caller_id_lookup(self) -> bool: ...
-
-    @property
-    def voice_application_sid(self) -> str | None: ...
-
-    @property
-    def date_created(self) -> dt.datetime: ...
-
-    @property
-    def date_updated(self) -> dt.datetime: ...
-
-
 class ApplicationLike(Protocol):
+    """The voice settings an Application holds, and a number holds too (its own)."""
+
     @property
     def sid(self) -> str: ...
 
@@ -425,6 +377,44 @@ class ApplicationLike(Protocol):
     def date_updated(self) -> dt.datetime: ...
 
 
+class NumberLike(ApplicationLike, Protocol):
+    @property
+    def friendly_name(self) -> str: ...
+
+    @property
+    def phone_number(self) -> str: ...
+
+    @property
+    def number_type(self) -> str: ...
+
+    @property
+    def voice_application_sid(self) -> str | None: ...
+
+
+def _voice_settings_json(res: ApplicationLike) -> dict[str, Any]:
+    """The keys an IncomingPhoneNumber and an Application share: the voice settings, and the
+    messaging ones Wirexa does not serve (null URLs, Twilio's POST methods)."""
+    return {
+        "account_sid": res.account_sid,
+        "api_version": res.api_version,
+        "date_created": rfc2822(res.date_created),
+        "date_updated": rfc2822(res.date_updated),
+        "friendly_name": res.friendly_name,
+        "sid": res.sid,
+        "sms_fallback_method": "POST",
+        "sms_fallback_url": None,
+        "sms_method": "POST",
+        "sms_url": None,
+        "status_callback": res.status_callback,
+        "status_callback_method": res.status_callback_method,
+        "voice_caller_id_lookup": res.voice_caller_id_lookup,
+        "voice_fallback_method": res.voice_fallback_method,
+        "voice_fallback_url": res.voice_fallback_url,
+        "voice_method": res.voice_method,
+        "voice_url": res.voice_url,
+    }
+
+
 def number_json(number: NumberLike, prefix: str) -> dict[str, Any]:
     """Twilio's IncomingPhoneNumber resource (reference voice-next §4.1), with every key
     signalwire 2.1.1's strict IncomingPhoneNumber class reads. A number registered with Wirexa
@@ -432,38 +422,22 @@ def number_json(number: NumberLike, prefix: str) -> dict[str, Any]:
     emergency and regulatory settings Wirexa does not serve (null, or Twilio's inactive value)."""
     base = f"{prefix}/IncomingPhoneNumbers/{number.sid}"
     return {
-        "account_sid": number.account_sid,
+        **_voice_settings_json(number),
         "address_requirements": "none",
         "address_sid": None,
-        "api_version": number.api_version,
         "beta": False,
         "capabilities": {"voice": True, "sms": False, "mms": False, "fax": False},
-        "date_created": rfc2822(number.date_created),
-        "date_updated": rfc2822(number.date_updated),
         "emergency_address_sid": None,
         "emergency_address_status": "unregistered",
         "emergency_status": "Inactive",
-        "friendly_name": number.friendly_name,
         "identity_sid": None,
         "origin": "hosted",
         "phone_number": number.phone_number,
-        "sid": number.sid,
         "sms_application_sid": None,
-        "sms_fallback_method": "POST",
-        "sms_fallback_url": None,
-        "sms_method": "POST",
-        "sms_url": None,
-        "status_callback": number.status_callback,
-        "status_callback_method": number.status_callback_method,
         "trunk_sid": None,
         "uri": base + ".json",
         "voice_application_sid": number.voice_application_sid,
-        "voice_caller_id_lookup": number.voice_caller_id_lookup,
-        "voice_fallback_method": number.voice_fallback_method,
-        "voice_fallback_url": number.voice_fallback_url,
-        "voice_method": number.voice_method,
         "voice_receive_mode": "voice",
-        "voice_url": number.voice_url,
         "bundle_sid": None,
         "status": "in-use",
         "type": number.number_type,
@@ -475,26 +449,10 @@ def application_json(app: ApplicationLike, prefix: str) -> dict[str, Any]:
     """Twilio's Application resource, with every key signalwire 2.1.1's strict Application class
     reads; the messaging settings Wirexa does not serve are null (their methods Twilio's POST)."""
     return {
-        "account_sid": app.account_sid,
-        "api_version": app.api_version,
-        "date_created": rfc2822(app.date_created),
-        "date_updated": rfc2822(app.date_updated),
-        "friendly_name": app.friendly_name,
+        **_voice_settings_json(app),
         "message_status_callback": None,
-        "sid": app.sid,
-        "sms_fallback_method": "POST",
-        "sms_fallback_url": None,
-        "sms_method": "POST",
         "sms_status_callback": None,
-        "sms_url": None,
-        "status_callback": app.status_callback,
-        "status_callback_method": app.status_callback_method,
         "uri": f"{prefix}/Applications/{app.sid}.json",
-        "voice_caller_id_lookup": app.voice_caller_id_lookup,
-        "voice_fallback_method": app.voice_fallback_method,
-        "voice_fallback_url": app.voice_fallback_url,
-        "voice_method": app.voice_method,
-        "voice_url": app.voice_url,
         "public_application_connect_enabled": False,
     }
 
