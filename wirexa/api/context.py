@@ -6,14 +6,15 @@ import dataclasses
 import datetime as dt
 import re
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from multidict import MultiDict, MultiMapping
 
 from wirexa.api.auth import AuthThrottle, KeyVerifier, RateLimiter, check_active, check_token, parse_basic
 from wirexa.api.rendered import RenderedCache
+from wirexa.api.serializers import page_json
 from wirexa.calls.ports import SipPort
 from wirexa.calls.service import CallService
 from wirexa.config import Settings
@@ -119,12 +120,17 @@ async def account_of(request: web.Request, who: Caller, account_sid: str) -> Pro
     if account_sid != project.sid:
         target = await cached_project(svc, account_sid)
         if target is None or target.parent_sid != project.sid:
-            raise NotFound(f"The requested resource {request.path} was not found")
+            raise not_found(request)
         project = target
         if project.status == "closed" and request.method == "POST":
             raise Unauthorized(f"Account not active: {project.sid} is closed", code=ApiCode.ACCOUNT_NOT_ACTIVE)
     svc.limiter.check(project.sid)
     return project
+
+
+def not_found(request: web.Request) -> NotFound:
+    """Twilio's 404 / 20404 for the request's path."""
+    return NotFound(f"The requested resource {request.path} was not found")
 
 
 async def authenticate(request: web.Request, *, optional: bool = False) -> ProjectRecord | None:
@@ -303,3 +309,21 @@ def parse_paging(query: MultiMapping[str]) -> Paging:
 def filters_of(query: MultiMapping[str]) -> list[tuple[str, str]]:
     """The request's query without paging keys, in order (repeated in page URIs)."""
     return [(k, v) for k, v in query.items() if k not in ("PageSize", "Page", "PageToken")]
+
+
+def page_response(
+    request: web.Request, key: str, items: Sequence[dict[str, Any]], paging: Paging, after: object | None
+) -> web.Response:
+    """A list page of `items` (rendered records) under `key`, with the request's path and filters
+    in its URIs; `after` is the cursor the next page starts after (the last record's sid or id),
+    None on the last page."""
+    body = page_json(
+        key,
+        items,
+        path=request.path,
+        query=filters_of(request.query),
+        page=paging.page,
+        page_size=paging.page_size,
+        next_token=f"PA{after}" if after is not None else None,
+    )
+    return web.json_response(body)

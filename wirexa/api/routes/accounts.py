@@ -26,9 +26,9 @@ from aiohttp import web
 
 from wirexa.api import context as ctx
 from wirexa.api.routes.keys import parse_friendly_name, refuse_unknown
-from wirexa.api.serializers import account_json, page_json
+from wirexa.api.serializers import account_json
 from wirexa.calls.state import LIVE, CallStatus
-from wirexa.errors import ApiCode, BadRequest, NotFound, Unauthorized
+from wirexa.errors import ApiCode, BadRequest, Unauthorized
 from wirexa.store.repo import ProjectRecord
 from wirexa.store.repo.calls import CallFilter, list_calls
 from wirexa.store.repo.projects import close_project, create_project, get_project, list_accounts, update_project
@@ -41,10 +41,6 @@ HANGUP_PASSES = 3  # a call the dispatcher took out of the queue while we looked
 
 def _version(request: web.Request) -> str:
     return "/api/laml/2010-04-01" if request.path.startswith("/api/laml/") else "/2010-04-01"
-
-
-def _not_found(request: web.Request) -> NotFound:
-    return NotFound(f"The requested resource {request.path} was not found")
 
 
 async def _caller(request: web.Request) -> ProjectRecord:
@@ -64,7 +60,7 @@ async def _target(request: web.Request, caller: ProjectRecord) -> ProjectRecord:
     sid = request.match_info["sid"]
     target = await ctx.services(request).store.lookup(get_project, sid)
     if target is None or (target.sid != caller.sid and target.parent_sid != caller.sid):
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return target
 
 
@@ -112,16 +108,13 @@ async def list_accounts_(request: web.Request) -> web.Response:
         status,
     )
     version = _version(request)
-    body = page_json(
+    return ctx.page_response(
+        request,
         "accounts",
         [account_json(a, version) for a in accounts],
-        path=request.path,
-        query=ctx.filters_of(q),
-        page=paging.page,
-        page_size=paging.page_size,
-        next_token=("PA" + accounts[-1].sid) if more and accounts else None,
+        paging,
+        accounts[-1].sid if more and accounts else None,
     )
-    return web.json_response(body)
 
 
 async def fetch_account(request: web.Request) -> web.Response:
@@ -173,7 +166,7 @@ async def update_account(request: web.Request) -> web.Response:
     account, closing = await svc.store.write(update)
     ctx.forget_project(svc, sid)
     if account is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     if status is not None and status != target.status:
         log.info("account %s: %s -> %s (by %s)", sid, target.status, account.status, caller.sid)
     if closing:

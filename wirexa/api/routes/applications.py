@@ -8,8 +8,7 @@ from aiohttp import web
 
 from wirexa.api import context as ctx
 from wirexa.api.routes.numbers import VOICE_PARAMS, check_fallback, parse_voice_settings, refuse_unsupported
-from wirexa.api.serializers import application_json, page_json
-from wirexa.errors import NotFound
+from wirexa.api.serializers import application_json
 from wirexa.store.repo.applications import (
     ApplicationRecord,
     delete_application,
@@ -34,10 +33,6 @@ REFUSED: dict[str, tuple[str | None, str]] = {
 REFUSED["PublicApplicationConnectEnabled"] = ("false", "Wirexa has no Stripe Connect")
 
 
-def _not_found(request: web.Request) -> NotFound:
-    return NotFound(f"The requested resource {request.path} was not found")
-
-
 async def create_application(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     form = await ctx.form(request)
@@ -56,23 +51,20 @@ async def list_applications_(request: web.Request) -> web.Response:
         list_applications, project.sid, paging.page_size, paging.page, paging.after_sid, q.get("FriendlyName") or None
     )
     pfx = ctx.prefix(request)
-    body = page_json(
+    return ctx.page_response(
+        request,
         "applications",
         [application_json(a, pfx) for a in apps],
-        path=request.path,
-        query=ctx.filters_of(q),
-        page=paging.page,
-        page_size=paging.page_size,
-        next_token=("PA" + apps[-1].sid) if more and apps else None,
+        paging,
+        apps[-1].sid if more and apps else None,
     )
-    return web.json_response(body)
 
 
 async def fetch_application(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     app = await ctx.services(request).store.lookup(get_application, request.match_info["sid"], project.sid)
     if app is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return web.json_response(application_json(app, ctx.prefix(request)))
 
 
@@ -94,7 +86,7 @@ async def update_application(request: web.Request) -> web.Response:
 
     app = await ctx.services(request).store.write(update)
     if app is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return web.json_response(application_json(app, ctx.prefix(request)))
 
 
@@ -107,7 +99,7 @@ async def delete_application_(request: web.Request) -> web.Response:
         return get_application(sid, project.sid) is not None and delete_application(sid)
 
     if not await ctx.services(request).store.write(delete):
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return web.Response(status=204)
 
 

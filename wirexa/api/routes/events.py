@@ -9,8 +9,6 @@ from typing import Any
 from aiohttp import web
 
 from wirexa.api import context as ctx
-from wirexa.api.serializers import page_json
-from wirexa.errors import NotFound
 from wirexa.store.repo.calls import get_call
 from wirexa.store.repo.events import CallEventRecord, page_events
 from wirexa.timefmt import rfc2822
@@ -50,21 +48,14 @@ async def list_call_events(request: web.Request) -> web.Response:
     svc = ctx.services(request)
     call = await svc.store.lookup(get_call, request.match_info["call"], project.sid)
     if call is None:
-        raise NotFound(f"The requested resource {request.path} was not found")
+        raise ctx.not_found(request)
     q = request.query
     paging = ctx.parse_paging(q)
     after = int(paging.after_sid) if paging.after_sid and paging.after_sid.isdigit() else None
     events, more = await svc.store.read(page_events, call.sid, paging.page_size, paging.page, after)
-    body = page_json(
-        "events",
-        [event_json(e) for e in events],
-        path=request.path,
-        query=ctx.filters_of(q),
-        page=paging.page,
-        page_size=paging.page_size,
-        next_token=f"PA{events[-1].id}" if more and events else None,
+    return ctx.page_response(
+        request, "events", [event_json(e) for e in events], paging, events[-1].id if more and events else None
     )
-    return web.json_response(body)
 
 
 def add_routes(app: web.Application) -> None:

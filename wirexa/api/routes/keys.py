@@ -11,17 +11,13 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from wirexa.api import context as ctx
-from wirexa.api.serializers import key_json, page_json
-from wirexa.errors import ApiCode, BadRequest, NotFound, Unauthorized
+from wirexa.api.serializers import key_json
+from wirexa.errors import ApiCode, BadRequest, Unauthorized
 from wirexa.store.repo import ProjectRecord
 from wirexa.store.repo.keys import KeyRecord, delete_key, get_key, hash_secret, insert_key, list_keys, new_secret
 from wirexa.store.repo.keys import update_key as store_update_key
 
 MAX_FRIENDLY_NAME = 64
-
-
-def _not_found(request: web.Request) -> NotFound:
-    return NotFound(f"The requested resource {request.path} was not found")
 
 
 async def _account(request: web.Request) -> ProjectRecord:
@@ -72,23 +68,16 @@ async def list_keys_(request: web.Request) -> web.Response:
     keys, more = await ctx.services(request).store.read(
         list_keys, project.sid, paging.page_size, paging.page, paging.after_sid
     )
-    body = page_json(
-        "keys",
-        [key_json(k) for k in keys],
-        path=request.path,
-        query=ctx.filters_of(q),
-        page=paging.page,
-        page_size=paging.page_size,
-        next_token=("PA" + keys[-1].sid) if more and keys else None,
+    return ctx.page_response(
+        request, "keys", [key_json(k) for k in keys], paging, keys[-1].sid if more and keys else None
     )
-    return web.json_response(body)
 
 
 async def fetch_key(request: web.Request) -> web.Response:
     project = await _account(request)
     key = await ctx.services(request).store.lookup(get_key, request.match_info["sid"], project.sid)
     if key is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return web.json_response(key_json(key))
 
 
@@ -107,7 +96,7 @@ async def update_key(request: web.Request) -> web.Response:
 
     key = await ctx.services(request).store.write(update)
     if key is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return web.json_response(key_json(key))
 
 
@@ -121,7 +110,7 @@ async def delete_key_(request: web.Request) -> web.Response:
 
     svc = ctx.services(request)
     if not await svc.store.write(delete):
-        raise _not_found(request)
+        raise ctx.not_found(request)
     svc.key_verifier.forget(sid)
     return web.Response(status=204)
 

@@ -7,17 +7,13 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from wirexa.api import context as ctx
-from wirexa.api.serializers import notification_json, page_json
-from wirexa.errors import ApiCode, BadRequest, NotFound
+from wirexa.api.serializers import notification_json
+from wirexa.errors import ApiCode, BadRequest
 from wirexa.store.repo import NotificationRecord, ProjectRecord
 from wirexa.store.repo.calls import get_call
 from wirexa.store.repo.notifications import delete_notification, get_notification, page_notifications
 
 LOG_LEVELS = {"0": 0, "1": 1}  # Twilio's Log: 0 error, 1 warning
-
-
-def _not_found(request: web.Request) -> NotFound:
-    return NotFound(f"The requested resource {request.path} was not found")
 
 
 def parse_log(query: MultiMapping[str]) -> int | None:
@@ -34,7 +30,7 @@ async def _call_sid(request: web.Request, project: ProjectRecord) -> str:
     """The path's call, which must be the project's."""
     call = await ctx.services(request).store.lookup(get_call, request.match_info["call"], project.sid)
     if call is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return call.sid
 
 
@@ -53,23 +49,20 @@ async def _list(request: web.Request, project: ProjectRecord, call_sid: str | No
         ctx.parse_time_filter(q, "MessageDate"),
     )
     pfx = ctx.prefix(request)
-    body = page_json(
+    return ctx.page_response(
+        request,
         "notifications",
         [notification_json(n, pfx, call_level=call_sid is not None, instance=False) for n in notes],
-        path=request.path,
-        query=ctx.filters_of(q),
-        page=paging.page,
-        page_size=paging.page_size,
-        next_token=("PA" + notes[-1].sid) if more and notes else None,
+        paging,
+        notes[-1].sid if more and notes else None,
     )
-    return web.json_response(body)
 
 
 async def _get(request: web.Request, project: ProjectRecord, call_sid: str | None) -> NotificationRecord:
     svc = ctx.services(request)
     note = await svc.store.lookup(get_notification, request.match_info["sid"], project.sid, call_sid)
     if note is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return note
 
 

@@ -17,8 +17,8 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from wirexa.api import context as ctx
-from wirexa.api.serializers import API_VERSION, format_number, number_json, page_json
-from wirexa.errors import ApiCode, BadRequest, NotFound
+from wirexa.api.serializers import API_VERSION, format_number, number_json
+from wirexa.errors import ApiCode, BadRequest
 from wirexa.store.repo.applications import get_application
 from wirexa.store.repo.numbers import NumberFilter, NumberRecord, delete_number, get_number, insert_number, list_numbers
 from wirexa.store.repo.numbers import update_number as store_update_number
@@ -126,10 +126,6 @@ def check_fallback(voice_url: str | None, voice_fallback_url: str | None) -> Non
         raise BadRequest("Cannot set VoiceFallbackUrl without setting Url", code=ApiCode.FALLBACK_WITHOUT_URL)
 
 
-def _not_found(request: web.Request) -> NotFound:
-    return NotFound(f"The requested resource {request.path} was not found")
-
-
 def _bad_application(sid: str) -> BadRequest:
     return BadRequest(f"VoiceApplicationSid is invalid: no application {sid}", code=ApiCode.INVALID_APPLICATION_SID)
 
@@ -196,23 +192,20 @@ async def list_numbers_(request: web.Request) -> web.Response:
             list_numbers, flt, paging.page_size, paging.page, paging.after_sid
         )
     pfx = ctx.prefix(request)
-    body = page_json(
+    return ctx.page_response(
+        request,
         "incoming_phone_numbers",
         [number_json(n, pfx) for n in numbers],
-        path=request.path,
-        query=ctx.filters_of(q),
-        page=paging.page,
-        page_size=paging.page_size,
-        next_token=("PA" + numbers[-1].sid) if more and numbers else None,
+        paging,
+        numbers[-1].sid if more and numbers else None,
     )
-    return web.json_response(body)
 
 
 async def fetch_number(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     number = await ctx.services(request).store.lookup(get_number, request.match_info["sid"], project.sid)
     if number is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return web.json_response(number_json(number, ctx.prefix(request)))
 
 
@@ -251,7 +244,7 @@ async def update_number(request: web.Request) -> web.Response:
 
     result = await ctx.services(request).store.write(update)
     if result is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     if not isinstance(result, NumberRecord):
         raise _bad_application(str(app_sid))
     return web.json_response(number_json(result, ctx.prefix(request)))
@@ -265,7 +258,7 @@ async def delete_number_(request: web.Request) -> web.Response:
         return get_number(sid, project.sid) is not None and delete_number(sid)
 
     if not await ctx.services(request).store.write(delete):
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return web.Response(status=204)
 
 

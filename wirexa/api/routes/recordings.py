@@ -10,7 +10,7 @@ from aiohttp import web
 
 from wirexa.api import context as ctx
 from wirexa.api.parameters import refuse
-from wirexa.api.serializers import error_json, page_json, recording_json
+from wirexa.api.serializers import error_json, recording_json
 from wirexa.calls.records import RecordingOptions
 from wirexa.calls.statuses import (
     CAPTURING_RECORDING,
@@ -42,10 +42,6 @@ LOCATE: web.AppKey[Locator] = web.AppKey("locate")
 WAV, MPEG = "audio/x-wav", "audio/mpeg"
 
 
-def _not_found(request: web.Request) -> NotFound:
-    return NotFound(f"The requested resource {request.path} was not found")
-
-
 def _accepted(message: str) -> web.Response:
     """202 with the error body the API uses everywhere (Twilio's keys plus the doc's `detail`)."""
     return web.json_response(error_json(202, message, 202), status=202, headers={"Retry-After": "1"})
@@ -69,7 +65,7 @@ async def _media(request: web.Request, rec: RecordingRecord, ext: str) -> web.St
     if rec.storage_url:
         return await _remote(request, rec, ".mp3", MPEG)
     if wav is None or not wav.exists():
-        raise _not_found(request)
+        raise ctx.not_found(request)
     # A recording the media job never saw (saved before it, or by an engine without it).
     conv = request.app[MP3]
     state = conv.state(wav)
@@ -90,13 +86,13 @@ async def _remote(request: web.Request, rec: RecordingRecord, ext: str, content_
     """A file held only in the bucket: a 302 to a presigned URL (s3_serve = redirect), or the
     bytes streamed through (proxy), with HEAD and a single Range as for a local file."""
     if not rec.storage_url:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     settings = ctx.services(request).settings
     store = request.app[LOCATE](rec.storage_url)
     key = recording_key(rec.account_sid, rec.sid, ext)
     info = await store.stat(key)
     if info is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     if settings.recordings_s3_serve == "redirect":
         url = await store.presign(key, settings.recordings_s3_url_expiry_s)
         if url is not None:
@@ -128,7 +124,7 @@ async def _media_project(request: web.Request) -> ProjectRecord | None:
 
 def _owned(request: web.Request, rec: RecordingRecord, project: ProjectRecord | None) -> RecordingRecord:
     if project is not None and ctx.services(request).settings.recordings_media_auth and rec.account_sid != project.sid:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return rec
 
 
@@ -137,7 +133,7 @@ async def _get_rec(request: web.Request, project: ProjectRecord | None, call_sid
     account = project.sid if project else request.match_info.get("account")
     rec = await svc.store.lookup(get_recording, request.match_info["sid"], account, call_sid)
     if rec is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return rec
 
 
@@ -201,23 +197,20 @@ async def _list(
             list_recordings, project.sid, paging.page_size, paging.page, paging.after_sid, call_sid, date_created
         )
     pfx = ctx.prefix(request)
-    body = page_json(
+    return ctx.page_response(
+        request,
         "recordings",
         [recording_json(r, pfx, call_level=call_level, media_base=_media_base(request)) for r in recs],
-        path=request.path,
-        query=ctx.filters_of(request.query),
-        page=paging.page,
-        page_size=paging.page_size,
-        next_token=("PA" + recs[-1].sid) if more and recs else None,
+        paging,
+        recs[-1].sid if more and recs else None,
     )
-    return web.json_response(body)
 
 
 async def _call_of(request: web.Request, project: ProjectRecord) -> CallRecord:
     svc = ctx.services(request)
     call = await svc.store.read(get_call, request.match_info["call"], project.sid)
     if call is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return call
 
 
@@ -282,7 +275,7 @@ async def update_call_recording(request: web.Request) -> web.Response:
         recs, _ = await svc.store.read(lambda: list_recordings(project.sid, 50, call_sid=call.sid))
         live = [r for r in recs if r.status in CAPTURING_RECORDING]
         if not live:
-            raise _not_found(request)
+            raise ctx.not_found(request)
         rec = max(live, key=lambda r: (r.date_created, r.sid))
     else:
         rec = await _get_rec(request, project, call.sid)
@@ -303,7 +296,7 @@ async def public_media(request: web.Request) -> web.StreamResponse:
     project = await _media_project(request)
     rec = await ctx.services(request).store.lookup(get_recording, request.match_info["sid"])
     if rec is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return await _media(request, _owned(request, rec, project), request.match_info.get("ext") or ".wav")
 
 
@@ -312,7 +305,7 @@ async def public_call_media(request: web.Request) -> web.StreamResponse:
     project = await _media_project(request)
     rec = await ctx.services(request).store.read(first_completed_recording, request.match_info["call"])
     if rec is None:
-        raise _not_found(request)
+        raise ctx.not_found(request)
     return await _media(request, _owned(request, rec, project), request.match_info.get("ext") or ".wav")
 
 

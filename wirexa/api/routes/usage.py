@@ -27,7 +27,6 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from wirexa.api import context as ctx
-from wirexa.api.serializers import page_json
 from wirexa.errors import ApiCode, BadRequest
 from wirexa.store.repo import ProjectRecord
 from wirexa.store.repo.usage import DayUsage, Stored, daily_usage, price_unit, stored_before, subaccount_sids
@@ -238,16 +237,7 @@ async def _list(request: web.Request, sub: str) -> web.Response:
                 )
             )
     more = offset + paging.page_size < len(pairs)
-    body = page_json(
-        "usage_records",
-        records,
-        path=request.path,
-        query=ctx.filters_of(q),
-        page=paging.page,
-        page_size=paging.page_size,
-        next_token=f"PA{offset + paging.page_size}" if more else None,
-    )
-    return web.json_response(body)
+    return ctx.page_response(request, "usage_records", records, paging, offset + paging.page_size if more else None)
 
 
 def _handler(sub: str) -> Any:
