@@ -91,6 +91,12 @@ class Select:
         rows = self.all(where + " LIMIT 1", params)
         return rows[0] if rows else None
 
+    def by_sid(self, sid: str, account_sid: str | None = None) -> Any:
+        """The row `sid` (of the project `account_sid` when given), or None."""
+        if account_sid is None:
+            return self.one('"sid" = ?', (sid,))
+        return self.one('"sid" = ? AND "account_sid" = ?', (sid, account_sid))
+
 
 def _python_value(field: Any) -> Callable[[Any], Any] | None:
     """The conversion a raw column value needs (None: none); peewee's field semantics."""
@@ -168,6 +174,20 @@ class Write:
                 default = field.default
                 values[name] = default() if callable(default) else default
         return values
+
+
+def check_fields(fields: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
+    """TypeError naming the keys of `fields` not in `allowed` (a repo caller's bug)."""
+    unknown = set(fields) - allowed
+    if unknown:
+        raise TypeError(f"unknown {what} fields: {sorted(unknown)}")
+
+
+def update_by_sid(write: Write, select: Select, sid: str, values: Mapping[str, Any]) -> Any:
+    """Set `values` on the row `sid`; the row as `select` reads it, None when there is none."""
+    if write.update(values, '"sid" = ?', (sid,)) == 0:
+        return None
+    return select.by_sid(sid)
 
 
 def time_where(column: str, field: Any, bounds: Iterable[TimeBound], where: list[str], params: list[Any]) -> None:

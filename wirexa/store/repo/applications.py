@@ -9,7 +9,7 @@ from typing import Any
 
 from wirexa.clock import new_sid, utcnow
 from wirexa.store.models import Application, PhoneNumber
-from wirexa.store.sql import Select, Write, newest_first
+from wirexa.store.sql import Select, Write, check_fields, newest_first, update_by_sid
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,16 +42,10 @@ _APPLICATIONS = Select(Application, ApplicationRecord)
 _WRITE = Write(Application)
 
 
-def _check(fields: dict[str, Any]) -> None:
-    unknown = set(fields) - APPLICATION_FIELDS
-    if unknown:
-        raise TypeError(f"unknown application fields: {sorted(unknown)}")
-
-
 def insert_application(account_sid: str, **fields: Any) -> ApplicationRecord:
     """A new application of the project (its fields at the table's defaults unless given)."""
     now = fields.pop("now", None) or utcnow()
-    _check(fields)
+    check_fields(fields, APPLICATION_FIELDS, "application")
     values = {
         "sid": new_sid("AP"),
         "account_sid": account_sid,
@@ -65,18 +59,13 @@ def insert_application(account_sid: str, **fields: Any) -> ApplicationRecord:
 
 def get_application(sid: str, account_sid: str | None = None) -> ApplicationRecord | None:
     """The application `sid` (of the project `account_sid` when given), or None."""
-    if account_sid is None:
-        return _APPLICATIONS.one('"sid" = ?', (sid,))  # type: ignore[no-any-return]
-    return _APPLICATIONS.one('"sid" = ? AND "account_sid" = ?', (sid, account_sid))  # type: ignore[no-any-return]
+    return _APPLICATIONS.by_sid(sid, account_sid)  # type: ignore[no-any-return]
 
 
 def update_application(sid: str, **fields: Any) -> ApplicationRecord | None:
     """Set the given fields; None when there is no such application."""
-    _check(fields)
-    fields["date_updated"] = utcnow()
-    if _WRITE.update(fields, '"sid" = ?', (sid,)) == 0:
-        return None
-    return get_application(sid)
+    check_fields(fields, APPLICATION_FIELDS, "application")
+    return update_by_sid(_WRITE, _APPLICATIONS, sid, {**fields, "date_updated": utcnow()})  # type: ignore[no-any-return]
 
 
 def delete_application(sid: str) -> bool:

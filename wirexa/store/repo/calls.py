@@ -37,9 +37,7 @@ def insert_call(**fields: Any) -> CallRecord:
 
 
 def get_call(sid: str, account_sid: str | None = None) -> CallRecord | None:
-    if account_sid is None:
-        return _CALLS.one('"sid" = ?', (sid,))  # type: ignore[no-any-return]
-    return _CALLS.one('"sid" = ? AND "account_sid" = ?', (sid, account_sid))  # type: ignore[no-any-return]
+    return _CALLS.by_sid(sid, account_sid)  # type: ignore[no-any-return]
 
 
 def call_sids_with_prefix(prefix: str, limit: int = 2) -> list[str]:

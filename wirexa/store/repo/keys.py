@@ -21,7 +21,7 @@ from typing import Any
 
 from wirexa.clock import new_sid, utcnow
 from wirexa.store.models import ApiKey
-from wirexa.store.sql import Select, Write, newest_first, sids_with_prefix
+from wirexa.store.sql import Select, Write, newest_first, sids_with_prefix, update_by_sid
 
 SECRET_LENGTH = 32
 _ALPHABET = string.ascii_letters + string.digits  # 32 of 62 characters: ~190 bits
@@ -94,9 +94,7 @@ def insert_key(account_sid: str, friendly_name: str | None, secret_hash: str) ->
 
 def get_key(sid: str, account_sid: str | None = None) -> KeyRecord | None:
     """The key `sid` (of the project `account_sid` when given), or None."""
-    if account_sid is None:
-        return _KEYS.one('"sid" = ?', (sid,))  # type: ignore[no-any-return]
-    return _KEYS.one('"sid" = ? AND "account_sid" = ?', (sid, account_sid))  # type: ignore[no-any-return]
+    return _KEYS.by_sid(sid, account_sid)  # type: ignore[no-any-return]
 
 
 def key_credentials(sid: str) -> tuple[str, str] | None:
@@ -122,9 +120,7 @@ def list_keys(
 
 def update_key(sid: str, friendly_name: str | None) -> KeyRecord | None:
     """Rename the key; None when there is no such key."""
-    if _WRITE.update({"friendly_name": friendly_name, "date_updated": utcnow()}, '"sid" = ?', (sid,)) == 0:
-        return None
-    return get_key(sid)
+    return update_by_sid(_WRITE, _KEYS, sid, {"friendly_name": friendly_name, "date_updated": utcnow()})  # type: ignore[no-any-return]
 
 
 def delete_key(sid: str) -> bool:

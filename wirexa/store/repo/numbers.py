@@ -13,7 +13,7 @@ from typing import Any
 
 from wirexa.clock import new_sid, utcnow
 from wirexa.store.models import Application, PhoneNumber
-from wirexa.store.sql import Select, Write, newest_first, sids_with_prefix
+from wirexa.store.sql import Select, Write, check_fields, newest_first, sids_with_prefix, update_by_sid
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -86,17 +86,11 @@ KEYPAD = {
 }
 
 
-def _check(fields: dict[str, Any]) -> None:
-    unknown = set(fields) - NUMBER_FIELDS
-    if unknown:
-        raise TypeError(f"unknown number fields: {sorted(unknown)}")
-
-
 def insert_number(account_sid: str, phone_number: str, **fields: Any) -> NumberRecord | None:
     """Register `phone_number` (E.164) with the project; None when it is registered already, in
     any project (the check and the insert are one write: run it through Store.write)."""
     now = fields.pop("now", None) or utcnow()
-    _check(fields)
+    check_fields(fields, NUMBER_FIELDS, "number")
     if PhoneNumber.select(PhoneNumber.sid).where(PhoneNumber.phone_number == phone_number).exists():
         return None
     fields.setdefault("friendly_name", phone_number)
@@ -114,9 +108,7 @@ def insert_number(account_sid: str, phone_number: str, **fields: Any) -> NumberR
 
 def get_number(sid: str, account_sid: str | None = None) -> NumberRecord | None:
     """The number `sid` (of the project `account_sid` when given), or None."""
-    if account_sid is None:
-        return _NUMBERS.one('"sid" = ?', (sid,))  # type: ignore[no-any-return]
-    return _NUMBERS.one('"sid" = ? AND "account_sid" = ?', (sid, account_sid))  # type: ignore[no-any-return]
+    return _NUMBERS.by_sid(sid, account_sid)  # type: ignore[no-any-return]
 
 
 def number_by_phone(phone_number: str) -> NumberRecord | None:
@@ -131,11 +123,8 @@ def number_sids_with_prefix(prefix: str, limit: int = 2) -> list[str]:
 
 def update_number(sid: str, **fields: Any) -> NumberRecord | None:
     """Set the given fields; None when there is no such number."""
-    _check(fields)
-    fields["date_updated"] = utcnow()
-    if _WRITE.update(fields, '"sid" = ?', (sid,)) == 0:
-        return None
-    return get_number(sid)
+    check_fields(fields, NUMBER_FIELDS, "number")
+    return update_by_sid(_WRITE, _NUMBERS, sid, {**fields, "date_updated": utcnow()})  # type: ignore[no-any-return]
 
 
 def delete_number(sid: str) -> bool:
