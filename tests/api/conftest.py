@@ -50,9 +50,40 @@ def _rfc2822(value: object) -> bool:
     return not isinstance(value, str) or bool(RFC2822.match(value) and email.utils.parsedate_to_datetime(value))
 
 
+# Twilio's whole OpenAPI file, next to the checkout (not part of a clone); the schema files in
+# data/ hold the components of it the tests use, verbatim.
+REFERENCE = Path(__file__).parent.parent.parent.parent / "shared" / "reference" / "twilio_api_v2010.json"
+
+
 @cache
+def components_of(path: Path) -> dict[str, Any]:
+    """The `components` of a schema file in data/."""
+    return json.loads(path.read_text())["components"]  # type: ignore[no-any-return]
+
+
 def _components() -> dict[str, Any]:
-    return json.loads(SCHEMAS.read_text())["components"]  # type: ignore[no-any-return]
+    return components_of(SCHEMAS)
+
+
+def validate_in(path: Path, schema_name: str, body: dict[str, Any], *, exact: bool = False) -> None:
+    """Validate a JSON body against a component schema of the schema file `path` (nullable-aware,
+    RFC 2822 dates checked) and require every property the schema lists (exact: nothing else)."""
+    components = components_of(path)
+    schema = dict(components["schemas"][schema_name])
+    schema["components"] = components
+    OAS30Validator(schema, format_checker=FORMATS).validate(body)
+    properties = set(components["schemas"][schema_name]["properties"])
+    if exact:
+        assert set(body) == properties, sorted(body)
+    missing = properties - set(body)
+    assert not missing, f"{schema_name} lacks {sorted(missing)}"
+
+
+def assert_verbatim(path: Path) -> None:
+    """Every schema of the file `path` is Twilio's, as REFERENCE has it."""
+    full = json.loads(REFERENCE.read_text())["components"]["schemas"]
+    for name, schema in components_of(path)["schemas"].items():
+        assert full[name] == schema, name
 
 
 def more_info(code: int) -> str:
@@ -67,12 +98,7 @@ def schema_properties(name: str) -> set[str]:
 def validate(schema_name: str, body: dict[str, Any]) -> None:
     """Validate a JSON body against a component schema of Twilio's OpenAPI file (nullable-aware,
     RFC 2822 dates checked), and require every property the schema lists."""
-    components = _components()
-    schema = dict(components["schemas"][schema_name])
-    schema["components"] = components
-    OAS30Validator(schema, format_checker=FORMATS).validate(body)
-    missing = schema_properties(schema_name) - set(body)
-    assert not missing, f"{schema_name} lacks {sorted(missing)}"
+    validate_in(SCHEMAS, schema_name, body)
 
 
 class SchemaCheck:
