@@ -67,9 +67,7 @@ def _prefix(account_sid: str) -> str:
 @app.command("list")
 def list_(
     status: Annotated[str | None, typer.Option("--status", help="Only calls with this status.")] = None,
-    project: Annotated[
-        str | None, typer.Option("--project", help="Project ID (or a unique start of one); default: every project.")
-    ] = None,
+    project: options.ProjectFilter = None,
     limit: Annotated[int, typer.Option("--limit", help="Most calls shown, newest first.", min=1)] = 50,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
@@ -79,7 +77,7 @@ def list_(
     statuses = stored_statuses(status) if status else ()
     if status and not statuses:  # () would mean every status
         fail(f"--status must be one of {', '.join(dict.fromkeys(RESOURCE_STATUS.values()))}, got {status!r}")
-    store = open_store(options.settings(data_dir, config_file))
+    store = options.store(data_dir, config_file)
     projects = [options.project_sid(store, project)] if project else [p.sid for p in store.read_sync(list_projects)]
     calls: list[CallRecord] = []
     for sid in projects:
@@ -113,7 +111,7 @@ def show(
     json_out: options.Json = False,
 ) -> None:
     """Show one call, its notifications and its webhook deliveries (callbacks)."""
-    store = open_store(options.settings(data_dir, config_file))
+    store = options.store(data_dir, config_file)
     call = store.read_sync(get_call, options.call_sid(store, call_sid))
     if call is None:  # deleted in between
         fail(f"no call {call_sid}")
@@ -199,7 +197,7 @@ def resume(
     data_dir: options.DataDir = None, config_file: options.ConfigFile = None, json_out: options.Json = False
 ) -> None:
     """Lift the emergency stop: new calls are accepted and queued calls are placed again."""
-    store = open_store(options.settings(data_dir, config_file))
+    store = options.store(data_dir, config_file)
     try:
         value = _stop_state(store)
         if value is not None:

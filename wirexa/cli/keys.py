@@ -11,8 +11,6 @@ import typer
 from wirexa.cli import options
 from wirexa.cli.base import App
 from wirexa.cli.console import Column, console, fail, print_json, render_rows
-from wirexa.store.bootstrap import open_store
-from wirexa.store.db import Store
 from wirexa.store.repo.keys import (
     KeyRecord,
     delete_key,
@@ -28,10 +26,6 @@ app = App(help="API Keys of a project: create (the secret is shown once), list, 
 
 ProjectArg = Annotated[str, typer.Argument(help="Project ID (AccountSid), or a unique start of one.")]
 MAX_NAME = 64
-
-
-def _store(data_dir: str | None, config_file: str | None) -> Store:
-    return open_store(options.settings(data_dir, config_file))
 
 
 def _json(key: KeyRecord) -> dict[str, object]:
@@ -56,7 +50,7 @@ def create(
     """Create an API Key and print its SID and secret (the secret is never shown again)."""
     if name is not None and len(name) > MAX_NAME:
         fail(f"--name must be {MAX_NAME} characters or fewer")
-    store = _store(data_dir, config_file)
+    store = options.store(data_dir, config_file)
     account = options.project_sid(store, project)
     secret = new_secret()
     key = store.write_sync(insert_key, account, name or None, hash_secret(secret))
@@ -78,7 +72,7 @@ def list_(
     json_out: options.Json = False,
 ) -> None:
     """List a project's API Keys, newest first (their secrets are not kept)."""
-    store = _store(data_dir, config_file)
+    store = options.store(data_dir, config_file)
     account = options.project_sid(store, project)
     keys: list[KeyRecord] = []
     after: str | None = None
@@ -108,7 +102,7 @@ def remove(
     config_file: options.ConfigFile = None,
 ) -> None:
     """Remove an API Key: requests with it are refused from the next one on."""
-    store = _store(data_dir, config_file)
+    store = options.store(data_dir, config_file)
     account = options.project_sid(store, project)
     sid = options.resolve_sid(store, key, "key", key_sids_with_prefix)
     if store.read_sync(get_key, sid, account) is None:

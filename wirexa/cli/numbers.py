@@ -13,7 +13,6 @@ from wirexa.api.serializers import format_number, number_json
 from wirexa.cli import options
 from wirexa.cli.base import USAGE_EXIT, App
 from wirexa.cli.console import Column, fail, print_json, render_pairs, render_rows
-from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
 from wirexa.store.repo.numbers import (
     NumberFilter,
@@ -90,10 +89,6 @@ def parse_friendly_name(text: str | None) -> str | None:
     return text
 
 
-def _store(data_dir: str | None, config_file: str | None) -> Store:
-    return open_store(options.settings(data_dir, config_file))
-
-
 def project_of(store: Store, typed: str | None) -> str:
     """The project `--project` names, else the only one; one red line when there are several."""
     if typed:
@@ -155,15 +150,13 @@ NUMBER_COLUMNS = (
 
 @app.command("list")
 def list_(
-    project: Annotated[
-        str | None, typer.Option("--project", help="Project ID (or a unique start of one); default: every project.")
-    ] = None,
+    project: options.ProjectFilter = None,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
 ) -> None:
     """List the registered numbers, newest first."""
-    store = _store(data_dir, config_file)
+    store = options.store(data_dir, config_file)
     account = options.project_sid(store, project) if project else None
     numbers, _ = store.read_sync(list_numbers, NumberFilter(account_sid=account), 100_000)
     if json_out:
@@ -210,7 +203,7 @@ def add(
         if phone[:5] in {"+1" + c for c in ("800", "833", "844", "855", "866", "877", "888")}
         else "local",
     }
-    store = _store(data_dir, config_file)
+    store = options.store(data_dir, config_file)
     account = project_of(store, project)
     created = store.write_sync(lambda: insert_number(account, phone, **fields))
     if created is None:
@@ -229,7 +222,7 @@ def show(
     json_out: options.Json = False,
 ) -> None:
     """Show one number and where its calls go."""
-    _show(find(_store(data_dir, config_file), number), json_out)
+    _show(find(options.store(data_dir, config_file), number), json_out)
 
 
 @app.command()
@@ -261,7 +254,7 @@ def update(
     ):
         if value is not None:
             fields[column] = value or None
-    store = _store(data_dir, config_file)
+    store = options.store(data_dir, config_file)
     current = find(store, number)
     if fields.get("friendly_name", "") is None:
         fields["friendly_name"] = format_number(current.phone_number)
@@ -282,7 +275,7 @@ def remove(
     json_out: options.Json = False,
 ) -> None:
     """Release a number: calls to it are refused (404) from now on."""
-    store = _store(data_dir, config_file)
+    store = options.store(data_dir, config_file)
     current = find(store, number)
     store.write_sync(delete_number, current.sid)
     if json_out:

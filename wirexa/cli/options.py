@@ -10,6 +10,7 @@ import typer
 from wirexa import config
 from wirexa.cli.console import fail
 from wirexa.errors import WirexaError
+from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
 from wirexa.store.repo.calls import call_sids_with_prefix
 from wirexa.store.repo.projects import project_sids_with_prefix
@@ -25,6 +26,9 @@ ConfigFile = Annotated[
     typer.Option("--config", help="Path of the TOML config file.", envvar="WIREXA_CONFIG", show_envvar=True),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ProjectFilter = Annotated[
+    str | None, typer.Option("--project", help="Project ID (or a unique start of one); default: every project.")
+]
 
 
 def settings(data_dir: str | None, config_file: str | None, **overrides: object) -> config.Settings:
@@ -33,6 +37,11 @@ def settings(data_dir: str | None, config_file: str | None, **overrides: object)
         return config.load(config_file, overrides={"data_dir": data_dir, **overrides})
     except WirexaError as exc:
         fail(str(exc))
+
+
+def store(data_dir: str | None, config_file: str | None) -> Store:
+    """The store of the Settings these options build (opened, migrated)."""
+    return open_store(settings(data_dir, config_file))
 
 
 PREFIX_MATCHES = 6  # commands ask the store for this many SIDs starting with what was typed

@@ -95,9 +95,7 @@ def add(
 
 @app.command("list")
 def list_(
-    project: Annotated[
-        str | None, typer.Option("--project", help="Project ID (or a unique start of one); default: every project.")
-    ] = None,
+    project: options.ProjectFilter = None,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
@@ -138,7 +136,7 @@ def remove(
     config_file: options.ConfigFile = None,
 ) -> None:
     """Remove a desk phone: its credentials stop working at once (its registrations end when they expire)."""
-    store = open_store(options.settings(data_dir, config_file))
+    store = options.store(data_dir, config_file)
     if store.read_sync(find_phone, name) is None or not store.write_sync(delete_phone, name):
         fail(f"no phone named {name}")
     console().print(f"Removed phone {name}.", markup=False)

@@ -13,7 +13,6 @@ from rich.markup import escape
 from wirexa.cli import options
 from wirexa.cli.base import App
 from wirexa.cli.console import Column, console, fail, print_json, render_rows
-from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
 from wirexa.store.repo import ProjectRecord
 from wirexa.store.repo.projects import create_project, get_project, list_projects, update_project
@@ -21,10 +20,6 @@ from wirexa.store.repo.projects import create_project, get_project, list_project
 app = App(help="Manage projects (accounts): credentials, credits and limits.", no_args_is_help=True)
 
 ProjectArg = Annotated[str, typer.Argument(help="Project ID (AccountSid), or a unique start of one.")]
-
-
-def _store(data_dir: str | None, config_file: str | None) -> Store:
-    return open_store(options.settings(data_dir, config_file))
 
 
 def _get(store: Store, typed: str) -> ProjectRecord:
@@ -60,7 +55,7 @@ def list_(
     data_dir: options.DataDir = None, config_file: options.ConfigFile = None, json_out: options.Json = False
 ) -> None:
     """List projects."""
-    store = _store(data_dir, config_file)
+    store = options.store(data_dir, config_file)
     projects = store.read_sync(list_projects)
     if json_out:
         for p in projects:
@@ -96,7 +91,7 @@ def create(
     json_out: options.Json = False,
 ) -> None:
     """Create a project and print its Project ID and Auth Token."""
-    store = _store(data_dir, config_file)
+    store = options.store(data_dir, config_file)
     _show(store.write_sync(create_project, name), json_out)
 
 
@@ -108,7 +103,7 @@ def show(
     json_out: options.Json = False,
 ) -> None:
     """Show one project with its credentials."""
-    _show(_get(_store(data_dir, config_file), project), json_out)
+    _show(_get(options.store(data_dir, config_file), project), json_out)
 
 
 @app.command("rotate-token")
@@ -119,7 +114,7 @@ def rotate_token(
     json_out: options.Json = False,
 ) -> None:
     """Give a project a new Auth Token (the old one stops working at once)."""
-    store = _store(data_dir, config_file)
+    store = options.store(data_dir, config_file)
     current = _get(store, project)
     _show(
         store.write_sync(lambda: update_project(current.sid, auth_token=secrets.token_hex(16))) or current,
@@ -144,7 +139,7 @@ def credits(
         fail("give only one of --set, --add, --unlimited")
     if set_ is not None and set_ < 0:
         fail("--set needs a balance of 0 or more")
-    store = _store(data_dir, config_file)
+    store = options.store(data_dir, config_file)
     current = _get(store, project)
     sid = current.sid
     if unlimited:

@@ -43,9 +43,6 @@ app = App(help="List and export recordings.", no_args_is_help=True)
 CallOption = Annotated[
     str | None, typer.Option("--call", help="Only recordings of this call (its SID or a unique start of one).")
 ]
-ProjectOption = Annotated[
-    str | None, typer.Option("--project", help="Project ID (or a unique start of one); default: every project.")
-]
 
 
 def _resolve(store: Store, call: str | None, project: str | None) -> tuple[str | None, str | None]:
@@ -75,14 +72,14 @@ def _recordings(store: Store, call: str | None, project: str | None, limit: int)
 @app.command("list")
 def list_(
     call: CallOption = None,
-    project: ProjectOption = None,
+    project: options.ProjectFilter = None,
     limit: Annotated[int, typer.Option("--limit", help="Most recordings shown, newest first.", min=1)] = 50,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
 ) -> None:
     """List recordings, newest first."""
-    store = open_store(options.settings(data_dir, config_file))
+    store = options.store(data_dir, config_file)
     recs = _recordings(store, *_resolve(store, call, project), limit)
     if json_out:
         for r in recs:
@@ -269,7 +266,7 @@ def export(
         str, typer.Argument(help="Directory (created if missing) or s3://bucket/prefix to write the files to.")
     ],
     call: CallOption = None,
-    project: ProjectOption = None,
+    project: options.ProjectFilter = None,
     fmt: Annotated[str, typer.Option("--format", help="wav, mp3 or both.")] = "wav",
     since: Annotated[
         str | None, typer.Option("--since", help="Only recordings created at or after this ISO date/time (UTC).")

@@ -23,7 +23,6 @@ from wirexa.cli.console import (
     render_rows,
 )
 from wirexa.clock import utcnow
-from wirexa.store.bootstrap import open_store
 from wirexa.store.repo import WebhookRecord
 from wirexa.store.repo.webhooks import list_webhooks
 
@@ -133,7 +132,7 @@ def tail_webhooks(
     """Show webhook deliveries from the outbox; follows new and changed rows until Ctrl-C."""
     if status is not None and status not in STATUSES:
         fail(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
-    store = open_store(options.settings(data_dir, config_file))
+    store = options.store(data_dir, config_file)
     since_at = parse_since(since, utcnow()) if since else None
     if call is not None:
         # The outbox outlives a call deleted through the API: its whole SID still selects its rows.
