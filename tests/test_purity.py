@@ -26,6 +26,7 @@ PURE = sorted(
         "calls/records.py",
         "calls/statuses.py",
         "calls/params.py",
+        "calls/sipuri.py",
         "calls/permissions.py",
         "webhooks/signing.py",
         "webhooks/backoff.py",

@@ -230,7 +230,7 @@ def test_schema_9_from_schema_8(tmp_path: Path) -> None:
         "INSERT INTO calls (sid, account_sid, to_number, from_number, status, direction, date_created, date_updated)"
         " VALUES ('CA1', 'AC1', '+1', '+2', 'completed', 'inbound', '2026-01-01', '2026-01-01')"
     )
-    assert migrate(db) == 9
+    assert migrate(db, target=9) == 9
     indexes = {row[1] for row in db.execute_sql("SELECT type, name FROM sqlite_master WHERE type = 'index'")}
     assert {"call_events_call", "call_events_created", "calls_usage", "recordings_usage"} <= indexes
     assert db.execute_sql("SELECT COUNT(*) FROM calls").fetchone()[0] == 1

@@ -123,6 +123,12 @@ _numbers = itertools.count(1000)
 # every value is good), by name or by name@operationId. A dict value is several fields (None
 # removes a field of the base request).
 GOOD: dict[str, Any] = {
+    "SipAuthUsername": {
+        "To": "sip:alice@pbx.example.com?X-Tenant=acme",
+        "SipAuthUsername": "alice",
+        "SipAuthPassword": "pw",
+    },
+    "SipAuthPassword": {"To": "sip:alice@pbx.example.com", "SipAuthUsername": "alice", "SipAuthPassword": "pw"},
     "To": "+15005550006",
     "From": "+15005550100",
     "ApplicationSid": {"ApplicationSid": "{app}", "Url": None},
@@ -164,6 +170,8 @@ GOOD: dict[str, Any] = {
     "Beta": "false",
 }
 BAD: dict[str, Any] = {
+    "SipAuthUsername": "alice",  # without SipAuthPassword, and To is a number
+    "SipAuthPassword": {"To": "sip:alice@pbx.example.com", "SipAuthUsername": "alice"},  # without it
     "To": "nope",
     "From": "nope",
     "ApplicationSid": {"ApplicationSid": "AP" + "0" * 32, "Url": None},

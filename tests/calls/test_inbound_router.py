@@ -229,3 +229,13 @@ async def test_a_forwarded_call_shows_the_number_called_when_the_caller_may_not_
     [leg] = [c for sid, c in flow.sip.calls.items() if sid != call.sid]
     assert leg.dial.from_uri == "sip:+15005550100@wirexa.invalid"
     await hang_up(flow, call.sid)
+
+
+async def test_an_invites_x_headers_reach_the_voice_url_as_sipheader_params(flow: Flow, router: InboundRouter) -> None:
+    flow.backend.docs["/voice"] = "<Response><Hangup/></Response>"
+    call = await held(flow, router, invite(X_Customer_Id="42", X_Wirexa_Auth="carrier"))
+    assert call is not None
+    await flow.wait_status(call.sid, ("completed", "canceled", "no-answer"))
+    [params] = flow.backend.requests_to("/voice")
+    assert params["SipHeader_X-Customer-Id"] == "42"
+    assert not any(key.startswith("SipHeader_X-Wirexa") for key in params)

@@ -98,6 +98,8 @@ def test_wire_format_is_todays_json_shape() -> None:
         "amd_speech_threshold_ms": 2400,
         "amd_speech_end_threshold_ms": 1200,
         "amd_silence_timeout_ms": 5000,
+        "auth_username": "",
+        "auth_password": "",
     }
     assert json.loads(proto.Shutdown().to_json()) == {"op": "shutdown"}
     assert json.loads(proto.Ended(SID, "failed", None, "local").to_json()) == {
@@ -265,3 +267,8 @@ def test_source_host_of_the_fronts_header() -> None:
     assert proto.source_host("198.51.100.7:40001;transport=udp") == "198.51.100.7"
     assert proto.source_host("[2001:db8::5]:5060;transport=tcp") == "2001:db8::5"
     assert proto.source_host("127.0.0.1:5060") == "127.0.0.1"
+
+
+def test_x_headers_of_a_response_leave_the_engines_own() -> None:
+    ok = "SIP/2.0 200 OK\r\nX-Tenant: acme\r\nx-wirexa-callsid: CA1\r\nContact: <sip:a@b>\r\n\r\nv=0\r\nX-Not: body\r\n"
+    assert proto.x_headers(ok) == (("X-Tenant", "acme"),)

@@ -21,6 +21,7 @@ from wirexa.calls.ports import (
     CallAnswered,
     CallRinging,
     CallSid,
+    Dialout,
     DigitReceived,
     DigitsSent,
     PlaybackFinished,
@@ -503,3 +504,26 @@ async def test_trunk_registration(tmp_path: Path, sipp: object) -> None:
                 break
             await asyncio.sleep(0.1)
         assert bridge.health()["registration"] == {"state": "registered", "code": 200, "workers": 1}
+
+
+async def test_a_call_to_a_sip_uri_answers_its_challenge_with_its_own_credentials(tmp_path: Path, sipp: object) -> None:
+    """Issue 29 item 5: SipAuthUsername/SipAuthPassword (or <Sip username password>) answer the
+    SIP endpoint's 407 (not the trunk's credentials), and the URI's X- headers ride on the INVITE."""
+    settings = make_settings(tmp_path, sip_trunk_username="trunkuser", sip_trunk_password="trunkpw")
+    port = settings.sip_port_base + 150
+    proc = sipp("uas_auth.xml", port, "-trace_msg")  # type: ignore[operator]
+    async with running(settings, tmp_path) as h:
+        sid = CallSid(f"CA{os.getpid():08x}{'5' * 24}")
+        to_uri, from_uri, headers = h.bridge.resolve(f"sip:alice@127.0.0.1:{port}?X-Tenant=acme%20co", "+15005550100")
+        assert to_uri == f"sip:alice@127.0.0.1:{port}" and headers == (("X-Tenant", "acme co"),)
+        await h.bridge.start_call(Dialout(sid, to_uri, from_uri, 10.0, headers, auth=("alice", "s3cret")))
+        answered = await h.wait(sid, CallAnswered)
+        assert answered.sip_headers == (("X-Pbx-Queue", "sales"),)  # the 200 OK's: SipHeader_X-Pbx-Queue
+        await h.bridge.hangup(sid)
+        assert (await h.ended(sid)).reason == "completed"
+    assert proc.wait(timeout=10) == 0
+    [log] = list(tmp_path.glob("uas_auth_*_messages.log"))
+    text = log.read_text()
+    [header] = [line for line in text.splitlines() if line.startswith("Proxy-Authorization:")]
+    assert 'username="alice"' in header and digest_ok(header, "INVITE", "s3cret")
+    assert "X-Tenant: acme co" in text.split("INVITE sip:", 1)[1].split("\n\n", 1)[0]

@@ -101,8 +101,8 @@ CALL_CREATE = (
     + _RECORDING_OPTIONS
     + _AMD
     + (
-        Param("SipAuthUsername", R, "Wirexa does not authenticate to SIP endpoints a call dials yet"),
-        Param("SipAuthPassword", R, "Wirexa does not authenticate to SIP endpoints a call dials yet"),
+        Param("SipAuthUsername", S, "digest username for a To that is a sip: URI (with SipAuthPassword)"),
+        Param("SipAuthPassword", S, "digest password for a To that is a sip: URI (never shown in the API)"),
         Param("Byoc", R, "Wirexa has no BYOC trunks: calls leave through its [sip] trunk"),
         Param("CallReason", R, "Wirexa has no Branded Calling"),
         Param("CallToken", R, "Wirexa issues no call tokens (an inbound call's caller id is forwarded by <Dial>)"),

@@ -78,6 +78,14 @@ def amd_request(call: CallRecord) -> AmdRequest | None:
     )
 
 
+def sip_auth(call: CallRecord) -> tuple[str, str] | None:
+    """The digest credentials a call to a SIP URI answers a challenge with (SipAuthUsername /
+    SipAuthPassword, or <Sip username password>), or None."""
+    if call.sip_auth_username and call.sip_auth_password is not None:
+        return call.sip_auth_username, call.sip_auth_password
+    return None
+
+
 class Dispatcher:
     """Implements calls.service.CallController and calls.session.SessionHost; an async context
     manager started by runtime."""
@@ -300,7 +308,15 @@ class Dispatcher:
         log.info("[%s] dialing %s", call.sid, to_uri)
         try:
             await self.sip.start_call(
-                Dialout(CallSid(call.sid), to_uri, from_uri, float(call.timeout_s), headers, amd=amd_request(call))
+                Dialout(
+                    CallSid(call.sid),
+                    to_uri,
+                    from_uri,
+                    float(call.timeout_s),
+                    headers,
+                    amd=amd_request(call),
+                    auth=sip_auth(call),
+                )
             )
         except SipError as exc:
             log.warning("[%s] start_call failed: %s", call.sid, exc)
@@ -334,7 +350,15 @@ class Dispatcher:
         self.sessions.add(session)
         try:
             await self.sip.start_call(
-                Dialout(CallSid(leg.sid), to_uri, from_uri, timeout_s, headers, parent_call_sid=CallSid(parent.sid))
+                Dialout(
+                    CallSid(leg.sid),
+                    to_uri,
+                    from_uri,
+                    timeout_s,
+                    headers,
+                    parent_call_sid=CallSid(parent.sid),
+                    auth=sip_auth(leg),
+                )
             )
         except SipError:
             session.could_not_start()

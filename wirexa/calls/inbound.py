@@ -31,6 +31,7 @@ from wirexa.calls import state
 from wirexa.calls.admission import Admission
 from wirexa.calls.ports import CallEnded, CallSid, CallStore, InboundInvite, InboundSip, NumberDirectory
 from wirexa.calls.records import CallRecord, InboundRoute, NewCall, NewNotification
+from wirexa.calls.session import sip_header_params
 from wirexa.config import Settings
 from wirexa.errors import ApiCode, SipError
 
@@ -138,6 +139,8 @@ class Sessions(Protocol):
 
 
 class _Startable(Protocol):
+    sip_params: list[tuple[str, str]]
+
     def start_inbound(self) -> None: ...
 
     def post(self, item: CallEnded) -> None: ...
@@ -230,6 +233,7 @@ class InboundRouter:
             ),
         )
         session = self.sessions.adopt_inbound(call)
+        session.sip_params = sip_header_params(invite.headers)
         try:
             await self.sip.accept(invite.dialog_id, CallSid(call.sid))
         except SipError as exc:

@@ -74,6 +74,7 @@ class Dialout:
     headers: tuple[tuple[str, str], ...] = ()
     parent_call_sid: CallSid | None = None
     amd: AmdRequest | None = None
+    auth: tuple[str, str] | None = None  # (username, password) for the far end's digest challenge
 
 
 # --- events (past-tense facts from the SIP side) ---------------------------------------------
@@ -98,6 +99,7 @@ class CallRinging:
 class CallAnswered:
     call_sid: CallSid
     sip_code: int = 200
+    sip_headers: tuple[tuple[str, str], ...] = ()  # the far end's X- headers (a SIP endpoint's 200 OK)
 
 
 EndReason: TypeAlias = Literal[

@@ -87,6 +87,8 @@ class CallRecord:
     alive_at: dt.datetime | None = None  # the engine's last heartbeat while the call was live
     phone_number_sid: str | None = None  # an inbound call's number (PN...)
     forwarded_from: str | None = None  # an inbound call's Diversion
+    sip_auth_username: str | None = None  # a call to a sip: URI answers its digest challenge with these
+    sip_auth_password: str | None = None
 
     @property
     def is_live(self) -> bool:
@@ -203,6 +205,8 @@ class NewCall:
     parent_call_sid: str | None = None
     phone_number_sid: str | None = None
     forwarded_from: str | None = None
+    sip_auth_username: str | None = None
+    sip_auth_password: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

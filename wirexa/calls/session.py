@@ -62,6 +62,7 @@ from wirexa.calls.records import (
     RecordingOptions,
     RecordingRecord,
 )
+from wirexa.calls.sipuri import split_headers
 from wirexa.errors import DocumentError, SipError, WirexaError
 from wirexa.laml import actions as A
 from wirexa.laml import events as E
@@ -109,6 +110,16 @@ class Phones(Protocol):
     def reach(self, username: str) -> list[str]:
         """SIP URIs to ring the phone `username` at: one per registered contact, or none."""
         ...
+
+
+def sip_header_params(headers: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """Twilio's SipHeader_X-... request parameters of a call's custom SIP headers (not the
+    engine's own X-Wirexa-*)."""
+    return [
+        (f"SipHeader_{name}", value)
+        for name, value in headers
+        if name.lower().startswith("x-") and not name.lower().startswith("x-wirexa-")
+    ]
 
 
 def phone_user(target: DialTarget, domain: str) -> str | None:
@@ -235,6 +246,9 @@ class CallSession:
         self._time_limit: Timer | None = None
         self._amd_guard: Timer | None = None  # synchronous AMD in progress
         self._amd_ms: int | None = None  # its decision time, for MachineDetectionDuration
+        # SipHeader_X-... of the document's requests: the X- headers of the far end's 200 OK (a
+        # call to a SIP endpoint) or of an inbound INVITE (calls/inbound.py sets them).
+        self.sip_params: list[tuple[str, str]] = []
         self.finished = asyncio.Event()  # set once the call is finalized in the store
         self.recordings = CallRecordings(
             deps.store,
@@ -313,6 +327,8 @@ class CallSession:
         if isinstance(item, CallRinging):
             await self.store.transition(self.sid, state.Fact.RANG)
         elif isinstance(item, CallAnswered):
+            if item.sip_headers:
+                self.sip_params = sip_header_params(item.sip_headers)
             await self._on_answered()
         elif isinstance(item, CallEnded):
             await self._on_ended(item)
@@ -459,7 +475,7 @@ class CallSession:
         """Run the call's document: at the answer for the calls we place, while it rings for an
         inbound one (CallStatus ringing; its interpreter asks for the Answer)."""
         status = state.CallStatus.IN_PROGRESS if self.answered else state.RESOURCE_STATUS[self.call.status]
-        params = call_params(self.call, str(status))
+        params = call_params(self.call, str(status)) + self.sip_params
         if self._amd_ms is not None:
             params.append(("MachineDetectionDuration", str(self._amd_ms)))
         self.interp = Interpreter(
@@ -748,6 +764,12 @@ class CallSession:
 
     async def start_leg(self, action: A.Dial, target: DialTarget) -> Leg | None:
         caller_id = action.caller_id or self._default_caller_id()
+        if target.kind is TargetKind.SIP:
+            try:
+                split_headers(target.value)
+            except ValueError as exc:
+                await self._notify_call(Notice.DIAL_NUMBER_FAILED, f"<Sip>{target.value}</Sip>: {exc}")
+                return None
         leg = await self.store.insert(
             self.account_sid,
             NewCall(
@@ -763,6 +785,8 @@ class CallSession:
                 status_callback_events=target.status_callback_event or ("completed",),
                 url=target.url,
                 method=str(target.method),
+                sip_auth_username=target.username if target.kind is TargetKind.SIP else None,
+                sip_auth_password=target.password if target.kind is TargetKind.SIP else None,
             ),
         )
         try:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 
 from wirexa.calls.ports import CallEnded, CallSid, Dialout, InboundInvite, SipEvent
+from wirexa.calls.sipuri import split_headers
 from wirexa.config import Settings
 from wirexa.errors import SipError
 from wirexa.media.amd import AmdMode
@@ -93,8 +94,12 @@ class SipBridge:
 
     def resolve(self, number: str, caller_id: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
         s = self.settings
+        uri_headers: tuple[tuple[str, str], ...] = ()
         if number.lower().startswith(("sip:", "sips:")):
-            to_uri = number
+            try:
+                to_uri, uri_headers = split_headers(number)  # X- headers only (checked at create)
+            except ValueError as exc:
+                raise SipError(str(exc)) from None
         elif self.trunk:
             digits = number[1:] if s.sip_trunk_strip_plus and number.startswith("+") else number
             to_uri = f"sip:{s.sip_trunk_dial_prefix}{digits}@{s.sip_trunk_host}{self._transport_param()}"
@@ -103,9 +108,9 @@ class SipBridge:
         domain = s.sip_trunk_from_domain or (s.sip_trunk_host.split(":")[0] if self.trunk else s.sip_bind_host)
         user = caller_id[4:].split("@")[0] if caller_id.lower().startswith("sip:") else caller_id
         from_uri = f"sip:{user}@{domain}"
-        headers: tuple[tuple[str, str], ...] = ()
+        headers: tuple[tuple[str, str], ...] = uri_headers
         if self.trunk and s.sip_trunk_pai:
-            headers = (("P-Asserted-Identity", f"<{from_uri}>"),)
+            headers = (*headers, ("P-Asserted-Identity", f"<{from_uri}>"))
         return to_uri, from_uri, headers
 
     def can_start(self, legs: int = 1) -> bool:
@@ -125,6 +130,8 @@ class SipBridge:
             self._sandbox_of[dial.call_sid] = index
             to_uri = to_uri.replace(SANDBOX_HOST, f"{self.settings.sip_bind_host}:{self.sandbox.port(index)}")
         command = proto.MakeCall(dial.call_sid, to_uri, dial.from_uri, dial.timeout_s, dial.headers)
+        if dial.auth is not None:
+            command = dataclasses.replace(command, auth_username=dial.auth[0], auth_password=dial.auth[1])
         if dial.amd is not None:
             command = dataclasses.replace(
                 command,

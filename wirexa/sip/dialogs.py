@@ -73,6 +73,7 @@ class Dialog:
     source: str = ""
     answered: bool = False
     ringing_sent: bool = False
+    answer_headers: tuple[tuple[str, str], ...] = ()  # the X- headers of the 200 OK we got
     local_reason: str | None = None
     media: Any = None
     disconnected: bool = False
@@ -108,7 +109,7 @@ class DialogOwner(Protocol):
     """What the account's and a call's pjsua2 callbacks report to (the Worker)."""
 
     def on_incoming(self, call: Any, source: str, message: str) -> None: ...
-    def on_state(self, call_sid: str) -> None: ...
+    def on_state(self, call_sid: str, message: str = "") -> None: ...
     def on_media(self, call_sid: str) -> None: ...
     def on_digit(self, call_sid: str, digit: str) -> None: ...
 
@@ -280,6 +281,18 @@ def _latch(ref: weakref.ref[Any], index: int, pin: StreamPin, now: float) -> Non
     # port is unknown until the far end's first report, seconds later
 
 
+def received_message(prm: Any) -> str:
+    """The text of the SIP message whose arrival changed a call's state (a final response, a
+    BYE), or "" when a timer or our own request changed it."""
+    try:
+        event = prm.e
+        if event.type == pj.PJSIP_EVENT_TSX_STATE and event.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG:
+            return str(event.body.tsxState.src.rdata.wholeMsg)
+    except (AttributeError, pj.Error):
+        pass
+    return ""
+
+
 class WorkerCall(pj.Call):  # type: ignore[misc]
     """The pjsua2 Call under a Dialog: its callbacks go to the owner by CallSid."""
 
@@ -289,7 +302,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         self.call_sid = call_sid
 
     def onCallState(self, prm: Any) -> None:
-        self.owner.on_state(self.call_sid)
+        self.owner.on_state(self.call_sid, received_message(prm))
 
     def onCallMediaState(self, prm: Any) -> None:
         self.owner.on_media(self.call_sid)

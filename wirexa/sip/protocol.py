@@ -9,7 +9,7 @@ turns one line back into one, checking the name, every field's presence and type
 unknown key came along (anything else is a ValueError). The engine and its children ship
 together; `ready` carries VERSION, and the pool refuses a child that speaks another.
 
-Commands: call(call_sid, to_uri, from_uri, timeout_s, headers, amd...) · hangup(call_sid, code) ·
+Commands: call(call_sid, to_uri, from_uri, timeout_s, headers, amd..., auth_username, auth_password) · hangup(call_sid, code) ·
 play(call_sid, play_id, path, loop, stream) · stream_end(call_sid, play_id, size) ·
 stop_play(call_sid) · dtmf(call_sid, digits) · record(call_sid, rec_id, path, max_length_s,
 silence_timeout_s, finish_on_key, mix_with, whole, track, out_path) · stop_record(call_sid,
@@ -19,7 +19,7 @@ listen_port, peer_port) · relay_close(call_sid, peer) · ping(n) · shutdown() 
 Events: ready(port, pid, version) · incoming(dialog_id, from_uri, to_uri, source,
 request_uri, headers) ·
 initiated(call_sid) · ringing(call_sid, sip_code) ·
-answered(call_sid, sip_code) · ended(call_sid, reason, sip_code, hangup_by, message) ·
+answered(call_sid, sip_code, headers) · ended(call_sid, reason, sip_code, hangup_by, message) ·
 digit(call_sid, digit) · play_done(call_sid, play_id, how) · record_done(call_sid, rec_id,
 path, duration_ms, how, digit) · dtmf_done(call_sid) · amd(call_sid, answered_by, confidence,
 detection_ms) · registration(code, reason, active) · pong(n, calls) ·
@@ -114,6 +114,10 @@ class MakeCall(_Command):
     amd_speech_threshold_ms: int = DEFAULT_SPEECH_THRESHOLD_MS
     amd_speech_end_threshold_ms: int = DEFAULT_SPEECH_END_THRESHOLD_MS
     amd_silence_timeout_ms: int = DEFAULT_SILENCE_TIMEOUT_MS
+    # Digest credentials for this call's far end (a sip: URI's SipAuthUsername/Password, or
+    # <Sip username password>); "" = the trunk's, if any.
+    auth_username: str = ""
+    auth_password: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,19 +368,34 @@ class Incoming(_Event):
 
 
 def incoming_fields(message: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """The Request-URI of a SIP request's text and its INCOMING_HEADERS (name as listed, value
-    stripped, in the message's order); the body and every other header are left."""
+    """The Request-URI of a SIP request's text and its INCOMING_HEADERS and custom X- headers
+    (INCOMING_HEADERS named as listed; value stripped; in the message's order); the body and
+    every other header are left."""
     head = message.replace("\r\n", "\n").split("\n\n", 1)[0].split("\n")
     parts = head[0].split(" ") if head else []
     request_uri = parts[1] if len(parts) == 3 else ""
-    wanted = {name.lower(): name for name in INCOMING_HEADERS}
+    return request_uri, _headers(head[1:], {name.lower(): name for name in INCOMING_HEADERS})
+
+
+def x_headers(message: str) -> tuple[tuple[str, str], ...]:
+    """The custom X- headers of a SIP message's text (not the engine's own X-Wirexa-*)."""
+    head = message.replace("\r\n", "\n").split("\n\n", 1)[0].split("\n")
+    return _headers(head[1:], {})
+
+
+def _headers(lines: list[str], wanted: dict[str, str]) -> tuple[tuple[str, str], ...]:
     found: list[tuple[str, str]] = []
-    for line in head[1:]:
+    for line in lines:
         name, sep, value = line.partition(":")
-        key = wanted.get(name.strip().lower())
-        if sep and key is not None:
+        name = name.strip()
+        if not sep:
+            continue
+        key = wanted.get(name.lower())
+        if key is None and name.lower().startswith("x-") and not name.lower().startswith("x-wirexa-"):
+            key = name
+        if key is not None:
             found.append((key, value.strip()))
-    return request_uri, tuple(found)
+    return tuple(found)
 
 
 def source_host(source: str) -> str:
@@ -417,6 +436,8 @@ class Answered(_Event):
     NAME = "answered"
     call_sid: str
     sip_code: int = 200
+    # The X- headers of the far end's 200 OK (a call to a SIP endpoint): SipHeader_X-... params.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -739,8 +760,8 @@ def to_sip_event(event: Event) -> SipEvent | None:
             return CallInitiated(CallSid(sid))
         case Ringing(call_sid=sid, sip_code=code):
             return CallRinging(CallSid(sid), code)
-        case Answered(call_sid=sid, sip_code=code):
-            return CallAnswered(CallSid(sid), code)
+        case Answered(call_sid=sid, sip_code=code, headers=headers):
+            return CallAnswered(CallSid(sid), code, headers)
         case Ended(call_sid=sid, reason=reason, sip_code=code, hangup_by=by):
             return CallEnded(CallSid(sid), reason, code, by)
         case Digit(call_sid=sid, digit=digit):

@@ -60,6 +60,7 @@ AMD_TAP = "amd"
 # An incoming INVITE the engine has not answered by then is refused 403 here (the engine is
 # gone or stuck; the caller's side would otherwise wait for its own timer).
 INCOMING_WAIT_S = 10.0
+MAX_AUTH_ACCOUNTS = 4  # accounts with a call's own credentials (pjsua holds 8 in all)
 
 
 def wav_seconds(path: str) -> float:
@@ -98,6 +99,11 @@ class Worker:
             acfg.regConfig.registerOnAdd = False
         self.account = WorkerAccount(self, emit)
         self.account.create(acfg, True)
+        self.uri = uri
+        # Accounts holding a call's own digest credentials (MakeCall.auth_*), by (user, password),
+        # least recently used first; and which one each call placed with one uses.
+        self.auth_accounts: dict[tuple[str, str], Any] = {}
+        self.auth_of: dict[str, tuple[str, str]] = {}
         self.calls: dict[str, Dialog] = {}  # by CallSid
         self.incoming: dict[str, Dialog] = {}  # inbound dialogs the engine has not taken, by dialog_id
         self.graph = mg.MediaGraph()
@@ -178,12 +184,45 @@ class Worker:
             case proto.ResumeRecord(rec_id=rec_id):
                 self.recorders.resume(st, rec_id)
 
+    def account_for(self, cmd: proto.MakeCall) -> Any:
+        """The account a call is placed with: the worker's (the trunk's credentials), or one that
+        answers the far end's challenge with the call's own (kept for the next call with them;
+        MAX_AUTH_ACCOUNTS at most, an idle one dropped for a new one)."""
+        if not cmd.auth_username:
+            return self.account
+        key = (cmd.auth_username, cmd.auth_password)
+        account = self.auth_accounts.pop(key, None)
+        if account is None:
+            busy = set(self.auth_of.values())
+            while len(self.auth_accounts) >= MAX_AUTH_ACCOUNTS:
+                idle = next((k for k in self.auth_accounts if k not in busy), None)
+                if idle is None:
+                    break
+                self.loop.bury(self.auth_accounts.pop(idle))
+            args = self.args
+            acfg = account_config(
+                self.uri, args.bind, args.rtp_port, public_rtp_address=args.public_rtp_address or args.public_address
+            )
+            acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", cmd.auth_username, 0, cmd.auth_password))
+            acfg.regConfig.registerOnAdd = False
+            account = WorkerAccount(self, self.emit)
+            account.create(acfg, False)
+        self.auth_accounts[key] = account  # the most recently used last
+        self.auth_of[cmd.call_sid] = key
+        return account
+
     def make_call(self, cmd: proto.MakeCall) -> None:
-        st, prm = outbound(self, self.account, cmd, time.monotonic() + cmd.timeout_s)
+        try:
+            account = self.account_for(cmd)
+        except pj.Error as exc:
+            self.emit(proto.Ended(cmd.call_sid, "failed", None, "local", exc.info()))
+            return
+        st, prm = outbound(self, account, cmd, time.monotonic() + cmd.timeout_s)
         self.calls[cmd.call_sid] = st
         try:
             st.call.makeCall(cmd.to_uri, prm)
         except pj.Error as exc:
+            self.auth_of.pop(cmd.call_sid, None)
             del self.calls[cmd.call_sid]
             self.loop.bury(st.call)
             self.emit(proto.Ended(cmd.call_sid, "failed", None, "local", exc.info()))
@@ -411,7 +450,7 @@ class Worker:
         call.signal_hosts = (proto.source_host(sender),)
         self.emit(proto.Incoming(st.call_sid, str(info.remoteUri), str(info.localUri), source, request_uri, headers))
 
-    def on_state(self, sid: str) -> None:
+    def on_state(self, sid: str, message: str = "") -> None:
         held = self.incoming.get(sid)
         if held is not None:
             if held.call.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
@@ -422,12 +461,14 @@ class Worker:
         if st is None:
             return
         info = st.call.getInfo()
+        if message.startswith("SIP/2.0 2") and st.direction != "inbound" and not st.answered:
+            st.answer_headers = proto.x_headers(message)  # the 200 OK's: SipHeader_X-... params
         if info.state == pj.PJSIP_INV_STATE_EARLY and not st.ringing_sent and info.lastStatusCode in (180, 183):
             st.ringing_sent = True
             self.emit(proto.Ringing(sid, info.lastStatusCode))
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and not st.answered:
             st.answered = True
-            self.emit(proto.Answered(sid, 200))
+            self.emit(proto.Answered(sid, 200, st.answer_headers))
             if st.amd is not None and st.media is not None and AMD_TAP not in st.taps:
                 self.start_amd(st)
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
@@ -446,6 +487,7 @@ class Worker:
             reason = end_reason(st.answered, code, st.local_reason, inbound=st.direction == "inbound")
             by: proto.HangupBy = "local" if st.local_reason else "remote"
             del self.calls[sid]
+            self.auth_of.pop(sid, None)
             self.loop.release(st.call)
             self.emit(proto.Ended(sid, reason, code, by))
 

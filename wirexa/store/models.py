@@ -94,6 +94,8 @@ class Call(Base):
     alive_at = pw.DateTimeField(null=True)
     phone_number_sid = pw.CharField(max_length=34, null=True)  # an inbound call's number
     forwarded_from = pw.CharField(max_length=64, null=True)
+    sip_auth_username = pw.CharField(null=True)  # digest credentials for a call to a sip: URI
+    sip_auth_password = pw.CharField(null=True)
 
     class Meta:
         table_name = "calls"

@@ -14,6 +14,7 @@ from wirexa.api.rendered import envelope
 from wirexa.api.serializers import call_json, page_meta
 from wirexa.calls import state
 from wirexa.calls.service import ALL_EVENTS, CallUpdate, NewCall
+from wirexa.calls.sipuri import split_headers
 from wirexa.calls.statuses import RECORDING_CALLBACK_EVENTS, RecordingStatus
 from wirexa.errors import ApiCode, BadRequest, DocumentError
 from wirexa.laml.parse import parse_document
@@ -101,6 +102,28 @@ def with_application(new: NewCall, app: ApplicationRecord | None, application_si
     )
 
 
+def _sip_auth(form: MultiMapping[str], to: str) -> tuple[str, str] | None:
+    """SipAuthUsername and SipAuthPassword (both or neither), for a To that is a sip: URI; and the
+    To URI's headers checked (X- headers only)."""
+    if to.lower().startswith(("sip:", "sips:")):
+        try:
+            split_headers(to)
+        except ValueError as exc:
+            raise BadRequest(f"Invalid 'To' SIP URI: {exc}", code=ApiCode.INVALID_TO) from None
+    username = (form.get("SipAuthUsername") or "").strip()
+    password = form.get("SipAuthPassword") or ""
+    if not username and not password:
+        return None
+    if not to.lower().startswith(("sip:", "sips:")):
+        raise BadRequest(
+            "SipAuthUsername and SipAuthPassword are for a To that is a sip: URI", code=ApiCode.INVALID_PARAMETER
+        )
+    if not username or not password:
+        missing = "SipAuthPassword" if username else "SipAuthUsername"
+        raise BadRequest(f"{missing} is required with the other SipAuth parameter", code=ApiCode.INVALID_PARAMETER)
+    return username, password
+
+
 def parse_new_call(form: MultiMapping[str]) -> NewCall:
     """Validate a create request with Twilio's codes (reference §6). With an ApplicationSid the
     call has no Url yet: create_call fills in the application's (with_application). Twilio
@@ -111,6 +134,7 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
         raise BadRequest("A 'To' phone number is required.", code=ApiCode.TO_REQUIRED)
     if not ctx.valid_address(to):
         raise BadRequest(f"Invalid 'To' Phone Number: {to}", code=ApiCode.INVALID_TO)
+    sip_auth = _sip_auth(form, to)
     from_ = (form.get("From") or "").strip()
     if not from_:
         raise BadRequest("A 'From' phone number is required.", code=ApiCode.FROM_REQUIRED)
@@ -182,6 +206,8 @@ def parse_new_call(form: MultiMapping[str]) -> NewCall:
             form.get("AsyncAmdStatusCallbackMethod"), "AsyncAmdStatusCallbackMethod"
         ),
         caller_id=form.get("CallerId") or None,
+        sip_auth_username=sip_auth[0] if sip_auth else None,
+        sip_auth_password=sip_auth[1] if sip_auth else None,
     )
 
 

@@ -10,6 +10,7 @@ from wirexa.store.migrations import (
     m0007_inbound_calls,
     m0008_keys_subaccounts,
     m0009_call_events,
+    m0010_sip_auth,
 )
 
 MIGRATIONS = (
@@ -22,4 +23,5 @@ MIGRATIONS = (
     m0007_inbound_calls,
     m0008_keys_subaccounts,
     m0009_call_events,
+    m0010_sip_auth,
 )
