@@ -239,3 +239,17 @@ async def test_an_invites_x_headers_reach_the_voice_url_as_sipheader_params(flow
     [params] = flow.backend.requests_to("/voice")
     assert params["SipHeader_X-Customer-Id"] == "42"
     assert not any(key.startswith("SipHeader_X-Wirexa") for key in params)
+
+
+async def test_a_call_created_to_a_desk_phone_rings_its_latest_contact(flow: Flow) -> None:
+    phones = Phones({"alice": ["sip:alice@127.0.0.1:5098", "sip:alice@127.0.0.1:5099"]})
+    flow.dispatcher.deps = dataclasses.replace(flow.dispatcher.deps, phones=phones)
+    flow.backend.docs["/hi"] = "<Response><Hangup/></Response>"
+    call = await flow.create(to="client:alice", url=flow.backend.url("/hi"))
+    await flow.wait_status(call.sid, ("completed",))
+    assert flow.sip.calls[call.sid].dial.to_uri == "sip:alice@127.0.0.1:5099"
+    nobody = await flow.create(to="sip:bob@wirexa", url=flow.backend.url("/hi"))
+    done = await flow.wait_status(nobody.sid, ("failed",))
+    assert nobody.sid not in flow.sip.calls and done.end_time is not None
+    notes, _ = await flow.store.read(lambda: page_notifications(flow.project.sid, 50, call_sid=nobody.sid))
+    assert [n.message_text for n in notes] == ["sip:bob@wirexa is not registered"]

@@ -50,7 +50,9 @@ from wirexa.calls.records import (
     RecordingRecord,
 )
 from wirexa.calls.registry import Registry
-from wirexa.calls.session import CallSession, SessionDeps
+from wirexa.calls.session import CallSession, SessionDeps, phone_user
+from wirexa.laml.verbs import DialTarget, TargetKind
+from wirexa.notices import Notice
 from wirexa.config import Settings
 from wirexa.errors import SipError
 from wirexa.media.amd import AmdMode
@@ -281,9 +283,29 @@ class Dispatcher:
                 return 0.5
             limit = min(QUEUE_READ_MAX, limit * 4)  # all skipped or placed: look further down the queue
 
+    def _phone_contact(self, to_number: str) -> str | None:
+        """A call to a desk phone (`client:alice`, or `sip:alice@<phones domain>`) goes to the
+        contact it registered last; "" when it has none; None for any other destination."""
+        user = phone_user(
+            DialTarget(TargetKind.CLIENT if to_number.startswith("client:") else TargetKind.SIP, to_number),
+            self.deps.phones_domain,
+        )
+        if user is None or not to_number.startswith(("client:", "sip:", "sips:")):
+            return None
+        contacts = self.deps.phones.reach(user) if self.deps.phones is not None else []
+        return contacts[-1] if contacts else ""
+
     async def _dispatch(self, call: CallRecord) -> None:
+        number = call.to_number
+        contact = self._phone_contact(number)
+        if contact == "":
+            notice = NewNotification(
+                call.account_sid, call.sid, Notice.DIAL_NUMBER_FAILED, f"{number} is not registered"
+            )
+            await end_queued(self.store, self.clock, call.sid, state.Fact.ENDED_FAILED, notice)
+            return
         try:
-            to_uri, from_uri, headers = self.sip.resolve(call.to_number, call.caller_id or call.from_number)
+            to_uri, from_uri, headers = self.sip.resolve(contact or number, call.caller_id or call.from_number)
         except SipError as exc:
             log.warning("[%s] cannot route: %s", call.sid, exc)
             await end_queued(self.store, self.clock, call.sid, state.Fact.ENDED_FAILED)
