@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import peewee as pw
 
+from wirexa.clock import new_sid
 from wirexa.store.db import is_sqlite
 
 R = TypeVar("R")
@@ -181,6 +182,16 @@ def check_fields(fields: Mapping[str, Any], allowed: frozenset[str], what: str) 
     unknown = set(fields) - allowed
     if unknown:
         raise TypeError(f"unknown {what} fields: {sorted(unknown)}")
+
+
+def insert_owned(
+    write: Write, cls: type[R], prefix: str, account_sid: str, fields: Mapping[str, Any], now: dt.datetime
+) -> R:
+    """Insert a new row of the project `account_sid`: a new SID starting `prefix`, `fields`,
+    created and updated `now`, every other column at its model default; returns it as `cls`."""
+    values = {"sid": new_sid(prefix), "account_sid": account_sid, **fields, "date_created": now, "date_updated": now}
+    write.insert(write.defaults(values))
+    return cls(**values)
 
 
 def update_by_sid(write: Write, select: Select, sid: str, values: Mapping[str, Any]) -> Any:

@@ -7,9 +7,9 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from wirexa.clock import new_sid, utcnow
+from wirexa.clock import utcnow
 from wirexa.store.models import Application, PhoneNumber
-from wirexa.store.sql import Select, Write, check_fields, newest_first, update_by_sid
+from wirexa.store.sql import Select, Write, check_fields, insert_owned, newest_first, update_by_sid
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,15 +46,7 @@ def insert_application(account_sid: str, **fields: Any) -> ApplicationRecord:
     """A new application of the project (its fields at the table's defaults unless given)."""
     now = fields.pop("now", None) or utcnow()
     check_fields(fields, APPLICATION_FIELDS, "application")
-    values = {
-        "sid": new_sid("AP"),
-        "account_sid": account_sid,
-        **fields,
-        "date_created": now,
-        "date_updated": now,
-    }
-    _WRITE.insert(_WRITE.defaults(values))
-    return ApplicationRecord(**values)
+    return insert_owned(_WRITE, ApplicationRecord, "AP", account_sid, fields, now)
 
 
 def get_application(sid: str, account_sid: str | None = None) -> ApplicationRecord | None:

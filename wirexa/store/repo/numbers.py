@@ -11,9 +11,9 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from wirexa.clock import new_sid, utcnow
+from wirexa.clock import utcnow
 from wirexa.store.models import Application, PhoneNumber
-from wirexa.store.sql import Select, Write, check_fields, newest_first, sids_with_prefix, update_by_sid
+from wirexa.store.sql import Select, Write, check_fields, insert_owned, newest_first, sids_with_prefix, update_by_sid
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,16 +94,7 @@ def insert_number(account_sid: str, phone_number: str, **fields: Any) -> NumberR
     if PhoneNumber.select(PhoneNumber.sid).where(PhoneNumber.phone_number == phone_number).exists():
         return None
     fields.setdefault("friendly_name", phone_number)
-    values = {
-        "sid": new_sid("PN"),
-        "account_sid": account_sid,
-        "phone_number": phone_number,
-        **fields,
-        "date_created": now,
-        "date_updated": now,
-    }
-    _WRITE.insert(_WRITE.defaults(values))
-    return NumberRecord(**values)
+    return insert_owned(_WRITE, NumberRecord, "PN", account_sid, {"phone_number": phone_number, **fields}, now)
 
 
 def get_number(sid: str, account_sid: str | None = None) -> NumberRecord | None:
