@@ -20,7 +20,9 @@ Reported: calls completed / failed (SIPp's counts, its error log's SIP responses
 call records by status), the achieved rate (INVITEs of completed calls over the whole run, per
 second, and from second 30), INVITE -> 180, INVITE -> VoiceUrl request, INVITE -> 200 and
 200 -> BYE p50/p90/p99/max, engine CPU (serve and its descendants, exited workers included) per
-call and in % of a core, serve's and the tree's RSS, SIP worker processes, the machine's other load.
+call and in % of a core, serve's and the tree's RSS, SIP worker processes, the machine's other load,
+and the datagrams each UDP socket dropped on a full receive buffer (/proc/net/udp, sampled every
+second: the front's, the workers', SIPp's; SIPp never reads the RTP the engine plays to it).
 Then the baseline: the same UAC scenario, same rate and count, against a SIPp UAS
 (tests/data/sipp/bench_inbound_uas.xml: 180 and 200 at once, held as long as the engine held its
 calls, BYE) on the same machine, and the ratio of the engine's p50 / p99 to SIPp-to-SIPp.
@@ -28,8 +30,8 @@ calls, BYE) on the same machine, and the ratio of the engine's p50 / p99 to SIPp
 Prints one JSON object on stdout, progress every ~10 s on stderr.
 Env: INBOUND_BENCH_CALLS (10000), INBOUND_BENCH_RATE (50), INBOUND_BENCH_BASELINE_CALLS (the same
 as CALLS; 0 = no baseline), INBOUND_BENCH_WORKERS (sip_workers_max, 40), INBOUND_BENCH_PROFILE (an
-.svg path: py-spy records serve's main process during the run), INBOUND_BENCH_KEEP=1 (keep the data
-dir /tmp/inb_*, kept anyway when a call failed).
+.svg path, or .txt for collapsed stacks: py-spy records serve's process during the run),
+INBOUND_BENCH_KEEP=1 (keep the data dir /tmp/inb_*, kept anyway when a call failed).
 """
 
 from __future__ import annotations
@@ -255,18 +257,40 @@ def latencies(lines: list[tuple[int, float, float, float, float]]) -> dict[str, 
     }
 
 
-def run_uac(cwd: Path, port: int, media_port: int, target: str, calls: int, label: str) -> subprocess.Popen[bytes]:
-    """Start the UAC and wait for it, progress on stderr every PROGRESS_S; the finished process."""
+def run_uac(
+    cwd: Path, port: int, media_port: int, target: str, calls: int, label: str
+) -> tuple[subprocess.Popen[bytes], dict[int, int]]:
+    """Start the UAC and wait for it, progress on stderr every PROGRESS_S; the finished process,
+    and the UDP sockets' drop counts (local port -> drops) as last seen while it ran."""
     uac = sipp_uac(cwd, port, media_port, target, calls)
     t0 = time.monotonic()
     progress_at = t0 + PROGRESS_S
+    drops: dict[int, int] = {}
     while uac.poll() is None:
         time.sleep(1.0)
+        drops.update(udp_drops())
         if time.monotonic() >= progress_at:
             progress_at += PROGRESS_S
             done = sum(1 for log in cwd.glob("bench_inbound_uac_*_logs.log") for _ in log.open(errors="replace"))
             print(f"[{label} {time.monotonic() - t0:5.0f} s] completed {done}", file=sys.stderr, flush=True)
-    return uac
+    return uac, drops
+
+
+def udp_drops() -> dict[int, int]:
+    """Local port -> datagrams dropped (a full receive buffer) of each UDP socket on 127.0.0.1
+    (/proc/net/udp; a socket's count lives as long as the socket)."""
+    out: dict[int, int] = {}
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        f = line.split()
+        host, port = f[1].split(":")
+        if host == "0100007F" and f[-1].isdigit():
+            out[int(port, 16)] = int(f[-1])
+    return out
+
+
+def drops_by_socket(drops: dict[int, int], named: dict[str, range]) -> dict[str, int]:
+    """The drops of the sockets in each named port range (the engine's, SIPp's)."""
+    return {name: sum(n for port, n in drops.items() if port in ports) for name, ports in named.items()}
 
 
 def udp_counters() -> dict[str, int]:
@@ -343,17 +367,20 @@ def engine_run(tmp: Path, sip: int, rtp: int, app: VoiceApp) -> dict[str, Any]:
         sampler.start()
         if PROFILE:
             profiler = subprocess.Popen(
-                ["py-spy", "record", "-o", PROFILE, "--pid", str(serve_pid), "--rate", "50", "--nonblocking"],
+                ["py-spy", "record", "-o", PROFILE, "--pid", str(serve_pid), "--rate", "50", "--nonblocking"]
+                + (["--format", "raw"] if PROFILE.endswith(".txt") else []),
                 stdout=subprocess.DEVNULL,
-                stderr=open(tmp / "py-spy.stderr", "wb"),  # noqa: SIM115 - the child keeps it
+                stderr=open(tmp / "py-spy.stderr", "wb"),  # the child keeps it
             )
         cpu0, machine0, self0 = tree_cpu_s(serve_pid), machine_busy(), resource.getrusage(resource.RUSAGE_SELF)
+        serve0 = own_cpu_s(serve_pid)
         kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # SIPp's, once it is reaped
         udp0 = udp_counters()
         t0 = time.monotonic()
-        uac = run_uac(uac_cwd, uac_port, uac_media, f"127.0.0.1:{inbound}", N_CALLS, "engine")
+        uac, drops = run_uac(uac_cwd, uac_port, uac_media, f"127.0.0.1:{inbound}", N_CALLS, "engine")
         run_s = time.monotonic() - t0
         cpu1, machine1, self1 = tree_cpu_s(serve_pid), machine_busy(), resource.getrusage(resource.RUSAGE_SELF)
+        serve_cpu = own_cpu_s(serve_pid) - serve0
         kids1, udp1 = resource.getrusage(resource.RUSAGE_CHILDREN), udp_counters()
         uac_cpu = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
         if profiler is not None:
@@ -374,7 +401,6 @@ def engine_run(tmp: Path, sip: int, rtp: int, app: VoiceApp) -> dict[str, Any]:
     fetch = [(app.fetched[f"+1555{n}"] - inv) * 1000 for n, inv, _, _, _ in lines if f"+1555{n}" in app.fetched]
     stats = sipp_stats(uac_cwd)
     first_invite = lines[0][1] if lines else None
-    time.sleep(1.0)
     return {
         "uac_exit": uac.returncode,
         "sipp": stats,
@@ -382,6 +408,16 @@ def engine_run(tmp: Path, sip: int, rtp: int, app: VoiceApp) -> dict[str, Any]:
         "completed": len(lines),
         "failed": N_CALLS - len(lines),
         "udp_counters_machine": delta(udp1, udp0),
+        "udp_drops_by_socket": drops_by_socket(
+            drops,
+            {
+                "front": range(inbound, inbound + 1),
+                "workers_sip": range(sip, sip + WORKERS),
+                "workers_rtp": range(rtp, rtp + WORKERS * 100),
+                "sipp_uac_sip": range(uac_port, uac_port + 1),
+                "sipp_uac_media_unread": range(uac_media, uac_media + 4),
+            },
+        ),
         "engine_calls_by_status": statuses,
         "engine_failed_calls_sip_codes": codes,
         "voice_url_requests": app.requests,
@@ -391,6 +427,8 @@ def engine_run(tmp: Path, sip: int, rtp: int, app: VoiceApp) -> dict[str, Any]:
         "run_s": round(run_s, 1),
         "engine_cpu_pct_of_a_core": round(100 * engine_cpu / run_s, 1),
         "engine_cpu_ms_per_call": round(1000 * engine_cpu / max(1, len(lines)), 2),
+        "serve_process_cpu_pct_of_a_core": round(100 * serve_cpu / run_s, 1),
+        "workers_cpu_pct_of_a_core": round(100 * (engine_cpu - serve_cpu) / run_s, 1),
         "machine_cpu_pct_of_a_core": round(100 * machine_cpu / run_s, 1),
         "bench_process_cpu_pct_of_a_core": round(100 * bench_cpu / run_s, 1),
         "sipp_uac_cpu_pct_of_a_core": round(100 * uac_cpu / run_s, 1),
@@ -416,7 +454,7 @@ def baseline_run(tmp: Path, sip: int, hold_ms: int) -> dict[str, Any]:
             raise RuntimeError(f"SIPp UAS exited with {uas.returncode}: {(cwd / 'uas.stderr').read_text()[-500:]}")
         machine0, kids0, udp0 = machine_busy(), resource.getrusage(resource.RUSAGE_CHILDREN), udp_counters()
         t0 = time.monotonic()
-        uac = run_uac(cwd, uac_port, uac_media, f"127.0.0.1:{uas_port}", BASELINE_CALLS, "baseline")
+        uac, drops = run_uac(cwd, uac_port, uac_media, f"127.0.0.1:{uas_port}", BASELINE_CALLS, "baseline")
         run_s = time.monotonic() - t0
         machine1, kids1, udp1 = machine_busy(), resource.getrusage(resource.RUSAGE_CHILDREN), udp_counters()
         uas_cpu = own_cpu_s(uas.pid)
@@ -430,6 +468,14 @@ def baseline_run(tmp: Path, sip: int, hold_ms: int) -> dict[str, Any]:
         "uac_exit": uac.returncode,
         "sipp": sipp_stats(cwd),
         "udp_counters_machine": delta(udp1, udp0),
+        "udp_drops_by_socket": drops_by_socket(
+            drops,
+            {
+                "sipp_uas_sip": range(uas_port, uas_port + 1),
+                "sipp_uac_sip": range(uac_port, uac_port + 1),
+                "sipp_media_unread": range(uac_media, uas_media + 4),
+            },
+        ),
         "completed": len(lines),
         "failed": BASELINE_CALLS - len(lines),
         "rate": rate([inv for _, inv, _, _, _ in lines]),
@@ -443,6 +489,21 @@ def baseline_run(tmp: Path, sip: int, hold_ms: int) -> dict[str, Any]:
 
 def ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> float | None:
     return round(a[key] / b[key], 1) if key in a and key in b and b[key] else None
+
+
+def failure_note(engine: dict[str, Any]) -> str:
+    """What ended the failed calls, in a line: the answers that aborted them (SIPp expected a 100 or
+    180 and got 486: a worker's pjsua had no call slot; 503: the front found no worker with room;
+    a 200 before any 180), when, and the datagrams the front's socket dropped."""
+    errors = engine["sipp_errors"]
+    how = errors["aborted_how_and_late_responses"]
+    early = sum(n for sec, n in errors["responses_by_second_of_run"].items() if int(sec) < 5)
+    return (
+        f"aborted on: {', '.join(f'{k} x{v}' for k, v in how.items() if not k.startswith('late'))}; {early} of them in "
+        f"the first 5 s (the pool starting workers); UDP datagrams dropped by the front's socket (receive buffer "
+        f"full) {engine['udp_drops_by_socket']['front']}; SIPp retransmissions {engine['sipp'].get('Retransmissions')}"
+        f"; engine call records {engine['engine_calls_by_status']}"
+    )
 
 
 def main() -> None:
@@ -491,13 +552,11 @@ def main() -> None:
     b180, b200 = base.get("invite_to_180_ms", {}), base.get("invite_to_200_ms", {})
     targets = [
         {
-            "metric": f"{N_CALLS} inbound calls offered at {RATE:g}/s (INVITE -> VoiceUrl -> 200 -> <Say>Hi -> BYE)",
+            "metric": f"{N_CALLS} inbound calls offered at {RATE:g}/s (INVITE -> VoiceUrl -> 200 -> Say Hi -> BYE)",
             "measured": f"{engine['completed']} completed, {engine['failed']} failed",
             "target": "0 failures",
             "met": engine["failed"] == 0,
-            "note": f"SIPp {engine['sipp']}; calls aborted by a response {engine['sipp_errors']['aborted_by_response']} (by second of the run: "
-            f"{engine['sipp_errors']['responses_by_second_of_run']}); "
-            f"engine records {engine['engine_calls_by_status']}",
+            "note": failure_note(engine),
         },
         {
             "metric": "achieved setup rate (completed calls' INVITEs, whole run / from second 30)",
@@ -530,7 +589,9 @@ def main() -> None:
         {
             "metric": "engine CPU per call (serve + workers) / RSS",
             "measured": f"{engine['engine_cpu_ms_per_call']} ms per call ({engine['engine_cpu_pct_of_a_core']}% of a "
-            f"core); serve {engine['rss_serve_mb_max']} MB, with workers {engine['rss_tree_mb_max']} MB",
+            f"core: serve's process {engine['serve_process_cpu_pct_of_a_core']}%, the workers "
+            f"{engine['workers_cpu_pct_of_a_core']}%); RSS serve {engine['rss_serve_mb_max']} MB, with workers "
+            f"{engine['rss_tree_mb_max']} MB",
             "target": "report",
             "met": None,
             "note": f"{engine['peak_sip_workers']} SIP workers at most; machine {engine['machine_cpu_pct_of_a_core']}% "
@@ -545,7 +606,7 @@ def main() -> None:
                 "benchmark": "inbound",
                 "calls": N_CALLS,
                 "rate_per_s": RATE,
-                "twiml": TWIML,
+                "twiml": f"`{TWIML}`",
                 "results": result,
                 "targets": targets,
             }
