@@ -71,7 +71,7 @@ RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
 PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
-VERSION = 5  # of this message set; bumped with any change to a message's name or fields
+VERSION = 6  # of this message set; bumped with any change to a message's name or fields
 
 
 class _Message:
