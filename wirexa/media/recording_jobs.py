@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from wirexa.calls.statuses import MediaState
+from wirexa.clock import utcnow
+from wirexa.janitor import Janitor
 from wirexa.media.recording import convert_mp3, repair_wav
 from wirexa.media.storage import Locator, Storage, recording_key, remove_files
 
@@ -190,15 +192,15 @@ class RecordingMedia:
                 path.unlink(missing_ok=True)
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-class RetentionJanitor:
+class RetentionJanitor(Janitor):
     """Deletes recordings older than `days` (rows and their files, local and in the bucket) every
     `interval_s`, the first pass at start; `async with RetentionJanitor(rows, days=30, locate=...)`.
     days <= 0 does nothing. A file that cannot be deleted (the bucket is down) keeps its row, and
     the next pass tries again."""
+
+    task_name = "recording-retention"
+    deleted_what = "recording(s)"
+    failed_what = "retention pass"
 
     def __init__(
         self,
@@ -208,40 +210,15 @@ class RetentionJanitor:
         locate: Locator | None = None,
         interval_s: float = 3600.0,
         batch: int = 200,
-        now: Callable[[], dt.datetime] = _utcnow,
+        now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
+        super().__init__(days=days, interval_s=interval_s, batch=batch, now=now)
         self.rows = rows
-        self.days = days
         self.locate = locate
-        self.interval_s = interval_s
-        self.batch = batch
-        self.now = now
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> RetentionJanitor:
-        if self.days > 0:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="recording-retention")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                deleted = await self.run_once()
-                if deleted:
-                    log.info("retention: deleted %d recording(s) older than %g days", deleted, self.days)
-            except Exception:  # noqa: BLE001 - a worker loop: log, try again next pass
-                log.exception("retention pass failed")
-            await asyncio.sleep(self.interval_s)
 
     async def run_once(self) -> int:
         """One pass; returns how many recordings were deleted."""
-        before = self.now() - dt.timedelta(days=self.days)
+        before = self.cutoff()
         deleted, failed = 0, set[str]()
         while True:
             batch = [r for r in await self.rows.expired(before, self.batch + len(failed)) if r.sid not in failed]

@@ -12,13 +12,13 @@ for debugging, and losing it must not stop a call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from wirexa.clock import utcnow
+from wirexa.janitor import Janitor
 from wirexa.store.db import Store
 from wirexa.store.repo.events import NewCallEvent, delete_events_before, insert_events
 
@@ -89,9 +89,13 @@ class CallEventLog:
                 log.exception("could not store %d call event(s); they are dropped", len(batch))
 
 
-class CallEventJanitor:
+class CallEventJanitor(Janitor):
     """Deletes call events older than `days` every `interval_s`, the first pass at start (as the
     recordings' RetentionJanitor); days <= 0 keeps them for good."""
+
+    task_name = "call-events-retention"
+    deleted_what = "call event(s)"
+    failed_what = "call events retention pass"
 
     def __init__(
         self,
@@ -102,37 +106,12 @@ class CallEventJanitor:
         batch: int = 1000,
         now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
+        super().__init__(days=days, interval_s=interval_s, batch=batch, now=now)
         self.store = store
-        self.days = days
-        self.interval_s = interval_s
-        self.batch = batch
-        self.now = now
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> CallEventJanitor:
-        if self.days > 0:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="call-events-retention")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                deleted = await self.run_once()
-                if deleted:
-                    log.info("retention: deleted %d call event(s) older than %g days", deleted, self.days)
-            except Exception:  # noqa: BLE001 - a worker loop: log, try again next pass
-                log.exception("call events retention pass failed")
-            await asyncio.sleep(self.interval_s)
 
     async def run_once(self) -> int:
         """One pass, in batches of `batch` rows (one short write each); returns how many went."""
-        before = self.now() - dt.timedelta(days=self.days)
+        before = self.cutoff()
         deleted = 0
         while True:
             n = await self.store.write(delete_events_before, before, self.batch)
