@@ -45,6 +45,7 @@ from wirexa.sip.sandbox_config import (
     load_config,
     replies,
 )
+from wirexa.sip.wavfiles import convert_8k, is_8k_pcm
 from wirexa.sip.worker import file_complete
 
 __all__ = [
@@ -176,12 +177,8 @@ class Sandbox:
     def playable(self, src: Path) -> Path:
         """src when it is what the bridge plays as it is (8 kHz mono 16-bit PCM WAV), else a copy
         converted by ffmpeg, cached by the file's path, size and modification time."""
-        try:
-            with wave.open(str(src)) as w:
-                if (w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getcomptype()) == (8000, 1, 2, "NONE"):
-                    return src
-        except (wave.Error, EOFError, OSError):
-            pass  # another WAV format (float, extensible, mu-law), or not a WAV: ffmpeg decides
+        if is_8k_pcm(src):
+            return src
         st = src.stat()
         key = hashlib.sha1(
             f"{src.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode(), usedforsecurity=False
@@ -190,31 +187,8 @@ class Sandbox:
         if path.exists():
             return path
         tmp = path.with_suffix(f".{os.getpid()}.tmp.wav")
-        done = subprocess.run(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-y",
-                "-i",
-                str(src),
-                "-ar",
-                "8000",
-                "-ac",
-                "1",
-                "-c:a",
-                "pcm_s16le",
-                str(tmp),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            why = next(
-                (line.strip() for line in reversed(done.stderr.splitlines()) if line.strip()), f"exit {done.returncode}"
-            )
+        why = convert_8k(src, tmp)
+        if why is not None:
             raise SandboxConfigError(f"sandbox callee file {src} cannot be played (ffmpeg could not convert it: {why})")
         tmp.replace(path)
         log.info("converted %s to 8 kHz mono 16-bit for playing: %s", src, path)

@@ -43,6 +43,7 @@ from wirexa.sip import protocol as proto
 from wirexa.sip.endpoint import CommandLoop, account_config, audio_media_of, create_endpoint
 from wirexa.sip.pool import worker_argv
 from wirexa.sip.recorder import file_complete
+from wirexa.sip.wavfiles import convert_8k, is_8k_pcm, last_line
 
 log = logging.getLogger(__name__)
 
@@ -169,31 +170,21 @@ class DialIn:
                 text=True,
             )
             if done.returncode != 0:
-                raise RuntimeError(f"espeak-ng could not say the text: {_last_line(done.stderr, done.returncode)}")
+                raise RuntimeError(f"espeak-ng could not say the text: {last_line(done.stderr, done.returncode)}")
             return self.convert(raw, folder / f".dial-in-{os.getpid()}.say8k.wav", remove=True)
         if self.args.play:
             src = Path(self.args.play)
-            try:
-                with wave.open(str(src)) as w:
-                    if (w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getcomptype()) == (8000, 1, 2, "NONE"):
-                        return src
-            except (wave.Error, EOFError, OSError):
-                pass  # another format, or not a WAV: ffmpeg decides
+            if is_8k_pcm(src):
+                return src
             return self.convert(src, folder / f".dial-in-{os.getpid()}.play8k.wav")
         return None
 
     def convert(self, src: Path, dst: Path, remove: bool = False) -> Path:
-        done = subprocess.run(
-            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src)]
-            + ["-ar", "8000", "-ac", "1", "-c:a", "pcm_s16le", str(dst)],
-            capture_output=True,
-            text=True,
-        )
+        why = convert_8k(src, dst)
         if remove:
             src.unlink(missing_ok=True)
-        if done.returncode != 0:
-            dst.unlink(missing_ok=True)
-            raise RuntimeError(f"{src} cannot be played (ffmpeg: {_last_line(done.stderr, done.returncode)})")
+        if why is not None:
+            raise RuntimeError(f"{src} cannot be played (ffmpeg: {why})")
         return dst
 
     # --- pjsua2 callbacks (main thread) -----------------------------------------------------
@@ -422,10 +413,6 @@ class DialIn:
             if self.audio is not None and self.audio.name.startswith(".dial-in-"):
                 self.audio.unlink(missing_ok=True)
         return self.result()
-
-
-def _last_line(stderr: str, code: int) -> str:
-    return next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), f"exit {code}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
