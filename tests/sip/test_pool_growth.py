@@ -6,6 +6,7 @@ slots pjsua still holds for calls hung up a moment ago."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -130,3 +131,26 @@ async def test_an_incoming_invite_is_answered_with_a_reject(tmp_path: Path) -> N
     pool._on_message(worker, Incoming("in-0-1", "sip:+1500@trunk", "sip:+1501@127.0.0.1", "127.0.0.1:5070"))
     await asyncio.sleep(0)
     assert sent == [(worker, Reject("in-0-1", 403, "a worker takes no calls"))]
+
+
+async def test_inbound_invites_take_really_free_slots_and_keep_them_until_taken(tmp_path: Path) -> None:
+    """The front's INVITEs go to a worker whose pjsua really has a free slot (a slot still
+    draining is not free: the library would answer 486), each holds its slot from the moment it
+    is sent (the worker reports it, the engine takes or refuses it), and they count in the
+    placement rate that sizes the spare workers."""
+    pool = WorkerPool(make_settings(tmp_path, sip_workers_max=2), lambda event: None)
+    pool._grow = lambda taking=0: None  # type: ignore[method-assign]  # no real workers here
+    ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    ready.set_result(None)
+    w0, w1 = (WorkerProc(i, 5060 + i, _NoProc(), ready) for i in (0, 1))  # type: ignore[arg-type]
+    pool.workers = {0: w0, 1: w1}
+    w0.calls = {"CA1": False, "CA2": False, "CA3": False}
+    w0.draining = {"CA4": time.monotonic() + DRAIN_S}  # hung up here a moment ago: full for pjsua
+    w1.calls = {"CA5": False, "CA6": False}
+    assert pool.inbound_target() == ("127.0.0.1", 5061)
+    assert pool.inbound_target() == ("127.0.0.1", 5061)
+    assert pool.inbound_target() is None  # w1: two calls and two INVITEs on their way
+    assert len(pool._placed_at) == 3
+    pool.on_incoming = lambda msg: None
+    pool._on_message(w1, Incoming(f"in-{os.getpid()}-1-1", "sip:a@b", "sip:c@d", "127.0.0.1:5070"))
+    assert set(w1.inbound) == {f"in-{os.getpid()}-1-1", "sent-2"}  # the first one sent is now held

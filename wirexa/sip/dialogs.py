@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
+import os
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -321,7 +322,8 @@ class InboundCall(WorkerCall):
     def __init__(self, owner: DialogOwner, account: Any, call_id: int) -> None:
         pj.Call.__init__(self, account, call_id)
         self.owner = owner
-        self.call_sid = f"in-{call_id}-{next(_INBOUND_IDS)}"
+        # Unique across the pool's workers (the engine keys held INVITEs by it): the pid too.
+        self.call_sid = f"in-{os.getpid()}-{call_id}-{next(_INBOUND_IDS)}"
 
 
 _INBOUND_IDS = itertools.count(1)

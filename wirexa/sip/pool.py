@@ -431,12 +431,15 @@ class WorkerPool:
         the engine takes or refuses it); None when every live worker is full (the front answers
         503). Inbound INVITEs never wait behind queued outbound calls: they take any free slot
         now, and the pool starts workers for the next ones."""
+        now = time.monotonic()
+        self._placed_at.append(now)  # inbound arrivals count in the rate headroom() keeps slots for
         live = [w for w in self.workers.values() if not w.closing and w.ready.done() and not w.ready.exception()]
-        candidates = [w for w in live if w.has_room()]
+        # A slot of a call hung up here a moment ago is still pjsua's (its BYE's round trip): an
+        # INVITE sent there would be answered 486 by the library, and an inbound call has no retry.
+        candidates = [w for w in live if w.load(now) < CALLS_PER_WORKER]
         self._grow(taking=1 if candidates else 0)
         if not candidates:
             return None
-        now = time.monotonic()
         worker = min(candidates, key=lambda w: (w.load(now), w.used(), w.index))
         self._inbound_n += 1
         worker.inbound[f"sent-{self._inbound_n}"] = now + INBOUND_SENT_S

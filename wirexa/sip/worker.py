@@ -243,8 +243,11 @@ class Worker:
         prm.statusCode = 180
         try:
             held.call.answer(prm)
-        except pj.Error as exc:
+        except pj.Error as exc:  # its INVITE session is gone (the caller left): the call ends now
             log.warning("[%s] ringing the caller failed: %s", call_sid, exc.info())
+            del self.calls[call_sid]
+            self.loop.release(held.call)
+            self.emit(proto.Ended(call_sid, "canceled", None, "remote", exc.info()))
 
     def answer(self, st: Dialog) -> None:
         """Answer an accepted inbound call (200 OK with our SDP); `answered` goes out when the
