@@ -334,7 +334,7 @@ async def _end_calls(
 
 @app.command()
 def limits(
-    project: Annotated[str, typer.Argument(help="Project ID (AccountSid), or a unique start of one.")],
+    project: options.ProjectArg,
     countries: Annotated[
         str | None,
         typer.Option(

@@ -24,7 +24,6 @@ from wirexa.store.repo.keys import (
 
 app = App(help="API Keys of a project: create (the secret is shown once), list, remove.", no_args_is_help=True)
 
-ProjectArg = Annotated[str, typer.Argument(help="Project ID (AccountSid), or a unique start of one.")]
 MAX_NAME = 64
 
 
@@ -39,7 +38,7 @@ def _json(key: KeyRecord) -> dict[str, object]:
 
 @app.command()
 def create(
-    project: ProjectArg,
+    project: options.ProjectArg,
     name: Annotated[
         str | None, typer.Option("--name", help=f"A friendly name (at most {MAX_NAME} characters).")
     ] = None,
@@ -66,7 +65,7 @@ def create(
 
 @app.command("list")
 def list_(
-    project: ProjectArg,
+    project: options.ProjectArg,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
@@ -96,7 +95,7 @@ def list_(
 
 @app.command()
 def remove(
-    project: ProjectArg,
+    project: options.ProjectArg,
     key: Annotated[str, typer.Argument(help="The key's SID (SK...), or a unique start of one.")],
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,

@@ -26,6 +26,7 @@ ConfigFile = Annotated[
     typer.Option("--config", help="Path of the TOML config file.", envvar="WIREXA_CONFIG", show_envvar=True),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ProjectArg = Annotated[str, typer.Argument(help="Project ID (AccountSid), or a unique start of one.")]
 ProjectFilter = Annotated[
     str | None, typer.Option("--project", help="Project ID (or a unique start of one); default: every project.")
 ]

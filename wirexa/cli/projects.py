@@ -19,8 +19,6 @@ from wirexa.store.repo.projects import create_project, get_project, list_project
 
 app = App(help="Manage projects (accounts): credentials, credits and limits.", no_args_is_help=True)
 
-ProjectArg = Annotated[str, typer.Argument(help="Project ID (AccountSid), or a unique start of one.")]
-
 
 def _get(store: Store, typed: str) -> ProjectRecord:
     """The project `typed` (its SID or a unique start of one) names; one red line otherwise."""
@@ -97,7 +95,7 @@ def create(
 
 @app.command()
 def show(
-    project: ProjectArg,
+    project: options.ProjectArg,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
@@ -108,7 +106,7 @@ def show(
 
 @app.command("rotate-token")
 def rotate_token(
-    project: ProjectArg,
+    project: options.ProjectArg,
     data_dir: options.DataDir = None,
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
@@ -124,7 +122,7 @@ def rotate_token(
 
 @app.command()
 def credits(
-    project: ProjectArg,
+    project: options.ProjectArg,
     set_: Annotated[int | None, typer.Option("--set", help="Set the balance to N call-seconds.")] = None,
     add: Annotated[int | None, typer.Option("--add", help="Add N call-seconds (negative to deduct).")] = None,
     unlimited: Annotated[
