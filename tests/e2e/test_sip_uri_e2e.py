@@ -5,9 +5,9 @@ own, which the call's document request carries as SipHeader_X-Pbx-Queue."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,11 +15,11 @@ from tests.backends import free_port
 from tests.conftest import LiveServer, engine_fixture
 from tests.e2e.test_engine_e2e import wait_final
 from tests.e2e.webapp import WebApp
+from tests.sip.conftest import sipp  # noqa: F401 - the SIPp fixture
 from tests.sip.test_sip import digest_ok
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
-SIPP = Path(__file__).parent.parent / "data" / "sipp"
 engine = engine_fixture(shared=True)
 
 
@@ -32,42 +32,22 @@ def web() -> Iterator[WebApp]:
 
 
 def test_a_call_to_a_sip_uri_authenticates_and_carries_x_headers_both_ways(
-    engine: LiveServer, web: WebApp, tmp_path: Path
+    engine: LiveServer,
+    web: WebApp,
+    tmp_path: Path,
+    sipp: Any,  # noqa: F811
 ) -> None:
     port = free_port()
-    endpoint = subprocess.Popen(
-        [
-            "sipp",
-            "-sf",
-            str(SIPP / "uas_auth.xml"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "30s",
-            "-trace_msg",
-        ],  # fmt: skip
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    endpoint = sipp("uas_auth.xml", port, "-trace_msg")  # its message log goes to tmp_path
+    call = engine.client().calls.create(
+        to=f"sip:alice@127.0.0.1:{port}?X-Tenant=acme",
+        from_="+15005550100",
+        url=web.url("/pbx"),
+        sip_auth_username="alice",
+        sip_auth_password="s3cret",
     )
-    try:
-        call = engine.client().calls.create(
-            to=f"sip:alice@127.0.0.1:{port}?X-Tenant=acme",
-            from_="+15005550100",
-            url=web.url("/pbx"),
-            sip_auth_username="alice",
-            sip_auth_password="s3cret",
-        )
-        assert wait_final(engine.client(), call.sid).status == "completed"
-        assert endpoint.wait(timeout=20) == 0
-    finally:
-        if endpoint.poll() is None:
-            endpoint.kill()
+    assert wait_final(engine.client(), call.sid).status == "completed"
+    assert endpoint.wait(timeout=20) == 0
     [hit] = web.wait("/pbx", call.sid)
     assert (
         hit.form["SipHeader_X-Pbx-Queue"] == "sales" and hit.form["To"] == f"sip:alice@127.0.0.1:{port}?X-Tenant=acme"
