@@ -479,3 +479,46 @@ def self_signed(tmp_path: Path) -> tuple[Path, Path]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path
+
+
+async def test_a_worker_whose_library_is_full_hands_the_invite_to_another(tmp_path: Path) -> None:
+    """A 486 before any provisional is a worker's library refusing a call beyond its slots (an
+    INVITE it took answers 100 first): the front tells the pool and sends the INVITE to another
+    worker; the caller never sees that 486. A 486 after a 100 (a <Reject reason="busy">) goes back."""
+    ports = free_udp_block(21000, 29000, 10, (1, 2, 3))
+    settings = config.load(
+        overrides={"data_dir": str(tmp_path), "sip_inbound_port": 0, "sip_inbound_allowed": "127.0.0.1/32"}, env={}
+    )
+    full, roomy = ("127.0.0.1", ports + 1), ("127.0.0.1", ports + 2)
+    picks = [full, roomy, roomy]
+    reported: list[tuple[str, int]] = []
+
+    async def lookup(username: str) -> Credential | None:
+        return None
+
+    front = Front(settings, lambda: picks.pop(0), lookup, worker_full=reported.append)
+    await front.start()
+    try:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second,
+        ):
+            first.bind(full)
+            second.bind(roomy)
+            caller.bind(("127.0.0.1", 0))
+            for s in (caller, first, second):
+                s.settimeout(2)
+            caller.sendto(request("INVITE", via_host=f"127.0.0.1:{caller.getsockname()[1]}"), ("127.0.0.1", front.port))
+            invite = parse(await asyncio.to_thread(first.recv, 65535))
+            assert isinstance(invite, Request)
+            first.sendto(serialize(response_to(invite, 486, tag="full")), ("127.0.0.1", front.port))
+            again = parse(await asyncio.to_thread(second.recv, 65535))
+            assert isinstance(again, Request) and again.get_all("via") == invite.get_all("via")
+            assert reported == [full]
+            second.sendto(serialize(response_to(again, 100)), ("127.0.0.1", front.port))
+            second.sendto(serialize(response_to(again, 486, tag="busy")), ("127.0.0.1", front.port))
+            codes = [parse(await asyncio.to_thread(caller.recv, 65535)) for _ in range(2)]
+            assert [r.code for r in codes if isinstance(r, Response)] == [100, 486]  # the <Reject>'s 486
+    finally:
+        await front.close()

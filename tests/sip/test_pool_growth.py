@@ -154,3 +154,5 @@ async def test_inbound_invites_take_really_free_slots_and_keep_them_until_taken(
     pool.on_incoming = lambda msg: None
     pool._on_message(w1, Incoming(f"in-{os.getpid()}-1-1", "sip:a@b", "sip:c@d", "127.0.0.1:5070"))
     assert set(w1.inbound) == {f"in-{os.getpid()}-1-1", "sent-2"}  # the first one sent is now held
+    pool.inbound_full(("127.0.0.1", 5061))  # its library refused the second INVITE: no slot taken
+    assert set(w1.inbound) == {f"in-{os.getpid()}-1-1"} and pool.inbound_target() is None

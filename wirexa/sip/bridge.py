@@ -187,6 +187,11 @@ class SipBridge:
         """Where the inbound front sends an INVITE (a worker with a free slot), or None: full."""
         return self.pool.inbound_target() if self.pool is not None else None
 
+    def inbound_full(self, address: tuple[str, int]) -> None:
+        """The worker at `address` answered the front's INVITE 486 (its library was full)."""
+        if self.pool is not None:
+            self.pool.inbound_full(address)
+
     async def accept(self, dialog_id: str, call_sid: CallSid) -> None:
         """Take a held INVITE as the call `call_sid` (a CallSid the engine minted); raises SipError."""
         if self.pool is None:

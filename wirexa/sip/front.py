@@ -679,6 +679,10 @@ class Route:
     conn_id: int
     expires_at: float
     auth: str | None = None  # the X-Wirexa-Auth of the INVITE (a retransmission carries it again)
+    # The forwarded INVITE, until its worker sends a provisional: a worker whose library is full
+    # answers 486 at once (no 100), and the INVITE goes to another one (tries so far).
+    pending: bytes | None = None
+    tries: int = 1
 
 
 class BranchMap:

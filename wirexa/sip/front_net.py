@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -68,6 +69,8 @@ PickWorker = Callable[[], tuple[str, int] | None]
 # With every worker full, an INVITE waits this long (polling) for a slot before its 503: the
 # pool starts workers as INVITEs come, and the caller must hear 180 or 503 within 200 ms.
 WORKER_WAIT_S = 0.15
+MAX_TRIES = 3  # workers an INVITE is sent to when their library is full (486 before any 100)
+BUSY = 486
 WORKER_POLL_S = 0.025
 # The UDP socket's receive buffer: a burst of INVITEs (and their retransmissions) on a busy
 # machine overflowed Linux's default 208 KB (measured: 1,300 datagrams dropped in a 50/s run).
@@ -82,10 +85,17 @@ class Front:
     lookup_user(username) -> the phone's or the sandbox caller's Credential, or None. Loop-only."""
 
     def __init__(
-        self, settings: Any, pick_worker: PickWorker, lookup_user: LookupUser, *, clock: Callable[[], float] = time.time
+        self,
+        settings: Any,
+        pick_worker: PickWorker,
+        lookup_user: LookupUser,
+        *,
+        clock: Callable[[], float] = time.time,
+        worker_full: Callable[[tuple[str, int]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.pick_worker = pick_worker
+        self.worker_full = worker_full  # a worker's library refused an INVITE: full for a moment
         self.lookup_user = lookup_user
         self.clock = clock
         self.registrar = Registrar(clock, max_expires_s=int(settings.sip_registration_max_s))
@@ -317,7 +327,8 @@ class Front:
             self._reply(req, 503, source, transport, conn_id, [("Retry-After", str(RETRY_AFTER_S))])
             return
         self.branches.put(
-            branch, Route(worker, source, transport, conn_id, now + BranchMap.RINGING_TTL_S, verdict.label)
+            branch,
+            Route(worker, source, transport, conn_id, now + BranchMap.RINGING_TTL_S, verdict.label, pending=data),
         )
         self._to_worker(data, worker, req, source, verdict.label)
 
@@ -395,6 +406,11 @@ class Front:
             route = self.branches.get(ours.branch, now)
             if route is None or route.worker != source:
                 return  # not a response to anything we forwarded (or from someone else)
+            if route.pending is not None:
+                if resp.code == BUSY and self._elsewhere(ours.branch, route):
+                    return  # the library was full: another worker has the INVITE now
+                if resp.code < 200:
+                    self.branches.put(ours.branch, dataclasses.replace(route, pending=None))
             self.branches.touch(ours.branch, now, final=resp.code >= 200)
             if route.transport == "udp":
                 target = response_target(parse_via(rest.get_all("via")[0]))
@@ -404,6 +420,23 @@ class Front:
         except ParseError:
             if self.refusals.malformed(*source):
                 log.debug("a response from %s:%d has a bad Via", *source)
+
+    def _elsewhere(self, branch: str, route: Route) -> bool:
+        """A 486 before any provisional is the worker's library refusing a call beyond its slots
+        (an INVITE it took answers 100 first; a <Reject> comes after that): send the INVITE to
+        another worker, MAX_TRIES in all. False when there is none (the 486 goes back)."""
+        if self.worker_full is not None:
+            self.worker_full(route.worker)
+        if route.tries >= MAX_TRIES or route.pending is None:
+            return False
+        worker = self.pick_worker()
+        if worker is None:
+            return False
+        self.branches.put(branch, dataclasses.replace(route, worker=worker, tries=route.tries + 1))
+        if self._udp is not None:
+            self._udp.sendto(route.pending, worker)
+            log.info("a worker was full: the INVITE from %s:%d goes to worker %s:%d", *route.source, *worker)
+        return True
 
     # --- sending -------------------------------------------------------------------------------------
 

@@ -67,7 +67,8 @@ RTP_BLOCK = 100  # worker N's RTP ports: rtp_base + 100 N, pjsua uses the first 
 RTP_RANGE = 64
 RELAY_PORTS = range(RTP_RANGE + 8, RTP_BLOCK)  # offsets in the block for relay ports
 INBOUND_SENT_S = 2.0  # an INVITE the front sent a worker holds its slot this long until the worker reports it
-INBOUND_HELD_S = 12.0  # and a held one until the engine takes or refuses it (the worker gives up at 10 s)
+INBOUND_HELD_S = 12.0
+FULL_S = 1.0  # a worker whose library refused an INVITE (486) gets no inbound INVITE this long  # and a held one until the engine takes or refuses it (the worker gives up at 10 s)
 DRAIN_S = 1.0  # how long a slot of a call hung up here counts as still held (the BYE's round trip)
 UNUSABLE_INDEX_S = 60.0  # a worker index that failed to start is not retried for this long
 PING_EVERY_S = 2.0
@@ -146,6 +147,7 @@ class WorkerProc:
     # held by the worker until the engine takes or refuses them (their dialog_id); each with the
     # monotonic time it is given up by (an INVITE lost on the way, a worker that refused it).
     inbound: dict[str, float] = field(default_factory=dict)
+    full_until: float = 0.0  # its library refused an INVITE (486): no inbound INVITE before then
 
     def used(self) -> int:
         """Slots taken: its calls, and the incoming INVITEs sent to it or held by it."""
@@ -436,7 +438,7 @@ class WorkerPool:
         live = [w for w in self.workers.values() if not w.closing and w.ready.done() and not w.ready.exception()]
         # A slot of a call hung up here a moment ago is still pjsua's (its BYE's round trip): an
         # INVITE sent there would be answered 486 by the library, and an inbound call has no retry.
-        candidates = [w for w in live if w.load(now) < CALLS_PER_WORKER]
+        candidates = [w for w in live if w.load(now) < CALLS_PER_WORKER and now >= w.full_until]
         self._grow(taking=1 if candidates else 0)
         if not candidates:
             return None
@@ -445,6 +447,17 @@ class WorkerPool:
         worker.inbound[f"sent-{self._inbound_n}"] = now + INBOUND_SENT_S
         host = self.settings.sip_bind_host
         return ("127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host), worker.port
+
+    def inbound_full(self, address: tuple[str, int]) -> None:
+        """The worker at `address` refused an INVITE the front sent it (its library had no free
+        slot): the INVITE took no slot there, and none goes there for FULL_S."""
+        worker = next((w for w in self.workers.values() if w.port == address[1]), None)
+        if worker is None:
+            return
+        worker.full_until = time.monotonic() + FULL_S
+        sent = next((key for key in worker.inbound if key.startswith("sent-")), None)
+        if sent is not None:
+            del worker.inbound[sent]
 
     async def accept(self, dialog_id: str, call_sid: str) -> None:
         """Take the held INVITE `dialog_id` (an incoming event's) as the call `call_sid`: its
