@@ -160,8 +160,11 @@ def call_lines(cwd: Path) -> list[tuple[int, float, float, float, float]]:
         for line in log.read_text(errors="replace").splitlines():
             f = line.split()
             if len(f) >= 10 and f[0] == "CALL":
-                v = [float(x) for x in f[2:10]]
-                out.append((int(f[1]), v[0] + v[1] / 1e6, v[2] + v[3] / 1e6, v[4] + v[5] / 1e6, v[6] + v[7] / 1e6))
+                try:
+                    n, v = int(f[1]), [float(x) for x in f[2:10]]
+                except ValueError:  # SIPp's log lines of an aborted call may carry a message's text
+                    continue
+                out.append((n, v[0] + v[1] / 1e6, v[2] + v[3] / 1e6, v[4] + v[5] / 1e6, v[6] + v[7] / 1e6))
     return sorted(out)
 
 
