@@ -51,11 +51,11 @@ from wirexa.calls.records import (
 )
 from wirexa.calls.registry import Registry
 from wirexa.calls.session import CallSession, SessionDeps, phone_user
-from wirexa.laml.verbs import DialTarget, TargetKind
-from wirexa.notices import Notice
 from wirexa.config import Settings
 from wirexa.errors import SipError
+from wirexa.laml.verbs import DialTarget, TargetKind
 from wirexa.media.amd import AmdMode
+from wirexa.notices import Notice
 from wirexa.tokenbucket import TokenBucket
 
 log = logging.getLogger(__name__)
