@@ -318,13 +318,7 @@ class Engine:
             password = await directory.phone_password(username)
             return None if password is None else Credential(username, password, "phone")
 
-        front = Front(
-            s,
-            self.sip.inbound_target,
-            lookup_user,
-            worker_full=self.sip.inbound_full,
-            starting=self.sip.workers_starting,
-        )
+        front = Front(s, self.sip.inbound_target, lookup_user, worker_full=self.sip.inbound_full)
         await front.start()
         self._stack.push_async_callback(front.close)
         self.front = front

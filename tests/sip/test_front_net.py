@@ -522,38 +522,3 @@ async def test_a_worker_whose_library_is_full_hands_the_invite_to_another(tmp_pa
             assert [r.code for r in codes if isinstance(r, Response)] == [100, 486]  # the <Reject>'s 486
     finally:
         await front.close()
-
-
-@pytest.mark.parametrize("starting", [True, False])
-async def test_an_invite_waits_for_a_starting_worker_on_a_cold_pool(tmp_path: Path, starting: bool) -> None:
-    """Every worker full: the INVITE waits 150 ms for a slot, and up to a second while the pool is
-    starting workers (a cold engine meeting a burst), before its 503."""
-    ports = free_udp_block(21000, 29000, 10, (1, 2))
-    settings = config.load(
-        overrides={"data_dir": str(tmp_path), "sip_inbound_port": 0, "sip_inbound_allowed": "127.0.0.1/32"}, env={}
-    )
-    worker_addr = ("127.0.0.1", ports + 1)
-    picks: list[tuple[str, int] | None] = [None] * 12 + [worker_addr]  # free after ~300 ms
-
-    async def lookup(username: str) -> Credential | None:
-        return None
-
-    front = Front(settings, lambda: picks.pop(0) if picks else worker_addr, lookup, starting=lambda: starting)
-    await front.start()
-    try:
-        with (
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller,
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as worker,
-        ):
-            worker.bind(worker_addr)
-            caller.bind(("127.0.0.1", 0))
-            for s in (caller, worker):
-                s.settimeout(2)
-            caller.sendto(request("INVITE", via_host=f"127.0.0.1:{caller.getsockname()[1]}"), ("127.0.0.1", front.port))
-            if starting:
-                assert isinstance(parse(await asyncio.to_thread(worker.recv, 65535)), Request)
-            else:
-                answer = parse(await asyncio.to_thread(caller.recv, 65535))
-                assert isinstance(answer, Response) and answer.code == 503
-    finally:
-        await front.close()

@@ -187,10 +187,6 @@ class SipBridge:
         """Where the inbound front sends an INVITE (a worker with a free slot), or None: full."""
         return self.pool.inbound_target() if self.pool is not None else None
 
-    def workers_starting(self) -> bool:
-        """The pool is starting workers now."""
-        return self.pool is not None and self.pool.starting > 0
-
     def inbound_full(self, address: tuple[str, int]) -> None:
         """The worker at `address` answered the front's INVITE 486 (its library was full)."""
         if self.pool is not None:

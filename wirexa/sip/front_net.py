@@ -72,9 +72,6 @@ WORKER_WAIT_S = 0.15
 MAX_TRIES = 3  # workers an INVITE is sent to when their library is full (486 before any 100)
 BUSY = 486
 WORKER_POLL_S = 0.025
-# While the pool is starting workers (an idle engine meeting a burst), an INVITE waits up to this
-# long for one instead (measured: 50/s on a cold engine gave ~30 503s in its first 5 s).
-COLD_WAIT_S = 1.0
 # The UDP socket's receive buffer: a burst of INVITEs (and their retransmissions) on a busy
 # machine overflowed Linux's default 208 KB (measured: 1,300 datagrams dropped in a 50/s run).
 UDP_RCVBUF = 4 * 1024 * 1024
@@ -95,12 +92,10 @@ class Front:
         *,
         clock: Callable[[], float] = time.time,
         worker_full: Callable[[tuple[str, int]], None] | None = None,
-        starting: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.pick_worker = pick_worker
         self.worker_full = worker_full  # a worker's library refused an INVITE: full for a moment
-        self.starting = starting  # the pool is starting workers (a cold engine meeting a burst)
         self.lookup_user = lookup_user
         self.clock = clock
         self.registrar = Registrar(clock, max_expires_s=int(settings.sip_registration_max_s))
@@ -323,9 +318,7 @@ class Front:
             return
         worker = self.pick_worker()
         waited = 0.0
-        while worker is None and (
-            waited < WORKER_WAIT_S or (waited < COLD_WAIT_S and self.starting is not None and self.starting())
-        ):  # a worker starting (a burst; a cold pool: while workers start, up to COLD_WAIT_S)
+        while worker is None and waited < WORKER_WAIT_S:  # a worker starting (a burst, a cold pool)
             await asyncio.sleep(WORKER_POLL_S)
             waited += WORKER_POLL_S
             worker = self.pick_worker()
