@@ -67,15 +67,6 @@ SERVED = sorted(
 )
 
 
-@pytest.mark.skipif(not FULL.exists(), reason="../shared/reference is not part of a clone")
-def test_the_parameter_lists_are_twilios() -> None:
-    """tests/api/data/twilio_v2010_parameters.json is extract() of Twilio's OpenAPI file. When
-    that file is updated, rewrite it: `python -c 'import json; from tests.api.test_parameters
-    import extract, FULL, DATA; DATA.write_text(json.dumps(extract(json.loads(FULL.read_text())),
-    indent=1, sort_keys=True) + chr(10))'`."""
-    assert extract(json.loads(FULL.read_text())) == twilio_operations()
-
-
 def test_every_twilio_parameter_is_decided() -> None:
     ops = twilio_operations()
     problems = []
