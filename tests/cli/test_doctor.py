@@ -99,6 +99,8 @@ def sip_responder() -> Iterator[tuple[int, list[bytes]]]:
                 data, peer = sock.recvfrom(65535)
             except OSError:
                 return
+            if peer is None:  # the socket closed under the blocked recvfrom (the fixture's teardown)
+                return
             seen.append(data)
             headers = [
                 h for h in data.decode().split("\r\n") if h.split(":")[0] in ("Via", "From", "To", "Call-ID", "CSeq")
