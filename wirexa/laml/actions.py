@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 from wirexa.laml.verbs import DialRecord, DialTarget, HttpMethod, RejectReason, Trim
 
@@ -23,6 +23,7 @@ class FetchReason(StrEnum):
     GATHER = "gather"
     RECORD = "record"
     DIAL = "dial"
+    CONNECT = "connect"
     LIVE_UPDATE = "live-update"
 
 
@@ -147,6 +148,40 @@ class StopDial:
     """Hang up the <Dial> leg (hangupOnStar, live redirect, caller gone); DialEnded follows."""
 
 
+StreamTrack: TypeAlias = Literal["inbound_track", "outbound_track", "both_tracks"]
+
+
+@dataclass(frozen=True, slots=True)
+class StartStream:
+    """Open a Media Stream: a WebSocket to `url` (absolute, ws:// or wss://) carrying the call's
+    audio in Twilio's protocol. `bidirectional` (<Connect><Stream>): the server's audio is played
+    to the call, the track is always inbound_track, and the interpreter waits: the stream answers
+    with exactly one StreamEnded(op_id) when it is over (the server closed the socket, it could not
+    be opened, StopStream, or the call ended). Unidirectional (<Start><Stream>, op_id 0): no event;
+    the document goes on at once. `name` is "" when none was given (the StreamSid then names it).
+    `parameters` are the <Parameter name value> pairs, in order (start.customParameters). Status
+    callbacks (stream-started/-stopped/-error) and 319xx notifications are the session's to send."""
+
+    op_id: int
+    url: str
+    name: str = ""
+    track: StreamTrack = "inbound_track"
+    bidirectional: bool = False
+    status_callback: str | None = None
+    status_callback_method: HttpMethod = HttpMethod.POST
+    parameters: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StopStream:
+    """Stop a running stream: the unidirectional one called `name` (<Stop><Stream name>; a
+    StreamSid names it too), or with `bidirectional` the call's <Connect><Stream> (a live redirect
+    or hangup while connected). Stopping a stream that is not running does nothing."""
+
+    name: str = ""
+    bidirectional: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class FetchDocument:
     """Request `url` (absolute) with `method`, sending `params` (form body for POST, query for
@@ -206,6 +241,8 @@ Action: TypeAlias = (
     | StopRecording
     | Dial
     | StopDial
+    | StartStream
+    | StopStream
     | FetchDocument
     | Hangup
     | Reject

@@ -106,6 +106,17 @@ class DialEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamEnded:
+    """A bidirectional StartStream is over: the server closed the WebSocket, StopStream stopped
+    it, or it never opened (`error_code` 319xx; the session has already notified). The
+    interpreter then requests <Connect action>, or runs the next verb."""
+
+    op_id: int
+    stream_sid: str
+    error_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CallRedirected:
     """Live modify from the REST API: stop the current verb and run new instructions, either a
     URL to fetch (`url`, `method`) or inline TwiML already parsed (`document`). Exactly one set."""
@@ -129,6 +140,7 @@ Event: TypeAlias = (
     | RecordingSaved
     | RecordingEmpty
     | DialEnded
+    | StreamEnded
     | CallRedirected
     | CallHungUp
 )
