@@ -79,7 +79,11 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def running(
-    tmp_path: Path, picks: list[tuple[str, int] | None] | None = None, clock: Any = None, **overrides: Any
+    tmp_path: Path,
+    picks: list[tuple[str, int] | None] | None = None,
+    clock: Any = None,
+    wait: float = 1.0,
+    **overrides: Any,
 ) -> AsyncIterator[Harness]:
     assert shutil.which("sipp"), "SIPp is required (Debian package sip-tester)"
     ports = free_udp_block(21000, 29000, 10, (1, 2))
@@ -96,7 +100,7 @@ async def running(
     async def lookup(username: str) -> Credential | None:
         return USERS.get(username)
 
-    front = Front(settings, pick, lookup, **({"clock": clock} if clock else {}))
+    front = Front(settings, pick, lookup, worker_wait_s=wait, **({"clock": clock} if clock else {}))
     await front.start()
     harness = Harness(tmp_path, front, ports, chosen)
     try:
@@ -198,10 +202,68 @@ async def test_a_phone_registers_two_contacts_and_they_expire(tmp_path: Path) ->
         assert h.front.registrar.contacts("alice") == []
 
 
-async def test_no_worker_with_room_is_503_with_retry_after(tmp_path: Path) -> None:
-    async with running(tmp_path, picks=[None]) as h:
-        reply = await udp_exchange(h.front.port, invite())
-        assert reply.code == 503 and reply.get("retry-after") == "5"
+async def test_no_worker_with_room_is_100_then_after_the_wait_503_with_retry_after(tmp_path: Path) -> None:
+    async with running(tmp_path, picks=[None], wait=0.3) as h:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller:
+            caller.bind(("127.0.0.1", 0))
+            caller.settimeout(2)
+            caller.sendto(invite(), ("127.0.0.1", h.front.port))
+            trying, refused = [as_response(await asyncio.to_thread(caller.recv, 65535)) for _ in range(2)]
+        assert trying.code == 100 and refused.code == 503 and refused.get("retry-after") == "5"
+        assert len(h.picks) > 2  # it looked again while it waited
+
+
+async def test_an_invite_waiting_for_a_worker_drops_its_copies_and_can_be_canceled(tmp_path: Path) -> None:
+    """A cold pool: no worker has room yet. The caller has the front's 100 at once; a copy sent
+    meanwhile is dropped (one INVITE reaches the worker, once one has room); the worker's own
+    100 stays in the front; a CANCEL of an INVITE still waiting is answered 200, the INVITE 487."""
+    ports = free_udp_block(21000, 29000, 10, (1,))
+    settings = config.load(
+        overrides={"data_dir": str(tmp_path), "sip_inbound_port": 0, "sip_inbound_allowed": "127.0.0.1/32"}, env={}
+    )
+    room: list[tuple[str, int] | None] = [None]
+
+    async def lookup(username: str) -> Credential | None:
+        return None
+
+    front = Front(settings, lambda: room[0], lookup, worker_wait_s=5.0)
+    await front.start()
+    try:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as worker,
+        ):
+            worker.bind(("127.0.0.1", ports + 1))
+            caller.bind(("127.0.0.1", 0))
+            caller.settimeout(2)
+            worker.settimeout(2)
+            via = f"127.0.0.1:{caller.getsockname()[1]}"
+            data = request("INVITE", via_host=via)
+            caller.sendto(data, ("127.0.0.1", front.port))
+            assert as_response(await asyncio.to_thread(caller.recv, 65535)).code == 100
+            caller.sendto(data, ("127.0.0.1", front.port))  # a copy sent before the 100 arrived
+            await asyncio.sleep(0.1)
+            room[0] = ("127.0.0.1", ports + 1)
+            forwarded = parse(await asyncio.to_thread(worker.recv, 65535))
+            assert isinstance(forwarded, Request) and forwarded.method == "INVITE"
+            worker.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                await asyncio.to_thread(worker.recv, 65535)  # the copy never went anywhere
+            worker.sendto(serialize(response_to(forwarded, 100)), ("127.0.0.1", front.port))
+            worker.sendto(serialize(response_to(forwarded, 180, tag="w1")), ("127.0.0.1", front.port))
+            assert as_response(await asyncio.to_thread(caller.recv, 65535)).code == 180
+
+            room[0] = None
+            other = request("INVITE", via_host=via, branch="z9hG4bKtest2")
+            caller.sendto(other, ("127.0.0.1", front.port))
+            assert as_response(await asyncio.to_thread(caller.recv, 65535)).code == 100
+            caller.sendto(request("CANCEL", via_host=via, branch="z9hG4bKtest2"), ("127.0.0.1", front.port))
+            answers = [as_response(await asyncio.to_thread(caller.recv, 65535)) for _ in range(2)]
+            assert sorted((r.code, r.get("cseq")) for r in answers) == [(200, "1 CANCEL"), (487, "1 INVITE")]
+            with pytest.raises(TimeoutError):
+                await asyncio.to_thread(worker.recv, 65535)  # a canceled INVITE reaches no worker
+    finally:
+        await front.close()
 
 
 async def test_options_in_dialog_requests_and_garbage(tmp_path: Path) -> None:
@@ -255,6 +317,7 @@ async def test_a_retransmission_goes_to_the_same_worker_and_only_the_workers_res
             assert first.get_all("via") == second.get_all("via") and len(h.picks) == 1
             assert second.get_all("x-wirexa-auth") == ["carrier"]
             assert isinstance(first, Request)
+            assert as_response(await asyncio.to_thread(caller.recv, 65535)).code == 100  # the front's own, once
             ringing = serialize(response_to(first, 180, tag="w1"))
             intruder.sendto(ringing, ("127.0.0.1", h.front.port))  # not the worker the INVITE went to
             worker.sendto(ringing, ("127.0.0.1", h.front.port))
@@ -436,6 +499,12 @@ def request(
     ).encode()
 
 
+def as_response(data: bytes) -> Response:
+    msg = parse(data)
+    assert isinstance(msg, Response), msg
+    return msg
+
+
 def invite() -> bytes:
     return request("INVITE")
 
@@ -519,6 +588,45 @@ async def test_a_worker_whose_library_is_full_hands_the_invite_to_another(tmp_pa
             second.sendto(serialize(response_to(again, 100)), ("127.0.0.1", front.port))
             second.sendto(serialize(response_to(again, 486, tag="busy")), ("127.0.0.1", front.port))
             codes = [parse(await asyncio.to_thread(caller.recv, 65535)) for _ in range(2)]
-            assert [r.code for r in codes if isinstance(r, Response)] == [100, 486]  # the <Reject>'s 486
+            assert [r.code for r in codes if isinstance(r, Response)] == [
+                100,
+                486,
+            ]  # the front's 100, the <Reject>'s 486
+    finally:
+        await front.close()
+
+
+async def test_an_invite_every_worker_refuses_gets_503_not_486(tmp_path: Path) -> None:
+    """Three workers' libraries full in turn (MAX_TRIES): the caller gets the front's 100 and then
+    503 with Retry-After, never a worker's 486 (busy is the callee's word, not the engine's)."""
+    ports = free_udp_block(21000, 29000, 10, (1,))
+    settings = config.load(
+        overrides={"data_dir": str(tmp_path), "sip_inbound_port": 0, "sip_inbound_allowed": "127.0.0.1/32"}, env={}
+    )
+    full = ("127.0.0.1", ports + 1)
+
+    async def lookup(username: str) -> Credential | None:
+        return None
+
+    reported: list[tuple[str, int]] = []
+    front = Front(settings, lambda: full, lookup, worker_full=reported.append, worker_wait_s=0.2)
+    await front.start()
+    try:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as worker,
+        ):
+            worker.bind(full)
+            caller.bind(("127.0.0.1", 0))
+            for s in (caller, worker):
+                s.settimeout(2)
+            caller.sendto(request("INVITE", via_host=f"127.0.0.1:{caller.getsockname()[1]}"), ("127.0.0.1", front.port))
+            for _ in range(3):
+                invite = parse(await asyncio.to_thread(worker.recv, 65535))
+                assert isinstance(invite, Request)
+                worker.sendto(serialize(response_to(invite, 486, tag="full")), ("127.0.0.1", front.port))
+            answers = [as_response(await asyncio.to_thread(caller.recv, 65535)) for _ in range(2)]
+            assert [r.code for r in answers] == [100, 503] and answers[1].get("retry-after") == "5"
+            assert reported == [full] * 3
     finally:
         await front.close()

@@ -27,6 +27,7 @@ from typing import Any, Self
 from wirexa.sip.front import (
     ALLOW,
     MAX_FORWARD_BYTES,
+    REASONS,
     RETRY_AFTER_S,
     BranchMap,
     Credential,
@@ -67,8 +68,10 @@ UDP_READ_LIMIT = 65535
 
 PickWorker = Callable[[], tuple[str, int] | None]
 # With every worker full, an INVITE waits this long (polling) for a slot before its 503: the
-# pool starts workers as INVITEs come, and the caller must hear 180 or 503 within 200 ms.
-WORKER_WAIT_S = 0.15
+# pool starts workers as INVITEs come (a cold engine under a burst needs a second or two). The
+# caller has had the front's own 100 Trying by then, so it does not retransmit meanwhile, and a
+# copy that comes anyway (sent before the 100 arrived) is dropped while the first one waits.
+WORKER_WAIT_S = 3.0
 MAX_TRIES = 3  # workers an INVITE is sent to when their library is full (486 before any 100)
 BUSY = 486
 WORKER_POLL_S = 0.025
@@ -92,10 +95,12 @@ class Front:
         *,
         clock: Callable[[], float] = time.time,
         worker_full: Callable[[tuple[str, int]], None] | None = None,
+        worker_wait_s: float = WORKER_WAIT_S,
     ) -> None:
         self.settings = settings
         self.pick_worker = pick_worker
         self.worker_full = worker_full  # a worker's library refused an INVITE: full for a moment
+        self.worker_wait_s = worker_wait_s
         self.lookup_user = lookup_user
         self.clock = clock
         self.registrar = Registrar(clock, max_expires_s=int(settings.sip_registration_max_s))
@@ -113,6 +118,9 @@ class Front:
         self._conns: dict[int, _Stream] = {}
         self._next_conn = 1
         self._tasks: set[asyncio.Task[None]] = set()
+        # branch -> cancelled, for INVITEs not yet sent to a worker (being identified, or waiting
+        # for a worker with room): their retransmissions are dropped, a CANCEL is answered here.
+        self._waiting: dict[str, bool] = {}
         bind = str(settings.sip_bind_host)
         self._bind = bind
         public = str(settings.sip_public_address).strip()
@@ -298,6 +306,8 @@ class Front:
     async def _invite(self, req: Request, source: tuple[str, int], transport: Transport, conn_id: int) -> None:
         now = self.clock()
         branch = derive_branch(self._secret, req, self._conn_tag(transport, conn_id))
+        if branch in self._waiting:
+            return  # a retransmission of an INVITE the front still holds: the first copy goes on
         known = self.branches.get(branch, now)
         if known is not None and known.source == source:
             # A retransmission: the same worker, the same message (the worker's transaction absorbs it).
@@ -305,6 +315,18 @@ class Front:
             if data is not None:
                 self._to_worker(data, known.worker, req, source, known.auth)
             return
+        self._waiting[branch] = False
+        try:
+            await self._hand_over(req, branch, source, transport, conn_id)
+        finally:
+            self._waiting.pop(branch, None)
+
+    async def _hand_over(
+        self, req: Request, branch: str, source: tuple[str, int], transport: Transport, conn_id: int
+    ) -> None:
+        """A new INVITE: who sent it, then a worker with room for it (waiting up to
+        WORKER_WAIT_S), then forward it. The front answers 100 Trying itself as soon as the
+        sender is let in (RFC 3261 16.2: a stateful proxy; the workers' 100s stay here)."""
         verdict = await self._identify(req, source)
         if verdict.action == "refuse":
             self._refuse(req, source, transport, conn_id)
@@ -316,21 +338,30 @@ class Front:
         data = self._prepare(req, branch, source, transport, conn_id, verdict.label)
         if data is None:
             return
-        worker = self.pick_worker()
-        waited = 0.0
-        while worker is None and waited < WORKER_WAIT_S:  # a worker starting (a burst, a cold pool)
-            await asyncio.sleep(WORKER_POLL_S)
-            waited += WORKER_POLL_S
-            worker = self.pick_worker()
+        self._reply(req, 100, source, transport, conn_id)
+        worker = await self._worker_with_room(branch)
+        if self._waiting[branch]:
+            self._reply(req, 487, source, transport, conn_id)  # canceled while it waited
+            return
         if worker is None:
             log.warning("no media worker has room: INVITE from %s:%d answered 503", *source)
             self._reply(req, 503, source, transport, conn_id, [("Retry-After", str(RETRY_AFTER_S))])
             return
-        self.branches.put(
-            branch,
-            Route(worker, source, transport, conn_id, now + BranchMap.RINGING_TTL_S, verdict.label, pending=data),
-        )
+        expires = self.clock() + BranchMap.RINGING_TTL_S
+        self.branches.put(branch, Route(worker, source, transport, conn_id, expires, verdict.label, pending=data))
         self._to_worker(data, worker, req, source, verdict.label)
+
+    async def _worker_with_room(self, branch: str) -> tuple[str, int] | None:
+        """A worker with room for the INVITE of `branch`, waiting up to worker_wait_s while every
+        worker is full (a burst, a cold pool starting workers); None when the wait ran out or the
+        INVITE was canceled meanwhile (_waiting[branch] set)."""
+        worker = self.pick_worker()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.worker_wait_s
+        while worker is None and loop.time() < deadline and not self._waiting[branch]:
+            await asyncio.sleep(WORKER_POLL_S)
+            worker = self.pick_worker()
+        return worker
 
     def _prepare(
         self, req: Request, branch: str, source: tuple[str, int], transport: Transport, conn_id: int, auth: str | None
@@ -361,6 +392,10 @@ class Front:
     def _ack_or_cancel(self, req: Request, source: tuple[str, int], transport: Transport, conn_id: int) -> None:
         now = self.clock()
         branch = derive_branch(self._secret, req, self._conn_tag(transport, conn_id))
+        if req.method == "CANCEL" and branch in self._waiting:
+            self._waiting[branch] = True  # the INVITE is still here: it gets its 487 from here
+            self._reply(req, 200, source, transport, conn_id)
+            return
         route = self.branches.get(branch, now)
         if route is not None and route.source[0] == source[0]:
             data = self._prepare(req, branch, source, transport, conn_id, None)
@@ -404,39 +439,61 @@ class Front:
             ours, rest = popped
             now = self.clock()
             route = self.branches.get(ours.branch, now)
-            if route is None or route.worker != source:
-                return  # not a response to anything we forwarded (or from someone else)
+            if route is None or route.worker != source or ours.branch in self._waiting:
+                return  # not a response to anything we forwarded (or from someone else), or one being re-placed
             if route.pending is not None:
-                if resp.code == BUSY and self._elsewhere(ours.branch, route):
-                    return  # the library was full: another worker has the INVITE now
+                if resp.code == BUSY:
+                    self._elsewhere(ours.branch, route, rest)
+                    return  # the library was full: another worker gets the INVITE
                 if resp.code < 200:
                     self.branches.put(ours.branch, dataclasses.replace(route, pending=None))
             self.branches.touch(ours.branch, now, final=resp.code >= 200)
-            if route.transport == "udp":
-                target = response_target(parse_via(rest.get_all("via")[0]))
-                self._send(serialize(rest), target, "udp", 0)
-            else:
-                self._send(serialize(rest), route.source, route.transport, route.conn_id)
+            if resp.code == 100:
+                return  # the caller had the front's own 100 (RFC 3261 16.7: a proxy never forwards a 100)
+            self._back(rest, route)
         except ParseError:
             if self.refusals.malformed(*source):
                 log.debug("a response from %s:%d has a bad Via", *source)
 
-    def _elsewhere(self, branch: str, route: Route) -> bool:
+    def _back(self, resp: Response, route: Route) -> None:
+        """A response (our Via popped) to the caller of `route`."""
+        if route.transport == "udp":
+            target = response_target(parse_via(resp.get_all("via")[0]))
+            self._send(serialize(resp), target, "udp", 0)
+        else:
+            self._send(serialize(resp), route.source, route.transport, route.conn_id)
+
+    def _elsewhere(self, branch: str, route: Route, busy: Response) -> None:
         """A 486 before any provisional is the worker's library refusing a call beyond its slots
-        (an INVITE it took answers 100 first; a <Reject> comes after that): send the INVITE to
-        another worker, MAX_TRIES in all. False when there is none (the 486 goes back)."""
+        (an INVITE it took answers 100 first; a <Reject> comes after that): tell the pool, and
+        send the INVITE to another worker (waiting for one with room as a new INVITE does),
+        MAX_TRIES workers in all. The caller never sees that 486: when no worker takes the call
+        it gets 503, and a CANCEL meanwhile gets its 487 from here."""
         if self.worker_full is not None:
             self.worker_full(route.worker)
-        if route.tries >= MAX_TRIES or route.pending is None:
-            return False
-        worker = self.pick_worker()
-        if worker is None:
-            return False
-        self.branches.put(branch, dataclasses.replace(route, worker=worker, tries=route.tries + 1))
-        if self._udp is not None:
-            self._udp.sendto(route.pending, worker)
-            log.info("a worker was full: the INVITE from %s:%d goes to worker %s:%d", *route.source, *worker)
-        return True
+        self._waiting[branch] = False
+        task = asyncio.get_running_loop().create_task(self._replace(branch, route, busy))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _replace(self, branch: str, route: Route, busy: Response) -> None:
+        try:
+            worker = await self._worker_with_room(branch) if route.tries < MAX_TRIES else None
+            now = self.clock()
+            if self._waiting[branch] or worker is None or route.pending is None:
+                code, extra = (487, ()) if self._waiting[branch] else (503, (("Retry-After", str(RETRY_AFTER_S)),))
+                if code == 503:
+                    log.warning("no media worker took the INVITE from %s:%d: answered 503", *route.source)
+                self.branches.touch(branch, now, final=True)
+                headers = (*busy.headers, *extra)
+                self._back(dataclasses.replace(busy, code=code, reason=REASONS[code], headers=headers), route)
+                return
+            self.branches.put(branch, dataclasses.replace(route, worker=worker, tries=route.tries + 1))
+            if self._udp is not None:
+                self._udp.sendto(route.pending, worker)
+                log.info("a worker was full: the INVITE from %s:%d goes to worker %s:%d", *route.source, *worker)
+        finally:
+            self._waiting.pop(branch, None)
 
     # --- sending -------------------------------------------------------------------------------------
 
