@@ -16,6 +16,7 @@ from wirexa.sip.mediagraph import (
     MediaGraph,
     Node,
     call_port,
+    feed,
     player,
     recorder,
     recorder_out,
@@ -91,6 +92,23 @@ def test_prompt_plays_into_its_call_and_stops() -> None:
     assert g.play("A") == []
     assert g.stop_play("A") == off((PA, A))
     assert g.stop_play("A") == []
+
+
+def test_a_feed_plays_beside_the_prompt_is_in_the_outbound_track_and_leaves_with_its_call() -> None:
+    """A bidirectional stream's server audio (a feed) goes into the call with any prompt, and an
+    outbound tap or recording takes it; the call ending takes it away with gone links."""
+    g = graph("A")
+    FA = feed("A", "MZ1")
+    assert g.start_feed("A", "MZ1") == on((FA, A))
+    g.play("A")
+    assert g.start_tap("A", "out", "outbound") == on((PA, tap("A", "out")), (FA, tap("A", "out")))
+    assert g.start_feed("B", "MZ2") == []  # no live audio: nothing
+    assert g.stop_feed("A", "MZ1") == off((FA, A), (FA, tap("A", "out")))
+    g.start_feed("A", "MZ1")
+    assert set(g.remove_call("A")) == set(
+        off((A, DEVICE), (PA, A), (FA, A), (PA, tap("A", "out")), (FA, tap("A", "out")), gone=True)
+    )
+    assert g.feeds == {}
 
 
 def test_bridge_is_both_ways_and_unbridge_takes_both_down() -> None:

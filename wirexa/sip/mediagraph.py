@@ -11,13 +11,14 @@ operation changes the facts, recomputes the wanted links and answers with the di
 The rules (what the worker has always wired):
 - a live call's port transmits into the null playback device (RFC 2833 digits flow only while
   the port is connected);
-- a prompt transmits into its call;
+- a prompt transmits into its call, and so does a feed (the audio a bidirectional Media Stream's
+  server sends: it plays beside any prompt, as Twilio's does);
 - in a room each member hears every other unmuted member. Members are call ports and relay
   ports (the audio of calls in other workers); relays never hear relays, since every worker
   of a room relays its own members to every other one. A bridge of two calls is a room of two;
   a relay to a call in another worker is a room of the local call and its relay;
 - a call's inbound track is its own port (what the far end says); its outbound track is every
-  source transmitting into the call (its prompt and whom it hears in rooms);
+  source transmitting into the call (its prompt, its feeds and whom it hears in rooms);
 - a recording takes its track(s) ("inbound", "outbound", "both"; dual channel writes the
   outbound track to a second recorder) and, for <Record>/<Dial record>, the port it is mixed
   with. A call recording (`whole`) also takes the null device's silence (conference slot 0)
@@ -36,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
-NodeKind: TypeAlias = Literal["call", "player", "recorder", "recorder_out", "tap", "relay", "silence", "device"]
+NodeKind: TypeAlias = Literal["call", "player", "feed", "recorder", "recorder_out", "tap", "relay", "silence", "device"]
 Track: TypeAlias = Literal["inbound", "outbound", "both"]
 Pause: TypeAlias = Literal["", "skip", "silence"]
 
@@ -64,6 +65,11 @@ def call_port(call_sid: str) -> Node:
 
 def player(call_sid: str) -> Node:
     return Node("player", call_sid)
+
+
+def feed(call_sid: str, name: str) -> Node:
+    """Audio from outside the bridge played into the call (a Media Stream's server's)."""
+    return Node("feed", call_sid, name)
 
 
 def recorder(call_sid: str, rec_id: str) -> Node:
@@ -150,6 +156,7 @@ class MediaGraph:
     def __init__(self) -> None:
         self.calls: list[str] = []  # calls with live audio, in the order it came up
         self.players: set[str] = set()
+        self.feeds: dict[tuple[str, str], None] = {}  # (call, name), in the order they started
         self.rooms: dict[str, _Room] = {}
         self.muted: set[Node] = set()
         self.recordings: dict[tuple[str, str], _Recording] = {}
@@ -180,6 +187,7 @@ class MediaGraph:
     def outbound(self, call_sid: str) -> list[Node]:
         """What the call is sent: its prompt, then whom it hears."""
         sources = [player(call_sid)] if call_sid in self.players else []
+        sources += [feed(c, n) for c, n in self.feeds if c == call_sid]
         return sources + self.heard_by(call_port(call_sid))
 
     def peers(self, call_sid: str) -> list[str]:
@@ -209,6 +217,7 @@ class MediaGraph:
             return []
         self.calls.remove(call_sid)
         self.players.discard(call_sid)
+        self.feeds = {k: None for k in self.feeds if k[0] != call_sid}
         self.recordings = {k: r for k, r in self.recordings.items() if r.call_sid != call_sid}
         self.taps = {k: t for k, t in self.taps.items() if t.call_sid != call_sid}
         for name in list(self.rooms):
@@ -237,6 +246,17 @@ class MediaGraph:
 
     def stop_play(self, call_sid: str) -> list[Change]:
         self.players.discard(call_sid)
+        return self._update()
+
+    def start_feed(self, call_sid: str, name: str) -> list[Change]:
+        """A feed (its `feed` node) starts playing into the call, beside any prompt."""
+        if call_sid not in self.calls:
+            return []
+        self.feeds[(call_sid, name)] = None
+        return self._update()
+
+    def stop_feed(self, call_sid: str, name: str) -> list[Change]:
+        self.feeds.pop((call_sid, name), None)
         return self._update()
 
     # --- rooms ----------------------------------------------------------------------------------
@@ -356,6 +376,9 @@ class MediaGraph:
             add(call_port(sid), DEVICE)
             if sid in self.players:
                 add(player(sid), call_port(sid))
+            for c, n in self.feeds:
+                if c == sid:
+                    add(feed(c, n), call_port(sid))
             for heard in self.heard_by(call_port(sid)):
                 add(heard, call_port(sid))
         for r in self.rooms.values():
