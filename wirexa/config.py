@@ -34,7 +34,7 @@ class Setting:
 
 
 # Sections are the first word of the name: sip_trunk_host lives in [sip] as trunk_host.
-SECTIONS = ("api", "webhooks", "sip", "sandbox", "calls", "tts", "recordings", "store", "log")
+SECTIONS = ("api", "webhooks", "sip", "sandbox", "calls", "tts", "recordings", "store", "console", "log")
 
 
 def _setting(default: Any, text: str) -> Any:
@@ -253,6 +253,12 @@ class Settings:
     recordings_s3_url_expiry_s: int = _setting(300, "Lifetime of the presigned URLs of recordings_s3_serve = redirect.")
     store_call_events_days: float = _setting(
         7.0, "Days a call's Events (the requests it made and their responses) are kept; 0 = keep forever."
+    )
+    console_enabled: bool = _setting(
+        True, "Serve the web console at /console/ on the API's port (log in with a project's SID and Auth Token)."
+    )
+    console_session_hours: float = _setting(
+        12.0, "Hours a web console login lasts without use before it has to log in again."
     )
     config_file: str = ""  # the file load() read, "" for none (not a setting)
 
