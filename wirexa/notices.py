@@ -58,3 +58,16 @@ class Notice(IntEnum):
     # Recordings.
     RECORDING_TOO_SHORT = 16101
     RECORDING_SILENT = 16102
+    # Media Streams (Twilio's 319xx "Stream" family; 20001/20404 are its generic codes, used
+    # where it documents none: a stream beyond the call's limits, a <Stop> of no running stream).
+    STREAM_LIMIT = 20001
+    STREAM_NOT_RUNNING = 20404
+    STREAM_CONNECT_TIMEOUT = 31901
+    STREAM_CONNECT_REFUSED = 31902
+    STREAM_TLS_FAILURE = 31910
+    STREAM_HANDSHAKE_FAILED = 31920
+    STREAM_INVALID_URL_SCHEME = 31922
+    STREAM_MALFORMED_URL = 31923
+    STREAM_PROTOCOL_ERROR = 31924
+    STREAM_MEDIA_DISCARDED = 31931
+    STREAM_INVALID_TRACK = 31941
