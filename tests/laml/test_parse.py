@@ -146,8 +146,8 @@ def test_unknown_verb_is_skipped_with_a_warning() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["Conference", "Enqueue", "Leave", "Connect", "Start", "Stop", "Stream", "Pay", "Prompt",
-     "Echo", "Sms", "Refer", "Queue"],
+    ["Conference", "Enqueue", "Leave", "Pay", "Prompt", "Echo", "Sms", "Refer", "Queue", "Siprec",
+     "Transcription"],
 )  # fmt: skip
 def test_unsupported_verbs(name: str) -> None:
     assert parse(f"<{name}>x</{name}>") == Document((Unsupported(name),))

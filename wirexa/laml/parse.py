@@ -19,6 +19,17 @@ verbs.DocumentWarning records the code. Codes used (Twilio's where its dictionar
     13410 Play loop     13510 Say loop       13520 Say text (empty or over 4096 chars)
     13610 Record method 13611 timeout        13612 maxLength  13613 finishOnKey  13616 playBeep
     13710 Redirect method                    13910 Pause length
+    31922 <Stream> url missing or its scheme not wss/ws/https/http (error: the verb is skipped)
+    31923 <Stream> url malformed: no host, white space, bad brackets (error: the verb is skipped)
+    31941 <Stream track> not inbound_track in <Connect>, or unknown in <Start> (error: skipped)
+
+<Start>/<Connect>/<Stop> and their <Stream> nouns: a <Stream> whose url or track is refused is
+skipped (inside <Connect>, the whole <Connect>); what else they carry that Wirexa does not do
+(connectorName, audioFormat/sampleRate other than 8 kHz mu-law, <Start action>, a <Parameter>
+without a name or at Twilio's 500-character limit, a second noun in <Connect>, a nameless
+<Stream> in <Stop>) is a 12200 warning. <Connect> with any noun but <Stream> (Room,
+ConversationRelay, VirtualAgent ...) is Unsupported(noun); other nouns of <Start>/<Stop>
+(Siprec, Transcription ...) are reported the same way when the verb runs.
 
 Pure: no I/O; defusedxml refuses DTDs, entities and external references.
 """
@@ -29,6 +40,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import defusedxml
 import defusedxml.ElementTree as DET
@@ -36,6 +48,7 @@ import defusedxml.ElementTree as DET
 from wirexa.calls.statuses import RECORDING_CALLBACK_EVENTS
 from wirexa.errors import DocumentError
 from wirexa.laml.verbs import (
+    Connect,
     Dial,
     DialRecord,
     DialTarget,
@@ -52,6 +65,10 @@ from wirexa.laml.verbs import (
     Reject,
     RejectReason,
     Say,
+    Start,
+    Stop,
+    Stream,
+    StreamTrack,
     TargetKind,
     Trim,
     Unsupported,
@@ -70,9 +87,8 @@ XML_CONTENT_TYPES = frozenset({"text/xml", "application/xml", "text/html"})
 # Real TwiML verbs (and SignalWire additions) that Wirexa knows but does not run.
 UNSUPPORTED_VERBS = frozenset(
     {
-        "Conference", "Connect", "Echo", "Enqueue", "Leave", "Pay", "Prompt", "Queue",
-        "Refer", "Sms", "Start", "Stop", "Stream", "Siprec", "Transcription", "Denoise",
-        "Message",
+        "Conference", "Echo", "Enqueue", "Leave", "Pay", "Prompt", "Queue",
+        "Refer", "Sms", "Siprec", "Transcription", "Denoise", "Message",
     }
 )  # fmt: skip
 
@@ -120,6 +136,26 @@ _RECORD_ATTRS = frozenset(
         "recordingStatusCallbackEvent", "transcribe", "transcribeCallback", "storageUrl",
     }
 )  # fmt: skip
+_STREAM_ATTRS = frozenset(
+    {
+        "url", "name", "track", "statusCallback", "statusCallbackMethod", "connectorName",
+        "audioFormat", "sampleRate",
+    }
+)  # fmt: skip
+_STREAM_TRACKS: dict[str, StreamTrack] = {
+    "inbound_track": "inbound_track",
+    "outbound_track": "outbound_track",
+    "both_tracks": "both_tracks",
+}
+# http(s) stream URLs are accepted and become ws(s) once resolved (interpreter.py).
+STREAM_URL_SCHEMES = frozenset({"wss", "ws", "https", "http"})
+# Twilio: "each parameter's name plus value must be under 500 characters".
+MAX_PARAMETER_CHARS = 500
+# Twilio's Media Streams codes (ERROR level there). TODO(lead): move these three into
+# wirexa/notices.py with the other 319xx codes the session reports; this module may not edit it.
+STREAM_URL_SCHEME_NOT_SUPPORTED = 31922  # "Stream - WebSocket - URL Schema Not Supported"
+STREAM_MALFORMED_URL = 31923  # "Stream - WebSocket - Malformed URL"
+STREAM_INVALID_TRACK = 31941  # "Stream - Invalid Track configuration"
 _CALLBACK_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
 _RECORDING_EVENTS = frozenset(str(e) for e in RECORDING_CALLBACK_EVENTS)
 
@@ -208,6 +244,9 @@ class _Parser:
             "Redirect": self._redirect,
             "Hangup": self._hangup,
             "Reject": self._reject,
+            "Connect": self._connect,
+            "Start": self._start,
+            "Stop": self._stop,
         }
 
     def document(self, raw: bytes, url: str | None) -> Document:
@@ -232,8 +271,8 @@ class _Parser:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def warn(self, code: int, message: str) -> None:
-        self.warnings.append(DocumentWarning(code, message))
+    def warn(self, code: int, message: str, error: bool = False) -> None:
+        self.warnings.append(DocumentWarning(code, message, error))
 
     def _verb(self, element: ET.Element) -> Verb | None:
         name = _local(element.tag)
@@ -242,6 +281,9 @@ class _Parser:
             return parse(element)
         if name in UNSUPPORTED_VERBS:
             return Unsupported(name)
+        if name in ("Stream", "Parameter"):
+            self.warn(Notice.SCHEMA_WARNING, f"<{name}> outside <Start>/<Connect>/<Stop> skipped")
+            return None
         self.warn(Notice.SCHEMA_WARNING, f"unknown verb <{name}> skipped")
         return None
 
@@ -537,3 +579,160 @@ class _Parser:
         self._check_attrs(element, frozenset({"reason"}))
         self._no_children(element)
         return Reject(self._choice(element, "reason", RejectReason, RejectReason.REJECTED, Notice.SCHEMA_WARNING))
+
+    # --- Media Streams: <Connect>, <Start>, <Stop> and their <Stream> -----------------------------
+
+    def _stream_url(self, element: ET.Element, where: str) -> str | None:
+        """The <Stream url> as written, or None (with a 31922/31923 error) when it cannot be one."""
+        raw = element.get("url")
+        url = (raw or "").strip()
+        if not url:
+            self.warn(STREAM_URL_SCHEME_NOT_SUPPORTED, f"{where} has no url; skipped", error=True)
+            return None
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            parts = None
+        if parts is not None and parts.scheme and parts.scheme.lower() not in STREAM_URL_SCHEMES:
+            message = f"{where}: url scheme {parts.scheme!r} is not supported (wss, ws, https or http); skipped"
+            self.warn(STREAM_URL_SCHEME_NOT_SUPPORTED, message, error=True)
+            return None
+        if parts is None or _WS.search(url) or (parts.scheme and not parts.hostname):
+            self.warn(STREAM_MALFORMED_URL, f"{where}: malformed url {url!r}; skipped", error=True)
+            return None
+        return url
+
+    def _parameters(self, stream: ET.Element) -> tuple[tuple[str, str], ...]:
+        """The <Parameter name value/> children, in order; bad ones are warned about and dropped."""
+        parameters: list[tuple[str, str]] = []
+        for child in stream:
+            if _local(child.tag) != "Parameter":
+                self.warn(Notice.SCHEMA_WARNING, f"<Stream>: nested <{_local(child.tag)}> ignored")
+                continue
+            self._check_attrs(child, frozenset({"name", "value"}))
+            self._no_children(child)
+            name = child.get("name") or ""
+            value = child.get("value") or ""
+            if not name.strip():
+                self.warn(Notice.SCHEMA_WARNING, "<Parameter> has no name; skipped")
+            elif len(name) + len(value) >= MAX_PARAMETER_CHARS:
+                message = (
+                    f"<Parameter name={name[:40]!r}>: name and value are {len(name) + len(value)} characters;"
+                    f" they must be under {MAX_PARAMETER_CHARS}; skipped"
+                )
+                self.warn(Notice.SCHEMA_WARNING, message)
+            else:
+                if any(seen == name for seen, _ in parameters):
+                    message = f"<Parameter name={name!r}> given twice; start.customParameters keeps the last value"
+                    self.warn(Notice.SCHEMA_WARNING, message)
+                parameters.append((name, value))
+        return tuple(parameters)
+
+    def _stream(self, element: ET.Element, verb: str) -> Stream | None:
+        """One <Stream> of <Start> or <Connect> (`verb`), or None when it has to be skipped."""
+        self._check_attrs(element, _STREAM_ATTRS)
+        where = f"<{verb}><Stream>"
+        connector = element.get("connectorName")
+        if connector is not None:
+            message = f"{where}: connectorName {connector!r} ignored (Stream Connectors are Twilio's); the url is used"
+            self.warn(Notice.SCHEMA_WARNING, message)
+        audio_format = element.get("audioFormat")
+        if audio_format is not None and audio_format.strip().lower() != "audio/x-mulaw":
+            message = f"{where}: audioFormat {audio_format!r} is not supported; audio/x-mulaw is streamed"
+            self.warn(Notice.SCHEMA_WARNING, message)
+        sample_rate = element.get("sampleRate")
+        if sample_rate is not None and sample_rate.strip() != "8000":
+            message = f"{where}: sampleRate {sample_rate!r} is not supported; 8000 Hz is streamed"
+            self.warn(Notice.SCHEMA_WARNING, message)
+        url = self._stream_url(element, where)
+        raw_track = element.get("track")
+        track = _STREAM_TRACKS.get((raw_track or "inbound_track").strip().lower())
+        if track is None or (verb == "Connect" and track != "inbound_track"):
+            allowed = "inbound_track" if verb == "Connect" else "inbound_track, outbound_track or both_tracks"
+            message = f"{where}: track {raw_track!r} is not supported here ({allowed}); skipped"
+            self.warn(STREAM_INVALID_TRACK, message, error=True)
+            return None
+        parameters = self._parameters(element)
+        if url is None:
+            return None
+        return Stream(
+            url=url,
+            name=(element.get("name") or "").strip(),
+            track=track,
+            status_callback=self._url(element, "statusCallback"),
+            status_callback_method=self._method(element, "statusCallbackMethod", Notice.SCHEMA_WARNING),
+            parameters=parameters,
+        )
+
+    def _connect(self, element: ET.Element) -> Connect | Unsupported | None:
+        self._check_attrs(element, frozenset({"action", "method"}))
+        nouns = list(element)
+        if not nouns:
+            self.warn(Notice.SCHEMA_WARNING, "<Connect> has no noun; skipped")
+            return None
+        noun = _local(nouns[0].tag)
+        if noun != "Stream":
+            return Unsupported(noun)
+        for extra in nouns[1:]:
+            self.warn(Notice.SCHEMA_WARNING, f"<Connect> takes one noun; the extra <{_local(extra.tag)}> ignored")
+        stream = self._stream(nouns[0], "Connect")
+        if stream is None:
+            return None
+        return Connect(
+            stream=stream,
+            action=self._url(element, "action"),
+            method=self._method(element, "method", Notice.SCHEMA_WARNING),
+        )
+
+    def _start(self, element: ET.Element) -> Start | None:
+        self._check_attrs(element, frozenset({"action", "method"}))
+        for attr in ("action", "method"):
+            value = element.get(attr)
+            if value is not None:
+                message = f"<Start {attr}={value!r}>: not used by Wirexa (<Start> goes on at once); ignored"
+                self.warn(Notice.SCHEMA_WARNING, message)
+        streams: list[Stream] = []
+        unsupported: list[str] = []
+        for child in element:
+            name = _local(child.tag)
+            if name != "Stream":
+                unsupported.append(name)
+                continue
+            stream = self._stream(child, "Start")
+            if stream is not None:
+                streams.append(stream)
+        if len(element) == 0:
+            self.warn(Notice.SCHEMA_WARNING, "<Start> has no noun; skipped")
+        if not streams and not unsupported:
+            return None
+        return Start(
+            streams=tuple(streams),
+            action=self._url(element, "action"),
+            method=self._method(element, "method", Notice.SCHEMA_WARNING),
+            unsupported=tuple(unsupported),
+        )
+
+    def _stop(self, element: ET.Element) -> Stop | None:
+        self._check_attrs(element, frozenset())
+        names: list[str] = []
+        unsupported: list[str] = []
+        for child in element:
+            noun = _local(child.tag)
+            if noun != "Stream":
+                unsupported.append(noun)
+                continue
+            for attr in child.attrib:
+                if attr != "name" and not attr.startswith("{"):
+                    message = f"<Stop><Stream>: attribute {attr!r} ignored (a stream is stopped by its name)"
+                    self.warn(Notice.SCHEMA_WARNING, message)
+            self._no_children(child)
+            name = (child.get("name") or "").strip()
+            if name:
+                names.append(name)
+            else:
+                self.warn(Notice.SCHEMA_WARNING, "<Stop><Stream> has no name: nothing to stop; skipped")
+        if len(element) == 0:
+            self.warn(Notice.SCHEMA_WARNING, "<Stop> has no noun; skipped")
+        if not names and not unsupported:
+            return None
+        return Stop(tuple(names), tuple(unsupported))

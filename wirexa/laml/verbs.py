@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 
 class HttpMethod(StrEnum):
@@ -183,23 +183,83 @@ class Reject:
     reason: RejectReason = RejectReason.REJECTED
 
 
+# The same values as actions.StreamTrack (actions imports this module, so it cannot be shared).
+StreamTrack: TypeAlias = Literal["inbound_track", "outbound_track", "both_tracks"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """The <Stream url name track statusCallback statusCallbackMethod> noun of <Start> and <Connect>,
+    with its <Parameter name value/> children as `parameters`, in document order.
+
+    `url` is as written (stripped): relative, or absolute with scheme ws, wss, http or https; the
+    interpreter resolves it against the document URL and turns http(s) into ws(s). `name` is ""
+    when none was given. `track` is inbound_track inside <Connect> (parse.py guarantees it). The
+    attributes connectorName, audioFormat and sampleRate are not kept (parse.py warns about them).
+    """
+
+    url: str
+    name: str = ""
+    track: StreamTrack = "inbound_track"
+    status_callback: str | None = None
+    status_callback_method: HttpMethod = HttpMethod.POST
+    parameters: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """<Connect action method><Stream .../></Connect>: a bidirectional Media Stream; the document
+    waits until it ends, then requests `action` (None = go on with the next verb). Any other
+    <Connect> noun (Room, ConversationRelay, VirtualAgent ...) parses to Unsupported."""
+
+    stream: Stream
+    action: str | None = None
+    method: HttpMethod = HttpMethod.POST
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """<Start action method><Stream .../>...</Start>: fork the call's audio to each stream
+    (unidirectional) and go on at once. `action`/`method` are Twilio's attributes, kept as
+    parsed; Wirexa does not request them (parse.py warns). `unsupported` names the other nouns
+    (<Siprec>, <Transcription> ...), reported when the verb runs."""
+
+    streams: tuple[Stream, ...]
+    action: str | None = None
+    method: HttpMethod = HttpMethod.POST
+    unsupported: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """<Stop><Stream name="x"/>...</Stop>: stop the unidirectional streams with these names (or
+    StreamSids). `unsupported` names the other nouns (<Siprec>, <Transcription> ...)."""
+
+    names: tuple[str, ...]
+    unsupported: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Unsupported:
-    """A real TwiML verb Wirexa does not implement (<Conference>, <Enqueue>, <Connect> ...);
+    """A real TwiML verb or noun Wirexa does not implement (<Conference>, <Enqueue>, <Connect><Room> ...);
     the interpreter reports it and moves on. `name` is the element name, e.g. "Conference"."""
 
     name: str
 
 
-Verb: TypeAlias = Say | Play | Pause | Gather | Record | Dial | Redirect | Hangup | Reject | Unsupported
+Verb: TypeAlias = (
+    Say | Play | Pause | Gather | Record | Dial | Connect | Start | Stop | Redirect | Hangup | Reject | Unsupported
+)
 
 
 @dataclass(frozen=True, slots=True)
 class DocumentWarning:
-    """A problem Twilio reports as a warning: the verb or attribute was skipped or defaulted."""
+    """A problem found while parsing: the verb or attribute was skipped or defaulted. Most are
+    warnings on Twilio; `error` marks the codes Twilio logs as errors (31922, 31941)."""
 
     code: int
     message: str
+    error: bool = False
 
 
 @dataclass(frozen=True, slots=True)
