@@ -19,6 +19,7 @@ States (what the interpreter is waiting for):
     GATHER_WAITING    a <Gather> waits `timeout` for the first/next digit
     RECORDING         RecordingSaved / RecordingEmpty
     DIALING           DialEnded; "*" hangs up the leg when hangupOnStar
+    CONNECTED         StreamEnded of a <Connect><Stream> (DTMF goes to the stream, not here)
     APP_ERROR         the "application error" announcement plays, then hang up
     DRAINING          the caller hung up during <Record>/<Dial>; the result is still due, and
                       Twilio requests the action URL with it (the answer is ignored)
@@ -29,7 +30,16 @@ handler that reacts. An event type not listed for the current state is ignored (
 DTMF outside <Gather>, for instance). Handlers pick the next state by running verbs: after a
 verb completes, _run_next() starts the following verb, whose kind gives the next state
 (Say/Play -> PLAYING, Pause -> PAUSING, Gather -> GATHER_*, Record -> RECORDING, Dial ->
-DIALING, Redirect and every action URL -> FETCHING, Hangup/Reject/end of document -> FINISHED).
+DIALING, Connect -> CONNECTED, Redirect and every action URL -> FETCHING, Hangup/Reject/end of
+document -> FINISHED). <Start> and <Stop> never wait: they emit StartStream(op_id 0) /
+StopStream per stream and the next verb runs in the same feed().
+
+Media Streams: <Connect><Stream> is one StartStream(bidirectional) whose op_id the CONNECTED
+state waits on; its StreamEnded requests <Connect action> (standard call parameters only:
+which <Stream>-specific ones Twilio adds is not documented) or runs the next verb. A live
+redirect stops it first (StopStream(bidirectional), like StopDial), and so does a hangup. The
+streams of <Start> belong to the call, not to the document: they outlive redirects and end with
+the call or a <Stop>, which the session tracks by name.
 
 Decisions where Twilio is silent or Wirexa differs:
 - A fetch or parse failure reaches us as FetchFailed after the session has tried FallbackUrl;
@@ -39,12 +49,19 @@ Decisions where Twilio is silent or Wirexa differs:
 - An inbound call is answered (Answer action) right before its first verb that needs media;
   <Pause> first delays it, <Reject> before it refuses the call, afterwards <Reject> hangs up.
 - Unsupported verbs are reported (Notify 12200, warning) and skipped.
+- Parse problems Twilio logs as errors (DocumentWarning.error: 31922, 31941) are notified at
+  level ERROR, the others as warnings.
+- A <Stream url> is resolved like every URL, then http -> ws and https -> wss (so a relative
+  url in an https document is wss). One that cannot be resolved (relative, no base URL) is a
+  31922 error and its stream is skipped; <Connect>/<Start> count as caller-facing for the
+  redirect-loop guard only when a stream started (<Connect>) - <Start>/<Stop> never do.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from enum import StrEnum
 from urllib.parse import urljoin, urlsplit
 
@@ -62,8 +79,10 @@ from wirexa.laml.events import (
     PlaybackFinished,
     RecordingEmpty,
     RecordingSaved,
+    StreamEnded,
     TimerFired,
 )
+from wirexa.laml.parse import STREAM_URL_SCHEME_NOT_SUPPORTED
 from wirexa.notices import Notice
 
 log = logging.getLogger(__name__)
@@ -72,6 +91,8 @@ APPLICATION_ERROR_TEXT = "We are sorry, an application error has occurred. Goodb
 CODE_INVALID_URL = Notice.INVALID_URL
 CODE_TOO_MANY_FETCHES = Notice.HTTP_TOO_MANY_REDIRECTS
 CODE_UNSUPPORTED_VERB = Notice.SCHEMA_WARNING
+CODE_STREAM_URL = STREAM_URL_SCHEME_NOT_SUPPORTED
+_WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
 
 class State(StrEnum):
@@ -83,6 +104,7 @@ class State(StrEnum):
     GATHER_WAITING = "gather-waiting"
     RECORDING = "recording"
     DIALING = "dialing"
+    CONNECTED = "connected"
     APP_ERROR = "app-error"
     DRAINING = "draining"
     FINISHED = "finished"
@@ -118,6 +140,7 @@ TRANSITIONS: dict[State, dict[type[Event], str]] = {
         CallRedirected: "_on_redirected",
         CallHungUp: "_on_hung_up_draining",
     },
+    State.CONNECTED: {StreamEnded: "_on_stream_ended", **_LIVE},
     State.APP_ERROR: {PlaybackFinished: "_on_app_error_said", **_LIVE},
     State.DRAINING: {
         RecordingSaved: "_on_drained_recording",
@@ -130,7 +153,7 @@ TRANSITIONS: dict[State, dict[type[Event], str]] = {
 _EVENT_TYPES = frozenset(
     {
         DocumentLoaded, FetchFailed, PlaybackFinished, TimerFired, DigitReceived,
-        RecordingSaved, RecordingEmpty, DialEnded, CallRedirected, CallHungUp,
+        RecordingSaved, RecordingEmpty, DialEnded, StreamEnded, CallRedirected, CallHungUp,
     }
 )  # fmt: skip
 
@@ -172,7 +195,7 @@ class Interpreter:
         self._pending_url: str | None = None
         self._fetches_since_progress = 0
         self._hung_up = False
-        self._verb: v.Gather | v.Record | v.Dial | None = None
+        self._verb: v.Gather | v.Record | v.Dial | v.Connect | None = None
         self._prompt: v.Prompt | None = None
         self._prompt_index = 0
         self._digits = ""
@@ -244,6 +267,17 @@ class Interpreter:
             return None
         return resolved
 
+    def _resolve_stream(self, url: str) -> str | None:
+        """An absolute ws(s) URL for a <Stream url> (http -> ws, https -> wss; the rest of the
+        URL, query string included, exactly as resolved), or None."""
+        base = self._doc_url or self._base_url
+        resolved = urljoin(base, url) if base else url
+        parts = urlsplit(resolved)
+        scheme = _WS_SCHEMES.get(parts.scheme)
+        if scheme is None or not parts.netloc:
+            return None
+        return scheme + resolved[len(parts.scheme) :]
+
     def _params(self, extra: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         names = {name for name, _ in extra}
         status = "completed" if self._hung_up else None if self._needs_answer else "in-progress"
@@ -309,7 +343,8 @@ class Interpreter:
         self._doc_url = url
         self._index = 0
         for warning in document.warnings:
-            self._emit(act.Notify(warning.code, warning.message, url, act.NotifyLevel.WARNING))
+            level = act.NotifyLevel.ERROR if warning.error else act.NotifyLevel.WARNING
+            self._emit(act.Notify(warning.code, warning.message, url, level))
         self._run_next()
 
     # --- running verbs ----------------------------------------------------------------------
@@ -349,6 +384,16 @@ class Interpreter:
             case v.Dial():
                 self._start_dial(verb)
                 return True
+            case v.Connect():
+                return self._start_connect(verb)
+            case v.Start():
+                self._start_streams(verb)
+                return False
+            case v.Stop():
+                for name in verb.names:
+                    self._emit(act.StopStream(name=name))
+                self._unsupported(verb.unsupported)
+                return False
             case v.Redirect():
                 self._fetch(verb.url, verb.method, (), act.FetchReason.REDIRECT)
                 return True
@@ -361,9 +406,13 @@ class Interpreter:
                 self._finish()
                 return True
             case v.Unsupported():  # pragma: no branch (the match is exhaustive)
-                message = f"<{verb.name}> is not supported by Wirexa; skipped"
-                self._emit(act.Notify(CODE_UNSUPPORTED_VERB, message, self._doc_url, act.NotifyLevel.WARNING))
+                self._unsupported((verb.name,))
                 return False
+
+    def _unsupported(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            message = f"<{name}> is not supported by Wirexa; skipped"
+            self._emit(act.Notify(CODE_UNSUPPORTED_VERB, message, self._doc_url, act.NotifyLevel.WARNING))
 
     def _play(self, prompt: v.Say | v.Play, stopping: tuple[act.Action, ...] = ()) -> bool:
         """Emit the playback for a Say/Play; False if it could not (app error entered, after
@@ -509,6 +558,52 @@ class Interpreter:
             )
         )
 
+    def _stream_action(self, stream: v.Stream, bidirectional: bool) -> act.StartStream | None:
+        """The StartStream for `stream` with its URLs made absolute, or None (notified) when its
+        url cannot be. An unresolvable statusCallback only loses the callbacks (a warning)."""
+        url = self._resolve_stream(stream.url)
+        if url is None:
+            message = f"cannot resolve <Stream> url {stream.url!r} to a ws:// or wss:// URL; skipped"
+            self._emit(act.Notify(CODE_STREAM_URL, message, self._doc_url, act.NotifyLevel.ERROR))
+            return None
+        callback = None
+        if stream.status_callback is not None:
+            callback = self._resolve(stream.status_callback)
+            if callback is None:
+                message = f"cannot resolve <Stream> statusCallback {stream.status_callback!r}; no stream callbacks"
+                self._emit(act.Notify(CODE_INVALID_URL, message, self._doc_url, act.NotifyLevel.WARNING))
+        return act.StartStream(
+            op_id=0,
+            url=url,
+            name=stream.name,
+            track=stream.track,
+            bidirectional=bidirectional,
+            status_callback=callback,
+            status_callback_method=stream.status_callback_method,
+            parameters=stream.parameters,
+        )
+
+    def _start_streams(self, start: v.Start) -> None:
+        """<Start>: fork the audio to each stream (unidirectional, op_id 0: no event comes)."""
+        starts = [a for a in (self._stream_action(s, bidirectional=False) for s in start.streams) if a]
+        if starts:
+            self._answer()
+            self._out.extend(starts)
+        self._unsupported(start.unsupported)
+
+    def _start_connect(self, connect: v.Connect) -> bool:
+        """<Connect><Stream>: True when the stream started (the interpreter waits for its
+        StreamEnded), False when it was skipped (notified) and the next verb runs."""
+        action = self._stream_action(connect.stream, bidirectional=True)
+        if action is None:
+            return False
+        self._fetches_since_progress = 0
+        self._answer()
+        self._verb = connect
+        self._state = State.CONNECTED
+        self._emit(replace(action, op_id=self._new_op()))
+        return True
+
     @staticmethod
     def _dial_params(event: DialEnded) -> tuple[tuple[str, str], ...]:
         params = [("DialCallStatus", str(event.dial_call_status))]
@@ -585,6 +680,14 @@ class Interpreter:
         if dial.hangup_on_star and event.digit == "*":
             self._emit(act.StopDial())
 
+    def _on_stream_ended(self, event: StreamEnded) -> None:
+        connect = self._verb
+        assert isinstance(connect, v.Connect)
+        if connect.action is None:
+            self._run_next()
+        else:
+            self._fetch(connect.action, connect.method, (), act.FetchReason.CONNECT)
+
     def _on_app_error_said(self, event: PlaybackFinished) -> None:
         self._emit(act.Hangup())
         self._finish()
@@ -603,6 +706,8 @@ class Interpreter:
                 self._emit(act.StopRecording())
             case State.DIALING:
                 self._emit(act.StopDial())
+            case State.CONNECTED:
+                self._emit(act.StopStream(bidirectional=True))
             case _:
                 pass  # FETCHING: the stale result is dropped by its op_id
         if self._state in (State.GATHER_PROMPTING, State.GATHER_WAITING):
@@ -628,6 +733,8 @@ class Interpreter:
         if waits_on_timer:
             assert self._op is not None
             self._emit(act.CancelTimer(self._op))
+        if self._state is State.CONNECTED:
+            self._emit(act.StopStream(bidirectional=True))
         self._finish()
 
     def _on_hung_up_draining(self, event: CallHungUp) -> None:
