@@ -135,6 +135,8 @@ def test_coercion(tmp_path: Path) -> None:
         ("", {"WIREXA_PORT": "50OO"}, "WIREXA_PORT: port must be int"),
         ("[webhooks]\nschedule_s = 'a,b'\n", {}, "not a list of seconds"),
         ("[webhooks]\nschedule_s = '5,-1'\n", {}, "non-negative"),
+        ("[sip]\nworkers_min = 0\n", {}, r"sip.workers_min must be 1 to sip.workers_max"),
+        ("[sip]\nworkers_max = 2\nworkers_min = 3\n", {}, r"sip.workers_min must be 1 to sip.workers_max \(2\)"),
     ],
 )
 def test_bad_config_is_a_config_error(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:

@@ -103,7 +103,15 @@ class Settings:
     sip_workers_max: int = _setting(
         0, "Most pjsua2 media worker processes (each holds 4 calls); 0 = sized from this machine (wirexa doctor)."
     )
-    sip_worker_idle_s: float = _setting(30.0, "Seconds an idle worker beyond the first lives before it is stopped.")
+    sip_workers_min: int = _setting(
+        1,
+        "Worker processes started with the engine and never stopped while idle (each holds 4 calls;"
+        " a start takes ~0.3 s): an inbound trunk that can bring a burst of calls at once needs"
+        " burst-calls / 4 of them warm, e.g. 12 for 50 calls a second.",
+    )
+    sip_worker_idle_s: float = _setting(
+        30.0, "Seconds an idle worker beyond sip.workers_min lives before it is stopped."
+    )
     sip_bind_host: str = _setting("127.0.0.1", "Address the SIP workers bind their SIP and RTP ports to.")
     sip_port_base: int = _setting(15060, "First SIP port of the worker pool (worker N uses base+N).")
     sip_rtp_port_base: int = _setting(20000, "First RTP port of the worker pool.")
@@ -413,6 +421,10 @@ def load(
         sized = machine_sizing(values["sip_port_base"], values["sip_rtp_port_base"], sandbox)
         values["sip_workers_max"] = values["sip_workers_max"] or sized.workers_max
         values["calls_max_concurrent"] = values["calls_max_concurrent"] or sized.calls_max
+    if not 1 <= values["sip_workers_min"] <= values["sip_workers_max"]:
+        raise ConfigError(
+            f"sip.workers_min must be 1 to sip.workers_max ({values['sip_workers_max']}), got {values['sip_workers_min']}"
+        )
     settings = Settings(**values, config_file=str(path) if path else "")
     parse_schedule(settings.webhooks_schedule_s)  # validate early
     check_prefixes("calls.allowed_countries", settings.calls_allowed_countries)

@@ -75,6 +75,18 @@ async def test_an_idle_spare_is_kept_while_needed_and_stopped_after(tmp_path: Pa
         assert list(pool.workers) == [0]
 
 
+async def test_workers_min_are_started_with_the_engine_and_kept_idle(tmp_path: Path) -> None:
+    """sip.workers_min: that many workers are up before the first call (a burst on a fresh engine
+    finds them) and the supervisor never stops them however long they idle."""
+    settings = make_settings(tmp_path, sip_workers_max=4, sip_workers_min=3, sip_worker_idle_s=0.1)
+    async with running(settings, tmp_path) as h:
+        pool = h.bridge.pool
+        assert pool is not None
+        assert sorted(pool.workers) == [0, 1, 2] and all(w.ready.done() for w in pool.workers.values())
+        await asyncio.sleep(4.5)  # two supervisor rounds, far beyond sip_worker_idle_s
+        assert sorted(pool.workers) == [0, 1, 2]
+
+
 class _NoProc:
     """Stands in for a worker process in placement tests that never send anything."""
 

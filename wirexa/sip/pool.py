@@ -212,6 +212,7 @@ class WorkerPool:
     async def __aenter__(self) -> WorkerPool:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         await self._worker_with_room()  # worker 0, or the next index whose port is free
+        await self._warm(int(self.settings.sip_workers_min))
         self._placed_at.clear()  # that was no call
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="sip-pool")
         return self
@@ -349,6 +350,19 @@ class WorkerPool:
     @property
     def workers_max(self) -> int:
         return self.settings.sip_workers_max
+
+    async def _warm(self, count: int) -> None:
+        """Start workers until `count` run (sip.workers_min), SPAWN_PARALLEL at a time, before
+        the engine serves: a burst of inbound calls on a fresh engine finds them up. A worker
+        that cannot start is logged and left to the pool's growth later."""
+        while len(self.workers) < count:
+            indices = self._free_indices()[: min(SPAWN_PARALLEL, count - len(self.workers))]
+            if not indices:
+                return
+            results = await asyncio.gather(*(self._start(i) for i in indices), return_exceptions=True)
+            if all(isinstance(r, BaseException) for r in results):
+                log.warning("sip.workers_min: only %d of %d workers started", len(self.workers), count)
+                return
 
     def _free_indices(self) -> list[int]:
         now = time.monotonic()
@@ -679,7 +693,8 @@ class WorkerPool:
                 except SipError:
                     continue
                 idle = not worker.used() and now - worker.idle_since > self.settings.sip_worker_idle_s
-                if idle and worker.index != min(self.workers) and free - CALLS_PER_WORKER >= self.headroom():
+                warm = sorted(self.workers)[: int(self.settings.sip_workers_min)]  # kept however idle
+                if idle and worker.index not in warm and free - CALLS_PER_WORKER >= self.headroom():
                     log.info("stopping idle SIP worker %d", worker.index)
                     free -= CALLS_PER_WORKER
                     asyncio.get_running_loop().create_task(self._stop(worker))
