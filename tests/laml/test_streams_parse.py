@@ -9,12 +9,7 @@ from __future__ import annotations
 import pytest
 from twilio.twiml.voice_response import VoiceResponse
 
-from wirexa.laml.parse import (
-    STREAM_INVALID_TRACK,
-    STREAM_MALFORMED_URL,
-    STREAM_URL_SCHEME_NOT_SUPPORTED,
-    parse_document,
-)
+from wirexa.laml.parse import parse_document
 from wirexa.laml.verbs import (
     Connect,
     Document,
@@ -41,10 +36,6 @@ def only(inner: str) -> Verb:
 
 def codes(inner: str) -> list[int]:
     return [warning.code for warning in parse(inner).warnings]
-
-
-def test_the_codes_are_twilios() -> None:
-    assert (STREAM_URL_SCHEME_NOT_SUPPORTED, STREAM_MALFORMED_URL, STREAM_INVALID_TRACK) == (31922, 31923, 31941)
 
 
 # --- <Connect><Stream> -----------------------------------------------------------------------------

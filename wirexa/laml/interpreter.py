@@ -45,16 +45,17 @@ Decisions where Twilio is silent or Wirexa differs:
 - A fetch or parse failure reaches us as FetchFailed after the session has tried FallbackUrl;
   we Notify, announce the application error, and hang up.
 - The redirect-loop guard counts consecutive fetches with no caller-facing verb (Say, Play,
-  Pause > 0, Gather, Record, Dial) in between; more than `max_fetches` -> 11215.
-- An inbound call is answered (Answer action) right before its first verb that needs media;
+  Pause > 0, Gather, Record, Dial, a started Connect; not Start or Stop, which do not wait)
+  in between; more than `max_fetches` -> 11215.
+- An inbound call is answered (Answer action) right before its first verb that needs media
+  (a <Start> or <Connect> with a stream to open included; <Stop> does not);
   <Pause> first delays it, <Reject> before it refuses the call, afterwards <Reject> hangs up.
 - Unsupported verbs are reported (Notify 12200, warning) and skipped.
-- Parse problems Twilio logs as errors (DocumentWarning.error: 31922, 31941) are notified at
-  level ERROR, the others as warnings.
+- Parse problems Twilio logs as errors (DocumentWarning.error: 31922, 31923, 31941) are
+  notified at level ERROR, the others as warnings.
 - A <Stream url> is resolved like every URL, then http -> ws and https -> wss (so a relative
   url in an https document is wss). One that cannot be resolved (relative, no base URL) is a
-  31922 error and its stream is skipped; <Connect>/<Start> count as caller-facing for the
-  redirect-loop guard only when a stream started (<Connect>) - <Start>/<Stop> never do.
+  31922 error and its stream is skipped (the <Connect>: the next verb runs).
 """
 
 from __future__ import annotations
@@ -82,7 +83,6 @@ from wirexa.laml.events import (
     StreamEnded,
     TimerFired,
 )
-from wirexa.laml.parse import STREAM_URL_SCHEME_NOT_SUPPORTED
 from wirexa.notices import Notice
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ APPLICATION_ERROR_TEXT = "We are sorry, an application error has occurred. Goodb
 CODE_INVALID_URL = Notice.INVALID_URL
 CODE_TOO_MANY_FETCHES = Notice.HTTP_TOO_MANY_REDIRECTS
 CODE_UNSUPPORTED_VERB = Notice.SCHEMA_WARNING
-CODE_STREAM_URL = STREAM_URL_SCHEME_NOT_SUPPORTED
+CODE_STREAM_URL = Notice.STREAM_INVALID_URL_SCHEME
 _WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
 

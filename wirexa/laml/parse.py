@@ -151,11 +151,6 @@ _STREAM_TRACKS: dict[str, StreamTrack] = {
 STREAM_URL_SCHEMES = frozenset({"wss", "ws", "https", "http"})
 # Twilio: "each parameter's name plus value must be under 500 characters".
 MAX_PARAMETER_CHARS = 500
-# Twilio's Media Streams codes (ERROR level there). TODO(lead): move these three into
-# wirexa/notices.py with the other 319xx codes the session reports; this module may not edit it.
-STREAM_URL_SCHEME_NOT_SUPPORTED = 31922  # "Stream - WebSocket - URL Schema Not Supported"
-STREAM_MALFORMED_URL = 31923  # "Stream - WebSocket - Malformed URL"
-STREAM_INVALID_TRACK = 31941  # "Stream - Invalid Track configuration"
 _CALLBACK_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
 _RECORDING_EVENTS = frozenset(str(e) for e in RECORDING_CALLBACK_EVENTS)
 
@@ -587,7 +582,7 @@ class _Parser:
         raw = element.get("url")
         url = (raw or "").strip()
         if not url:
-            self.warn(STREAM_URL_SCHEME_NOT_SUPPORTED, f"{where} has no url; skipped", error=True)
+            self.warn(Notice.STREAM_INVALID_URL_SCHEME, f"{where} has no url; skipped", error=True)
             return None
         try:
             parts = urlsplit(url)
@@ -595,10 +590,10 @@ class _Parser:
             parts = None
         if parts is not None and parts.scheme and parts.scheme.lower() not in STREAM_URL_SCHEMES:
             message = f"{where}: url scheme {parts.scheme!r} is not supported (wss, ws, https or http); skipped"
-            self.warn(STREAM_URL_SCHEME_NOT_SUPPORTED, message, error=True)
+            self.warn(Notice.STREAM_INVALID_URL_SCHEME, message, error=True)
             return None
         if parts is None or _WS.search(url) or (parts.scheme and not parts.hostname):
-            self.warn(STREAM_MALFORMED_URL, f"{where}: malformed url {url!r}; skipped", error=True)
+            self.warn(Notice.STREAM_MALFORMED_URL, f"{where}: malformed url {url!r}; skipped", error=True)
             return None
         return url
 
@@ -650,7 +645,7 @@ class _Parser:
         if track is None or (verb == "Connect" and track != "inbound_track"):
             allowed = "inbound_track" if verb == "Connect" else "inbound_track, outbound_track or both_tracks"
             message = f"{where}: track {raw_track!r} is not supported here ({allowed}); skipped"
-            self.warn(STREAM_INVALID_TRACK, message, error=True)
+            self.warn(Notice.STREAM_INVALID_TRACK, message, error=True)
             return None
         parameters = self._parameters(element)
         if url is None:
