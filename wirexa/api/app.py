@@ -45,6 +45,10 @@ def make_app(services: ApiServices) -> web.Application:
     accounts.add_routes(app)
     events.add_routes(app)
     usage.add_routes(app)
+    if services.settings.console_enabled:  # the web console, at /console/ (wirexa/console/)
+        from wirexa.console.app import make_console
+
+        app.add_subapp("/console", make_console(services.settings.console_session_hours))
     return app
 
 

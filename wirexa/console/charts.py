@@ -1,0 +1,82 @@
+"""PURE: the dashboard's bar charts as geometry (the template draws the SVG): stacked bars of
+calls per minute or hour, and the proportions of a mix (AMD outcomes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Bar:
+    x: float
+    width: float
+    segments: tuple[tuple[float, float, str], ...]  # (y, height, css class), bottom up
+    label: str  # the bucket and its counts, for the <title> tooltip
+    total: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Chart:
+    width: int
+    height: int
+    bars: tuple[Bar, ...]
+    peak: int
+    first: str
+    last: str
+
+
+# Statuses grouped into the chart's three colours.
+GROUPS = (
+    ("ok", ("completed", "in-progress", "answered")),
+    ("live", ("queued", "initiated", "ringing")),
+    ("bad", ("busy", "failed", "no-answer", "canceled")),
+)
+
+
+def buckets(end: dt.datetime, count: int, step: dt.timedelta) -> list[str]:
+    """The texts of `count` buckets of length `step` ending with the one holding `end`, oldest
+    first, as the store spells them ('YYYY-MM-DD HH:MM' for minutes, 'YYYY-MM-DD HH' for hours)."""
+    fmt = "%Y-%m-%d %H:%M" if step < dt.timedelta(hours=1) else "%Y-%m-%d %H"
+    return [(end - step * i).strftime(fmt) for i in range(count - 1, -1, -1)]
+
+
+def stacked(
+    names: Sequence[str], counts: Mapping[str, Mapping[str, int]], *, width: int = 480, height: int = 120
+) -> Chart:
+    """One bar per bucket in `names` (counts: bucket -> status -> calls), stacked by GROUPS."""
+    totals = [sum(counts.get(n, {}).values()) for n in names]
+    peak = max(totals, default=0)
+    slot = width / max(len(names), 1)
+    bars = []
+    for i, name in enumerate(names):
+        row = counts.get(name, {})
+        y = float(height)
+        segments = []
+        for css, statuses in GROUPS:
+            n = sum(row.get(s, 0) for s in statuses)
+            if n and peak:
+                h = (height - 4) * n / peak
+                y -= h
+                segments.append((round(y, 2), round(h, 2), css))
+        detail = ", ".join(f"{s} {c}" for s, c in sorted(row.items())) or "no calls"
+        bars.append(
+            Bar(round(i * slot, 2), round(max(slot - 1, 0.5), 2), tuple(segments), f"{name}: {detail}", totals[i])
+        )
+    return Chart(width, height, tuple(bars), peak, names[0] if names else "", names[-1] if names else "")
+
+
+def shares(mix: Mapping[str, int]) -> list[tuple[str, int, float]]:
+    """(name, count, percent) of each entry, largest first."""
+    total = sum(mix.values())
+    return [(k, v, round(100 * v / total, 1) if total else 0.0) for k, v in sorted(mix.items(), key=lambda kv: -kv[1])]
+
+
+def percentile(values: Sequence[int], q: float) -> int | None:
+    """The q-th percentile (0..100, nearest rank) of values, None for none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(round(q / 100 * len(ordered) + 0.5))))
+    return ordered[rank - 1]
