@@ -96,7 +96,7 @@ ARROWS: dict[str, tuple[str, ...]] = {
         "wirexa.urls",
     ),
     "calls": ("wirexa.laml",),
-    "sip": ("wirexa.calls.ports", "wirexa.media.amd_vad"),
+    "sip": ("wirexa.calls.ports", "wirexa.media.amd_vad", "wirexa.media.streams"),
     "store": ("wirexa.calls.ports", "wirexa.calls.records", "wirexa.calls.state", "wirexa.clock", "wirexa.janitor"),
     "webhooks": ("wirexa.store.repo", "wirexa.clock", "wirexa.urls"),
     "http": ("wirexa.urls",),

@@ -361,6 +361,7 @@ class Engine:
             phones=self.phones,
             phones_domain=s.sip_domain,
             caller_ids=allowed_caller_ids(s),
+            sign=signing.signature,
         )
 
     async def drain(self, grace_s: float, hurry: asyncio.Event | None = None) -> None:

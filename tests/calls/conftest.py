@@ -30,7 +30,7 @@ from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
 from wirexa.store.repo import CallRecord, ProjectRecord
 from wirexa.store.repo.calls import get_call
-from wirexa.webhooks import outbox
+from wirexa.webhooks import outbox, signing
 
 
 @dataclasses.dataclass
@@ -156,6 +156,7 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
             recordings_dir=tmp_path / "recordings",
             base_url="http://127.0.0.1:5000",
             beep_wav=beep,
+            sign=signing.signature,
         )
         dispatcher = Dispatcher(settings, deps, node_id="test")
         async with dispatcher:

@@ -29,9 +29,11 @@ from wirexa.calls.ports import (
     DigitReceived,
     DigitsSent,
     InboundInvite,
+    MediaStream,
     PlaybackFinished,
     RecordingFinished,
     SipEvent,
+    StreamChanged,
 )
 from wirexa.errors import SipError
 from wirexa.sip import protocol as proto
@@ -77,6 +79,8 @@ class FakeSip:
         self.accepted: dict[str, str] = {}  # dialog_id -> CallSid
         self.refused: dict[str, tuple[int, str]] = {}  # dialog_id -> (code, why)
         self.gone: set[str] = set()  # dialog_ids whose caller hangs up before they are taken
+        self.streams: list[tuple[str, MediaStream]] = []  # start_stream commands, in order
+        self.stopped_streams: list[str] = []  # stop_stream commands' StreamSids
 
     # --- SipPort ------------------------------------------------------------------------------
 
@@ -235,6 +239,19 @@ class FakeSip:
             if rec[4] == "skip":
                 rec[6] = float(rec[6]) + asyncio.get_running_loop().time() - float(rec[5])  # type: ignore[arg-type]
             rec[4] = ""
+
+    async def start_stream(self, call_sid: CallSid, stream: MediaStream) -> None:
+        """As a worker whose server accepts at once: "started" a moment later."""
+        self.streams.append((call_sid, stream))
+        self._spawn(self._later(0.01, StreamChanged(call_sid, stream.stream_sid, "started")))
+
+    async def stop_stream(self, call_sid: CallSid, stream_sid: str) -> None:
+        self.stopped_streams.append(stream_sid)
+        self._spawn(self._later(0.01, StreamChanged(call_sid, stream_sid, "stopped", 0, "stopped")))
+
+    def stream_event(self, event: StreamChanged) -> None:
+        """What the worker reports of a stream (the server closed it, a 319xx)."""
+        self._emit(event)
 
     async def bridge(self, a: CallSid, b: CallSid) -> None:
         self.calls[a].bridged_to = b

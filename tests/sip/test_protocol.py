@@ -19,6 +19,7 @@ from wirexa.calls.ports import (
     DigitsSent,
     PlaybackFinished,
     RecordingFinished,
+    StreamChanged,
 )
 from wirexa.sip import protocol as proto
 
@@ -51,6 +52,17 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.Unbridge(SID, "CA" + "2" * 32),
     proto.RelayOpen(SID, "CA" + "2" * 32, 5190, 6190),
     proto.RelayClose(SID, "CA" + "2" * 32),
+    proto.StartStream(
+        SID,
+        "MZ" + "1" * 32,
+        "AC" + "3" * 32,
+        "wss://agent.example/ws",
+        ("inbound", "outbound"),
+        True,
+        (("FirstName", "Jane"),),
+        (("X-Twilio-Signature", "c2ln"),),
+    ),
+    proto.StopStream(SID, "MZ" + "1" * 32),
     proto.Ping(7),
     proto.Shutdown(),
     proto.Reload("/etc/wirexa/sandbox.toml"),
@@ -65,6 +77,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.RecordDone(SID, "RE1", "/tmp/r.wav", 1500, "key", "#"),
     proto.DtmfDone(SID),
     proto.AmdResult(SID, "machine_end_beep", 0.9, 10480),
+    proto.Stream(SID, "MZ" + "1" * 32, "error", 31902, "ws://127.0.0.1:9/x: connection refused"),
     proto.Registration(200, "OK", True),
     proto.Pong(7, 2),
     proto.CommandError("cannot play /tmp/a.wav: Unsupported WAVE file format", SID, "play", "3"),
@@ -73,7 +86,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 20 and len(proto.EVENTS) == 14
+    assert len(proto.COMMANDS) == 22 and len(proto.EVENTS) == 15
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
@@ -208,6 +221,7 @@ def test_events_map_to_calls_ports_events() -> None:
         RecordingFinished(SID, "RE1", "/tmp/r.wav", 1500, "key", "#"),
         DigitsSent(SID),
         AmdDecided(SID, "machine_end_beep", 0.9, 10480),
+        StreamChanged(SID, "MZ" + "1" * 32, "error", 31902, "ws://127.0.0.1:9/x: connection refused"),
         None,  # registration: the pool's own
         None,  # pong
         CommandFailed(SID, "play", "3", 13420, "cannot play /tmp/a.wav: Unsupported WAVE file format"),

@@ -20,6 +20,7 @@ from wirexa.api.routes import (
     notifications,
     numbers,
     recordings,
+    streams,
     usage,
 )
 from wirexa.api.serializers import error_json
@@ -45,6 +46,7 @@ def make_app(services: ApiServices) -> web.Application:
     accounts.add_routes(app)
     events.add_routes(app)
     usage.add_routes(app)
+    streams.add_routes(app)
     if services.settings.console_enabled:  # the web console, at /console/ (wirexa/console/)
         from wirexa.console.app import make_console
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from wirexa.calls import permissions, state
 from wirexa.calls.admission import Admission, UsageCache
@@ -51,6 +52,7 @@ from wirexa.calls.records import (
 )
 from wirexa.calls.registry import Registry
 from wirexa.calls.session import CallSession, SessionDeps, phone_user
+from wirexa.calls.streams import StreamInfo
 from wirexa.config import Settings
 from wirexa.errors import SipError
 from wirexa.laml.verbs import DialTarget, TargetKind
@@ -420,6 +422,14 @@ class Dispatcher:
     ) -> RecordingRecord | None:
         session = self.sessions.get(call.sid)
         return await session.update_recording(rec_sid, status, pause_behavior) if session is not None else None
+
+    async def start_stream(self, call: CallRecord, **kwargs: Any) -> StreamInfo | None:
+        session = self.sessions.get(call.sid)
+        return await session.start_stream_api(**kwargs) if session is not None else None
+
+    async def stop_stream(self, call: CallRecord, name_or_sid: str) -> StreamInfo | None:
+        session = self.sessions.get(call.sid)
+        return await session.stop_stream_api(name_or_sid) if session is not None else None
 
     def session_ended(self, call_sid: str) -> None:
         self.sessions.discard(call_sid)

@@ -179,6 +179,36 @@ class AmdDecided:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaStream:
+    """A Media Stream for the worker that holds the call: the WebSocket `url` (ws:// or wss://),
+    the tracks it carries ("inbound" = what the far end says, "outbound" = what the call is sent),
+    `bidirectional` (<Connect><Stream>: the server's audio is played to the call), the custom
+    parameters (start.customParameters) and the headers of the upgrade request (X-Twilio-Signature)."""
+
+    stream_sid: str
+    account_sid: str
+    url: str
+    tracks: tuple[str, ...] = ("inbound",)
+    bidirectional: bool = False
+    parameters: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChanged:
+    """A Media Stream's news from its worker: "started" (the WebSocket is open, `start` sent),
+    "error" (`code` 319xx, `message`; "stopped" follows), "warning" (31924 a malformed message,
+    31931 audio discarded: the stream goes on), "stopped" (always last, exactly once; `message`
+    says why: the server closed it, it was stopped, the call ended)."""
+
+    call_sid: CallSid
+    stream_sid: str
+    kind: Literal["started", "stopped", "error", "warning"]
+    code: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CommandFailed:
     """A command for a live call failed in the worker: `command` is its name ("play",
     "record", ...), `ref` the play or recording id it carried, `code` the Twilio notification
@@ -192,7 +222,8 @@ class CommandFailed:
 
 
 SipEvent: TypeAlias = (
-    CallInitiated
+    StreamChanged
+    | CallInitiated
     | CallRinging
     | CallAnswered
     | CallEnded
@@ -332,6 +363,12 @@ class SipPort(Protocol):
         ...
 
     async def resume_recording(self, call_sid: CallSid, rec_id: str) -> None: ...
+
+    async def start_stream(self, call_sid: CallSid, stream: MediaStream) -> None:
+        """Open a Media Stream on the call (StreamChanged events follow, "stopped" last)."""
+
+    async def stop_stream(self, call_sid: CallSid, stream_sid: str) -> None:
+        """Stop a Media Stream (its "stopped" follows; nothing when it is not running)."""
 
     async def bridge(self, a: CallSid, b: CallSid) -> None:
         """Connect the audio of two calls of the same worker both ways."""
@@ -514,6 +551,18 @@ class CallStore(Protocol):
         ...
 
     async def notify(self, notice: NewNotification) -> None: ...
+
+    async def webhook(
+        self,
+        account_sid: str,
+        call_sid: str,
+        kind: str,
+        event: str,
+        url: str,
+        method: str,
+        params: Sequence[tuple[str, str]],
+    ) -> None:
+        """Queue one request in the webhook outbox (a Media Stream's status callback)."""
 
     async def amd_decided(
         self, call_sid: str, answered_by: str, detection_ms: int, confidence: float, *, announce_answered: bool

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from wirexa.calls import state
 from wirexa.calls.admission import Admission
@@ -17,9 +17,19 @@ from wirexa.calls.ports import CallStore, Clock
 from wirexa.calls.records import CallChanges, CallRecord, NewCall, ProjectRecord, RecordingOptions, RecordingRecord
 from wirexa.calls.state import ALL_EVENTS
 from wirexa.calls.statuses import CAPTURING_RECORDING
+from wirexa.calls.streams import TRACKS, StreamInfo, StreamRefused
 from wirexa.errors import ApiCode, ApiError, BadRequest, NotFound, PaymentRequired
 
-__all__ = ["ALL_EVENTS", "CallController", "CallService", "CallUpdate", "NewCall", "NullController"]
+__all__ = [
+    "ALL_EVENTS",
+    "TRACKS",
+    "CallController",
+    "CallService",
+    "CallUpdate",
+    "NewCall",
+    "NullController",
+    "StreamInfo",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +73,15 @@ class CallController(Protocol):
         """Pause, resume or stop a live call recording; None when it is not running here."""
         ...
 
+    async def start_stream(self, call: CallRecord, **kwargs: Any) -> StreamInfo | None:
+        """Start a Media Stream on a live call (StreamRefused when it cannot); None when this
+        engine runs no such call."""
+        ...
+
+    async def stop_stream(self, call: CallRecord, name_or_sid: str) -> StreamInfo | None:
+        """Stop a stream of a live call by StreamSid or name; None when there is none."""
+        ...
+
 
 class NullController:
     """Used when no dispatcher runs (API-only tests): queued calls stay queued; cancelling a
@@ -91,6 +110,12 @@ class NullController:
     async def update_recording(
         self, call: CallRecord, rec_sid: str, status: str, pause_behavior: str
     ) -> RecordingRecord | None:
+        return None
+
+    async def start_stream(self, call: CallRecord, **kwargs: Any) -> StreamInfo | None:
+        return None
+
+    async def stop_stream(self, call: CallRecord, name_or_sid: str) -> StreamInfo | None:
         return None
 
 
@@ -176,6 +201,26 @@ class CallService:
         if updated is None:
             raise BadRequest("Recording is not in progress", code=ApiCode.INVALID_CALL_STATE)
         return updated
+
+    async def start_stream(self, call: CallRecord, **kwargs: Any) -> StreamInfo:
+        """POST .../Calls/{Sid}/Streams: fork a live call's audio (21220 when it is not in
+        progress here; the call's limits: 400 with the code StreamRefused gives)."""
+        info = None
+        if call.status == state.CallStatus.IN_PROGRESS:
+            try:
+                info = await self.controller.start_stream(call, **kwargs)
+            except StreamRefused as exc:
+                raise BadRequest(exc.message, code=exc.code, status=exc.status) from exc
+        if info is None:
+            raise BadRequest("Call is not in progress. Cannot start a stream.", code=ApiCode.INVALID_CALL_STATE)
+        return info
+
+    async def stop_stream(self, call: CallRecord, name_or_sid: str, path: str) -> StreamInfo:
+        """POST .../Streams/{Sid or name} Status=stopped (404 when the call never had it)."""
+        info = await self.controller.stop_stream(call, name_or_sid)
+        if info is None:
+            raise NotFound(f"The requested resource {path} was not found")
+        return info
 
     async def delete(self, project: ProjectRecord, sid: str, path: str) -> None:
         call = await self.get(project, sid, path)

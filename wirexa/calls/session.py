@@ -25,7 +25,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,6 +51,7 @@ from wirexa.calls.ports import (
     SidSource,
     SipEvent,
     SipPort,
+    StreamChanged,
     Timer,
 )
 from wirexa.calls.recordings import CallRecordings, Merger, Repairer, Trimmer
@@ -63,6 +64,7 @@ from wirexa.calls.records import (
     RecordingRecord,
 )
 from wirexa.calls.sipuri import split_headers
+from wirexa.calls.streams import CallStreams, StreamInfo, StreamRefused
 from wirexa.errors import DocumentError, SipError, WirexaError
 from wirexa.laml import actions as A
 from wirexa.laml import events as E
@@ -102,6 +104,8 @@ class SessionDeps:
     # The caller ids the trunk allows (empty: any): an inbound caller's number not among them is
     # not put on a forwarded leg (the number it called is).
     caller_ids: frozenset[str] = frozenset()
+    # X-Twilio-Signature of a Media Stream's WebSocket request: (auth token, url) -> signature.
+    sign: Callable[[str, str], str] | None = None
 
 
 class Phones(Protocol):
@@ -260,6 +264,9 @@ class CallSession:
             deps.repair,
             deps.recordings_dir / call.account_sid,
         )
+        self.streams = CallStreams(
+            deps.sip, deps.new_sid, deps.sign, self._stream_callback, self._notify, deps.clock.now
+        )
         self._lingering = False  # ended, waiting for its recordings to be reported
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"call-{call.sid}")
 
@@ -360,6 +367,10 @@ class CallSession:
                 await self._on_amd(AMD_UNDECIDED, self.call.machine_detection_timeout_s * 1000, 0.0)
         elif isinstance(item, CommandFailed):
             await self._on_command_failed(item)
+        elif isinstance(item, StreamChanged):
+            ended = await self.streams.changed(self.call, item)
+            if ended is not None:
+                await self._feed(ended)
         elif isinstance(item, _Feed):
             await self._feed(item.event)
         elif isinstance(item, Prompt):
@@ -507,6 +518,7 @@ class CallSession:
             await self._on_amd(AMD_UNDECIDED, self.call.machine_detection_timeout_s * 1000, 0.0)
         fact = end_fact(self.answered, ev.reason)
         final = await finalize(self.store, self.deps.clock, self.sid, fact, sip_code=ev.sip_code)
+        await self.streams.call_ended(self.call)
         log.info(
             "[%s] ended: %s (sip %s, by %s)", self.sid, final.status if final else ev.reason, ev.sip_code, ev.hangup_by
         )
@@ -593,6 +605,15 @@ class CallSession:
         elif isinstance(action, A.StopDial):
             if self.dial is not None:
                 await self.dial.hang_up()
+        elif isinstance(action, A.StartStream):
+            await self._start_stream(action)
+        elif isinstance(action, A.StopStream):
+            if action.bidirectional:
+                await self.streams.stop_bidirectional(self.call)
+            elif await self.streams.stop(self.call, action.name) is None:
+                await self._notify_call(
+                    Notice.STREAM_NOT_RUNNING, f"<Stop><Stream>: no stream named {action.name!r} runs"
+                )
         elif isinstance(action, A.FetchDocument):
             self._spawn(self.deps.media.document(self.call, action, self.auth_token))
         elif isinstance(action, A.Hangup) and action.end_of_document and self.parent is not None:
@@ -631,9 +652,51 @@ class CallSession:
             await self._notify(notice)
         await self.sip.end_stream(CallSid(self.sid), str(done.op_id), done.size)
 
+    # --- media streams (calls/streams.py) -------------------------------------------------------
+
+    async def _start_stream(self, action: A.StartStream) -> None:
+        try:
+            await self.streams.start(
+                self.call,
+                self.auth_token,
+                url=action.url,
+                name=action.name,
+                track=action.track,
+                bidirectional=action.bidirectional,
+                parameters=action.parameters,
+                status_callback=action.status_callback,
+                status_callback_method=str(action.status_callback_method),
+                op_id=action.op_id,
+            )
+        except StreamRefused as exc:
+            await self._notify_call(exc.code, exc.message, action.url)
+            if action.op_id:
+                await self._feed(E.StreamEnded(action.op_id, "", exc.code))
+
+    async def start_stream_api(self, **kwargs: Any) -> StreamInfo:
+        """The Streams API starts a unidirectional stream (StreamRefused when it cannot)."""
+        if self.ended:
+            raise StreamRefused(21220, "the call is not in progress", 400)
+        return await self.streams.start(self.call, self.auth_token, **kwargs)
+
+    async def stop_stream_api(self, name_or_sid: str) -> StreamInfo | None:
+        """The Streams API stops one; the StreamInfo (stopped or stopping), or None."""
+        info = self.streams.find(name_or_sid)
+        if info is not None and info.status == "in-progress":
+            await self.streams.stop(self.call, info.sid)
+        return info
+
+    async def _stream_callback(self, call: CallRecord, url: str, method: str, params: list[tuple[str, str]]) -> None:
+        await self.store.webhook(call.account_sid, call.sid, "stream", params[4][1], url, method, params)
+
     async def _on_command_failed(self, failed: CommandFailed) -> None:
         """A SIP command failed in the worker (a prompt it could not play, a recorder it could
         not open): tell the customer, and let the verb end as if it had run."""
+        if failed.command == "start_stream":
+            ended = await self.streams.failed(self.call, failed.ref, failed.message)
+            if ended is not None:
+                await self._feed(ended)
+            return
         await self._notify_call(failed.code, failed.message)
         if failed.command == "play" and failed.ref.isdigit():
             await self._feed(E.PlaybackFinished(int(failed.ref)))

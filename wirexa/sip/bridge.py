@@ -15,7 +15,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-from wirexa.calls.ports import CallEnded, CallSid, Dialout, InboundInvite, SipEvent
+from wirexa.calls.ports import CallEnded, CallSid, Dialout, InboundInvite, MediaStream, SipEvent
 from wirexa.calls.sipuri import split_headers
 from wirexa.config import Settings
 from wirexa.errors import SipError
@@ -244,6 +244,24 @@ class SipBridge:
 
     async def resume_recording(self, call_sid: CallSid, rec_id: str) -> None:
         await self._send(call_sid, proto.ResumeRecord(call_sid, rec_id))
+
+    async def start_stream(self, call_sid: CallSid, stream: MediaStream) -> None:
+        await self._send(
+            call_sid,
+            proto.StartStream(
+                call_sid,
+                stream.stream_sid,
+                stream.account_sid,
+                stream.url,
+                stream.tracks,
+                stream.bidirectional,
+                stream.parameters,
+                stream.headers,
+            ),
+        )
+
+    async def stop_stream(self, call_sid: CallSid, stream_sid: str) -> None:
+        await self._send(call_sid, proto.StopStream(call_sid, stream_sid))
 
     async def bridge(self, a: CallSid, b: CallSid) -> None:
         await self._send(a, proto.Bridge(a, b))

@@ -15,14 +15,17 @@ stop_play(call_sid) · dtmf(call_sid, digits) · record(call_sid, rec_id, path, 
 silence_timeout_s, finish_on_key, mix_with, whole, track, out_path) · stop_record(call_sid,
 rec_id) · pause_record(call_sid, rec_id, behavior) · resume_record(call_sid, rec_id) ·
 reject(dialog_id, sip_code, why) · bridge(a, b) · unbridge(a, b) · relay_open(call_sid, peer,
-listen_port, peer_port) · relay_close(call_sid, peer) · ping(n) · shutdown() · reload(config) (the sandbox carrier only).
+listen_port, peer_port) · relay_close(call_sid, peer) · start_stream(call_sid, stream_sid, account_sid, url,
+tracks, bidirectional, parameters, headers) · stop_stream(call_sid, stream_sid) · ping(n) · shutdown() ·
+reload(config) (the sandbox carrier only).
 Events: ready(port, pid, version) · incoming(dialog_id, from_uri, to_uri, source,
 request_uri, headers) ·
 initiated(call_sid) · ringing(call_sid, sip_code) ·
 answered(call_sid, sip_code, headers) · ended(call_sid, reason, sip_code, hangup_by, message) ·
 digit(call_sid, digit) · play_done(call_sid, play_id, how) · record_done(call_sid, rec_id,
 path, duration_ms, how, digit) · dtmf_done(call_sid) · amd(call_sid, answered_by, confidence,
-detection_ms) · registration(code, reason, active) · pong(n, calls) ·
+detection_ms) · stream(call_sid, stream_sid, kind, code, message) · registration(code, reason, active) ·
+pong(n, calls) ·
 error(message, call_sid, command, ref).
 
 The contract that keeps a call from hanging: a child answers every call command it cannot
@@ -55,6 +58,7 @@ from wirexa.calls.ports import (
     PlaybackFinished,
     RecordingFinished,
     SipEvent,
+    StreamChanged,
 )
 from wirexa.media.amd import (
     DEFAULT_SILENCE_TIMEOUT_MS,
@@ -71,7 +75,7 @@ RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
 PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
-VERSION = 6  # of this message set; bumped with any change to a message's name or fields
+VERSION = 7  # of this message set; bumped with any change to a message's name or fields
 
 
 class _Message:
@@ -304,9 +308,43 @@ class Reload(_Command):
     config: str
 
 
+@dataclass(frozen=True, slots=True)
+class StartStream(_Command):
+    """Open a Media Stream (calls.ports.MediaStream) on the call; stream events follow, "stopped"
+    last. Held until the call's audio is up."""
+
+    NAME = "start_stream"
+    call_sid: str
+    stream_sid: str
+    account_sid: str
+    url: str
+    tracks: tuple[str, ...] = ("inbound",)
+    bidirectional: bool = False
+    parameters: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StopStream(_Command):
+    NAME = "stop_stream"
+    call_sid: str
+    stream_sid: str
+
+
 # the ones naming one live call
 CallCommand: TypeAlias = (
-    Hangup | Answer | Play | StreamEnd | StopPlay | SendDtmf | Record | StopRecord | PauseRecord | ResumeRecord
+    Hangup
+    | Answer
+    | Play
+    | StreamEnd
+    | StopPlay
+    | SendDtmf
+    | Record
+    | StopRecord
+    | PauseRecord
+    | ResumeRecord
+    | StartStream
+    | StopStream
 )
 Command: TypeAlias = (
     MakeCall
@@ -326,6 +364,8 @@ Command: TypeAlias = (
     | Unbridge
     | RelayOpen
     | RelayClose
+    | StartStream
+    | StopStream
     | Ping
     | Shutdown
     | Reload
@@ -495,6 +535,18 @@ class AmdResult(_Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Stream(_Event):
+    """A Media Stream's news (calls.ports.StreamChanged): started, error, warning, stopped."""
+
+    NAME = "stream"
+    call_sid: str
+    stream_sid: str
+    kind: str
+    code: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Registration(_Event):
     """The worker's registration with the trunk changed: the registrar's last answer (`code`,
     `reason`) and whether the registration is now active."""
@@ -537,6 +589,7 @@ Event: TypeAlias = (
     | RecordDone
     | DtmfDone
     | AmdResult
+    | Stream
     | Registration
     | Pong
     | CommandError
@@ -562,6 +615,8 @@ COMMANDS: dict[str, type[Command]] = {
         Unbridge,
         RelayOpen,
         RelayClose,
+        StartStream,
+        StopStream,
         Ping,
         Shutdown,
         Reload,
@@ -581,6 +636,7 @@ EVENTS: dict[str, type[Event]] = {
         RecordDone,
         DtmfDone,
         AmdResult,
+        Stream,
         Registration,
         Pong,
         CommandError,
@@ -738,6 +794,8 @@ def failure(cmd: Command, message: str) -> CommandError:
             | RelayClose(call_sid=sid)
         ):
             return CommandError(message, sid, cmd.NAME)
+        case StartStream(call_sid=sid, stream_sid=ref) | StopStream(call_sid=sid, stream_sid=ref):
+            return CommandError(message, sid, cmd.NAME, ref)
         case _:
             return CommandError(message, "", cmd.NAME)
 
@@ -772,6 +830,10 @@ def to_sip_event(event: Event) -> SipEvent | None:
             return RecordingFinished(CallSid(sid), rec_id, path, ms, how, digit)
         case DtmfDone(call_sid=sid):
             return DigitsSent(CallSid(sid))
+        case Stream(call_sid=sid, stream_sid=stream_sid, kind=kind, code=code, message=message):
+            if kind not in ("started", "stopped", "error", "warning"):
+                return None
+            return StreamChanged(CallSid(sid), stream_sid, kind, code, message)  # type: ignore[arg-type]
         case AmdResult(call_sid=sid, answered_by=answered_by, confidence=confidence, detection_ms=ms):
             return AmdDecided(CallSid(sid), answered_by, confidence, ms)
         case CommandError(call_sid=sid, command=op) if sid and op == MakeCall.NAME:

@@ -27,7 +27,7 @@ from wirexa.calls.records import (
 from wirexa.calls.statuses import MediaState, RecordingStatus
 from wirexa.clock import utcnow
 from wirexa.store.db import Store
-from wirexa.store.repo import calls, flags, notifications, projects, recordings
+from wirexa.store.repo import calls, flags, notifications, projects, recordings, webhooks
 
 
 class StoreCalls:
@@ -210,6 +210,30 @@ class StoreCalls:
         result: CallRecord | None = await self.store.write(tx)
         self._wake()
         return result
+
+    async def webhook(
+        self,
+        account_sid: str,
+        call_sid: str,
+        kind: str,
+        event: str,
+        url: str,
+        method: str,
+        params: Sequence[tuple[str, str]],
+    ) -> None:
+        """Queue one request in the webhook outbox (a Media Stream's status callback)."""
+        await self.store.write(
+            lambda: webhooks.insert_webhook(
+                account_sid=account_sid,
+                call_sid=call_sid,
+                kind=kind,
+                event=event,
+                url=url,
+                method=method,
+                params=list(params),
+            )
+        )
+        self._wake()
 
     async def notify(self, notice: NewNotification) -> None:
         await self.store.write(lambda: notifications.insert_notification(**dataclasses.asdict(notice)))
