@@ -94,6 +94,7 @@ TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
 CLOSING = web.AppKey("console_closing", asyncio.Event)
 PEAKS = web.AppKey("console_peaks", collections.OrderedDict)
 DOCTOR = web.AppKey("console_doctor", dict)
+SESSION: web.RequestKey[Session | None] = web.RequestKey("console_session")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -124,7 +125,7 @@ def _environment() -> jinja2.Environment:
 
 
 def render(request: web.Request, name: str, status: int = 200, **values: Any) -> web.Response:
-    session: Session | None = request.get("console_session")
+    session = request.get(SESSION)
     env = request.app[TEMPLATES]
     values.setdefault("title", "Wirexa console")
     body = env.get_template(name).render(
@@ -185,7 +186,7 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
 
 async def _session(request: web.Request) -> Session | None:
     session = request.app[SESSIONS].get(request.cookies.get(COOKIE))
-    request["console_session"] = session
+    request[SESSION] = session
     return session
 
 
