@@ -212,6 +212,7 @@ async def test_retry_now_makes_a_failed_webhook_due_and_shows_the_signed_request
     resp = await c.post(f"/console/webhooks/{row.id}/retry", data={"csrf": token})
     assert resp.status == 200 and "is due now" in await resp.text()
     after = await api.store.read(get_webhook, row.id)
+    assert after is not None
     assert after.status == WebhookStatus.PENDING and after.next_attempt_at <= utcnow() and after.attempts == 4
     # Another project's row is not this login's to retry.
     other = await api.store.write(lambda: create_project("other"))
