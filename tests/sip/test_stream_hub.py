@@ -413,6 +413,32 @@ async def test_the_server_closing_stops_the_stream(main: Main, agent: tuple[Agen
     assert main.of(s.stream_sid) == [("started", 0), ("stopped", 0)]
 
 
+async def test_a_bug_in_one_stream_stops_that_stream_only(main: Main) -> None:
+    agents = [Agent(), Agent()]
+    app = web.Application()
+    app.router.add_get("/0", agents[0].handler)
+    app.router.add_get("/1", agents[1].handler)
+    runner, port = await serve(app)
+    try:
+        broken, healthy = spec(f"ws://127.0.0.1:{port}/0"), spec(f"ws://127.0.0.1:{port}/1")
+        handles = [await opened(main, broken, agents[0]), await opened(main, healthy, agents[1])]
+
+        def bug(pcm: bytes) -> bool:
+            raise RuntimeError("injected")
+
+        handles[0].playout.add_audio = bug  # a bug in the hub thread's handling of this stream
+        for a in agents:
+            await a.send(media_message(TONE_FRAMES[0]))
+        stopped = await main.event("stopped", broken.stream_sid)
+        assert stopped.message == "internal error: RuntimeError('injected')"
+        await until(lambda: handles[1].playout.buffered_ms == 20, what="the other stream's media")
+        handles[1].push("inbound", TONE_FRAMES[0])
+        await until(lambda: agents[1].events("media"), what="the other stream's push")
+        assert main.of(healthy.stream_sid) == [("started", 0)]
+    finally:
+        await runner.cleanup()
+
+
 def stalled_server() -> tuple[socket.socket, int, list[socket.socket]]:
     """Completes the WebSocket handshake, then never reads (small receive buffer)."""
     listener = socket.socket()
@@ -461,7 +487,7 @@ async def test_a_server_that_never_reads_does_not_block_push(main: Main) -> None
             await asyncio.sleep(0.002)
             if handle.frames_sent != sent:
                 sent, since = handle.frames_sent, time.monotonic()
-            elif time.monotonic() - since > 0.3:
+            elif time.monotonic() - since > 0.5:  # nothing sent for 0.5 s: the socket is full
                 break
         assert time.monotonic() < deadline, "the socket never filled"
         assert handle.frames_dropped > 0 and handle.max_queue == 100
