@@ -1,5 +1,5 @@
 """Every Twilio parameter accounted for: Twilio's OpenAPI parameter list of each operation Wirexa
-serves (Calls, Call Recordings, Recordings, IncomingPhoneNumbers) matches wirexa/api/parameters.py
+serves (Calls, Call Recordings, Call Streams, Recordings, IncomingPhoneNumbers) matches wirexa/api/parameters.py
 exactly, so a parameter Twilio adds fails here until it is decided; each one is then sent to the
 in-process API: a refused one is a 400 naming it, a supported one is taken (a good value is
 accepted, a bad one is a 400 naming it). Conferences and Queues, which Wirexa lacks, are 404.
@@ -29,7 +29,7 @@ FULL = ROOT.parent / "shared" / "reference" / "twilio_api_v2010.json"
 # add-ons and transcriptions) and those it lacks.
 RESOURCES = re.compile(
     r"^/2010-04-01/Accounts/\{AccountSid\}/("
-    r"Calls(\.json|/\{Sid\}\.json|/\{CallSid\}/Recordings(\.json|/\{Sid\}\.json))"
+    r"Calls(\.json|/\{Sid\}\.json|/\{CallSid\}/(Recordings|Streams)(\.json|/\{Sid\}\.json))"
     r"|Recordings(\.json|/\{Sid\}\.json)"
     r"|IncomingPhoneNumbers(\.json|/\{Sid\}\.json|/(Local|Mobile|TollFree)\.json)"
     r"|(Conferences|Queues)(\.json|/.*))$"
@@ -159,6 +159,12 @@ GOOD: dict[str, Any] = {
     "AccountSid": "{project}",
     "Origin": "hosted",
     "Beta": "false",
+    "Url@CreateStream": "wss://agent.example/ws",
+    "Name@CreateStream": "fork",
+    "Track@CreateStream": "both_tracks",
+    "Status@UpdateStream": "stopped",
+    **{f"Parameter{n}.Name": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v"} for n in range(1, 100)},
+    **{f"Parameter{n}.Value": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v"} for n in range(1, 100)},
 }
 BAD: dict[str, Any] = {
     "SipAuthUsername": "alice",  # without SipAuthPassword, and To is a number
@@ -197,8 +203,13 @@ BAD: dict[str, Any] = {
     "AccountSid": "AC" + "1" * 32,
     "Origin": "elsewhere",
     "Beta": "maybe",
+    "Url@CreateStream": "https://agent.example/ws",  # a stream's URL is ws:// or wss://
+    "Track@CreateStream": "sideways",
+    "Status@UpdateStream": "paused",
+    **{f"Parameter{n}.Name": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v" * 500} for n in range(1, 100)},
+    **{f"Parameter{n}.Value": {f"Parameter{n}.Value": "v"} for n in range(1, 100)},  # without its Name
 }
-NO_BAD = {"ParentCallSid", "CallSid", "ConferenceSid", "PageToken"}
+NO_BAD = {"ParentCallSid", "CallSid", "ConferenceSid", "PageToken", "Name"}
 NO_BAD_IN_LISTS = {"To", "From", "PhoneNumber", "FriendlyName"}  # a filter matching nothing
 
 
@@ -266,6 +277,10 @@ class Target:
                 path = path.replace("{CallSid}", call).replace("{Sid}", rec.sid)
             if op == "UpdateCallRecording":
                 fields = {"Status": "paused"}
+            if op == "CreateStream":
+                fields = {"Url": "wss://agent.example/ws"}
+            if op == "UpdateStream":
+                fields = {"Status": "stopped"}
         elif op == "FetchRecording":
             resp = await api.create()
             call = (await resp.json())["sid"]
@@ -301,8 +316,11 @@ class Target:
         return resp.status, await resp.json()
 
     def accepted(self, status: int, body: dict[str, Any]) -> bool:
-        if self.op in ("CreateCallRecording", "UpdateCallRecording"):  # no live session: 21220 after the checks
+        if self.op in ("CreateCallRecording", "UpdateCallRecording", "CreateStream"):
+            # no live session: 21220 after the checks
             return status == 400 and body["code"] == ApiCode.INVALID_CALL_STATE and "not" in body["message"]
+        if self.op == "UpdateStream":  # no live session, no stream of that name: 404 after the checks
+            return status == 404 and body["code"] == ApiCode.NOT_FOUND
         return status in (200, 201)
 
 

@@ -9,6 +9,7 @@ value (the one that asks for nothing), is accepted: there is nothing to do."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 
@@ -193,6 +194,19 @@ NUMBER_LIST = (
     + _PAGING
 )
 
+STREAM_CREATE = _params(
+    ("Url", S, "`wss://` or `ws://` (Twilio: `wss` only); the call's worker opens it"),
+    ("Name", S, "unique among the call's running streams; stops it by name"),
+    ("Track", S, "`inbound_track` (default), `outbound_track` or `both_tracks`"),
+    ("StatusCallback", S, "stream-started, stream-stopped, stream-error: " + _CALLBACK),
+    ("StatusCallbackMethod", S, "GET or POST"),
+) + tuple(
+    Param(f"Parameter{n}.{part}", S, "name and value pairs in start.customParameters, in number order")
+    for n in range(1, 100)
+    for part in ("Name", "Value")
+)
+STREAM_UPDATE = _params(("Status", S, "`stopped` (the only value, as Twilio)"))
+
 # Twilio's operationId -> (where it is in README's table, its parameters).
 OPERATIONS: dict[str, tuple[str, tuple[Param, ...]]] = {
     "CreateCall": ("Calls: create", CALL_CREATE),
@@ -201,6 +215,8 @@ OPERATIONS: dict[str, tuple[str, tuple[Param, ...]]] = {
     "CreateCallRecording": ("Call Recordings: create", CALL_RECORDING_CREATE),
     "UpdateCallRecording": ("Call Recordings: update", CALL_RECORDING_UPDATE),
     "ListCallRecording": ("Call Recordings: list", CALL_RECORDING_LIST),
+    "CreateStream": ("Call Streams: create", STREAM_CREATE),
+    "UpdateStream": ("Call Streams: update (stop)", STREAM_UPDATE),
     "ListRecording": ("Recordings: list", RECORDING_LIST),
     "FetchRecording": ("Recordings: fetch", RECORDING_FETCH),
     "CreateIncomingPhoneNumber": ("IncomingPhoneNumbers (and /Local, /Mobile, /TollFree): create", NUMBER_CREATE),
@@ -237,15 +253,27 @@ def refuse(form: Mapping[str, str], operation: str) -> None:
             raise BadRequest(f"{param.name} is not supported: {param.note}", code=param.code)
 
 
+_NUMBERED = re.compile(r"^Parameter([0-9]+)\.(Name|Value)$")
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
 def markdown() -> str:
-    """README's table: one row per parameter of each operation, then the absent resources."""
+    """README's table: one row per parameter of each operation (a numbered family such as
+    Parameter1.Name ... Parameter99.Value on one row), then the absent resources."""
     lines = ["| Operation | Parameter | Wirexa |", "|---|---|---|"]
     for where, params in OPERATIONS.values():
         for i, p in enumerate(params):
+            family = _NUMBERED.match(p.name)
+            if family is not None and family.group(1) != "1":
+                continue  # on the family's first row
+            if family is not None and p.name.endswith(".Name"):
+                last = [q.name for q in params if _NUMBERED.match(q.name)][-1]
+                p = dataclasses.replace(p, name=f"{p.name}` ... `{last}")
+            elif family is not None:
+                continue
             if p.support is Support.REFUSED:
                 how = f"refused (400 / {int(p.code)}"
                 how += f"; `{p.harmless}` is accepted): " if p.harmless else "): "

@@ -87,6 +87,7 @@ class Dialog:
     dtmf_done_at: float | None = None
     amd: AmdParams | None = None  # answering-machine detection asked for this call
     taps: dict[str, Tap[Any]] = field(default_factory=dict)  # by name (the AMD tap: until its decision)
+    pending_streams: list[proto.StartStream] = field(default_factory=list)  # until media is up
 
     @property
     def live(self) -> bool:

@@ -176,3 +176,49 @@ class RelayPort(pj.AudioMediaPort):  # type: ignore[misc]
 
     def close(self) -> None:
         self.sock.close()
+
+
+class StreamTapPort(pj.AudioMediaPort):  # type: ignore[misc]
+    """One track of a Media Stream (streaming.py): every 20 ms frame the bridge gives it goes to
+    the stream's handle (StreamHandle.push: a copy and a wake of the hub's loop, never a block).
+    20 ms frames, not a TapPort's 100 ms: the frame's wait here is the stream's latency."""
+
+    def __init__(self, handle: Any, track: str) -> None:
+        super().__init__()
+        self.handle = handle
+        self.track = track
+
+    def create(self, name: str) -> None:
+        self.createPort(name[:60], audio_format())
+
+    def onFrameReceived(self, frame: Any) -> None:
+        hold_thread_state()
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            self.handle.push(self.track, frame_bytes(frame.buf))
+
+
+class FeedPort(pj.AudioMediaPort):  # type: ignore[misc]
+    """A bidirectional Media Stream's server audio into its call: each 20 ms frame the bridge
+    asks for is the next one of the stream's Playout (media.streams: the server's media in
+    order, marks echoed as their audio is taken); nothing buffered is no frame (the call hears
+    silence, as it does while an agent is thinking)."""
+
+    def __init__(self, playout: Any) -> None:
+        super().__init__()
+        self.playout = playout
+        self.out = pj.ByteVector(FRAME_BYTES)
+        self.addr = _vector_address(self.out)
+
+    def create(self, name: str) -> None:
+        self.createPort(name[:60], audio_format())
+
+    def onFrameRequested(self, frame: Any) -> None:
+        hold_thread_state()
+        data = self.playout.take_frame()
+        if data is None or not self.addr:
+            frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
+            return
+        ctypes.memmove(self.addr, data, FRAME_BYTES)
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = self.out
+        frame.size = FRAME_BYTES

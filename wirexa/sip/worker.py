@@ -46,6 +46,7 @@ from wirexa.sip.protocol import dtmf_plan, end_reason
 from wirexa.sip.recorder import Recorders
 from wirexa.sip.recorder import file_complete as file_complete  # the sandbox carrier's import
 from wirexa.sip.relay import RelayHub
+from wirexa.sip.streaming import Streams
 from wirexa.sip.tap import Tap, TapThread
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class Worker:
         self.relays = RelayHub(self.loop.bury)  # bridges to calls in other workers (pool.py)
         self.recorders = Recorders(self.graph, self.applier, self.loop.bury, emit)
         self.taps = TapThread(self.loop.wake)
+        self.streams = Streams(self.graph, self.applier, self.loop.bury, self.loop.wake, emit)
 
     def link(self, changes: list[mg.Change], *, strict: bool = False) -> None:
         self.applier.apply(changes, strict=strict)
@@ -183,6 +185,16 @@ class Worker:
                 self.recorders.pause(st, rec_id, behavior)
             case proto.ResumeRecord(rec_id=rec_id):
                 self.recorders.resume(st, rec_id)
+            case proto.StartStream():
+                if st.media is None:
+                    st.pending_streams.append(cmd)
+                else:
+                    self.streams.start(st, cmd)
+            case proto.StopStream(stream_sid=stream_sid):
+                if any(c.stream_sid == stream_sid for c in st.pending_streams):  # never opened
+                    st.pending_streams = [c for c in st.pending_streams if c.stream_sid != stream_sid]
+                    self.emit(proto.Stream(st.call_sid, stream_sid, "stopped", 0, "stopped"))
+                self.streams.stop(st, stream_sid)
 
     def account_for(self, cmd: proto.MakeCall) -> Any:
         """The account a call is placed with: the worker's (the trunk's credentials), or one that
@@ -482,6 +494,10 @@ class Worker:
             for name in list(st.taps):
                 self.stop_tap(st, name)
             self.stop_play(st, "stopped")
+            self.streams.hangup(st)
+            for unopened in st.pending_streams:  # never opened: their one word is "stopped"
+                self.emit(proto.Stream(sid, unopened.stream_sid, "stopped", 0, "the call ended"))
+            st.pending_streams = []
             self.recorders.hangup(st)
             for peer in self.relays.peers_of(sid):
                 self.relay_close(sid, peer)
@@ -512,6 +528,9 @@ class Worker:
         pending, st.pending_records = st.pending_records, []
         for cmd in pending:
             self.record(st, cmd)
+        streams, st.pending_streams = st.pending_streams, []
+        for start in streams:
+            self.streams.start(st, start)
         if st.amd is not None and st.answered and AMD_TAP not in st.taps:
             self.start_amd(st)
 
@@ -521,11 +540,13 @@ class Worker:
             return
         self.emit(proto.Digit(sid, digit))
         self.recorders.digit(st, digit)
+        self.streams.digit(st, digit)
 
     # --- timers (main thread) -------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
         self.recorders.report(now)
+        self.streams.poll()
         for held in list(self.incoming.values()):
             if held.local_reason is None and now >= held.ring_deadline:
                 self.reject(held.call_sid, 403, "the engine did not answer the INVITE")
@@ -595,6 +616,7 @@ class Worker:
             self.loop.run()
         finally:
             self.taps.stop()
+            self.streams.shutdown()
             self.loop.shutdown()
 
 

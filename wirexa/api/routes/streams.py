@@ -70,7 +70,8 @@ def custom_parameters(form: MultiMapping[str]) -> tuple[tuple[str, str], ...]:
         value = values.get(n, "")
         if len(name) + len(value) >= 500:
             raise BadRequest(
-                f"Parameter{n}: name and value must be under 500 characters", code=ApiCode.INVALID_PARAMETER
+                f"Parameter{n}.Name and Parameter{n}.Value together must be under 500 characters",
+                code=ApiCode.INVALID_PARAMETER,
             )
         out.append((name, value))
     return tuple(out)
