@@ -505,6 +505,21 @@ async def test_a_server_that_never_reads_does_not_block_push(main: Main) -> None
         listener.close()
 
 
+async def test_a_stream_closed_at_once_still_ends_with_stopped(main: Main, agent: tuple[Agent, str]) -> None:
+    a, url = agent
+    at_once, connecting = spec(url), spec(url)
+    main.hub.open(at_once)
+    main.hub.close(at_once.stream_sid)  # before the hub's loop has even begun it
+    await main.event("stopped", at_once.stream_sid)
+    main.hub.open(connecting)
+    await asyncio.sleep(0)  # the hub thread may be anywhere in the connect now
+    main.hub.close(connecting.stream_sid)
+    await main.event("stopped", connecting.stream_sid)
+    assert main.of(at_once.stream_sid) == [("stopped", 0)]
+    assert [k for k, _ in main.of(connecting.stream_sid)] in (["stopped"], ["started", "stopped"])
+    assert main.hub.open(spec(url)).spec  # the hub goes on
+
+
 # Connect failures ------------------------------------------------------------------------------
 
 

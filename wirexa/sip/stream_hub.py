@@ -142,6 +142,7 @@ class StreamHandle:
         self._control: deque[tuple[str, str]] = deque()  # ("dtmf", digit) | ("mark", name)
         self._task: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._connecting = False
         self._stop_requested = False
         self._stopped = False
         self._warned: set[int] = set()
@@ -317,8 +318,10 @@ class StreamHub:
         if handle._stopped or handle._stop_requested:
             return
         handle._stop_requested = True
-        if not handle._open:  # still connecting: give up on it
-            if handle._task is not None:
+        if not handle._open:
+            # Connecting: give up on it. Not started yet: _run sees the request (a task cancelled
+            # before its first step would never run its `finally`, and "stopped" would be lost).
+            if handle._connecting and handle._task is not None:
                 handle._task.cancel()
             return
         handle._wakeup.set()
@@ -356,6 +359,9 @@ class StreamHub:
         reason = "stopped"
         ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         try:
+            if handle._stop_requested:
+                return
+            handle._connecting = True
             try:
                 ws = await self._connect(spec)
             except _ConnectFailed as exc:
@@ -368,7 +374,7 @@ class StreamHub:
             await ws.send_str(encoder.start())
             log.info("[%s] stream %s: connected to %s", spec.call_sid, spec.stream_sid, spec.url)
             self._emit(handle, "started")
-            handle._open = True
+            handle._open, handle._connecting = True, False
             reason = await self._stream(handle, ws, encoder)
         except asyncio.CancelledError:
             reason = "stopped"  # close() while connecting, or a shutdown out of time
@@ -376,7 +382,7 @@ class StreamHub:
             log.exception("[%s] stream %s: failed", spec.call_sid, spec.stream_sid)
             reason = f"internal error: {exc!r}"
         finally:
-            handle._open = False
+            handle._open = handle._connecting = False
             handle._frames.clear()
             try:
                 if ws is not None:
