@@ -200,9 +200,12 @@ def test_a_fork_of_both_tracks_and_stop_by_name(engine: LiveServer, agent: Agent
     assert callbacks[0].form["StreamName"] == "fork"
 
 
-def test_the_streams_resource_starts_and_stops_a_fork(engine: LiveServer, agent: Agent) -> None:
+def test_the_streams_resource_starts_and_stops_a_fork_and_the_call_ending_stops_the_rest(
+    engine: LiveServer, agent: Agent
+) -> None:
     client = engine.client()
-    call = create(engine, to=PERSON, twiml='<Response><Pause length="20"/></Response>')
+    twiml = f'<Response><Start><Stream name="tw" url="{agent.url("/tw")}"/></Start><Pause length="20"/></Response>'
+    call = create(engine, to=PERSON, twiml=twiml)
     deadline = time.monotonic() + 20
     while client.calls(call.sid).fetch().status != "in-progress":
         assert time.monotonic() < deadline
@@ -217,8 +220,12 @@ def test_the_streams_resource_starts_and_stops_a_fork(engine: LiveServer, agent:
     stopped = client.calls(call.sid).streams("rest").update(status="stopped")
     assert stopped.sid == stream.sid and stopped.status == "stopped"
     run(agent, conn.wait_for("stop"))
+    forked = agent.conn("/tw")
+    assert forked.events("stop") == []  # the other stream goes on
     client.calls(call.sid).update(status="completed")
     assert wait_final(client, call.sid).status == "completed"
+    run(agent, forked.wait_for("stop"))  # the call's end closes its streams with `stop`
+    assert forked.events("stop")[0]["stop"]["callSid"] == call.sid
 
 
 def test_failures_are_notifications_and_the_document_goes_on(engine: LiveServer, agent: Agent, web: WebApp) -> None:
