@@ -1,7 +1,7 @@
 """PURE: Twilio Media Streams on the wire: the messages Wirexa sends, the server's messages, the play buffer.
 
 Theory of operation. A Media Stream carries a call's audio over a WebSocket in Twilio's protocol
-(../shared/reference/twilio-voice-next.md §1). Inside Wirexa audio is 16-bit signed little-endian
+(Twilio's Media Streams, every message as Twilio documents it). Inside Wirexa audio is 16-bit signed little-endian
 PCM, 8 kHz mono, in 20 ms frames of FRAME_BYTES; on the wire it is mu-law 8 kHz, base64, in JSON
 text frames. This module holds the three protocol pieces, with no I/O, clock or thread of its own:
 - `Encoder`: Twilio -> server messages of one stream (connected, start, media, dtmf, mark, stop),

@@ -25,7 +25,7 @@ than 101, 31922 URL scheme not ws/wss) when the socket could not be opened; and 
 server", "connection lost: ..." (the socket failed mid-stream: Twilio defines no 319xx code for it,
 so it is a stop with its cause, not an error), or "internal error: ..." (a bug, logged).
 Wirexa does not send `stop` when the server closed the socket: the close handshake has begun
-and Twilio's behaviour there is undocumented (../shared/reference/twilio-voice-next.md §1.3).
+and Twilio's behaviour there is undocumented (Twilio's WebSocket messages reference says nothing of it).
 """
 
 from __future__ import annotations
