@@ -236,3 +236,23 @@ def test_csrf_compare() -> None:
     s = auth.Sessions(60).create(None, "admin")
     assert auth.csrf_ok(s, s.csrf)
     assert not auth.csrf_ok(s, None) and not auth.csrf_ok(s, "") and not auth.csrf_ok(s, s.csrf + "x")
+
+
+def test_the_days_hours_settle_once_past_and_without_live_calls() -> None:
+    now = dt.datetime(2026, 12, 7, 12, 30)
+    names = charts.day_hours(now)
+    assert len(names) == 25 and names[0] == "2026-12-06 12" and names[-1] == "2026-12-07 12"
+    assert charts.hour_start("2026-12-07 12") == dt.datetime(2026, 12, 7, 12)
+    assert charts.first_missing(names, {}) == names[0]
+    assert charts.first_missing(names, {n: {} for n in names[:5]}) == names[5]
+    assert charts.first_missing(names, {n: {} for n in names}) == names[-1]  # the current hour is always read
+    counts: dict[str, charts.Counts] = {
+        names[0]: {("completed", "human"): 2, ("busy", None): 1},
+        names[1]: {("in-progress", None): 1},  # a call still up: this hour can change
+        names[-1]: {("completed", None): 1},
+    }
+    assert charts.settled(names, counts) == [n for n in names[:-1] if n != names[1]]
+    statuses, answered_by, per_hour = charts.day_totals(names, counts)
+    assert statuses == {"completed": 3, "busy": 1, "in-progress": 1}
+    assert answered_by == {"human": 2}
+    assert per_hour[names[0]] == {"completed": 2, "busy": 1} and per_hour[names[2]] == {}

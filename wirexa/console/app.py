@@ -94,6 +94,7 @@ TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
 CLOSING = web.AppKey("console_closing", asyncio.Event)
 PEAKS = web.AppKey("console_peaks", collections.OrderedDict)
 DOCTOR = web.AppKey("console_doctor", dict)
+HOURS = web.AppKey("console_hours", dict)  # (scope, hour bucket) -> counts that can no longer change
 SESSION: web.RequestKey[Session | None] = web.RequestKey("console_session")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -945,20 +946,34 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
     session = await _login_required(request)
     svc = _svc(request)
     now = utcnow()
-    d = await svc.store.read(repo.dashboard, _scope(session), now)
+    scope = _scope(session)
+    # Hours that can no longer change are kept (HOURS); the store counts only the rest: one read
+    # of the day's calls at the first visit, then of the current hour and those with live calls.
+    names = charts.day_hours(now)
+    known: dict[tuple[str | None, str], Any] = request.app[HOURS]
+    cached = {n: known[(scope, n)] for n in names if (scope, n) in known}
+    since = charts.hour_start(charts.first_missing(names, cached))
+    d = await svc.store.read(repo.dashboard, scope, now, since)
+    counts = {n: cached[n] if n in cached and charts.hour_start(n) < since else d.hours.get(n, {}) for n in names}
+    for n in charts.settled(names, counts):
+        known[(scope, n)] = counts[n]
+    for key in [k for k in known if k[1] < names[0]]:  # out of the day now
+        del known[key]
+    statuses, answered_by, per_hour = charts.day_totals(names, counts)
     minutes = charts.stacked(charts.buckets(now, 60, dt.timedelta(minutes=1)), d.minutes.rows)
-    hours = charts.stacked(charts.buckets(now, 24, dt.timedelta(hours=1)), d.hours.rows)
-    ended = sum(d.statuses_day.get(s, 0) for s in ("completed", "busy", "failed", "no-answer", "canceled"))
-    answered = d.statuses_day.get("completed", 0)
+    hours = charts.stacked(names, per_hour)
+    ended = sum(statuses.get(s, 0) for s in ("completed", "busy", "failed", "no-answer", "canceled"))
+    answered = statuses.get("completed", 0)
     sip = svc.sip.health() if svc.sip is not None else {"state": "disabled"}
     return render(
         request,
         "dashboard.html",
         title="Dashboard",
         d=d,
+        statuses_day=statuses,
         cps=round(d.created_last_10s / 10, 1),
         answer_rate=round(100 * answered / ended, 1) if ended else None,
-        amd=charts.shares(d.answered_by_day),
+        amd=charts.shares(answered_by),
         p50=charts.percentile(d.webhook_latency_ms, 50),
         p95=charts.percentile(d.webhook_latency_ms, 95),
         minutes=minutes,
@@ -1088,6 +1103,7 @@ def make_console(settings_session_hours: float) -> web.Application:
     app[CLOSING] = asyncio.Event()
     app[PEAKS] = collections.OrderedDict()
     app[DOCTOR] = {}
+    app[HOURS] = {}
     app.on_shutdown.append(_on_shutdown)
     r = app.router
     r.add_get("/", index)

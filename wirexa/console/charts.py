@@ -81,3 +81,48 @@ def percentile(values: Sequence[int], q: float) -> int | None:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
+
+
+# --- the day's counts, hour by hour --------------------------------------------------------------
+
+Counts = Mapping[tuple[str, str | None], int]  # (status, AnsweredBy) -> calls
+LIVE_STATUSES = ("queued", "initiated", "ringing", "in-progress")
+HOUR = dt.timedelta(hours=1)
+
+
+def day_hours(now: dt.datetime) -> list[str]:
+    """The 25 hour buckets of the dashboard's day: the 24 before the current one, and it."""
+    return buckets(now, 25, HOUR)
+
+
+def hour_start(name: str) -> dt.datetime:
+    return dt.datetime.strptime(name, "%Y-%m-%d %H")
+
+
+def first_missing(names: Sequence[str], known: Mapping[str, Counts]) -> str:
+    """The oldest bucket of `names` not in `known` (the current hour, the last, at the least)."""
+    return next((n for n in names[:-1] if n not in known), names[-1])
+
+
+def settled(names: Sequence[str], counts: Mapping[str, Counts]) -> list[str]:
+    """The buckets of `names` whose counts can no longer change: past hours (not the last) with
+    no live call. New calls are created in the current hour only, and a call's status and
+    AnsweredBy change only while it is live."""
+    return [n for n in names[:-1] if not any(s in LIVE_STATUSES for s, _ in counts.get(n, {}))]
+
+
+def day_totals(
+    names: Sequence[str], counts: Mapping[str, Counts]
+) -> tuple[dict[str, int], dict[str, int], dict[str, dict[str, int]]]:
+    """(calls by status, calls by AnsweredBy, bucket -> status -> calls) over `names`."""
+    statuses: dict[str, int] = {}
+    answered_by: dict[str, int] = {}
+    per_hour: dict[str, dict[str, int]] = {}
+    for name in names:
+        row = per_hour.setdefault(name, {})
+        for (status, by), n in counts.get(name, {}).items():
+            statuses[status] = statuses.get(status, 0) + n
+            row[status] = row.get(status, 0) + n
+            if by:
+                answered_by[by] = answered_by.get(by, 0) + n
+    return statuses, answered_by, per_hour

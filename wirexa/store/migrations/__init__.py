@@ -11,6 +11,7 @@ from wirexa.store.migrations import (
     m0008_keys_subaccounts,
     m0009_call_events,
     m0010_sip_auth,
+    m0011_console_index,
 )
 
 MIGRATIONS = (
@@ -24,4 +25,5 @@ MIGRATIONS = (
     m0008_keys_subaccounts,
     m0009_call_events,
     m0010_sip_auth,
+    m0011_console_index,
 )
