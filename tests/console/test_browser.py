@@ -278,6 +278,22 @@ def test_a_call_from_the_live_list_to_its_timeline_recording_and_webhooks(
     wait_for("the retried attempt", lambda: attempts() > attempts_before, 10)
     b.save_screenshot(str(shots / "webhook.png"))
 
+    # A test call from the form: its page follows the call live (the feed reloads it) to the end.
+    b.get(f"{engine.base_url}/console/call")
+    b.find_element(By.ID, "To").send_keys("+15005550032")  # the callee hangs up after 0.6 s
+    b.find_element(By.ID, "From").send_keys("+15005550100")
+    b.find_element(By.ID, "place").click()
+    wait_for("the test call's page", lambda: "/console/calls/CA" in b.current_url)
+    wait_for(
+        "the test call to end on its page",
+        lambda: (
+            b.execute_script("const s = document.getElementById('call-status'); return s && s.textContent")
+            == "completed"
+        ),
+        30,
+    )
+    assert "Hello from Wirexa." in b.find_element(By.TAG_NAME, "details").get_attribute("textContent")
+
     for page, shot in (
         ("numbers", "numbers"),
         ("applications", "applications"),

@@ -330,3 +330,16 @@ async def test_the_dashboard_counts(api: Api) -> None:
     assert '<span class="big">40</span> ms webhook p50' in text
     assert '<span class="big">1</span> webhook attempts failed' in text
     assert "<th>human</th>" in text
+
+
+async def test_the_doctor_page_runs_wirexa_doctor_for_the_admin_only(api: Api) -> None:
+    await login(api)
+    resp = await api.client.get("/console/doctor")
+    assert resp.status == 403 and "admin login" in await resp.text()
+    write_password(api.settings.data_path, "0123456789-admin")
+    api.client.session.cookie_jar.clear()
+    await login(api, "admin", "0123456789-admin")
+    text = await (await api.client.get("/console/doctor")).text()
+    # The checks of `wirexa doctor --json` for this data directory: its database exists here.
+    assert "<td>data directory</td><td>ok</td>" in text and "<td>database</td><td>ok</td>" in text
+    assert "<td>config</td><td>warn</td>" in text  # no config file in a test's data dir
