@@ -96,6 +96,25 @@ class Admission:
         """The emergency stop is on: nothing leaves the queue."""
         return self.limits is not None and await self.limits.calls_stopped()
 
+    @staticmethod
+    def over_concurrency(project: ProjectRecord | None, live_calls: int) -> Refusal | None:
+        """The project's concurrency cap (`live_calls`: its live calls and legs) is reached."""
+        if project is not None and project.max_concurrent is not None and live_calls >= project.max_concurrent:
+            return Refusal(
+                429,
+                ApiCode.TOO_MANY_REQUESTS,
+                f"The project's limit of {project.max_concurrent} concurrent calls is reached",
+            )
+        return None
+
+    async def seconds_used_today(self, account_sid: str, limits: permissions.ProjectLimits) -> int:
+        """Call seconds the project used since the UTC day began (0 when it has no daily cap)."""
+        if self.limits is None or not permissions.daily_cap_s(limits, self.policy):
+            return 0
+        now = self.clock.now()
+        finished_s, live = await self.limits.call_usage_since(account_sid, permissions.day_start(now))
+        return permissions.seconds_used(finished_s, live, now)
+
     async def destination_and_usage(
         self, account_sid: str, to_number: str, usage: UsageCache | None = None
     ) -> Refusal | None:
@@ -115,12 +134,7 @@ class Admission:
             return None
         if cached is None:
             limits = await self.limits.project_limits(account_sid)
-            used_s = 0
-            if permissions.daily_cap_s(limits, self.policy):
-                now = self.clock.now()
-                finished_s, live = await self.limits.call_usage_since(account_sid, permissions.day_start(now))
-                used_s = permissions.seconds_used(finished_s, live, now)
-            cached = (limits, used_s)
+            cached = (limits, await self.seconds_used_today(account_sid, limits))
             if usage is not None:
                 usage[account_sid] = cached
         limits, used_s = cached
@@ -138,35 +152,19 @@ class Admission:
         project = await self.store.project(account_sid)
         if project is None:
             return Refusal(404, ApiCode.NOT_FOUND, "The project of the number is gone")
-        if (refusal := inactive(project)) is not None:
+        if (refusal := inactive(project) or self.over_concurrency(project, live_calls)) is not None:
             return refusal
-        if project.max_concurrent is not None and live_calls >= project.max_concurrent:
-            return Refusal(
-                429,
-                ApiCode.TOO_MANY_REQUESTS,
-                f"The project's limit of {project.max_concurrent} concurrent calls is reached",
-            )
         if project.credits_s is not None and project.credits_s <= 0:
             return NO_CREDITS
         if self.limits is None:
             return None
         limits = await self.limits.project_limits(account_sid)
-        cap_s = permissions.daily_cap_s(limits, self.policy)
-        if not cap_s:
-            return None
-        now = self.clock.now()
-        finished_s, live = await self.limits.call_usage_since(account_sid, permissions.day_start(now))
-        return permissions.usage_refusal(permissions.seconds_used(finished_s, live, now), cap_s)
+        used_s = await self.seconds_used_today(account_sid, limits)
+        return permissions.usage_refusal(used_s, permissions.daily_cap_s(limits, self.policy))
 
     async def for_leg(self, account_sid: str, to_number: str, live_calls: int) -> Refusal | None:
         """Why a <Dial> leg may not be placed now (`live_calls`: the project's live calls and legs)."""
         if await self.calls_stopped():
             return permissions.STOPPED
-        project = await self.store.project(account_sid)
-        if project is not None and project.max_concurrent is not None and live_calls >= project.max_concurrent:
-            return Refusal(
-                429,
-                ApiCode.TOO_MANY_REQUESTS,
-                f"The project's limit of {project.max_concurrent} concurrent calls is reached",
-            )
-        return await self.destination_and_usage(account_sid, to_number)
+        refusal = self.over_concurrency(await self.store.project(account_sid), live_calls)
+        return refusal or await self.destination_and_usage(account_sid, to_number)
