@@ -292,7 +292,7 @@ def test_a_call_from_the_live_list_to_its_timeline_recording_and_webhooks(
         ),
         30,
     )
-    assert "Hello from Wirexa." in b.find_element(By.TAG_NAME, "details").get_attribute("textContent")
+    assert "Hello from Wirexa." in (b.find_element(By.TAG_NAME, "details").get_attribute("textContent") or "")
 
     for page, shot in (
         ("numbers", "numbers"),
