@@ -1,12 +1,16 @@
-"""Helpers shared by the benchmarks: percentiles, process CPU/RSS from /proc, a load loop."""
+"""Helpers shared by the benchmarks: percentiles, process CPU/RSS from /proc, a load loop, a
+threaded aiohttp app (callback receivers, voice URLs)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Awaitable, Callable
+
+from aiohttp import web
 
 
 def pct(values: list[float], p: float) -> float:
@@ -81,3 +85,44 @@ async def load(fn: Callable[[], Awaitable[None]], concurrency: int, seconds: flo
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return len(latencies), latencies, errors
+
+
+class ThreadedApp(threading.Thread):
+    """A tiny aiohttp app on its own thread and loop, so the bench's own loop (or its sync code)
+    is not what delays it: POSTs to PATH go to handle(). start(), then ready.wait(); close()."""
+
+    PATH = "/"
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.ready = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._done: asyncio.Event | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.PATH}"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._done = asyncio.Event()
+        app = web.Application()
+        app.router.add_post(self.PATH, self.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port, backlog=1024).start()
+        self.ready.set()
+        await self._done.wait()
+        await runner.cleanup()
+
+    def close(self) -> None:
+        if self.loop is not None and self._done is not None:
+            self.loop.call_soon_threadsafe(self._done.set)
+        self.join(10)

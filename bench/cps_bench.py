@@ -59,7 +59,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from bench.common import pct, rss_mb, stop_process, total_rss_mb  # noqa: E402
+from bench.common import ThreadedApp, pct, rss_mb, stop_process, total_rss_mb  # noqa: E402
 from bench.sip_bench import Sink, start_sipp  # noqa: E402
 from tests.backends import free_port, free_udp_block  # noqa: E402
 from tests.conftest import LiveServer, make_live_server  # noqa: E402
@@ -191,22 +191,16 @@ class Sampler(threading.Thread):
 # --- the callback receiver -------------------------------------------------------------------------
 
 
-class Receiver(threading.Thread):
-    """A tiny aiohttp app on its own thread and loop: answers 200 at once and records
-    (CallSid, CallStatus, SequenceNumber, arrival epoch s) for each status callback."""
+class Receiver(ThreadedApp):
+    """Answers 200 at once and records (CallSid, CallStatus, SequenceNumber, arrival epoch s)
+    for each status callback."""
+
+    PATH = "/status"
 
     def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.port = free_port()
+        super().__init__(free_port())
         self.got: list[tuple[str, str, str, float]] = []
         self.bad = 0
-        self.ready = threading.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._done: asyncio.Event | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/status"
 
     async def handle(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -217,26 +211,6 @@ class Receiver(threading.Thread):
         else:
             self.bad += 1
         return web.Response(text="")
-
-    def run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._done = asyncio.Event()
-        app = web.Application()
-        app.router.add_post("/status", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port, backlog=1024).start()
-        self.ready.set()
-        await self._done.wait()
-        await runner.cleanup()
-
-    def close(self) -> None:
-        if self.loop is not None and self._done is not None:
-            self.loop.call_soon_threadsafe(self._done.set)
-        self.join(10)
 
 
 # --- database --------------------------------------------------------------------------------------

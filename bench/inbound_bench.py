@@ -37,7 +37,6 @@ INBOUND_BENCH_KEEP=1 (keep the data dir /tmp/inb_*, kept anyway when a call fail
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -49,7 +48,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -60,7 +58,7 @@ from typing import Any
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from bench.common import pct, stop_process  # noqa: E402
+from bench.common import ThreadedApp, pct, stop_process  # noqa: E402
 from bench.cps_bench import Sampler, alive, machine_busy, own_cpu_s, serve_log_summary, tree_cpu_s  # noqa: E402
 from tests.backends import free_udp_block  # noqa: E402
 from tests.conftest import LiveServer, make_live_server  # noqa: E402
@@ -88,22 +86,16 @@ TARGETS = {"rate_per_s": 50.0, "ringing_p99_ms": 50.0, "answer_p50_ms": 60.0}
 # --- the customer's web app ---------------------------------------------------------------------------
 
 
-class VoiceApp(threading.Thread):
-    """The number's VoiceUrl: an aiohttp app on its own thread and loop that answers TWIML at once
-    and stamps each request (epoch s) by its From (the call number SIPp put there)."""
+class VoiceApp(ThreadedApp):
+    """The number's VoiceUrl: answers TWIML at once and stamps each request (epoch s) by its From
+    (the call number SIPp put there)."""
+
+    PATH = "/voice"
 
     def __init__(self, port: int) -> None:
-        super().__init__(daemon=True)
-        self.port = port
+        super().__init__(port)
         self.fetched: dict[str, float] = {}  # From -> first request's epoch s
         self.requests = 0
-        self.ready = threading.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._done: asyncio.Event | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/voice"
 
     async def handle(self, request: web.Request) -> web.Response:
         t = time.time()
@@ -111,26 +103,6 @@ class VoiceApp(threading.Thread):
         self.requests += 1
         self.fetched.setdefault(str(form.get("From", "")), t)
         return web.Response(text=TWIML, content_type="text/xml")
-
-    def run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._done = asyncio.Event()
-        app = web.Application()
-        app.router.add_post("/voice", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port, backlog=1024).start()
-        self.ready.set()
-        await self._done.wait()
-        await runner.cleanup()
-
-    def close(self) -> None:
-        if self.loop is not None and self._done is not None:
-            self.loop.call_soon_threadsafe(self._done.set)
-        self.join(10)
 
 
 # --- SIPp ---------------------------------------------------------------------------------------------
