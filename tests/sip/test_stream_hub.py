@@ -238,8 +238,9 @@ async def test_frames_for_a_track_not_carried_are_ignored(main: Main, agent: tup
     assert handle.frames_ignored == 1
 
 
-async def test_push_to_send_latency(main: Main, agent: tuple[Agent, str]) -> None:
-    """push() on the clock thread to the message at the server: a few ms at most on loopback."""
+async def test_every_pushed_frame_reaches_the_server_in_order(main: Main, agent: tuple[Agent, str]) -> None:
+    """push() on the clock thread to the message at the server: every frame, in order (the
+    latency is printed for a person; it is measured by bench/streams_bench.py, not asserted)."""
     a, url = agent
     s = spec(url, bidirectional=False)
     handle = await opened(main, s, a)
@@ -253,7 +254,8 @@ async def test_push_to_send_latency(main: Main, agent: tuple[Agent, str]) -> Non
     latencies = sorted((arrivals[i] - pushed[i]) * 1000 for i in range(100))
     p50, p99 = statistics.median(latencies), latencies[98]
     print(f"push -> server: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms")
-    assert p50 < 5, latencies
+    chunks = [int(m["media"]["chunk"]) for m in a.events("media")]
+    assert chunks == list(range(1, 101))
 
 
 # Bidirectional: the server's audio, marks, clear, dtmf -------------------------------------------
