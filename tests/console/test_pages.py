@@ -343,3 +343,38 @@ async def test_the_doctor_page_runs_wirexa_doctor_for_the_admin_only(api: Api) -
     # The checks of `wirexa doctor --json` for this data directory: its database exists here.
     assert "<td>data directory</td><td>ok</td>" in text and "<td>database</td><td>ok</td>" in text
     assert "<td>config</td><td>warn</td>" in text  # no config file in a test's data dir
+
+
+async def test_a_recording_plays_with_its_waveform_and_only_for_its_project(api: Api) -> None:
+    from wirexa.media.audio import tone_pcm, wav_bytes
+    from wirexa.store.repo.recordings import insert_recording
+
+    other = await api.store.write(lambda: create_project("other"))
+    wav = api.settings.data_path / "rec.wav"
+    wav.write_bytes(wav_bytes(tone_pcm(440, 1000)))
+    call = await add_call(api)
+    theirs_call = await add_call(api, account=other.sid)
+
+    def recording(account: str, call_sid: str) -> Any:
+        return insert_recording(
+            account_sid=account,
+            call_sid=call_sid,
+            status="completed",
+            source="OutboundAPI",
+            duration_s=1,
+            wav_path=str(wav),
+            date_created=utcnow(),
+            date_updated=utcnow(),
+        )
+
+    mine = await api.store.write(recording, api.project.sid, call.sid)
+    theirs = await api.store.write(recording, other.sid, theirs_call.sid)
+    await login(api)
+    c = api.client
+    text = await (await c.get(f"/console/calls/{call.sid}")).text()
+    assert f'src="/console/recordings/{mine.sid}.wav"' in text
+    path = re.search(r'<svg class="wave"[^>]*><path d="([^"]+)"', text)
+    assert path and path.group(1).startswith("M") and path.group(1).count("M") == 480
+    resp = await c.get(f"/console/recordings/{mine.sid}.wav", headers={"Range": "bytes=0-43"})
+    assert resp.status == 206 and resp.headers["Content-Type"] == "audio/x-wav" and len(await resp.read()) == 44
+    assert (await c.get(f"/console/recordings/{theirs.sid}.wav")).status == 404
