@@ -32,7 +32,8 @@ Env: INBOUND_BENCH_CALLS (10000), INBOUND_BENCH_RATE (50), INBOUND_BENCH_BASELIN
 as CALLS; 0 = no baseline), INBOUND_BENCH_WORKERS (sip_workers_max, 40), INBOUND_BENCH_WORKERS_MIN
 (sip_workers_min, 12: warm workers, as an office with a 50/s trunk sets it), INBOUND_BENCH_PROFILE (an
 .svg path, or .txt for collapsed stacks: py-spy records serve's process during the run),
-INBOUND_BENCH_KEEP=1 (keep the data dir /tmp/inb_*, kept anyway when a call failed).
+INBOUND_BENCH_KEEP=1 (keep the data dir /tmp/inb_*, kept anyway when a call failed), INBOUND_BENCH_LOG_LEVEL
+(the engine's, WARNING; INFO logs each worker start and each INVITE a full worker passed on).
 """
 
 from __future__ import annotations
@@ -333,7 +334,7 @@ def engine_run(tmp: Path, sip: int, rtp: int, app: VoiceApp) -> dict[str, Any]:
             "WIREXA_SANDBOX_ENABLED": "false",
             "WIREXA_SANDBOX_PORT_BASE": str(sip + WORKERS + 50),
             "WIREXA_API_RATE_LIMIT_PER_S": "0",
-            "WIREXA_LOG_LEVEL": "WARNING",
+            "WIREXA_LOG_LEVEL": os.environ.get("INBOUND_BENCH_LOG_LEVEL", "WARNING"),
         },
     )
     assert server.proc is not None
