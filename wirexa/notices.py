@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from wirexa.errors import ApiCode
+
 
 class Notice(IntEnum):
     # Fetching the customer's documents and audio.
@@ -60,8 +62,8 @@ class Notice(IntEnum):
     RECORDING_SILENT = 16102
     # Media Streams (Twilio's 319xx "Stream" family; 20001/20404 are its generic codes, used
     # where it documents none: a stream beyond the call's limits, a <Stop> of no running stream).
-    STREAM_LIMIT = 20001
-    STREAM_NOT_RUNNING = 20404
+    STREAM_LIMIT = ApiCode.INVALID_PARAMETER
+    STREAM_NOT_RUNNING = ApiCode.NOT_FOUND
     STREAM_CONNECT_TIMEOUT = 31901
     STREAM_CONNECT_REFUSED = 31902
     STREAM_TLS_FAILURE = 31910

@@ -65,7 +65,7 @@ from wirexa.calls.records import (
 )
 from wirexa.calls.sipuri import split_headers
 from wirexa.calls.streams import CallStreams, StreamInfo, StreamRefused
-from wirexa.errors import DocumentError, SipError, WirexaError
+from wirexa.errors import ApiCode, DocumentError, SipError, WirexaError
 from wirexa.laml import actions as A
 from wirexa.laml import events as E
 from wirexa.laml.interpreter import Interpreter
@@ -676,7 +676,7 @@ class CallSession:
     async def start_stream_api(self, **kwargs: Any) -> StreamInfo:
         """The Streams API starts a unidirectional stream (StreamRefused when it cannot)."""
         if self.ended:
-            raise StreamRefused(21220, "the call is not in progress", 400)
+            raise StreamRefused(ApiCode.INVALID_CALL_STATE, "Call is not in progress. Cannot start a stream.", 400)
         return await self.streams.start(self.call, self.auth_token, **kwargs)
 
     async def stop_stream_api(self, name_or_sid: str) -> StreamInfo | None:
