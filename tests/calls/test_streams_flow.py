@@ -4,6 +4,8 @@ interpreter's next step, status callbacks in the outbox, notifications)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.calls.conftest import Flow
 from wirexa.calls.ports import CallSid, StreamChanged
 from wirexa.store.repo.notifications import list_notifications
@@ -91,7 +93,12 @@ async def test_a_hangup_during_connect_stops_the_stream_once(flow: Flow) -> None
     assert session is not None
     await session.hangup()
     await flow.wait_status(call.sid, ("completed",))
+    for _ in range(200):  # the stream's stop is written just after the call's final status
+        if len(await stream_callbacks(flow, call.sid)) == 2:
+            break
+        await asyncio.sleep(0.01)
     # The worker's own "stopped" comes after the session ended it: final stays final.
     flow.sip.stream_event(StreamChanged(CallSid(call.sid), stream.stream_sid, "stopped", 0, "the call ended"))
+    await asyncio.sleep(0.1)
     events = await stream_callbacks(flow, call.sid)
     assert [e["StreamEvent"] for e in events] == ["stream-started", "stream-stopped"]
