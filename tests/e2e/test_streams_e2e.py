@@ -7,9 +7,6 @@ two, the callee's keys as `dtmf`, both tracks of a fork, the REST resource, and 
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 import time
 import wave
 from collections.abc import Iterator
@@ -21,6 +18,7 @@ import pytest
 from tests.conftest import LiveServer, engine_fixture
 from tests.e2e.agent import Agent, Conn, tone_seconds
 from tests.e2e.test_engine_e2e import create, wait_final
+from tests.e2e.test_sandbox_person_e2e import notifications
 from tests.e2e.webapp import WebApp
 from wirexa.media.audio import rms_dbfs, tone_pcm, wav_bytes
 from wirexa.webhooks.signing import signature
@@ -63,18 +61,6 @@ def heard(engine: LiveServer, call_sid: str) -> bytes:
         except (FileNotFoundError, EOFError, wave.Error):
             time.sleep(0.2)
     raise AssertionError(f"no recording of what {call_sid} heard")
-
-
-def notifications(engine: LiveServer, sid: str) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [sys.executable, "-m", "wirexa", "calls", "show", sid, "--json", "--data-dir", str(engine.data_dir)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=engine.env,
-    )
-    notes: list[dict[str, Any]] = json.loads(out.stdout)["notifications"]
-    return notes
 
 
 def test_connect_stream_both_ways_with_marks_then_action(engine: LiveServer, agent: Agent, web: WebApp) -> None:
