@@ -36,6 +36,7 @@ PURE = sorted(
         "console/filters.py",
         "media/audio.py",
         "media/amd.py",
+        "media/quality.py",
         "sip/protocol.py",
         "sip/front.py",
         "sip/mediagraph.py",

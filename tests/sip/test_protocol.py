@@ -18,9 +18,11 @@ from wirexa.calls.ports import (
     DigitReceived,
     DigitsSent,
     PlaybackFinished,
+    QualitySampled,
     RecordingFinished,
     StreamChanged,
 )
+from wirexa.media.quality import Reading
 from wirexa.sip import protocol as proto
 
 SID = CallSid("CA" + "1" * 32)
@@ -78,6 +80,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.DtmfDone(SID),
     proto.AmdResult(SID, "machine_end_beep", 0.9, 10480),
     proto.Stream(SID, "MZ" + "1" * 32, "error", 31902, "ws://127.0.0.1:9/x: connection refused"),
+    proto.Quality(SID, 250, 12, 2500, 240, 0, 1800, 41000, 60, final=True),
     proto.Registration(200, "OK", True),
     proto.Pong(7, 2),
     proto.CommandError("cannot play /tmp/a.wav: Unsupported WAVE file format", SID, "play", "3"),
@@ -86,7 +89,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 22 and len(proto.EVENTS) == 15
+    assert len(proto.COMMANDS) == 22 and len(proto.EVENTS) == 16
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
@@ -222,6 +225,7 @@ def test_events_map_to_calls_ports_events() -> None:
         DigitsSent(SID),
         AmdDecided(SID, "machine_end_beep", 0.9, 10480),
         StreamChanged(SID, "MZ" + "1" * 32, "error", 31902, "ws://127.0.0.1:9/x: connection refused"),
+        QualitySampled(SID, Reading(250, 12, 2500, 240, 0, 1800, 41000, 60), final=True),
         None,  # registration: the pool's own
         None,  # pong
         CommandFailed(SID, "play", "3", 13420, "cannot play /tmp/a.wav: Unsupported WAVE file format"),

@@ -35,6 +35,7 @@ from wirexa.media.amd import (
     DEFAULT_SPEECH_THRESHOLD_MS,
     DEFAULT_TIMEOUT_S,
 )
+from wirexa.media.quality import Reading
 
 CallSid = NewType("CallSid", str)
 RecordingSid = NewType("RecordingSid", str)
@@ -221,8 +222,19 @@ class CommandFailed:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class QualitySampled:
+    """A reading of the call's media statistics (media/quality.py), every few seconds while its
+    audio is up; `final` for the last one, taken as its audio stream went away."""
+
+    call_sid: CallSid
+    reading: Reading
+    final: bool = False
+
+
 SipEvent: TypeAlias = (
     StreamChanged
+    | QualitySampled
     | CallInitiated
     | CallRinging
     | CallAnswered

@@ -88,6 +88,8 @@ class Dialog:
     amd: AmdParams | None = None  # answering-machine detection asked for this call
     taps: dict[str, Tap[Any]] = field(default_factory=dict)  # by name (the AMD tap: until its decision)
     pending_streams: list[proto.StartStream] = field(default_factory=list)  # until media is up
+    quality_due: float | None = None  # the next reading of its stream statistics (answered calls)
+    quality_last: proto.Quality | None = None
 
     @property
     def live(self) -> bool:
@@ -114,6 +116,7 @@ class DialogOwner(Protocol):
     def on_state(self, call_sid: str, message: str = "") -> None: ...
     def on_media(self, call_sid: str) -> None: ...
     def on_digit(self, call_sid: str, digit: str) -> None: ...
+    def on_stream_gone(self, call_sid: str) -> None: ...
 
 
 class WorkerAccount(pj.Account):  # type: ignore[misc]
@@ -314,6 +317,10 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
 
     def onStreamCreated(self, prm: Any) -> None:
         pin_stream(self, int(prm.streamIdx))
+
+    def onStreamDestroyed(self, prm: Any) -> None:
+        # The stream's statistics still answer here, and no longer once the call is DISCONNECTED.
+        self.owner.on_stream_gone(self.call_sid)
 
 
 class InboundCall(WorkerCall):

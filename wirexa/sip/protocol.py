@@ -24,7 +24,8 @@ initiated(call_sid) · ringing(call_sid, sip_code) ·
 answered(call_sid, sip_code, headers) · ended(call_sid, reason, sip_code, hangup_by, message) ·
 digit(call_sid, digit) · play_done(call_sid, play_id, how) · record_done(call_sid, rec_id,
 path, duration_ms, how, digit) · dtmf_done(call_sid) · amd(call_sid, answered_by, confidence,
-detection_ms) · stream(call_sid, stream_sid, kind, code, message) · registration(code, reason, active) ·
+detection_ms) · stream(call_sid, stream_sid, kind, code, message) · quality(call_sid, rx_pkt, rx_loss,
+rx_jitter_us, tx_pkt, tx_loss, tx_jitter_us, rtt_us, jbuf_ms, final) · registration(code, reason, active) ·
 pong(n, calls) ·
 error(message, call_sid, command, ref).
 
@@ -56,6 +57,7 @@ from wirexa.calls.ports import (
     DigitsSent,
     EndReason,
     PlaybackFinished,
+    QualitySampled,
     RecordingFinished,
     SipEvent,
     StreamChanged,
@@ -66,6 +68,7 @@ from wirexa.media.amd import (
     DEFAULT_SPEECH_THRESHOLD_MS,
     DEFAULT_TIMEOUT_S,
 )
+from wirexa.media.quality import Reading
 from wirexa.notices import Notice
 
 PlayHow: TypeAlias = Literal["done", "stopped"]
@@ -75,7 +78,7 @@ RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
 PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
-VERSION = 7  # of this message set; bumped with any change to a message's name or fields
+VERSION = 8  # of this message set; bumped with any change to a message's name or fields
 
 
 class _Message:
@@ -547,6 +550,28 @@ class Stream(_Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Quality(_Event):
+    """A reading of an answered call's RTP/RTCP statistics (pjsua2's getStreamStat), every
+    worker.QUALITY_EVERY_S and once more (`final`) as its audio stream goes away: cumulative
+    packets and losses of the far end's stream as we received it (rx_*) and of ours as its RTCP
+    receiver reports said (tx_*, zeros before the first), the current interarrival jitter of each
+    and the round trip in microseconds (rtt_us 0 = not measured yet), the jitter buffer's average
+    delay in ms (0 = unknown). media/quality.py makes loss, jitter and MOS of them."""
+
+    NAME = "quality"
+    call_sid: str
+    rx_pkt: int
+    rx_loss: int
+    rx_jitter_us: int
+    tx_pkt: int
+    tx_loss: int
+    tx_jitter_us: int
+    rtt_us: int
+    jbuf_ms: int = 0
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Registration(_Event):
     """The worker's registration with the trunk changed: the registrar's last answer (`code`,
     `reason`) and whether the registration is now active."""
@@ -590,6 +615,7 @@ Event: TypeAlias = (
     | DtmfDone
     | AmdResult
     | Stream
+    | Quality
     | Registration
     | Pong
     | CommandError
@@ -637,6 +663,7 @@ EVENTS: dict[str, type[Event]] = {
         DtmfDone,
         AmdResult,
         Stream,
+        Quality,
         Registration,
         Pong,
         CommandError,
@@ -836,6 +863,21 @@ def to_sip_event(event: Event) -> SipEvent | None:
             return StreamChanged(CallSid(sid), stream_sid, kind, code, message)  # type: ignore[arg-type]
         case AmdResult(call_sid=sid, answered_by=answered_by, confidence=confidence, detection_ms=ms):
             return AmdDecided(CallSid(sid), answered_by, confidence, ms)
+        case Quality(call_sid=sid, final=final):
+            return QualitySampled(
+                CallSid(sid),
+                Reading(
+                    event.rx_pkt,
+                    event.rx_loss,
+                    event.rx_jitter_us,
+                    event.tx_pkt,
+                    event.tx_loss,
+                    event.tx_jitter_us,
+                    event.rtt_us,
+                    event.jbuf_ms,
+                ),
+                final,
+            )
         case CommandError(call_sid=sid, command=op) if sid and op == MakeCall.NAME:
             return CallEnded.never_placed(sid)
         case CommandError(call_sid=sid, command=op, ref=ref, message=message) if (

@@ -7,7 +7,8 @@ timers (ring timeout, end of playback, recording silence and length, DTMF pacing
 thread's tick. All pjsua2 work happens on the main thread (endpoint.CommandLoop); the code that
 runs on the bridge's clock thread is in ports.py, and taps do their work on their own thread
 (tap.py). Recording silence is read from the conference bridge's level of the call's port every
-tick. Events go to an injected sink (endpoint.emit, stdout, in the real program).
+tick, and an answered call's RTP/RTCP statistics every QUALITY_EVERY_S and as its audio stream
+goes (protocol.Quality). Events go to an injected sink (endpoint.emit, stdout, in the real program).
 
 A command it cannot carry out (a WAV pjmedia cannot open, a recorder it cannot create) is
 answered with the protocol's error event naming the command and its play or recording id, and
@@ -17,6 +18,7 @@ no completion event: the engine's session turns it into a notification and the n
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -62,6 +64,9 @@ AMD_TAP = "amd"
 # gone or stuck; the caller's side would otherwise wait for its own timer).
 INCOMING_WAIT_S = 10.0
 MAX_AUTH_ACCOUNTS = 4  # accounts with a call's own credentials (pjsua holds 8 in all)
+# How often an answered call's RTP/RTCP statistics are read and sent (protocol.Quality). One
+# reading (getStreamStat and the fields we send) costs ~12-25 us of the main thread.
+QUALITY_EVERY_S = 5.0
 
 
 def wav_seconds(path: str) -> float:
@@ -483,6 +488,7 @@ class Worker:
             self.emit(proto.Ringing(sid, info.lastStatusCode))
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and not st.answered:
             st.answered = True
+            st.quality_due = time.monotonic() + QUALITY_EVERY_S
             self.emit(proto.Answered(sid, 200, st.answer_headers))
             if st.amd is not None and st.media is not None and AMD_TAP not in st.taps:
                 self.start_amd(st)
@@ -502,6 +508,7 @@ class Worker:
             for peer in self.relays.peers_of(sid):
                 self.relay_close(sid, peer)
             self.applier.drop_call(sid)
+            self.final_quality(st)
             code = info.lastStatusCode or None
             reason = end_reason(st.answered, code, st.local_reason, inbound=st.direction == "inbound")
             by: proto.HangupBy = "local" if st.local_reason else "remote"
@@ -534,6 +541,48 @@ class Worker:
         if st.amd is not None and st.answered and AMD_TAP not in st.taps:
             self.start_amd(st)
 
+    def on_stream_gone(self, sid: str) -> None:
+        """The call's audio stream is about to go (hangup, or a re-INVITE without audio): its
+        statistics' last reading is the call's final one."""
+        st = self.calls.get(sid)
+        if st is not None and st.answered and st.quality_due is not None:
+            self.sample_quality(st, final=True)
+
+    def sample_quality(self, st: Dialog, final: bool = False) -> None:
+        """Send a reading of the call's stream statistics (protocol.Quality). A call whose stream
+        cannot be read (no audio yet, or gone) sends nothing."""
+        try:
+            stat = st.call.getStreamStat(0)
+        except pj.Error:
+            return
+        rtcp = stat.rtcp
+        rx, tx = rtcp.rxStat, rtcp.txStat
+        reading = proto.Quality(
+            st.call_sid,
+            int(rx.pkt),
+            int(rx.loss),
+            int(rx.jitterUsec.last),
+            int(tx.pkt),
+            int(tx.loss),
+            int(tx.jitterUsec.last),
+            int(rtcp.rttUsec.last),
+            int(stat.jbuf.avgDelayMsec),
+            final,
+        )
+        st.quality_last = reading
+        if final:
+            st.quality_due = None  # sent: the end of the call sends nothing more
+        self.emit(reading)
+
+    def final_quality(self, st: Dialog) -> None:
+        """An answered call ends: its final reading went out as its stream went away
+        (on_stream_gone), else its last reading is sent again as the final one."""
+        if st.quality_due is None or not st.answered:
+            return
+        st.quality_due = None
+        if st.quality_last is not None:
+            self.emit(dataclasses.replace(st.quality_last, final=True))
+
     def on_digit(self, sid: str, digit: str) -> None:
         st = self.calls.get(sid)
         if st is None:
@@ -559,7 +608,7 @@ class Worker:
     def next_due(self) -> float | None:
         """The earliest moment a tick has something to do at a known time (the loop sleeps until
         then, or WORKER_POLL_MS at most): a ring timeout, the end of a prompt, a digit to send,
-        a recording's length or silence limit, a closing recording's deadline."""
+        a recording's length or silence limit, a closing recording's deadline, a quality reading."""
         due = self.recorders.closing.due()
         due += [held.ring_deadline for held in self.incoming.values() if held.local_reason is None]
         for st in self.calls.values():
@@ -571,6 +620,8 @@ class Worker:
                 due.append(st.dtmf[0][0])
             if st.dtmf_done_at is not None:
                 due.append(st.dtmf_done_at)
+            if st.quality_due is not None:
+                due.append(st.quality_due)
             due += self.recorders.due(st)
         return min(due) if due else None
 
@@ -590,6 +641,10 @@ class Worker:
         ):
             self.stop_play(st, "done")
         self.recorders.check_limits(st, now)
+        if st.quality_due is not None and now >= st.quality_due:
+            st.quality_due = now + QUALITY_EVERY_S
+            if st.media is not None and not st.disconnected:
+                self.sample_quality(st)
         while st.dtmf and st.dtmf[0][0] <= now:
             _, run = st.dtmf.pop(0)
             self.send_digits(st, run)
