@@ -348,7 +348,17 @@ def engine_run(tmp: Path, sip: int, rtp: int, app: VoiceApp) -> dict[str, Any]:
         sampler.start()
         if PROFILE:
             profiler = subprocess.Popen(
-                ["py-spy", "record", "-o", PROFILE, "--pid", str(serve_pid), "--rate", "50", "--nonblocking"]
+                [
+                    shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
+                    "record",
+                    "-o",
+                    PROFILE,
+                    "--pid",
+                    str(serve_pid),
+                    "--rate",
+                    "50",
+                    "--nonblocking",
+                ]
                 + (["--format", "raw"] if PROFILE.endswith(".txt") else []),
                 stdout=subprocess.DEVNULL,
                 stderr=open(tmp / "py-spy.stderr", "wb"),  # the child keeps it
