@@ -196,7 +196,7 @@ class Dispatcher:
 
     async def _hang_up_and_wait(self, session: CallSession, call: CallRecord) -> CallRecord:
         """Hang up and give SIP a moment to confirm, so the API answers with the final status."""
-        await session.hangup()
+        await session.hangup(by="api")
         try:
             await asyncio.wait_for(session.finished.wait(), timeout=HANGUP_WAIT_S)
         except TimeoutError:

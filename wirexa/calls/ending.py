@@ -38,8 +38,10 @@ async def finalize(
     sip_code: int | None = None,
     notice: NewNotification | None = None,
     at: dt.datetime | None = None,
+    by: str | None = None,
 ) -> CallRecord | None:
-    """End a call with `fact`: end time, duration for an answered call, the SIP code, and the
+    """End a call with `fact`: end time, duration for an answered call, the SIP code, who hung up
+    (`by`: caller, callee, api, engine), and the
     `completed` callback (and `notice`, when given), in one transaction. The call ends now, or
     `at` (the last moment a dead engine knew it was up). None when it does not apply (status
     moved on, or not one of `expect` when the transaction reads it)."""
@@ -49,7 +51,7 @@ async def finalize(
     now = at or clock.now()
     duration = max(0, int((now - call.answer_time).total_seconds())) if call.answer_time is not None else None
     extra: Mapping[str, str] = {"SipResponseCode": str(sip_code)} if sip_code is not None else {}
-    changes = CallChanges(end_time=now, duration_s=duration, sip_response_code=sip_code)
+    changes = CallChanges(end_time=now, duration_s=duration, sip_response_code=sip_code, hangup_by=by)
     return await store.transition(call_sid, fact, changes, extra, expect=expect, notice=notice)
 
 

@@ -35,7 +35,7 @@ from wirexa.media.amd import (
     DEFAULT_SPEECH_THRESHOLD_MS,
     DEFAULT_TIMEOUT_S,
 )
-from wirexa.media.quality import Reading
+from wirexa.media.quality import Reading, Sample, Summary
 
 CallSid = NewType("CallSid", str)
 RecordingSid = NewType("RecordingSid", str)
@@ -576,10 +576,15 @@ class CallStore(Protocol):
     ) -> None:
         """Queue one request in the webhook outbox (a Media Stream's status callback)."""
 
+    async def quality_sampled(self, call_sid: str, sample: Sample | None, thin: int | None, summary: Summary) -> None:
+        """Keep a quality sample of a live call (None: not kept), first thinning its kept samples
+        to the multiples of `thin` (quality.Decimator); set the call's summary and flags."""
+        ...
+
     async def amd_decided(
         self, call_sid: str, answered_by: str, detection_ms: int, confidence: float, *, announce_answered: bool
     ) -> CallRecord | None:
-        """Store AnsweredBy on an answered call, and in the same transaction enqueue the
+        """Store AnsweredBy (and its confidence) on an answered call, and in the same transaction enqueue the
         `answered` status callback held back for it (synchronous AMD: `announce_answered`) and,
         for AsyncAmd, the AsyncAmdStatusCallback request. None for an unknown call."""
         ...

@@ -89,6 +89,11 @@ class CallRecord:
     forwarded_from: str | None = None  # an inbound call's Diversion
     sip_auth_username: str | None = None  # a call to a sip: URI answers its digest challenge with these
     sip_auth_password: str | None = None
+    quality: str | None = None  # media/quality.py's Summary as JSON (None: never sampled)
+    quality_flags: str | None = None  # its Voice Insights tags, space-separated
+    hangup_by: str | None = None  # caller | callee | api | engine
+    post_dial_delay_ms: int | None = None  # INVITE sent -> first ringing or answer
+    amd_confidence: float | None = None  # of answered_by (0..1)
 
     @property
     def is_live(self) -> bool:
@@ -229,6 +234,8 @@ class CallChanges:
     owner: str | None = None
     sip_response_code: int | None = None
     answered_by: str | None = None
+    hangup_by: str | None = None
+    post_dial_delay_ms: int | None = None
     cleared: frozenset[str] = frozenset()  # columns to set to NULL
 
     def columns(self) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from wirexa.calls.ports import (
     DigitReceived,
     DigitsSent,
     PlaybackFinished,
+    QualitySampled,
     RecordingFinished,
     SidSource,
     SipEvent,
@@ -71,6 +72,7 @@ from wirexa.laml import events as E
 from wirexa.laml.interpreter import Interpreter
 from wirexa.laml.parse import parse_document
 from wirexa.laml.verbs import DialTarget, HttpMethod, RejectReason, TargetKind
+from wirexa.media.quality import Decimator, QualityMeter
 from wirexa.notices import Notice
 
 log = logging.getLogger(__name__)
@@ -268,6 +270,11 @@ class CallSession:
             deps.sip, deps.new_sid, deps.sign, self._stream_callback, self._notify, deps.clock.now
         )
         self._lingering = False  # ended, waiting for its recordings to be reported
+        self._quality = QualityMeter()  # its media quality samples (media/quality.py)
+        self._kept = Decimator()
+        self._invited_at: float | None = None  # monotonic: when its INVITE left (post-dial delay)
+        self._post_dial_ms: int | None = None
+        self._hangup_by: str | None = None  # why we hung up: "api" or "engine" (None: we did not)
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"call-{call.sid}")
 
     @property
@@ -284,12 +291,14 @@ class CallSession:
         if not self.ended or self._lingering:
             self._queue.put_nowait(item)
 
-    async def hangup(self, code: int = 0) -> None:
+    async def hangup(self, code: int = 0, *, by: str = "engine") -> None:
         """Hang up (CANCEL before answer; an unanswered inbound call refused with `code` when
-        given); the CallEnded event finishes the session."""
+        given); the CallEnded event finishes the session. `by` is who the call's summary says
+        hung up: "api" (the Calls resource) or "engine" (its document, a limit, shutdown)."""
         if self.ended or self.hanging_up:
             return
         self.hanging_up = True
+        self._hangup_by = by
         try:
             await self.sip.hangup(CallSid(self.sid), code)
         except SipError as exc:
@@ -330,9 +339,12 @@ class CallSession:
 
     async def _handle(self, item: Posted) -> None:
         if isinstance(item, CallInitiated):
+            self._invited_at = self.deps.clock.monotonic()
             return
-        if isinstance(item, CallRinging):
-            await self.store.transition(self.sid, state.Fact.RANG)
+        if isinstance(item, QualitySampled):
+            await self._on_quality(item)
+        elif isinstance(item, CallRinging):
+            await self.store.transition(self.sid, state.Fact.RANG, CallChanges(post_dial_delay_ms=self._post_dial()))
         elif isinstance(item, CallAnswered):
             if item.sip_headers:
                 self.sip_params = sip_header_params(item.sip_headers)
@@ -418,7 +430,7 @@ class CallSession:
         sync_amd = bool(self.call.machine_detection) and not self.call.async_amd and self.parent is None
         # Synchronous AMD holds back the `answered` callback (it goes out with AnsweredBy), and
         # nothing is played nor the Url fetched before the decision.
-        changes = CallChanges(answer_time=self.deps.clock.now())
+        changes = CallChanges(answer_time=self.deps.clock.now(), post_dial_delay_ms=self._post_dial())
         updated = await self.store.transition(self.sid, state.Fact.ANSWERED, changes, announce=not sync_amd)
         if updated is not None:
             self.call = updated
@@ -432,6 +444,30 @@ class CallSession:
             self._start_time_limit()
             return
         await self._run_answered()
+
+    def _post_dial(self) -> int | None:
+        """The post-dial delay, at the first ringing or answer after our INVITE (None after, or
+        for a call we did not place)."""
+        if self._invited_at is None or self._post_dial_ms is not None:
+            return None
+        self._post_dial_ms = max(0, round((self.deps.clock.monotonic() - self._invited_at) * 1000))
+        return self._post_dial_ms
+
+    async def _on_quality(self, item: QualitySampled) -> None:
+        """A reading of the call's media statistics: its sample kept (within the cap: the
+        Decimator thins a long call's) with the call's new summary, in one small write."""
+        sample = self._quality.sample(item.reading, self.deps.clock.monotonic(), item.final)
+        keep, thin = self._kept.keep(sample.seq)
+        await self.store.quality_sampled(
+            self.sid, sample if keep or sample.final else None, thin, self._quality.summary()
+        )
+
+    def _ended_by(self, ev: CallEnded) -> str:
+        """Who hung up, for the call's summary: the far end (the caller of an inbound call, the
+        callee of one we placed), the API, or the engine (its document, a limit, a dead worker)."""
+        if ev.hangup_by == "remote":
+            return "caller" if self.inbound else "callee"
+        return self._hangup_by or "engine"
 
     async def _on_amd(self, answered_by: str, detection_ms: int, confidence: float) -> None:
         sync = self._amd_guard is not None
@@ -517,7 +553,7 @@ class CallSession:
         if self._amd_guard is not None:  # hung up while synchronous AMD listened: undecided
             await self._on_amd(AMD_UNDECIDED, self.call.machine_detection_timeout_s * 1000, 0.0)
         fact = end_fact(self.answered, ev.reason)
-        final = await finalize(self.store, self.deps.clock, self.sid, fact, sip_code=ev.sip_code)
+        final = await finalize(self.store, self.deps.clock, self.sid, fact, sip_code=ev.sip_code, by=self._ended_by(ev))
         await self.streams.call_ended(self.call)
         log.info(
             "[%s] ended: %s (sip %s, by %s)", self.sid, final.status if final else ev.reason, ev.sip_code, ev.hangup_by

@@ -26,8 +26,9 @@ from wirexa.calls.records import (
 )
 from wirexa.calls.statuses import MediaState, RecordingStatus
 from wirexa.clock import utcnow
+from wirexa.media.quality import Sample, Summary
 from wirexa.store.db import Store
-from wirexa.store.repo import calls, flags, notifications, projects, recordings, webhooks
+from wirexa.store.repo import calls, flags, notifications, projects, quality, recordings, webhooks
 
 
 class StoreCalls:
@@ -198,7 +199,7 @@ class StoreCalls:
         self, call_sid: str, answered_by: str, detection_ms: int, confidence: float, *, announce_answered: bool
     ) -> CallRecord | None:
         def tx() -> CallRecord | None:
-            call = calls.update_call(call_sid, answered_by=answered_by)
+            call = calls.update_call(call_sid, answered_by=answered_by, amd_confidence=confidence)
             if call is None:
                 return None
             if announce_answered:
@@ -210,6 +211,9 @@ class StoreCalls:
         result: CallRecord | None = await self.store.write(tx)
         self._wake()
         return result
+
+    async def quality_sampled(self, call_sid: str, sample: Sample | None, thin: int | None, summary: Summary) -> None:
+        await self.store.write(quality.save_sample, call_sid, sample, thin, summary, utcnow())
 
     async def webhook(
         self,

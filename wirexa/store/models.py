@@ -96,6 +96,11 @@ class Call(Base):
     forwarded_from = pw.CharField(max_length=64, null=True)
     sip_auth_username = pw.CharField(null=True)  # digest credentials for a call to a sip: URI
     sip_auth_password = pw.CharField(null=True)
+    quality = pw.TextField(null=True)  # media/quality.py's Summary as JSON
+    quality_flags = pw.CharField(null=True)
+    hangup_by = pw.CharField(max_length=16, null=True)
+    post_dial_delay_ms = pw.IntegerField(null=True)
+    amd_confidence = pw.FloatField(null=True)
 
     class Meta:
         table_name = "calls"
@@ -230,6 +235,27 @@ class ApiKey(Base):
 
     class Meta:
         table_name = "api_keys"
+
+
+class CallQuality(Base):
+    id = pw.AutoField()
+    call_sid = pw.CharField(max_length=34)
+    seq = pw.IntegerField()
+    offset_s = pw.FloatField()
+    rtt_ms = pw.FloatField(null=True)
+    in_packets = pw.IntegerField()
+    in_loss_pct = pw.FloatField()
+    in_jitter_ms = pw.FloatField()
+    in_mos = pw.FloatField(null=True)
+    out_packets = pw.IntegerField()
+    out_loss_pct = pw.FloatField()
+    out_jitter_ms = pw.FloatField()
+    out_mos = pw.FloatField(null=True)
+    final = pw.BooleanField()
+    date_created = pw.DateTimeField()
+
+    class Meta:
+        table_name = "call_quality"
 
 
 class CallEvent(Base):

@@ -12,6 +12,7 @@ from wirexa.store.migrations import (
     m0009_call_events,
     m0010_sip_auth,
     m0011_console_index,
+    m0012_call_quality,
 )
 
 MIGRATIONS = (
@@ -26,4 +27,5 @@ MIGRATIONS = (
     m0009_call_events,
     m0010_sip_auth,
     m0011_console_index,
+    m0012_call_quality,
 )
