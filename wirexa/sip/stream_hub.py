@@ -116,6 +116,30 @@ class _ConnectFailed(Exception):
         self.message = message
 
 
+class _Waker:
+    """Clock thread -> loop: one call_soon_threadsafe (a write to the loop's self-pipe) per batch
+    of pushes, whichever streams they were for. The clock thread pushes every stream of the
+    worker in one tick: one wakeup then, not one per stream."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.ready: deque[StreamHandle] = deque()
+        self.scheduled = False
+
+    def wake_threadsafe(self, handle: StreamHandle) -> None:
+        # Append, then test the flag; the loop clears the flag, then drains: no handle is missed.
+        self.ready.append(handle)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        self.scheduled = False
+        ready = self.ready
+        while ready:
+            ready.popleft()._wakeup.set()
+
+
 class StreamHandle:
     """One stream, as the worker's threads see it. `spec` and `playout` (bidirectional only: the
     feed port calls playout.take_frame on the clock thread) are fixed. Counters, readable from any
@@ -123,7 +147,7 @@ class StreamHandle:
     while the socket was not open, or the oldest lost to a full queue), frames_ignored (pushed
     for a track the stream does not carry), max_queue (the most frames ever waiting to be sent)."""
 
-    def __init__(self, spec: StreamSpec, loop: asyncio.AbstractEventLoop, queue_frames: int = QUEUE_FRAMES) -> None:
+    def __init__(self, spec: StreamSpec, waker: _Waker, queue_frames: int = QUEUE_FRAMES) -> None:
         self.spec = spec
         self.playout: Playout | None = Playout(self._marks_done_threadsafe) if spec.bidirectional else None
         self.frames_sent = 0
@@ -131,7 +155,8 @@ class StreamHandle:
         self.frames_dropped = 0
         self.frames_ignored = 0
         self.max_queue = 0
-        self._loop = loop
+        self._loop = waker.loop
+        self._waker = waker
         # Clock thread -> loop: (track, pcm, timestamp_ms). deque.append/popleft are atomic.
         self._frames: deque[tuple[str, bytes, int]] = deque(maxlen=queue_frames)
         self._pushed = dict.fromkeys(spec.tracks, 0)  # clock thread: frames per track since the socket opened
@@ -170,7 +195,7 @@ class StreamHandle:
             frames.append((track, bytes(pcm), count * FRAME_MS))
             if not self._wakeup_scheduled:
                 self._wakeup_scheduled = True
-                self._loop.call_soon_threadsafe(self._wakeup.set)
+                self._waker.wake_threadsafe(self)
         except Exception:  # the loop is closed (shutdown raced the clock): the frame is lost
             self.frames_dropped += 1
 
@@ -213,6 +238,7 @@ class StreamHub:
         self._events_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._waker: _Waker | None = None
         self._session: aiohttp.ClientSession | None = None  # loop only
         self._running: set[StreamHandle] = set()  # loop only
 
@@ -224,7 +250,9 @@ class StreamHub:
         if spec.stream_sid in self._handles:
             raise ValueError(f"stream {spec.stream_sid} is already open")
         loop = self._start()
-        handle = StreamHandle(spec, loop, self.queue_frames)
+        if self._waker is None or self._waker.loop is not loop:
+            self._waker = _Waker(loop)
+        handle = StreamHandle(spec, self._waker, self.queue_frames)
         self._handles[spec.stream_sid] = handle
         loop.call_soon_threadsafe(self._begin, handle)
         return handle
@@ -289,6 +317,8 @@ class StreamHub:
                 with contextlib.suppress(Exception):
                     loop.run_until_complete(self._session.close())
                 self._session = None
+            for _ in range(3):  # as in _shutdown: the closed transports' last callbacks
+                loop.run_until_complete(asyncio.sleep(0))
             loop.close()
 
     def _emit(self, handle: StreamHandle, kind: EventKind, code: int = 0, message: str = "") -> None:
@@ -352,6 +382,10 @@ class StreamHub:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        # Closed transports report connection_lost on the loop's next rounds: let them, or the
+        # stopped loop leaves them "closing" (a ResourceWarning when they are collected).
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     async def _run(self, handle: StreamHandle) -> None:
         """One stream, from connect to its "stopped"."""
