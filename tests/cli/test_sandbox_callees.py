@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_cli import one_red_line, run
 
 
@@ -127,3 +129,22 @@ def test_the_repositorys_sandbox_toml_is_the_one_init_writes() -> None:
         "regenerate: python -c 'from wirexa.sip.sandbox_config import commented_toml as t; print(t(), end=\"\")'"
         " > config/sandbox.toml"
     )
+
+
+def test_the_network_table_sets_the_carriers_loss_and_refuses_what_it_cannot_use(tmp_path: Path) -> None:
+    from wirexa.sip.sandbox_config import SandboxConfigError, load_config, network_settings
+
+    path = tmp_path / "sandbox.toml"
+    assert network_settings("") == {"loss_pct": 0}
+    path.write_text("[network]\nloss_pct = 5\n")
+    assert network_settings(str(path)) == {"loss_pct": 5}
+    assert load_config(str(path)) == load_config("")  # the callees are untouched
+    for bad, why in (
+        ("[network]\nloss_pct = 2.5\n", "whole percent"),
+        ("[network]\nloss_pct = 100\n", "whole percent"),
+        ("[network]\njitter_ms = 5\n", "unknown setting"),
+        ("[networks]\nloss_pct = 5\n", "unknown top-level"),
+    ):
+        path.write_text(bad)
+        with pytest.raises(SandboxConfigError, match=why):
+            load_config(str(path))

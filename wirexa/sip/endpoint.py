@@ -115,6 +115,7 @@ def create_endpoint(
     bind_wait_s: float = 0.0,
     allow: Sequence[str] = (),
     public_address: str = "",
+    tx_drop_pct: int = 0,
 ) -> Any:
     """libCreate + libInit + the SIP guard + transports + null audio device + codecs + libStart.
 
@@ -124,7 +125,8 @@ def create_endpoint(
     `public_address` (a box behind NAT: `[sip] public_address`) is what the SIP transports
     announce: pjsip puts a transport's published name (TransportConfig.publicAddress) in the
     Via sent-by and the Contact of everything it sends, while the sockets still bind `bind`.
-    The SDP's address is the account's business (account_config)."""
+    The SDP's address is the account's business (account_config). `tx_drop_pct` drops that
+    percent of the RTP packets every call sends (the sandbox carrier's lossy network)."""
     silence_banner()
     ep = pj.Endpoint()
     ep.libCreate()
@@ -139,6 +141,7 @@ def create_endpoint(
     cfg.medConfig.noVad = True
     cfg.medConfig.ecTailLen = 0
     cfg.medConfig.sndAutoCloseTime = -1
+    cfg.medConfig.txDropPct = tx_drop_pct
     cfg.logConfig.level = 3
     cfg.logConfig.consoleLevel = 0
     cfg.logConfig.filename = log_file

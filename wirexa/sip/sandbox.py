@@ -43,6 +43,7 @@ from wirexa.sip.sandbox_config import (
     behaviour_for,
     is_file_answer,
     load_config,
+    network_settings,
     replies,
 )
 from wirexa.sip.wavfiles import convert_8k, is_8k_pcm
@@ -149,6 +150,7 @@ class Sandbox:
         self.voices = self.data_dir / "voices"
         self.voices.mkdir(exist_ok=True)
         self.default, self.numbers = self.load(args.config)
+        self.loss_pct = int(network_settings(args.config)["loss_pct"])
         self.ep = create_endpoint(
             port=args.port,
             bind=args.bind,
@@ -156,6 +158,7 @@ class Sandbox:
             log_file=args.log_file,
             user_agent="Wirexa-Sandbox",
             bind_wait_s=15.0,  # the carrier's ports are fixed (the workers dial them): wait for them
+            tx_drop_pct=self.loss_pct,
         )
         self.account = SandboxAccount(self)
         self.account.create(account_config(f"sip:sandbox@{args.bind}:{args.port}", args.bind, args.rtp_port), True)
@@ -456,6 +459,12 @@ class Sandbox:
             case proto.Ping(n=n):
                 emit(proto.Pong(n, len(self.callees)))
             case proto.Reload(config=config):
+                loss = int(network_settings(config)["loss_pct"])
+                if loss != self.loss_pct:  # pjsua reads it once, at libInit
+                    raise SandboxConfigError(
+                        f"[network] loss_pct {loss} differs from the running carrier's {self.loss_pct}: "
+                        "it changes at the engine's next start"
+                    )
                 self.default, self.numbers = self.load(config)
                 self.args.config = config
                 log.info("callees re-read from %s", config or "the built-in defaults")

@@ -10,6 +10,11 @@ A callee's `answer` is a keyword (ANSWERS) or the path of an audio file played o
 relative path is taken from the sandbox.toml's folder). The file is played once, then the callee
 is silent, unless `loop = true`. A file that is missing is refused here, naming it; the sandbox
 program converts a file that is not 8 kHz mono 16-bit PCM with ffmpeg when it loads the config.
+
+The top-level `[network]` table makes the carrier's network lossy: `loss_pct` percent of the RTP
+packets its callees send are dropped (pjsua2's MediaConfig.txDropPct, for every call of the carrier's
+processes), so a call's quality samples show loss (media/quality.py). It is set when the carrier
+starts; a reload that changes it is refused (the engine's restart applies it).
 """
 
 from __future__ import annotations
@@ -125,6 +130,11 @@ def commented_toml() -> str:
         lines += [f"# {key} = {_toml_value(value)}" for key, value in overrides.items()]
     lines += [
         "",
+        "# [network]          # the carrier's network: percent of its callees' RTP packets dropped (0-99),",
+        "# loss_pct = 0       # set at the engine's start; a call to any callee shows the loss",
+    ]
+    lines += [
+        "",
         "# Example: a caller who presses 1 two seconds after your first prompt and hangs up after 20 s.",
         '# [numbers."+15005550010"]',
         '# press = "1"',
@@ -135,6 +145,29 @@ def commented_toml() -> str:
         '# answer = "voicemail.wav"',
     ]
     return "\n".join(lines) + "\n"
+
+
+NETWORK_DEFAULTS: dict[str, Any] = {"loss_pct": 0}
+TOP_LEVEL = ("default", "numbers", "network")
+
+
+def network_settings(path: str) -> dict[str, Any]:
+    """The `[network]` table of a sandbox.toml with its defaults ({"loss_pct": 0} for "");
+    a SandboxConfigError naming the file for an unknown key or a loss that is no whole percent 0..99."""
+    network = dict(NETWORK_DEFAULTS)
+    if not path:
+        return network
+    table = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("network", {})
+    if not isinstance(table, dict):
+        raise SandboxConfigError(f"sandbox config {path}: [network] is not a table")
+    unknown = sorted(set(table) - set(NETWORK_DEFAULTS))
+    if unknown:
+        raise SandboxConfigError(f"sandbox config {path}: [network] has unknown setting(s) {', '.join(unknown)}")
+    loss = table.get("loss_pct", 0)
+    if isinstance(loss, bool) or not isinstance(loss, int) or not 0 <= loss <= 99:
+        raise SandboxConfigError(f"sandbox config {path}: [network] loss_pct must be a whole percent from 0 to 99")
+    network["loss_pct"] = loss
+    return network
 
 
 def is_file_answer(answer: object) -> bool:
@@ -151,6 +184,12 @@ def load_config(path: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         return default, numbers
     # A TOML syntax error propagates as it is (TOMLDecodeError: the line and column).
     doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    strays = sorted(set(doc) - set(TOP_LEVEL))
+    if strays:
+        raise SandboxConfigError(
+            f"sandbox config {path}: unknown top-level key(s) {', '.join(strays)} (only {', '.join(TOP_LEVEL)})"
+        )
+    network_settings(path)  # checked with the rest
     tables: list[tuple[str, Any]] = [("default", doc.get("default", {}))]
     tables += [(f'numbers."{n}"', o) for n, o in dict(doc.get("numbers", {})).items()]
     for where, table in tables:
