@@ -20,7 +20,7 @@ import pytest
 from tests.backends import free_udp_block
 from wirexa import config
 from wirexa.sip.front import Credential, Request, Response, parse, response_to, serialize
-from wirexa.sip.front_net import Front
+from wirexa.sip.front_net import WORKER_POLL_S, Front
 
 pytestmark = pytest.mark.sip
 
@@ -628,5 +628,53 @@ async def test_an_invite_every_worker_refuses_gets_503_not_486(tmp_path: Path) -
             answers = [as_response(await asyncio.to_thread(caller.recv, 65535)) for _ in range(2)]
             assert [r.code for r in answers] == [100, 503] and answers[1].get("retry-after") == "5"
             assert reported == [full] * 3
+    finally:
+        await front.close()
+
+
+async def test_invites_waiting_for_a_worker_are_served_in_order_by_one_pump(tmp_path: Path) -> None:
+    """Thirty INVITEs arrive while no worker has room: each gets the front's 100; once a worker
+    has room they reach it in the order they came, and the pool was asked about once per poll
+    (WORKER_POLL_S), not once per INVITE per poll."""
+    ports = free_udp_block(21000, 29000, 10, (1,))
+    settings = config.load(
+        overrides={"data_dir": str(tmp_path), "sip_inbound_port": 0, "sip_inbound_allowed": "127.0.0.1/32"}, env={}
+    )
+    room: list[tuple[str, int] | None] = [None]
+    asked = [0]
+
+    def pick() -> tuple[str, int] | None:
+        asked[0] += 1
+        return room[0]
+
+    async def lookup(username: str) -> Credential | None:
+        return None
+
+    front = Front(settings, pick, lookup, worker_wait_s=5.0)
+    await front.start()
+    try:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as worker,
+        ):
+            worker.bind(("127.0.0.1", ports + 1))
+            caller.bind(("127.0.0.1", 0))
+            caller.settimeout(2)
+            worker.settimeout(2)
+            via = f"127.0.0.1:{caller.getsockname()[1]}"
+            for n in range(30):
+                caller.sendto(request("INVITE", via_host=via, branch=f"z9hG4bKwait{n}"), ("127.0.0.1", front.port))
+            for _ in range(30):
+                assert as_response(await asyncio.to_thread(caller.recv, 65535)).code == 100
+            await asyncio.sleep(0.5)
+            room[0] = ("127.0.0.1", ports + 1)
+            got = []
+            for _ in range(30):
+                fwd = parse(await asyncio.to_thread(worker.recv, 65535))
+                assert isinstance(fwd, Request)
+                got.append(fwd.get_all("via")[1].split("branch=")[1].split(";")[0])
+            assert got == [f"z9hG4bKwait{n}" for n in range(30)]
+            polls = 0.5 / WORKER_POLL_S
+            assert asked[0] <= 30 + 2 * polls + 30, asked[0]  # one look per INVITE, one per poll, one per placement
     finally:
         await front.close()

@@ -448,7 +448,6 @@ class WorkerPool:
         503). Inbound INVITEs never wait behind queued outbound calls: they take any free slot
         now, and the pool starts workers for the next ones."""
         now = time.monotonic()
-        self._placed_at.append(now)  # inbound arrivals count in the rate headroom() keeps slots for
         live = [w for w in self.workers.values() if not w.closing and w.ready.done() and not w.ready.exception()]
         # A slot of a call hung up here a moment ago is still pjsua's (its BYE's round trip): an
         # INVITE sent there would be answered 486 by the library, and an inbound call has no retry.
@@ -457,6 +456,7 @@ class WorkerPool:
         if not candidates:
             return None
         worker = min(candidates, key=lambda w: (w.load(now), w.used(), w.index))
+        self._placed_at.append(now)  # inbound placements count in the rate headroom() keeps slots for
         self._inbound_n += 1
         worker.inbound[f"sent-{self._inbound_n}"] = now + INBOUND_SENT_S
         host = self.settings.sip_bind_host
