@@ -8,9 +8,11 @@ touch a stream, and each does only its part:
   has told it some are ready. It never waits on the network (shutdown waits <= 2 s, once);
 - the CLOCK thread (pjmedia's, clocking every call of the worker 50 times a second) pushes each
   20 ms frame of a carried track (`StreamHandle.push`: a copy into a bounded deque and, only when no
-  wakeup is already on its way, one `loop.call_soon_threadsafe`), and takes the server's audio from
-  a bidirectional stream's `Playout.take_frame`. Neither blocks: a slow server loses the oldest
-  frames (counted), never the clock's time;
+  wakeup is already on its way, one `loop.call_soon_threadsafe` for all the streams pushed in that
+  tick), and takes the server's audio from a bidirectional stream's `Playout.take_frame`. Neither
+  blocks: a slow server loses the oldest frames (counted), never the clock's time. A media
+  message's timestamp counts every frame pushed since the socket opened, so a server sees the
+  gap where frames were lost;
 - the HUB thread (started by the first `open`) runs the loop. Per stream, one task (`_run`)
   connects, sends `connected` and `start`, then runs a sender (the only writer of the socket: it
   encodes every message just before sending it, so sequence numbers are in wire order) and a
@@ -21,8 +23,9 @@ Events (HubEvent, in order per stream): "started" once connected; "warning" 3192
 error) and 31931 (media discarded), each at most once per stream; "error" with Twilio's connect
 code (31901 timeout, 31902 refused/DNS/other connect error, 31910 TLS, 31920 handshake status other
 than 101, 31922 URL scheme not ws/wss) when the socket could not be opened; and exactly one
-"stopped", always the last: "stopped" (close() or shutdown(); `stop` was sent), "closed by the
-server", "connection lost: ..." (the socket failed mid-stream: Twilio defines no 319xx code for it,
+"stopped", always the last: "stopped" (close() or shutdown(); `stop` was sent after every frame
+pushed before it; "stopped (the server was not reading: ...)" when it could not be sent within
+STOP_GRACE_S), "closed by the server", "connection lost: ..." (the socket failed mid-stream: Twilio defines no 319xx code for it,
 so it is a stop with its cause, not an error), or "internal error: ..." (a bug, logged).
 Wirexa does not send `stop` when the server closed the socket: the close handshake has begun
 and Twilio's behaviour there is undocumented (Twilio's WebSocket messages reference says nothing of it).
