@@ -256,3 +256,26 @@ def test_the_days_hours_settle_once_past_and_without_live_calls() -> None:
     assert statuses == {"completed": 3, "busy": 1, "in-progress": 1}
     assert answered_by == {"human": 2}
     assert per_hour[names[0]] == {"completed": 2, "busy": 1} and per_hour[names[2]] == {}
+
+
+def test_a_quality_line_chart_marks_the_points_beyond_its_threshold() -> None:
+    chart = charts.line_chart(
+        "Packet loss",
+        " %",
+        {"inbound": [(0.0, 0.0), (5.0, 6.0), (10.0, None)], "outbound": [(0.0, 0.0), (5.0, 1.0)]},
+        threshold=3.0,
+        above_is_bad=True,
+        width=100,
+        height=50,
+    )
+    inbound, outbound = chart.lines
+    assert [p.bad for p in inbound.points] == [False, True]  # None is left out
+    assert [p.bad for p in outbound.points] == [False, False]
+    assert inbound.points[0].x == 4.0 and inbound.points[1].x == 50.0  # the axis runs to the last sample (10 s)
+    assert inbound.points[1].y == 4.0 and inbound.points[0].y == 46.0  # the top is the largest value
+    assert chart.threshold_y == 25.0 and inbound.path == "4.0,46.0 50.0,4.0"
+    assert "+5 s inbound: 6 %" == inbound.points[1].label
+    mos = charts.line_chart(
+        "MOS", "", {"inbound": [(0.0, 3.0)]}, threshold=3.5, above_is_bad=False, floor=1, ceiling=4.5
+    )
+    assert mos.lines[0].points[0].bad and mos.last_s == 1.0

@@ -27,6 +27,7 @@ from wirexa.cli.console import Column, console, fail, print_json, render_pairs, 
 from wirexa.clock import utcnow
 from wirexa.config import Settings
 from wirexa.errors import ApiCode
+from wirexa.media.quality import Sample
 from wirexa.store.bootstrap import open_store
 from wirexa.store.db import Store
 from wirexa.store.repo import CallRecord, ProjectRecord
@@ -34,6 +35,7 @@ from wirexa.store.repo.calls import CallFilter, get_call, list_calls
 from wirexa.store.repo.flags import CALLS_STOPPED, get_flag, set_flag
 from wirexa.store.repo.notifications import list_notifications
 from wirexa.store.repo.projects import get_project, list_projects, project_limits, update_project
+from wirexa.store.repo.quality import samples_of, summary_of
 from wirexa.store.repo.webhooks import list_webhooks
 
 app = App(
@@ -110,7 +112,8 @@ def show(
     config_file: options.ConfigFile = None,
     json_out: options.Json = False,
 ) -> None:
-    """Show one call, its notifications and its webhook deliveries (callbacks)."""
+    """Show one call, its summary (who hung up, post-dial delay, media quality with its flags and
+    samples), its notifications and its webhook deliveries (callbacks)."""
     store = options.store(data_dir, config_file)
     call = store.read_sync(get_call, options.call_sid(store, call_sid))
     if call is None:  # deleted in between
@@ -118,7 +121,11 @@ def show(
     body = call_json(call, _prefix(call.account_sid))
     notes = store.read_sync(list_notifications, call.sid)
     hooks = store.read_sync(lambda: list_webhooks(call_sid=call.sid, limit=100_000))
+    samples = store.read_sync(samples_of, call.sid)
+    summary = call_summary(call)
     if json_out:
+        body["summary"] = summary
+        body["quality_samples"] = [s.to_dict() | {"flags": s.flags()} for s in samples]
         body["notifications"] = [
             {"error_code": n.error_code, "message": n.message_text, "url": n.request_url} for n in notes
         ]
@@ -128,6 +135,9 @@ def show(
     out = console()
     fields = [(key, "" if value is None else str(value)) for key, value in body.items() if key != "subresource_uris"]
     render_pairs(fields, out=out)
+    render_pairs(summary_pairs(summary), title="Summary", out=out)
+    if samples:
+        render_rows(QUALITY_COLUMNS, [quality_cells(s) for s in samples], title="Quality samples", out=out)
     if notes:
         note_rows = [[str(n.error_code), n.message_text, n.request_url or ""] for n in notes]
         render_rows(
@@ -142,6 +152,78 @@ def show(
         title="Webhooks",
         out=out,
     )
+
+
+def call_summary(call: CallRecord) -> dict[str, Any]:
+    """What Voice Insights' call summary would say: who hung up, the post-dial delay, AMD's
+    confidence, and the media quality (per direction, with its flags; None: never sampled)."""
+    quality = summary_of(call)
+    return {
+        "hangup_by": call.hangup_by,
+        "post_dial_delay_ms": call.post_dial_delay_ms,
+        "answered_by": call.answered_by,
+        "amd_confidence": call.amd_confidence,
+        "quality": quality.to_dict() if quality is not None else None,
+        "quality_flags": quality.flags() if quality is not None else [],
+    }
+
+
+def _num(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:g}{unit}"
+
+
+def summary_pairs(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = [
+        ("hangup_by", summary["hangup_by"] or ""),
+        ("post_dial_delay", _num(summary["post_dial_delay_ms"], " ms")),
+    ]
+    if summary["amd_confidence"] is not None:
+        pairs.append(("amd", f"{summary['answered_by']} (confidence {summary['amd_confidence']:.2f})"))
+    q = summary["quality"]
+    if q is None:
+        return [*pairs, ("quality", "not sampled")]
+    for name in ("inbound", "outbound"):
+        d = q[name]
+        pairs.append(
+            (
+                f"quality {name}",
+                f"loss {_num(d['loss_pct'], '%')} (worst {_num(d['loss_max_pct'], '%')}), "
+                f"jitter avg {_num(d['jitter_avg_ms'], ' ms')} max {_num(d['jitter_max_ms'], ' ms')}, "
+                f"MOS avg {_num(d['mos_avg'])} min {_num(d['mos_min'])} ({d['samples']} samples)",
+            )
+        )
+    pairs.append(("round trip", f"avg {_num(q['rtt_avg_ms'], ' ms')} max {_num(q['rtt_max_ms'], ' ms')}"))
+    pairs.append(("quality flags", " ".join(summary["quality_flags"]) or "none"))
+    return pairs
+
+
+QUALITY_COLUMNS = (
+    Column("#", keep=True),
+    Column("At s", keep=True),
+    Column("RTT ms", keep=True),
+    Column("In loss %", keep=True),
+    Column("In jitter ms", keep=True),
+    Column("In MOS", keep=True),
+    Column("Out loss %", keep=True),
+    Column("Out jitter ms", keep=True),
+    Column("Out MOS", keep=True),
+    Column("Flags", cut=True),
+)
+
+
+def quality_cells(s: Sample) -> list[str]:
+    return [
+        str(s.seq) + ("*" if s.final else ""),
+        f"{s.offset_s:.1f}",
+        _num(s.rtt_ms),
+        _num(s.inbound.loss_pct),
+        _num(s.inbound.jitter_ms),
+        _num(s.inbound.mos),
+        _num(s.outbound.loss_pct),
+        _num(s.outbound.jitter_ms),
+        _num(s.outbound.mos),
+        " ".join(s.flags()),
+    ]
 
 
 # --- toll-fraud controls -------------------------------------------------------------------------

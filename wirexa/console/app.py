@@ -61,6 +61,7 @@ from wirexa.clock import utcnow
 from wirexa.console import charts, filters, timeline, waveform
 from wirexa.console.auth import Session, Sessions, csrf_ok, read_password, verify_password
 from wirexa.errors import ApiError, WirexaError
+from wirexa.media import quality
 from wirexa.store.repo import console as repo
 from wirexa.store.repo.applications import (
     ApplicationRecord,
@@ -73,6 +74,7 @@ from wirexa.store.repo.events import CallEventRecord, page_events
 from wirexa.store.repo.notifications import list_notifications
 from wirexa.store.repo.numbers import NumberFilter, NumberRecord, get_number, insert_number, list_numbers, update_number
 from wirexa.store.repo.projects import get_project, list_projects
+from wirexa.store.repo.quality import samples_of, summary_of
 from wirexa.store.repo.recordings import get_recording, list_recordings
 from wirexa.store.repo.webhooks import list_webhooks
 from wirexa.urls import wire_url
@@ -472,9 +474,9 @@ def call_moments(
         add(call.answer_time, timeline.PHASE, "answered", EventRow("", call.answer_time, "state", "Answered", True))
     if call.answered_by:
         confidence, duration = _amd_confidence(hooks)
-        extra = (
-            f"confidence {confidence}" if confidence else "confidence not recorded (only AsyncAmd callbacks carry it)"
-        )
+        if call.amd_confidence is not None:
+            confidence = f"{call.amd_confidence:.2f}"
+        extra = f"confidence {confidence}" if confidence else "confidence not recorded"
         if duration:
             extra += f", decided after {duration} ms"
         at = call.answer_time or call.start_time or call.date_created
@@ -537,12 +539,13 @@ def call_moments(
         )
     if call.end_time is not None:
         sip = f" (SIP {call.sip_response_code})" if call.sip_response_code else ""
+        by = f", hung up by {call.hangup_by}" if call.hangup_by else ""
         ok = call.status == "completed"
         add(
             call.end_time,
             timeline.PHASE,
             f"{call.status}{sip}",
-            EventRow("", call.end_time, "state", f"Ended: {call.status}{sip}", ok),
+            EventRow("", call.end_time, "state", f"Ended: {call.status}{sip}{by}", ok),
             ok,
         )
     rows.sort(key=lambda r: r.at)
@@ -575,6 +578,36 @@ async def _peaks(request: web.Request, path: Path) -> str:
     return drawn
 
 
+def quality_charts(samples: list[quality.Sample]) -> list[charts.LineChart]:
+    """The call's quality samples as three small charts (MOS, loss, jitter; both directions),
+    each with its Voice Insights threshold; none for a call never sampled."""
+    if not samples:
+        return []
+
+    def series(value: Callable[[quality.Direction], float | None]) -> dict[str, list[tuple[float, float | None]]]:
+        return {name: [(s.offset_s, value(getattr(s, name))) for s in samples] for name in quality.DIRECTIONS}
+
+    return [
+        charts.line_chart(
+            "MOS", "", series(lambda d: d.mos), threshold=quality.MOS_MIN, above_is_bad=False, floor=1.0, ceiling=4.5
+        ),
+        charts.line_chart(
+            "Packet loss",
+            " %",
+            series(lambda d: d.loss_pct if d.mos is not None else None),
+            threshold=quality.LOSS_MAX_PCT,
+            above_is_bad=True,
+        ),
+        charts.line_chart(
+            "Jitter",
+            " ms",
+            series(lambda d: d.jitter_ms if d.mos is not None else None),
+            threshold=quality.JITTER_MAX_MS,
+            above_is_bad=True,
+        ),
+    ]
+
+
 async def call_page(request: web.Request) -> web.StreamResponse:
     session = await _login_required(request)
     sid = request.match_info["sid"]
@@ -586,9 +619,16 @@ async def call_page(request: web.Request) -> web.StreamResponse:
     def gather() -> tuple[Any, ...]:
         events, _ = page_events(sid, 500)
         recs, _ = list_recordings(call.account_sid, 50, 0, None, sid)
-        return events, list_webhooks(call_sid=sid, limit=500), list_notifications(sid), recs, repo.child_calls(sid)
+        return (
+            events,
+            list_webhooks(call_sid=sid, limit=500),
+            list_notifications(sid),
+            recs,
+            repo.child_calls(sid),
+            samples_of(sid),
+        )
 
-    events, hooks, notices, recs, legs = await svc.store.read(gather)
+    events, hooks, notices, recs, legs, samples = await svc.store.read(gather)
     marks, rows = call_moments(call, events, hooks, notices, recs, legs)
     end = call.end_time or utcnow()
     picture = timeline.layout(marks, call.date_created, max(end, max((m.at for m in marks), default=end)))
@@ -612,6 +652,8 @@ async def call_page(request: web.Request) -> web.StreamResponse:
         legs=legs,
         parent=parent,
         live=call.is_live,
+        summary=summary_of(call),
+        quality_charts=quality_charts(samples),
     )
 
 
@@ -626,6 +668,7 @@ async def call_feed(request: web.Request) -> web.StreamResponse:
         call = repo.get_console_call(sid, _scope(session))
         events, _ = page_events(sid, 500)
         hooks = list_webhooks(call_sid=sid, limit=500)
+        # the quality summary changes with each sample: the page reloads to show the new point
         return (call, len(events), tuple((h.id, h.status, h.attempts) for h in hooks))
 
     async def read() -> Any:

@@ -1,5 +1,6 @@
-"""PURE: the dashboard's bar charts as geometry (the template draws the SVG): stacked bars of
-calls per minute or hour, and the proportions of a mix (AMD outcomes)."""
+"""PURE: the console's charts as geometry (the templates draw the SVG): stacked bars of calls per
+minute or hour, the proportions of a mix (AMD outcomes), and a call's quality samples as lines
+(MOS, loss, jitter per direction, with Voice Insights' thresholds)."""
 
 from __future__ import annotations
 
@@ -126,3 +127,77 @@ def day_totals(
             if by:
                 answered_by[by] = answered_by.get(by, 0) + n
     return statuses, answered_by, per_hour
+
+
+# --- a call's quality samples (media/quality.py) as small line charts ------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Point:
+    x: float
+    y: float
+    bad: bool  # beyond the chart's threshold: drawn as a flag
+    label: str  # for the <title> tooltip
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Line:
+    css: str  # "inbound" | "outbound"
+    points: tuple[Point, ...]
+
+    @property
+    def path(self) -> str:
+        return " ".join(f"{p.x},{p.y}" for p in self.points)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LineChart:
+    title: str
+    unit: str
+    width: int
+    height: int
+    lines: tuple[Line, ...]
+    threshold_y: float
+    threshold: float
+    top: float
+    last_s: float
+
+
+def line_chart(
+    title: str,
+    unit: str,
+    series: Mapping[str, Sequence[tuple[float, float | None]]],
+    *,
+    threshold: float,
+    above_is_bad: bool,
+    floor: float = 0.0,
+    ceiling: float | None = None,
+    width: int = 600,
+    height: int = 90,
+) -> LineChart:
+    """Lines of (seconds, value) per series (None values left out), on a y axis from `floor` to
+    `ceiling` (else the largest value or 1.5 x the threshold), with the threshold drawn across and
+    the points beyond it marked bad."""
+    values = [v for points in series.values() for _, v in points if v is not None]
+    top = ceiling if ceiling is not None else max([*values, threshold * 1.5])
+    last_s = max((t for points in series.values() for t, _ in points), default=0.0) or 1.0
+    pad = 4.0
+
+    def y_of(v: float) -> float:
+        v = min(max(v, floor), top)
+        return round(height - pad - (height - 2 * pad) * (v - floor) / ((top - floor) or 1.0), 2)
+
+    lines = []
+    for css, points in series.items():
+        drawn = tuple(
+            Point(
+                round(pad + (width - 2 * pad) * t / last_s, 2),
+                y_of(v),
+                (v > threshold) if above_is_bad else (v < threshold),
+                f"+{t:g} s {css}: {v:g}{unit}",
+            )
+            for t, v in points
+            if v is not None
+        )
+        lines.append(Line(css, drawn))
+    return LineChart(title, unit, width, height, tuple(lines), y_of(threshold), threshold, top, last_s)
