@@ -318,7 +318,13 @@ class Engine:
             password = await directory.phone_password(username)
             return None if password is None else Credential(username, password, "phone")
 
-        front = Front(s, self.sip.inbound_target, lookup_user, worker_full=self.sip.inbound_full)
+        front = Front(
+            s,
+            self.sip.inbound_target,
+            lookup_user,
+            worker_full=self.sip.inbound_full,
+            waiting=self.sip.inbound_waiting,
+        )
         await front.start()
         self._stack.push_async_callback(front.close)
         self.front = front

@@ -187,6 +187,10 @@ class SipBridge:
         """Where the inbound front sends an INVITE (a worker with a free slot), or None: full."""
         return self.pool.inbound_target() if self.pool is not None else None
 
+    def inbound_waiting(self, count: int) -> None:
+        if self.pool is not None:
+            self.pool.inbound_waiting(count)
+
     def inbound_full(self, address: tuple[str, int]) -> None:
         """The worker at `address` answered the front's INVITE 486 (its library was full)."""
         if self.pool is not None:

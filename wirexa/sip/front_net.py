@@ -97,11 +97,13 @@ class Front:
         clock: Callable[[], float] = time.time,
         worker_full: Callable[[tuple[str, int]], None] | None = None,
         worker_wait_s: float = WORKER_WAIT_S,
+        waiting: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.pick_worker = pick_worker
         self.worker_full = worker_full  # a worker's library refused an INVITE: full for a moment
         self.worker_wait_s = worker_wait_s
+        self.waiting = waiting  # how many INVITEs wait for a worker (the pool starts workers for them)
         self.lookup_user = lookup_user
         self.clock = clock
         self.registrar = Registrar(clock, max_expires_s=int(settings.sip_registration_max_s))
@@ -381,18 +383,24 @@ class Front:
 
     async def _pump(self) -> None:
         """Hand workers with room to the waiting INVITEs, first come first served."""
-        while self._queue:
+        try:
             while self._queue:
-                branch, fut = self._queue[0]
-                if fut.done():  # timed out or canceled
+                while self._queue:
+                    branch, fut = self._queue[0]
+                    if fut.done():  # timed out or canceled
+                        self._queue.popleft()
+                        continue
+                    worker = self.pick_worker()
+                    if worker is None:
+                        break
                     self._queue.popleft()
-                    continue
-                worker = self.pick_worker()
-                if worker is None:
-                    break
-                self._queue.popleft()
-                fut.set_result(worker)
-            await asyncio.sleep(WORKER_POLL_S)
+                    fut.set_result(worker)
+                if self.waiting is not None:
+                    self.waiting(sum(not f.done() for _, f in self._queue))
+                await asyncio.sleep(WORKER_POLL_S)
+        finally:
+            if self.waiting is not None:
+                self.waiting(0)
 
     def _prepare(
         self, req: Request, branch: str, source: tuple[str, int], transport: Transport, conn_id: int, auth: str | None

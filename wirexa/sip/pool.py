@@ -181,6 +181,7 @@ class WorkerPool:
         self.log_dir = Path(settings.data_path) / "logs"
         self._spawning: dict[int, asyncio.Task[WorkerProc]] = {}
         self._waiters = 0  # place() calls waiting for a worker with room
+        self._inbound_waiting = 0  # INVITEs the inbound front holds for a worker with room
         self._placed_at: collections.deque[float] = collections.deque()  # placements, last RATE_WINDOW_S
         self.worker_start_s = SPAWN_GUESS_S  # moving average of a worker's start (spawn to ready)
         self._spawn_error: SipError | None = None  # the last start that failed
@@ -315,7 +316,7 @@ class WorkerPool:
             return
         free = sum(CALLS_PER_WORKER - w.used() for w in self.workers.values() if not w.closing)
         free += sum(CALLS_PER_WORKER for i in self._spawning if i not in self.workers) - taking
-        missing = self._waiters + self.headroom() - free
+        missing = self._waiters + self._inbound_waiting + self.headroom() - free
         while missing > 0 and len(self._spawning) < SPAWN_PARALLEL:
             indices = self._free_indices()
             if not indices:
@@ -342,7 +343,7 @@ class WorkerPool:
                 self._unusable[index] = time.monotonic() + UNUSABLE_INDEX_S
                 self._spawn_error = exc if isinstance(exc, SipError) else SipError(str(exc))
                 log.warning("%s; trying another worker index", exc)
-            if self._waiters:
+            if self._waiters or self._inbound_waiting:
                 self._grow()  # still calls waiting: replace a failed start, or keep SPAWN_PARALLEL going
 
         return done
@@ -461,6 +462,13 @@ class WorkerPool:
         worker.inbound[f"sent-{self._inbound_n}"] = now + INBOUND_SENT_S
         host = self.settings.sip_bind_host
         return ("127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host), worker.port
+
+    def inbound_waiting(self, count: int) -> None:
+        """The inbound front holds `count` INVITEs for a worker with room: start workers for them
+        (they are calls waiting, as place()'s waiters are)."""
+        self._inbound_waiting = count
+        if count:
+            self._grow()
 
     def inbound_full(self, address: tuple[str, int]) -> None:
         """The worker at `address` refused an INVITE the front sent it (its library had no free
