@@ -145,6 +145,7 @@ class Agent:
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        self.loop.close()
 
 
 def tone_level(pcm: bytes, freq_hz: float, rate: int = 8000) -> float:
