@@ -9,6 +9,14 @@ the worker their INVITE went to, synchronously; every other request gets its own
 deciding who sent it may await lookup_user (the store). The forwarded request goes to the
 worker over UDP from the front's own UDP socket (the worker answers to our Via: rport). TCP/TLS
 connections are numbered; a response goes back over the connection its request came on.
+
+A new INVITE let in gets the front's own 100 Trying (the workers' 100s stay here), then a worker
+with room: at once when one has it, else it joins a first-come-first-served queue that one pump
+serves, asking the pool once per WORKER_POLL_S and telling it how many wait (the pool starts
+workers for them); after WORKER_WAIT_S it gets 503. While it waits, its copies are dropped and a
+CANCEL is answered here (200, then 487). A worker whose library is full answers 486 before any
+provisional: the INVITE goes back in the queue for another worker (MAX_TRIES in all), and the
+caller never sees that 486.
 """
 
 from __future__ import annotations
