@@ -31,6 +31,7 @@ from wirexa.calls.ports import (
     InboundInvite,
     MediaStream,
     PlaybackFinished,
+    QualitySampled,
     RecordingFinished,
     SipEvent,
     StreamChanged,
@@ -251,6 +252,10 @@ class FakeSip:
 
     def stream_event(self, event: StreamChanged) -> None:
         """What the worker reports of a stream (the server closed it, a 319xx)."""
+        self._emit(event)
+
+    def quality(self, event: QualitySampled) -> None:
+        """A reading of a call's media statistics, as the worker sends one every 5 s."""
         self._emit(event)
 
     async def bridge(self, a: CallSid, b: CallSid) -> None:
