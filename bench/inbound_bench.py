@@ -30,7 +30,7 @@ calls, BYE) on the same machine, and the ratio of the engine's p50 / p99 to SIPp
 Prints one JSON object on stdout, progress every ~10 s on stderr.
 Env: INBOUND_BENCH_CALLS (10000), INBOUND_BENCH_RATE (50), INBOUND_BENCH_BASELINE_CALLS (the same
 as CALLS; 0 = no baseline), INBOUND_BENCH_WORKERS (sip_workers_max, 40), INBOUND_BENCH_WORKERS_MIN
-(sip_workers_min, 12: warm workers, as an office with a 50/s trunk sets it), INBOUND_BENCH_PROFILE (an
+(sip_workers_min, 16: warm workers, as an office with a 50/s trunk sets it), INBOUND_BENCH_PROFILE (an
 .svg path, or .txt for collapsed stacks: py-spy records serve's process during the run),
 INBOUND_BENCH_KEEP=1 (keep the data dir /tmp/inb_*, kept anyway when a call failed), INBOUND_BENCH_LOG_LEVEL
 (the engine's, WARNING; INFO logs each worker start and each INVITE a full worker passed on).
@@ -68,9 +68,10 @@ N_CALLS = int(os.environ.get("INBOUND_BENCH_CALLS", "10000"))
 RATE = float(os.environ.get("INBOUND_BENCH_RATE", "50"))
 BASELINE_CALLS = int(os.environ.get("INBOUND_BENCH_BASELINE_CALLS", str(N_CALLS)))
 WORKERS = int(os.environ.get("INBOUND_BENCH_WORKERS", "40"))
-# Warm workers (sip.workers_min): the rate's burst / 4 calls per worker, as README's capacity
-# section tells an office with a 50 calls/s trunk to set; 1 = a cold engine (the default).
-WORKERS_MIN = int(os.environ.get("INBOUND_BENCH_WORKERS_MIN", "12"))
+# Warm workers (sip.workers_min): room for the burst's first seconds (50/s x ~1.2 s of a call / 4
+# calls per worker), as README's capacity section tells an office with a 50 calls/s trunk to set
+# it; 1 = a cold engine (the default).
+WORKERS_MIN = int(os.environ.get("INBOUND_BENCH_WORKERS_MIN", "16"))
 PROFILE = os.environ.get("INBOUND_BENCH_PROFILE", "")
 KEEP = os.environ.get("INBOUND_BENCH_KEEP", "") not in ("", "0")
 SIPP_DIR = Path(__file__).parent.parent / "tests" / "data" / "sipp"
