@@ -107,7 +107,7 @@ class Settings:
         1,
         "Worker processes started with the engine and never stopped while idle (each holds 4 calls;"
         " a start takes ~0.3 s): an inbound trunk that can bring a burst of calls at once needs"
-        " burst-calls / 4 of them warm, e.g. 12 for 50 calls a second.",
+        " room for a burst's first seconds warm, e.g. 16 for 50 short calls a second.",
     )
     sip_worker_idle_s: float = _setting(
         30.0, "Seconds an idle worker beyond sip.workers_min lives before it is stopped."
