@@ -8,6 +8,7 @@ from wirexa.calls.service import CallUpdate
 from wirexa.media.quality import Reading
 from wirexa.store.repo.calls import get_call
 from wirexa.store.repo.quality import samples_of, summary_of
+from wirexa.store.repo.verbs import verbs_of
 
 PAUSE = '<Response><Pause length="30"/></Response>'
 
@@ -43,3 +44,22 @@ async def test_who_hung_up(flow: Flow) -> None:
     for sid, by in ((remote.sid, "callee"), (ended.sid, "engine")):  # the far end; the document's end
         done = await flow.wait_status(sid, ("completed",))
         assert done.hangup_by == by and summary_of(done) is None and done.quality_flags is None
+
+
+async def test_the_verbs_a_document_runs_are_kept_for_the_timeline(flow: Flow) -> None:
+    flow.backend.docs["/xml"] = (
+        "<Response><Say>Hello there</Say><Play digits='12'/><Gather numDigits='1' timeout='1'/>"
+        "<Dial timeout='1'><Number>+15005550002</Number></Dial><Hangup/></Response>"
+    )
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",), timeout=15)
+    await flow.wait_for(lambda: len(flow.store.read_sync(verbs_of, call.sid)) == 5)
+    verbs = flow.store.read_sync(verbs_of, call.sid)
+    assert [(v.seq, v.verb, v.detail) for v in verbs] == [
+        (0, "Say", "Hello there"),
+        (1, "Play", "digits 12"),
+        (2, "Gather", "1 digit(s), timeout 1 s"),
+        (3, "Dial", "+15005550002"),
+        (4, "Hangup", ""),
+    ]
+    assert all(a.at <= b.at for a, b in zip(verbs, verbs[1:], strict=False))

@@ -2,7 +2,8 @@
 drops 8% of its RTP ([network] loss_pct) is flagged high_packet_loss inbound, with samples every
 5 s and a final one, and a call on the shared engine's clean network is not; `wirexa calls show
 --json` carries the summary (who hung up, the post-dial delay) and the samples; the console's
-call page (a real headless Chromium) draws the quality charts with the flag.
+call page (a real headless Chromium) draws the quality charts with the flag, and the verbs a call
+ran as timeline points.
 
 8% rather than 5%: an 8 s call sends ~400 packets, and at 5% the count lost is 20 +- 4.4, so one
 run in ~30 would measure 3% or less and not be flagged; at 8% (32 +- 5.4) that is one in ~10,000."""
@@ -62,7 +63,7 @@ def calls(engine: LiveServer, lossy: LiveServer) -> dict[str, str]:
     call's document ends after an 8 s pause (the engine hangs up)."""
     with ThreadPoolExecutor(2) as pool:
         bad = pool.submit(place, lossy, "+15005550006", "<Response><Pause length='20'/></Response>")
-        good = pool.submit(place, engine, "+15005550031", "<Response><Pause length='8'/></Response>")
+        good = pool.submit(place, engine, "+15005550031", "<Response><Say>Hi</Say><Pause length='8'/></Response>")
         return {"lossy": bad.result(), "clean": good.result()}
 
 
@@ -116,4 +117,6 @@ def test_the_console_draws_the_lossy_calls_quality_with_its_flag(
     b.get(f"{engine.base_url}/console/calls/{calls['clean']}")
     assert len(b.find_elements(By.CSS_SELECTOR, "#quality svg.quality")) == 3
     assert [e.text for e in b.find_elements(By.CSS_SELECTOR, "#quality li.flag")] == ["no warnings"]
+    [say] = b.find_elements(By.CSS_SELECTOR, "svg.timeline .k-verb")  # the verb it ran, as a timeline point
+    assert say.text == "Say Hi"
     assert console_errors(b) == []

@@ -27,6 +27,7 @@ from wirexa.calls.records import (
     NewRecording,
     ProjectRecord,
     RecordingRecord,
+    VerbRun,
 )
 from wirexa.calls.state import Fact
 from wirexa.media.amd import (
@@ -575,6 +576,10 @@ class CallStore(Protocol):
         params: Sequence[tuple[str, str]],
     ) -> None:
         """Queue one request in the webhook outbox (a Media Stream's status callback)."""
+
+    async def verbs_run(self, call_sid: str, verbs: Sequence[VerbRun]) -> None:
+        """Keep verbs the call's document ran (the console's timeline points)."""
+        ...
 
     async def quality_sampled(self, call_sid: str, sample: Sample | None, thin: int | None, summary: Summary) -> None:
         """Keep a quality sample of a live call (None: not kept), first thinning its kept samples

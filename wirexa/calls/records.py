@@ -310,4 +310,20 @@ class InboundRoute:
     phone_number_sid: str | None = None
 
 
+# Verbs kept per call for the console's timeline (calls/session.py); a document that loops runs
+# more, and those are left out.
+VERB_CAP = 100
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VerbRun:
+    """A verb a call's document ran (a point of the console's timeline): its `seq` in the call
+    (0, 1, ...), when, the verb's name and a short detail (what it said, played, dialed)."""
+
+    seq: int
+    at: dt.datetime
+    verb: str
+    detail: str
+
+
 NO_CHANGES = CallChanges()

@@ -57,12 +57,14 @@ from wirexa.calls.ports import (
 )
 from wirexa.calls.recordings import CallRecordings, Merger, Repairer, Trimmer
 from wirexa.calls.records import (
+    VERB_CAP,
     CallChanges,
     CallRecord,
     NewCall,
     NewNotification,
     RecordingOptions,
     RecordingRecord,
+    VerbRun,
 )
 from wirexa.calls.sipuri import split_headers
 from wirexa.calls.streams import CallStreams, StreamInfo, StreamRefused
@@ -82,6 +84,37 @@ REJECT_CODES = {RejectReason.BUSY: 486, RejectReason.REJECTED: 603}
 APPLICATION_ERROR_XML = "<Response><Say>An application error has occurred.</Say><Hangup/></Response>"
 AMD_GUARD_S = 3.0  # beyond MachineDetectionTimeout, for a detector that never reports
 AMD_UNDECIDED = "unknown"  # AnsweredBy when synchronous AMD ends without a decision
+# The verbs a call runs (VERB_CAP kept) are written with its next quality sample and at its end,
+# a few rows in one write, rather than one write each.
+
+
+def verb_of(action: A.Action) -> tuple[str, str] | None:
+    """The verb an action starts, as the timeline names it, and a short detail; None for the
+    interpreter's plumbing (timers, fetches, notices: the timeline shows fetches and notices)."""
+    match action:
+        case A.Say(text=text):
+            return "Say", text[:120]
+        case A.PlayAudio(url=url):
+            return "Play", url
+        case A.PlayDigits(digits=digits):
+            return "Play", f"digits {digits}"
+        case A.StartGather(num_digits=n, timeout_s=t):
+            return "Gather", f"{n or 'any'} digit(s), timeout {t} s"
+        case A.StartRecording(max_length_s=m):
+            return "Record", f"up to {m} s"
+        case A.Dial(targets=targets):
+            return "Dial", ", ".join(t.value for t in targets)
+        case A.StartStream(url=url, bidirectional=bidirectional):
+            return ("Connect Stream" if bidirectional else "Start Stream"), url
+        case A.StopStream(name=name):
+            return "Stop Stream", name
+        case A.Answer():
+            return "Answer", ""
+        case A.Reject(reason=reason):
+            return "Reject", str(reason)
+        case A.Hangup(end_of_document=False):
+            return "Hangup", ""
+    return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -275,6 +308,8 @@ class CallSession:
         self._invited_at: float | None = None  # monotonic: when its INVITE left (post-dial delay)
         self._post_dial_ms: int | None = None
         self._hangup_by: str | None = None  # why we hung up: "api" or "engine" (None: we did not)
+        self._verbs: list[VerbRun] = []  # run, not yet written
+        self._verb_count = 0
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"call-{call.sid}")
 
     @property
@@ -456,6 +491,7 @@ class CallSession:
     async def _on_quality(self, item: QualitySampled) -> None:
         """A reading of the call's media statistics: its sample kept (within the cap: the
         Decimator thins a long call's) with the call's new summary, in one small write."""
+        await self._write_verbs()
         sample = self._quality.sample(item.reading, self.deps.clock.monotonic(), item.final)
         keep, thin = self._kept.keep(sample.seq)
         await self.store.quality_sampled(
@@ -563,6 +599,7 @@ class CallSession:
                 await self._execute(self.interp.feed(E.CallHungUp()))
             except WirexaError:
                 log.exception("[%s] interpreter failed on hangup", self.sid)
+        await self._write_verbs()
         if self.dial is not None:
             await self.dial.hang_up()
         if self.parent is not None:
@@ -607,7 +644,23 @@ class CallSession:
                 continue
             await self._perform(action)
 
+    def _note_verb(self, action: A.Action) -> None:
+        verb = verb_of(action)
+        if verb is None:
+            return
+        if self._verb_count < VERB_CAP:
+            self._verbs.append(VerbRun(self._verb_count, self.deps.clock.now(), *verb))
+        elif self._verb_count == VERB_CAP:
+            log.info("[%s] more than %d verbs: the rest are not kept for the timeline", self.sid, VERB_CAP)
+        self._verb_count += 1
+
+    async def _write_verbs(self) -> None:
+        if self._verbs:
+            verbs, self._verbs = self._verbs, []
+            await self.store.verbs_run(self.sid, verbs)
+
     async def _perform(self, action: A.Action) -> None:
+        self._note_verb(action)
         sid = CallSid(self.sid)
         if isinstance(action, A.Say):
             self._spawn(self.deps.media.say(self.call, action))

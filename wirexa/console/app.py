@@ -30,7 +30,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -55,7 +55,7 @@ from wirexa.api.routes.numbers import (
 )
 from wirexa.api.serializers import format_number
 from wirexa.calls import state
-from wirexa.calls.records import CallRecord, WebhookRecord
+from wirexa.calls.records import VERB_CAP, CallRecord, VerbRun, WebhookRecord
 from wirexa.calls.statuses import UNFINISHED_RECORDING
 from wirexa.clock import utcnow
 from wirexa.console import charts, filters, timeline, waveform
@@ -76,6 +76,7 @@ from wirexa.store.repo.numbers import NumberFilter, NumberRecord, get_number, in
 from wirexa.store.repo.projects import get_project, list_projects
 from wirexa.store.repo.quality import samples_of, summary_of
 from wirexa.store.repo.recordings import get_recording, list_recordings
+from wirexa.store.repo.verbs import verbs_of
 from wirexa.store.repo.webhooks import list_webhooks
 from wirexa.urls import wire_url
 from wirexa.webhooks.signing import signature
@@ -450,6 +451,7 @@ def call_moments(
     notices: list[Any],
     recordings: list[Any],
     legs: list[CallRecord],
+    verbs: Sequence[VerbRun] = (),
 ) -> tuple[list[timeline.Mark], list[EventRow]]:
     """The call's moments: marks for the picture and rows for the table (same anchors)."""
     marks: list[timeline.Mark] = []
@@ -486,6 +488,12 @@ def call_moments(
             f"AMD: {call.answered_by}",
             EventRow("", at, "amd", f"AMD: {call.answered_by}", True, extra=extra),
         )
+    for v in verbs:
+        label = f"{v.verb} {v.detail}".strip()
+        add(v.at, "verb", label[:40], EventRow("", v.at, "verb", f"<{v.verb}>", True, extra=v.detail))
+    if len(verbs) >= VERB_CAP:
+        last = verbs[-1].at
+        add(last, "verb", "more verbs", EventRow("", last, "verb", f"Only the first {VERB_CAP} verbs are kept", True))
     for e in events:
         ok = e.response_code is not None and 200 <= e.response_code < 300
         what = "document" if e.kind == "document" else f"{e.kind} callback"
@@ -626,10 +634,11 @@ async def call_page(request: web.Request) -> web.StreamResponse:
             recs,
             repo.child_calls(sid),
             samples_of(sid),
+            verbs_of(sid),
         )
 
-    events, hooks, notices, recs, legs, samples = await svc.store.read(gather)
-    marks, rows = call_moments(call, events, hooks, notices, recs, legs)
+    events, hooks, notices, recs, legs, samples, verbs = await svc.store.read(gather)
+    marks, rows = call_moments(call, events, hooks, notices, recs, legs, verbs)
     end = call.end_time or utcnow()
     picture = timeline.layout(marks, call.date_created, max(end, max((m.at for m in marks), default=end)))
     waves = {}

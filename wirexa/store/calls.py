@@ -23,12 +23,14 @@ from wirexa.calls.records import (
     NewRecording,
     ProjectRecord,
     RecordingRecord,
+    VerbRun,
 )
 from wirexa.calls.statuses import MediaState, RecordingStatus
 from wirexa.clock import utcnow
 from wirexa.media.quality import Sample, Summary
 from wirexa.store.db import Store
 from wirexa.store.repo import calls, flags, notifications, projects, quality, recordings, webhooks
+from wirexa.store.repo import verbs as verbs_repo
 
 
 class StoreCalls:
@@ -211,6 +213,9 @@ class StoreCalls:
         result: CallRecord | None = await self.store.write(tx)
         self._wake()
         return result
+
+    async def verbs_run(self, call_sid: str, verbs: Sequence[VerbRun]) -> None:
+        await self.store.write(verbs_repo.insert_verbs, call_sid, verbs)
 
     async def quality_sampled(self, call_sid: str, sample: Sample | None, thin: int | None, summary: Summary) -> None:
         await self.store.write(quality.save_sample, call_sid, sample, thin, summary, utcnow())

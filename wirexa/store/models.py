@@ -258,6 +258,18 @@ class CallQuality(Base):
         table_name = "call_quality"
 
 
+class CallVerb(Base):
+    id = pw.AutoField()
+    call_sid = pw.CharField(max_length=34)
+    seq = pw.IntegerField()
+    at = pw.DateTimeField()
+    verb = pw.CharField(max_length=32)
+    detail = pw.CharField(max_length=255)
+
+    class Meta:
+        table_name = "call_verbs"
+
+
 class CallEvent(Base):
     id = pw.AutoField()
     account_sid = pw.CharField()

@@ -13,6 +13,7 @@ from wirexa.store.migrations import (
     m0010_sip_auth,
     m0011_console_index,
     m0012_call_quality,
+    m0013_call_verbs,
 )
 
 MIGRATIONS = (
@@ -28,4 +29,5 @@ MIGRATIONS = (
     m0010_sip_auth,
     m0011_console_index,
     m0012_call_quality,
+    m0013_call_verbs,
 )

@@ -13,7 +13,7 @@ import peewee as pw
 from wirexa.calls.records import CallRecord
 from wirexa.calls.state import DIALING, CallStatus
 from wirexa.clock import new_sid, utcnow
-from wirexa.store.models import Call, CallQuality
+from wirexa.store.models import Call, CallQuality, CallVerb
 from wirexa.store.sql import Select, TimeBound, Write, marks, newest_first, record, sids_with_prefix, time_where
 
 CALL_COLUMNS = frozenset(f.name for f in dataclasses.fields(CallRecord))
@@ -89,6 +89,7 @@ def next_sequence_number(sid: str) -> int:
 def delete_call(sid: str) -> None:
     Call.delete().where(Call.sid == sid).execute()
     CallQuality.delete().where(CallQuality.call_sid == sid).execute()
+    CallVerb.delete().where(CallVerb.call_sid == sid).execute()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
