@@ -238,6 +238,10 @@ def test_a_call_from_the_live_list_to_its_timeline_recording_and_webhooks(
     labels = [t.text for t in b.find_elements(By.CSS_SELECTOR, "svg.timeline a.mark text")]
     assert "queued" in labels and "answered" in labels and any(t.startswith("completed") for t in labels), labels
     assert any(t.startswith("call-status callback 200") for t in labels), labels
+    assert "Say Hello from the console test." in labels, labels  # the verb it ran
+    # its quality (the final sample at least, as its audio went; lossy calls: tests/e2e/test_quality_e2e.py)
+    assert len(b.find_elements(By.CSS_SELECTOR, "#quality svg.quality")) == 3
+    assert b.find_element(By.ID, "call-hangup-by").text == "callee"
     assert b.find_elements(By.CSS_SELECTOR, "svg.timeline a.mark.bad")  # the 500 of the recording callback
     bodies = b.execute_script(
         "return Array.from(document.querySelectorAll('pre.body')).map(p => [p.textContent, p.children.length])"
