@@ -139,6 +139,8 @@ def test_the_network_table_sets_the_carriers_loss_and_refuses_what_it_cannot_use
     path.write_text("[network]\nloss_pct = 5\n")
     assert network_settings(str(path)) == {"loss_pct": 5}
     assert load_config(str(path)) == load_config("")  # the callees are untouched
+    body = json.loads(run("sandbox", "callees", "--data-dir", str(tmp_path), "--json").stdout)
+    assert body["network"] == {"loss_pct": 5}
     for bad, why in (
         ("[network]\nloss_pct = 2.5\n", "whole percent"),
         ("[network]\nloss_pct = 100\n", "whole percent"),

@@ -34,6 +34,7 @@ from wirexa.sip.sandbox_config import (
     behaviour_for,
     describe,
     load_config,
+    network_settings,
     sandbox_config_file,
     sandbox_config_path,
 )
@@ -114,6 +115,7 @@ def callees(
     where = path or str(sandbox_config_file(s))
     try:
         default, numbers = load_config(path)
+        network = network_settings(path)
     except (OSError, tomllib.TOMLDecodeError, SandboxConfigError) as exc:
         fail(f"{exc}" if isinstance(exc, SandboxConfigError) else f"sandbox config {path}: {exc}")
     entries = [(n, behaviour_for(n, default, numbers)) for n in sorted(numbers)] + [("*", default)]
@@ -122,6 +124,7 @@ def callees(
             {
                 "config": where,  # the file in use, or where one would be read
                 "config_exists": bool(path),
+                "network": network,  # [network]: loss_pct of the callees' RTP dropped
                 "callees": [
                     {
                         "number": n,
@@ -138,6 +141,8 @@ def callees(
     rows = [[("any other" if n == "*" else n), *_described(b)] for n, b in entries]
     render_rows((Column("Number", keep=True), Column("Behaves as"), Column("Settings")), rows, out=out)
     if out.is_terminal:  # (into a pipe: the rows only; --json names the file too)
+        if network["loss_pct"]:
+            out.print(f"Network: {network['loss_pct']}% of the callees' RTP packets are dropped.", markup=False)
         if path:
             out.print(f"From {path}.", markup=False)
         else:
