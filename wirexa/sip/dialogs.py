@@ -90,6 +90,7 @@ class Dialog:
     pending_streams: list[proto.StartStream] = field(default_factory=list)  # until media is up
     quality_due: float | None = None  # the next reading of its stream statistics (answered calls)
     quality_last: proto.Quality | None = None
+    quality_unsent: bool = False  # quality_last was read as the stream went, not sent yet
 
     @property
     def live(self) -> bool:

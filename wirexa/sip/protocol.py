@@ -552,7 +552,7 @@ class Stream(_Event):
 @dataclass(frozen=True, slots=True)
 class Quality(_Event):
     """A reading of an answered call's RTP/RTCP statistics (pjsua2's getStreamStat), every
-    worker.QUALITY_EVERY_S and once more (`final`) as its audio stream goes away: cumulative
+    worker.QUALITY_EVERY_S and once more (`final`) at its end, read as its audio stream went: cumulative
     packets and losses of the far end's stream as we received it (rx_*) and of ours as its RTCP
     receiver reports said (tx_*, zeros before the first), the current interarrival jitter of each
     and the round trip in microseconds (rtt_us 0 = not measured yet), the jitter buffer's average

@@ -542,15 +542,19 @@ class Worker:
             self.start_amd(st)
 
     def on_stream_gone(self, sid: str) -> None:
-        """The call's audio stream is about to go (hangup, or a re-INVITE without audio): its
-        statistics' last reading is the call's final one."""
+        """The call's audio stream is about to go: read its statistics while they still answer
+        (no longer at DISCONNECTED), and keep the reading for the call's end. The call's state
+        does not yet say whether it is ending (a BYE) or changing its media (a re-INVITE), so
+        nothing is sent here: the end sends it as the final reading, a call that goes on is read
+        again at its next tick (a new stream's counters start from 0 again)."""
         st = self.calls.get(sid)
         if st is not None and st.answered and st.quality_due is not None:
-            self.sample_quality(st, final=True)
+            self.sample_quality(st, send=False)
 
-    def sample_quality(self, st: Dialog, final: bool = False) -> None:
-        """Send a reading of the call's stream statistics (protocol.Quality). A call whose stream
-        cannot be read (no audio yet, or gone) sends nothing."""
+    def sample_quality(self, st: Dialog, send: bool = True) -> None:
+        """Read the call's stream statistics (protocol.Quality) and send them, or with `send`
+        False keep them for the call's end. A stream that cannot be read (no audio yet, or gone)
+        gives nothing."""
         try:
             stat = st.call.getStreamStat(0)
         except pj.Error:
@@ -567,20 +571,19 @@ class Worker:
             int(tx.jitterUsec.last),
             int(rtcp.rttUsec.last),
             int(stat.jbuf.avgDelayMsec),
-            final,
         )
         st.quality_last = reading
-        if final:
-            st.quality_due = None  # sent: the end of the call sends nothing more
-        self.emit(reading)
+        st.quality_unsent = not send
+        if send:
+            self.emit(reading)
 
     def final_quality(self, st: Dialog) -> None:
-        """An answered call ends: its final reading went out as its stream went away
-        (on_stream_gone), else its last reading is sent again as the final one."""
+        """An answered call ends: the reading taken as its stream went away (on_stream_gone) is
+        sent as the final one; when there is none, the last tick's reading already said it all."""
         if st.quality_due is None or not st.answered:
             return
         st.quality_due = None
-        if st.quality_last is not None:
+        if st.quality_last is not None and st.quality_unsent:
             self.emit(dataclasses.replace(st.quality_last, final=True))
 
     def on_digit(self, sid: str, digit: str) -> None:
