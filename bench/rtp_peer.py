@@ -55,6 +55,11 @@ MAG = bytes((~b) & 0x7F for b in range(256))  # mu-law magnitude code (0 = silen
 AUDIBLE_FROM = 0x10  # a packet whose loudest sample is above ~-48 dBFS (mu-law segment 1 and up)
 MARK_EVERY = 10  # markers mode: one click every 200 ms
 STALE_S = 1.0
+# Each call sends in one of SLOTS phases of the 20 ms period (drawn at random when it appears): the
+# worker's media clock runs on for all its calls, so with one common phase every call of a worker
+# would sit at the same offset from the engine's tick and the latency would not sample it.
+SLOTS = 10
+SLOT_S = FRAME_S / SLOTS
 BURST_GAP_NS = 100_000_000  # audible packets further apart than this start a new burst
 
 
@@ -109,6 +114,8 @@ class Call:
         "sent",
         "echo_last",
         "bursts",
+        "slot",
+        "a2p",
     )
 
     def __init__(self, addr: tuple[str, int], now_ns: int, seq: int) -> None:
@@ -120,6 +127,8 @@ class Call:
         self.out_ssrc = int.from_bytes(os.urandom(4), "big")
         self.sent = 0  # frames sent (the tag's counter)
         self.echo_last = -1  # the last counter seen coming back
+        self.slot = os.urandom(1)[0] % SLOTS
+        self.a2p: list[int] = []  # this window's agent -> peer latencies of this call
         # Audible bursts this window: [first, last audible packet's arrival ns, packets, the next
         # silent packet's arrival ns (0 until one comes)].
         self.bursts: list[list[int]] = []
@@ -153,9 +162,11 @@ class Peer:
         self.sent = self.send_errors = 0
         self.late: list[int] = []  # how late each batch went out vs its 20 ms tick (ns)
         self.new_calls = 0
+        self.echo_underruns = 0  # silent packets on a call already echoing: the engine had no agent audio at a tick
         self.gone: dict[str, list[list[int]]] = {}  # the bursts of calls forgotten in this window
         for c in self.calls.values():
             c.bursts = []
+            c.a2p = []
 
     def drain(self) -> None:
         recvmsg, calls = self.sock.recvmsg, self.calls
@@ -206,8 +217,11 @@ class Peer:
                     b[-1][3] = 0
                 else:
                     b.append([ts, ts, 1, 0])
-            elif b and not b[-1][3]:
-                b[-1][3] = ts  # the first silent packet after the burst
+            else:
+                if b and not b[-1][3]:
+                    b[-1][3] = ts  # the first silent packet after the burst
+                if c.echo_last >= 0:
+                    self.echo_underruns += 1
             try:
                 tag = read_tag(payload)
             except ValueError:
@@ -219,6 +233,7 @@ class Peer:
             self.tagged_in += 1
             if agent_ns:
                 self.a2p.append(ts - agent_ns)
+                c.a2p.append(ts - agent_ns)
             if peer_ns:
                 self.rtt.append(ts - peer_ns)
                 if c.echo_last >= 0:
@@ -228,11 +243,13 @@ class Peer:
                         self.echo_reordered += 1
                 c.echo_last = counter
 
-    def send_batch(self, planned: float) -> None:
+    def send_batch(self, planned: float, slot: int) -> None:
         now_ns = time.time_ns()
         stale = now_ns - int(STALE_S * 1e9)
         sendto, pack, mode = self.sock.sendto, struct.pack, self.mode
         for addr, c in list(self.calls.items()):
+            if c.slot != slot:
+                continue
             if c.last_ns < stale:
                 self.gone[f"{addr[0]}:{addr[1]}"] = c.bursts
                 del self.calls[addr]
@@ -257,6 +274,7 @@ class Peer:
         now = time.time_ns()
         gaps = sorted(self.gaps)
         a2p, rtt, late = sorted(self.a2p), sorted(self.rtt), sorted(self.late)
+        medians = sorted(sorted(c.a2p)[len(c.a2p) // 2] for c in self.calls.values() if c.a2p)
         out: dict[str, object] = {
             "window_s": round((now - self.t0) / 1e9, 2),
             "mode": self.mode,
@@ -278,6 +296,12 @@ class Peer:
             "tagged_frames_corrupt": self.tag_corrupt,
             "echoed_frames_missing": self.echo_lost,
             "echoed_frames_reordered": self.echo_reordered,
+            "echo_underrun_packets": self.echo_underruns,
+            "agent_to_peer_per_call_p50_ms": {
+                "min": pct(medians, 0),
+                "p50": pct(medians, 50),
+                "max": pct(medians, 100),
+            },
             "agent_to_peer_ms": {"n": len(a2p), "p50": pct(a2p, 50), "p99": pct(a2p, 99), "max": pct(a2p, 100)},
             "agent_to_peer_raw_ms": [round(x / 1e6, 3) for x in self.a2p] if len(self.a2p) <= 5000 else None,
             "round_trip_ms": {"n": len(rtt), "p50": pct(rtt, 50), "p99": pct(rtt, 99), "max": pct(rtt, 100)},
@@ -291,7 +315,8 @@ class Peer:
     def run(self) -> None:
         print(f"ready {self.sock.getsockname()[1]}", flush=True)
         stdin = sys.stdin
-        next_tick = time.monotonic() + FRAME_S
+        next_tick = time.monotonic() + SLOT_S
+        slot = 0
         while True:
             timeout = max(0.0, next_tick - time.monotonic())
             readable, _, _ = select.select([self.sock, stdin], [], [], timeout)
@@ -299,10 +324,11 @@ class Peer:
                 self.drain()
             now = time.monotonic()
             if now >= next_tick:
-                self.send_batch(next_tick)
-                next_tick += FRAME_S
+                self.send_batch(next_tick, slot)
+                slot = (slot + 1) % SLOTS
+                next_tick += SLOT_S
                 if now - next_tick > 0.1:  # far behind (suspended): start again from now
-                    next_tick = now + FRAME_S
+                    next_tick = now + SLOT_S
             if stdin in readable:
                 line = stdin.readline()
                 cmd = line.strip()

@@ -32,13 +32,20 @@ figure is a difference of two stamps taken on the same clock (CLOCK_REALTIME) in
     agent (frames lost on the way in), latencies under load (peer -> agent, agent -> peer, round
     trip), CPU (engine workers, serve's process, SIPp, the peer, the agent, this process, the
     machine and what else ran), per-thread CPU of the workers, and one worker profiled by py-spy
-    for PROFILE_S at PROFILE_STEP. The ramp stops at the first step that fails.
+    for PROFILE_S at PROFILE_STEP. The ramp stops at the first step that fails (with
+    STREAMS_BENCH_STOP_ON_LOSS=0 it goes on past a step whose only failure is lost frames).
+    Reading agent -> peer under load: the engine plays a bidirectional stream's media in order
+    and drops none (Twilio's rule), so a burst of echoes (after a stall of the worker's hub
+    thread, the agent's or the machine's) stays as a standing backlog in the stream's Playout for
+    the rest of the call; `agent_to_peer_per_call_p50_ms` shows it per call, and
+    `echo_underrun_packets` counts the ticks that found the Playout empty.
 
 Run: `.venv/bin/python bench/streams_bench.py` (one JSON object on stdout, progress on stderr;
-~5 minutes). Env: STREAMS_BENCH_LAT_CALLS (10), STREAMS_BENCH_LAT_CALL_S (6),
+~5 minutes). Env: STREAMS_BENCH_LAT_CALLS (12), STREAMS_BENCH_LAT_CALL_S (5),
 STREAMS_BENCH_BARGE_CALLS (2), STREAMS_BENCH_BARGE_TRIALS (5), STREAMS_BENCH_STEPS (50,100,150,200),
 STREAMS_BENCH_SETTLE_S (3), STREAMS_BENCH_MEASURE_S (10), STREAMS_BENCH_PROFILE_STEP (100; 0 = none),
-STREAMS_BENCH_PROFILE_S (10), STREAMS_BENCH_PHASES (latency,barge,scale), STREAMS_BENCH_KEEP=1
+STREAMS_BENCH_PROFILE_S (10), STREAMS_BENCH_PHASES (latency,barge,scale), STREAMS_BENCH_STOP_ON_LOSS (1),
+STREAMS_BENCH_KEEP=1
 (keep the data dir). Quick look: STREAMS_BENCH_LAT_CALLS=2 STREAMS_BENCH_STEPS=8,16.
 """
 
@@ -68,8 +75,8 @@ from bench.common import stop_process  # noqa: E402
 from bench.rtp_peer import SAMPLES, TAG, read_tag, restamp, tagged  # noqa: E402
 
 HERE = Path(__file__).parent
-LAT_CALLS = int(os.environ.get("STREAMS_BENCH_LAT_CALLS", "10"))
-LAT_CALL_S = float(os.environ.get("STREAMS_BENCH_LAT_CALL_S", "6"))
+LAT_CALLS = int(os.environ.get("STREAMS_BENCH_LAT_CALLS", "12"))
+LAT_CALL_S = float(os.environ.get("STREAMS_BENCH_LAT_CALL_S", "5"))
 LAT_WARM_S = 1.0
 BARGE_CALLS = int(os.environ.get("STREAMS_BENCH_BARGE_CALLS", "2"))
 BARGE_TRIALS = int(os.environ.get("STREAMS_BENCH_BARGE_TRIALS", "5"))
@@ -210,7 +217,10 @@ class Agent:
                         if tag is not None:  # re-stamped: the peer measures agent -> peer and the round trip
                             raw = restamp(raw, time.time_ns())
                             payload = binascii.b2a_base64(raw, newline=False).decode()
-                        await ws.send_str(media_msg(sid, payload))
+                        try:
+                            await ws.send_str(media_msg(sid, payload))
+                        except ConnectionError:  # closing (the step's end): the rest is not echoed
+                            break
                         st.media_out += 1
                     continue
                 m = json.loads(text)
