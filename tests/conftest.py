@@ -27,6 +27,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.backends import free_port, free_udp_block
+from tests.pg import PgCluster, pg_cluster
 from wirexa import config
 from wirexa.api.app import make_app
 from wirexa.api.auth import RateLimiter
@@ -107,6 +108,13 @@ def store(settings: Any) -> Iterator[Store]:
 @pytest.fixture
 def project(store: Store) -> ProjectRecord:
     return ensure_project(store)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    """The session's PostgreSQL server (tests/pg.py): started on first use, one per process."""
+    with pg_cluster() as cluster:
+        yield cluster
 
 
 ResponseCheck = Callable[[web.Request, web.StreamResponse], None]

@@ -52,7 +52,9 @@ def _fill(store: Store, now: dt.datetime) -> dict[str, int]:
             until = now + dt.timedelta(minutes=lease) if lease is not None else None
             store.write_sync(
                 lambda row_id=row.id, status=status, until=until: store.db.execute_sql(
-                    'UPDATE "webhooks" SET "status" = ?, "claimed_by" = ?, "claimed_until" = ? WHERE "id" = ?',
+                    'UPDATE "webhooks" SET "status" = ?, "claimed_by" = ?, "claimed_until" = ? WHERE "id" = ?'.replace(
+                        "?", store.db.param
+                    ),
                     (str(status), "w0" if until else None, until and until.isoformat(" "), row_id),
                 )
             )

@@ -4,10 +4,9 @@ Application's), the PhoneNumber filter, and the desk phones' credentials."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests.store import schema
 from wirexa.errors import StoreError
 from wirexa.store.db import Store, migrate
 from wirexa.store.migrations import MIGRATIONS, m0006_numbers
@@ -35,12 +34,11 @@ from wirexa.store.repo.projects import create_project
 
 
 def tables(store: Store) -> set[str]:
-    rows = store.db.execute_sql("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
-    return {r[0] for r in rows}
+    return schema.tables(store.db)
 
 
-def test_schema_6_from_version_5_keeps_the_data(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'five.db'}")
+def test_schema_6_from_version_5_keeps_the_data(db_url: str) -> None:
+    store = Store(db_url)
     assert migrate(store.db, target=5) == 5
     store.db.execute_sql(
         "INSERT INTO projects (sid, auth_token, friendly_name, date_created, date_updated) "
@@ -51,8 +49,7 @@ def test_schema_6_from_version_5_keeps_the_data(tmp_path: Path) -> None:
     assert store.migrate() == len(MIGRATIONS)
     assert {"numbers", "applications", "phones"} <= tables(store)
     assert store.db.execute_sql("SELECT friendly_name FROM projects").fetchall() == [("old",)]
-    indexes = {r[0] for r in store.db.execute_sql("SELECT name FROM sqlite_master WHERE type='index'").fetchall()}
-    assert {"numbers_phone_number", "phones_username", "numbers_account_created"} <= indexes
+    assert {"numbers_phone_number", "phones_username", "numbers_account_created"} <= schema.indexes(store.db)
     number = store.write_sync(insert_number, "ACold", "+14155550100")
     assert number is not None and number.sid.startswith("PN") and len(number.sid) == 34
     store.close()

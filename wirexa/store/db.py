@@ -11,6 +11,12 @@ index) that on SQLite runs inline. A cancelled
 awaiter does not cancel the write: it still commits, the result is dropped (as datasette does).
 CLI commands, which have no loop, call `store.write_sync`/`store.read_sync`.
 
+PostgreSQL (database_url = "postgresql://...", psycopg 3) runs the same code: the same
+migrations (made the dialect's by dialect_ddl), the same compiled SQL (store/sql.py) and the same
+writer thread, each thread on its own connection (close() closes them all). The writer stays
+one thread there too: it keeps a process's writes in the order they were made; lookups go to a
+reader thread, since they cross the network.
+
 One Store per process: the peewee models are bound through a module-level proxy.
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +33,7 @@ from types import ModuleType
 from typing import Any, ParamSpec, TypeVar
 
 import peewee as pw
-from playhouse.db_url import connect as url_connect
+from playhouse.db_url import parse as parse_db_url
 
 from wirexa.errors import StoreError
 from wirexa.store.migrations import MIGRATIONS
@@ -46,16 +53,47 @@ SQLITE_PRAGMAS = {
 
 
 def open_database(url: str) -> Any:
-    """Open a peewee Database for a URL (sqlite:///path, postgresql://...). Raises StoreError."""
+    """Open a peewee Database for a URL: sqlite:///path or postgresql://user:pass@host:port/db
+    (postgres:// too; query parameters such as ?sslmode=require go to the driver). Connections
+    open lazily, one per thread. Raises StoreError for any other scheme."""
     try:
         if url.startswith("sqlite:///"):
             path = Path(url[len("sqlite:///") :])
             if str(path) != ":memory:":
                 path.parent.mkdir(parents=True, exist_ok=True)
             return pw.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
-        return url_connect(url)
-    except (pw.PeeweeException, OSError, RuntimeError) as exc:
+        if url.startswith(("postgresql://", "postgres://")):
+            params = parse_db_url(url, unquote_password=True, unquote_user=True)
+            return PostgresDatabase(params.pop("database"), **params)
+    except (pw.PeeweeException, OSError, RuntimeError, ValueError) as exc:
         raise StoreError(f"cannot open database {url}: {exc}") from exc
+    raise StoreError(f"cannot open database {url}: the URL must start sqlite:/// or postgresql://")
+
+
+class PostgresDatabase(pw.PostgresqlDatabase):  # type: ignore[misc]
+    """peewee's PostgreSQL database on psycopg 3, keeping every connection it opens so that
+    close_all() can close them: each thread (the writer, each reader) has its own, and a psycopg
+    connection left to the garbage collector warns (ResourceWarning) and holds a server slot."""
+
+    def __init__(self, database: str, **kwargs: Any) -> None:
+        self._opened: list[Any] = []
+        self._opened_lock = threading.Lock()
+        super().__init__(database, prefer_psycopg3=True, **kwargs)
+
+    def _connect(self) -> Any:
+        conn = super()._connect()  # type: ignore[misc]
+        with self._opened_lock:
+            self._opened.append(conn)
+        return conn
+
+    def close_all(self) -> None:
+        """Close every connection any thread opened (call when no thread uses the database)."""
+        if not self.is_closed():
+            self.close()
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
 
 
 def is_sqlite(db: Any) -> bool:
@@ -63,10 +101,12 @@ def is_sqlite(db: Any) -> bool:
 
 
 def schema_version(db: Any) -> int:
-    """The migrated schema version (0 for an empty database)."""
+    """The migrated schema version (0 for an empty database). SQLite keeps it in PRAGMA
+    user_version, PostgreSQL in the table wirexa_schema (a row per migration applied)."""
     if is_sqlite(db):
         return int(db.execute_sql("PRAGMA user_version").fetchone()[0])
-    db.execute_sql("CREATE TABLE IF NOT EXISTS wirexa_schema (version INTEGER NOT NULL)")
+    if db.execute_sql("SELECT to_regclass('wirexa_schema')").fetchone()[0] is None:
+        return 0
     row = db.execute_sql("SELECT MAX(version) FROM wirexa_schema").fetchone()
     return int(row[0] or 0)
 
@@ -75,27 +115,65 @@ def _set_version(db: Any, version: int) -> None:
     if is_sqlite(db):
         db.execute_sql(f"PRAGMA user_version = {int(version)}")
     else:
+        db.execute_sql("CREATE TABLE IF NOT EXISTS wirexa_schema (version INTEGER NOT NULL)")
         db.execute_sql("INSERT INTO wirexa_schema (version) VALUES (%s)", (version,))
+
+
+# Engines started together on one PostgreSQL database migrate one at a time: the others wait on
+# this advisory lock, then find the work done. (SQLite's file lock does the same there.)
+_MIGRATION_LOCK = 0x57495245  # "WIRE"
+
+
+# The migrations' DDL is written once, in what SQLite and PostgreSQL both run: `{pk}` for an
+# auto-increment id, TIMESTAMP (naive UTC), BOOLEAN with TRUE/FALSE, TEXT, INTEGER, BIGINT, REAL,
+# VARCHAR(n), CREATE [UNIQUE] INDEX, ALTER TABLE ... ADD COLUMN; no PRAGMA, AUTOINCREMENT, partial
+# index, date function or INSERT OR ... (tests/store run every migration on both). It is made the
+# dialect's here. On PostgreSQL the types take SQLite's meaning of them: REAL is a double (float4
+# would round 0.1), INTEGER a 64-bit integer and VARCHAR(n) unbounded (SQLite enforces neither
+# bound, so a value the API lets through must not become a failed write on one database only).
+_POSTGRES_TYPES = (
+    (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
+    (re.compile(r"\bINTEGER\b"), "BIGINT"),
+    (re.compile(r"\bVARCHAR\(\d+\)"), "VARCHAR"),
+)
+
+
+def dialect_ddl(db: Any, statement: str) -> str:
+    """A migration statement as the database `db` runs it."""
+    if is_sqlite(db):
+        return statement.replace("{pk}", "INTEGER PRIMARY KEY AUTOINCREMENT")
+    for pattern, replacement in _POSTGRES_TYPES:
+        statement = pattern.sub(replacement, statement)
+    return statement.replace("{pk}", "BIGSERIAL PRIMARY KEY")
 
 
 def migrate(db: Any, migrations: tuple[ModuleType, ...] = MIGRATIONS, target: int | None = None) -> int:
     """Apply pending migrations in order, each in its own transaction; return the new version."""
-    pk = "INTEGER PRIMARY KEY AUTOINCREMENT" if is_sqlite(db) else "BIGSERIAL PRIMARY KEY"
     try:
-        current = schema_version(db)
-        for mod in migrations:
-            version = int(mod.VERSION)
-            if version <= current or (target is not None and version > target):
-                continue
-            with db.atomic():
-                for statement in mod.STATEMENTS:
-                    db.execute_sql(statement.replace("{pk}", pk))
-                _set_version(db, version)
-            log.info("database migrated to schema version %d", version)
-            current = version
-        return current
+        if not is_sqlite(db):
+            db.execute_sql("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            return _migrate(db, migrations, target)
+        finally:
+            if not is_sqlite(db):
+                db.execute_sql("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
     except pw.PeeweeException as exc:
         raise StoreError(f"migration failed: {exc}") from exc
+
+
+def _migrate(db: Any, migrations: tuple[ModuleType, ...], target: int | None) -> int:
+    current = schema_version(db)
+    for mod in migrations:
+        version = int(mod.VERSION)
+        if version <= current or (target is not None and version > target):
+            continue
+        with db.atomic():
+            for statement in mod.STATEMENTS:
+                db.execute_sql(dialect_ddl(db, statement))
+            _set_version(db, version)
+        log.info("database migrated to schema version %d", version)
+        current = version
+    return current
 
 
 class Store:
@@ -171,5 +249,7 @@ class Store:
     def close(self) -> None:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
-        if not self.db.is_closed():
+        if isinstance(self.db, PostgresDatabase):
+            self.db.close_all()
+        elif not self.db.is_closed():
             self.db.close()

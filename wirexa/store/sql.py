@@ -66,12 +66,15 @@ class Select:
         table = f'"{model._meta.table_name}"' + (f" AS {alias}" if alias else "")
         self.head = f"SELECT {', '.join(columns)} FROM {table} WHERE "
         self.convert = [(i, fn) for i, fn in enumerate(map(_python_value, fields)) if fn is not None] if cls else []
-        self._sql: dict[str, str] = {}
+        # Compiled texts by (the database's placeholder, WHERE text): one process may open SQLite
+        # and then PostgreSQL (the tests do), whose placeholders differ.
+        self._sql: dict[tuple[str, str], str] = {}
 
     def sql(self, where: str) -> str:
-        text = self._sql.get(where)
+        param = self.model._meta.database.param
+        text = self._sql.get((param, where))
         if text is None:
-            text = self._sql[where] = (self.head + where).replace("?", self.model._meta.database.param)
+            text = self._sql[(param, where)] = (self.head + where).replace("?", param)
         return text
 
     def all(self, where: str, params: Sequence[Any]) -> list[Any]:
@@ -128,9 +131,10 @@ class Write:
         self._sql: dict[Any, str] = {}
 
     def _compiled(self, key: Any, build: Callable[[], str]) -> str:
-        text = self._sql.get(key)
+        param = self.model._meta.database.param
+        text = self._sql.get((param, key))
         if text is None:
-            text = self._sql[key] = build().replace("?", self.model._meta.database.param)
+            text = self._sql[(param, key)] = build().replace("?", param)
         return text
 
     def _db_values(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
