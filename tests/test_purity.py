@@ -81,6 +81,7 @@ ARROWS: dict[str, tuple[str, ...]] = {
     "api": (
         "wirexa.calls.service",
         "wirexa.calls.ports",
+        "wirexa.calls.queues",  # the live queues' members (the Queues and Members resources)
         "wirexa.store.repo",
         "wirexa.webhooks",
         "wirexa.media.recording",

@@ -33,6 +33,7 @@ from wirexa.api.context import ApiServices
 from wirexa.calls.admission import Admission, allowed_caller_ids
 from wirexa.calls.media import MediaPrep
 from wirexa.calls.ports import CallStore, SipPort
+from wirexa.calls.queues import Queues
 from wirexa.calls.service import CallController, CallService, NullController
 from wirexa.calls.session import SessionDeps
 from wirexa.clock import SystemClock, new_sid, utcnow
@@ -40,7 +41,7 @@ from wirexa.config import Settings
 from wirexa.errors import ConfigError
 from wirexa.http.audio import AudioCache
 from wirexa.http.documents import DocumentFetcher
-from wirexa.media.audio import tone_pcm, wav_bytes
+from wirexa.media.audio import hold_music_pcm, tone_pcm, wav_bytes
 from wirexa.media.recording import merge_channels, repair_in_thread, trim_silence
 from wirexa.media.recording_jobs import RecordingMedia, RetentionJanitor, recover_recordings
 from wirexa.media.storage import locator, remote_from_settings
@@ -49,6 +50,7 @@ from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
 from wirexa.store.events import CallEventJanitor, CallEventLog
+from wirexa.store.queues import StoreQueues
 from wirexa.store.recordings import StoreRecordings
 from wirexa.webhooks import outbox, signing
 from wirexa.webhooks.delivery import DeliveryWorker
@@ -178,6 +180,7 @@ class Engine:
         self.front: Front | None = None  # the inbound SIP front ([sip] inbound_port)
         self.phones = RegisteredPhones()  # its registrar, for <Dial><Client>
         self.media: MediaPrep | None = None
+        self.queues: Queues | None = None  # live call queues (calls/queues.py), with SIP
         self.call_events: CallEventLog | None = None
         self._stack = contextlib.AsyncExitStack()
 
@@ -290,6 +293,7 @@ class Engine:
             calls=CallService(calls, controller, admission),
             limiter=RateLimiter(s.api_rate_limit_per_s, s.api_rate_limit_burst),
             sip=self.sip,
+            queues=self.queues,
         )
         if self.with_api:
             await self._start_api(self.services)
@@ -330,6 +334,10 @@ class Engine:
         self.front = front
         self.phones.registrar = front.registrar
 
+    def _store(self) -> Store:
+        assert self.store is not None
+        return self.store
+
     async def _session_deps(self, calls: CallStore, sip: SipPort, clock: SystemClock) -> SessionDeps:
         """What live calls work with: the store, SIP, the document fetcher, the TTS chain, the
         <Play> audio cache, the recording trimmer and the beep."""
@@ -349,8 +357,13 @@ class Engine:
         if not beep.exists():
             beep.parent.mkdir(parents=True, exist_ok=True)
             beep.write_bytes(wav_bytes(tone_pcm(1000, 400)))
+        hold = cache / "queue-hold-music.wav"
+        if not hold.exists():
+            hold.write_bytes(wav_bytes(hold_music_pcm()))
         s.recordings_path.mkdir(parents=True, exist_ok=True)
         self.media = MediaPrep(fetcher, tts, audio)
+        self.queues = Queues(StoreQueues(self._store()), sip, clock, self.media, hold)
+        self._stack.push_async_callback(self.queues.aclose)
         return SessionDeps(
             store=calls,
             sip=sip,
@@ -368,6 +381,7 @@ class Engine:
             phones_domain=s.sip_domain,
             caller_ids=allowed_caller_ids(s),
             sign=signing.signature,
+            queues=self.queues,
         )
 
     async def drain(self, grace_s: float, hurry: asyncio.Event | None = None) -> None:

@@ -1,8 +1,8 @@
 """Every Twilio parameter accounted for: Twilio's OpenAPI parameter list of each operation Wirexa
-serves (Calls, Call Recordings, Call Streams, Recordings, IncomingPhoneNumbers) matches wirexa/api/parameters.py
+serves (Calls, Call Recordings, Call Streams, Recordings, IncomingPhoneNumbers, Queues and their Members) matches wirexa/api/parameters.py
 exactly, so a parameter Twilio adds fails here until it is decided; each one is then sent to the
 in-process API: a refused one is a 400 naming it, a supported one is taken (a good value is
-accepted, a bad one is a 400 naming it). Conferences and Queues, which Wirexa lacks, are 404.
+accepted, a bad one is a 400 naming it). Conferences, which Wirexa lacks, are 404.
 README's "Twilio parameters" table is parameters.markdown()."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ RESOURCES = re.compile(
     r"|IncomingPhoneNumbers(\.json|/\{Sid\}\.json|/(Local|Mobile|TollFree)\.json)"
     r"|(Conferences|Queues)(\.json|/.*))$"
 )
-ABSENT = re.compile(r"/(Conferences|Queues)\b")
+ABSENT = re.compile(r"/Conferences\b")
 
 
 def extract(openapi: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -163,6 +163,7 @@ GOOD: dict[str, Any] = {
     "Name@CreateStream": "fork",
     "Track@CreateStream": "both_tracks",
     "Status@UpdateStream": "stopped",
+    "MaxSize": "10",
     **{f"Parameter{n}.Name": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v"} for n in range(1, 100)},
     **{f"Parameter{n}.Value": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v"} for n in range(1, 100)},
 }
@@ -206,6 +207,7 @@ BAD: dict[str, Any] = {
     "Url@CreateStream": "https://agent.example/ws",  # a stream's URL is ws:// or wss://
     "Track@CreateStream": "sideways",
     "Status@UpdateStream": "paused",
+    "MaxSize": "5001",
     **{f"Parameter{n}.Name": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v" * 500} for n in range(1, 100)},
     **{f"Parameter{n}.Value": {f"Parameter{n}.Value": "v"} for n in range(1, 100)},  # without its Name
 }
@@ -263,6 +265,16 @@ class Target:
         fields: dict[str, str] = {}
         if op == "CreateCall":
             fields = {"To": "+15005550006", "From": "+15005550100", "Url": URL}
+        elif "/Queues" in path:
+            fields = {"FriendlyName": f"queue {next(_numbers)}"} if op == "CreateQueue" else {}
+            if op != "CreateQueue" and op != "ListQueue":
+                resp = await api.client.post(
+                    f"{api.base}/Queues.json", data={"FriendlyName": f"queue {next(_numbers)}"}, headers=api.auth
+                )
+                queue = (await resp.json())["sid"]
+                path = path.replace("{QueueSid}", queue).replace("{Sid}", queue).replace("{CallSid}", "Front")
+            if op == "UpdateMember":
+                fields = {"Url": URL}
         elif "{CallSid}" in path or op == "UpdateCall":
             resp = await api.create()
             call = (await resp.json())["sid"]
@@ -319,7 +331,7 @@ class Target:
         if self.op in ("CreateCallRecording", "UpdateCallRecording", "CreateStream"):
             # no live session: 21220 after the checks
             return status == 400 and body["code"] == ApiCode.INVALID_CALL_STATE and "not" in body["message"]
-        if self.op == "UpdateStream":  # no live session, no stream of that name: 404 after the checks
+        if self.op in ("UpdateStream", "UpdateMember"):  # nothing live to act on: 404 after the checks
             return status == 404 and body["code"] == ApiCode.NOT_FOUND
         return status in (200, 201)
 

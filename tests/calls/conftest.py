@@ -19,6 +19,7 @@ from tests.fakes.tts import FakeTts
 from wirexa import config
 from wirexa.calls.dispatcher import Dispatcher
 from wirexa.calls.media import MediaPrep
+from wirexa.calls.queues import Queues
 from wirexa.calls.service import CallService, NewCall
 from wirexa.calls.session import SessionDeps
 from wirexa.clock import new_sid
@@ -28,6 +29,7 @@ from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.media.recording import merge_channels, repair_in_thread, trim_silence
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
+from wirexa.store.queues import StoreQueues
 from wirexa.store.repo import CallRecord, ProjectRecord
 from wirexa.store.repo.calls import get_call
 from wirexa.webhooks import outbox, signing
@@ -144,11 +146,14 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
         DocumentFetcher(lambda token, url, params: "sig", timeout_s=1.0) as fetcher,
         AudioCache(tmp_path / "audio") as audio,
     ):
+        media = MediaPrep(fetcher, tts, audio)
+        clock = SteppedClock()  # the session's timers: real, and fire_within() for long guards
+        queues = Queues(StoreQueues(store), sip, clock, media, beep)  # the beep is the hold music here
         deps = SessionDeps(
             store=calls_store,
             sip=sip,
-            media=MediaPrep(fetcher, tts, audio),
-            clock=SteppedClock(),  # the session's timers: real, and fire_within() for long guards
+            media=media,
+            clock=clock,
             new_sid=new_sid,
             trim=trim_silence,
             merge=merge_channels,
@@ -157,6 +162,7 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
             base_url="http://127.0.0.1:5000",
             beep_wav=beep,
             sign=signing.signature,
+            queues=queues,
         )
         dispatcher = Dispatcher(settings, deps, node_id="test")
         async with dispatcher:
@@ -170,5 +176,6 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
                 tts,
                 callbacks,
             )
+        await queues.aclose()
     await server.close()
     store.close()

@@ -187,6 +187,7 @@ def show(action: act.Action) -> str:
         act.StopDial: "stop-dial",
         act.Hangup: "hangup",
         act.Finished: "finished",
+        act.LeaveQueue: "leave-queue",
     }
     return names[type(action)]
 

@@ -19,6 +19,7 @@ from wirexa.api.routes import (
     keys,
     notifications,
     numbers,
+    queues,
     recordings,
     streams,
     usage,
@@ -47,6 +48,7 @@ def make_app(services: ApiServices) -> web.Application:
     events.add_routes(app)
     usage.add_routes(app)
     streams.add_routes(app)
+    queues.add_routes(app)
     if services.settings.console_enabled:  # the web console, at /console/ (wirexa/console/)
         from wirexa.console.app import make_console
 

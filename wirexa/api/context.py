@@ -16,6 +16,7 @@ from wirexa.api.auth import AuthThrottle, KeyVerifier, RateLimiter, check_active
 from wirexa.api.rendered import RenderedCache
 from wirexa.api.serializers import page_json
 from wirexa.calls.ports import SipPort
+from wirexa.calls.queues import Queues
 from wirexa.calls.service import CallService
 from wirexa.config import Settings
 from wirexa.errors import ApiCode, BadRequest, NotFound, Unauthorized
@@ -36,6 +37,8 @@ class ApiServices:
     calls: CallService
     limiter: RateLimiter
     sip: SipPort | None = None
+    # The live call queues (members, sizes); None without SIP: every queue is empty.
+    queues: Queues | None = None
     # Project rows looked up for auth, kept for a second: one store read less per request.
     # A token rotated from the CLI (another process) takes effect within PROJECT_CACHE_S.
     project_cache: dict[str, tuple[ProjectRecord | None, float]] = dataclasses.field(default_factory=dict)

@@ -207,6 +207,19 @@ STREAM_CREATE = _params(
 )
 STREAM_UPDATE = _params(("Status", S, "`stopped` (the only value, as Twilio)"))
 
+QUEUE_CREATE = _params(
+    ("FriendlyName", S, "required, 64 characters at most, unique in the project (what <Enqueue> names)"),
+    ("MaxSize", S, "1-5000, default 1000"),
+)
+QUEUE_UPDATE = _params(
+    ("FriendlyName", S, "64 characters at most, unique in the project"),
+    ("MaxSize", S, "1-5000; callers already waiting stay"),
+)
+MEMBER_UPDATE = _params(
+    ("Url", S, "required: the member leaves the queue (QueueResult redirected) and runs this document"),
+    ("Method", S, "GET or POST (default)"),
+)
+
 # Twilio's operationId -> (where it is in README's table, its parameters).
 OPERATIONS: dict[str, tuple[str, tuple[Param, ...]]] = {
     "CreateCall": ("Calls: create", CALL_CREATE),
@@ -222,6 +235,11 @@ OPERATIONS: dict[str, tuple[str, tuple[Param, ...]]] = {
     "CreateIncomingPhoneNumber": ("IncomingPhoneNumbers (and /Local, /Mobile, /TollFree): create", NUMBER_CREATE),
     "UpdateIncomingPhoneNumber": ("IncomingPhoneNumbers: update", NUMBER_UPDATE),
     "ListIncomingPhoneNumber": ("IncomingPhoneNumbers (and /Local, /Mobile, /TollFree): list", NUMBER_LIST),
+    "CreateQueue": ("Queues: create", QUEUE_CREATE),
+    "UpdateQueue": ("Queues: update", QUEUE_UPDATE),
+    "ListQueue": ("Queues: list", _PAGING),
+    "ListMember": ("Queue Members: list", _PAGING),
+    "UpdateMember": ("Queue Members: update (dequeue; `Front` names the first)", MEMBER_UPDATE),
 }
 # Twilio operations that take the parameters of another one here, but for those named.
 SAME_AS: dict[str, tuple[str, frozenset[str]]] = {
@@ -232,7 +250,6 @@ SAME_AS: dict[str, tuple[str, frozenset[str]]] = {
 # Resources of Twilio's API that Wirexa does not have: every operation answers 404.
 ABSENT = {
     "Conferences": "not in Wirexa yet: every operation (Conferences, Participants, conference Recordings) is 404",
-    "Queues": "not in Wirexa yet: every operation (Queues, Members) is 404",
 }
 
 

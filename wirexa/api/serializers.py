@@ -538,3 +538,61 @@ def key_json(key: KeyLike, *, secret: str | None = None) -> dict[str, Any]:
     if secret is not None:
         body["secret"] = secret
     return body
+
+
+class QueueLike(Protocol):
+    @property
+    def sid(self) -> str: ...
+    @property
+    def account_sid(self) -> str: ...
+    @property
+    def friendly_name(self) -> str: ...
+    @property
+    def max_size(self) -> int: ...
+    @property
+    def date_created(self) -> dt.datetime: ...
+    @property
+    def date_updated(self) -> dt.datetime: ...
+
+
+class MemberLike(Protocol):
+    @property
+    def call_sid(self) -> str: ...
+    @property
+    def queue_sid(self) -> str: ...
+    @property
+    def date_enqueued(self) -> dt.datetime: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def wait_time_s(self) -> int: ...
+
+
+def queue_json(queue: QueueLike, prefix: str, current_size: int, average_wait_time_s: int) -> dict[str, Any]:
+    """Twilio's Queue resource (reference voice-next §3.4); the size and average wait are the
+    live queue's, computed when it is read."""
+    base = f"{prefix}/Queues/{queue.sid}"
+    return {
+        "account_sid": queue.account_sid,
+        "average_wait_time": average_wait_time_s,
+        "current_size": current_size,
+        "date_created": rfc2822(queue.date_created),
+        "date_updated": rfc2822(queue.date_updated),
+        "friendly_name": queue.friendly_name,
+        "max_size": queue.max_size,
+        "sid": queue.sid,
+        "uri": base + ".json",
+        "subresource_uris": {"members": base + "/Members.json"},
+    }
+
+
+def member_json(member: MemberLike, prefix: str) -> dict[str, Any]:
+    """Twilio's Queue Member resource (reference voice-next §3.5)."""
+    return {
+        "call_sid": member.call_sid,
+        "date_enqueued": rfc2822(member.date_enqueued),
+        "position": member.position,
+        "queue_sid": member.queue_sid,
+        "uri": f"{prefix}/Queues/{member.queue_sid}/Members/{member.call_sid}.json",
+        "wait_time": member.wait_time_s,
+    }

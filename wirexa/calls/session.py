@@ -55,6 +55,7 @@ from wirexa.calls.ports import (
     StreamChanged,
     Timer,
 )
+from wirexa.calls.queues import Dequeue, Member, Queues, QueueStep
 from wirexa.calls.recordings import CallRecordings, Merger, Repairer, Trimmer
 from wirexa.calls.records import (
     VERB_CAP,
@@ -141,6 +142,8 @@ class SessionDeps:
     caller_ids: frozenset[str] = frozenset()
     # X-Twilio-Signature of a Media Stream's WebSocket request: (auth token, url) -> signature.
     sign: Callable[[str, str], str] | None = None
+    # Call queues (<Enqueue>, <Dial><Queue>): calls/queues.py; None answers them with a notification.
+    queues: Queues | None = None
 
 
 class Phones(Protocol):
@@ -254,6 +257,7 @@ Posted = (
     | _StartInbound
     | _AmdGuard
     | _RecordingsGuard
+    | QueueStep
 )
 RECORDINGS_GUARD_S = 5.0  # after hangup, how long a session waits for its recordings' files
 
@@ -308,6 +312,8 @@ class CallSession:
         self._invited_at: float | None = None  # monotonic: when its INVITE left (post-dial delay)
         self._post_dial_ms: int | None = None
         self._hangup_by: str | None = None  # why we hung up: "api" or "engine" (None: we did not)
+        self.queued: Member | None = None  # in a queue (<Enqueue>): calls/queues.py
+        self.queue_dial: Dequeue | None = None  # taking a caller from a queue (<Dial><Queue>)
         self._verbs: list[VerbRun] = []  # run, not yet written
         self._verb_count = 0
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"call-{call.sid}")
@@ -443,6 +449,8 @@ class CallSession:
         elif isinstance(item, _StartInbound):
             await self._load_auth_token()
             await self._start_program()
+        elif isinstance(item, QueueStep):
+            await item.run()
 
     async def start_recording(self, options: RecordingOptions) -> RecordingRecord | None:
         """The Recordings API starts a recording of this call; None when it is no longer live."""
@@ -602,6 +610,8 @@ class CallSession:
         await self._write_verbs()
         if self.dial is not None:
             await self.dial.hang_up()
+        if self.deps.queues is not None:
+            await self.deps.queues.call_ended(self)
         if self.parent is not None:
             status = final.status if final else ev.reason
             self.parent.post(LegEnded(self, status, final.duration_s if final else None, bridged=self.answered))
@@ -626,7 +636,18 @@ class CallSession:
     async def _feed(self, event: E.Event) -> None:
         if self.interp is None or self.ended and not isinstance(event, E.CallHungUp):
             return
+        if self.queued is not None and self.queued.takes(event):  # its wait or url document's
+            await self._execute(await self.queued.feed(event))
+            return
         await self._execute(self.interp.feed(event))
+
+    def deliver(self, event: E.Event) -> None:
+        """Feed `event` to the interpreter in its turn (calls/queues.py answers this way)."""
+        self.post(_Feed(event))
+
+    async def execute(self, actions: list[A.Action]) -> None:
+        """Perform a queue's wait or url document's actions as the call's own."""
+        await self._execute(actions)
 
     def _spawn(self, work: Awaitable[Posted]) -> None:
         """Run slow work in a helper task and post its result back to the session."""
@@ -694,6 +715,10 @@ class CallSession:
         elif isinstance(action, A.StopDial):
             if self.dial is not None:
                 await self.dial.hang_up()
+            elif self.queue_dial is not None and self.deps.queues is not None:
+                await self.deps.queues.stop_dial(self)
+        elif isinstance(action, (A.Enqueue, A.DialQueue, A.LeaveQueue)):
+            await self._queue_action(action)
         elif isinstance(action, A.StartStream):
             await self._start_stream(action)
         elif isinstance(action, A.StopStream):
@@ -719,6 +744,21 @@ class CallSession:
                 self.parent.post(LegAnswered(self))  # the whisper is over: connect the parties
             elif not self.ended:
                 await self.hangup()
+
+    async def _queue_action(self, action: A.Enqueue | A.DialQueue | A.LeaveQueue) -> None:
+        queues = self.deps.queues
+        if queues is None:  # an engine without queues (tests of other parts): say so, go on
+            await self._notify_call(Notice.SCHEMA_WARNING, "call queues are not available on this engine")
+            if isinstance(action, A.Enqueue):
+                self.deliver(E.QueueLeft(action.op_id, E.QueueResult.ERROR))
+            elif isinstance(action, A.DialQueue):
+                self.deliver(E.DialEnded(action.op_id, E.DialCallStatus.FAILED))
+        elif isinstance(action, A.Enqueue):
+            await queues.enqueue(self, action)
+        elif isinstance(action, A.DialQueue):
+            await queues.dial(self, action)
+        else:
+            await queues.redirected(self)
 
     def _timer_fired(self, op_id: int) -> None:
         if self._timers.pop(op_id, None) is not None:

@@ -24,6 +24,8 @@ class FetchReason(StrEnum):
     RECORD = "record"
     DIAL = "dial"
     CONNECT = "connect"
+    ENQUEUE = "enqueue"
+    QUEUE_WAIT = "queue-wait"
     LIVE_UPDATE = "live-update"
 
 
@@ -148,6 +150,48 @@ class StopDial:
     """Hang up the <Dial> leg (hangupOnStar, live redirect, caller gone); DialEnded follows."""
 
 
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    """Put the call in the project's queue `name` (created on demand) and keep it there until
+    it is taken out; answers with QueueLeft. While waiting, the session runs `wait_url` (absolute;
+    "" silence, None the built-in hold music) with `wait_url_method` in a wait document of its
+    own, again each time it runs out. `action`/`method` (absolute, or None) are the interpreter's
+    to request, except after a hangup or a live update: the session requests them then (Twilio
+    reports those results and the call goes on elsewhere)."""
+
+    op_id: int
+    name: str
+    wait_url: str | None
+    wait_url_method: HttpMethod
+    max_queue_size: int | None
+    action: str | None = None
+    method: HttpMethod = HttpMethod.POST
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveQueue:
+    """Take the call out of its queue now. From a wait document: `result` "leave" (<Leave>) or
+    "error" (the wait document failed: notified already); QueueLeft follows. From the
+    interpreter on a live update while enqueued: "redirected" (no event: the document moves on)."""
+
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialQueue:
+    """<Dial><Queue>: take the first caller of the project's queue `name` (waiting up to
+    `timeout_s` for one), run `url` (absolute, or None) on that caller's call, then connect the
+    two until either hangs up or StopDial. Answers with DialEnded (DialCallSid: the caller's
+    CallSid; failed when the queue does not exist, no-answer when nobody came in time)."""
+
+    op_id: int
+    name: str
+    url: str | None
+    method: HttpMethod
+    timeout_s: int
+    hangup_on_star: bool
+
+
 StreamTrack: TypeAlias = Literal["inbound_track", "outbound_track", "both_tracks"]
 
 
@@ -241,6 +285,9 @@ Action: TypeAlias = (
     | StopRecording
     | Dial
     | StopDial
+    | Enqueue
+    | LeaveQueue
+    | DialQueue
     | StartStream
     | StopStream
     | FetchDocument

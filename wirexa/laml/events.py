@@ -116,6 +116,30 @@ class StreamEnded:
     error_code: int | None = None
 
 
+class QueueResult(StrEnum):
+    """Twilio's QueueResult values (those Wirexa produces), verbatim."""
+
+    BRIDGED = "bridged"
+    ERROR = "error"
+    HANGUP = "hangup"
+    LEAVE = "leave"
+    REDIRECTED = "redirected"
+    REDIRECTED_FROM_BRIDGED = "redirected-from-bridged"
+    QUEUE_FULL = "queue-full"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLeft:
+    """An Enqueue is over: the call left its queue (<Leave>, a wait document's failure, the end
+    of the bridge to the caller that dequeued it) or never entered it (queue-full). `queue_sid`
+    and `queue_time_s` are set when it was enqueued."""
+
+    op_id: int
+    result: QueueResult
+    queue_sid: str | None = None
+    queue_time_s: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class CallRedirected:
     """Live modify from the REST API: stop the current verb and run new instructions, either a
@@ -141,6 +165,7 @@ Event: TypeAlias = (
     | RecordingEmpty
     | DialEnded
     | StreamEnded
+    | QueueLeft
     | CallRedirected
     | CallHungUp
 )

@@ -20,6 +20,7 @@ States (what the interpreter is waiting for):
     RECORDING         RecordingSaved / RecordingEmpty
     DIALING           DialEnded; "*" hangs up the leg when hangupOnStar
     CONNECTED         StreamEnded of a <Connect><Stream> (DTMF goes to the stream, not here)
+    ENQUEUED          QueueLeft of an <Enqueue> (the wait document is another interpreter's)
     APP_ERROR         the "application error" announcement plays, then hang up
     DRAINING          the caller hung up during <Record>/<Dial>; the result is still due, and
                       Twilio requests the action URL with it (the answer is ignored)
@@ -40,6 +41,17 @@ which <Stream>-specific ones Twilio adds is not documented) or runs the next ver
 redirect stops it first (StopStream(bidirectional), like StopDial), and so does a hangup. The
 streams of <Start> belong to the call, not to the document: they outlive redirects and end with
 the call or a <Stop>, which the session tracks by name.
+
+Queues: <Enqueue> is one Enqueue action whose op_id the ENQUEUED state waits on; its QueueLeft
+requests <Enqueue action> with QueueResult, QueueSid and QueueTime, or runs the next verb. What
+the caller hears meanwhile (the waitUrl document) and the document run on the caller's call
+before <Dial><Queue> connects it (<Queue url>) are run by other Interpreters, made with
+`allowed` (the verbs Twilio allows there; others are skipped with a 12200 warning) and a
+`first_op` apart from the call's: in them <Leave> (wait documents) emits LeaveQueue("leave"),
+and a failed fetch LeaveQueue("error") instead of the application-error announcement. A live
+update while enqueued takes the call out first (LeaveQueue("redirected"); the session reports
+that result to the action URL, whose answer is not run: the update's document is). <Dial><Queue>
+is one DialQueue action answered by DialEnded, like <Dial>.
 
 Decisions where Twilio is silent or Wirexa differs:
 - A fetch or parse failure reaches us as FetchFailed after the session has tried FallbackUrl;
@@ -78,6 +90,7 @@ from wirexa.laml.events import (
     Event,
     FetchFailed,
     PlaybackFinished,
+    QueueLeft,
     RecordingEmpty,
     RecordingSaved,
     StreamEnded,
@@ -105,6 +118,7 @@ class State(StrEnum):
     RECORDING = "recording"
     DIALING = "dialing"
     CONNECTED = "connected"
+    ENQUEUED = "enqueued"
     APP_ERROR = "app-error"
     DRAINING = "draining"
     FINISHED = "finished"
@@ -141,6 +155,7 @@ TRANSITIONS: dict[State, dict[type[Event], str]] = {
         CallHungUp: "_on_hung_up_draining",
     },
     State.CONNECTED: {StreamEnded: "_on_stream_ended", **_LIVE},
+    State.ENQUEUED: {QueueLeft: "_on_queue_left", **_LIVE},
     State.APP_ERROR: {PlaybackFinished: "_on_app_error_said", **_LIVE},
     State.DRAINING: {
         RecordingSaved: "_on_drained_recording",
@@ -153,7 +168,7 @@ TRANSITIONS: dict[State, dict[type[Event], str]] = {
 _EVENT_TYPES = frozenset(
     {
         DocumentLoaded, FetchFailed, PlaybackFinished, TimerFired, DigitReceived,
-        RecordingSaved, RecordingEmpty, DialEnded, StreamEnded, CallRedirected, CallHungUp,
+        RecordingSaved, RecordingEmpty, DialEnded, StreamEnded, QueueLeft, CallRedirected, CallHungUp,
     }
 )  # fmt: skip
 
@@ -169,6 +184,8 @@ class Interpreter:
     Direction, CallStatus ...); CallStatus is kept current (in-progress once answered,
     completed after hangup). `base_url` resolves relative URLs in inline documents and is
     their "current document URL". `answered` None means: answered unless Direction is inbound.
+    `allowed` restricts the verbs (a waitUrl or <Queue url> document: see the module docstring);
+    `first_op` is where its op_ids start, apart from the call's own interpreter's.
     """
 
     def __init__(
@@ -178,6 +195,8 @@ class Interpreter:
         max_fetches: int = 20,
         *,
         answered: bool | None = None,
+        allowed: frozenset[type[v.Verb]] | None = None,
+        first_op: int = 0,
     ) -> None:
         self._call_params = tuple(call_params.items())
         self._base_url = base_url
@@ -187,7 +206,8 @@ class Interpreter:
         self._needs_answer = (not answered) if answered is not None else inbound
         self._state = State.IDLE
         self._out: list[act.Action] = []
-        self._next_op = 0
+        self._next_op = first_op
+        self._allowed = allowed
         self._op: int | None = None
         self._document = v.Document(())
         self._doc_url: str | None = None
@@ -195,7 +215,7 @@ class Interpreter:
         self._pending_url: str | None = None
         self._fetches_since_progress = 0
         self._hung_up = False
-        self._verb: v.Gather | v.Record | v.Dial | v.Connect | None = None
+        self._verb: v.Gather | v.Record | v.Dial | v.Connect | v.Enqueue | None = None
         self._prompt: v.Prompt | None = None
         self._prompt_index = 0
         self._digits = ""
@@ -331,9 +351,14 @@ class Interpreter:
 
     def _app_error(self, code: int, message: str, url: str | None, stopping: tuple[act.Action, ...] = ()) -> None:
         """Report `code`, announce the application error, then (on PlaybackFinished) hang up.
-        `stopping` ends whatever the session is still doing (a gather)."""
+        `stopping` ends whatever the session is still doing (a gather). A wait document leaves
+        the queue instead (QueueResult error)."""
         self._out.extend(stopping)
         self._emit(act.Notify(code, message, url, act.NotifyLevel.ERROR))
+        if self._allowed is not None:
+            self._emit(act.LeaveQueue("error"))
+            self._finish()
+            return
         self._answer()
         self._state = State.APP_ERROR
         self._emit(act.Say(self._new_op(), APPLICATION_ERROR_TEXT, "woman", "en-US", 1))
@@ -361,6 +386,10 @@ class Interpreter:
 
     def _run_verb(self, verb: v.Verb) -> bool:
         """Start `verb`; True if the interpreter now waits (or finished), False to go on."""
+        if self._allowed is not None and type(verb) not in self._allowed and not isinstance(verb, v.Unsupported):
+            message = f"<{type(verb).__name__}> is not allowed in this document (a queue's wait or url); skipped"
+            self._emit(act.Notify(CODE_UNSUPPORTED_VERB, message, self._doc_url, act.NotifyLevel.WARNING))
+            return False
         match verb:
             case v.Say() | v.Play():
                 self._fetches_since_progress = 0
@@ -389,6 +418,16 @@ class Interpreter:
             case v.Start():
                 self._start_streams(verb)
                 return False
+            case v.Enqueue():
+                return self._start_enqueue(verb)
+            case v.Leave():
+                if self._allowed is None:
+                    message = "<Leave> outside a queue's waitUrl document: nothing to leave; skipped"
+                    self._emit(act.Notify(CODE_UNSUPPORTED_VERB, message, self._doc_url, act.NotifyLevel.WARNING))
+                    return False
+                self._emit(act.LeaveQueue("leave"))
+                self._finish()
+                return True
             case v.Stop():
                 for name in verb.names:
                     self._emit(act.StopStream(name=name))
@@ -522,6 +561,9 @@ class Interpreter:
         if not dial.answer_on_bridge:
             self._answer()
         self._verb = dial
+        if dial.queue is not None:
+            self._start_dial_queue(dial, dial.queue)
+            return
         if not dial.targets:
             self._end_dial(DialEnded(0, DialCallStatus.FAILED))
             return
@@ -557,6 +599,57 @@ class Interpreter:
                 recording_status_callback_event=dial.recording_status_callback_event,
             )
         )
+
+    def _start_dial_queue(self, dial: v.Dial, queue: v.DialQueue) -> None:
+        url = None
+        if queue.url is not None:
+            url = self._resolve(queue.url)
+            if url is None:
+                self._app_error(CODE_INVALID_URL, f"cannot resolve <Queue> url {queue.url!r}", self._doc_url)
+                return
+        self._state = State.DIALING
+        self._emit(act.DialQueue(self._new_op(), queue.name, url, queue.method, dial.timeout_s, dial.hangup_on_star))
+
+    def _start_enqueue(self, enqueue: v.Enqueue) -> bool:
+        """<Enqueue>: True when the call waits for QueueLeft (or an app error began)."""
+        wait_url = enqueue.wait_url
+        action = None
+        for attr, url in (("waitUrl", wait_url), ("action", enqueue.action)):
+            if url:
+                resolved = self._resolve(url)
+                if resolved is None:
+                    self._app_error(CODE_INVALID_URL, f"cannot resolve <Enqueue> {attr} {url!r}", self._doc_url)
+                    return True
+                if attr == "waitUrl":
+                    wait_url = resolved
+                else:
+                    action = resolved
+        self._fetches_since_progress = 0
+        self._answer()
+        self._verb = enqueue
+        self._state = State.ENQUEUED
+        self._emit(
+            act.Enqueue(
+                op_id=self._new_op(),
+                name=enqueue.name,
+                wait_url=wait_url,
+                wait_url_method=enqueue.wait_url_method,
+                max_queue_size=enqueue.max_queue_size,
+                action=action,
+                method=enqueue.method,
+            )
+        )
+        return True
+
+    @staticmethod
+    def queue_params(event: QueueLeft) -> tuple[tuple[str, str], ...]:
+        """<Enqueue action>'s parameters: QueueResult, and QueueSid/QueueTime once enqueued."""
+        params = [("QueueResult", str(event.result))]
+        if event.queue_sid is not None:
+            params.append(("QueueSid", event.queue_sid))
+        if event.queue_time_s is not None:
+            params.append(("QueueTime", str(event.queue_time_s)))
+        return tuple(params)
 
     def _stream_action(self, stream: v.Stream, bidirectional: bool) -> act.StartStream | None:
         """The StartStream for `stream` with its URLs made absolute, or None (notified) when its
@@ -688,6 +781,14 @@ class Interpreter:
         else:
             self._fetch(connect.action, connect.method, (), act.FetchReason.CONNECT)
 
+    def _on_queue_left(self, event: QueueLeft) -> None:
+        enqueue = self._verb
+        assert isinstance(enqueue, v.Enqueue)
+        if enqueue.action is None:
+            self._run_next()
+        else:
+            self._fetch(enqueue.action, enqueue.method, self.queue_params(event), act.FetchReason.ENQUEUE)
+
     def _on_app_error_said(self, event: PlaybackFinished) -> None:
         self._emit(act.Hangup())
         self._finish()
@@ -708,6 +809,8 @@ class Interpreter:
                 self._emit(act.StopDial())
             case State.CONNECTED:
                 self._emit(act.StopStream(bidirectional=True))
+            case State.ENQUEUED:
+                self._emit(act.LeaveQueue("redirected"))
             case _:
                 pass  # FETCHING: the stale result is dropped by its op_id
         if self._state in (State.GATHER_PROMPTING, State.GATHER_WAITING):

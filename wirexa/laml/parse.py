@@ -10,7 +10,9 @@ verbs.DocumentWarning records the code. Codes used (Twilio's where its dictionar
 
     12200  unknown verb/attribute/child, speech-only <Gather>, <Play> with URL and digits,
            bad trim / recordingStatusCallbackEvent / reason / bargeIn / statusCallbackEvent,
-           empty <Redirect>/<Play>, <Dial><Conference>/<Queue> (the <Dial> becomes Unsupported)
+           empty <Redirect>/<Play>, <Dial><Conference> (the <Dial> becomes Unsupported),
+           TaskRouter's workflowSid/<Task>/reservationSid/postWorkActivitySid, a queue name
+           missing or over 64 characters, <Dial> attributes that do not apply to <Queue>
     13210 Dial method   13212 Dial timeout   13213 hangupOnStar   13214 callerId
     13216 timeLimit     13217 Dial record    13221 Number method  13222 sendDigits
     13223 target number format
@@ -50,13 +52,16 @@ from wirexa.errors import DocumentError
 from wirexa.laml.verbs import (
     Connect,
     Dial,
+    DialQueue,
     DialRecord,
     DialTarget,
     Document,
     DocumentWarning,
+    Enqueue,
     Gather,
     Hangup,
     HttpMethod,
+    Leave,
     Pause,
     Play,
     Prompt,
@@ -87,7 +92,7 @@ XML_CONTENT_TYPES = frozenset({"text/xml", "application/xml", "text/html"})
 # Real TwiML verbs (and SignalWire additions) that Wirexa knows but does not run.
 UNSUPPORTED_VERBS = frozenset(
     {
-        "Conference", "Echo", "Enqueue", "Leave", "Pay", "Prompt", "Queue",
+        "Conference", "Echo", "Pay", "Prompt", "Queue",
         "Refer", "Sms", "Siprec", "Transcription", "Denoise", "Message",
     }
 )  # fmt: skip
@@ -136,6 +141,16 @@ _RECORD_ATTRS = frozenset(
         "recordingStatusCallbackEvent", "transcribe", "transcribeCallback", "storageUrl",
     }
 )  # fmt: skip
+_ENQUEUE_ATTRS = frozenset({"action", "method", "waitUrl", "waitUrlMethod", "maxQueueSize", "workflowSid"})
+_QUEUE_ATTRS = frozenset({"url", "method", "reservationSid", "postWorkActivitySid"})
+# <Dial> attributes that mean nothing when it takes a caller from a queue (no call is placed,
+# nothing rings, the bridge is not recorded): warned about, never silently dropped.
+_DIAL_ATTRS_NOT_FOR_QUEUE = (
+    "callerId", "answerOnBridge", "record", "recordingStatusCallback", "recordingStatusCallbackMethod",
+    "recordingStatusCallbackEvent", "trim", "ringTone", "recordingTrack", "sequential", "timeLimit",
+)  # fmt: skip
+MAX_QUEUE_NAME = 64  # Twilio: a queue name is 64 characters or fewer
+MAX_QUEUE_SIZE = 5000  # Twilio's MaxSize limit, also maxQueueSize's
 _STREAM_ATTRS = frozenset(
     {
         "url", "name", "track", "statusCallback", "statusCallbackMethod", "connectorName",
@@ -242,6 +257,8 @@ class _Parser:
             "Connect": self._connect,
             "Start": self._start,
             "Stop": self._stop,
+            "Enqueue": self._enqueue,
+            "Leave": self._leave,
         }
 
     def document(self, raw: bytes, url: str | None) -> Document:
@@ -523,10 +540,17 @@ class _Parser:
             number = self._number(bare)
             if number is not None:
                 targets.append(DialTarget(TargetKind.NUMBER, number))
+        queue: DialQueue | None = None
         for child in element:
             name = _local(child.tag)
-            if name in ("Conference", "Queue"):
+            if name == "Conference":
                 return Unsupported(name)
+            if name == "Queue":
+                if queue is not None:
+                    self.warn(Notice.DIAL_INVALID_NESTED_ELEMENT, "<Dial> takes one <Queue>; the extra one skipped")
+                else:
+                    queue = self._queue(child)
+                continue
             kind = kinds.get(name)
             if kind is None:
                 self.warn(Notice.DIAL_INVALID_NESTED_ELEMENT, f"<Dial> cannot nest <{name}>; skipped")
@@ -534,6 +558,15 @@ class _Parser:
             target = self._target(child, kind)
             if target is not None:
                 targets.append(target)
+        if queue is not None and targets:
+            self.warn(Notice.DIAL_INVALID_NESTED_ELEMENT, "<Dial><Queue> takes no other noun; the numbers are skipped")
+            targets = []
+        if queue is not None:
+            for attr in _DIAL_ATTRS_NOT_FOR_QUEUE:
+                if attr in element.attrib:
+                    self.warn(
+                        Notice.SCHEMA_WARNING, f"<Dial {attr}> does not apply to <Queue> (no call is placed); ignored"
+                    )
         caller_id = element.get("callerId")
         if caller_id is not None and not caller_id.strip():
             self._bad(element, "callerId", Notice.DIAL_INVALID_CALLER_ID, caller_id, None)
@@ -543,6 +576,7 @@ class _Parser:
             action=self._url(element, "action"),
             method=self._method(element, "method", Notice.DIAL_INVALID_METHOD),
             timeout_s=self._int(element, "timeout", 30, Notice.DIAL_INVALID_TIMEOUT, minimum=1, maximum=600),
+            queue=queue,
             caller_id=caller_id.strip() if caller_id is not None else None,
             time_limit_s=self._int(
                 element, "timeLimit", 14400, Notice.DIAL_INVALID_TIME_LIMIT, minimum=1, maximum=86400
@@ -556,6 +590,60 @@ class _Parser:
             ),
             recording_status_callback_event=self._events(element, "recordingStatusCallbackEvent", _RECORDING_EVENTS),
         )
+
+    def _queue(self, element: ET.Element) -> DialQueue | None:
+        """The <Queue> noun of <Dial>, or None (warned) when it names no queue."""
+        self._check_attrs(element, _QUEUE_ATTRS)
+        self._no_children(element)
+        for attr in ("reservationSid", "postWorkActivitySid"):
+            if element.get(attr) is not None:
+                message = f"<Queue {attr}> is TaskRouter's; Wirexa has no TaskRouter: ignored"
+                self.warn(Notice.SCHEMA_WARNING, message)
+        name = self._queue_name(element, "<Dial><Queue>")
+        if name is None:
+            return None
+        return DialQueue(name, self._url(element, "url"), self._method(element, "method", Notice.SCHEMA_WARNING))
+
+    def _queue_name(self, element: ET.Element, where: str) -> str | None:
+        name = (element.text or "").strip()
+        if not name:
+            self.warn(Notice.SCHEMA_WARNING, f"{where} names no queue; skipped")
+            return None
+        if len(name) > MAX_QUEUE_NAME:
+            self.warn(Notice.SCHEMA_WARNING, f"{where}: a queue name is {MAX_QUEUE_NAME} characters or fewer; skipped")
+            return None
+        return name
+
+    def _enqueue(self, element: ET.Element) -> Enqueue | None:
+        self._check_attrs(element, _ENQUEUE_ATTRS)
+        workflow = element.get("workflowSid")
+        if workflow is not None:
+            self.warn(
+                Notice.SCHEMA_WARNING,
+                f"<Enqueue workflowSid={workflow.strip()!r}> is TaskRouter's; Wirexa has no TaskRouter:"
+                " the call waits in the queue named by the text",
+            )
+        for child in element:  # <Task> (TaskRouter's attributes) is the only noun Twilio has
+            self.warn(Notice.SCHEMA_WARNING, f"<Enqueue><{_local(child.tag)}> is TaskRouter's; ignored")
+        name = self._queue_name(element, "<Enqueue>")
+        if name is None:
+            return None
+        wait_url = element.get("waitUrl")
+        return Enqueue(
+            name=name,
+            action=self._url(element, "action"),
+            method=self._method(element, "method", Notice.SCHEMA_WARNING),
+            wait_url=wait_url.strip() if wait_url is not None else None,
+            wait_url_method=self._method(element, "waitUrlMethod", Notice.SCHEMA_WARNING),
+            max_queue_size=self._int(
+                element, "maxQueueSize", None, Notice.SCHEMA_WARNING, minimum=1, maximum=MAX_QUEUE_SIZE
+            ),
+        )
+
+    def _leave(self, element: ET.Element) -> Leave:
+        self._check_attrs(element, frozenset())
+        self._no_children(element)
+        return Leave()
 
     def _redirect(self, element: ET.Element) -> Redirect | None:
         self._check_attrs(element, frozenset({"method"}))

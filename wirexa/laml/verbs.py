@@ -141,6 +141,17 @@ class DialTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class DialQueue:
+    """The <Queue url method>name</Queue> noun of <Dial>: take the first caller waiting in the
+    project's queue `name`. `url` (possibly relative) is run on that caller's call before the
+    two are connected (Play, Say, Pause and Redirect only)."""
+
+    name: str
+    url: str | None = None
+    method: HttpMethod = HttpMethod.POST
+
+
+@dataclass(frozen=True, slots=True)
 class Dial:
     """<Dial action method timeout callerId timeLimit hangupOnStar record answerOnBridge ...>.
 
@@ -153,6 +164,7 @@ class Dial:
     action: str | None = None
     method: HttpMethod = HttpMethod.POST
     timeout_s: int = 30
+    queue: DialQueue | None = None  # <Dial><Queue>: no targets, the queue's first caller instead
     caller_id: str | None = None
     time_limit_s: int = 14400
     hangup_on_star: bool = False
@@ -161,6 +173,28 @@ class Dial:
     recording_status_callback: str | None = None
     recording_status_callback_method: HttpMethod = HttpMethod.POST
     recording_status_callback_event: tuple[str, ...] = ("completed",)
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    """<Enqueue action method waitUrl waitUrlMethod maxQueueSize>name</Enqueue>: wait in the
+    project's queue `name` (created on demand) until a <Dial><Queue>, a REST dequeue, a live
+    update or <Leave> takes the call out; then request `action` with QueueResult (None: go on
+    with the next verb). `wait_url` None is the built-in hold music, "" silence, else the
+    document (possibly relative) run while waiting, requested again each time it runs out.
+    `max_queue_size` None keeps the queue's own MaxSize (1000 for a new queue)."""
+
+    name: str
+    action: str | None = None
+    method: HttpMethod = HttpMethod.POST
+    wait_url: str | None = None
+    wait_url_method: HttpMethod = HttpMethod.POST
+    max_queue_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """<Leave/>: inside a waitUrl document, leave the queue (QueueResult leave)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,14 +275,28 @@ class Stop:
 
 @dataclass(frozen=True, slots=True)
 class Unsupported:
-    """A real TwiML verb or noun Wirexa does not implement (<Conference>, <Enqueue>, <Connect><Room> ...);
+    """A real TwiML verb or noun Wirexa does not implement (<Conference>, <Connect><Room> ...);
     the interpreter reports it and moves on. `name` is the element name, e.g. "Conference"."""
 
     name: str
 
 
 Verb: TypeAlias = (
-    Say | Play | Pause | Gather | Record | Dial | Connect | Start | Stop | Redirect | Hangup | Reject | Unsupported
+    Say
+    | Play
+    | Pause
+    | Gather
+    | Record
+    | Dial
+    | Connect
+    | Start
+    | Stop
+    | Enqueue
+    | Leave
+    | Redirect
+    | Hangup
+    | Reject
+    | Unsupported
 )
 
 

@@ -15,6 +15,27 @@ def tone_pcm(freq_hz: float, duration_ms: int, rate: int = 8000, amplitude: floa
     return struct.pack(f"<{n}h", *(int(peak * math.sin(2 * math.pi * freq_hz * i / rate)) for i in range(n)))
 
 
+def hold_music_pcm(rate: int = 8000) -> bytes:
+    """The built-in hold music of call queues (Twilio's default playlist is on the internet):
+    a slow, soft arpeggio (C major, F major, G major, C major chords, each note rising and
+    fading) of about 10 s that loops without a click (it starts and ends in silence)."""
+    chords = ((261.63, 329.63, 392.0), (349.23, 440.0, 523.25), (392.0, 493.88, 587.33), (261.63, 329.63, 392.0))
+    note_ms = 800
+    out = bytearray()
+    for chord in chords:
+        for freq in chord:
+            n = int(rate * note_ms / 1000)
+            samples = []
+            for i in range(n):
+                t = i / rate
+                envelope = min(1.0, i / (0.05 * rate)) * math.exp(-3.0 * t)  # soft attack, bell-like decay
+                tone = math.sin(2 * math.pi * freq * t) + 0.3 * math.sin(4 * math.pi * freq * t)
+                samples.append(int(9000 * envelope * tone))
+            out += struct.pack(f"<{n}h", *samples)
+        out += bytes(2 * int(rate * 0.2))  # a breath between chords
+    return bytes(out)
+
+
 def wav_bytes(pcm: bytes, rate: int = 8000) -> bytes:
     """Wrap 16-bit mono PCM in a WAV container."""
     buf = io.BytesIO()

@@ -14,6 +14,7 @@ from wirexa.store.migrations import (
     m0011_console_index,
     m0012_call_quality,
     m0013_call_verbs,
+    m0014_queues,
 )
 
 MIGRATIONS = (
@@ -30,4 +31,5 @@ MIGRATIONS = (
     m0011_console_index,
     m0012_call_quality,
     m0013_call_verbs,
+    m0014_queues,
 )

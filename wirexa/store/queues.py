@@ -1,0 +1,23 @@
+"""The queues' rows over the Store (calls.queues.QueueRows): <Enqueue> finds or creates its
+queue by name, <Dial><Queue> finds one. Loop-side; each call is one store read or write."""
+
+from __future__ import annotations
+
+from wirexa.store.db import Store
+from wirexa.store.repo.queues import QueueRecord, queue_by_name, queue_named
+
+
+class StoreQueues:
+    """Implements calls.queues.QueueRows. Loop-only."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def named(self, account_sid: str, name: str, max_size: int | None) -> QueueRecord:
+        found: QueueRecord | None = await self.store.lookup(queue_by_name, account_sid, name)
+        if found is not None:
+            return found
+        return await self.store.write(queue_named, account_sid, name, max_size)  # type: ignore[no-any-return]
+
+    async def by_name(self, account_sid: str, name: str) -> QueueRecord | None:
+        return await self.store.lookup(queue_by_name, account_sid, name)  # type: ignore[no-any-return]
