@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import wirexa
-from wirexa.cli import calls, console_admin, keys, numbers, phones, projects, recordings, sandbox, tts
+from wirexa.cli import calls, console_admin, keys, numbers, phones, projects, queues, recordings, sandbox, tts
 from wirexa.cli.base import App
 from wirexa.cli.call import call
 from wirexa.cli.doctor import doctor
@@ -56,6 +56,7 @@ app.add_typer(calls.app, name="calls")
 app.add_typer(recordings.app, name="recordings")
 app.add_typer(numbers.app, name="numbers")
 app.add_typer(phones.app, name="phones")
+app.add_typer(queues.app, name="queues")
 app.add_typer(keys.app, name="keys")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(tts.app, name="tts")

@@ -571,7 +571,7 @@ class _Parser:
         if caller_id is not None and not caller_id.strip():
             self._bad(element, "callerId", Notice.DIAL_INVALID_CALLER_ID, caller_id, None)
             caller_id = None
-        return Dial(
+        dial = Dial(
             targets=tuple(targets),
             action=self._url(element, "action"),
             method=self._method(element, "method", Notice.DIAL_INVALID_METHOD),
@@ -590,6 +590,9 @@ class _Parser:
             ),
             recording_status_callback_event=self._events(element, "recordingStatusCallbackEvent", _RECORDING_EVENTS),
         )
+        if queue is not None:  # what was warned about above takes no part (the defaults)
+            dial = Dial((), dial.action, dial.method, dial.timeout_s, queue, hangup_on_star=dial.hangup_on_star)
+        return dial
 
     def _queue(self, element: ET.Element) -> DialQueue | None:
         """The <Queue> noun of <Dial>, or None (warned) when it names no queue."""
