@@ -540,8 +540,9 @@ def test_dial_target_problems(inner: str, targets: tuple[DialTarget, ...], warni
     assert [w.code for w in document.warnings] == warning_codes
 
 
-def test_dial_into_conference_is_unsupported() -> None:
-    assert parse("<Dial><Conference>room</Conference></Dial>").verbs == (Unsupported("Conference"),)
+def test_dial_into_conference() -> None:  # tests/laml/test_conference_laml.py has the rest
+    (dial,) = parse("<Dial><Conference>room</Conference></Dial>").verbs
+    assert isinstance(dial, Dial) and dial.targets == () and dial.conference is not None
 
 
 # --- Redirect / Hangup / Reject ------------------------------------------------------------------

@@ -90,8 +90,8 @@ def test_dial_queue_warns_about_attributes_and_nouns_it_cannot_use() -> None:
     assert dial == v.Dial((), queue=v.DialQueue("q"))  # what was warned about is not used
 
 
-def test_dial_conference_stays_unsupported() -> None:
-    assert doc("<Dial><Conference>room</Conference></Dial>").verbs == (v.Unsupported("Conference"),)
+def test_dial_conference_is_not_a_queue() -> None:  # tests/laml/test_conference_laml.py has the rest
+    assert doc("<Dial><Conference>room</Conference></Dial>").verbs == (v.Dial((), conference=v.DialConference("room")),)
 
 
 # --- interpreter -------------------------------------------------------------------------------

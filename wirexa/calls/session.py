@@ -105,6 +105,8 @@ def verb_of(action: A.Action) -> tuple[str, str] | None:
             return "Record", f"up to {m} s"
         case A.Dial(targets=targets):
             return "Dial", ", ".join(t.value for t in targets)
+        case A.DialConference(name=name):
+            return "Dial", f"conference {name}"
         case A.StartStream(url=url, bidirectional=bidirectional):
             return ("Connect Stream" if bidirectional else "Start Stream"), url
         case A.StopStream(name=name):
@@ -719,6 +721,12 @@ class CallSession:
                 await self.deps.queues.stop_dial(self)
         elif isinstance(action, (A.Enqueue, A.DialQueue, A.LeaveQueue)):
             await self._queue_action(action)
+        elif isinstance(action, A.DialConference):  # the conference runtime is not built yet: say so, go on
+            await self._notify_call(
+                Notice.SCHEMA_WARNING,
+                f"<Dial><Conference>{action.name}</Conference>: conference rooms are not available yet",
+            )
+            self.deliver(E.DialEnded(action.op_id, E.DialCallStatus.FAILED))
         elif isinstance(action, A.StartStream):
             await self._start_stream(action)
         elif isinstance(action, A.StopStream):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, TypeAlias
 
-from wirexa.laml.verbs import DialRecord, DialTarget, HttpMethod, RejectReason, Trim
+from wirexa.laml.verbs import Beep, ConferenceRecord, DialRecord, DialTarget, HttpMethod, RejectReason, Trim
 
 
 class FetchReason(StrEnum):
@@ -192,6 +192,37 @@ class DialQueue:
     hangup_on_star: bool
 
 
+@dataclass(frozen=True, slots=True)
+class DialConference:
+    """<Dial><Conference>: join the project's room `name` (created on demand) and stay until the
+    call leaves it (hangup, kick, the room's end, StopDial, `time_limit_s`). URLs are absolute;
+    `wait_url` None is the built-in hold music, "" silence. The interpreter handles
+    `hangup_on_star` itself (StopDial on "*"), so the session keeps feeding DigitReceived.
+    Answers with DialEnded (a room that refuses the call: failed, with the reason notified)."""
+
+    op_id: int
+    name: str
+    muted: bool
+    beep: Beep
+    start_conference_on_enter: bool
+    end_conference_on_exit: bool
+    participant_label: str | None
+    wait_url: str | None
+    wait_method: HttpMethod
+    max_participants: int
+    record: ConferenceRecord
+    trim: Trim
+    coach: str | None
+    status_callback: str | None
+    status_callback_method: HttpMethod
+    status_callback_event: tuple[str, ...]
+    recording_status_callback: str | None
+    recording_status_callback_method: HttpMethod
+    recording_status_callback_event: tuple[str, ...]
+    time_limit_s: int
+    hangup_on_star: bool
+
+
 StreamTrack: TypeAlias = Literal["inbound_track", "outbound_track", "both_tracks"]
 
 
@@ -288,6 +319,7 @@ Action: TypeAlias = (
     | Enqueue
     | LeaveQueue
     | DialQueue
+    | DialConference
     | StartStream
     | StopStream
     | FetchDocument

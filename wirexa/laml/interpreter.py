@@ -53,6 +53,11 @@ update while enqueued takes the call out first (LeaveQueue("redirected"); the se
 that result to the action URL, whose answer is not run: the update's document is). <Dial><Queue>
 is one DialQueue action answered by DialEnded, like <Dial>.
 
+Conferences: <Dial><Conference> is one DialConference action (its URLs made absolute) answered
+by DialEnded when the call leaves the room, like <Dial>: "*" with hangupOnStar and a live update
+emit StopDial, and <Dial action> is requested with the result. The wait music document is the
+conference runtime's, not this interpreter's.
+
 Decisions where Twilio is silent or Wirexa differs:
 - A fetch or parse failure reaches us as FetchFailed after the session has tried FallbackUrl;
   we Notify, announce the application error, and hang up.
@@ -564,6 +569,9 @@ class Interpreter:
         if dial.queue is not None:
             self._start_dial_queue(dial, dial.queue)
             return
+        if dial.conference is not None:
+            self._start_dial_conference(dial, dial.conference)
+            return
         if not dial.targets:
             self._end_dial(DialEnded(0, DialCallStatus.FAILED))
             return
@@ -597,6 +605,51 @@ class Interpreter:
                 recording_status_callback=callback,
                 recording_status_callback_method=dial.recording_status_callback_method,
                 recording_status_callback_event=dial.recording_status_callback_event,
+            )
+        )
+
+    def _start_dial_conference(self, dial: v.Dial, room: v.DialConference) -> None:
+        """An unresolvable waitUrl is an application error (as <Enqueue waitUrl>); an unresolvable
+        callback URL only loses its callbacks (a warning, as <Stream statusCallback>)."""
+        urls: dict[str, str | None] = {}
+        for attr, url in (
+            ("waitUrl", room.wait_url),
+            ("statusCallback", room.status_callback),
+            ("recordingStatusCallback", room.recording_status_callback),
+        ):
+            urls[attr] = self._resolve(url) if url else url
+            if url and urls[attr] is None:
+                message = f"cannot resolve <Conference> {attr} {url!r}"
+                if attr == "waitUrl":
+                    self._app_error(CODE_INVALID_URL, message, self._doc_url)
+                    return
+                self._emit(
+                    act.Notify(CODE_INVALID_URL, message + ": no callbacks", self._doc_url, act.NotifyLevel.WARNING)
+                )
+        self._state = State.DIALING
+        self._emit(
+            act.DialConference(
+                op_id=self._new_op(),
+                name=room.name,
+                muted=room.muted,
+                beep=room.beep,
+                start_conference_on_enter=room.start_conference_on_enter,
+                end_conference_on_exit=room.end_conference_on_exit,
+                participant_label=room.participant_label,
+                wait_url=urls["waitUrl"],
+                wait_method=room.wait_method,
+                max_participants=room.max_participants,
+                record=room.record,
+                trim=room.trim,
+                coach=room.coach,
+                status_callback=urls["statusCallback"],
+                status_callback_method=room.status_callback_method,
+                status_callback_event=room.status_callback_event,
+                recording_status_callback=urls["recordingStatusCallback"],
+                recording_status_callback_method=room.recording_status_callback_method,
+                recording_status_callback_event=room.recording_status_callback_event,
+                time_limit_s=dial.time_limit_s,
+                hangup_on_star=dial.hangup_on_star,
             )
         )
 

@@ -10,7 +10,9 @@ verbs.DocumentWarning records the code. Codes used (Twilio's where its dictionar
 
     12200  unknown verb/attribute/child, speech-only <Gather>, <Play> with URL and digits,
            bad trim / recordingStatusCallbackEvent / reason / bargeIn / statusCallbackEvent,
-           empty <Redirect>/<Play>, <Dial><Conference> (the <Dial> becomes Unsupported),
+           empty <Redirect>/<Play>, <Conference> attributes Wirexa does not act on
+           (jitterBufferSize, region, eventCallbackUrl, recordingConfigurationId), a room
+           name missing or over 128 characters, <Dial> attributes that do not apply to it,
            TaskRouter's workflowSid/<Task>/reservationSid/postWorkActivitySid, a queue name
            missing or over 64 characters, <Dial> attributes that do not apply to <Queue>
     13210 Dial method   13212 Dial timeout   13213 hangupOnStar   13214 callerId
@@ -50,8 +52,11 @@ import defusedxml.ElementTree as DET
 from wirexa.calls.statuses import RECORDING_CALLBACK_EVENTS
 from wirexa.errors import DocumentError
 from wirexa.laml.verbs import (
+    Beep,
+    ConferenceRecord,
     Connect,
     Dial,
+    DialConference,
     DialQueue,
     DialRecord,
     DialTarget,
@@ -149,6 +154,29 @@ _DIAL_ATTRS_NOT_FOR_QUEUE = (
     "callerId", "answerOnBridge", "record", "recordingStatusCallback", "recordingStatusCallbackMethod",
     "recordingStatusCallbackEvent", "trim", "ringTone", "recordingTrack", "sequential", "timeLimit",
 )  # fmt: skip
+_CONFERENCE_ATTRS = frozenset(
+    {
+        "muted", "beep", "startConferenceOnEnter", "endConferenceOnExit", "participantLabel",
+        "jitterBufferSize", "waitUrl", "waitMethod", "maxParticipants", "record", "region", "trim",
+        "coach", "statusCallbackEvent", "statusCallback", "statusCallbackMethod",
+        "recordingStatusCallback", "recordingStatusCallbackMethod", "recordingStatusCallbackEvent",
+        "eventCallbackUrl", "recordingConfigurationId",
+    }
+)  # fmt: skip
+# <Conference> attributes Wirexa parses but does not act on, and why (each a notification).
+_CONFERENCE_NOT_DONE = {
+    "jitterBufferSize": "each call's jitter buffer is pjmedia's adaptive one",
+    "region": "a Wirexa engine has one region, itself",
+    "eventCallbackUrl": "the deprecated conference-record-end event is not sent; use recordingStatusCallback",
+    "recordingConfigurationId": "Wirexa has no recording configurations",
+}
+# <Dial> attributes with no effect on <Conference> (Twilio: callerId and timeout do nothing; the
+# rest place, ring or record a call, and no call is placed): warned about, never silently dropped.
+_DIAL_ATTRS_NOT_FOR_CONFERENCE = ("timeout",) + tuple(attr for attr in _DIAL_ATTRS_NOT_FOR_QUEUE if attr != "timeLimit")
+CONFERENCE_EVENTS = frozenset({"start", "end", "join", "leave", "mute", "hold", "modify", "speaker", "announcement"})
+MAX_CONFERENCE_NAME = 128  # a conference's friendly_name is 128 characters or fewer
+MAX_PARTICIPANT_LABEL = 128
+MAX_PARTICIPANTS = 250
 MAX_QUEUE_NAME = 64  # Twilio: a queue name is 64 characters or fewer
 MAX_QUEUE_SIZE = 5000  # Twilio's MaxSize limit, also maxQueueSize's
 _STREAM_ATTRS = frozenset(
@@ -531,7 +559,7 @@ class _Parser:
             password=element.get("password"),
         )
 
-    def _dial(self, element: ET.Element) -> Dial | Unsupported:
+    def _dial(self, element: ET.Element) -> Dial:
         self._check_attrs(element, _DIAL_ATTRS)
         kinds = {"Number": TargetKind.NUMBER, "Sip": TargetKind.SIP, "Client": TargetKind.CLIENT}
         targets: list[DialTarget] = []
@@ -541,10 +569,19 @@ class _Parser:
             if number is not None:
                 targets.append(DialTarget(TargetKind.NUMBER, number))
         queue: DialQueue | None = None
+        conference: DialConference | None = None
+        conferences = 0
         for child in element:
             name = _local(child.tag)
             if name == "Conference":
-                return Unsupported(name)
+                conferences += 1
+                if conferences > 1:
+                    self.warn(
+                        Notice.DIAL_INVALID_NESTED_ELEMENT, "<Dial> takes one <Conference>; the extra one skipped"
+                    )
+                else:
+                    conference = self._conference(child)
+                continue
             if name == "Queue":
                 if queue is not None:
                     self.warn(Notice.DIAL_INVALID_NESTED_ELEMENT, "<Dial> takes one <Queue>; the extra one skipped")
@@ -558,6 +595,8 @@ class _Parser:
             target = self._target(child, kind)
             if target is not None:
                 targets.append(target)
+        if conferences:
+            return self._dial_conference(element, conference, bool(targets or queue is not None))
         if queue is not None and targets:
             self.warn(Notice.DIAL_INVALID_NESTED_ELEMENT, "<Dial><Queue> takes no other noun; the numbers are skipped")
             targets = []
@@ -593,6 +632,103 @@ class _Parser:
         if queue is not None:  # what was warned about above takes no part (the defaults)
             dial = Dial((), dial.action, dial.method, dial.timeout_s, queue, hangup_on_star=dial.hangup_on_star)
         return dial
+
+    def _dial_conference(self, element: ET.Element, conference: DialConference | None, others: bool) -> Dial:
+        """<Dial><Conference>: only action, method, hangupOnStar and timeLimit apply (Twilio);
+        other nouns and attributes are warned about. A room that could not be named (warned)
+        leaves a <Dial> with nothing to dial: it fails at once, as an empty <Dial> does."""
+        if others:
+            self.warn(
+                Notice.DIAL_INVALID_NESTED_ELEMENT, "<Dial><Conference> takes no other noun; the others are skipped"
+            )
+        for attr in _DIAL_ATTRS_NOT_FOR_CONFERENCE:
+            if attr in element.attrib:
+                self.warn(Notice.SCHEMA_WARNING, f"<Dial {attr}> has no effect on <Conference>; ignored")
+        return Dial(
+            targets=(),
+            action=self._url(element, "action"),
+            method=self._method(element, "method", Notice.DIAL_INVALID_METHOD),
+            conference=conference,
+            time_limit_s=self._int(
+                element, "timeLimit", 14400, Notice.DIAL_INVALID_TIME_LIMIT, minimum=1, maximum=86400
+            ),
+            hangup_on_star=self._bool(element, "hangupOnStar", False, Notice.DIAL_INVALID_HANGUP_ON_STAR),
+        )
+
+    def _conference(self, element: ET.Element) -> DialConference | None:
+        """The <Conference> noun of <Dial>, or None (warned) when it names no room."""
+        self._check_attrs(element, _CONFERENCE_ATTRS)
+        self._no_children(element)
+        for attr, why in _CONFERENCE_NOT_DONE.items():
+            value = element.get(attr)
+            if value is not None:
+                self.warn(Notice.SCHEMA_WARNING, f"<Conference {attr}={value.strip()!r}>: {why}; ignored")
+        name = (element.text or "").strip()
+        if not name:
+            self.warn(Notice.SCHEMA_WARNING, "<Dial><Conference> names no room; skipped")
+            return None
+        if len(name) > MAX_CONFERENCE_NAME:
+            message = f"<Dial><Conference>: a room name is {MAX_CONFERENCE_NAME} characters or fewer; skipped"
+            self.warn(Notice.SCHEMA_WARNING, message)
+            return None
+        label = element.get("participantLabel")
+        if label is not None:
+            label = label.strip() or None
+        if label is not None and len(label) > MAX_PARTICIPANT_LABEL:
+            self._bad(element, "participantLabel", Notice.SCHEMA_WARNING, label, None)
+            label = None
+        coach = element.get("coach")
+        wait_url = element.get("waitUrl")
+        return DialConference(
+            name=name,
+            muted=self._bool(element, "muted", False, Notice.SCHEMA_WARNING),
+            beep=self._beep(element),
+            start_conference_on_enter=self._bool(element, "startConferenceOnEnter", True, Notice.SCHEMA_WARNING),
+            end_conference_on_exit=self._bool(element, "endConferenceOnExit", False, Notice.SCHEMA_WARNING),
+            participant_label=label,
+            wait_url=wait_url.strip() if wait_url is not None else None,
+            wait_method=self._method(element, "waitMethod", Notice.SCHEMA_WARNING),
+            max_participants=self._int(
+                element, "maxParticipants", MAX_PARTICIPANTS, Notice.SCHEMA_WARNING, minimum=2, maximum=MAX_PARTICIPANTS
+            ),
+            record=self._choice(
+                element, "record", ConferenceRecord, ConferenceRecord.DO_NOT_RECORD, Notice.SCHEMA_WARNING
+            ),
+            trim=self._choice(element, "trim", Trim, Trim.TRIM_SILENCE, Notice.SCHEMA_WARNING),
+            coach=(coach.strip() or None) if coach is not None else None,
+            status_callback=self._url(element, "statusCallback"),
+            status_callback_method=self._method(element, "statusCallbackMethod", Notice.SCHEMA_WARNING),
+            status_callback_event=self._conference_events(element),
+            recording_status_callback=self._url(element, "recordingStatusCallback"),
+            recording_status_callback_method=self._method(
+                element, "recordingStatusCallbackMethod", Notice.SCHEMA_WARNING
+            ),
+            recording_status_callback_event=self._events(element, "recordingStatusCallbackEvent", _RECORDING_EVENTS),
+        )
+
+    def _beep(self, element: ET.Element) -> Beep:
+        value = element.get("beep")
+        if value is None:
+            return Beep.TRUE
+        for beep in Beep:
+            if value.strip().lower() == beep.value.lower():
+                return beep
+        self._bad(element, "beep", Notice.SCHEMA_WARNING, value, str(Beep.TRUE))
+        return Beep.TRUE
+
+    def _conference_events(self, element: ET.Element) -> tuple[str, ...]:
+        """statusCallbackEvent's known events in order, each unknown one warned about and dropped."""
+        value = element.get("statusCallbackEvent")
+        if value is None:
+            return ()
+        events: list[str] = []
+        for event in value.replace(",", " ").split():
+            if event not in CONFERENCE_EVENTS:
+                message = f"<Conference statusCallbackEvent>: unknown event {event!r} ignored"
+                self.warn(Notice.SCHEMA_WARNING, message)
+            elif event not in events:
+                events.append(event)
+        return tuple(events)
 
     def _queue(self, element: ET.Element) -> DialQueue | None:
         """The <Queue> noun of <Dial>, or None (warned) when it names no queue."""

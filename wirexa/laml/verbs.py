@@ -151,6 +151,50 @@ class DialQueue:
     method: HttpMethod = HttpMethod.POST
 
 
+class Beep(StrEnum):
+    """<Conference beep>: who hears a beep when this participant enters and leaves the room."""
+
+    TRUE = "true"
+    FALSE = "false"
+    ON_ENTER = "onEnter"
+    ON_EXIT = "onExit"
+
+
+class ConferenceRecord(StrEnum):
+    DO_NOT_RECORD = "do-not-record"
+    RECORD_FROM_START = "record-from-start"
+
+
+@dataclass(frozen=True, slots=True)
+class DialConference:
+    """The <Conference ...>name</Conference> noun of <Dial>: join the project's room `name`
+    (created on demand) until the call leaves it. `wait_url` None is the built-in hold music,
+    "" silence, else the document (possibly relative: Play, Say, Pause, Redirect) played while
+    the room has not started. `status_callback*`, `record`, `trim` and the recording callback
+    count when this participant creates the room (Twilio: the first participant's win).
+    `status_callback_event` is empty when none was asked for (Twilio's default: no callbacks).
+    `coach` is the CallSid of the participant this one coaches (heard only by it)."""
+
+    name: str
+    muted: bool = False
+    beep: Beep = Beep.TRUE
+    start_conference_on_enter: bool = True
+    end_conference_on_exit: bool = False
+    participant_label: str | None = None
+    wait_url: str | None = None
+    wait_method: HttpMethod = HttpMethod.POST
+    max_participants: int = 250
+    record: ConferenceRecord = ConferenceRecord.DO_NOT_RECORD
+    trim: Trim = Trim.TRIM_SILENCE
+    coach: str | None = None
+    status_callback: str | None = None
+    status_callback_method: HttpMethod = HttpMethod.POST
+    status_callback_event: tuple[str, ...] = ()
+    recording_status_callback: str | None = None
+    recording_status_callback_method: HttpMethod = HttpMethod.POST
+    recording_status_callback_event: tuple[str, ...] = ("completed",)
+
+
 @dataclass(frozen=True, slots=True)
 class Dial:
     """<Dial action method timeout callerId timeLimit hangupOnStar record answerOnBridge ...>.
@@ -165,6 +209,7 @@ class Dial:
     method: HttpMethod = HttpMethod.POST
     timeout_s: int = 30
     queue: DialQueue | None = None  # <Dial><Queue>: no targets, the queue's first caller instead
+    conference: DialConference | None = None  # <Dial><Conference>: no targets, the room instead
     caller_id: str | None = None
     time_limit_s: int = 14400
     hangup_on_star: bool = False
