@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.backends import free_port
 
@@ -91,3 +92,14 @@ def pg_cluster(*, durable: bool = False) -> Iterator[PgCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(name="database_url", params=("sqlite", "postgresql"))
+def database_url_on_both(request: pytest.FixtureRequest) -> str:
+    """The `database_url` of the tests' Settings (tests/conftest.py), for a module whose tests run
+    on both databases (it imports this fixture): "" (SQLite in the data dir), then a new migrated
+    database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return ""
+    cluster: PgCluster = request.getfixturevalue("pg")
+    return cluster.new_database(template=request.getfixturevalue("pg_template"))

@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestServer
 from tests.api.conftest import RFC2822, Api, make_api
 from tests.api.test_usage import META, validate
 from tests.backends import free_port
+from tests.pg import database_url_on_both  # noqa: F401 - these tests run on SQLite and PostgreSQL
 from wirexa import config
 from wirexa.errors import DocumentError
 from wirexa.http.documents import DocumentFetcher

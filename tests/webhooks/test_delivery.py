@@ -19,6 +19,7 @@ from twilio.request_validator import RequestValidator
 from typer.testing import CliRunner
 
 from tests.backends import free_port
+from tests.pg import database_url_on_both  # noqa: F401 - these tests run on SQLite and PostgreSQL
 from wirexa import config
 from wirexa.calls.statuses import WebhookStatus
 from wirexa.clock import utcnow
@@ -96,10 +97,11 @@ class Env:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
+async def env(tmp_path: Path, database_url: str) -> AsyncIterator[Env]:
     settings = config.load(
         overrides={
             "data_dir": str(tmp_path),
+            "database_url": database_url,
             "webhooks_schedule_s": "0,0.3,0.6,0.9",
             "webhooks_poll_interval_s": 0.05,
             "webhooks_total_timeout_s": 1.5,
