@@ -1,7 +1,8 @@
 """Call queues end to end (issue 25): `wirexa serve` (the shared engine), twilio-python, the
 sandbox's people as callers and agents. Three callers wait in one queue with a wait document that
 counts its requests; two agents take the first two in order (<Dial><Queue url>), the third is
-taken out with the Members resource's `Front`; a fourth leaves with <Leave>. Checked: the wait
+taken out with the Members resource's `Front`; a fourth leaves with <Leave>; a fifth hears the
+built-in hold music (what the sandbox callee heard) until the Members resource takes it out. Checked: the wait
 document's parameters as the queue changes, the REST Queue and Members while they wait, `wirexa
 queues show`, the bridges, every QueueResult at <Enqueue action> and the agents' <Dial action>."""
 
@@ -18,7 +19,9 @@ import pytest
 
 from tests.conftest import LiveServer, engine_fixture
 from tests.e2e.test_engine_e2e import create, wait_final
+from tests.e2e.test_streams_e2e import heard
 from tests.e2e.webapp import Request, WebApp
+from wirexa.media.audio import rms_dbfs
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -46,6 +49,7 @@ def web() -> Iterator[WebApp]:
     app.docs["/taken-out"] = "<Response><Say>We will call you back</Say><Hangup/></Response>"
     app.docs["/leaver"] = f'<Response><Enqueue waitUrl="/wait-leave" action="/left">{QUEUE}</Enqueue></Response>'
     app.docs["/wait-leave"] = "<Response><Say>Leaving the queue</Say><Leave/></Response>"
+    app.docs["/holder"] = f"<Response><Enqueue>{QUEUE}</Enqueue></Response>"
     yield app
     app.close()
 
@@ -137,6 +141,17 @@ def test_three_callers_two_agents_front_and_leave(engine: LiveServer, web: WebAp
     assert left["QueueResult"] == "leave" and left["QueueSid"] == qsid
     assert wait_final(client, leaver.sid).status == "completed"
     assert client.queues(qsid).fetch().current_size == 0
+
+    # Without waitUrl the caller hears the built-in hold music until taken out.
+    holder = create(engine, to=CALLERS[1], url=web.url("/holder"))
+    until("the holder waits", lambda: client.queues(qsid).fetch().current_size == 1)
+    time.sleep(3)
+    client.queues(qsid).members(holder.sid).update(url=web.url("/taken-out"))
+    assert wait_final(client, holder.sid).status == "completed"
+    pcm = heard(engine, holder.sid)
+    music = pcm[: len(pcm) // 2]  # "We will call you back" comes after the music
+    assert rms_dbfs(music) > -40, rms_dbfs(music)
+    print(f"hold music heard at {rms_dbfs(music):.1f} dBFS")
     for sid in (*callers, *agents):
         assert wait_final(client, sid).status == "completed"
     print(f"queues e2e: {time.monotonic() - started:.1f} s")

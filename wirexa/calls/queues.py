@@ -105,6 +105,10 @@ class QueueCall(Protocol):
         """Feed `event` to the call's interpreter, in its turn."""
         ...
 
+    def redirect(self, url: str | None, method: str, twiml: str | None) -> None:
+        """A live update of the call (the Members resource's dequeue)."""
+        ...
+
     async def execute(self, actions: list[A.Action]) -> None:
         """Perform actions (of a wait or url document) as the call's own."""
         ...
@@ -305,9 +309,7 @@ class Queues:
         running `url`: a live update of its call (QueueResult redirected). None: no such member."""
         for info, member in zip(self.members(queue_sid), self._members(queue_sid), strict=True):
             if call_sid is None or member.sid == call_sid:
-                redirect = getattr(member.call, "redirect", None)
-                if redirect is not None:
-                    redirect(url, method, None)
+                member.call.redirect(url, method, None)
                 return info
         return None
 
