@@ -14,6 +14,7 @@ from aiohttp import web
 from tests.calls.conftest import Flow
 from tests.conftest import start_api
 from wirexa.calls.queues import HOLD_PLAY_ID, Queues
+from wirexa.calls.service import CallUpdate
 from wirexa.store.repo.queues import queue_by_name
 
 
@@ -238,3 +239,34 @@ async def test_members_resource_lists_fronts_and_dequeues(flow: Flow) -> None:
         assert (await api.client.delete(f"{base}.json", headers=api.auth)).status == 204
     finally:
         await api.client.close()
+
+
+async def test_hangup_on_star_and_a_live_update_of_a_bridged_caller(flow: Flow) -> None:
+    docs = flow.backend.docs
+    docs["/member"] = '<Response><Enqueue waitUrl="" action="/left">star</Enqueue><Say>not reached</Say></Response>'
+    docs["/left"] = (
+        '<Response><Say>back from the agent</Say><Enqueue waitUrl="" action="/left2">star</Enqueue></Response>'
+    )
+    docs["/left2"] = "<Response><Say>ignored</Say></Response>"
+    docs["/agent"] = '<Response><Dial hangupOnStar="true" action="/after"><Queue>star</Queue></Dial></Response>'
+    docs["/after"] = '<Response><Dial action="/after2"><Queue>star</Queue></Dial></Response>'
+    docs["/after2"] = "<Response><Hangup/></Response>"
+    docs["/new"] = "<Response><Say>updated</Say></Response>"
+    member = await flow.create(url=flow.backend.url("/member"))
+    await member_of(flow, "star")
+    agent = await flow.create(to="+15005550007", url=flow.backend.url("/agent"))
+    await flow.wait_for(lambda: member.sid in flow.sip.calls and flow.sip.calls[member.sid].bridged_to == agent.sid)
+    flow.sip.press(agent.sid, "*")  # the agent leaves the bridge; the caller's action runs and re-enqueues
+    await flow.wait_for(lambda: bool(flow.backend.requests_to("/after")))
+    [after] = flow.backend.requests_to("/after")
+    assert after["DialCallStatus"] == "completed" and after["DialCallSid"] == member.sid
+    assert flow.backend.requests_to("/left")[0]["QueueResult"] == "bridged"
+    # The agent's next <Dial><Queue> takes the caller again; a live update of the caller then.
+    await flow.wait_for(lambda: flow.sip.calls[member.sid].bridged_to == agent.sid)
+    await flow.calls.update(flow.project, member.sid, CallUpdate(url=flow.backend.url("/new")), "/x")
+    await flow.wait_status(member.sid, ("completed",))
+    assert ("updated", "man", "en-US") in flow.tts.spoken and ("ignored", "man", "en-US") not in flow.tts.spoken
+    [left2] = flow.backend.requests_to("/left2")
+    assert left2["QueueResult"] == "redirected-from-bridged"
+    await flow.wait_status(agent.sid, ("completed",))
+    assert flow.backend.requests_to("/after2")[0]["DialCallSid"] == member.sid

@@ -155,3 +155,28 @@ def test_three_callers_two_agents_front_and_leave(engine: LiveServer, web: WebAp
     for sid in (*callers, *agents):
         assert wait_final(client, sid).status == "completed"
     print(f"queues e2e: {time.monotonic() - started:.1f} s")
+
+
+def test_queue_full_hangup_and_error_results(engine: LiveServer, web: WebApp) -> None:
+    """The other QueueResults a caller can get here: queue-full (maxQueueSize), hangup (hung up
+    while waiting: the action is still told, CallStatus completed) and error (a waitUrl that
+    cannot be fetched)."""
+    client = engine.client()
+    web.docs["/small"] = '<Response><Enqueue maxQueueSize="1" waitUrl="" action="/left2">e2e small</Enqueue></Response>'
+    web.docs["/broken"] = '<Response><Enqueue waitUrl="/nowhere" action="/left2">e2e small</Enqueue></Response>'
+    web.docs["/left2"] = "<Response><Hangup/></Response>"
+    web.statuses["/nowhere"] = 404
+    first = create(engine, to=CALLERS[0], url=web.url("/small"))
+    qsid = until("the first waits", lambda: [q.sid for q in client.queues.list() if q.friendly_name == "e2e small"])[0]
+    until("in the queue", lambda: client.queues(qsid).fetch().current_size == 1)
+    second = create(engine, to=CALLERS[1], url=web.url("/small"))
+    full = web.wait("/left2", second.sid)[0].form
+    assert full["QueueResult"] == "queue-full" and "QueueSid" not in full
+    client.calls(first.sid).update(status="completed")
+    gone = web.wait("/left2", first.sid)[0].form
+    assert gone["QueueResult"] == "hangup" and gone["QueueSid"] == qsid and gone["CallStatus"] == "completed"
+    broken = create(engine, to=CALLERS[2], url=web.url("/broken"))
+    error = web.wait("/left2", broken.sid)[0].form
+    assert error["QueueResult"] == "error" and error["QueueSid"] == qsid
+    for sid in (first.sid, second.sid, broken.sid):
+        assert wait_final(client, sid).status == "completed"
