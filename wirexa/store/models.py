@@ -286,3 +286,17 @@ class CallEvent(Base):
 
     class Meta:
         table_name = "call_events"
+
+
+class Queue(Base):
+    """A project's call queue (migrations/m0014_queues.py); its members are live (calls/queues.py)."""
+
+    sid = pw.CharField(primary_key=True)
+    account_sid = pw.CharField()
+    friendly_name = pw.CharField()
+    max_size = pw.IntegerField(default=1000)
+    date_created = pw.DateTimeField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "queues"

@@ -2,9 +2,6 @@
 friendly_name, unique in the project. Who waits in a queue is not here: members are live calls,
 kept in memory by calls/queues.py, which finds or creates a queue by name (`queue_named`) when a
 call runs <Enqueue>.
-
-The table's peewee model lives here, beside its only user (store/models.py mirrors the older
-tables; the DDL is migrations/m0014_queues.py).
 """
 
 from __future__ import annotations
@@ -13,26 +10,12 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-import peewee as pw
-
 from wirexa.clock import utcnow
-from wirexa.store.models import Base
+from wirexa.store.models import Queue as QueueRow
 from wirexa.store.sql import Select, Write, insert_owned, newest_first, sids_with_prefix, update_by_sid
 
 DEFAULT_MAX_SIZE = 1000  # Twilio's default for a queue created by the API or by <Enqueue>
 MAX_MAX_SIZE = 5000  # the most Twilio's MaxSize takes
-
-
-class QueueRow(Base):
-    sid = pw.CharField(primary_key=True)
-    account_sid = pw.CharField()
-    friendly_name = pw.CharField()
-    max_size = pw.IntegerField(default=DEFAULT_MAX_SIZE)
-    date_created = pw.DateTimeField()
-    date_updated = pw.DateTimeField()
-
-    class Meta:
-        table_name = "queues"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
