@@ -9,13 +9,15 @@ POST carries the session's CSRF token (the login form a cookie-bound one), else 
 
 Live updates are Server-Sent Events: the calls list's feed reads the first page of its filter
 once a second and sends the rendered rows when their (sid, date_updated) versions change; the
-call page's feed sends `changed` when the call, its events or its outbox rows change. Feeds end
+call page's feed sends `changed` when the call, its events or its outbox rows change; the queues
+list's and a queue's feeds send their rendered rows (sizes, waits, members) as they change. Feeds end
 when the engine shuts down (on_shutdown sets CLOSING), so they never hold the shutdown up.
 
 The handlers reach the engine through the API's ApiServices (request.config_dict[SERVICES]):
 the store, the CallService that the REST API creates calls with, the SIP health and settings.
-The REST API's validators are called for numbers, applications and test calls, so a form gets
-exactly the REST API's Twilio error for a bad value.
+The REST API's validators are called for numbers, applications, queues and test calls, so a form
+gets exactly the REST API's Twilio error for a bad value. Live queues (who waits, for how long)
+are the engine's ApiServices.queues, as the Queues and Members resources read them.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import jinja2
@@ -53,6 +55,9 @@ from wirexa.api.routes.numbers import (
     parse_voice_settings,
     refuse_unsupported,
 )
+from wirexa.api.routes.queues import _friendly_name as parse_queue_name
+from wirexa.api.routes.queues import _max_size as parse_max_size
+from wirexa.api.routes.queues import _taken as queue_name_taken
 from wirexa.api.serializers import format_number
 from wirexa.calls import state
 from wirexa.calls.records import VERB_CAP, CallRecord, VerbRun, WebhookRecord
@@ -60,7 +65,7 @@ from wirexa.calls.statuses import UNFINISHED_RECORDING
 from wirexa.clock import utcnow
 from wirexa.console import charts, filters, timeline, waveform
 from wirexa.console.auth import Session, Sessions, csrf_ok, read_password, verify_password
-from wirexa.errors import ApiError, WirexaError
+from wirexa.errors import ApiCode, ApiError, BadRequest, NotFound, WirexaError
 from wirexa.media import quality
 from wirexa.store.repo import console as repo
 from wirexa.store.repo.applications import (
@@ -75,11 +80,24 @@ from wirexa.store.repo.notifications import list_notifications
 from wirexa.store.repo.numbers import NumberFilter, NumberRecord, get_number, insert_number, list_numbers, update_number
 from wirexa.store.repo.projects import get_project, list_projects
 from wirexa.store.repo.quality import samples_of, summary_of
+from wirexa.store.repo.queues import (
+    DEFAULT_MAX_SIZE,
+    QueueRecord,
+    delete_queue,
+    get_queue,
+    insert_queue,
+    list_queues,
+    queue_by_name,
+    update_queue,
+)
 from wirexa.store.repo.recordings import get_recording, list_recordings
 from wirexa.store.repo.verbs import verbs_of
 from wirexa.store.repo.webhooks import list_webhooks
 from wirexa.urls import wire_url
 from wirexa.webhooks.signing import signature
+
+if TYPE_CHECKING:
+    from wirexa.calls.queues import MemberInfo  # the engine's live queues: only through ApiServices.queues
 
 log = logging.getLogger(__name__)
 
@@ -906,6 +924,291 @@ async def application_save(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/console/applications/{result.sid}?saved=1")
 
 
+# --- queues ------------------------------------------------------------------------------------
+#
+# A queue's row is in the store; who waits in it lives on this engine (ApiServices.queues,
+# calls/queues.py), as the REST API's Queues and Members resources read them. The forms go
+# through that API's validators (FriendlyName, MaxSize, Url, Method), so a bad value gets the
+# same Twilio error text; "dequeue to URL" is the Members resource's POST (a live update of the
+# member's call). The list and a queue's members refresh over Server-Sent Events: the rows are
+# re-rendered once a second while they change (a waiting caller's wait time ticks).
+
+QUEUE_FIELDS = ("FriendlyName", "MaxSize")
+FRONT = "Front"  # the Members resource's name for the caller at the front
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueNow:
+    """A queue's live numbers: how many wait, their average wait so far (0 and 0 without SIP)."""
+
+    current_size: int
+    average_wait_s: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueLine:
+    """A queue as its list shows it: the row with its live size and average wait."""
+
+    queue: QueueRecord
+    current_size: int
+    average_wait_s: int
+
+
+def _queue_stats(request: web.Request, sid: str) -> QueueNow:
+    live = _svc(request).queues
+    if live is None:
+        return QueueNow(0, 0)
+    stats = live.stats(sid)
+    return QueueNow(stats.current_size, stats.average_wait_time_s)
+
+
+def _queue_members(request: web.Request, sid: str) -> list[MemberInfo]:
+    live = _svc(request).queues
+    return live.members(sid) if live is not None else []
+
+
+async def _queue_lines(request: web.Request, session: Session, after: str | None) -> tuple[list[QueueLine], bool]:
+    queues, more = await _svc(request).store.read(list_queues, _scope(session), PAGE_SIZE, 0, after)
+    lines = []
+    for q in queues:
+        stats = _queue_stats(request, q.sid)
+        lines.append(QueueLine(q, stats.current_size, stats.average_wait_s))
+    return lines, more
+
+
+async def queues_page(request: web.Request) -> web.StreamResponse:
+    session = await _login_required(request)
+    after = request.query.get("after") or None
+    lines, more = await _queue_lines(request, session, after)
+    return render(
+        request,
+        "queues.html",
+        title="Queues",
+        lines=lines,
+        more=more,
+        live=after is None,
+        deleted=request.query.get("deleted") or "",
+    )
+
+
+async def queues_feed(request: web.Request) -> web.StreamResponse:
+    """The list's first page, re-sent as rendered rows when a queue or its size or wait changed."""
+    session = await _login_required(request)
+    response = _sse_response()
+
+    async def version() -> list[QueueLine]:
+        return (await _queue_lines(request, session, None))[0]
+
+    async def send(lines: list[QueueLine]) -> None:
+        html = request.app[TEMPLATES].get_template("_queue_rows.html").render(lines=lines)
+        await _sse_send(response, "rows", html)
+
+    return await _feed_with(request, response, version, send)
+
+
+async def _queue_of(request: web.Request, session: Session) -> QueueRecord | None:
+    """The path's queue, if this login may see it (another project's is None: a 404)."""
+    queue: QueueRecord | None = await _svc(request).store.read(get_queue, request.match_info["sid"], _scope(session))
+    return queue
+
+
+def _queue_values(queue: QueueRecord | None) -> dict[str, str]:
+    if queue is None:
+        return {"FriendlyName": "", "MaxSize": str(DEFAULT_MAX_SIZE)}
+    return {"FriendlyName": queue.friendly_name, "MaxSize": str(queue.max_size)}
+
+
+async def _queue_form(
+    request: web.Request,
+    session: Session,
+    queue: QueueRecord | None,
+    *,
+    status: int = 200,
+    values: dict[str, str] | None = None,
+    error: str = "",
+    dequeue: dict[str, str] | None = None,
+    dequeue_error: str = "",
+    project: str = "",
+) -> web.Response:
+    """The new-queue form, or a queue's page: its live members, dequeue, edit and delete."""
+    stats = _queue_stats(request, queue.sid) if queue is not None else QueueNow(0, 0)
+    return render(
+        request,
+        "queue.html",
+        status=status,
+        title=f"Queue {queue.friendly_name}" if queue is not None else "New queue",
+        queue=queue,
+        stats=stats,
+        members=_queue_members(request, queue.sid) if queue is not None else [],
+        values=values if values is not None else _queue_values(queue),
+        error=error,
+        dequeue=dequeue if dequeue is not None else {"Member": FRONT, "Url": "", "Method": "POST"},
+        dequeue_error=dequeue_error,
+        saved=request.query.get("saved") or "",
+        dequeued=request.query.get("dequeued") or "",
+        projects=await _projects(request, session) if queue is None else [],
+        project=project,
+    )
+
+
+async def queue_new(request: web.Request) -> web.StreamResponse:
+    session = await _login_required(request)
+    return await _queue_form(request, session, None)
+
+
+async def queue_page(request: web.Request) -> web.StreamResponse:
+    session = await _login_required(request)
+    queue = await _queue_of(request, session)
+    if queue is None:
+        return _not_found(request, "queue")
+    return await _queue_form(request, session, queue)
+
+
+async def queue_create(request: web.Request) -> web.StreamResponse:
+    session = await _login_required(request)
+    form = await _form(request, session)
+    values = {name: form.get(name, "") for name in QUEUE_FIELDS}
+    svc = _svc(request)
+    try:
+        project = await _project_for(request, session, form.get("project"))
+        name = parse_queue_name(form, required=True)  # the REST API's create: POST /Queues
+        assert name is not None
+        max_size = parse_max_size(form) or DEFAULT_MAX_SIZE
+        created: QueueRecord | None = await svc.store.write(insert_queue, project, name, max_size)
+        if created is None:
+            raise queue_name_taken(name)
+    except ApiError as exc:
+        error = f"{exc.message} (error {exc.code})"
+        return await _queue_form(
+            request, session, None, status=exc.status, values=values, error=error, project=form.get("project", "")
+        )
+    raise web.HTTPSeeOther(f"/console/queues/{created.sid}?saved=1")
+
+
+async def queue_save(request: web.Request) -> web.StreamResponse:
+    session = await _login_required(request)
+    form = await _form(request, session)
+    queue = await _queue_of(request, session)
+    if queue is None:
+        return _not_found(request, "queue")
+    values = {name: form.get(name, "") for name in QUEUE_FIELDS}
+    current = queue
+    try:
+        # The REST API's update (POST /Queues/{sid}): the same checks, the same name rule.
+        name = parse_queue_name(form, required=False)
+        max_size = parse_max_size(form)
+        fields: dict[str, object] = {}
+        if name is not None:
+            fields["friendly_name"] = name
+        if max_size is not None:
+            fields["max_size"] = max_size
+
+        def update() -> QueueRecord | str | None:
+            if name is not None and name != current.friendly_name:
+                if queue_by_name(current.account_sid, name) is not None:
+                    return "taken"
+            return update_queue(current.sid, **fields) if fields else get_queue(current.sid)
+
+        result = await _svc(request).store.write(update)
+        if result == "taken":
+            raise queue_name_taken(str(name))
+        if not isinstance(result, QueueRecord):
+            return _not_found(request, "queue")
+    except ApiError as exc:
+        error = f"{exc.message} (error {exc.code})"
+        return await _queue_form(request, session, queue, status=exc.status, values=values, error=error)
+    raise web.HTTPSeeOther(f"/console/queues/{result.sid}?saved=1")
+
+
+async def queue_dequeue(request: web.Request) -> web.StreamResponse:
+    """The Members resource's POST (Url, Method) for the form's member (Front or a CallSid):
+    that call leaves the queue and runs the document at Url."""
+    session = await _login_required(request)
+    form = await _form(request, session)
+    queue = await _queue_of(request, session)
+    if queue is None:
+        return _not_found(request, "queue")
+    wanted = {
+        "Member": (form.get("Member") or "").strip() or FRONT,
+        "Url": form.get("Url", ""),
+        "Method": form.get("Method", "POST"),
+    }
+    try:
+        url = ctx.opt_url(form, "Url")
+        if url is None:
+            raise BadRequest("Missing required parameter Url in the post body", code=ApiCode.INVALID_URL)
+        method = ctx.parse_method(form.get("Method"), "Method")
+        who = wanted["Member"]
+        member = next((m for m in _queue_members(request, queue.sid) if who in (FRONT, m.call_sid)), None)
+        live = _svc(request).queues
+        moved = None
+        if member is not None and live is not None:
+            moved = live.redirect_member(queue.sid, member.call_sid, url, method)
+        if moved is None:  # nobody waits, or that call is not (or no longer) in the queue
+            raise NotFound(f"No member {who} in queue {queue.sid}")
+    except ApiError as exc:
+        error = f"{exc.message} (error {exc.code})"
+        return await _queue_form(request, session, queue, status=exc.status, dequeue=wanted, dequeue_error=error)
+    raise web.HTTPSeeOther(f"/console/queues/{queue.sid}?" + urlencode({"dequeued": moved.call_sid}))
+
+
+async def queue_feed(request: web.Request) -> web.StreamResponse:
+    """A queue's live part (size, average wait, members in order with their wait), re-sent
+    rendered whenever it changed."""
+    session = await _login_required(request)
+    queue = await _queue_of(request, session)
+    if queue is None:
+        return _not_found(request, "queue")
+    sid = queue.sid
+    response = _sse_response()
+
+    async def version() -> tuple[QueueRecord | None, QueueNow, list[MemberInfo]]:
+        row = await _svc(request).store.read(get_queue, sid)
+        return row, _queue_stats(request, sid), _queue_members(request, sid)
+
+    async def send(current: tuple[QueueRecord | None, QueueNow, list[MemberInfo]]) -> None:
+        row, stats, members = current
+        template = request.app[TEMPLATES].get_template("_queue_live.html")
+        await _sse_send(response, "rows", template.render(queue=row, stats=stats, members=members))
+
+    return await _feed_with(request, response, version, send)
+
+
+async def queue_delete_page(request: web.Request) -> web.StreamResponse:
+    """The confirmation before a delete (a page of its own: it works without JavaScript)."""
+    session = await _login_required(request)
+    queue = await _queue_of(request, session)
+    if queue is None:
+        return _not_found(request, "queue")
+    stats = _queue_stats(request, queue.sid)
+    return render(
+        request, "queue_delete.html", title=f"Delete queue {queue.friendly_name}", queue=queue, stats=stats, error=""
+    )
+
+
+async def queue_delete(request: web.Request) -> web.StreamResponse:
+    session = await _login_required(request)
+    await _form(request, session)
+    queue = await _queue_of(request, session)
+    if queue is None:
+        return _not_found(request, "queue")
+    stats = _queue_stats(request, queue.sid)
+    if stats.current_size:  # the REST API's DELETE refuses it too: they would be left unreachable
+        error = BadRequest(f"Queue {queue.sid} has callers waiting: dequeue them first", code=ApiCode.INVALID_PARAMETER)
+        return render(
+            request,
+            "queue_delete.html",
+            status=error.status,
+            title=f"Delete queue {queue.friendly_name}",
+            queue=queue,
+            stats=stats,
+            error=f"{error.message} (error {error.code})",
+        )
+    if not await _svc(request).store.write(delete_queue, queue.sid):
+        return _not_found(request, "queue")
+    raise web.HTTPSeeOther("/console/queues?" + urlencode({"deleted": queue.friendly_name}))
+
+
 # --- webhooks ----------------------------------------------------------------------------------
 
 
@@ -1050,6 +1353,8 @@ async def run_doctor(svc: ctx.ApiServices) -> dict[str, Any]:
     """The checks of `wirexa doctor`, run as the command runs them (a subprocess: the checks
     live in the CLI, which the engine does not import), as its --json document."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREXA_")}
+    if svc.settings.database_url:  # this engine's (maybe from its environment); not in argv: ps shows argv
+        env["WIREXA_DATABASE_URL"] = svc.settings.database_url
     proc = await asyncio.create_subprocess_exec(
         *_doctor_argv(svc), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
     )
@@ -1178,6 +1483,16 @@ def make_console(settings_session_hours: float) -> web.Application:
     r.add_post("/applications/new", application_save)
     r.add_get("/applications/{sid}", application_form)
     r.add_post("/applications/{sid}", application_save)
+    r.add_get("/queues", queues_page)
+    r.add_get("/queues/feed", queues_feed)
+    r.add_get("/queues/new", queue_new)
+    r.add_post("/queues/new", queue_create)
+    r.add_get("/queues/{sid}", queue_page)
+    r.add_post("/queues/{sid}", queue_save)
+    r.add_get("/queues/{sid}/feed", queue_feed)
+    r.add_post("/queues/{sid}/dequeue", queue_dequeue)
+    r.add_get("/queues/{sid}/delete", queue_delete_page)
+    r.add_post("/queues/{sid}/delete", queue_delete)
     r.add_get("/webhooks", webhooks_page)
     r.add_get("/webhooks/{id}", webhook_page)
     r.add_post("/webhooks/{id}/retry", webhook_retry)

@@ -1,4 +1,4 @@
-// Wirexa console: live updates over Server-Sent Events, and the test call form's source switch.
+// Wirexa console: live updates over Server-Sent Events (calls, queues), and the test call form's source switch.
 // Plain JavaScript, no libraries; every page works without it (the lists just do not update).
 (function () {
   "use strict";
@@ -22,6 +22,31 @@
     source.onopen = function () {
       if (state) state.textContent = "Live: the list updates as calls change.";
     };
+  }
+
+  function rowsFeeds() {
+    // Queues: an element with data-rows-feed gets its content from the feed's "rows" events.
+    var boxes = document.querySelectorAll("[data-rows-feed]");
+    if (!boxes.length || !window.EventSource) return;
+    var state = document.getElementById("live-state");
+    Array.prototype.forEach.call(boxes, function (box) {
+      var source = new EventSource(box.dataset.rowsFeed);
+      source.addEventListener("rows", function (event) {
+        // Rendered (and escaped) by the server's template.
+        box.innerHTML = event.data;
+      });
+      source.addEventListener("logout", function () {
+        source.close();
+        window.location.href = "/console/login";
+      });
+      var live = state ? state.textContent : "";
+      source.onerror = function () {
+        if (state) state.textContent = "Live updates interrupted; reconnecting…";
+      };
+      source.onopen = function () {
+        if (state) state.textContent = live;
+      };
+    });
   }
 
   function callFeed() {
@@ -53,6 +78,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     listFeed();
+    rowsFeeds();
     callFeed();
     sourceSwitch();
   });
