@@ -47,7 +47,10 @@ class Settings:
     and config/wirexa.example.toml are derived from. Build with load()."""
 
     data_dir: str = _setting("~/.local/share/wirexa", "Directory for the database, recordings and caches.")
-    database_url: str = _setting("", "Database URL; empty means sqlite:///<data_dir>/wirexa.db.")
+    database_url: str = _setting(
+        "",
+        "Database URL: sqlite:///path or postgresql://user:password@host:5432/db; empty = sqlite:///<data_dir>/wirexa.db.",
+    )
     host: str = _setting("127.0.0.1", "Address the REST API listens on; 0.0.0.0 = every interface (put TLS in front).")
     port: int = _setting(5000, "TCP port of the REST API.")
     public_url: str = _setting(

@@ -16,6 +16,7 @@ from wirexa.config import Settings
 from wirexa.errors import WirexaError
 from wirexa.sip.sandbox_config import commented_toml
 from wirexa.store.bootstrap import ensure_project, open_store
+from wirexa.store.db import redacted
 
 
 def urls(settings: Settings) -> tuple[str, str]:
@@ -65,7 +66,7 @@ def init(
     out = console()
     out.print(f"Config:      {cfg}")
     out.print(f"Sandbox:     {s.sandbox_config or cfg.parent / 'sandbox.toml'}  (the sandbox carrier's callees)")
-    out.print(f"Database:    {s.db_url}")
+    out.print(f"Database:    {redacted(s.db_url)}")
     out.print(f"Project ID:  [bold]{project.sid}[/bold]")
     out.print(f"Auth Token:  [bold]{project.auth_token}[/bold]")
     out.print(f"API URL:     {api_url}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import wirexa
-from wirexa.cli import calls, console_admin, keys, numbers, phones, projects, queues, recordings, sandbox, tts
+from wirexa.cli import calls, console_admin, db, keys, numbers, phones, projects, queues, recordings, sandbox, tts
 from wirexa.cli.base import App
 from wirexa.cli.call import call
 from wirexa.cli.doctor import doctor
@@ -61,6 +61,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(tts.app, name="tts")
 app.add_typer(console_admin.app, name="console")
+app.add_typer(db.app, name="db")
 
 
 def _register_optional() -> None:

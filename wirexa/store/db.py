@@ -52,6 +52,15 @@ SQLITE_PRAGMAS = {
 }
 
 
+def redacted(url: str) -> str:
+    """`url` with its password as *** (what messages and logs print of a database URL)."""
+    scheme, sep, rest = url.partition("://")
+    auth, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in auth or scheme == "sqlite":
+        return url
+    return f"{scheme}://{auth.split(':', 1)[0]}:***@{host}"
+
+
 def open_database(url: str) -> Any:
     """Open a peewee Database for a URL: sqlite:///path or postgresql://user:pass@host:port/db
     (postgres:// too; query parameters such as ?sslmode=require go to the driver). Connections
@@ -66,8 +75,8 @@ def open_database(url: str) -> Any:
             params = parse_db_url(url, unquote_password=True, unquote_user=True)
             return PostgresDatabase(params.pop("database"), **params)
     except (pw.PeeweeException, OSError, RuntimeError, ValueError) as exc:
-        raise StoreError(f"cannot open database {url}: {exc}") from exc
-    raise StoreError(f"cannot open database {url}: the URL must start sqlite:/// or postgresql://")
+        raise StoreError(f"cannot open database {redacted(url)}: {exc}") from exc
+    raise StoreError(f"cannot open database {redacted(url)}: the URL must start sqlite:/// or postgresql://")
 
 
 class PostgresDatabase(pw.PostgresqlDatabase):  # type: ignore[misc]
