@@ -14,7 +14,7 @@ from aiohttp import web
 from tests.calls.conftest import Flow
 from tests.conftest import start_api
 from wirexa.calls.queues import HOLD_PLAY_ID, Queues
-from wirexa.calls.service import CallUpdate
+from wirexa.calls.service import CallUpdate, NewCall
 from wirexa.store.repo.queues import queue_by_name
 
 
@@ -270,3 +270,34 @@ async def test_hangup_on_star_and_a_live_update_of_a_bridged_caller(flow: Flow) 
     assert left2["QueueResult"] == "redirected-from-bridged"
     await flow.wait_status(agent.sid, ("completed",))
     assert flow.backend.requests_to("/after2")[0]["DialCallSid"] == member.sid
+
+
+async def test_an_inbound_caller_is_answered_once_and_waits(flow: Flow) -> None:
+    """<Enqueue> answers a ringing inbound call; its wait documents never answer it again."""
+    waits = count_wait(flow)
+    flow.backend.docs["/voice"] = '<Response><Enqueue waitUrl="/wait">inbound line</Enqueue></Response>'
+    answers: list[str] = []
+    answer = flow.sip.answer
+
+    async def counting(call_sid: Any) -> None:
+        answers.append(call_sid)
+        await answer(call_sid)
+
+    flow.sip.answer = counting  # type: ignore[method-assign]
+    call = await flow.calls.store.insert(
+        flow.project.sid,
+        NewCall(
+            to_number="+15005550100", from_number="+14155550123", direction="inbound", url=flow.backend.url("/voice")
+        ),
+    )
+    flow.sip.incoming(call.sid, call.from_number, call.to_number)
+    flow.dispatcher.start_inbound(call)
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(waits) < 2:
+        assert asyncio.get_running_loop().time() < deadline
+        flow.dispatcher.clock.fire_within(1.5)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.02)
+    assert answers == [call.sid]
+    assert waits[0]["Direction"] == "inbound" and waits[0]["CallStatus"] == "in-progress"
+    flow.sip.remote_hangup(call.sid)
+    await flow.wait_status(call.sid, ("completed",))

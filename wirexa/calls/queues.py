@@ -172,10 +172,12 @@ class Member:
         return await self._filter(self.doc.feed(event))
 
     def _interpreter(self, allowed: frozenset[type[V.Verb]], extra: list[tuple[str, str]]) -> Interpreter:
-        status = "in-progress" if self.call.answered else "ringing"
-        params = dict(call_params(self.call.call, status) + extra)
+        # <Enqueue> answered the call (an inbound one too): its documents never answer again.
+        params = dict(call_params(self.call.call, "in-progress") + extra)
         self.doc_started = self.queues.clock.monotonic()
-        self.doc = Interpreter(params, None, allowed=allowed, first_op=OP_SPAN * next(self.queues.op_base))
+        self.doc = Interpreter(
+            params, None, answered=True, allowed=allowed, first_op=OP_SPAN * next(self.queues.op_base)
+        )
         return self.doc
 
     async def start_wait(self) -> None:
