@@ -16,6 +16,7 @@ from tests.conftest import start_api
 from wirexa.calls.queues import HOLD_PLAY_ID, Queues
 from wirexa.calls.service import CallUpdate, NewCall
 from wirexa.store.repo.queues import queue_by_name
+from wirexa.store.repo.verbs import verbs_of
 
 
 def queues(flow: Flow) -> Queues:
@@ -81,6 +82,10 @@ async def test_enqueue_waits_with_its_wait_document_then_is_bridged_by_dial_queu
     [left] = flow.backend.requests_to("/left")
     assert left["QueueResult"] == "bridged" and left["QueueSid"] == qsid and int(left["QueueTime"]) >= 0
     assert ("thanks", "man", "en-US") in flow.tts.spoken
+    # The console's timeline shows the queue verbs.
+    assert ("Enqueue", "support") in [(v.verb, v.detail) for v in await flow.store.read(verbs_of, member.sid)]
+    await flow.wait_status(agent.sid, ("completed",))
+    assert ("Dial", "queue support") in [(v.verb, v.detail) for v in await flow.store.read(verbs_of, agent.sid)]
 
 
 async def test_the_agents_dial_action_when_the_caller_hangs_up(flow: Flow) -> None:

@@ -107,6 +107,10 @@ def verb_of(action: A.Action) -> tuple[str, str] | None:
             return "Dial", ", ".join(t.value for t in targets)
         case A.DialConference(name=name):
             return "Dial", f"conference {name}"
+        case A.DialQueue(name=name):
+            return "Dial", f"queue {name}"
+        case A.Enqueue(name=name):
+            return "Enqueue", name
         case A.StartStream(url=url, bidirectional=bidirectional):
             return ("Connect Stream" if bidirectional else "Start Stream"), url
         case A.StopStream(name=name):
