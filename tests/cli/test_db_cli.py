@@ -105,7 +105,7 @@ def fill(store: Store) -> dict[str, Any]:
         )
         hooks = [
             insert_webhook(
-                account_sid=parent.sid, call_sid=call.sid, kind="call-status", event=e, url="http://h/cb",
+                account_sid=parent.sid, call_sid=call.sid, kind="call-status", event=e, url="http://127.0.0.1:9/cb",
                 method="POST", params=[("CallSid", call.sid), ("CallStatus", e)],
             ).id
             for e in ("initiated", "ringing", "completed")

@@ -85,7 +85,7 @@ def check_data_dir(s: Settings) -> Check:
 
 
 def check_database(s: Settings) -> Check:
-    from wirexa.store.db import open_database, schema_version
+    from wirexa.store.db import open_database, redacted, schema_version
     from wirexa.store.migrations import MIGRATIONS
 
     latest = max(int(m.VERSION) for m in MIGRATIONS)
@@ -99,7 +99,10 @@ def check_database(s: Settings) -> Check:
             db.close()
     except Exception as exc:  # noqa: BLE001 - any driver error is the answer
         return Check(
-            "database", FAIL, f"cannot read {s.db_url}: {exc}", "check database_url and the file's permissions"
+            "database",
+            FAIL,
+            f"cannot read {redacted(s.db_url)}: {exc}",
+            "check database_url and the file's permissions",
         )
     if version < latest:
         return Check(
