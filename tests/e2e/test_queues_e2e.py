@@ -4,7 +4,7 @@ counts its requests; two agents take the first two in order (<Dial><Queue url>),
 taken out with the Members resource's `Front`; a fourth leaves with <Leave>; a fifth hears the
 built-in hold music (what the sandbox callee heard) until the Members resource takes it out. Checked: the wait
 document's parameters as the queue changes, the REST Queue and Members while they wait, `wirexa
-queues show`, the bridges, every QueueResult at <Enqueue action> and the agents' <Dial action>."""
+queues show`, the bridges (voice through them), every QueueResult at <Enqueue action> and the agents' <Dial action>."""
 
 from __future__ import annotations
 
@@ -127,6 +127,11 @@ def test_three_callers_two_agents_front_and_leave(engine: LiveServer, web: WebAp
     assert done["QueueSid"] == qsid and done["DialBridged"] == "true" and int(done["DialCallDuration"]) >= 1
     assert web.wait("/left", callers[1])[0].form["QueueResult"] == "bridged"
     assert wait_final(client, agents[1]).status == "completed"
+    # The bridge carries voice: the first agent's callee heard nothing from the engine (its
+    # document is <Dial><Queue> alone), only its caller's person answering the whisper.
+    pcm = heard(engine, agents[0])
+    assert rms_dbfs(pcm) > -40, rms_dbfs(pcm)
+    print(f"agent heard its caller at {rms_dbfs(pcm):.1f} dBFS")
 
     # The third is taken out by the Members resource (Front): redirected, runs the new document.
     member = client.queues(qsid).members("Front").update(url=web.url("/taken-out"), method="POST")
