@@ -78,6 +78,7 @@ class FakeSip:
         self.on_invite: Callable[[InboundInvite], None] | None = None
         self.held: dict[str, InboundInvite] = {}
         self.accepted: dict[str, str] = {}  # dialog_id -> CallSid
+        self.rooms: dict[str, dict[str, tuple[bool, str]]] = {}  # room -> member -> (muted, coach)
         self.refused: dict[str, tuple[int, str]] = {}  # dialog_id -> (code, why)
         self.gone: set[str] = set()  # dialog_ids whose caller hangs up before they are taken
         self.streams: list[tuple[str, MediaStream]] = []  # start_stream commands, in order
@@ -267,6 +268,33 @@ class FakeSip:
             if sid in self.calls:
                 self.calls[sid].bridged_to = None
 
+    async def room_join(self, room: str, call_sid: CallSid, muted: bool = False, coach: str = "") -> None:
+        call = self.calls.get(call_sid)
+        if call is None or call.ended or not call.answered:
+            raise SipError(f"call {call_sid} has no live audio")
+        self.rooms.setdefault(room, {})[call_sid] = (muted, coach)
+
+    async def room_member(self, room: str, call_sid: CallSid, muted: bool, coach: str = "") -> None:
+        if call_sid in self.rooms.get(room, {}):
+            self.rooms[room][call_sid] = (muted, coach)
+
+    async def room_leave(self, room: str, call_sid: CallSid) -> None:
+        self.rooms.get(room, {}).pop(call_sid, None)
+
+    def room_over(self, room: str) -> None:
+        self.rooms.pop(room, None)
+
+    def hears(self, room: str, listener: str) -> set[str]:
+        """Whom `listener` hears in `room`, by the real rules (mediagraph.py's heard_by)."""
+        members = self.rooms.get(room, {})
+        if listener not in members:
+            return set()
+        return {
+            sid
+            for sid, (muted, coach) in members.items()
+            if sid != listener and not muted and (not coach or coach == listener)
+        }
+
     def health(self) -> dict[str, object]:
         return {"state": "fake", "live_calls": sum(1 for c in self.calls.values() if not c.ended)}
 
@@ -392,6 +420,8 @@ class FakeSip:
 
     def _end(self, call: FakeCall, reason: str, code: int | None, by: str) -> None:
         call.ended = True
+        for members in self.rooms.values():  # as the worker: an ended call leaves every room
+            members.pop(call.dial.call_sid, None)
         self._stop_play(call)
         if call.recording is not None:
             self._finish_recording(call, "hangup", None)

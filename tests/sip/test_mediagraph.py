@@ -21,6 +21,7 @@ from wirexa.sip.mediagraph import (
     recorder,
     recorder_out,
     relay,
+    remote,
     tap,
 )
 
@@ -172,6 +173,70 @@ def test_mute_stops_others_hearing_the_member_only() -> None:
     assert g.mute(A) == off((A, B), (A, C))
     assert (B, A) in made(g) and (C, A) in made(g)
     assert g.mute(A, False) == on((A, B), (A, C))
+
+
+# --- conference rooms: one home worker, remote members over relays ----------------------------
+
+X, Y = remote("X", "conf"), remote("Y", "conf")
+
+
+def test_a_remote_member_joins_only_once_its_port_is_open() -> None:
+    g = graph("A")
+    assert g.join("conf", X) == []
+    assert g.open_remote("X", "conf") == []
+    assert str(X) == "remote:X:conf"
+    assert g.join("conf", A) == []
+    assert g.join("conf", X) == on((X, A), (A, X))
+
+
+def test_remote_members_hear_each_other_and_the_local_ones() -> None:
+    # home worker holds A and B; X and Y are calls of two other workers
+    g = graph("A", "B")
+    g.open_remote("X", "conf")
+    g.open_remote("Y", "conf")
+    assert g.join("conf", A) == []
+    assert g.join("conf", X) == on((X, A), (A, X))
+    assert g.join("conf", Y) == on((Y, A), (Y, X), (A, Y), (X, Y))
+    assert g.join("conf", B) == on((B, A), (A, B), (X, B), (Y, B), (B, X), (B, Y))
+    # the room is nobody's call: A ending leaves the others (its links gone), the room stays
+    assert g.remove_call("A") == off((A, DEVICE), (X, A), (Y, A), (B, A), (A, B), (A, X), (A, Y), gone=True)
+    assert g.members("conf") == [X, Y, B]
+
+
+def test_a_remote_member_muted_then_closed() -> None:
+    g = graph("A")
+    g.open_remote("X", "conf")
+    g.open_remote("Y", "conf")
+    for m in (A, X, Y):
+        g.join("conf", m)
+    assert g.mute(X) == off((X, A), (X, Y))
+    assert g.close_remote("X", "conf") == off((A, X), (Y, X))  # not gone: the port is still there
+    assert X not in g.muted and g.members("conf") == [A, Y]
+    assert g.close_remote("X", "conf") == []
+
+
+def test_a_coach_is_heard_by_the_coached_member_only() -> None:
+    g = graph("A", "B", "C")
+    g.open_remote("X", "conf")
+    for m in (A, B, C, X):
+        g.join("conf", m)
+    assert g.coach(C, A) == off((C, B), (C, X))
+    assert g.heard_by(A) == [B, C, X] and C not in g.heard_by(B)
+    assert g.coach(X, C) == off((X, A), (X, B))  # a remote coach, a coach coached
+    assert g.coach(C, None) == on((C, B), (C, X))
+    assert g.leave("conf", X) == off((X, C), (A, X), (B, X), (C, X))
+    assert g.coaching == {}
+
+
+def test_a_coach_whose_call_ends_or_whose_coached_leaves_is_heard_by_all_again() -> None:
+    g = graph("A", "B", "C")
+    for m in (A, B, C):
+        g.join("conf", m)
+    g.coach(C, A)
+    assert g.leave("conf", A) == off((B, A), (C, A), (A, B), (A, C)) + on((C, B))
+    g.join("conf", A)
+    g.coach(A, B)
+    assert g.remove_call("B") == off((B, A), (B, DEVICE), (C, B), (A, B), (B, C), gone=True) + on((A, C))
 
 
 def test_relay_to_another_worker_is_a_room_of_the_call_and_its_port() -> None:

@@ -54,6 +54,11 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.Unbridge(SID, "CA" + "2" * 32),
     proto.RelayOpen(SID, "CA" + "2" * 32, 5190, 6190),
     proto.RelayClose(SID, "CA" + "2" * 32),
+    proto.RoomJoin(SID, "CF" + "3" * 32, True, "CA" + "2" * 32),
+    proto.RoomMember(SID, "CF" + "3" * 32, False, ""),
+    proto.RoomLeave(SID, "CF" + "3" * 32),
+    proto.RemoteOpen(SID, "CF" + "3" * 32, 5191, 6191, False, ""),
+    proto.RemoteClose(SID, "CF" + "3" * 32),
     proto.StartStream(
         SID,
         "MZ" + "1" * 32,
@@ -89,7 +94,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 22 and len(proto.EVENTS) == 16
+    assert len(proto.COMMANDS) == 27 and len(proto.EVENTS) == 16
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
@@ -208,6 +213,14 @@ def test_failure_names_the_command_its_call_and_its_reference() -> None:
     assert proto.failure(proto.MakeCall(SID, "a", "b"), "m") == proto.CommandError("m", SID, "call", "")
     assert proto.failure(proto.Ping(3), "m") == proto.CommandError("m", "", "ping", "")
     assert proto.failure(proto.RelayOpen(SID, other, 1, 2), "m") == proto.CommandError("m", SID, "relay_open", "")
+    # a room the call could not join reaches its session (CommandFailed); a failed leave is the pool's
+    room = "CF" + "3" * 32
+    join = proto.CommandError("m", SID, "room_join", "")
+    assert proto.failure(proto.RoomJoin(SID, room), "m") == join
+    assert isinstance(proto.to_sip_event(join), CommandFailed)
+    assert proto.to_sip_event(proto.failure(proto.RemoteOpen(SID, room, 1, 2), "m")) is not None
+    assert proto.to_sip_event(proto.failure(proto.RoomLeave(SID, room), "m")) is None
+    assert proto.to_sip_event(proto.failure(proto.RemoteClose(SID, room), "m")) is None
 
 
 def test_events_map_to_calls_ports_events() -> None:

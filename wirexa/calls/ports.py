@@ -389,6 +389,24 @@ class SipPort(Protocol):
 
     async def unbridge(self, a: CallSid, b: CallSid) -> None: ...
 
+    async def room_join(self, room: str, call_sid: CallSid, muted: bool = False, coach: str = "") -> None:
+        """Put the call (its audio up) in conference room `room`, made on first use: it hears
+        every other member, and unless `muted` they hear it; coaching `coach` (a member's
+        CallSid), only that member hears it. Members may be calls of any worker."""
+        ...
+
+    async def room_member(self, room: str, call_sid: CallSid, muted: bool, coach: str = "") -> None:
+        """Change a member's mute and coaching ("" coaches nobody)."""
+        ...
+
+    async def room_leave(self, room: str, call_sid: CallSid) -> None:
+        """Take the call out of the room (nothing for a call that ended: its end did)."""
+        ...
+
+    def room_over(self, room: str) -> None:
+        """Every member has left the room: forget it."""
+        ...
+
     def health(self) -> dict[str, object]:
         """JSON-able SIP state for /health: workers, live calls, trunk registration."""
         ...

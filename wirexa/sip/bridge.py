@@ -273,6 +273,23 @@ class SipBridge:
     async def unbridge(self, a: CallSid, b: CallSid) -> None:
         await self._send(a, proto.Unbridge(a, b))
 
+    async def room_join(self, room: str, call_sid: CallSid, muted: bool = False, coach: str = "") -> None:
+        if self.pool is None:
+            raise SipError("the SIP worker pool is not running")
+        await self.pool.room_join(room, call_sid, muted, coach)
+
+    async def room_member(self, room: str, call_sid: CallSid, muted: bool, coach: str = "") -> None:
+        if self.pool is not None:
+            await self.pool.room_member(room, call_sid, muted, coach)
+
+    async def room_leave(self, room: str, call_sid: CallSid) -> None:
+        if self.pool is not None:
+            await self.pool.room_leave(room, call_sid)
+
+    def room_over(self, room: str) -> None:
+        if self.pool is not None:
+            self.pool.room_over(room)
+
     def health(self) -> dict[str, object]:
         body: dict[str, object] = {"state": "running" if self.pool is not None else "stopped"}
         if self.pool is not None:

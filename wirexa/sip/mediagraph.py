@@ -17,6 +17,11 @@ The rules (what the worker has always wired):
   ports (the audio of calls in other workers); relays never hear relays, since every worker
   of a room relays its own members to every other one. A bridge of two calls is a room of two;
   a relay to a call in another worker is a room of the local call and its relay;
+- a conference room lives in one worker (its home); a participant whose call is in another
+  worker is a `remote` member there: a relay port owned by no local call (opened and closed by
+  the pool), heard by and hearing every other member, remote ones included (unlike relays,
+  nothing else carries their audio to each other). Its call's own worker holds the call and a
+  relay port in a room of two. A coaching member is heard only by the member it coaches;
 - a call's inbound track is its own port (what the far end says); its outbound track is every
   source transmitting into the call (its prompt, its feeds and whom it hears in rooms);
 - a recording takes its track(s) ("inbound", "outbound", "both"; dual channel writes the
@@ -34,10 +39,13 @@ asserts in pjmedia).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
-NodeKind: TypeAlias = Literal["call", "player", "feed", "recorder", "recorder_out", "tap", "relay", "silence", "device"]
+NodeKind: TypeAlias = Literal[
+    "call", "player", "feed", "recorder", "recorder_out", "tap", "relay", "remote", "silence", "device"
+]
 Track: TypeAlias = Literal["inbound", "outbound", "both"]
 Pause: TypeAlias = Literal["", "skip", "silence"]
 
@@ -88,6 +96,12 @@ def tap(call_sid: str, name: str) -> Node:
 def relay(call_sid: str, peer: str) -> Node:
     """The relay port carrying `call_sid`'s audio to, and `peer`'s from, another worker."""
     return Node("relay", call_sid, peer)
+
+
+def remote(call_sid: str, room: str) -> Node:
+    """The relay port carrying `call_sid`'s audio (a call in another worker) into `room` of this
+    worker, and the room's to it."""
+    return Node("remote", call_sid, room)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -159,6 +173,8 @@ class MediaGraph:
         self.feeds: dict[tuple[str, str], None] = {}  # (call, name), in the order they started
         self.rooms: dict[str, _Room] = {}
         self.muted: set[Node] = set()
+        self.remotes: dict[Node, None] = {}  # open remote members' ports, in the order they opened
+        self.coaching: dict[Node, Node] = {}  # coach -> the member it coaches (heard only by it)
         self.recordings: dict[tuple[str, str], _Recording] = {}
         self.taps: dict[tuple[str, str], _Tap] = {}
         self.links: dict[Link, None] = {}  # wanted and (once applied) made, in a stable order
@@ -180,6 +196,8 @@ class MediaGraph:
                 continue
             for m in r.members:
                 if m == node or m in self.muted or (m.kind == "relay" and node.kind == "relay"):
+                    continue
+                if m in self.coaching and self.coaching[m] != node:
                     continue
                 heard[m] = None
         return list(heard)
@@ -230,6 +248,7 @@ class MediaGraph:
             elif not r.members:
                 del self.rooms[name]
         self.muted = {m for m in self.muted if m.call_sid != call_sid}
+        self._drop_coaching(lambda node: node.kind != "remote" and node.call_sid == call_sid)
         for rec in self.recordings.values():
             if rec.mixed is not None and rec.mixed.call_sid == call_sid:
                 rec.mixed = None
@@ -275,8 +294,12 @@ class MediaGraph:
         return self._update()
 
     def join(self, room: str, member: Node) -> list[Change]:
-        """`member` (a live call's port or a relay) joins `room`, created on first use."""
-        if member.call_sid not in self.calls or member.kind not in ("call", "relay"):
+        """`member` (a live call's port, a relay, or an open remote member) joins `room`, created
+        on first use."""
+        if member.kind == "remote":
+            if member not in self.remotes:
+                return []
+        elif member.call_sid not in self.calls or member.kind not in ("call", "relay"):
             return []
         r = self.rooms.setdefault(room, _Room())
         if member not in r.members:
@@ -284,12 +307,39 @@ class MediaGraph:
         return self._update()
 
     def leave(self, room: str, member: Node) -> list[Change]:
+        """`member` leaves `room` (deleted once empty); it coaches nobody any more, nor is coached."""
         r = self.rooms.get(room)
         if r is not None and member in r.members:
             r.members.remove(member)
             if not r.members:
                 del self.rooms[room]
+        self._drop_coaching(lambda node: node == member)
         return self._update()
+
+    def coach(self, member: Node, coached: Node | None) -> list[Change]:
+        """`member` is heard only by `coached` (None: by everyone again)."""
+        if coached is None or coached == member:
+            self.coaching.pop(member, None)
+        else:
+            self.coaching[member] = coached
+        return self._update()
+
+    def _drop_coaching(self, matches: Callable[[Node], bool]) -> None:
+        self.coaching = {c: d for c, d in self.coaching.items() if not matches(c) and not matches(d)}
+
+    def open_remote(self, call_sid: str, room: str) -> list[Change]:
+        """A remote member's port is in the bridge (not yet in its room: join() it)."""
+        self.remotes[remote(call_sid, room)] = None
+        return []
+
+    def close_remote(self, call_sid: str, room: str) -> list[Change]:
+        """The remote member leaves its room and its port goes: every link to it comes down."""
+        node = remote(call_sid, room)
+        if node not in self.remotes:
+            return []
+        del self.remotes[node]
+        self.muted.discard(node)
+        return self.leave(room, node)
 
     def mute(self, member: Node, muted: bool = True) -> list[Change]:
         """A muted member is heard by nobody in its rooms (it still hears them)."""
@@ -383,7 +433,7 @@ class MediaGraph:
                 add(heard, call_port(sid))
         for r in self.rooms.values():
             for m in r.members:
-                if m.kind == "relay":
+                if m.kind in ("relay", "remote"):
                     for heard in self.heard_by(m):
                         add(heard, m)
         for rec in self.recordings.values():

@@ -8,6 +8,11 @@ becomes a relay: each worker gets a relay port (relay.py, not a call: it takes n
 20 ms audio frames cross between them as UDP datagrams on loopback, on ports from the unused
 tail of each worker's RTP block. So no <Dial> fails because its parent's worker is full; one
 fails only when the whole pool is (capacity_left() keeps LEG_RESERVE slots back for legs).
+A conference room lives in one worker, its home: the worker of the first call that joins it
+(room_join). A call in another worker joins it the same way a bridge crosses workers: its worker
+gets a relay port in a room of two with the call (RelayOpen, peer = the room), the home a remote
+member's port in the room (RemoteOpen); so participants anywhere in the pool hear each other.
+A worker that is some room's home is not stopped as idle.
 The pool grows ahead of demand up to the ceiling (`sip.workers_max`, or sized from the machine):
 it keeps headroom() slots free beyond the calls waiting (SPARE_SLOTS, plus the calls the recent
 placement rate brings while a worker starts) and starts up to SPAWN_PARALLEL workers at once to
@@ -193,6 +198,10 @@ class WorkerPool:
         self.crashes = 0
         # Cross-worker bridges: (a, b) -> (worker of a, its relay port offset, worker of b, its offset)
         self.relays: dict[tuple[str, str], tuple[WorkerProc, int, WorkerProc, int]] = {}
+        # Conference rooms: room -> its home worker; and each member relayed from another worker:
+        # (room, sid) -> (worker of the call, its relay port offset, the home, its offset).
+        self.rooms: dict[str, WorkerProc] = {}
+        self.room_relays: dict[tuple[str, str], tuple[WorkerProc, int, WorkerProc, int]] = {}
         # Calls sent to a worker and not yet initiated: (parent, command, tries), to place again
         # when the worker's library was still full (a slot freed a moment after the call's end).
         self._placing: dict[str, tuple[str | None, proto.MakeCall, int]] = {}
@@ -431,6 +440,73 @@ class WorkerPool:
                 with contextlib.suppress(SipError):
                     await self._send(worker, RelayClose(sid, peer))
 
+    # --- conference rooms ------------------------------------------------------------------------
+
+    async def room_join(self, room: str, sid: str, muted: bool = False, coach: str = "") -> None:
+        """Put call `sid` in conference room `room` (homed in its worker when new). Raises
+        SipError when the call has no worker or no relay port is left."""
+        worker = self.by_call.get(sid)
+        if worker is None:
+            raise SipError(f"call {sid} is not in a SIP worker")
+        home = self.rooms.get(room)
+        if home is None or home.closing or self.workers.get(home.index) is not home:
+            home = self.rooms[room] = worker
+        if home is worker:
+            await self._send(worker, proto.RoomJoin(sid, room, muted, coach))
+            return
+        await self._room_leave_relayed(room, sid)
+        ow = self._take_relay_port(worker)
+        try:
+            oh = self._take_relay_port(home)
+        except SipError:
+            worker.relay_ports.discard(ow)
+            raise
+        self.room_relays[(room, sid)] = (worker, ow, home, oh)
+        pw, ph = self._relay_port(worker, ow), self._relay_port(home, oh)
+        log.info(
+            "[%s] in room %s across workers %d and %d (relay ports %d/%d)", sid, room, worker.index, home.index, pw, ph
+        )
+        await self._send(worker, RelayOpen(sid, room, pw, ph))
+        await self._send(home, proto.RemoteOpen(sid, room, ph, pw, muted, coach))
+
+    async def room_member(self, room: str, sid: str, muted: bool, coach: str = "") -> None:
+        """Mute or unmute a member of `room`, or make it coach `coach` ("" nobody)."""
+        home = self.rooms.get(room)
+        if home is not None:
+            await self._send(home, proto.RoomMember(sid, room, muted, coach))
+
+    async def room_leave(self, room: str, sid: str) -> None:
+        """Take call `sid` out of `room` (nothing to do for a call that ended: its end did)."""
+        if (room, sid) in self.room_relays:
+            await self._room_leave_relayed(room, sid)
+            return
+        home = self.rooms.get(room)
+        if home is not None and sid in home.calls:
+            with contextlib.suppress(SipError):
+                await self._send(home, proto.RoomLeave(sid, room))
+
+    def room_over(self, room: str) -> None:
+        """The room has ended (every member has left): its worker is no home any more."""
+        self.rooms.pop(room, None)
+
+    async def _room_leave_relayed(self, room: str, sid: str) -> None:
+        entry = self.room_relays.pop((room, sid), None)
+        if entry is None:
+            return
+        worker, ow, home, oh = entry
+        worker.relay_ports.discard(ow)
+        home.relay_ports.discard(oh)
+        if sid in worker.calls:  # an ended call's worker closed its side itself
+            with contextlib.suppress(SipError):
+                await self._send(worker, RelayClose(sid, room))
+        with contextlib.suppress(SipError):
+            await self._send(home, proto.RemoteClose(sid, room))
+
+    def _rooms_of_ended(self, sid: str) -> None:
+        """A call ended: its worker dropped its relay ports; take its remote port out of its rooms."""
+        for room, member in [k for k in self.room_relays if k[1] == sid]:
+            asyncio.get_running_loop().create_task(self._room_leave_relayed(room, member))
+
     def _relays_of_ended(self, sid: str) -> None:
         """A call ended: its worker dropped its relay ports; close the other sides."""
         for a, b in [k for k in self.relays if sid in k]:
@@ -627,6 +703,8 @@ class WorkerPool:
             self.by_call.pop(event.call_sid, None)
             if self.relays:
                 self._relays_of_ended(event.call_sid)
+            if self.room_relays:
+                self._rooms_of_ended(event.call_sid)
             if not worker.calls:
                 worker.idle_since = time.monotonic()
         self.sink(event)
@@ -660,6 +738,8 @@ class WorkerPool:
             self._placing.pop(sid, None)
             if self.relays:
                 self._relays_of_ended(sid)
+            if self.room_relays:
+                self._rooms_of_ended(sid)
             self.sink(CallEnded(CallSid(sid), "completed" if answered else "failed", None, "worker"))
         worker.calls.clear()
 
@@ -701,6 +781,7 @@ class WorkerPool:
                 except SipError:
                     continue
                 idle = not worker.used() and now - worker.idle_since > self.settings.sip_worker_idle_s
+                idle = idle and not any(home is worker for home in self.rooms.values())  # a room's home stays
                 warm = sorted(self.workers)[: int(self.settings.sip_workers_min)]  # kept however idle
                 if idle and worker.index not in warm and free - CALLS_PER_WORKER >= self.headroom():
                     log.info("stopping idle SIP worker %d", worker.index)
@@ -714,6 +795,8 @@ class WorkerPool:
             "calls_per_worker": CALLS_PER_WORKER,
             "live_calls": len(self.by_call),
             "relayed_bridges": len(self.relays),
+            "conference_rooms": len(self.rooms),
+            "relayed_room_members": len(self.room_relays),
             "worker_crashes": self.crashes,
             "workers_starting": self.starting,
             "workers_started": self.workers_started,

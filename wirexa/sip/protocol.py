@@ -15,7 +15,9 @@ stop_play(call_sid) · dtmf(call_sid, digits) · record(call_sid, rec_id, path, 
 silence_timeout_s, finish_on_key, mix_with, whole, track, out_path) · stop_record(call_sid,
 rec_id) · pause_record(call_sid, rec_id, behavior) · resume_record(call_sid, rec_id) ·
 reject(dialog_id, sip_code, why) · bridge(a, b) · unbridge(a, b) · relay_open(call_sid, peer,
-listen_port, peer_port) · relay_close(call_sid, peer) · start_stream(call_sid, stream_sid, account_sid, url,
+listen_port, peer_port) · relay_close(call_sid, peer) · room_join(call_sid, room, muted, coach) ·
+room_member(call_sid, room, muted, coach) · room_leave(call_sid, room) · remote_open(call_sid,
+room, listen_port, peer_port, muted, coach) · remote_close(call_sid, room) · start_stream(call_sid, stream_sid, account_sid, url,
 tracks, bidirectional, parameters, headers) · stop_stream(call_sid, stream_sid) · ping(n) · shutdown() ·
 reload(config) (the sandbox carrier only).
 Events: ready(port, pid, version) · incoming(dialog_id, from_uri, to_uri, source,
@@ -78,7 +80,7 @@ RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
 PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
-VERSION = 8  # of this message set; bumped with any change to a message's name or fields
+VERSION = 9  # of this message set; bumped with any change to a message's name or fields
 
 
 class _Message:
@@ -292,6 +294,59 @@ class RelayClose(_Command):
 
 
 @dataclass(frozen=True, slots=True)
+class RoomJoin(_Command):
+    """Call `call_sid` (live in this worker) joins conference room `room` of this worker (its
+    home): it hears every other member and, unless `muted`, is heard by them; with `coach` (a
+    member's CallSid) only that member hears it. A call without live audio is an error event."""
+
+    NAME = "room_join"
+    call_sid: str
+    room: str
+    muted: bool = False
+    coach: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMember(_Command):
+    """Change a member of `room` (a call of this worker or a remote member): muted, coach ("" none)."""
+
+    NAME = "room_member"
+    call_sid: str
+    room: str
+    muted: bool = False
+    coach: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLeave(_Command):
+    NAME = "room_leave"
+    call_sid: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteOpen(_Command):
+    """Call `call_sid` of another worker joins room `room` of this one through a relay port
+    (listen on 127.0.0.1:listen_port, send to peer_port, where its worker's RelayOpen(call_sid,
+    room) listens), as RoomJoin does for a local call."""
+
+    NAME = "remote_open"
+    call_sid: str
+    room: str
+    listen_port: int
+    peer_port: int
+    muted: bool = False
+    coach: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteClose(_Command):
+    NAME = "remote_close"
+    call_sid: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ping(_Command):
     NAME = "ping"
     n: int
@@ -367,6 +422,11 @@ Command: TypeAlias = (
     | Unbridge
     | RelayOpen
     | RelayClose
+    | RoomJoin
+    | RoomMember
+    | RoomLeave
+    | RemoteOpen
+    | RemoteClose
     | StartStream
     | StopStream
     | Ping
@@ -641,6 +701,11 @@ COMMANDS: dict[str, type[Command]] = {
         Unbridge,
         RelayOpen,
         RelayClose,
+        RoomJoin,
+        RoomMember,
+        RoomLeave,
+        RemoteOpen,
+        RemoteClose,
         StartStream,
         StopStream,
         Ping,
@@ -670,7 +735,7 @@ EVENTS: dict[str, type[Event]] = {
     )
 }
 # The pool's own commands: a failure is logged by the pool, and no call's session hears of it.
-POOL_ONLY = frozenset({RelayOpen.NAME, RelayClose.NAME, Accept.NAME, Reject.NAME})
+POOL_ONLY = frozenset({RelayOpen.NAME, RelayClose.NAME, RoomLeave.NAME, RemoteClose.NAME, Accept.NAME, Reject.NAME})
 # Each message's field types, resolved once (the annotations are strings under `from __future__`).
 _FIELD_TYPES: dict[type[Any], dict[str, Any]] = {
     cls: typing.get_type_hints(cls) for cls in (*COMMANDS.values(), *EVENTS.values())
@@ -819,6 +884,11 @@ def failure(cmd: Command, message: str) -> CommandError:
             | SendDtmf(call_sid=sid)
             | RelayOpen(call_sid=sid)
             | RelayClose(call_sid=sid)
+            | RoomJoin(call_sid=sid)
+            | RoomMember(call_sid=sid)
+            | RoomLeave(call_sid=sid)
+            | RemoteOpen(call_sid=sid)
+            | RemoteClose(call_sid=sid)
         ):
             return CommandError(message, sid, cmd.NAME)
         case StartStream(call_sid=sid, stream_sid=ref) | StopStream(call_sid=sid, stream_sid=ref):

@@ -146,6 +146,15 @@ class Worker:
                 self.relay_open(cmd)
             case proto.RelayClose(call_sid=sid, peer=peer):
                 self.relay_close(sid, peer)
+            case proto.RoomJoin() | proto.RoomMember():
+                self.room_member(cmd)
+            case proto.RoomLeave(call_sid=sid, room=room):
+                node = mg.call_port(sid)
+                self.link(self.graph.leave(room, node) + self.graph.coach(node, None) + self.graph.mute(node, False))
+            case proto.RemoteOpen():
+                self.remote_open(cmd)
+            case proto.RemoteClose(call_sid=sid, room=room):
+                self.remote_close(sid, room)
             case proto.Shutdown():
                 pass  # the CommandLoop stops on it
             case proto.Reload():
@@ -407,6 +416,48 @@ class Worker:
         self.link(self.graph.close_relay(sid, peer))
         self.applier.drop(mg.relay(sid, peer))
         self.relays.close(sid, peer)
+
+    # --- conference rooms (this worker their home; remote members over relays, pool.py) --------
+
+    def member_node(self, sid: str, room: str) -> mg.Node:
+        """A room member's node: the call's port if the call is here, else its remote port."""
+        return mg.call_port(sid) if self.graph.live(sid) else mg.remote(sid, room)
+
+    def room_member(self, cmd: proto.RoomJoin | proto.RoomMember | proto.RemoteOpen) -> None:
+        """Set a member's mute and coach, then (RoomJoin, RemoteOpen) put it in the room: muted
+        and coaching before joining, so no link it should not have is ever made. Raises
+        ValueError (CommandLoop reports it) for a RoomJoin of a call without live audio."""
+        node = mg.remote(cmd.call_sid, cmd.room) if isinstance(cmd, proto.RemoteOpen) else mg.call_port(cmd.call_sid)
+        if isinstance(cmd, proto.RoomJoin):
+            st = self.calls.get(cmd.call_sid)
+            if st is None or not st.live:
+                raise ValueError(f"call {cmd.call_sid} has no live audio")
+        elif isinstance(cmd, proto.RoomMember):
+            node = self.member_node(cmd.call_sid, cmd.room)
+        coached = self.member_node(cmd.coach, cmd.room) if cmd.coach else None
+        changes = self.graph.mute(node, cmd.muted) + self.graph.coach(node, coached)
+        if not isinstance(cmd, proto.RoomMember):
+            changes += self.graph.join(cmd.room, node)
+        self.link(changes)
+
+    def remote_open(self, cmd: proto.RemoteOpen) -> None:
+        """A call of another worker joins a room of this one through a relay port (relay.py)."""
+        self.remote_close(cmd.call_sid, cmd.room)
+        port = self.relays.open(proto.RelayOpen(cmd.call_sid, cmd.room, cmd.listen_port, cmd.peer_port))
+        node = mg.remote(cmd.call_sid, cmd.room)
+        self.applier.add(node, port)
+        self.graph.open_remote(cmd.call_sid, cmd.room)
+        try:
+            self.room_member(cmd)
+        except Exception:
+            self.remote_close(cmd.call_sid, cmd.room)
+            raise
+
+    def remote_close(self, sid: str, room: str) -> None:
+        """The remote member leaves its room; its relay port closes."""
+        self.link(self.graph.close_remote(sid, room))
+        self.applier.drop(mg.remote(sid, room))
+        self.relays.close(sid, room)
 
     # --- taps (tap.py): consumers of a track whose work runs on the tap thread ------------------
 
