@@ -306,3 +306,35 @@ async def test_an_inbound_caller_is_answered_once_and_waits(flow: Flow) -> None:
     assert waits[0]["Direction"] == "inbound" and waits[0]["CallStatus"] == "in-progress"
     flow.sip.remote_hangup(call.sid)
     await flow.wait_status(call.sid, ("completed",))
+
+
+async def test_an_instant_wait_document_is_requested_again_once_a_second(flow: Flow) -> None:
+    """A wait document that runs out at once is requested again a second later, not in a loop;
+    a caller put back at the front (its agent left during the <Queue url> document) restarts it
+    once, and the earlier run's pending request is dropped."""
+    waits: list[dict[str, str]] = []
+    flow.backend.docs["/wait"] = lambda request: _empty_wait(request, waits)
+    docs = flow.backend.docs
+    docs["/member"] = '<Response><Enqueue waitUrl="/wait">instant</Enqueue></Response>'
+    docs["/agent"] = '<Response><Dial><Queue url="/slow">instant</Queue></Dial></Response>'
+    docs["/slow"] = '<Response><Pause length="30"/></Response>'
+    member = await flow.create(url=flow.backend.url("/member"))
+    await member_of(flow, "instant")
+    await flow.wait_for(lambda: len(waits) == 1)
+    await asyncio.sleep(0.3)
+    assert len(waits) == 1  # not requested again at once
+    agent = await flow.create(to="+15005550007", url=flow.backend.url("/agent"))
+    await flow.wait_for(lambda: bool(flow.backend.requests_to("/slow")))
+    flow.sip.remote_hangup(agent.sid)  # during the url document: the caller goes back to the front
+    await flow.wait_for(lambda: len(waits) == 2)
+    await asyncio.sleep(0.1)
+    flow.dispatcher.clock.fire_within(1.5)  # type: ignore[attr-defined]  # both runs' pending requests
+    await asyncio.sleep(0.3)
+    assert len(waits) == 3, len(waits)
+    flow.sip.remote_hangup(member.sid)
+    await flow.wait_status(member.sid, ("completed",))
+
+
+async def _empty_wait(request: web.Request, seen: list[dict[str, str]]) -> web.Response:
+    seen.append({k: str(v) for k, v in (await request.post()).items()})
+    return web.Response(text="<Response></Response>", content_type="text/xml")

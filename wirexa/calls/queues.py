@@ -152,6 +152,7 @@ class Member:
         self.phase = "waiting"
         self.doc: Interpreter | None = None  # the wait or url document running
         self.doc_started = 0.0
+        self.runs = 0  # wait documents started or stopped: a delayed request checks it is still due
         self.holding = False  # the hold music plays
         self.dequeuer: Dequeue | None = None
         self.bridged_at: float | None = None
@@ -184,6 +185,7 @@ class Member:
         """Run what the caller hears while waiting (on the member's task)."""
         if self.phase != "waiting" or self.call.ended:
             return
+        self.runs += 1
         url = self.action.wait_url
         if url == "":
             return  # silence
@@ -197,6 +199,7 @@ class Member:
     async def stop(self) -> list[A.Action]:
         """Stop the wait or url document (the actions that stop its prompt, timer or gather)."""
         out: list[A.Action] = []
+        self.runs += 1
         if self.holding:
             self.holding = False
             await self.queues.sip.stop_play(CallSid(self.sid))
@@ -234,7 +237,13 @@ class Member:
         if ran >= MIN_WAIT_RUN_S:
             await self.start_wait()
         else:  # an empty or instant wait document: do not request it in a tight loop
-            self.queues.clock.call_later(MIN_WAIT_RUN_S, lambda: self.call.post(QueueStep(self.start_wait)))
+            due = self.runs
+
+            async def again() -> None:
+                if self.runs == due:  # not stopped, taken or restarted meanwhile
+                    await self.start_wait()
+
+            self.queues.clock.call_later(MIN_WAIT_RUN_S, lambda: self.call.post(QueueStep(again)))
 
 
 class Dequeue:
