@@ -338,3 +338,25 @@ async def test_an_instant_wait_document_is_requested_again_once_a_second(flow: F
 async def _empty_wait(request: web.Request, seen: list[dict[str, str]]) -> web.Response:
     seen.append({k: str(v) for k, v in (await request.post()).items()})
     return web.Response(text="<Response></Response>", content_type="text/xml")
+
+
+async def test_a_gather_in_the_wait_document_takes_the_callers_keys(flow: Flow) -> None:
+    """Keys pressed while waiting reach the wait document's <Gather> (GET with waitUrlMethod),
+    whose action may <Leave>."""
+    docs = flow.backend.docs
+    docs["/member"] = '<Response><Enqueue waitUrl="/menu" waitUrlMethod="GET" action="/left">keys</Enqueue></Response>'
+    docs["/menu"] = (
+        '<Response><Gather numDigits="1" action="/pressed" timeout="20"><Say>press 1</Say></Gather></Response>'
+    )
+    docs["/pressed"] = "<Response><Leave/></Response>"
+    docs["/left"] = "<Response><Hangup/></Response>"
+    member = await flow.create(url=flow.backend.url("/member"))
+    await member_of(flow, "keys")
+    await flow.wait_for(lambda: ("press 1", "man", "en-US") in flow.tts.spoken)
+    [menu] = [(m, p) for path, m, p in flow.backend.requests if path == "/menu"]
+    assert menu[0] == "GET" and menu[1]["QueuePosition"] == "1"
+    flow.sip.press(member.sid, "1")
+    await flow.wait_status(member.sid, ("completed",))
+    [pressed] = flow.backend.requests_to("/pressed")
+    assert pressed["Digits"] == "1" and pressed["CallSid"] == member.sid
+    assert flow.backend.requests_to("/left")[0]["QueueResult"] == "leave"
