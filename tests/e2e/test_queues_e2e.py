@@ -185,3 +185,10 @@ def test_queue_full_hangup_and_error_results(engine: LiveServer, web: WebApp) ->
     assert error["QueueResult"] == "error" and error["QueueSid"] == qsid
     for sid in (first.sid, second.sid, broken.sid):
         assert wait_final(client, sid).status == "completed"
+    # twilio-python manages queues too.
+    made = client.queues.create(friendly_name="e2e made", max_size=10)
+    assert (made.max_size, made.current_size, made.average_wait_time) == (10, 0, 0)
+    assert client.queues(made.sid).update(max_size=20, friendly_name="e2e renamed").max_size == 20
+    assert "e2e renamed" in [q.friendly_name for q in client.queues.list()]
+    assert client.queues(made.sid).delete() is True
+    assert made.sid not in [q.sid for q in client.queues.list()]
