@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from tests.conftest import Api
+from tests.pg import database_url_on_both  # noqa: F401 - these tests run on SQLite and PostgreSQL
 from wirexa.calls.statuses import WebhookStatus
 from wirexa.clock import utcnow
 from wirexa.console.auth import write_password
