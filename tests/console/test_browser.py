@@ -1,7 +1,8 @@
 """The web console in a real headless Chromium (Debian's chromium + chromium-driver, driven by
 selenium; nothing is downloaded) against a real `wirexa serve` (the session's shared sandbox
 engine): log in from the keyboard, watch a call placed through the REST API appear in the live
-list, open its timeline, play its recording, retry a failing webhook, log out; stored markup
+list, open its timeline, play its recording, retry a failing webhook, log out; a queue fills live as a
+call runs <Enqueue>, its page shows the member and dequeues it to a URL; stored markup
 (a caller ID, a webhook response body) is shown as text; a POST without the CSRF token is 403;
 another project's call is a 404 page; no JavaScript console errors; usable at 1280x800 and at a
 phone's width. Screenshots of the main pages go to the run's tmp directory (printed)."""
@@ -45,7 +46,8 @@ WIDE, PHONE = (1280, 800), (390, 844)
 
 
 class Receiver:
-    """The customer's web server: /cb answers 200 with an HTML body, /fail answers 500."""
+    """The customer's web server: /cb answers 200 with an HTML body, /fail answers 500,
+    /hangup answers <Hangup/>."""
 
     def __init__(self) -> None:
         outer = self
@@ -55,9 +57,11 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.hits.append(self.path)
-                body = HTML_BODY.encode()
-                self.send_response(200 if self.path.startswith("/cb") else 500)
-                self.send_header("Content-Type", "text/html")
+                body, kind = HTML_BODY.encode(), "text/html"
+                if self.path.startswith("/hangup"):
+                    body, kind = b"<Response><Hangup/></Response>", "text/xml"
+                self.send_response(200 if self.path.startswith(("/cb", "/hangup")) else 500)
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -380,4 +384,66 @@ def test_markup_shows_as_text_csrf_is_refused_and_other_projects_are_not_found(
     b.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
     assert b.switch_to.active_element.get_attribute("class") == "skip"
     b.set_window_size(*WIDE)
+    assert console_errors(b) == []
+
+
+def test_a_queue_fills_live_and_its_caller_is_dequeued_to_a_url(
+    engine: LiveServer, browser: webdriver.Chrome, receiver: Receiver, shots: Path
+) -> None:
+    b = browser
+    b.set_window_size(*WIDE)
+    b.get(f"{engine.base_url}/console/login")
+    b.delete_all_cookies()  # the test before left its login
+    login(b, engine)
+    b.get(f"{engine.base_url}/console/queues")
+    b.execute_script("window.__stayed = true")
+    # A caller (the sandbox's person, who listens until hung up) waits in silence in a new queue.
+    call = api(
+        engine,
+        "POST",
+        "/Calls.json",
+        {
+            "To": "+15005550029",
+            "From": "+15005550100",
+            "Twiml": '<Response><Enqueue waitUrl="">console desk</Enqueue></Response>',
+        },
+    )
+    qsid = wait_for(
+        "the queue in the REST API",
+        lambda: [
+            q["sid"] for q in api(engine, "GET", "/Queues.json")["queues"] if q["friendly_name"] == "console desk"
+        ],
+        20,
+    )[0]
+
+    def size() -> str:
+        return str(
+            b.execute_script(
+                "const c = document.querySelector(`tr[data-sid='${arguments[0]}'] td.size`); return c ? c.textContent : ''",
+                qsid,
+            )
+        )
+
+    wait_for("the queue's row with its caller, live", lambda: size() == "1", 20)
+    assert b.execute_script("return window.__stayed === true")  # SSE, not a reload
+    assert fits(b)
+    b.save_screenshot(str(shots / "queues.png"))
+
+    b.find_element(By.LINK_TEXT, "console desk").click()
+    wait_for("the queue's page", lambda: b.current_url.endswith(f"/console/queues/{qsid}"))
+    member = b.find_element(By.CSS_SELECTOR, f"#queue-live tr[data-sid='{call['sid']}'] a")
+    assert member.get_attribute("href") == f"{engine.base_url}/console/calls/{call['sid']}"
+    b.save_screenshot(str(shots / "queue.png"))
+    b.find_element(By.ID, "Url").send_keys(f"{receiver.url}/hangup")
+    b.find_element(By.ID, "dequeue").click()
+    wait_for("the dequeued notice", lambda: "dequeued=" in b.current_url)
+    assert f"Call {call['sid']} left the queue" in b.find_element(By.ID, "dequeued").text
+    wait_for("the call to end", lambda: api(engine, "GET", f"/Calls/{call['sid']}.json")["status"] == "completed", 20)
+    wait_for("the empty queue, live", lambda: "Nobody waits" in b.find_element(By.ID, "queue-live").text, 10)
+
+    # Delete it (a confirmation page, then its form), leaving the shared engine as it was.
+    b.find_element(By.ID, "delete-link").click()
+    b.find_element(By.ID, "confirm-delete").click()
+    wait_for("the list", lambda: "deleted=" in b.current_url)
+    assert qsid not in b.page_source
     assert console_errors(b) == []
