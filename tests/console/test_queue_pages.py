@@ -17,6 +17,7 @@ from aiohttp import ClientResponse
 from tests.calls.conftest import Flow, flow  # noqa: F401 - the call-flow harness (a fixture)
 from tests.conftest import Api, start_api
 from tests.console.test_pages import XSS, csrf_of, login
+from tests.pg import database_url_on_both  # noqa: F401 - the `api` tests run on SQLite and PostgreSQL
 from wirexa.console.auth import write_password
 from wirexa.store.repo.projects import create_project
 from wirexa.store.repo.queues import get_queue, insert_queue, queue_by_name
