@@ -375,7 +375,7 @@ def test_markup_shows_as_text_csrf_is_refused_and_other_projects_are_not_found(
 
     # A phone's width: the navigation wraps, tables scroll in their box, nothing else scrolls sideways.
     b.set_window_size(*PHONE)
-    for page in ("dashboard", "calls", f"calls/{mine.sid}", "webhooks", "call"):
+    for page in ("dashboard", "calls", f"calls/{mine.sid}", "webhooks", "call", "queues", "queues/new"):
         b.get(f"{engine.base_url}/console/{page}")
         assert fits(b), page
     b.get(f"{engine.base_url}/console/calls")
