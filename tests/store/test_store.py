@@ -437,3 +437,23 @@ def test_compiled_writes_return_the_rows_as_stored(store: Store) -> None:
     store.write_sync(lambda: update_project(p.sid, credits_s=100))
     store.write_sync(lambda: charge_credits(p.sid, 30))
     assert store.read_sync(get_project, p.sid).credits_s == 70  # type: ignore[union-attr]
+
+
+async def test_connections_the_server_closed_are_replaced(pg: PgCluster) -> None:
+    """PostgreSQL restarted or failed over: every connection of the engine is gone. The write in
+    flight fails (StoreError, never retried: its COMMIT may have landed), the next write and
+    every read work on new connections."""
+    url = pg.new_database()
+    store = Store(url)
+    store.migrate()
+    p = store.write_sync(create_project, "p")
+    assert (await store.read(get_project, p.sid)) is not None  # a reader thread's connection too
+    name = url.rsplit("/", 1)[1]
+    pg.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    with pytest.raises(StoreError, match="database write failed"):
+        store.write_sync(create_project, "lost")
+    q = store.write_sync(create_project, "q")
+    assert (await store.read(get_project, q.sid)) is not None  # retried once on a new connection
+    assert (await store.lookup(get_project, p.sid)) is not None
+    assert await store.write(lambda: update_project(p.sid, friendly_name="after")) is not None
+    store.close()

@@ -33,6 +33,7 @@ from types import ModuleType
 from typing import Any, ParamSpec, TypeVar
 
 import peewee as pw
+import psycopg
 from playhouse.db_url import parse as parse_db_url
 
 from wirexa.errors import StoreError
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+# What a database call may raise: peewee's errors, and psycopg's own where peewee does not wrap
+# them (a rollback on a connection the server closed). peewee imports psycopg already.
+DRIVER_ERRORS: tuple[type[Exception], ...] = (pw.PeeweeException, psycopg.Error)
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -94,6 +99,16 @@ class PostgresDatabase(pw.PostgresqlDatabase):  # type: ignore[misc]
         with self._opened_lock:
             self._opened.append(conn)
         return conn
+
+    def drop_if_broken(self) -> bool:
+        """Forget this thread's connection if the server closed it (a restart, a failover, an
+        idle timeout), so that the next statement opens a new one; True if it did. Call between
+        units of work only: never inside a transaction."""
+        state: Any = self._state  # type: ignore[attr-defined]  # peewee's per-thread connection state
+        if state.conn is None or not state.conn.closed:
+            return False
+        state.reset()
+        return True
 
     def close_all(self) -> None:
         """Close every connection any thread opened (call when no thread uses the database)."""
@@ -210,15 +225,25 @@ class Store:
                 if is_sqlite(self.db):
                     with self.db.atomic(lock_type="IMMEDIATE"):
                         return fn(*args)
+                self.db.drop_if_broken()
                 with self.db.atomic():
                     return fn(*args)
-            except pw.PeeweeException as exc:
+            except DRIVER_ERRORS as exc:
+                # A write that failed because the server went away is not retried: its COMMIT may
+                # have landed. The writer's next one reconnects (drop_if_broken).
                 raise StoreError(f"database write failed: {exc}") from exc
 
     def _run_read(self, fn: Callable[..., T], *args: Any) -> T:
         try:
-            return fn(*args)
-        except pw.PeeweeException as exc:
+            try:
+                return fn(*args)
+            except DRIVER_ERRORS:
+                # A read on a connection the server closed (PostgreSQL) is run again, once, on a
+                # new one: reads change nothing.
+                if is_sqlite(self.db) or not self.db.drop_if_broken():
+                    raise
+                return fn(*args)
+        except DRIVER_ERRORS as exc:
             raise StoreError(f"database read failed: {exc}") from exc
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
