@@ -258,3 +258,19 @@ async def test_members_live_dequeue_to_a_url_and_delete_while_callers_wait(flow:
         assert resp.status == 200 and await flow.store.read(get_queue, qsid) is None
     finally:
         await api.client.close()
+
+
+async def test_the_list_pages_by_fifty(api: Api) -> None:
+    def make() -> None:
+        for i in range(52):
+            insert_queue(api.project.sid, f"q{i:02}")
+
+    await api.store.write(make)
+    await login(api)
+    first = await (await api.client.get("/console/queues")).text()
+    sids = re.findall(r'<tr data-sid="(QU\w+)">', first)
+    after = re.search(r'href="/console/queues\?after=(QU\w+)" id="next-page"', first)
+    assert len(sids) == 50 and after and after.group(1) == sids[-1] and "data-rows-feed" in first
+    rest = await (await api.client.get(f"/console/queues?after={after.group(1)}")).text()
+    assert len(re.findall(r'<tr data-sid="(QU\w+)">', rest)) == 2 and "next-page" not in rest
+    assert "data-rows-feed" not in rest  # only the first page is live
