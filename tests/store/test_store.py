@@ -456,4 +456,6 @@ async def test_connections_the_server_closed_are_replaced(pg: PgCluster) -> None
     assert (await store.read(get_project, q.sid)) is not None  # retried once on a new connection
     assert (await store.lookup(get_project, p.sid)) is not None
     assert await store.write(lambda: update_project(p.sid, friendly_name="after")) is not None
+    pg.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    assert store.ping() and await store.read(store.ping)  # /health asks this way
     store.close()

@@ -274,10 +274,11 @@ class Store:
         return self._run_read(fn, *args)
 
     def ping(self) -> bool:
+        """Whether the database answers (on a new connection if the server closed this thread's)."""
         try:
-            self.db.execute_sql("SELECT 1").fetchone()
+            self._run_read(lambda: self.db.execute_sql("SELECT 1").fetchone())
             return True
-        except pw.PeeweeException:
+        except StoreError:
             return False
 
     def close(self) -> None:
