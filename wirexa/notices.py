@@ -57,6 +57,9 @@ class Notice(IntEnum):
     RECORD_INVALID_PLAY_BEEP = 13616
     REDIRECT_INVALID_METHOD = 13710
     PAUSE_INVALID_LENGTH = 13910
+    # Conferences: <Conference coach> names no participant; a participantLabel already in use.
+    CONFERENCE_INVALID_COACH = 13240
+    CONFERENCE_LABEL_IN_USE = 16025
     # Recordings.
     RECORDING_TOO_SHORT = 16101
     RECORDING_SILENT = 16102

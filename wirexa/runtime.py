@@ -31,6 +31,7 @@ from wirexa.api.app import make_app, start_server
 from wirexa.api.auth import RateLimiter
 from wirexa.api.context import ApiServices
 from wirexa.calls.admission import Admission, allowed_caller_ids
+from wirexa.calls.conference import Conferences
 from wirexa.calls.media import MediaPrep
 from wirexa.calls.ports import CallStore, SipPort
 from wirexa.calls.queues import Queues
@@ -181,6 +182,7 @@ class Engine:
         self.phones = RegisteredPhones()  # its registrar, for <Dial><Client>
         self.media: MediaPrep | None = None
         self.queues: Queues | None = None  # live call queues (calls/queues.py), with SIP
+        self.conferences: Conferences | None = None  # live conference rooms (calls/conference.py), with SIP
         self.call_events: CallEventLog | None = None
         self._stack = contextlib.AsyncExitStack()
 
@@ -364,6 +366,7 @@ class Engine:
         self.media = MediaPrep(fetcher, tts, audio)
         self.queues = Queues(StoreQueues(self._store()), sip, clock, self.media, hold)
         self._stack.push_async_callback(self.queues.aclose)
+        self.conferences = Conferences(sip, clock, new_sid, calls, hold, beep)
         return SessionDeps(
             store=calls,
             sip=sip,
@@ -382,6 +385,7 @@ class Engine:
             caller_ids=allowed_caller_ids(s),
             sign=signing.signature,
             queues=self.queues,
+            conferences=self.conferences,
         )
 
     async def drain(self, grace_s: float, hurry: asyncio.Event | None = None) -> None:

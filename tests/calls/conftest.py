@@ -17,6 +17,7 @@ from tests.fakes.clock import SteppedClock
 from tests.fakes.sip import FakeSip
 from tests.fakes.tts import FakeTts
 from wirexa import config
+from wirexa.calls.conference import Conferences
 from wirexa.calls.dispatcher import Dispatcher
 from wirexa.calls.media import MediaPrep
 from wirexa.calls.queues import Queues
@@ -163,6 +164,7 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
             beep_wav=beep,
             sign=signing.signature,
             queues=queues,
+            conferences=Conferences(sip, clock, new_sid, calls_store, beep, beep),  # the beep is the music too
         )
         dispatcher = Dispatcher(settings, deps, node_id="test")
         async with dispatcher:

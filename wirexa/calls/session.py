@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from wirexa.calls import recordings, state
+from wirexa.calls.conference import Conferences, Participant
 from wirexa.calls.dial import DialGroup, Leg, LegEnded
 from wirexa.calls.ending import end_fact, finalize
 from wirexa.calls.media import Loaded, MediaPrep, Prompt, StreamDone
@@ -150,6 +151,8 @@ class SessionDeps:
     sign: Callable[[str, str], str] | None = None
     # Call queues (<Enqueue>, <Dial><Queue>): calls/queues.py; None answers them with a notification.
     queues: Queues | None = None
+    # Conference rooms (<Dial><Conference>): calls/conference.py; None answers them with a notification.
+    conferences: Conferences | None = None
 
 
 class Phones(Protocol):
@@ -320,6 +323,7 @@ class CallSession:
         self._hangup_by: str | None = None  # why we hung up: "api" or "engine" (None: we did not)
         self.queued: Member | None = None  # in a queue (<Enqueue>): calls/queues.py
         self.queue_dial: Dequeue | None = None  # taking a caller from a queue (<Dial><Queue>)
+        self.participant: Participant | None = None  # in a conference room: calls/conference.py
         self._verbs: list[VerbRun] = []  # run, not yet written
         self._verb_count = 0
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"call-{call.sid}")
@@ -618,6 +622,8 @@ class CallSession:
             await self.dial.hang_up()
         if self.deps.queues is not None:
             await self.deps.queues.call_ended(self)
+        if self.deps.conferences is not None:
+            await self.deps.conferences.call_ended(self)
         if self.parent is not None:
             status = final.status if final else ev.reason
             self.parent.post(LegEnded(self, status, final.duration_s if final else None, bridged=self.answered))
@@ -723,14 +729,20 @@ class CallSession:
                 await self.dial.hang_up()
             elif self.queue_dial is not None and self.deps.queues is not None:
                 await self.deps.queues.stop_dial(self)
+            elif self.participant is not None and self.deps.conferences is not None:
+                await self.deps.conferences.stop(self)
         elif isinstance(action, (A.Enqueue, A.DialQueue, A.LeaveQueue)):
             await self._queue_action(action)
-        elif isinstance(action, A.DialConference):  # the conference runtime is not built yet: say so, go on
-            await self._notify_call(
+        elif isinstance(action, A.DialConference):
+            refused: tuple[int, str] | None = (
                 Notice.SCHEMA_WARNING,
-                f"<Dial><Conference>{action.name}</Conference>: conference rooms are not available yet",
+                f"<Dial><Conference>{action.name}</Conference>: conference rooms are not available on this engine",
             )
-            self.deliver(E.DialEnded(action.op_id, E.DialCallStatus.FAILED))
+            if self.deps.conferences is not None:
+                refused = await self.deps.conferences.join(self, action)
+            if refused is not None:  # the room refused the call: say why, and the <Dial> fails
+                await self._notify_call(*refused)
+                self.deliver(E.DialEnded(action.op_id, E.DialCallStatus.FAILED))
         elif isinstance(action, A.StartStream):
             await self._start_stream(action)
         elif isinstance(action, A.StopStream):
@@ -846,6 +858,10 @@ class CallSession:
         elif failed.command == "record" and self._recording is not None:
             action, self._recording = self._recording, None
             await self._feed(E.RecordingEmpty(action.op_id))
+
+    async def notify_call(self, code: int, message: str) -> None:
+        """A notification on this call (calls/conference.py reports this way)."""
+        await self._notify_call(code, message)
 
     async def _notify_call(self, code: int, message: str, url: str | None = None, *, log_level: int = 0) -> None:
         await self._notify(

@@ -1,0 +1,386 @@
+"""Conference rooms: who is in each project's rooms (<Dial><Conference>), what they hear, and the
+room's status callbacks.
+
+Theory of operation. A room (Room, CF...) is made on demand by the first call that dials its
+name in a project and lives while it has participants, in memory: like the calls themselves, a
+room belongs to the engine that runs its calls. The media are the SIP port's (room_join and
+friends: sip/pool.py homes the room in one worker and relays the participants of the others),
+so participants in different workers hear each other. Everything here runs on the event loop;
+what answers a call's interpreter goes through its session (deliver), so each session still sees
+one fact at a time.
+
+A room is `init` until it starts: it has two participants and one of them has
+startConferenceOnEnter (Twilio's rule). Until then every participant hears the wait music (the
+built-in hold music, or silence for waitUrl="") and nobody hears anyone; at the start the music
+stops and everyone is put in the media room. Later participants go straight in, with a beep
+(beep true/onEnter) played to the others, who also hear one when a participant with beep
+true/onExit leaves. A muted participant hears the room and is not heard; a coach (coach=CallSid)
+is heard only by the participant it coaches.
+
+A participant leaves when its call ends (participant_hung_up), on its <Dial hangupOnStar> "*"
+or a live update (StopDial), at its <Dial timeLimit>, or when the room ends; its interpreter
+then gets DialEnded (completed, DialCallDuration = its time in the room) and requests <Dial
+action> or goes on. The room ends when its last participant leaves (last-participant-left) or
+one with endConferenceOnExit does (participant-with-end-conference-on-exit-left): everyone
+else leaves with it.
+
+Status callbacks (statusCallback, Method, Event of the participant that made the room: Twilio's
+first-participant rule) go through the webhook outbox, each with the room's SequenceNumber
+(1, 2, ... in the order they were fired) and Timestamp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from wirexa.calls.ports import CallSid, Clock, SipPort
+from wirexa.calls.records import CallRecord
+from wirexa.errors import SipError
+from wirexa.laml import actions as A
+from wirexa.laml import events as E
+from wirexa.laml.verbs import Beep
+from wirexa.notices import Notice
+from wirexa.timefmt import rfc2822
+
+log = logging.getLogger(__name__)
+
+WAIT_PLAY_ID = "conference-wait"  # not digits: no interpreter waits on these plays
+BEEP_PLAY_ID = "conference-beep"
+DUPLICATE_LABEL = Notice.CONFERENCE_LABEL_IN_USE
+BAD_COACH = Notice.CONFERENCE_INVALID_COACH
+ENDED_KEPT = 200  # ended rooms kept for the API, the latest
+
+
+class ConferenceCall(Protocol):
+    """A call's session as the conferences see it (calls/session.py CallSession)."""
+
+    call: CallRecord
+    ended: bool
+    participant: Participant | None
+
+    @property
+    def sid(self) -> str: ...
+
+    def deliver(self, event: E.Event) -> None:
+        """Feed `event` to the call's interpreter, in its turn."""
+        ...
+
+    async def notify_call(self, code: int, message: str) -> None:
+        """A notification on the call (the customer's to see)."""
+        ...
+
+
+class Outbox(Protocol):
+    async def webhook(
+        self,
+        account_sid: str,
+        call_sid: str,
+        kind: str,
+        event: str,
+        url: str,
+        method: str,
+        params: Sequence[tuple[str, str]],
+    ) -> None: ...
+
+
+@dataclasses.dataclass(slots=True)
+class Participant:
+    call: ConferenceCall
+    room: Room
+    action: A.DialConference
+    muted: bool
+    date_created: dt.datetime
+    joined_at: float  # monotonic
+    in_media: bool = False  # in the SIP room (else it hears the wait music or silence)
+    music: bool = False
+    time_limit: Callable[[], object] | None = None  # cancels the <Dial timeLimit> timer
+
+    @property
+    def call_sid(self) -> str:
+        return self.call.sid
+
+    @property
+    def label(self) -> str | None:
+        return self.action.participant_label
+
+    @property
+    def coach(self) -> str:
+        return self.action.coach or ""
+
+
+@dataclasses.dataclass(slots=True)
+class Room:
+    sid: str
+    account_sid: str
+    name: str
+    first: A.DialConference  # the participant that made the room: its callbacks count
+    date_created: dt.datetime
+    date_updated: dt.datetime
+    status: str = "init"
+    participants: dict[str, Participant] = dataclasses.field(default_factory=dict)  # by CallSid, joining order
+    reason_ended: str | None = None
+    call_sid_ending: str | None = None
+    seq: itertools.count[int] = dataclasses.field(default_factory=lambda: itertools.count(1))
+    last_call_sid: str = ""
+
+    @property
+    def started(self) -> bool:
+        return self.status == "in-progress"
+
+    @property
+    def key(self) -> str:
+        """The media room's name (one per room, unique on the engine)."""
+        return self.sid
+
+
+class Conferences:
+    """Every project's live conference rooms on this engine. Loop-only. Built by runtime.py and
+    handed to the sessions (SessionDeps.conferences)."""
+
+    def __init__(
+        self,
+        sip: SipPort,
+        clock: Clock,
+        new_sid: Callable[[str], str],
+        outbox: Outbox,
+        hold_wav: Path,
+        beep_wav: Path,
+    ) -> None:
+        self.sip = sip
+        self.clock = clock
+        self.new_sid = new_sid
+        self.outbox = outbox
+        self.hold_wav = hold_wav
+        self.beep_wav = beep_wav
+        self.live: dict[tuple[str, str], Room] = {}  # (account, name) -> room
+        self.by_sid: dict[str, Room] = {}  # live and recently ended rooms
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- joining (on the call's task) -----------------------------------------------------------
+
+    async def join(self, call: ConferenceCall, action: A.DialConference) -> tuple[int, str] | None:
+        """Put the call in its room (made when new). A refusal (a duplicate label, a full room, a
+        coach of nobody) is (notice code, message): the caller notifies it and fails the <Dial>."""
+        key = (call.call.account_sid, action.name)
+        room = self.live.get(key)
+        if room is not None:
+            refused = self._refusal(room, action)
+            if refused is not None:
+                return refused
+        if room is None:
+            if action.coach:
+                return BAD_COACH, f"<Conference coach={action.coach!r}>: no such participant in {action.name!r}"
+            now = self.clock.now()
+            room = Room(self.new_sid("CF"), call.call.account_sid, action.name, action, now, now)
+            self.live[key] = room
+            self.by_sid[room.sid] = room
+            self._trim_ended()
+            log.info("[%s] conference %s (%s) created", call.sid, room.sid, room.name)
+        part = Participant(call, room, action, action.muted, self.clock.now(), self.clock.monotonic())
+        room.participants[call.sid] = part
+        room.last_call_sid = call.sid
+        room.date_updated = self.clock.now()
+        call.participant = part
+        await self._event(room, "join", "participant-join", part)
+        if action.time_limit_s:
+            handle = self.clock.call_later(float(action.time_limit_s), lambda: self._time_up(part))
+            part.time_limit = handle.cancel
+        if room.started:
+            await self._enter_media(part)
+            await self._beep(room, part, entering=True)
+        elif self._starts(room):
+            await self._start(room)
+        else:
+            await self._wait_music(part)
+        return None
+
+    def _refusal(self, room: Room, action: A.DialConference) -> tuple[int, str] | None:
+        if action.participant_label and any(p.label == action.participant_label for p in room.participants.values()):
+            return DUPLICATE_LABEL, f"participantLabel {action.participant_label!r} is already in use in {room.name!r}"
+        cap = room.first.max_participants
+        if len(room.participants) >= min(cap, action.max_participants):
+            return Notice.SCHEMA_WARNING, f"conference {room.name!r} is full ({cap} participants)"
+        if action.coach and action.coach not in room.participants:
+            return BAD_COACH, f"<Conference coach={action.coach!r}>: no such participant in {room.name!r}"
+        return None
+
+    @staticmethod
+    def _starts(room: Room) -> bool:
+        parts = room.participants.values()
+        return len(room.participants) >= 2 and any(p.action.start_conference_on_enter for p in parts)
+
+    async def _start(self, room: Room) -> None:
+        room.status = "in-progress"
+        room.date_updated = self.clock.now()
+        log.info("conference %s (%s) started with %d participants", room.sid, room.name, len(room.participants))
+        await self._event(room, "start", "conference-start")
+        for part in list(room.participants.values()):
+            await self._enter_media(part)
+
+    async def _wait_music(self, part: Participant) -> None:
+        if part.action.wait_url == "":
+            return  # silence
+        if part.action.wait_url is not None:
+            message = f"<Conference waitUrl={part.action.wait_url!r}>: wait documents are not run yet; the built-in hold music plays"
+            await part.call.notify_call(Notice.SCHEMA_WARNING, message)
+        part.music = True
+        await self.sip.play(CallSid(part.call_sid), WAIT_PLAY_ID, str(self.hold_wav), 0)
+
+    async def _enter_media(self, part: Participant) -> None:
+        if part.music:
+            part.music = False
+            await self.sip.stop_play(CallSid(part.call_sid))
+        if part.call.ended:
+            return
+        try:
+            await self.sip.room_join(part.room.key, CallSid(part.call_sid), part.muted, part.coach)
+        except SipError as exc:
+            log.warning("[%s] could not enter conference %s: %s", part.call_sid, part.room.sid, exc)
+            return
+        part.in_media = True
+
+    async def _beep(self, room: Room, who: Participant, *, entering: bool) -> None:
+        wanted = (Beep.TRUE, Beep.ON_ENTER) if entering else (Beep.TRUE, Beep.ON_EXIT)
+        if who.action.beep not in wanted:
+            return
+        for other in room.participants.values():
+            if other is not who and other.in_media and not other.call.ended:
+                await self.sip.play(CallSid(other.call_sid), BEEP_PLAY_ID, str(self.beep_wav), 1)
+
+    # --- leaving ----------------------------------------------------------------------------
+
+    async def stop(self, call: ConferenceCall) -> None:
+        """The participant's StopDial (hangupOnStar, a live update): it leaves the room."""
+        if call.participant is not None:
+            await self._leave(call.participant, "participant_updated_via_api")
+
+    async def call_ended(self, call: ConferenceCall) -> None:
+        """The participant's call ended: it leaves (its interpreter has seen the hangup)."""
+        if call.participant is not None:
+            await self._leave(call.participant, "participant_hung_up", status="completed")
+
+    def _time_up(self, part: Participant) -> None:
+        if part.call.participant is part:
+            self._spawn_leave(part, "participant_updated_via_api")
+
+    def _spawn_leave(self, part: Participant, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._leave(part, reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _leave(
+        self, part: Participant, reason: str, status: str = "in-progress", *, ending: Room | None = None
+    ) -> None:
+        room = part.room
+        if room.participants.get(part.call_sid) is not part:
+            return
+        del room.participants[part.call_sid]
+        part.call.participant = None
+        room.date_updated = self.clock.now()
+        if part.time_limit is not None:
+            part.time_limit()
+        if part.music:
+            part.music = False
+            if not part.call.ended:
+                await self.sip.stop_play(CallSid(part.call_sid))
+        if part.in_media:
+            part.in_media = False
+            await self.sip.room_leave(room.key, CallSid(part.call_sid))
+        extra = (("ReasonParticipantLeft", reason), ("ParticipantCallStatus", status))
+        await self._event(room, "leave", "participant-leave", part, extra)
+        duration = int(self.clock.monotonic() - part.joined_at)
+        part.call.deliver(E.DialEnded(part.action.op_id, E.DialCallStatus.COMPLETED, None, duration, room.started))
+        if ending is not None:
+            return
+        if not room.participants:
+            await self._end(room, "last-participant-left", part)
+        elif part.action.end_conference_on_exit:
+            await self._end(room, "participant-with-end-conference-on-exit-left", part)
+        else:
+            await self._beep(room, part, entering=False)
+
+    async def _end(self, room: Room, reason: str, by: Participant | None) -> None:
+        room.reason_ended = reason
+        room.call_sid_ending = by.call_sid if by is not None else None
+        for part in list(room.participants.values()):
+            await self._leave(part, "moderator_ended_conference", ending=room)
+        room.status = "completed"
+        room.date_updated = self.clock.now()
+        self.live.pop((room.account_sid, room.name), None)
+        self.sip.room_over(room.key)
+        extra = [("ReasonConferenceEnded", reason), ("Reason", _REASONS[reason])]
+        if by is not None:
+            extra.append(("CallSidEndingConference", by.call_sid))
+            if by.label:
+                extra.append(("ParticipantLabelEndingConference", by.label))
+        await self._event(room, "end", "conference-end", None, tuple(extra))
+        log.info("conference %s (%s) ended: %s", room.sid, room.name, reason)
+
+    def _trim_ended(self) -> None:
+        ended = [sid for sid, r in self.by_sid.items() if r.status == "completed"]
+        for sid in ended[: max(0, len(ended) - ENDED_KEPT)]:
+            del self.by_sid[sid]
+
+    # --- status callbacks ---------------------------------------------------------------------
+
+    async def _event(
+        self,
+        room: Room,
+        subscribed: str,
+        name: str,
+        part: Participant | None = None,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        first = room.first
+        if first.status_callback is None or subscribed not in first.status_callback_event:
+            return
+        params: list[tuple[str, str]] = [
+            ("ConferenceSid", room.sid),
+            ("FriendlyName", room.name),
+            ("AccountSid", room.account_sid),
+            ("SequenceNumber", str(next(room.seq))),
+            ("Timestamp", rfc2822(self.clock.now()) or ""),
+            ("StatusCallbackEvent", name),
+        ]
+        if part is not None:
+            params += [
+                ("CallSid", part.call_sid),
+                ("Muted", _bool(part.muted)),
+                ("Hold", "false"),
+                ("Coaching", _bool(bool(part.coach))),
+                ("EndConferenceOnExit", _bool(part.action.end_conference_on_exit)),
+                ("StartConferenceOnEnter", _bool(part.action.start_conference_on_enter)),
+            ]
+            if part.coach:
+                params.append(("CallSidToCoach", part.coach))
+            if part.label:
+                params.append(("ParticipantLabel", part.label))
+        params += extra
+        call_sid = part.call_sid if part is not None else room.last_call_sid
+        await self.outbox.webhook(
+            room.account_sid,
+            call_sid,
+            "conference",
+            name,
+            first.status_callback,
+            str(first.status_callback_method),
+            params,
+        )
+
+
+_REASONS = {
+    "last-participant-left": "The last participant left the conference",
+    "participant-with-end-conference-on-exit-left": "A participant with endConferenceOnExit left the conference",
+    "conference-ended-via-api": "The conference was ended via the API",
+}
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
