@@ -137,3 +137,13 @@ async def test_a_duplicate_label_and_a_full_room_are_refused_and_the_dial_fails(
     for sid in (first.sid, second.sid):
         flow.sip.remote_hangup(sid)
         await flow.wait_status(sid, ("completed",))
+
+
+async def test_what_is_not_done_yet_is_notified(flow: Flow) -> None:
+    call = await flow.create(url=room_doc(flow, "/rec", 'record="record-from-start" statusCallbackEvent="speaker"'))
+    await flow.wait_for(lambda: plays(flow, call.sid, WAIT_PLAY_ID) == 1)
+    notes = await flow.store.read(list_notifications, call.sid)
+    assert [n.error_code for n in notes] == [12200, 12200]
+    assert "recording is not done" in notes[0].message_text and "speech events" in notes[1].message_text
+    flow.sip.remote_hangup(call.sid)
+    await flow.wait_status(call.sid, ("completed",))

@@ -45,7 +45,7 @@ from wirexa.calls.records import CallRecord
 from wirexa.errors import SipError
 from wirexa.laml import actions as A
 from wirexa.laml import events as E
-from wirexa.laml.verbs import Beep
+from wirexa.laml.verbs import Beep, ConferenceRecord
 from wirexa.notices import Notice
 from wirexa.timefmt import rfc2822
 
@@ -183,6 +183,8 @@ class Conferences:
             self.by_sid[room.sid] = room
             self._trim_ended()
             log.info("[%s] conference %s (%s) created", call.sid, room.sid, room.name)
+        for message in _not_done(action):
+            await call.notify_call(Notice.SCHEMA_WARNING, message)
         part = Participant(call, room, action, action.muted, self.clock.now(), self.clock.monotonic())
         room.participants[call.sid] = part
         room.last_call_sid = call.sid
@@ -380,6 +382,19 @@ _REASONS = {
     "participant-with-end-conference-on-exit-left": "A participant with endConferenceOnExit left the conference",
     "conference-ended-via-api": "The conference was ended via the API",
 }
+
+
+def _not_done(action: A.DialConference) -> list[str]:
+    """What the participant asked for that Wirexa does not do yet (each a notification)."""
+    out = []
+    if action.record is ConferenceRecord.RECORD_FROM_START:
+        out.append(
+            "<Conference record='record-from-start'>: conference recording is not done yet; the room is not"
+            " recorded (trim and the recording status callbacks do not apply)"
+        )
+    if "speaker" in action.status_callback_event:
+        out.append("<Conference statusCallbackEvent> speaker: speech events are not produced yet")
+    return out
 
 
 def _bool(value: bool) -> str:
