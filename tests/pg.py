@@ -72,7 +72,8 @@ class PgCluster:
                 self.port = free_port()
 
     def _run(self, *argv: str) -> None:
-        out = subprocess.run([*self._as, *argv], capture_output=True, text=True, check=False)
+        # cwd: the postgres user may not enter the directory the tests run from (a 0700 home).
+        out = subprocess.run([*self._as, *argv], capture_output=True, text=True, check=False, cwd=self.root)
         if out.returncode != 0:
             log = self.root / "server.log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
