@@ -19,7 +19,7 @@ from tests.store import schema
 from wirexa.calls.statuses import WebhookStatus
 from wirexa.clock import utcnow
 from wirexa.errors import StoreError
-from wirexa.store.db import Store, is_sqlite, migrate, schema_version
+from wirexa.store.db import Store, is_sqlite, migrate, open_database, redacted, schema_version
 from wirexa.store.migrations import MIGRATIONS
 from wirexa.store.repo import CallRecord
 from wirexa.store.repo.calls import CallFilter, get_call, insert_call, list_calls, next_sequence_number, update_call
@@ -459,3 +459,13 @@ async def test_connections_the_server_closed_are_replaced(pg: PgCluster) -> None
     pg.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
     assert store.ping() and await store.read(store.ping)  # /health asks this way
     store.close()
+
+
+def test_a_postgresql_url_is_parsed_and_never_printed_with_its_password() -> None:
+    db = open_database("postgresql://wx%40ops:p%40ss%3Aw%2Frd@db.internal:6432/wirexa?sslmode=require")
+    assert db.database == "wirexa"
+    assert db.connect_params == {
+        "user": "wx@ops", "password": "p@ss:w/rd", "host": "db.internal", "port": 6432, "sslmode": "require"
+    }  # fmt: skip
+    assert redacted("postgresql://u:p%40ss@h:5432/d") == "postgresql://u:***@h:5432/d"
+    assert redacted("postgres://u@h/d") == "postgres://u@h/d" and redacted("sqlite:///a:b@c.db") == "sqlite:///a:b@c.db"
