@@ -82,6 +82,7 @@ ARROWS: dict[str, tuple[str, ...]] = {
         "wirexa.calls.service",
         "wirexa.calls.ports",
         "wirexa.calls.queues",  # the live queues' members (the Queues and Members resources)
+        "wirexa.calls.conference",  # the live rooms (the Conferences and Participants resources)
         "wirexa.store.repo",
         "wirexa.webhooks",
         "wirexa.media.recording",

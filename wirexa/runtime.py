@@ -296,6 +296,7 @@ class Engine:
             limiter=RateLimiter(s.api_rate_limit_per_s, s.api_rate_limit_burst),
             sip=self.sip,
             queues=self.queues,
+            conferences=self.conferences,
         )
         if self.with_api:
             await self._start_api(self.services)

@@ -404,7 +404,7 @@ async def test_404_shape_405_and_unknown_routes(api: Api) -> None:
     body = await error_of(await api.client.get(f"{api.base}/Calls/CAnope.json", headers=api.auth), 404, 20404)
     assert body["message"] == f"The requested resource {api.base}/Calls/CAnope.json was not found"
     await error_of(await api.client.get("/no/such/thing"), 404, 20404)
-    await error_of(await api.client.get(f"{api.base}/Conferences.json", headers=api.auth), 404, 20404)
+    await error_of(await api.client.get(f"{api.base}/Conferences/CF1/Recordings.json", headers=api.auth), 404, 20404)
     resp = await api.client.put(f"{api.base}/Calls.json", headers=api.auth)
     await error_of(resp, 405, 20004)
     assert set(resp.headers["Allow"].split(",")) >= {"GET", "POST"}

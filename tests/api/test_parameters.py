@@ -1,8 +1,9 @@
 """Every Twilio parameter accounted for: Twilio's OpenAPI parameter list of each operation Wirexa
-serves (Calls, Call Recordings, Call Streams, Recordings, IncomingPhoneNumbers, Queues and their Members) matches wirexa/api/parameters.py
+serves (Calls, Call Recordings, Call Streams, Recordings, IncomingPhoneNumbers, Queues and their Members,
+Conferences and their Participants) matches wirexa/api/parameters.py
 exactly, so a parameter Twilio adds fails here until it is decided; each one is then sent to the
 in-process API: a refused one is a 400 naming it, a supported one is taken (a good value is
-accepted, a bad one is a 400 naming it). Conferences, which Wirexa lacks, are 404.
+accepted, a bad one is a 400 naming it). Conference recordings, which Wirexa lacks, are 404.
 README's "Twilio parameters" table is parameters.markdown()."""
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ RESOURCES = re.compile(
     r"|IncomingPhoneNumbers(\.json|/\{Sid\}\.json|/(Local|Mobile|TollFree)\.json)"
     r"|(Conferences|Queues)(\.json|/.*))$"
 )
-ABSENT = re.compile(r"/Conferences\b")
+ABSENT = re.compile(r"/Conferences/\{ConferenceSid\}/Recordings\b")
 
 
 def extract(openapi: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -164,6 +165,15 @@ GOOD: dict[str, Any] = {
     "Track@CreateStream": "both_tracks",
     "Status@UpdateStream": "stopped",
     "MaxSize": "10",
+    "Status@ListConference": "completed",
+    "Status@UpdateConference": "completed",
+    "DateUpdated": "2026-01-01",
+    "Muted": "true",
+    "Hold": "true",
+    "Coaching": {"Coaching": "true", "CallSidToCoach": "CA" + "1" * 32},
+    "CallSidToCoach": "CA" + "1" * 32,
+    "BeepOnExit": "false",
+    "EndConferenceOnExit": "true",
     **{f"Parameter{n}.Name": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v"} for n in range(1, 100)},
     **{f"Parameter{n}.Value": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v"} for n in range(1, 100)},
 }
@@ -208,6 +218,16 @@ BAD: dict[str, Any] = {
     "Track@CreateStream": "sideways",
     "Status@UpdateStream": "paused",
     "MaxSize": "5001",
+    "Status@ListConference": "open",
+    "Status@UpdateConference": "paused",
+    "DateUpdated": "soon",
+    "Muted@UpdateParticipant": None,  # Twilio: any value but true unmutes
+    "Muted": "maybe",
+    "Hold": "maybe",
+    "Coaching": "maybe",
+    "CallSidToCoach": "someone",
+    "BeepOnExit": "maybe",
+    "EndConferenceOnExit": "maybe",
     **{f"Parameter{n}.Name": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v" * 500} for n in range(1, 100)},
     **{f"Parameter{n}.Value": {f"Parameter{n}.Value": "v"} for n in range(1, 100)},  # without its Name
 }
@@ -275,6 +295,9 @@ class Target:
                 path = path.replace("{QueueSid}", queue).replace("{Sid}", queue).replace("{CallSid}", "Front")
             if op == "UpdateMember":
                 fields = {"Url": URL}
+        elif "/Conferences" in path:  # no live room in this API: 404 after the checks
+            path = path.replace("{ConferenceSid}", "CF" + "0" * 32).replace("{Sid}", "CF" + "0" * 32)
+            path = path.replace("{CallSid}", "CA" + "0" * 32)
         elif "{CallSid}" in path or op == "UpdateCall":
             resp = await api.create()
             call = (await resp.json())["sid"]
@@ -331,8 +354,11 @@ class Target:
         if self.op in ("CreateCallRecording", "UpdateCallRecording", "CreateStream"):
             # no live session: 21220 after the checks
             return status == 400 and body["code"] == ApiCode.INVALID_CALL_STATE and "not" in body["message"]
-        if self.op in ("UpdateStream", "UpdateMember"):  # nothing live to act on: 404 after the checks
+        if self.op in ("UpdateStream", "UpdateMember", "UpdateConference", "ListParticipant", "UpdateParticipant"):
+            # nothing live to act on: 404 after the checks
             return status == 404 and body["code"] == ApiCode.NOT_FOUND
+        if self.op == "CreateParticipant":  # refused as a whole: a 400 naming the operation
+            return status == 400 and "Participants create" in body["message"]
         return status in (200, 201)
 
 

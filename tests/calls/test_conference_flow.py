@@ -5,7 +5,10 @@ a full room, <Dial action> after leaving, and the status callbacks in order thro
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.calls.conftest import Flow
+from tests.conftest import start_api
 from wirexa.calls.conference import BEEP_PLAY_ID, WAIT_PLAY_ID, Conferences
 from wirexa.store.repo.notifications import list_notifications
 from wirexa.store.repo.webhooks import list_webhooks
@@ -147,3 +150,91 @@ async def test_what_is_not_done_yet_is_notified(flow: Flow) -> None:
     assert "recording is not done" in notes[0].message_text and "speech events" in notes[1].message_text
     flow.sip.remote_hangup(call.sid)
     await flow.wait_status(call.sid, ("completed",))
+
+
+async def test_conferences_and_participants_rest(flow: Flow) -> None:
+    """The Conferences and Participants resources on live rooms: list, fetch (by CallSid or label),
+    mute, hold, coach, modify, kick, AnnounceUrl (announced as failed), end; what is refused."""
+    events = 'statusCallback="http://127.0.0.1:9/conf" statusCallbackEvent="start end join leave mute hold modify announcement"'
+    a = await flow.create(url=room_doc(flow, "/a", events + ' participantLabel="alice"'))
+    b = await flow.create(to="+15005550007", url=room_doc(flow, "/b"))
+    c = await flow.create(to="+15005550008", url=room_doc(flow, "/c"))
+    await flow.wait_for(lambda: bool(flow.sip.rooms) and len(flow.sip.rooms[media_room(flow)]) == 3)
+    key = media_room(flow)
+    api = await start_api(flow.store, flow.dispatcher.settings, flow.project)
+    api.services.conferences = conferences(flow)
+    h = api.auth
+    try:
+        body: Any = await (await api.client.get(f"{api.base}/Conferences.json", headers=h)).json()
+        [conf] = body["conferences"]
+        assert conf["sid"] == key and conf["friendly_name"] == "room" and conf["status"] == "in-progress"
+        assert conf["reason_conference_ended"] is None and conf["uri"].endswith(f"/Conferences/{key}.json")
+        for query, count in (({"Status": "in-progress"}, 1), ({"Status": "completed"}, 0), ({"FriendlyName": "x"}, 0)):
+            body = await (await api.client.get(f"{api.base}/Conferences.json", params=query, headers=h)).json()
+            assert len(body["conferences"]) == count, query
+        resp = await api.client.get(f"{api.base}/Conferences.json", params={"Status": "open"}, headers=h)
+        assert resp.status == 400 and "Status" in (await resp.json())["message"]
+        base = f"{api.base}/Conferences/{key}"
+        body = await (await api.client.get(f"{base}/Participants.json", headers=h)).json()
+        assert [p["call_sid"] for p in body["participants"]] == [a.sid, b.sid, c.sid]
+        body = await (await api.client.get(f"{base}/Participants/alice.json", headers=h)).json()
+        assert body["call_sid"] == a.sid and body["label"] == "alice" and body["status"] == "connected"
+        # mute b, hold c, a coaches b, b's EndConferenceOnExit
+        resp = await api.client.post(f"{base}/Participants/{b.sid}.json", data={"Muted": "true"}, headers=h)
+        assert (await resp.json())["muted"] is True
+        assert flow.sip.hears(key, a.sid) == {c.sid}
+        body = await (await api.client.get(f"{base}/Participants.json", params={"Muted": "true"}, headers=h)).json()
+        assert [p["call_sid"] for p in body["participants"]] == [b.sid]
+        resp = await api.client.post(f"{base}/Participants/{c.sid}.json", data={"Hold": "true"}, headers=h)
+        assert (await resp.json())["hold"] is True
+        assert c.sid not in flow.sip.rooms[key] and flow.sip.calls[c.sid].plays[-1][0] == WAIT_PLAY_ID
+        data = {"Coaching": "true", "CallSidToCoach": b.sid}
+        resp = await api.client.post(f"{base}/Participants/alice.json", data=data, headers=h)
+        body = await resp.json()
+        assert body["coaching"] is True and body["call_sid_to_coach"] == b.sid
+        assert flow.sip.hears(key, b.sid) == {a.sid} and flow.sip.hears(key, a.sid) == set()
+        for refused, named in (
+            ({"HoldUrl": "http://127.0.0.1:9/h"}, "HoldUrl"),
+            ({"WaitUrl": "http://127.0.0.1:9/w"}, "WaitUrl"),
+            ({"Coaching": "true"}, "CallSidToCoach"),
+            ({"CallSidToCoach": "CA0"}, "CallSidToCoach"),
+        ):
+            resp = await api.client.post(f"{base}/Participants/{b.sid}.json", data=refused, headers=h)
+            assert resp.status == 400 and named in (await resp.json())["message"], refused
+        resp = await api.client.post(f"{base}/Participants.json", data={"From": "+1", "To": "+2"}, headers=h)
+        assert resp.status == 400 and "Participants create" in (await resp.json())["message"]
+        resp = await api.client.post(f"{base}.json", data={"AnnounceUrl": "http://127.0.0.1:9/ann"}, headers=h)
+        assert resp.status == 200
+        notes = await flow.store.read(list_notifications, b.sid)
+        assert any("AnnounceUrl" in n.message_text for n in notes)
+        # kick c: its document goes on at <Dial action>
+        resp = await api.client.delete(f"{base}/Participants/{c.sid}.json", headers=h)
+        assert resp.status == 204
+        await flow.wait_status(c.sid, ("completed",))
+        [after] = flow.backend.requests_to("/after")
+        assert after["CallSid"] == c.sid and after["DialCallStatus"] == "completed"
+        resp = await api.client.get(f"{base}/Participants/{c.sid}.json", headers=h)
+        assert resp.status == 404
+        resp = await api.client.get(f"{base}/Recordings.json", headers=h)
+        assert resp.status == 404  # conference recordings are not made yet
+        # end it: everyone leaves with conference-ended-via-api
+        resp = await api.client.post(f"{base}.json", data={"Status": "completed"}, headers=h)
+        body = await resp.json()
+        assert body["status"] == "completed" and body["reason_conference_ended"] == "conference-ended-via-api"
+        for sid in (a.sid, b.sid):
+            await flow.wait_status(sid, ("completed",))
+        assert key not in flow.sip.rooms
+        resp = await api.client.post(f"{base}/Participants/{a.sid}.json", data={"Muted": "true"}, headers=h)
+        assert resp.status == 404
+    finally:
+        await api.client.close()
+    hooks = [dict(w.params) for w in await flow.store.read(list_webhooks) if w.kind == "conference"]
+    names = [p["StatusCallbackEvent"] for p in hooks]
+    for name in ("participant-mute", "participant-hold", "participant-modify", "announcement-fail"):
+        assert name in names, name
+    assert names[-1] == "conference-end" and hooks[-1]["ReasonConferenceEnded"] == "conference-ended-via-api"
+    left = [p for p in hooks if p["StatusCallbackEvent"] == "participant-leave"]
+    assert [p["ReasonParticipantLeft"] for p in left] == ["participant_updated_via_api"] + [
+        "conference_ended_via_api"
+    ] * 2
+    assert [int(p["SequenceNumber"]) for p in hooks] == list(range(1, len(hooks) + 1))

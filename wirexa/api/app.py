@@ -14,6 +14,7 @@ from wirexa.api.routes import (
     accounts,
     applications,
     calls,
+    conferences,
     events,
     health,
     keys,
@@ -49,6 +50,7 @@ def make_app(services: ApiServices) -> web.Application:
     usage.add_routes(app)
     streams.add_routes(app)
     queues.add_routes(app)
+    conferences.add_routes(app)
     if services.settings.console_enabled:  # the web console, at /console/ (wirexa/console/)
         from wirexa.console.app import make_console
 

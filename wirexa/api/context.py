@@ -15,6 +15,7 @@ from multidict import MultiDict, MultiMapping
 from wirexa.api.auth import AuthThrottle, KeyVerifier, RateLimiter, check_active, check_token, parse_basic
 from wirexa.api.rendered import RenderedCache
 from wirexa.api.serializers import page_json
+from wirexa.calls.conference import Conferences
 from wirexa.calls.ports import SipPort
 from wirexa.calls.queues import Queues
 from wirexa.calls.service import CallService
@@ -39,6 +40,8 @@ class ApiServices:
     sip: SipPort | None = None
     # The live call queues (members, sizes); None without SIP: every queue is empty.
     queues: Queues | None = None
+    # The live conference rooms; None without SIP: there are none.
+    conferences: Conferences | None = None
     # Project rows looked up for auth, kept for a second: one store read less per request.
     # A token rotated from the CLI (another process) takes effect within PROJECT_CACHE_S.
     project_cache: dict[str, tuple[ProjectRecord | None, float]] = dataclasses.field(default_factory=dict)

@@ -132,7 +132,7 @@ RECORDING_LIST = (
     _time_filter("DateCreated", "created")
     + _params(
         ("CallSid", S, "the call's recordings"),
-        ("ConferenceSid", S, "Wirexa has no conferences: an empty page"),
+        ("ConferenceSid", S, "conference recordings are not made yet: an empty page"),
         _SOFT_DELETED,
     )
     + _PAGING
@@ -220,6 +220,64 @@ MEMBER_UPDATE = _params(
     ("Method", S, "GET or POST (default)"),
 )
 
+CONFERENCE_LIST = (
+    _time_filter("DateCreated", "created")
+    + _time_filter("DateUpdated", "last changed")
+    + _params(
+        ("FriendlyName", S, "the room's name"),
+        ("Status", S, "`init`, `in-progress` or `completed`"),
+    )
+    + _PAGING
+)
+_ANNOUNCE = _params(
+    (
+        "AnnounceUrl",
+        P,
+        "announcements are not played yet: announcement-fail (statusCallbackEvent announcement) and a"
+        " notification on each participant's call",
+    ),
+    ("AnnounceMethod", S, ""),
+)
+CONFERENCE_UPDATE = (
+    _params(("Status", S, "`completed` (the only value): everyone leaves, conference-ended-via-api")) + _ANNOUNCE
+)
+PARTICIPANT_LIST = (
+    _params(("Muted", S, "true or false"), ("Hold", S, "true or false"), ("Coaching", S, "true or false")) + _PAGING
+)
+_MUSIC = "held and waiting participants hear Wirexa's built-in music; other hold or wait audio is not there yet"
+PARTICIPANT_UPDATE = (
+    _params(
+        ("Muted", S, "`true` mutes; any other value unmutes, as Twilio"),
+        ("Hold", S, "true: out of the room, hearing the built-in hold music; false: back in"),
+        ("HoldUrl", R, _MUSIC),
+        ("HoldMethod", R, _MUSIC),
+        ("WaitUrl", R, _MUSIC),
+        ("WaitMethod", R, _MUSIC),
+        ("BeepOnExit", S, "true or false"),
+        ("EndConferenceOnExit", S, "true or false"),
+        ("Coaching", S, "true (needs CallSidToCoach) or false"),
+        ("CallSidToCoach", S, "another participant's CallSid: only it hears this one"),
+    )
+    + _ANNOUNCE
+)
+_NO_CREATE = "Participants create (an outbound call joining the room) is not there yet: use <Dial><Conference>"
+PARTICIPANT_CREATE = tuple(
+    Param(name, R, _NO_CREATE)
+    for name in (
+        "From", "To", "StatusCallback", "StatusCallbackMethod", "StatusCallbackEvent", "Label", "Timeout",
+        "Record", "Muted", "Beep", "StartConferenceOnEnter", "EndConferenceOnExit", "WaitUrl", "WaitMethod",
+        "EarlyMedia", "MaxParticipants", "ConferenceRecord", "ConferenceTrim", "ConferenceStatusCallback",
+        "ConferenceStatusCallbackMethod", "ConferenceStatusCallbackEvent", "RecordingChannels",
+        "RecordingStatusCallback", "RecordingStatusCallbackMethod", "SipAuthUsername", "SipAuthPassword",
+        "Region", "ConferenceRecordingStatusCallback", "ConferenceRecordingStatusCallbackMethod",
+        "RecordingStatusCallbackEvent", "ConferenceRecordingStatusCallbackEvent", "Coaching", "CallSidToCoach",
+        "JitterBufferSize", "Byoc", "CallerId", "CallReason", "RecordingTrack", "TimeLimit", "MachineDetection",
+        "MachineDetectionTimeout", "MachineDetectionSpeechThreshold", "MachineDetectionSpeechEndThreshold",
+        "MachineDetectionSilenceTimeout", "AmdStatusCallback", "AmdStatusCallbackMethod", "Trim", "CallToken",
+        "ClientNotificationUrl", "CallerDisplayName",
+    )
+)  # fmt: skip
+
 # Twilio's operationId -> (where it is in README's table, its parameters).
 OPERATIONS: dict[str, tuple[str, tuple[Param, ...]]] = {
     "CreateCall": ("Calls: create", CALL_CREATE),
@@ -240,6 +298,11 @@ OPERATIONS: dict[str, tuple[str, tuple[Param, ...]]] = {
     "ListQueue": ("Queues: list", _PAGING),
     "ListMember": ("Queue Members: list", _PAGING),
     "UpdateMember": ("Queue Members: update (dequeue; `Front` names the first)", MEMBER_UPDATE),
+    "ListConference": ("Conferences: list (live and recently ended rooms)", CONFERENCE_LIST),
+    "UpdateConference": ("Conferences: update", CONFERENCE_UPDATE),
+    "ListParticipant": ("Participants: list", PARTICIPANT_LIST),
+    "UpdateParticipant": ("Participants: update (by CallSid or label)", PARTICIPANT_UPDATE),
+    "CreateParticipant": ("Participants: create", PARTICIPANT_CREATE),
 }
 # Twilio operations that take the parameters of another one here, but for those named.
 SAME_AS: dict[str, tuple[str, frozenset[str]]] = {
@@ -249,7 +312,7 @@ SAME_AS: dict[str, tuple[str, frozenset[str]]] = {
 }
 # Resources of Twilio's API that Wirexa does not have: every operation answers 404.
 ABSENT = {
-    "Conferences": "not in Wirexa yet: every operation (Conferences, Participants, conference Recordings) is 404",
+    "Conferences/{ConferenceSid}/Recordings": "conference recordings are not made yet: every operation is 404",
 }
 
 

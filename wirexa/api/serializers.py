@@ -596,3 +596,68 @@ def member_json(member: MemberLike, prefix: str) -> dict[str, Any]:
         "uri": f"{prefix}/Queues/{member.queue_sid}/Members/{member.call_sid}.json",
         "wait_time": member.wait_time_s,
     }
+
+
+def conference_json(
+    *,
+    sid: str,
+    account_sid: str,
+    friendly_name: str,
+    status: str,
+    date_created: dt.datetime,
+    date_updated: dt.datetime,
+    reason_conference_ended: str | None,
+    call_sid_ending_conference: str | None,
+    prefix: str,
+) -> dict[str, Any]:
+    """Twilio's Conference resource (reference voice-next §2.3); region is the engine's one, us1."""
+    base = f"{prefix}/Conferences/{sid}"
+    return {
+        "account_sid": account_sid,
+        "api_version": "2010-04-01",
+        "call_sid_ending_conference": call_sid_ending_conference,
+        "date_created": rfc2822(date_created),
+        "date_updated": rfc2822(date_updated),
+        "friendly_name": friendly_name,
+        "reason_conference_ended": reason_conference_ended,
+        "region": "us1",
+        "sid": sid,
+        "status": status,
+        "subresource_uris": {"participants": base + "/Participants.json", "recordings": base + "/Recordings.json"},
+        "uri": base + ".json",
+    }
+
+
+def participant_json(
+    *,
+    account_sid: str,
+    conference_sid: str,
+    call_sid: str,
+    label: str | None,
+    muted: bool,
+    hold: bool,
+    coach: str,
+    start_conference_on_enter: bool,
+    end_conference_on_exit: bool,
+    status: str,
+    date_created: dt.datetime,
+    date_updated: dt.datetime,
+    prefix: str,
+) -> dict[str, Any]:
+    """Twilio's Participant resource (reference voice-next §2.4)."""
+    return {
+        "account_sid": account_sid,
+        "call_sid": call_sid,
+        "call_sid_to_coach": coach or None,
+        "coaching": bool(coach),
+        "conference_sid": conference_sid,
+        "date_created": rfc2822(date_created),
+        "date_updated": rfc2822(date_updated),
+        "end_conference_on_exit": end_conference_on_exit,
+        "hold": hold,
+        "label": label,
+        "muted": muted,
+        "start_conference_on_enter": start_conference_on_enter,
+        "status": status,
+        "uri": f"{prefix}/Conferences/{conference_sid}/Participants/{call_sid}.json",
+    }

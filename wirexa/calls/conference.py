@@ -98,9 +98,15 @@ class Participant:
     muted: bool
     date_created: dt.datetime
     joined_at: float  # monotonic
-    in_media: bool = False  # in the SIP room (else it hears the wait music or silence)
+    in_media: bool = False  # in the SIP room (else it hears the wait or hold music, or silence)
     music: bool = False
     time_limit: Callable[[], object] | None = None  # cancels the <Dial timeLimit> timer
+    # What the Participants resource may change (the TwiML's values at first).
+    hold: bool = False
+    end_on_exit: bool = False
+    beep: Beep = Beep.TRUE
+    coach: str = ""  # the CallSid it coaches ("" nobody)
+    date_updated: dt.datetime | None = None
 
     @property
     def call_sid(self) -> str:
@@ -109,10 +115,6 @@ class Participant:
     @property
     def label(self) -> str | None:
         return self.action.participant_label
-
-    @property
-    def coach(self) -> str:
-        return self.action.coach or ""
 
 
 @dataclasses.dataclass(slots=True)
@@ -186,6 +188,8 @@ class Conferences:
         for message in _not_done(action):
             await call.notify_call(Notice.SCHEMA_WARNING, message)
         part = Participant(call, room, action, action.muted, self.clock.now(), self.clock.monotonic())
+        part.end_on_exit, part.beep, part.coach = action.end_conference_on_exit, action.beep, action.coach or ""
+        part.date_updated = part.date_created
         room.participants[call.sid] = part
         room.last_call_sid = call.sid
         room.date_updated = self.clock.now()
@@ -239,7 +243,7 @@ class Conferences:
         if part.music:
             part.music = False
             await self.sip.stop_play(CallSid(part.call_sid))
-        if part.call.ended:
+        if part.call.ended or part.hold:
             return
         try:
             await self.sip.room_join(part.room.key, CallSid(part.call_sid), part.muted, part.coach)
@@ -250,10 +254,10 @@ class Conferences:
 
     async def _beep(self, room: Room, who: Participant, *, entering: bool) -> None:
         wanted = (Beep.TRUE, Beep.ON_ENTER) if entering else (Beep.TRUE, Beep.ON_EXIT)
-        if who.action.beep not in wanted:
+        if who.beep not in wanted:
             return
         for other in room.participants.values():
-            if other is not who and other.in_media and not other.call.ended:
+            if other is not who and other.in_media and not other.hold and not other.call.ended:
                 await self.sip.play(CallSid(other.call_sid), BEEP_PLAY_ID, str(self.beep_wav), 1)
 
     # --- leaving ----------------------------------------------------------------------------
@@ -278,7 +282,13 @@ class Conferences:
         task.add_done_callback(self._tasks.discard)
 
     async def _leave(
-        self, part: Participant, reason: str, status: str = "in-progress", *, ending: Room | None = None
+        self,
+        part: Participant,
+        reason: str,
+        status: str = "in-progress",
+        *,
+        ending: Room | None = None,
+        kicked: bool = False,
     ) -> None:
         room = part.room
         if room.participants.get(part.call_sid) is not part:
@@ -301,18 +311,20 @@ class Conferences:
         part.call.deliver(E.DialEnded(part.action.op_id, E.DialCallStatus.COMPLETED, None, duration, room.started))
         if ending is not None:
             return
+        how = "kicked" if kicked else "left"
         if not room.participants:
-            await self._end(room, "last-participant-left", part)
-        elif part.action.end_conference_on_exit:
-            await self._end(room, "participant-with-end-conference-on-exit-left", part)
+            await self._end(room, f"last-participant-{how}", part)
+        elif part.end_on_exit:
+            await self._end(room, f"participant-with-end-conference-on-exit-{how}", part)
         else:
             await self._beep(room, part, entering=False)
 
     async def _end(self, room: Room, reason: str, by: Participant | None) -> None:
         room.reason_ended = reason
         room.call_sid_ending = by.call_sid if by is not None else None
+        why = "conference_ended_via_api" if reason == "conference-ended-via-api" else "moderator_ended_conference"
         for part in list(room.participants.values()):
-            await self._leave(part, "moderator_ended_conference", ending=room)
+            await self._leave(part, why, ending=room)
         room.status = "completed"
         room.date_updated = self.clock.now()
         self.live.pop((room.account_sid, room.name), None)
@@ -329,6 +341,100 @@ class Conferences:
         ended = [sid for sid, r in self.by_sid.items() if r.status == "completed"]
         for sid in ended[: max(0, len(ended) - ENDED_KEPT)]:
             del self.by_sid[sid]
+
+    # --- the REST resources (Conferences, Participants) -----------------------------------------
+
+    def rooms(self, account_sid: str) -> list[Room]:
+        """The project's live and recently ended rooms, newest first."""
+        return sorted(
+            (r for r in self.by_sid.values() if r.account_sid == account_sid),
+            key=lambda r: r.date_created,
+            reverse=True,
+        )
+
+    def room(self, account_sid: str, sid: str) -> Room | None:
+        room = self.by_sid.get(sid)
+        return room if room is not None and room.account_sid == account_sid else None
+
+    @staticmethod
+    def participant(room: Room, call_sid_or_label: str) -> Participant | None:
+        part = room.participants.get(call_sid_or_label)
+        if part is None:
+            part = next((p for p in room.participants.values() if p.label == call_sid_or_label), None)
+        return part
+
+    async def end(self, room: Room) -> None:
+        """Status=completed: everyone leaves (conference_ended_via_api) and the room ends."""
+        if room.status != "completed":
+            await self._end(room, "conference-ended-via-api", None)
+
+    async def kick(self, part: Participant) -> None:
+        """DELETE of a participant: it leaves, and its document goes on at <Dial action>."""
+        await self._leave(part, "participant_updated_via_api", kicked=True)
+
+    async def announce(self, room: Room, url: str, part: Participant | None = None) -> None:
+        """AnnounceUrl: not played yet. Each participant concerned gets a notification, and the
+        room's statusCallback (event announcement) announcement-fail."""
+        message = f"AnnounceUrl {url}: announcements are not played yet"
+        for p in [part] if part is not None else list(room.participants.values()):
+            await p.call.notify_call(Notice.SCHEMA_WARNING, message)
+        extra = (("ReasonAnnouncementFailed", "announcements are not supported yet"), ("AnnounceUrl", url))
+        await self._event(room, "announcement", "announcement-fail", part, extra)
+
+    async def update(
+        self,
+        part: Participant,
+        *,
+        muted: bool | None = None,
+        hold: bool | None = None,
+        beep_on_exit: bool | None = None,
+        end_on_exit: bool | None = None,
+        coach: str | None = None,
+    ) -> None:
+        """The Participants resource's update: each change applied to the media and announced
+        (mute, hold, modify). `coach` "" stops coaching."""
+        room = part.room
+        part.date_updated = room.date_updated = self.clock.now()
+        if muted is not None and muted != part.muted:
+            part.muted = muted
+            await self._media_member(part)
+            await self._event(room, "mute", "participant-mute" if muted else "participant-unmute", part)
+        if hold is not None and hold != part.hold:
+            part.hold = hold
+            if hold:
+                if part.in_media:
+                    part.in_media = False
+                    await self.sip.room_leave(room.key, CallSid(part.call_sid))
+                part.music = True
+                await self.sip.play(CallSid(part.call_sid), WAIT_PLAY_ID, str(self.hold_wav), 0)
+            elif room.started:
+                await self._enter_media(part)
+            else:
+                await self._wait_music(part)
+            await self._event(room, "hold", "participant-hold" if hold else "participant-unhold", part)
+        modified = False
+        if beep_on_exit is not None:
+            entering = part.beep in (Beep.TRUE, Beep.ON_ENTER)
+            new = (
+                (Beep.TRUE if entering else Beep.ON_EXIT)
+                if beep_on_exit
+                else (Beep.ON_ENTER if entering else Beep.FALSE)
+            )
+            modified |= new != part.beep
+            part.beep = new
+        if end_on_exit is not None and end_on_exit != part.end_on_exit:
+            part.end_on_exit = end_on_exit
+            modified = True
+        if coach is not None and coach != part.coach:
+            part.coach = coach
+            await self._media_member(part)
+            modified = True
+        if modified:
+            await self._event(room, "modify", "participant-modify", part)
+
+    async def _media_member(self, part: Participant) -> None:
+        if part.in_media:
+            await self.sip.room_member(part.room.key, CallSid(part.call_sid), part.muted, part.coach)
 
     # --- status callbacks ---------------------------------------------------------------------
 
@@ -355,9 +461,9 @@ class Conferences:
             params += [
                 ("CallSid", part.call_sid),
                 ("Muted", _bool(part.muted)),
-                ("Hold", "false"),
+                ("Hold", _bool(part.hold)),
                 ("Coaching", _bool(bool(part.coach))),
-                ("EndConferenceOnExit", _bool(part.action.end_conference_on_exit)),
+                ("EndConferenceOnExit", _bool(part.end_on_exit)),
                 ("StartConferenceOnEnter", _bool(part.action.start_conference_on_enter)),
             ]
             if part.coach:
@@ -381,6 +487,8 @@ _REASONS = {
     "last-participant-left": "The last participant left the conference",
     "participant-with-end-conference-on-exit-left": "A participant with endConferenceOnExit left the conference",
     "conference-ended-via-api": "The conference was ended via the API",
+    "last-participant-kicked": "The last participant was removed from the conference",
+    "participant-with-end-conference-on-exit-kicked": "A participant with endConferenceOnExit was removed",
 }
 
 

@@ -1,0 +1,257 @@
+"""Conferences and their Participants (reference voice-next §2.3, §2.4): the project's rooms, which
+live on the engine that runs their calls (calls/conference.py), in memory like the calls: the live
+ones and the latest ended ones are listed. Conference recordings are not made yet: that resource
+is absent (404, api/parameters.py ABSENT).
+
+Parameters are checked before the room is looked up (a bad or refused one is a 400 naming it
+even for a room that is gone). Participant create (an outbound call joining when answered) is
+not there yet: its parameters are refused by the table, and a request without any is a 400
+naming the operation. HoldUrl/HoldMethod/WaitUrl/WaitMethod are refused (held and waiting
+participants hear the built-in music); AnnounceUrl is taken and announced as failed
+(announcement-fail, and a notification on each participant's call): announcements are not
+played yet."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from aiohttp import web
+
+from wirexa.api import context as ctx
+from wirexa.api import parameters as tp
+from wirexa.api.serializers import conference_json, participant_json
+from wirexa.calls.conference import Conferences, Participant, Room
+from wirexa.errors import ApiCode, BadRequest
+
+STATUSES = ("init", "in-progress", "completed")
+
+
+def _conferences(request: web.Request) -> Conferences | None:
+    return ctx.services(request).conferences
+
+
+def _room_json(room: Room, prefix: str) -> dict[str, Any]:
+    return conference_json(
+        sid=room.sid,
+        account_sid=room.account_sid,
+        friendly_name=room.name,
+        status=room.status,
+        date_created=room.date_created,
+        date_updated=room.date_updated,
+        reason_conference_ended=room.reason_ended,
+        call_sid_ending_conference=room.call_sid_ending,
+        prefix=prefix,
+    )
+
+
+def _part_json(part: Participant, prefix: str) -> dict[str, Any]:
+    return participant_json(
+        account_sid=part.room.account_sid,
+        conference_sid=part.room.sid,
+        call_sid=part.call_sid,
+        label=part.label,
+        muted=part.muted,
+        hold=part.hold,
+        coach=part.coach,
+        start_conference_on_enter=part.action.start_conference_on_enter,
+        end_conference_on_exit=part.end_on_exit,
+        status="connected",
+        date_created=part.date_created,
+        date_updated=part.date_updated or part.date_created,
+        prefix=prefix,
+    )
+
+
+def _matches(when: dt.datetime, bounds: tuple[tuple[str, dt.datetime, bool], ...]) -> bool:
+    for op, bound, date_only in bounds:
+        value: dt.datetime | dt.date = when.date() if date_only else when
+        limit: dt.datetime | dt.date = bound.date() if date_only else bound
+        if (op == "=" and value != limit) or (op == "<" and not value < limit) or (op == ">" and not value > limit):  # type: ignore[operator]
+            return False
+    return True
+
+
+def _page(request: web.Request, key: str, items: list[dict[str, Any]], ids: list[str]) -> web.Response:
+    paging = ctx.parse_paging(request.query)
+    start = paging.page * paging.page_size
+    if paging.after_sid is not None:
+        after = [i for i, sid in enumerate(ids) if sid == paging.after_sid]
+        start = after[0] + 1 if after else start
+    page = items[start : start + paging.page_size]
+    more = start + paging.page_size < len(items)
+    return ctx.page_response(request, key, page, paging, ids[start + len(page) - 1] if more and page else None)
+
+
+async def list_conferences(request: web.Request) -> web.Response:
+    project = await ctx.require_project(request)
+    q = request.query
+    status = (q.get("Status") or "").strip()
+    if status and status not in STATUSES:
+        raise BadRequest(f"Status must be one of {', '.join(STATUSES)}, got {status!r}", code=ApiCode.INVALID_PARAMETER)
+    name = q.get("FriendlyName")
+    created = ctx.parse_time_filter(q, "DateCreated")
+    updated = ctx.parse_time_filter(q, "DateUpdated")
+    ctx.parse_paging(q)
+    conferences = _conferences(request)
+    rooms = [
+        r
+        for r in (conferences.rooms(project.sid) if conferences is not None else [])
+        if (not status or r.status == status)
+        and (name is None or r.name == name)
+        and _matches(r.date_created, created)
+        and _matches(r.date_updated, updated)
+    ]
+    pfx = ctx.prefix(request)
+    return _page(request, "conferences", [_room_json(r, pfx) for r in rooms], [r.sid for r in rooms])
+
+
+async def _room(request: web.Request) -> Room:
+    project = await ctx.require_project(request)
+    sid = request.match_info.get("sid") or request.match_info["conference"]
+    conferences = _conferences(request)
+    room = conferences.room(project.sid, sid) if conferences is not None else None
+    if room is None:
+        raise ctx.not_found(request)
+    return room
+
+
+async def fetch_conference(request: web.Request) -> web.Response:
+    return web.json_response(_room_json(await _room(request), ctx.prefix(request)))
+
+
+async def update_conference(request: web.Request) -> web.Response:
+    await ctx.require_project(request)
+    form = await ctx.form(request)
+    status = (form.get("Status") or "").strip()
+    if status and status != "completed":
+        raise BadRequest(f"Status must be completed, got {status!r}", code=ApiCode.INVALID_PARAMETER)
+    announce = ctx.opt_url(form, "AnnounceUrl")
+    ctx.parse_method(form.get("AnnounceMethod"), "AnnounceMethod")
+    room = await _room(request)
+    conferences = _conferences(request)
+    assert conferences is not None  # a room exists only where conferences run
+    if announce is not None and room.status != "completed":
+        await conferences.announce(room, announce)
+    if status == "completed":
+        await conferences.end(room)
+    return web.json_response(_room_json(room, ctx.prefix(request)))
+
+
+async def list_participants(request: web.Request) -> web.Response:
+    await ctx.require_project(request)
+    q = request.query
+    filters = {name: ctx.parse_bool(q.get(name), name) for name in ("Muted", "Hold", "Coaching") if q.get(name)}
+    ctx.parse_paging(q)
+    room = await _room(request)
+    parts = [
+        p
+        for p in room.participants.values()
+        if filters.get("Muted", p.muted) == p.muted
+        and filters.get("Hold", p.hold) == p.hold
+        and filters.get("Coaching", bool(p.coach)) == bool(p.coach)
+    ]
+    pfx = ctx.prefix(request)
+    return _page(request, "participants", [_part_json(p, pfx) for p in parts], [p.call_sid for p in parts])
+
+
+async def _participant(request: web.Request) -> tuple[Room, Participant]:
+    room = await _room(request)
+    part = Conferences.participant(room, request.match_info["call"])
+    if part is None:
+        raise ctx.not_found(request)
+    return room, part
+
+
+async def fetch_participant(request: web.Request) -> web.Response:
+    _, part = await _participant(request)
+    return web.json_response(_part_json(part, ctx.prefix(request)))
+
+
+def _opt_bool(form: Any, name: str) -> bool | None:
+    value = form.get(name)
+    return None if value is None or value == "" else ctx.parse_bool(value, name)
+
+
+async def update_participant(request: web.Request) -> web.Response:
+    await ctx.require_project(request)
+    form = await ctx.form(request)
+    tp.refuse(form, "UpdateParticipant")
+    announce = ctx.opt_url(form, "AnnounceUrl")
+    ctx.parse_method(form.get("AnnounceMethod"), "AnnounceMethod")
+    muted = form.get("Muted")
+    hold = _opt_bool(form, "Hold")
+    beep_on_exit = _opt_bool(form, "BeepOnExit")
+    end_on_exit = _opt_bool(form, "EndConferenceOnExit")
+    coaching = _opt_bool(form, "Coaching")
+    to_coach = (form.get("CallSidToCoach") or "").strip()
+    if to_coach and not re.fullmatch(r"CA[0-9a-f]{32}", to_coach):
+        raise BadRequest(f"CallSidToCoach must be a CallSid, got {to_coach!r}", code=ApiCode.INVALID_PARAMETER)
+    if coaching is True and not to_coach:
+        raise BadRequest("CallSidToCoach is required when Coaching is true", code=ApiCode.INVALID_PARAMETER)
+    room, part = await _participant(request)
+    coach: str | None = None
+    if coaching is True or (coaching is None and to_coach):
+        if to_coach not in room.participants or to_coach == part.call_sid:
+            raise BadRequest(f"CallSidToCoach {to_coach} is not another participant", code=ApiCode.INVALID_PARAMETER)
+        coach = to_coach
+    elif coaching is False:
+        coach = ""
+    conferences = _conferences(request)
+    assert conferences is not None
+    await conferences.update(
+        part,
+        # Twilio: true mutes; any other value is taken as false.
+        muted=None if muted is None or muted == "" else muted.strip().lower() == "true",
+        hold=hold,
+        beep_on_exit=beep_on_exit,
+        end_on_exit=end_on_exit,
+        coach=coach,
+    )
+    if announce is not None:
+        await conferences.announce(room, announce, part)
+    return web.json_response(_part_json(part, ctx.prefix(request)))
+
+
+async def delete_participant(request: web.Request) -> web.Response:
+    _, part = await _participant(request)
+    conferences = _conferences(request)
+    assert conferences is not None
+    await conferences.kick(part)
+    return web.Response(status=204)
+
+
+async def create_participant(request: web.Request) -> web.Response:
+    await ctx.require_project(request)
+    tp.refuse(await ctx.form(request), "CreateParticipant")
+    raise BadRequest(
+        "Participants create (an outbound call joining the conference) is not supported by Wirexa yet:"
+        " create the call with <Dial><Conference> in its TwiML",
+        code=ApiCode.INVALID_PARAMETER,
+    )
+
+
+async def no_recordings(request: web.Request) -> web.Response:
+    """Conference recordings are not made yet: the resource is absent."""
+    await ctx.require_project(request)
+    raise ctx.not_found(request)
+
+
+def add_routes(app: web.Application) -> None:
+    for version in ctx.VERSION_PREFIXES:
+        base = version + "/Accounts/{account}/Conferences"
+        app.router.add_route("GET", f"{base}{ctx.JSON_EXT}", list_conferences)
+        app.router.add_route("GET", f"{base}/{ctx.SID}{ctx.JSON_EXT}", fetch_conference)
+        app.router.add_route("POST", f"{base}/{ctx.SID}{ctx.JSON_EXT}", update_conference)
+        parts = base + "/{conference:[^/.]+}/Participants"
+        app.router.add_route("GET", f"{parts}{ctx.JSON_EXT}", list_participants)
+        app.router.add_route("POST", f"{parts}{ctx.JSON_EXT}", create_participant)
+        one = parts + "/{call:[^/]+?}" + ctx.JSON_EXT
+        app.router.add_route("GET", one, fetch_participant)
+        app.router.add_route("POST", one, update_participant)
+        app.router.add_route("DELETE", one, delete_participant)
+        recs = base + "/{conference:[^/.]+}/Recordings"
+        app.router.add_route("GET", f"{recs}{ctx.JSON_EXT}", no_recordings)
+        for method in ("GET", "POST", "DELETE"):
+            app.router.add_route(method, recs + "/{rec:[^/.]+}" + ctx.JSON_EXT, no_recordings)
