@@ -305,6 +305,7 @@ def test_a_call_from_the_live_list_to_its_timeline_recording_and_webhooks(
     for page, shot in (
         ("numbers", "numbers"),
         ("applications", "applications"),
+        ("conferences", "conferences"),
         ("call", "test-call"),
         ("dashboard", "dashboard-after"),
     ):

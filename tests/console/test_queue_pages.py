@@ -153,7 +153,7 @@ async def test_csrf_scope_and_escaping(api: Api) -> None:
     assert resp.status == 200 and await api.store.read(queue_by_name, other.sid, "theirs too") is not None
 
 
-async def _rows_event(resp: ClientResponse, wanted: Any) -> str:
+async def rows_event(resp: ClientResponse, wanted: Any) -> str:
     """The data of the feed's next `rows` event for which wanted(data) holds."""
     async with asyncio.timeout(8):
         while True:
@@ -209,7 +209,7 @@ async def test_members_live_dequeue_to_a_url_and_delete_while_callers_wait(flow:
         feed = await c.get(f"/console/queues/{qsid}/feed")
         assert feed.headers["Content-Type"] == "text/event-stream"
         flow.sip.remote_hangup(third)
-        rows = await _rows_event(feed, lambda data: third not in data)
+        rows = await rows_event(feed, lambda data: third not in data)
         assert first in rows and second in rows and '<dd id="queue-size">2</dd>' in rows
         feed.close()
 

@@ -10,14 +10,15 @@ POST carries the session's CSRF token (the login form a cookie-bound one), else 
 Live updates are Server-Sent Events: the calls list's feed reads the first page of its filter
 once a second and sends the rendered rows when their (sid, date_updated) versions change; the
 call page's feed sends `changed` when the call, its events or its outbox rows change; the queues
-list's and a queue's feeds send their rendered rows (sizes, waits, members) as they change. Feeds end
+list's and a queue's feeds (and the conferences') send their rendered rows as they change. Feeds end
 when the engine shuts down (on_shutdown sets CLOSING), so they never hold the shutdown up.
 
 The handlers reach the engine through the API's ApiServices (request.config_dict[SERVICES]):
 the store, the CallService that the REST API creates calls with, the SIP health and settings.
 The REST API's validators are called for numbers, applications, queues and test calls, so a form
 gets exactly the REST API's Twilio error for a bad value. Live queues (who waits, for how long)
-are the engine's ApiServices.queues, as the Queues and Members resources read them.
+are the engine's ApiServices.queues, and conference rooms its ApiServices.conferences, as the
+Queues/Members and Conferences/Participants resources read and change them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 import time
@@ -97,7 +99,9 @@ from wirexa.urls import wire_url
 from wirexa.webhooks.signing import signature
 
 if TYPE_CHECKING:
-    from wirexa.calls.queues import MemberInfo  # the engine's live queues: only through ApiServices.queues
+    # The engine's live queues and rooms: reached only through ApiServices.queues and .conferences.
+    from wirexa.calls.conference import Room
+    from wirexa.calls.queues import MemberInfo
 
 log = logging.getLogger(__name__)
 
@@ -1209,6 +1213,181 @@ async def queue_delete(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/console/queues?" + urlencode({"deleted": queue.friendly_name}))
 
 
+# --- conferences -------------------------------------------------------------------------------
+#
+# Rooms live in memory on this engine (ApiServices.conferences, calls/conference.py): the live
+# ones and the latest ended ones, as the REST API's Conferences resource lists them. The pages
+# show frozen views of them (RoomView, PartView: the runtime's objects change under the loop),
+# which the feeds also compare to know when to re-send. End, mute/unmute, hold/unhold and kick
+# are the service calls the Conferences and Participants resources make (end, update, kick).
+
+PART_ACTIONS = {  # what the participant forms do -> what the page says after
+    "mute": "muted",
+    "unmute": "unmuted",
+    "hold": "put on hold",
+    "unhold": "taken off hold",
+    "kick": "removed from the conference",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartView:
+    call_sid: str
+    label: str | None
+    muted: bool
+    hold: bool
+    coach: str
+    in_room: bool  # hears and is heard (else the wait or hold music, or silence)
+    date_created: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RoomView:
+    sid: str
+    account_sid: str
+    name: str
+    status: str
+    date_created: dt.datetime
+    date_updated: dt.datetime
+    reason_ended: str | None
+    call_sid_ending: str | None
+    participants: tuple[PartView, ...]
+
+
+def _room_view(room: Room) -> RoomView:
+    parts = tuple(
+        PartView(p.call_sid, p.label, p.muted, p.hold, p.coach, p.in_media, p.date_created)
+        for p in room.participants.values()
+    )
+    return RoomView(
+        room.sid,
+        room.account_sid,
+        room.name,
+        room.status,
+        room.date_created,
+        room.date_updated,
+        room.reason_ended,
+        room.call_sid_ending,
+        parts,
+    )
+
+
+async def _rooms(request: web.Request, session: Session) -> list[RoomView]:
+    """The login's rooms (the admin's: every project's), newest first, at most 200."""
+    conferences = _svc(request).conferences
+    if conferences is None:
+        return []
+    scope = _scope(session)
+    projects = [scope] if scope is not None else [p.sid for p in await _svc(request).store.read(list_projects)]
+    rooms = [r for sid in projects for r in conferences.rooms(sid)]
+    rooms.sort(key=lambda r: r.date_created, reverse=True)
+    return [_room_view(r) for r in rooms[:200]]
+
+
+def _room_of(request: web.Request, session: Session) -> Room | None:
+    """The path's room, if this login may see it (another project's is None: a 404)."""
+    conferences = _svc(request).conferences
+    if conferences is None:
+        return None
+    sid = request.match_info["sid"]
+    scope = _scope(session)
+    if scope is None:
+        return conferences.by_sid.get(sid)
+    return conferences.room(scope, sid)
+
+
+async def conferences_page(request: web.Request) -> web.StreamResponse:
+    session = await _login_required(request)
+    rooms = await _rooms(request, session)
+    return render(request, "conferences.html", title="Conferences", rooms=rooms)
+
+
+async def conferences_feed(request: web.Request) -> web.StreamResponse:
+    session = await _login_required(request)
+    response = _sse_response()
+
+    async def version() -> list[RoomView]:
+        return await _rooms(request, session)
+
+    async def send(rooms: list[RoomView]) -> None:
+        html = request.app[TEMPLATES].get_template("_conference_rows.html").render(rooms=rooms)
+        await _sse_send(response, "rows", html)
+
+    return await _feed_with(request, response, version, send)
+
+
+async def conference_page(request: web.Request) -> web.StreamResponse:
+    session = await _login_required(request)
+    room = _room_of(request, session)
+    if room is None:
+        return _not_found(request, "conference")
+    done = {**PART_ACTIONS, "end": "ended"}.get(request.query.get("done", ""), "")
+    who = request.query.get("call", "")
+    return render(
+        request,
+        "conference.html",
+        title=f"Conference {room.name}",
+        room=_room_view(room),
+        done=done,
+        who=who if re.fullmatch(r"CA[0-9a-f]{32}", who) else "",
+    )
+
+
+async def conference_feed(request: web.Request) -> web.StreamResponse:
+    session = await _login_required(request)
+    room = _room_of(request, session)
+    if room is None:
+        return _not_found(request, "conference")
+    response = _sse_response()
+
+    async def version() -> RoomView:
+        return _room_view(room)
+
+    async def send(view: RoomView) -> None:
+        html = request.app[TEMPLATES].get_template("_conference_live.html").render(room=view, csrf=session.csrf)
+        await _sse_send(response, "rows", html)
+
+    return await _feed_with(request, response, version, send)
+
+
+async def conference_end(request: web.Request) -> web.StreamResponse:
+    """The Conferences resource's Status=completed: everyone leaves, the room ends."""
+    session = await _login_required(request)
+    await _form(request, session)
+    room = _room_of(request, session)
+    conferences = _svc(request).conferences
+    if room is None or conferences is None:
+        return _not_found(request, "conference")
+    await conferences.end(room)
+    raise web.HTTPSeeOther(f"/console/conferences/{room.sid}?done=end")
+
+
+async def participant_action(request: web.Request) -> web.StreamResponse:
+    """Mute, unmute, hold, unhold (the Participants resource's update) or kick (its delete)."""
+    session = await _login_required(request)
+    form = await _form(request, session)
+    room = _room_of(request, session)
+    conferences = _svc(request).conferences
+    if room is None or conferences is None:
+        return _not_found(request, "conference")
+    call_sid = request.match_info["call"]
+    part = conferences.participant(room, call_sid)
+    if part is None:
+        return _not_found(request, "participant (the call has left the conference)")
+    what = form.get("do", "")
+    if what not in PART_ACTIONS:
+        return render(
+            request, "error.html", status=400, title="Refused", message=f"do must be one of {', '.join(PART_ACTIONS)}"
+        )
+    if what == "kick":
+        await conferences.kick(part)
+    elif what in ("mute", "unmute"):
+        await conferences.update(part, muted=what == "mute")
+    else:
+        await conferences.update(part, hold=what == "hold")
+    raise web.HTTPSeeOther(f"/console/conferences/{room.sid}?" + urlencode({"done": what, "call": part.call_sid}))
+
+
 # --- webhooks ----------------------------------------------------------------------------------
 
 
@@ -1493,6 +1672,12 @@ def make_console(settings_session_hours: float) -> web.Application:
     r.add_post("/queues/{sid}/dequeue", queue_dequeue)
     r.add_get("/queues/{sid}/delete", queue_delete_page)
     r.add_post("/queues/{sid}/delete", queue_delete)
+    r.add_get("/conferences", conferences_page)
+    r.add_get("/conferences/feed", conferences_feed)
+    r.add_get("/conferences/{sid}", conference_page)
+    r.add_get("/conferences/{sid}/feed", conference_feed)
+    r.add_post("/conferences/{sid}/end", conference_end)
+    r.add_post("/conferences/{sid}/participants/{call}", participant_action)
     r.add_get("/webhooks", webhooks_page)
     r.add_get("/webhooks/{id}", webhook_page)
     r.add_post("/webhooks/{id}/retry", webhook_retry)
