@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 
 from tests.calls.conftest import Flow, flow  # noqa: F401 - the call-flow harness (a fixture)
-from tests.conftest import start_api
+from tests.conftest import Api, start_api
 from tests.console.test_pages import XSS, login
 from tests.console.test_queue_pages import rows_event
 from wirexa.calls.conference import Conferences
+from wirexa.console.auth import write_password
 from wirexa.store.repo.projects import create_project
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -105,6 +106,12 @@ async def test_participants_live_mute_hold_kick_and_end(flow: Flow) -> None:  # 
             resp = await c.request(method, path, data=data)
             assert resp.status == 404 and "No such conference." in await resp.text(), path
         assert room.status == "in-progress" and a.sid in room.participants
+        # The admin login sees every project's rooms.
+        write_password(api.settings.data_path, "0123456789-admin")
+        c.session.cookie_jar.clear()
+        await login(api, "admin", "0123456789-admin")
+        assert f'<tr data-sid="{key}">' in await (await c.get("/console/conferences")).text()
+        assert (await c.get(f"/console/conferences/{key}")).status == 200
 
         # End it: everyone leaves, the room is completed (still listed, as ended).
         c.session.cookie_jar.clear()
@@ -119,3 +126,12 @@ async def test_participants_live_mute_hold_kick_and_end(flow: Flow) -> None:  # 
         assert row and "completed" in row.group(1) and '<td class="num count">0</td>' in row.group(1)
     finally:
         await api.client.close()
+
+
+async def test_without_sip_there_are_no_rooms(api: Api) -> None:
+    assert api.services.conferences is None  # the API in process: no SIP, no rooms
+    await login(api)
+    text = await (await api.client.get("/console/conferences")).text()
+    assert "No conferences." in text and 'href="/console/conferences" aria-current="page"' in text
+    resp = await api.client.get(f"/console/conferences/CF{'0' * 32}")
+    assert resp.status == 404 and "No such conference." in await resp.text()
