@@ -3,7 +3,8 @@ sandbox callees in one room. One callee's voice is a 440 Hz tone, a muted one's 
 three are silent. What only the whole stack shows: each other callee heard the 440 Hz member (its
 WAV), nobody heard the muted one, the tone's callee did not hear itself; the five calls sit in
 more than one SIP worker (4 calls each, the least loaded first), so relayed members are heard;
-the status callbacks arrive in order, and <Dial action> follows each leave.
+`wirexa conferences list|show` see the room and its participants and `wirexa conferences end`
+ends it: everyone goes on at <Dial action>; the status callbacks arrive in order.
 
 The shared engine's sandbox.toml gets the two tone callees for the module (and a SIGHUP, which
 re-reads it); the module puts the file back as it found it."""
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -84,6 +87,17 @@ def sip_health(engine: LiveServer) -> dict[str, Any]:
         return json.loads(resp.read())["sip"]  # type: ignore[no-any-return]
 
 
+def cli(engine: LiveServer, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "wirexa", "conferences", *args, "--data-dir", str(engine.data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=engine.env,
+    )
+    return out.stdout
+
+
 def test_five_callees_across_workers_hear_every_unmuted_member(engine: LiveServer, web: WebApp, tones: None) -> None:
     client = engine.client()
     started = time.monotonic()
@@ -93,10 +107,19 @@ def test_five_callees_across_workers_hear_every_unmuted_member(engine: LiveServe
     muted = create(engine, to=MUTED, twiml=room(web, 'muted="true"')).sid
     joined = [r.form for r in web.wait("/conf", count=6)]  # 5 joins and the start
     assert sip_health(engine)["relayed_room_members"] >= 1  # some members are in another worker
+    everyone = {loud.sid, muted, *listeners}
+    rooms = [json.loads(line) for line in cli(engine, "list", "--json").splitlines()]
+    live = [r for r in rooms if r["friendly_name"] == ROOM and r["status"] == "in-progress"]
+    assert len(live) == 1
+    shown = json.loads(cli(engine, "show", ROOM, "--json"))
+    assert shown["sid"] == live[0]["sid"] and {p["call_sid"] for p in shown["participants"]} == everyone
+    assert [p["muted"] for p in shown["participants"] if p["call_sid"] == muted] == [True]
     time.sleep(3)
-    for sid in (*listeners, muted, loud.sid):
-        client.calls(sid).update(status="completed")
+    assert cli(engine, "end", ROOM).startswith(f"ended {live[0]['sid']}")
+    for sid in everyone:  # each goes on at its <Dial action>, which hangs up
         assert wait_final(client, sid).status == "completed"
+    after = {r.form["CallSid"]: r.form for r in web.wait("/after", count=5)}
+    assert set(after) == everyone and {f["DialCallStatus"] for f in after.values()} == {"completed"}
     for sid in listeners:
         pcm = heard(engine, sid)
         assert tone_seconds(pcm, 440) > 1.5, sid  # the loud member, wherever each call is
@@ -116,6 +139,8 @@ def test_five_callees_across_workers_hear_every_unmuted_member(engine: LiveServe
     assert [f["Muted"] for f in forms if f["StatusCallbackEvent"] == "participant-join" and f["CallSid"] == muted] == [
         "true"
     ]
-    assert forms[-1]["ReasonConferenceEnded"] == "last-participant-left"
+    assert forms[-1]["ReasonConferenceEnded"] == "conference-ended-via-api"
+    reasons = {f["ReasonParticipantLeft"] for f in forms if f["StatusCallbackEvent"] == "participant-leave"}
+    assert reasons == {"conference_ended_via_api"}
     assert {f["CallSid"] for f in joined if "CallSid" in f} == {loud.sid, muted, *listeners}
     assert time.monotonic() - started < 60

@@ -8,7 +8,20 @@ from typing import Annotated
 import typer
 
 import wirexa
-from wirexa.cli import calls, console_admin, db, keys, numbers, phones, projects, queues, recordings, sandbox, tts
+from wirexa.cli import (
+    calls,
+    conferences,
+    console_admin,
+    db,
+    keys,
+    numbers,
+    phones,
+    projects,
+    queues,
+    recordings,
+    sandbox,
+    tts,
+)
 from wirexa.cli.base import App
 from wirexa.cli.call import call
 from wirexa.cli.doctor import doctor
@@ -57,6 +70,7 @@ app.add_typer(recordings.app, name="recordings")
 app.add_typer(numbers.app, name="numbers")
 app.add_typer(phones.app, name="phones")
 app.add_typer(queues.app, name="queues")
+app.add_typer(conferences.app, name="conferences")
 app.add_typer(keys.app, name="keys")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(tts.app, name="tts")
