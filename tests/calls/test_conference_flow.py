@@ -10,6 +10,7 @@ from typing import Any
 from tests.calls.conftest import Flow
 from tests.conftest import start_api
 from wirexa.calls.conference import BEEP_PLAY_ID, WAIT_PLAY_ID, Conferences
+from wirexa.calls.service import CallUpdate
 from wirexa.store.repo.notifications import list_notifications
 from wirexa.store.repo.webhooks import list_webhooks
 
@@ -238,3 +239,23 @@ async def test_conferences_and_participants_rest(flow: Flow) -> None:
         "conference_ended_via_api"
     ] * 2
     assert [int(p["SequenceNumber"]) for p in hooks] == list(range(1, len(hooks) + 1))
+
+
+async def test_time_limit_and_a_live_update_take_a_participant_out(flow: Flow) -> None:
+    flow.backend.docs["/moved"] = "<Response><Say>moved</Say></Response>"
+    stay = await flow.create(url=room_doc(flow, "/stay"))
+    timed = await flow.create(to="+15005550007", url=room_doc(flow, "/timed", dial='action="/after" timeLimit="60"'))
+    moved = await flow.create(to="+15005550008", url=room_doc(flow, "/moved-room"))
+    await flow.wait_for(lambda: bool(flow.sip.rooms) and len(flow.sip.rooms[media_room(flow)]) == 3)
+    key = media_room(flow)
+    flow.dispatcher.clock.fire_within(61)  # type: ignore[attr-defined]  # <Dial timeLimit>
+    await flow.wait_status(timed.sid, ("completed",))
+    [after] = flow.backend.requests_to("/after")
+    assert after["CallSid"] == timed.sid and after["DialCallStatus"] == "completed"
+    await flow.calls.update(flow.project, moved.sid, CallUpdate(url=flow.backend.url("/moved")), "/x")
+    await flow.wait_status(moved.sid, ("completed",))
+    assert ("moved", "man", "en-US") in flow.tts.spoken
+    assert flow.sip.rooms[key] == {stay.sid: (False, "")}  # the room goes on with the one left
+    assert len(flow.backend.requests_to("/after")) == 1  # the update's document ran, not <Dial action>
+    flow.sip.remote_hangup(stay.sid)
+    await flow.wait_status(stay.sid, ("completed",))
