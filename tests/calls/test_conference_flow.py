@@ -259,3 +259,31 @@ async def test_time_limit_and_a_live_update_take_a_participant_out(flow: Flow) -
     assert len(flow.backend.requests_to("/after")) == 1  # the update's document ran, not <Dial action>
     flow.sip.remote_hangup(stay.sid)
     await flow.wait_status(stay.sid, ("completed",))
+
+
+async def test_wait_url_document_runs_until_the_room_starts_and_a_failing_one_is_silence(flow: Flow) -> None:
+    flow.backend.docs["/wait"] = (
+        "<Response><Say>please wait</Say><Dial>+15005550009</Dial><Pause length='30'/></Response>"
+    )
+    a = await flow.create(url=room_doc(flow, "/a", 'waitUrl="/wait" waitMethod="POST"'))
+    await flow.wait_for(lambda: ("please wait", "man", "en-US") in flow.tts.spoken)
+    [wait] = flow.backend.requests_to("/wait")
+    assert wait["CallSid"] == a.sid and wait["ConferenceSid"].startswith("CF") and wait["FriendlyName"] == "room"
+    assert plays(flow, a.sid, WAIT_PLAY_ID) == 0  # the document, not the built-in music
+    b = await flow.create(to="+15005550007", url=room_doc(flow, "/b"))
+    await flow.wait_for(lambda: bool(flow.sip.rooms) and len(flow.sip.rooms[media_room(flow)]) == 2)
+    notes = await flow.store.read(list_notifications, a.sid)
+    assert [n.error_code for n in notes] == [12200] and "<Dial>" in notes[0].message_text  # not a wait verb
+    # a waitUrl that fails: a notification, silence, and the room still starts
+    c = await flow.create(to="+15005550008", url=room_doc(flow, "/c", 'waitUrl="/missing"', name="other"))
+    await flow.wait_for(lambda: bool(flow.backend.requests_to("/missing")))
+    d = await flow.create(to="+15005550009", url=room_doc(flow, "/d", name="other"))
+    await flow.wait_for(lambda: len(flow.sip.rooms) == 2)
+    notes = await flow.store.read(list_notifications, c.sid)
+    assert [n.error_code for n in notes] == [11200]
+    assert plays(flow, c.sid, WAIT_PLAY_ID) == 0 and (
+        "application error" not in " ".join(t[0] for t in flow.tts.spoken).lower()
+    )
+    for sid in (a.sid, b.sid, c.sid, d.sid):
+        flow.sip.remote_hangup(sid)
+        await flow.wait_status(sid, ("completed",))

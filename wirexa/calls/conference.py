@@ -11,7 +11,9 @@ one fact at a time.
 
 A room is `init` until it starts: it has two participants and one of them has
 startConferenceOnEnter (Twilio's rule). Until then every participant hears the wait music (the
-built-in hold music, or silence for waitUrl="") and nobody hears anyone; at the start the music
+built-in hold music; silence for waitUrl=""; else the waitUrl document, run by an Interpreter of
+its own restricted to WAIT_VERBS, whose events the session routes here while it runs, and then
+silence) and nobody hears anyone; at the start the music
 stops and everyone is put in the media room. Later participants go straight in, with a beep
 (beep true/onEnter) played to the others, who also hear one when a participant with beep
 true/onExit leaves. A muted participant hears the room and is not heard; a coach (coach=CallSid)
@@ -40,11 +42,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from wirexa.calls.params import call_params
 from wirexa.calls.ports import CallSid, Clock, SipPort
 from wirexa.calls.records import CallRecord
 from wirexa.errors import SipError
 from wirexa.laml import actions as A
 from wirexa.laml import events as E
+from wirexa.laml import verbs as V
+from wirexa.laml.interpreter import Interpreter
 from wirexa.laml.verbs import Beep, ConferenceRecord
 from wirexa.notices import Notice
 from wirexa.timefmt import rfc2822
@@ -56,6 +61,9 @@ BEEP_PLAY_ID = "conference-beep"
 DUPLICATE_LABEL = Notice.CONFERENCE_LABEL_IN_USE
 BAD_COACH = Notice.CONFERENCE_INVALID_COACH
 ENDED_KEPT = 200  # ended rooms kept for the API, the latest
+WAIT_VERBS: frozenset[type[V.Verb]] = frozenset({V.Play, V.Say, V.Pause, V.Redirect})  # Twilio's for waitUrl
+OP_SPAN = 1_000_000  # a wait document's op ids start at a fresh multiple (apart from the call's own)
+_EMPTY = V.Document(())
 
 
 class ConferenceCall(Protocol):
@@ -74,6 +82,10 @@ class ConferenceCall(Protocol):
 
     async def notify_call(self, code: int, message: str) -> None:
         """A notification on the call (the customer's to see)."""
+        ...
+
+    async def execute(self, actions: list[A.Action]) -> None:
+        """Perform actions (of a wait document) as the call's own."""
         ...
 
 
@@ -107,10 +119,18 @@ class Participant:
     beep: Beep = Beep.TRUE
     coach: str = ""  # the CallSid it coaches ("" nobody)
     date_updated: dt.datetime | None = None
+    doc: Interpreter | None = None  # the waitUrl document running
 
     @property
     def call_sid(self) -> str:
         return self.call.sid
+
+    def takes(self, event: E.Event) -> bool:
+        """Whether `event` is for the wait document (the call's interpreter gets the rest: its
+        hangup, a live update, DialEnded, and the digits, for hangupOnStar)."""
+        return self.doc is not None and not isinstance(
+            event, (E.CallRedirected, E.CallHungUp, E.DialEnded, E.DigitReceived)
+        )
 
     @property
     def label(self) -> str | None:
@@ -162,6 +182,7 @@ class Conferences:
         self.hold_wav = hold_wav
         self.beep_wav = beep_wav
         self.live: dict[tuple[str, str], Room] = {}  # (account, name) -> room
+        self.op_base = itertools.count(1)
         self.by_sid: dict[str, Room] = {}  # live and recently ended rooms
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -234,12 +255,48 @@ class Conferences:
         if part.action.wait_url == "":
             return  # silence
         if part.action.wait_url is not None:
-            message = f"<Conference waitUrl={part.action.wait_url!r}>: wait documents are not run yet; the built-in hold music plays"
-            await part.call.notify_call(Notice.SCHEMA_WARNING, message)
+            await self._start_doc(part, part.action.wait_url, part.action.wait_method)
+            return
         part.music = True
         await self.sip.play(CallSid(part.call_sid), WAIT_PLAY_ID, str(self.hold_wav), 0)
 
+    # --- the waitUrl document (Play, Say, Pause, Redirect; silence once it runs out) ---------------
+
+    async def _start_doc(self, part: Participant, url: str, method: V.HttpMethod) -> None:
+        params = dict(call_params(part.call.call, "in-progress"))
+        params.update({"ConferenceSid": part.room.sid, "FriendlyName": part.room.name})
+        doc = Interpreter(params, None, answered=True, allowed=WAIT_VERBS, first_op=OP_SPAN * next(self.op_base))
+        part.doc = doc
+        await part.call.execute(self._filter(part, doc.start(url, method)))
+
+    async def feed(self, part: Participant, event: E.Event) -> list[A.Action]:
+        """An event of the wait document (Participant.takes): the actions the call performs."""
+        if part.doc is None:
+            return []
+        return self._filter(part, part.doc.feed(event))
+
+    @staticmethod
+    def _filter(part: Participant, actions: list[A.Action]) -> list[A.Action]:
+        """The document's actions the call performs. Its end (or a fetch that failed, notified by
+        its Notify) leaves silence, as on Twilio."""
+        out: list[A.Action] = []
+        for action in actions:
+            if (isinstance(action, A.Hangup) and action.end_of_document) or isinstance(action, A.LeaveQueue):
+                part.doc = None
+            elif not isinstance(action, A.Finished):
+                out.append(action)
+        return out
+
+    async def _stop_doc(self, part: Participant) -> None:
+        if part.doc is not None:
+            doc, part.doc = part.doc, None
+            stops = (A.StopPrompts, A.CancelTimer, A.StopGather)
+            actions: list[A.Action] = [a for a in doc.feed(E.CallRedirected(document=_EMPTY)) if isinstance(a, stops)]
+            if not part.call.ended:
+                await part.call.execute(actions)
+
     async def _enter_media(self, part: Participant) -> None:
+        await self._stop_doc(part)
         if part.music:
             part.music = False
             await self.sip.stop_play(CallSid(part.call_sid))
@@ -298,6 +355,7 @@ class Conferences:
         room.date_updated = self.clock.now()
         if part.time_limit is not None:
             part.time_limit()
+        await self._stop_doc(part)
         if part.music:
             part.music = False
             if not part.call.ended:
@@ -402,6 +460,7 @@ class Conferences:
         if hold is not None and hold != part.hold:
             part.hold = hold
             if hold:
+                await self._stop_doc(part)
                 if part.in_media:
                     part.in_media = False
                     await self.sip.room_leave(room.key, CallSid(part.call_sid))

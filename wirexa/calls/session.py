@@ -651,6 +651,9 @@ class CallSession:
         if self.queued is not None and self.queued.takes(event):  # its wait or url document's
             await self._execute(await self.queued.feed(event))
             return
+        if self.participant is not None and self.participant.takes(event) and self.deps.conferences is not None:
+            await self._execute(await self.deps.conferences.feed(self.participant, event))  # its waitUrl document's
+            return
         await self._execute(self.interp.feed(event))
 
     def deliver(self, event: E.Event) -> None:
