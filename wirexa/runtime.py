@@ -49,6 +49,7 @@ from wirexa.media.storage import locator, remote_from_settings
 from wirexa.media.tts.chain import TtsChain
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
+from wirexa.store.conferences import StoreConferences
 from wirexa.store.db import Store
 from wirexa.store.events import CallEventJanitor, CallEventLog
 from wirexa.store.queues import StoreQueues
@@ -367,7 +368,7 @@ class Engine:
         self.media = MediaPrep(fetcher, tts, audio)
         self.queues = Queues(StoreQueues(self._store()), sip, clock, self.media, hold)
         self._stack.push_async_callback(self.queues.aclose)
-        self.conferences = Conferences(sip, clock, new_sid, calls, hold, beep)
+        self.conferences = Conferences(sip, clock, new_sid, calls, hold, beep, StoreConferences(self._store()))
         return SessionDeps(
             store=calls,
             sip=sip,

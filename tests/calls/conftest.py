@@ -30,6 +30,7 @@ from wirexa.media.audio import tone_pcm, wav_bytes
 from wirexa.media.recording import merge_channels, repair_in_thread, trim_silence
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
+from wirexa.store.conferences import StoreConferences
 from wirexa.store.queues import StoreQueues
 from wirexa.store.repo import CallRecord, ProjectRecord
 from wirexa.store.repo.calls import get_call
@@ -164,7 +165,9 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
             beep_wav=beep,
             sign=signing.signature,
             queues=queues,
-            conferences=Conferences(sip, clock, new_sid, calls_store, beep, beep),  # the beep is the music too
+            conferences=Conferences(
+                sip, clock, new_sid, calls_store, beep, beep, StoreConferences(store)
+            ),  # beep: music
         )
         dispatcher = Dispatcher(settings, deps, node_id="test")
         async with dispatcher:

@@ -11,6 +11,7 @@ from tests.calls.conftest import Flow
 from tests.conftest import start_api
 from wirexa.calls.conference import BEEP_PLAY_ID, WAIT_PLAY_ID, Conferences
 from wirexa.calls.service import CallUpdate
+from wirexa.store.repo.conferences import conference_participants, get_conference
 from wirexa.store.repo.notifications import list_notifications
 from wirexa.store.repo.webhooks import list_webhooks
 
@@ -81,6 +82,12 @@ async def test_two_participants_start_the_room_hear_each_other_and_leave_with_ca
     assert {w.url for w in hooks} == {"http://127.0.0.1:9/conf"}
     room = conferences(flow).by_sid[key]
     assert room.status == "completed" and room.reason_ended == "last-participant-left"
+    # the store keeps the room and who was in it
+    row = await flow.store.read(get_conference, key)
+    assert row is not None and row.status == "completed" and row.reason_conference_ended == "last-participant-left"
+    assert row.call_sid_ending_conference == a.sid and row.friendly_name == "room"
+    parts = await flow.store.read(conference_participants, key)
+    assert [(p.call_sid, p.label, p.status) for p in parts] == [(a.sid, "alice", "complete"), (b.sid, None, "complete")]
 
 
 async def test_the_room_waits_for_a_starter_muted_and_coach(flow: Flow) -> None:
@@ -177,7 +184,11 @@ async def test_conferences_and_participants_rest(flow: Flow) -> None:
         assert resp.status == 400 and "Status" in (await resp.json())["message"]
         base = f"{api.base}/Conferences/{key}"
         body = await (await api.client.get(f"{base}/Participants.json", headers=h)).json()
-        assert [p["call_sid"] for p in body["participants"]] == [a.sid, b.sid, c.sid]
+        assert {p["call_sid"] for p in body["participants"]} == {
+            a.sid,
+            b.sid,
+            c.sid,
+        }  # (they answer together: any order)
         body = await (await api.client.get(f"{base}/Participants/alice.json", headers=h)).json()
         assert body["call_sid"] == a.sid and body["label"] == "alice" and body["status"] == "connected"
         # mute b, hold c, a coaches b, b's EndConferenceOnExit
@@ -193,6 +204,8 @@ async def test_conferences_and_participants_rest(flow: Flow) -> None:
         resp = await api.client.post(f"{base}/Participants/alice.json", data=data, headers=h)
         body = await resp.json()
         assert body["coaching"] is True and body["call_sid_to_coach"] == b.sid
+        stored = {p.call_sid: p for p in await flow.store.read(conference_participants, key)}
+        assert stored[b.sid].muted and stored[c.sid].hold and stored[a.sid].call_sid_to_coach == b.sid
         assert flow.sip.hears(key, b.sid) == {a.sid} and flow.sip.hears(key, a.sid) == set()
         for refused, named in (
             ({"HoldUrl": "http://127.0.0.1:9/h"}, "HoldUrl"),

@@ -40,7 +40,7 @@ import itertools
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from wirexa.calls.params import call_params
 from wirexa.calls.ports import CallSid, Clock, SipPort
@@ -100,6 +100,15 @@ class Outbox(Protocol):
         method: str,
         params: Sequence[tuple[str, str]],
     ) -> None: ...
+
+
+class ConferenceRows(Protocol):
+    """The rooms' rows (store/conferences.py): the history of the rooms and who was in them.
+    Each method sets the whole row (the fields of store.repo.conferences' records)."""
+
+    async def room(self, **fields: Any) -> None: ...
+
+    async def participant(self, **fields: Any) -> None: ...
 
 
 @dataclasses.dataclass(slots=True)
@@ -174,7 +183,9 @@ class Conferences:
         outbox: Outbox,
         hold_wav: Path,
         beep_wav: Path,
+        rows: ConferenceRows | None = None,
     ) -> None:
+        self.rows = rows
         self.sip = sip
         self.clock = clock
         self.new_sid = new_sid
@@ -205,6 +216,7 @@ class Conferences:
             self.live[key] = room
             self.by_sid[room.sid] = room
             self._trim_ended()
+            await self._write_room(room)
             log.info("[%s] conference %s (%s) created", call.sid, room.sid, room.name)
         for message in _not_done(action):
             await call.notify_call(Notice.SCHEMA_WARNING, message)
@@ -215,6 +227,7 @@ class Conferences:
         room.last_call_sid = call.sid
         room.date_updated = self.clock.now()
         call.participant = part
+        await self._write_part(part)
         await self._event(room, "join", "participant-join", part)
         if action.time_limit_s:
             handle = self.clock.call_later(float(action.time_limit_s), lambda: self._time_up(part))
@@ -246,6 +259,7 @@ class Conferences:
     async def _start(self, room: Room) -> None:
         room.status = "in-progress"
         room.date_updated = self.clock.now()
+        await self._write_room(room)
         log.info("conference %s (%s) started with %d participants", room.sid, room.name, len(room.participants))
         await self._event(room, "start", "conference-start")
         for part in list(room.participants.values()):
@@ -363,6 +377,7 @@ class Conferences:
         if part.in_media:
             part.in_media = False
             await self.sip.room_leave(room.key, CallSid(part.call_sid))
+        await self._write_part(part, "complete")
         extra = (("ReasonParticipantLeft", reason), ("ParticipantCallStatus", status))
         await self._event(room, "leave", "participant-leave", part, extra)
         duration = int(self.clock.monotonic() - part.joined_at)
@@ -387,6 +402,7 @@ class Conferences:
         room.date_updated = self.clock.now()
         self.live.pop((room.account_sid, room.name), None)
         self.sip.room_over(room.key)
+        await self._write_room(room)
         extra = [("ReasonConferenceEnded", reason), ("Reason", _REASONS[reason])]
         if by is not None:
             extra.append(("CallSidEndingConference", by.call_sid))
@@ -488,8 +504,40 @@ class Conferences:
             part.coach = coach
             await self._media_member(part)
             modified = True
+        await self._write_part(part)
         if modified:
             await self._event(room, "modify", "participant-modify", part)
+
+    # --- the rows (store/conferences.py) --------------------------------------------------------
+
+    async def _write_room(self, room: Room) -> None:
+        if self.rows is not None:
+            await self.rows.room(
+                sid=room.sid,
+                account_sid=room.account_sid,
+                friendly_name=room.name,
+                status=room.status,
+                reason_conference_ended=room.reason_ended,
+                call_sid_ending_conference=room.call_sid_ending,
+                date_created=room.date_created,
+                date_updated=room.date_updated,
+            )
+
+    async def _write_part(self, part: Participant, status: str = "connected") -> None:
+        if self.rows is not None:
+            await self.rows.participant(
+                conference_sid=part.room.sid,
+                call_sid=part.call_sid,
+                label=part.label,
+                muted=part.muted,
+                hold=part.hold,
+                call_sid_to_coach=part.coach or None,
+                end_conference_on_exit=part.end_on_exit,
+                start_conference_on_enter=part.action.start_conference_on_enter,
+                status=status,
+                date_created=part.date_created,
+                date_updated=part.date_updated or part.date_created,
+            )
 
     async def _media_member(self, part: Participant) -> None:
         if part.in_media:

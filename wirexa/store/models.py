@@ -300,3 +300,38 @@ class Queue(Base):
 
     class Meta:
         table_name = "queues"
+
+
+class Conference(Base):
+    """A conference room as its engine wrote it (migrations/m0015_conferences.py); the live room is
+    the engine's (calls/conference.py)."""
+
+    sid = pw.CharField(primary_key=True)
+    account_sid = pw.CharField()
+    friendly_name = pw.CharField()
+    status = pw.CharField()
+    reason_conference_ended = pw.CharField(null=True)
+    call_sid_ending_conference = pw.CharField(null=True)
+    date_created = pw.DateTimeField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "conferences"
+
+
+class ConferenceParticipant(Base):
+    conference_sid = pw.CharField()
+    call_sid = pw.CharField()
+    label = pw.CharField(null=True)
+    muted = pw.BooleanField(default=False)
+    hold = pw.BooleanField(default=False)
+    call_sid_to_coach = pw.CharField(null=True)
+    end_conference_on_exit = pw.BooleanField(default=False)
+    start_conference_on_enter = pw.BooleanField(default=True)
+    status = pw.CharField()
+    date_created = pw.DateTimeField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "conference_participants"
+        primary_key = pw.CompositeKey("conference_sid", "call_sid")

@@ -15,6 +15,7 @@ from wirexa.store.migrations import (
     m0012_call_quality,
     m0013_call_verbs,
     m0014_queues,
+    m0015_conferences,
 )
 
 MIGRATIONS = (
@@ -32,4 +33,5 @@ MIGRATIONS = (
     m0012_call_quality,
     m0013_call_verbs,
     m0014_queues,
+    m0015_conferences,
 )
