@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from tests.api.conftest import make_api
 from tests.api.test_calls_api import error_of
+from tests.console.test_pages import login
 from wirexa import config
 from wirexa.calls.records import NewRecording
 from wirexa.cli.main import app as cli_app
@@ -197,6 +198,12 @@ async def test_saved_recording_gets_mp3_then_callback_then_upload(tmp_path: Path
         assert part.headers["Content-Range"] == f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}"
         past = await api.client.get(f"/recordings/{rec.sid}.wav", headers={"Range": f"bytes={len(data)}-"})
         assert past.status == 416 and past.headers["Content-Range"] == f"bytes */{len(data)}"
+        # The console's player takes it from the bucket the same way (its own login, no API auth).
+        await login(api)
+        page = await api.client.get(f"/console/calls/{call.sid}")
+        assert f'src="/console/recordings/{rec.sid}.wav"' in await page.text()
+        played = await api.client.get(f"/console/recordings/{rec.sid}.wav", headers={"Range": "bytes=0-99"})
+        assert played.status == 206 and await played.read() == data[:100]
     async with make_api(tmp_path, **_api_values(moto_s3), recordings_s3_serve="redirect") as api:
         moved = await api.client.get(f"/recordings/{rec.sid}.wav", allow_redirects=False)
         assert moved.status == 302 and moved.headers["Location"].startswith(f"{moto_s3}/{BUCKET}/recs/")

@@ -65,6 +65,7 @@ async def test_an_idle_spare_is_kept_while_needed_and_stopped_after(tmp_path: Pa
         # Idle far beyond sip_worker_idle_s, but stopping it would leave fewer than SPARE_SLOTS free.
         await asyncio.sleep(5)
         assert len(pool.workers) == 2 and pool.headroom() == SPARE_SLOTS
+        assert pool.workers_cpu_pct > 0 and pool.health()["workers_cpu_pct"] == pool.workers_cpu_pct  # from /proc
         for s in sids:
             await h.bridge.hangup(CallSid(s))
             await h.ended(s)

@@ -67,7 +67,7 @@ SID = r"{sid:[^/.]+}"
 
 
 def services(request: web.Request) -> ApiServices:
-    return request.app[SERVICES]
+    return request.config_dict[SERVICES]  # the API app's, also from a sub-app (the console)
 
 
 def prefix(request: web.Request) -> str:

@@ -60,6 +60,7 @@ from wirexa.api.routes.numbers import (
 from wirexa.api.routes.queues import _friendly_name as parse_queue_name
 from wirexa.api.routes.queues import _max_size as parse_max_size
 from wirexa.api.routes.queues import _taken as queue_name_taken
+from wirexa.api.routes.recordings import serve_remote
 from wirexa.api.serializers import format_number
 from wirexa.calls import state
 from wirexa.calls.records import VERB_CAP, CallRecord, VerbRun, WebhookRecord
@@ -716,10 +717,17 @@ async def call_feed(request: web.Request) -> web.StreamResponse:
 async def recording_audio(request: web.Request) -> web.StreamResponse:
     session = await _login_required(request)
     rec = await _svc(request).store.read(get_recording, request.match_info["sid"], _scope(session))
-    if rec is None or not rec.wav_path or not Path(rec.wav_path).exists():
+    if rec is None:
         return _not_found(request, "recording")
-    # aiohttp's FileResponse answers Range requests: the <audio> element seeks with them.
-    return web.FileResponse(rec.wav_path, headers={"Content-Type": "audio/x-wav", "Accept-Ranges": "bytes"})
+    if rec.wav_path and Path(rec.wav_path).exists():
+        # aiohttp's FileResponse answers Range requests: the <audio> element seeks with them.
+        return web.FileResponse(rec.wav_path, headers={"Content-Type": "audio/x-wav", "Accept-Ranges": "bytes"})
+    if rec.storage_url and rec.status not in UNFINISHED_RECORDING:
+        try:  # held only in the bucket: the API's way (presigned redirect or proxied, with ranges)
+            return await serve_remote(request, rec, ".wav", "audio/x-wav")
+        except NotFound:
+            pass
+    return _not_found(request, "recording")
 
 
 # --- numbers and applications ------------------------------------------------------------------

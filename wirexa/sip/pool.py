@@ -80,6 +80,19 @@ PING_EVERY_S = 2.0
 PING_DEADLINE_S = 10.0
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) the process has used, from /proc; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def capacity_report(settings: Settings) -> dict[str, object]:
     """The engine's ceiling (what /health and `wirexa doctor` show): the limits in force, and
     what this machine allows (the sizing used when sip.workers_max / calls.max_concurrent are 0)."""
@@ -186,6 +199,8 @@ class WorkerPool:
         self.log_dir = Path(settings.data_path) / "logs"
         self._spawning: dict[int, asyncio.Task[WorkerProc]] = {}
         self._waiters = 0  # place() calls waiting for a worker with room
+        self._cpu_seen: dict[int, tuple[float, float]] = {}  # worker pid -> (CPU s, when read)
+        self.workers_cpu_pct = 0.0
         self._inbound_waiting = 0  # INVITEs the inbound front holds for a worker with room
         self._placed_at: collections.deque[float] = collections.deque()  # placements, last RATE_WINDOW_S
         self.worker_start_s = SPAWN_GUESS_S  # moving average of a worker's start (spawn to ready)
@@ -760,11 +775,28 @@ class WorkerPool:
         if worker.reader is not None:
             await asyncio.gather(worker.reader, return_exceptions=True)
 
+    def _measure_cpu(self, now: float) -> None:
+        """The workers' CPU since the last look, in % of a core (health()'s workers_cpu_pct)."""
+        seen: dict[int, tuple[float, float]] = {}
+        pct = 0.0
+        for worker in self.workers.values():
+            pid = worker.proc.pid
+            cpu = _cpu_s(pid) if pid else None
+            if cpu is None:
+                continue
+            seen[pid] = (cpu, now)
+            last = self._cpu_seen.get(pid)
+            if last is not None and now > last[1]:
+                pct += 100.0 * (cpu - last[0]) / (now - last[1])
+        self._cpu_seen = seen
+        self.workers_cpu_pct = round(pct, 1)
+
     async def _supervise(self) -> None:
-        """Ping workers, kill hung ones, stop idle extras."""
+        """Ping workers, kill hung ones, stop idle extras, measure their CPU."""
         while True:
             await asyncio.sleep(PING_EVERY_S)
             now = time.monotonic()
+            self._measure_cpu(now)
             self._ping_n += 1
             # An idle worker is stopped only while the others keep headroom() free slots, so a
             # steady load does not stop and restart the same spare worker.
@@ -801,6 +833,7 @@ class WorkerPool:
             "workers_starting": self.starting,
             "workers_started": self.workers_started,
             "worker_start_s": round(self.worker_start_s, 3),  # moving average, spawn to ready
+            "workers_cpu_pct": self.workers_cpu_pct,  # of one core, over the supervisor's last 2 s
             "spare_slots": self.headroom(),
             "capacity": capacity_report(self.settings),
         }

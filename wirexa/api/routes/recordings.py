@@ -56,18 +56,18 @@ async def _media(request: web.Request, rec: RecordingRecord, ext: str) -> web.St
     if ext != ".mp3":
         if wav is not None and wav.exists():
             return _file(wav, WAV)
-        return await _remote(request, rec, ".wav", WAV)
+        return await serve_remote(request, rec, ".wav", WAV)
     mp3 = Path(rec.mp3_path) if rec.mp3_path else (wav.with_suffix(".mp3") if wav else None)
     if mp3 is not None and mp3.exists():
         return _file(mp3, MPEG)
     if rec.media_state == MediaState.PENDING:
         return _accepted("Recording is being converted to MP3")
     if rec.storage_url:
-        return await _remote(request, rec, ".mp3", MPEG)
+        return await serve_remote(request, rec, ".mp3", MPEG)
     if wav is None or not wav.exists():
         raise ctx.not_found(request)
     # A recording the media job never saw (saved before it, or by an engine without it).
-    conv = request.app[MP3]
+    conv = request.config_dict[MP3]
     state = conv.state(wav)
     if state == "failed":
         raise NotFound("The MP3 of this recording could not be made", code=ApiCode.NOT_FOUND)
@@ -82,13 +82,14 @@ def _file(path: Path, content_type: str) -> web.FileResponse:
     return web.FileResponse(path, headers={"Content-Type": content_type, "Accept-Ranges": "bytes"})
 
 
-async def _remote(request: web.Request, rec: RecordingRecord, ext: str, content_type: str) -> web.StreamResponse:
+async def serve_remote(request: web.Request, rec: RecordingRecord, ext: str, content_type: str) -> web.StreamResponse:
     """A file held only in the bucket: a 302 to a presigned URL (s3_serve = redirect), or the
-    bytes streamed through (proxy), with HEAD and a single Range as for a local file."""
+    bytes streamed through (proxy), with HEAD and a single Range as for a local file. Also the
+    console's player's (its app is a sub-app of the API's: the keys are read through config_dict)."""
     if not rec.storage_url:
         raise ctx.not_found(request)
     settings = ctx.services(request).settings
-    store = request.app[LOCATE](rec.storage_url)
+    store = request.config_dict[LOCATE](rec.storage_url)
     key = recording_key(rec.account_sid, rec.sid, ext)
     info = await store.stat(key)
     if info is None:
@@ -167,7 +168,7 @@ async def _delete(request: web.Request, rec: RecordingRecord) -> None:
     """Files first, everywhere (the bucket, then the disk), then the row: when the bucket cannot
     be reached the recording stays, whole, and the customer can delete it again."""
     try:
-        await remove_files(rec, request.app[LOCATE])
+        await remove_files(rec, request.config_dict[LOCATE])
     except Exception as exc:  # noqa: BLE001 - botocore's errors and ours, mapped at this edge
         log.error("deleting the files of recording %s failed: %s", rec.sid, exc)
         raise ServiceUnavailable("The recording's files could not be deleted from storage; try again") from exc
