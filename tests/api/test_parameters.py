@@ -173,6 +173,12 @@ GOOD: dict[str, Any] = {
     "Coaching": {"Coaching": "true", "CallSidToCoach": "CA" + "1" * 32},
     "CallSidToCoach": "CA" + "1" * 32,
     "BeepOnExit": "false",
+    "Label": "agent",
+    "Beep": "onExit",
+    "StartConferenceOnEnter": "false",
+    "MaxParticipants": "5",
+    "ConferenceStatusCallbackEvent": "start end",
+    "AmdStatusCallback": {"AmdStatusCallback": URL, "MachineDetection": "Enable"},
     "EndConferenceOnExit": "true",
     **{f"Parameter{n}.Name": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v"} for n in range(1, 100)},
     **{f"Parameter{n}.Value": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v"} for n in range(1, 100)},
@@ -227,6 +233,11 @@ BAD: dict[str, Any] = {
     "Coaching": "maybe",
     "CallSidToCoach": "someone",
     "BeepOnExit": "maybe",
+    "Label": "x" * 129,
+    "Beep": "loud",
+    "StartConferenceOnEnter": "maybe",
+    "MaxParticipants": "1",
+    "ConferenceStatusCallbackEvent": "sometimes",
     "EndConferenceOnExit": "maybe",
     **{f"Parameter{n}.Name": {f"Parameter{n}.Name": "k", f"Parameter{n}.Value": "v" * 500} for n in range(1, 100)},
     **{f"Parameter{n}.Value": {f"Parameter{n}.Value": "v"} for n in range(1, 100)},  # without its Name
@@ -295,6 +306,9 @@ class Target:
                 path = path.replace("{QueueSid}", queue).replace("{Sid}", queue).replace("{CallSid}", "Front")
             if op == "UpdateMember":
                 fields = {"Url": URL}
+        elif op == "CreateParticipant":  # a room named by its friendly name: made when the call joins
+            path = path.replace("{ConferenceSid}", f"room-{next(_numbers)}")
+            fields = {"To": "+15005550006", "From": "+15005550100"}
         elif "/Conferences" in path:  # no live room in this API: 404 after the checks
             path = path.replace("{ConferenceSid}", "CF" + "0" * 32).replace("{Sid}", "CF" + "0" * 32)
             path = path.replace("{CallSid}", "CA" + "0" * 32)
@@ -357,8 +371,6 @@ class Target:
         if self.op in ("UpdateStream", "UpdateMember", "UpdateConference", "ListParticipant", "UpdateParticipant"):
             # nothing live to act on: 404 after the checks
             return status == 404 and body["code"] == ApiCode.NOT_FOUND
-        if self.op == "CreateParticipant":  # refused as a whole: a 400 naming the operation
-            return status == 400 and "Participants create" in body["message"]
         return status in (200, 201)
 
 

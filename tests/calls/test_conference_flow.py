@@ -216,7 +216,7 @@ async def test_conferences_and_participants_rest(flow: Flow) -> None:
             resp = await api.client.post(f"{base}/Participants/{b.sid}.json", data=refused, headers=h)
             assert resp.status == 400 and named in (await resp.json())["message"], refused
         resp = await api.client.post(f"{base}/Participants.json", data={"From": "+1", "To": "+2"}, headers=h)
-        assert resp.status == 400 and "Participants create" in (await resp.json())["message"]
+        assert resp.status == 400 and "'To'" in (await resp.json())["message"]  # the Calls resource's checks
         resp = await api.client.post(f"{base}.json", data={"AnnounceUrl": "http://127.0.0.1:9/ann"}, headers=h)
         assert resp.status == 200
         notes = await flow.store.read(list_notifications, b.sid)
@@ -300,3 +300,42 @@ async def test_wait_url_document_runs_until_the_room_starts_and_a_failing_one_is
     for sid in (a.sid, b.sid, c.sid, d.sid):
         flow.sip.remote_hangup(sid)
         await flow.wait_status(sid, ("completed",))
+
+
+async def test_participants_create_places_a_call_that_joins_the_room(flow: Flow) -> None:
+    a = await flow.create(url=room_doc(flow, "/a", 'participantLabel="host"'))
+    await flow.wait_for(lambda: plays(flow, a.sid, WAIT_PLAY_ID) == 1)
+    key = next(iter(conferences(flow).by_sid))
+    api = await start_api(flow.store, flow.dispatcher.settings, flow.project, controller=flow.dispatcher)
+    api.services.conferences = conferences(flow)
+    h = api.auth
+    try:
+        data = {"From": "+15005550100", "To": "+15005550007", "Label": "guest", "Muted": "true", "Beep": "false"}
+        resp = await api.client.post(f"{api.base}/Conferences/{key}/Participants.json", data=data, headers=h)
+        assert resp.status == 201, await resp.text()
+        body: Any = await resp.json()
+        assert body["status"] == "queued" and body["label"] == "guest" and body["muted"] is True
+        assert body["conference_sid"] == key and body["call_sid"].startswith("CA")
+        guest = body["call_sid"]
+        await flow.wait_for(lambda: bool(flow.sip.rooms) and len(flow.sip.rooms.get(key, {})) == 2)
+        assert flow.sip.rooms[key][guest] == (True, "")  # muted, in the room started by its join
+        body = await (await api.client.get(f"{api.base}/Conferences/{key}/Participants/guest.json", headers=h)).json()
+        assert body["call_sid"] == guest and body["status"] == "connected"
+        # by name: a room that does not exist yet is made when the call joins
+        data = {"From": "+15005550100", "To": "+15005550008", "StartConferenceOnEnter": "false"}
+        resp = await api.client.post(f"{api.base}/Conferences/new%20room/Participants.json", data=data, headers=h)
+        body = await resp.json()
+        assert resp.status == 201 and body["conference_sid"] is None and "/Conferences/new%20room/" in body["uri"]
+        await flow.wait_for(lambda: any(r.name == "new room" for r in conferences(flow).by_sid.values()))
+        resp = await api.client.post(f"{api.base}/Conferences/CF{'0' * 32}/Participants.json", data=data, headers=h)
+        assert resp.status == 404  # a CF sid names a known room only
+        resp = await api.client.post(
+            f"{api.base}/Conferences/x/Participants.json", data={**data, "Region": "ie1"}, headers=h
+        )
+        assert resp.status == 400 and "Region" in (await resp.json())["message"]
+    finally:
+        await api.client.close()
+    for sid in [a.sid, guest, *(p for r in conferences(flow).by_sid.values() for p in r.participants)]:
+        if sid in flow.sip.calls and not flow.sip.calls[sid].ended:
+            flow.sip.remote_hangup(sid)
+            await flow.wait_status(sid, ("completed",))

@@ -260,23 +260,60 @@ PARTICIPANT_UPDATE = (
     )
     + _ANNOUNCE
 )
-_NO_CREATE = "Participants create (an outbound call joining the room) is not there yet: use <Dial><Conference>"
-PARTICIPANT_CREATE = tuple(
-    Param(name, R, _NO_CREATE)
-    for name in (
-        "From", "To", "StatusCallback", "StatusCallbackMethod", "StatusCallbackEvent", "Label", "Timeout",
-        "Record", "Muted", "Beep", "StartConferenceOnEnter", "EndConferenceOnExit", "WaitUrl", "WaitMethod",
-        "EarlyMedia", "MaxParticipants", "ConferenceRecord", "ConferenceTrim", "ConferenceStatusCallback",
-        "ConferenceStatusCallbackMethod", "ConferenceStatusCallbackEvent", "RecordingChannels",
-        "RecordingStatusCallback", "RecordingStatusCallbackMethod", "SipAuthUsername", "SipAuthPassword",
-        "Region", "ConferenceRecordingStatusCallback", "ConferenceRecordingStatusCallbackMethod",
-        "RecordingStatusCallbackEvent", "ConferenceRecordingStatusCallbackEvent", "Coaching", "CallSidToCoach",
-        "JitterBufferSize", "Byoc", "CallerId", "CallReason", "RecordingTrack", "TimeLimit", "MachineDetection",
-        "MachineDetectionTimeout", "MachineDetectionSpeechThreshold", "MachineDetectionSpeechEndThreshold",
-        "MachineDetectionSilenceTimeout", "AmdStatusCallback", "AmdStatusCallbackMethod", "Trim", "CallToken",
-        "ClientNotificationUrl", "CallerDisplayName",
-    )
-)  # fmt: skip
+_AS_CALL = "as on Calls create: the participant is an outbound call"
+_NOT_RECORDED = "conference recording is not done yet"
+PARTICIPANT_CREATE = _params(
+    ("From", S, "required; " + _AS_CALL),
+    ("To", S, "required; " + _AS_CALL),
+    ("StatusCallback", S, "the call's status callbacks"),
+    ("StatusCallbackMethod", S, ""),
+    ("StatusCallbackEvent", S, "`initiated`, `ringing`, `answered`, `completed`"),
+    ("Label", S, "participantLabel: 128 characters at most, unique in the room (16025 when the call joins)"),
+    ("Timeout", S, "seconds of ringing, 1-600"),
+    ("Record", S, "records the whole call"),
+    ("Muted", S, "true or false"),
+    ("Beep", S, "`true`, `false`, `onEnter`, `onExit`"),
+    ("StartConferenceOnEnter", S, "true or false"),
+    ("EndConferenceOnExit", S, "true or false"),
+    ("WaitUrl", S, "the wait document; empty: silence"),
+    ("WaitMethod", S, ""),
+    ("EarlyMedia", R, "the call is put in the room when answered; nothing is heard before", "false"),
+    ("MaxParticipants", S, "2-250"),
+    ("ConferenceRecord", R, _NOT_RECORDED, "do-not-record"),
+    ("ConferenceTrim", R, _NOT_RECORDED, "trim-silence"),
+    ("ConferenceStatusCallback", S, "the room's statusCallback (the first participant's counts)"),
+    ("ConferenceStatusCallbackMethod", S, ""),
+    ("ConferenceStatusCallbackEvent", S, "`start end join leave mute hold modify speaker announcement`"),
+    ("RecordingChannels", S, "the call's recording: `mono` or `dual`"),
+    ("RecordingStatusCallback", S, _CALLBACK),
+    ("RecordingStatusCallbackMethod", S, ""),
+    ("SipAuthUsername", S, "digest username for a To that is a sip: URI"),
+    ("SipAuthPassword", S, "digest password for a To that is a sip: URI"),
+    ("Region", R, "a Wirexa engine has one region, itself"),
+    ("ConferenceRecordingStatusCallback", R, _NOT_RECORDED),
+    ("ConferenceRecordingStatusCallbackMethod", R, _NOT_RECORDED),
+    ("RecordingStatusCallbackEvent", S, "`in-progress`, `completed`, `absent`"),
+    ("ConferenceRecordingStatusCallbackEvent", R, _NOT_RECORDED),
+    ("Coaching", S, "true needs CallSidToCoach"),
+    ("CallSidToCoach", S, "a participant's CallSid: only it hears this one (13240 when it is not in the room)"),
+    ("JitterBufferSize", R, "each call's jitter buffer is pjmedia's adaptive one"),
+    ("Byoc", R, "Wirexa has no BYOC trunks: calls leave through its [sip] trunk"),
+    ("CallerId", S, "the caller id presented in place of From"),
+    ("CallReason", R, "Wirexa has no Branded Calling"),
+    ("RecordingTrack", S, "`inbound`, `outbound` or `both`"),
+    ("TimeLimit", S, "the call's: seconds, 1-86400"),
+    ("MachineDetection", S, "`Enable` or `DetectMessageEnd`"),
+    ("MachineDetectionTimeout", S, "seconds, 3-59"),
+    ("MachineDetectionSpeechThreshold", S, "milliseconds, 1000-6000"),
+    ("MachineDetectionSpeechEndThreshold", S, "milliseconds, 500-5000"),
+    ("MachineDetectionSilenceTimeout", S, "milliseconds, 2000-10000"),
+    ("AmdStatusCallback", S, "the result, POSTed as Calls create's AsyncAmdStatusCallback"),
+    ("AmdStatusCallbackMethod", S, ""),
+    ("Trim", S, "the call's recording: `trim-silence` or `do-not-trim`"),
+    ("CallToken", R, "Wirexa issues no call tokens"),
+    ("ClientNotificationUrl", R, "Wirexa has no Voice SDK clients to notify"),
+    ("CallerDisplayName", R, "Wirexa sets no caller display name"),
+)
 
 # Twilio's operationId -> (where it is in README's table, its parameters).
 OPERATIONS: dict[str, tuple[str, tuple[Param, ...]]] = {
@@ -302,7 +339,10 @@ OPERATIONS: dict[str, tuple[str, tuple[Param, ...]]] = {
     "UpdateConference": ("Conferences: update", CONFERENCE_UPDATE),
     "ListParticipant": ("Participants: list", PARTICIPANT_LIST),
     "UpdateParticipant": ("Participants: update (by CallSid or label)", PARTICIPANT_UPDATE),
-    "CreateParticipant": ("Participants: create", PARTICIPANT_CREATE),
+    "CreateParticipant": (
+        "Participants: create (an outbound call joining the room; by CF sid or name)",
+        PARTICIPANT_CREATE,
+    ),
 }
 # Twilio operations that take the parameters of another one here, but for those named.
 SAME_AS: dict[str, tuple[str, frozenset[str]]] = {

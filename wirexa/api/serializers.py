@@ -631,7 +631,7 @@ def conference_json(
 def participant_json(
     *,
     account_sid: str,
-    conference_sid: str,
+    conference_sid: str | None,
     call_sid: str,
     label: str | None,
     muted: bool,
@@ -643,8 +643,10 @@ def participant_json(
     date_created: dt.datetime,
     date_updated: dt.datetime,
     prefix: str,
+    room_path: str = "",
 ) -> dict[str, Any]:
-    """Twilio's Participant resource (reference voice-next §2.4)."""
+    """Twilio's Participant resource (reference voice-next §2.4). `room_path` names the room in
+    the URI while it has no sid yet (a created participant's room is made when its call joins)."""
     return {
         "account_sid": account_sid,
         "call_sid": call_sid,
@@ -659,5 +661,5 @@ def participant_json(
         "muted": muted,
         "start_conference_on_enter": start_conference_on_enter,
         "status": status,
-        "uri": f"{prefix}/Conferences/{conference_sid}/Participants/{call_sid}.json",
+        "uri": f"{prefix}/Conferences/{conference_sid or room_path}/Participants/{call_sid}.json",
     }

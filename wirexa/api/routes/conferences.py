@@ -4,9 +4,11 @@ ones and the latest ended ones are listed. Conference recordings are not made ye
 is absent (404, api/parameters.py ABSENT).
 
 Parameters are checked before the room is looked up (a bad or refused one is a 400 naming it
-even for a room that is gone). Participant create (an outbound call joining when answered) is
-not there yet: its parameters are refused by the table, and a request without any is a 400
-naming the operation. HoldUrl/HoldMethod/WaitUrl/WaitMethod are refused (held and waiting
+even for a room that is gone). Participant create places an outbound call (the Calls resource's
+own checks and options) whose TwiML is `<Dial><Conference ...>room</Conference></Dial>` built
+from the participant options: it joins the room when answered, as Twilio's does; the path names
+the room by CF sid (a known room) or by its friendly name (made when the call joins).
+HoldUrl/HoldMethod/WaitUrl/WaitMethod updates are refused (held and waiting
 participants hear the built-in music); AnnounceUrl is taken and announced as failed
 (announcement-fail, and a notification on each participant's call): announcements are not
 played yet."""
@@ -16,16 +18,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
+from urllib.parse import quote
+from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
+from multidict import MultiDict
 
 from wirexa.api import context as ctx
 from wirexa.api import parameters as tp
+from wirexa.api.routes.calls import parse_new_call
 from wirexa.api.serializers import conference_json, participant_json
 from wirexa.calls.conference import Conferences, Participant, Room
 from wirexa.errors import ApiCode, BadRequest
 
 STATUSES = ("init", "in-progress", "completed")
+CONFERENCE_EVENTS = ("start", "end", "join", "leave", "mute", "hold", "modify", "speaker", "announcement")
+MAX_LABEL = 128
 
 
 def _conferences(request: web.Request) -> Conferences | None:
@@ -222,14 +230,121 @@ async def delete_participant(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+# Participant create options that are the call's: passed to the Calls resource's create as they are.
+_CALL_FIELDS = (
+    "From", "To", "StatusCallback", "StatusCallbackMethod", "StatusCallbackEvent", "Timeout", "Record",
+    "RecordingChannels", "RecordingStatusCallback", "RecordingStatusCallbackMethod", "RecordingStatusCallbackEvent",
+    "RecordingTrack", "Trim", "SipAuthUsername", "SipAuthPassword", "CallerId", "TimeLimit", "MachineDetection",
+    "MachineDetectionTimeout", "MachineDetectionSpeechThreshold", "MachineDetectionSpeechEndThreshold",
+    "MachineDetectionSilenceTimeout",
+)  # fmt: skip
+BEEPS = {"true": "true", "false": "false", "onenter": "onEnter", "onexit": "onExit"}
+
+
+def _conference_twiml(form: Any, name: str) -> str:
+    """The <Dial><Conference> of a Participant create's options; BadRequest naming a bad one."""
+    attrs: list[tuple[str, str]] = []
+    label = (form.get("Label") or "").strip()
+    if len(label) > MAX_LABEL:
+        raise BadRequest(f"Label must be {MAX_LABEL} characters or fewer", code=ApiCode.INVALID_PARAMETER)
+    if label:
+        attrs.append(("participantLabel", label))
+    for field, attr in (
+        ("Muted", "muted"),
+        ("StartConferenceOnEnter", "startConferenceOnEnter"),
+        ("EndConferenceOnExit", "endConferenceOnExit"),
+    ):
+        if (form.get(field) or "") != "":
+            attrs.append((attr, "true" if ctx.parse_bool(form.get(field), field) else "false"))
+    beep = (form.get("Beep") or "").strip()
+    if beep:
+        if beep.lower() not in BEEPS:
+            raise BadRequest(
+                f"Beep must be true, false, onEnter or onExit, got {beep!r}", code=ApiCode.INVALID_PARAMETER
+            )
+        attrs.append(("beep", BEEPS[beep.lower()]))
+    if "WaitUrl" in form:
+        wait = ctx.opt_url(form, "WaitUrl")
+        attrs.append(("waitUrl", wait or ""))  # "" is silence
+    if (form.get("WaitMethod") or "") != "":
+        attrs.append(("waitMethod", ctx.parse_method(form.get("WaitMethod"), "WaitMethod")))
+    if (form.get("MaxParticipants") or "") != "":
+        most = ctx.parse_int(form.get("MaxParticipants"), "MaxParticipants", 250, 2, 250, ApiCode.INVALID_PARAMETER)
+        attrs.append(("maxParticipants", str(most)))
+    callback = ctx.opt_url(form, "ConferenceStatusCallback")
+    if callback is not None:
+        attrs.append(("statusCallback", callback))
+    if (form.get("ConferenceStatusCallbackMethod") or "") != "":
+        method = ctx.parse_method(form.get("ConferenceStatusCallbackMethod"), "ConferenceStatusCallbackMethod")
+        attrs.append(("statusCallbackMethod", method))
+    events = ctx.parse_list(form, "ConferenceStatusCallbackEvent")
+    if any(e not in CONFERENCE_EVENTS for e in events):
+        bad = next(e for e in events if e not in CONFERENCE_EVENTS)
+        raise BadRequest(f"Invalid ConferenceStatusCallbackEvent: {bad}", code=ApiCode.INVALID_PARAMETER)
+    if events:
+        attrs.append(("statusCallbackEvent", " ".join(events)))
+    coaching = _opt_bool(form, "Coaching")
+    to_coach = (form.get("CallSidToCoach") or "").strip()
+    if to_coach and not re.fullmatch(r"CA[0-9a-f]{32}", to_coach):
+        raise BadRequest(f"CallSidToCoach must be a CallSid, got {to_coach!r}", code=ApiCode.INVALID_PARAMETER)
+    if coaching is True and not to_coach:
+        raise BadRequest("CallSidToCoach is required when Coaching is true", code=ApiCode.INVALID_PARAMETER)
+    if to_coach and coaching is not False:
+        attrs.append(("coach", to_coach))
+    text = "".join(f" {k}={quoteattr(v)}" for k, v in attrs)
+    return f"<Response><Dial><Conference{text}>{escape(name)}</Conference></Dial></Response>"
+
+
 async def create_participant(request: web.Request) -> web.Response:
-    await ctx.require_project(request)
-    tp.refuse(await ctx.form(request), "CreateParticipant")
-    raise BadRequest(
-        "Participants create (an outbound call joining the conference) is not supported by Wirexa yet:"
-        " create the call with <Dial><Conference> in its TwiML",
-        code=ApiCode.INVALID_PARAMETER,
+    """An outbound call that joins the room when answered (status queued, as Twilio's)."""
+    project = await ctx.require_project(request)
+    form = await ctx.form(request)
+    tp.refuse(form, "CreateParticipant")
+    where = request.match_info["conference"]
+    name = where
+    conferences = _conferences(request)
+    if where.startswith("CF"):
+        room = conferences.room(project.sid, where) if conferences is not None else None
+        if room is None:
+            raise ctx.not_found(request)
+        name = room.name
+    twiml = _conference_twiml(form, name)
+    call_form: MultiDict[str] = MultiDict((k, v) for k, v in form.items() if k in _CALL_FIELDS)
+    call_form["Twiml"] = twiml
+    if (form.get("AmdStatusCallback") or "").strip():  # a participant's AMD reports asynchronously
+        call_form["AsyncAmd"] = "true"
+        call_form["AsyncAmdStatusCallback"] = form["AmdStatusCallback"]
+        if form.get("AmdStatusCallbackMethod"):
+            call_form["AsyncAmdStatusCallbackMethod"] = form["AmdStatusCallbackMethod"]
+    elif (form.get("AmdStatusCallbackMethod") or "") != "":
+        ctx.parse_method(form.get("AmdStatusCallbackMethod"), "AmdStatusCallbackMethod")
+    try:
+        new = parse_new_call(call_form)
+    except BadRequest as exc:
+        if "Twiml" in str(exc):  # ours, not the caller's: say which options made it
+            raise BadRequest(f"the participant options are too long for one room: {exc}", code=exc.code) from exc
+        raise
+    call = await ctx.services(request).calls.create(project, new)
+    room = conferences.live.get((project.sid, name)) if conferences is not None else None
+    now = call.date_created
+    body = participant_json(
+        account_sid=project.sid,
+        conference_sid=room.sid if room is not None else None,
+        call_sid=call.sid,
+        label=(form.get("Label") or "").strip() or None,
+        muted=ctx.parse_bool(form.get("Muted"), "Muted"),
+        hold=False,
+        coach=(form.get("CallSidToCoach") or "").strip() if _opt_bool(form, "Coaching") is not False else "",
+        start_conference_on_enter=ctx.parse_bool(form.get("StartConferenceOnEnter"), "StartConferenceOnEnter", True),
+        end_conference_on_exit=ctx.parse_bool(form.get("EndConferenceOnExit"), "EndConferenceOnExit"),
+        status="queued",
+        date_created=now,
+        date_updated=now,
+        prefix=ctx.prefix(request),
+        room_path=quote(name, safe=""),
     )
+    body["queue_time"] = "0"
+    return web.json_response(body, status=201)
 
 
 async def no_recordings(request: web.Request) -> web.Response:
