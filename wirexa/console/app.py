@@ -57,9 +57,7 @@ from wirexa.api.routes.numbers import (
     parse_voice_settings,
     refuse_unsupported,
 )
-from wirexa.api.routes.queues import _friendly_name as parse_queue_name
-from wirexa.api.routes.queues import _max_size as parse_max_size
-from wirexa.api.routes.queues import _taken as queue_name_taken
+from wirexa.api.routes.queues import parse_max_size, parse_queue_name, queue_name_taken
 from wirexa.api.routes.recordings import serve_remote
 from wirexa.api.serializers import format_number
 from wirexa.calls import state

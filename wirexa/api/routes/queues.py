@@ -46,7 +46,7 @@ def _render(request: web.Request, queue: QueueRecord) -> dict[str, object]:
     return queue_json(queue, ctx.prefix(request), stats.current_size, stats.average_wait_time_s)
 
 
-def _friendly_name(form: MultiMapping[str], required: bool) -> str | None:
+def parse_queue_name(form: MultiMapping[str], required: bool) -> str | None:
     if "FriendlyName" not in form and not required:
         return None
     name = (form.get("FriendlyName") or "").strip()
@@ -59,25 +59,25 @@ def _friendly_name(form: MultiMapping[str], required: bool) -> str | None:
     return name
 
 
-def _max_size(form: MultiMapping[str]) -> int | None:
+def parse_max_size(form: MultiMapping[str]) -> int | None:
     if not (form.get("MaxSize") or "").strip():
         return None
     return ctx.parse_int(form.get("MaxSize"), "MaxSize", DEFAULT_MAX_SIZE, 1, MAX_MAX_SIZE, ApiCode.INVALID_PARAMETER)
 
 
-def _taken(name: str) -> BadRequest:
+def queue_name_taken(name: str) -> BadRequest:
     return BadRequest(f"A queue named {name!r} already exists", code=ApiCode.INVALID_PARAMETER)
 
 
 async def create_queue(request: web.Request) -> web.Response:
     project = await ctx.require_project(request)
     form = await ctx.form(request)
-    name = _friendly_name(form, required=True)
+    name = parse_queue_name(form, required=True)
     assert name is not None
-    max_size = _max_size(form) or DEFAULT_MAX_SIZE
+    max_size = parse_max_size(form) or DEFAULT_MAX_SIZE
     queue = await ctx.services(request).store.write(insert_queue, project.sid, name, max_size)
     if queue is None:
-        raise _taken(name)
+        raise queue_name_taken(name)
     return web.json_response(_render(request, queue), status=201)
 
 
@@ -109,10 +109,10 @@ async def update_queue_(request: web.Request) -> web.Response:
     queue = await _queue(request)
     form = await ctx.form(request)
     fields: dict[str, object] = {}
-    name = _friendly_name(form, required=False)
+    name = parse_queue_name(form, required=False)
     if name is not None:
         fields["friendly_name"] = name
-    max_size = _max_size(form)
+    max_size = parse_max_size(form)
     if max_size is not None:
         fields["max_size"] = max_size
 
@@ -124,7 +124,7 @@ async def update_queue_(request: web.Request) -> web.Response:
 
     result = await ctx.services(request).store.write(update)
     if result == "taken":
-        raise _taken(str(name))
+        raise queue_name_taken(str(name))
     if not isinstance(result, QueueRecord):
         raise ctx.not_found(request)
     return web.json_response(_render(request, result))
