@@ -82,3 +82,38 @@ async def test_members_in_three_workers_hear_every_unmuted_member(tmp_path: Path
         assert pool.rooms == {}
         assert all(not w.relay_ports for w in pool.workers.values())
         assert pool.crashes == 0
+
+
+async def test_a_join_sent_before_the_call_has_audio_waits_for_it(tmp_path: Path) -> None:
+    """An answer and the join go out together (an inbound <Dial><Conference>): the worker holds the
+    join, or the relay of a call in another worker, until the call's media is up."""
+    sandbox = tmp_path / "sandbox.toml"
+    sandbox.write_text(
+        f'[numbers."{LOUD}"]\nanswer = "{tone_file(tmp_path / "a.wav", 8000, 440)}"\n'
+        f'[numbers."{LISTENER}"]\nanswer = "silence"\n'
+    )
+    settings = make_settings(tmp_path, sandbox_config=str(sandbox), sip_workers_max=3)
+    async with running(settings, tmp_path) as h:
+        pool = h.bridge.pool
+        assert pool is not None
+        loud = await h.dial(LOUD)
+        await h.wait(loud, CallAnswered, timeout=30)
+        await h.bridge.room_join("room", loud)
+        early = []
+        for _ in range(CALLS_PER_WORKER):  # fills the first worker, then one in another
+            sid = await h.dial(LISTENER)
+            await asyncio.sleep(0.05)  # the worker has the call (MakeCall), not its audio
+            await h.bridge.room_join("room", sid)
+            early.append(sid)
+        await asyncio.gather(*(h.wait(s, CallAnswered, timeout=30) for s in early))
+        assert any(pool.by_call[s] is not pool.by_call[loud] for s in early)  # one is relayed
+        await asyncio.sleep(2.5)
+        for sid in early:
+            await h.bridge.hangup(sid)
+            await h.ended(sid)
+        for sid in early:
+            with wave.open(str(await h.sandbox_wav(sid))) as w:
+                assert tone_seconds(w.readframes(w.getnframes()), 440) > 1.0, sid
+        await h.bridge.hangup(loud)
+        await h.ended(loud)
+        assert pool.crashes == 0

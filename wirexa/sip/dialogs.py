@@ -88,6 +88,9 @@ class Dialog:
     amd: AmdParams | None = None  # answering-machine detection asked for this call
     taps: dict[str, Tap[Any]] = field(default_factory=dict)  # by name (the AMD tap: until its decision)
     pending_streams: list[proto.StartStream] = field(default_factory=list)  # until media is up
+    # A conference room to join (RoomJoin) or reach from this worker (RelayOpen to a room), sent
+    # right after the answer: held until media is up, as plays and recordings are.
+    pending_rooms: list[proto.RoomJoin | proto.RelayOpen] = field(default_factory=list)
     quality_due: float | None = None  # the next reading of its stream statistics (answered calls)
     quality_last: proto.Quality | None = None
     quality_unsent: bool = False  # quality_last was read as the stream went, not sent yet

@@ -145,10 +145,12 @@ class Worker:
             case proto.RelayOpen():
                 self.relay_open(cmd)
             case proto.RelayClose(call_sid=sid, peer=peer):
+                self.drop_pending_room(sid, peer)
                 self.relay_close(sid, peer)
             case proto.RoomJoin() | proto.RoomMember():
                 self.room_member(cmd)
             case proto.RoomLeave(call_sid=sid, room=room):
+                self.drop_pending_room(sid, room)
                 node = mg.call_port(sid)
                 self.link(self.graph.leave(room, node) + self.graph.coach(node, None) + self.graph.mute(node, False))
             case proto.RemoteOpen():
@@ -396,6 +398,9 @@ class Worker:
     def relay_open(self, cmd: proto.RelayOpen) -> None:
         """Bridge a call with a call of another worker (relay.py); raises what CommandLoop reports."""
         st = self.calls.get(cmd.call_sid)
+        if st is not None and st.media is None and not st.disconnected:
+            st.pending_rooms.append(cmd)  # opened the moment its media is up
+            return
         if st is None or not st.live:
             raise ValueError(f"call {cmd.call_sid} has no live audio")
         self.relay_close(cmd.call_sid, cmd.peer)
@@ -419,6 +424,14 @@ class Worker:
 
     # --- conference rooms (this worker their home; remote members over relays, pool.py) --------
 
+    def drop_pending_room(self, sid: str, room: str) -> None:
+        """A join or relay still waiting for the call's media is not wanted any more."""
+        st = self.calls.get(sid)
+        if st is not None:
+            st.pending_rooms = [
+                c for c in st.pending_rooms if (c.room if isinstance(c, proto.RoomJoin) else c.peer) != room
+            ]
+
     def member_node(self, sid: str, room: str) -> mg.Node:
         """A room member's node: the call's port if the call is here, else its remote port."""
         return mg.call_port(sid) if self.graph.live(sid) else mg.remote(sid, room)
@@ -430,6 +443,9 @@ class Worker:
         node = mg.remote(cmd.call_sid, cmd.room) if isinstance(cmd, proto.RemoteOpen) else mg.call_port(cmd.call_sid)
         if isinstance(cmd, proto.RoomJoin):
             st = self.calls.get(cmd.call_sid)
+            if st is not None and st.media is None and not st.disconnected:
+                st.pending_rooms.append(cmd)  # joined the moment its media is up
+                return
             if st is None or not st.live:
                 raise ValueError(f"call {cmd.call_sid} has no live audio")
         elif isinstance(cmd, proto.RoomMember):
@@ -589,6 +605,16 @@ class Worker:
         streams, st.pending_streams = st.pending_streams, []
         for start in streams:
             self.streams.start(st, start)
+        rooms, st.pending_rooms = st.pending_rooms, []
+        for join in rooms:
+            try:
+                if isinstance(join, proto.RelayOpen):
+                    self.relay_open(join)
+                else:
+                    self.room_member(join)
+            except Exception as exc:  # as CommandLoop reports a command that failed: its session is told
+                log.warning("[%s] %s failed once its media was up: %s", sid, join.NAME, exc)
+                self.emit(proto.failure(join, str(exc)))
         if st.amd is not None and st.answered and AMD_TAP not in st.taps:
             self.start_amd(st)
 
