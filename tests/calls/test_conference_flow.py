@@ -5,6 +5,7 @@ a full room, <Dial action> after leaving, and the status callbacks in order thro
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.calls.conftest import Flow
@@ -162,7 +163,8 @@ async def test_what_is_not_done_yet_is_notified(flow: Flow) -> None:
 
 async def test_conferences_and_participants_rest(flow: Flow) -> None:
     """The Conferences and Participants resources on live rooms: list, fetch (by CallSid or label),
-    mute, hold, coach, modify, kick, AnnounceUrl (announced as failed), end; what is refused."""
+    mute, hold, coach, modify, kick, an AnnounceUrl that cannot be fetched (announcement-fail), end;
+    what is refused."""
     events = 'statusCallback="http://127.0.0.1:9/conf" statusCallbackEvent="start end join leave mute hold modify announcement"'
     a = await flow.create(url=room_doc(flow, "/a", events + ' participantLabel="alice"'))
     b = await flow.create(to="+15005550007", url=room_doc(flow, "/b"))
@@ -218,9 +220,18 @@ async def test_conferences_and_participants_rest(flow: Flow) -> None:
         resp = await api.client.post(f"{base}/Participants.json", data={"From": "+1", "To": "+2"}, headers=h)
         assert resp.status == 400 and "'To'" in (await resp.json())["message"]  # the Calls resource's checks
         resp = await api.client.post(f"{base}.json", data={"AnnounceUrl": "http://127.0.0.1:9/ann"}, headers=h)
-        assert resp.status == 200
-        notes = await flow.store.read(list_notifications, b.sid)
-        assert any("AnnounceUrl" in n.message_text for n in notes)
+        assert resp.status == 200  # a and b hear it (c is held): its fetch fails for both, each notified
+
+        async def failed() -> bool:
+            hooks = await flow.store.read(list_webhooks)
+            return any(w.kind == "conference" and w.event == "announcement-fail" for w in hooks)
+
+        for _ in range(100):
+            if await failed():
+                break
+            await asyncio.sleep(0.05)
+        assert await failed()
+        assert await flow.store.read(list_notifications, b.sid)
         # kick c: its document goes on at <Dial action>
         resp = await api.client.delete(f"{base}/Participants/{c.sid}.json", headers=h)
         assert resp.status == 204
@@ -339,3 +350,39 @@ async def test_participants_create_places_a_call_that_joins_the_room(flow: Flow)
         if sid in flow.sip.calls and not flow.sip.calls[sid].ended:
             flow.sip.remote_hangup(sid)
             await flow.wait_status(sid, ("completed",))
+
+
+async def test_announce_url_plays_to_the_room_then_to_one_participant(flow: Flow) -> None:
+    events = 'statusCallback="http://127.0.0.1:9/conf" statusCallbackEvent="announcement"'
+    flow.backend.docs["/ann"] = "<Response><Say>attention please</Say><Dial>+15005550009</Dial></Response>"
+    a = await flow.create(url=room_doc(flow, "/a", events))
+    b = await flow.create(to="+15005550007", url=room_doc(flow, "/b", 'participantLabel="bee"'))
+    await flow.wait_for(lambda: bool(flow.sip.rooms) and len(flow.sip.rooms[media_room(flow)]) == 2)
+    key = media_room(flow)
+    room = conferences(flow).by_sid[key]
+    await conferences(flow).announce(room, flow.backend.url("/ann"))
+    await flow.wait_for(lambda: flow.tts.spoken.count(("attention please", "man", "en-US")) == 2)
+
+    async def announced(count: int) -> list[dict[str, str]]:
+        for _ in range(100):
+            hooks = [dict(w.params) for w in await flow.store.read(list_webhooks) if w.kind == "conference"]
+            if len(hooks) >= count:
+                return hooks
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{count} announcement callbacks never came")
+
+    [end] = await announced(1)
+    assert end["StatusCallbackEvent"] == "announcement-end" and end["AnnounceUrl"].endswith("/ann")
+    assert "CallSid" not in end  # the room's announcement
+    requests = flow.backend.requests_to("/ann")
+    assert {r["CallSid"] for r in requests} == {a.sid, b.sid} and {r["ConferenceSid"] for r in requests} == {key}
+    # to one participant
+    part = Conferences.participant(room, "bee")
+    assert part is not None
+    await conferences(flow).announce(room, flow.backend.url("/ann"), "GET", part)
+    _, one = await announced(2)
+    assert one["StatusCallbackEvent"] == "announcement-end" and one["CallSid"] == b.sid
+    assert flow.tts.spoken.count(("attention please", "man", "en-US")) == 3
+    for sid in (a.sid, b.sid):
+        flow.sip.remote_hangup(sid)
+        await flow.wait_status(sid, ("completed",))

@@ -233,8 +233,8 @@ _ANNOUNCE = _params(
     (
         "AnnounceUrl",
         P,
-        "announcements are not played yet: announcement-fail (statusCallbackEvent announcement) and a"
-        " notification on each participant's call",
+        "a document (Play, Say, Pause, Redirect) played over the room to those in it (waiting or held"
+        " participants hear their music: not them); announcement-end or -fail; audio files are not played",
     ),
     ("AnnounceMethod", S, ""),
 )

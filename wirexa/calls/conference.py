@@ -128,7 +128,9 @@ class Participant:
     beep: Beep = Beep.TRUE
     coach: str = ""  # the CallSid it coaches ("" nobody)
     date_updated: dt.datetime | None = None
-    doc: Interpreter | None = None  # the waitUrl document running
+    doc: Interpreter | None = None  # the waitUrl document running, or an announcement
+    announcing: str | None = None  # the doc is the announcement of this AnnounceUrl
+    doc_ended: str | None = None  # "done" or "failed": the doc just ended (feed reports it)
 
     @property
     def call_sid(self) -> str:
@@ -147,6 +149,17 @@ class Participant:
 
 
 @dataclasses.dataclass(slots=True)
+class Announcement:
+    """An AnnounceUrl playing: to whom it still plays, whether it failed for any of them, and
+    the participant it was for (None: the whole room)."""
+
+    url: str
+    pending: set[str]
+    part: Participant | None
+    failed: bool = False
+
+
+@dataclasses.dataclass(slots=True)
 class Room:
     sid: str
     account_sid: str
@@ -160,6 +173,7 @@ class Room:
     call_sid_ending: str | None = None
     seq: itertools.count[int] = dataclasses.field(default_factory=lambda: itertools.count(1))
     last_call_sid: str = ""
+    announcement: Announcement | None = None
 
     @property
     def started(self) -> bool:
@@ -208,6 +222,7 @@ class Conferences:
             refused = self._refusal(room, action)
             if refused is not None:
                 return refused
+        created = room is None
         if room is None:
             if action.coach:
                 return BAD_COACH, f"<Conference coach={action.coach!r}>: no such participant in {action.name!r}"
@@ -216,10 +231,8 @@ class Conferences:
             self.live[key] = room
             self.by_sid[room.sid] = room
             self._trim_ended()
-            await self._write_room(room)
-            log.info("[%s] conference %s (%s) created", call.sid, room.sid, room.name)
-        for message in _not_done(action):
-            await call.notify_call(Notice.SCHEMA_WARNING, message)
+        # In the room before the first await: calls joining at once are checked (labels, the cap)
+        # and ordered against each other in the order they came.
         part = Participant(call, room, action, action.muted, self.clock.now(), self.clock.monotonic())
         part.end_on_exit, part.beep, part.coach = action.end_conference_on_exit, action.beep, action.coach or ""
         part.date_updated = part.date_created
@@ -227,12 +240,19 @@ class Conferences:
         room.last_call_sid = call.sid
         room.date_updated = self.clock.now()
         call.participant = part
+        if created:
+            await self._write_room(room)
+            log.info("[%s] conference %s (%s) created", call.sid, room.sid, room.name)
+        for message in _not_done(action):
+            await call.notify_call(Notice.SCHEMA_WARNING, message)
         await self._write_part(part)
         await self._event(room, "join", "participant-join", part)
         if action.time_limit_s:
             handle = self.clock.call_later(float(action.time_limit_s), lambda: self._time_up(part))
             part.time_limit = handle.cancel
-        if room.started:
+        if part.in_media or part.call.participant is not part:
+            pass  # the room started meanwhile (and took it in), or it has left already
+        elif room.started:
             await self._enter_media(part)
             await self._beep(room, part, entering=True)
         elif self._starts(room):
@@ -276,18 +296,24 @@ class Conferences:
 
     # --- the waitUrl document (Play, Say, Pause, Redirect; silence once it runs out) ---------------
 
-    async def _start_doc(self, part: Participant, url: str, method: V.HttpMethod) -> None:
+    async def _start_doc(
+        self, part: Participant, url: str, method: V.HttpMethod | str, announce: str | None = None
+    ) -> None:
         params = dict(call_params(part.call.call, "in-progress"))
         params.update({"ConferenceSid": part.room.sid, "FriendlyName": part.room.name})
         doc = Interpreter(params, None, answered=True, allowed=WAIT_VERBS, first_op=OP_SPAN * next(self.op_base))
-        part.doc = doc
-        await part.call.execute(self._filter(part, doc.start(url, method)))
+        part.doc, part.announcing = doc, announce
+        await part.call.execute(self._filter(part, doc.start(url, V.HttpMethod(method))))
+        await self._doc_done(part)
 
     async def feed(self, part: Participant, event: E.Event) -> list[A.Action]:
-        """An event of the wait document (Participant.takes): the actions the call performs."""
+        """An event of the wait document or announcement (Participant.takes): the actions the
+        call performs."""
         if part.doc is None:
             return []
-        return self._filter(part, part.doc.feed(event))
+        actions = self._filter(part, part.doc.feed(event))
+        await self._doc_done(part)
+        return actions
 
     @staticmethod
     def _filter(part: Participant, actions: list[A.Action]) -> list[A.Action]:
@@ -297,12 +323,42 @@ class Conferences:
         for action in actions:
             if (isinstance(action, A.Hangup) and action.end_of_document) or isinstance(action, A.LeaveQueue):
                 part.doc = None
+                part.doc_ended = "failed" if isinstance(action, A.LeaveQueue) else "done"
             elif not isinstance(action, A.Finished):
                 out.append(action)
         return out
 
+    async def _doc_done(self, part: Participant, ended: str | None = None) -> None:
+        """An announcement's document ended for `part`: once it has for everyone it played to,
+        announcement-end (or -fail when it failed for any) goes to the room's statusCallback."""
+        ended = ended or part.doc_ended
+        part.doc_ended = None
+        if ended is None or part.announcing is None:
+            return
+        part.announcing = None
+        room = part.room
+        ann = room.announcement
+        if ann is None or part.call_sid not in ann.pending:
+            return
+        ann.pending.discard(part.call_sid)
+        ann.failed |= ended == "failed"
+        if ann.pending:
+            return
+        room.announcement = None
+        await self._announced(room, ann)
+
+    async def _announced(self, room: Room, ann: Announcement, reason: str = "the AnnounceUrl document failed") -> None:
+        if ann.failed:
+            extra = (("ReasonAnnouncementFailed", reason), ("AnnounceUrl", ann.url))
+            await self._event(room, "announcement", "announcement-fail", ann.part, extra)
+        else:
+            await self._event(room, "announcement", "announcement-end", ann.part, (("AnnounceUrl", ann.url),))
+
     async def _stop_doc(self, part: Participant) -> None:
         if part.doc is not None:
+            if part.announcing is not None:  # cut short (the participant left or was held): it played
+                part.doc_ended = "done"
+                await self._doc_done(part)
             doc, part.doc = part.doc, None
             stops = (A.StopPrompts, A.CancelTimer, A.StopGather)
             actions: list[A.Action] = [a for a in doc.feed(E.CallRedirected(document=_EMPTY)) if isinstance(a, stops)]
@@ -310,6 +366,8 @@ class Conferences:
                 await part.call.execute(actions)
 
     async def _enter_media(self, part: Participant) -> None:
+        if part.in_media:  # the room started while this participant was joining
+            return
         await self._stop_doc(part)
         if part.music:
             part.music = False
@@ -446,14 +504,24 @@ class Conferences:
         """DELETE of a participant: it leaves, and its document goes on at <Dial action>."""
         await self._leave(part, "participant_updated_via_api", kicked=True)
 
-    async def announce(self, room: Room, url: str, part: Participant | None = None) -> None:
-        """AnnounceUrl: not played yet. Each participant concerned gets a notification, and the
-        room's statusCallback (event announcement) announcement-fail."""
-        message = f"AnnounceUrl {url}: announcements are not played yet"
-        for p in [part] if part is not None else list(room.participants.values()):
-            await p.call.notify_call(Notice.SCHEMA_WARNING, message)
-        extra = (("ReasonAnnouncementFailed", "announcements are not supported yet"), ("AnnounceUrl", url))
-        await self._event(room, "announcement", "announcement-fail", part, extra)
+    async def announce(self, room: Room, url: str, method: str = "POST", part: Participant | None = None) -> None:
+        """AnnounceUrl: its document (Play, Say, Pause, Redirect) plays to every participant in
+        the room (or to `part`), over what they hear; announcement-end when it has played to all,
+        announcement-fail when it could not (it failed, nobody can hear it now: waiting or held
+        participants hear their music, or another announcement plays)."""
+        targets = [part] if part is not None else list(room.participants.values())
+        targets = [p for p in targets if p.in_media and not p.hold and p.doc is None and not p.call.ended]
+        ann = Announcement(url, {p.call_sid for p in targets}, part)
+        if not targets or room.announcement is not None:
+            ann.failed = True
+            why = "another announcement is playing" if room.announcement is not None else "nobody in the room hears it"
+            for p in [part] if part is not None else list(room.participants.values()):
+                await p.call.notify_call(Notice.SCHEMA_WARNING, f"AnnounceUrl {url} not played: {why}")
+            await self._announced(room, ann, why)
+            return
+        room.announcement = ann
+        for p in targets:
+            await self._start_doc(p, url, method, announce=url)
 
     async def update(
         self,

@@ -9,9 +9,8 @@ own checks and options) whose TwiML is `<Dial><Conference ...>room</Conference><
 from the participant options: it joins the room when answered, as Twilio's does; the path names
 the room by CF sid (a known room) or by its friendly name (made when the call joins).
 HoldUrl/HoldMethod/WaitUrl/WaitMethod updates are refused (held and waiting
-participants hear the built-in music); AnnounceUrl is taken and announced as failed
-(announcement-fail, and a notification on each participant's call): announcements are not
-played yet."""
+participants hear the built-in music); AnnounceUrl plays to the room or the participant
+(calls/conference.py announce)."""
 
 from __future__ import annotations
 
@@ -136,12 +135,12 @@ async def update_conference(request: web.Request) -> web.Response:
     if status and status != "completed":
         raise BadRequest(f"Status must be completed, got {status!r}", code=ApiCode.INVALID_PARAMETER)
     announce = ctx.opt_url(form, "AnnounceUrl")
-    ctx.parse_method(form.get("AnnounceMethod"), "AnnounceMethod")
+    announce_method = ctx.parse_method(form.get("AnnounceMethod"), "AnnounceMethod")
     room = await _room(request)
     conferences = _conferences(request)
     assert conferences is not None  # a room exists only where conferences run
     if announce is not None and room.status != "completed":
-        await conferences.announce(room, announce)
+        await conferences.announce(room, announce, announce_method)
     if status == "completed":
         await conferences.end(room)
     return web.json_response(_room_json(room, ctx.prefix(request)))
@@ -187,7 +186,7 @@ async def update_participant(request: web.Request) -> web.Response:
     form = await ctx.form(request)
     tp.refuse(form, "UpdateParticipant")
     announce = ctx.opt_url(form, "AnnounceUrl")
-    ctx.parse_method(form.get("AnnounceMethod"), "AnnounceMethod")
+    announce_method = ctx.parse_method(form.get("AnnounceMethod"), "AnnounceMethod")
     muted = form.get("Muted")
     hold = _opt_bool(form, "Hold")
     beep_on_exit = _opt_bool(form, "BeepOnExit")
@@ -218,7 +217,7 @@ async def update_participant(request: web.Request) -> web.Response:
         coach=coach,
     )
     if announce is not None:
-        await conferences.announce(room, announce, part)
+        await conferences.announce(room, announce, announce_method, part)
     return web.json_response(_part_json(part, ctx.prefix(request)))
 
 
