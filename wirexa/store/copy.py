@@ -168,7 +168,13 @@ def _rows(src: Any, table: str) -> tuple[list[str], Iterator[Sequence[Any]]]:
     """The table's column names and its rows in primary-key order, fetched BATCH at a time (a
     server-side cursor on PostgreSQL: a large table is never held whole)."""
     model: Any = _MODELS.get(table)
-    order = f' ORDER BY "{model._meta.primary_key.column_name}"' if model is not None else ""
+    order = ""
+    if model is not None:
+        key = model._meta.primary_key
+        names = key.field_names if isinstance(key, pw.CompositeKey) else (key.column_name,)
+        order = " ORDER BY " + ", ".join(
+            f'"{model._meta.fields[n].column_name if n in model._meta.fields else n}"' for n in names
+        )
     sql = f'SELECT * FROM "{table}"{order}'
     if is_sqlite(src):
         cursor = src.execute_sql(sql)
