@@ -73,6 +73,11 @@ def exercise(wirexa: list[str], cwd: Path, env: dict[str, str]) -> Outcome:
         assert len(mp3) > 2000, len(mp3)
         busy = run([*wirexa, "call", "+15005550001", "--say", "hi", "--data-dir", str(data)], cwd, env)
         assert busy.returncode == 3 and "busy" in busy.stdout and "486" in busy.stdout, (busy.stdout, busy.stderr)
+        # The web console's templates and static files came along (package data, the binary's datas).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/console/login", timeout=10) as resp:  # noqa: S310
+            assert resp.status == 200 and b'name="csrf"' in resp.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/console/static/console.css", timeout=10) as resp:  # noqa: S310
+            assert resp.status == 200 and len(resp.read()) > 100
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
