@@ -109,7 +109,7 @@ def pg_cluster(*, durable: bool = False) -> Iterator[PgCluster]:
         cluster.stop()
 
 
-@pytest.fixture(name="database_url", params=("sqlite", "postgresql"))
+@pytest.fixture(name="database_url", params=("sqlite", pytest.param("postgresql", marks=pytest.mark.slow)))
 def database_url_on_both(request: pytest.FixtureRequest) -> str:
     """The `database_url` of the tests' Settings (tests/conftest.py), for a module whose tests run
     on both databases (it imports this fixture): "" (SQLite in the data dir), then a new migrated

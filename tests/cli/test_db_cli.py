@@ -33,7 +33,7 @@ def run(*args: str, url: str = "") -> Any:
     return runner.invoke(app, list(args), env={"WIREXA_DATABASE_URL": url} if url else {})
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database: "" is the data dir's SQLite file."""
     if request.param == "sqlite":

@@ -14,7 +14,9 @@ from tests.pg import PgCluster
 from tests.store import schema
 from wirexa.store.db import Store
 
-BACKENDS = ("sqlite", "postgresql")
+# The PostgreSQL variants are `slow` (a server process): the whole suite runs them, the fast
+# inner loop (-m "not sip and not slow") keeps to SQLite.
+BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.slow))
 
 
 @pytest.fixture(params=BACKENDS)
