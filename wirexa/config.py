@@ -34,7 +34,7 @@ class Setting:
 
 
 # Sections are the first word of the name: sip_trunk_host lives in [sip] as trunk_host.
-SECTIONS = ("api", "webhooks", "sip", "sandbox", "calls", "tts", "recordings", "store", "console", "log")
+SECTIONS = ("api", "webhooks", "sip", "sandbox", "calls", "tts", "stt", "recordings", "store", "console", "log")
 
 
 def _setting(default: Any, text: str) -> Any:
@@ -237,6 +237,40 @@ class Settings:
         False, "Use gTTS (Google Translate's unofficial speech endpoint, no account) before espeak."
     )
     tts_gtts_endpoint_url: str = _setting("https://translate.google.com", "gTTS endpoint URL.")
+    stt_providers: str = _setting(
+        "google,amazon,azure,deepgram,vosk,pocketsphinx",
+        'Speech recognizers tried in this order for <Gather input="speech"> and transcriptions; unconfigured ones are skipped, pocketsphinx (offline, en-US) ends the chain.',
+    )
+    stt_timeout_s: float = _setting(
+        3.0,
+        "Seconds a speech recognizer may take to connect, and to give its result after the end of speech, before the next one is tried.",
+    )
+    stt_google_api_key: Secret = _setting(
+        Secret(""), "Google Cloud API key for Speech-to-Text; empty = Google not configured."
+    )
+    stt_google_endpoint_url: str = _setting(
+        "speech.googleapis.com:443",
+        "Google Speech-to-Text gRPC endpoint (host:port; http:// for a plaintext test server).",
+    )
+    stt_amazon_access_key_id: Secret = _setting(
+        Secret(""), "AWS access key id for Amazon Transcribe streaming; empty = Amazon not configured."
+    )
+    stt_amazon_secret_access_key: Secret = _setting(Secret(""), "AWS secret access key for Amazon Transcribe.")
+    stt_amazon_region: str = _setting("us-east-1", "AWS region of Amazon Transcribe.")
+    stt_amazon_endpoint_url: str = _setting(
+        "",
+        "Amazon Transcribe streaming WebSocket endpoint; empty = wss://transcribestreaming.<region>.amazonaws.com:8443.",
+    )
+    stt_azure_key: Secret = _setting(Secret(""), "Azure Speech resource key; empty = Azure not configured.")
+    stt_azure_region: str = _setting("", "Azure Speech region (eastus, westeurope, ...).")
+    stt_azure_endpoint_url: str = _setting(
+        "", "Azure speech-to-text endpoint URL; empty = https://<region>.stt.speech.microsoft.com."
+    )
+    stt_deepgram_api_key: Secret = _setting(Secret(""), "Deepgram API key; empty = Deepgram not configured.")
+    stt_deepgram_endpoint_url: str = _setting("wss://api.deepgram.com", "Deepgram streaming endpoint URL.")
+    stt_vosk_model_path: str = _setting(
+        "", "Directory of a Vosk model (offline, any language Vosk has); empty = Vosk not configured."
+    )
     recordings_dir: str = _setting("", "Where recordings are written; empty = <data_dir>/recordings.")
     recordings_media_auth: bool = _setting(
         False,

@@ -1,0 +1,1 @@
+"""Speech-to-text: the recognizer contract (base), providers and their chain."""
