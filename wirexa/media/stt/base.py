@@ -101,12 +101,15 @@ class Fallback:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Recognition:
     """The result: `text` "" when nothing was understood; `confidence` 0.0-1.0 or None when the
-    provider gives none; `provider` that produced it; `fallbacks` the providers passed over."""
+    provider gives none; `provider` that produced it; `fallbacks` the providers passed over; `notes`
+    what the provider could not honour of the options (e.g. hints a vendor has no per-request form
+    for), each a sentence the engine posts as a warning notification (13343) on the call."""
 
     text: str
     confidence: float | None
     provider: str
     fallbacks: tuple[Fallback, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 PartialCallback = Callable[[Partial], None]
