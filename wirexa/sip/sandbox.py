@@ -42,6 +42,7 @@ from wirexa.sip.sandbox_config import (
     SandboxConfigError,
     behaviour_for,
     is_file_answer,
+    is_reply_file,
     load_config,
     network_settings,
     replies,
@@ -71,6 +72,7 @@ SOUND_LEVEL = 3
 PROMPT_MIN_SOUND_S = 0.3
 PROMPT_END_SILENCE_S = 0.8
 PLAY = "_play"  # a file answer's behaviour: the playable (8 kHz mono 16-bit) copy of the file
+REPLY_PLAY = "_reply_play"  # a file reply's: the same for the recorded utterance
 
 
 @dataclass
@@ -175,6 +177,8 @@ class Sandbox:
         for behaviour in (default, *numbers.values()):
             if "answer" in behaviour and is_file_answer(behaviour["answer"]):
                 behaviour[PLAY] = str(self.playable(Path(behaviour["answer"])))
+            if is_reply_file(behaviour.get("reply")):
+                behaviour[REPLY_PLAY] = str(self.playable(Path(behaviour["reply"])))
         return default, numbers
 
     def playable(self, src: Path) -> Path:
@@ -251,7 +255,11 @@ class Sandbox:
 
     def reply_for(self, behaviour: dict[str, Any]) -> Path | None:
         """What a person says after the caller's prompt, or None when this callee never replies."""
-        return self.spoken(str(behaviour["reply"]), "reply") if replies(behaviour) else None
+        if not replies(behaviour):
+            return None
+        if REPLY_PLAY in behaviour:  # a recorded utterance: its playable copy
+            return Path(behaviour[REPLY_PLAY])
+        return self.spoken(str(behaviour["reply"]), "reply")
 
     def greeting_for(self, behaviour: dict[str, Any]) -> Path | None:
         answer = str(behaviour["answer"])

@@ -48,7 +48,9 @@ SETTING_HELP: dict[str, str] = {
     "ring_s": "seconds of ringing before an answering callee picks up",
     "greeting": 'what a "human" callee says on answer (espeak-ng)',
     "reply": 'what a "human" callee says when the caller\'s prompt ends (a <Say>, the beep of a <Record>:'
-    ' it leaves this message), then it listens ("" = never replies)',
+    ' it leaves this message), then it listens ("" = never replies); espeak-ng speaks the text, or a'
+    " path ending in .wav (relative to this file's folder) is played as it is (a recorded utterance;"
+    " converted by ffmpeg at load when not 8 kHz mono 16-bit PCM)",
     "reply_after": '"prompt" = after each prompt of the caller ends, or seconds after answering (once)',
     "reply_delay_s": 'with reply_after = "prompt": seconds after the prompt ended',
     "reply_max": "replies per call at most; then the person only listens",
@@ -200,6 +202,8 @@ def load_config(path: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
             raise SandboxConfigError(f"sandbox config {path}: [{where}] has unknown setting(s) {', '.join(unknown)}")
         if "answer" in table:
             table["answer"] = _answer(path, where, table["answer"])
+        if is_reply_file(table.get("reply")):
+            table["reply"] = _file(path, where, "reply", str(table["reply"]))
     default.update(tables[0][1])
     for where, overrides in tables[1:]:
         numbers.setdefault(where[len('numbers."') : -1], {}).update(overrides)
@@ -213,11 +217,21 @@ def _answer(config: str, where: str, answer: object) -> str:
         )
     if not is_file_answer(answer):
         return answer
-    file = Path(answer).expanduser()
+    return _file(config, where, "answer", answer)
+
+
+def is_reply_file(reply: object) -> bool:
+    """A reply that names a recorded utterance (a .wav path) rather than words to speak."""
+    return isinstance(reply, str) and reply.lower().endswith(".wav")
+
+
+def _file(config: str, where: str, setting: str, name: str) -> str:
+    """The absolute path of a file a setting names (relative to the config's folder); it must exist."""
+    file = Path(name).expanduser()
     if not file.is_absolute():
         file = Path(config).resolve().parent / file
     if not file.is_file():
-        raise SandboxConfigError(f"sandbox config {config}: [{where}] answer file {file} does not exist")
+        raise SandboxConfigError(f"sandbox config {config}: [{where}] {setting} file {file} does not exist")
     return str(file)
 
 
