@@ -61,7 +61,9 @@ class Notice(IntEnum):
     RECORD_INVALID_TIMEOUT = 13611
     RECORD_INVALID_MAX_LENGTH = 13612
     RECORD_INVALID_FINISH_ON_KEY = 13613
+    RECORD_INVALID_TRANSCRIBE = 13614
     RECORD_INVALID_PLAY_BEEP = 13616
+    RECORD_TRANSCRIPTION_LENGTH = 13617  # a recording over 120 s cannot be transcribed
     REDIRECT_INVALID_METHOD = 13710
     PAUSE_INVALID_LENGTH = 13910
     # Conferences: <Conference coach> names no participant; a participantLabel already in use.

@@ -47,7 +47,8 @@ async def keep(
     kind: RecordingOptions,
     start_time: dt.datetime | None = None,
 ) -> RecordingRecord | None:
-    """Save a finished recording of `call`, or discard it when it is empty (None)."""
+    """Save a finished recording of `call`, or discard it when it is empty (None); an empty one
+    is never transcribed (Twilio: no recording, no transcription)."""
     if duration_ms < MIN_RECORDING_MS or not path.exists():
         path.unlink(missing_ok=True)
         await _discarded(
@@ -84,6 +85,8 @@ async def keep(
         status_callback_method=kind.status_callback_method,
         status_callback_events=kind.status_callback_events,
         trim=kind.trim,
+        transcribe=kind.transcribe,
+        transcribe_callback=kind.transcribe_callback,
     )
     return await store.save_recording(new, call)
 

@@ -131,6 +131,25 @@ class RecordingRecord:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class TranscriptionRecord:
+    """A <Record transcribe> recording's transcription (Twilio's Transcription resource):
+    `callback` the transcribeCallback URL, `provider` the recognizer that gave the text."""
+
+    sid: str
+    account_sid: str
+    call_sid: str
+    recording_sid: str
+    status: str
+    transcription_text: str | None
+    duration_s: int | None
+    callback: str | None
+    error_code: int | None
+    provider: str | None
+    date_created: dt.datetime
+    date_updated: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class WebhookRecord:
     id: int
     account_sid: str
@@ -266,6 +285,8 @@ class NewRecording:
     status_callback_events: tuple[str, ...]
     trim: str = "do-not-trim"
     status: str = "completed"
+    transcribe: bool = False  # <Record transcribe>: a Transcription row goes in with it
+    transcribe_callback: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -280,6 +301,8 @@ class RecordingOptions:
     status_callback: str | None = None
     status_callback_method: str = "POST"
     status_callback_events: tuple[str, ...] = ("completed",)
+    transcribe: bool = False  # <Record transcribe> / transcribeCallback (a <Record>'s only)
+    transcribe_callback: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

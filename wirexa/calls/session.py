@@ -949,6 +949,8 @@ class CallSession:
             action.recording_status_callback,
             str(action.recording_status_callback_method),
             action.recording_status_callback_event,
+            transcribe=action.transcribe,
+            transcribe_callback=action.transcribe_callback,
         )
         rec = await self._keep(done, kind)
         if rec is None:

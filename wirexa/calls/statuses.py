@@ -40,6 +40,14 @@ RECORDING_UPDATES = (RecordingStatus.PAUSED, RecordingStatus.IN_PROGRESS, Record
 RECORDING_CALLBACK_EVENTS = (RecordingStatus.IN_PROGRESS, RecordingStatus.COMPLETED, RecordingStatus.ABSENT)
 
 
+class TranscriptionStatus(StrEnum):
+    """Twilio's Transcription `status` (and the TranscriptionStatus of its callback)."""
+
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
 class MediaState(StrEnum):
     """What is left to do with a recording's files: PENDING (make the MP3, then send the
     `completed` callback), UPLOAD (copy the files to the bucket), READY (nothing)."""

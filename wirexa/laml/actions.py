@@ -115,6 +115,8 @@ class StartRecording:
     recording_status_callback: str | None = None
     recording_status_callback_method: HttpMethod = HttpMethod.POST
     recording_status_callback_event: tuple[str, ...] = ("completed",)
+    transcribe: bool = False  # the saved recording gets a Transcription
+    transcribe_callback: str | None = None  # absolute URL
 
 
 @dataclass(frozen=True, slots=True)

@@ -546,6 +546,10 @@ class Interpreter:
         self._answer()
         self._verb = record
         callback = self._resolve(record.recording_status_callback) if record.recording_status_callback else None
+        transcribe_callback = self._resolve(record.transcribe_callback) if record.transcribe_callback else None
+        if record.transcribe_callback and transcribe_callback is None:
+            message = f"<Record>: cannot resolve transcribeCallback {record.transcribe_callback!r}; not posted"
+            self._emit(act.Notify(CODE_INVALID_URL, message, self._doc_url, act.NotifyLevel.WARNING))
         self._state = State.RECORDING
         self._emit(
             act.StartRecording(
@@ -558,6 +562,8 @@ class Interpreter:
                 recording_status_callback=callback,
                 recording_status_callback_method=record.recording_status_callback_method,
                 recording_status_callback_event=record.recording_status_callback_event,
+                transcribe=record.transcribe,
+                transcribe_callback=transcribe_callback,
             )
         )
 

@@ -22,6 +22,7 @@ verbs.DocumentWarning records the code. Codes used (Twilio's where its dictionar
     13320 bad nested verb in Gather           13338 actionOnEmptyResult
     13410 Play loop     13510 Say loop       13520 Say text (empty or over 4096 chars)
     13610 Record method 13611 timeout        13612 maxLength  13613 finishOnKey  13616 playBeep
+    13614 Record transcribe
     13710 Redirect method                    13910 Pause length
     31922 <Stream> url missing or its scheme not wss/ws/https/http (error: the verb is skipped)
     31923 <Stream> url malformed: no host, white space, bad brackets (error: the verb is skipped)
@@ -492,6 +493,7 @@ class _Parser:
         self._check_attrs(element, _RECORD_ATTRS)
         self._no_children(element)
         timeout_attr = "timeout" if "timeout" in element.attrib else "silence"
+        transcribe_callback = self._url(element, "transcribeCallback")
         return Record(
             action=self._url(element, "action"),
             method=self._method(element, "method", Notice.RECORD_INVALID_METHOD),
@@ -509,6 +511,10 @@ class _Parser:
                 element, "recordingStatusCallbackMethod", Notice.RECORD_INVALID_METHOD
             ),
             recording_status_callback_event=self._events(element, "recordingStatusCallbackEvent", _RECORDING_EVENTS),
+            # Twilio: a transcribeCallback turns transcription on, whatever transcribe says.
+            transcribe=self._bool(element, "transcribe", False, Notice.RECORD_INVALID_TRANSCRIBE)
+            or transcribe_callback is not None,
+            transcribe_callback=transcribe_callback,
         )
 
     def _dial_record(self, element: ET.Element) -> DialRecord:

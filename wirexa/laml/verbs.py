@@ -102,10 +102,12 @@ class Gather:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """<Record action method timeout finishOnKey maxLength playBeep trim recordingStatusCallback*>.
+    """<Record action method timeout finishOnKey maxLength playBeep trim recordingStatusCallback*
+    transcribe transcribeCallback>.
 
     `timeout_s` is the silence that ends the recording (0 = never on silence); the product doc's
     `silence` attribute is accepted as its alias. `finish_on_key` is a set of keys ("" = none).
+    `transcribe`: the saved recording is transcribed (a transcribeCallback implies it, as on Twilio).
     """
 
     action: str | None = None
@@ -118,6 +120,8 @@ class Record:
     recording_status_callback: str | None = None
     recording_status_callback_method: HttpMethod = HttpMethod.POST
     recording_status_callback_event: tuple[str, ...] = ("completed",)
+    transcribe: bool = False
+    transcribe_callback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from wirexa.calls.statuses import MediaState, RecordingStatus
 from wirexa.clock import utcnow
 from wirexa.media.quality import Sample, Summary
 from wirexa.store.db import Store
-from wirexa.store.repo import calls, flags, notifications, projects, quality, recordings, webhooks
+from wirexa.store.repo import calls, flags, notifications, projects, quality, recordings, transcriptions, webhooks
 from wirexa.store.repo import verbs as verbs_repo
 
 
@@ -140,11 +140,14 @@ class StoreCalls:
         """Insert a finished recording. With a media job wired (`recording_saved`) the row is
         media_state pending: the job makes the MP3 and sends the `completed` callback in its own
         transaction once both files exist. Without one the callback commits here, with the row (the
-        MP3 is then made on the first request)."""
+        MP3 is then made on the first request). A <Record transcribe> recording's Transcription
+        goes in with it, in progress: the transcription job's to do (also woken by
+        `recording_saved`)."""
         deferred = self._recording_saved is not None
 
         def tx() -> RecordingRecord:
             fields = dataclasses.asdict(new)
+            del fields["transcribe"], fields["transcribe_callback"]
             fields["status_callback_events"] = " ".join(new.status_callback_events)
             fields["media_state"] = str(MediaState.PENDING if deferred else MediaState.READY)
             existing = recordings.get_recording(new.sid)  # a call recording's in-progress row
@@ -153,6 +156,13 @@ class StoreCalls:
                 rec = recordings.update_recording(new.sid, **fields) or existing
             else:
                 rec = recordings.insert_recording(**fields)
+            if new.transcribe:
+                transcriptions.insert_transcription(
+                    account_sid=rec.account_sid,
+                    call_sid=rec.call_sid,
+                    recording_sid=rec.sid,
+                    callback=new.transcribe_callback,
+                )
             if not deferred and new.status_callback and RecordingStatus.COMPLETED in new.status_callback_events:
                 self._recording_callbacks(rec, call, RecordingStatus.COMPLETED)
             return rec
@@ -167,6 +177,7 @@ class StoreCalls:
     async def recording_started(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
         def tx() -> RecordingRecord:
             fields = dataclasses.asdict(new)
+            del fields["transcribe"], fields["transcribe_callback"]
             fields["status_callback_events"] = " ".join(new.status_callback_events)
             rec = recordings.insert_recording(**fields, media_state=str(MediaState.READY))
             self._recording_callbacks(rec, call, RecordingStatus.IN_PROGRESS)

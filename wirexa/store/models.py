@@ -335,3 +335,23 @@ class ConferenceParticipant(Base):
     class Meta:
         table_name = "conference_participants"
         primary_key = pw.CompositeKey("conference_sid", "call_sid")
+
+
+class Transcription(Base):
+    """A <Record transcribe> recording's transcription (migrations/m0016_transcriptions.py)."""
+
+    sid = pw.CharField(primary_key=True)
+    account_sid = pw.CharField()
+    call_sid = pw.CharField()
+    recording_sid = pw.CharField()
+    status = pw.CharField()
+    transcription_text = pw.TextField(null=True)
+    duration_s = pw.IntegerField(null=True)
+    callback = pw.TextField(null=True)
+    error_code = pw.IntegerField(null=True)
+    provider = pw.CharField(null=True)
+    date_created = pw.DateTimeField()
+    date_updated = pw.DateTimeField()
+
+    class Meta:
+        table_name = "transcriptions"

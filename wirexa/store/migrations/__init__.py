@@ -16,6 +16,7 @@ from wirexa.store.migrations import (
     m0013_call_verbs,
     m0014_queues,
     m0015_conferences,
+    m0016_transcriptions,
 )
 
 MIGRATIONS = (
@@ -34,4 +35,5 @@ MIGRATIONS = (
     m0013_call_verbs,
     m0014_queues,
     m0015_conferences,
+    m0016_transcriptions,
 )
