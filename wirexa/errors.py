@@ -13,7 +13,8 @@
     │                               11200, 12100 ...); reported as a notification, the call ends
     │                               cleanly
     ├── SipError                    pjsua2 or the worker pool failed (mapped in sip/)
-    └── TtsError                    no TTS provider could render the text
+    ├── TtsError                    no TTS provider could render the text
+    └── AudioError                  an audio file could not be read (transcriptions, stt test)
 
 "Customer errors" (ApiError, DocumentError) are reported to the customer with Twilio's code.
 Anything else that escapes is our bug: it is logged with its traceback and answered with 500.
@@ -152,3 +153,7 @@ class SipError(WirexaError):
 
 class TtsError(WirexaError):
     """No TTS provider could render the text."""
+
+
+class AudioError(WirexaError):
+    """An audio file could not be read or decoded (missing, not audio, ffmpeg failed)."""

@@ -1,5 +1,5 @@
 """API test harness: every response of the in-process API is checked against Twilio's OpenAPI
-schemas for Call, Recording and Notification JSON, the list envelope, the error body and the
+schemas for Call, Recording, Notification and Transcription JSON, the list envelope, the error body and the
 request's prefix."""
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ CALL = "api.v2010.account.call"
 RECORDING = "api.v2010.account.recording"
 CALL_RECORDING = "api.v2010.account.call.call_recording"
 NOTIFICATION = "api.v2010.account.notification"
+TRANSCRIPTION = "api.v2010.account.transcription"
 CALL_NOTIFICATION = "api.v2010.account.call.call_notification"
 INSTANCE = "-instance"  # a fetched Notification's schema: the list item's plus request/response keys
 # twilio-python's META_KEYS that a list envelope carries (reference §2, §7): nothing else.
@@ -132,7 +133,7 @@ class SchemaCheck:
             return
         records: list[tuple[str, dict[str, Any]]] = []
         notification = CALL_NOTIFICATION if call_level else NOTIFICATION
-        key = next((k for k in ("calls", "recordings", "notifications") if k in body), None)
+        key = next((k for k in ("calls", "recordings", "notifications", "transcriptions") if k in body), None)
         if key is not None:
             assert set(body) == META | {key}, f"envelope keys {sorted(body)}"
             for uri_key in ("uri", "first_page_uri", "next_page_uri", "previous_page_uri"):
@@ -141,6 +142,7 @@ class SchemaCheck:
                 "calls": CALL,
                 "recordings": CALL_RECORDING if call_level else RECORDING,
                 "notifications": notification,
+                "transcriptions": TRANSCRIPTION,
             }[key]
             records = [(kind, r) for r in body[key]]
             self.seen["page"] += 1
@@ -150,6 +152,8 @@ class SchemaCheck:
             records = [(CALL_RECORDING if call_level else RECORDING, body)]
         elif isinstance(body.get("sid"), str) and body["sid"].startswith("NO"):
             records = [(notification + INSTANCE, body)]
+        elif isinstance(body.get("sid"), str) and body["sid"].startswith("TR"):
+            records = [(TRANSCRIPTION, body)]
         for kind, record in records:
             validate(kind, record)
             assert record["uri"].startswith(prefix), record["uri"]

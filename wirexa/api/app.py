@@ -23,6 +23,7 @@ from wirexa.api.routes import (
     queues,
     recordings,
     streams,
+    transcriptions,
     usage,
 )
 from wirexa.api.serializers import error_json
@@ -41,6 +42,7 @@ def make_app(services: ApiServices) -> web.Application:
     health.add_routes(app)
     calls.add_routes(app)
     recordings.add_routes(app)
+    transcriptions.add_routes(app)
     notifications.add_routes(app)
     numbers.add_routes(app)
     applications.add_routes(app)

@@ -663,3 +663,49 @@ def participant_json(
         "status": status,
         "uri": f"{prefix}/Conferences/{conference_sid or room_path}/Participants/{call_sid}.json",
     }
+
+
+class TranscriptionLike(Protocol):
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def account_sid(self) -> str: ...
+
+    @property
+    def recording_sid(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def transcription_text(self) -> str | None: ...
+
+    @property
+    def duration_s(self) -> int | None: ...
+
+    @property
+    def date_created(self) -> dt.datetime: ...
+
+    @property
+    def date_updated(self) -> dt.datetime: ...
+
+
+def transcription_json(tr: TranscriptionLike, prefix: str) -> dict[str, Any]:
+    """Twilio's Transcription resource (api.v2010.account.transcription): the same body at the
+    account and the recording level, its uri the account's, as Twilio's. Free: price null."""
+    return {
+        "account_sid": tr.account_sid,
+        "api_version": API_VERSION,
+        "date_created": rfc2822(tr.date_created),
+        "date_updated": rfc2822(tr.date_updated),
+        "duration": None if tr.duration_s is None else str(tr.duration_s),
+        "price": None,
+        "price_unit": "USD",
+        "recording_sid": tr.recording_sid,
+        "sid": tr.sid,
+        "status": tr.status,
+        "transcription_text": tr.transcription_text,
+        "type": "fast",
+        "uri": f"{prefix}/Transcriptions/{tr.sid}.json",
+    }

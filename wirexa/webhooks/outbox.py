@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from wirexa.calls import state
 from wirexa.calls.params import call_params
 from wirexa.clock import utcnow
-from wirexa.store.repo import CallRecord, RecordingRecord, WebhookRecord, calls, webhooks
+from wirexa.store.repo import CallRecord, RecordingRecord, TranscriptionRecord, WebhookRecord, calls, webhooks
 from wirexa.timefmt import rfc2822
 
 
@@ -120,6 +120,41 @@ def recording_callbacks(base_url: str) -> Callable[[RecordingRecord, CallRecord,
         )
 
     return enqueue_recording
+
+
+def transcription_params(tr: TranscriptionRecord, call: CallRecord | None, base_url: str) -> list[tuple[str, str]]:
+    """Twilio's transcribeCallback parameters: the call's standard ones (as they stand now; none
+    when the call was deleted), then the transcription's and its recording's."""
+    params = call_params(call, call.status) if call is not None else [("AccountSid", tr.account_sid)]
+    params += [
+        ("TranscriptionSid", tr.sid),
+        ("TranscriptionText", tr.transcription_text or ""),
+        ("TranscriptionStatus", tr.status),
+        ("TranscriptionUrl", f"{base_url}/2010-04-01/Accounts/{tr.account_sid}/Transcriptions/{tr.sid}"),
+        ("RecordingSid", tr.recording_sid),
+        ("RecordingUrl", f"{base_url}/recordings/{tr.recording_sid}"),
+    ]
+    return params
+
+
+def transcription_callbacks(base_url: str) -> Callable[[TranscriptionRecord, CallRecord | None], None]:
+    """A store.transcriptions.TranscriptionCallbacks: enqueue the transcribeCallback (always
+    POST, as on Twilio) of a finished transcription; call inside that transaction."""
+
+    def enqueue_transcription(tr: TranscriptionRecord, call: CallRecord | None) -> None:
+        if not tr.callback:
+            return
+        enqueue(
+            account_sid=tr.account_sid,
+            call_sid=tr.call_sid,
+            kind="transcription",
+            event=tr.status,
+            url=tr.callback,
+            method="POST",
+            params=transcription_params(tr, call, base_url),
+        )
+
+    return enqueue_transcription
 
 
 def amd_callbacks(call: CallRecord, detection_ms: int, confidence: float) -> None:

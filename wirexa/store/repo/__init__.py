@@ -8,6 +8,7 @@ table module they use:
     calls          calls and <Dial> legs, statuses, sequence numbers, listings, usage
     projects       accounts, auth tokens, limits, credits
     recordings     recordings and their files' state
+    transcriptions <Record transcribe> recordings' transcriptions (the job's queue)
     webhooks       the outbox's delivery rows (the per-call ordering rule)
     notifications  the debugger's entries
     flags          engine-wide switches (the emergency stop)
@@ -25,6 +26,7 @@ from wirexa.calls.records import (
     NotificationRecord,
     ProjectRecord,
     RecordingRecord,
+    TranscriptionRecord,
     WebhookRecord,
 )
 from wirexa.store.sql import TimeBound
@@ -38,6 +40,7 @@ __all__ = [
     "NotificationRecord",
     "ProjectRecord",
     "RecordingRecord",
+    "TranscriptionRecord",
     "TimeBound",
     "WebhookRecord",
 ]
