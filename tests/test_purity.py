@@ -37,6 +37,8 @@ PURE = sorted(
         "media/audio.py",
         "media/amd.py",
         "media/quality.py",
+        "media/stt/base.py",
+        "media/stt/endpoint.py",
         "sip/protocol.py",
         "sip/front.py",
         "sip/mediagraph.py",

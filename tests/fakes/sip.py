@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wirexa.calls.ports import (
+    AudioHeard,
     CallAnswered,
     CallEnded,
     CallInitiated,
@@ -67,6 +68,7 @@ class FakeSip:
         self.record_s = record_s
         self.capacity = capacity
         self.record_silent = False  # recordings are silence instead of a tone
+        self.record_pcm: bytes | None = None  # recordings hold this 8 kHz PCM (a spoken answer) instead
         self.record_close_s = 0.05  # after a hangup, call recordings are reported this much later
         self.fail_recordings = False  # start_recording fails as when the worker cannot create the file
         self.corrupt: Callable[[str], bool] | None = None  # garbage over these files before they play
@@ -82,6 +84,8 @@ class FakeSip:
         self.refused: dict[str, tuple[int, str]] = {}  # dialog_id -> (code, why)
         self.gone: set[str] = set()  # dialog_ids whose caller hangs up before they are taken
         self.streams: list[tuple[str, MediaStream]] = []  # start_stream commands, in order
+        self.listens: list[tuple[CallSid, str]] = []  # listen commands (call, listen id)
+        self.unlistens: list[tuple[CallSid, str]] = []
         self.stopped_streams: list[str] = []  # stop_stream commands' StreamSids
 
     # --- SipPort ------------------------------------------------------------------------------
@@ -251,6 +255,17 @@ class FakeSip:
         self.stopped_streams.append(stream_sid)
         self._spawn(self._later(0.01, StreamChanged(call_sid, stream_sid, "stopped", 0, "stopped")))
 
+    async def listen(self, call_sid: CallSid, listen_id: str) -> None:
+        """As a worker tapping the caller: the test sends the audio (heard)."""
+        self.listens.append((call_sid, listen_id))
+
+    async def unlisten(self, call_sid: CallSid, listen_id: str) -> None:
+        self.unlistens.append((call_sid, listen_id))
+
+    def heard(self, event: AudioHeard) -> None:
+        """100 ms of the caller's audio for a listen."""
+        self._emit(event)
+
     def stream_event(self, event: StreamChanged) -> None:
         """What the worker reports of a stream (the server closed it, a 319xx)."""
         self._emit(event)
@@ -414,8 +429,13 @@ class FakeSip:
         from wirexa.media.audio import tone_pcm, wav_bytes
 
         duration_ms = int(self.record_s * 1000)
+        if self.record_pcm is not None:
+            duration_ms = len(self.record_pcm) // 16
         with open(path, "wb") as f:
-            f.write(wav_bytes(bytes(duration_ms * 16) if self.record_silent else tone_pcm(440, duration_ms)))
+            if self.record_pcm is not None:
+                f.write(wav_bytes(self.record_pcm))
+            else:
+                f.write(wav_bytes(bytes(duration_ms * 16) if self.record_silent else tone_pcm(440, duration_ms)))
         self._emit(RecordingFinished(call.dial.call_sid, rec_id, path, duration_ms, how, digit))  # type: ignore[arg-type]
 
     def _end(self, call: FakeCall, reason: str, code: int | None, by: str) -> None:

@@ -23,6 +23,8 @@ from wirexa.laml.events import (
     PlaybackFinished,
     RecordingEmpty,
     RecordingSaved,
+    SpeechRecognized,
+    SpeechStarted,
     TimerFired,
 )
 from wirexa.laml.interpreter import Interpreter
@@ -90,7 +92,20 @@ class DialDone:
     duration_s: int | None = 42
 
 
-Script = Event | Played | Fired | Loaded | Failed | Saved | Empty | DialDone
+@dataclass(frozen=True)
+class Spoke:
+    """The caller started speaking during the latest StartListening."""
+
+
+@dataclass(frozen=True)
+class Heard:
+    """The latest StartListening's result."""
+
+    text: str
+    confidence: float | None = 0.9
+
+
+Script = Event | Played | Fired | Loaded | Failed | Saved | Empty | DialDone | Spoke | Heard
 
 
 def press(keys: str) -> list[Event]:
@@ -126,7 +141,18 @@ def _event(step: Script, actions: list[act.Action]) -> Event:
         case DialDone(status, bridged, duration_s):
             op = _latest(actions, (act.Dial,))
             return DialEnded(op, status, "CA" + "9" * 32, duration_s, bridged)
+        case Spoke():
+            return SpeechStarted(_listening(actions))
+        case Heard(text, confidence):
+            return SpeechRecognized(_listening(actions), text, confidence)
     return step
+
+
+def _listening(actions: list[act.Action]) -> int:
+    for action in reversed(actions):
+        if isinstance(action, act.StartListening):
+            return action.listen_op
+    raise AssertionError(f"no StartListening in {actions}")
 
 
 def drive(interpreter: Interpreter, first: list[act.Action], events: Iterable[Script]) -> list[act.Action]:
@@ -188,6 +214,8 @@ def show(action: act.Action) -> str:
         act.Hangup: "hangup",
         act.Finished: "finished",
         act.LeaveQueue: "leave-queue",
+        act.StartListening: "listen",
+        act.StopListening: "stop-listen",
     }
     return names[type(action)]
 
@@ -207,6 +235,8 @@ __all__ = [
     "Loaded",
     "Played",
     "Saved",
+    "Heard",
+    "Spoke",
     "drive",
     "flow",
     "press",

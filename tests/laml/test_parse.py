@@ -22,6 +22,7 @@ from wirexa.laml.verbs import (
     Reject,
     RejectReason,
     Say,
+    Speech,
     TargetKind,
     Trim,
     Unsupported,
@@ -283,6 +284,7 @@ def test_gather_attributes_and_children() -> None:
     assert document.verbs == (
         Gather(
             input=("dtmf", "speech"),
+            speech=Speech(speech_timeout_s=None, language="fr-FR", hints=("a", "b")),
             action="/menu",
             method=HttpMethod.GET,
             timeout_s=7,
@@ -311,7 +313,12 @@ def test_gather_empty_finish_on_key_means_none() -> None:
         ('numDigits="two"', "num_digits", None, 13314),
         ('actionOnEmptyResult="yes"', "action_on_empty_result", False, 13338),
         ('bargeIn="1"', "barge_in", True, 12200),
-        ('input="speech"', "input", ("speech",), 12200),
+        ('input="speech"', "input", ("speech",), None),
+        ('input="voice"', "input", ("dtmf",), 12200),
+        ('input="speech dtmf typing"', "input", ("speech", "dtmf"), 12200),
+        ('speechTimeout="3"', "speech", None, 12200),  # a dtmf <Gather>: speech attributes do nothing
+        ('hints="a"', "speech", None, 12200),
+        ('debug="true"', "action", None, 12200),
         ('action="  "', "action", None, None),
         ('colour="red"', "action", None, 12200),
     ],
@@ -320,6 +327,42 @@ def test_gather_attribute_problems(attrs: str, field: str, value: object, code: 
     document = parse(f"<Gather {attrs}/>")
     assert getattr(document.verbs[0], field) == value
     assert [w.code for w in document.warnings] == ([code] if code else [])
+
+
+@pytest.mark.parametrize(
+    ("attrs", "field", "value", "code"),
+    [
+        ('speechTimeout="auto"', "speech_timeout_s", None, None),
+        ("", "speech_timeout_s", 7, None),  # defaults to timeout
+        ('speechTimeout="2"', "speech_timeout_s", 2, None),
+        ('speechTimeout="soon"', "speech_timeout_s", 7, 13327),
+        ('speechTimeout="0"', "speech_timeout_s", 7, 13327),
+        ('maxSpeechTime="90"', "max_speech_time_s", 60, 13328),
+        ('maxSpeechTime="x"', "max_speech_time_s", 60, 13328),
+        ('hints=" yes , no ,, sales "', "hints", ("yes", "no", "sales"), None),
+        ('hints="' + "x" * 101 + '"', "hints", ("x" * 100,), 13330),
+        ('language="en"', "language", "en-US", 13331),
+        ('language="de-DE"', "language", "de-DE", None),
+        ('speechModel="phone_call"', "model", "phone_call", None),
+        ('speechModel="whisper"', "model", "default", 13334),
+        ('enhanced="maybe"', "enhanced", False, 13339),
+        ('profanityFilter="false"', "profanity_filter", False, None),
+        ('partialResultCallback="/p" partialResultCallbackMethod="GET"', "partial_result_callback", "/p", None),
+        ('partialResultCallbackMethod="PUT"', "partial_result_callback_method", HttpMethod.POST, 13312),
+    ],
+)
+def test_gather_speech_attributes(attrs: str, field: str, value: object, code: int | None) -> None:
+    document = parse(f'<Gather input="speech" timeout="7" {attrs}/>')
+    speech = document.verbs[0].speech  # type: ignore[union-attr]
+    assert getattr(speech, field) == value
+    assert [w.code for w in document.warnings] == ([code] if code else [])
+
+
+def test_the_speech_models_are_the_recognizers_models() -> None:
+    from wirexa.laml.verbs import SPEECH_MODELS
+    from wirexa.media.stt import base
+
+    assert base.SPEECH_MODELS == SPEECH_MODELS
 
 
 def test_gather_bad_nested_verbs_are_skipped() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from wirexa.calls.ports import (
     AmdDecided,
+    AudioHeard,
     CallAnswered,
     CallEnded,
     CallInitiated,
@@ -70,6 +71,8 @@ SAMPLES: list[proto.Command | proto.Event] = [
         (("X-Twilio-Signature", "c2ln"),),
     ),
     proto.StopStream(SID, "MZ" + "1" * 32),
+    proto.Listen(SID, "7"),
+    proto.Unlisten(SID, "7"),
     proto.Ping(7),
     proto.Shutdown(),
     proto.Reload("/etc/wirexa/sandbox.toml"),
@@ -85,6 +88,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.DtmfDone(SID),
     proto.AmdResult(SID, "machine_end_beep", 0.9, 10480),
     proto.Stream(SID, "MZ" + "1" * 32, "error", 31902, "ws://127.0.0.1:9/x: connection refused"),
+    proto.Heard(SID, "7", "AAEAAQ==", "01"),
     proto.Quality(SID, 250, 12, 2500, 240, 0, 1800, 41000, 60, final=True),
     proto.Registration(200, "OK", True),
     proto.Pong(7, 2),
@@ -94,7 +98,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 27 and len(proto.EVENTS) == 16
+    assert len(proto.COMMANDS) == 29 and len(proto.EVENTS) == 17
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
@@ -238,6 +242,7 @@ def test_events_map_to_calls_ports_events() -> None:
         DigitsSent(SID),
         AmdDecided(SID, "machine_end_beep", 0.9, 10480),
         StreamChanged(SID, "MZ" + "1" * 32, "error", 31902, "ws://127.0.0.1:9/x: connection refused"),
+        AudioHeard(SID, "7", b"\x00\x01\x00\x01", (False, True)),
         QualitySampled(SID, Reading(250, 12, 2500, 240, 0, 1800, 41000, 60), final=True),
         None,  # registration: the pool's own
         None,  # pong

@@ -37,6 +37,7 @@ from wirexa.media.amd import (
     DEFAULT_TIMEOUT_S,
 )
 from wirexa.media.quality import Reading, Sample, Summary
+from wirexa.media.stt.base import Partial, Recognition, SpeechOptions
 
 CallSid = NewType("CallSid", str)
 RecordingSid = NewType("RecordingSid", str)
@@ -181,6 +182,17 @@ class AmdDecided:
 
 
 @dataclass(frozen=True, slots=True)
+class AudioHeard:
+    """100 ms of the caller's audio for a listen (SipPort.listen): 8 kHz s16le mono PCM, and the
+    voice detector's verdict on each of its 20 ms frames (True = speech)."""
+
+    call_sid: CallSid
+    listen_id: str
+    pcm: bytes
+    voiced: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class MediaStream:
     """A Media Stream for the worker that holds the call: the WebSocket `url` (ws:// or wss://),
     the tracks it carries ("inbound" = what the far end says, "outbound" = what the call is sent),
@@ -234,7 +246,8 @@ class QualitySampled:
 
 
 SipEvent: TypeAlias = (
-    StreamChanged
+    AudioHeard
+    | StreamChanged
     | QualitySampled
     | CallInitiated
     | CallRinging
@@ -383,6 +396,12 @@ class SipPort(Protocol):
     async def stop_stream(self, call_sid: CallSid, stream_sid: str) -> None:
         """Stop a Media Stream (its "stopped" follows; nothing when it is not running)."""
 
+    async def listen(self, call_sid: CallSid, listen_id: str) -> None:
+        """Send the caller's audio as AudioHeard events, 100 ms each, until unlisten or the end."""
+
+    async def unlisten(self, call_sid: CallSid, listen_id: str) -> None:
+        """Stop a listen (nothing when it is not running)."""
+
     async def bridge(self, a: CallSid, b: CallSid) -> None:
         """Connect the audio of two calls of the same worker both ways."""
         ...
@@ -477,6 +496,24 @@ class Speech(Protocol):
 
     @property
     def stream(self) -> SpeechStream | None: ...
+
+
+class SttSession(Protocol):
+    """One recognition in progress (media/stt/base.py Recognizing)."""
+
+    def feed(self, pcm: bytes) -> None: ...
+
+    async def finish(self) -> Recognition: ...
+
+    async def cancel(self) -> None: ...
+
+
+class SttPort(Protocol):
+    """Speech recognition through the provider chain (media/stt/chain.py): `open` a session at
+    the start of speech; its `finish` gives the Recognition, fallbacks and notes included, or
+    raises ProviderError when no provider could recognize."""
+
+    async def open(self, options: SpeechOptions, on_partial: Callable[[Partial], None] | None = None) -> SttSession: ...
 
 
 class TtsPort(Protocol):

@@ -37,6 +37,7 @@ from wirexa.calls.media import Loaded, MediaPrep, Prompt, StreamDone
 from wirexa.calls.params import call_params
 from wirexa.calls.ports import (
     AmdDecided,
+    AudioHeard,
     CallAnswered,
     CallEnded,
     CallInitiated,
@@ -54,6 +55,7 @@ from wirexa.calls.ports import (
     SipEvent,
     SipPort,
     StreamChanged,
+    SttPort,
     Timer,
 )
 from wirexa.calls.queues import Dequeue, Member, Queues, QueueStep
@@ -69,6 +71,7 @@ from wirexa.calls.records import (
     VerbRun,
 )
 from wirexa.calls.sipuri import split_headers
+from wirexa.calls.speech import SpeechListener
 from wirexa.calls.streams import CallStreams, StreamInfo, StreamRefused
 from wirexa.errors import ApiCode, DocumentError, SipError, WirexaError
 from wirexa.laml import actions as A
@@ -100,8 +103,10 @@ def verb_of(action: A.Action) -> tuple[str, str] | None:
             return "Play", url
         case A.PlayDigits(digits=digits):
             return "Play", f"digits {digits}"
-        case A.StartGather(num_digits=n, timeout_s=t):
-            return "Gather", f"{n or 'any'} digit(s), timeout {t} s"
+        case A.StartGather(num_digits=n, timeout_s=t, input=modes) if "dtmf" not in modes:
+            return "Gather", f"speech, timeout {t} s"
+        case A.StartGather(num_digits=n, timeout_s=t, input=modes):
+            return "Gather", f"{n or 'any'} digit(s){' or speech' if 'speech' in modes else ''}, timeout {t} s"
         case A.StartRecording(max_length_s=m):
             return "Record", f"up to {m} s"
         case A.Dial(targets=targets):
@@ -153,6 +158,8 @@ class SessionDeps:
     queues: Queues | None = None
     # Conference rooms (<Dial><Conference>): calls/conference.py; None answers them with a notification.
     conferences: Conferences | None = None
+    # Speech recognition (<Gather input="speech">): media/stt/chain.py; None answers it with a notification.
+    stt: SttPort | None = None
 
 
 class Phones(Protocol):
@@ -312,6 +319,7 @@ class CallSession:
             deps.repair,
             deps.recordings_dir / call.account_sid,
         )
+        self.listener: SpeechListener | None = None  # a <Gather input="speech">'s recognition
         self.streams = CallStreams(
             deps.sip, deps.new_sid, deps.sign, self._stream_callback, self._notify, deps.clock.now
         )
@@ -428,6 +436,9 @@ class CallSession:
             if self._amd_guard is not None:
                 log.warning("[%s] AMD gave no decision: unknown", self.sid)
                 await self._on_amd(AMD_UNDECIDED, self.call.machine_detection_timeout_s * 1000, 0.0)
+        elif isinstance(item, AudioHeard):
+            if self.listener is not None and self.listener.listen_id == item.listen_id:
+                await self.listener.heard(item)
         elif isinstance(item, CommandFailed):
             await self._on_command_failed(item)
         elif isinstance(item, StreamChanged):
@@ -609,6 +620,7 @@ class CallSession:
         fact = end_fact(self.answered, ev.reason)
         final = await finalize(self.store, self.deps.clock, self.sid, fact, sip_code=ev.sip_code, by=self._ended_by(ev))
         await self.streams.call_ended(self.call)
+        await self._stop_listening()
         log.info(
             "[%s] ended: %s (sip %s, by %s)", self.sid, final.status if final else ev.reason, ev.sip_code, ev.hangup_by
         )
@@ -717,8 +729,12 @@ class CallSession:
                 handle.cancel()
         elif isinstance(action, A.Answer):
             await self.sip.answer(sid)
-        elif isinstance(action, (A.StartGather, A.StopGather)):
+        elif isinstance(action, A.StartGather):
             return  # DTMF input needs nothing started: the worker reports every digit
+        elif isinstance(action, (A.StopGather, A.StopListening)):
+            await self._stop_listening()
+        elif isinstance(action, A.StartListening):
+            await self._start_listening(action)
         elif isinstance(action, A.StartRecording):
             await self._start_recording(action)
         elif isinstance(action, A.StopRecording):
@@ -845,9 +861,47 @@ class CallSession:
     async def _stream_callback(self, call: CallRecord, url: str, method: str, params: list[tuple[str, str]]) -> None:
         await self.store.webhook(call.account_sid, call.sid, "stream", params[4][1], url, method, params)
 
+    # --- speech (<Gather input="speech">: calls/speech.py) ------------------------------------------
+
+    async def _start_listening(self, action: A.StartListening) -> None:
+        await self._stop_listening()
+        if self.deps.stt is None:
+            await self._notify_call(Notice.GATHER_SPEECH_PROVIDER, "Gather: speech recognition is not available here")
+            self.deliver(E.SpeechRecognized(action.listen_op, "", None))
+            return
+        self.listener = SpeechListener(
+            self.sid,
+            action.listen_op,
+            action.speech,
+            action.partial_url,
+            sip=self.sip,
+            stt=self.deps.stt,
+            deliver=self.deliver,
+            notify=self._notify_speech,
+            post_partial=self._post_partial,
+        )
+        await self.listener.start()
+
+    async def _stop_listening(self) -> None:
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            await listener.stop()
+
+    async def _notify_speech(self, code: int, message: str, level: int) -> None:
+        await self._notify_call(code, message, log_level=level)
+
+    async def _post_partial(self, url: str, method: str, extra: list[tuple[str, str]]) -> None:
+        """A partial result to partialResultCallback, through the outbox (its answer is not read)."""
+        params = call_params(self.call, str(state.CallStatus.IN_PROGRESS)) + extra
+        await self.store.webhook(self.account_sid, self.sid, "gather", "partial", url, method, params)
+
     async def _on_command_failed(self, failed: CommandFailed) -> None:
         """A SIP command failed in the worker (a prompt it could not play, a recorder it could
         not open): tell the customer, and let the verb end as if it had run."""
+        if failed.command == "listen":
+            if self.listener is not None and self.listener.listen_id == failed.ref:
+                self.listener.failed(failed.message)
+            return
         if failed.command == "start_stream":
             ended = await self.streams.failed(self.call, failed.ref, failed.message)
             if ended is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, TypeAlias
 
-from wirexa.laml.verbs import Beep, ConferenceRecord, DialRecord, DialTarget, HttpMethod, RejectReason, Trim
+from wirexa.laml.verbs import Beep, ConferenceRecord, DialRecord, DialTarget, HttpMethod, RejectReason, Speech, Trim
 
 
 class FetchReason(StrEnum):
@@ -87,17 +87,34 @@ class CancelTimer:
 
 @dataclass(frozen=True, slots=True)
 class StartGather:
-    """The interpreter is collecting DTMF (it runs the timeouts itself via StartTimer). For
-    logging and for turning on DTMF detection; digits arrive as DigitReceived. No event."""
+    """The interpreter is collecting input (it runs the timeouts itself via StartTimer). For
+    logging; digits arrive as DigitReceived, speech through StartListening. No event."""
 
     num_digits: int | None
     timeout_s: int
     finish_on_key: str
+    input: tuple[str, ...] = ("dtmf",)
 
 
 @dataclass(frozen=True, slots=True)
 class StopGather:
-    """Digit collection is over."""
+    """Input collection is over (a recognition still running is dropped)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartListening:
+    """Recognize the caller's speech: SpeechStarted when the caller starts speaking, then one
+    SpeechRecognized (also when the recognition fails, with "" and a notification posted).
+    `partial_url` (absolute) gets partial results; `speech` holds the <Gather>'s attributes."""
+
+    listen_op: int
+    speech: Speech
+    partial_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StopListening:
+    """A key won over speech: stop recognizing (no SpeechRecognized is needed any more)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +331,8 @@ Action: TypeAlias = (
     | CancelTimer
     | StartGather
     | StopGather
+    | StartListening
+    | StopListening
     | StartRecording
     | StopRecording
     | Dial

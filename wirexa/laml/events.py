@@ -70,6 +70,24 @@ class DigitReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The caller started speaking during a StartListening (`listen_op` is its op id): speech
+    barges into the prompts, and the <Gather> waits for its result."""
+
+    listen_op: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechRecognized:
+    """A StartListening's result: `text` the transcript ("" = nothing understood, or the
+    recognition failed: its notification is already posted), `confidence` 0-1 or None."""
+
+    listen_op: int
+    text: str
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RecordingSaved:
     """A StartRecording produced audio. `digits` is the finishOnKey key that ended it, or "" when
     silence, maxLength, StopRecording or hangup ended it (the interpreter says "hangup" itself)."""
@@ -161,6 +179,8 @@ Event: TypeAlias = (
     | PlaybackFinished
     | TimerFired
     | DigitReceived
+    | SpeechStarted
+    | SpeechRecognized
     | RecordingSaved
     | RecordingEmpty
     | DialEnded

@@ -98,6 +98,8 @@ from wirexa.laml.events import (
     QueueLeft,
     RecordingEmpty,
     RecordingSaved,
+    SpeechRecognized,
+    SpeechStarted,
     StreamEnded,
     TimerFired,
 )
@@ -120,6 +122,7 @@ class State(StrEnum):
     PAUSING = "pausing"
     GATHER_PROMPTING = "gather-prompting"
     GATHER_WAITING = "gather-waiting"
+    GATHER_HEARING = "gather-hearing"
     RECORDING = "recording"
     DIALING = "dialing"
     CONNECTED = "connected"
@@ -140,13 +143,18 @@ TRANSITIONS: dict[State, dict[type[Event], str]] = {
         PlaybackFinished: "_on_prompt_done",
         TimerFired: "_on_prompt_done",
         DigitReceived: "_on_prompt_digit",
+        SpeechStarted: "_on_prompt_speech",
+        SpeechRecognized: "_on_early_result",
         **_LIVE,
     },
     State.GATHER_WAITING: {
         DigitReceived: "_on_waiting_digit",
         TimerFired: "_on_gather_timeout",
+        SpeechStarted: "_on_waiting_speech",
+        SpeechRecognized: "_on_early_result",
         **_LIVE,
     },
+    State.GATHER_HEARING: {SpeechRecognized: "_on_speech_result", **_LIVE},
     State.RECORDING: {
         RecordingSaved: "_on_recording_saved",
         RecordingEmpty: "_on_verb_done",
@@ -174,6 +182,7 @@ _EVENT_TYPES = frozenset(
     {
         DocumentLoaded, FetchFailed, PlaybackFinished, TimerFired, DigitReceived,
         RecordingSaved, RecordingEmpty, DialEnded, StreamEnded, QueueLeft, CallRedirected, CallHungUp,
+        SpeechStarted, SpeechRecognized,
     }
 )  # fmt: skip
 
@@ -224,6 +233,8 @@ class Interpreter:
         self._prompt: v.Prompt | None = None
         self._prompt_index = 0
         self._digits = ""
+        self._listen_op: int | None = None  # the <Gather>'s speech recognition while it listens
+        self._listened = False  # it started (speech is heard at most once per <Gather>)
 
     @property
     def state(self) -> State:
@@ -482,7 +493,10 @@ class Interpreter:
         self._verb = gather
         self._digits = ""
         self._prompt_index = 0
-        self._emit(act.StartGather(gather.num_digits, gather.timeout_s, gather.finish_on_key))
+        self._listen_op, self._listened = None, False
+        self._emit(act.StartGather(gather.num_digits, gather.timeout_s, gather.finish_on_key, gather.input))
+        if gather.speech is not None and (gather.barge_in or not gather.children):
+            self._start_listening()  # speech barges in: listen while the prompts play
         self._next_prompt()
 
     def _gather(self) -> v.Gather:
@@ -506,7 +520,36 @@ class Interpreter:
             return
         self._wait_for_digit()
 
+    def _start_listening(self) -> None:
+        """Start the speech recognition (once per <Gather>): its own op id, apart from the
+        prompts' and timers' (`_op`), so both run at once."""
+        speech = self._gather().speech
+        assert speech is not None
+        self._listened = True
+        self._next_op += 1
+        self._listen_op = self._next_op
+        partial_url = None
+        if speech.partial_result_callback is not None:
+            partial_url = self._resolve(speech.partial_result_callback)
+            if partial_url is None:
+                self._emit(
+                    act.Notify(
+                        CODE_INVALID_URL,
+                        f"<Gather>: cannot resolve partialResultCallback {speech.partial_result_callback!r}",
+                        self._doc_url,
+                        act.NotifyLevel.WARNING,
+                    )
+                )
+        self._emit(act.StartListening(self._listen_op, speech, partial_url))
+
+    def _stop_listening(self) -> None:
+        if self._listen_op is not None:
+            self._listen_op = None
+            self._emit(act.StopListening())
+
     def _wait_for_digit(self) -> None:
+        if self._gather().speech is not None and not self._listened:
+            self._start_listening()  # bargeIn="false": speech is heard once the prompts are over
         self._prompt = None
         self._state = State.GATHER_WAITING
         self._emit(act.StartTimer(self._new_op(), self._gather().timeout_s))
@@ -520,6 +563,7 @@ class Interpreter:
 
     def _collect(self, digit: str) -> None:
         gather = self._gather()
+        self._stop_listening()  # a key first: the digits win, speech is no longer heard
         if gather.finish_on_key and digit == gather.finish_on_key:
             if self._digits:
                 self._end_gather(digit)
@@ -534,6 +578,7 @@ class Interpreter:
 
     def _end_gather(self, finished_on_key: str) -> None:
         gather = self._gather()
+        self._listen_op = None
         self._emit(act.StopGather())
         if self._digits or gather.action_on_empty_result:
             extra = (("Digits", self._digits), ("FinishedOnKey", finished_on_key))
@@ -804,18 +849,69 @@ class Interpreter:
         self._next_prompt()
 
     def _on_prompt_digit(self, event: DigitReceived) -> None:
-        if not self._gather().barge_in:
+        if not self._gather().barge_in or "dtmf" not in self._gather().input:
             return
         self._stop_prompt()
         self._collect(event.digit)
 
     def _on_waiting_digit(self, event: DigitReceived) -> None:
+        if "dtmf" not in self._gather().input:
+            return  # input="speech": keys are not input
         assert self._op is not None
         self._emit(act.CancelTimer(self._op))
         self._collect(event.digit)
 
     def _on_gather_timeout(self, event: TimerFired) -> None:
         self._end_gather("")
+
+    def _on_prompt_speech(self, event: SpeechStarted) -> None:
+        if event.listen_op != self._listen_op:
+            return
+        self._stop_prompt()  # speech barges in (the recognizer listens during prompts only then)
+        self._state = State.GATHER_HEARING
+
+    def _on_waiting_speech(self, event: SpeechStarted) -> None:
+        if event.listen_op != self._listen_op:
+            return
+        assert self._op is not None
+        self._emit(act.CancelTimer(self._op))  # speech first: timeout no longer runs, keys are ignored
+        self._state = State.GATHER_HEARING
+
+    def _on_early_result(self, event: SpeechRecognized) -> None:
+        """A result without a start: the recognition failed or heard nothing (its notification is
+        posted); keys and the timeout go on. A transcript ends the <Gather> as any result does."""
+        if event.listen_op != self._listen_op:
+            return
+        self._listen_op = None
+        if event.text:
+            if self._state is State.GATHER_PROMPTING:
+                self._stop_prompt()
+            else:
+                assert self._op is not None
+                self._emit(act.CancelTimer(self._op))
+            self._end_speech(event)
+
+    def _on_speech_result(self, event: SpeechRecognized) -> None:
+        if event.listen_op != self._listen_op:
+            return
+        self._end_speech(event)
+
+    def _end_speech(self, event: SpeechRecognized) -> None:
+        """The speech half won: the action gets SpeechResult and Confidence (when the recognizer
+        gave one); nothing understood is no input (the next verb, or the action with neither
+        under actionOnEmptyResult)."""
+        gather = self._gather()
+        self._listen_op = None
+        self._emit(act.StopGather())
+        if event.text:
+            extra: tuple[tuple[str, str], ...] = (("SpeechResult", event.text),)
+            if event.confidence is not None:
+                extra += (("Confidence", f"{event.confidence:.8g}"),)
+            self._fetch(gather.action, gather.method, extra, act.FetchReason.GATHER)
+        elif gather.action_on_empty_result:
+            self._fetch(gather.action, gather.method, (), act.FetchReason.GATHER)
+        else:
+            self._run_next()
 
     def _on_recording_saved(self, event: RecordingSaved) -> None:
         record = self._verb
@@ -872,7 +968,8 @@ class Interpreter:
                 self._emit(act.LeaveQueue("redirected"))
             case _:
                 pass  # FETCHING: the stale result is dropped by its op_id
-        if self._state in (State.GATHER_PROMPTING, State.GATHER_WAITING):
+        if self._state in (State.GATHER_PROMPTING, State.GATHER_WAITING, State.GATHER_HEARING):
+            self._listen_op = None
             self._emit(act.StopGather())
 
     def _on_redirected(self, event: CallRedirected) -> None:

@@ -53,6 +53,7 @@ import defusedxml.ElementTree as DET
 from wirexa.calls.statuses import RECORDING_CALLBACK_EVENTS
 from wirexa.errors import DocumentError
 from wirexa.laml.verbs import (
+    SPEECH_MODELS,
     Beep,
     ConferenceRecord,
     Connect,
@@ -76,6 +77,7 @@ from wirexa.laml.verbs import (
     Reject,
     RejectReason,
     Say,
+    Speech,
     Start,
     Stop,
     Stream,
@@ -140,6 +142,15 @@ _GATHER_ATTRS = frozenset(
         "enhanced", "debug",
     }
 )  # fmt: skip
+_SPEECH_ATTRS = frozenset(
+    {
+        "speechTimeout", "maxSpeechTime", "partialResultCallback", "partialResultCallbackMethod", "language",
+        "hints", "profanityFilter", "speechModel", "enhanced",
+    }
+)  # fmt: skip
+MAX_HINTS = 500  # Twilio: at most 500 hints of 100 characters each
+MAX_HINT_CHARS = 100
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})+$")  # a BCP-47 tag with a region: en-US, cmn-Hans-CN
 _RECORD_ATTRS = frozenset(
     {
         "action", "method", "timeout", "silence", "finishOnKey", "maxLength", "playBeep",
@@ -471,15 +482,25 @@ class _Parser:
 
     def _gather(self, element: ET.Element) -> Gather:
         self._check_attrs(element, _GATHER_ATTRS)
-        modes = tuple((element.get("input") or "dtmf").split())
-        if "dtmf" not in modes:
-            self.warn(Notice.SCHEMA_WARNING, f"<Gather input={element.get('input')!r}>: only dtmf is collected")
+        raw = element.get("input")
+        modes = tuple(dict.fromkeys(m for m in (raw or "dtmf").lower().split() if m in ("dtmf", "speech")))
+        if not modes or len(modes) != len((raw or "dtmf").split()):
+            self._bad(element, "input", Notice.SCHEMA_WARNING, raw or "", "dtmf")
+            modes = modes or ("dtmf",)
+        timeout_s = self._int(element, "timeout", 5, Notice.GATHER_INVALID_TIMEOUT, minimum=1)
+        speech = self._speech(element, timeout_s) if "speech" in modes else None
+        if speech is None:
+            for attr in sorted(_SPEECH_ATTRS & set(element.attrib)):
+                self.warn(Notice.SCHEMA_WARNING, f"<Gather>: {attr} applies to speech input only; ignored")
+        if element.get("debug") is not None:
+            self.warn(Notice.SCHEMA_WARNING, "<Gather>: debug is not supported; ignored")
         children = tuple(p for p in (self._prompt(child) for child in element) if p is not None)
         return Gather(
             input=modes,
+            speech=speech,
             action=self._url(element, "action"),
             method=self._method(element, "method", Notice.GATHER_INVALID_METHOD),
-            timeout_s=self._int(element, "timeout", 5, Notice.GATHER_INVALID_TIMEOUT, minimum=1),
+            timeout_s=timeout_s,
             finish_on_key=self._keys(element, "finishOnKey", "#", Notice.GATHER_INVALID_FINISH_ON_KEY, single=True),
             num_digits=self._int(element, "numDigits", None, Notice.GATHER_INVALID_NUM_DIGITS, minimum=1),
             action_on_empty_result=self._bool(
@@ -487,6 +508,46 @@ class _Parser:
             ),
             barge_in=self._bool(element, "bargeIn", True, Notice.SCHEMA_WARNING),
             children=children,
+        )
+
+    def _speech(self, element: ET.Element, timeout_s: int) -> Speech:
+        """The speech attributes of a <Gather input="speech">; a bad value is its code's warning
+        and the default."""
+        value = (element.get("speechTimeout") or "").strip()
+        speech_timeout: int | None = timeout_s  # Twilio: speechTimeout defaults to timeout
+        if value.lower() == "auto":
+            speech_timeout = None
+        elif value:
+            speech_timeout = self._int(element, "speechTimeout", timeout_s, Notice.GATHER_INVALID_SPEECH_TIMEOUT, 1)
+        model = (element.get("speechModel") or "default").strip()
+        if model not in SPEECH_MODELS:
+            self._bad(element, "speechModel", Notice.GATHER_INVALID_MODEL, model, "default")
+            model = "default"
+        language = (element.get("language") or "en-US").strip()
+        if not _LANGUAGE_TAG.match(language):
+            self._bad(element, "language", Notice.GATHER_INVALID_LANGUAGE, language, "en-US")
+            language = "en-US"
+        hints = tuple(h.strip() for h in (element.get("hints") or "").split(",") if h.strip())
+        if len(hints) > MAX_HINTS or any(len(h) > MAX_HINT_CHARS for h in hints):
+            self.warn(
+                Notice.GATHER_INVALID_HINTS,
+                f"<Gather>: hints may hold {MAX_HINTS} phrases of {MAX_HINT_CHARS} characters at most; the rest ignored",
+            )
+            hints = tuple(h[:MAX_HINT_CHARS] for h in hints[:MAX_HINTS])
+        return Speech(
+            speech_timeout_s=speech_timeout,
+            max_speech_time_s=self._int(
+                element, "maxSpeechTime", 60, Notice.GATHER_INVALID_MAX_SPEECH_TIME, minimum=1, maximum=60
+            ),
+            language=language,
+            hints=hints,
+            model=model,
+            profanity_filter=self._bool(element, "profanityFilter", True, Notice.SCHEMA_WARNING),
+            enhanced=self._bool(element, "enhanced", False, Notice.GATHER_INVALID_ENHANCED),
+            partial_result_callback=self._url(element, "partialResultCallback"),
+            partial_result_callback_method=self._method(
+                element, "partialResultCallbackMethod", Notice.GATHER_INVALID_METHOD
+            ),
         )
 
     def _record(self, element: ET.Element) -> Record:

@@ -80,16 +80,55 @@ class Pause:
 Prompt: TypeAlias = Say | Play | Pause
 
 
+# Twilio's speechModel values (reference/twilio-voice-next.md §5); media/stt/base.py keeps the same
+# tuple for the providers (a test holds them equal: laml imports nothing of media).
+SPEECH_MODELS = (
+    "default",
+    "numbers_and_commands",
+    "phone_call",
+    "experimental_conversations",
+    "experimental_utterances",
+    "googlev2_long",
+    "googlev2_short",
+    "googlev2_telephony",
+    "googlev2_telephony_short",
+    "deepgram_nova-2",
+    "deepgram_nova-3",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    """The speech half of a <Gather input="speech"> (reference/twilio-voice-next.md §5).
+
+    `speech_timeout_s` is the silence that ends the utterance; None = `auto` (the endpointer's
+    own pause). `max_speech_time_s` caps an utterance (Twilio: 60 s). `hints` are the
+    comma-separated phrases, stripped. `partial_result_callback` None = no partial results.
+    """
+
+    speech_timeout_s: int | None = None
+    max_speech_time_s: int = 60
+    language: str = "en-US"
+    hints: tuple[str, ...] = ()
+    model: str = "default"
+    profanity_filter: bool = True
+    enhanced: bool = False
+    partial_result_callback: str | None = None
+    partial_result_callback_method: HttpMethod = HttpMethod.POST
+
+
 @dataclass(frozen=True, slots=True)
 class Gather:
-    """<Gather input action method timeout finishOnKey numDigits actionOnEmptyResult bargeIn>.
+    """<Gather input action method timeout finishOnKey numDigits actionOnEmptyResult bargeIn ...>.
 
     `action` None means "the current document URL". `finish_on_key` "" means no finish key.
-    `num_digits` None means unlimited. `input` keeps the requested modes ("dtmf", "speech");
-    only DTMF is collected. `children` are the nested prompts, played in order.
+    `num_digits` None means unlimited. `input` is the modes collected ("dtmf", "speech", or
+    both: the first one heard wins); `speech` holds the speech attributes when "speech" is
+    one of them. `children` are the nested prompts, played in order.
     """
 
     input: tuple[str, ...] = ("dtmf",)
+    speech: Speech | None = None
     action: str | None = None
     method: HttpMethod = HttpMethod.POST
     timeout_s: int = 5

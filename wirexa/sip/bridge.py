@@ -267,6 +267,12 @@ class SipBridge:
     async def stop_stream(self, call_sid: CallSid, stream_sid: str) -> None:
         await self._send(call_sid, proto.StopStream(call_sid, stream_sid))
 
+    async def listen(self, call_sid: CallSid, listen_id: str) -> None:
+        await self._send(call_sid, proto.Listen(call_sid, listen_id))
+
+    async def unlisten(self, call_sid: CallSid, listen_id: str) -> None:
+        await self._send(call_sid, proto.Unlisten(call_sid, listen_id))
+
     async def bridge(self, a: CallSid, b: CallSid) -> None:
         await self._send(a, proto.Bridge(a, b))
 

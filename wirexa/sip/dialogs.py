@@ -88,6 +88,7 @@ class Dialog:
     amd: AmdParams | None = None  # answering-machine detection asked for this call
     taps: dict[str, Tap[Any]] = field(default_factory=dict)  # by name (the AMD tap: until its decision)
     pending_streams: list[proto.StartStream] = field(default_factory=list)  # until media is up
+    pending_listens: list[str] = field(default_factory=list)  # listen ids, until media is up
     # A conference room to join (RoomJoin) or reach from this worker (RelayOpen to a room), sent
     # right after the answer: held until media is up, as plays and recordings are.
     pending_rooms: list[proto.RoomJoin | proto.RelayOpen] = field(default_factory=list)

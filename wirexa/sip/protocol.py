@@ -18,7 +18,8 @@ reject(dialog_id, sip_code, why) · bridge(a, b) · unbridge(a, b) · relay_open
 listen_port, peer_port) · relay_close(call_sid, peer) · room_join(call_sid, room, muted, coach) ·
 room_member(call_sid, room, muted, coach) · room_leave(call_sid, room) · remote_open(call_sid,
 room, listen_port, peer_port, muted, coach) · remote_close(call_sid, room) · start_stream(call_sid, stream_sid, account_sid, url,
-tracks, bidirectional, parameters, headers) · stop_stream(call_sid, stream_sid) · ping(n) · shutdown() ·
+tracks, bidirectional, parameters, headers) · stop_stream(call_sid, stream_sid) · listen(call_sid,
+listen_id) · unlisten(call_sid, listen_id) · ping(n) · shutdown() ·
 reload(config) (the sandbox carrier only).
 Events: ready(port, pid, version) · incoming(dialog_id, from_uri, to_uri, source,
 request_uri, headers) ·
@@ -26,7 +27,7 @@ initiated(call_sid) · ringing(call_sid, sip_code) ·
 answered(call_sid, sip_code, headers) · ended(call_sid, reason, sip_code, hangup_by, message) ·
 digit(call_sid, digit) · play_done(call_sid, play_id, how) · record_done(call_sid, rec_id,
 path, duration_ms, how, digit) · dtmf_done(call_sid) · amd(call_sid, answered_by, confidence,
-detection_ms) · stream(call_sid, stream_sid, kind, code, message) · quality(call_sid, rx_pkt, rx_loss,
+detection_ms) · stream(call_sid, stream_sid, kind, code, message) · heard(call_sid, listen_id, audio, voiced) · quality(call_sid, rx_pkt, rx_loss,
 rx_jitter_us, tx_pkt, tx_loss, tx_jitter_us, rtt_us, jbuf_ms, final) · registration(code, reason, active) ·
 pong(n, calls) ·
 error(message, call_sid, command, ref).
@@ -40,6 +41,7 @@ the customer and moves on to the next verb.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import types
@@ -49,6 +51,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 
 from wirexa.calls.ports import (
     AmdDecided,
+    AudioHeard,
     CallAnswered,
     CallEnded,
     CallInitiated,
@@ -80,7 +83,7 @@ RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
 PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
-VERSION = 9  # of this message set; bumped with any change to a message's name or fields
+VERSION = 10  # of this message set; bumped with any change to a message's name or fields
 
 
 class _Message:
@@ -389,6 +392,23 @@ class StopStream(_Command):
     stream_sid: str
 
 
+@dataclass(frozen=True, slots=True)
+class Listen(_Command):
+    """Tap the caller's audio (the call's inbound track) for speech recognition: `heard` events
+    carry it, 100 ms each, until `unlisten` or the call's end. Held until the call's audio is up."""
+
+    NAME = "listen"
+    call_sid: str
+    listen_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unlisten(_Command):
+    NAME = "unlisten"
+    call_sid: str
+    listen_id: str
+
+
 # the ones naming one live call
 CallCommand: TypeAlias = (
     Hangup
@@ -403,6 +423,8 @@ CallCommand: TypeAlias = (
     | ResumeRecord
     | StartStream
     | StopStream
+    | Listen
+    | Unlisten
 )
 Command: TypeAlias = (
     MakeCall
@@ -429,6 +451,8 @@ Command: TypeAlias = (
     | RemoteClose
     | StartStream
     | StopStream
+    | Listen
+    | Unlisten
     | Ping
     | Shutdown
     | Reload
@@ -610,6 +634,19 @@ class Stream(_Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Heard(_Event):
+    """100 ms of the caller's audio for a `listen` (calls.ports.AudioHeard): `audio` is base64 of
+    8 kHz s16le mono PCM, `voiced` the voice detector's verdict on each 20 ms frame of it ("1"
+    speech, "0" not), taken on the worker's tap thread as AMD's are."""
+
+    NAME = "heard"
+    call_sid: str
+    listen_id: str
+    audio: str
+    voiced: str
+
+
+@dataclass(frozen=True, slots=True)
 class Quality(_Event):
     """A reading of an answered call's RTP/RTCP statistics (pjsua2's getStreamStat), every
     worker.QUALITY_EVERY_S and once more (`final`) at its end, read as its audio stream went: cumulative
@@ -674,6 +711,7 @@ Event: TypeAlias = (
     | RecordDone
     | DtmfDone
     | AmdResult
+    | Heard
     | Stream
     | Quality
     | Registration
@@ -708,6 +746,8 @@ COMMANDS: dict[str, type[Command]] = {
         RemoteClose,
         StartStream,
         StopStream,
+        Listen,
+        Unlisten,
         Ping,
         Shutdown,
         Reload,
@@ -728,6 +768,7 @@ EVENTS: dict[str, type[Event]] = {
         DtmfDone,
         AmdResult,
         Stream,
+        Heard,
         Quality,
         Registration,
         Pong,
@@ -931,6 +972,8 @@ def to_sip_event(event: Event) -> SipEvent | None:
             if kind not in ("started", "stopped", "error", "warning"):
                 return None
             return StreamChanged(CallSid(sid), stream_sid, kind, code, message)  # type: ignore[arg-type]
+        case Heard(call_sid=sid, listen_id=listen_id, audio=audio, voiced=voiced):
+            return AudioHeard(CallSid(sid), listen_id, base64.b64decode(audio), tuple(v == "1" for v in voiced))
         case AmdResult(call_sid=sid, answered_by=answered_by, confidence=confidence, detection_ms=ms):
             return AmdDecided(CallSid(sid), answered_by, confidence, ms)
         case Quality(call_sid=sid, final=final):

@@ -18,6 +18,7 @@ no completion event: the engine's session turns it into a notification and the n
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import logging
 import os
@@ -29,7 +30,8 @@ from typing import Any
 
 import pjsua2 as pj
 
-from wirexa.media.amd_vad import AmdTap
+from wirexa.media.amd import FRAME_BYTES
+from wirexa.media.amd_vad import AmdTap, Vad
 from wirexa.sip import endpoint
 from wirexa.sip import mediagraph as mg
 from wirexa.sip import protocol as proto
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 # worker's CPU (docs/PJSUA2_FINDINGS.md, "The main thread with calls up").
 WORKER_POLL_MS = 100
 AMD_TAP = "amd"
+LISTEN_TAP = "listen-"  # + the listen id: a speech recognition's tap on the caller
 # An incoming INVITE the engine has not answered by then is refused 403 here (the engine is
 # gone or stuck; the caller's side would otherwise wait for its own timer).
 INCOMING_WAIT_S = 10.0
@@ -211,6 +214,15 @@ class Worker:
                     st.pending_streams = [c for c in st.pending_streams if c.stream_sid != stream_sid]
                     self.emit(proto.Stream(st.call_sid, stream_sid, "stopped", 0, "stopped"))
                 self.streams.stop(st, stream_sid)
+            case proto.Listen(listen_id=listen_id):
+                if st.media is None:
+                    st.pending_listens.append(listen_id)
+                else:
+                    self.listen(st, listen_id)
+            case proto.Unlisten(listen_id=listen_id):
+                if listen_id in st.pending_listens:
+                    st.pending_listens.remove(listen_id)
+                self.stop_tap(st, LISTEN_TAP + listen_id)
 
     def account_for(self, cmd: proto.MakeCall) -> Any:
         """The account a call is placed with: the worker's (the trunk's credentials), or one that
@@ -512,6 +524,22 @@ class Worker:
         self.link(self.graph.stop_tap(st.call_sid, name))
         self.loop.bury(self.applier.drop(mg.tap(st.call_sid, name)))
 
+    def listen(self, st: Dialog, listen_id: str) -> None:
+        """Tap the caller's audio for speech recognition: each 100 ms block goes out as a `heard`
+        event from the tap thread (emit is thread-safe) with webrtcvad's verdict on each 20 ms
+        frame (AMD's detector and mode), and the engine does the rest (calls/speech.py)."""
+        sid, emit, vad = st.call_sid, self.emit, Vad()
+
+        def feed(pcm: bytes) -> None:
+            voiced = "".join(
+                "1" if vad.is_speech(pcm[i : i + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")) else "0"
+                for i in range(0, len(pcm), FRAME_BYTES)
+            )
+            emit(proto.Heard(sid, listen_id, base64.b64encode(pcm).decode("ascii"), voiced))
+
+        if self.start_tap(st, LISTEN_TAP + listen_id, feed) is None:
+            self.emit(proto.CommandError("the caller's audio could not be tapped", sid, proto.Listen.NAME, listen_id))
+
     def start_amd(self, st: Dialog) -> None:
         """Tap the far end's audio into the call's detector (from the first frame after answer)."""
         assert st.amd is not None
@@ -605,6 +633,9 @@ class Worker:
         streams, st.pending_streams = st.pending_streams, []
         for start in streams:
             self.streams.start(st, start)
+        listens, st.pending_listens = st.pending_listens, []
+        for listen_id in listens:
+            self.listen(st, listen_id)
         rooms, st.pending_rooms = st.pending_rooms, []
         for join in rooms:
             try:

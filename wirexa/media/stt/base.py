@@ -1,4 +1,4 @@
-"""The speech-to-text contract: what a recognizer is asked, what it answers, and its error.
+"""PURE: the speech-to-text contract: what a recognizer is asked, what it answers, and its error.
 
 Theory of operation. Audio is 8 kHz, 16-bit little-endian, mono PCM (no header): what the SIP
 worker's tap on the caller gives, and what a G.711 call carries. A recognition is a session:
