@@ -405,14 +405,44 @@ answer = "silence"
 hangup_after_s = 0.6
 [numbers."+13125550100"]
 hangup_after_s = 2
+[numbers."+15005550040"]
+reply = "yes.wav"
+reply_max = 1
+[numbers."+15005550041"]
+reply = "sales.wav"
+reply_after = 2.5
+[numbers."+15005550042"]
+reply = ""
+press = "3"
+press_delay_s = 0.3
+[numbers."+15005550043"]
+reply = "recorded.wav"
+reply_max = 2
 """
+# The recorded utterances SANDBOX_CALLEES' speakers play (tests/e2e/test_speech_e2e.py): made
+# beside the shared engine's sandbox.toml by espeak-ng and flite at their own rates (the sandbox
+# converts them at load, as it does a customer's recording).
+SANDBOX_UTTERANCES = {
+    "yes.wav": ("flite", "yes"),
+    "sales.wav": ("espeak-ng", "I would like to talk to sales please"),
+    "recorded.wav": ("espeak-ng", "please call me back tomorrow morning"),
+}
+
+
+def write_utterances(folder: Path) -> None:
+    for name, (engine, text) in SANDBOX_UTTERANCES.items():
+        out = str(folder / name)
+        cmd = ["flite", "-t", text, "-o", out] if engine == "flite" else ["espeak-ng", "-w", out, text]
+        subprocess.run(cmd, check=True, capture_output=True)
 
 
 @pytest.fixture(scope="session")
 def sandbox_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One `wirexa serve` with the default settings and SANDBOX_CALLEES, for every module that
     takes it (engine_fixture(shared=True)): its tests leave the engine as they found it."""
-    server = make_live_server(tmp_path_factory.mktemp("engine"), sandbox_toml=SANDBOX_CALLEES)
+    tmp = tmp_path_factory.mktemp("engine")
+    write_utterances(tmp)
+    server = make_live_server(tmp, sandbox_toml=SANDBOX_CALLEES)
     yield server
     server.stop()
 

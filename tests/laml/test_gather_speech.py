@@ -82,6 +82,8 @@ def test_nothing_understood_is_no_input() -> None:
 def test_no_speech_at_all_times_out_as_dtmf_does() -> None:
     actions = run(SPEECH, [Played(), Fired(), Played()])
     assert flow(actions)[-4:] == ["end-gather", "say:after", "hangup", "finished"]
+    xml = doc('<Gather input="speech" action="/g" actionOnEmptyResult="true"/>')
+    assert flow(run(xml, [Fired()]))[-1] == ACTION  # no Digits for a speech-only <Gather>
 
 
 def test_a_failed_recognition_leaves_keys_and_the_timeout_running() -> None:

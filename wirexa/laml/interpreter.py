@@ -581,7 +581,9 @@ class Interpreter:
         self._listen_op = None
         self._emit(act.StopGather())
         if self._digits or gather.action_on_empty_result:
-            extra = (("Digits", self._digits), ("FinishedOnKey", finished_on_key))
+            extra: tuple[tuple[str, str], ...] = ()
+            if "dtmf" in gather.input:  # a speech-only <Gather> with no input sends neither
+                extra = (("Digits", self._digits), ("FinishedOnKey", finished_on_key))
             self._fetch(gather.action, gather.method, extra, act.FetchReason.GATHER)
         else:
             self._run_next()
