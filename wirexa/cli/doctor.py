@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import importlib.util
 import ipaddress
 import os
 import secrets
@@ -498,6 +499,90 @@ def check_tts(s: Settings) -> list[Check]:
     return out
 
 
+STT_PROVIDERS = ("google", "amazon", "azure", "deepgram", "vosk", "pocketsphinx")
+
+
+def check_stt(s: Settings) -> list[Check]:
+    """One line per speech recognizer: configured (and complete) or not, and why; vosk's model
+    directory and package, pocketsphinx's bundled en-US model. A configured provider missing
+    from [stt] providers is a warning: it is never tried."""
+    order = [p.strip() for p in s.stt_providers.split(",") if p.strip()]
+    out: list[Check] = []
+    for name in STT_PROVIDERS:
+        check = _stt_check(s, name)
+        if check.status == OK and check.detail != "not configured" and name not in order and name != "pocketsphinx":
+            check = Check(
+                check.name, WARN, f"{check.detail}, but not in [stt] providers", f"add {name} to [stt] providers"
+            )
+        out.append(check)
+    unknown = [p for p in order if p not in STT_PROVIDERS]
+    if unknown:
+        out.append(
+            Check(
+                "STT providers",
+                FAIL,
+                f"unknown provider(s) in [stt] providers: {', '.join(unknown)}",
+                f"use {', '.join(STT_PROVIDERS)}",
+            )
+        )
+    return out
+
+
+def _stt_check(s: Settings, name: str) -> Check:
+    label = f"STT {name}"
+    if name == "google":
+        return Check(label, OK, "API key set" if s.stt_google_api_key else "not configured")
+    if name == "amazon":
+        if not (s.stt_amazon_access_key_id or s.stt_amazon_secret_access_key):
+            return Check(label, OK, "not configured")
+        if s.stt_amazon_access_key_id and s.stt_amazon_secret_access_key:
+            return Check(label, OK, f"access key and secret set (region {s.stt_amazon_region})")
+        missing = "amazon_secret_access_key" if s.stt_amazon_access_key_id else "amazon_access_key_id"
+        return Check(label, FAIL, f"{missing} is empty", f"set {missing} in [stt] (or WIREXA_STT_{missing.upper()})")
+    if name == "azure":
+        if not s.stt_azure_key:
+            return Check(label, OK, "not configured")
+        if s.stt_azure_region or s.stt_azure_endpoint_url:
+            return Check(label, OK, f"key set (region {s.stt_azure_region or s.stt_azure_endpoint_url})")
+        return Check(
+            label,
+            FAIL,
+            "azure_key is set but azure_region is empty",
+            "set azure_region in [stt] (eastus, westeurope, ...)",
+        )
+    if name == "deepgram":
+        return Check(label, OK, "API key set" if s.stt_deepgram_api_key else "not configured")
+    if name == "vosk":
+        if not s.stt_vosk_model_path:
+            return Check(label, OK, "not configured")
+        path = Path(os.path.expanduser(s.stt_vosk_model_path))
+        if not path.is_dir():
+            return Check(
+                label,
+                FAIL,
+                f"model directory {path} does not exist",
+                "unpack a model from alphacephei.com/vosk/models there, or fix vosk_model_path in [stt]",
+            )
+        if importlib.util.find_spec("vosk") is None:
+            return Check(label, FAIL, f"model {path}, but the vosk package is not installed", "pip install vosk")
+        return Check(label, OK, f"model {path}")
+    return _pocketsphinx_check(label)
+
+
+def _pocketsphinx_check(label: str) -> Check:
+    """pocketsphinx ends every chain: its package and the en-US model its wheel carries."""
+    spec = importlib.util.find_spec("pocketsphinx")
+    if spec is None or not spec.submodule_search_locations:
+        return Check(label, FAIL, "the pocketsphinx package is not installed", "pip install pocketsphinx")
+    # Where pocketsphinx.get_model_path() points, found without importing it (doctor stays quick).
+    model = Path(list(spec.submodule_search_locations)[0]) / "model" / "en-us"
+    needed = [model / "en-us" / "mdef", model / "en-us.lm.bin", model / "cmudict-en-us.dict"]
+    absent = [p for p in needed if not p.is_file()]
+    if absent:
+        return Check(label, FAIL, f"its en-US model is incomplete: {absent[0]} is missing", "reinstall pocketsphinx")
+    return Check(label, OK, f"offline en-US model {model} (always configured: ends the chain)")
+
+
 def check_disk(s: Settings) -> Check:
     path = s.data_path if s.data_path.exists() else s.data_path.parent
     while not path.exists() and path != path.parent:
@@ -609,6 +694,7 @@ def run_checks(data_dir: str | None, config_file: str | None) -> list[Check]:
         *check_nat(s),
         *check_tools(s),
         *check_tts(s),
+        *check_stt(s),
         check_disk(s),
         check_clock(s),
     ]
@@ -653,7 +739,7 @@ def doctor(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
 ) -> None:
     """Check the config, data directory, database, ports, SIP trunk, NAT addresses, espeak-ng and
-    ffmpeg, TTS credentials, disk and clock; exit 0 when nothing failed, 1 otherwise."""
+    ffmpeg, TTS credentials, speech recognizers, disk and clock; exit 0 when nothing failed, 1 otherwise."""
     checks = run_checks(data_dir, config_file)
     failed = [c for c in checks if c.status == FAIL]
     if json_out:
