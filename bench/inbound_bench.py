@@ -301,6 +301,26 @@ def register_number(server: LiveServer, voice_url: str) -> None:
         assert resp.status == 201, resp.status
 
 
+def wait_warm(server: LiveServer, workers: int, timeout: float = 120.0) -> float:
+    """Wait until the engine's warm workers (sip.workers_min) are all up and none is starting, then
+    SETTLE_S more for the machine to go quiet: the burst meets an engine that has been running,
+    as a carrier's traffic does, not one still spawning its workers. The seconds it took."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{server.base_url}/health", timeout=10) as resp:  # noqa: S310 - loopback
+            sip = json.load(resp)["sip"]
+        if sip.get("workers", 0) >= workers and not sip.get("workers_starting"):
+            took = time.monotonic() - t0
+            time.sleep(SETTLE_S)
+            return took
+        time.sleep(0.5)
+    raise AssertionError(f"{workers} warm workers not up after {timeout:g} s")
+
+
+SETTLE_S = 3.0
+
+
 def engine_calls(db: Path) -> tuple[dict[str, int], dict[str, int]]:
     """Inbound calls by status, and the failed ones' SIP response codes."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
@@ -346,6 +366,8 @@ def engine_run(tmp: Path, sip: int, rtp: int, app: VoiceApp) -> dict[str, Any]:
     uac_cwd.mkdir()
     try:
         register_number(server, app.url)
+        warm_s = wait_warm(server, WORKERS_MIN)
+        print(f"[engine] {WORKERS_MIN} warm workers up in {warm_s:.1f} s", file=sys.stderr, flush=True)
         sampler.start()
         if PROFILE:
             profiler = subprocess.Popen(
@@ -394,6 +416,7 @@ def engine_run(tmp: Path, sip: int, rtp: int, app: VoiceApp) -> dict[str, Any]:
     stats = sipp_stats(uac_cwd)
     first_invite = lines[0][1] if lines else None
     return {
+        "warm_workers_up_s": round(warm_s, 1),
         "uac_exit": uac.returncode,
         "sipp": stats,
         "sipp_errors": sipp_errors(uac_cwd, first_invite),
