@@ -22,6 +22,7 @@ from wirexa.sip.mediagraph import (
     recorder_out,
     relay,
     remote,
+    room_recorder,
     tap,
 )
 
@@ -213,6 +214,31 @@ def test_a_remote_member_muted_then_closed() -> None:
     assert g.close_remote("X", "conf") == off((A, X), (Y, X))  # not gone: the port is still there
     assert X not in g.muted and g.members("conf") == [A, Y]
     assert g.close_remote("X", "conf") == []
+
+
+def test_a_room_recording_takes_the_mix_of_every_member_heard_and_outlives_them() -> None:
+    MIX = room_recorder("RE1")
+    assert str(MIX) == "room_recorder:RE1"
+    g = graph("A", "B", "C")
+    g.open_remote("X", "conf")
+    for m in (A, B, C, X):
+        g.join("conf", m)
+    g.mute(B)
+    g.coach(C, A)
+    # the mix: the members a non-member hears (not the muted one, not the coach), remote ones included
+    assert g.start_room_recording("conf", "RE1") == on((A, MIX), (X, MIX), (SILENCE, MIX))
+    assert g.mute(B, False) == on((B, A), (B, C), (B, X), (B, MIX))
+    assert g.coach(C, None) == on((C, B), (C, X), (C, MIX))
+    # a member's call ends: its links are gone; a remote member closes: its links come down
+    assert (Link(A, MIX) in g.links) and Disconnect(Link(A, MIX), True) in g.remove_call("A")
+    assert Disconnect(Link(X, MIX)) in g.close_remote("X", "conf")
+    g.leave("conf", B)
+    g.leave("conf", C)
+    assert g.members("conf") == [] and made(g) == {(SILENCE, MIX), (B, DEVICE), (C, DEVICE)}
+    # the room made again under the same name (nothing else outlives it): its members are in the mix
+    assert g.join("conf", B) == on((B, MIX))
+    assert g.stop_room_recording("RE1") == off((B, MIX), (SILENCE, MIX))
+    assert g.stop_room_recording("RE1") == []
 
 
 def test_a_coach_is_heard_by_the_coached_member_only() -> None:

@@ -30,7 +30,11 @@ The rules (what the worker has always wired):
   into each of its recorders, so its files keep time while nothing else is connected. Paused
   with "silence" it keeps only that silence; paused with "skip" it takes nothing at all (a
   recorder with no source is given no frames, so the paused time is left out);
-- a tap takes its call's inbound track, outbound track, or both.
+- a tap takes its call's inbound track, outbound track, or both;
+- a room recording (<Conference record>) takes the room's mix: every member heard in the room
+  (not muted, not coaching: what a listener who is no member would hear), remote members
+  included, and the silence that keeps its file in time. It belongs to no call and outlives
+  the room's members: it ends only when stopped.
 A call that ends takes every node it owns with it, and the links that touched them come back
 with `gone` set: pjsua has already taken the call's port out of the bridge, and the owner
 drops the other ports, so nothing is to be disconnected by hand (touching a dead call's port
@@ -44,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 NodeKind: TypeAlias = Literal[
-    "call", "player", "feed", "recorder", "recorder_out", "tap", "relay", "remote", "silence", "device"
+    "call", "player", "feed", "recorder", "recorder_out", "room_recorder", "tap", "relay", "remote", "silence", "device"
 ]
 Track: TypeAlias = Literal["inbound", "outbound", "both"]
 Pause: TypeAlias = Literal["", "skip", "silence"]
@@ -87,6 +91,11 @@ def recorder(call_sid: str, rec_id: str) -> Node:
 def recorder_out(call_sid: str, rec_id: str) -> Node:
     """The second recorder of a dual-channel recording: the outbound track."""
     return Node("recorder_out", call_sid, rec_id)
+
+
+def room_recorder(rec_id: str) -> Node:
+    """The recorder of a room's mix (owned by no call)."""
+    return Node("room_recorder", "", rec_id)
 
 
 def tap(call_sid: str, name: str) -> Node:
@@ -177,6 +186,7 @@ class MediaGraph:
         self.coaching: dict[Node, Node] = {}  # coach -> the member it coaches (heard only by it)
         self.recordings: dict[tuple[str, str], _Recording] = {}
         self.taps: dict[tuple[str, str], _Tap] = {}
+        self.room_recordings: dict[str, str] = {}  # rec_id -> the room whose mix it records
         self.links: dict[Link, None] = {}  # wanted and (once applied) made, in a stable order
 
     # --- queries --------------------------------------------------------------------------------
@@ -401,6 +411,20 @@ class MediaGraph:
         self.recordings.pop((call_sid, rec_id), None)
         return self._update()
 
+    def start_room_recording(self, room: str, rec_id: str) -> list[Change]:
+        """A recording of `room`'s mix (its `room_recorder` node) starts; the room need not
+        exist yet, nor have members (the file then holds silence)."""
+        self.room_recordings[rec_id] = room
+        return self._update()
+
+    def stop_room_recording(self, rec_id: str) -> list[Change]:
+        self.room_recordings.pop(rec_id, None)
+        return self._update()
+
+    def mix(self, room: str) -> list[Node]:
+        """The members heard in `room` by a listener who is no member: not muted, not coaching."""
+        return [m for m in self.members(room) if m not in self.muted and m not in self.coaching]
+
     # --- taps -----------------------------------------------------------------------------------
 
     def start_tap(self, call_sid: str, name: str, track: Track = "inbound") -> list[Change]:
@@ -439,6 +463,11 @@ class MediaGraph:
         for rec in self.recordings.values():
             for src, sink in self._recording_links(rec):
                 add(src, sink)
+        for rec_id, room in self.room_recordings.items():
+            sink = room_recorder(rec_id)
+            for member in self.mix(room):
+                add(member, sink)
+            add(SILENCE, sink)
         for t in self.taps.values():
             sink = tap(t.call_sid, t.name)
             if t.track in ("inbound", "both"):
