@@ -81,6 +81,8 @@ class FakeSip:
         self.held: dict[str, InboundInvite] = {}
         self.accepted: dict[str, str] = {}  # dialog_id -> CallSid
         self.rooms: dict[str, dict[str, tuple[bool, str]]] = {}  # room -> member -> (muted, coach)
+        self.room_recordings: dict[str, tuple[str, str, float]] = {}  # rec_id -> (room, path, started)
+        self.room_recorded: list[str] = []  # rec_ids of the room recordings stopped, in order
         self.refused: dict[str, tuple[int, str]] = {}  # dialog_id -> (code, why)
         self.gone: set[str] = set()  # dialog_ids whose caller hangs up before they are taken
         self.streams: list[tuple[str, MediaStream]] = []  # start_stream commands, in order
@@ -298,6 +300,24 @@ class FakeSip:
 
     def room_over(self, room: str) -> None:
         self.rooms.pop(room, None)
+
+    async def room_record(self, room: str, rec_id: str, path: str) -> None:
+        if room not in self.rooms:
+            raise SipError(f"room {room} is in no SIP worker")
+        self.room_recordings[rec_id] = (room, path, asyncio.get_running_loop().time())
+
+    async def room_record_stop(self, room: str, rec_id: str) -> RecordingFinished | None:
+        """The mix as a 440 Hz tone (silence with record_silent) as long as the recording ran."""
+        from wirexa.media.audio import tone_pcm, wav_bytes
+
+        entry = self.room_recordings.pop(rec_id, None)
+        if entry is None:
+            return None
+        self.room_recorded.append(rec_id)
+        ms = int((asyncio.get_running_loop().time() - entry[2]) * 1000)
+        with open(entry[1], "wb") as f:
+            f.write(wav_bytes(bytes(ms * 16) if self.record_silent else tone_pcm(440, ms)))
+        return RecordingFinished(CallSid(room), rec_id, entry[1], ms, "stopped")
 
     def hears(self, room: str, listener: str) -> set[str]:
         """Whom `listener` hears in `room`, by the real rules (mediagraph.py's heard_by)."""

@@ -60,6 +60,8 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.RoomLeave(SID, "CF" + "3" * 32),
     proto.RemoteOpen(SID, "CF" + "3" * 32, 5191, 6191, False, ""),
     proto.RemoteClose(SID, "CF" + "3" * 32),
+    proto.RoomRecord("CF" + "3" * 32, "RE" + "4" * 32, "/tmp/room.wav"),
+    proto.RoomRecordStop("CF" + "3" * 32, "RE" + "4" * 32),
     proto.StartStream(
         SID,
         "MZ" + "1" * 32,
@@ -98,7 +100,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 29 and len(proto.EVENTS) == 17
+    assert len(proto.COMMANDS) == 31 and len(proto.EVENTS) == 17
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
@@ -225,6 +227,12 @@ def test_failure_names_the_command_its_call_and_its_reference() -> None:
     assert proto.to_sip_event(proto.failure(proto.RemoteOpen(SID, room, 1, 2), "m")) is not None
     assert proto.to_sip_event(proto.failure(proto.RoomLeave(SID, room), "m")) is None
     assert proto.to_sip_event(proto.failure(proto.RemoteClose(SID, room), "m")) is None
+    # a room recording's failure names the room and the recording: the pool's, no call's
+    rec = "RE" + "4" * 32
+    failed = proto.failure(proto.RoomRecord(room, rec, "/tmp/room.wav"), "m")
+    assert failed == proto.CommandError("m", room, "room_record", rec)
+    assert proto.to_sip_event(failed) is None
+    assert proto.failure(proto.RoomRecordStop(room, rec), "m") == proto.CommandError("m", room, "room_record_stop", rec)
 
 
 def test_events_map_to_calls_ports_events() -> None:

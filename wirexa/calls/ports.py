@@ -426,6 +426,18 @@ class SipPort(Protocol):
         """Every member has left the room: forget it."""
         ...
 
+    async def room_record(self, room: str, rec_id: str, path: str) -> None:
+        """Record the room's mix (every member heard in it, wherever its call is) into `path`, a
+        WAV (8 kHz 16-bit mono) that keeps time while nobody is heard, until room_record_stop.
+        Raises SipError when the room is in no worker."""
+        ...
+
+    async def room_record_stop(self, room: str, rec_id: str) -> RecordingFinished | None:
+        """Stop a room's recording; once its file is complete, its RecordingFinished (call_sid =
+        the room, how "stopped"), or None when it could not be made or its worker died (the
+        file, if any, was never closed)."""
+        ...
+
     def health(self) -> dict[str, object]:
         """JSON-able SIP state for /health: workers, live calls, trunk registration."""
         ...

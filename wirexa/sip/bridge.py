@@ -15,7 +15,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-from wirexa.calls.ports import CallEnded, CallSid, Dialout, InboundInvite, MediaStream, SipEvent
+from wirexa.calls.ports import CallEnded, CallSid, Dialout, InboundInvite, MediaStream, RecordingFinished, SipEvent
 from wirexa.calls.sipuri import split_headers
 from wirexa.config import Settings
 from wirexa.errors import SipError
@@ -295,6 +295,14 @@ class SipBridge:
     def room_over(self, room: str) -> None:
         if self.pool is not None:
             self.pool.room_over(room)
+
+    async def room_record(self, room: str, rec_id: str, path: str) -> None:
+        if self.pool is None:
+            raise SipError("the SIP worker pool is not running")
+        await self.pool.room_record(room, rec_id, path)
+
+    async def room_record_stop(self, room: str, rec_id: str) -> RecordingFinished | None:
+        return await self.pool.room_record_stop(room, rec_id) if self.pool is not None else None
 
     def health(self) -> dict[str, object]:
         body: dict[str, object] = {"state": "running" if self.pool is not None else "stopped"}

@@ -12,6 +12,7 @@ A conference room lives in one worker, its home: the worker of the first call th
 (room_join). A call in another worker joins it the same way a bridge crosses workers: its worker
 gets a relay port in a room of two with the call (RelayOpen, peer = the room), the home a remote
 member's port in the room (RemoteOpen); so participants anywhere in the pool hear each other.
+A room's recording (<Conference record>) is its home's: the room's mix, remote members included.
 A worker that is some room's home is not stopped as idle.
 The pool grows ahead of demand up to the ceiling (`sip.workers_max`, or sized from the machine):
 it keeps headroom() slots free beyond the calls waiting (SPARE_SLOTS, plus the calls the recent
@@ -50,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wirexa.calls.ports import CallAnswered, CallEnded, CallSid, SipEvent
+from wirexa.calls.ports import CallAnswered, CallEnded, CallSid, RecordingFinished, SipEvent
 from wirexa.config import Settings, machine_sizing
 from wirexa.errors import SipError
 from wirexa.sip import protocol as proto
@@ -77,6 +78,7 @@ FULL_S = 1.0  # a worker whose library refused an INVITE (486) gets no inbound I
 DRAIN_S = 1.0  # how long a slot of a call hung up here counts as still held (the BYE's round trip)
 UNUSABLE_INDEX_S = 60.0  # a worker index that failed to start is not retried for this long
 PING_EVERY_S = 2.0
+ROOM_RECORD_WAIT_S = 10.0  # a room recording's record_done follows its stop within the worker's CLOSE_WAIT_S
 PING_DEADLINE_S = 10.0
 
 
@@ -217,6 +219,9 @@ class WorkerPool:
         # (room, sid) -> (worker of the call, its relay port offset, the home, its offset).
         self.rooms: dict[str, WorkerProc] = {}
         self.room_relays: dict[tuple[str, str], tuple[WorkerProc, int, WorkerProc, int]] = {}
+        # Rooms' recordings running in their homes: (room, rec_id) -> (the home, what its
+        # record_done says; None when the worker could not record or died).
+        self.room_recordings: dict[tuple[str, str], tuple[WorkerProc, asyncio.Future[RecordingFinished | None]]] = {}
         # Calls sent to a worker and not yet initiated: (parent, command, tries), to place again
         # when the worker's library was still full (a slot freed a moment after the call's end).
         self._placing: dict[str, tuple[str | None, proto.MakeCall, int]] = {}
@@ -504,6 +509,46 @@ class WorkerPool:
         """The room has ended (every member has left): its worker is no home any more."""
         self.rooms.pop(room, None)
 
+    async def room_record(self, room: str, rec_id: str, path: str) -> None:
+        """Record `room`'s mix in its home into `path` until room_record_stop. Raises SipError
+        when the room has no home (nobody ever joined it) or the home is gone."""
+        home = self.rooms.get(room)
+        if home is None:
+            raise SipError(f"room {room} is in no SIP worker")
+        done: asyncio.Future[RecordingFinished | None] = asyncio.get_running_loop().create_future()
+        self.room_recordings[(room, rec_id)] = (home, done)
+        try:
+            await self._send(home, proto.RoomRecord(room, rec_id, path))
+        except SipError:
+            del self.room_recordings[(room, rec_id)]
+            raise
+
+    async def room_record_stop(self, room: str, rec_id: str) -> RecordingFinished | None:
+        """Stop a room's recording and wait for its file to be complete: its RecordingFinished
+        (call_sid = the room), or None when the home could not record it or died (what the file
+        holds, if anything, was never closed)."""
+        entry = self.room_recordings.get((room, rec_id))
+        if entry is None:
+            return None
+        home, done = entry
+        if not done.done():
+            with contextlib.suppress(SipError):
+                await self._send(home, proto.RoomRecordStop(room, rec_id))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(done), ROOM_RECORD_WAIT_S)
+        self.room_recordings.pop((room, rec_id), None)
+        return done.result() if done.done() else None
+
+    def _room_recording_over(self, room: str, rec_id: str, finished: RecordingFinished | None) -> bool:
+        """A home's record_done or error for a room's recording: resolve its waiter (True), or
+        False when it is about no room recording."""
+        entry = self.room_recordings.get((room, rec_id))
+        if entry is None:
+            return False
+        if not entry[1].done():
+            entry[1].set_result(finished)
+        return True
+
     async def _room_leave_relayed(self, room: str, sid: str) -> None:
         entry = self.room_relays.pop((room, sid), None)
         if entry is None:
@@ -654,6 +699,14 @@ class WorkerPool:
 
     def _on_message(self, worker: WorkerProc, msg: proto.Event) -> None:
         match msg:
+            case proto.RecordDone(call_sid=room, rec_id=rec_id, path=path, duration_ms=ms) if self._room_recording_over(
+                room, rec_id, RecordingFinished(CallSid(room), rec_id, path, ms, "stopped")
+            ):
+                return
+            case proto.CommandError(call_sid=room, command=proto.RoomRecord.NAME, ref=rec_id, message=message):
+                log.warning("room %s: recording %s failed in worker %d: %s", room, rec_id, worker.index, message)
+                self._room_recording_over(room, rec_id, None)
+                return
             case proto.Ready(version=version):
                 if worker.ready.done():
                     return
@@ -747,6 +800,8 @@ class WorkerPool:
                 worker.proc.returncode,
                 len(worker.calls),
             )
+        for room, rec_id in [k for k, (home, _) in self.room_recordings.items() if home is worker]:
+            self._room_recording_over(room, rec_id, None)
         for sid in list(worker.calls):
             answered = sid in worker.answered
             self.by_call.pop(sid, None)

@@ -17,7 +17,8 @@ rec_id) · pause_record(call_sid, rec_id, behavior) · resume_record(call_sid, r
 reject(dialog_id, sip_code, why) · bridge(a, b) · unbridge(a, b) · relay_open(call_sid, peer,
 listen_port, peer_port) · relay_close(call_sid, peer) · room_join(call_sid, room, muted, coach) ·
 room_member(call_sid, room, muted, coach) · room_leave(call_sid, room) · remote_open(call_sid,
-room, listen_port, peer_port, muted, coach) · remote_close(call_sid, room) · start_stream(call_sid, stream_sid, account_sid, url,
+room, listen_port, peer_port, muted, coach) · remote_close(call_sid, room) · room_record(room,
+rec_id, path) · room_record_stop(room, rec_id) · start_stream(call_sid, stream_sid, account_sid, url,
 tracks, bidirectional, parameters, headers) · stop_stream(call_sid, stream_sid) · listen(call_sid,
 listen_id) · unlisten(call_sid, listen_id) · ping(n) · shutdown() ·
 reload(config) (the sandbox carrier only).
@@ -83,7 +84,7 @@ RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
 PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
-VERSION = 10  # of this message set; bumped with any change to a message's name or fields
+VERSION = 11  # of this message set; bumped with any change to a message's name or fields
 
 
 class _Message:
@@ -350,6 +351,25 @@ class RemoteClose(_Command):
 
 
 @dataclass(frozen=True, slots=True)
+class RoomRecord(_Command):
+    """Record room `room`'s mix (every member heard in it: mediagraph.py) into `path` from now,
+    keeping time while nobody is heard, until room_record_stop: then record_done with the room
+    as its call_sid, or an error naming the room (call_sid) and rec_id (ref)."""
+
+    NAME = "room_record"
+    room: str
+    rec_id: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecordStop(_Command):
+    NAME = "room_record_stop"
+    room: str
+    rec_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ping(_Command):
     NAME = "ping"
     n: int
@@ -449,6 +469,8 @@ Command: TypeAlias = (
     | RoomLeave
     | RemoteOpen
     | RemoteClose
+    | RoomRecord
+    | RoomRecordStop
     | StartStream
     | StopStream
     | Listen
@@ -744,6 +766,8 @@ COMMANDS: dict[str, type[Command]] = {
         RoomLeave,
         RemoteOpen,
         RemoteClose,
+        RoomRecord,
+        RoomRecordStop,
         StartStream,
         StopStream,
         Listen,
@@ -776,7 +800,18 @@ EVENTS: dict[str, type[Event]] = {
     )
 }
 # The pool's own commands: a failure is logged by the pool, and no call's session hears of it.
-POOL_ONLY = frozenset({RelayOpen.NAME, RelayClose.NAME, RoomLeave.NAME, RemoteClose.NAME, Accept.NAME, Reject.NAME})
+POOL_ONLY = frozenset(
+    {
+        RelayOpen.NAME,
+        RelayClose.NAME,
+        RoomLeave.NAME,
+        RemoteClose.NAME,
+        RoomRecord.NAME,
+        RoomRecordStop.NAME,
+        Accept.NAME,
+        Reject.NAME,
+    }
+)
 # Each message's field types, resolved once (the annotations are strings under `from __future__`).
 _FIELD_TYPES: dict[type[Any], dict[str, Any]] = {
     cls: typing.get_type_hints(cls) for cls in (*COMMANDS.values(), *EVENTS.values())
@@ -918,6 +953,8 @@ def failure(cmd: Command, message: str) -> CommandError:
             return CommandError(message, sid, cmd.NAME, ref)
         case Bridge(a=sid) | Unbridge(a=sid):
             return CommandError(message, sid, cmd.NAME)
+        case RoomRecord(room=room, rec_id=ref) | RoomRecordStop(room=room, rec_id=ref):
+            return CommandError(message, room, cmd.NAME, ref)
         case (
             MakeCall(call_sid=sid)
             | Hangup(call_sid=sid)

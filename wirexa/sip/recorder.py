@@ -112,7 +112,8 @@ class Closing:
 
 class Recorders:
     """Starts, pauses, resumes and finishes the recordings of the worker's calls (each in its
-    Dialog's `recordings`), and reports each one once its files are complete."""
+    Dialog's `recordings`) and of its rooms' mixes (`rooms`, by rec_id: they belong to no call),
+    and reports each one once its files are complete."""
 
     def __init__(self, graph: mg.MediaGraph, applier: Applier, bury: Callable[[Any], None], emit: Sink) -> None:
         self.graph = graph
@@ -120,6 +121,7 @@ class Recorders:
         self.bury = bury
         self.emit = emit
         self.closing = Closing()
+        self.rooms: dict[str, tuple[str, Recording]] = {}  # rec_id -> (room, its recording)
 
     def _fail(self, st: Dialog, cmd: proto.Record, message: str) -> None:
         log.warning("[%s] %s failed: %s", st.call_sid, cmd.NAME, message)
@@ -251,6 +253,43 @@ class Recorders:
                 if rec.silence_s > 0:
                     due.append(rec.last_sound + rec.silence_s)
         return due
+
+    def room_start(self, cmd: proto.RoomRecord) -> None:
+        """Record a room's mix (<Conference record>) until room_stop; an error event when the
+        file cannot be created."""
+        if cmd.rec_id in self.rooms:
+            self.emit(proto.failure(cmd, f"recording {cmd.rec_id} is already running"))
+            return
+        try:
+            recorder, _ = open_recorders(proto.Record(cmd.room, cmd.rec_id, cmd.path), self.bury)
+        except (OSError, pj.Error) as exc:
+            self.emit(proto.failure(cmd, f"cannot record to {cmd.path}: {describe(exc)}"))
+            return
+        now = time.monotonic()
+        self.rooms[cmd.rec_id] = (cmd.room, Recording(cmd.rec_id, cmd.path, recorder, now, 0.0, 0.0, "", now, True))
+        node = mg.room_recorder(cmd.rec_id)
+        self.applier.add(node, recorder)
+        try:
+            self.applier.apply(self.graph.start_room_recording(cmd.room, cmd.rec_id), strict=True)
+        except pj.Error as exc:
+            self.applier.apply(self.graph.stop_room_recording(cmd.rec_id))
+            self.applier.drop(node)
+            del self.rooms[cmd.rec_id]
+            self.bury(recorder)
+            self.emit(proto.failure(cmd, f"cannot record to {cmd.path}: {describe(exc)}"))
+
+    def room_stop(self, rec_id: str) -> None:
+        """Finish a room's recording: its record_done (call_sid = the room) once the file is complete."""
+        entry = self.rooms.pop(rec_id, None)
+        if entry is None:
+            return
+        room, rec = entry
+        self.applier.apply(self.graph.stop_room_recording(rec_id))
+        self.applier.drop(mg.room_recorder(rec_id))
+        now = time.monotonic()
+        self.bury(rec.recorder)
+        rec.recorder = None
+        self.closing.add(now, (rec.path,), proto.RecordDone(room, rec_id, rec.path, rec.duration_ms(now), "stopped"))
 
     def report(self, now: float) -> None:
         """Send the record_done of every finished recording whose files are now complete."""

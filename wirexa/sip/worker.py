@@ -160,6 +160,10 @@ class Worker:
                 self.remote_open(cmd)
             case proto.RemoteClose(call_sid=sid, room=room):
                 self.remote_close(sid, room)
+            case proto.RoomRecord():
+                self.recorders.room_start(cmd)
+            case proto.RoomRecordStop(rec_id=rec_id):
+                self.recorders.room_stop(rec_id)
             case proto.Shutdown():
                 pass  # the CommandLoop stops on it
             case proto.Reload():
