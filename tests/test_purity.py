@@ -37,6 +37,7 @@ PURE = sorted(
         "media/audio.py",
         "media/amd.py",
         "media/quality.py",
+        "media/speaker.py",
         "media/stt/base.py",
         "media/stt/endpoint.py",
         "sip/protocol.py",

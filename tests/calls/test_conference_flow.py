@@ -11,6 +11,7 @@ from typing import Any
 from tests.calls.conftest import Flow
 from tests.conftest import start_api
 from wirexa.calls.conference import BEEP_PLAY_ID, WAIT_PLAY_ID, Conferences
+from wirexa.calls.ports import CallSid, SpeakingChanged
 from wirexa.calls.service import CallUpdate
 from wirexa.store.repo.conferences import conference_participants, get_conference
 from wirexa.store.repo.notifications import list_notifications
@@ -155,10 +156,80 @@ async def test_what_is_not_done_yet_is_notified(flow: Flow) -> None:
     call = await flow.create(url=room_doc(flow, "/rec", 'record="record-from-start" statusCallbackEvent="speaker"'))
     await flow.wait_for(lambda: plays(flow, call.sid, WAIT_PLAY_ID) == 1)
     notes = await flow.store.read(list_notifications, call.sid)
-    assert [n.error_code for n in notes] == [12200, 12200]
-    assert "recording is not done" in notes[0].message_text and "speech events" in notes[1].message_text
+    assert [n.error_code for n in notes] == [12200]  # speaker events are made: no notification for them
+    assert "recording is not done" in notes[0].message_text
     flow.sip.remote_hangup(call.sid)
     await flow.wait_status(call.sid, ("completed",))
+
+
+async def test_speaker_events_for_every_participant_in_order_with_the_others(flow: Flow) -> None:
+    """statusCallbackEvent="speaker": each participant's far end is watched from its join to its
+    leave; each start and stop the worker reports is one callback with the participant's
+    parameters, SequenceNumber in order with the room's other events; muted participants are
+    reported (Muted=true); a participant leaving while talking gets its stop before its leave;
+    reports that repeat, are of another room or come after the leave are dropped."""
+    events = 'statusCallback="http://127.0.0.1:9/conf" statusCallbackEvent="join leave speaker"'
+    a = await flow.create(url=room_doc(flow, "/a", events + ' participantLabel="alice"'))
+    b = await flow.create(to="+15005550007", url=room_doc(flow, "/b", 'muted="true"'))
+    await flow.wait_for(lambda: len(flow.sip.speech_watches) == 2)
+    key = media_room(flow)
+    assert flow.sip.speech_watches == {a.sid: key, b.sid: key}  # each call's own watch, named by the room
+
+    async def hooks(count: int) -> list[dict[str, str]]:
+        for _ in range(200):
+            found = [dict(w.params) for w in await flow.store.read(list_webhooks) if w.kind == "conference"]
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{len(found)} conference callbacks, wanted {count}")
+
+    await hooks(2)  # the joins
+    flow.sip.speaks(a.sid, True)
+    flow.sip.speaks(a.sid, True)  # no change: nothing
+    flow.sip._emit(SpeakingChanged(CallSid(a.sid), "CF" + "0" * 32, False))  # another room's watch: stale
+    await hooks(3)
+    flow.sip.speaks(a.sid, False)
+    flow.sip.speaks(b.sid, True)  # muted: the room does not hear it, the callback says Muted=true
+    await hooks(5)
+    flow.sip.remote_hangup(b.sid)  # while talking: its stop, then its leave
+    await flow.wait_status(b.sid, ("completed",))
+    assert b.sid not in flow.sip.speech_watches
+    await hooks(7)
+    await conferences(flow).kick(conferences(flow).by_sid[key].participants[a.sid])  # alive: its watch stops
+    await flow.wait_status(a.sid, ("completed",))
+    params = await hooks(8)
+    assert a.sid not in flow.sip.speech_watches
+    flow.sip._emit(SpeakingChanged(CallSid(a.sid), key, True))  # after the leave: dropped
+    await asyncio.sleep(0.1)
+    assert len(await hooks(8)) == 8
+    got = [(p["StatusCallbackEvent"], p["CallSid"]) for p in params]
+    assert got == [
+        ("participant-join", a.sid),
+        ("participant-join", b.sid),
+        ("participant-speech-start", a.sid),
+        ("participant-speech-stop", a.sid),
+        ("participant-speech-start", b.sid),
+        ("participant-speech-stop", b.sid),
+        ("participant-leave", b.sid),
+        ("participant-leave", a.sid),
+    ]
+    assert [p["SequenceNumber"] for p in params] == [str(n) for n in range(1, 9)]
+    start = params[2]
+    assert start["ConferenceSid"] == key and start["FriendlyName"] == "room" and start["AccountSid"] == a.account_sid
+    assert start["ParticipantLabel"] == "alice" and start["Muted"] == "false" and start["Hold"] == "false"
+    assert start["Coaching"] == "false" and start["EndConferenceOnExit"] == "false"
+    assert start["StartConferenceOnEnter"] == "true" and start["Timestamp"].endswith("+0000")
+    assert params[4]["Muted"] == "true" and "ParticipantLabel" not in params[4]
+
+
+async def test_no_speech_is_watched_unless_the_room_wants_speaker_events(flow: Flow) -> None:
+    a = await flow.create(url=room_doc(flow, "/a", CB))
+    b = await flow.create(to="+15005550007", url=room_doc(flow, "/b", 'statusCallbackEvent="speaker"'))
+    await flow.wait_for(lambda: bool(flow.sip.rooms) and len(flow.sip.rooms[media_room(flow)]) == 2)
+    assert flow.sip.speech_watches == {}  # the room's events are its first participant's
+    for sid in (a.sid, b.sid):
+        flow.sip.remote_hangup(sid)
+        await flow.wait_status(sid, ("completed",))
 
 
 async def test_conferences_and_participants_rest(flow: Flow) -> None:

@@ -35,6 +35,7 @@ from wirexa.calls.ports import (
     QualitySampled,
     RecordingFinished,
     SipEvent,
+    SpeakingChanged,
     StreamChanged,
 )
 from wirexa.errors import SipError
@@ -88,6 +89,7 @@ class FakeSip:
         self.streams: list[tuple[str, MediaStream]] = []  # start_stream commands, in order
         self.listens: list[tuple[CallSid, str]] = []  # listen commands (call, listen id)
         self.unlistens: list[tuple[CallSid, str]] = []
+        self.speech_watches: dict[str, str] = {}  # watched calls: CallSid -> room (watch_speech)
         self.stopped_streams: list[str] = []  # stop_stream commands' StreamSids
 
     # --- SipPort ------------------------------------------------------------------------------
@@ -263,6 +265,18 @@ class FakeSip:
 
     async def unlisten(self, call_sid: CallSid, listen_id: str) -> None:
         self.unlistens.append((call_sid, listen_id))
+
+    async def watch_speech(self, call_sid: CallSid, room: str) -> None:
+        """As a worker watching the far end: the test says when it talks (speaks)."""
+        self.speech_watches[call_sid] = room
+
+    async def unwatch_speech(self, call_sid: CallSid, room: str) -> None:
+        if self.speech_watches.get(call_sid) == room:
+            del self.speech_watches[call_sid]
+
+    def speaks(self, call_sid: str, on: bool) -> None:
+        """The watched callee starts (on) or stops talking: the worker's speaking event."""
+        self._emit(SpeakingChanged(CallSid(call_sid), self.speech_watches[call_sid], on))
 
     def heard(self, event: AudioHeard) -> None:
         """100 ms of the caller's audio for a listen."""
@@ -462,6 +476,7 @@ class FakeSip:
         call.ended = True
         for members in self.rooms.values():  # as the worker: an ended call leaves every room
             members.pop(call.dial.call_sid, None)
+        self.speech_watches.pop(call.dial.call_sid, None)  # and its taps stop
         self._stop_play(call)
         if call.recording is not None:
             self._finish_recording(call, "hangup", None)

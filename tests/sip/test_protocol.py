@@ -21,6 +21,7 @@ from wirexa.calls.ports import (
     PlaybackFinished,
     QualitySampled,
     RecordingFinished,
+    SpeakingChanged,
     StreamChanged,
 )
 from wirexa.media.quality import Reading
@@ -75,6 +76,8 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.StopStream(SID, "MZ" + "1" * 32),
     proto.Listen(SID, "7"),
     proto.Unlisten(SID, "7"),
+    proto.WatchSpeech(SID, "CF" + "3" * 32),
+    proto.UnwatchSpeech(SID, "CF" + "3" * 32),
     proto.Ping(7),
     proto.Shutdown(),
     proto.Reload("/etc/wirexa/sandbox.toml"),
@@ -91,6 +94,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
     proto.AmdResult(SID, "machine_end_beep", 0.9, 10480),
     proto.Stream(SID, "MZ" + "1" * 32, "error", 31902, "ws://127.0.0.1:9/x: connection refused"),
     proto.Heard(SID, "7", "AAEAAQ==", "01"),
+    proto.Speaking(SID, "CF" + "3" * 32, True),
     proto.Quality(SID, 250, 12, 2500, 240, 0, 1800, 41000, 60, final=True),
     proto.Registration(200, "OK", True),
     proto.Pong(7, 2),
@@ -100,7 +104,7 @@ SAMPLES: list[proto.Command | proto.Event] = [
 
 def test_the_samples_cover_every_message() -> None:
     assert {type(m) for m in SAMPLES} == set(proto.COMMANDS.values()) | set(proto.EVENTS.values())
-    assert len(proto.COMMANDS) == 31 and len(proto.EVENTS) == 17
+    assert len(proto.COMMANDS) == 33 and len(proto.EVENTS) == 18
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.NAME)
@@ -216,6 +220,9 @@ def test_failure_names_the_command_its_call_and_its_reference() -> None:
     assert proto.failure(proto.Bridge(SID, other), "m") == proto.CommandError("m", SID, "bridge", "")
     assert proto.failure(proto.Unbridge(SID, other), "m") == proto.CommandError("m", SID, "unbridge", "")
     assert proto.failure(proto.SendDtmf(SID, "1"), "m") == proto.CommandError("m", SID, "dtmf", "")
+    watch = proto.failure(proto.WatchSpeech(SID, "CF1"), "m")  # the session notifies it (12400)
+    assert watch == proto.CommandError("m", SID, "watch_speech", "CF1")
+    assert proto.to_sip_event(watch) == CommandFailed(SID, "watch_speech", "CF1", 12400, "m")
     assert proto.failure(proto.MakeCall(SID, "a", "b"), "m") == proto.CommandError("m", SID, "call", "")
     assert proto.failure(proto.Ping(3), "m") == proto.CommandError("m", "", "ping", "")
     assert proto.failure(proto.RelayOpen(SID, other, 1, 2), "m") == proto.CommandError("m", SID, "relay_open", "")
@@ -251,6 +258,7 @@ def test_events_map_to_calls_ports_events() -> None:
         AmdDecided(SID, "machine_end_beep", 0.9, 10480),
         StreamChanged(SID, "MZ" + "1" * 32, "error", 31902, "ws://127.0.0.1:9/x: connection refused"),
         AudioHeard(SID, "7", b"\x00\x01\x00\x01", (False, True)),
+        SpeakingChanged(SID, "CF" + "3" * 32, True),
         QualitySampled(SID, Reading(250, 12, 2500, 240, 0, 1800, 41000, 60), final=True),
         None,  # registration: the pool's own
         None,  # pong

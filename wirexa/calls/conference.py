@@ -29,6 +29,16 @@ else leaves with it.
 Status callbacks (statusCallback, Method, Event of the participant that made the room: Twilio's
 first-participant rule) go through the webhook outbox, each with the room's SequenceNumber
 (1, 2, ... in the order they were fired) and Timestamp.
+
+Speaker events. In a room whose statusCallbackEvent has `speaker`, each participant's far end
+is watched from its join to its leave (SipPort.watch_speech: a tap on the call's inbound audio
+in the call's own worker runs webrtcvad and media/speaker.py and reports only the transitions),
+and each start and stop is a participant-speech-start / -stop callback, in SequenceNumber order
+with the room's other events. Twilio does not say whether muted or held participants are
+reported; here everyone is, whatever the room hears of them (waiting, muted, held, coaching):
+the callback's Muted and Hold say which, and a "you are muted" hint is what such events are
+for. A participant that leaves while talking gets its participant-speech-stop just before its
+participant-leave, so every start has its stop.
 """
 
 from __future__ import annotations
@@ -131,6 +141,8 @@ class Participant:
     doc: Interpreter | None = None  # the waitUrl document running, or an announcement
     announcing: str | None = None  # the doc is the announcement of this AnnounceUrl
     doc_ended: str | None = None  # "done" or "failed": the doc just ended (feed reports it)
+    watched: bool = False  # its speech is watched (the room wants speaker events)
+    speaking: bool = False  # its last speaker event was participant-speech-start
 
     @property
     def call_sid(self) -> str:
@@ -247,6 +259,9 @@ class Conferences:
             await call.notify_call(Notice.SCHEMA_WARNING, message)
         await self._write_part(part)
         await self._event(room, "join", "participant-join", part)
+        if _wants(room, "speaker") and part.call.participant is part and not part.call.ended:
+            part.watched = True
+            await self.sip.watch_speech(CallSid(part.call_sid), room.sid)
         if action.time_limit_s:
             handle = self.clock.call_later(float(action.time_limit_s), lambda: self._time_up(part))
             part.time_limit = handle.cancel
@@ -401,6 +416,16 @@ class Conferences:
         if call.participant is not None:
             await self._leave(call.participant, "participant_hung_up", status="completed")
 
+    async def speaking(self, part: Participant, room_sid: str, on: bool) -> None:
+        """The participant's far end started (`on`) or stopped talking (its call's SpeakingChanged,
+        on its session's task): participant-speech-start / -stop. A report of another room's
+        watch, or after the participant left, is stale and dropped."""
+        room = part.room
+        if room.sid != room_sid or room.participants.get(part.call_sid) is not part or on == part.speaking:
+            return
+        part.speaking = on
+        await self._event(room, "speaker", "participant-speech-start" if on else "participant-speech-stop", part)
+
     def _time_up(self, part: Participant) -> None:
         if part.call.participant is part:
             self._spawn_leave(part, "participant_updated_via_api")
@@ -435,6 +460,13 @@ class Conferences:
         if part.in_media:
             part.in_media = False
             await self.sip.room_leave(room.key, CallSid(part.call_sid))
+        if part.watched:
+            part.watched = False
+            if not part.call.ended:  # else its worker stopped the watch with the call
+                await self.sip.unwatch_speech(CallSid(part.call_sid), room.sid)
+        if part.speaking:
+            part.speaking = False
+            await self._event(room, "speaker", "participant-speech-stop", part)
         await self._write_part(part, "complete")
         extra = (("ReasonParticipantLeft", reason), ("ParticipantCallStatus", status))
         await self._event(room, "leave", "participant-leave", part, extra)
@@ -622,7 +654,7 @@ class Conferences:
         extra: tuple[tuple[str, str], ...] = (),
     ) -> None:
         first = room.first
-        if first.status_callback is None or subscribed not in first.status_callback_event:
+        if first.status_callback is None or not _wants(room, subscribed):
             return
         params: list[tuple[str, str]] = [
             ("ConferenceSid", room.sid),
@@ -675,9 +707,12 @@ def _not_done(action: A.DialConference) -> list[str]:
             "<Conference record='record-from-start'>: conference recording is not done yet; the room is not"
             " recorded (trim and the recording status callbacks do not apply)"
         )
-    if "speaker" in action.status_callback_event:
-        out.append("<Conference statusCallbackEvent> speaker: speech events are not produced yet")
     return out
+
+
+def _wants(room: Room, subscribed: str) -> bool:
+    """Whether the room's status callbacks (its first participant's) include `subscribed`."""
+    return room.first.status_callback is not None and subscribed in room.first.status_callback_event
 
 
 def _bool(value: bool) -> str:

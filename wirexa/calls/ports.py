@@ -193,6 +193,16 @@ class AudioHeard:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeakingChanged:
+    """A conference participant whose speech is watched (SipPort.watch_speech) started (`on`) or
+    stopped talking; `room` is the watch's (a stale event of an earlier room is told apart)."""
+
+    call_sid: CallSid
+    room: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class MediaStream:
     """A Media Stream for the worker that holds the call: the WebSocket `url` (ws:// or wss://),
     the tracks it carries ("inbound" = what the far end says, "outbound" = what the call is sent),
@@ -247,6 +257,7 @@ class QualitySampled:
 
 SipEvent: TypeAlias = (
     AudioHeard
+    | SpeakingChanged
     | StreamChanged
     | QualitySampled
     | CallInitiated
@@ -401,6 +412,13 @@ class SipPort(Protocol):
 
     async def unlisten(self, call_sid: CallSid, listen_id: str) -> None:
         """Stop a listen (nothing when it is not running)."""
+
+    async def watch_speech(self, call_sid: CallSid, room: str) -> None:
+        """Report when the call's far end starts and stops talking (SpeakingChanged with `room`),
+        until unwatch_speech or the call's end: a conference's `speaker` events."""
+
+    async def unwatch_speech(self, call_sid: CallSid, room: str) -> None:
+        """Stop watching (nothing when not watching; no SpeakingChanged follows)."""
 
     async def bridge(self, a: CallSid, b: CallSid) -> None:
         """Connect the audio of two calls of the same worker both ways."""

@@ -54,6 +54,7 @@ from wirexa.calls.ports import (
     SidSource,
     SipEvent,
     SipPort,
+    SpeakingChanged,
     StreamChanged,
     SttPort,
     Timer,
@@ -439,6 +440,9 @@ class CallSession:
         elif isinstance(item, AudioHeard):
             if self.listener is not None and self.listener.listen_id == item.listen_id:
                 await self.listener.heard(item)
+        elif isinstance(item, SpeakingChanged):
+            if self.participant is not None and self.deps.conferences is not None:
+                await self.deps.conferences.speaking(self.participant, item.room, item.on)
         elif isinstance(item, CommandFailed):
             await self._on_command_failed(item)
         elif isinstance(item, StreamChanged):

@@ -273,6 +273,12 @@ class SipBridge:
     async def unlisten(self, call_sid: CallSid, listen_id: str) -> None:
         await self._send(call_sid, proto.Unlisten(call_sid, listen_id))
 
+    async def watch_speech(self, call_sid: CallSid, room: str) -> None:
+        await self._send(call_sid, proto.WatchSpeech(call_sid, room))
+
+    async def unwatch_speech(self, call_sid: CallSid, room: str) -> None:
+        await self._send(call_sid, proto.UnwatchSpeech(call_sid, room))
+
     async def bridge(self, a: CallSid, b: CallSid) -> None:
         await self._send(a, proto.Bridge(a, b))
 

@@ -89,6 +89,7 @@ class Dialog:
     taps: dict[str, Tap[Any]] = field(default_factory=dict)  # by name (the AMD tap: until its decision)
     pending_streams: list[proto.StartStream] = field(default_factory=list)  # until media is up
     pending_listens: list[str] = field(default_factory=list)  # listen ids, until media is up
+    pending_speech: list[str] = field(default_factory=list)  # rooms of watch_speech, until media is up
     # A conference room to join (RoomJoin) or reach from this worker (RelayOpen to a room), sent
     # right after the answer: held until media is up, as plays and recordings are.
     pending_rooms: list[proto.RoomJoin | proto.RelayOpen] = field(default_factory=list)

@@ -20,7 +20,8 @@ room_member(call_sid, room, muted, coach) · room_leave(call_sid, room) · remot
 room, listen_port, peer_port, muted, coach) · remote_close(call_sid, room) · room_record(room,
 rec_id, path) · room_record_stop(room, rec_id) · start_stream(call_sid, stream_sid, account_sid, url,
 tracks, bidirectional, parameters, headers) · stop_stream(call_sid, stream_sid) · listen(call_sid,
-listen_id) · unlisten(call_sid, listen_id) · ping(n) · shutdown() ·
+listen_id) · unlisten(call_sid, listen_id) · watch_speech(call_sid, room) ·
+unwatch_speech(call_sid, room) · ping(n) · shutdown() ·
 reload(config) (the sandbox carrier only).
 Events: ready(port, pid, version) · incoming(dialog_id, from_uri, to_uri, source,
 request_uri, headers) ·
@@ -28,7 +29,8 @@ initiated(call_sid) · ringing(call_sid, sip_code) ·
 answered(call_sid, sip_code, headers) · ended(call_sid, reason, sip_code, hangup_by, message) ·
 digit(call_sid, digit) · play_done(call_sid, play_id, how) · record_done(call_sid, rec_id,
 path, duration_ms, how, digit) · dtmf_done(call_sid) · amd(call_sid, answered_by, confidence,
-detection_ms) · stream(call_sid, stream_sid, kind, code, message) · heard(call_sid, listen_id, audio, voiced) · quality(call_sid, rx_pkt, rx_loss,
+detection_ms) · stream(call_sid, stream_sid, kind, code, message) · heard(call_sid, listen_id, audio, voiced) ·
+speaking(call_sid, room, on) · quality(call_sid, rx_pkt, rx_loss,
 rx_jitter_us, tx_pkt, tx_loss, tx_jitter_us, rtt_us, jbuf_ms, final) · registration(code, reason, active) ·
 pong(n, calls) ·
 error(message, call_sid, command, ref).
@@ -66,6 +68,7 @@ from wirexa.calls.ports import (
     QualitySampled,
     RecordingFinished,
     SipEvent,
+    SpeakingChanged,
     StreamChanged,
 )
 from wirexa.media.amd import (
@@ -84,7 +87,7 @@ RecordTrack: TypeAlias = Literal["inbound", "outbound", "both"]
 PauseBehavior: TypeAlias = Literal["skip", "silence"]
 
 
-VERSION = 11  # of this message set; bumped with any change to a message's name or fields
+VERSION = 12  # of this message set; bumped with any change to a message's name or fields
 
 
 class _Message:
@@ -429,6 +432,24 @@ class Unlisten(_Command):
     listen_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class WatchSpeech(_Command):
+    """Watch the call's inbound audio for speech (a participant of conference `room` whose room
+    wants `speaker` events): a `speaking` event each time it starts or stops talking
+    (media/speaker.py), until unwatch_speech or the call's end. Held until the call's audio is up."""
+
+    NAME = "watch_speech"
+    call_sid: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnwatchSpeech(_Command):
+    NAME = "unwatch_speech"
+    call_sid: str
+    room: str
+
+
 # the ones naming one live call
 CallCommand: TypeAlias = (
     Hangup
@@ -445,6 +466,8 @@ CallCommand: TypeAlias = (
     | StopStream
     | Listen
     | Unlisten
+    | WatchSpeech
+    | UnwatchSpeech
 )
 Command: TypeAlias = (
     MakeCall
@@ -475,6 +498,8 @@ Command: TypeAlias = (
     | StopStream
     | Listen
     | Unlisten
+    | WatchSpeech
+    | UnwatchSpeech
     | Ping
     | Shutdown
     | Reload
@@ -669,6 +694,17 @@ class Heard(_Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Speaking(_Event):
+    """A watched participant (watch_speech) started (`on`) or stopped talking
+    (calls.ports.SpeakingChanged); `room` is the watch's."""
+
+    NAME = "speaking"
+    call_sid: str
+    room: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Quality(_Event):
     """A reading of an answered call's RTP/RTCP statistics (pjsua2's getStreamStat), every
     worker.QUALITY_EVERY_S and once more (`final`) at its end, read as its audio stream went: cumulative
@@ -734,6 +770,7 @@ Event: TypeAlias = (
     | DtmfDone
     | AmdResult
     | Heard
+    | Speaking
     | Stream
     | Quality
     | Registration
@@ -772,6 +809,8 @@ COMMANDS: dict[str, type[Command]] = {
         StopStream,
         Listen,
         Unlisten,
+        WatchSpeech,
+        UnwatchSpeech,
         Ping,
         Shutdown,
         Reload,
@@ -793,6 +832,7 @@ EVENTS: dict[str, type[Event]] = {
         AmdResult,
         Stream,
         Heard,
+        Speaking,
         Quality,
         Registration,
         Pong,
@@ -971,6 +1011,8 @@ def failure(cmd: Command, message: str) -> CommandError:
             return CommandError(message, sid, cmd.NAME)
         case StartStream(call_sid=sid, stream_sid=ref) | StopStream(call_sid=sid, stream_sid=ref):
             return CommandError(message, sid, cmd.NAME, ref)
+        case WatchSpeech(call_sid=sid, room=ref) | UnwatchSpeech(call_sid=sid, room=ref):
+            return CommandError(message, sid, cmd.NAME, ref)
         case _:
             return CommandError(message, "", cmd.NAME)
 
@@ -1011,6 +1053,8 @@ def to_sip_event(event: Event) -> SipEvent | None:
             return StreamChanged(CallSid(sid), stream_sid, kind, code, message)  # type: ignore[arg-type]
         case Heard(call_sid=sid, listen_id=listen_id, audio=audio, voiced=voiced):
             return AudioHeard(CallSid(sid), listen_id, base64.b64decode(audio), tuple(v == "1" for v in voiced))
+        case Speaking(call_sid=sid, room=room, on=on):
+            return SpeakingChanged(CallSid(sid), room, on)
         case AmdResult(call_sid=sid, answered_by=answered_by, confidence=confidence, detection_ms=ms):
             return AmdDecided(CallSid(sid), answered_by, confidence, ms)
         case Quality(call_sid=sid, final=final):

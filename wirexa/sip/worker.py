@@ -32,6 +32,7 @@ import pjsua2 as pj
 
 from wirexa.media.amd import FRAME_BYTES
 from wirexa.media.amd_vad import AmdTap, Vad
+from wirexa.media.speaker import SpeakerDetector
 from wirexa.sip import endpoint
 from wirexa.sip import mediagraph as mg
 from wirexa.sip import protocol as proto
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 WORKER_POLL_MS = 100
 AMD_TAP = "amd"
 LISTEN_TAP = "listen-"  # + the listen id: a speech recognition's tap on the caller
+SPEECH_TAP = "speech-"  # + the room: a conference participant's speaker-event tap
 # An incoming INVITE the engine has not answered by then is refused 403 here (the engine is
 # gone or stuck; the caller's side would otherwise wait for its own timer).
 INCOMING_WAIT_S = 10.0
@@ -227,6 +229,15 @@ class Worker:
                 if listen_id in st.pending_listens:
                     st.pending_listens.remove(listen_id)
                 self.stop_tap(st, LISTEN_TAP + listen_id)
+            case proto.WatchSpeech(room=room):
+                if st.media is None:
+                    st.pending_speech.append(room)
+                else:
+                    self.watch_speech(st, room)
+            case proto.UnwatchSpeech(room=room):
+                if room in st.pending_speech:
+                    st.pending_speech.remove(room)
+                self.stop_tap(st, SPEECH_TAP + room)
 
     def account_for(self, cmd: proto.MakeCall) -> Any:
         """The account a call is placed with: the worker's (the trunk's credentials), or one that
@@ -544,6 +555,23 @@ class Worker:
         if self.start_tap(st, LISTEN_TAP + listen_id, feed) is None:
             self.emit(proto.CommandError("the caller's audio could not be tapped", sid, proto.Listen.NAME, listen_id))
 
+    def watch_speech(self, st: Dialog, room: str) -> None:
+        """Tap the far end's audio for a conference's speaker events: webrtcvad on each 20 ms
+        frame (AMD's detector and mode) feeds media/speaker.py on the tap thread, and only its
+        transitions go out, as `speaking` events (emit is thread-safe)."""
+        sid, emit, vad, detector = st.call_sid, self.emit, Vad(), SpeakerDetector()
+
+        def feed(pcm: bytes) -> None:
+            for i in range(0, len(pcm), FRAME_BYTES):
+                changed = detector.feed(vad.is_speech(pcm[i : i + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")))
+                if changed is not None:
+                    emit(proto.Speaking(sid, room, changed))
+
+        if SPEECH_TAP + room in st.taps:
+            return
+        if self.start_tap(st, SPEECH_TAP + room, feed) is None:
+            self.emit(proto.failure(proto.WatchSpeech(sid, room), "the participant's audio could not be tapped"))
+
     def start_amd(self, st: Dialog) -> None:
         """Tap the far end's audio into the call's detector (from the first frame after answer)."""
         assert st.amd is not None
@@ -640,6 +668,9 @@ class Worker:
         listens, st.pending_listens = st.pending_listens, []
         for listen_id in listens:
             self.listen(st, listen_id)
+        watches, st.pending_speech = st.pending_speech, []
+        for room in watches:
+            self.watch_speech(st, room)
         rooms, st.pending_rooms = st.pending_rooms, []
         for join in rooms:
             try:
