@@ -19,6 +19,7 @@ from bench.stt_bench import (
     distance,
     spread,
     wer,
+    without_hints_subset,
     words,
 )
 from bench.stt_corpus import (
@@ -153,7 +154,7 @@ def test_chunks_stop_at_the_chunk_holding_the_end_of_speech() -> None:
     assert sum(map(len, chunks_to_speech_end(pcm, 5000))) == len(pcm)
 
 
-def test_accuracy_counts_hint_less_files_in_both_passes_and_skips_fallbacks() -> None:
+def test_accuracy_splits_by_hints_and_skips_fallbacks() -> None:
     def run(cat: str, hints: bool, ref: str, hyp: str, ok: bool = True, cmd: bool | None = None) -> Run:
         return Run(f"{cat}.wav", cat, None, hints, ref, hyp, ok, command_ok=cmd, cpu_s=0.5, audio_s=1.0)
 
@@ -166,8 +167,20 @@ def test_accuracy_counts_hint_less_files_in_both_passes_and_skips_fallbacks() ->
     with_hints, without = accuracy(runs, True), accuracy(runs, False)
     assert with_hints["commands"] == 1.0 and without["commands"] == 0.0
     assert with_hints["commands_n"] == without["commands_n"] == 1
-    assert with_hints["wer"] == {"free": 0.5, "menu": 0.0} and without["wer"]["free"] == 0.5
+    assert with_hints["wer"] == {"free": 0.5, "menu": 0.0}  # free sentences: with (empty) hints only
+    assert without["wer"] == {"menu": 1.0}
     assert with_hints["cpu_per_audio_s"]["median"] == 0.5
+
+
+def test_without_hints_subset_keeps_every_category_at_every_snr() -> None:
+    entries = [
+        {"file": u.name, "category": u.category, "snr_db": u.snr_db, "hints": list(u.hints)} for u in utterances()
+    ]
+    picked = without_hints_subset(entries)
+    hinted = [e for e in entries if e["hints"]]
+    assert len(hinted) // 3 <= len(picked) <= len(hinted) // 3 + 1
+    for cat in ("yesno", "menu", "digits", "names"):
+        assert {e["snr_db"] for e in hinted if e["file"] in picked and e["category"] == cat} == {None, 20.0, 10.0}
 
 
 def test_spread_picks_over_the_whole_list() -> None:
