@@ -4,19 +4,24 @@ three are silent (one of them added through the Participants resource). What onl
 WAV), nobody heard the muted one, the tone's callee did not hear itself; the five calls sit in
 more than one SIP worker (4 calls each, the least loaded first), so relayed members are heard;
 `wirexa conferences list|show` see the room and its participants and `wirexa conferences end`
-ends it: everyone goes on at <Dial action>; the status callbacks arrive in order.
+ends it: everyone goes on at <Dial action>; the status callbacks arrive in order. A room with
+speaker events: a callee that says one sentence (a recorded utterance, 2 s after answering) makes
+one participant-speech-start and one participant-speech-stop, between its join and its leave, and
+its silent partner none.
 
-The shared engine's sandbox.toml gets the two tone callees for the module (and a SIGHUP, which
-re-reads it); the module puts the file back as it found it."""
+The shared engine's sandbox.toml gets the two tone callees and the talker for the module (and a
+SIGHUP, which re-reads it); the module puts the file back as it found it."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,8 +38,10 @@ from wirexa.media.audio import tone_pcm, wav_bytes
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 engine = engine_fixture(shared=True)
-LOUD, MUTED, SILENT = "+15005550041", "+15005550042", "+15005550031"  # 440 Hz, 700 Hz, silence
+# 440 Hz, 700 Hz, silence; TALKER says "I would like to talk to sales please" 2 s after answering, once
+LOUD, MUTED, SILENT, TALKER = "+15005550046", "+15005550047", "+15005550031", "+15005550048"
 ROOM = "e2e room"
+TALK_DELAY_S = 2.0
 
 
 def _reloads(engine: LiveServer) -> int:
@@ -57,8 +64,14 @@ def tones(engine: LiveServer) -> Iterator[None]:
     original = path.read_text()
     for name, freq in (("conf-440.wav", 440), ("conf-700.wav", 700)):
         (path.parent / name).write_bytes(wav_bytes(tone_pcm(freq, 20000, amplitude=0.3)))
+    with wave.open(str(path.parent / "sales.wav")) as said:  # the shared engine's recorded utterance
+        params, frames = said.getparams(), said.readframes(said.getnframes())
+    with wave.open(str(path.parent / "conf-talk.wav"), "wb") as talk:  # silence first: it joins meanwhile
+        talk.setparams(params)
+        talk.writeframes(bytes(int(TALK_DELAY_S * params.framerate) * params.sampwidth * params.nchannels) + frames)
     path.write_text(
         original + f'\n[numbers."{LOUD}"]\nanswer = "conf-440.wav"\n[numbers."{MUTED}"]\nanswer = "conf-700.wav"\n'
+        f'[numbers."{TALKER}"]\nanswer = "conf-talk.wav"\n'
     )
     _reload(engine)
     yield
@@ -150,3 +163,51 @@ def test_five_callees_across_workers_hear_every_unmuted_member(engine: LiveServe
     assert reasons == {"conference_ended_via_api"}
     assert {f["CallSid"] for f in joined if "CallSid" in f} == {loud.sid, muted, *listeners}
     assert time.monotonic() - started < 60
+
+
+def test_a_talking_participant_makes_one_speech_start_and_one_stop(
+    engine: LiveServer, web: WebApp, tones: None
+) -> None:
+    client = engine.client()
+    doc = (
+        f'<Response><Dial action="{web.url("/after")}"><Conference statusCallback="{web.url("/speech")}"'
+        ' statusCallbackEvent="join leave speaker" participantLabel="{label}">e2e speakers</Conference></Dial></Response>'
+    )
+    talker = create(engine, to=TALKER, twiml=doc.replace("{label}", "talker")).sid
+    silent = create(engine, to=SILENT, twiml=doc.replace("{label}", "silent")).sid
+    stop = next(
+        r.form
+        for r in web.wait("/speech", talker, count=3, timeout=40)  # its join, speech start and stop
+        if r.form["StatusCallbackEvent"] == "participant-speech-stop"
+    )
+    sid = stop["ConferenceSid"]
+    time.sleep(1.0)  # nothing more comes: the sentence's pauses did not stop and restart it
+    client.conferences(sid).update(status="completed")
+    for call in (talker, silent):
+        assert wait_final(client, call).status == "completed"
+    web.wait("/speech", talker, count=4)  # and its leave
+    web.wait("/speech", silent, count=2)  # its join and leave
+    forms = sorted(
+        (h.form for h in web.to("/speech")), key=lambda f: int(f["SequenceNumber"])
+    )  # the outbox may reorder
+    assert [int(f["SequenceNumber"]) for f in forms] == list(range(1, 7))
+    got = [(f["StatusCallbackEvent"], f["CallSid"]) for f in forms]
+    speech = [g for g in got if g[0].startswith("participant-speech")]
+    assert speech == [("participant-speech-start", talker), ("participant-speech-stop", talker)], got
+    assert got.index(("participant-join", talker)) < got.index(speech[0])  # watched from its join
+    assert got.index(speech[1]) < got.index(("participant-leave", talker))
+    assert sorted(g for g in got if not g[0].startswith("participant-speech")) == sorted(
+        [("participant-join", talker), ("participant-join", silent), ("participant-leave", talker)]
+        + [("participant-leave", silent)]
+    )
+    start, stop = (f for f in forms if f["StatusCallbackEvent"].startswith("participant-speech"))
+    for form in (start, stop):
+        assert form["ConferenceSid"] == sid and form["FriendlyName"] == "e2e speakers"
+        assert form["AccountSid"] == engine.project_id and form["ParticipantLabel"] == "talker"
+        assert form["Muted"] == "false" and form["Hold"] == "false" and form["Coaching"] == "false"
+        assert form["EndConferenceOnExit"] == "false" and form["StartConferenceOnEnter"] == "true"
+    # the sentence lasts ~2.3 s and the stop comes after the hangover: seconds apart (RFC 2822 times)
+    talked = email.utils.parsedate_to_datetime(stop["Timestamp"]) - email.utils.parsedate_to_datetime(
+        start["Timestamp"]
+    )
+    assert 2 <= talked.total_seconds() <= 5
