@@ -40,6 +40,7 @@ from wirexa.media.stt.base import (
 )
 from wirexa.media.stt.deepgram import DeepgramStt
 from wirexa.media.stt.google import GoogleStt
+from wirexa.media.stt.profanity import mask
 
 SECRET = "sk-STT-TEST-0123456789abcdef"  # every fake vendor's credential: never in a reason
 WRONG = "sk-WRONG-9876543210fedcba"
@@ -356,6 +357,26 @@ async def test_amazon_presigned_query_and_hints_note(vendor: AmazonSttVendor, pr
         "Amazon Transcribe takes no per-request hints (only a custom vocabulary created in the AWS account); recognized without them",
     )
     assert vendor.problems == []
+
+
+@pytest.mark.parametrize("name", ["amazon"])
+@pytest.mark.parametrize("profanity,expected", [(True, "what the f*** is this"), (False, "what the fuck is this")])
+async def test_amazon_profanity_is_masked_here(
+    vendor: AmazonSttVendor, provider: SttProvider, profanity: bool, expected: str
+) -> None:
+    """Transcribe filters only with a vocabulary filter made in the account: we mask as Twilio does."""
+    vendor.transcript = "what the fuck is this"
+    partials: list[Partial] = []
+    rec = await provider.open(SpeechOptions(profanity_filter=profanity), partials.append)
+    await speak(rec)
+    assert (await rec.finish()).text == expected
+    assert (
+        "what the f*** is" in [p.text for p in partials]
+        if profanity
+        else "what the fuck is" in [p.text for p in partials]
+    )
+    assert all(p.text == mask(p.text) and p.stable == mask(p.stable) for p in partials) == profanity
+    assert "vocabulary-filter-name" not in vendor.seen[0]
 
 
 def test_amazon_presigned_url_default_endpoint() -> None:

@@ -13,9 +13,10 @@
 "Recognition" is scripted: every server recognizes `transcript` (set by the test) whatever the
 audio, and keeps the audio it received (`audio`, bytes) so a test can check it arrived whole and
 while the caller spoke. The streaming ones send an interim result every `partial_every` bytes of
-audio (the first k words). A request that breaks the documented contract is recorded in
+audio (the first k words). `audio` and `ended` are the latest session's. A request that breaks the documented contract is recorded in
 `problems` (a test asserts it is empty). `mode` makes the server misbehave: "ok", "hang" (takes
-the audio, never answers), "error" (fails in the middle of the stream). A language outside
+the audio, never answers), "error" (fails in the middle of the stream, its message echoing the
+key as some services do, so a test proves the client redacts it). A language outside
 LANGUAGES and (Google, Deepgram) a model outside MODELS are refused as the vendor does.
 
 The servers run in a thread with their own event loop, so code under test on another loop (or
@@ -70,6 +71,13 @@ class SttVendor:
         assert self.released is not None
         await self.released.wait()
 
+    def begin(self) -> bytearray:
+        """A new session: its own audio buffer (which `audio` shows until the next session)."""
+        self.sessions += 1
+        self.ended = False
+        self.audio = bytearray()
+        return self.audio
+
     def words(self, received: int) -> str:
         """The interim hypothesis after `received` bytes: one word per `partial_every` bytes."""
         k = received // self.partial_every
@@ -91,7 +99,7 @@ class GoogleSttVendor(SttVendor):
     ) -> Iterator[cs.StreamingRecognizeResponse]:
         """A synchronous handler on the server's thread pool: grpc.aio keeps to the client (the
         code under test), so no two asyncio loops share grpc's one completion poller."""
-        self.sessions += 1
+        audio = self.begin()
         metadata = dict(context.invocation_metadata() or ())
         if metadata.get("x-goog-api-key") != self.secret:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "API key not valid. Please pass a valid API key.")
@@ -119,10 +127,10 @@ class GoogleSttVendor(SttVendor):
             if "audio_content" not in request:
                 self.problems.append("a later message has no audio_content")
                 continue
-            self.audio += request.audio_content
+            audio += request.audio_content
             if self.mode == "error":
-                context.abort(grpc.StatusCode.UNAVAILABLE, "The service is currently unavailable.")
-            words = self.words(len(self.audio))
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"The service is currently unavailable (key {self.secret}).")
+            words = self.words(len(audio))
             if words and words != sent_words and self.mode == "ok":
                 sent_words = words
                 head, _, last = words.rpartition(" ")
@@ -201,7 +209,7 @@ class AmazonSttVendor(SttVendor):
         return None if hmac.compare_digest(expected, signature) else "signature does not match"
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
-        self.sessions += 1
+        audio = self.begin()
         bad = self.check_signature(request)
         if bad is not None:
             if bad not in ("signature does not match", "unknown access key"):
@@ -246,11 +254,13 @@ class AmazonSttVendor(SttVendor):
                     await self._transcript(ws, self.transcript, False, result_id, items)
                     await ws.close()
                     return ws
-                self.audio += event.payload
+                audio += event.payload
                 if self.mode == "error":
-                    await self._exception(ws, "InternalFailureException", "An internal error occurred.")
+                    await self._exception(
+                        ws, "InternalFailureException", f"An internal error occurred (key {self.secret})."
+                    )
                     return ws
-                words = self.words(len(self.audio))
+                words = self.words(len(audio))
                 if words and words != sent_words and self.mode == "ok":
                     sent_words = words
                     split = words.split()
@@ -295,7 +305,7 @@ class AzureSttVendor(SttVendor):
         return [web.post("/speech/recognition/conversation/cognitiveservices/v1", self.recognize)]
 
     async def recognize(self, request: web.Request) -> web.Response:
-        self.sessions += 1
+        audio = self.begin()
         q = dict(request.rel_url.query)
         self.seen.append({"query": q, "headers": dict(request.headers)})
         if request.headers.get("Ocp-Apim-Subscription-Key") != self.secret:
@@ -327,9 +337,9 @@ class AzureSttVendor(SttVendor):
         ):
             self.problems.append(f"WAV header {header!r}")
         async for chunk in request.content.iter_any():
-            self.audio += chunk
+            audio += chunk
             if self.mode == "error":
-                return web.json_response({"error": "internal"}, status=500)
+                return web.json_response({"error": f"internal error (key {self.secret})"}, status=500)
         self.ended = True
         if self.mode == "hang":
             await self.hang()
@@ -363,7 +373,7 @@ class DeepgramSttVendor(SttVendor):
         return [web.get("/v1/listen", self.listen)]
 
     async def listen(self, request: web.Request) -> web.StreamResponse:
-        self.sessions += 1
+        audio = self.begin()
         if request.headers.get("Authorization") != f"Token {self.secret}":
             return web.json_response(
                 {"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials."},
@@ -387,11 +397,11 @@ class DeepgramSttVendor(SttVendor):
         sent_words = ""
         async for msg in ws:
             if msg.type == WSMsgType.BINARY:
-                self.audio += msg.data
+                audio += msg.data
                 if self.mode == "error":
-                    await ws.close(code=1011, message=b"NET-0001")
+                    await ws.close(code=1011, message=f"NET-0001 key {self.secret}".encode())
                     return ws
-                words = self.words(len(self.audio))
+                words = self.words(len(audio))
                 if words and words != sent_words and self.mode == "ok":
                     sent_words = words
                     await ws.send_json(self._results(words, False))
@@ -403,7 +413,7 @@ class DeepgramSttVendor(SttVendor):
                 if self.mode == "hang":
                     await self.hang()
                 await ws.send_json(self._results(self.transcript, True))
-                await ws.send_json({"type": "Metadata", "request_id": "r1", "duration": len(self.audio) / 16000})
+                await ws.send_json({"type": "Metadata", "request_id": "r1", "duration": len(audio) / 16000})
                 await ws.close()
         return ws
 

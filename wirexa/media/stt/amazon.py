@@ -39,6 +39,7 @@ from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserEr
 
 from wirexa.config import Settings
 from wirexa.media.stt.base import SAMPLE_RATE, PartialCallback, Recognition, Recognizing, SpeechOptions
+from wirexa.media.stt.profanity import mask
 from wirexa.media.stt.vendorws import StreamSession, failed, join, language_refused, mean, model_refused
 
 PATH = "/stream-transcription-websocket"
@@ -139,7 +140,8 @@ class AmazonStt:
             "partial-results-stability": "medium",
         }
         url = presigned_url(self.endpoint_url, self.region, self._access_key_id, self._secret_access_key, query)
-        secrets = (self._access_key_id, self._secret_access_key)
+        signature = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("X-Amz-Signature", [""])[0]
+        secrets = (self._access_key_id, self._secret_access_key, signature)  # aiohttp's errors may quote the URL
         session = _AmazonSession(options, timeout_s=self.timeout_s, on_partial=on_partial, secrets=secrets)
         try:
             session.ws = await asyncio.wait_for(
@@ -204,10 +206,13 @@ class _AmazonSession(StreamSession):
             await self.ws.close()
         text = join(self.finals)
         if self.options.profanity_filter:
-            from wirexa.media.stt.profanity import mask
-
             text = mask(text)
         return Recognition(text, mean(self.confidences), "amazon", notes=tuple(self.notes))
+
+    def partial(self, text: str, stable: str = "") -> None:
+        if self.options.profanity_filter:
+            text, stable = mask(text), mask(stable)
+        super().partial(text, stable)
 
     async def _send(self) -> None:
         try:
