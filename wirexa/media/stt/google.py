@@ -49,6 +49,9 @@ STABLE = 0.8  # interim pieces at least this stable count as the stable prefix
 CHUNK_BYTES = 3200  # 200 ms per message (Google's limit is 25 KB; it advises 100 ms)
 LINEAR16 = 1  # RecognitionConfig.AudioEncoding
 _CORE_INTERNAL = "Internal error from Core"  # grpc.aio's status for a write that failed
+# After a failed connection gRPC waits before the next attempt, up to 120 s by default: with the
+# chain passing on after timeout_s, a Google back from an outage would stay unused that long.
+_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 250), ("grpc.max_reconnect_backoff_ms", 2000))
 
 # Twilio's speechModel -> Google v1 model (googlev2_* are Speech v2 models; v1 has the same).
 MODELS = {
@@ -268,10 +271,10 @@ class GoogleStt:
             # A channel belongs to the loop it was made on (the CLI runs loops of its own).
             target = self.endpoint_url
             if target.startswith("http://"):
-                self._channel = grpc.aio.insecure_channel(target.removeprefix("http://").rstrip("/"))
+                self._channel = grpc.aio.insecure_channel(target.removeprefix("http://").rstrip("/"), options=_OPTIONS)
             else:
                 host = target.removeprefix("https://").rstrip("/")
-                self._channel = grpc.aio.secure_channel(host, grpc.ssl_channel_credentials())
+                self._channel = grpc.aio.secure_channel(host, grpc.ssl_channel_credentials(), options=_OPTIONS)
             self._channel_loop = loop
         return self._channel
 
