@@ -295,6 +295,17 @@ async def test_google_config(
 
 
 @pytest.mark.parametrize("name", ["google"])
+async def test_google_refusing_a_model_for_the_language_is_13334(
+    vendor: GoogleSttVendor, provider: SttProvider
+) -> None:
+    with pytest.raises(ProviderError) as err:
+        await recognize(provider, SpeechOptions(language="fr-FR", model="googlev2_telephony_short"))
+    assert err.value.code == CODE_MODEL, err.value.reason
+    assert "'googlev2_telephony_short' (telephony_short) refused: INVALID_ARGUMENT" in err.value.reason
+    assert "not supported for language : fr-FR" in err.value.reason
+
+
+@pytest.mark.parametrize("name", ["google"])
 async def test_google_enhanced_with_another_model_is_a_note(vendor: GoogleSttVendor, provider: SttProvider) -> None:
     result = await recognize(provider, SpeechOptions(model="default", enhanced=True))
     assert vendor.seen[0]["config"].use_enhanced is False

@@ -93,6 +93,7 @@ class GoogleSttVendor(SttVendor):
     MODELS = frozenset(
         {"default", "phone_call", "command_and_search", "latest_long", "latest_short", "telephony", "telephony_short"}
     )
+    MODEL_LANGUAGES = {"telephony_short": frozenset({"en-US", "es-ES"})}  # the others: every language of LANGUAGES
 
     def streaming_recognize(
         self, requests: Iterator[cs.StreamingRecognizeRequest], context: grpc.ServicerContext
@@ -118,7 +119,9 @@ class GoogleSttVendor(SttVendor):
                     self.problems.append(f"audio format {config.encoding} {config.sample_rate_hertz}")
                 if config.language_code not in LANGUAGES:
                     context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Invalid recognition 'config': bad language code.")
-                if config.model not in self.MODELS:
+                if config.model not in self.MODELS or config.language_code not in self.MODEL_LANGUAGES.get(
+                    config.model, LANGUAGES
+                ):
                     context.abort(
                         grpc.StatusCode.INVALID_ARGUMENT,
                         f"Invalid recognition 'config': The requested model is currently not supported for language : {config.language_code}.",

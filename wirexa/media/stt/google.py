@@ -33,7 +33,15 @@ import grpc
 import grpc.aio
 
 from wirexa.config import Settings
-from wirexa.media.stt.base import SAMPLE_RATE, PartialCallback, Recognition, Recognizing, SpeechOptions
+from wirexa.media.stt.base import (
+    CODE_MODEL,
+    SAMPLE_RATE,
+    PartialCallback,
+    ProviderError,
+    Recognition,
+    Recognizing,
+    SpeechOptions,
+)
 from wirexa.media.stt.vendorws import (
     StreamSession,
     failed,
@@ -102,6 +110,7 @@ class Config:
     profanity_filter: bool
     use_enhanced: bool
     phrases: tuple[str, ...]
+    twilio_model: str = "default"  # the speechModel asked for (`model` is Google's name for it)
 
 
 def recognition_config(options: SpeechOptions) -> Config:
@@ -115,6 +124,7 @@ def recognition_config(options: SpeechOptions) -> Config:
         profanity_filter=options.profanity_filter,
         use_enhanced=options.enhanced and model == "phone_call",
         phrases=options.hints,  # class tokens ($OOV_CLASS_...) as given
+        twilio_model=options.model,
     )
 
 
@@ -385,10 +395,16 @@ class _GoogleSession(StreamSession):
         text = f"{code.name}: {details}" if details else code.name
         if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED) or "api key" in details.lower():
             return failed(f"credentials refused ({text})")
-        if code == grpc.StatusCode.INVALID_ARGUMENT and "language" in details.lower():
-            return language_refused(f"language {self.config.language_code!r} refused: {text}")
-        if code == grpc.StatusCode.INVALID_ARGUMENT and "model" in details.lower():
-            return model_refused(self.config.model, f"Google ({text})")
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            lowered = details.lower()
+            # "The requested model is currently not supported for language : xx": the model's fault
+            # when one was asked for, the language's when it is Google's default.
+            if "model" in lowered and (self.config.twilio_model != "default" or "language" not in lowered):
+                return ProviderError(
+                    CODE_MODEL, f"speechModel {self.config.twilio_model!r} ({self.config.model}) refused: {text}"
+                )
+            if "language" in lowered:
+                return language_refused(f"language {self.config.language_code!r} refused: {text}")
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return failed(f"timed out ({text})")
         return failed(text)
