@@ -32,6 +32,7 @@ from wirexa.api.auth import RateLimiter
 from wirexa.api.context import ApiServices
 from wirexa.calls.admission import Admission, allowed_caller_ids
 from wirexa.calls.conference import Conferences
+from wirexa.calls.conference_recording import RoomRecorder
 from wirexa.calls.media import MediaPrep
 from wirexa.calls.ports import CallStore, SipPort
 from wirexa.calls.queues import Queues
@@ -368,7 +369,10 @@ class Engine:
         self.media = MediaPrep(fetcher, tts, audio)
         self.queues = Queues(StoreQueues(self._store()), sip, clock, self.media, hold)
         self._stack.push_async_callback(self.queues.aclose)
-        self.conferences = Conferences(sip, clock, new_sid, calls, hold, beep, StoreConferences(self._store()))
+        recorder = RoomRecorder(calls, sip, clock, new_sid, trim_silence, repair_in_thread, s.recordings_path)
+        self.conferences = Conferences(
+            sip, clock, new_sid, calls, hold, beep, StoreConferences(self._store()), recorder=recorder
+        )
         return SessionDeps(
             store=calls,
             sip=sip,

@@ -18,6 +18,7 @@ from tests.fakes.sip import FakeSip
 from tests.fakes.tts import FakeTts
 from wirexa import config
 from wirexa.calls.conference import Conferences
+from wirexa.calls.conference_recording import RoomRecorder
 from wirexa.calls.dispatcher import Dispatcher
 from wirexa.calls.media import MediaPrep
 from wirexa.calls.queues import Queues
@@ -139,8 +140,8 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
     calls_store = StoreCalls(
         store,
         status_callbacks=status_callbacks,
-        recording_callbacks=lambda rec, call, event: callbacks.append(
-            (call.sid, "recording-" + event, {"RecordingSid": rec.sid})
+        recording_callbacks=lambda rec, call, event: callbacks.append(  # a conference's: its CF sid
+            (call.sid if call is not None else str(rec.conference_sid), "recording-" + event, {"RecordingSid": rec.sid})
         ),
         amd_callbacks=outbox.amd_callbacks,  # real outbox rows: tests read them with list_webhooks
     )
@@ -166,8 +167,17 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
             sign=signing.signature,
             queues=queues,
             conferences=Conferences(
-                sip, clock, new_sid, calls_store, beep, beep, StoreConferences(store)
-            ),  # beep: music
+                sip,
+                clock,
+                new_sid,
+                calls_store,
+                beep,
+                beep,  # beep: music
+                StoreConferences(store),
+                recorder=RoomRecorder(
+                    calls_store, sip, clock, new_sid, trim_silence, repair_in_thread, tmp_path / "recordings"
+                ),
+            ),
         )
         dispatcher = Dispatcher(settings, deps, node_id="test")
         async with dispatcher:

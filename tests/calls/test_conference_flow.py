@@ -15,6 +15,7 @@ from wirexa.calls.ports import CallSid, SpeakingChanged
 from wirexa.calls.service import CallUpdate
 from wirexa.store.repo.conferences import conference_participants, get_conference
 from wirexa.store.repo.notifications import list_notifications
+from wirexa.store.repo.recordings import get_recording
 from wirexa.store.repo.webhooks import list_webhooks
 
 CB = 'statusCallback="http://127.0.0.1:9/conf" statusCallbackEvent="start end join leave"'
@@ -152,14 +153,68 @@ async def test_a_duplicate_label_and_a_full_room_are_refused_and_the_dial_fails(
         await flow.wait_status(sid, ("completed",))
 
 
-async def test_what_is_not_done_yet_is_notified(flow: Flow) -> None:
-    call = await flow.create(url=room_doc(flow, "/rec", 'record="record-from-start" statusCallbackEvent="speaker"'))
-    await flow.wait_for(lambda: plays(flow, call.sid, WAIT_PLAY_ID) == 1)
-    notes = await flow.store.read(list_notifications, call.sid)
-    assert [n.error_code for n in notes] == [12200]  # speaker events are made: no notification for them
-    assert "recording is not done" in notes[0].message_text
-    flow.sip.remote_hangup(call.sid)
-    await flow.wait_status(call.sid, ("completed",))
+REC = 'record="record-from-start" recordingStatusCallback="http://127.0.0.1:9/rec"'
+
+
+async def test_a_recorded_room_is_one_recording_of_the_conference_from_its_start_to_its_end(flow: Flow) -> None:
+    """The first participant waits alone (nothing recorded: hold music never is); the room starts
+    with the second and its mix is recorded until it ends; the Recording is the conference's
+    (conference_sid, no call_sid), in-progress then completed, with no notification."""
+    a = await flow.create(
+        url=room_doc(flow, "/a", REC + ' trim="do-not-trim" recordingStatusCallbackEvent="in-progress completed"')
+    )
+    await flow.wait_for(lambda: plays(flow, a.sid, WAIT_PLAY_ID) == 1)
+    assert flow.sip.room_recordings == {}
+    b = await flow.create(to="+15005550007", url=room_doc(flow, "/b", 'record="record-from-start" trim="trim-silence"'))
+    await flow.wait_for(lambda: len(flow.sip.room_recordings) == 1)
+    key = media_room(flow)
+    [(rec_sid, (room, path, _))] = flow.sip.room_recordings.items()
+    assert room == key and path.endswith(f"{rec_sid}.wav")
+    live = await flow.store.read(get_recording, rec_sid)
+    assert live is not None and (live.status, live.call_sid, live.conference_sid) == ("in-progress", None, key)
+    await asyncio.sleep(1.2)
+    for sid in (a.sid, b.sid):
+        flow.sip.remote_hangup(sid)
+        await flow.wait_status(sid, ("completed",))
+    await flow.wait_for(lambda: flow.sip.room_recorded == [rec_sid])
+    await flow.wait_for(lambda: any(c[1] == "recording-completed" for c in flow.callbacks))
+    rec = await flow.store.read(get_recording, rec_sid)
+    assert rec is not None and rec.status == "completed" and rec.duration_s is not None and rec.duration_s >= 1
+    assert (rec.call_sid, rec.conference_sid, rec.source, rec.channels, rec.trim) == (
+        None,
+        key,
+        "Conference",
+        1,
+        "do-not-trim",
+    )
+    assert [c[:2] for c in flow.callbacks if c[1].startswith("recording-")] == [
+        (key, "recording-in-progress"),  # a's settings: the first participant in joining order asked
+        (key, "recording-completed"),
+    ]
+    assert (await flow.store.read(list_notifications, a.sid)) == []  # recording is done: nothing to notify
+
+
+async def test_a_room_recording_too_short_is_absent_and_a_room_not_asked_is_not_recorded(flow: Flow) -> None:
+    flow.sip.record_silent = True  # nothing but silence: trimmed (the default) to nothing
+    a = await flow.create(url=room_doc(flow, "/a", REC + ' recordingStatusCallbackEvent="absent"'))
+    b = await flow.create(to="+15005550007", url=room_doc(flow, "/b"))
+    await flow.wait_for(lambda: len(flow.sip.room_recordings) == 1)
+    [rec_sid] = flow.sip.room_recordings
+    await asyncio.sleep(0.8)
+    for sid in (a.sid, b.sid):
+        flow.sip.remote_hangup(sid)
+        await flow.wait_status(sid, ("completed",))
+    await flow.wait_for(lambda: any(c[1] == "recording-absent" for c in flow.callbacks))
+    rec = await flow.store.read(get_recording, rec_sid)
+    assert rec is not None and rec.status == "absent" and rec.wav_path is None
+    # a room nobody asks to record is not
+    c = await flow.create(url=room_doc(flow, "/c", name="other"))
+    d = await flow.create(to="+15005550007", url=room_doc(flow, "/d", name="other"))
+    await flow.wait_for(lambda: any(len(m) == 2 for m in flow.sip.rooms.values()))
+    assert flow.sip.room_recordings == {}
+    for sid in (c.sid, d.sid):
+        flow.sip.remote_hangup(sid)
+        await flow.wait_status(sid, ("completed",))
 
 
 async def test_speaker_events_for_every_participant_in_order_with_the_others(flow: Flow) -> None:

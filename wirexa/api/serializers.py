@@ -101,7 +101,10 @@ class RecordingLike(Protocol):
     def account_sid(self) -> str: ...
 
     @property
-    def call_sid(self) -> str: ...
+    def call_sid(self) -> str | None: ...
+
+    @property
+    def conference_sid(self) -> str | None: ...
 
     @property
     def status(self) -> str: ...
@@ -202,10 +205,15 @@ def _camel(name: str) -> str:
 _CALL_SUBRESOURCE_PATHS = tuple((name, _camel(name)) for name in CALL_SUBRESOURCES)
 
 
-def recording_json(rec: RecordingLike, prefix: str, *, call_level: bool, media_base: str) -> dict[str, Any]:
-    """Twilio's Recording resource (account or call level), with every key signalwire 2.1.1's
-    strict Recording class reads. `media_base` is the absolute API base for media_url."""
-    if call_level:
+def recording_json(
+    rec: RecordingLike, prefix: str, *, call_level: bool, media_base: str, conference_level: bool = False
+) -> dict[str, Any]:
+    """Twilio's Recording resource (account, call or conference level), with every key
+    signalwire 2.1.1's strict Recording class reads. `media_base` is the absolute API base for
+    media_url. A conference's recording has conference_sid and no call_sid."""
+    if conference_level:
+        uri = f"{prefix}/Conferences/{rec.conference_sid}/Recordings/{rec.sid}.json"
+    elif call_level:
         uri = f"{prefix}/Calls/{rec.call_sid}/Recordings/{rec.sid}.json"
     else:
         uri = f"{prefix}/Recordings/{rec.sid}.json"
@@ -213,7 +221,7 @@ def recording_json(rec: RecordingLike, prefix: str, *, call_level: bool, media_b
         "account_sid": rec.account_sid,
         "api_version": API_VERSION,
         "call_sid": rec.call_sid,
-        "conference_sid": None,
+        "conference_sid": rec.conference_sid,
         "date_created": rfc2822(rec.date_created),
         "date_updated": rfc2822(rec.date_updated),
         "start_time": rfc2822(rec.start_time or rec.date_created),

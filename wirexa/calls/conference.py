@@ -26,6 +26,10 @@ action> or goes on. The room ends when its last participant leaves (last-partici
 one with endConferenceOnExit does (participant-with-end-conference-on-exit-left): everyone
 else leaves with it.
 
+A room is recorded (record="record-from-start": one mono mix of everyone heard, from its start
+to its end; calls/conference_recording.py) when a participant present at its start asked for
+it, or from the moment one that asks joins it started.
+
 Status callbacks (statusCallback, Method, Event of the participant that made the room: Twilio's
 first-participant rule) go through the webhook outbox, each with the room's SequenceNumber
 (1, 2, ... in the order they were fired) and Timestamp.
@@ -52,6 +56,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from wirexa.calls.conference_recording import RoomRecorder
 from wirexa.calls.params import call_params
 from wirexa.calls.ports import CallSid, Clock, SipPort
 from wirexa.calls.records import CallRecord
@@ -210,8 +215,10 @@ class Conferences:
         hold_wav: Path,
         beep_wav: Path,
         rows: ConferenceRows | None = None,
+        recorder: RoomRecorder | None = None,
     ) -> None:
         self.rows = rows
+        self.recorder = recorder  # <Conference record>; None: not recorded (notified)
         self.sip = sip
         self.clock = clock
         self.new_sid = new_sid
@@ -255,7 +262,7 @@ class Conferences:
         if created:
             await self._write_room(room)
             log.info("[%s] conference %s (%s) created", call.sid, room.sid, room.name)
-        for message in _not_done(action):
+        for message in _not_done(action, self.recorder is not None):
             await call.notify_call(Notice.SCHEMA_WARNING, message)
         await self._write_part(part)
         await self._event(room, "join", "participant-join", part)
@@ -270,6 +277,7 @@ class Conferences:
         elif room.started:
             await self._enter_media(part)
             await self._beep(room, part, entering=True)
+            await self._record(room)
         elif self._starts(room):
             await self._start(room)
         else:
@@ -299,6 +307,14 @@ class Conferences:
         await self._event(room, "start", "conference-start")
         for part in list(room.participants.values()):
             await self._enter_media(part)
+        await self._record(room)
+
+    async def _record(self, room: Room) -> None:
+        """Record the started room if a participant in it asks (the first in joining order's
+        settings) and it is not recorded yet."""
+        asking = [p for p in room.participants.values() if p.action.record is ConferenceRecord.RECORD_FROM_START]
+        if asking and self.recorder is not None and not self.recorder.recording(room.sid) and room.started:
+            await self.recorder.start(room.sid, room.key, room.account_sid, asking[0].action)
 
     async def _wait_music(self, part: Participant) -> None:
         if part.action.wait_url == "":
@@ -486,6 +502,10 @@ class Conferences:
         room.reason_ended = reason
         room.call_sid_ending = by.call_sid if by is not None else None
         why = "conference_ended_via_api" if reason == "conference-ended-via-api" else "moderator_ended_conference"
+        if self.recorder is not None and self.recorder.recording(room.sid):  # kept while the room goes on ending
+            task = asyncio.get_running_loop().create_task(self._keep_recording(room))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         for part in list(room.participants.values()):
             await self._leave(part, why, ending=room)
         room.status = "completed"
@@ -500,6 +520,10 @@ class Conferences:
                 extra.append(("ParticipantLabelEndingConference", by.label))
         await self._event(room, "end", "conference-end", None, tuple(extra))
         log.info("conference %s (%s) ended: %s", room.sid, room.name, reason)
+
+    async def _keep_recording(self, room: Room) -> None:
+        if self.recorder is not None:
+            await self.recorder.stop(room.sid, room.key)
 
     def _trim_ended(self) -> None:
         ended = [sid for sid, r in self.by_sid.items() if r.status == "completed"]
@@ -699,14 +723,12 @@ _REASONS = {
 }
 
 
-def _not_done(action: A.DialConference) -> list[str]:
-    """What the participant asked for that Wirexa does not do yet (each a notification)."""
-    out = []
-    if action.record is ConferenceRecord.RECORD_FROM_START:
-        out.append(
-            "<Conference record='record-from-start'>: conference recording is not done yet; the room is not"
-            " recorded (trim and the recording status callbacks do not apply)"
-        )
+def _not_done(action: A.DialConference, recording: bool) -> list[str]:
+    """What the participant asked for that this engine does not do (each a notification):
+    `recording` False, an engine built without conference recording."""
+    out: list[str] = []
+    if action.record is ConferenceRecord.RECORD_FROM_START and not recording:
+        out.append("<Conference record='record-from-start'>: this engine does not record conferences")
     return out
 
 

@@ -571,7 +571,8 @@ class AudioSource(Protocol):
 # Each enqueues the customer's callback rows inside the caller's transaction:
 # (call, StatusCallbackEvent, extra params) and (recording, call, RecordingStatusCallbackEvent).
 StatusCallbacks: TypeAlias = Callable[[CallRecord, str, Mapping[str, str]], None]
-RecordingCallbacks: TypeAlias = Callable[[RecordingRecord, CallRecord, str], None]
+# (recording, its call (None: a conference's), event): the recordingStatusCallback request.
+RecordingCallbacks: TypeAlias = Callable[[RecordingRecord, CallRecord | None, str], None]
 # (call with its AnsweredBy, detection ms, confidence): the AsyncAmdStatusCallback request.
 AmdCallbacks: TypeAlias = Callable[[CallRecord, int, float], None]
 
@@ -629,12 +630,13 @@ class CallStore(Protocol):
 
     async def delete(self, call_sid: str) -> None: ...
 
-    async def save_recording(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
-        """Insert a finished recording (or complete the in-progress row of a call recording with
-        the same sid) and enqueue its `completed` callback if subscribed."""
+    async def save_recording(self, new: NewRecording, call: CallRecord | None) -> RecordingRecord:
+        """Insert a finished recording (or complete the in-progress row of a call or conference
+        recording with the same sid) and enqueue its `completed` callback if subscribed; `call`
+        None for a conference's."""
         ...
 
-    async def recording_started(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
+    async def recording_started(self, new: NewRecording, call: CallRecord | None) -> RecordingRecord:
         """Insert a call recording `in-progress` (listed and fetched while it runs) and enqueue
         its `in-progress` callback if subscribed."""
         ...
@@ -643,7 +645,7 @@ class CallStore(Protocol):
         """Set a live recording's status (paused, in-progress, stopped); no callback."""
         ...
 
-    async def recording_absent(self, sid: str, call: CallRecord, error_code: int) -> RecordingRecord | None:
+    async def recording_absent(self, sid: str, call: CallRecord | None, error_code: int) -> RecordingRecord | None:
         """Close a call recording that captured nothing usable: `absent` with `error_code`,
         its files gone, and its `absent` callback if subscribed."""
         ...

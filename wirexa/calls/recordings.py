@@ -105,6 +105,7 @@ class _Live:
     options: RecordingOptions
     path: Path
     out_path: Path | None  # the outbound track's file (dual channel), merged into `path` at the end
+    call_sid: CallSid
 
 
 class CallRecordings:
@@ -167,7 +168,7 @@ class CallRecordings:
             status=str(RecordingStatus.IN_PROGRESS),
         )
         record = await self.store.recording_started(new, call)
-        self.live[rec_sid] = _Live(record, options, path, out_path)
+        self.live[rec_sid] = _Live(record, options, path, out_path, CallSid(call.sid))
         await self.sip.start_call_recording(
             CallSid(call.sid), rec_sid, str(path), options.track, str(out_path) if out_path else ""
         )
@@ -178,7 +179,7 @@ class CallRecordings:
         live = self.live.get(rec_sid)
         if live is None:
             return None
-        sid = CallSid(live.record.call_sid)
+        sid = live.call_sid
         if status == RecordingStatus.PAUSED:
             if live.record.status == RecordingStatus.IN_PROGRESS:
                 await self.sip.pause_recording(sid, rec_sid, pause_behavior)
@@ -237,4 +238,4 @@ class CallRecordings:
         """A RecordingFinished for a recording whose worker never reported (it died): finished()
         keeps what its files hold, their headers repaired."""
         live = self.live[rec_sid]
-        return RecordingFinished(CallSid(live.record.call_sid), rec_sid, str(live.path), 0, "lost", None)
+        return RecordingFinished(live.call_sid, rec_sid, str(live.path), 0, "lost", None)

@@ -108,7 +108,7 @@ class CallRecord:
 class RecordingRecord:
     sid: str
     account_sid: str
-    call_sid: str
+    call_sid: str | None  # None: a conference's recording (conference_sid)
     status: str
     source: str
     channels: int
@@ -128,6 +128,7 @@ class RecordingRecord:
     # the bucket), ready. Where the bucket copy is: s3://bucket/prefix/, None for none.
     media_state: str = "ready"
     storage_url: str | None = None
+    conference_sid: str | None = None  # a <Conference record> recording's room (CF...)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -269,12 +270,13 @@ class CallChanges:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class NewRecording:
-    """A finished recording of a live call, to insert (its status callback goes with it)."""
+    """A finished recording of a live call or conference room, to insert (its status callback
+    goes with it)."""
 
     sid: str
     account_sid: str
-    call_sid: str
-    source: str  # RecordVerb | DialVerb | OutboundAPI | StartCallRecordingAPI
+    call_sid: str | None  # None for a conference's (conference_sid)
+    source: str  # RecordVerb | DialVerb | OutboundAPI | StartCallRecordingAPI | DialConference
     channels: int
     track: str
     duration_s: int
@@ -287,6 +289,7 @@ class NewRecording:
     status: str = "completed"
     transcribe: bool = False  # <Record transcribe>: a Transcription row goes in with it
     transcribe_callback: str | None = None
+    conference_sid: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -87,6 +87,7 @@ def list_(
                 {
                     "sid": r.sid,
                     "call_sid": r.call_sid,
+                    "conference_sid": r.conference_sid,
                     "status": r.status,
                     "duration": r.duration_s,
                     "source": r.source,
@@ -96,7 +97,7 @@ def list_(
         return
     columns = (
         Column("Recording SID", keep=True),
-        Column("Call SID", keep=True, drop=1),
+        Column("Call SID", keep=True, drop=1),  # a conference's recording: its Conference SID
         Column("Status", keep=True, drop=2),
         Column("Duration", keep=True, drop=3),
         Column("Source", keep=True, drop=5),
@@ -105,7 +106,7 @@ def list_(
     rows = [
         [
             r.sid,
-            r.call_sid,
+            r.call_sid or r.conference_sid or "",
             r.status,
             "" if r.duration_s is None else f"{r.duration_s}s",
             r.source,

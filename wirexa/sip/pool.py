@@ -869,6 +869,7 @@ class WorkerPool:
                     continue
                 idle = not worker.used() and now - worker.idle_since > self.settings.sip_worker_idle_s
                 idle = idle and not any(home is worker for home in self.rooms.values())  # a room's home stays
+                idle = idle and not any(home is worker for home, _ in self.room_recordings.values())  # its file too
                 warm = sorted(self.workers)[: int(self.settings.sip_workers_min)]  # kept however idle
                 if idle and worker.index not in warm and free - CALLS_PER_WORKER >= self.headroom():
                     log.info("stopping idle SIP worker %d", worker.index)

@@ -136,13 +136,13 @@ class StoreCalls:
     async def delete(self, call_sid: str) -> None:
         await self.store.write(calls.delete_call, call_sid)
 
-    async def save_recording(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
+    async def save_recording(self, new: NewRecording, call: CallRecord | None) -> RecordingRecord:
         """Insert a finished recording. With a media job wired (`recording_saved`) the row is
         media_state pending: the job makes the MP3 and sends the `completed` callback in its own
         transaction once both files exist. Without one the callback commits here, with the row (the
         MP3 is then made on the first request). A <Record transcribe> recording's Transcription
         goes in with it, in progress: the transcription job's to do (also woken by
-        `recording_saved`)."""
+        `recording_saved`). `call` None: a conference's recording."""
         deferred = self._recording_saved is not None
 
         def tx() -> RecordingRecord:
@@ -156,7 +156,7 @@ class StoreCalls:
                 rec = recordings.update_recording(new.sid, **fields) or existing
             else:
                 rec = recordings.insert_recording(**fields)
-            if new.transcribe:
+            if new.transcribe and rec.call_sid is not None:
                 transcriptions.insert_transcription(
                     account_sid=rec.account_sid,
                     call_sid=rec.call_sid,
@@ -174,7 +174,7 @@ class StoreCalls:
             self._wake()
         return rec
 
-    async def recording_started(self, new: NewRecording, call: CallRecord) -> RecordingRecord:
+    async def recording_started(self, new: NewRecording, call: CallRecord | None) -> RecordingRecord:
         def tx() -> RecordingRecord:
             fields = dataclasses.asdict(new)
             del fields["transcribe"], fields["transcribe_callback"]
@@ -190,7 +190,7 @@ class StoreCalls:
     async def recording_status(self, sid: str, status: str) -> RecordingRecord | None:
         return await self.store.write(lambda: recordings.update_recording(sid, status=status))
 
-    async def recording_absent(self, sid: str, call: CallRecord, error_code: int) -> RecordingRecord | None:
+    async def recording_absent(self, sid: str, call: CallRecord | None, error_code: int) -> RecordingRecord | None:
         def tx() -> RecordingRecord | None:
             rec = recordings.update_recording(
                 sid,

@@ -191,8 +191,10 @@ def _migrate(db: Any, migrations: tuple[ModuleType, ...], target: int | None) ->
         version = int(mod.VERSION)
         if version <= current or (target is not None and version > target):
             continue
+        # A migration may need other statements on SQLite (which cannot alter a column).
+        statements = getattr(mod, "SQLITE_STATEMENTS", mod.STATEMENTS) if is_sqlite(db) else mod.STATEMENTS
         with db.atomic():
-            for statement in mod.STATEMENTS:
+            for statement in statements:
                 db.execute_sql(dialect_ddl(db, statement))
             _set_version(db, version)
         log.info("database migrated to schema version %d", version)

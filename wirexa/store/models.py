@@ -109,7 +109,7 @@ class Call(Base):
 class Recording(Base):
     sid = pw.CharField(primary_key=True)
     account_sid = pw.CharField()
-    call_sid = pw.CharField()
+    call_sid = pw.CharField(null=True)  # None: a conference's recording
     status = pw.CharField()
     source = pw.CharField()
     channels = pw.IntegerField(default=1)
@@ -127,6 +127,7 @@ class Recording(Base):
     date_updated = pw.DateTimeField()
     media_state = pw.CharField(default=str(MediaState.READY))
     storage_url = pw.TextField(null=True)
+    conference_sid = pw.CharField(null=True)
 
     class Meta:
         table_name = "recordings"

@@ -33,9 +33,10 @@ class StoreRecordings:
         self._wake = wake_webhooks
 
     def _announce(self, rec: RecordingRecord) -> None:
-        """Enqueue the terminal callback of `rec` (its RecordingStatus is rec.status); inside a tx."""
-        call = calls.get_call(rec.call_sid)
-        if call is not None and rec.status_callback:
+        """Enqueue the terminal callback of `rec` (its RecordingStatus is rec.status); inside a tx.
+        A conference's recording has no call; a call's whose call was deleted gets none."""
+        call = calls.get_call(rec.call_sid) if rec.call_sid is not None else None
+        if (call is not None or rec.conference_sid is not None) and rec.status_callback:
             self._callbacks(rec, call, RecordingStatus.COMPLETED)
 
     async def media_due(self) -> list[RecordingRecord]:

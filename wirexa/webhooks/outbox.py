@@ -84,34 +84,39 @@ def call_status_callbacks(call: CallRecord, event: str, extra: Mapping[str, str]
     )
 
 
-def recording_status_params(rec: RecordingRecord, call: CallRecord, base_url: str) -> list[tuple[str, str]]:
-    """Twilio's recording status parameters (reference §10.4)."""
-    params = [
-        ("AccountSid", rec.account_sid),
-        ("CallSid", call.sid),
+def recording_status_params(rec: RecordingRecord, call: CallRecord | None, base_url: str) -> list[tuple[str, str]]:
+    """Twilio's recording status parameters (reference §10.4); a conference's recording (no
+    call) has ConferenceSid instead of CallSid, RecordingSource DialConference and no track
+    (the <Conference> recordingStatusCallback's, reference-next §2.2)."""
+    if call is None:
+        params = [("AccountSid", rec.account_sid), ("ConferenceSid", rec.conference_sid or "")]
+    else:
+        params = [("AccountSid", rec.account_sid), ("CallSid", call.sid)]
+    params += [
         ("RecordingSid", rec.sid),
         ("RecordingUrl", f"{base_url}/recordings/{rec.sid}"),
         ("RecordingStatus", rec.status),
         ("RecordingDuration", "" if rec.duration_s is None else str(rec.duration_s)),
         ("RecordingChannels", str(rec.channels)),
         ("RecordingStartTime", rfc2822(rec.start_time or rec.date_created) or ""),
-        ("RecordingSource", rec.source),
-        ("RecordingTrack", rec.track),
+        ("RecordingSource", "DialConference" if call is None else rec.source),
     ]
+    if call is not None:
+        params.append(("RecordingTrack", rec.track))
     if rec.error_code is not None:
         params.append(("ErrorCode", str(rec.error_code)))
     return params
 
 
-def recording_callbacks(base_url: str) -> Callable[[RecordingRecord, CallRecord, str], None]:
+def recording_callbacks(base_url: str) -> Callable[[RecordingRecord, CallRecord | None, str], None]:
     """A calls.ports.RecordingCallbacks that enqueues the recording status callback."""
 
-    def enqueue_recording(rec: RecordingRecord, call: CallRecord, event: str) -> None:
+    def enqueue_recording(rec: RecordingRecord, call: CallRecord | None, event: str) -> None:
         if not rec.status_callback or event not in rec.status_callback_events.split():
             return
         enqueue(
             account_sid=rec.account_sid,
-            call_sid=call.sid,
+            call_sid=call.sid if call is not None else None,
             kind="recording-status",
             event=event,
             url=rec.status_callback,

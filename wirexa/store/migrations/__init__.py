@@ -17,6 +17,7 @@ from wirexa.store.migrations import (
     m0014_queues,
     m0015_conferences,
     m0016_transcriptions,
+    m0017_conference_recordings,
 )
 
 MIGRATIONS = (
@@ -36,4 +37,5 @@ MIGRATIONS = (
     m0014_queues,
     m0015_conferences,
     m0016_transcriptions,
+    m0017_conference_recordings,
 )

@@ -56,11 +56,13 @@ def list_recordings(
     after_sid: str | None = None,
     call_sid: str | None = None,
     date_created: Iterable[TimeBound] = (),
+    conference_sid: str | None = None,
 ) -> tuple[list[RecordingRecord], bool]:
     where, params = ['"account_sid" = ?'], [account_sid]
-    if call_sid is not None:
-        where.append('"call_sid" = ?')
-        params.append(call_sid)
+    for column, value in (("call_sid", call_sid), ("conference_sid", conference_sid)):
+        if value is not None:
+            where.append(f'"{column}" = ?')
+            params.append(value)
     time_where("date_created", Recording.date_created, date_created, where, params)
     return newest_first(_RECORDINGS, where, params, page_size, page, after_sid)
 
