@@ -1,6 +1,6 @@
 """Every Twilio parameter accounted for: Twilio's OpenAPI parameter list of each operation Wirexa
-serves (Calls, Call Recordings, Call Streams, Recordings, IncomingPhoneNumbers, Queues and their Members,
-Conferences and their Participants) matches wirexa/api/parameters.py
+serves (Calls, Call Recordings, Call Streams, Recordings, Transcriptions, IncomingPhoneNumbers, Queues and
+their Members, Conferences and their Participants) matches wirexa/api/parameters.py
 exactly, so a parameter Twilio adds fails here until it is decided; each one is then sent to the
 in-process API: a refused one is a 400 naming it, a supported one is taken (a good value is
 accepted, a bad one is a 400 naming it). Conference recordings, which Wirexa lacks, are 404.
@@ -31,7 +31,8 @@ FULL = ROOT.parent / "shared" / "reference" / "twilio_api_v2010.json"
 RESOURCES = re.compile(
     r"^/2010-04-01/Accounts/\{AccountSid\}/("
     r"Calls(\.json|/\{Sid\}\.json|/\{CallSid\}/(Recordings|Streams)(\.json|/\{Sid\}\.json))"
-    r"|Recordings(\.json|/\{Sid\}\.json)"
+    r"|Recordings(\.json|/\{Sid\}\.json|/\{RecordingSid\}/Transcriptions(\.json|/\{Sid\}\.json))"
+    r"|Transcriptions(\.json|/\{Sid\}\.json)"
     r"|IncomingPhoneNumbers(\.json|/\{Sid\}\.json|/(Local|Mobile|TollFree)\.json)"
     r"|(Conferences|Queues)(\.json|/.*))$"
 )
@@ -330,6 +331,15 @@ class Target:
                 fields = {"Url": "wss://agent.example/ws"}
             if op == "UpdateStream":
                 fields = {"Status": "stopped"}
+        elif "{RecordingSid}" in path:  # a recording's transcriptions
+            resp = await api.create()
+            call = (await resp.json())["sid"]
+            rec = api.store.write_sync(
+                lambda: insert_recording(
+                    account_sid=api.project.sid, call_sid=call, status="completed", source="RecordVerb"
+                )
+            )
+            path = path.replace("{RecordingSid}", rec.sid)
         elif op == "FetchRecording":
             resp = await api.create()
             call = (await resp.json())["sid"]

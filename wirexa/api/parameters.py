@@ -327,6 +327,8 @@ OPERATIONS: dict[str, tuple[str, tuple[Param, ...]]] = {
     "UpdateStream": ("Call Streams: update (stop)", STREAM_UPDATE),
     "ListRecording": ("Recordings: list", RECORDING_LIST),
     "FetchRecording": ("Recordings: fetch", RECORDING_FETCH),
+    "ListTranscription": ("Transcriptions: list", _PAGING),
+    "ListRecordingTranscription": ("Recording Transcriptions: list", _PAGING),
     "CreateIncomingPhoneNumber": ("IncomingPhoneNumbers (and /Local, /Mobile, /TollFree): create", NUMBER_CREATE),
     "UpdateIncomingPhoneNumber": ("IncomingPhoneNumbers: update", NUMBER_UPDATE),
     "ListIncomingPhoneNumber": ("IncomingPhoneNumbers (and /Local, /Mobile, /TollFree): list", NUMBER_LIST),
