@@ -250,7 +250,7 @@ async def test_cancel_drops_the_session(name: str, vendor: SttVendor, provider: 
     rec.feed(SPEECH)  # ignored after cancel
     with pytest.raises(ProviderError):
         await rec.finish()
-    assert not vendor.ended  # the audio was never ended: the connection was dropped
+    assert not vendor.ended and vendor.sessions == 1  # the audio was never ended: the connection was dropped
     # The provider is still usable.
     assert (await recognize(provider, SpeechOptions())).text == vendor.transcript
 
@@ -360,12 +360,13 @@ def test_google_wire_format_against_google_cloud_speech() -> None:
 
 @pytest.mark.parametrize("name", ["amazon"])
 async def test_amazon_presigned_query_and_hints_note(vendor: AmazonSttVendor, provider: SttProvider) -> None:
-    result = await recognize(provider, SpeechOptions(language="en-GB", hints=("yes", "no")))
+    result = await recognize(provider, SpeechOptions(language="en-GB", hints=("yes", "no"), enhanced=True))
     (q,) = vendor.seen
     assert q["language-code"] == "en-GB" and q["X-Amz-Credential"].startswith(AWS_KEY + "/")
     assert q["X-Amz-Credential"].endswith("/us-east-1/transcribe/aws4_request")
     assert result.notes == (
         "Amazon Transcribe takes no per-request hints (only a custom vocabulary created in the AWS account); recognized without them",
+        "enhanced applies to Google's phone_call speechModel only; Amazon Transcribe recognized without it",
     )
     assert vendor.problems == []
 
@@ -429,10 +430,14 @@ def test_event_stream_frames_decode_with_botocore() -> None:
 async def test_azure_query_headers_and_notes(
     vendor: AzureSttVendor, provider: SttProvider, profanity: bool, expected: str
 ) -> None:
-    result = await recognize(provider, SpeechOptions(language="fr-FR", hints=("oui",), profanity_filter=profanity))
+    options = SpeechOptions(language="fr-FR", hints=("oui",), profanity_filter=profanity, enhanced=True)
+    result = await recognize(provider, options)
     (seen,) = vendor.seen
     assert seen["query"] == {"language": "fr-FR", "format": "detailed", "profanity": expected}
-    assert result.notes == ("Azure's REST API for short audio takes no hints (phrase lists); recognized without them",)
+    assert result.notes == (
+        "Azure's REST API for short audio takes no hints (phrase lists); recognized without them",
+        "enhanced applies to Google's phone_call speechModel only; Azure recognized without it",
+    )
     assert vendor.problems == []
 
 
@@ -480,8 +485,9 @@ def test_azure_wav_header_is_8khz_16bit_mono_of_unknown_length() -> None:
 async def test_deepgram_query(
     vendor: DeepgramSttVendor, provider: SttProvider, model: str, dg_model: str, hint_param: str
 ) -> None:
+    enhanced = model == "phone_call"
     options = SpeechOptions(
-        hints=("yes please", "$OOV_CLASS_DIGIT_SEQUENCE", "no"), model=model, profanity_filter=False
+        hints=("yes please", "$OOV_CLASS_DIGIT_SEQUENCE", "no"), model=model, profanity_filter=False, enhanced=enhanced
     )
     result = await recognize(provider, options)
     (seen,) = vendor.seen
@@ -489,7 +495,11 @@ async def test_deepgram_query(
     assert ("model", dg_model) in q and ("profanity_filter", "false") in q and ("language", "en-US") in q
     assert [v for k, v in q if k == hint_param] == ["yes please", "no"]
     assert not [k for k, _ in q if k in ("keyterm", "keywords") and k != hint_param]
-    assert result.notes == ("Deepgram has no class tokens; hints $OOV_CLASS_DIGIT_SEQUENCE were not used",)
+    assert result.notes == ("Deepgram has no class tokens; hints $OOV_CLASS_DIGIT_SEQUENCE were not used",) + (
+        ("enhanced applies to Google's phone_call speechModel only; Deepgram recognized without it",)
+        if enhanced
+        else ()
+    )
     assert vendor.problems == []
 
 

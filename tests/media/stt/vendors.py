@@ -33,6 +33,7 @@ import hmac
 import json
 import struct
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,6 +147,11 @@ class GoogleSttVendor(SttVendor):
                     )
                 )
                 yield cs.StreamingRecognizeResponse(results=results)
+        # The requests also end when the client cancels, and grpc may tell the cancel a moment later.
+        for _ in range(5):
+            if not context.is_active():
+                return  # the client cancelled: its audio did not end
+            time.sleep(0.005)
         self.ended = True
         if self.mode == "hang":
             self.stopped.wait()

@@ -163,6 +163,10 @@ class AmazonStt:
             session.notes.append(
                 "Amazon Transcribe takes no per-request hints (only a custom vocabulary created in the AWS account); recognized without them"
             )
+        if options.enhanced:
+            session.notes.append(
+                "enhanced applies to Google's phone_call speechModel only; Amazon Transcribe recognized without it"
+            )
         session.start()
         return session
 

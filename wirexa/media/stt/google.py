@@ -378,7 +378,7 @@ class _GoogleSession(StreamSession):
         ask again with the config alone as a unary call (one batch: its status is the server's):
         a refusal answers the same refusal; anything else leaves the cause unknown."""
         code, details = exc.code(), exc.details() or ""
-        if code != grpc.StatusCode.INTERNAL or details != _CORE_INTERNAL:
+        if code != grpc.StatusCode.INTERNAL or details != _CORE_INTERNAL or self.cancelled:
             return code, details
         probe = self.channel.unary_unary(METHOD, request_serializer=_identity, response_deserializer=_identity)
         try:

@@ -69,6 +69,7 @@ class StreamSession:
         self.bytes_sent = 0
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._ended = False  # finish or cancel was called: feed drops audio
+        self.cancelled = False  # cancel was called: the session is being dropped
         self._task: asyncio.Task[Recognition] | None = None
 
     def start(self) -> None:
@@ -145,6 +146,7 @@ class StreamSession:
 
     async def cancel(self) -> None:
         self._ended = True
+        self.cancelled = True
         if self._task is None:
             return
         self._task.cancel()
