@@ -367,7 +367,9 @@ async def test_conferences_and_participants_rest(flow: Flow) -> None:
         resp = await api.client.get(f"{base}/Participants/{c.sid}.json", headers=h)
         assert resp.status == 404
         resp = await api.client.get(f"{base}/Recordings.json", headers=h)
-        assert resp.status == 404  # conference recordings are not made yet
+        assert resp.status == 200 and (await resp.json())["recordings"] == []  # nobody asked to record it
+        resp = await api.client.get(f"{base.replace(key, 'CF' + '0' * 32)}/Recordings.json", headers=h)
+        assert resp.status == 404  # no such conference
         # end it: everyone leaves with conference-ended-via-api
         resp = await api.client.post(f"{base}.json", data={"Status": "completed"}, headers=h)
         body = await resp.json()
@@ -511,4 +513,56 @@ async def test_announce_url_plays_to_the_room_then_to_one_participant(flow: Flow
     assert flow.tts.spoken.count(("attention please", "man", "en-US")) == 3
     for sid in (a.sid, b.sid):
         flow.sip.remote_hangup(sid)
+        await flow.wait_status(sid, ("completed",))
+
+
+async def test_a_participant_created_with_conference_record_records_the_room_and_rest_shows_it(flow: Flow) -> None:
+    a = await flow.create(url=room_doc(flow, "/a", name="rec room"))
+    await flow.wait_for(lambda: plays(flow, a.sid, WAIT_PLAY_ID) == 1)
+    key = next(iter(conferences(flow).by_sid))
+    api = await start_api(flow.store, flow.dispatcher.settings, flow.project, controller=flow.dispatcher)
+    api.services.conferences = conferences(flow)
+    h = api.auth
+    try:
+        base = f"{api.base}/Conferences/{key}"
+        bad = {"From": "+15005550100", "To": "+15005550007", "ConferenceRecord": "always"}
+        resp = await api.client.post(f"{base}/Participants.json", data=bad, headers=h)
+        assert resp.status == 400 and "ConferenceRecord" in (await resp.json())["message"]
+        data = {
+            "From": "+15005550100",
+            "To": "+15005550007",
+            "ConferenceRecord": "true",
+            "ConferenceTrim": "do-not-trim",
+            "ConferenceRecordingStatusCallback": "http://127.0.0.1:9/rec",
+            "ConferenceRecordingStatusCallbackEvent": "in-progress completed",
+        }
+        resp = await api.client.post(f"{base}/Participants.json", data=data, headers=h)
+        assert resp.status == 201, await resp.text()
+        guest = (await resp.json())["call_sid"]
+        await flow.wait_for(lambda: len(flow.sip.room_recordings) == 1)
+        [rec_sid] = flow.sip.room_recordings
+        body: Any = await (await api.client.get(f"{base}/Recordings.json", headers=h)).json()
+        [live] = body["recordings"]
+        assert live["sid"] == rec_sid and live["status"] == "in-progress" and live["conference_sid"] == key
+        assert live["call_sid"] is None and live["uri"].endswith(f"/Conferences/{key}/Recordings/{rec_sid}.json")
+        await asyncio.sleep(1.1)
+        resp = await api.client.post(f"{api.base}/Conferences/{key}.json", data={"Status": "completed"}, headers=h)
+        assert resp.status == 200
+        await flow.wait_for(lambda: any(c[1] == "recording-completed" for c in flow.callbacks))
+        body = await (await api.client.get(f"{base}/Recordings/{rec_sid}.json", headers=h)).json()
+        assert body["status"] == "completed" and body["source"] == "Conference" and body["channels"] == 1
+        assert int(body["duration"]) >= 1 and body["conference_sid"] == key and body["call_sid"] is None
+        body = await (await api.client.get(f"{api.base}/Recordings.json", headers=h)).json()
+        assert [r["sid"] for r in body["recordings"]] == [rec_sid]  # the account's list has it
+        resp = await api.client.get(f"{api.base}/Recordings/{rec_sid}.wav")  # the media at the usual URL
+        assert resp.status == 200 and (await resp.read())[:4] == b"RIFF"
+        resp = await api.client.post(f"{base}/Recordings/{rec_sid}.json", data={"Status": "paused"}, headers=h)
+        assert resp.status == 400 and "Status" in (await resp.json())["message"]
+        other = f"{api.base}/Conferences/CF{'0' * 32}/Recordings/{rec_sid}.json"
+        assert (await api.client.get(other, headers=h)).status == 404
+        assert (await api.client.delete(f"{base}/Recordings/{rec_sid}.json", headers=h)).status == 204
+        assert (await api.client.get(f"{base}/Recordings/{rec_sid}.json", headers=h)).status == 404
+    finally:
+        await api.client.close()
+    for sid in (a.sid, guest):
         await flow.wait_status(sid, ("completed",))

@@ -132,13 +132,15 @@ RECORDING_LIST = (
     _time_filter("DateCreated", "created")
     + _params(
         ("CallSid", S, "the call's recordings"),
-        ("ConferenceSid", S, "conference recordings are not made yet: an empty page"),
+        ("ConferenceSid", S, "the conference's recordings (<Conference record>)"),
         _SOFT_DELETED,
     )
     + _PAGING
 )
 RECORDING_FETCH = _params(_SOFT_DELETED)
 CALL_RECORDING_LIST = _time_filter("DateCreated", "created") + _PAGING
+_WHOLE_ROOM = "a conference recording runs from the room's start to its end: it is not paused, resumed or stopped"
+CONFERENCE_RECORDING_UPDATE = _params(("Status", R, _WHOLE_ROOM), ("PauseBehavior", R, _WHOLE_ROOM))
 
 _NUMBER_REFUSED = (
     Param("SmsUrl", R, "Wirexa does not handle messaging"),
@@ -261,7 +263,6 @@ PARTICIPANT_UPDATE = (
     + _ANNOUNCE
 )
 _AS_CALL = "as on Calls create: the participant is an outbound call"
-_NOT_RECORDED = "conference recording is not done yet"
 PARTICIPANT_CREATE = _params(
     ("From", S, "required; " + _AS_CALL),
     ("To", S, "required; " + _AS_CALL),
@@ -279,8 +280,12 @@ PARTICIPANT_CREATE = _params(
     ("WaitMethod", S, ""),
     ("EarlyMedia", R, "the call is put in the room when answered; nothing is heard before", "false"),
     ("MaxParticipants", S, "2-250"),
-    ("ConferenceRecord", R, _NOT_RECORDED, "do-not-record"),
-    ("ConferenceTrim", R, _NOT_RECORDED, "trim-silence"),
+    (
+        "ConferenceRecord",
+        S,
+        "`true`/`record-from-start` records the room (its start to its end), `false`/`do-not-record`",
+    ),
+    ("ConferenceTrim", S, "the room's recording: `trim-silence` or `do-not-trim`"),
     ("ConferenceStatusCallback", S, "the room's statusCallback (the first participant's counts)"),
     ("ConferenceStatusCallbackMethod", S, ""),
     ("ConferenceStatusCallbackEvent", S, "`start end join leave mute hold modify speaker announcement`"),
@@ -290,10 +295,10 @@ PARTICIPANT_CREATE = _params(
     ("SipAuthUsername", S, "digest username for a To that is a sip: URI"),
     ("SipAuthPassword", S, "digest password for a To that is a sip: URI"),
     ("Region", R, "a Wirexa engine has one region, itself"),
-    ("ConferenceRecordingStatusCallback", R, _NOT_RECORDED),
-    ("ConferenceRecordingStatusCallbackMethod", R, _NOT_RECORDED),
+    ("ConferenceRecordingStatusCallback", S, "the room's recordingStatusCallback"),
+    ("ConferenceRecordingStatusCallbackMethod", S, ""),
     ("RecordingStatusCallbackEvent", S, "`in-progress`, `completed`, `absent`"),
-    ("ConferenceRecordingStatusCallbackEvent", R, _NOT_RECORDED),
+    ("ConferenceRecordingStatusCallbackEvent", S, "`in-progress`, `completed`, `absent`"),
     ("Coaching", S, "true needs CallSidToCoach"),
     ("CallSidToCoach", S, "a participant's CallSid: only it hears this one (13240 when it is not in the room)"),
     ("JitterBufferSize", R, "each call's jitter buffer is pjmedia's adaptive one"),
@@ -323,6 +328,8 @@ OPERATIONS: dict[str, tuple[str, tuple[Param, ...]]] = {
     "CreateCallRecording": ("Call Recordings: create", CALL_RECORDING_CREATE),
     "UpdateCallRecording": ("Call Recordings: update", CALL_RECORDING_UPDATE),
     "ListCallRecording": ("Call Recordings: list", CALL_RECORDING_LIST),
+    "ListConferenceRecording": ("Conference Recordings: list", CALL_RECORDING_LIST),
+    "UpdateConferenceRecording": ("Conference Recordings: update", CONFERENCE_RECORDING_UPDATE),
     "CreateStream": ("Call Streams: create", STREAM_CREATE),
     "UpdateStream": ("Call Streams: update (stop)", STREAM_UPDATE),
     "ListRecording": ("Recordings: list", RECORDING_LIST),
@@ -353,9 +360,7 @@ SAME_AS: dict[str, tuple[str, frozenset[str]]] = {
     for kind in ("Local", "Mobile", "TollFree")
 }
 # Resources of Twilio's API that Wirexa does not have: every operation answers 404.
-ABSENT = {
-    "Conferences/{ConferenceSid}/Recordings": "conference recordings are not made yet: every operation is 404",
-}
+ABSENT: dict[str, str] = {}
 
 
 def parameters(operation: str) -> tuple[Param, ...]:

@@ -1,7 +1,6 @@
 """Conferences and their Participants (reference voice-next §2.3, §2.4): the project's rooms, which
 live on the engine that runs their calls (calls/conference.py), in memory like the calls: the live
-ones and the latest ended ones are listed. Conference recordings are not made yet: that resource
-is absent (404, api/parameters.py ABSENT).
+ones and the latest ended ones are listed. A conference's Recordings are routes/recordings.py's.
 
 Parameters are checked before the room is looked up (a bad or refused one is a 400 naming it
 even for a room that is gone). Participant create places an outbound call (the Calls resource's
@@ -28,6 +27,7 @@ from wirexa.api import parameters as tp
 from wirexa.api.routes.calls import parse_new_call
 from wirexa.api.serializers import conference_json, participant_json
 from wirexa.calls.conference import Conferences, Participant, Room
+from wirexa.calls.statuses import RECORDING_CALLBACK_EVENTS
 from wirexa.errors import ApiCode, BadRequest
 
 STATUSES = ("init", "in-progress", "completed")
@@ -282,6 +282,7 @@ def _conference_twiml(form: Any, name: str) -> str:
         raise BadRequest(f"Invalid ConferenceStatusCallbackEvent: {bad}", code=ApiCode.INVALID_PARAMETER)
     if events:
         attrs.append(("statusCallbackEvent", " ".join(events)))
+    attrs += _recording_attrs(form)
     coaching = _opt_bool(form, "Coaching")
     to_coach = (form.get("CallSidToCoach") or "").strip()
     if to_coach and not re.fullmatch(r"CA[0-9a-f]{32}", to_coach):
@@ -292,6 +293,45 @@ def _conference_twiml(form: Any, name: str) -> str:
         attrs.append(("coach", to_coach))
     text = "".join(f" {k}={quoteattr(v)}" for k, v in attrs)
     return f"<Response><Dial><Conference{text}>{escape(name)}</Conference></Dial></Response>"
+
+
+CONFERENCE_RECORD = {"true": "record-from-start", "record-from-start": "record-from-start"}
+CONFERENCE_RECORD.update({"false": "do-not-record", "do-not-record": "do-not-record"})
+TRIMS = ("trim-silence", "do-not-trim")
+
+
+def _recording_attrs(form: Any) -> list[tuple[str, str]]:
+    """The room's recording (<Conference record trim recordingStatusCallback...>) of the
+    Conference* options; BadRequest naming a bad one."""
+    attrs: list[tuple[str, str]] = []
+    record = (form.get("ConferenceRecord") or "").strip()
+    if record:
+        if record.lower() not in CONFERENCE_RECORD:
+            raise BadRequest(
+                f"ConferenceRecord must be true, false, record-from-start or do-not-record, got {record!r}",
+                code=ApiCode.INVALID_PARAMETER,
+            )
+        attrs.append(("record", CONFERENCE_RECORD[record.lower()]))
+    trim = (form.get("ConferenceTrim") or "").strip()
+    if trim:
+        if trim not in TRIMS:
+            raise BadRequest(
+                f"ConferenceTrim must be trim-silence or do-not-trim, got {trim!r}", code=ApiCode.INVALID_PARAMETER
+            )
+        attrs.append(("trim", trim))
+    callback = ctx.opt_url(form, "ConferenceRecordingStatusCallback")
+    if callback is not None:
+        attrs.append(("recordingStatusCallback", callback))
+    if (form.get("ConferenceRecordingStatusCallbackMethod") or "") != "":
+        name = "ConferenceRecordingStatusCallbackMethod"
+        attrs.append(("recordingStatusCallbackMethod", ctx.parse_method(form.get(name), name)))
+    events = ctx.parse_list(form, "ConferenceRecordingStatusCallbackEvent")
+    bad = [e for e in events if e not in RECORDING_CALLBACK_EVENTS]
+    if bad:
+        raise BadRequest(f"Invalid ConferenceRecordingStatusCallbackEvent: {bad[0]}", code=ApiCode.INVALID_PARAMETER)
+    if events:
+        attrs.append(("recordingStatusCallbackEvent", " ".join(events)))
+    return attrs
 
 
 async def create_participant(request: web.Request) -> web.Response:
@@ -346,12 +386,6 @@ async def create_participant(request: web.Request) -> web.Response:
     return web.json_response(body, status=201)
 
 
-async def no_recordings(request: web.Request) -> web.Response:
-    """Conference recordings are not made yet: the resource is absent."""
-    await ctx.require_project(request)
-    raise ctx.not_found(request)
-
-
 def add_routes(app: web.Application) -> None:
     for version in ctx.VERSION_PREFIXES:
         base = version + "/Accounts/{account}/Conferences"
@@ -365,7 +399,3 @@ def add_routes(app: web.Application) -> None:
         app.router.add_route("GET", one, fetch_participant)
         app.router.add_route("POST", one, update_participant)
         app.router.add_route("DELETE", one, delete_participant)
-        recs = base + "/{conference:[^/.]+}/Recordings"
-        app.router.add_route("GET", f"{recs}{ctx.JSON_EXT}", no_recordings)
-        for method in ("GET", "POST", "DELETE"):
-            app.router.add_route(method, recs + "/{rec:[^/.]+}" + ctx.JSON_EXT, no_recordings)

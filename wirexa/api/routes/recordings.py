@@ -1,5 +1,7 @@
-"""Recordings: account and call level resources, and media (.wav/.mp3: GET, HEAD and byte ranges,
-from the disk or the bucket) with 202 while recording or converting."""
+"""Recordings: account, call and conference level resources, and media (.wav/.mp3: GET, HEAD and
+byte ranges, from the disk or the bucket) with 202 while recording or converting. A conference's
+recording (<Conference record>) runs from the room's start to its end: it cannot be paused,
+resumed or stopped (its update refuses Status and PauseBehavior)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from wirexa.media.storage import (
 )
 from wirexa.store.repo import CallRecord, ProjectRecord, RecordingRecord
 from wirexa.store.repo.calls import get_call
+from wirexa.store.repo.conferences import get_conference
 from wirexa.store.repo.recordings import delete_recording, first_completed_recording, get_recording, list_recordings
 
 log = logging.getLogger(__name__)
@@ -129,11 +132,13 @@ def _owned(request: web.Request, rec: RecordingRecord, project: ProjectRecord | 
     return rec
 
 
-async def _get_rec(request: web.Request, project: ProjectRecord | None, call_sid: str | None = None) -> RecordingRecord:
+async def _get_rec(
+    request: web.Request, project: ProjectRecord | None, call_sid: str | None = None, conference_sid: str | None = None
+) -> RecordingRecord:
     svc = ctx.services(request)
     account = project.sid if project else request.match_info.get("account")
     rec = await svc.store.lookup(get_recording, request.match_info["sid"], account, call_sid)
-    if rec is None:
+    if rec is None or (conference_sid is not None and rec.conference_sid != conference_sid):
         raise ctx.not_found(request)
     return rec
 
@@ -176,32 +181,40 @@ async def _delete(request: web.Request, rec: RecordingRecord) -> None:
 
 
 async def list_account_recordings(request: web.Request) -> web.Response:
-    """The project's recordings (CallSid: one call's). Wirexa deletes recordings at once
-    (IncludeSoftDeleted finds no more) and has no conferences (ConferenceSid: an empty page)."""
+    """The project's recordings (CallSid: one call's, ConferenceSid: one conference's). Wirexa
+    deletes recordings at once (IncludeSoftDeleted finds no more)."""
     project = await ctx.require_project(request)
     q = request.query
     ctx.parse_bool(q.get("IncludeSoftDeleted"), "IncludeSoftDeleted")
-    return await _list(request, project, q.get("CallSid") or None, none=bool((q.get("ConferenceSid") or "").strip()))
+    return await _list(request, project, q.get("CallSid") or None, conference_sid=q.get("ConferenceSid") or None)
 
 
 async def _list(
-    request: web.Request, project: ProjectRecord, call_sid: str | None, call_level: bool = False, none: bool = False
+    request: web.Request,
+    project: ProjectRecord,
+    call_sid: str | None,
+    call_level: bool = False,
+    conference_sid: str | None = None,
+    conference_level: bool = False,
 ) -> web.Response:
-    """A page of recordings (none: an empty page, the filters still checked)."""
+    """A page of recordings."""
     svc = ctx.services(request)
     paging = ctx.parse_paging(request.query)
     date_created = ctx.parse_time_filter(request.query, "DateCreated")
-    recs: list[RecordingRecord] = []
-    more = False
-    if not none:
-        recs, more = await svc.store.read(
-            list_recordings, project.sid, paging.page_size, paging.page, paging.after_sid, call_sid, date_created
+    recs, more = await svc.store.read(
+        lambda: list_recordings(
+            project.sid, paging.page_size, paging.page, paging.after_sid, call_sid, date_created, conference_sid
         )
+    )
     pfx = ctx.prefix(request)
+    base = _media_base(request)
     return ctx.page_response(
         request,
         "recordings",
-        [recording_json(r, pfx, call_level=call_level, media_base=_media_base(request)) for r in recs],
+        [
+            recording_json(r, pfx, call_level=call_level, media_base=base, conference_level=conference_level)
+            for r in recs
+        ],
         paging,
         recs[-1].sid if more and recs else None,
     )
@@ -292,6 +305,54 @@ async def delete_call_recording(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def _conference_of(request: web.Request, project: ProjectRecord) -> str:
+    """The conference the path names (a room of the project, live or ended), else 404."""
+    sid = request.match_info["conference"]
+    room = await ctx.services(request).store.lookup(get_conference, sid)
+    if room is None or room.account_sid != project.sid:
+        raise ctx.not_found(request)
+    return sid
+
+
+async def list_conference_recordings(request: web.Request) -> web.Response:
+    project = await ctx.require_project(request)
+    ctx.parse_paging(request.query)
+    ctx.parse_time_filter(request.query, "DateCreated")
+    conference = await _conference_of(request, project)
+    return await _list(request, project, None, conference_sid=conference, conference_level=True)
+
+
+async def conference_recording(request: web.Request) -> web.StreamResponse:
+    project = await ctx.require_project(request)
+    conference = await _conference_of(request, project)
+    rec = await _get_rec(request, project, conference_sid=conference)
+    ext = request.match_info.get("ext") or ""
+    if ext in (".wav", ".mp3"):
+        return await _media(request, rec, ext)
+    body = recording_json(
+        rec, ctx.prefix(request), call_level=False, media_base=_media_base(request), conference_level=True
+    )
+    return web.json_response(body)
+
+
+async def update_conference_recording(request: web.Request) -> web.Response:
+    """Status/PauseBehavior are refused (the recording runs from the room's start to its end)."""
+    project = await ctx.require_project(request)
+    form = await ctx.form(request)
+    refuse(form, "UpdateConferenceRecording")
+    conference = await _conference_of(request, project)
+    await _get_rec(request, project, conference_sid=conference)
+    raise BadRequest("Status is required", code=ApiCode.INVALID_PARAMETER)
+
+
+async def delete_conference_recording(request: web.Request) -> web.Response:
+    project = await ctx.require_project(request)
+    conference = await _conference_of(request, project)
+    rec = await _get_rec(request, project, conference_sid=conference)
+    await _delete(request, rec)
+    return web.Response(status=204)
+
+
 async def public_media(request: web.Request) -> web.StreamResponse:
     """/recordings/{RecordingSid}[.wav|.mp3] (no extension: WAV), as the product doc shows."""
     project = await _media_project(request)
@@ -331,6 +392,12 @@ def add_routes(app: web.Application) -> None:
         app.router.add_route("POST", f"{call}/{{sid:Twilio\\.CURRENT}}{ctx.JSON_EXT}", update_call_recording)
         app.router.add_route("POST", f"{call}/{ctx.SID}{ctx.JSON_EXT}", update_call_recording)
         app.router.add_route("DELETE", f"{call}/{ctx.SID}{ctx.JSON_EXT}", delete_call_recording)
+        conf = base + "/Conferences/{conference:[^/.]+}/Recordings"
+        app.router.add_route("GET", f"{conf}{ctx.JSON_EXT}", list_conference_recordings)
+        for method in ("GET", "HEAD"):
+            app.router.add_route(method, f"{conf}/{ctx.SID}{media}", conference_recording)
+        app.router.add_route("POST", f"{conf}/{ctx.SID}{ctx.JSON_EXT}", update_conference_recording)
+        app.router.add_route("DELETE", f"{conf}/{ctx.SID}{ctx.JSON_EXT}", delete_conference_recording)
     for method in ("GET", "HEAD"):
         app.router.add_route(method, r"/recordings/call/{call:[^/.]+}{ext:(\.wav|\.mp3)}", public_call_media)
         app.router.add_route(method, r"/recordings/{sid:[^/.]+}{ext:(\.wav|\.mp3)?}", public_media)
