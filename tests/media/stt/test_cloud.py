@@ -125,6 +125,8 @@ async def test_audio_streams_while_fed_and_partials_arrive(name: str, vendor: St
     await speak(rec)
     # All the audio reached the vendor while "the caller spoke": before finish was called.
     await wait_until(lambda: len(vendor.audio) == len(SENT))
+    if name != "azure":  # and the partials came back meanwhile
+        await wait_until(lambda: any(p.text == "hello world how are" for p in partials))
     assert not vendor.ended
     result = await rec.finish()
     assert vendor.ended and bytes(vendor.audio) == SENT
@@ -143,6 +145,16 @@ async def test_audio_streams_while_fed_and_partials_arrive(name: str, vendor: St
     # The session is over: finish again gives the same result, cancel is harmless.
     assert (await rec.finish()) == result
     await rec.cancel()
+
+
+async def test_audio_fed_at_once_and_finished_at_once(name: str, vendor: SttVendor, provider: SttProvider) -> None:
+    """The chain's replay into the next provider, and the whole-file recognize: one big feed, then finish."""
+    rec = await provider.open(SpeechOptions(), None)
+    rec.feed(SPEECH * 3)
+    result = await rec.finish()
+    assert result.text == vendor.transcript
+    assert bytes(vendor.audio) == (SPEECH * 3)[:48002]  # its last byte is half a sample: dropped
+    assert vendor.problems == []
 
 
 async def test_refused_credentials_are_13343_without_the_key(name: str, vendor: SttVendor, tmp_path: Path) -> None:
