@@ -7,7 +7,9 @@ more than one SIP worker (4 calls each, the least loaded first), so relayed memb
 ends it: everyone goes on at <Dial action>; the status callbacks arrive in order. A room with
 speaker events: a callee that says one sentence (a recorded utterance, 2 s after answering) makes
 one participant-speech-start and one participant-speech-stop, between its join and its leave, and
-its silent partner none.
+its silent partner none. A recorded room of two (the 440 Hz and the 700 Hz callee): its one mono
+recording holds both tones, is the conference's (conference_sid, no call_sid) in the REST API and
+at Conferences/{CF}/Recordings, and its recordingStatusCallback names the conference.
 
 The shared engine's sandbox.toml gets the two tone callees and the talker for the module (and a
 SIGHUP, which re-reads it); the module puts the file back as it found it."""
@@ -15,6 +17,7 @@ SIGHUP, which re-reads it); the module puts the file back as it found it."""
 from __future__ import annotations
 
 import email.utils
+import io
 import json
 import signal
 import subprocess
@@ -29,7 +32,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LiveServer, engine_fixture
-from tests.e2e.agent import tone_seconds
+from tests.e2e.agent import tone_level, tone_seconds
 from tests.e2e.test_engine_e2e import create, wait_final
 from tests.e2e.test_streams_e2e import heard
 from tests.e2e.webapp import WebApp
@@ -211,3 +214,42 @@ def test_a_talking_participant_makes_one_speech_start_and_one_stop(
         start["Timestamp"]
     )
     assert 2 <= talked.total_seconds() <= 5
+
+
+def test_a_recorded_room_of_two_holds_both_voices(engine: LiveServer, web: WebApp, tones: None) -> None:
+    """record-from-start: the room's mix from its start (the second callee's join) to its end (the
+    REST update), one channel holding each callee's tone; the hold music before is never recorded."""
+    client = engine.client()
+    attrs = (
+        f'record="record-from-start" trim="do-not-trim" recordingStatusCallback="{web.url("/room-rec")}"'
+        ' recordingStatusCallbackEvent="in-progress completed"'
+    )
+    twiml = f"<Response><Dial><Conference {attrs}>e2e recorded room</Conference></Dial></Response>"
+    low = create(engine, to=LOUD, twiml=twiml)  # 440 Hz
+    time.sleep(1)  # alone with the hold music: not recorded
+    high = create(engine, to=MUTED, twiml=twiml)  # 700 Hz, not muted here
+    started = web.wait("/room-rec", count=1)[0].form
+    conference = started["ConferenceSid"]
+    assert started["RecordingStatus"] == "in-progress" and conference.startswith("CF") and "CallSid" not in started
+    time.sleep(4)
+    assert client.conferences(conference).update(status="completed").status == "completed"
+    for sid in (low.sid, high.sid):
+        assert wait_final(client, sid).status == "completed"
+    done = web.wait("/room-rec", count=2)[1].form
+    assert done["RecordingStatus"] == "completed" and done["RecordingSid"] == started["RecordingSid"]
+    assert done["ConferenceSid"] == conference and done["AccountSid"] == low.account_sid and "CallSid" not in done
+    assert done["RecordingSource"] == "DialConference" and done["RecordingChannels"] == "1"
+    assert 3 <= int(done["RecordingDuration"]) <= 7 and done["RecordingStartTime"].endswith("+0000")
+    rec = client.recordings(done["RecordingSid"]).fetch()
+    assert rec.conference_sid == conference and rec.call_sid is None and rec.source == "Conference"
+    assert [r.sid for r in client.conferences(conference).recordings.list()] == [rec.sid]
+    with urllib.request.urlopen(done["RecordingUrl"], timeout=10) as resp:  # noqa: S310 - the engine's own URL
+        with wave.open(io.BytesIO(resp.read())) as w:
+            assert (w.getnchannels(), w.getframerate()) == (1, 8000)
+            pcm = w.readframes(w.getnframes())
+    # Each 100 ms of the mix: both tones, each a good share of the power; the 1000 Hz beep never.
+    step = 1600
+    windows = [pcm[i : i + step] for i in range(0, len(pcm) - step + 1, step)]
+    both = [w for w in windows if tone_level(w, 440) > 0.2 and tone_level(w, 700) > 0.2]
+    assert len(both) * 0.1 >= 2.5, (len(both), len(windows))
+    assert all(tone_level(w, 1000) < 0.1 for w in windows)
