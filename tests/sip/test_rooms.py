@@ -1,6 +1,7 @@
 """Conference rooms across worker processes, for real (pjsua2 workers and the sandbox carrier):
 a room lives in one worker (the first member's); members in other workers reach it over
-loopback relays, and every member hears every other unmuted one, wherever each call is."""
+loopback relays, and every member hears every other unmuted one, wherever each call is; the room's
+recording (its home's) is the mix of every member heard, relayed ones included."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ async def test_members_in_three_workers_hear_every_unmuted_member(tmp_path: Path
         assert {sid for _, sid in pool.room_relays} == {loud, quiet, l1, l2} | (
             {l4} if pool.by_call[l4] is not home else set()
         )
+        recording = tmp_path / "rec" / "room.wav"
+        await h.bridge.room_record("room", "RE1", str(recording))
         await asyncio.sleep(2.5)
 
         # A member that leaves, and one whose call ends, give their relay ports back.
@@ -78,6 +81,15 @@ async def test_members_in_three_workers_hear_every_unmuted_member(tmp_path: Path
                 break
             await asyncio.sleep(0.05)
         assert pool.room_relays == {}
+        done = await h.bridge.room_record_stop("room", "RE1")  # it outlived the members: silence since
+        assert done is not None and (done.call_sid, done.rec_id, done.path) == ("room", "RE1", str(recording))
+        assert done.duration_ms >= 2500 and pool.room_recordings == {}
+        with wave.open(str(recording)) as w:
+            assert (w.getnchannels(), w.getframerate()) == (1, 8000)
+            mix = w.readframes(w.getnframes())
+        assert abs(len(mix) / 16 - done.duration_ms) < 500  # the file kept time
+        assert tone_seconds(mix, 440) > 1.5  # LOUD, relayed from another worker into the home's mix
+        assert tone_seconds(mix, 1000) == 0  # muted QUIET is not in it
         h.bridge.room_over("room")
         assert pool.rooms == {}
         assert all(not w.relay_ports for w in pool.workers.values())
