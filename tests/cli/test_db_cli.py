@@ -20,7 +20,18 @@ from wirexa.clock import utcnow
 from wirexa.store import models
 from wirexa.store.db import Store, is_sqlite, migrate, open_database
 from wirexa.store.migrations import MIGRATIONS
-from wirexa.store.repo import applications, calls, flags, keys, notifications, numbers, phones, projects, recordings
+from wirexa.store.repo import (
+    applications,
+    calls,
+    flags,
+    keys,
+    notifications,
+    numbers,
+    phones,
+    projects,
+    recordings,
+    transcriptions,
+)
 from wirexa.store.repo.events import NewCallEvent, insert_events
 from wirexa.store.repo.webhooks import insert_webhook
 
@@ -103,6 +114,9 @@ def fill(store: Store) -> dict[str, Any]:
         rec = recordings.insert_recording(
             account_sid=parent.sid, call_sid=call.sid, status="completed", source="RecordVerb", duration_s=3
         )
+        transcriptions.insert_transcription(
+            account_sid=parent.sid, call_sid=call.sid, recording_sid=rec.sid, callback="http://127.0.0.1:9/t"
+        )
         hooks = [
             insert_webhook(
                 account_sid=parent.sid, call_sid=call.sid, kind="call-status", event=e, url="http://127.0.0.1:9/cb",
@@ -167,6 +181,7 @@ def test_copy_sqlite_to_postgresql_and_back(tmp_path: Path, pg: PgCluster) -> No
     assert order.index("projects") < order.index("calls") and order.index("projects") < order.index("api_keys")
     assert tables["calls"] == 2 and tables["webhooks"] == 3 and tables["projects"] == 2 and tables["numbers"] == 1
     assert all(tables[t] >= 1 for t in ("recordings", "notifications", "call_events", "call_quality", "phones"))
+    assert tables["transcriptions"] == 1 and order.index("recordings") < order.index("transcriptions")
     assert dump(dst) == dump(src)  # every row, ids kept, booleans and timestamps as they were
 
     # The sequences are past the copied ids: the next outbox row takes the next id.
