@@ -21,6 +21,8 @@ from tests.api.test_calls_api import seed
 from tests.api.test_recordings_api import make_recording
 from tests.pg import database_url_on_both  # noqa: F401 - these tests run on SQLite and PostgreSQL
 from wirexa.calls.records import TranscriptionRecord
+from wirexa.store.db import migrate, open_database
+from wirexa.store.models import database_proxy
 from wirexa.store.repo.projects import create_project
 from wirexa.store.repo.recordings import delete_recording
 from wirexa.store.repo.transcriptions import get_transcription, insert_transcription, update_transcription
@@ -184,3 +186,24 @@ async def test_twilio_python_reads_transcriptions(api: Api, tmp_path: Path) -> N
     assert fetched.duration == "1" and fetched.price is None and fetched.type == "fast"
     assert fetched.date_created == made[2].date_created.replace(tzinfo=dt.UTC, microsecond=0)
     assert r["deleted"] is True and r["missing"] == (404, 20404)
+
+
+def test_schema_16_from_schema_15(tmp_path: Path) -> None:
+    """The transcriptions table joins a store at version 15 with its recordings; a recording deleted
+    there takes its transcriptions."""
+    db = open_database(f"sqlite:///{tmp_path / 'w.db'}")
+    database_proxy.initialize(db)
+    assert migrate(db, target=15) == 15
+    for sql in (
+        "INSERT INTO projects (sid, auth_token, friendly_name, date_created, date_updated)"
+        " VALUES ('AC1', 't', 'p', '2026-01-01', '2026-01-01')",
+        "INSERT INTO recordings (sid, account_sid, call_sid, status, source, date_created, date_updated)"
+        " VALUES ('RE1', 'AC1', 'CA1', 'completed', 'RecordVerb', '2026-01-01', '2026-01-01')",
+    ):
+        db.execute_sql(sql)
+    assert migrate(db, target=16) == 16
+    tr = insert_transcription(account_sid="AC1", call_sid="CA1", recording_sid="RE1", callback=None)
+    assert get_transcription(tr.sid) == tr and tr.status == "in-progress"
+    delete_recording("RE1")
+    assert get_transcription(tr.sid) is None
+    db.close()
