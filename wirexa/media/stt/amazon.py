@@ -32,10 +32,6 @@ from typing import Any
 
 import aiohttp
 import yarl
-from botocore.auth import SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserError
 
 from wirexa.config import Settings
 from wirexa.media.stt.base import SAMPLE_RATE, PartialCallback, Recognition, Recognizing, SpeechOptions
@@ -84,6 +80,11 @@ def presigned_url(
     # Signed as http(s) (botocore knows those schemes' default ports); the scheme is not signed.
     http_scheme = "https" if parts.scheme in ("wss", "https") else "http"
     url = f"{http_scheme}://{parts.netloc}{PATH}?{urllib.parse.urlencode(query)}"
+    # botocore is imported on first use: ~0.1 s that start-up need not pay when Amazon is unused.
+    from botocore.auth import SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     request = AWSRequest(method="GET", url=url)
     SigV4QueryAuth(Credentials(access_key_id, secret_access_key), "transcribe", region, PRESIGN_EXPIRES_S).add_auth(
         request
@@ -187,6 +188,8 @@ class _AmazonSession(StreamSession):
         self.confidences: list[float] = []
 
     async def run(self) -> Recognition:
+        from botocore.eventstream import EventStreamBuffer, ParserError
+
         sender = asyncio.create_task(self._send())
         buffer = EventStreamBuffer()
         try:
@@ -226,7 +229,8 @@ class _AmazonSession(StreamSession):
         except (ConnectionError, aiohttp.ClientError):
             pass  # the reader sees the close
 
-    def _event(self, event: EventStreamMessage) -> None:
+    def _event(self, event: Any) -> None:
+        """One decoded event-stream message (botocore's EventStreamMessage: headers, payload)."""
         headers = event.headers
         kind = headers.get(":message-type")
         if kind == "exception":

@@ -32,6 +32,8 @@ from typing import Any
 
 from wirexa.config import Settings
 from wirexa.errors import ConfigError
+from wirexa.media.stt.amazon import AmazonStt
+from wirexa.media.stt.azure import AzureStt
 from wirexa.media.stt.base import (
     CODE_PROVIDER,
     SAMPLE_BYTES,
@@ -45,6 +47,8 @@ from wirexa.media.stt.base import (
     SpeechOptions,
     SttProvider,
 )
+from wirexa.media.stt.deepgram import DeepgramStt
+from wirexa.media.stt.google import GoogleStt
 from wirexa.media.stt.pocketsphinx import PocketsphinxStt
 from wirexa.media.stt.vosk import VoskStt
 
@@ -53,6 +57,10 @@ log = logging.getLogger(__name__)
 # Explicit registry (no entry points: a frozen binary would not see them). The order of the chain
 # is the `stt_providers` setting's, not this dict's.
 REGISTRY: dict[str, Callable[[Any], SttProvider]] = {
+    "google": GoogleStt.from_settings,
+    "amazon": AmazonStt.from_settings,
+    "azure": AzureStt.from_settings,
+    "deepgram": DeepgramStt.from_settings,
     "vosk": VoskStt.from_settings,
     "pocketsphinx": PocketsphinxStt.from_settings,
 }
