@@ -38,6 +38,7 @@ from wirexa.media.stt.base import (
     SpeechOptions,
     SttProvider,
 )
+from wirexa.media.stt.chain import SttChain
 from wirexa.media.stt.deepgram import DeepgramStt
 from wirexa.media.stt.google import GoogleStt
 from wirexa.media.stt.profanity import mask
@@ -519,3 +520,40 @@ def test_unconfigured_providers(tmp_path: Path) -> None:
     s = config.load(env={}, overrides={"data_dir": str(tmp_path)})
     for cls in (GoogleStt, AmazonStt, AzureStt, DeepgramStt):
         assert not cls.from_settings(s).configured()
+
+
+# --- through the chain --------------------------------------------------------------------------
+
+
+async def test_the_chain_replays_into_the_next_cloud_provider(tmp_path: Path) -> None:
+    """Google fails in the middle of the utterance: Deepgram gets all of it and answers."""
+    with serve(GoogleSttVendor(SECRET)) as google, serve(DeepgramSttVendor(SECRET)) as deepgram:
+        google.mode = "error"
+        deepgram.transcript = "press one"
+        s = config.load(
+            env={},
+            overrides={
+                "data_dir": str(tmp_path),
+                "stt_providers": "google,deepgram,pocketsphinx",
+                "stt_google_api_key": SECRET,
+                "stt_google_endpoint_url": google.url,
+                "stt_deepgram_api_key": SECRET,
+                "stt_deepgram_endpoint_url": deepgram.url.replace("http://", "ws://"),
+            },
+        )
+        chain = SttChain.from_settings(s)
+        try:
+            assert chain.configured() == ["google", "deepgram", "pocketsphinx"]
+            rec = await chain.open(SpeechOptions(), None)
+            await speak(rec)
+            result = await rec.finish()
+            assert (result.text, result.provider) == ("press one", "deepgram")
+            assert [(f.provider, f.code) for f in result.fallbacks] == [("google", CODE_PROVIDER)]
+            assert bytes(deepgram.audio) == SENT  # the whole utterance, replayed
+            # A Deepgram speechModel puts Deepgram first: Google is not asked.
+            google.sessions = 0
+            result = await chain.recognize(SPEECH, SpeechOptions(model="deepgram_nova-3"))
+            assert (result.text, result.provider, result.fallbacks) == ("press one", "deepgram", ())
+            assert google.sessions == 0 and ("model", "nova-3") in deepgram.seen[-1]["query"]
+        finally:
+            await chain.aclose()
