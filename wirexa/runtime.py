@@ -47,6 +47,8 @@ from wirexa.media.audio import hold_music_pcm, tone_pcm, wav_bytes
 from wirexa.media.recording import merge_channels, repair_in_thread, trim_silence
 from wirexa.media.recording_jobs import RecordingMedia, RetentionJanitor, recover_recordings
 from wirexa.media.storage import locator, remote_from_settings
+from wirexa.media.stt.chain import SttChain
+from wirexa.media.transcriptions import TranscriptionJob
 from wirexa.media.tts.chain import TtsChain
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.calls import StoreCalls
@@ -55,6 +57,7 @@ from wirexa.store.db import Store
 from wirexa.store.events import CallEventJanitor, CallEventLog
 from wirexa.store.queues import StoreQueues
 from wirexa.store.recordings import StoreRecordings
+from wirexa.store.transcriptions import StoreTranscriptions
 from wirexa.webhooks import outbox, signing
 from wirexa.webhooks.delivery import DeliveryWorker
 
@@ -266,6 +269,26 @@ class Engine:
         await self._stack.enter_async_context(
             RetentionJanitor(rows, days=s.recordings_retention_days, locate=locator(s, remote))
         )
+        # Transcriptions of <Record transcribe> recordings: those a stopped engine left in
+        # progress are done first, then each one as its recording is saved. The job has its own
+        # chain (its own decoders: a transcription never waits for a live call's recognizer).
+        transcription_stt = SttChain.from_settings(s)
+        self._stack.push_async_callback(transcription_stt.aclose)
+        transcriber = await self._stack.enter_async_context(
+            TranscriptionJob(
+                StoreTranscriptions(
+                    store,
+                    callbacks=outbox.transcription_callbacks(s.base_url),
+                    wake_webhooks=self.delivery.wake,
+                ),
+                transcription_stt.recognize,
+                locate=locator(s, remote),
+            )
+        )
+
+        def recording_saved() -> None:
+            media_job.wake()
+            transcriber.wake()
 
         clock = SystemClock()
         calls = StoreCalls(
@@ -274,7 +297,7 @@ class Engine:
             recording_callbacks=outbox.recording_callbacks(s.base_url),
             amd_callbacks=outbox.amd_callbacks,
             wake_webhooks=self.delivery.wake,
-            recording_saved=media_job.wake,
+            recording_saved=recording_saved,
         )
         controller: CallController = NullController(calls, clock)
         admission = Admission.from_settings(s, calls, clock)  # one policy for the API and the dispatcher

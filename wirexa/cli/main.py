@@ -20,6 +20,7 @@ from wirexa.cli import (
     queues,
     recordings,
     sandbox,
+    stt,
     tts,
 )
 from wirexa.cli.base import App
@@ -74,6 +75,7 @@ app.add_typer(conferences.app, name="conferences")
 app.add_typer(keys.app, name="keys")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(tts.app, name="tts")
+app.add_typer(stt.app, name="stt")
 app.add_typer(console_admin.app, name="console")
 app.add_typer(db.app, name="db")
 
