@@ -3,7 +3,7 @@ voice in the recording) -> the real STT chain (pocketsphinx) -> the Transcriptio
 signed transcribeCallback from the outbox, received by the customer's aiohttp server. Also: a
 transcription left in progress by a stopped engine is done by the next engine at its start;
 Twilio's 120 s limit (failed, 13617); a recording whose audio is gone; one deleted meanwhile;
-reading any WAV as 8 kHz PCM."""
+reading any WAV as 8 kHz PCM. The job's store tests run on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestServer
 from twilio.request_validator import RequestValidator
 
 from tests.calls.conftest import Flow, flow  # noqa: F401 - the call-flow harness fixture
+from tests.pg import database_url_on_both  # noqa: F401 - the job's store tests run on SQLite and PostgreSQL
 from wirexa import config
 from wirexa.calls.records import NewRecording
 from wirexa.clock import new_sid, utcnow
