@@ -16,10 +16,13 @@ the bench decides which participants share a worker with their room's home and w
 worker reaches it over a loopback relay port pair). Afterwards every call goes back to `<Pause>`
 (it leaves the room), and the next scenario starts from the same calls.
 
-In each room the first member (its home's call: it enters first) is the talker: the peer sends
-it a tagged click every CLICK_EVERY frames (bench/rtp_peer.py's tag: the send time and the room's
-number with a click counter, in loud mu-law bytes that survive decode, mix and encode when only
-one member makes sound), silence otherwise; every other member sends silence. The peer stamps
+In each room the first member (its home's call: it enters first) is the talker: the peer has it
+say SENTENCE (espeak-ng, ~2 s) and pause PAUSE_FRAMES (2 s), over and over, with a tagged click
+(bench/rtp_peer.py's tag: the send time and the room's number with a click counter, in loud
+mu-law bytes that survive decode, mix and encode when only one member makes sound) in place of
+every CLICK_EVERY-th frame of the sentence and every PAUSE_CLICK_EVERY-th of the pause;
+every other member sends silence. So a room with speaker events sends one
+participant-speech-start and one -stop per talker per cycle. The peer stamps
 each RTP packet on arrival and reads the tags, so per listener: the inter-arrival gaps of the
 mix's packets (target p99 < 40 ms), the talker -> listener latency (click sent -> heard), the
 clicks that never came, and for each listener whether it hears its room at all.
@@ -92,6 +95,11 @@ GAP_LIMIT_MS = 40.0
 FROM = "+15005550100"
 PAUSE = '<Response><Pause length="3600"/></Response>'
 CLICK_EVERY = 10  # frames: a click every 200 ms
+PAUSE_FRAMES = 100  # the talker's pause between two sayings of its sentence
+# In the pause a click only every 800 ms: webrtcvad (mode 3) takes a click after silence for voice,
+# and clicks closer than the speaker detector's 700 ms hangover would hold the speech on.
+PAUSE_CLICK_EVERY = 40
+SENTENCE = "I would like to talk to sales please"
 HZ = os.sysconf("SC_CLK_TCK")
 FRAME_S = 0.020
 SLOTS = 10
@@ -153,7 +161,9 @@ class ConfPeer:
     """Every call's far end: silence to all, a tagged click every CLICK_EVERY frames to talkers;
     per call, what arrives (stdin commands: talk IP:PORT ROOM, quiet, n, r, w, q)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, speech: bytes) -> None:
+        self.speech = speech[: len(speech) // SAMPLES * SAMPLES]  # the talker's sentence, mu-law
+        self.cycle = len(self.speech) // SAMPLES + PAUSE_FRAMES
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for opt in (33, socket.SO_RCVBUF):  # SO_RCVBUFFORCE needs CAP_NET_ADMIN
             try:
@@ -226,10 +236,15 @@ class ConfPeer:
                 del self.calls[addr]
                 continue
             payload = SILENCE
-            if c.talker >= 0 and c.sent % CLICK_EVERY == CLICK_EVERY // 2:
-                c.clicks += 1
-                now = time.time_ns()
-                payload = tagged(now, (c.talker << 20) | (c.clicks & 0xFFFFF), now)
+            if c.talker >= 0:
+                i = c.sent % self.cycle
+                said = len(self.speech) // SAMPLES
+                if i < said and i % CLICK_EVERY != CLICK_EVERY // 2:
+                    payload = self.speech[i * SAMPLES : (i + 1) * SAMPLES]
+                elif i < said or (i - said) % PAUSE_CLICK_EVERY == PAUSE_CLICK_EVERY - 1:
+                    c.clicks += 1
+                    now = time.time_ns()
+                    payload = tagged(now, (c.talker << 20) | (c.clicks & 0xFFFFF), now)
             c.sent += 1
             c.seq = (c.seq + 1) & 0xFFFF
             c.ts = (c.ts + SAMPLES) & 0xFFFFFFFF
@@ -337,6 +352,13 @@ class Callbacks(ThreadedApp):
         self.events[(str(form.get("FriendlyName", "")), str(form.get("StatusCallbackEvent", "")))] += 1
         return web.Response(text="")
 
+    def summary(self, prefix: str) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for (room, ev), n in list(self.events.items()):
+            if room.startswith(prefix):
+                out[ev] += n
+        return dict(out)
+
     def count(self, prefix: str, event: str) -> int:
         return sum(n for (room, ev), n in list(self.events.items()) if room.startswith(prefix) and ev == event)
 
@@ -397,12 +419,29 @@ async def gather_limited(coros: list[Any], limit: int = 16) -> list[Any]:
     return await asyncio.gather(*(one(c) for c in coros))
 
 
+def sentence(tmp: Path) -> Path:
+    """SENTENCE said by espeak-ng, as 8 kHz mu-law (ffmpeg): what each room's talker says."""
+    import subprocess
+
+    wav, raw = tmp / "sentence.wav", tmp / "sentence.ulaw"
+    subprocess.run(["espeak-ng", "-w", str(wav), SENTENCE], check=True, capture_output=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-ar", "8000", "-ac", "1", "-f", "mulaw",
+                    str(raw)], check=True, capture_output=True)  # fmt: skip
+    return raw
+
+
 def stop_engine(server: Any) -> None:
-    """SIGTERM serve (SIGKILL after 20 s), then SIGKILL, by pid, any of its children (workers)
-    still alive 10 s later (they leave on their own when serve's pipe closes)."""
+    """SIGTERM serve twice (the second skips the grace for live calls: they are hung up now),
+    SIGKILL after 20 s; then SIGKILL, by pid, any of its children (workers) still alive 10 s
+    later (they leave on their own when serve's pipe closes)."""
+    import signal
+
     from bench.streams_bench import children
 
     kids = children(server.proc.pid) if server.proc is not None else []
+    if server.proc is not None and server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
     server.stop()
     deadline = time.monotonic() + 10
     while kids and time.monotonic() < deadline:
@@ -463,6 +502,7 @@ class Bench:
         self.sids: list[str] = []
         self.port: dict[str, int] = {}
         self.idle_per_call: float | None = None  # engine CPU % of a paused call (the idle scenario)
+        self.cycle_s = 0.0  # the talker's sentence and pause
 
     def worker(self, sid: str) -> int:
         return (self.port[sid] - self.rtp_base) // 100
@@ -543,7 +583,9 @@ class Bench:
         ramp_s = time.monotonic() - t0
         await asyncio.sleep(SETTLE_S)
         health = await self.eng.health()
+        speech0 = self.speech_events(name)
         m = await self.measure()
+        speech_in_window = self.speech_events(name) - speech0
         peer = m.pop("peer")
         # classify each listener
         cls_of: dict[str, str] = {}
@@ -601,8 +643,13 @@ class Bench:
             "members_sending_rtp_to_peer": len(seen),
             "gap_ms_all_members": summary_ms(all_gaps),
             "by_class": classes,
-            "speech_events": self.cbs.count(name + "-", "participant-speech-start")
-            + self.cbs.count(name + "-", "participant-speech-stop"),
+            "speech_events_in_window": speech_in_window,
+            "speech_events_expected_in_window": round(
+                2 * sum(1 for r in rooms if len(r) > 1) * m["measure_s"] / (self.cycle_s or 1)
+            )
+            if speaker
+            else 0,
+            "talker_cycle_s": self.cycle_s,
             "peer_send_late_ms": peer["own_send_late_ms"],
             **m,
         }
@@ -632,7 +679,13 @@ class Bench:
             await asyncio.sleep(0.2)
         out["leaves_called_back"] = self.cbs.count(name + "-", "participant-leave") - left0
         await asyncio.sleep(1.0)
+        out["callbacks"] = self.cbs.summary(name + "-")  # every event of the scenario's rooms
         return out
+
+    def speech_events(self, name: str) -> int:
+        return self.cbs.count(name + "-", "participant-speech-start") + self.cbs.count(
+            name + "-", "participant-speech-stop"
+        )
 
     async def wait_joins(self, name: str, want: int, timeout: float) -> int:
         return await self.wait_event(name, "participant-join", want, timeout)
@@ -743,7 +796,8 @@ async def run(tmp: Path) -> dict[str, Any]:
     sip = free_udp_block(40000, 49000, WORKERS + 60, (*range(WORKERS), WORKERS + 10, WORKERS + 20, WORKERS + 30))
     rtp = free_udp_block(20000, 32000, WORKERS * 100 + 100, tuple(range(0, WORKERS * 100, 100)))
     sipp_port, peer_port = sip + WORKERS + 10, sip + WORKERS + 30
-    peer = Child([sys.executable, str(Path(__file__).resolve()), "peer", str(peer_port)])
+    speech = sentence(tmp)
+    peer = Child([sys.executable, str(Path(__file__).resolve()), "peer", str(peer_port), str(speech)])
     await peer.start()
     cbs = Callbacks(free_port())
     cbs.start()
@@ -772,13 +826,14 @@ async def run(tmp: Path) -> dict[str, Any]:
                 "WIREXA_SANDBOX_ENABLED": "false",
                 "WIREXA_SANDBOX_PORT_BASE": str(sip + WORKERS + 40),
                 "WIREXA_API_RATE_LIMIT_PER_S": "0",
-                "WIREXA_LOG_LEVEL": "INFO",
+                "WIREXA_LOG_LEVEL": os.environ.get("CONF_BENCH_LOG_LEVEL", "INFO"),
             },
         )
         assert server.proc is not None
         out["engine_start_s"] = round(time.monotonic() - t0, 1)
         eng = Engine(server)
         b = Bench(eng, peer, cbs, rtp, {"serve": server.proc.pid, "sipp": sipp.pid, "peer": peer.pid})
+        b.cycle_s = round((speech.stat().st_size // SAMPLES + PAUSE_FRAMES) * FRAME_S, 2)
         # the calls, all paused
         t0 = time.monotonic()
         made = await gather_limited([eng.create(PAUSE) for _ in range(CALLS)], 8)
@@ -940,6 +995,17 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                     f"({ll.get('n')}/{rl.get('n')} clicks heard)",
                 }
             )
+    ends = {n: (x.get("callbacks", {}).get("conference-end", 0), x["rooms"]) for n, x in sc.items() if "rooms" in x}
+    if ends:
+        rows.append(
+            {
+                "metric": "conference-end callbacks per room (its members all moved out by live updates at once)",
+                "target": "1",
+                "measured": ", ".join(f"{n}: {e} for {k}" for n, (e, k) in ends.items()),
+                "met": all(e == k for e, k in ends.values()),
+                "note": "each room ends once (last-participant-left); more is the same end reported again",
+            }
+        )
     for off, on in (("room", "room_speaker"), ("rooms_spread", "rooms_spread_speaker")):
         a, b = sc.get(off), sc.get(on)
         if a and b:
@@ -952,8 +1018,19 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                     "measured": round((cb - ca) / max(1, b["participants"]), 3),
                     "met": "-",
                     "note": f"engine {ca:.1f}% without, {cb:.1f}% with; gap p99 {a['gap_ms_all_members'].get('p99')} -> "
-                    f"{b['gap_ms_all_members'].get('p99')} ms; {b['speech_events']} speech events (the talker clicks, "
-                    "20 ms in 200 ms: no speech)",
+                    f"{b['gap_ms_all_members'].get('p99')} ms",
+                }
+            )
+            rows.append(
+                {
+                    "metric": f"{on}: participant-speech-start/-stop callbacks in the window (each talker says its "
+                    "sentence once a cycle: a start and a stop)",
+                    "target": "~ expected",
+                    "measured": f"{b['speech_events_in_window']} of ~{b['speech_events_expected_in_window']}",
+                    "met": abs(b["speech_events_in_window"] - b["speech_events_expected_in_window"])
+                    <= max(2, 0.25 * b["speech_events_expected_in_window"]),
+                    "note": f"{b['rooms']} talkers, a {b['talker_cycle_s']} s cycle, {b['measure_s']} s window; "
+                    f"{a['speech_events_in_window']} without speaker in statusCallbackEvent",
                 }
             )
     return rows
@@ -961,13 +1038,18 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main() -> None:
     if sys.argv[1:2] == ["peer"]:
-        ConfPeer(int(sys.argv[2])).run()
+        ConfPeer(int(sys.argv[2]), Path(sys.argv[3]).read_bytes()).run()
         return
     assert shutil.which("sipp"), "SIPp is required (Debian package sip-tester)"
     tmp = Path(tempfile.mkdtemp(prefix="confb_", dir="/tmp"))
     load_before = os.getloadavg()
     t0 = time.monotonic()
-    r = asyncio.run(run(tmp))
+    try:
+        r = asyncio.run(run(tmp))
+    except BaseException:
+        if not KEEP:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     r["load_avg_before"] = [round(x, 2) for x in load_before]
     r["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     r["run_s"] = round(time.monotonic() - t0, 1)

@@ -394,7 +394,12 @@ def main() -> None:
     assert shutil.which("sipp"), "SIPp is required (Debian package sip-tester)"
     tmp = Path(tempfile.mkdtemp(prefix="queueb_", dir="/tmp"))
     load_before = os.getloadavg()
-    r = asyncio.run(run(tmp))
+    try:
+        r = asyncio.run(run(tmp))
+    except BaseException:
+        if not KEEP:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     r["ceiling"] = ceiling(r)
     r["load_avg_before"] = [round(x, 2) for x in load_before]
     r["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
