@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import shutil
 import subprocess
+import tempfile
 import time
 import wave
 from collections.abc import AsyncIterator
@@ -23,12 +24,14 @@ from aiohttp.test_utils import TestServer
 from twilio.request_validator import RequestValidator
 
 from tests.calls.conftest import Flow, flow  # noqa: F401 - the call-flow harness fixture
+from tests.media.test_storage import BUCKET, moto_s3, s3  # noqa: F401 - the bucket (moto) fixtures
 from tests.pg import database_url_on_both  # noqa: F401 - the job's store tests run on SQLite and PostgreSQL
 from wirexa import config
 from wirexa.calls.records import NewRecording
 from wirexa.clock import new_sid, utcnow
 from wirexa.errors import AudioError
 from wirexa.media.audio import wav_bytes
+from wirexa.media.storage import locator, remote_from_settings
 from wirexa.media.stt.chain import SttChain
 from wirexa.media.transcriptions import TranscriptionJob, read_pcm_8k
 from wirexa.notices import Notice
@@ -348,3 +351,59 @@ async def test_a_deleted_call_leaves_the_callback_its_own_parameters(rows: Rows,
         "RecordingUrl",
     ]
     assert params["AccountSid"] == rows.project.sid and params["TranscriptionStatus"] == "failed"
+
+
+async def test_a_recording_held_only_in_the_bucket_is_transcribed_from_it(
+    tmp_path: Path,
+    moto_s3: str,  # noqa: F811 - the fixture
+    s3: Any,  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Uploaded with s3_keep_local off: the job fetches the WAV from the bucket (moto in server
+    mode, the real S3Storage) into a temporary file, transcribes it, and leaves nothing behind."""
+    settings = quick_settings(
+        tmp_path,
+        recordings_s3_bucket=BUCKET,
+        recordings_s3_prefix="recs",
+        recordings_s3_endpoint_url=moto_s3,
+        recordings_s3_region="us-east-1",
+    )
+    store = open_store(settings)
+    project = ensure_project(store)
+    call = store.write_sync(
+        lambda: insert_call(
+            account_sid=project.sid, to_number="+1", from_number="+2", status="completed", direction="inbound"
+        )
+    )
+    said = wav_bytes(await read_pcm_8k(speak(tmp_path, PHRASE)))
+
+    def tx() -> Any:
+        rec = insert_recording(
+            account_sid=project.sid,
+            call_sid=call.sid,
+            status="completed",
+            source="RecordVerb",
+            duration_s=2,
+            storage_url=f"s3://{BUCKET}/recs/",
+        )
+        return insert_transcription(account_sid=project.sid, call_sid=call.sid, recording_sid=rec.sid, callback=None)
+
+    tr = store.write_sync(tx)
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    s3.put_object(Bucket=BUCKET, Key=f"recs/{project.sid}/{tr.recording_sid}.wav", Body=said)
+    chain = SttChain.from_settings(settings)
+    try:
+        job = TranscriptionJob(
+            StoreTranscriptions(store, callbacks=outbox.transcription_callbacks(BASE)),
+            chain.recognize,
+            locate=locator(settings, remote_from_settings(settings)),
+        )
+        assert await job.run_once() == 1
+        done = store.read_sync(get_transcription, tr.sid)
+    finally:
+        await chain.aclose()
+        store.close()
+    assert done is not None and (done.status, done.transcription_text) == ("completed", PHRASE)
+    assert list(system_tmp.iterdir()) == []  # the fetched copy is gone
