@@ -353,6 +353,7 @@ async def test_a_deleted_call_leaves_the_callback_its_own_parameters(rows: Rows,
     assert params["AccountSid"] == rows.project.sid and params["TranscriptionStatus"] == "failed"
 
 
+@pytest.mark.slow  # a bucket server and a recognition: over 3 s on a busy machine
 async def test_a_recording_held_only_in_the_bucket_is_transcribed_from_it(
     tmp_path: Path,
     moto_s3: str,  # noqa: F811 - the fixture
