@@ -408,3 +408,15 @@ async def test_a_recording_held_only_in_the_bucket_is_transcribed_from_it(
         store.close()
     assert done is not None and (done.status, done.transcription_text) == ("completed", PHRASE)
     assert list(system_tmp.iterdir()) == []  # the fetched copy is gone
+
+
+async def test_an_empty_recording_has_no_transcription(flow: Flow) -> None:  # noqa: F811 - the fixture
+    """Twilio: a silent <Record> saves no recording (16102), so nothing is transcribed or posted."""
+    flow.sip.record_silent = True
+    flow.backend.docs["/xml"] = '<Response><Record transcribeCallback="/t"/><Say>Nothing.</Say></Response>'
+    call = await flow.create(url=flow.backend.url("/xml"))
+    await flow.wait_status(call.sid, ("completed",))
+    page, _ = await flow.store.read(page_transcriptions, flow.project.sid, 10)
+    assert page == []
+    [note] = await flow.store.read(list_notifications, call.sid)
+    assert note.error_code == 16102
