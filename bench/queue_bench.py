@@ -15,7 +15,7 @@ members / HOLD_S; the clip itself is fetched by the engine's audio cache (wirexa
 one fetch, then revalidations or none). With QUEUE_BENCH_WAIT=builtin there is no waitUrl (the
 built-in hold music loops in each worker, no fetch at all).
 
-Calls come in steps (QUEUE_BENCH_STEPS, 200,500,1000): calls are created up to the step, the
+Calls come in steps (QUEUE_BENCH_STEPS, 200,300,400,500,750,1000): calls are created up to the step, the
 bench waits until the queue's CurrentSize (Queues REST resource) reaches it or RAMP_TIMEOUT_S
 passes, lets it SETTLE_S, and measures a MEASURE_S window: CPU (serve, every worker, SIPp, the
 sink, this process with the waitUrl app, the machine and what else ran), RSS (serve and workers),
@@ -24,11 +24,13 @@ streams with audible packets). The pool has 4 calls per worker process (the pjsu
 limit), so 1,000 callers need 250 workers; a step that does not get all its callers into the
 queue, or whose RTP p99 gap is 40 ms or more, or whose own processes (engine, SIPp, sink, this
 one) saturate the machine's cores, ends the ramp, and
-the output says which limit it met (`ceiling`): the ceiling is measured, callers are never faked.
+the output says which limit it met (`ceiling`): the ceiling is measured, callers are never faked
+(with QUEUE_BENCH_STOP_ON_FAIL=0 the ramp goes on past it, to show what breaks next).
 The whole run stops ramping after BUDGET_S.
 
 Run: `.venv/bin/python bench/queue_bench.py` (one JSON object on stdout, progress on stderr;
-~4 minutes at full size). Env: QUEUE_BENCH_STEPS (200,500,1000), QUEUE_BENCH_WAIT (url|builtin),
+~4 minutes at full size). Env: QUEUE_BENCH_STEPS (200,300,400,500,750,1000), QUEUE_BENCH_WAIT (url|builtin),
+QUEUE_BENCH_STOP_ON_FAIL (1; 0 goes on past a failed step, to see how far the engine gets),
 QUEUE_BENCH_HOLD_S (10), QUEUE_BENCH_CPS (40), QUEUE_BENCH_SETTLE_S (3), QUEUE_BENCH_MEASURE_S (10),
 QUEUE_BENCH_RAMP_TIMEOUT_S (120), QUEUE_BENCH_BUDGET_S (240), QUEUE_BENCH_BUSY_LIMIT_PCT (97),
 QUEUE_BENCH_KEEP=1. Quick look: QUEUE_BENCH_STEPS=20,50.
@@ -55,7 +57,8 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 from bench.common import stop_process, total_rss_mb  # noqa: E402
 from bench.conference_bench import Engine, gather_limited, log, stop_engine  # noqa: E402
 
-STEPS = [int(x) for x in os.environ.get("QUEUE_BENCH_STEPS", "200,500,1000").split(",") if x.strip()]
+STEPS = [int(x) for x in os.environ.get("QUEUE_BENCH_STEPS", "200,300,400,500,750,1000").split(",") if x.strip()]
+STOP_ON_FAIL = os.environ.get("QUEUE_BENCH_STOP_ON_FAIL", "1") not in ("", "0")
 WAIT = os.environ.get("QUEUE_BENCH_WAIT", "url")
 HOLD_S = float(os.environ.get("QUEUE_BENCH_HOLD_S", "10"))
 CPS = float(os.environ.get("QUEUE_BENCH_CPS", "40"))
@@ -317,7 +320,7 @@ async def run(tmp: Path) -> dict[str, Any]:
                 f"{step['wait_url_expected_per_s']}), RTP p99 {rtp_w['gap_p99_ms']} ms on {rtp_w['streams_with_packets']} "
                 f"streams, {problems or 'held'}"
             )
-            if problems:
+            if problems and STOP_ON_FAIL:
                 break
         out["run_s"] = round(time.monotonic() - t_start, 1)
     finally:
