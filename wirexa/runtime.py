@@ -188,6 +188,7 @@ class Engine:
         self.media: MediaPrep | None = None
         self.queues: Queues | None = None  # live call queues (calls/queues.py), with SIP
         self.conferences: Conferences | None = None  # live conference rooms (calls/conference.py), with SIP
+        self.stt: SttChain | None = None  # the speech recognizers (media/stt/chain.py), with SIP
         self.call_events: CallEventLog | None = None
         self._stack = contextlib.AsyncExitStack()
 
@@ -381,6 +382,8 @@ class Engine:
         audio = await self._stack.enter_async_context(AudioCache(cache / "audio"))
         tts = TtsChain.from_settings(s, cache / "tts")
         self._stack.push_async_callback(tts.aclose)
+        self.stt = SttChain.from_settings(s)
+        self._stack.push_async_callback(self.stt.aclose)
         beep = cache / "beep-1000hz.wav"
         if not beep.exists():
             beep.parent.mkdir(parents=True, exist_ok=True)
@@ -415,6 +418,7 @@ class Engine:
             sign=signing.signature,
             queues=self.queues,
             conferences=self.conferences,
+            stt=self.stt,
         )
 
     async def drain(self, grace_s: float, hurry: asyncio.Event | None = None) -> None:

@@ -41,7 +41,7 @@ from wirexa.media.audio import tone_pcm, wav_bytes
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 engine = engine_fixture(shared=True)
-# 440 Hz, 700 Hz, silence; TALKER says "I would like to talk to sales please" 2 s after answering, once
+# 440 Hz, 700 Hz, silence; TALKER says "I would like sales please" 2 s after answering, once
 LOUD, MUTED, SILENT, TALKER = "+15005550046", "+15005550047", "+15005550031", "+15005550048"
 ROOM = "e2e room"
 TALK_DELAY_S = 2.0
