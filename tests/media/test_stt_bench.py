@@ -11,6 +11,7 @@ import pytest
 
 from bench.stt_bench import (
     CHUNK_BYTES,
+    NOHINTS_EVERY,
     Run,
     accuracy,
     chunks_to_speech_end,
@@ -178,7 +179,7 @@ def test_without_hints_subset_keeps_every_category_at_every_snr() -> None:
     ]
     picked = without_hints_subset(entries)
     hinted = [e for e in entries if e["hints"]]
-    assert len(hinted) // 3 <= len(picked) <= len(hinted) // 3 + 1
+    assert len(hinted) // NOHINTS_EVERY <= len(picked) <= len(hinted) // NOHINTS_EVERY + 1
     for cat in ("yesno", "menu", "digits", "names"):
         assert {e["snr_db"] for e in hinted if e["file"] in picked and e["category"] == cat} == {None, 20.0, 10.0}
 
