@@ -582,6 +582,7 @@ def main() -> None:
                 "files": len(entries),
                 "chunk_ms": CHUNK_MS,
                 "paced_files": {"pocketsphinx": PACED_N, "cloud": PACED_CLOUD_N},
+                "without_hints_every": NOHINTS_EVERY,
                 "stt_timeout_s": TIMEOUT_S,
                 "corpus": corpus.name,
                 "results": res,
