@@ -132,8 +132,11 @@ def command_of(hyp: str, choices: Iterable[str]) -> str | None:
 
 
 def digits_of(hyp: str) -> str:
-    """The digits a transcript spells (digit words and numerals, in order; other words ignored)."""
-    return "".join(str(DIGIT_WORDS.index(w)) for w in words(hyp) if w in DIGIT_WORDS)
+    """The digits a transcript spells (digit words and numerals, in order; other words ignored), as
+    an IVR reads them: "oh" is 0 here (the WER, on words, counts it as a wrong word for "zero")."""
+    return "".join(
+        str(DIGIT_WORDS.index(w)) for w in ("zero" if w == "oh" else w for w in words(hyp)) if w in DIGIT_WORDS
+    )
 
 
 # -- one recognition -----------------------------------------------------------------------------

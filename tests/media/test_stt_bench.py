@@ -145,6 +145,8 @@ def test_command_of(hyp: str, expected: str | None) -> None:
 def test_digits_of() -> None:
     assert digits_of("four one five, 555 and zero") == "4155550"
     assert digits_of("hello") == ""
+    assert digits_of("four oh one") == "401"  # an IVR's reading
+    assert wer([("four zero one", "four oh one")]) == pytest.approx(1 / 3)  # the words: "oh" is not "zero"
 
 
 def test_chunks_stop_at_the_chunk_holding_the_end_of_speech() -> None:
