@@ -12,9 +12,12 @@ which worker (pool.py: worker N's block starts at rtp_base + 100 N), each CallSi
 scenario puts chosen calls into rooms with a live update (`Twiml=<Dial><Conference>`, beep off,
 statusCallback with start end join leave, and speaker when the scenario has speaker events), so
 the bench decides which participants share a worker with their room's home and which are relayed
-(pool.py: the room lives in the worker of the first call that enters it; a member in another
-worker reaches it over a loopback relay port pair). Afterwards every call goes back to `<Pause>`
-(it leaves the room), and the next scenario starts from the same calls.
+(pool.py: the room lives in the worker of the first call whose media enters it; a member in
+another worker reaches it over a loopback relay port pair, and a home has RELAY_PORTS, 28, of
+them: a room of 50 has at most 32 members in its media, which the bench shows, not hides). The
+talkers join first, then one more member per room (that starts the room, the talker's media
+first), then the rest: joins at once race for room_join. Afterwards every call goes back to
+`<Pause>` (it leaves the room), and the next scenario starts from the same calls.
 
 In each room the first member (its home's call: it enters first) is the talker: the peer has it
 say SENTENCE (espeak-ng, ~2 s) and pause PAUSE_FRAMES (2 s), over and over, with a tagged click
@@ -38,13 +41,16 @@ Scenarios (CONF_BENCH_SCENARIOS, in order):
 Per scenario, after SETTLE_S, a MEASURE_S window: the peer's figures per listener class (local:
 in the home's worker; relayed), CPU of the engine (serve and each worker), the SIPp trunk, the
 peer, this process and the machine, and /health's relayed_room_members. The cost of a relayed
-member over a local one: (engine CPU, spread - packed) / (relayed members, spread - packed), and
-the latency and gaps of each class in the same room.
+member over a local one: (engine CPU per participant, spread - packed) / (share of relayed
+members, spread - packed), and the latency and gaps of each class in the same room. Each worker's
+media clock ticks on its own, so a relayed listener's latency also carries the phase between its
+worker's clock and the home's (0-20 ms, fixed for the call): compare classes over many members.
 
 Run: `.venv/bin/python bench/conference_bench.py` (one JSON object on stdout, progress on stderr;
 ~4 minutes at full size). Env: CONF_BENCH_ROOM_SIZE (50), CONF_BENCH_ROOMS (20x5),
 CONF_BENCH_SCENARIOS (idle,room,room_speaker,rooms_packed,rooms_spread,rooms_spread_speaker),
-CONF_BENCH_SETTLE_S (3), CONF_BENCH_MEASURE_S (10), CONF_BENCH_KEEP=1 (keep the data dir).
+CONF_BENCH_SETTLE_S (3), CONF_BENCH_MEASURE_S (10), CONF_BENCH_LOG_LEVEL (INFO),
+CONF_BENCH_KEEP=1 (keep the data dir). Needs sipp, espeak-ng and ffmpeg.
 Quick look: CONF_BENCH_ROOM_SIZE=5 CONF_BENCH_ROOMS=2x5.
 """
 
