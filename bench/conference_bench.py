@@ -6,8 +6,11 @@ with an SDP naming this file's RTP peer (`conference_bench.py peer`, its own pro
 every call's RTP both ways, kernel receive stamps). So each participant's far end is the peer:
 what it receives on a call is the room's mix as that participant hears it.
 
-The calls are made first, all with `<Pause>` (CALLS of them, in a pool of WORKERS warm workers,
-sip.workers_min = workers_max, 4 calls each), and SIPp's message trace says which RTP port, so
+The calls are made first, all with `<Pause>` (CALLS of them, in a pool of at most WORKERS
+workers, 4 calls each, grown on demand: the layouts below take the placement as it comes; a
+warm start of all WORKERS at once was not used, because on a busy machine it outlasted the pool's
+ping deadline: pool.py's supervisor, started after the warm start, killed the first workers as
+hung), and SIPp's message trace says which RTP port, so
 which worker (pool.py: worker N's block starts at rtp_base + 100 N), each CallSid got. Then each
 scenario puts chosen calls into rooms with a live update (`Twiml=<Dial><Conference>`, beep off,
 statusCallback with start end join leave, and speaker when the scenario has speaker events), so
@@ -404,6 +407,18 @@ class Engine:
             url = f"{self.server.base_url}{nxt}" if nxt else None
         return out
 
+    async def live(self) -> set[str]:
+        """The CallSids in progress now."""
+        out: set[str] = set()
+        url: str | None = f"{self.base}/Calls.json?Status=in-progress&PageSize=1000"
+        while url:
+            async with self.session.get(url) as resp:
+                body = await resp.json(content_type=None)
+            out.update(c["sid"] for c in body["calls"])
+            nxt = body.get("next_page_uri")
+            url = f"{self.server.base_url}{nxt}" if nxt else None
+        return out
+
     async def health(self) -> dict[str, Any]:
         async with self.session.get(f"{self.server.base_url}/health") as resp:
             return dict((await resp.json(content_type=None))["sip"])
@@ -585,7 +600,7 @@ class Bench:
             [self.eng.update(s, Twiml=room_twiml(f"{name}-{i}", cb, speaker)) for i, r in live for s in r[2:]]
         )
         errors = Counter(str(e)[:160] for e in errs if isinstance(e, Exception))
-        joined = await self.wait_joins(name, joined0 + members, 60)
+        joined = await self.wait_joins(name, joined0 + members, 30)
         ramp_s = time.monotonic() - t0
         await asyncio.sleep(SETTLE_S)
         health = await self.eng.health()
@@ -678,7 +693,7 @@ class Bench:
         await self.peer.ask("quiet")
         left0 = self.cbs.count(name + "-", "participant-leave")
         await gather_limited([self.eng.update(s, Twiml=PAUSE) for r in rooms for s in r])
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 15
         while (
             self.cbs.count(name + "-", "participant-leave") - left0 < joined - joined0 and time.monotonic() < deadline
         ):
@@ -824,7 +839,6 @@ async def run(tmp: Path) -> dict[str, Any]:
                 "WIREXA_CALLS_CPS": "50",
                 "WIREXA_CALLS_MAX_CONCURRENT": str(WORKERS * CALLS_PER_WORKER),
                 "WIREXA_SIP_WORKERS_MAX": str(WORKERS),
-                "WIREXA_SIP_WORKERS_MIN": str(WORKERS),
                 "WIREXA_SIP_PORT_BASE": str(sip),
                 "WIREXA_SIP_RTP_PORT_BASE": str(rtp),
                 "WIREXA_SIP_TRUNK_HOST": f"127.0.0.1:{sipp_port}",
@@ -863,7 +877,13 @@ async def run(tmp: Path) -> dict[str, Any]:
         log(f"{len(b.sids)} calls up in {out['setup']['setup_s']} s over {len(b.by_worker())} workers")
         await asyncio.sleep(2)
         results: dict[str, Any] = {}
+        calls_lost: dict[str, int] = {}
         for name in SCENARIOS:
+            live = await eng.live()  # a call that ended (its worker died, say) is in no layout
+            if len(live & set(b.sids)) < len(b.sids):
+                calls_lost[name] = len(b.sids) - len(live & set(b.sids))
+                b.sids = [s for s in b.sids if s in live]
+                log(f"before {name}: {calls_lost[name]} calls ended; {len(b.sids)} left")
             if name == "idle":
                 results[name] = await b.idle()
                 log(f"idle: {results[name]['cpu']}")
@@ -876,6 +896,7 @@ async def run(tmp: Path) -> dict[str, Any]:
             else:
                 raise SystemExit(f"unknown scenario {name!r}")
         out["scenarios"] = results
+        out["calls_ended_before_scenario"] = calls_lost
         out["serve_log"] = log_summary(tmp)
     finally:
         if eng is not None:
