@@ -953,9 +953,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                 "per /health; "
                 + "; ".join(f"{k}: {v['members']}" for k, v in s["by_class"].items())
                 + (
-                    f"; the engine logged 'no relay port left' {no_port} times (pool.py RELAY_PORTS: 28 per worker, "
-                    "so a room's home takes at most 28 relayed members)"
-                    if no_port
+                    f"; the engine logged 'no relay port left' {no_port} times in the run (pool.py RELAY_PORTS: 28 "
+                    "per worker, so a room's home takes at most 28 relayed members)"
+                    if no_port and deaf
                     else ""
                 ),
             }
