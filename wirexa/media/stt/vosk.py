@@ -138,6 +138,8 @@ class VoskStt:
         return session
 
     async def aclose(self) -> None:
-        for session in list(self._sessions):
+        sessions = list(self._sessions)
+        for session in sessions:
             await session.cancel()
+        await asyncio.gather(*(s.join() for s in sessions))
         self._model = None
