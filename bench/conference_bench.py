@@ -50,7 +50,7 @@ media clock ticks on its own, so a relayed listener's latency also carries the p
 worker's clock and the home's (0-20 ms, fixed for the call): compare classes over many members.
 
 Run: `.venv/bin/python bench/conference_bench.py` (one JSON object on stdout, progress on stderr;
-~4 minutes at full size). Env: CONF_BENCH_ROOM_SIZE (50), CONF_BENCH_ROOMS (20x5),
+~2 minutes at full size). Env: CONF_BENCH_ROOM_SIZE (50), CONF_BENCH_ROOMS (20x5),
 CONF_BENCH_SCENARIOS (idle,room,room_speaker,rooms_packed,rooms_spread,rooms_spread_speaker),
 CONF_BENCH_SETTLE_S (3), CONF_BENCH_MEASURE_S (10), CONF_BENCH_LOG_LEVEL (INFO),
 CONF_BENCH_KEEP=1 (keep the data dir). Needs sipp, espeak-ng and ffmpeg.
