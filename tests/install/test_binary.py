@@ -64,6 +64,8 @@ def test_the_binary_alone_serves_a_call_with_say_record_and_mp3(binary: Path, tm
     report = json.loads(doctor.stdout)
     tools = {c["name"]: c["status"] for c in report["checks"]}
     assert tools["espeak-ng"] == "ok" and tools["ffmpeg"] == "ok", report
+    # pocketsphinx's en-US model came along (doctor finds its files inside the bundle).
+    assert tools["STT pocketsphinx"] == "ok", report
     assert doctor.returncode == 0, report
 
 
