@@ -566,3 +566,21 @@ async def test_a_participant_created_with_conference_record_records_the_room_and
         await api.client.close()
     for sid in (a.sid, guest):
         await flow.wait_status(sid, ("completed",))
+
+
+async def test_members_leaving_together_end_the_room_once(flow: Flow) -> None:
+    """Three hang up at the same moment: each leave awaits its work, and only the one that left
+    the room empty ends it (one conference-end, found by the conference bench: one per member)."""
+    sids = []
+    for i, to in enumerate(("+15005550006", "+15005550007", "+15005550008")):
+        sids.append((await flow.create(to=to, url=room_doc(flow, f"/t{i}", CB))).sid)
+    await flow.wait_for(lambda: bool(flow.sip.rooms) and len(flow.sip.rooms[media_room(flow)]) == 3)
+    for sid in sids:
+        flow.sip.remote_hangup(sid)
+    for sid in sids:
+        await flow.wait_status(sid, ("completed",))
+    await flow.wait_for(lambda: not flow.sip.rooms)
+    await asyncio.sleep(0.2)
+    events = [w.event for w in await flow.store.read(list_webhooks) if w.kind == "conference"]
+    assert events.count("conference-end") == 1 and events[-1] == "conference-end", events
+    assert events.count("participant-leave") == 3

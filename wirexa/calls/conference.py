@@ -464,6 +464,7 @@ class Conferences:
         if room.participants.get(part.call_sid) is not part:
             return
         del room.participants[part.call_sid]
+        last = not room.participants  # decided now: members leaving together each await below
         part.call.participant = None
         room.date_updated = self.clock.now()
         if part.time_limit is not None:
@@ -491,7 +492,7 @@ class Conferences:
         if ending is not None:
             return
         how = "kicked" if kicked else "left"
-        if not room.participants:
+        if last and not room.participants:  # (a member who joined meanwhile keeps it going)
             await self._end(room, f"last-participant-{how}", part)
         elif part.end_on_exit:
             await self._end(room, f"participant-with-end-conference-on-exit-{how}", part)
@@ -499,6 +500,8 @@ class Conferences:
             await self._beep(room, part, entering=False)
 
     async def _end(self, room: Room, reason: str, by: Participant | None) -> None:
+        if room.reason_ended is not None:
+            return  # already ending (an endConferenceOnExit leaving with the last one, an API end)
         room.reason_ended = reason
         room.call_sid_ending = by.call_sid if by is not None else None
         why = "conference_ended_via_api" if reason == "conference-ended-via-api" else "moderator_ended_conference"
