@@ -16,8 +16,8 @@ scenario puts chosen calls into rooms with a live update (`Twiml=<Dial><Conferen
 statusCallback with start end join leave, and speaker when the scenario has speaker events), so
 the bench decides which participants share a worker with their room's home and which are relayed
 (pool.py: the room lives in the worker of the first call whose media enters it; a member in
-another worker reaches it over a loopback relay port pair, and a home has RELAY_PORTS, 28, of
-them: a room of 50 has at most 32 members in its media, which the bench shows, not hides). The
+another worker reaches it over a loopback relay port pair, and a home has RELAY_PORTS, 60, of
+them: a room of 50 has them all in its media; a member beyond is refused with a notification). The
 talkers join first, then one more member per room (that starts the room, the talker's media
 first), then the rest: joins at once race for room_join. Afterwards every call goes back to
 `<Pause>` (it leaves the room), and the next scenario starts from the same calls.
@@ -953,8 +953,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                 "per /health; "
                 + "; ".join(f"{k}: {v['members']}" for k, v in s["by_class"].items())
                 + (
-                    f"; the engine logged 'no relay port left' {no_port} times in the run (pool.py RELAY_PORTS: 28 "
-                    "per worker, so a room's home takes at most 28 relayed members)"
+                    f"; the engine logged 'no relay port left' {no_port} times in the run (pool.py RELAY_PORTS: 60 "
+                    "per worker, so a room's home takes at most 60 relayed members)"
                     if no_port and deaf
                     else ""
                 ),

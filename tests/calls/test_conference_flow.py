@@ -225,6 +225,7 @@ async def test_speaker_events_for_every_participant_in_order_with_the_others(flo
     reports that repeat, are of another room or come after the leave are dropped."""
     events = 'statusCallback="http://127.0.0.1:9/conf" statusCallbackEvent="join leave speaker"'
     a = await flow.create(url=room_doc(flow, "/a", events + ' participantLabel="alice"'))
+    await flow.wait_for(lambda: plays(flow, a.sid, WAIT_PLAY_ID) == 1)  # a joined (alone: music) before b
     b = await flow.create(to="+15005550007", url=room_doc(flow, "/b", 'muted="true"'))
     await flow.wait_for(lambda: len(flow.sip.speech_watches) == 2)
     key = media_room(flow)
@@ -584,3 +585,31 @@ async def test_members_leaving_together_end_the_room_once(flow: Flow) -> None:
     events = [w.event for w in await flow.store.read(list_webhooks) if w.kind == "conference"]
     assert events.count("conference-end") == 1 and events[-1] == "conference-end", events
     assert events.count("participant-leave") == 3
+
+
+async def test_a_member_the_room_cannot_take_in_is_notified_and_its_dial_fails(flow: Flow) -> None:
+    """The room's home has no relay port left for a member of another worker: not a deaf member
+    listed as joined, but a 12400 notification, participant-leave (participant_add_failed) and its
+    <Dial action> with DialCallStatus failed."""
+    from wirexa.errors import SipError
+
+    a = await flow.create(url=room_doc(flow, "/f1", CB))
+    join = flow.sip.room_join
+
+    async def no_port(room: str, call_sid: CallSid, muted: bool = False, coach: str = "") -> None:
+        if call_sid != a.sid:
+            raise SipError("worker 0 has no relay port left")
+        await join(room, call_sid, muted, coach)
+
+    flow.sip.room_join = no_port  # type: ignore[method-assign]
+    b = await flow.create(to="+15005550007", url=room_doc(flow, "/f2", CB))
+    await flow.wait_for(lambda: any(r["CallSid"] == b.sid for r in flow.backend.requests_to("/after")))
+    [after] = [r for r in flow.backend.requests_to("/after") if r["CallSid"] == b.sid]
+    assert after["DialCallStatus"] == "failed"
+    notes = await flow.store.read(list_notifications, b.sid)
+    assert any(n.error_code == 12400 and "no relay port" in n.message_text for n in notes)
+    hooks = [dict(w.params) for w in await flow.store.read(list_webhooks) if w.kind == "conference"]
+    left = [h for h in hooks if h["StatusCallbackEvent"] == "participant-leave" and h["CallSid"] == b.sid]
+    assert left and left[0]["ReasonParticipantLeft"] == "participant_add_failed"
+    flow.sip.remote_hangup(a.sid)
+    await flow.wait_status(a.sid, ("completed",))

@@ -407,8 +407,13 @@ class Conferences:
             return
         try:
             await self.sip.room_join(part.room.key, CallSid(part.call_sid), part.muted, part.coach)
-        except SipError as exc:
+        except SipError as exc:  # no relay port left at the room's home: it could not be heard
             log.warning("[%s] could not enter conference %s: %s", part.call_sid, part.room.sid, exc)
+            await part.call.notify_call(
+                Notice.INTERNAL_FAILURE,
+                f"<Conference>{part.room.name}: the participant could not enter the room ({exc})",
+            )
+            await self._leave(part, "participant_add_failed", dial_status=E.DialCallStatus.FAILED)
             return
         part.in_media = True
 
@@ -459,6 +464,7 @@ class Conferences:
         *,
         ending: Room | None = None,
         kicked: bool = False,
+        dial_status: E.DialCallStatus = E.DialCallStatus.COMPLETED,
     ) -> None:
         room = part.room
         if room.participants.get(part.call_sid) is not part:
@@ -488,7 +494,7 @@ class Conferences:
         extra = (("ReasonParticipantLeft", reason), ("ParticipantCallStatus", status))
         await self._event(room, "leave", "participant-leave", part, extra)
         duration = int(self.clock.monotonic() - part.joined_at)
-        part.call.deliver(E.DialEnded(part.action.op_id, E.DialCallStatus.COMPLETED, None, duration, room.started))
+        part.call.deliver(E.DialEnded(part.action.op_id, dial_status, None, duration, room.started))
         if ending is not None:
             return
         how = "kicked" if kicked else "left"

@@ -70,7 +70,10 @@ RATE_WINDOW_S = 2.0  # placements over this window give the call rate that sizes
 HEADROOM_MAX_SLOTS = 64  # the headroom never asks for more free slots than this
 LEG_RESERVE = 1  # slots of the whole pool that top-level calls leave for <Dial> legs
 RTP_BLOCK = 100  # worker N's RTP ports: rtp_base + 100 N, pjsua uses the first RTP_RANGE
-RTP_RANGE = 64
+# pjsua's RTP/RTCP pairs for the worker's 4 calls (8 ports at a time; the rest is room for
+# ports not yet free again), then the relay ports: a room's home reaches 60 members of other
+# workers (with its own 4: rooms of 64 heard whole; a member beyond is refused, notified).
+RTP_RANGE = 32
 RELAY_PORTS = range(RTP_RANGE + 8, RTP_BLOCK)  # offsets in the block for relay ports
 INBOUND_SENT_S = 2.0  # an INVITE the front sent a worker holds its slot this long until the worker reports it
 INBOUND_HELD_S = 12.0
@@ -152,6 +155,7 @@ class WorkerProc:
     calls: dict[str, bool] = field(default_factory=dict)  # sid -> is a Dial leg
     answered: set[str] = field(default_factory=set)
     last_pong: float = field(default_factory=time.monotonic)
+    pinged: bool = False  # the supervisor has pinged it (its deadline counts from the first ping)
     idle_since: float = field(default_factory=time.monotonic)
     reader: asyncio.Task[None] | None = None
     closing: bool = False
@@ -859,6 +863,8 @@ class WorkerPool:
             for worker in list(self.workers.values()):
                 if worker.closing or not worker.ready.done():
                     continue
+                if not worker.pinged:  # ready before the supervisor ran (a long warm start): from now
+                    worker.pinged, worker.last_pong = True, now
                 if now - worker.last_pong > PING_DEADLINE_S:
                     log.error("SIP worker %d stopped answering: killing it", worker.index)
                     worker.proc.kill()
