@@ -429,8 +429,8 @@ class PocketsphinxSession(ThreadedSession):
         for d in decoders:
             d.start_utt()
         # Audio is decoded in slices of DECODE_SLICE_S (8 kHz bytes here), each upsampled with the
-        # next slice's first sample in hand: upsampling each feed alone repeated a sample at every
-        # frame edge (a 50 Hz buzz), which got "one two three" as "oh".
+        # next slice's first sample in hand: upsampling each feed alone would repeat a sample at
+        # every 20 ms frame edge (a 50 Hz buzz in the audio the decoder hears).
         slice_bytes = int(SAMPLE_RATE * DECODE_SLICE_S) * SAMPLE_BYTES
         partial_bytes = int(SAMPLE_RATE * PARTIAL_EVERY_S) * SAMPLE_BYTES
         pending = bytearray()
