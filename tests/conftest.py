@@ -425,7 +425,8 @@ reply_max = 2
 # recognizer gets espeak-ng's sentences wrong (BENCHMARKS.md, stt).
 SANDBOX_UTTERANCES = {
     "yes.wav": ("flite", "yes"),
-    "sales.wav": ("flite", "I would like sales please"),
+    "sales.wav": ("flite", "sales please"),
+    "sentence.wav": ("flite", "I would like to talk to sales please"),  # tests/e2e/test_conference_e2e.py
     "recorded.wav": ("flite", "please call me back tomorrow morning"),
 }
 

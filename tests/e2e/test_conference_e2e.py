@@ -41,7 +41,7 @@ from wirexa.media.audio import tone_pcm, wav_bytes
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 engine = engine_fixture(shared=True)
-# 440 Hz, 700 Hz, silence; TALKER says "I would like sales please" 2 s after answering, once
+# 440 Hz, 700 Hz, silence; TALKER says "I would like to talk to sales please" 2 s after answering, once
 LOUD, MUTED, SILENT, TALKER = "+15005550046", "+15005550047", "+15005550031", "+15005550048"
 ROOM = "e2e room"
 TALK_DELAY_S = 2.0
@@ -67,7 +67,7 @@ def tones(engine: LiveServer) -> Iterator[None]:
     original = path.read_text()
     for name, freq in (("conf-440.wav", 440), ("conf-700.wav", 700)):
         (path.parent / name).write_bytes(wav_bytes(tone_pcm(freq, 20000, amplitude=0.3)))
-    with wave.open(str(path.parent / "sales.wav")) as said:  # the shared engine's recorded utterance
+    with wave.open(str(path.parent / "sentence.wav")) as said:  # the shared engine's recorded utterance
         params, frames = said.getparams(), said.readframes(said.getnframes())
     with wave.open(str(path.parent / "conf-talk.wav"), "wb") as talk:  # silence first: it joins meanwhile
         talk.setparams(params)
