@@ -14,7 +14,6 @@ is a RecordingRows port (store.recordings.StoreRecordings in production).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from wirexa.calls.statuses import MediaState
 from wirexa.clock import utcnow
 from wirexa.janitor import Janitor
+from wirexa.media.jobs import Job
 from wirexa.media.recording import convert_mp3, repair_wav
 from wirexa.media.storage import Locator, Storage, recording_key, remove_files
 
@@ -78,10 +78,12 @@ async def recover_recordings(rows: RecordingRows, repair: Callable[[Path], float
     return closed
 
 
-class RecordingMedia:
+class RecordingMedia(Job):
     """The recordings' media job (see the module docstring): `async with RecordingMedia(rows,
     remote=...) as media:` runs it; `media.wake()` after a recording is saved (loop-only).
     It also looks for work every `poll_s`, and retries a failed upload after `retry_s`."""
+
+    NAME = "recording-media"
 
     def __init__(
         self,
@@ -93,38 +95,14 @@ class RecordingMedia:
         poll_s: float = 30.0,
         retry_s: float = 60.0,
     ) -> None:
+        super().__init__()
         self.rows = rows
         self.remote = remote
         self.keep_local = keep_local
         self.convert = convert
         self.poll_s = poll_s
         self.retry_s = retry_s
-        self._wake = asyncio.Event()
         self._retry_at: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> RecordingMedia:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="recording-media")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - a worker loop: log, go on at the next wake or poll
-                log.exception("recording media job failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
 
     async def run_once(self) -> int:
         """Do every step that is due now; returns how many steps were done."""

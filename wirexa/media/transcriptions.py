@@ -20,7 +20,6 @@ Both post TranscriptionStatus=failed to the transcribeCallback, as Twilio does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import tempfile
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from wirexa.calls.statuses import TranscriptionStatus
 from wirexa.errors import AudioError, WirexaError
+from wirexa.media.jobs import Job
 from wirexa.media.storage import Locator, recording_key
 from wirexa.media.stt.base import SAMPLE_RATE, Recognition, SpeechOptions
 from wirexa.notices import Notice
@@ -96,9 +96,11 @@ class TranscriptionRows(Protocol):
     ) -> TranscriptionRecord | None: ...
 
 
-class TranscriptionJob:
+class TranscriptionJob(Job):
     """The transcriptions' job (see the module docstring): `async with TranscriptionJob(rows,
     recognize) as job:` runs it; `job.wake()` after a recording is saved (loop-only)."""
+
+    NAME = "transcriptions"
 
     def __init__(
         self,
@@ -109,36 +111,12 @@ class TranscriptionJob:
         ffmpeg: str = "ffmpeg",
         poll_s: float = 30.0,
     ) -> None:
+        super().__init__()
         self.rows = rows
         self.recognize = recognize
         self.locate = locate
         self.ffmpeg = ffmpeg
         self.poll_s = poll_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> TranscriptionJob:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="transcriptions")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - a worker loop: log, go on at the next wake or poll
-                log.exception("transcription job failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
 
     async def run_once(self) -> int:
         """Transcribe every row in progress now; returns how many were finished."""
