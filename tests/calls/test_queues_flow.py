@@ -83,7 +83,13 @@ async def test_enqueue_waits_with_its_wait_document_then_is_bridged_by_dial_queu
     assert left["QueueResult"] == "bridged" and left["QueueSid"] == qsid and int(left["QueueTime"]) >= 0
     assert ("thanks", "man", "en-US") in flow.tts.spoken
     # The console's timeline shows the queue verbs.
-    assert ("Enqueue", "support") in [(v.verb, v.detail) for v in await flow.store.read(verbs_of, member.sid)]
+    # (written as the call ends, after its status: wait for them rather than read once)
+    for _ in range(100):
+        verbs = [(v.verb, v.detail) for v in await flow.store.read(verbs_of, member.sid)]
+        if verbs:
+            break
+        await asyncio.sleep(0.02)
+    assert ("Enqueue", "support") in verbs
     await flow.wait_status(agent.sid, ("completed",))
     assert ("Dial", "queue support") in [(v.verb, v.detail) for v in await flow.store.read(verbs_of, agent.sid)]
 
