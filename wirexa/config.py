@@ -34,7 +34,9 @@ class Setting:
 
 
 # Sections are the first word of the name: sip_trunk_host lives in [sip] as trunk_host.
-SECTIONS = ("api", "webhooks", "sip", "sandbox", "calls", "tts", "stt", "recordings", "store", "console", "log")
+SECTIONS = (
+    "api", "webhooks", "sip", "sandbox", "calls", "tts", "stt", "recordings", "store", "cluster", "console", "log"
+)  # fmt: skip
 
 
 def _setting(default: Any, text: str) -> Any:
@@ -298,6 +300,21 @@ class Settings:
     recordings_s3_url_expiry_s: int = _setting(300, "Lifetime of the presigned URLs of recordings_s3_serve = redirect.")
     store_call_events_days: float = _setting(
         7.0, "Days a call's Events (the requests it made and their responses) are kept; 0 = keep forever."
+    )
+    cluster_node_id: str = _setting(
+        "", "This engine's name among the engines sharing one database; empty = the host's name. Unique per engine."
+    )
+    cluster_node_timeout_s: float = _setting(
+        15.0, "An engine whose heartbeat is older than this is dead: another one finalizes its live calls."
+    )
+    cluster_heartbeat_s: float = _setting(2.0, "How often an engine writes its heartbeat (and looks for dead ones).")
+    cluster_http_url: str = _setting(
+        "",
+        "Where the other engines reach this one's API (a call's update forwarded to its engine); empty = http://<host name>:<port> (http://127.0.0.1:<port> when the API listens on loopback only).",
+    )
+    cluster_sip_uri: str = _setting(
+        "",
+        "This engine's inbound SIP address in Kamailio's dispatcher list; empty = sip:<sip public_address or bind_host>:<sip inbound_port>.",
     )
     console_enabled: bool = _setting(
         True, "Serve the web console at /console/ on the API's port (log in with a project's SID and Auth Token)."

@@ -39,6 +39,7 @@ from wirexa.calls.queues import Queues
 from wirexa.calls.service import CallController, CallService, NullController
 from wirexa.calls.session import SessionDeps
 from wirexa.clock import SystemClock, new_sid, utcnow
+from wirexa.cluster.membership import Membership, http_url_of, node_id_of
 from wirexa.config import Settings
 from wirexa.errors import ConfigError
 from wirexa.http.audio import AudioCache
@@ -175,7 +176,8 @@ class Engine:
         self.settings = settings
         self.with_sip = with_sip
         self.with_api = with_api
-        self.node_id = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.node_id = node_id_of(settings)  # [cluster] node_id, default the host name
+        self.membership: Membership | None = None  # this engine's row among the engines on the database
         self.store: Store | None = None
         self.services: ApiServices | None = None
         self.port: int | None = None
@@ -249,6 +251,9 @@ class Engine:
         self.store = store
         self._stack.callback(store.close)
         ensure_project(store)
+        # Register among the engines sharing the database (one, on SQLite) before anything
+        # finalizes what a dead run left: only calls no live engine owns are finalized.
+        membership = self.membership = await self._stack.enter_async_context(Membership(store, s))
 
         self.delivery = await self._stack.enter_async_context(DeliveryWorker(store, s, worker_id=self.node_id))
         # Call Events: the document fetches' log (the delivery worker stores its own attempts) and
@@ -263,7 +268,7 @@ class Engine:
             store, recording_callbacks=outbox.recording_callbacks(s.base_url), wake_webhooks=self.delivery.wake
         )
         if self.with_sip:
-            await recover_recordings(rows)
+            await recover_recordings(rows, await rows.orphans(self.node_id))
         media_job = await self._stack.enter_async_context(
             RecordingMedia(rows, remote=remote, keep_local=s.recordings_s3_keep_local)
         )
@@ -312,6 +317,7 @@ class Engine:
                 Dispatcher(s, deps, node_id=self.node_id, admission=admission)
             )
             controller = self.dispatcher
+            self._join_cluster(membership, self.dispatcher, rows)
             if s.sip_inbound_port:
                 await self._start_inbound(store, calls, admission)
 
@@ -328,6 +334,21 @@ class Engine:
             await self._start_api(self.services)
         if self.sip is not None:
             self._stack.callback(self._stop_supervising)  # pushed last: the first step of shutdown
+
+    @staticmethod
+    def _join_cluster(membership: Membership, dispatcher: Dispatcher, rows: StoreRecordings) -> None:
+        """The dispatcher claims under this run's generation, is stopped when the run is fenced,
+        and sweeps (with the recordings) what dead engines left live."""
+        dispatcher.generation = membership.generation
+        membership.on_registered.append(lambda generation: setattr(dispatcher, "generation", generation))
+        membership.on_fenced.append(dispatcher.fenced)
+        membership.live_calls = lambda: len(dispatcher.sessions)
+
+        async def sweep() -> None:
+            await dispatcher.sweep()
+            await recover_recordings(rows, await rows.orphans(None))
+
+        membership.on_sweep.append(sweep)
 
     async def _start_inbound(self, store: Store, calls: CallStore, admission: Admission) -> None:
         """Inbound calls: the router takes the INVITEs the workers hold, and the front on [sip]
@@ -425,6 +446,8 @@ class Engine:
         """A graceful stop, before __aexit__: no queued call starts any more, live calls go on for
         up to grace_s (less when `hurry` is set), then the rest are hung up; their final callbacks
         get a moment to go out. Loop-only."""
+        if self.membership is not None:
+            await self.membership.drain()
         dispatcher = self.dispatcher
         if dispatcher is None:
             return
@@ -490,6 +513,8 @@ class Engine:
         self._stack.push_async_callback(runner.cleanup)
         self.urls = [_url(address) for address in runner.addresses]
         log.info("REST API listening on %s", ", ".join(self.urls))
+        if self.membership is not None:
+            await self.membership.advertise(http_url_of(self.settings, self.port))
 
 
 async def _set(event: asyncio.Event) -> bool:

@@ -153,7 +153,7 @@ async def test_saved_recording_gets_mp3_then_callback_then_upload(tmp_path: Path
     project = ensure_project(store)
     sent: list[tuple[str, str, str | None]] = []
 
-    def callbacks(rec: RecordingRecord, call: CallRecord, event: str) -> None:
+    def callbacks(rec: RecordingRecord, call: CallRecord | None, event: str) -> None:
         sent.append((rec.sid, event, rec.mp3_path))
 
     rows = StoreRecordings(store, recording_callbacks=callbacks)

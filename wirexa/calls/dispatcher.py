@@ -41,7 +41,7 @@ from typing import Any
 from wirexa.calls import permissions, state
 from wirexa.calls.admission import Admission, UsageCache
 from wirexa.calls.ending import end_lost, end_queued
-from wirexa.calls.ports import AmdRequest, CallSid, CallStore, Dialout, SipEvent, SipPort
+from wirexa.calls.ports import AmdRequest, CallSid, CallStore, ClaimGate, Dialout, SipEvent, SipPort
 from wirexa.calls.records import (
     CallChanges,
     CallRecord,
@@ -103,13 +103,15 @@ class Dispatcher:
         self.sip: SipPort = deps.sip
         self.clock = deps.clock
         self.node_id = node_id
+        # This engine's run in the nodes table (cluster/membership.py sets it); 0: not
+        # registered (tests), no check; -1: fenced, nothing leaves the queue.
+        self.generation = 0
         self.sessions: Registry[CallSession] = Registry()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         now = self.clock.monotonic()
         self._bucket = TokenBucket(settings.calls_cps, burst=max(1.0, settings.calls_cps), now=now)
-        self._project_buckets: dict[str, TokenBucket] = {}
         self._closing = False
         self._draining = False
         # Calls being taken out of the queue (queued -> initiated, then the session): set once
@@ -239,8 +241,8 @@ class Dispatcher:
 
     async def _dispatch_ready(self) -> float:
         """Dispatch what the limits allow; return how long to sleep before looking again."""
-        if self._draining:
-            return 5.0
+        if self._draining or self.generation < 0:
+            return 5.0 if self._draining else 0.5
         # Nothing could start now: don't read the queue (every API create wakes us, and a
         # dialer's backlog can be thousands of calls deep).
         wait = self._bucket.wait_time(self.clock.monotonic())
@@ -252,6 +254,7 @@ class Dispatcher:
             return STOPPED_POLL_S  # the emergency stop: look again for `wirexa calls resume`
         projects: dict[str, ProjectRecord | None] = {}
         usage: UsageCache = {}  # per pass: limits, seconds used
+        waiting: set[str] = set()  # per pass: projects whose claim found no token or the cap reached
         limit = QUEUE_PEEK
         while True:
             # Oldest first; rows skipped below stay queued and are read again (skipping is cheap).
@@ -272,15 +275,14 @@ class Dispatcher:
                     continue
                 if await self.admission.calls_stopped():
                     return STOPPED_POLL_S  # stopped during this pass: nothing more leaves the queue
-                now = self.clock.monotonic()
-                if project is not None and project.cps:
-                    bucket = self._project_buckets.setdefault(project.sid, TokenBucket(project.cps, now=now))
-                    if bucket.take(now) > 0:
-                        continue  # this project waits; others may go
-                wait = self._bucket.take(now)
+                if call.account_sid in waiting:
+                    continue  # this project waits (its CPS, its cap on every engine); others may go
+                wait = self._bucket.take(self.clock.monotonic())
                 if wait > 0:
                     return wait
-                await self._dispatch(call)
+                wait = await self._dispatch(call, project)
+                if wait:
+                    waiting.add(call.account_sid)
             if len(queued) < limit or limit >= QUEUE_READ_MAX:
                 return 0.5
             limit = min(QUEUE_READ_MAX, limit * 4)  # all skipped or placed: look further down the queue
@@ -297,7 +299,9 @@ class Dispatcher:
         contacts = self.deps.phones.reach(user) if self.deps.phones is not None else []
         return contacts[-1] if contacts else ""
 
-    async def _dispatch(self, call: CallRecord) -> None:
+    async def _dispatch(self, call: CallRecord, project: ProjectRecord | None) -> float:
+        """Claim and dial one queued call; the seconds its project must wait (no CPS token, its
+        concurrency cap reached on the engines together), else 0."""
         number = call.to_number
         contact = self._phone_contact(number)
         if contact == "":
@@ -305,23 +309,30 @@ class Dispatcher:
                 call.account_sid, call.sid, Notice.DIAL_NUMBER_FAILED, f"{number} is not registered"
             )
             await end_queued(self.store, self.clock, call.sid, state.Fact.ENDED_FAILED, notice)
-            return
+            return 0.0
         try:
             to_uri, from_uri, headers = self.sip.resolve(contact or number, call.caller_id or call.from_number)
         except SipError as exc:
             log.warning("[%s] cannot route: %s", call.sid, exc)
             await end_queued(self.store, self.clock, call.sid, state.Fact.ENDED_FAILED)
-            return
+            return 0.0
         now = self.clock.now()
         queue_ms = int((now - call.date_created).total_seconds() * 1000)
         changes = CallChanges(start_time=now, queue_time_ms=queue_ms, owner=self.node_id)
+        gate = ClaimGate(
+            self.node_id,
+            self.generation,
+            call.account_sid,
+            project.cps if project is not None else None,
+            project.max_concurrent if project is not None else None,
+        )
         claim = self._claims[call.sid] = asyncio.Event()
         try:
-            updated = await self.store.transition(
-                call.sid, state.Fact.DISPATCHED, changes, expect=(state.CallStatus.QUEUED,)
-            )
+            updated = await self.store.claim(call.sid, changes, gate)
+            if isinstance(updated, float):
+                return updated
             if updated is None:
-                return  # cancelled while we looked
+                return 0.0  # cancelled while we looked, or taken by another engine
             session = CallSession(updated, self, self.deps)
             self.sessions.add(session)
         finally:
@@ -345,6 +356,7 @@ class Dispatcher:
         except SipError as exc:
             log.warning("[%s] start_call failed: %s", call.sid, exc)
             session.could_not_start()
+        return 0.0
 
     # --- toll-fraud controls ------------------------------------------------------------------
 
@@ -445,10 +457,28 @@ class Dispatcher:
         session.post(event)
 
     async def recover(self) -> None:
-        """Finalize calls a previous run left live (their SIP dialogs died with it), each at the
-        last moment that run knew it was up (ending.end_lost)."""
-        for call in await self.store.dialing():
+        """Finalize calls a previous run of this engine left live (their SIP dialogs died with
+        it), each at the last moment that run knew it was up (ending.end_lost); and those of
+        engines that are not live any more. Calls of the other live engines are theirs."""
+        await self.sweep(self.node_id)
+
+    async def sweep(self, me: str | None = None) -> int:
+        """Finalize the live calls no live engine owns (a dead engine's, found by the cluster's
+        membership; with `me`, also this engine's previous run's) as a restart does; returns
+        how many. Another engine sweeping at once is harmless: a final status stays final."""
+        ended = 0
+        for call in await self.store.orphaned(me):
             if call.sid in self.sessions:
                 continue
-            log.warning("[%s] was %s when the engine stopped: finalizing", call.sid, call.status)
-            await end_lost(self.store, self.clock, call)
+            log.warning("[%s] was %s when its engine (%s) stopped: finalizing", call.sid, call.status, call.owner)
+            if await end_lost(self.store, self.clock, call) is not None:
+                ended += 1
+        return ended
+
+    async def fenced(self) -> None:
+        """This engine's run was declared dead by another (its heartbeat stalled): its calls
+        were finalized there. Take nothing from the queue until re-registered (`generation`
+        set again), and hang up what is still live here: the store refuses its writes now."""
+        self.generation = -1
+        for session in self.sessions:
+            await session.hangup()

@@ -131,6 +131,8 @@ def forwarded_from(invite: InboundInvite, numbering: Numbering) -> str | None:
 class Sessions(Protocol):
     """What the router needs from the dispatcher."""
 
+    node_id: str  # the engine that takes the call owns it (its calls' `owner`)
+
     def live_calls(self, account_sid: str) -> int: ...
 
     def engine_full(self) -> str | None: ...
@@ -230,6 +232,7 @@ class InboundRouter:
                 direction=state.Direction.INBOUND,
                 phone_number_sid=route.phone_number_sid,
                 forwarded_from=forwarded_from(invite, self.numbering) if sender.kind != "phone" else None,
+                owner=self.sessions.node_id,
             ),
         )
         session = self.sessions.adopt_inbound(call)

@@ -577,6 +577,24 @@ RecordingCallbacks: TypeAlias = Callable[[RecordingRecord, CallRecord | None, st
 AmdCallbacks: TypeAlias = Callable[[CallRecord, int, float], None]
 
 
+# After a claim found the project's concurrency cap reached: when to look at its calls again
+# (an ending call wakes the dispatcher earlier on the engine that holds it).
+CONCURRENCY_WAIT_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimGate:
+    """What a claim of a queued call checks in its transaction (CallStore.claim): this engine's
+    run (`generation` 0: not registered, no check), the project's shared CPS and its
+    concurrency cap, across every engine on the database."""
+
+    node_id: str
+    generation: int
+    account_sid: str
+    cps: float | None
+    max_concurrent: int | None
+
+
 class CallStore(Protocol):
     """The calls' unit of work (store/calls.py implements it over the store's writer thread).
 
@@ -593,8 +611,17 @@ class CallStore(Protocol):
         """Queued top-level calls, oldest first (the dispatcher's queue)."""
         ...
 
-    async def dialing(self) -> list[CallRecord]:
-        """Calls whose INVITE left and that have not ended (state.DIALING)."""
+    async def orphaned(self, me: str | None) -> list[CallRecord]:
+        """Live calls (state.DIALING) that no live engine owns: a dead engine's, and with `me`
+        (at this engine's start) its own previous run's (store/repo/nodes.py)."""
+        ...
+
+    async def claim(self, call_sid: str, changes: CallChanges, gate: ClaimGate) -> CallRecord | float | None:
+        """Take a queued call for this engine (queued -> initiated, as transition(DISPATCHED)
+        with its callback), in one transaction that also checks the gate: the engine is open
+        (not fenced), the project has a token in its shared CPS bucket, and fewer live calls on
+        all engines than its concurrency cap. The call; or seconds to wait (no token, the cap
+        reached: the call stays queued); or None (not queued any more, or the engine fenced)."""
         ...
 
     async def insert(self, account_sid: str, new: NewCall) -> CallRecord:

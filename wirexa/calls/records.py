@@ -232,6 +232,7 @@ class NewCall:
     forwarded_from: str | None = None
     sip_auth_username: str | None = None
     sip_auth_password: str | None = None
+    owner: str | None = None  # the engine (node id) holding the call: set here for an inbound call
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -56,14 +56,19 @@ class RecordingRows(Protocol):
     async def delete(self, sid: str) -> None: ...
 
 
-async def recover_recordings(rows: RecordingRows, repair: Callable[[Path], float | None] = repair_wav) -> int:
+async def recover_recordings(
+    rows: RecordingRows,
+    found: Sequence[RecordingRecord] | None = None,
+    repair: Callable[[Path], float | None] = repair_wav,
+) -> int:
     """At engine start, before any call runs: close every recording left in-progress (or paused,
-    stopped, processing) by a dead engine or worker. A WAV with audio gets a header that matches
+    stopped, processing) by a dead engine or worker (`found`: those, when the caller knows them:
+    the orphans of engines sharing the database; else every unfinished one). A WAV with audio gets a header that matches
     the data actually captured and the row becomes completed with that duration (its MP3 and
     `completed` callback follow through RecordingMedia); no file or no audio makes it failed,
     with its callback at once. Returns how many were closed."""
     closed = 0
-    for rec in await rows.unfinished():
+    for rec in found if found is not None else await rows.unfinished():
         seconds = await asyncio.to_thread(repair, Path(rec.wav_path)) if rec.wav_path else None
         duration = max(1, round(seconds)) if seconds else None
         log.warning(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from wirexa.calls import state
 from wirexa.calls.permissions import ProjectLimits
-from wirexa.calls.ports import AmdCallbacks, RecordingCallbacks, StatusCallbacks
+from wirexa.calls.ports import CONCURRENCY_WAIT_S, AmdCallbacks, ClaimGate, RecordingCallbacks, StatusCallbacks
 from wirexa.calls.records import (
     NO_CHANGES,
     CallChanges,
@@ -29,7 +29,17 @@ from wirexa.calls.statuses import MediaState, RecordingStatus
 from wirexa.clock import utcnow
 from wirexa.media.quality import Sample, Summary
 from wirexa.store.db import Store
-from wirexa.store.repo import calls, flags, notifications, projects, quality, recordings, transcriptions, webhooks
+from wirexa.store.repo import (
+    calls,
+    flags,
+    nodes,
+    notifications,
+    projects,
+    quality,
+    recordings,
+    transcriptions,
+    webhooks,
+)
 from wirexa.store.repo import verbs as verbs_repo
 
 
@@ -75,8 +85,29 @@ class StoreCalls:
     async def queued(self, limit: int) -> list[CallRecord]:
         return await self.store.read(calls.queued_calls, limit)
 
-    async def dialing(self) -> list[CallRecord]:
-        return await self.store.read(calls.calls_with_status, tuple(str(s) for s in state.DIALING))
+    async def orphaned(self, me: str | None) -> list[CallRecord]:
+        return await self.store.read(nodes.orphaned_calls, me)
+
+    async def claim(self, call_sid: str, changes: CallChanges, gate: ClaimGate) -> CallRecord | float | None:
+        def tx() -> CallRecord | float | None:
+            if gate.generation and not nodes.is_open(gate.node_id, gate.generation):
+                return None  # fenced or draining: this node takes nothing from the queue
+            if gate.cps:
+                wait = nodes.take_token(gate.account_sid, gate.cps, 1.0)
+                if wait > 0:
+                    return wait
+            elif gate.max_concurrent is not None:
+                nodes.lock_project(gate.account_sid)
+            if gate.max_concurrent is not None and calls.count_live_calls(gate.account_sid) >= gate.max_concurrent:
+                return CONCURRENCY_WAIT_S
+            return self._transition_tx(
+                call_sid, state.Fact.DISPATCHED, changes, None, True, (state.CallStatus.QUEUED,), None
+            )
+
+        result: CallRecord | float | None = await self.store.write(tx)
+        if isinstance(result, CallRecord):
+            self._wake()
+        return result
 
     async def insert(self, account_sid: str, new: NewCall) -> CallRecord:
         fields = dataclasses.asdict(new)
@@ -107,28 +138,40 @@ class StoreCalls:
         *,
         notice: NewNotification | None = None,
     ) -> CallRecord | None:
-        def tx() -> CallRecord | None:
-            call = calls.get_call(call_sid)
-            if call is None or (expect is not None and call.status not in expect):
-                return None
-            new = state.step(call.status, fact)
-            if new is None:
-                return None
-            updated = calls.update_call(call_sid, expect_status=(call.status,), status=str(new), **changes.columns())
-            if updated is None:
-                return None
-            if announce:
-                self._status_callbacks(updated, state.EVENT_OF[new], extra or {})
-            if new in state.FINAL and updated.duration_s:
-                projects.charge_credits(updated.account_sid, updated.duration_s)
-            if notice is not None:  # why it ended, visible together with the status (a refusal's code)
-                notifications.insert_notification(**dataclasses.asdict(notice))
-            return updated
-
-        result: CallRecord | None = await self.store.write(tx)
+        result: CallRecord | None = await self.store.write(
+            self._transition_tx, call_sid, fact, changes, extra, announce, expect, notice
+        )
         if result is not None:
             self._wake()
         return result
+
+    def _transition_tx(
+        self,
+        call_sid: str,
+        fact: state.Fact,
+        changes: CallChanges,
+        extra: Mapping[str, str] | None,
+        announce: bool,
+        expect: tuple[str, ...] | None,
+        notice: NewNotification | None,
+    ) -> CallRecord | None:
+        """transition()'s transaction (also the end of claim()'s)."""
+        call = calls.get_call(call_sid)
+        if call is None or (expect is not None and call.status not in expect):
+            return None
+        new = state.step(call.status, fact)
+        if new is None:
+            return None
+        updated = calls.update_call(call_sid, expect_status=(call.status,), status=str(new), **changes.columns())
+        if updated is None:
+            return None
+        if announce:
+            self._status_callbacks(updated, state.EVENT_OF[new], extra or {})
+        if new in state.FINAL and updated.duration_s:
+            projects.charge_credits(updated.account_sid, updated.duration_s)
+        if notice is not None:  # why it ended, visible together with the status (a refusal's code)
+            notifications.insert_notification(**dataclasses.asdict(notice))
+        return updated
 
     async def alive(self, call_sids: Sequence[str], at: dt.datetime) -> None:
         await self.store.write(calls.mark_alive, call_sids, at)

@@ -356,3 +356,29 @@ class Transcription(Base):
 
     class Meta:
         table_name = "transcriptions"
+
+
+class Node(Base):
+    node_id = pw.CharField(primary_key=True)
+    generation = pw.IntegerField()
+    state = pw.CharField()
+    http_url = pw.TextField(null=True)
+    sip_uri = pw.TextField(null=True)
+    capacity = pw.IntegerField(default=0)
+    live_calls = pw.IntegerField(default=0)
+    started_at = pw.DateTimeField()
+    heartbeat_at = pw.DateTimeField()
+    taken_by = pw.CharField(null=True)
+    taken_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "nodes"
+
+
+class CpsBucket(Base):
+    project_sid = pw.CharField(primary_key=True)
+    tokens = pw.FloatField()
+    updated_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "cps_buckets"

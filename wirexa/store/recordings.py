@@ -17,7 +17,7 @@ from wirexa.calls.records import RecordingRecord
 from wirexa.calls.statuses import MediaState, RecordingStatus
 from wirexa.notices import Notice
 from wirexa.store.db import Store
-from wirexa.store.repo import calls, recordings
+from wirexa.store.repo import calls, nodes, recordings
 
 DUE_PAGE = 100
 
@@ -79,6 +79,10 @@ class StoreRecordings:
 
     async def unfinished(self) -> list[RecordingRecord]:
         return await self.store.read(recordings.unfinished_recordings)
+
+    async def orphans(self, me: str | None) -> list[RecordingRecord]:
+        """Open recordings whose engine is not live (store/repo/nodes.py orphaned_recordings)."""
+        return await self.store.read(nodes.orphaned_recordings, me)
 
     async def recovered(self, sid: str, duration_s: int | None) -> RecordingRecord | None:
         """Close a recording a dead engine or worker left open: completed with `duration_s` (its

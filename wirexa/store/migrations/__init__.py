@@ -18,6 +18,7 @@ from wirexa.store.migrations import (
     m0015_conferences,
     m0016_transcriptions,
     m0017_conference_recordings,
+    m0018_cluster,
 )
 
 MIGRATIONS = (
@@ -38,4 +39,5 @@ MIGRATIONS = (
     m0015_conferences,
     m0016_transcriptions,
     m0017_conference_recordings,
+    m0018_cluster,
 )

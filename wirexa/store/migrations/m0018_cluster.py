@@ -1,0 +1,40 @@
+"""Schema version 18: several engines on one database (issue 27).
+
+`nodes`: one row per engine (`[cluster] node_id`). `generation` grows by one at every start of
+that node id; `state` is open, draining, stopped (a clean stop) or dead (another node found its
+heartbeat older than `[cluster] node_timeout_s` and finalized its calls: `taken_by`, `taken_at`).
+A node whose heartbeat finds its row dead or of a newer generation has been fenced: it stops
+placing calls. `http_url` is where another node forwards an API request for one of its calls;
+`sip_uri` its inbound SIP address (Kamailio's dispatcher list); `capacity` and `live_calls`
+what `wirexa cluster status` and the dispatcher weights show. Heartbeats are the database's
+clock on PostgreSQL, so the nodes' clocks never disagree about who is dead.
+
+`cps_buckets`: a project's calls-per-second token bucket, shared by every node (the limit is
+the project's, not each node's): the claim that takes a queued call takes a token from it in
+the same transaction, under the row's lock.
+
+`calls_owner_live`: the sweeper's lookup of a dead node's live calls."""
+
+VERSION = 18
+
+STATEMENTS = (
+    """CREATE TABLE nodes (
+        node_id VARCHAR(64) PRIMARY KEY,
+        generation INTEGER NOT NULL,
+        state VARCHAR(16) NOT NULL,
+        http_url TEXT NULL,
+        sip_uri TEXT NULL,
+        capacity INTEGER NOT NULL DEFAULT 0,
+        live_calls INTEGER NOT NULL DEFAULT 0,
+        started_at TIMESTAMP NOT NULL,
+        heartbeat_at TIMESTAMP NOT NULL,
+        taken_by VARCHAR(64) NULL,
+        taken_at TIMESTAMP NULL
+    )""",
+    """CREATE TABLE cps_buckets (
+        project_sid VARCHAR(64) PRIMARY KEY,
+        tokens REAL NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+    "CREATE INDEX calls_owner_status ON calls (owner, status)",
+)
