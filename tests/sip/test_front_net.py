@@ -279,6 +279,21 @@ async def test_options_in_dialog_requests_and_garbage(tmp_path: Path) -> None:
         assert (await udp_exchange(h.front.port, request("OPTIONS"))).code == 200  # still there
 
 
+async def test_a_draining_engine_answers_options_503(tmp_path: Path) -> None:
+    """Kamailio's dispatcher probes the engines with OPTIONS and counts only 2xx as up: while the
+    engine drains, its OPTIONS get 503 (the Kamailio e2e is tests/cluster/test_kamailio.py)."""
+    draining = [False]
+    async with running(tmp_path) as h:
+        h.front.draining = lambda: draining[0]
+        assert (await udp_exchange(h.front.port, request("OPTIONS"))).code == 200
+        draining[0] = True
+        answer = await udp_exchange(h.front.port, request("OPTIONS"))
+        assert (answer.code, answer.get("retry-after")) == (503, "5")
+        assert (await udp_exchange(h.front.port, request("OPTIONS"), source="127.0.0.2")).code == 403
+        draining[0] = False
+        assert (await udp_exchange(h.front.port, request("OPTIONS"))).code == 200
+
+
 async def test_tls(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     async with running(

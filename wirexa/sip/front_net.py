@@ -94,7 +94,8 @@ class Front:
     """The inbound SIP front. start() binds UDP and TCP on settings.sip_inbound_port (0: a free
     port, the same for both) and TLS when sip_inbound_tls_cert and _key are set; close() stops
     them. pick_worker() -> (host, port) of a worker with room, or None (the INVITE gets 503);
-    lookup_user(username) -> the phone's or the sandbox caller's Credential, or None. Loop-only."""
+    lookup_user(username) -> the phone's or the sandbox caller's Credential, or None;
+    draining() -> True while the engine drains (OPTIONS answered 503). Loop-only."""
 
     def __init__(
         self,
@@ -106,12 +107,16 @@ class Front:
         worker_full: Callable[[tuple[str, int]], None] | None = None,
         worker_wait_s: float = WORKER_WAIT_S,
         waiting: Callable[[int], None] | None = None,
+        draining: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.pick_worker = pick_worker
         self.worker_full = worker_full  # a worker's library refused an INVITE: full for a moment
         self.worker_wait_s = worker_wait_s
         self.waiting = waiting  # how many INVITEs wait for a worker (the pool starts workers for them)
+        # True while the engine drains (serve's graceful stop): OPTIONS get 503, so a Kamailio
+        # probing the engines (config/kamailio) takes it out of its dispatcher set.
+        self.draining = draining or (lambda: False)
         self.lookup_user = lookup_user
         self.clock = clock
         self.registrar = Registrar(clock, max_expires_s=int(settings.sip_registration_max_s))
@@ -282,6 +287,8 @@ class Front:
                     self._refuse(req, source, transport, conn_id)
                 elif req.method == "BYE":
                     self._reply(req, 481, source, transport, conn_id)  # a BYE without a To tag names no dialog
+                elif req.method == "OPTIONS" and self.draining():
+                    self._reply(req, 503, source, transport, conn_id, [("Retry-After", str(RETRY_AFTER_S))])
                 elif req.method == "OPTIONS":
                     self._reply(req, 200, source, transport, conn_id, [("Allow", ALLOW), ("Accept", "application/sdp")])
                 else:
