@@ -132,6 +132,12 @@ class Settings:
     sip_trunk_dial_prefix: str = _setting("", "Prefix put in front of dialed numbers.")
     sip_trunk_strip_plus: bool = _setting(False, "Strip the leading + of E.164 numbers before dialing.")
     sip_trunk_pai: bool = _setting(False, "Send P-Asserted-Identity with the caller ID.")
+    sip_outbound_proxy: str = _setting(
+        "",
+        "SIP proxy the workers send every outbound request through (calls to the trunk, <Dial> SIP URIs, REGISTER;"
+        " a Route header, loose routing), e.g. the Kamailio in front of several engines: sip:10.0.0.5:5060 (;lr is"
+        " added); needs trunk_host. Empty = straight to the trunk.",
+    )
     sip_inbound_port: int = _setting(
         5060,
         "Port the engine takes the carrier's INVITEs and the desk phones' REGISTERs on (UDP and TCP, on bind_host); 0 = no inbound calls.",
@@ -486,6 +492,9 @@ def load(
     check_choice("sip.inbound_number_from", settings.sip_inbound_number_from, ("request-uri", "to"))
     check_choice("sip.phones_voice_method", settings.sip_phones_voice_method.upper(), ("GET", "POST"))
     check_cidrs("sip.inbound_allowed", settings.sip_inbound_allowed)
+    check_proxy("sip.outbound_proxy", settings.sip_outbound_proxy)
+    if settings.sip_outbound_proxy.strip() and not settings.sip_trunk_host.strip():
+        raise ConfigError("sip.outbound_proxy needs sip.trunk_host (the sandbox carrier is reached directly)")
     return settings
 
 
@@ -505,6 +514,14 @@ def check_cidrs(name: str, value: str) -> None:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise ConfigError(f"{name}: {item!r} is not an address or a network (CIDR)") from None
+
+
+def check_proxy(name: str, value: str) -> None:
+    """A SIP URI with no user part (sip:host[:port][;params]) or a bare host[:port], or empty."""
+    rest = value.strip().removeprefix("sips:").removeprefix("sip:")
+    host = rest.split(";", 1)[0]
+    if value.strip() and (not host or "@" in host or any(c.isspace() or c in '<>"' for c in value.strip())):
+        raise ConfigError(f"{name} must be a SIP URI such as sip:10.0.0.5:5060 (no user part), got {value!r}")
 
 
 def example_toml() -> str:

@@ -30,6 +30,15 @@ SANDBOX_HOST = "sandbox.wirexa.invalid"
 SLOT_GRACE_S = 1.5
 
 
+def proxy_uri(spec: str) -> str:
+    """`[sip] outbound_proxy` as the Route URI pjsua preloads: sip: prefixed, loose routing (;lr)."""
+    uri = spec.strip()
+    if not uri.startswith(("sip:", "sips:")):
+        uri = "sip:" + uri
+    params = [part.split("=", 1)[0].strip().lower() for part in uri.split(";")[1:]]
+    return uri if "lr" in params else uri + ";lr"
+
+
 def _track(track: str) -> proto.RecordTrack:
     return "inbound" if track == "inbound" else "outbound" if track == "outbound" else "both"
 
@@ -66,6 +75,12 @@ class SipBridge:
                     "--aor",
                     f"sip:{s.sip_trunk_username or 'wirexa'}@{domain}",
                 ]
+            if self.trunk and s.sip_outbound_proxy.strip():
+                # Requests to the trunk go through the proxy (Kamailio in front of several engines:
+                # the carrier sees one source address); the proxy relays the carrier's in-dialog
+                # requests and answers, so the workers take requests from it too.
+                proxy = proxy_uri(s.sip_outbound_proxy)
+                extra += ["--proxy", proxy, "--allow", proxy]
             self.pool = await self._stack.enter_async_context(WorkerPool(s, self._on_event, extra))
         except BaseException:
             await self._stack.aclose()

@@ -101,6 +101,8 @@ class Worker:
         acfg = account_config(
             uri, args.bind, args.rtp_port, public_rtp_address=args.public_rtp_address or args.public_address
         )
+        if args.proxy:
+            acfg.sipConfig.proxies.append(args.proxy)  # [sip] outbound_proxy: a preloaded Route
         if args.username:
             acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", args.username, 0, args.password or ""))
         if args.registrar:
@@ -259,6 +261,8 @@ class Worker:
                 self.uri, args.bind, args.rtp_port, public_rtp_address=args.public_rtp_address or args.public_address
             )
             acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", cmd.auth_username, 0, cmd.auth_password))
+            if args.proxy:
+                acfg.sipConfig.proxies.append(args.proxy)
             acfg.regConfig.registerOnAdd = False
             account = WorkerAccount(self, self.emit)
             account.create(acfg, False)
@@ -839,6 +843,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=[],
         metavar="PEER",
         help="also take SIP requests from this host[:port], address or CIDR network (the trunk); repeatable",
+    )
+    ap.add_argument(
+        "--proxy", default="", help="outbound proxy URI (;lr) every outbound request is routed through (a Route)"
     )
     ap.add_argument("--public-address", default="", help="behind NAT: the address put in Contact and Via")
     ap.add_argument("--public-rtp-address", default="", help="behind NAT: the SDP's address (else --public-address)")
