@@ -46,6 +46,7 @@ PURE = sorted(
         "timefmt.py",
         "tokenbucket.py",
         "notices.py",
+        "cluster/forward.py",
     ]
     + [str(p.relative_to(ROOT)) for p in (ROOT / "laml").glob("*.py")]
 )
@@ -91,6 +92,7 @@ ARROWS: dict[str, tuple[str, ...]] = {
         "wirexa.media.recording",
         "wirexa.media.storage",
         "wirexa.console",
+        "wirexa.cluster.membership",  # node_id_of: this engine's node id (api/forward.py)
     ),
     # The web console: pages over the API's services and validators, and the store's repo.
     "console": (
@@ -102,6 +104,8 @@ ARROWS: dict[str, tuple[str, ...]] = {
         "wirexa.urls",
     ),
     "calls": ("wirexa.laml",),
+    # Several engines on one database: the nodes table (membership), the forwarding decision (pure).
+    "cluster": ("wirexa.store",),
     "sip": ("wirexa.calls.ports", "wirexa.media.amd_vad", "wirexa.media.streams"),
     "store": ("wirexa.calls.ports", "wirexa.calls.records", "wirexa.calls.state", "wirexa.clock", "wirexa.janitor"),
     "webhooks": ("wirexa.store.repo", "wirexa.clock", "wirexa.urls"),

@@ -10,6 +10,7 @@ from aiohttp.web_request import BaseRequest
 
 from wirexa.api.context import SERVICES, ApiServices
 from wirexa.api.errors import HTTP_CODES, error_middleware, input_guard
+from wirexa.api.forward import install as install_forwarding
 from wirexa.api.routes import (
     accounts,
     applications,
@@ -39,6 +40,7 @@ def make_app(services: ApiServices) -> web.Application:
         client_max_size=int(services.settings.api_max_body_bytes),
     )
     app[SERVICES] = services
+    install_forwarding(app)  # a live call's changes go to the engine holding it (several engines)
     health.add_routes(app)
     calls.add_routes(app)
     recordings.add_routes(app)
