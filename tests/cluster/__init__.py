@@ -92,7 +92,8 @@ def nodes_running(*args: Any, **kwargs: Any) -> Iterator[list[LiveServer]]:
 def query(database_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     """Rows of one SQL statement on the shared database (what the tests check the engines by)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return list(conn.execute(sql, params).fetchall())
+        cursor = conn.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
 
 
 def wait_for(check: Any, timeout_s: float, what: str, every_s: float = 0.2) -> Any:
@@ -105,4 +106,3 @@ def wait_for(check: Any, timeout_s: float, what: str, every_s: float = 0.2) -> A
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(every_s)
-

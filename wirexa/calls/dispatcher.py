@@ -254,7 +254,8 @@ class Dispatcher:
             return STOPPED_POLL_S  # the emergency stop: look again for `wirexa calls resume`
         projects: dict[str, ProjectRecord | None] = {}
         usage: UsageCache = {}  # per pass: limits, seconds used
-        waiting: set[str] = set()  # per pass: projects whose claim found no token or the cap reached
+        # Per pass: projects whose claim found no token or their cap reached, and for how long.
+        waiting: dict[str, float] = {}
         limit = QUEUE_PEEK
         while True:
             # Oldest first; rows skipped below stay queued and are read again (skipping is cheap).
@@ -262,8 +263,8 @@ class Dispatcher:
             if not queued:
                 return 5.0
             for call in queued:
-                if call.sid in self.sessions:
-                    continue
+                if call.sid in self.sessions or call.account_sid in waiting:
+                    continue  # (a waiting project: its CPS, or its cap on every engine; others may go)
                 if call.account_sid not in projects:
                     projects[call.account_sid] = await self.store.project(call.account_sid)
                 project = projects[call.account_sid]
@@ -275,16 +276,16 @@ class Dispatcher:
                     continue
                 if await self.admission.calls_stopped():
                     return STOPPED_POLL_S  # stopped during this pass: nothing more leaves the queue
-                if call.account_sid in waiting:
-                    continue  # this project waits (its CPS, its cap on every engine); others may go
                 wait = self._bucket.take(self.clock.monotonic())
                 if wait > 0:
                     return wait
                 wait = await self._dispatch(call, project)
                 if wait:
-                    waiting.add(call.account_sid)
+                    waiting[call.account_sid] = wait
             if len(queued) < limit or limit >= QUEUE_READ_MAX:
-                return 0.5
+                # Look again when the first waiting project's token is due (the engines sharing
+                # its bucket then try together; its row lock lets one through at a time).
+                return min(0.5, *waiting.values())
             limit = min(QUEUE_READ_MAX, limit * 4)  # all skipped or placed: look further down the queue
 
     def _phone_contact(self, to_number: str) -> str | None:

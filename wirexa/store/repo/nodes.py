@@ -211,5 +211,6 @@ def lock_project(project_sid: str) -> None:
         return
     row = CpsBucket.select(CpsBucket.project_sid).where(CpsBucket.project_sid == project_sid).for_update().first()
     if row is None:
-        CpsBucket.insert(project_sid=project_sid, tokens=0.0, updated_at=db_now()).on_conflict_ignore().execute()
+        # full (a project's bucket holds one token): a CPS set later starts with one, as a new bucket
+        CpsBucket.insert(project_sid=project_sid, tokens=1.0, updated_at=db_now()).on_conflict_ignore().execute()
         CpsBucket.select(CpsBucket.project_sid).where(CpsBucket.project_sid == project_sid).for_update().first()

@@ -1,0 +1,94 @@
+"""Membership (cluster/membership.py) on a real store, SQLite and PostgreSQL: a dead node taken over
+by one live node and swept, a stalled run fenced and registered again, a second engine under a
+running engine's id refused, a clean stop, and the addresses an engine advertises."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from wirexa.cluster.membership import Membership, http_url_of, sip_uri_of
+from wirexa.config import Settings
+from wirexa.errors import ConfigError
+from wirexa.store.db import Store
+from wirexa.store.models import Node
+from wirexa.store.repo import nodes
+
+
+def _settings(node_id: str, **kw: object) -> Settings:
+    return dataclasses.replace(
+        Settings(), cluster_node_id=node_id, cluster_heartbeat_s=0.05, cluster_node_timeout_s=0.5, **kw
+    )
+
+
+def _age(store: Store, node_id: str, seconds: float) -> None:
+    store.write_sync(
+        lambda: (
+            Node.update(heartbeat_at=nodes.db_now() - dt.timedelta(seconds=seconds))
+            .where(Node.node_id == node_id)
+            .execute()
+        )
+    )
+
+
+async def test_a_dead_node_is_swept_by_a_live_one_and_its_stale_run_rejoins(store: Store) -> None:
+    swept: list[str] = []
+    fenced: list[int] = []
+    a, b = Membership(store, _settings("a")), Membership(store, _settings("b"))
+    a.on_fenced.append(lambda: asyncio.sleep(0, fenced.append(a.generation)))
+    b.on_sweep.append(lambda: asyncio.sleep(0, swept.append("b")))
+    await a._register(wait_for_stale=True)
+    await b._register(wait_for_stale=True)
+    b.live_calls = lambda: 7
+    await b.beat()
+    assert store.read_sync(nodes.get_node, "b").live_calls == 7
+    assert swept == []  # nobody dead: no sweep on this beat
+    _age(store, "a", 5)  # a stalls
+    await b.beat()
+    assert swept == ["b"]  # b took a over and swept at once
+    assert (store.read_sync(nodes.get_node, "a").state, store.read_sync(nodes.get_node, "a").taken_by) == ("dead", "b")
+    await a.beat()  # a is back: fenced, it stops and registers again
+    assert fenced == [1] and a.generation == 2 and a.fenced_count == 1
+    row = store.read_sync(nodes.get_node, "a")
+    assert (row.state, row.generation, row.taken_by) == ("open", 2, None)
+    await a.beat()
+    assert a.fenced_count == 1  # fenced once only
+
+
+async def test_a_second_engine_under_a_running_id_is_refused(store: Store) -> None:
+    async with Membership(store, _settings("a")) as first:
+        await asyncio.sleep(0.1)  # it beats
+        with pytest.raises(ConfigError, match="another engine runs as node 'a'"):
+            await Membership(store, _settings("a"))._register(wait_for_stale=True)
+        assert first.fenced_count == 0
+    assert store.read_sync(nodes.get_node, "a").state == "stopped"  # a clean stop says so
+    # A crashed run's row goes stale: the next start waits for that, then registers.
+    store.write_sync(nodes.set_state, "a", 1, nodes.OPEN)
+    async with Membership(store, _settings("a")) as again:
+        assert again.generation == 2
+
+
+async def test_draining_survives_a_fencing(store: Store) -> None:
+    async with Membership(store, _settings("a")) as member:
+        await member.drain()
+        assert member.draining and store.read_sync(nodes.get_node, "a").state == "draining"
+        store.write_sync(nodes.register, "a", None, None, 1)  # someone fenced this run
+        await member.beat()
+        row = store.read_sync(nodes.get_node, "a")
+        assert (row.generation, row.state) == (3, "draining")
+
+
+def test_the_addresses_an_engine_advertises() -> None:
+    s = Settings()
+    assert http_url_of(dataclasses.replace(s, host="127.0.0.1"), 5001) == "http://127.0.0.1:5001"
+    assert http_url_of(dataclasses.replace(s, host="::1"), 5001) == "http://[::1]:5001"
+    assert http_url_of(dataclasses.replace(s, cluster_http_url="http://10.0.0.5:5000/"), 1) == "http://10.0.0.5:5000"
+    assert "0.0.0.0" not in http_url_of(dataclasses.replace(s, host="0.0.0.0"), 5000)
+    assert sip_uri_of(dataclasses.replace(s, sip_inbound_port=0)) is None
+    inbound = dataclasses.replace(s, sip_inbound_port=5080, sip_bind_host="10.1.2.3")
+    assert sip_uri_of(inbound) == "sip:10.1.2.3:5080"
+    assert sip_uri_of(dataclasses.replace(inbound, sip_public_address="203.0.113.9")) == "sip:203.0.113.9:5080"
+    assert sip_uri_of(dataclasses.replace(inbound, cluster_sip_uri="sip:e1.example:5060")) == "sip:e1.example:5060"
