@@ -18,10 +18,16 @@ from wirexa.store.models import Node
 from wirexa.store.repo import nodes
 
 
-def _settings(node_id: str, **kw: object) -> Settings:
+def _settings(node_id: str) -> Settings:
     return dataclasses.replace(
-        Settings(), cluster_node_id=node_id, cluster_heartbeat_s=0.05, cluster_node_timeout_s=0.5, **kw
+        Settings(), cluster_node_id=node_id, cluster_heartbeat_s=0.05, cluster_node_timeout_s=0.5
     )
+
+
+def _node(store: Store, node_id: str) -> nodes.NodeRecord:
+    row = store.read_sync(nodes.get_node, node_id)
+    assert row is not None
+    return row
 
 
 def _age(store: Store, node_id: str, seconds: float) -> None:
@@ -38,21 +44,28 @@ async def test_a_dead_node_is_swept_by_a_live_one_and_its_stale_run_rejoins(stor
     swept: list[str] = []
     fenced: list[int] = []
     a, b = Membership(store, _settings("a")), Membership(store, _settings("b"))
-    a.on_fenced.append(lambda: asyncio.sleep(0, fenced.append(a.generation)))
-    b.on_sweep.append(lambda: asyncio.sleep(0, swept.append("b")))
+
+    async def on_fenced() -> None:
+        fenced.append(a.generation)
+
+    async def on_sweep() -> None:
+        swept.append("b")
+
+    a.on_fenced.append(on_fenced)
+    b.on_sweep.append(on_sweep)
     await a._register(wait_for_stale=True)
     await b._register(wait_for_stale=True)
     b.live_calls = lambda: 7
     await b.beat()
-    assert store.read_sync(nodes.get_node, "b").live_calls == 7
+    assert _node(store, "b").live_calls == 7
     assert swept == []  # nobody dead: no sweep on this beat
     _age(store, "a", 5)  # a stalls
     await b.beat()
     assert swept == ["b"]  # b took a over and swept at once
-    assert (store.read_sync(nodes.get_node, "a").state, store.read_sync(nodes.get_node, "a").taken_by) == ("dead", "b")
+    assert (_node(store, "a").state, _node(store, "a").taken_by) == ("dead", "b")
     await a.beat()  # a is back: fenced, it stops and registers again
     assert fenced == [1] and a.generation == 2 and a.fenced_count == 1
-    row = store.read_sync(nodes.get_node, "a")
+    row = _node(store, "a")
     assert (row.state, row.generation, row.taken_by) == ("open", 2, None)
     await a.beat()
     assert a.fenced_count == 1  # fenced once only
@@ -64,7 +77,7 @@ async def test_a_second_engine_under_a_running_id_is_refused(store: Store) -> No
         with pytest.raises(ConfigError, match="another engine runs as node 'a'"):
             await Membership(store, _settings("a"))._register(wait_for_stale=True)
         assert first.fenced_count == 0
-    assert store.read_sync(nodes.get_node, "a").state == "stopped"  # a clean stop says so
+    assert _node(store, "a").state == "stopped"  # a clean stop says so
     # A crashed run's row goes stale: the next start waits for that, then registers.
     store.write_sync(nodes.set_state, "a", 1, nodes.OPEN)
     async with Membership(store, _settings("a")) as again:
@@ -74,10 +87,10 @@ async def test_a_second_engine_under_a_running_id_is_refused(store: Store) -> No
 async def test_draining_survives_a_fencing(store: Store) -> None:
     async with Membership(store, _settings("a")) as member:
         await member.drain()
-        assert member.draining and store.read_sync(nodes.get_node, "a").state == "draining"
+        assert member.draining and _node(store, "a").state == "draining"
         store.write_sync(nodes.register, "a", None, None, 1)  # someone fenced this run
         await member.beat()
-        row = store.read_sync(nodes.get_node, "a")
+        row = _node(store, "a")
         assert (row.generation, row.state) == (3, "draining")
 
 

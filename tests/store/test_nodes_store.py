@@ -10,11 +10,23 @@ from wirexa.calls.ports import CONCURRENCY_WAIT_S, ClaimGate
 from wirexa.calls.records import CallChanges, CallRecord, ProjectRecord
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
-from wirexa.store.models import Node
+from wirexa.store.models import CpsBucket, Node
 from wirexa.store.repo import nodes
 from wirexa.store.repo.calls import get_call, insert_call
 from wirexa.store.repo.projects import create_project
 from wirexa.store.repo.recordings import insert_recording
+
+
+def _node(store: Store, node_id: str) -> nodes.NodeRecord:
+    row = store.read_sync(nodes.get_node, node_id)
+    assert row is not None
+    return row
+
+
+def _status(store: Store, sid: str) -> str:
+    call = store.read_sync(get_call, sid)
+    assert call is not None
+    return call.status
 
 
 def _age(store: Store, node_id: str, seconds: float) -> None:
@@ -48,7 +60,7 @@ def test_a_node_registers_under_a_new_generation_each_start(store: Store) -> Non
     # The first run is fenced now: its heartbeat and its state changes are refused.
     assert not store.write_sync(nodes.heartbeat, "a", 1, 3, 40)
     assert not store.write_sync(nodes.set_state, "a", 1, nodes.STOPPED)
-    row = store.read_sync(nodes.get_node, "a")
+    row = _node(store, "a")
     assert (row.generation, row.state, row.http_url, row.live_calls) == (2, "open", "http://a:5000", 0)
     assert store.read_sync(nodes.is_open, "a", 2) and not store.read_sync(nodes.is_open, "a", 1)
     assert store.write_sync(nodes.set_state, "a", 2, nodes.DRAINING)
@@ -64,7 +76,7 @@ def test_a_stale_node_is_taken_over_by_one_node(store: Store) -> None:
     assert [n.node_id for n in stale] == ["a"]
     assert store.write_sync(nodes.take_over, "a", 1, "b", 15.0)
     assert not store.write_sync(nodes.take_over, "a", 1, "c", 15.0)  # one winner
-    row = store.read_sync(nodes.get_node, "a")
+    row = _node(store, "a")
     assert (row.state, row.taken_by) == ("dead", "b")
     assert not store.write_sync(nodes.heartbeat, "a", 1, 0, 10)  # it comes back fenced
     assert store.read_sync(nodes.stale_nodes, 15.0) == []
@@ -101,7 +113,7 @@ def test_the_shared_bucket_gives_rate_tokens_a_second(store: Store) -> None:
     wait = store.write_sync(nodes.take_token, project.sid, 2.0, 1.0)
     assert 0.3 < wait <= 0.5  # half a second per token at 2/s
     # Time passes (the row's clock moved back): a token again, and never more than the burst.
-    store.write_sync(lambda: nodes.CpsBucket.update(updated_at=nodes.db_now() - dt.timedelta(seconds=10)).execute())
+    store.write_sync(lambda: CpsBucket.update(updated_at=nodes.db_now() - dt.timedelta(seconds=10)).execute())
     assert store.write_sync(nodes.take_token, project.sid, 2.0, 1.0) == 0.0
     assert store.write_sync(nodes.take_token, project.sid, 2.0, 1.0) > 0
 
@@ -122,11 +134,11 @@ async def test_a_claim_checks_the_engine_the_bucket_and_the_cap(store: Store) ->
     assert isinstance(claimed, CallRecord) and (claimed.status, claimed.owner) == ("initiated", "a")
     assert events == [state.EVENT_OF[state.CallStatus.INITIATED]]
     assert await calls.claim(queued[1].sid, changes, gate) == CONCURRENCY_WAIT_S  # the cap of 1
-    assert store.read_sync(get_call, queued[1].sid).status == "queued"
+    assert _status(store, queued[1].sid) == "queued"
     assert await calls.claim(queued[0].sid, changes, ClaimGate("a", generation, project.sid, None, None)) is None
     cps = ClaimGate("a", generation, project.sid, 1.0, None)
     assert isinstance(await calls.claim(queued[1].sid, changes, cps), CallRecord)
     assert (await calls.claim(queued[2].sid, changes, cps)) > 0  # type: ignore[operator]
     store.write_sync(nodes.register, "a", None, None, 10)  # a newer run: this one is fenced
     assert await calls.claim(queued[2].sid, changes, ClaimGate("a", generation, project.sid, None, None)) is None
-    assert store.read_sync(get_call, queued[2].sid).status == "queued"
+    assert _status(store, queued[2].sid) == "queued"
