@@ -43,6 +43,7 @@ PURE = sorted(
         "sip/protocol.py",
         "sip/front.py",
         "sip/mediagraph.py",
+        "cluster/kamailio.py",
         "timefmt.py",
         "tokenbucket.py",
         "notices.py",

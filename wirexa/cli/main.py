@@ -10,6 +10,7 @@ import typer
 import wirexa
 from wirexa.cli import (
     calls,
+    cluster,
     conferences,
     console_admin,
     db,
@@ -78,6 +79,7 @@ app.add_typer(tts.app, name="tts")
 app.add_typer(stt.app, name="stt")
 app.add_typer(console_admin.app, name="console")
 app.add_typer(db.app, name="db")
+app.add_typer(cluster.app, name="cluster")
 
 
 def _register_optional() -> None:
