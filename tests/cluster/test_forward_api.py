@@ -7,6 +7,7 @@ that is stopped or cannot be reached."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import socket
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ import pytest
 from tests.api.conftest import SchemaCheck
 from tests.conftest import Api, basic, start_api
 from wirexa import config
+from wirexa.api import forward as api_forward
 from wirexa.cluster.forward import FORWARDED_BY, FORWARDED_TO
 from wirexa.store.bootstrap import ensure_project, open_store
 from wirexa.store.db import Store
@@ -180,6 +182,43 @@ async def test_an_owner_without_a_node_row(pair: Pair) -> None:
     resp = await pair.two.client.post(pair.path(sid), data={"Status": "completed"}, headers=pair.two.auth)
     assert resp.status == 503
     assert "engine node-9 is not registered" in (await resp.json())["message"]
+
+
+async def test_an_owner_that_has_not_advertised_its_api(pair: Pair) -> None:
+    await pair.store.write(register, "node-3", None, None, 10)
+    sid = await pair.call(owner="node-3")
+    resp = await pair.two.client.post(pair.path(sid), data={"Status": "completed"}, headers=pair.two.auth)
+    assert resp.status == 503
+    assert "engine node-3 has not advertised its API address yet" in (await resp.json())["message"]
+
+
+@pytest.mark.parametrize(("answer", "status"), [("silence", 504), ("close", 502)])
+async def test_an_owner_that_took_the_request_and_failed(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch, answer: str, status: int
+) -> None:
+    """Connected, the request may have been applied there: an error, never served here too."""
+    monkeypatch.setattr(api_forward, "ANSWER_TIMEOUT_S", 0.5)
+    taken: list[bytes] = []
+
+    async def owner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        taken.append(await reader.readuntil(b"\r\n\r\n"))
+        if answer == "silence":
+            await reader.read()  # until the forwarding engine gives up and closes the connection
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(owner, "127.0.0.1", 0)
+    try:
+        await pair.advertise(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        sid = await pair.call()
+        resp = await pair.two.client.post(pair.path(sid), data={"Status": "completed"}, headers=pair.two.auth)
+        assert resp.status == status, await resp.text()
+        body = await resp.json()
+        assert body["code"] == status and "may have been applied" in body["message"]
+        assert len(taken) == 1 and taken[0].startswith(b"POST ") and b"X-Wirexa-Forwarded-By: node-2" in taken[0]
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 async def test_query_and_repeated_parameters_cross_as_they_are(pair: Pair) -> None:

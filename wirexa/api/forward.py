@@ -103,8 +103,12 @@ async def forward_middleware(request: web.Request, handler: Handler) -> web.Stre
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 why = f"engine {owner} cannot be reached ({type(exc).__name__})"
                 log.warning("[%s] %s %s: %s; serving it here", call.sid, request.method, request.path, why)
+        elif node is None:
+            why = f"engine {owner} is not registered"
+        elif not live:
+            why = f"engine {owner} is {node.state}"
         else:
-            why = f"engine {owner} is {node.state if node is not None else 'not registered'}"
+            why = f"engine {owner} has not advertised its API address yet"
     if forward.needs_live_call(target, await ctx.form(request)):
         raise ServiceUnavailable(forward.refusal(call.sid, owner, why), code=ApiCode.SERVICE_UNAVAILABLE)
     return await handler(request)
