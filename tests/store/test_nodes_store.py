@@ -4,10 +4,17 @@ gate (StoreCalls.claim), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
+import psycopg
+import pytest
+
+from tests.store import schema
 from wirexa.calls import state
 from wirexa.calls.ports import CONCURRENCY_WAIT_S, ClaimGate
 from wirexa.calls.records import CallChanges, CallRecord, ProjectRecord
+from wirexa.clock import utcnow
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
 from wirexa.store.models import CpsBucket, Node
@@ -15,6 +22,7 @@ from wirexa.store.repo import nodes
 from wirexa.store.repo.calls import get_call, insert_call
 from wirexa.store.repo.projects import create_project
 from wirexa.store.repo.recordings import insert_recording
+from wirexa.store.repo.webhooks import claim_webhooks, insert_webhook
 
 
 def _node(store: Store, node_id: str) -> nodes.NodeRecord:
@@ -142,3 +150,42 @@ async def test_a_claim_checks_the_engine_the_bucket_and_the_cap(store: Store) ->
     store.write_sync(nodes.register, "a", None, None, 10)  # a newer run: this one is fenced
     assert await calls.claim(queued[2].sid, changes, ClaimGate("a", generation, project.sid, None, None)) is None
     assert _status(store, queued[2].sid) == "queued"
+
+
+@pytest.mark.slow
+def test_engines_claim_disjoint_outbox_rows_without_waiting(module_pg_url: str) -> None:
+    """PostgreSQL: a row another engine's claim holds locked is skipped at once (SKIP LOCKED), not
+    waited for; the rest are claimed; the locked one is claimable once released."""
+    s = Store(module_pg_url)
+    s.migrate()
+    try:
+        s.write_sync(lambda: s.db.execute_sql(f"TRUNCATE {', '.join(sorted(schema.tables(s.db)))} RESTART IDENTITY"))
+        project = s.write_sync(create_project, "p")
+        rows = [
+            s.write_sync(
+                lambda i=i: insert_webhook(
+                    account_sid=project.sid,
+                    call_sid=f"CA{i:032d}",
+                    kind="call-status",
+                    event="completed",
+                    url="http://127.0.0.1:9/x",
+                    method="POST",
+                    params=[],
+                )
+            )  # fmt: skip
+            for i in range(3)
+        ]
+        now = utcnow()
+        with psycopg.connect(module_pg_url) as other:  # another engine, mid-claim: 3 s
+            other.execute("SELECT id FROM webhooks WHERE id = %s FOR UPDATE", (rows[0].id,))
+            release = threading.Timer(3.0, other.rollback)
+            release.start()
+            started = time.monotonic()
+            claimed = s.write_sync(claim_webhooks, "a", now, now + dt.timedelta(seconds=30), 10)
+            assert time.monotonic() - started < 2  # not blocked behind the other's lock
+            assert [w.id for w in claimed] == [rows[1].id, rows[2].id]
+            release.join()
+        again = s.write_sync(claim_webhooks, "b", now, now + dt.timedelta(seconds=30), 10)
+        assert [w.id for w in again] == [rows[0].id]
+    finally:
+        s.close()

@@ -16,6 +16,7 @@ from typing import Any
 from wirexa.calls.records import WebhookRecord
 from wirexa.calls.statuses import OPEN_WEBHOOK, WebhookStatus
 from wirexa.clock import utcnow
+from wirexa.store.db import is_sqlite
 from wirexa.store.models import Webhook
 from wirexa.store.sql import Select, Write, marks
 
@@ -37,6 +38,10 @@ _DUE = (
 _CLAIMABLE_SQL = (
     f'SELECT w."id" FROM "webhooks" AS w WHERE {_DUE} AND {_NOT_HELD_BACK} ORDER BY w."next_attempt_at", w."id" LIMIT ?'
 )
+# On PostgreSQL the engines sharing the outbox claim disjoint rows without waiting on each other:
+# a row another engine is claiming is skipped (its claim still re-checks the rows it locked). A
+# row held back by one being claimed elsewhere stays held back: that one is still open.
+_CLAIMABLE_SKIP_LOCKED_SQL = _CLAIMABLE_SQL + " FOR UPDATE OF w SKIP LOCKED"
 _FINISH_WEBHOOK_SQL = (
     'UPDATE "webhooks" SET "status" = ?, "attempts" = ?, "last_status_code" = ?, "last_error" = ?, '
     '"claimed_by" = NULL, "claimed_until" = NULL, "updated_at" = ?, '
@@ -140,7 +145,8 @@ def claim_webhooks(worker_id: str, now: dt.datetime, lease_until: dt.datetime, l
     Due = pending with next_attempt_at <= now, or in-flight whose lease expired (its worker
     died); and not held back (_HOLDS_BACK).
     """
-    ids = [row[0] for row in _WEBHOOK_WRITE.execute(_CLAIMABLE_SQL, (_at(now), _at(now), limit)).fetchall()]
+    sql = _CLAIMABLE_SQL if is_sqlite(Webhook._meta.database.obj) else _CLAIMABLE_SKIP_LOCKED_SQL
+    ids = [row[0] for row in _WEBHOOK_WRITE.execute(sql, (_at(now), _at(now), limit)).fetchall()]
     if not ids:
         return []
     # Re-check the due condition in the UPDATE so that two engines racing on one database
