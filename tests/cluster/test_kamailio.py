@@ -214,4 +214,5 @@ def test_inbound_calls_are_still_answered_after_an_engine_is_killed(front: Front
     )
     assert {(status, owner) for status, owner in calls.values()} == {("completed", "node-1")}
     wait_for(lambda: front.kamailio.dispatcher()[dead_uri].startswith("I"), 10, "the dead engine inactive")
+    assert f"engine DOWN: {dead_uri}" in front.kamailio.logs()  # its probes failed
     assert front.kamailio.dispatcher()[f"sip:127.0.0.1:{front.nodes[0].env['WIREXA_SIP_INBOUND_PORT']}"] == "AP"

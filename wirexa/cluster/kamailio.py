@@ -243,17 +243,23 @@ failure_route[ENGINE_FAILED] {
     # 500, 503 or no answer: the engine is down or draining; try the next one. Never on 4xx or
     # 6xx: those are the application's answer.
     if (t_check_status("500|503") || (t_branch_timeout() && !t_branch_replied())) {
+        xlog("L_WARN", "engine $du failed the $rm ($T_reply_code; 408: no answer): marked down\\n");
         ds_mark_dst("ip");
         if (ds_next_dst()) {
-            xlog("L_INFO", "engine failed ($T_reply_code): $rm to $du instead\\n");
+            xlog("L_INFO", "$rm to the next engine: $du\\n");
             t_on_failure("ENGINE_FAILED");
             t_relay();
         }
     }
 }
 
+# The engine is $du when a call's failover marked it, $ru when its probes did.
 event_route[dispatcher:dst-down] {
-    xlog("L_WARN", "engine DOWN: $ru\\n");
+    if ($du != $null) {
+        xlog("L_WARN", "engine DOWN: $du\\n");
+    } else {
+        xlog("L_WARN", "engine DOWN: $ru\\n");
+    }
 }
 
 event_route[dispatcher:dst-up] {
