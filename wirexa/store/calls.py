@@ -92,14 +92,14 @@ class StoreCalls:
         def tx() -> CallRecord | float | None:
             if gate.generation and not nodes.is_open(gate.node_id, gate.generation):
                 return None  # fenced or draining: this node takes nothing from the queue
-            if gate.cps:
-                wait = nodes.take_token(gate.account_sid, gate.cps, 1.0)
-                if wait > 0:
+            if not nodes.lock_queued_call(call_sid):
+                return None  # not queued any more, or another engine is claiming it now
+            if gate.cps or gate.max_concurrent is not None:
+                nodes.lock_project(gate.account_sid)  # the engines' claims of one project, one at a time
+                if gate.max_concurrent is not None and calls.count_live_calls(gate.account_sid) >= gate.max_concurrent:
+                    return CONCURRENCY_WAIT_S
+                if gate.cps and (wait := nodes.take_token(gate.account_sid, gate.cps, 1.0)) > 0:
                     return wait
-            elif gate.max_concurrent is not None:
-                nodes.lock_project(gate.account_sid)
-            if gate.max_concurrent is not None and calls.count_live_calls(gate.account_sid) >= gate.max_concurrent:
-                return CONCURRENCY_WAIT_S
             return self._transition_tx(
                 call_sid, state.Fact.DISPATCHED, changes, None, True, (state.CallStatus.QUEUED,), None
             )

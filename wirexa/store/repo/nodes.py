@@ -204,6 +204,18 @@ def take_token(project_sid: str, rate: float, burst: float) -> float:
     return 0.0
 
 
+def lock_queued_call(call_sid: str) -> bool:
+    """Lock a queued call for this engine's claim (to the end of the transaction): False when it
+    is not queued, or (PostgreSQL, SKIP LOCKED) another engine is claiming it right now, so the
+    engines reading the same head of the queue take different calls instead of queueing on one.
+    Call inside the claim's write transaction."""
+    sql = 'SELECT 1 FROM "calls" WHERE "sid" = ? AND "status" = ?'
+    if not is_sqlite(database_proxy.obj):
+        sql += " FOR UPDATE SKIP LOCKED"
+    param = database_proxy.obj.param
+    return database_proxy.execute_sql(sql.replace("?", param), (call_sid, "queued")).fetchone() is not None
+
+
 def lock_project(project_sid: str) -> None:
     """Hold the project's bucket row lock to the end of the transaction (PostgreSQL; SQLite's
     one writer serializes anyway): the concurrency cap's count then sees every node's claims."""
