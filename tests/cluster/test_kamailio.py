@@ -92,17 +92,18 @@ def front(tmp_path_factory: pytest.TempPathFactory, pg: PgCluster) -> Iterator[F
         web.close()
 
 
-def sipp(tmp: Path, scenario: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
-    argv = ["sipp", "-sf", str(SIPP / scenario), "-i", "127.0.0.1", "-nostdin", "-max_socket", "100"]
-    return subprocess.run([*argv, *args], capture_output=True, cwd=tmp, timeout=timeout)
+def carrier_argv(f: Front, count: int, rate: int, talk_ms: int = 1000) -> list[str]:
+    """SIPp's arguments for `count` carrier calls to Kamailio (`rate` a second), each `talk_ms`
+    long, hung up by the carrier."""
+    return [
+        "-sf", str(SIPP / "proxy_carrier_call.xml"), "-i", "127.0.0.1", "-nostdin", "-max_socket", "100",
+        "-s", NUMBER, "-p", "0", "-m", str(count), "-r", str(rate), "-l", str(count), "-d", str(talk_ms),
+        "-timeout", "40s", "-timeout_error", "-trace_err", f"127.0.0.1:{f.port}",
+    ]  # fmt: skip
 
 
 def carrier_calls(f: Front, tmp: Path, count: int, rate: int) -> subprocess.CompletedProcess[bytes]:
-    """`count` carrier calls to Kamailio (`rate` a second), each 1 s long, hung up by the carrier."""
-    return sipp(
-        tmp, "proxy_carrier_call.xml", "-s", NUMBER, "-p", "0", "-m", str(count), "-r", str(rate), "-l", str(count),
-        "-timeout", "40s", "-timeout_error", "-trace_err", f"127.0.0.1:{f.port}",
-    )  # fmt: skip
+    return subprocess.run(["sipp", *carrier_argv(f, count, rate)], capture_output=True, cwd=tmp, timeout=60)
 
 
 def inbound_owners(f: Front, since: int = 0) -> dict[str, tuple[str, str | None]]:
