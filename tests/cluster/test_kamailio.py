@@ -27,6 +27,8 @@ from tests.e2e.webapp import WebApp
 from tests.kamailio import Kamailio
 from tests.pg import PgCluster
 from wirexa.cli.main import app as cli_app
+from wirexa.store.db import Store
+from wirexa.store.repo import nodes
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -143,6 +145,11 @@ def test_cluster_status_shows_the_nodes(front: Front, tmp_path: Path) -> None:
 
 def test_cluster_commands_refuse_bad_input_in_one_line(front: Front, pg: PgCluster, tmp_path: Path) -> None:
     runner = CliRunner()
+    wild = pg.new_database()  # an engine bound to every address, advertising that
+    store = Store(wild)
+    store.migrate()
+    store.write_sync(nodes.register, "wild", None, "sip:0.0.0.0:5060", 8)
+    store.close()
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     cases = [
@@ -151,6 +158,7 @@ def test_cluster_commands_refuse_bad_input_in_one_line(front: Front, pg: PgClust
         ({"WIREXA_DATABASE_URL": pg.new_database()}, ["kamailio-config", "--out", str(tmp_path)], "no engine is open"),
         ({"WIREXA_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}, ["status"], "Connection refused"),
         ({"WIREXA_DATABASE_URL": front.url}, ["kamailio-config", "--listen", "udp:1.2.3.4:5060 x"], "listen socket"),
+        ({"WIREXA_DATABASE_URL": wild}, ["kamailio-config", "--out", str(tmp_path)], "set its [cluster] sip_uri"),
     ]
     for env, args, said in cases:
         result = runner.invoke(cli_app, ["cluster", *args, "--data-dir", str(tmp_path / "d")], env=env)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,8 @@ app = App(
 )
 
 STATE_COLORS = {"open": "green", "draining": "yellow", "stopped": "dim", "dead": "red"}
+# An engine bound to every address advertises that (sip:0.0.0.0:5060): no one reaches it there.
+UNSPECIFIED = re.compile(r"^sips?:(?:[^@]*@)?(?:0\.0\.0\.0|\[::\])(?::\d+)?(?:;|$)")
 
 
 def _read_nodes(s: Settings) -> tuple[list[nodes.NodeRecord], dt.datetime]:
@@ -128,6 +131,12 @@ def kamailio_config(
     if not engines:
         why = "no engine is open" if not fresh else "no open engine takes inbound SIP ([sip] inbound_port 0)"
         fail(f"{why} on this database: nothing to dispatch to (see `wirexa cluster status`)")
+    for engine in engines:
+        if UNSPECIFIED.match(engine.sip_uri):
+            fail(
+                f"engine {engine.node_id} advertises {engine.sip_uri}, which Kamailio cannot reach: set its"
+                " [cluster] sip_uri (or [sip] public_address)"
+            )
     directory = Path(out).expanduser().absolute()
     list_file = directory / "dispatcher.list"
     try:
