@@ -185,7 +185,9 @@ def test_a_killed_engine_s_calls_are_finalized_and_its_work_taken(
     url, (one, two) = cluster
     query(url, "UPDATE projects SET max_concurrent = 4 WHERE sid = %s", one.project_id)
     try:
-        sids = _create(two, web, "<Response><Pause length='4'/></Response>", 5)
+        # Recorded: the killed engine's open recordings are closed by the survivor from their files
+        # (the recordings directory is shared).
+        sids = _create(two, web, "<Response><Pause length='4'/></Response>", 5, record=True, trim="do-not-trim")
         sids += _create(one, web, "<Response><Pause length='4'/></Response>", 5)
         on_two = wait_for(
             lambda: [
@@ -198,6 +200,10 @@ def test_a_killed_engine_s_calls_are_finalized_and_its_work_taken(
             30,
             "a live call on node-2",
         )
+        wait_for(
+            lambda: query(url, "SELECT status FROM recordings WHERE call_sid = ANY(%s)", on_two), 10, "a recording"
+        )
+        time.sleep(1.5)  # a second and more of it on disk
         queued = [s for (s,) in query(url, "SELECT sid FROM calls WHERE sid = ANY(%s) AND status = 'queued'", sids)]
         assert queued  # the cap holds 6 back
         killed_at = time.monotonic()
@@ -215,6 +221,16 @@ def test_a_killed_engine_s_calls_are_finalized_and_its_work_taken(
         assert _statuses(web, sid).count("initiated") == 1 and _statuses(web, sid).count("completed") == 1
     undelivered = query(url, "SELECT COUNT(*) FROM webhooks WHERE call_sid = ANY(%s) AND status <> 'delivered'", sids)
     assert undelivered == [(0,)]
+    closed = wait_for(
+        lambda: [
+            r
+            for r in query(url, "SELECT status, duration_s FROM recordings WHERE call_sid = ANY(%s)", on_two)
+            if r[0] == "completed"
+        ],
+        20,
+        "the killed engine's recordings closed from their files",
+    )
+    assert all(duration >= 1 for _, duration in closed), closed
     # Restarted under its id, node-2 opens a new generation and takes calls again.
     back = start_node(
         two.data_dir, url, "node-2", heartbeat_s=HEARTBEAT_S, node_timeout_s=NODE_TIMEOUT_S,
