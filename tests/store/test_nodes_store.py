@@ -189,3 +189,24 @@ def test_engines_claim_disjoint_outbox_rows_without_waiting(module_pg_url: str) 
         assert [w.id for w in again] == [rows[0].id]
     finally:
         s.close()
+
+
+def test_a_room_or_queue_name_is_held_by_one_live_engine(store: Store) -> None:
+    project = store.write_sync(create_project, "p")
+    for name in ("a", "b"):
+        store.write_sync(nodes.register, name, None, None, 10)
+    take = lambda me, sid="CF1": store.write_sync(nodes.take_home, "conference", project.sid, "Room", sid, me)  # noqa: E731
+    assert take("a") is None
+    assert take("a") is None  # already ours
+    assert take("b", "CF2") == "a"
+    assert store.write_sync(nodes.take_home, "queue", project.sid, "Room", "QU1", "b") is None  # another kind
+    assert store.read_sync(nodes.home_of, "conference", "CF1") == "a"
+    store.write_sync(nodes.leave_home, "conference", project.sid, "Room", "b")  # not b's: kept
+    assert take("b", "CF2") == "a"
+    store.write_sync(nodes.leave_home, "conference", project.sid, "Room", "a")
+    assert store.read_sync(nodes.home_of, "conference", "CF1") is None
+    assert take("b", "CF2") is None
+    store.write_sync(nodes.set_state, "b", 1, nodes.DEAD)  # b died holding it: free for a
+    assert store.read_sync(nodes.home_of, "conference", "CF2") is None
+    assert take("a", "CF3") is None
+    assert store.read_sync(nodes.home_of, "conference", "CF3") == "a"

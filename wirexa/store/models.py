@@ -382,3 +382,16 @@ class CpsBucket(Base):
 
     class Meta:
         table_name = "cps_buckets"
+
+
+class Home(Base):
+    kind = pw.CharField()
+    account_sid = pw.CharField()
+    name = pw.TextField()
+    sid = pw.CharField()
+    node_id = pw.CharField()
+    since = pw.DateTimeField()
+
+    class Meta:
+        table_name = "homes"
+        primary_key = pw.CompositeKey("kind", "account_sid", "name")

@@ -13,7 +13,14 @@ clock on PostgreSQL, so the nodes' clocks never disagree about who is dead.
 the project's, not each node's): the claim that takes a queued call takes a token from it in
 the same transaction, under the row's lock.
 
-`calls_owner_live`: the sweeper's lookup of a dead node's live calls."""
+`homes`: which engine holds a live conference room or call queue (kind `conference` or
+`queue`, by project and name; `sid` the room's CF or the queue's QU). Rooms and queues live in
+one engine's memory with their members' media, so the first engine to open one takes its name
+here (the primary key makes that one winner) and another engine's call cannot start a second,
+split room or queue under the same name: it is refused with a notification, and API requests
+for the room or queue are forwarded to its engine. A dead engine's homes are free again.
+
+`calls_owner_status`: the sweeper's lookup of a dead node's live calls."""
 
 VERSION = 18
 
@@ -36,5 +43,15 @@ STATEMENTS = (
         tokens REAL NOT NULL,
         updated_at TIMESTAMP NOT NULL
     )""",
+    """CREATE TABLE homes (
+        kind VARCHAR(16) NOT NULL,
+        account_sid VARCHAR(64) NOT NULL,
+        name TEXT NOT NULL,
+        sid VARCHAR(34) NOT NULL,
+        node_id VARCHAR(64) NOT NULL,
+        since TIMESTAMP NOT NULL,
+        PRIMARY KEY (kind, account_sid, name)
+    )""",
+    "CREATE INDEX homes_sid ON homes (sid)",
     "CREATE INDEX calls_owner_status ON calls (owner, status)",
 )

@@ -16,7 +16,7 @@ from wirexa.calls.state import DIALING
 from wirexa.calls.statuses import UNFINISHED_RECORDING
 from wirexa.clock import utcnow
 from wirexa.store.db import is_sqlite
-from wirexa.store.models import Call, CpsBucket, Node, Recording, database_proxy
+from wirexa.store.models import Call, CpsBucket, Home, Node, Recording, database_proxy
 from wirexa.store.sql import Select, marks
 
 LIVE_STATES = ("open", "draining")  # a node in one of these owns its calls
@@ -226,3 +226,46 @@ def lock_project(project_sid: str) -> None:
         # full (a project's bucket holds one token): a CPS set later starts with one, as a new bucket
         CpsBucket.insert(project_sid=project_sid, tokens=1.0, updated_at=db_now()).on_conflict_ignore().execute()
         CpsBucket.select(CpsBucket.project_sid).where(CpsBucket.project_sid == project_sid).for_update().first()
+
+
+def take_home(kind: str, account_sid: str, name: str, sid: str, me: str) -> str | None:
+    """Take the name of a conference room or call queue (`kind`) for this engine: None when it is
+    ours now (free, already ours, or held by an engine that is not live), else the live engine
+    that holds it. One winner: the row is locked (PostgreSQL) or the one writer serializes."""
+    sqlite = is_sqlite(database_proxy.obj)
+    key = (Home.kind == kind) & (Home.account_sid == account_sid) & (Home.name == name)
+    row = Home.select(Home.node_id).where(key).for_update(not sqlite).first()
+    if row is None:
+        inserted = (
+            Home.insert(kind=kind, account_sid=account_sid, name=name, sid=sid, node_id=me, since=db_now())
+            .on_conflict_ignore()
+            .execute()
+        )
+        if inserted or sqlite:
+            return None
+        row = Home.select(Home.node_id).where(key).for_update().first()  # another engine inserted it first
+        if row is None:
+            return take_home(kind, account_sid, name, sid, me)
+    if row.node_id != me:
+        live = Node.select().where((Node.node_id == row.node_id) & Node.state.in_(LIVE_STATES)).exists()
+        if live:
+            return str(row.node_id)
+    Home.update(sid=sid, node_id=me, since=db_now()).where(key).execute()
+    return None
+
+
+def leave_home(kind: str, account_sid: str, name: str, me: str) -> None:
+    """Give the name back (the room ended, the queue emptied here): only if this engine holds it."""
+    key = (Home.kind == kind) & (Home.account_sid == account_sid) & (Home.name == name)
+    Home.delete().where(key & (Home.node_id == me)).execute()
+
+
+def home_of(kind: str, sid: str) -> str | None:
+    """The live engine holding the room or queue `sid`, None when none does."""
+    row = (
+        Home.select(Home.node_id)
+        .join(Node, on=(Node.node_id == Home.node_id))
+        .where((Home.kind == kind) & (Home.sid == sid) & Node.state.in_(LIVE_STATES))
+        .first()
+    )
+    return str(row.node_id) if row is not None else None
