@@ -201,9 +201,11 @@ def test_a_room_or_queue_name_is_held_by_one_live_engine(store: Store) -> None:
     assert take("b", "CF2") == "a"
     assert store.write_sync(nodes.take_home, "queue", project.sid, "Room", "QU1", "b") is None  # another kind
     assert store.read_sync(nodes.home_of, "conference", "CF1") == "a"
-    store.write_sync(nodes.leave_home, "conference", project.sid, "Room", "b")  # not b's: kept
+    store.write_sync(nodes.leave_home, "conference", project.sid, "Room", "CF1", "b")  # not b's: kept
     assert take("b", "CF2") == "a"
-    store.write_sync(nodes.leave_home, "conference", project.sid, "Room", "a")
+    store.write_sync(nodes.leave_home, "conference", project.sid, "Room", "CF0", "a")  # an older room's: kept
+    assert store.read_sync(nodes.home_of, "conference", "CF1") == "a"
+    store.write_sync(nodes.leave_home, "conference", project.sid, "Room", "CF1", "a")
     assert store.read_sync(nodes.home_of, "conference", "CF1") is None
     assert take("b", "CF2") is None
     store.write_sync(nodes.set_state, "b", 1, nodes.DEAD)  # b died holding it: free for a

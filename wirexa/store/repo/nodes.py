@@ -229,9 +229,10 @@ def lock_project(project_sid: str) -> None:
 
 
 def take_home(kind: str, account_sid: str, name: str, sid: str, me: str) -> str | None:
-    """Take the name of a conference room or call queue (`kind`) for this engine: None when it is
-    ours now (free, already ours, or held by an engine that is not live), else the live engine
-    that holds it. One winner: the row is locked (PostgreSQL) or the one writer serializes."""
+    """Take the name of a conference room or call queue (`kind`) for the room or queue `sid` of
+    this engine: None when it is ours now (free, already ours: its sid updated, or held by an
+    engine that is not live), else the live engine that holds it. One winner: the row is locked
+    (PostgreSQL) or the one writer serializes."""
     sqlite = is_sqlite(database_proxy.obj)
     key = (Home.kind == kind) & (Home.account_sid == account_sid) & (Home.name == name)
     row = Home.select(Home.node_id).where(key).for_update(not sqlite).first()
@@ -254,10 +255,11 @@ def take_home(kind: str, account_sid: str, name: str, sid: str, me: str) -> str 
     return None
 
 
-def leave_home(kind: str, account_sid: str, name: str, me: str) -> None:
-    """Give the name back (the room ended, the queue emptied here): only if this engine holds it."""
+def leave_home(kind: str, account_sid: str, name: str, sid: str, me: str) -> None:
+    """Give the name back (the room `sid` ended, the queue emptied here): only if this engine
+    holds it for that room or queue (a new one under the name keeps it)."""
     key = (Home.kind == kind) & (Home.account_sid == account_sid) & (Home.name == name)
-    Home.delete().where(key & (Home.node_id == me)).execute()
+    Home.delete().where(key & (Home.node_id == me) & (Home.sid == sid)).execute()
 
 
 def home_of(kind: str, sid: str) -> str | None:
