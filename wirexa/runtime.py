@@ -414,11 +414,11 @@ class Engine:
             hold.write_bytes(wav_bytes(hold_music_pcm()))
         s.recordings_path.mkdir(parents=True, exist_ok=True)
         self.media = MediaPrep(fetcher, tts, audio)
-        self.queues = Queues(StoreQueues(self._store()), sip, clock, self.media, hold)
+        self.queues = Queues(StoreQueues(self._store(), self.node_id), sip, clock, self.media, hold)
         self._stack.push_async_callback(self.queues.aclose)
         recorder = RoomRecorder(calls, sip, clock, new_sid, trim_silence, repair_in_thread, s.recordings_path)
         self.conferences = Conferences(
-            sip, clock, new_sid, calls, hold, beep, StoreConferences(self._store()), recorder=recorder
+            sip, clock, new_sid, calls, hold, beep, StoreConferences(self._store(), self.node_id), recorder=recorder
         )
         return SessionDeps(
             store=calls,

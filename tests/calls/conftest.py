@@ -104,7 +104,9 @@ class Flow:
 
 
 @pytest.fixture
-async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
+async def flow(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterator[Flow]:
+    """The engine's call side over FakeSip; after the test, no dispatcher pass may have failed
+    (the loop survives one, so a broken pass only shows as slower dispatching)."""
     settings = config.load(overrides={"data_dir": str(tmp_path), "calls_cps": 0.0}, env={})
     store = open_store(settings)
     project = ensure_project(store)
@@ -194,3 +196,4 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
         await queues.aclose()
     await server.close()
     store.close()
+    assert "dispatcher pass failed" not in caplog.text

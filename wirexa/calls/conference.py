@@ -75,6 +75,7 @@ WAIT_PLAY_ID = "conference-wait"  # not digits: no interpreter waits on these pl
 BEEP_PLAY_ID = "conference-beep"
 DUPLICATE_LABEL = Notice.CONFERENCE_LABEL_IN_USE
 BAD_COACH = Notice.CONFERENCE_INVALID_COACH
+ELSEWHERE = Notice.INTERNAL_FAILURE  # the room is live on another engine (several engines, one database)
 ENDED_KEPT = 200  # ended rooms kept for the API, the latest
 WAIT_VERBS: frozenset[type[V.Verb]] = frozenset({V.Play, V.Say, V.Pause, V.Redirect})  # Twilio's for waitUrl
 OP_SPAN = 1_000_000  # a wait document's op ids start at a fresh multiple (apart from the call's own)
@@ -124,6 +125,13 @@ class ConferenceRows(Protocol):
     async def room(self, **fields: Any) -> None: ...
 
     async def participant(self, **fields: Any) -> None: ...
+
+    async def take_home(self, account_sid: str, name: str, sid: str) -> str | None:
+        """Hold the room's name for this engine (several engines on one database): None when it
+        is ours, else the live engine whose room has that name."""
+        ...
+
+    async def leave_home(self, account_sid: str, name: str, sid: str) -> None: ...
 
 
 @dataclasses.dataclass(slots=True)
@@ -229,6 +237,8 @@ class Conferences:
         self.op_base = itertools.count(1)
         self.by_sid: dict[str, Room] = {}  # live and recently ended rooms
         self._tasks: set[asyncio.Task[None]] = set()
+        # Names being taken among the engines (_home): the first joiner's answer, for the others.
+        self._homing: dict[tuple[str, str], asyncio.Future[tuple[str, str | None]]] = {}
 
     # --- joining (on the call's task) -----------------------------------------------------------
 
@@ -236,7 +246,13 @@ class Conferences:
         """Put the call in its room (made when new). A refusal (a duplicate label, a full room, a
         coach of nobody) is (notice code, message): the caller notifies it and fails the <Dial>."""
         key = (call.call.account_sid, action.name)
+        sid, elsewhere = (await self._home(key)) if key not in self.live else ("", None)
         room = self.live.get(key)
+        if room is None and elsewhere is not None:
+            return ELSEWHERE, (
+                f"conference {action.name!r} is live on engine {elsewhere}: a room lives in one engine, and this "
+                "call is on another (route a conference's calls to one engine)"
+            )
         if room is not None:
             refused = self._refusal(room, action)
             if refused is not None:
@@ -246,7 +262,7 @@ class Conferences:
             if action.coach:
                 return BAD_COACH, f"<Conference coach={action.coach!r}>: no such participant in {action.name!r}"
             now = self.clock.now()
-            room = Room(self.new_sid("CF"), call.call.account_sid, action.name, action, now, now)
+            room = Room(sid or self.new_sid("CF"), call.call.account_sid, action.name, action, now, now)
             self.live[key] = room
             self.by_sid[room.sid] = room
             self._trim_ended()
@@ -283,6 +299,27 @@ class Conferences:
         else:
             await self._wait_music(part)
         return None
+
+    async def _home(self, key: tuple[str, str]) -> tuple[str, str | None]:
+        """Before a new room is made: take its name among the engines sharing the database; the
+        new room's SID and the engine holding the name instead (None: ours). Joiners of one new
+        room wait for the first one's answer, so the room made is the one whose SID was homed."""
+        pending = self._homing.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        if self.rows is None:
+            return "", None
+        pending = self._homing[key] = asyncio.get_running_loop().create_future()
+        sid = self.new_sid("CF")
+        answer: tuple[str, str | None] = (sid, None)
+        try:
+            answer = (sid, await self.rows.take_home(key[0], key[1], sid))
+        except Exception:  # noqa: BLE001 - the database failing: the room is made here, as on one engine
+            log.exception("conference %r: taking its name among the engines failed", key[1])
+        finally:
+            del self._homing[key]
+            pending.set_result(answer)
+        return answer
 
     def _refusal(self, room: Room, action: A.DialConference) -> tuple[int, str] | None:
         if action.participant_label and any(p.label == action.participant_label for p in room.participants.values()):
@@ -529,6 +566,11 @@ class Conferences:
                 extra.append(("ParticipantLabelEndingConference", by.label))
         await self._event(room, "end", "conference-end", None, tuple(extra))
         log.info("conference %s (%s) ended: %s", room.sid, room.name, reason)
+        if self.rows is not None:
+            try:
+                await self.rows.leave_home(room.account_sid, room.name, room.sid)
+            except Exception:  # noqa: BLE001 - kept until this engine stops; its next room reclaims it
+                log.exception("conference %s: giving its name back failed", room.sid)
 
     async def _keep_recording(self, room: Room) -> None:
         if self.recorder is not None:

@@ -285,7 +285,7 @@ class Dispatcher:
             if len(queued) < limit or limit >= QUEUE_READ_MAX:
                 # Look again when the first waiting project's token is due (the engines sharing
                 # its bucket then try together; its row lock lets one through at a time).
-                return min(0.5, *waiting.values())
+                return min([0.5, *waiting.values()])
             limit = min(QUEUE_READ_MAX, limit * 4)  # all skipped or placed: look further down the queue
 
     def _phone_contact(self, to_number: str) -> str | None:

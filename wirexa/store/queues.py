@@ -10,8 +10,10 @@ from wirexa.store.repo.queues import QueueRecord, queue_by_name, queue_named
 class StoreQueues:
     """Implements calls.queues.QueueRows. Loop-only."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, node_id: str = "") -> None:
+        """`node_id`: this engine's (the homes of its queues: store/repo/nodes.py)."""
         self.store = store
+        self.node_id = node_id
 
     async def named(self, account_sid: str, name: str, max_size: int | None) -> QueueRecord:
         found: QueueRecord | None = await self.store.lookup(queue_by_name, account_sid, name)
