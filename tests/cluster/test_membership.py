@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import socket
+import subprocess
+import time
 
 import pytest
 
-from wirexa.cluster.membership import Membership, http_url_of, sip_uri_of
+from wirexa.cluster.membership import Membership, gone, http_url_of, sip_uri_of, this_process
 from wirexa.config import Settings
 from wirexa.errors import ConfigError
 from wirexa.store.db import Store
@@ -105,3 +108,15 @@ def test_the_addresses_an_engine_advertises() -> None:
     assert sip_uri_of(inbound) == "sip:10.1.2.3:5080"
     assert sip_uri_of(dataclasses.replace(inbound, sip_public_address="203.0.113.9")) == "sip:203.0.113.9:5080"
     assert sip_uri_of(dataclasses.replace(inbound, cluster_sip_uri="sip:e1.example:5060")) == "sip:e1.example:5060"
+
+
+async def test_a_restart_after_a_crash_on_this_host_does_not_wait(store: Store) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that has ended
+    store.write_sync(nodes.register, "a", None, None, 1, f"{socket.gethostname()}:{dead.pid}")
+    started = time.monotonic()
+    async with Membership(store, dataclasses.replace(_settings("a"), cluster_heartbeat_s=2.0)) as member:
+        assert member.generation == 2
+    assert time.monotonic() - started < 1.0  # not the 5 s a fresh heartbeat of 2 s beats would take
+    assert not gone(this_process()) and not gone(f"elsewhere:{dead.pid}") and not gone(None)
+    assert gone(f"{socket.gethostname()}:{dead.pid}")

@@ -4,7 +4,8 @@ Theory of operation. Several engines may share one database (PostgreSQL; SQLite 
 where the same code runs with a single node). At start an engine registers its node id
 (`[cluster] node_id`, default the host name) under a new generation; a row of that id that is
 still live with a fresh heartbeat is another engine running under the same id, and the start
-waits for it to go stale (a crashed previous run) or fails (ConfigError). Every
+waits for it to go stale (a crashed previous run: at once when that run was on this host and its
+pid is gone) or fails (ConfigError). Every
 `[cluster] heartbeat_s` the engine then:
 
 1. writes its heartbeat (with its live calls and capacity, for `wirexa cluster status` and the
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -67,6 +69,25 @@ def sip_uri_of(s: Settings) -> str | None:
     host = s.sip_public_address or s.sip_bind_host
     host = f"[{host}]" if ":" in host else host
     return f"sip:{host}:{s.sip_inbound_port}"
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def gone(process: str | None) -> bool:
+    """The run `process` (host:pid) is known to have ended: it ran on this host and its pid is
+    not running (a restart after a crash need not wait for its heartbeat to go stale)."""
+    host, _, pid = (process or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class Membership:
@@ -108,7 +129,7 @@ class Membership:
         if wait_for_stale:
             await self._wait_for_stale()
         self.generation = await self.store.write(
-            nodes.register, self.node_id, self.http_url, sip_uri_of(s), s.calls_max_concurrent
+            nodes.register, self.node_id, self.http_url, sip_uri_of(s), s.calls_max_concurrent, this_process()
         )
         log.info("node %s registered (generation %d)", self.node_id, self.generation)
         for fn in self.on_registered:
@@ -121,7 +142,7 @@ class Membership:
         deadline = asyncio.get_running_loop().time() + max(self.settings.cluster_node_timeout_s, 3 * beat)
         while True:
             row = await self.store.read(nodes.get_node, self.node_id)
-            if row is None or row.state not in nodes.LIVE_STATES:
+            if row is None or row.state not in nodes.LIVE_STATES or gone(row.process):
                 return
             age = (await self.store.read(nodes.db_now) - row.heartbeat_at).total_seconds()
             if age >= FRESH_BEATS * beat:

@@ -364,6 +364,7 @@ class Node(Base):
     state = pw.CharField()
     http_url = pw.TextField(null=True)
     sip_uri = pw.TextField(null=True)
+    process = pw.TextField(null=True)
     capacity = pw.IntegerField(default=0)
     live_calls = pw.IntegerField(default=0)
     started_at = pw.DateTimeField()

@@ -5,7 +5,8 @@ that node id; `state` is open, draining, stopped (a clean stop) or dead (another
 heartbeat older than `[cluster] node_timeout_s` and finalized its calls: `taken_by`, `taken_at`).
 A node whose heartbeat finds its row dead or of a newer generation has been fenced: it stops
 placing calls. `http_url` is where another node forwards an API request for one of its calls;
-`sip_uri` its inbound SIP address (Kamailio's dispatcher list); `capacity` and `live_calls`
+`sip_uri` its inbound SIP address (Kamailio's dispatcher list); `process` its host and pid (a
+restart on the same host sees at once that the previous run is gone); `capacity` and `live_calls`
 what `wirexa cluster status` and the dispatcher weights show. Heartbeats are the database's
 clock on PostgreSQL, so the nodes' clocks never disagree about who is dead.
 
@@ -31,6 +32,7 @@ STATEMENTS = (
         state VARCHAR(16) NOT NULL,
         http_url TEXT NULL,
         sip_uri TEXT NULL,
+        process TEXT NULL,
         capacity INTEGER NOT NULL DEFAULT 0,
         live_calls INTEGER NOT NULL DEFAULT 0,
         started_at TIMESTAMP NOT NULL,

@@ -30,6 +30,7 @@ class NodeRecord:
     state: str
     http_url: str | None
     sip_uri: str | None
+    process: str | None  # host:pid of the run
     capacity: int
     live_calls: int
     started_at: dt.datetime
@@ -53,7 +54,7 @@ def db_now() -> dt.datetime:
     return row[0].replace(tzinfo=None)  # type: ignore[no-any-return]
 
 
-def register(node_id: str, http_url: str | None, sip_uri: str | None, capacity: int) -> int:
+def register(node_id: str, http_url: str | None, sip_uri: str | None, capacity: int, process: str | None = None) -> int:
     """Open the node `node_id` under a new generation (the previous one's plus one) and return
     it. Whatever a previous run of this node id still does is fenced from now on."""
     now = db_now()
@@ -65,6 +66,7 @@ def register(node_id: str, http_url: str | None, sip_uri: str | None, capacity: 
         Node.state: OPEN,
         Node.http_url: http_url,
         Node.sip_uri: sip_uri,
+        Node.process: process,
         Node.capacity: capacity,
         Node.live_calls: 0,
         Node.started_at: now,
