@@ -28,6 +28,16 @@ interpreter does not ask for it). A <Dial><Queue> (Dequeue) waits in the queue's
 dequeuers when nobody waits, until a member comes or its <Dial timeout> (no-answer); a queue
 that does not exist fails it at once (DialCallStatus failed), as on Twilio.
 
+Several engines on one database: a queue lives in one engine (its members' media are there).
+When a queue gets a live part here (its first member or waiting dequeuer on this engine), its
+name is taken among the engines (QueueRows.take_home: store/repo/nodes.py homes); the calls
+that arrive meanwhile wait for that one answer. A queue held by another live engine refuses
+the call, with a 12400 notification naming that engine: <Enqueue> ends with QueueResult
+system-error (never entered, as queue-full), <Dial><Queue> with DialCallStatus failed, instead
+of a second queue under the name that nobody on the other engine would see. The name is given
+back (leave_home) when the live part empties (no member, no dequeuer waiting); taking it again
+waits for that to be written first.
+
 The wait and url documents' interpreters number their operations from a fresh OP_SPAN
 multiple each, apart from the call's own interpreter and each other, so the late result of a
 stopped wait document is never taken for the current one's.
@@ -40,7 +50,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -51,6 +61,7 @@ from wirexa.laml import actions as A
 from wirexa.laml import events as E
 from wirexa.laml import verbs as V
 from wirexa.laml.interpreter import Interpreter
+from wirexa.notices import Notice
 
 if TYPE_CHECKING:
     from wirexa.calls.media import MediaPrep
@@ -62,6 +73,7 @@ URL_VERBS: frozenset[type[V.Verb]] = frozenset({V.Play, V.Say, V.Pause, V.Redire
 OP_SPAN = 1_000_000
 HOLD_PLAY_ID = "queue-hold"  # the hold music's play id (not a digit: no interpreter waits on it)
 MIN_WAIT_RUN_S = 1.0  # a wait document that runs out faster than this is requested again after it
+ELSEWHERE = Notice.INTERNAL_FAILURE  # the queue is live on another engine (several engines, one database)
 _EMPTY = V.Document(())
 
 
@@ -85,6 +97,13 @@ class QueueRows(Protocol):
 
     async def by_name(self, account_sid: str, name: str) -> QueueLike | None: ...
 
+    async def take_home(self, account_sid: str, name: str, sid: str) -> str | None:
+        """Hold the queue's name for this engine (several engines on one database): None when
+        it is ours, else the live engine whose queue has that name."""
+        ...
+
+    async def leave_home(self, account_sid: str, name: str, sid: str) -> None: ...
+
 
 class QueueCall(Protocol):
     """A call's session as the queues see it (calls/session.py CallSession)."""
@@ -107,6 +126,10 @@ class QueueCall(Protocol):
 
     def redirect(self, url: str | None, method: str, twiml: str | None) -> None:
         """A live update of the call (the Members resource's dequeue)."""
+        ...
+
+    async def notify_call(self, code: int, message: str) -> None:
+        """A notification on this call."""
         ...
 
     async def execute(self, actions: list[A.Action]) -> None:
@@ -301,6 +324,11 @@ class Queues:
         self.op_base = itertools.count(1)
         self._live: dict[str, _Live] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Homes (module docstring), by queue sid: the first caller's answer for the others while
+        # the name is being taken, the (account, name) held, the name being given back.
+        self._homing: dict[str, asyncio.Future[str | None]] = {}
+        self._held: dict[str, tuple[str, str]] = {}
+        self._leaving: dict[str, asyncio.Task[None]] = {}
 
     # --- what the API reads -------------------------------------------------------------------
 
@@ -335,11 +363,73 @@ class Queues:
         live = self._live.get(queue_sid)
         if live is not None and not live.members and not live.dequeuers:
             del self._live[queue_sid]
+            self._give_back(queue_sid)
+
+    # --- homes (several engines on one database: module docstring) -------------------------------
+
+    async def _home(self, queue: QueueLike) -> str | None:
+        """Before `queue` gets a live part here: take its name among the engines; None when it is
+        ours, else the live engine holding it. Calls arriving meanwhile wait for this answer (one
+        take_home for all); a give-back still being written is written first."""
+        pending = self._homing.get(queue.sid)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        pending = self._homing[queue.sid] = asyncio.get_running_loop().create_future()
+        answer: str | None = None
+        try:
+            leaving = self._leaving.get(queue.sid)
+            if leaving is not None:
+                await asyncio.shield(leaving)
+            answer = await self.rows.take_home(queue.account_sid, queue.friendly_name, queue.sid)
+            if answer is None:
+                self._held[queue.sid] = (queue.account_sid, queue.friendly_name)
+        except Exception:  # noqa: BLE001 - the database failing: the queue lives here, as on one engine
+            log.exception("queue %s: taking its name among the engines failed", queue.sid)
+        finally:
+            del self._homing[queue.sid]
+            pending.set_result(answer)
+        return answer
+
+    def _give_back(self, queue_sid: str) -> None:
+        """The queue's live part here emptied: give its name back (leave_home), in the background."""
+        held = self._held.pop(queue_sid, None)
+        if held is None:
+            return
+
+        async def leave() -> None:
+            try:
+                await self.rows.leave_home(held[0], held[1], queue_sid)
+            except Exception:  # noqa: BLE001 - kept until this engine stops; its next member reclaims it
+                log.exception("queue %s: giving its name back failed", queue_sid)
+
+        task = asyncio.get_running_loop().create_task(leave(), name=f"queue-leave-home-{queue_sid}")
+        self._leaving[queue_sid] = task
+        task.add_done_callback(lambda t: self._leaving.pop(queue_sid) if self._leaving.get(queue_sid) is t else None)
+
+    async def _rehome(self, queue: QueueLike) -> None:
+        """A member put back into a queue whose live part had emptied (its name given back)."""
+        elsewhere = await self._home(queue)
+        if elsewhere is not None:
+            log.warning("queue %s: a member went back to it here while engine %s holds its name", queue.sid, elsewhere)
+
+    def _elsewhere(self, queue: QueueLike, engine: str) -> str:
+        return (
+            f"queue {queue.friendly_name!r} ({queue.sid}) is live on engine {engine}: a queue lives in one engine, "
+            "and this call is on another (route a queue's calls to one engine)"
+        )
 
     # --- <Enqueue> (on the member's task) -------------------------------------------------------
 
     async def enqueue(self, call: QueueCall, action: A.Enqueue) -> None:
         queue = await self.rows.named(call.call.account_sid, action.name, action.max_queue_size)
+        if queue.sid not in self._live:
+            elsewhere = await self._home(queue)
+            if elsewhere is not None:  # never entered (as queue-full), the call's document goes on
+                await call.notify_call(
+                    ELSEWHERE, f"<Enqueue>{action.name}</Enqueue>: {self._elsewhere(queue, elsewhere)}"
+                )
+                call.deliver(E.QueueLeft(action.op_id, E.QueueResult.SYSTEM_ERROR))
+                return
         live = self._of(queue.sid)
         cap = action.max_queue_size or queue.max_size
         if len(live.members) >= cap:
@@ -404,6 +494,14 @@ class Queues:
         if queue is None:
             call.deliver(E.DialEnded(action.op_id, E.DialCallStatus.FAILED))
             return
+        if queue.sid not in self._live:
+            elsewhere = await self._home(queue)
+            if elsewhere is not None:  # not an empty queue here: say where it is, and the <Dial> fails
+                await call.notify_call(
+                    ELSEWHERE, f"<Dial><Queue>{action.name}</Queue>: {self._elsewhere(queue, elsewhere)}"
+                )
+                call.deliver(E.DialEnded(action.op_id, E.DialCallStatus.FAILED))
+                return
         dequeue = Dequeue(call, action, queue)
         call.queue_dial = dequeue
         live = self._of(queue.sid)
@@ -503,6 +601,8 @@ class Queues:
             )
         else:  # taken but not connected yet: back to the front of the queue
             member.phase = "waiting"
+            if member.queue.sid not in self._live and member.queue.sid not in self._homing:
+                self._spawn(self._rehome(member.queue), f"queue-rehome-{member.queue.sid}")
             self._of(member.queue.sid).members.insert(0, member)
             member.call.post(QueueStep(self._rewait(member)))
 
@@ -544,9 +644,10 @@ class Queues:
             *Interpreter.queue_params(E.QueueLeft(0, result, member.queue.sid, member.queue_time_s())),
         )
         fetch = A.FetchDocument(0, action.action, action.method, tuple(params), A.FetchReason.ENQUEUE)
-        task = asyncio.get_running_loop().create_task(
-            self._request(member.call.call, fetch, member.call.auth_token), name=f"queue-report-{member.sid}"
-        )
+        self._spawn(self._request(member.call.call, fetch, member.call.auth_token), f"queue-report-{member.sid}")
+
+    def _spawn(self, work: Coroutine[object, object, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -560,3 +661,4 @@ class Queues:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._leaving.values(), return_exceptions=True)  # the names given back

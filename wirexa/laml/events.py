@@ -144,6 +144,7 @@ class QueueResult(StrEnum):
     REDIRECTED = "redirected"
     REDIRECTED_FROM_BRIDGED = "redirected-from-bridged"
     QUEUE_FULL = "queue-full"
+    SYSTEM_ERROR = "system-error"  # the queue lives on another engine (several engines, one database)
 
 
 @dataclass(frozen=True, slots=True)

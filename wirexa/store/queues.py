@@ -1,9 +1,11 @@
 """The queues' rows over the Store (calls.queues.QueueRows): <Enqueue> finds or creates its
-queue by name, <Dial><Queue> finds one. Loop-side; each call is one store read or write."""
+queue by name, <Dial><Queue> finds one; a queue with a live part here holds its name among the
+engines (homes, kind "queue", by QU sid). Loop-side; each call is one store read or write."""
 
 from __future__ import annotations
 
 from wirexa.store.db import Store
+from wirexa.store.repo import nodes
 from wirexa.store.repo.queues import QueueRecord, queue_by_name, queue_named
 
 
@@ -23,3 +25,9 @@ class StoreQueues:
 
     async def by_name(self, account_sid: str, name: str) -> QueueRecord | None:
         return await self.store.lookup(queue_by_name, account_sid, name)  # type: ignore[no-any-return]
+
+    async def take_home(self, account_sid: str, name: str, sid: str) -> str | None:
+        return await self.store.write(nodes.take_home, "queue", account_sid, name, sid, self.node_id)  # type: ignore[no-any-return]
+
+    async def leave_home(self, account_sid: str, name: str, sid: str) -> None:
+        await self.store.write(nodes.leave_home, "queue", account_sid, name, sid, self.node_id)
