@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from wirexa.cluster import forward
-from wirexa.cluster.forward import CallRequest, call_request
+from wirexa.cluster.forward import CallRequest, HomeRequest, call_request, home_request
 
 AC = "AC0123456789abcdef0123456789abcdef"
 CA = "CA0123456789abcdef0123456789abcdef"
@@ -181,3 +181,58 @@ def test_sub_resources_answer_for_themselves() -> None:
 def test_the_refusal_names_the_call_the_owner_and_why() -> None:
     text = forward.refusal(CA, "node-1", "engine node-1 cannot be reached (ClientConnectorError)")
     assert CA in text and "node-1" in text and "cannot be reached" in text
+
+
+CF = "CF0123456789abcdef0123456789abcdef"
+QU = "QU0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("version", PREFIXES)
+@pytest.mark.parametrize(
+    ("method", "rest", "expected"),
+    [
+        ("GET", f"/Conferences/{CF}.json", HomeRequest("conference", CF)),  # the room: from memory
+        ("GET", f"/Conferences/{CF}", HomeRequest("conference", CF)),
+        ("POST", f"/Conferences/{CF}.json", HomeRequest("conference", CF)),  # end it, announce
+        ("GET", f"/Conferences/{CF}/Participants.json", HomeRequest("conference", CF)),
+        ("POST", f"/Conferences/{CF}/Participants.json", HomeRequest("conference", CF)),
+        ("GET", f"/Conferences/{CF}/Participants/{CA}.json", HomeRequest("conference", CF)),
+        ("POST", f"/Conferences/{CF}/Participants/my.label.json", HomeRequest("conference", CF)),
+        ("DELETE", f"/Conferences/{CF}/Participants/{CA}.json", HomeRequest("conference", CF)),
+        ("POST", f"/Conferences/{CF}/Recordings/RE0123.json", HomeRequest("conference", CF)),
+        ("DELETE", f"/Conferences/{CF}/Recordings/RE0123.json", HomeRequest("conference", CF)),
+        ("GET", f"/Conferences/{CF}/Recordings.json", None),  # rows: any engine reads them
+        ("GET", f"/Conferences/{CF}/Recordings/RE0123.wav", None),
+        ("POST", "/Conferences/my-room/Participants.json", None),  # by name: a queued call, any engine
+        ("GET", "/Conferences.json", None),
+        ("GET", f"/Conferences/{QU}.json", None),  # not a room's SID
+        ("GET", f"/Queues/{QU}.json", HomeRequest("queue", QU)),  # its size is the engine's
+        ("POST", f"/Queues/{QU}.json", HomeRequest("queue", QU)),
+        ("DELETE", f"/Queues/{QU}.json", HomeRequest("queue", QU)),  # refused while callers wait
+        ("GET", f"/Queues/{QU}/Members.json", HomeRequest("queue", QU)),
+        ("GET", f"/Queues/{QU}/Members/Front.json", HomeRequest("queue", QU)),
+        ("POST", f"/Queues/{QU}/Members/{CA}.json", HomeRequest("queue", QU)),  # dequeue
+        ("GET", f"/Queues/{QU}/Other.json", None),
+        ("GET", "/Queues.json", None),
+        ("POST", "/Queues.json", None),
+        ("GET", f"/Queues/{CF}.json", None),
+        ("PUT", f"/Queues/{QU}.json", None),
+        ("HEAD", f"/Conferences/{CF}.json", None),
+        ("GET", f"/Calls/{CA}.json", None),
+    ],
+)
+def test_requests_answered_from_a_rooms_or_queues_live_state(
+    version: str, method: str, rest: str, expected: HomeRequest | None
+) -> None:
+    assert home_request(method, f"{version}/Accounts/{AC}{rest}") == expected
+
+
+def test_a_room_or_queue_path_of_an_unserved_version_is_not_one() -> None:
+    assert home_request("GET", f"/2011-01-01/Accounts/{AC}/Queues/{QU}.json") is None
+    assert home_request("GET", f"/x/2010-04-01/Accounts/{AC}/Conferences/{CF}.json") is None
+
+
+def test_the_home_refusal_names_the_room_or_queue_the_holder_and_why() -> None:
+    text = forward.home_refusal(HomeRequest("queue", QU), "node-1", "engine node-1 is not registered")
+    assert text.startswith(f"Queue {QU} lives on engine node-1") and "not registered" in text
+    assert forward.home_refusal(HomeRequest("conference", CF), "node-1", "x").startswith(f"Conference {CF}")

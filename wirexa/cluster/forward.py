@@ -27,6 +27,20 @@ forwarding middleware (api/forward.py) asks this module, at each step, what to d
    call this engine does not run is a 400 / 21220 or a 404). A call update that needs the live
    call (Status, Url or Twiml) would be a silent no-op here (no session to hang up or
    redirect), so `refusal(...)` words the 503 / 20503 it gets instead.
+
+Conference rooms and call queues live in one engine too: the one holding the room's or queue's
+name (`homes`, store/repo/nodes.py; the room or queue's own SID names it). `home_request(method,
+path)` picks the requests answered from a room's or queue's live state: the room itself
+(Conferences/{CF}: fetch, update), its Participants (list, fetch, add, update, kick), a change to
+its Recordings; the queue itself (Queues/{QU}: fetch, update and delete, which read its live size)
+and its Members (list, fetch, dequeue). GETs are among them: those answers come from the engine's
+memory, so another engine's would be wrong (a 404, an empty list). A conference's Recordings are
+read from rows (any engine answers their GETs); a room named by FriendlyName in a Participants
+path (the add that makes the room) is not: its call is queued, and lands on any engine. Steps 3
+and 4 are the same as a call's, with the holder for the owner (one store lookup: the holder, and
+its node row when it is another engine). Not forwarded (the loop guard, an unreachable holder,
+one without an API address), such a request cannot be answered here at all: 503 / 20503,
+worded by `home_refusal(...)`.
 """
 
 from __future__ import annotations
@@ -61,6 +75,15 @@ HOP_BY_HOP = frozenset(
 OWN_RESPONSE_HEADERS = frozenset({"date", "server"})
 
 _CALL_PATH = re.compile(r"^(?:/api/laml)?/2010-04-01/Accounts/[^/]+/Calls/(?P<sid>[^/.]+)(?P<rest>\.json|/.+)?$")
+_HOME_PATH = re.compile(
+    r"^(?:/api/laml)?/2010-04-01/Accounts/[^/]+/(?P<resource>Conferences|Queues)/(?P<sid>[^/.]+)(?P<rest>\.json|/.+)?$"
+)
+HOME_KINDS = {"Conferences": ("conference", "CF"), "Queues": ("queue", "QU")}  # path part: (homes kind, SID prefix)
+# Under a room or a queue: the sub-resources answered from its live state, by the methods that read it.
+_LIVE_PARTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "conference": {"Participants": ("GET", "POST", "DELETE"), "Recordings": ("POST", "DELETE")},
+    "queue": {"Members": ("GET", "POST")},
+}
 # The update parameters that act on the live call rather than its row.
 LIVE_PARAMETERS = ("Status", "Url", "Twiml")
 
@@ -86,6 +109,44 @@ def call_request(method: str, path: str) -> CallRequest | None:
         # DELETE of the call itself needs no live state: a live call is refused (20009) anywhere.
         return CallRequest(match["sid"], True) if method == "POST" else None
     return CallRequest(match["sid"], False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HomeRequest:
+    """A request answered from the live state of a conference room or call queue: the `kind` of
+    home ("conference", "queue") and the room's or queue's SID."""
+
+    kind: str
+    sid: str
+
+
+def home_request(method: str, path: str) -> HomeRequest | None:
+    """The room or queue whose live state answers the request, or None (lists, creates, a room
+    named by FriendlyName, a conference's Recordings read, any other resource). `path` is the
+    decoded path."""
+    if method not in ("GET", "POST", "DELETE") or ("/Conferences/" not in path and "/Queues/" not in path):
+        return None
+    match = _HOME_PATH.match(path)
+    if match is None:
+        return None
+    kind, prefix = HOME_KINDS[match["resource"]]
+    if not match["sid"].startswith(prefix):
+        return None
+    rest = match["rest"]
+    if rest is None or rest == ".json":
+        return HomeRequest(kind, match["sid"])
+    part = rest[1:].split("/", 1)[0].split(".", 1)[0]
+    return HomeRequest(kind, match["sid"]) if method in _LIVE_PARTS[kind].get(part, ()) else None
+
+
+def home_refusal(request: HomeRequest, holder: str, why: str) -> str:
+    """The message of the 503 a room's or queue's request gets when it is not forwarded to the
+    engine holding it (`why`), since only that engine's memory can answer it."""
+    what = "Conference" if request.kind == "conference" else "Queue"
+    return (
+        f"{what} {request.sid} lives on engine {holder}, and this engine cannot answer for it: {why}. "
+        "Retry the request; a room or queue whose engine stopped is taken by the next engine that uses it"
+    )
 
 
 def held_elsewhere(status: str, owner: str | None, me: str) -> bool:
