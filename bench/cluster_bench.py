@@ -62,7 +62,9 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -751,7 +753,13 @@ async def part_failover(nodes: list[LiveServer], db: Db, receiver: Receiver) -> 
         ]
         bad_hangups = await hang_up(survivor, theirs)
         await wait_final(db, holds, 30, "the survivor's calls")
-        restart_s = await asyncio.to_thread(restart, victim)
+        restart_error = ""
+        try:
+            restart_s = await asyncio.to_thread(restart, victim)
+        except RuntimeError as exc:  # the round is reported, the part ends here
+            restart_error = str(exc)[-500:]
+            log(f"failover {k + 1}/{KILLS}: {vid} did not restart: {restart_error}")
+            restart_s = float("nan")
         victim_calls += live
         queued_calls += qsids
         queued_owner.update({sid: ("victim" if o == vid else "survivor") for sid, o, _ in q_rows})
@@ -770,11 +778,15 @@ async def part_failover(nodes: list[LiveServer], db: Db, receiver: Receiver) -> 
             "create_errors": sum(errors.values()),
             "restart_s": round(restart_s, 1),
         }
+        if restart_error:
+            r["restart_error"] = restart_error
         rounds.append(r)
         log(
             f"failover {k + 1}/{KILLS}: {vid} with {len(live)} live calls, final after {r['kill_to_last_final_s']} s "
             f"(taken after {r['kill_to_taken_s']} s by {r['taken_by']}), restarted in {r['restart_s']} s"
         )
+        if restart_error:
+            break  # one engine is left: no more rounds
     # Every callback of the victims' calls (their final status at least) and of the queued calls.
     want = set(victim_calls) | set(queued_calls)
     wait_from = time.monotonic()
@@ -813,7 +825,8 @@ async def part_failover(nodes: list[LiveServer], db: Db, receiver: Receiver) -> 
             "min": min(times) if times else None,
         },
         "kill_to_taken_s": {"p50": round(pct(taken_s, 50), 2) if taken_s else None, "max": max(taken_s, default=None)},
-        "rounds_not_final": sum(1 for r in rounds if r["kill_to_last_final_s"] is None),
+        "rounds_not_final": sum(1 for r in rounds if r["kill_to_last_final_s"] is None) + KILLS - len(rounds),
+        "restart_errors": sum(1 for r in rounds if "restart_error" in r),
         "victim_calls": len(victim_calls),
         "victim_calls_by_status": dict(vic_status),
         "victim_and_queued_calls_without_final_callback": len(no_final),
@@ -878,8 +891,23 @@ def part_forward(nodes: list[LiveServer], db: Db, receiver: Receiver) -> dict[st
 # --- the run ---------------------------------------------------------------------------------------
 
 
+def run_part(name: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A part's results, or the error that ended it (the other parts still run, the report says
+    which one failed and why)."""
+    try:
+        return run()
+    except Exception:  # noqa: BLE001 - reported
+        log(f"{name} failed:\n{traceback.format_exc()}")
+        return {"error": traceback.format_exc()[-2000:]}
+
+
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    for name, part in r.items():
+        if "error" in part:
+            rows.append({"metric": f"part {name}", "target": "runs", "measured": "failed", "met": False,
+                         "note": part["error"].strip().splitlines()[-1][:300]})  # fmt: skip
+    r = {name: part for name, part in r.items() if "error" not in part}
     s = r.get("store")
     if s:
         for name in ("create", "fetch"):
@@ -1035,7 +1063,7 @@ def main() -> None:
     ok = True
     try:
         if "store" in PARTS:
-            results["store"] = part_store(cluster)
+            results["store"] = run_part("store", lambda: part_store(cluster))
         if {"throughput", "overshoot", "failover", "forward"} & set(PARTS):
             url = cluster.new_database()
             log(f"starting {NODES} nodes (heartbeat_s {HEARTBEAT_S:g}, node_timeout_s {NODE_TIMEOUT_S:g})")
@@ -1055,17 +1083,20 @@ def main() -> None:
                 node_timeout_s=NODE_TIMEOUT_S,
             )
             db = Db(url)
-            if "throughput" in PARTS:
-                results["throughput"] = asyncio.run(part_throughput(nodes, db, receiver, cluster))
-                t = results["throughput"]
-                ok = ok and t["failures"] == 0 and t["callbacks"]["calls_missing_any"] == 0
-            if "overshoot" in PARTS:
-                results["overshoot"] = asyncio.run(part_overshoot(nodes, db, receiver))
-            if "failover" in PARTS:
-                results["failover"] = asyncio.run(part_failover(nodes, db, receiver))
-                ok = ok and results["failover"]["rounds_not_final"] == 0
-            if "forward" in PARTS:
-                results["forward"] = part_forward(nodes, db, receiver)
+            the_db = db
+            parts: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+                ("throughput", lambda: asyncio.run(part_throughput(nodes, the_db, receiver, cluster))),
+                ("overshoot", lambda: asyncio.run(part_overshoot(nodes, the_db, receiver))),
+                ("failover", lambda: asyncio.run(part_failover(nodes, the_db, receiver))),
+                ("forward", lambda: part_forward(nodes, the_db, receiver)),
+            ]
+            for name, run in parts:
+                if name in PARTS:
+                    results[name] = run_part(name, run)
+            t = results.get("throughput", {})
+            ok = ok and t.get("failures", 0) == 0 and t.get("callbacks", {}).get("calls_missing_any", 0) == 0
+            ok = ok and results.get("failover", {}).get("rounds_not_final", 0) == 0
+            ok = ok and not any("error" in v for v in results.values())
     finally:
         for node in nodes:
             node.stop()
