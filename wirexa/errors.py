@@ -137,6 +137,17 @@ class ServiceUnavailable(ApiError):
     default_code = 503
 
 
+class HeldElsewhere(WirexaError):
+    """The call went live in another engine while this one handled a request for it (several
+    engines on one database: another engine claimed it from the queue meanwhile). Nothing was
+    applied here; the API forwards the request to `owner` (api/forward.py)."""
+
+    def __init__(self, call_sid: str, owner: str) -> None:
+        super().__init__(f"call {call_sid} is held by engine {owner}")
+        self.call_sid = call_sid
+        self.owner = owner
+
+
 class DocumentError(WirexaError):
     """The customer's document or URL failed; `code` is Twilio's call-flow error code."""
 

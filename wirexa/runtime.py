@@ -338,7 +338,8 @@ class Engine:
     @staticmethod
     def _join_cluster(membership: Membership, dispatcher: Dispatcher, rows: StoreRecordings) -> None:
         """The dispatcher claims under this run's generation, is stopped when the run is fenced,
-        and sweeps (with the recordings) what dead engines left live."""
+        sweeps (with the recordings) what dead engines left live, and hangs up its calls of
+        projects closed through another engine."""
         dispatcher.generation = membership.generation
         membership.on_registered.append(lambda generation: setattr(dispatcher, "generation", generation))
         membership.on_fenced.append(dispatcher.fenced)
@@ -347,6 +348,7 @@ class Engine:
         async def sweep() -> None:
             await dispatcher.sweep()
             await recover_recordings(rows, await rows.orphans(None))
+            await dispatcher.hang_up_closed()
 
         membership.on_sweep.append(sweep)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from twilio.rest import Client
 
 from tests.cluster import nodes_running, query, start_node, wait_for
 from tests.conftest import LiveServer
@@ -130,6 +131,60 @@ def test_a_recording_made_on_one_engine_is_served_by_the_other(
         assert resp.status_code == 200, (node.base_url, resp.status_code, resp.text[:200])
         bodies.append(resp.content)
     assert bodies[0] == bodies[1] and len(bodies[0]) > 8000
+
+
+def test_a_hangup_through_the_other_engine_wins_at_every_moment(
+    cluster: tuple[str, list[LiveServer]], web: WebApp
+) -> None:
+    """Created through node-1, hung up through node-2 from 0 to ~0.6 s later: whether node-2 finds
+    the call queued, being claimed by either engine, ringing or answered, the hangup wins (the
+    request is forwarded to the engine that claimed it, even in the middle of a cancel)."""
+    url, (one, two) = cluster
+    other = two.client()
+    sids = []
+    for i in range(14):
+        sid = _create(one, web, "<Response><Pause length='30'/></Response>", 1)[0]
+        time.sleep(i * 0.045)
+        answer = other.calls(sid).update(status="completed")
+        assert answer.sid == sid
+        sids.append(sid)
+    done = wait_for(lambda: len(f := _final(url, sids)) == len(sids) and f, 15, "every hung-up call to end")
+    assert {status for status, _ in done.values()} <= {"canceled", "completed"}, done
+    time.sleep(1.0)  # after every timer: still final, nothing placed again
+    assert _final(url, sids) == done
+    durations = query(url, "SELECT MAX(COALESCE(duration_s, 0)) FROM calls WHERE sid = ANY(%s)", sids)
+    assert durations[0][0] <= 3
+
+
+def test_closing_a_project_hangs_up_its_calls_on_every_engine(
+    cluster: tuple[str, list[LiveServer]], web: WebApp
+) -> None:
+    url, (one, two) = cluster
+    parent = one.client()
+    sub = parent.api.accounts.create(friendly_name="cluster customer")
+    sids = []
+    for node in (one, two, one, two, one, two):  # each engine places what its API was given first
+        in_sub = Client(node.project_id, node.auth_token, sub.sid)  # the parent's credentials on the sub
+        in_sub.api.base_url = node.base_url
+        pause = "<Response><Pause length='60'/></Response>"
+        sids.append(in_sub.calls.create(to="+15005550006", from_="+15005550100", twiml=pause).sid)
+    live = wait_for(
+        lambda: (
+            len(rows := query(url, "SELECT owner FROM calls WHERE sid = ANY(%s) AND status = 'in-progress'", sids))
+            == len(sids)
+            and rows
+        ),
+        30,
+        "the sub-account's calls answered",
+    )
+    assert {owner for (owner,) in live} == {"node-1", "node-2"}
+    started = time.monotonic()
+    assert parent.api.accounts(sub.sid).update(status="closed").status == "closed"
+    done = wait_for(
+        lambda: len(f := _final(url, sids)) == len(sids) and f, 15, "every call of the closed project to end"
+    )
+    assert {status for status, _ in done.values()} == {"completed"}
+    assert time.monotonic() - started < 15
 
 
 def test_a_stalled_engine_is_fenced_and_rejoins(cluster: tuple[str, list[LiveServer]], web: WebApp) -> None:

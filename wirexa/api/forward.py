@@ -19,6 +19,14 @@ answers (a recording or stream of a call not running here: 400 / 21220, 404).
 
 An owner that took the request but does not answer within ANSWER_TIMEOUT_S, or drops the
 connection, may have applied it: that is 504 or 502 (never a retry here, never a second run).
+
+Conference rooms and call queues (`cluster.forward.home_request`: the room or queue itself, its
+Participants or Members, a change to a conference's Recordings) are answered from the memory of
+the engine holding them: one store lookup reads the holder (`nodes.home_of`, a live engine) and,
+when it is another engine, its node row; that engine gets the request the same way. A room or
+queue nobody holds, or this engine holds, is served here. One held elsewhere that is not
+forwarded (the loop guard, unreachable, no API address) is 503 / 20503: this engine's answer
+would be a 404 or an empty list.
 """
 
 from __future__ import annotations
@@ -34,9 +42,9 @@ from wirexa.api import context as ctx
 from wirexa.api.errors import Handler
 from wirexa.cluster import forward
 from wirexa.cluster.membership import node_id_of
-from wirexa.errors import ApiCode, ApiError, ServiceUnavailable
+from wirexa.errors import ApiCode, ApiError, HeldElsewhere, ServiceUnavailable
 from wirexa.store.repo.calls import get_call
-from wirexa.store.repo.nodes import LIVE_STATES, get_node
+from wirexa.store.repo.nodes import LIVE_STATES, NodeRecord, get_node, home_of
 
 log = logging.getLogger(__name__)
 
@@ -83,38 +91,96 @@ def install(app: web.Application) -> None:
 async def forward_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     target = forward.call_request(request.method, request.path)
     if target is None:
+        home = forward.home_request(request.method, request.path)
+        if home is not None:
+            return await _home_forward(request, handler, home)
         return await handler(request)
     svc = ctx.services(request)
     call = await svc.store.lookup(get_call, target.call_sid)
     forwarder = request.config_dict[FORWARDER]
     if call is None or call.owner is None or not forward.held_elsewhere(call.status, call.owner, forwarder.node_id):
-        return await handler(request)
-    owner = call.owner
+        try:
+            return await handler(request)
+        except HeldElsewhere as moved:
+            # Queued when we looked, claimed by another engine while the handler ran (a cancel
+            # racing the claim): nothing was applied here, so the owner gets the request.
+            answer, why = await _to_owner(request, forwarder, moved.owner)
+            if answer is not None:
+                return answer
+            raise ServiceUnavailable(
+                forward.refusal(moved.call_sid, moved.owner, why), code=ApiCode.SERVICE_UNAVAILABLE
+            ) from None
+    answer, why = await _to_owner(request, forwarder, call.owner)
+    if answer is not None:
+        return answer
+    if forward.needs_live_call(target, await ctx.form(request)):
+        raise ServiceUnavailable(forward.refusal(call.sid, call.owner, why), code=ApiCode.SERVICE_UNAVAILABLE)
+    return await handler(request)
+
+
+async def _to_owner(request: web.Request, forwarder: Forwarder, owner: str) -> tuple[web.StreamResponse | None, str]:
+    """The owner's answer to the request, or None and why it could not have it."""
     by = request.headers.get(forward.FORWARDED_BY)
+    if by is not None:
+        return None, f"the request was forwarded here by engine {by} and is not forwarded again"
+    node = await ctx.services(request).store.lookup(get_node, owner)
+    live = node is not None and node.state in LIVE_STATES
+    url = forward.forward_url(live, node.http_url if node is not None else None, request.raw_path)
+    if url is not None:
+        try:
+            return await _relay(request, forwarder, owner, url), ""
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            why = f"engine {owner} cannot be reached ({type(exc).__name__})"
+            log.warning("%s %s: %s; serving it here", request.method, request.path, why)
+            return None, why
+    if node is None:
+        return None, f"engine {owner} is not registered"
+    if not live:
+        return None, f"engine {owner} is {node.state}"
+    return None, f"engine {owner} has not advertised its API address yet"
+
+
+def _holder(kind: str, sid: str, me: str) -> tuple[str, NodeRecord | None] | None:
+    """The live engine holding room or queue `sid` and its node row, None when it is this one or
+    none (one store lookup)."""
+    holder = home_of(kind, sid)
+    if holder is None or holder == me:
+        return None
+    return holder, get_node(holder)
+
+
+async def _home_forward(request: web.Request, handler: Handler, home: forward.HomeRequest) -> web.StreamResponse:
+    """A room's or queue's request: to the engine holding it, served here when none or this one does."""
+    forwarder = request.config_dict[FORWARDER]
+    held = await ctx.services(request).store.lookup(_holder, home.kind, home.sid, forwarder.node_id)
+    if held is None:
+        return await handler(request)
+    holder, node = held
+    by = request.headers.get(forward.FORWARDED_BY)
+    what = f"the {home.kind} {home.sid}"
     if by is not None:
         why = f"the request was forwarded here by engine {by} and is not forwarded again"
     else:
-        node = await svc.store.lookup(get_node, owner)
         live = node is not None and node.state in LIVE_STATES
         url = forward.forward_url(live, node.http_url if node is not None else None, request.raw_path)
         if url is not None:
             try:
-                return await _relay(request, forwarder, owner, url)
+                return await _relay(request, forwarder, holder, url, what)
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                why = f"engine {owner} cannot be reached ({type(exc).__name__})"
-                log.warning("[%s] %s %s: %s; serving it here", call.sid, request.method, request.path, why)
+                why = f"engine {holder} cannot be reached ({type(exc).__name__})"
+                log.warning("[%s] %s %s: %s", home.sid, request.method, request.path, why)
         elif node is None:
-            why = f"engine {owner} is not registered"
+            why = f"engine {holder} is not registered"
         elif not live:
-            why = f"engine {owner} is {node.state}"
+            why = f"engine {holder} is {node.state}"
         else:
-            why = f"engine {owner} has not advertised its API address yet"
-    if forward.needs_live_call(target, await ctx.form(request)):
-        raise ServiceUnavailable(forward.refusal(call.sid, owner, why), code=ApiCode.SERVICE_UNAVAILABLE)
-    return await handler(request)
+            why = f"engine {holder} has not advertised its API address yet"
+    raise ServiceUnavailable(forward.home_refusal(home, holder, why), code=ApiCode.SERVICE_UNAVAILABLE)
 
 
-async def _relay(request: web.Request, forwarder: Forwarder, owner: str, url: str) -> web.Response:
+async def _relay(
+    request: web.Request, forwarder: Forwarder, owner: str, url: str, what: str = "the call"
+) -> web.Response:
     """Send the request to `url` on engine `owner` and answer what it answers. Raises the
     aiohttp connection errors when no connection was made (the caller serves it here); an
     owner that took the request and then failed is 502 / 504."""
@@ -141,7 +207,7 @@ async def _relay(request: web.Request, forwarder: Forwarder, owner: str, url: st
         raise
     except TimeoutError:
         raise ApiError(
-            f"Engine {owner}, which holds the call, did not answer within {ANSWER_TIMEOUT_S:g} s; "
+            f"Engine {owner}, which holds {what}, did not answer within {ANSWER_TIMEOUT_S:g} s; "
             "the request may have been applied",
             code=504,
             status=504,
@@ -149,7 +215,7 @@ async def _relay(request: web.Request, forwarder: Forwarder, owner: str, url: st
     except aiohttp.ClientError as exc:
         log.warning("forwarding %s %s to %s failed: %r", request.method, request.path, owner, exc)
         raise ApiError(
-            f"Engine {owner}, which holds the call, failed to answer ({type(exc).__name__}); "
+            f"Engine {owner}, which holds {what}, failed to answer ({type(exc).__name__}); "
             "the request may have been applied",
             code=502,
             status=502,

@@ -54,7 +54,7 @@ from wirexa.calls.registry import Registry
 from wirexa.calls.session import CallSession, SessionDeps, phone_user
 from wirexa.calls.streams import StreamInfo
 from wirexa.config import Settings
-from wirexa.errors import SipError
+from wirexa.errors import HeldElsewhere, SipError
 from wirexa.laml.verbs import DialTarget, TargetKind
 from wirexa.media.amd import AmdMode
 from wirexa.notices import Notice
@@ -189,6 +189,8 @@ class Dispatcher:
                 await claim.wait()
                 continue
             current = await self.store.call(sid)
+            if current is not None and current.status in state.DIALING and current.owner not in (None, self.node_id):
+                raise HeldElsewhere(sid, current.owner)  # another engine took it from the queue: its hangup
             if current is None or current.status != state.CallStatus.QUEUED:
                 return current or call  # ended (or deleted) meanwhile
             updated = await end_queued(self.store, self.clock, sid, state.Fact.ENDED_CANCELED)
@@ -473,6 +475,23 @@ class Dispatcher:
                 continue
             log.warning("[%s] was %s when its engine (%s) stopped: finalizing", call.sid, call.status, call.owner)
             if await end_lost(self.store, self.clock, call) is not None:
+                ended += 1
+        return ended
+
+    async def hang_up_closed(self) -> int:
+        """Hang up this engine's live calls of projects closed meanwhile (closing a project hangs
+        up its calls on the engine that served the request; the other engines find them here, on
+        the cluster's sweep); returns how many."""
+        closed: dict[str, bool] = {}
+        ended = 0
+        for session in list(self.sessions):
+            account = session.account_sid
+            if account not in closed:
+                project = await self.store.project(account)
+                closed[account] = project is None or project.status == "closed"
+            if closed[account] and not session.ended:
+                log.info("[%s] its project %s was closed: hanging up", session.sid, account)
+                await session.hangup(by="api")
                 ended += 1
         return ended
 

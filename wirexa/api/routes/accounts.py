@@ -28,7 +28,7 @@ from wirexa.api import context as ctx
 from wirexa.api.routes.keys import parse_friendly_name, refuse_unknown
 from wirexa.api.serializers import account_json
 from wirexa.calls.state import LIVE, CallStatus
-from wirexa.errors import ApiCode, BadRequest, Unauthorized
+from wirexa.errors import ApiCode, BadRequest, HeldElsewhere, Unauthorized
 from wirexa.store.repo import ProjectRecord
 from wirexa.store.repo.calls import CallFilter, list_calls
 from wirexa.store.repo.projects import close_project, create_project, get_project, list_accounts, update_project
@@ -190,7 +190,10 @@ async def hang_up_all(svc: ctx.ApiServices, account_sid: str) -> int:
         )
         for call, result in zip(todo, results, strict=True):
             ended.add(call.sid)
-            if isinstance(result, BaseException):
+            if isinstance(result, HeldElsewhere):
+                # Live in another engine (several engines): it hangs it up on its next sweep.
+                log.info("[%s] of closed account %s is held by engine %s", call.sid, account_sid, result.owner)
+            elif isinstance(result, BaseException):
                 log.error("[%s] hanging up the call of closed account %s failed: %r", call.sid, account_sid, result)
     return len(ended)
 
