@@ -22,9 +22,9 @@ connection, may have applied it: that is 504 or 502 (never a retry here, never a
 
 Conference rooms and call queues (`cluster.forward.home_request`: the room or queue itself, its
 Participants or Members, a change to a conference's Recordings) are answered from the memory of
-the engine holding them: one store lookup reads the holder (`nodes.home_of`, a live engine) and,
-when it is another engine, its node row; that engine gets the request the same way. A room or
-queue nobody holds, or this engine holds, is served here. One held elsewhere that is not
+the engine holding them: one store lookup reads the holder (`nodes.home_of`, a live engine); when
+it is another engine, that engine gets the request as a call's owner does (`_to_owner`). A room
+or queue nobody holds, or this engine holds, is served here. One held elsewhere that is not
 forwarded (the loop guard, unreachable, no API address) is 503 / 20503: this engine's answer
 would be a 404 or an empty list.
 """
@@ -44,7 +44,7 @@ from wirexa.cluster import forward
 from wirexa.cluster.membership import node_id_of
 from wirexa.errors import ApiCode, ApiError, HeldElsewhere, ServiceUnavailable
 from wirexa.store.repo.calls import get_call
-from wirexa.store.repo.nodes import LIVE_STATES, NodeRecord, get_node, home_of
+from wirexa.store.repo.nodes import LIVE_STATES, get_node, home_of
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,11 @@ async def forward_middleware(request: web.Request, handler: Handler) -> web.Stre
     return await handler(request)
 
 
-async def _to_owner(request: web.Request, forwarder: Forwarder, owner: str) -> tuple[web.StreamResponse | None, str]:
-    """The owner's answer to the request, or None and why it could not have it."""
+async def _to_owner(
+    request: web.Request, forwarder: Forwarder, owner: str, what: str = "the call"
+) -> tuple[web.StreamResponse | None, str]:
+    """The owner's answer to the request, or None and why it could not have it (`what` it holds:
+    for the error when it failed to answer)."""
     by = request.headers.get(forward.FORWARDED_BY)
     if by is not None:
         return None, f"the request was forwarded here by engine {by} and is not forwarded again"
@@ -128,7 +131,7 @@ async def _to_owner(request: web.Request, forwarder: Forwarder, owner: str) -> t
     url = forward.forward_url(live, node.http_url if node is not None else None, request.raw_path)
     if url is not None:
         try:
-            return await _relay(request, forwarder, owner, url), ""
+            return await _relay(request, forwarder, owner, url, what), ""
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             why = f"engine {owner} cannot be reached ({type(exc).__name__})"
             log.warning("%s %s: %s; serving it here", request.method, request.path, why)
@@ -140,41 +143,15 @@ async def _to_owner(request: web.Request, forwarder: Forwarder, owner: str) -> t
     return None, f"engine {owner} has not advertised its API address yet"
 
 
-def _holder(kind: str, sid: str, me: str) -> tuple[str, NodeRecord | None] | None:
-    """The live engine holding room or queue `sid` and its node row, None when it is this one or
-    none (one store lookup)."""
-    holder = home_of(kind, sid)
-    if holder is None or holder == me:
-        return None
-    return holder, get_node(holder)
-
-
 async def _home_forward(request: web.Request, handler: Handler, home: forward.HomeRequest) -> web.StreamResponse:
     """A room's or queue's request: to the engine holding it, served here when none or this one does."""
     forwarder = request.config_dict[FORWARDER]
-    held = await ctx.services(request).store.lookup(_holder, home.kind, home.sid, forwarder.node_id)
-    if held is None:
+    holder = await ctx.services(request).store.lookup(home_of, home.kind, home.sid)
+    if holder is None or holder == forwarder.node_id:
         return await handler(request)
-    holder, node = held
-    by = request.headers.get(forward.FORWARDED_BY)
-    what = f"the {home.kind} {home.sid}"
-    if by is not None:
-        why = f"the request was forwarded here by engine {by} and is not forwarded again"
-    else:
-        live = node is not None and node.state in LIVE_STATES
-        url = forward.forward_url(live, node.http_url if node is not None else None, request.raw_path)
-        if url is not None:
-            try:
-                return await _relay(request, forwarder, holder, url, what)
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                why = f"engine {holder} cannot be reached ({type(exc).__name__})"
-                log.warning("[%s] %s %s: %s", home.sid, request.method, request.path, why)
-        elif node is None:
-            why = f"engine {holder} is not registered"
-        elif not live:
-            why = f"engine {holder} is {node.state}"
-        else:
-            why = f"engine {holder} has not advertised its API address yet"
+    answer, why = await _to_owner(request, forwarder, holder, f"the {home.kind} {home.sid}")
+    if answer is not None:
+        return answer
     raise ServiceUnavailable(forward.home_refusal(home, holder, why), code=ApiCode.SERVICE_UNAVAILABLE)
 
 

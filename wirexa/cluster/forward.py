@@ -37,8 +37,8 @@ and its Members (list, fetch, dequeue). GETs are among them: those answers come 
 memory, so another engine's would be wrong (a 404, an empty list). A conference's Recordings are
 read from rows (any engine answers their GETs); a room named by FriendlyName in a Participants
 path (the add that makes the room) is not: its call is queued, and lands on any engine. Steps 3
-and 4 are the same as a call's, with the holder for the owner (one store lookup: the holder, and
-its node row when it is another engine). Not forwarded (the loop guard, an unreachable holder,
+and 4 are the same as a call's, with the holder for the owner (one store lookup reads the holder;
+its node row is a second when it is another engine). Not forwarded (the loop guard, an unreachable holder,
 one without an API address), such a request cannot be answered here at all: 503 / 20503,
 worded by `home_refusal(...)`.
 """
