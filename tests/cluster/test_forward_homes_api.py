@@ -7,9 +7,12 @@ requests on real rooms and queues are tests/cluster/test_rooms_e2e.py's."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from tests.cluster import test_forward_api
 from tests.cluster.test_forward_api import Pair, closed_port
 from wirexa.cluster.forward import FORWARDED_BY, FORWARDED_TO
+from wirexa.store.repo.conferences import ConferenceRecord, put_conference
 from wirexa.store.repo.nodes import STOPPED, register, set_state, take_home
 
 pair = test_forward_api.pair  # the fixture: two API apps, node-1 registered
@@ -95,3 +98,25 @@ async def test_a_holder_that_cannot_be_reached_and_the_loop_guard_are_503s(pair:
     assert resp.status == 503
     resp = await pair.one.client.get(f"{pair.one.base}/Queues/{sid}.json", headers=pair.one.auth)
     assert resp.status == 200
+
+
+async def test_an_ended_room_of_another_engine_is_its_row(pair: Pair) -> None:
+    """Its name given back at its end, an ended room is read here: from its row, no participants."""
+    now = dt.datetime.now(dt.UTC)
+    for sid, status in ((CF, "completed"), (CF[:-1] + "0", "in-progress")):
+        room = ConferenceRecord(sid, pair.one.project.sid, "room", status, "last-participant-left", None, now, now)
+        await pair.store.write(put_conference, room)
+    base = f"{pair.two.base}/Conferences/{CF}"
+    resp = await pair.two.client.get(f"{base}.json", headers=pair.two.auth)
+    assert resp.status == 200 and FORWARDED_TO not in resp.headers
+    body = await resp.json()
+    assert (
+        body["sid"] == CF
+        and body["status"] == "completed"
+        and body["reason_conference_ended"] == "last-participant-left"
+    )
+    resp = await pair.two.client.get(f"{base}/Participants.json", headers=pair.two.auth)
+    assert resp.status == 200 and (await resp.json())["participants"] == []
+    # A live room's row is not an answer: its engine's memory is (here: nobody holds it, 404).
+    resp = await pair.two.client.get(f"{pair.two.base}/Conferences/{CF[:-1]}0.json", headers=pair.two.auth)
+    assert resp.status == 404

@@ -6,9 +6,9 @@ calls are the room's participants, the queue's members, and the Participants and
 agree through EITHER engine's API (the other one forwards them); the calls on the other engine
 got a 12400 notification naming the holder and their <Dial> failed (DialCallStatus failed) or
 their <Enqueue> ended with QueueResult system-error. Hung up (through the other engine's API,
-forwarded to the holder), the room ends and the queue empties: the names are given back. The
-unit and flow tests of each part: tests/calls/test_queue_homes_flow.py, tests/cluster/
-test_forward.py, tests/cluster/test_forward_homes_api.py."""
+forwarded to the holder), the room ends and the queue empties: the names are given back, and
+the ended room reads the same through both engines. The unit and flow tests of each part:
+tests/calls/test_queue_homes_flow.py, tests/cluster/test_forward.py and test_forward_homes_api.py."""
 
 from __future__ import annotations
 
@@ -148,6 +148,10 @@ def test_a_room_lives_in_one_engine(cluster: tuple[str, list[LiveServer]], web: 
     other = next(n for n in nodes if n is not _engine(nodes, holder))
     _hang_up(url, nodes, inside, other)
     wait_for(lambda: not query(url, "SELECT 1 FROM homes WHERE kind = 'conference'"), 10, "the room's name given back")
+    for node in nodes:  # ended: the holder from its memory, the other from the room's row
+        status, _, room = _get(node, f"/Conferences/{cf}.json")
+        assert status == 200 and room["status"] == "completed", room
+        assert _get(node, f"/Conferences/{cf}/Participants.json")[2]["participants"] == []
 
 
 def test_a_queue_lives_in_one_engine(cluster: tuple[str, list[LiveServer]], web: WebApp) -> None:

@@ -7,6 +7,10 @@ even for a room that is gone). Participant create places an outbound call (the C
 own checks and options) whose TwiML is `<Dial><Conference ...>room</Conference></Dial>` built
 from the participant options: it joins the room when answered, as Twilio's does; the path names
 the room by CF sid (a known room) or by its friendly name (made when the call joins).
+A room's fetch and Participants list not in this engine's memory answer from its row when it
+ended (another engine ran it, or it is older than the rooms kept: several engines on one
+database forward a live room's requests to its engine, api/forward.py, and give its name back
+when it ends): an ended room has no participants.
 HoldUrl/HoldMethod/WaitUrl/WaitMethod updates are refused (held and waiting
 participants hear the built-in music); AnnounceUrl plays to the room or the participant
 (calls/conference.py announce)."""
@@ -29,6 +33,7 @@ from wirexa.api.serializers import conference_json, participant_json
 from wirexa.calls.conference import Conferences, Participant, Room
 from wirexa.calls.statuses import RECORDING_CALLBACK_EVENTS
 from wirexa.errors import ApiCode, BadRequest
+from wirexa.store.repo.conferences import ConferenceRecord, get_conference
 
 STATUSES = ("init", "in-progress", "completed")
 CONFERENCE_EVENTS = ("start", "end", "join", "leave", "mute", "hold", "modify", "speaker", "announcement")
@@ -124,7 +129,33 @@ async def _room(request: web.Request) -> Room:
     return room
 
 
+async def _ended_row(request: web.Request) -> ConferenceRecord | None:
+    """The path's room from its row, when this engine does not have it and it ended (else None)."""
+    project = await ctx.require_project(request)
+    sid = request.match_info.get("sid") or request.match_info["conference"]
+    conferences = _conferences(request)
+    if conferences is not None and conferences.room(project.sid, sid) is not None:
+        return None
+    row: ConferenceRecord | None = await ctx.services(request).store.lookup(get_conference, sid)
+    return row if row is not None and row.account_sid == project.sid and row.status == "completed" else None
+
+
 async def fetch_conference(request: web.Request) -> web.Response:
+    row = await _ended_row(request)
+    if row is not None:
+        return web.json_response(
+            conference_json(
+                sid=row.sid,
+                account_sid=row.account_sid,
+                friendly_name=row.friendly_name,
+                status=row.status,
+                date_created=row.date_created,
+                date_updated=row.date_updated,
+                reason_conference_ended=row.reason_conference_ended,
+                call_sid_ending_conference=row.call_sid_ending_conference,
+                prefix=ctx.prefix(request),
+            )
+        )
     return web.json_response(_room_json(await _room(request), ctx.prefix(request)))
 
 
@@ -151,6 +182,8 @@ async def list_participants(request: web.Request) -> web.Response:
     q = request.query
     filters = {name: ctx.parse_bool(q.get(name), name) for name in ("Muted", "Hold", "Coaching") if q.get(name)}
     ctx.parse_paging(q)
+    if await _ended_row(request) is not None:
+        return _page(request, "participants", [], [])
     room = await _room(request)
     parts = [
         p
