@@ -380,6 +380,8 @@ class Engine:
             lookup_user,
             worker_full=self.sip.inbound_full,
             waiting=self.sip.inbound_waiting,
+            # Kamailio's OPTIONS get 503 while the engine drains: it leaves the dispatcher set.
+            draining=lambda: self.membership is not None and self.membership.draining,
         )
         await front.start()
         self._stack.push_async_callback(front.close)
