@@ -134,7 +134,7 @@ async def _to_owner(
             return await _relay(request, forwarder, owner, url, what), ""
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             why = f"engine {owner} cannot be reached ({type(exc).__name__})"
-            log.warning("%s %s: %s; serving it here", request.method, request.path, why)
+            log.warning("%s %s: %s; not forwarded", request.method, request.path, why)
             return None, why
     if node is None:
         return None, f"engine {owner} is not registered"
