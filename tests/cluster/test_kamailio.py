@@ -3,14 +3,16 @@ PostgreSQL database, `wirexa cluster kamailio-config` writing Kamailio's config 
 from the nodes table, Debian's kamailio running it, SIPp as the carrier. Inbound INVITEs sent to
 Kamailio are answered by both engines; outbound calls leave through Kamailio (`[sip]
 outbound_proxy`), so the carrier sees its address; after one engine is SIGKILLed the next INVITEs
-are still answered (failover, then probing takes it out). One pair of engines and one Kamailio
-for the module (the kill is last)."""
+are still answered (failover, then probing takes it out); the other, draining, leaves the set and
+keeps its call. One pair of engines and one Kamailio for the module (the kill and the drain last)."""
 
 from __future__ import annotations
 
 import collections
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -225,3 +227,57 @@ def test_inbound_calls_are_still_answered_after_an_engine_is_killed(front: Front
     wait_for(lambda: front.kamailio.dispatcher()[dead_uri].startswith("I"), 10, "the dead engine inactive")
     assert f"engine DOWN: {dead_uri}" in front.kamailio.logs()  # its probes failed
     assert front.kamailio.dispatcher()[f"sip:127.0.0.1:{front.nodes[0].env['WIREXA_SIP_INBOUND_PORT']}"] == "AP"
+
+
+def test_a_draining_engine_leaves_the_set_and_keeps_its_call(front: Front, tmp_path: Path) -> None:
+    """After the kill: the last engine drains (SIGTERM) with a call live. Its OPTIONS get 503, so
+    Kamailio takes it out (a new INVITE gets Kamailio's 503: no engine is left), while the live
+    call's BYE still reaches it through Kamailio (Record-Route) and the call completes."""
+    node = front.nodes[0]
+    uri = f"sip:127.0.0.1:{node.env['WIREXA_SIP_INBOUND_PORT']}"
+    before = len(inbound_owners(front))
+    long_call = subprocess.Popen(
+        ["sipp", *carrier_argv(front, 1, 1, talk_ms=8000)], cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        [sid] = wait_for(
+            lambda: [s for s, (status, _) in inbound_owners(front, before).items() if status == "in-progress"],
+            10,
+            "the long call answered",
+        )
+        assert node.proc is not None
+        node.proc.send_signal(signal.SIGTERM)  # the graceful stop: drains while the call goes on
+        wait_for(lambda: front.kamailio.dispatcher()[uri].startswith("I"), 8, "the draining engine inactive")
+        assert long_call.poll() is None and node.proc.poll() is None  # still talking: out by its 503s, not gone
+        assert refused_invite(front.port) == 503  # Kamailio's own: no engine is up
+        assert long_call.wait(timeout=20) == 0, "".join(p.read_text() for p in tmp_path.glob("*_errors.log"))
+    finally:
+        if long_call.poll() is None:
+            long_call.kill()
+            long_call.wait()
+    final = wait_for(lambda: (c := inbound_owners(front, before)[sid])[0] in FINAL and c, 10, "the long call to end")
+    assert final == ("completed", "node-1")
+    assert node.proc.wait(timeout=20) == 0  # stopped once its call ended
+
+
+def refused_invite(port: int) -> int:
+    """The final status code Kamailio answers one INVITE with (sent over UDP from a free port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(5)
+        me = s.getsockname()[1]
+        s.sendto(
+            (
+                f"INVITE sip:{NUMBER}@127.0.0.1:{port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-drain-{me};rport\r\nMax-Forwards: 70\r\n"
+                f"From: <sip:+14155550123@127.0.0.1>;tag=d{me}\r\nTo: <sip:{NUMBER}@127.0.0.1>\r\n"
+                f"Call-ID: drain-{me}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{me}>\r\n"
+                "Content-Length: 0\r\n\r\n"
+            ).encode(),
+            ("127.0.0.1", port),
+        )
+        while True:
+            code = int(s.recv(65535).split(b" ", 2)[1])
+            if code >= 200:
+                return code
