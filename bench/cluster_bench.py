@@ -219,11 +219,21 @@ class Db:
                 "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, n_tup_hot_upd FROM pg_stat_user_tables"
             )
         }
+        sizes = {
+            r[0]: int(r[1]) for r in self.rows("SELECT relname, pg_total_relation_size(relid) FROM pg_stat_user_tables")
+        }
         xact = self.rows("SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()")[
             0
         ]
         wal = self.one("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
-        return {"tables": tables, "commits": int(xact[0]), "rollbacks": int(xact[1]), "wal": int(wal), "t": time.time()}
+        return {
+            "tables": tables,
+            "sizes": sizes,
+            "commits": int(xact[0]),
+            "rollbacks": int(xact[1]),
+            "wal": int(wal),
+            "t": time.time(),
+        }
 
     def close(self) -> None:
         self.conn.close()
@@ -263,6 +273,12 @@ def stats_delta(a: dict[str, Any], b: dict[str, Any], calls: int) -> dict[str, A
         "rollbacks": b["rollbacks"] - a["rollbacks"],
         "wal_kb_per_call": round((b["wal"] - a["wal"]) / 1024 / calls, 2),
         "nodes_heartbeats": nodes_rows,
+        # table + indexes + TOAST growth (pg_total_relation_size; pages, so coarse for small runs)
+        "bytes_per_call_by_table": {
+            name: round((size - a["sizes"].get(name, 0)) / calls)
+            for name, size in b["sizes"].items()
+            if size != a["sizes"].get(name, 0) and name != "nodes"
+        },
     }
 
 
