@@ -320,7 +320,7 @@ class Settings:
     )
     cluster_sip_uri: str = _setting(
         "",
-        "This engine's inbound SIP address in Kamailio's dispatcher list; empty = sip:<sip public_address or bind_host>:<sip inbound_port>.",
+        "This engine's inbound SIP address in Kamailio's dispatcher list; empty = sip:<sip public_address or bind_host (the host name for 0.0.0.0)>:<sip inbound_port>.",
     )
     console_enabled: bool = _setting(
         True, "Serve the web console at /console/ on the API's port (log in with a project's SID and Auth Token)."

@@ -106,6 +106,7 @@ def test_the_addresses_an_engine_advertises() -> None:
     assert sip_uri_of(dataclasses.replace(s, sip_inbound_port=0)) is None
     inbound = dataclasses.replace(s, sip_inbound_port=5080, sip_bind_host="10.1.2.3")
     assert sip_uri_of(inbound) == "sip:10.1.2.3:5080"
+    assert sip_uri_of(dataclasses.replace(inbound, sip_bind_host="0.0.0.0")) == f"sip:{socket.gethostname()}:5080"
     assert sip_uri_of(dataclasses.replace(inbound, sip_public_address="203.0.113.9")) == "sip:203.0.113.9:5080"
     assert sip_uri_of(dataclasses.replace(inbound, cluster_sip_uri="sip:e1.example:5060")) == "sip:e1.example:5060"
 

@@ -61,12 +61,15 @@ def http_url_of(s: Settings, port: int) -> str:
 
 
 def sip_uri_of(s: Settings) -> str | None:
-    """This engine's inbound SIP address for Kamailio's dispatcher list; None without inbound."""
+    """This engine's inbound SIP address for Kamailio's dispatcher list (the host's name when it
+    listens on every address); None without inbound."""
     if s.cluster_sip_uri:
         return s.cluster_sip_uri
     if not s.sip_inbound_port:
         return None
     host = s.sip_public_address or s.sip_bind_host
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()  # bound to every address: the name the other hosts resolve
     host = f"[{host}]" if ":" in host else host
     return f"sip:{host}:{s.sip_inbound_port}"
 
