@@ -109,6 +109,7 @@ CALLBACK_WAIT_S = 60.0
 PROGRESS_S = 10.0
 
 QUICK_HANGUP_S = 0.5
+SANDBOX_PROCESSES = int(os.environ.get("CLUSTER_BENCH_SANDBOX_PROCESSES", "0")) or max(8, int(NODE_CPS * 2.6 / 4) + 2)
 HOLD_NUMBER = "+15005559000"
 CAP_NUMBER = "+15005559002"
 SANDBOX_TOML = f"""
@@ -1091,7 +1092,11 @@ def main() -> None:
                 "WIREXA_CALLS_CPS": f"{NODE_CPS:g}",
                 "WIREXA_API_RATE_LIMIT_PER_S": "0",
                 "WIREXA_LOG_LEVEL": "WARNING",
-                "WIREXA_SANDBOX_PROCESSES": "8",
+                # Each sandbox process answers 4 calls, and the engine keeps a call's slot 1.5 s after
+                # it ends (SipBridge's SLOT_GRACE_S): ~2.2 s a call here, so 8 processes (32 slots)
+                # cap an engine at ~14.5 placed calls a second whatever its calls_cps. Enough
+                # for NODE_CPS with room to spare:
+                "WIREXA_SANDBOX_PROCESSES": str(SANDBOX_PROCESSES),
             }
             nodes = start_nodes(
                 tmp,
