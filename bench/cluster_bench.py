@@ -970,6 +970,15 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                 "note": f"placed {t['placed_per_s']}/s; by node {t['placed_by_node']}",
             },
             {
+                "metric": f"placed rate, {NODES} nodes x {NODE_CPS:g} CPS",
+                "target": f">= {NODES * NODE_CPS:g}/s",
+                "met": t["placed_per_s"] >= NODES * NODE_CPS * 0.98,
+                "measured": f"{t['placed_per_s']}/s",
+                "note": f"10 s windows {t['placed_10s_windows_per_s']}; the machine at {t['cpu']['machine_pct_of_a_core']}% "
+                f"of a core (CPU a call: engine {t['cpu']['engine_ms_per_call']}, sandbox {t['cpu']['sandbox_ms_per_call']}, "
+                f"PostgreSQL {t['cpu']['postgresql_ms_per_call']} ms)",
+            },
+            {
                 "metric": "calls dialed twice",
                 "target": "0",
                 "measured": dups,
