@@ -6,40 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import socket
 import subprocess
 import time
 
 import pytest
 
+from tests.store.nodes import age_heartbeat, node_row
 from wirexa.cluster.membership import Membership, gone, http_url_of, sip_uri_of, this_process
 from wirexa.config import Settings
 from wirexa.errors import ConfigError
 from wirexa.store.db import Store
-from wirexa.store.models import Node
 from wirexa.store.repo import nodes
 
 
 def _settings(node_id: str) -> Settings:
     return dataclasses.replace(
         Settings(), cluster_node_id=node_id, cluster_heartbeat_s=0.05, cluster_node_timeout_s=0.5
-    )
-
-
-def _node(store: Store, node_id: str) -> nodes.NodeRecord:
-    row = store.read_sync(nodes.get_node, node_id)
-    assert row is not None
-    return row
-
-
-def _age(store: Store, node_id: str, seconds: float) -> None:
-    store.write_sync(
-        lambda: (
-            Node.update(heartbeat_at=nodes.db_now() - dt.timedelta(seconds=seconds))
-            .where(Node.node_id == node_id)
-            .execute()
-        )
     )
 
 
@@ -60,15 +43,15 @@ async def test_a_dead_node_is_swept_by_a_live_one_and_its_stale_run_rejoins(stor
     await b._register(wait_for_stale=True)
     b.live_calls = lambda: 7
     await b.beat()
-    assert _node(store, "b").live_calls == 7
+    assert node_row(store, "b").live_calls == 7
     assert swept == []  # nobody dead: no sweep on this beat
-    _age(store, "a", 5)  # a stalls
+    age_heartbeat(store, "a", 5)  # a stalls
     await b.beat()
     assert swept == ["b"]  # b took a over and swept at once
-    assert (_node(store, "a").state, _node(store, "a").taken_by) == ("dead", "b")
+    assert (node_row(store, "a").state, node_row(store, "a").taken_by) == ("dead", "b")
     await a.beat()  # a is back: fenced, it stops and registers again
     assert fenced == [1] and a.generation == 2 and a.fenced_count == 1
-    row = _node(store, "a")
+    row = node_row(store, "a")
     assert (row.state, row.generation, row.taken_by) == ("open", 2, None)
     await a.beat()
     assert a.fenced_count == 1  # fenced once only
@@ -80,7 +63,7 @@ async def test_a_second_engine_under_a_running_id_is_refused(store: Store) -> No
         with pytest.raises(ConfigError, match="another engine runs as node 'a'"):
             await Membership(store, _settings("a"))._register(wait_for_stale=True)
         assert first.fenced_count == 0
-    assert _node(store, "a").state == "stopped"  # a clean stop says so
+    assert node_row(store, "a").state == "stopped"  # a clean stop says so
     # A crashed run's row goes stale: the next start waits for that, then registers.
     store.write_sync(nodes.set_state, "a", 1, nodes.OPEN)
     async with Membership(store, _settings("a")) as again:
@@ -90,10 +73,10 @@ async def test_a_second_engine_under_a_running_id_is_refused(store: Store) -> No
 async def test_draining_survives_a_fencing(store: Store) -> None:
     async with Membership(store, _settings("a")) as member:
         await member.drain()
-        assert member.draining and _node(store, "a").state == "draining"
+        assert member.draining and node_row(store, "a").state == "draining"
         store.write_sync(nodes.register, "a", None, None, 1)  # someone fenced this run
         await member.beat()
-        row = _node(store, "a")
+        row = node_row(store, "a")
         assert (row.generation, row.state) == (3, "draining")
 
 

@@ -11,13 +11,14 @@ import psycopg
 import pytest
 
 from tests.store import schema
+from tests.store.nodes import age_heartbeat, node_row
 from wirexa.calls import state
 from wirexa.calls.ports import CONCURRENCY_WAIT_S, ClaimGate
 from wirexa.calls.records import CallChanges, CallRecord, ProjectRecord
 from wirexa.clock import utcnow
 from wirexa.store.calls import StoreCalls
 from wirexa.store.db import Store
-from wirexa.store.models import CpsBucket, Node
+from wirexa.store.models import CpsBucket
 from wirexa.store.repo import nodes
 from wirexa.store.repo.calls import get_call, insert_call
 from wirexa.store.repo.projects import create_project
@@ -25,27 +26,10 @@ from wirexa.store.repo.recordings import insert_recording
 from wirexa.store.repo.webhooks import claim_webhooks, insert_webhook
 
 
-def _node(store: Store, node_id: str) -> nodes.NodeRecord:
-    row = store.read_sync(nodes.get_node, node_id)
-    assert row is not None
-    return row
-
-
 def _status(store: Store, sid: str) -> str:
     call = store.read_sync(get_call, sid)
     assert call is not None
     return call.status
-
-
-def _age(store: Store, node_id: str, seconds: float) -> None:
-    """Make a node's heartbeat `seconds` old."""
-    store.write_sync(
-        lambda: (
-            Node.update(heartbeat_at=nodes.db_now() - dt.timedelta(seconds=seconds))
-            .where(Node.node_id == node_id)
-            .execute()
-        )
-    )
 
 
 def _call(store: Store, project: ProjectRecord, status: str, owner: str | None) -> CallRecord:
@@ -68,7 +52,7 @@ def test_a_node_registers_under_a_new_generation_each_start(store: Store) -> Non
     # The first run is fenced now: its heartbeat and its state changes are refused.
     assert not store.write_sync(nodes.heartbeat, "a", 1, 3, 40)
     assert not store.write_sync(nodes.set_state, "a", 1, nodes.STOPPED)
-    row = _node(store, "a")
+    row = node_row(store, "a")
     assert (row.generation, row.state, row.http_url, row.live_calls) == (2, "open", "http://a:5000", 0)
     assert store.read_sync(nodes.is_open, "a", 2) and not store.read_sync(nodes.is_open, "a", 1)
     assert store.write_sync(nodes.set_state, "a", 2, nodes.DRAINING)
@@ -79,12 +63,12 @@ def test_a_node_registers_under_a_new_generation_each_start(store: Store) -> Non
 def test_a_stale_node_is_taken_over_by_one_node(store: Store) -> None:
     for name in ("a", "b", "c"):
         store.write_sync(nodes.register, name, None, None, 10)
-    _age(store, "a", 20)
+    age_heartbeat(store, "a", 20)
     stale = store.read_sync(nodes.stale_nodes, 15.0)
     assert [n.node_id for n in stale] == ["a"]
     assert store.write_sync(nodes.take_over, "a", 1, "b", 15.0)
     assert not store.write_sync(nodes.take_over, "a", 1, "c", 15.0)  # one winner
-    row = _node(store, "a")
+    row = node_row(store, "a")
     assert (row.state, row.taken_by) == ("dead", "b")
     assert not store.write_sync(nodes.heartbeat, "a", 1, 0, 10)  # it comes back fenced
     assert store.read_sync(nodes.stale_nodes, 15.0) == []
