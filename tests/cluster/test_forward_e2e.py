@@ -16,10 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster import nodes_running, query, wait_for
+from tests.cluster import query, wait_for
 from tests.conftest import LiveServer
 from tests.e2e.webapp import WebApp
-from tests.pg import PgCluster
 from wirexa.cluster.forward import FORWARDED_BY, FORWARDED_TO
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -36,11 +35,10 @@ def web() -> Iterator[WebApp]:
     app.close()
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, pg: PgCluster) -> Iterator[tuple[str, list[LiveServer]]]:
-    url = pg.new_database()
-    with nodes_running(tmp_path_factory.mktemp("forward"), url, 2) as nodes:
-        yield url, nodes
+@pytest.fixture
+def cluster(engine_pair: tuple[str, list[LiveServer]]) -> tuple[str, list[LiveServer]]:
+    """The session's pair of engines (tests/cluster/conftest.py)."""
+    return engine_pair
 
 
 def _live_call(url: str, nodes: list[LiveServer], web: WebApp) -> tuple[str, LiveServer, LiveServer]:
