@@ -76,7 +76,18 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from bench import store_bench  # noqa: E402
 from bench.common import ThreadedApp, pct  # noqa: E402
-from bench.cps_bench import cmdline, descendants, machine_busy, own_cpu_s, tree_cpu_s  # noqa: E402
+from bench.cps_bench import (  # noqa: E402 - the call lifecycle's statuses and events, as the cps bench counts them
+    EVENT_OF,
+    EVENTS,
+    FINAL,
+    FROM,
+    LIVE,
+    cmdline,
+    descendants,
+    machine_busy,
+    own_cpu_s,
+    tree_cpu_s,
+)
 from tests.backends import free_port  # noqa: E402
 from tests.cluster import start_nodes  # noqa: E402
 from tests.conftest import LiveServer  # noqa: E402
@@ -130,16 +141,6 @@ hangup_after_s = {CAP_HOLD_S}
 """
 QUICK_TWIML = '<Response><Pause length="20"/></Response>'  # the callee hangs up first
 HOLD_TWIML = '<Response><Pause length="600"/></Response>'
-FROM = "+15005550100"
-EVENTS = ("initiated", "ringing", "answered", "completed")
-LIVE = ("initiated", "ringing", "in-progress")
-FINAL = ("completed", "busy", "failed", "no-answer", "canceled")
-EVENT_OF = {
-    "initiated": "initiated",
-    "ringing": "ringing",
-    "in-progress": "answered",
-    **{s: "completed" for s in FINAL},
-}
 
 
 def log(msg: str) -> None:
