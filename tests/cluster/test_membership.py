@@ -58,10 +58,13 @@ async def test_a_dead_node_is_swept_by_a_live_one_and_its_stale_run_rejoins(stor
 
 
 async def test_a_second_engine_under_a_running_id_is_refused(store: Store) -> None:
-    async with Membership(store, _settings("a")) as first:
-        await asyncio.sleep(0.1)  # it beats
+    # Beats of 0.2 s (fresh for 0.5 s), the second start waiting up to 1 s: a loaded machine
+    # delaying a beat by a few tens of ms does not make the running engine look stale.
+    slow = dataclasses.replace(_settings("a"), cluster_heartbeat_s=0.2, cluster_node_timeout_s=1.0)
+    async with Membership(store, slow) as first:
+        await asyncio.sleep(0.3)  # it beats
         with pytest.raises(ConfigError, match="another engine runs as node 'a'"):
-            await Membership(store, _settings("a"))._register(wait_for_stale=True)
+            await Membership(store, slow)._register(wait_for_stale=True)
         assert first.fenced_count == 0
     assert node_row(store, "a").state == "stopped"  # a clean stop says so
     # A crashed run's row goes stale: the next start waits for that, then registers.
