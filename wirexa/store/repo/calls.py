@@ -14,7 +14,7 @@ from wirexa.calls.records import CallRecord
 from wirexa.calls.state import DIALING, CallStatus
 from wirexa.clock import new_sid, utcnow
 from wirexa.store.models import Call, CallQuality, CallVerb
-from wirexa.store.sql import Select, TimeBound, Write, marks, newest_first, record, sids_with_prefix, time_where
+from wirexa.store.sql import Select, TimeBound, Write, marks, newest_first, sids_with_prefix, time_where
 
 CALL_COLUMNS = frozenset(f.name for f in dataclasses.fields(CallRecord))
 
@@ -164,11 +164,6 @@ def queued_calls(limit: int) -> list[CallRecord]:
         '"status" = ? AND "parent_call_sid" IS NULL ORDER BY "date_created", "sid" LIMIT ?',
         (str(CallStatus.QUEUED), limit),
     )
-
-
-def calls_with_status(statuses: Sequence[str]) -> list[CallRecord]:
-    rows = Call.select().where(Call.status.in_(list(statuses))).order_by(Call.date_created)
-    return [record(CallRecord, r) for r in rows]
 
 
 def call_usage_since(account_sid: str, since: dt.datetime) -> tuple[int, list[dt.datetime]]:
