@@ -25,6 +25,8 @@ def sample(setting: config.Setting, n: int) -> Any:
         return f"{n}{n}"  # E.164 prefixes (config.check_prefixes)
     if setting.name == "sip_inbound_number_from":
         return ("to", "request-uri", "to")[n - 1]  # config.check_choice
+    if setting.name == "sip_jitter_discard":
+        return ("progressive", "none", "progressive")[n - 1]
     if setting.name == "sip_phones_voice_method":
         return ("GET", "POST", "GET")[n - 1]
     if setting.name == "sip_inbound_allowed":
@@ -197,6 +199,7 @@ def test_database_url_and_paths(tmp_path: Path) -> None:
         ("WIREXA_SIP_INBOUND_NUMBER_FROM", "from", "sip.inbound_number_from must be one of request-uri, to"),
         ("WIREXA_SIP_PHONES_VOICE_METHOD", "PUT", "sip.phones_voice_method must be one of GET, POST"),
         ("WIREXA_SIP_INBOUND_ALLOWED", "127.0.0.1/32, carrier.example", "'carrier.example' is not an address"),
+        ("WIREXA_SIP_JITTER_DISCARD", "adaptive", "sip.jitter_discard must be one of static, progressive, none"),
     ],
 )
 def test_inbound_settings_are_checked_at_load(key: str, value: str, said: str) -> None:

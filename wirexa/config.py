@@ -34,6 +34,9 @@ class Setting:
 
 
 # Sections are the first word of the name: sip_trunk_host lives in [sip] as trunk_host.
+# pjmedia's jitter buffer discard algorithms (pjmedia_jb_discard_algo), by [sip] jitter_discard's name.
+JITTER_DISCARDS = ("static", "progressive", "none")
+
 SECTIONS = (
     "api", "webhooks", "sip", "sandbox", "calls", "tts", "stt", "recordings", "store", "cluster", "console", "log"
 )  # fmt: skip
@@ -116,6 +119,14 @@ class Settings:
     )
     sip_worker_idle_s: float = _setting(
         30.0, "Seconds an idle worker beyond sip.workers_min lives before it is stopped."
+    )
+    sip_jitter_discard: str = _setting(
+        "static",
+        "How every call's jitter buffer drops received audio to keep its delay down: static (only when the"
+        " buffer has grown past twice its burst level: on a busy machine it keeps every frame, which a"
+        " Media Stream's agent or a recording wants), progressive (pjsua's own default: a frame whenever"
+        " the buffer sits above its burst level; it lost frames on a loaded box) or none (never: the delay"
+        " a stall adds stays until the call ends).",
     )
     sip_bind_host: str = _setting("127.0.0.1", "Address the SIP workers bind their SIP and RTP ports to.")
     sip_port_base: int = _setting(15060, "First SIP port of the worker pool (worker N uses base+N).")
@@ -489,6 +500,7 @@ def load(
     parse_schedule(settings.webhooks_schedule_s)  # validate early
     check_prefixes("calls.allowed_countries", settings.calls_allowed_countries)
     check_prefixes("sip.trunk_country_code", settings.sip_trunk_country_code)
+    check_choice("sip.jitter_discard", settings.sip_jitter_discard, JITTER_DISCARDS)
     check_choice("sip.inbound_number_from", settings.sip_inbound_number_from, ("request-uri", "to"))
     check_choice("sip.phones_voice_method", settings.sip_phones_voice_method.upper(), ("GET", "POST"))
     check_cidrs("sip.inbound_allowed", settings.sip_inbound_allowed)

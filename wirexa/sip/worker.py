@@ -39,6 +39,7 @@ from wirexa.sip import protocol as proto
 from wirexa.sip.applier import Applier
 from wirexa.sip.dialogs import Dialog, Playback, WorkerAccount, log_refusal, outbound
 from wirexa.sip.endpoint import (
+    JB_DISCARD,
     CommandLoop,
     Sink,
     account_config,
@@ -95,6 +96,7 @@ class Worker:
             bind_wait_s=2.0,  # short: the pool moves on to another index (port) instead
             allow=[*args.allow, *([args.registrar] if args.registrar else [])],
             public_address=args.public_address,
+            jitter_discard=args.jitter_discard,
         )
         # Registering with a trunk: the address of record is the trunk user at the trunk.
         uri = args.aor or f"sip:wirexa@{args.bind}:{args.port}"
@@ -848,6 +850,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--proxy", default="", help="outbound proxy URI (;lr) every outbound request is routed through (a Route)"
     )
     ap.add_argument("--public-address", default="", help="behind NAT: the address put in Contact and Via")
+    ap.add_argument("--jitter-discard", default="static", choices=sorted(JB_DISCARD), help="[sip] jitter_discard")
     ap.add_argument("--public-rtp-address", default="", help="behind NAT: the SDP's address (else --public-address)")
     return ap.parse_args(argv)
 
