@@ -15,7 +15,16 @@ import pytest
 from wirexa import config
 from wirexa.media.stt.base import CODE_LANGUAGE, CODE_MODEL, CODE_PROVIDER, Partial, ProviderError, SpeechOptions
 from wirexa.media.stt.chain import SttChain
-from wirexa.media.stt.pocketsphinx import DIGIT_WORDS, PocketsphinxStt, choose, hint_grammar, stable_prefix, upsample
+from wirexa.media.stt.pocketsphinx import (
+    DIGIT_WORDS,
+    PAD_MS,
+    PocketsphinxStt,
+    _Quietest,
+    choose,
+    hint_grammar,
+    stable_prefix,
+    upsample,
+)
 from wirexa.media.stt.profanity import mask
 from wirexa.media.stt.vosk import VoskStt
 
@@ -207,3 +216,25 @@ def test_choice_partials_upsampling_and_profanity() -> None:
     )
     assert mask("what the Fuck, shit happens") == "what the F***, s*** happens"
     assert mask("class assessment") == "class assessment"
+
+
+def test_the_pad_tops_up_the_trailing_quiet_with_the_calls_own_line_noise() -> None:
+    def slices(*levels: int) -> _Quietest:
+        q = _Quietest()
+        for level in levels:  # 20 ms slices of a square wave at `level`
+            q.add(b"".join(v.to_bytes(2, "little", signed=True) for v in [level, -level] * 80))
+        return q
+
+    noise, speech = 30, 3000
+    cut = slices(*[noise] * 6, *[speech] * 20)  # cut right at the end of speech
+    pad = cut.pad(PAD_MS)
+    assert len(pad) == 2 * 2 * 8000 * PAD_MS // 1000  # 16 kHz after upsampling
+    assert set(int.from_bytes(pad[i : i + 2], "little", signed=True) for i in range(0, len(pad), 2)) <= {
+        noise,
+        -noise,
+        0,
+    }
+    part = slices(*[noise] * 6, *[speech] * 20, *[noise] * 10)  # 200 ms of the pause heard
+    assert len(part.pad(PAD_MS)) == 2 * 2 * 8000 * (PAD_MS - 200) // 1000
+    assert slices(*[noise] * 6, *[speech] * 20, *[noise] * 40).pad(PAD_MS) == b""  # the whole pause heard
+    assert slices(speech, speech).pad(PAD_MS) == b""  # too little audio to tell the line's noise
