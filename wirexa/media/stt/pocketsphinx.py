@@ -32,7 +32,13 @@ decoder hears the rest of that pause as the call's own line noise before its ans
 (see PAD_MS): a grammar search answers only when a path ends at the last frame.
 
 Accuracy (bench/stt_corpus.py, 120 synthetic telephone-band utterances, G.711, noise): this
-model is weak on synthetic 8 kHz speech; see BENCHMARKS.md for the figures.
+model is weak on synthetic 8 kHz speech; see BENCHMARKS.md for the figures. The acoustic model is
+the limit, not the choice between the two decoders: the hint grammar alone, given its best case
+(the whole utterance decoded at once with its own cepstral mean, padded as PAD_MS says), got 43
+of the corpus's 54 yes/no and menu answers and a digit WER of 0.49 (0.46 unpadded), so no chooser
+reaches 90% and 15%. Beams, -lw, -pip, -wip, -silprob, -topn, VTLN warps (fixed, or the best
+scoring of five), other upsamplings and a loop of short filler words before a hint phrase did not
+do better on a dev set (see PAD_MS for how it was made); the loop made it much worse.
 
 The GIL. pocketsphinx's Cython `Decoder.process_raw` does not release the GIL (no `with nogil`
 around ps_process_raw in _pocketsphinx.pyx; measured: a Python loop on the main thread got 2% of
@@ -98,6 +104,7 @@ LEAD_INS: tuple[str, ...] = ()
 TAILS: tuple[str, ...] = ("please",)
 # A digit string has no language model to hold it together: a stronger word insertion penalty
 # (pocketsphinx's -wip; default 0.65) halved the digit WER on the corpus (0.79 -> 0.46).
+# Checked again on the dev set with the pad (see PAD_MS): 0.65, 0.1, 0.01, 1e-4 all worse.
 DIGITS_WIP = 1e-3
 # Cepstral mean normalization: a decoder estimates the channel's mean cepstrum as it hears audio
 # and keeps it from one utterance to the next (pooled decoders keep what they learnt). A fresh
@@ -268,6 +275,10 @@ class _DecoderPool:
         except ImportError as exc:
             raise ProviderError(CODE_PROVIDER, "the pocketsphinx package is not installed") from exc
         try:
+            # The model's feat.params overrides -cmn and -remove_noise whatever is passed here (only
+            # a featparams file of one's own changes them; cmn "none" that way: 40 -> 13 of 54 on the
+            # dev set): cmn is "batch", the live estimate in a stream; a true batch mean needs
+            # process_raw(full_utt=True).
             decoder = pocketsphinx.Decoder(loglevel="FATAL", fwdflat=False, **kwargs)
         except RuntimeError as exc:
             raise ProviderError(CODE_PROVIDER, f"pocketsphinx could not load its model: {exc}") from exc
