@@ -987,7 +987,7 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": bool(m.get("n")) and m["p50"] <= 30 and m["p99"] <= 60,
                 "note": f"{m.get('n')} clicks over {lat['calls']} calls of {lat['call_s']:g} s (first "
                 f"{lat['warmup_left_out_s']:g} s of each left out), min {m.get('min')} max {m.get('max')} ms; "
-                "pjsua's jitter buffer at its defaults (the engine sets none)",
+                "pjsua's adaptive jitter buffer (its one-frame minimum prefetch on a clean link), discard algorithm static ([sip] jitter_discard)",
             }
         )
     q, la = bi["clear_to_first_silent_packet_ms"], bi["clear_to_last_audible_ms"]
