@@ -95,6 +95,25 @@ def test_init_port_and_env_data_dir(tmp_path: Path) -> None:
     assert config.load(env={"WIREXA_DATA_DIR": str(tmp_path)}).port == 6123  # written to the new config
 
 
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_init_creates_the_config_file_it_is_named(tmp_path: Path, how: str) -> None:
+    """`--config NEW` (or WIREXA_CONFIG=NEW) is the file init writes, not one it must find."""
+    cfg, data = tmp_path / "etc" / "wirexa.toml", tmp_path / "data"
+    cfg.parent.mkdir()
+    args, env = ["init", "--data-dir", str(data), "--port", "6124", "--json"], {}
+    if how == "flag":
+        args += ["--config", str(cfg)]
+    else:
+        env["WIREXA_CONFIG"] = str(cfg)
+    result = run(*args, env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["api_url"] == "http://127.0.0.1:6124"
+    s = config.load(str(cfg), env={})
+    assert (s.data_path, s.port) == (data, 6124)
+    again = run("init", "--config", str(cfg), "--json")  # the file exists now: read, not written
+    assert again.exit_code == 0 and json.loads(again.stdout) == json.loads(result.stdout)
+
+
 def test_init_uses_public_url(tmp_path: Path) -> None:
     result = run("init", "--data-dir", str(tmp_path), "--json", env={"WIREXA_PUBLIC_URL": "https://voice.example.com/"})
     info = json.loads(result.stdout)

@@ -4,6 +4,7 @@ safe to run again (an existing file is never overwritten)."""
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +35,15 @@ def init(
     port: Annotated[int | None, typer.Option("--port", help="API port written to a new config file.")] = None,
 ) -> None:
     """Create the config file, a commented sandbox.toml, the database and a first project; print its credentials."""
-    s = options.settings(data_dir, config_file, port=port)
+    if config_file and not Path(config_file).exists():
+        # The file init is asked to create: its settings are those without it.
+        env = {k: v for k, v in os.environ.items() if k != "WIREXA_CONFIG"}
+        try:
+            s = config.load(None, env=env, overrides={"data_dir": data_dir, "port": port})
+        except WirexaError as exc:
+            fail(str(exc))
+    else:
+        s = options.settings(data_dir, config_file, port=port)
     try:
         s.data_path.mkdir(parents=True, exist_ok=True)
         cfg = Path(config_file) if config_file else config.default_config_path(s.data_dir)
