@@ -666,7 +666,8 @@ class WorkerPool:
             *self.extra_args,
             *(["--allow", s.sip_trunk_host] if s.sip_trunk_host else []),
             *(["--public-address", s.sip_public_address] if s.sip_public_address else []),
-            *(["--jitter-discard", s.sip_jitter_discard] if s.sip_jitter_discard != "static" else []),
+            "--jitter-discard",
+            s.sip_jitter_discard,
             *(["--public-rtp-address", s.sip_public_rtp_address] if s.sip_public_rtp_address else []),
         ]
         env = dict(os.environ)
